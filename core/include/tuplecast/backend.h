@@ -1,0 +1,271 @@
+/* tuplecast backend plugin ABI, major version 1.
+ *
+ * This header (with the error table it includes) is the whole contract
+ * between the server and a storage backend loaded with dlopen.  A backend
+ * exports exactly one symbol, TC_BACKEND_ENTRY_SYMBOL, a function returning a
+ * pointer to a static tc_backend_api_t.  The loader checks, in order: magic,
+ * abi_major, struct_size >= TC_BACKEND_API_V1_SIZE, build_fingerprint; any
+ * mismatch unloads the plugin with a message naming expected and found values.
+ *
+ * Rules:
+ *  - The function table is append-only.  Adding a member bumps abi_minor; a
+ *    member is present only if it lies within struct_size.  Changing the type
+ *    or meaning of a member bumps abi_major and renames the entry symbol.
+ *  - Every callback runs on the loop thread, never synchronously from the call
+ *    that started the operation.  Thread-based backends hand results to the
+ *    loop with host->post().
+ *  - Inputs are borrowed for the duration of the call; a backend copies what it
+ *    keeps.  Results passed to callbacks are borrowed for the duration of the
+ *    callback.  Everything a backend allocates, it frees.
+ *  - Operations on one tenant complete in submission order.
+ *  - Status values are 0 or a negative TC_E* code from tuplecast/errors.h.
+ *
+ * Ownership: the host owns the tc_host_api_t; the backend owns tc_backend_t.
+ */
+#ifndef TUPLECAST_BACKEND_H
+#define TUPLECAST_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tuplecast/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
+#define TC_BACKEND_ABI_MAJOR 1
+#define TC_BACKEND_ABI_MINOR 0
+#define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v1"
+
+#if defined(__GNUC__)
+#define TC_EXPORT __attribute__((visibility("default")))
+#else
+#define TC_EXPORT
+#endif
+
+#define TC_STR_(x) #x
+#define TC_STR(x) TC_STR_(x)
+#if defined(__SANITIZE_ADDRESS__)
+#define TC_FP_ASAN_ "asan"
+#else
+#define TC_FP_ASAN_ "noasan"
+#endif
+/* Compared for equality by the loader: pointer size, byte order, sanitizer
+ * build and libuv major must agree between host and plugin. */
+#define TC_BACKEND_FINGERPRINT                                                 \
+  "tc1:ptr" TC_STR(__SIZEOF_POINTER__) ":bo" TC_STR(__BYTE_ORDER__)            \
+  ":uv" TC_STR(UV_VERSION_MAJOR) ":" TC_FP_ASAN_
+
+/* ---- Host API: what the server hands a backend at create() ------------- */
+
+typedef struct tc_completion_s tc_completion_t;
+typedef void (*tc_completion_fn)(tc_completion_t *c);
+/* Intrusive work item for host->post(); the poster owns it. */
+struct tc_completion_s {
+  tc_completion_t *next; /* host use only */
+  tc_completion_fn run;  /* runs on the loop thread */
+};
+
+enum tc_log_level { TC_LOG_DEBUG = 0, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR };
+
+typedef struct tc_host_api_s {
+  uint32_t struct_size;
+  uv_loop_t *loop; /* touch only from loop-thread code */
+  /* Thread-safe: queue c to run on the loop thread, FIFO across all posters. */
+  void (*post)(const struct tc_host_api_s *host, tc_completion_t *c);
+  void (*log)(int level, const char *fmt, ...)
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+      ;
+  uint64_t (*now_ms)(void);
+} tc_host_api_t;
+
+/* ---- Data shapes --------------------------------------------------------- */
+
+/* All strings are NUL-terminated UTF-8.  "" is an unset optional string. */
+typedef struct tc_tuple_s {
+  const char *entity_type, *entity_id, *relation;
+  const char *subject_type, *subject_id, *subject_relation; /* "" = direct */
+} tc_tuple_t;
+
+/* value: a packed google.protobuf.Any, opaque to the backend. */
+typedef struct tc_attr_s {
+  const char *entity_type, *entity_id, *attribute;
+  const uint8_t *value;
+  size_t value_len;
+} tc_attr_t;
+
+/* Unset members ("" / zero count) do not constrain. */
+typedef struct tc_tuple_filter_s {
+  const char *entity_type;
+  const char *const *entity_ids;
+  size_t n_entity_ids;
+  const char *relation;
+  const char *subject_type;
+  const char *const *subject_ids;
+  size_t n_subject_ids;
+  const char *subject_relation;
+} tc_tuple_filter_t;
+
+typedef struct tc_attr_filter_s {
+  const char *entity_type;
+  const char *const *entity_ids;
+  size_t n_entity_ids;
+  const char *const *attributes;
+  size_t n_attributes;
+} tc_attr_filter_t;
+
+/* One atomic write for one tenant: one revision, all or nothing.  Order of
+ * effects: tuple_delete, attr_delete, tuples, attrs.  A tuple identical to an
+ * active one is a no-op (no change).  Each attr expires the active value of
+ * (entity, attribute), if any (a DELETE change), then creates the new one (a
+ * CREATE change).  The revision is allocated even when nothing changes. */
+typedef struct tc_write_batch_s {
+  const char *tenant_id;
+  const tc_tuple_filter_t *tuple_delete; /* NULL = none */
+  const tc_attr_filter_t *attr_delete;   /* NULL = none */
+  const tc_tuple_t *tuples;
+  size_t n_tuples;
+  const tc_attr_t *attrs;
+  size_t n_attrs;
+} tc_write_batch_t;
+
+enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2 };
+
+/* One row change; exactly one of tuple / attr is set (the other NULL). */
+typedef struct tc_change_s {
+  uint64_t revision;
+  int op; /* enum tc_change_op */
+  const tc_tuple_t *tuple;
+  const tc_attr_t *attr;
+} tc_change_t;
+
+typedef struct tc_tenant_row_s {
+  const char *id, *name;
+  int64_t created_at_ms; /* Unix epoch, milliseconds */
+} tc_tenant_row_t;
+
+typedef struct tc_schema_row_s {
+  const char *version; /* 20-char rs/xid string */
+  int64_t created_at_ms;
+} tc_schema_row_t;
+
+/* Page position: id of the first row of the next page; 0 = start / no more. */
+typedef uint64_t tc_cursor_t;
+
+/* ---- Callbacks ----------------------------------------------------------- */
+
+typedef void (*tc_status_cb)(void *arg, int status);
+/* revision: the committed revision of the write. */
+typedef void (*tc_write_cb)(void *arg, int status, uint64_t revision);
+/* revision: the revision the read was served at (the head if asked for 0). */
+typedef void (*tc_tuples_cb)(void *arg, int status, uint64_t revision,
+                             const tc_tuple_t *rows, size_t n,
+                             tc_cursor_t next);
+typedef void (*tc_attrs_cb)(void *arg, int status, uint64_t revision,
+                            const tc_attr_t *rows, size_t n, tc_cursor_t next);
+typedef void (*tc_tenant_cb)(void *arg, int status, const tc_tenant_row_t *row);
+/* next: the id to pass as `after` for the next page; NULL = no more. */
+typedef void (*tc_tenants_cb)(void *arg, int status,
+                              const tc_tenant_row_t *rows, size_t n,
+                              const char *next);
+/* version and text NULL (status TC_ESCHEMA_NOT_FOUND) when absent. */
+typedef void (*tc_schema_cb)(void *arg, int status, const char *version,
+                             const char *text);
+typedef void (*tc_schemas_cb)(void *arg, int status, const char *head,
+                              const tc_schema_row_t *rows, size_t n,
+                              const char *next);
+/* Changes with revision in (after, head], in revision order, grouped whole
+ * revisions only; `last` is the revision the caller should continue after
+ * (>= every revision in changes).  oldest: the oldest revision still
+ * retained; a caller with after < oldest - 1 has lost history. */
+typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes,
+                              size_t n, uint64_t last, uint64_t oldest);
+typedef void (*tc_head_cb)(void *arg, int status, uint64_t revision);
+
+typedef struct tc_backend_s tc_backend_t; /* opaque, backend-owned */
+
+typedef struct tc_backend_stats_s {
+  uint64_t writes, reads, change_reads;
+} tc_backend_stats_t;
+
+/* ---- The function table -------------------------------------------------- */
+
+typedef struct tc_backend_api_s {
+  /* header: never changes across majors */
+  uint32_t magic;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  uint32_t struct_size;
+  const char *build_fingerprint;
+  const char *name;
+  const char *version;
+
+  /* v1.0 */
+  /* uri: backend-specific ("file:path", ":memory:", "postgres://...").
+   * On failure returns a TC_E* code and a malloc'd message in *errmsg
+   * (freed by the host with free()). */
+  int (*create)(const tc_host_api_t *host, const char *uri, tc_backend_t **out,
+                char **errmsg);
+  /* Completes in-flight work, frees everything, then calls cb (later). */
+  void (*destroy)(tc_backend_t *b, void (*cb)(void *arg), void *arg);
+  /* A string unique to this database, stable across restarts; embedded in
+   * snap tokens so a token from another database is recognised. */
+  const char *(*instance_id)(tc_backend_t *b);
+
+  int (*tenant_create)(tc_backend_t *b, const char *id, const char *name,
+                       tc_tenant_cb cb, void *arg); /* TC_EUNIQUE if exists */
+  int (*tenant_get)(tc_backend_t *b, const char *id, tc_tenant_cb cb,
+                    void *arg); /* TC_ENOTFOUND if absent */
+  /* Deletes the tenant and all its data; TC_ENOTFOUND if absent. */
+  int (*tenant_delete)(tc_backend_t *b, const char *id, tc_tenant_cb cb,
+                       void *arg);
+  /* Ordered by id; ids >= after (NULL/"" = from the start); limit rows. */
+  int (*tenant_list)(tc_backend_t *b, const char *after, uint32_t limit,
+                     tc_tenants_cb cb, void *arg);
+
+  int (*schema_write)(tc_backend_t *b, const char *tenant_id,
+                      const char *version, const char *text, tc_status_cb cb,
+                      void *arg);
+  /* version NULL or "" = head. */
+  int (*schema_read)(tc_backend_t *b, const char *tenant_id,
+                     const char *version, tc_schema_cb cb, void *arg);
+  /* Newest first; versions <= before (NULL/"" = from the head). */
+  int (*schema_list)(tc_backend_t *b, const char *tenant_id,
+                     const char *before, uint32_t limit, tc_schemas_cb cb,
+                     void *arg);
+
+  int (*write)(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
+               void *arg);
+  /* revision 0 = head.  Rows with id >= after, ordered by id, at most limit;
+   * next = id of the first row after the page, 0 if none. */
+  int (*read_tuples)(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+                     const tc_tuple_filter_t *f, tc_cursor_t after,
+                     uint32_t limit, tc_tuples_cb cb, void *arg);
+  int (*read_attrs)(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+                    const tc_attr_filter_t *f, tc_cursor_t after,
+                    uint32_t limit, tc_attrs_cb cb, void *arg);
+  /* The tenant's newest revision (0 if it has none). */
+  int (*head)(tc_backend_t *b, const char *tenant_id, tc_head_cb cb,
+              void *arg);
+  /* At most about `limit` changes, whole revisions only (a revision larger
+   * than limit is returned whole). */
+  int (*read_changes)(tc_backend_t *b, const char *tenant_id, uint64_t after,
+                      uint32_t limit, tc_changes_cb cb, void *arg);
+  void (*stats)(tc_backend_t *b, tc_backend_stats_t *out);
+} tc_backend_api_t;
+
+/* Size of the v1.0 table: a plugin's struct_size must be at least this. */
+#define TC_BACKEND_API_V1_SIZE                                                 \
+  (offsetof(tc_backend_api_t, stats) + sizeof(void (*)(void)))
+
+typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

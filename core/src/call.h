@@ -1,0 +1,54 @@
+/* One RPC in flight, as the transport hands it to the core, and the table of
+ * methods the core serves.  Transport-neutral: gRPC and the HTTP gateway both
+ * decode a request, look its method up here and call the handler.
+ *
+ * Ownership: the transport owns tc_call_t and the decoded request, and keeps
+ * both alive until done() has been called (and, for a cancelled call, until
+ * the handler's pending work has called done()).  The response passed to
+ * done() is borrowed for the duration of that call.
+ */
+#ifndef TC_CALL_H
+#define TC_CALL_H
+
+#include <protobuf-c/protobuf-c.h>
+
+typedef struct tc_server_s tc_server_t;
+typedef struct tc_call_s tc_call_t;
+
+/* status 0: response is the reply; else status is a TC_E* code and message
+ * the text for the client (never NULL then). */
+typedef void (*tc_call_done_fn)(tc_call_t *call, int status,
+                                const char *message,
+                                const ProtobufCMessage *response);
+
+struct tc_call_s {
+  tc_server_t *server;
+  const struct tc_method_s *method;
+  const ProtobufCMessage *request;
+  const char *authorization; /* "authorization" metadata value, or NULL */
+  int cancelled;             /* set by the transport when the client left */
+  tc_call_done_fn done;      /* set by the transport */
+  void *transport;           /* transport's own per-call state */
+  char *errmsg;              /* malloc'd; set by tc_call_error(), freed by the transport */
+};
+
+/* A handler either returns a negative TC_E* code at once (after
+ * tc_call_error() set the message), in which case done() is never called, or
+ * returns 0 and calls call->done exactly once on a later loop turn. */
+typedef int (*tc_handler_fn)(tc_call_t *call);
+
+typedef struct tc_method_s {
+  const char *path; /* "/base.v1.Data/Write" */
+  const ProtobufCMessageDescriptor *input, *output;
+  tc_handler_fn handler; /* NULL: answered UNIMPLEMENTED */
+  int server_streaming;
+} tc_method_t;
+
+/* NULL when the path names no method of ours (answer UNIMPLEMENTED). */
+const tc_method_t *tc_method_find(const char *path);
+
+/* Sets call->errmsg (printf-style) and returns code, for `return tc_call_error(...)`. */
+int tc_call_error(tc_call_t *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
