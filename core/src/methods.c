@@ -1,0 +1,39 @@
+/* The table of RPCs: every method of the services we declare, with the
+ * handler that serves it.  A NULL handler is answered UNIMPLEMENTED. */
+#include <string.h>
+
+#include "base/v1/service.pb-c.h"
+#include "call.h"
+#include "service.h"
+
+#define M(svc, name, in, out, fn, streaming) \
+  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
+
+static const tc_method_t methods[] = {
+    M("Data", "Write", data_write_request, data_write_response, tc_data_write, 0),
+    M("Data", "WriteRelationships", relationship_write_request, relationship_write_response,
+      tc_data_write_relationships, 0),
+    M("Data", "ReadRelationships", relationship_read_request, relationship_read_response,
+      tc_data_read_relationships, 0),
+    M("Data", "ReadAttributes", attribute_read_request, attribute_read_response,
+      tc_data_read_attributes, 0),
+    M("Data", "Delete", data_delete_request, data_delete_response, tc_data_delete, 0),
+    M("Data", "DeleteRelationships", relationship_delete_request, relationship_delete_response,
+      tc_data_delete_relationships, 0),
+    M("Data", "RunBundle", bundle_run_request, bundle_run_response, NULL, 0),
+    M("Watch", "Watch", watch_request, watch_response, NULL, 1),
+    M("Schema", "Write", schema_write_request, schema_write_response, tc_schema_write_rpc, 0),
+    M("Schema", "PartialWrite", schema_partial_write_request, schema_partial_write_response,
+      NULL, 0),
+    M("Schema", "Read", schema_read_request, schema_read_response, tc_schema_read_rpc, 0),
+    M("Schema", "List", schema_list_request, schema_list_response, tc_schema_list_rpc, 0),
+    M("Tenancy", "Create", tenant_create_request, tenant_create_response, tc_tenancy_create, 0),
+    M("Tenancy", "Delete", tenant_delete_request, tenant_delete_response, tc_tenancy_delete, 0),
+    M("Tenancy", "List", tenant_list_request, tenant_list_response, tc_tenancy_list, 0),
+};
+
+const tc_method_t *tc_method_find(const char *path) {
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strcmp(methods[i].path, path) == 0) return &methods[i];
+  return NULL;
+}

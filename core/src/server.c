@@ -1,0 +1,135 @@
+#include "server.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "format.h"
+#include "grpc_server.h"
+#include "log.h"
+#include "tenant.h"
+#include "call.h"
+
+/* The plugin file for an engine: <backend_dir>/<engine>.so, where the
+ * default backend_dir is "backends" beside the executable. */
+static char *plugin_path(const tc_config_t *cfg, const char *engine) {
+  if (cfg->database_backend_dir && *cfg->database_backend_dir)
+    return tc_format("%s/%s.so", cfg->database_backend_dir, engine);
+  char exe[PATH_MAX];
+  size_t len = sizeof exe;
+  if (uv_exepath(exe, &len) != 0) return tc_format("backends/%s.so", engine);
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  return tc_format("%s/backends/%s.so", exe, engine);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  tc_server_t *srv = h->data;
+  tc_log(TC_LOG_INFO, "received signal %d, shutting down", signum);
+  tc_server_stop(srv);
+}
+
+static int open_backend(tc_server_t *srv, char **errmsg) {
+  const tc_config_t *cfg = srv->cfg;
+  int memory = strcmp(cfg->database_engine, "memory") == 0;
+  const char *engine = memory ? "sqlite" : cfg->database_engine;
+  const char *uri = memory ? ":memory:" : cfg->database_uri;
+  char *path = plugin_path(cfg, engine);
+  if (!path) return TC_ENOMEM;
+  if (access(path, R_OK) != 0) {
+    *errmsg = tc_format("database.engine: %s: no backend plugin at %s (this build has: sqlite, "
+                        "memory)", cfg->database_engine, path);
+    free(path);
+    return TC_ECONFIG;
+  }
+  int rc = tc_plugin_load(path, &srv->plugin, errmsg);
+  free(path);
+  if (rc != 0) return rc;
+  srv->api = srv->plugin.api;
+  char *berr = NULL;
+  rc = srv->api->create(&srv->bridge.host, uri, &srv->backend, &berr);
+  if (rc != 0) {
+    *errmsg = tc_format("database.uri: %s: %s", uri, berr ? berr : tc_err_symbol(rc));
+    free(berr);
+    tc_plugin_unload(&srv->plugin);
+    return rc;
+  }
+  srv->instance_id = srv->api->instance_id(srv->backend);
+  tc_log(TC_LOG_INFO, "database: %s %s (instance %s)", cfg->database_engine,
+         memory ? "in memory" : uri, srv->instance_id);
+  return 0;
+}
+
+static void on_closed_signal(uv_handle_t *h) { (void)h; }
+
+static void finish_stop(tc_server_t *srv) {
+  tc_tenant_free_all(srv);
+  tc_plugin_unload(&srv->plugin);
+  uv_close((uv_handle_t *)&srv->sigint, on_closed_signal);
+  uv_close((uv_handle_t *)&srv->sigterm, on_closed_signal);
+  tc_bridge_close(&srv->bridge);
+  tc_log(TC_LOG_INFO, "stopped");
+}
+
+static void on_backend_destroyed(void *arg) {
+  tc_server_t *srv = arg;
+  srv->backend = NULL;
+  finish_stop(srv);
+}
+
+static void on_grpc_stopped(void *arg) {
+  tc_server_t *srv = arg;
+  srv->grpc = NULL;
+  if (srv->backend)
+    srv->api->destroy(srv->backend, on_backend_destroyed, srv);
+  else
+    finish_stop(srv);
+}
+
+void tc_server_stop(tc_server_t *srv) {
+  if (srv->stopping) return;
+  srv->stopping = 1;
+  if (srv->grpc)
+    tc_grpc_stop(srv->grpc, (int)srv->cfg->server_shutdown_grace_ms, on_grpc_stopped, srv);
+  else
+    on_grpc_stopped(srv);
+}
+
+int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, char **errmsg) {
+  memset(srv, 0, sizeof *srv);
+  *errmsg = NULL;
+  srv->loop = loop;
+  srv->cfg = cfg;
+  int rc = tc_bridge_init(&srv->bridge, loop);
+  if (rc != 0) {
+    *errmsg = tc_format("cannot start the event loop bridge: %s", uv_strerror(rc));
+    return TC_EINTERNAL;
+  }
+  uv_signal_init(loop, &srv->sigint);
+  uv_signal_init(loop, &srv->sigterm);
+  srv->sigint.data = srv->sigterm.data = srv;
+  if ((rc = open_backend(srv, errmsg)) == 0) {
+    char *addr = tc_format("0.0.0.0:%d", cfg->grpc_port);
+    tc_grpc_opts_t opts = {
+        .listen_addr = addr,
+        .max_recv_message_bytes = (int)cfg->grpc_max_message_size,
+        .max_send_message_bytes = (int)cfg->grpc_max_message_size,
+        .find_method = tc_method_find,
+        .server = srv,
+    };
+    rc = addr ? tc_grpc_start(loop, &srv->bridge, &opts, &srv->grpc, &srv->grpc_port, errmsg)
+              : TC_ENOMEM;
+    free(addr);
+  }
+  if (rc != 0) {
+    /* Tear down what was opened; the caller runs the loop until it is done. */
+    tc_server_stop(srv);
+    return rc;
+  }
+  uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  tc_log(TC_LOG_INFO, "grpc listening on port %d", srv->grpc_port);
+  return 0;
+}

@@ -1,0 +1,44 @@
+/* The server: the loop-owned state every request reaches through tc_call_t.
+ *
+ * Ownership: tc_server_t owns the backend, the tenant actors and the bridge;
+ * it borrows the configuration, which must outlive it.
+ */
+#ifndef TC_SERVER_H
+#define TC_SERVER_H
+
+#include <uv.h>
+
+#include "backend_loader.h"
+#include "bridge.h"
+#include "call.h"
+#include "config.h"
+
+typedef struct tc_tenant_s tc_tenant_t;
+typedef struct tc_grpc_server_s tc_grpc_server_t;
+
+struct tc_server_s {
+  uv_loop_t *loop;
+  const tc_config_t *cfg;
+  tc_bridge_t bridge;
+  tc_plugin_t plugin;
+  const tc_backend_api_t *api;
+  tc_backend_t *backend;
+  const char *instance_id;
+  tc_tenant_t *tenants; /* actors, a list: tenants per node are few */
+  tc_grpc_server_t *grpc;
+  int grpc_port; /* bound port */
+  uv_signal_t sigint, sigterm;
+  int stopping;
+};
+
+/* Loads the backend plugin named by cfg, opens the database and starts the
+ * gRPC listener.  On failure returns a TC_E* code with a malloc'd one-line
+ * *errmsg; what was opened is being closed, and the caller runs the loop until
+ * uv_run() returns. */
+int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg,
+                    char **errmsg);
+/* Graceful stop (also run on SIGINT/SIGTERM): stop accepting, finish in-flight
+ * calls, close the backend and every handle, so that uv_run() returns. */
+void tc_server_stop(tc_server_t *srv);
+
+#endif

@@ -1,0 +1,267 @@
+/* base.v1.Data: Write, WriteRelationships, Delete, DeleteRelationships,
+ * ReadRelationships, ReadAttributes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "service.h"
+#include "token.h"
+
+/* ---- writes -------------------------------------------------------------- */
+
+typedef struct {
+  tc_op_t op;
+  tc_tuple_t *tuples;
+  size_t n_tuples;
+  const Base__V1__Attribute **attrs; /* de-duplicated, request order */
+  size_t n_attrs;
+  tc_write_batch_t batch;
+  tc_tuple_filter_t tf;
+  tc_attr_filter_t af;
+} write_op_t;
+
+static int same_tuple(const tc_tuple_t *a, const tc_tuple_t *b) {
+  return !strcmp(a->entity_type, b->entity_type) && !strcmp(a->entity_id, b->entity_id) &&
+         !strcmp(a->relation, b->relation) && !strcmp(a->subject_type, b->subject_type) &&
+         !strcmp(a->subject_id, b->subject_id) &&
+         !strcmp(a->subject_relation, b->subject_relation);
+}
+
+static int same_attr_key(const Base__V1__Attribute *a, const Base__V1__Attribute *b) {
+  return !strcmp(a->entity->type, b->entity->type) && !strcmp(a->entity->id, b->entity->id) &&
+         !strcmp(a->attribute, b->attribute);
+}
+
+/* Permify keeps the first occurrence of a tuple, and the first value of an
+ * attribute key; later ones are dropped silently. */
+static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
+                 Base__V1__Attribute **attrs, size_t n_attrs) {
+  w->tuples = tc_arena_alloc(&w->op.arena, (n_tuples + 1) * sizeof *w->tuples);
+  w->attrs = tc_arena_alloc(&w->op.arena, (n_attrs + 1) * sizeof *w->attrs);
+  if (!w->tuples || !w->attrs) return TC_ENOMEM;
+  for (size_t i = 0; i < n_tuples; i++) {
+    tc_tuple_t t;
+    tc_tuple_from_proto(tuples[i], &t);
+    size_t j = 0;
+    while (j < w->n_tuples && !same_tuple(&w->tuples[j], &t)) j++;
+    if (j == w->n_tuples) w->tuples[w->n_tuples++] = t;
+  }
+  for (size_t i = 0; i < n_attrs; i++) {
+    size_t j = 0;
+    while (j < w->n_attrs && !same_attr_key(w->attrs[j], attrs[i])) j++;
+    if (j == w->n_attrs) w->attrs[w->n_attrs++] = attrs[i];
+  }
+  return 0;
+}
+
+static void on_written(void *arg, int status, uint64_t revision) {
+  write_op_t *w = arg;
+  tc_op_finish_revision(&w->op, status, revision);
+}
+
+static void run_write(tc_job_t *job, int status, const tc_schema_t *schema) {
+  write_op_t *w = (write_op_t *)job;
+  tc_op_t *op = &w->op;
+  if (status != 0) { tc_op_finish(op, status, NULL); return; }
+  if (op->call->cancelled) { tc_op_finish(op, TC_ECANCELLED, NULL); return; }
+  for (size_t i = 0; i < w->n_tuples; i++)
+    if ((status = tc_schema_check_tuple(schema, &w->tuples[i])) != 0)
+      { tc_op_finish(op, status, NULL); return; }
+  tc_attr_t *attrs = tc_arena_alloc(&op->arena, (w->n_attrs + 1) * sizeof *attrs);
+  if (!attrs) { tc_op_finish(op, TC_ENOMEM, NULL); return; }
+  for (size_t i = 0; i < w->n_attrs; i++) {
+    const Base__V1__Attribute *a = w->attrs[i];
+    const char *type_url = a->value && a->value->type_url ? a->value->type_url : "";
+    if ((status = tc_schema_check_attr(schema, a->entity->type, a->attribute, type_url)) != 0)
+      { tc_op_finish(op, status, NULL); return; }
+    size_t len = protobuf_c_message_get_packed_size(&a->value->base);
+    uint8_t *buf = tc_arena_alloc(&op->arena, len + 1);
+    if (!buf) { tc_op_finish(op, TC_ENOMEM, NULL); return; }
+    protobuf_c_message_pack(&a->value->base, buf);
+    attrs[i] = (tc_attr_t){a->entity->type, a->entity->id, a->attribute, buf, len};
+  }
+  if (w->n_tuples + w->n_attrs > (size_t)op->srv->cfg->database_max_data_per_write)
+    { tc_op_finish(op, TC_EMAX_DATA_PER_WRITE, NULL); return; }
+  w->batch.tuples = w->tuples;
+  w->batch.n_tuples = w->n_tuples;
+  w->batch.attrs = attrs;
+  w->batch.n_attrs = w->n_attrs;
+  int rc = op->srv->api->write(op->srv->backend, &w->batch, on_written, w);
+  if (rc != 0) tc_op_finish(op, rc, NULL);
+}
+
+static int start_write(tc_call_t *call, const char *tenant_id, const char *schema_version,
+                       Base__V1__Tuple **tuples, size_t n_tuples, Base__V1__Attribute **attrs,
+                       size_t n_attrs) {
+  write_op_t *w = (write_op_t *)tc_op_new(call, sizeof *w);
+  if (!w) return TC_ENOMEM;
+  int rc = dedup(w, tuples, n_tuples, attrs, n_attrs);
+  if (rc != 0) {
+    tc_op_discard(&w->op);
+    return rc;
+  }
+  w->batch.tenant_id = tenant_id;
+  w->op.job.want_schema = 1;
+  w->op.job.schema_version = schema_version;
+  return tc_op_submit(&w->op, tenant_id, run_write);
+}
+
+int tc_data_write(tc_call_t *call) {
+  const Base__V1__DataWriteRequest *r = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples,
+                     r->attributes, r->n_attributes);
+}
+
+int tc_data_write_relationships(tc_call_t *call) {
+  const Base__V1__RelationshipWriteRequest *r = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples,
+                     NULL, 0);
+}
+
+/* ---- deletes ------------------------------------------------------------- */
+
+static void run_delete(tc_job_t *job, int status, const tc_schema_t *schema) {
+  (void)schema;
+  write_op_t *w = (write_op_t *)job;
+  tc_op_t *op = &w->op;
+  if (status != 0) { tc_op_finish(op, status, NULL); return; }
+  if (op->call->cancelled) { tc_op_finish(op, TC_ECANCELLED, NULL); return; }
+  int no_tuples = tc_tuple_filter_is_empty(&w->tf), no_attrs = tc_attr_filter_is_empty(&w->af);
+  /* Permify answers an all-empty delete with success, an empty token and no
+   * change (permify-api.md §4.4); clients may rely on it. */
+  if (no_tuples && no_attrs) { tc_op_finish_token(op, 0, ""); return; }
+  w->batch.tuple_delete = no_tuples ? NULL : &w->tf;
+  w->batch.attr_delete = no_attrs ? NULL : &w->af;
+  int rc = op->srv->api->write(op->srv->backend, &w->batch, on_written, w);
+  if (rc != 0) tc_op_finish(op, rc, NULL);
+}
+
+static int start_delete(tc_call_t *call, const char *tenant_id,
+                        const Base__V1__TupleFilter *tf, const Base__V1__AttributeFilter *af) {
+  write_op_t *w = (write_op_t *)tc_op_new(call, sizeof *w);
+  if (!w) return TC_ENOMEM;
+  tc_tuple_filter_from_proto(tf, &w->tf);
+  tc_attr_filter_from_proto(af, &w->af);
+  w->batch.tenant_id = tenant_id;
+  return tc_op_submit(&w->op, tenant_id, run_delete);
+}
+
+int tc_data_delete(tc_call_t *call) {
+  const Base__V1__DataDeleteRequest *r = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  return start_delete(call, r->tenant_id, r->tuple_filter, r->attribute_filter);
+}
+
+int tc_data_delete_relationships(tc_call_t *call) {
+  const Base__V1__RelationshipDeleteRequest *r = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  return start_delete(call, r->tenant_id, r->filter, NULL);
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+typedef struct {
+  tc_op_t op;
+  const char *tenant_id;
+  uint64_t revision;
+  tc_cursor_t after;
+  uint32_t limit;
+  tc_tuple_filter_t tf;
+  tc_attr_filter_t af;
+} read_op_t;
+
+static char *next_token(tc_arena_t *a, tc_cursor_t next) {
+  if (!next) return "";
+  char id[24];
+  snprintf(id, sizeof id, "%llu", (unsigned long long)next);
+  char *tok = tc_cont_token_encode(id);
+  char *copy = tok ? tc_arena_strdup(a, tok) : NULL;
+  free(tok);
+  return copy;
+}
+
+static void on_tuples(void *arg, int status, uint64_t revision, const tc_tuple_t *rows,
+                      size_t n, tc_cursor_t next) {
+  (void)revision;
+  read_op_t *r = arg;
+  tc_arena_t *a = &r->op.arena;
+  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
+  Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
+  resp.tuples = tc_arena_alloc(a, (n + 1) * sizeof *resp.tuples);
+  resp.continuous_token = next_token(a, next);
+  if (!resp.tuples || !resp.continuous_token) { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
+  for (size_t i = 0; i < n; i++)
+    if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(a, &rows[i])))
+      { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
+  tc_op_finish(&r->op, 0, &resp.base);
+}
+
+static void on_attrs(void *arg, int status, uint64_t revision, const tc_attr_t *rows,
+                     size_t n, tc_cursor_t next) {
+  (void)revision;
+  read_op_t *r = arg;
+  tc_arena_t *a = &r->op.arena;
+  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
+  Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
+  resp.attributes = tc_arena_alloc(a, (n + 1) * sizeof *resp.attributes);
+  resp.continuous_token = next_token(a, next);
+  if (!resp.attributes || !resp.continuous_token) { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
+  for (size_t i = 0; i < n; i++)
+    if (!(resp.attributes[resp.n_attributes++] = tc_attr_to_proto(a, &rows[i])))
+      { tc_op_finish(&r->op, TC_EINTERNAL, NULL); return; }
+  tc_op_finish(&r->op, 0, &resp.base);
+}
+
+static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
+  (void)schema;
+  read_op_t *r = (read_op_t *)job;
+  tc_server_t *srv = r->op.srv;
+  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
+  int rc = r->op.call->method->output == &base__v1__relationship_read_response__descriptor
+               ? srv->api->read_tuples(srv->backend, r->tenant_id, r->revision, &r->tf,
+                                       r->after, r->limit, on_tuples, r)
+               : srv->api->read_attrs(srv->backend, r->tenant_id, r->revision, &r->af,
+                                      r->after, r->limit, on_attrs, r);
+  if (rc != 0) tc_op_finish(&r->op, rc, NULL);
+}
+
+static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,
+                      const char *snap_token, const char *cont_token, uint32_t page_size) {
+  r->tenant_id = tenant_id;
+  r->limit = tc_page_size(page_size);
+  int rc = tc_op_snap_revision(&r->op, snap_token, &r->revision);
+  if (rc == 0 && cont_token && *cont_token && tc_cont_token_decode_id(cont_token, &r->after))
+    rc = tc_call_error(call, TC_ECONT_TOKEN, "ERROR_CODE_INVALID_CONTINUOUS_TOKEN");
+  if (rc != 0) {
+    tc_op_discard(&r->op);
+    return rc;
+  }
+  return tc_op_submit(&r->op, tenant_id, run_read);
+}
+
+int tc_data_read_relationships(tc_call_t *call) {
+  const Base__V1__RelationshipReadRequest *q = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  read_op_t *r = (read_op_t *)tc_op_new(call, sizeof *r);
+  if (!r) return TC_ENOMEM;
+  tc_tuple_filter_from_proto(q->filter, &r->tf);
+  return start_read(call, r, q->tenant_id, q->metadata->snap_token, q->continuous_token,
+                    q->page_size);
+}
+
+int tc_data_read_attributes(tc_call_t *call) {
+  const Base__V1__AttributeReadRequest *q = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  read_op_t *r = (read_op_t *)tc_op_new(call, sizeof *r);
+  if (!r) return TC_ENOMEM;
+  tc_attr_filter_from_proto(q->filter, &r->af);
+  return start_read(call, r, q->tenant_id, q->metadata->snap_token, q->continuous_token,
+                    q->page_size);
+}

@@ -1,0 +1,241 @@
+#include "tenant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum { T_UNKNOWN, T_LOADING, T_EXISTS, T_ABSENT };
+
+typedef struct schema_entry_s {
+  struct schema_entry_s *next;
+  char *version;
+  tc_schema_t *schema;
+} schema_entry_t;
+
+struct tc_tenant_s {
+  tc_tenant_t *next;
+  tc_server_t *srv;
+  char *id;
+  int state;
+  tc_job_t *head, *tail; /* mailbox */
+  int busy;              /* waiting on a load or a barrier job */
+  int kicked;            /* a pump is queued on the bridge */
+  tc_completion_t kick;
+  char *head_version; /* NULL = not known yet, "" = the tenant has no schema */
+  schema_entry_t *schemas;
+};
+
+static void pump(tc_tenant_t *t);
+
+static tc_tenant_t *find(tc_server_t *srv, const char *id) {
+  for (tc_tenant_t *t = srv->tenants; t; t = t->next)
+    if (strcmp(t->id, id) == 0) return t;
+  return NULL;
+}
+
+static void on_kick(tc_completion_t *c) {
+  tc_tenant_t *t = (tc_tenant_t *)((char *)c - offsetof(tc_tenant_t, kick));
+  t->kicked = 0;
+  pump(t);
+}
+
+static tc_tenant_t *get(tc_server_t *srv, const char *id) {
+  tc_tenant_t *t = find(srv, id);
+  if (t) return t;
+  t = calloc(1, sizeof *t);
+  if (!t || !(t->id = strdup(id))) {
+    free(t);
+    return NULL;
+  }
+  t->srv = srv;
+  t->kick.run = on_kick;
+  t->next = srv->tenants;
+  srv->tenants = t;
+  return t;
+}
+
+static void clear_schemas(tc_tenant_t *t) {
+  while (t->schemas) {
+    schema_entry_t *e = t->schemas;
+    t->schemas = e->next;
+    tc_schema_free(e->schema);
+    free(e->version);
+    free(e);
+  }
+  free(t->head_version);
+  t->head_version = NULL;
+}
+
+static schema_entry_t *cached(tc_tenant_t *t, const char *version) {
+  for (schema_entry_t *e = t->schemas; e; e = e->next)
+    if (strcmp(e->version, version) == 0) return e;
+  return NULL;
+}
+
+static int cache_add(tc_tenant_t *t, const char *version, tc_schema_t *s) {
+  schema_entry_t *e = calloc(1, sizeof *e);
+  if (!e || !(e->version = strdup(version))) {
+    free(e);
+    tc_schema_free(s);
+    return TC_ENOMEM;
+  }
+  e->schema = s;
+  e->next = t->schemas;
+  t->schemas = e;
+  return 0;
+}
+
+static tc_job_t *pop(tc_tenant_t *t) {
+  tc_job_t *j = t->head;
+  t->head = j->next;
+  if (!t->head) t->tail = NULL;
+  j->next = NULL;
+  return j;
+}
+
+static void fail_head(tc_tenant_t *t, int status) {
+  tc_job_t *j = pop(t);
+  j->run(j, status, NULL);
+}
+
+static void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
+  (void)row;
+  tc_tenant_t *t = arg;
+  t->busy = 0;
+  if (status == 0) {
+    t->state = T_EXISTS;
+  } else if (status == TC_ENOTFOUND) {
+    t->state = T_ABSENT;
+  } else {
+    t->state = T_UNKNOWN;
+    if (t->head) fail_head(t, TC_EDATASTORE);
+  }
+  pump(t);
+}
+
+static void on_schema(void *arg, int status, const char *version, const char *text) {
+  tc_tenant_t *t = arg;
+  tc_job_t *j = t->head;
+  const char *want = j->schema_version ? j->schema_version : "";
+  t->busy = 0;
+  if (status == TC_ESCHEMA_NOT_FOUND) {
+    if (!*want) t->head_version = strdup("");
+    fail_head(t, TC_ESCHEMA_NOT_FOUND);
+  } else if (status != 0) {
+    fail_head(t, status);
+  } else {
+    tc_schema_t *s;
+    char *err = NULL;
+    int rc = tc_schema_compile(text, &s, &err);
+    if (rc != 0) {
+      /* Only schemas that compiled are ever stored. */
+      tc_log(TC_LOG_ERROR, "tenant %s: stored schema %s does not compile: %s", t->id,
+             version, err ? err : "?");
+      free(err);
+      fail_head(t, TC_EINTERNAL);
+    } else if ((rc = cache_add(t, version, s)) != 0) {
+      fail_head(t, rc);
+    } else if (!*want) {
+      free(t->head_version);
+      t->head_version = strdup(version);
+    }
+  }
+  pump(t);
+}
+
+static void pump(tc_tenant_t *t) {
+  tc_server_t *srv = t->srv;
+  while (t->head && !t->busy) {
+    tc_job_t *j = t->head;
+    if (t->state == T_UNKNOWN) {
+      t->state = T_LOADING;
+      t->busy = 1;
+      int rc = srv->api->tenant_get(srv->backend, t->id, on_tenant, t);
+      if (rc != 0) {
+        t->state = T_UNKNOWN;
+        t->busy = 0;
+        fail_head(t, rc);
+      }
+      continue;
+    }
+    if (t->state == T_ABSENT && !j->no_tenant_check) {
+      fail_head(t, TC_ETENANT_NOT_FOUND);
+      continue;
+    }
+    const tc_schema_t *schema = NULL;
+    if (j->want_schema) {
+      const char *version = j->schema_version ? j->schema_version : "";
+      if (!*version && t->head_version) {
+        if (!*t->head_version) {
+          fail_head(t, TC_ESCHEMA_NOT_FOUND);
+          continue;
+        }
+        version = t->head_version;
+      }
+      schema_entry_t *e = *version ? cached(t, version) : NULL;
+      if (!e) {
+        t->busy = 1;
+        int rc = srv->api->schema_read(srv->backend, t->id, version, on_schema, t);
+        if (rc != 0) {
+          t->busy = 0;
+          fail_head(t, rc);
+        }
+        continue;
+      }
+      schema = e->schema;
+    }
+    pop(t);
+    if (j->barrier) t->busy = 1;
+    j->run(j, 0, schema);
+  }
+}
+
+int tc_tenant_submit(tc_server_t *srv, const char *tenant_id, tc_job_t *job) {
+  tc_tenant_t *t = get(srv, tenant_id);
+  if (!t) return TC_ENOMEM;
+  job->tenant = t;
+  job->next = NULL;
+  if (t->tail)
+    t->tail->next = job;
+  else
+    t->head = job;
+  t->tail = job;
+  if (!t->kicked) {
+    t->kicked = 1;
+    tc_bridge_post(&srv->bridge, &t->kick);
+  }
+  return 0;
+}
+
+void tc_tenant_job_done(tc_job_t *job) {
+  tc_tenant_t *t = job->tenant;
+  t->busy = 0;
+  pump(t);
+}
+
+void tc_tenant_set_exists(tc_server_t *srv, const char *tenant_id, int exists) {
+  tc_tenant_t *t = find(srv, tenant_id);
+  if (!t) return;
+  if (!exists) clear_schemas(t);
+  t->state = exists ? T_EXISTS : T_ABSENT;
+}
+
+int tc_tenant_set_head_schema(tc_job_t *job, const char *version, tc_schema_t *s) {
+  tc_tenant_t *t = job->tenant;
+  int rc = cache_add(t, version, s);
+  if (rc != 0) return rc;
+  free(t->head_version);
+  t->head_version = strdup(version);
+  return t->head_version ? 0 : TC_ENOMEM;
+}
+
+void tc_tenant_free_all(tc_server_t *srv) {
+  while (srv->tenants) {
+    tc_tenant_t *t = srv->tenants;
+    srv->tenants = t->next;
+    clear_schemas(t);
+    free(t->id);
+    free(t);
+  }
+}
