@@ -1,0 +1,140 @@
+/* nftw() is an XSI extension. */
+#define _XOPEN_SOURCE 700
+
+#include "server_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *binary(void) {
+  const char *b = getenv("TUPLECAST_BIN");
+  return b && *b ? b : "./tuplecast";
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what is available within timeout_ms; 0 on data, 1 on EOF, -1 timeout. */
+static int pump_log(tc_proc_t *p, int timeout_ms) {
+  struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+  int n = poll(&pfd, 1, timeout_ms);
+  if (n <= 0) return -1;
+  char buf[4096];
+  ssize_t r = read(p->err_fd, buf, sizeof buf);
+  if (r <= 0) return 1;
+  p->log = realloc(p->log, p->log_len + (size_t)r + 1);
+  memcpy(p->log + p->log_len, buf, (size_t)r);
+  p->log_len += (size_t)r;
+  p->log[p->log_len] = '\0';
+  /* Echo, so a failing test shows what the server said. */
+  fwrite(buf, 1, (size_t)r, stderr);
+  return 0;
+}
+
+static pid_t spawn(const char *const *args, int *err_fd, int with_serve) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  size_t n = 0;
+  while (args[n]) n++;
+  char **argv = calloc(n + 3, sizeof *argv);
+  size_t k = 0;
+  argv[k++] = (char *)binary();
+  if (with_serve) argv[k++] = "serve";
+  for (size_t i = 0; i < n; i++) argv[k++] = (char *)args[i];
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  free(argv);
+  close(fds[1]);
+  *err_fd = fds[0];
+  return pid;
+}
+
+int tc_proc_start(tc_proc_t *p, const char *const *args) {
+  memset(p, 0, sizeof *p);
+  p->pid = spawn(args, &p->err_fd, 1);
+  if (p->pid < 0) return -1;
+  long long deadline = now_ms() + 20000;
+  while (now_ms() < deadline) {
+    const char *line = p->log ? strstr(p->log, "grpc listening on port ") : NULL;
+    if (line && strchr(line, '\n')) {
+      p->grpc_port = atoi(line + strlen("grpc listening on port "));
+      snprintf(p->target, sizeof p->target, "127.0.0.1:%d", p->grpc_port);
+      return 0;
+    }
+    if (pump_log(p, 100) == 1) break;
+  }
+  return -1;
+}
+
+int tc_proc_stop(tc_proc_t *p) {
+  int status = -1;
+  if (p->pid > 0) {
+    kill(p->pid, SIGTERM);
+    long long deadline = now_ms() + 20000;
+    int w = 0;
+    while ((w = waitpid(p->pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+      pump_log(p, 50);
+    if (w == 0) {
+      kill(p->pid, SIGKILL);
+      waitpid(p->pid, &status, 0);
+      status = -1;
+    } else {
+      while (pump_log(p, 0) == 0) {
+      }
+      status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+  if (p->err_fd > 0) close(p->err_fd);
+  free(p->log);
+  memset(p, 0, sizeof *p);
+  return status;
+}
+
+int tc_proc_run(const char *const *args, char **out) {
+  tc_proc_t p = {0};
+  p.pid = spawn(args, &p.err_fd, 0);
+  while (pump_log(&p, 20000) == 0) {
+  }
+  int status;
+  waitpid(p.pid, &status, 0);
+  close(p.err_fd);
+  *out = p.log ? p.log : calloc(1, 1);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+char *tc_temp_dir(void) {
+  const char *base = getenv("TMPDIR");
+  char *path = malloc(512);
+  snprintf(path, 512, "%s/tuplecast-test-XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(path)) {
+    free(path);
+    return NULL;
+  }
+  return path;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+void tc_temp_dir_remove(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }

@@ -1,0 +1,34 @@
+/* Runs the real tuplecast binary as a child process for integration tests.
+ *
+ * Ownership: tc_proc_t owns the child, its stderr pipe and the captured log;
+ * tc_proc_stop() reaps the child and frees the rest.
+ */
+#ifndef TC_SERVER_PROC_H
+#define TC_SERVER_PROC_H
+
+#include <sys/types.h>
+
+typedef struct tc_proc_s {
+  pid_t pid;
+  int err_fd;     /* read end of the child's stderr */
+  char *log;      /* everything read from stderr so far */
+  size_t log_len;
+  int grpc_port;  /* from the "grpc listening on port N" line */
+  char target[64]; /* "127.0.0.1:<grpc_port>" */
+} tc_proc_t;
+
+/* Starts `tuplecast serve <args...>` (NULL-terminated) with the binary named
+ * by $TUPLECAST_BIN, waits up to 20 s for the listening line.  Returns 0, or -1
+ * if the process exited or timed out first (its log is kept in p->log). */
+int tc_proc_start(tc_proc_t *p, const char *const *args);
+/* Runs `tuplecast <args...>` to completion; returns its exit status and its
+ * stderr in *out (malloc'd). */
+int tc_proc_run(const char *const *args, char **out);
+/* Sends SIGTERM, waits up to 20 s; returns the exit status (or -1). */
+int tc_proc_stop(tc_proc_t *p);
+/* Makes a fresh temporary directory; returns a malloc'd path. */
+char *tc_temp_dir(void);
+/* rm -rf of a directory made by tc_temp_dir(). */
+void tc_temp_dir_remove(const char *dir);
+
+#endif
