@@ -1,0 +1,285 @@
+/* One gRPC call, from its accept slot to its last completed batch.
+ *
+ * Batches: RECV_CLOSE_ON_SERVER on its own (completes when the call ends for
+ * any reason, which is how a client leaving is noticed), RECV_MESSAGE for the
+ * request, and one send batch at a time on send_tag/send_buf.  A call is
+ * freed when no batch is outstanding and no handler still owes done().
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+
+#include "error.h"
+#include "format.h"
+#include "grpc_internal.h"
+#include "log.h"
+
+struct tc__grpc_call_s {
+  tc_call_t call; /* what the handler sees; call.transport points back here */
+  tc_grpc_server_t *srv;
+  tc__grpc_call_t *prev, *next; /* srv->calls, once accepted */
+  grpc_call *gcall;
+  grpc_call_details details;
+  grpc_metadata_array md;
+  grpc_byte_buffer *recv_buf;
+  /* The one SEND_MESSAGE in flight (gRPC allows one per call); a streaming
+   * send queue goes in front of it. */
+  grpc_byte_buffer *send_buf;
+  ProtobufCMessage *request;
+  char *authorization;
+  tc__grpc_tag_t accept_tag, recv_tag, send_tag, close_tag;
+  int close_cancelled; /* out-parameter of RECV_CLOSE_ON_SERVER */
+  int batches;         /* started and not yet completed */
+  int owed;            /* the handler took the call and has not called done() */
+  int dispatching;     /* inside the handler: done() may run but must not free */
+  int answered;        /* status sent */
+};
+
+static void on_accept(tc_completion_t *comp);
+static void on_recv(tc_completion_t *comp);
+static void on_send(tc_completion_t *comp);
+static void on_close(tc_completion_t *comp);
+
+static void release(tc__grpc_call_t *c) {
+  tc_grpc_server_t *s = c->srv;
+  if (c->gcall) grpc_call_unref(c->gcall);
+  grpc_call_details_destroy(&c->details);
+  grpc_metadata_array_destroy(&c->md);
+  if (c->recv_buf) grpc_byte_buffer_destroy(c->recv_buf);
+  if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
+  free(c->call.errmsg);
+  free(c->authorization);
+  if (c->prev) c->prev->next = c->next;
+  else if (s->calls == c) s->calls = c->next;
+  if (c->next) c->next->prev = c->prev;
+  free(c);
+  tc__grpc_server_released(s);
+}
+
+static void maybe_release(tc__grpc_call_t *c) {
+  if (c->batches || c->owed || c->dispatching) return;
+  release(c);
+}
+
+static void start_batch(tc__grpc_call_t *c, const grpc_op *ops, size_t n, tc__grpc_tag_t *tag) {
+  grpc_call_error e = grpc_call_start_batch(c->gcall, ops, n, tag, NULL);
+  if (e == GRPC_CALL_OK) {
+    c->batches++;
+    return;
+  }
+  /* The tag will never fire; cancelling makes the other batches end. */
+  tc_log(TC_LOG_ERROR, "grpc: start_batch failed: %s", grpc_call_error_to_string(e));
+  grpc_call_cancel(c->gcall, NULL);
+}
+
+/* Sends initial metadata, msg if any (ownership passes to the call) and the
+ * status, with details verbatim. */
+static void answer(tc__grpc_call_t *c, grpc_status_code code, const char *details,
+                   grpc_byte_buffer *msg) {
+  grpc_op ops[3];
+  size_t n = 0;
+  memset(ops, 0, sizeof ops);
+  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (msg) {
+    c->send_buf = msg;
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = msg;
+  }
+  grpc_slice text = grpc_slice_from_copied_string(details ? details : "");
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = code;
+  ops[n++].data.send_status_from_server.status_details = details ? &text : NULL;
+  c->answered = 1;
+  start_batch(c, ops, n, &c->send_tag);
+  grpc_slice_unref(text);
+}
+
+static void answer_fmt(tc__grpc_call_t *c, grpc_status_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void answer_fmt(tc__grpc_call_t *c, grpc_status_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *text = tc_vformat(fmt, ap);
+  va_end(ap);
+  answer(c, code, text ? text : "out of memory", NULL);
+  free(text);
+}
+
+static grpc_byte_buffer *pack(const ProtobufCMessage *msg) {
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  grpc_slice slice = grpc_slice_malloc(len);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+/* call->done for gRPC calls. */
+static void call_done(tc_call_t *call, int status, const char *message,
+                      const ProtobufCMessage *response) {
+  tc__grpc_call_t *c = call->transport;
+  c->owed = 0;
+  if (!call->cancelled && !c->answered) {
+    if (status == 0)
+      answer(c, GRPC_STATUS_OK, NULL, pack(response));
+    else
+      answer(c, (grpc_status_code)tc_err_grpc_status(status), message, NULL);
+  }
+  maybe_release(c);
+}
+
+int tc__grpc_call_accept(tc_grpc_server_t *s) {
+  tc__grpc_call_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    tc_log(TC_LOG_ERROR, "grpc: out of memory for an accept slot");
+    return TC_ENOMEM;
+  }
+  c->srv = s;
+  grpc_call_details_init(&c->details);
+  grpc_metadata_array_init(&c->md);
+  c->accept_tag.comp.run = on_accept;
+  c->recv_tag.comp.run = on_recv;
+  c->send_tag.comp.run = on_send;
+  c->close_tag.comp.run = on_close;
+  grpc_call_error e = grpc_server_request_call(s->server, &c->gcall, &c->details, &c->md, s->cq,
+                                               s->cq, &c->accept_tag);
+  if (e != GRPC_CALL_OK) {
+    tc_log(TC_LOG_ERROR, "grpc: request_call failed: %s", grpc_call_error_to_string(e));
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->md);
+    free(c);
+    return TC_EINTERNAL;
+  }
+  s->n_slots++;
+  return 0;
+}
+
+static const tc_method_t *lookup(tc__grpc_call_t *c, char **path) {
+  *path = grpc_slice_to_c_string(c->details.method);
+  const tc_method_t *m = tc__grpc_health_find(*path);
+  return m ? m : c->srv->find_method(*path);
+}
+
+static void on_accept(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, accept_tag.comp);
+  tc_grpc_server_t *s = c->srv;
+  s->n_slots--;
+  if (!c->accept_tag.ok) { /* the server is shutting down */
+    release(c);
+    return;
+  }
+  c->next = s->calls;
+  if (s->calls) s->calls->prev = c;
+  s->calls = c;
+  if (!s->stopping) tc__grpc_call_accept(s);
+
+  grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+  close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+  start_batch(c, &close_op, 1, &c->close_tag);
+
+  char *path;
+  const tc_method_t *m = lookup(c, &path);
+  if (!m)
+    answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
+  else if (!m->handler || m->server_streaming)
+    answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "method %s not implemented", path);
+  else {
+    c->call.method = m;
+    grpc_op recv_op = {.op = GRPC_OP_RECV_MESSAGE};
+    recv_op.data.recv_message.recv_message = &c->recv_buf;
+    start_batch(c, &recv_op, 1, &c->recv_tag);
+  }
+  gpr_free(path);
+  maybe_release(c);
+}
+
+static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  ProtobufCMessage *msg =
+      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+  grpc_slice_unref(all);
+  return msg;
+}
+
+/* The "authorization" metadata value (keys arrive lower-cased), copied. */
+static char *find_authorization(const grpc_metadata_array *md) {
+  for (size_t i = 0; i < md->count; i++) {
+    if (grpc_slice_str_cmp(md->metadata[i].key, "authorization") != 0) continue;
+    grpc_slice v = md->metadata[i].value;
+    size_t len = GRPC_SLICE_LENGTH(v);
+    char *copy = malloc(len + 1);
+    if (!copy) return NULL;
+    memcpy(copy, GRPC_SLICE_START_PTR(v), len);
+    copy[len] = '\0';
+    return copy;
+  }
+  return NULL;
+}
+
+static void dispatch(tc__grpc_call_t *c) {
+  const tc_method_t *m = c->call.method;
+  c->request = unpack(m->input, c->recv_buf);
+  grpc_byte_buffer_destroy(c->recv_buf);
+  c->recv_buf = NULL;
+  if (!c->request) {
+    answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed request: cannot decode %s as %s",
+               m->path, m->input->name);
+    return;
+  }
+  c->authorization = find_authorization(&c->md);
+  /* Nothing else in the metadata is used; don't hold it for the call's life. */
+  grpc_metadata_array_destroy(&c->md);
+  grpc_metadata_array_init(&c->md);
+  c->call.server = c->srv->core;
+  c->call.request = c->request;
+  c->call.authorization = c->authorization;
+  c->call.done = call_done;
+  c->call.transport = c;
+  c->owed = 1;
+  c->dispatching = 1;
+  int rc = m->handler(&c->call);
+  c->dispatching = 0;
+  if (rc < 0) {
+    c->owed = 0;
+    answer(c, (grpc_status_code)tc_err_grpc_status(rc),
+           c->call.errmsg ? c->call.errmsg : tc_err_code_name(rc), NULL);
+  }
+}
+
+static void on_recv(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, recv_tag.comp);
+  c->batches--;
+  /* Not ok: the call is already over (cancelled, deadline, disconnect). */
+  if (c->recv_tag.ok && !c->call.cancelled) {
+    if (c->recv_buf)
+      dispatch(c);
+    else
+      answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+  }
+  maybe_release(c);
+}
+
+static void on_send(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, send_tag.comp);
+  c->batches--;
+  if (c->send_buf) {
+    grpc_byte_buffer_destroy(c->send_buf);
+    c->send_buf = NULL;
+  }
+  maybe_release(c);
+}
+
+static void on_close(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, close_tag.comp);
+  c->batches--;
+  if (c->close_cancelled) c->call.cancelled = 1;
+  maybe_release(c);
+}

@@ -1,0 +1,142 @@
+/* gRPC server lifecycle: start, accept slots, graceful stop. */
+#include <stdlib.h>
+
+#include <grpc/grpc_security.h>
+
+#include "format.h"
+#include "grpc_internal.h"
+#include "log.h"
+
+/* Calls wait in gRPC until a request is posted; keep this many posted. */
+#define ACCEPT_SLOTS 64
+
+static void on_shutdown(tc_completion_t *comp);
+static void on_cq_done(tc_completion_t *comp);
+
+/* Start failed after the completion queue and server exist: tear down
+ * synchronously, nothing has been handed to the poller or the loop yet. */
+static void abort_start(tc_grpc_server_t *s, int started) {
+  if (started) {
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    grpc_server_cancel_all_calls(s->server);
+    while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).tag !=
+           &s->shutdown_tag)
+      ;
+  }
+  grpc_server_destroy(s->server);
+  grpc_completion_queue_shutdown(s->cq);
+  while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+         GRPC_QUEUE_SHUTDOWN)
+    ;
+  grpc_completion_queue_destroy(s->cq);
+  grpc_shutdown();
+  free(s);
+}
+
+int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *opts,
+                  tc_grpc_server_t **out, int *bound_port, char **errmsg) {
+  *out = NULL;
+  *errmsg = NULL;
+  tc_grpc_server_t *s = calloc(1, sizeof *s);
+  if (!s) return TC_ENOMEM;
+  s->loop = loop;
+  s->bridge = bridge;
+  s->find_method = opts->find_method;
+  s->core = opts->server;
+  s->shutdown_tag.comp.run = on_shutdown;
+  s->cq_done.comp.run = on_cq_done;
+
+  grpc_init();
+  s->cq = grpc_completion_queue_create_for_next(NULL);
+  /* Without this a second server could bind the same port silently. */
+  grpc_arg args[3] = {
+      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0}};
+  size_t n_args = 1;
+  if (opts->max_recv_message_bytes > 0)
+    args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                                .value.integer = opts->max_recv_message_bytes};
+  if (opts->max_send_message_bytes > 0)
+    args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+                                .value.integer = opts->max_send_message_bytes};
+  grpc_channel_args chargs = {.num_args = n_args, .args = args};
+  s->server = grpc_server_create(&chargs, NULL);
+  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  int port = grpc_server_add_http2_port(s->server, opts->listen_addr, creds);
+  grpc_server_credentials_release(creds);
+  if (port == 0) {
+    *errmsg = tc_format("cannot listen for gRPC on %s: address in use or invalid",
+                        opts->listen_addr);
+    abort_start(s, 0);
+    return TC_ECONFIG;
+  }
+  grpc_server_start(s->server);
+  int rc = tc__grpc_poller_start(s);
+  if (rc < 0) {
+    *errmsg = tc_format("cannot start the gRPC poller thread");
+    abort_start(s, 1);
+    return rc;
+  }
+  uv_timer_init(loop, &s->grace);
+  s->grace.data = s;
+  for (int i = 0; i < ACCEPT_SLOTS; i++)
+    if (tc__grpc_call_accept(s) < 0) break;
+  *out = s;
+  *bound_port = port;
+  return 0;
+}
+
+static void on_grace_closed(uv_handle_t *h) {
+  tc_grpc_server_t *s = h->data;
+  void (*cb)(void *) = s->stop_cb;
+  void *arg = s->stop_arg;
+  free(s);
+  cb(arg);
+}
+
+/* The poller has exited: nothing of gRPC is left but the queue. */
+static void on_cq_done(tc_completion_t *comp) {
+  tc_grpc_server_t *s = TC__CONTAINER_OF(comp, tc_grpc_server_t, cq_done.comp);
+  tc__grpc_poller_join(s);
+  grpc_completion_queue_destroy(s->cq);
+  grpc_shutdown();
+  uv_close((uv_handle_t *)&s->grace, on_grace_closed);
+}
+
+/* The server may be destroyed once gRPC has shut it down and every call we
+ * accepted is freed (a cancelled call lives on until its handler's done()). */
+static void maybe_finish_stop(tc_grpc_server_t *s) {
+  if (!s->stopping || !s->shutdown_notified || s->calls || s->n_slots || s->cq_shutting) return;
+  s->cq_shutting = 1;
+  uv_timer_stop(&s->grace);
+  grpc_server_destroy(s->server);
+  s->server = NULL;
+  grpc_completion_queue_shutdown(s->cq);
+}
+
+static void on_shutdown(tc_completion_t *comp) {
+  tc_grpc_server_t *s = TC__CONTAINER_OF(comp, tc_grpc_server_t, shutdown_tag.comp);
+  s->shutdown_notified = 1;
+  maybe_finish_stop(s);
+}
+
+void tc__grpc_server_released(tc_grpc_server_t *s) { maybe_finish_stop(s); }
+
+static void on_grace(uv_timer_t *t) {
+  tc_grpc_server_t *s = t->data;
+  if (s->calls) tc_log(TC_LOG_INFO, "grpc: grace period over, cancelling calls still running");
+  grpc_server_cancel_all_calls(s->server);
+}
+
+void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void *arg) {
+  s->stopping = 1;
+  s->stop_cb = cb;
+  s->stop_arg = arg;
+  /* Fails the posted accept slots at once and reports on shutdown_tag when
+   * the calls in flight are over. */
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+  uv_timer_start(&s->grace, on_grace, grace_ms > 0 ? (uint64_t)grace_ms : 0, 0);
+}

@@ -1,0 +1,43 @@
+/* The gRPC transport: gRPC C core driven from the libuv loop.
+ *
+ * One completion queue and one poller thread blocked in
+ * grpc_completion_queue_next(); the poller only forwards each completion to
+ * the loop through the bridge.  Calls are accepted generically, dispatched on
+ * the method path and handed to the core as tc_call_t (call.h).  Everything
+ * except dequeuing runs on the loop thread.
+ *
+ * Ownership: the transport owns tc_grpc_server_t from start until the stop
+ * callback; the caller keeps the loop and bridge alive until then.
+ */
+#ifndef TC_GRPC_SERVER_H
+#define TC_GRPC_SERVER_H
+
+#include <uv.h>
+
+#include "bridge.h"
+#include "call.h"
+
+typedef struct tc_grpc_opts_s {
+  const char *listen_addr;    /* "0.0.0.0:3478", "127.0.0.1:0" */
+  int max_recv_message_bytes; /* 0: gRPC's default, 4 MiB */
+  int max_send_message_bytes; /* 0: gRPC's default, unlimited */
+  const tc_method_t *(*find_method)(const char *path); /* the core passes tc_method_find */
+  tc_server_t *server;        /* stored into each tc_call_t */
+} tc_grpc_opts_t;
+
+typedef struct tc_grpc_server_s tc_grpc_server_t;
+
+/* Loop thread.  Binds, starts the poller thread and begins accepting calls;
+ * *bound_port is the port actually bound.  On failure returns a negative TC_E*
+ * code and sets *errmsg (malloc'd, caller frees) when it has something to say. */
+int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *opts,
+                  tc_grpc_server_t **out, int *bound_port, char **errmsg);
+
+/* Loop thread, once.  Graceful stop: stops accepting, lets calls in flight
+ * finish (their done() still answers), cancels what is left after grace_ms
+ * (a handler still owes done() for a cancelled call, and the stop waits for
+ * it), then shuts gRPC down, joins the poller and frees everything; cb(arg)
+ * runs on a later loop turn once all that is over. */
+void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void *arg);
+
+#endif
