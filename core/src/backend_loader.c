@@ -9,12 +9,13 @@
 static int fail(void *dl, char **errmsg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Formats before unloading: the arguments may point into the plugin. */
 static int fail(void *dl, char **errmsg, const char *fmt, ...) {
-  if (dl) dlclose(dl);
   va_list ap;
   va_start(ap, fmt);
   *errmsg = tc_vformat(fmt, ap);
   va_end(ap);
+  if (dl) dlclose(dl);
   return TC_EPLUGIN;
 }
 

@@ -43,31 +43,24 @@ int tc_token_decode(const char *token, const char *instance_id, uint64_t *revisi
   size_t len;
   unsigned char *raw = tc_base64_decode(token, &len);
   const char *text = (const char *)raw;
-  int rc = TC_ESNAP_TOKEN;
-  if (!raw || memchr(raw, '\0', len)) {
-    *errmsg = tc_format("snap token %s is malformed: not a token this server issued; "
-                        "omit it to read at the latest revision", token);
-  } else if (strncmp(text, PREFIX, strlen(PREFIX)) != 0) {
-    *errmsg = looks_like_permify_pg(raw, len)
-                  ? tc_format("snap token %s is a Permify Postgres token; this server's "
-                              "backend cannot use it", token)
-                  : tc_format("snap token %s is malformed: not a token this server issued; "
-                              "omit it to read at the latest revision", token);
+  const char *why = NULL;
+  if (raw && looks_like_permify_pg(raw, len)) {
+    why = "is a Permify Postgres token; this server's backend cannot use it";
+  } else if (!raw || memchr(raw, '\0', len) || strncmp(text, PREFIX, strlen(PREFIX)) != 0) {
+    why = "is malformed: not a token this server issued; omit it to read at the latest revision";
   } else {
     const char *inst = text + strlen(PREFIX);
     const char *colon = strrchr(inst, ':');
     size_t ilen = strlen(instance_id);
-    if (!colon || parse_u64(colon + 1, revision) != 0) {
-      *errmsg = tc_format("snap token %s is malformed: bad revision", token);
-    } else if ((size_t)(colon - inst) != ilen || memcmp(inst, instance_id, ilen) != 0) {
-      *errmsg = tc_format("snap token %s was issued by another database; "
-                          "omit it to read at the latest revision", token);
-    } else {
-      rc = 0;
-    }
+    if (!colon || parse_u64(colon + 1, revision) != 0)
+      why = "is malformed: bad revision";
+    else if ((size_t)(colon - inst) != ilen || memcmp(inst, instance_id, ilen) != 0)
+      why = "was issued by another database; omit it to read at the latest revision";
   }
   free(raw);
-  return rc;
+  if (!why) return 0;
+  *errmsg = tc_format("snap token %s %s", token, why);
+  return TC_ESNAP_TOKEN;
 }
 
 char *tc_cont_token_encode(const char *cursor) {

@@ -1,0 +1,322 @@
+/* Request validation: Permify's protoc-gen-validate rules as one table.
+ *
+ * The messages are walked generically through their protobuf-c descriptors;
+ * the table below only lists the fields that carry a PGV rule upstream
+ * (proto/base/v1/{base,service}.proto of Permify).  Every message-typed field
+ * is recursed into when set, as PGV's generated Validate() does, so a rule on
+ * Entity applies wherever an Entity appears.
+ *
+ * Rules that can never fail are left out: page_size is `uint32 {gte: 1,
+ * ignore_empty: true}` (only 0 is below 1, and 0 is ignored), and
+ * continuous_token / TenantDeleteRequest.id carry ignore_empty alone.
+ *
+ * Ownership: error texts are malloc'd and handed to the caller.
+ */
+#include "validate.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/v1/base.pb-c.h"
+#include "base/v1/service.pb-c.h"
+#include "format.h"
+#include "tuplecast/errors.h"
+
+/* ---- Patterns: Permify's regexes, implemented as character classes. ---- */
+
+struct pattern {
+  const char *regex; /* Permify's text, as PGV prints it (Go-quoted) */
+  bool (*match)(const char *s, size_t len);
+};
+
+static bool class_char(unsigned char c, bool digits, const char *extra) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (digits && c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+}
+
+/* The whole of s is 1..max bytes of the class. */
+static bool class_run(const char *s, size_t len, size_t max, bool digits, const char *extra) {
+  if (len < 1 || len > max) return false;
+  for (size_t i = 0; i < len; i++)
+    if (!class_char((unsigned char)s[i], digits, extra)) return false;
+  return true;
+}
+
+/* ^[a-zA-Z_]{1,64}$ */
+static bool match_name(const char *s, size_t len) {
+  return class_run(s, len, 64, false, "_");
+}
+
+/* ^([a-zA-Z0-9_\-@\.:+]{1,128}|\*)$ */
+static bool match_id(const char *s, size_t len) {
+  return (len == 1 && s[0] == '*') || class_run(s, len, 128, true, "_-@.:+");
+}
+
+/* [a-zA-Z0-9-,]+ unanchored: one such byte anywhere is a match. */
+static bool match_tenant(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (class_char((unsigned char)s[i], true, "-,")) return true;
+  return false;
+}
+
+static const struct pattern name_pattern = {"^[a-zA-Z_]{1,64}$", match_name};
+static const struct pattern id_pattern = {"^([a-zA-Z0-9_\\-@\\.:+]{1,128}|\\*)$", match_id};
+static const struct pattern tenant_pattern = {"[a-zA-Z0-9-,]+", match_tenant};
+
+/* ---- The rule table. ---- */
+
+struct field_rule {
+  const ProtobufCMessageDescriptor *msg;
+  const char *field;              /* proto field name */
+  size_t max_bytes;               /* string: 0 = no limit */
+  const struct pattern *pattern;  /* string: NULL = none */
+  bool ignore_empty;              /* string: "" skips max_bytes and pattern */
+  bool required;                  /* message, or every item of a repeated message */
+  size_t min_items;               /* repeated */
+};
+
+#define NAME(m, f) {&base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern}
+#define NAME_OR_EMPTY(m, f)                                                              \
+  {&base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern,          \
+   .ignore_empty = true}
+#define ID(m, f) {&base__v1__##m##__descriptor, f, .max_bytes = 128, .pattern = &id_pattern}
+#define REQUIRED(m, f) {&base__v1__##m##__descriptor, f, .required = true}
+#define ITEMS(m, f, min) {&base__v1__##m##__descriptor, f, .required = true, .min_items = (min)}
+
+static const struct field_rule rules[] = {
+  /* base.proto */
+  NAME(entity, "type"),
+  ID(entity, "id"),
+  NAME(subject, "type"),
+  ID(subject, "id"),
+  NAME_OR_EMPTY(subject, "relation"),
+  REQUIRED(tuple, "entity"),
+  NAME(tuple, "relation"),
+  REQUIRED(tuple, "subject"),
+  REQUIRED(attribute, "entity"),
+  NAME_OR_EMPTY(tuple_filter, "relation"),
+  NAME_OR_EMPTY(subject_filter, "relation"),
+  /* service.proto: Data */
+  ID(data_write_request, "tenant_id"),
+  REQUIRED(data_write_request, "metadata"),
+  ITEMS(data_write_request, "tuples", 0),
+  ITEMS(data_write_request, "attributes", 0),
+  ID(relationship_write_request, "tenant_id"),
+  REQUIRED(relationship_write_request, "metadata"),
+  ITEMS(relationship_write_request, "tuples", 1),
+  ID(relationship_read_request, "tenant_id"),
+  REQUIRED(relationship_read_request, "metadata"),
+  REQUIRED(relationship_read_request, "filter"),
+  ID(attribute_read_request, "tenant_id"),
+  REQUIRED(attribute_read_request, "metadata"),
+  REQUIRED(attribute_read_request, "filter"),
+  ID(data_delete_request, "tenant_id"),
+  REQUIRED(data_delete_request, "tuple_filter"),
+  REQUIRED(data_delete_request, "attribute_filter"),
+  ID(relationship_delete_request, "tenant_id"),
+  ID(bundle_run_request, "tenant_id"),
+  /* Watch */
+  ID(watch_request, "tenant_id"),
+  /* Schema */
+  ID(schema_write_request, "tenant_id"),
+  ID(schema_partial_write_request, "tenant_id"),
+  REQUIRED(schema_partial_write_request, "metadata"),
+  ID(schema_read_request, "tenant_id"),
+  REQUIRED(schema_read_request, "metadata"),
+  ID(schema_list_request, "tenant_id"),
+  /* Tenancy */
+  {&base__v1__tenant_create_request__descriptor, "id", .max_bytes = 64,
+   .pattern = &tenant_pattern},
+  {&base__v1__tenant_create_request__descriptor, "name", .max_bytes = 64},
+};
+
+static const struct field_rule *find_rule(const ProtobufCMessageDescriptor *msg,
+                                          const char *field) {
+  for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+    if (rules[i].msg == msg && strcmp(rules[i].field, field) == 0) return &rules[i];
+  return NULL;
+}
+
+/* ---- Generic field access through the descriptor. ---- */
+
+/* Number of values a string or message field holds: the item count of a
+ * repeated field, 0 for an unset oneof member, else 1. */
+static size_t field_count(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+  const char *base = (const char *)m;
+  if (f->label == PROTOBUF_C_LABEL_REPEATED) return *(const size_t *)(base + f->quantifier_offset);
+  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+    return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+  return 1;
+}
+
+/* Value i of a string or message field (both are stored as pointers). */
+static void *field_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i) {
+  void *const *slot = (void *const *)((const char *)m + f->offset);
+  return f->label == PROTOBUF_C_LABEL_REPEATED ? ((void *const *)*slot)[i] : *slot;
+}
+
+/* ---- UTF-8, as Go's decoder checks every proto3 string. ---- */
+
+/* utf8.ValidString: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s) {
+  while (*s) {
+    unsigned char c = *s;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) { s++; continue; }
+    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else return false;
+    if (s[1] < lo || s[1] > hi) return false;
+    for (size_t k = 2; k <= n; k++)
+      if (s[k] < 0x80 || s[k] > 0xBF) return false;
+    s += n + 1;
+  }
+  return true;
+}
+
+static int check_utf8(const ProtobufCMessage *m, char **err) {
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    size_t n = field_count(m, f);
+    for (size_t k = 0; k < n; k++) {
+      const void *v = field_value(m, f, k);
+      if (!v) continue;
+      if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        int rc = check_utf8(v, err);
+        if (rc) return rc;
+      } else if (!utf8_valid(v)) {
+        *err = tc_format("proto: field %s.%s contains invalid UTF-8", d->name, f->name);
+        return *err ? TC_EVALIDATION : TC_ENOMEM;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- PGV rules and error texts. ---- */
+
+/* PGV's field name: the Go name (tenant_id -> TenantId), "[i]" for an item. */
+static void go_field(const ProtobufCFieldDescriptor *f, long item, char *out, size_t cap) {
+  size_t o = 0;
+  bool up = true;
+  for (const char *p = f->name; *p && o + 1 < cap; p++) {
+    if (*p == '_') { up = true; continue; }
+    out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+    up = false;
+  }
+  out[o] = '\0';
+  if (item >= 0) snprintf(out + o, cap - o, "[%ld]", item);
+}
+
+/* "invalid <Message>.<Field>: <reason>" with reason from fmt. */
+static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                long item, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                long item, char **err, const char *fmt, ...) {
+  char field[128];
+  go_field(f, item, field, sizeof field);
+  va_list ap;
+  va_start(ap, fmt);
+  char *reason = tc_vformat(fmt, ap);
+  va_end(ap);
+  *err = reason ? tc_format("invalid %s.%s: %s", d->short_name, field, reason) : NULL;
+  free(reason);
+  return *err ? TC_EVALIDATION : TC_ENOMEM;
+}
+
+/* Go's %q of a regex: backslashes and quotes escaped (the texts are ASCII). */
+static void go_quote(const char *s, char *out, size_t cap) {
+  size_t o = 0;
+  out[o++] = '"';
+  for (; *s && o + 3 < cap; s++) {
+    if (*s == '\\' || *s == '"') out[o++] = '\\';
+    out[o++] = *s;
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+}
+
+static int check_string(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                        const struct field_rule *r, const char *s, char **err) {
+  size_t len = s ? strlen(s) : 0;
+  if (len == 0 && r->ignore_empty) return 0;
+  if (r->max_bytes && len > r->max_bytes)
+    return fail(d, f, -1, err, "value length must be at most %zu bytes", r->max_bytes);
+  if (r->pattern && !r->pattern->match(s ? s : "", len)) {
+    char quoted[96];
+    go_quote(r->pattern->regex, quoted, sizeof quoted);
+    return fail(d, f, -1, err, "value does not match regex pattern %s", quoted);
+  }
+  return 0;
+}
+
+static int check_rules(const ProtobufCMessage *m, char **err);
+
+/* A set message: its own rules, wrapped as PGV wraps an embedded failure. */
+static int check_embedded(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                          long item, const ProtobufCMessage *v, char **err) {
+  char *cause = NULL;
+  int rc = check_rules(v, &cause);
+  if (rc != TC_EVALIDATION) return rc;
+  rc = fail(d, f, item, err, "embedded message failed validation | caused by: %s", cause);
+  free(cause);
+  return rc;
+}
+
+static int check_message_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                               const struct field_rule *r, char **err) {
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  size_t n = field_count(m, f);
+  bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+  if (repeated && r && n < r->min_items)
+    return fail(d, f, -1, err, "value must contain at least %zu item(s)", r->min_items);
+  if (!repeated && n == 0 && r && r->required)
+    return fail(d, f, -1, err, "value is required");
+  for (size_t k = 0; k < n; k++) {
+    const ProtobufCMessage *v = field_value(m, f, k);
+    long item = repeated ? (long)k : -1;
+    int rc = v ? check_embedded(d, f, item, v, err)
+               : r && r->required ? fail(d, f, item, err, "value is required") : 0;
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int check_rules(const ProtobufCMessage *m, char **err) {
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  /* protobuf-c orders fields by number, which is declaration order here. */
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    const struct field_rule *r = find_rule(d, f->name);
+    int rc = 0;
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+      rc = check_message_field(m, f, r, err);
+    else if (f->type == PROTOBUF_C_TYPE_STRING && r && f->label != PROTOBUF_C_LABEL_REPEATED &&
+             field_count(m, f))
+      rc = check_string(d, f, r, field_value(m, f, 0), err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int tc_validate_request(const ProtobufCMessage *req, char **errmsg) {
+  *errmsg = NULL;
+  int rc = check_utf8(req, errmsg);
+  return rc ? rc : check_rules(req, errmsg);
+}

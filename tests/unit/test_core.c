@@ -1,0 +1,273 @@
+/* Unit tests of the small core modules: the error table, base64, snap and
+ * continuous tokens, the arena, the bridge and the plugin loader. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "arena.h"
+#include "backend_loader.h"
+#include "base64.h"
+#include "bridge.h"
+#include "error.h"
+#include "token.h"
+
+/* ---- error table --------------------------------------------------------- */
+
+static void test_error_table(void **state) {
+  (void)state;
+  assert_string_equal(tc_err_code_name(TC_ESCHEMA_NOT_FOUND), "ERROR_CODE_SCHEMA_NOT_FOUND");
+  assert_int_equal(tc_err_grpc_status(TC_ESCHEMA_NOT_FOUND), 5);
+  assert_int_equal(tc_err_http_status(TC_ESCHEMA_NOT_FOUND), 404);
+  /* Permify's range rule puts 4011 under NotFound, not InvalidArgument. */
+  assert_int_equal(tc_err_grpc_status(TC_EATTR_TYPE_MISMATCH), 5);
+  assert_int_equal(tc_err_grpc_status(TC_EENTITY_EQ_SUBJECT), 3);
+  assert_int_equal(tc_err_http_status(TC_EENTITY_EQ_SUBJECT), 400);
+  /* Schema parse errors are Internal in Permify. */
+  assert_int_equal(tc_err_grpc_status(TC_ESCHEMA_PARSE), 13);
+  assert_int_equal(tc_err_http_status(TC_ECANCELLED), 499);
+  assert_int_equal(tc_err_grpc_status(TC_EMISSING_BEARER), 2);
+  assert_int_equal(tc_err_http_status(TC_EMISSING_BEARER), 500);
+  assert_int_equal(tc_err_http_status(TC_EINVALID_KEY), 401);
+  assert_int_equal(tc_err_http_status(TC_EUNIMPLEMENTED), 501);
+  assert_int_equal(tc_err_http_status(TC_EEXHAUSTED), 429);
+  assert_int_equal(tc_err_http_status(TC_EUNAVAILABLE), 503);
+  assert_int_equal(tc_err_grpc_status(0), 0);
+  assert_int_equal(tc_err_http_status(0), 200);
+  assert_string_equal(tc_err_symbol(TC_EUNIQUE), "TC_EUNIQUE");
+  assert_string_equal(tc_err_symbol(UV_ENOENT), "ENOENT");
+  /* Unknown project codes fall back to Internal. */
+  assert_int_equal(tc_err_grpc_status(-1999), 13);
+  assert_string_equal(tc_err_code_name(-1999), "ERROR_CODE_INTERNAL");
+}
+
+/* Every row: a distinct value, an ERROR_CODE_ name, a gRPC status 1..16. */
+static void test_error_rows(void **state) {
+  (void)state;
+  static const int codes[] = {
+#define ROW(sym, val, name, grpc) TC_##sym,
+      TC_ERRNO_MAP(ROW)
+#undef ROW
+  };
+  size_t n = sizeof codes / sizeof codes[0];
+  for (size_t i = 0; i < n; i++) {
+    assert_true(codes[i] <= -1000);
+    assert_memory_equal(tc_err_code_name(codes[i]), "ERROR_CODE_", 11);
+    int g = tc_err_grpc_status(codes[i]);
+    assert_true(g >= 1 && g <= 16);
+    for (size_t j = i + 1; j < n; j++) assert_int_not_equal(codes[i], codes[j]);
+  }
+}
+
+/* ---- base64 -------------------------------------------------------------- */
+
+static void test_base64(void **state) {
+  (void)state;
+  static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},
+                                       {"fo", "Zm8="},   {"foo", "Zm9v"},
+                                       {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                       {"foobar", "Zm9vYmFy"}};
+  for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+    char *e = tc_base64_encode(vec[i][0], strlen(vec[i][0]));
+    assert_string_equal(e, vec[i][1]);
+    free(e);
+    size_t len;
+    unsigned char *d = tc_base64_decode(vec[i][1], &len);
+    assert_non_null(d);
+    assert_int_equal(len, strlen(vec[i][0]));
+    assert_memory_equal(d, vec[i][0], len);
+    free(d);
+  }
+  size_t len;
+  static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zh==", "Zm9=Zm9v", "Zm9v!A==",
+                                    "=Zm9", "Zm8=="};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_null(tc_base64_decode(bad[i], &len));
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+static void test_snap_token(void **state) {
+  (void)state;
+  char *tok = tc_token_encode("abc123", 42);
+  uint64_t rev = 0;
+  char *err = NULL;
+  assert_int_equal(tc_token_decode(tok, "abc123", &rev, &err), 0);
+  assert_int_equal(rev, 42);
+  assert_null(err);
+
+  assert_int_equal(tc_token_decode(tok, "other", &rev, &err), TC_ESNAP_TOKEN);
+  assert_non_null(strstr(err, "another database"));
+  free(err);
+  assert_int_equal(tc_token_decode(tok, "abc12", &rev, &err), TC_ESNAP_TOKEN);
+  free(err);
+  free(tok);
+
+  tok = tc_token_encode("abc", UINT64_MAX);
+  assert_int_equal(tc_token_decode(tok, "abc", &rev, &err), 0);
+  assert_true(rev == UINT64_MAX);
+  free(tok);
+
+  /* Permify's Postgres tokens: legacy 8-byte xid and "xid:snapshot". */
+  assert_int_equal(tc_token_decode("6QIAAAAAAAA=", "abc", &rev, &err), TC_ESNAP_TOKEN);
+  assert_non_null(strstr(err, "Permify Postgres token"));
+  free(err);
+  assert_int_equal(tc_token_decode("NzQ1Ojc0NTo3NDY6NzQ1", "abc", &rev, &err), TC_ESNAP_TOKEN);
+  assert_non_null(strstr(err, "Permify Postgres token"));
+  free(err);
+
+  static const char *const bad[] = {"not base64!", "dGMxOmFiYzo=" /* "tc1:abc:" */,
+                                    "dGMxOmFiYzotMQ==" /* "tc1:abc:-1" */,
+                                    "dGMxOmFiYzoxOTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk=",
+                                    "dGMxOmFiYzoxeA==" /* "tc1:abc:1x" */,
+                                    "aGVsbG8=" /* "hello" */};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(tc_token_decode(bad[i], "abc", &rev, &err), TC_ESNAP_TOKEN);
+    assert_non_null(err);
+    free(err);
+  }
+}
+
+static void test_cont_token(void **state) {
+  (void)state;
+  char *tok = tc_cont_token_encode("17");
+  assert_string_equal(tok, "MTc=");
+  uint64_t id = 0;
+  assert_int_equal(tc_cont_token_decode_id(tok, &id), 0);
+  assert_int_equal(id, 17);
+  free(tok);
+  char *text = tc_cont_token_decode("YWNtZQ==");
+  assert_string_equal(text, "acme");
+  free(text);
+  assert_null(tc_cont_token_decode("???"));
+  assert_null(tc_cont_token_decode(""));
+  assert_int_equal(tc_cont_token_decode_id("YWNtZQ==", &id), TC_ECONT_TOKEN);
+  assert_int_equal(tc_cont_token_decode_id("MA==", &id), TC_ECONT_TOKEN); /* "0" */
+  assert_int_equal(tc_cont_token_decode_id("???", &id), TC_ECONT_TOKEN);
+}
+
+/* ---- arena --------------------------------------------------------------- */
+
+static void test_arena(void **state) {
+  (void)state;
+  tc_arena_t a;
+  tc_arena_init(&a);
+  for (int i = 0; i < 10000; i++) {
+    unsigned char *p = tc_arena_alloc(&a, (size_t)(i % 97) + 1);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % alignof(max_align_t), 0);
+    assert_int_equal(p[0], 0);
+    memset(p, 0xab, (size_t)(i % 97) + 1);
+  }
+  unsigned char *big = tc_arena_alloc(&a, 1 << 20);
+  assert_non_null(big);
+  memset(big, 1, 1 << 20);
+  assert_string_equal(tc_arena_strdup(&a, "hello"), "hello");
+  tc_arena_free(&a);
+  tc_arena_free(&a);
+}
+
+/* ---- bridge -------------------------------------------------------------- */
+
+enum { THREADS = 4, PER_THREAD = 5000 };
+
+typedef struct {
+  tc_completion_t c;
+  int thread, seq;
+} item_t;
+
+typedef struct {
+  tc_bridge_t bridge;
+  item_t items[THREADS][PER_THREAD];
+  int next_seq[THREADS];
+  int ran, out_of_order;
+  pthread_t loop_thread;
+  int wrong_thread;
+} bridge_test_t;
+
+static bridge_test_t *bt;
+
+static void run_item(tc_completion_t *c) {
+  item_t *it = (item_t *)c;
+  if (!pthread_equal(pthread_self(), bt->loop_thread)) bt->wrong_thread++;
+  if (it->seq != bt->next_seq[it->thread]) bt->out_of_order++;
+  bt->next_seq[it->thread] = it->seq + 1;
+  if (++bt->ran == THREADS * PER_THREAD) tc_bridge_close(&bt->bridge);
+}
+
+static void *poster(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    bt->items[t][i] = (item_t){.c = {.run = run_item}, .thread = t, .seq = i};
+    tc_bridge_post(&bt->bridge, &bt->items[t][i].c);
+  }
+  return NULL;
+}
+
+static void test_bridge_fifo(void **state) {
+  (void)state;
+  bt = calloc(1, sizeof *bt);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_int_equal(tc_bridge_init(&bt->bridge, &loop), 0);
+  bt->loop_thread = pthread_self();
+  pthread_t th[THREADS];
+  for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, poster, (void *)(intptr_t)t);
+  /* The loop ends when the last item closes the bridge. */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
+  assert_int_equal(bt->ran, THREADS * PER_THREAD);
+  assert_int_equal(bt->out_of_order, 0);
+  assert_int_equal(bt->wrong_thread, 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free(bt);
+}
+
+/* ---- plugin loader ------------------------------------------------------- */
+
+static void expect_reject(const char *name, const char *fragment) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s.so", TC_TEST_PLUGIN_DIR, name);
+  tc_plugin_t p;
+  char *err = NULL;
+  assert_int_equal(tc_plugin_load(path, &p, &err), TC_EPLUGIN);
+  assert_non_null(err);
+  if (!strstr(err, fragment)) fail_msg("\"%s\" does not contain \"%s\"", err, fragment);
+  assert_null(p.dl);
+  free(err);
+}
+
+static void test_loader(void **state) {
+  (void)state;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/good.so", TC_TEST_PLUGIN_DIR);
+  tc_plugin_t p;
+  char *err = NULL;
+  assert_int_equal(tc_plugin_load(path, &p, &err), 0);
+  assert_string_equal(p.api->name, "broken");
+  tc_plugin_unload(&p);
+
+  expect_reject("wrong_magic", "expected magic 0x54434250, found 0x12345678");
+  expect_reject("old_major", "expected ABI major 1, found 0");
+  expect_reject("short_table", "expected function table of at least");
+  expect_reject("bad_fingerprint", "found tc1:ptr4:bo1234:uv0:noasan");
+  expect_reject("bad_fingerprint", "expected build fingerprint " TC_BACKEND_FINGERPRINT);
+  expect_reject("old_entry", "expected entry symbol tc_backend_entry_v1");
+  expect_reject("missing", "cannot load");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_table), cmocka_unit_test(test_error_rows),
+      cmocka_unit_test(test_base64),      cmocka_unit_test(test_snap_token),
+      cmocka_unit_test(test_cont_token),  cmocka_unit_test(test_arena),
+      cmocka_unit_test(test_bridge_fifo), cmocka_unit_test(test_loader),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,641 @@
+/* Unit tests for tc_validate_request: Permify's PGV rules and exact texts.
+ *
+ * The expected strings are written out from the reference (permify-api.md
+ * §1.2-§1.7) and Permify's proto annotations; they are the contract.
+ *
+ * Ownership: every message lives on the test's stack; error texts are freed
+ * by the expect_* helpers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/v1/base.pb-c.h"
+#include "base/v1/service.pb-c.h"
+#include "tuplecast/errors.h"
+#include "validate.h"
+
+#define NAME_RE "\"^[a-zA-Z_]{1,64}$\""
+#define ID_RE "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\""
+#define TENANT_RE "\"[a-zA-Z0-9-,]+\""
+#define EMBEDDED ": embedded message failed validation | caused by: "
+
+static void expect_ok(const void *msg) {
+  char *err = NULL;
+  int rc = tc_validate_request(msg, &err);
+  if (rc) print_error("unexpected: %s\n", err ? err : "(no message)");
+  assert_int_equal(rc, 0);
+  assert_null(err);
+}
+
+static void expect_error(const void *msg, const char *want) {
+  char *err = NULL;
+  assert_int_equal(tc_validate_request(msg, &err), TC_EVALIDATION);
+  assert_non_null(err);
+  assert_string_equal(err, want);
+  free(err);
+}
+
+/* n copies of c in buf (which holds at least n + 1 bytes). */
+static char *fill(char *buf, char c, size_t n) {
+  memset(buf, c, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* ---- Fixtures: a valid request of each shape, to be broken one field at a time. ---- */
+
+struct write_fx {
+  Base__V1__Entity entity, attr_entity;
+  Base__V1__Subject subject;
+  Base__V1__Tuple tuple;
+  Base__V1__Tuple *tuples[2];
+  Base__V1__Attribute attr;
+  Base__V1__Attribute *attrs[1];
+  Base__V1__DataWriteRequestMetadata md;
+  Base__V1__DataWriteRequest req;
+};
+
+static void write_fx_init(struct write_fx *x) {
+  *x = (struct write_fx){
+    .entity = BASE__V1__ENTITY__INIT,
+    .attr_entity = BASE__V1__ENTITY__INIT,
+    .subject = BASE__V1__SUBJECT__INIT,
+    .tuple = BASE__V1__TUPLE__INIT,
+    .attr = BASE__V1__ATTRIBUTE__INIT,
+    .md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT,
+    .req = BASE__V1__DATA_WRITE_REQUEST__INIT,
+  };
+  x->entity.type = "document";
+  x->entity.id = "1";
+  x->subject.type = "user";
+  x->subject.id = "alice";
+  x->tuple.entity = &x->entity;
+  x->tuple.relation = "viewer";
+  x->tuple.subject = &x->subject;
+  x->tuples[0] = &x->tuple;
+  x->tuples[1] = &x->tuple;
+  x->attr_entity.type = "document";
+  x->attr_entity.id = "1";
+  x->attr.entity = &x->attr_entity;
+  x->attr.attribute = "is_public";
+  x->attrs[0] = &x->attr;
+  x->req.tenant_id = "t1";
+  x->req.metadata = &x->md;
+  x->req.n_tuples = 1;
+  x->req.tuples = x->tuples;
+  x->req.n_attributes = 1;
+  x->req.attributes = x->attrs;
+}
+
+struct filter_fx {
+  Base__V1__EntityFilter entity;
+  Base__V1__SubjectFilter subject;
+  Base__V1__TupleFilter tuples;
+  Base__V1__EntityFilter attr_entity;
+  Base__V1__AttributeFilter attrs;
+  char *ids[1];
+};
+
+static void filter_fx_init(struct filter_fx *x) {
+  *x = (struct filter_fx){
+    .entity = BASE__V1__ENTITY_FILTER__INIT,
+    .subject = BASE__V1__SUBJECT_FILTER__INIT,
+    .tuples = BASE__V1__TUPLE_FILTER__INIT,
+    .attr_entity = BASE__V1__ENTITY_FILTER__INIT,
+    .attrs = BASE__V1__ATTRIBUTE_FILTER__INIT,
+  };
+  x->ids[0] = "1";
+  x->entity.type = "document";
+  x->entity.n_ids = 1;
+  x->entity.ids = x->ids;
+  x->subject.type = "user";
+  x->subject.relation = "member";
+  x->tuples.entity = &x->entity;
+  x->tuples.relation = "viewer";
+  x->tuples.subject = &x->subject;
+  x->attr_entity.type = "document";
+  x->attrs.entity = &x->attr_entity;
+}
+
+/* ---- Valid requests ---- */
+
+static void test_valid_data_requests(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+  expect_ok(&w.req);
+  w.req.n_tuples = 0;
+  w.req.n_attributes = 0;
+  expect_ok(&w.req); /* min_items 0 */
+
+  Base__V1__RelationshipWriteRequestMetadata rwmd =
+      BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT;
+  Base__V1__RelationshipWriteRequest rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT;
+  rw.tenant_id = "t1";
+  rw.metadata = &rwmd;
+  rw.n_tuples = 2;
+  rw.tuples = w.tuples;
+  expect_ok(&rw);
+
+  struct filter_fx f;
+  filter_fx_init(&f);
+  Base__V1__RelationshipReadRequestMetadata rrmd =
+      BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  rr.tenant_id = "t1";
+  rr.metadata = &rrmd;
+  rr.filter = &f.tuples;
+  rr.page_size = 0; /* gte 1 with ignore_empty: 0 means "not set" */
+  expect_ok(&rr);
+  rr.page_size = 1;
+  rr.continuous_token = "";
+  expect_ok(&rr);
+
+  Base__V1__AttributeReadRequestMetadata armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT;
+  Base__V1__AttributeReadRequest ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT;
+  ar.tenant_id = "t1";
+  ar.metadata = &armd;
+  ar.filter = &f.attrs;
+  expect_ok(&ar);
+
+  Base__V1__DataDeleteRequest dd = BASE__V1__DATA_DELETE_REQUEST__INIT;
+  dd.tenant_id = "t1";
+  dd.tuple_filter = &f.tuples;
+  dd.attribute_filter = &f.attrs;
+  expect_ok(&dd);
+
+  Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
+  rd.tenant_id = "t1";
+  expect_ok(&rd); /* filter is not required */
+  rd.filter = &f.tuples;
+  expect_ok(&rd);
+
+  Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
+  arg.key = "creatorID";
+  arg.value = "564";
+  Base__V1__BundleRunRequest__ArgumentsEntry *args[] = {&arg};
+  Base__V1__BundleRunRequest br = BASE__V1__BUNDLE_RUN_REQUEST__INIT;
+  br.tenant_id = "t1";
+  br.name = "organization_created";
+  br.n_arguments = 1;
+  br.arguments = args;
+  expect_ok(&br);
+}
+
+static void test_valid_filters_may_be_empty(void **state) {
+  (void)state;
+  Base__V1__TupleFilter tf = BASE__V1__TUPLE_FILTER__INIT;
+  Base__V1__AttributeFilter af = BASE__V1__ATTRIBUTE_FILTER__INIT;
+  Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  rr.tenant_id = "t1";
+  rr.metadata = &md;
+  rr.filter = &tf; /* `{}`: relation "" is ignore_empty */
+  expect_ok(&rr);
+
+  Base__V1__SubjectFilter sf = BASE__V1__SUBJECT_FILTER__INIT;
+  tf.subject = &sf;
+  expect_ok(&rr);
+
+  Base__V1__DataDeleteRequest dd = BASE__V1__DATA_DELETE_REQUEST__INIT;
+  dd.tenant_id = "t1";
+  dd.tuple_filter = &tf;
+  dd.attribute_filter = &af;
+  expect_ok(&dd);
+}
+
+static void test_valid_other_services(void **state) {
+  (void)state;
+  Base__V1__WatchRequest wr = BASE__V1__WATCH_REQUEST__INIT;
+  wr.tenant_id = "t1";
+  expect_ok(&wr);
+
+  Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+  sw.tenant_id = "t1";
+  sw.schema = "entity user {}";
+  expect_ok(&sw);
+
+  Base__V1__SchemaPartialWriteRequestMetadata pwmd =
+      BASE__V1__SCHEMA_PARTIAL_WRITE_REQUEST_METADATA__INIT;
+  Base__V1__SchemaPartialWriteRequest pw = BASE__V1__SCHEMA_PARTIAL_WRITE_REQUEST__INIT;
+  pw.tenant_id = "t1";
+  pw.metadata = &pwmd;
+  expect_ok(&pw);
+
+  Base__V1__SchemaReadRequestMetadata srmd = BASE__V1__SCHEMA_READ_REQUEST_METADATA__INIT;
+  Base__V1__SchemaReadRequest sr = BASE__V1__SCHEMA_READ_REQUEST__INIT;
+  sr.tenant_id = "t1";
+  sr.metadata = &srmd;
+  expect_ok(&sr);
+
+  Base__V1__SchemaListRequest sl = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+  sl.tenant_id = "t1";
+  expect_ok(&sl); /* page_size 0 */
+
+  Base__V1__TenantCreateRequest tc = BASE__V1__TENANT_CREATE_REQUEST__INIT;
+  tc.id = "acme";
+  expect_ok(&tc); /* name "" allowed */
+
+  Base__V1__TenantDeleteRequest td = BASE__V1__TENANT_DELETE_REQUEST__INIT;
+  expect_ok(&td); /* id has no effective rule */
+
+  Base__V1__TenantListRequest tl = BASE__V1__TENANT_LIST_REQUEST__INIT;
+  expect_ok(&tl);
+  tl.page_size = 100;
+  expect_ok(&tl);
+}
+
+/* ---- Identifiers: the ID and NAME patterns ---- */
+
+static void test_id_pattern(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+  char buf[256];
+
+  w.entity.id = "*";
+  expect_ok(&w.req);
+  w.entity.id = "a_b-c@d.e:f+G9";
+  expect_ok(&w.req);
+  w.entity.id = fill(buf, 'x', 128);
+  expect_ok(&w.req);
+
+  w.entity.id = fill(buf, 'x', 129);
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Id: value length must be at most 128 bytes");
+  w.entity.id = fill(buf, '*', 129); /* length is checked before the pattern */
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Id: value length must be at most 128 bytes");
+  w.entity.id = "a*";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Id: value does not match regex pattern " ID_RE);
+  w.entity.id = "";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Id: value does not match regex pattern " ID_RE);
+  w.entity.id = "1";
+
+  w.subject.id = "a b";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Subject" EMBEDDED
+                       "invalid Subject.Id: value does not match regex pattern " ID_RE);
+}
+
+static void test_id_pattern_spelled_out(void **state) {
+  (void)state;
+  Base__V1__WatchRequest wr = BASE__V1__WATCH_REQUEST__INIT;
+  wr.tenant_id = "";
+  expect_error(&wr, "invalid WatchRequest.TenantId: value does not match regex pattern "
+                    "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\"");
+}
+
+static void test_name_pattern(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+  char buf[128];
+
+  w.entity.type = fill(buf, 'a', 64);
+  expect_ok(&w.req);
+  w.entity.type = fill(buf, 'a', 65);
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Type: value length must be at most 64 bytes");
+  w.entity.type = "doc1"; /* no digits in names */
+  expect_error(&w.req,
+               "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | "
+               "caused by: invalid Tuple.Entity: embedded message failed validation | "
+               "caused by: invalid Entity.Type: value does not match regex pattern "
+               "\"^[a-zA-Z_]{1,64}$\"");
+  w.entity.type = "user\n"; /* Go's $ is the end of the text */
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
+  w.entity.type = "";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
+  w.entity.type = "Document_Type";
+  expect_ok(&w.req);
+}
+
+static void test_tuple_rules(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+
+  w.tuple.relation = "";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  w.tuple.relation = "viewer";
+
+  w.subject.type = "us-er";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Subject" EMBEDDED
+                       "invalid Subject.Type: value does not match regex pattern " NAME_RE);
+  w.subject.type = "group";
+
+  w.subject.relation = ""; /* ignore_empty: direct subject */
+  expect_ok(&w.req);
+  w.subject.relation = "member";
+  expect_ok(&w.req);
+  w.subject.relation = "member2";
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Subject" EMBEDDED
+                       "invalid Subject.Relation: value does not match regex pattern " NAME_RE);
+  w.subject.relation = "";
+
+  w.tuple.subject = NULL;
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Subject: value is required");
+  w.tuple.entity = NULL; /* declaration order: entity before subject */
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+                       "invalid Tuple.Entity: value is required");
+}
+
+static void test_write_request_rules(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+  char buf[256];
+
+  w.req.tenant_id = fill(buf, 't', 128);
+  expect_ok(&w.req);
+  w.req.tenant_id = fill(buf, 't', 129);
+  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value length must be at most 128 bytes");
+  w.req.tenant_id = "*";
+  expect_ok(&w.req);
+  w.req.tenant_id = "";
+  w.req.metadata = NULL; /* first error only */
+  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value does not match regex pattern "
+                       ID_RE);
+  w.req.tenant_id = "t1";
+  expect_error(&w.req, "invalid DataWriteRequest.Metadata: value is required");
+  w.req.metadata = &w.md;
+
+  /* the second tuple is the broken one */
+  Base__V1__Entity bad = BASE__V1__ENTITY__INIT;
+  bad.type = "document";
+  bad.id = "#";
+  Base__V1__Tuple bad_tuple = w.tuple;
+  bad_tuple.entity = &bad;
+  w.tuples[1] = &bad_tuple;
+  w.req.n_tuples = 2;
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[1]" EMBEDDED
+                       "invalid Tuple.Entity" EMBEDDED
+                       "invalid Entity.Id: value does not match regex pattern " ID_RE);
+  w.tuples[1] = NULL;
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[1]: value is required");
+  w.req.n_tuples = 1;
+
+  w.attr.entity = NULL;
+  expect_error(&w.req, "invalid DataWriteRequest.Attributes[0]" EMBEDDED
+                       "invalid Attribute.Entity: value is required");
+  w.attr.entity = &w.attr_entity;
+  w.attr_entity.type = "";
+  expect_error(&w.req, "invalid DataWriteRequest.Attributes[0]" EMBEDDED
+                       "invalid Attribute.Entity" EMBEDDED
+                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
+  w.attr_entity.type = "document";
+  w.attr.attribute = "1 not a name"; /* Attribute.attribute has no rule */
+  expect_ok(&w.req);
+  w.attrs[0] = NULL;
+  expect_error(&w.req, "invalid DataWriteRequest.Attributes[0]: value is required");
+}
+
+static void test_relationship_write_rules(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+  Base__V1__RelationshipWriteRequestMetadata md =
+      BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT;
+  Base__V1__RelationshipWriteRequest rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT;
+  rw.tenant_id = "t1";
+  rw.metadata = &md;
+  expect_error(&rw, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
+  rw.n_tuples = 1;
+  rw.tuples = w.tuples;
+  expect_ok(&rw);
+  w.tuple.relation = "Viewer-1";
+  expect_error(&rw, "invalid RelationshipWriteRequest.Tuples[0]" EMBEDDED
+                    "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  rw.metadata = NULL;
+  expect_error(&rw, "invalid RelationshipWriteRequest.Metadata: value is required");
+  rw.tenant_id = "t 1";
+  expect_error(&rw, "invalid RelationshipWriteRequest.TenantId: value does not match regex pattern "
+                    ID_RE);
+}
+
+static void test_read_request_rules(void **state) {
+  (void)state;
+  struct filter_fx f;
+  filter_fx_init(&f);
+  Base__V1__RelationshipReadRequestMetadata rrmd =
+      BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  rr.tenant_id = "t1";
+  rr.metadata = &rrmd;
+  expect_error(&rr, "invalid RelationshipReadRequest.Filter: value is required");
+  rr.filter = &f.tuples;
+  f.tuples.relation = "1";
+  expect_error(&rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
+                    "invalid TupleFilter.Relation: value does not match regex pattern " NAME_RE);
+  f.tuples.relation = "";
+  f.subject.relation = "x1";
+  expect_error(&rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
+                    "invalid TupleFilter.Subject" EMBEDDED
+                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  f.subject.relation = "";
+  f.ids[0] = "not an id"; /* EntityFilter and SubjectFilter ids have no rule */
+  f.entity.type = "";
+  expect_ok(&rr);
+  rr.metadata = NULL;
+  expect_error(&rr, "invalid RelationshipReadRequest.Metadata: value is required");
+
+  Base__V1__AttributeReadRequestMetadata armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT;
+  Base__V1__AttributeReadRequest ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT;
+  ar.tenant_id = "t1";
+  expect_error(&ar, "invalid AttributeReadRequest.Metadata: value is required");
+  ar.metadata = &armd;
+  expect_error(&ar, "invalid AttributeReadRequest.Filter: value is required");
+  ar.filter = &f.attrs;
+  ar.page_size = 0;
+  ar.continuous_token = "";
+  expect_ok(&ar);
+  ar.tenant_id = "";
+  expect_error(&ar, "invalid AttributeReadRequest.TenantId: value does not match regex pattern "
+                    ID_RE);
+}
+
+static void test_delete_request_rules(void **state) {
+  (void)state;
+  struct filter_fx f;
+  filter_fx_init(&f);
+  Base__V1__DataDeleteRequest dd = BASE__V1__DATA_DELETE_REQUEST__INIT;
+  dd.tenant_id = "t1";
+  expect_error(&dd, "invalid DataDeleteRequest.TupleFilter: value is required");
+  dd.tuple_filter = &f.tuples;
+  expect_error(&dd, "invalid DataDeleteRequest.AttributeFilter: value is required");
+  dd.attribute_filter = &f.attrs;
+  expect_ok(&dd);
+  f.subject.relation = "a.b";
+  expect_error(&dd, "invalid DataDeleteRequest.TupleFilter" EMBEDDED
+                    "invalid TupleFilter.Subject" EMBEDDED
+                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+
+  Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
+  rd.tenant_id = "t1";
+  rd.filter = &f.tuples; /* optional, but validated when set */
+  expect_error(&rd, "invalid RelationshipDeleteRequest.Filter" EMBEDDED
+                    "invalid TupleFilter.Subject" EMBEDDED
+                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  rd.tenant_id = "";
+  expect_error(&rd, "invalid RelationshipDeleteRequest.TenantId: value does not match regex "
+                    "pattern " ID_RE);
+}
+
+static void test_tenant_id_on_every_service(void **state) {
+  (void)state;
+  char buf[256];
+  char *too_long = fill(buf, '1', 129);
+
+  Base__V1__BundleRunRequest br = BASE__V1__BUNDLE_RUN_REQUEST__INIT;
+  br.tenant_id = too_long;
+  expect_error(&br, "invalid BundleRunRequest.TenantId: value length must be at most 128 bytes");
+  Base__V1__WatchRequest wr = BASE__V1__WATCH_REQUEST__INIT;
+  wr.tenant_id = too_long;
+  expect_error(&wr, "invalid WatchRequest.TenantId: value length must be at most 128 bytes");
+  Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+  expect_error(&sw, "invalid SchemaWriteRequest.TenantId: value does not match regex pattern "
+                    ID_RE);
+  Base__V1__SchemaListRequest sl = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+  sl.tenant_id = "a/b";
+  expect_error(&sl, "invalid SchemaListRequest.TenantId: value does not match regex pattern "
+                    ID_RE);
+
+  Base__V1__SchemaPartialWriteRequest pw = BASE__V1__SCHEMA_PARTIAL_WRITE_REQUEST__INIT;
+  expect_error(&pw, "invalid SchemaPartialWriteRequest.TenantId: value does not match regex "
+                    "pattern " ID_RE);
+  pw.tenant_id = "t1";
+  expect_error(&pw, "invalid SchemaPartialWriteRequest.Metadata: value is required");
+
+  Base__V1__SchemaReadRequest sr = BASE__V1__SCHEMA_READ_REQUEST__INIT;
+  sr.tenant_id = too_long;
+  expect_error(&sr, "invalid SchemaReadRequest.TenantId: value length must be at most 128 bytes");
+  sr.tenant_id = "t1";
+  expect_error(&sr, "invalid SchemaReadRequest.Metadata: value is required");
+}
+
+static void test_tenant_create_rules(void **state) {
+  (void)state;
+  char buf[128], name[128];
+  Base__V1__TenantCreateRequest tc = BASE__V1__TENANT_CREATE_REQUEST__INIT;
+
+  expect_error(&tc, "invalid TenantCreateRequest.Id: value does not match regex pattern "
+                    "\"[a-zA-Z0-9-,]+\"");
+  tc.id = "!!!";
+  expect_error(&tc, "invalid TenantCreateRequest.Id: value does not match regex pattern "
+                    TENANT_RE);
+  tc.id = "!! a !!"; /* unanchored: one matching character is enough */
+  expect_ok(&tc);
+  tc.id = ",";
+  expect_ok(&tc);
+  tc.id = fill(buf, 'x', 64);
+  expect_ok(&tc);
+  tc.id = fill(buf, 'x', 65);
+  expect_error(&tc, "invalid TenantCreateRequest.Id: value length must be at most 64 bytes");
+  tc.id = "acme";
+
+  tc.name = fill(name, 'n', 64);
+  expect_ok(&tc);
+  tc.name = fill(name, 'n', 65);
+  expect_error(&tc, "invalid TenantCreateRequest.Name: value length must be at most 64 bytes");
+  name[0] = '\0';
+  for (int i = 0; i < 32; i++) strcat(name, "\xc3\xa9"); /* 32 x U+00E9 = 64 bytes */
+  expect_ok(&tc);
+  strcat(name, "\xc3\xa9"); /* 33 runes, 66 bytes: the limit counts bytes */
+  expect_error(&tc, "invalid TenantCreateRequest.Name: value length must be at most 64 bytes");
+}
+
+/* ---- UTF-8 ---- */
+
+static void test_invalid_utf8(void **state) {
+  (void)state;
+  struct write_fx w;
+  write_fx_init(&w);
+
+  w.subject.id = "\xff";
+  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  w.req.tenant_id = ""; /* the decoder fails before any rule is checked */
+  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  w.req.tenant_id = "t1";
+  w.subject.id = "alice";
+
+  const char *bad[] = {
+    "\xc0\xaf",         /* overlong '/' */
+    "\xe0\x80\xaf",     /* overlong '/' */
+    "\xed\xa0\x80",     /* surrogate U+D800 */
+    "\xf4\x90\x80\x80", /* past U+10FFFF */
+    "\xe2\x82",         /* truncated */
+    "a\x80",            /* stray continuation */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    w.attr.attribute = (char *)bad[i];
+    expect_error(&w.req, "proto: field base.v1.Attribute.attribute contains invalid UTF-8");
+  }
+  w.attr.attribute = "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9"; /* valid 4, 3 and 2 byte forms */
+  expect_ok(&w.req);
+
+  Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
+  arg.key = "creatorID";
+  arg.value = "\xfe";
+  Base__V1__BundleRunRequest__ArgumentsEntry *args[] = {&arg};
+  Base__V1__BundleRunRequest br = BASE__V1__BUNDLE_RUN_REQUEST__INIT;
+  br.tenant_id = "t1";
+  br.n_arguments = 1;
+  br.arguments = args;
+  expect_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
+                    "invalid UTF-8");
+
+  struct filter_fx f;
+  filter_fx_init(&f);
+  f.ids[0] = "\x80";
+  Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
+  rd.tenant_id = "t1";
+  rd.filter = &f.tuples;
+  expect_error(&rd, "proto: field base.v1.EntityFilter.ids contains invalid UTF-8");
+
+  Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+  sw.tenant_id = "t1";
+  sw.schema = "entity \xe9 {}"; /* Latin-1, not UTF-8 */
+  expect_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_valid_data_requests),
+    cmocka_unit_test(test_valid_filters_may_be_empty),
+    cmocka_unit_test(test_valid_other_services),
+    cmocka_unit_test(test_id_pattern),
+    cmocka_unit_test(test_id_pattern_spelled_out),
+    cmocka_unit_test(test_name_pattern),
+    cmocka_unit_test(test_tuple_rules),
+    cmocka_unit_test(test_write_request_rules),
+    cmocka_unit_test(test_relationship_write_rules),
+    cmocka_unit_test(test_read_request_rules),
+    cmocka_unit_test(test_delete_request_rules),
+    cmocka_unit_test(test_tenant_id_on_every_service),
+    cmocka_unit_test(test_tenant_create_rules),
+    cmocka_unit_test(test_invalid_utf8),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
