@@ -1,0 +1,1 @@
+tc_unit_test(test_config SOURCES test_config.c)

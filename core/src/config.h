@@ -1,0 +1,74 @@
+/* Server configuration: Permify's YAML keys, flags and environment variables
+ * for `tuplecast serve`, merged with precedence flag > env > file > default.
+ * docs/configuration.md lists every key and what tuplecast does with it.
+ *
+ * Ownership: every string and list in tc_config_t is malloc'd and owned by
+ * the struct; tc_config_free releases them, *errmsg is the caller's to free().
+ */
+#ifndef TC_CONFIG_H
+#define TC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* tc_config_load's return when -h/--help was among the arguments: print
+ * tc_config_usage() and exit 0.  Positive so it never collides with TC_E*. */
+#define TC_CONFIG_HELP 1
+
+typedef struct tc_config_list_s {
+  char **items;
+  size_t count;
+} tc_config_list_t;
+
+typedef struct tc_config_s {
+  char *config_file; /* the YAML file that was read, NULL if none */
+
+  char *server_host;                 /* server.host: HTTP bind host, "" = all */
+  int64_t server_rate_limit;         /* server.rate_limit: requests/s, >= 1 */
+  int64_t server_shutdown_grace_ms;  /* server.shutdown_grace */
+  bool http_enabled;                 /* server.http.enabled */
+  int http_port;                     /* server.http.port */
+  char *http_grpc_target_host;       /* server.http.grpc_target_host */
+  tc_config_list_t http_cors_allowed_origins;
+  tc_config_list_t http_cors_allowed_headers;
+  int grpc_port;                     /* server.grpc.port */
+  int64_t grpc_max_message_size;     /* server.grpc.max_message_size, bytes */
+
+  int log_level;    /* logger.level as TC_LOG_* */
+  char *log_output; /* logger.output: "text" or "json" */
+
+  /* authn.enabled: true is refused, so these are inert until authn exists. */
+  char *authn_method;
+  tc_config_list_t authn_preshared_keys;
+
+  bool watch_enabled; /* service.watch.enabled */
+
+  char *database_engine; /* "sqlite", "memory" or "postgres" */
+  char *database_uri;    /* sqlite: file path; memory: ""; postgres: URI */
+  char *database_writer_uri;
+  char *database_reader_uri;
+  bool database_auto_migrate;
+  int64_t database_max_data_per_write;
+  int64_t database_max_retries;
+  int64_t database_watch_buffer_size;
+  char *database_backend_dir; /* "" = <dir of the executable>/backends */
+} tc_config_t;
+
+/* Fills cfg with the defaults.  Aborts if out of memory. */
+void tc_config_init(tc_config_t *cfg);
+
+/* Applies the config file, envp and argv on top of an initialised cfg.
+ * argv: the arguments after "serve".  envp: NULL-terminated "K=V" list
+ * (pass environ).  Returns 0, TC_CONFIG_HELP, or TC_ECONFIG with *errmsg set
+ * to one line naming the key and the problem (TC_ENOMEM may leave it NULL).
+ * cfg stays valid for tc_config_free whatever the result. */
+int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp,
+                   char **errmsg);
+
+void tc_config_free(tc_config_t *cfg);
+
+/* The options text for `tuplecast serve --help`. */
+const char *tc_config_usage(void);
+
+#endif
