@@ -320,7 +320,7 @@ static void test_type_errors(void **state) {
   static const struct { const char *yaml, *want; } cases[] = {
     {"server: {grpc: {port: abc}}", "config: server.grpc.port: \"abc\" is not a port number (0-65535; 0 picks a free one)"},
     {"server: {grpc: {port: 70000}}", "server.grpc.port: \"70000\" is not a port number"},
-    {"server: {http: {port: 0}}", "server.http.port: \"0\" is not a port number"},
+    {"server: {http: {port: 65536}}", "server.http.port: \"65536\" is not a port number"},
     {"server: {http: {enabled: yes}}", "server.http.enabled: \"yes\" is not a boolean"},
     {"server: {rate_limit: 12x}", "server.rate_limit: \"12x\" is not an integer"},
     {"server: {rate_limit: 0}", "server.rate_limit: \"0\" is not an integer >= 1"},
