@@ -1,0 +1,387 @@
+/* The SQLite backend plugin: its function table, create/destroy, and the
+ * loop-side life of a request.
+ *
+ * Loop side, two rules keep the ABI's promises with two worker threads:
+ *  - delivery in submission order: requests sit in one in-flight list and a
+ *    finished request is delivered only once everything before it was;
+ *  - reads see earlier writes: a read is handed to the reader only after
+ *    every writer request submitted before it has committed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_internal.h"
+
+#define MEMORY_URI ":memory:"
+
+void *tc__sq_req_push(tc__sq_req_t *r, size_t elem_size) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 16;
+    void *rows = realloc(r->rows, cap * elem_size);
+    if (!rows) return NULL;
+    r->rows = rows;
+    r->cap = cap;
+  }
+  void *e = (char *)r->rows + r->n++ * elem_size;
+  memset(e, 0, elem_size);
+  return e;
+}
+
+static void req_free(tc__sq_req_t *r) {
+  tc__sq_arena_free(&r->arena);
+  free(r->rows);
+  free(r);
+}
+
+/* ---- delivery (loop thread) ---------------------------------------------- */
+
+static void post_finish(tc_backend_t *b) {
+  if (b->closing && !b->order_head && !b->finish_posted) {
+    b->finish_posted = 1;
+    b->host->post(b->host, &b->finish);
+  }
+}
+
+static void deliver_ready(tc_backend_t *b) {
+  while (b->order_head && b->order_head->finished) {
+    tc__sq_req_t *r = b->order_head;
+    b->order_head = r->order_next;
+    if (!b->order_head) b->order_tail = NULL;
+    r->deliver(r);
+    req_free(r);
+  }
+  post_finish(b);
+}
+
+static void dispatch_parked(tc_backend_t *b) {
+  while (b->parked_head && b->parked_head->barrier <= b->writes_done) {
+    tc__sq_req_t *r = b->parked_head;
+    b->parked_head = r->next;
+    if (!b->parked_head) b->parked_tail = NULL;
+    tc__sq_worker_push(&b->reader, r);
+  }
+}
+
+static void on_done(tc_completion_t *c) {
+  tc__sq_req_t *r = (tc__sq_req_t *)c;
+  tc_backend_t *b = r->b;
+  r->finished = 1;
+  if (r->on_writer) {
+    b->writes_done = r->seq; /* the writer posts in submission order */
+    dispatch_parked(b);
+  }
+  deliver_ready(b);
+}
+
+/* ---- submission (loop thread) -------------------------------------------- */
+
+static tc__sq_req_t *req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
+                             void (*deliver)(tc__sq_req_t *), void *arg) {
+  if (b->closing) return NULL;
+  tc__sq_req_t *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->done.run = on_done;
+  r->b = b;
+  r->exec = exec;
+  r->deliver = deliver;
+  r->arg = arg;
+  return r;
+}
+
+/* Copies of the string inputs, "" for NULL. */
+static int copy_inputs(tc__sq_req_t *r, const char *tenant_id, const char *key,
+                       const char *text) {
+  r->tenant_id = tc__sq_arena_strdup(&r->arena, tenant_id);
+  r->key = tc__sq_arena_strdup(&r->arena, key);
+  r->text = tc__sq_arena_strdup(&r->arena, text);
+  return r->tenant_id && r->key && r->text ? 0 : TC_ENOMEM;
+}
+
+/* Takes r on success; frees it and returns the error otherwise. */
+static int submit(tc_backend_t *b, tc__sq_req_t *r, int status, int on_writer) {
+  if (!r) return b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
+  if (status != 0) {
+    req_free(r);
+    return status;
+  }
+  r->on_writer = on_writer;
+  if (b->order_tail)
+    b->order_tail->order_next = r;
+  else
+    b->order_head = r;
+  b->order_tail = r;
+  if (on_writer) {
+    r->seq = ++b->writes_submitted;
+    tc__sq_worker_push(&b->writer, r);
+  } else if ((r->barrier = b->writes_submitted) <= b->writes_done) {
+    tc__sq_worker_push(&b->reader, r);
+  } else {
+    r->next = NULL;
+    if (b->parked_tail)
+      b->parked_tail->next = r;
+    else
+      b->parked_head = r;
+    b->parked_tail = r;
+  }
+  return 0;
+}
+
+/* ---- the calls ----------------------------------------------------------- */
+
+static void deliver_tenant(tc__sq_req_t *r) {
+  r->cb.tenant(r->arg, r->status, r->status == 0 ? &r->tenant : NULL);
+}
+
+static int submit_tenant(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
+                         int on_writer, const char *id, const char *name, tc_tenant_cb cb,
+                         void *arg) {
+  tc__sq_req_t *r = req_new(b, exec, deliver_tenant, arg);
+  if (r) r->cb.tenant = cb;
+  return submit(b, r, r ? copy_inputs(r, id, name, NULL) : 0, on_writer);
+}
+
+static int tenant_create(tc_backend_t *b, const char *id, const char *name, tc_tenant_cb cb,
+                         void *arg) {
+  return submit_tenant(b, tc__sq_exec_tenant_create, 1, id, name, cb, arg);
+}
+
+static int tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
+  return submit_tenant(b, tc__sq_exec_tenant_get, 0, id, NULL, cb, arg);
+}
+
+static int tenant_delete(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
+  return submit_tenant(b, tc__sq_exec_tenant_delete, 1, id, NULL, cb, arg);
+}
+
+static void deliver_tenants(tc__sq_req_t *r) {
+  r->cb.tenants(r->arg, r->status, r->rows, r->n, r->next_key);
+}
+
+static int tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_tenants_cb cb,
+                       void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_tenant_list, deliver_tenants, arg);
+  if (r) {
+    r->cb.tenants = cb;
+    r->limit = limit;
+  }
+  return submit(b, r, r ? copy_inputs(r, NULL, after, NULL) : 0, 0);
+}
+
+static void deliver_status(tc__sq_req_t *r) { r->cb.status(r->arg, r->status); }
+
+static int schema_write(tc_backend_t *b, const char *tenant_id, const char *version,
+                        const char *text, tc_status_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_schema_write, deliver_status, arg);
+  if (r) r->cb.status = cb;
+  return submit(b, r, r ? copy_inputs(r, tenant_id, version, text) : 0, 1);
+}
+
+static void deliver_schema(tc__sq_req_t *r) {
+  if (r->status == 0)
+    r->cb.schema(r->arg, 0, r->key, r->text);
+  else
+    r->cb.schema(r->arg, r->status, NULL, NULL);
+}
+
+static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
+                       tc_schema_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_schema_read, deliver_schema, arg);
+  if (r) r->cb.schema = cb;
+  return submit(b, r, r ? copy_inputs(r, tenant_id, version, NULL) : 0, 0);
+}
+
+static void deliver_schemas(tc__sq_req_t *r) {
+  r->cb.schemas(r->arg, r->status, r->head, r->rows, r->n, r->next_key);
+}
+
+static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
+                       uint32_t limit, tc_schemas_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_schema_list, deliver_schemas, arg);
+  if (r) {
+    r->cb.schemas = cb;
+    r->limit = limit;
+  }
+  return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
+}
+
+static void deliver_write(tc__sq_req_t *r) {
+  r->cb.write(r->arg, r->status, r->status == 0 ? r->revision : 0);
+}
+
+static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
+                       void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_write, deliver_write, arg);
+  if (r) r->cb.write = cb;
+  return submit(b, r, r ? tc__sq_copy_batch(&r->arena, &r->batch, batch) : 0, 1);
+}
+
+static void deliver_tuples(tc__sq_req_t *r) {
+  r->cb.tuples(r->arg, r->status, r->revision, r->rows, r->n, r->next_id);
+}
+
+static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
+                       tc_tuples_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg);
+  int status = 0;
+  if (r) {
+    r->cb.tuples = cb;
+    r->revision = revision;
+    r->after = after;
+    r->limit = limit;
+    status = copy_inputs(r, tenant_id, NULL, NULL);
+    if (status == 0 && f) status = tc__sq_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
+  }
+  return submit(b, r, status, 0);
+}
+
+static void deliver_attrs(tc__sq_req_t *r) {
+  r->cb.attrs(r->arg, r->status, r->revision, r->rows, r->n, r->next_id);
+}
+
+static int read_attrs(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
+                      tc_attrs_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg);
+  int status = 0;
+  if (r) {
+    r->cb.attrs = cb;
+    r->revision = revision;
+    r->after = after;
+    r->limit = limit;
+    status = copy_inputs(r, tenant_id, NULL, NULL);
+    if (status == 0 && f) status = tc__sq_copy_attr_filter(&r->arena, &r->attr_filter, f);
+  }
+  return submit(b, r, status, 0);
+}
+
+static void deliver_head(tc__sq_req_t *r) {
+  r->cb.head(r->arg, r->status, r->status == 0 ? r->revision : 0);
+}
+
+static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_head, deliver_head, arg);
+  if (r) r->cb.head = cb;
+  return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
+}
+
+static void deliver_changes(tc__sq_req_t *r) {
+  r->cb.changes(r->arg, r->status, r->rows, r->n, r->last, r->oldest);
+}
+
+static int read_changes(tc_backend_t *b, const char *tenant_id, uint64_t after, uint32_t limit,
+                        tc_changes_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_read_changes, deliver_changes, arg);
+  if (r) {
+    r->cb.changes = cb;
+    r->after = after;
+    r->limit = limit;
+  }
+  return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
+}
+
+static void stats(tc_backend_t *b, tc_backend_stats_t *out) {
+  out->writes = atomic_load(&b->n_writes);
+  out->reads = atomic_load(&b->n_reads);
+  out->change_reads = atomic_load(&b->n_change_reads);
+}
+
+static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
+
+/* ---- create and destroy -------------------------------------------------- */
+
+/* Runs once nothing is in flight: both workers are idle, so joining them
+ * does not block the loop. */
+static void finish(tc_completion_t *c) {
+  tc_backend_t *b = (tc_backend_t *)((char *)c - offsetof(tc_backend_t, finish));
+  tc__sq_worker_stop(&b->writer);
+  tc__sq_worker_stop(&b->reader);
+  void (*cb)(void *) = b->destroy_cb;
+  void *arg = b->destroy_arg;
+  free(b);
+  if (cb) cb(arg);
+}
+
+static void destroy(tc_backend_t *b, void (*cb)(void *arg), void *arg) {
+  b->closing = 1;
+  b->destroy_cb = cb;
+  b->destroy_arg = arg;
+  post_finish(b);
+}
+
+static int create(const tc_host_api_t *host, const char *uri, tc_backend_t **out,
+                  char **errmsg) {
+  *out = NULL;
+  *errmsg = NULL;
+  if (!uri || !*uri) {
+    *errmsg = strdup("sqlite backend: no database path given");
+    return TC_EINVAL;
+  }
+  tc_backend_t *b = calloc(1, sizeof *b);
+  if (!b) return TC_ENOMEM;
+  b->host = host;
+  b->finish.run = finish;
+
+  /* A private name per backend, so two memory backends never share data. */
+  int is_memory = strcmp(uri, MEMORY_URI) == 0;
+  char path[96];
+  if (is_memory) {
+    unsigned char rnd[8];
+    sqlite3_randomness(sizeof rnd, rnd);
+    int n = snprintf(path, sizeof path, "file:tc-mem-");
+    for (size_t i = 0; i < sizeof rnd; i++) n += snprintf(path + n, 3, "%02x", rnd[i]);
+    snprintf(path + n, sizeof path - (size_t)n, "?mode=memory&cache=shared");
+    uri = path;
+  }
+
+  sqlite3 *wdb = NULL, *rdb = NULL;
+  int rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
+  if (rc == 0) rc = tc__sq_migrate(wdb, b->instance_id, errmsg);
+  if (rc == 0) rc = tc__sq_open(uri, is_memory, &rdb, errmsg);
+  if (rc != 0) {
+    sqlite3_close(wdb);
+    free(b);
+    return rc;
+  }
+  if ((rc = tc__sq_worker_start(&b->writer, host, wdb, 1)) != 0) {
+    sqlite3_close(rdb);
+    free(b);
+    return rc;
+  }
+  if ((rc = tc__sq_worker_start(&b->reader, host, rdb, 0)) != 0) {
+    tc__sq_worker_stop(&b->writer);
+    free(b);
+    return rc;
+  }
+  *out = b;
+  return 0;
+}
+
+static const tc_backend_api_t api = {
+    .magic = TC_BACKEND_MAGIC,
+    .abi_major = TC_BACKEND_ABI_MAJOR,
+    .abi_minor = TC_BACKEND_ABI_MINOR,
+    .struct_size = sizeof(tc_backend_api_t),
+    .build_fingerprint = TC_BACKEND_FINGERPRINT,
+    .name = "sqlite",
+    .version = "0.1.0",
+    .create = create,
+    .destroy = destroy,
+    .instance_id = instance_id,
+    .tenant_create = tenant_create,
+    .tenant_get = tenant_get,
+    .tenant_delete = tenant_delete,
+    .tenant_list = tenant_list,
+    .schema_write = schema_write,
+    .schema_read = schema_read,
+    .schema_list = schema_list,
+    .write = write_batch,
+    .read_tuples = read_tuples,
+    .read_attrs = read_attrs,
+    .head = head,
+    .read_changes = read_changes,
+    .stats = stats,
+};
+
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void);
+
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void) { return &api; }
