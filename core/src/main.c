@@ -44,6 +44,7 @@ static int serve(int argc, char **argv) {
   if (rc != 0) fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
   free(err);
   uv_run(&loop, UV_RUN_DEFAULT);
+  tc_server_free(&srv);
   int closed = uv_loop_close(&loop);
   tc_config_free(&cfg);
   if (rc != 0) return 2;

@@ -65,8 +65,6 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
 static void on_closed_signal(uv_handle_t *h) { (void)h; }
 
 static void finish_stop(tc_server_t *srv) {
-  tc_tenant_free_all(srv);
-  tc_plugin_unload(&srv->plugin);
   uv_close((uv_handle_t *)&srv->sigint, on_closed_signal);
   uv_close((uv_handle_t *)&srv->sigterm, on_closed_signal);
   tc_bridge_close(&srv->bridge);
@@ -132,4 +130,9 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   tc_log(TC_LOG_INFO, "grpc listening on port %d", srv->grpc_port);
   return 0;
+}
+
+void tc_server_free(tc_server_t *srv) {
+  tc_tenant_free_all(srv);
+  tc_plugin_unload(&srv->plugin);
 }

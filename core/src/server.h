@@ -41,4 +41,8 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg,
  * calls, close the backend and every handle, so that uv_run() returns. */
 void tc_server_stop(tc_server_t *srv);
 
+/* After uv_run() returned: frees the actors and unloads the backend plugin
+ * (only now: completions queued by the plugin may run until the loop ends). */
+void tc_server_free(tc_server_t *srv);
+
 #endif
