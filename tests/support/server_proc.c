@@ -82,6 +82,10 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
     }
     if (pump_log(p, 100) == 1) break;
   }
+  /* Not up in time: leave no server behind. */
+  kill(p->pid, SIGKILL);
+  waitpid(p->pid, NULL, 0);
+  p->pid = 0;
   return -1;
 }
 
