@@ -218,19 +218,30 @@ static void deliver_tuples(tc__sq_req_t *r) {
   r->cb.tuples(r->arg, r->status, r->revision, r->rows, r->n, r->next_id);
 }
 
-static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision,
-                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
-                       tc_tuples_cb cb, void *arg) {
-  tc__sq_req_t *r = req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg);
-  int status = 0;
+/* A paged read at a revision: the part read_tuples and read_attrs share. */
+static tc__sq_req_t *page_req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
+                                  void (*deliver)(tc__sq_req_t *), void *arg,
+                                  const char *tenant_id, uint64_t revision, tc_cursor_t after,
+                                  uint32_t limit, int *status) {
+  tc__sq_req_t *r = req_new(b, exec, deliver, arg);
+  *status = 0;
   if (r) {
-    r->cb.tuples = cb;
     r->revision = revision;
     r->after = after;
     r->limit = limit;
-    status = copy_inputs(r, tenant_id, NULL, NULL);
-    if (status == 0 && f) status = tc__sq_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
+    *status = copy_inputs(r, tenant_id, NULL, NULL);
   }
+  return r;
+}
+
+static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
+                       tc_tuples_cb cb, void *arg) {
+  int status;
+  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id,
+                                 revision, after, limit, &status);
+  if (r) r->cb.tuples = cb;
+  if (r && status == 0 && f) status = tc__sq_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
   return submit(b, r, status, 0);
 }
 
@@ -241,16 +252,11 @@ static void deliver_attrs(tc__sq_req_t *r) {
 static int read_attrs(tc_backend_t *b, const char *tenant_id, uint64_t revision,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  tc__sq_req_t *r = req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg);
-  int status = 0;
-  if (r) {
-    r->cb.attrs = cb;
-    r->revision = revision;
-    r->after = after;
-    r->limit = limit;
-    status = copy_inputs(r, tenant_id, NULL, NULL);
-    if (status == 0 && f) status = tc__sq_copy_attr_filter(&r->arena, &r->attr_filter, f);
-  }
+  int status;
+  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id,
+                                 revision, after, limit, &status);
+  if (r) r->cb.attrs = cb;
+  if (r && status == 0 && f) status = tc__sq_copy_attr_filter(&r->arena, &r->attr_filter, f);
   return submit(b, r, status, 0);
 }
 
