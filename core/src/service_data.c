@@ -58,35 +58,47 @@ static void on_written(void *arg, int status, uint64_t revision) {
   tc_op_finish_revision(&w->op, status, revision);
 }
 
-static void run_write(tc_job_t *job, int status, const tc_schema_t *schema) {
-  write_op_t *w = (write_op_t *)job;
+/* Checks the de-duplicated items against the schema (Permify's order:
+ * tuples, attributes, then the item count) and fills the backend batch. */
+static int prepare_write(write_op_t *w, const tc_schema_t *schema) {
   tc_op_t *op = &w->op;
-  if (status != 0) { tc_op_finish(op, status, NULL); return; }
-  if (op->call->cancelled) { tc_op_finish(op, TC_ECANCELLED, NULL); return; }
+  int status;
   for (size_t i = 0; i < w->n_tuples; i++)
-    if ((status = tc_schema_check_tuple(schema, &w->tuples[i])) != 0)
-      { tc_op_finish(op, status, NULL); return; }
+    if ((status = tc_schema_check_tuple(schema, &w->tuples[i])) != 0) return status;
   tc_attr_t *attrs = tc_arena_alloc(&op->arena, (w->n_attrs + 1) * sizeof *attrs);
-  if (!attrs) { tc_op_finish(op, TC_ENOMEM, NULL); return; }
+  if (!attrs) return TC_ENOMEM;
   for (size_t i = 0; i < w->n_attrs; i++) {
     const Base__V1__Attribute *a = w->attrs[i];
     const char *type_url = a->value && a->value->type_url ? a->value->type_url : "";
     if ((status = tc_schema_check_attr(schema, a->entity->type, a->attribute, type_url)) != 0)
-      { tc_op_finish(op, status, NULL); return; }
+      return status;
     size_t len = protobuf_c_message_get_packed_size(&a->value->base);
     uint8_t *buf = tc_arena_alloc(&op->arena, len + 1);
-    if (!buf) { tc_op_finish(op, TC_ENOMEM, NULL); return; }
+    if (!buf) return TC_ENOMEM;
     protobuf_c_message_pack(&a->value->base, buf);
     attrs[i] = (tc_attr_t){a->entity->type, a->entity->id, a->attribute, buf, len};
   }
   if (w->n_tuples + w->n_attrs > (size_t)op->srv->cfg->database_max_data_per_write)
-    { tc_op_finish(op, TC_EMAX_DATA_PER_WRITE, NULL); return; }
+    return TC_EMAX_DATA_PER_WRITE;
   w->batch.tuples = w->tuples;
   w->batch.n_tuples = w->n_tuples;
   w->batch.attrs = attrs;
   w->batch.n_attrs = w->n_attrs;
-  int rc = op->srv->api->write(op->srv->backend, &w->batch, on_written, w);
-  if (rc != 0) tc_op_finish(op, rc, NULL);
+  return 0;
+}
+
+/* Runs a prepared batch; a client that left before this point writes nothing. */
+static void submit_batch(write_op_t *w, int status) {
+  tc_op_t *op = &w->op;
+  if (status == 0 && op->call->cancelled) status = TC_ECANCELLED;
+  if (status == 0) status = op->srv->api->write(op->srv->backend, &w->batch, on_written, w);
+  if (status != 0) tc_op_finish(op, status, NULL);
+}
+
+static void run_write(tc_job_t *job, int status, const tc_schema_t *schema) {
+  write_op_t *w = (write_op_t *)job;
+  if (status == 0) status = prepare_write(w, schema);
+  submit_batch(w, status);
 }
 
 static int start_write(tc_call_t *call, const char *tenant_id, const char *schema_version,
@@ -126,17 +138,16 @@ int tc_data_write_relationships(tc_call_t *call) {
 static void run_delete(tc_job_t *job, int status, const tc_schema_t *schema) {
   (void)schema;
   write_op_t *w = (write_op_t *)job;
-  tc_op_t *op = &w->op;
-  if (status != 0) { tc_op_finish(op, status, NULL); return; }
-  if (op->call->cancelled) { tc_op_finish(op, TC_ECANCELLED, NULL); return; }
   int no_tuples = tc_tuple_filter_is_empty(&w->tf), no_attrs = tc_attr_filter_is_empty(&w->af);
   /* Permify answers an all-empty delete with success, an empty token and no
    * change (permify-api.md §4.4); clients may rely on it. */
-  if (no_tuples && no_attrs) { tc_op_finish_token(op, 0, ""); return; }
+  if (status == 0 && no_tuples && no_attrs) {
+    tc_op_finish_token(&w->op, 0, "");
+    return;
+  }
   w->batch.tuple_delete = no_tuples ? NULL : &w->tf;
   w->batch.attr_delete = no_attrs ? NULL : &w->af;
-  int rc = op->srv->api->write(op->srv->backend, &w->batch, on_written, w);
-  if (rc != 0) tc_op_finish(op, rc, NULL);
+  submit_batch(w, status);
 }
 
 static int start_delete(tc_call_t *call, const char *tenant_id,
@@ -185,20 +196,23 @@ static char *next_token(tc_arena_t *a, tc_cursor_t next) {
   return copy;
 }
 
+/* The response arrays and the continuous token of one page. */
+static int page_new(tc_arena_t *a, size_t n, void *items, char **cont, tc_cursor_t next) {
+  *(void **)items = tc_arena_alloc(a, (n + 1) * sizeof(void *));
+  *cont = next_token(a, next);
+  return *(void **)items && *cont ? 0 : TC_ENOMEM;
+}
+
 static void on_tuples(void *arg, int status, uint64_t revision, const tc_tuple_t *rows,
                       size_t n, tc_cursor_t next) {
   (void)revision;
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
-  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
-  resp.tuples = tc_arena_alloc(a, (n + 1) * sizeof *resp.tuples);
-  resp.continuous_token = next_token(a, next);
-  if (!resp.tuples || !resp.continuous_token) { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
-  for (size_t i = 0; i < n; i++)
-    if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(a, &rows[i])))
-      { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
-  tc_op_finish(&r->op, 0, &resp.base);
+  if (status == 0) status = page_new(a, n, &resp.tuples, &resp.continuous_token, next);
+  for (size_t i = 0; status == 0 && i < n; i++)
+    if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(a, &rows[i]))) status = TC_ENOMEM;
+  tc_op_finish(&r->op, status, &resp.base);
 }
 
 static void on_attrs(void *arg, int status, uint64_t revision, const tc_attr_t *rows,
@@ -206,22 +220,23 @@ static void on_attrs(void *arg, int status, uint64_t revision, const tc_attr_t *
   (void)revision;
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
-  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
-  resp.attributes = tc_arena_alloc(a, (n + 1) * sizeof *resp.attributes);
-  resp.continuous_token = next_token(a, next);
-  if (!resp.attributes || !resp.continuous_token) { tc_op_finish(&r->op, TC_ENOMEM, NULL); return; }
-  for (size_t i = 0; i < n; i++)
+  if (status == 0) status = page_new(a, n, &resp.attributes, &resp.continuous_token, next);
+  /* A stored value that does not decode is corruption, not a client error. */
+  for (size_t i = 0; status == 0 && i < n; i++)
     if (!(resp.attributes[resp.n_attributes++] = tc_attr_to_proto(a, &rows[i])))
-      { tc_op_finish(&r->op, TC_EINTERNAL, NULL); return; }
-  tc_op_finish(&r->op, 0, &resp.base);
+      status = TC_EINTERNAL;
+  tc_op_finish(&r->op, status, &resp.base);
 }
 
 static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
   (void)schema;
   read_op_t *r = (read_op_t *)job;
   tc_server_t *srv = r->op.srv;
-  if (status != 0) { tc_op_finish(&r->op, status, NULL); return; }
+  if (status != 0) {
+    tc_op_finish(&r->op, status, NULL);
+    return;
+  }
   int rc = r->op.call->method->output == &base__v1__relationship_read_response__descriptor
                ? srv->api->read_tuples(srv->backend, r->tenant_id, r->revision, &r->tf,
                                        r->after, r->limit, on_tuples, r)
