@@ -59,6 +59,7 @@ static const ProtobufCMessageDescriptor *const registry[] = {
   &base__v1__error_response__descriptor,
   &base__v1__watch_request__descriptor,
   &base__v1__watch_response__descriptor,
+  &base__v1__watch_filter__descriptor,
   &base__v1__schema_write_request__descriptor,
   &base__v1__schema_write_response__descriptor,
   &base__v1__schema_partial_write_request__descriptor,

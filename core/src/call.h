@@ -20,6 +20,10 @@ typedef struct tc_call_s tc_call_t;
 typedef void (*tc_call_done_fn)(tc_call_t *call, int status,
                                 const char *message,
                                 const ProtobufCMessage *response);
+/* Server streaming: queues one message (packed at once; msg is borrowed).
+ * Returns 0, or TC_ECANCELLED once the client has left. */
+typedef int (*tc_call_send_fn)(tc_call_t *call, const ProtobufCMessage *msg);
+typedef void (*tc_call_event_fn)(tc_call_t *call);
 
 struct tc_call_s {
   tc_server_t *server;
@@ -29,6 +33,17 @@ struct tc_call_s {
   int cancelled;             /* set by the transport when the client left */
   tc_call_done_fn done;      /* set by the transport */
   void *transport;           /* transport's own per-call state */
+
+  /* Server-streaming calls only.  The transport keeps one message in flight
+   * and queues the rest; done() with status 0 ends the stream after the queue
+   * is sent, done() with an error ends it at once, dropping the queue. */
+  tc_call_send_fn send;        /* set by the transport */
+  size_t pending;              /* transport: messages queued or in flight */
+  tc_call_event_fn on_sent;    /* handler, optional: a message left the queue
+                                * (its SEND_MESSAGE completed) */
+  tc_call_event_fn on_cancel;  /* handler: the client went away (cancel,
+                                * deadline, disconnect); done() is still owed */
+  void *handler;               /* handler's own per-call state */
   char *errmsg;              /* malloc'd; set by tc_call_error(), freed by the transport */
 };
 

@@ -126,7 +126,7 @@ static const tc__config_key_t keys[] = {
   K("database.connect_timeout", NULL, NULL, DUR, NOWHERE, "0s"),
   K("database.max_data_per_write", "database-max-data-per-write", "DATABASE_MAX_DATA_PER_WRITE", INT, AT(database_max_data_per_write), "1000", .min = 1),
   K("database.max_retries", "database-max-retries", "DATABASE_MAX_RETRIES", INT, AT(database_max_retries), "10"),
-  K("database.watch_buffer_size", "database-watch-buffer-size", "DATABASE_WATCH_BUFFER_SIZE", INT, AT(database_watch_buffer_size), "100"),
+  K("database.watch_buffer_size", "database-watch-buffer-size", "DATABASE_WATCH_BUFFER_SIZE", INT, AT(database_watch_buffer_size), "1024", .min = 1),
   K("database.garbage_collection.enabled", "database-garbage-collection-enabled", "DATABASE_GARBAGE_COLLECTION_ENABLED", BOOL, NOWHERE, "false"),
   K("database.garbage_collection.interval", "database-garbage-collection-interval", "DATABASE_GARBAGE_COLLECTION_INTERVAL", DUR, NOWHERE, "0s"),
   K("database.garbage_collection.timeout", "database-garbage-collection-timeout", "DATABASE_GARBAGE_COLLECTION_TIMEOUT", DUR, NOWHERE, "0s"),

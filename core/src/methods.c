@@ -5,6 +5,7 @@
 #include "base/v1/service.pb-c.h"
 #include "call.h"
 #include "service.h"
+#include "watch.h"
 
 #define M(svc, name, in, out, fn, streaming) \
   {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
@@ -21,7 +22,7 @@ static const tc_method_t methods[] = {
     M("Data", "DeleteRelationships", relationship_delete_request, relationship_delete_response,
       tc_data_delete_relationships, 0),
     M("Data", "RunBundle", bundle_run_request, bundle_run_response, NULL, 0),
-    M("Watch", "Watch", watch_request, watch_response, NULL, 1),
+    M("Watch", "Watch", watch_request, watch_response, tc_watch_rpc, 1),
     M("Schema", "Write", schema_write_request, schema_write_response, tc_schema_write_rpc, 0),
     M("Schema", "PartialWrite", schema_partial_write_request, schema_partial_write_response,
       NULL, 0),

@@ -10,6 +10,7 @@
 #include "grpc_server.h"
 #include "log.h"
 #include "tenant.h"
+#include "watch.h"
 #include "call.h"
 
 /* The plugin file for an engine: <backend_dir>/<engine>.so, where the
@@ -80,8 +81,14 @@ static void on_backend_destroyed(void *arg) {
 static void on_grpc_stopped(void *arg) {
   tc_server_t *srv = arg;
   srv->grpc = NULL;
-  if (srv->backend)
+  if (srv->backend) {
+    tc_backend_stats_t st = {0};
+    srv->api->stats(srv->backend, &st);
+    tc_log(TC_LOG_INFO, "backend stats: writes=%llu reads=%llu change_reads=%llu",
+           (unsigned long long)st.writes, (unsigned long long)st.reads,
+           (unsigned long long)st.change_reads);
     srv->api->destroy(srv->backend, on_backend_destroyed, srv);
+  }
   else
     finish_stop(srv);
 }
@@ -89,6 +96,8 @@ static void on_grpc_stopped(void *arg) {
 void tc_server_stop(tc_server_t *srv) {
   if (srv->stopping) return;
   srv->stopping = 1;
+  /* Streams never finish by themselves: end them first, with a resume token. */
+  tc_watch_stop(srv);
   if (srv->grpc)
     tc_grpc_stop(srv->grpc, (int)srv->cfg->server_shutdown_grace_ms, on_grpc_stopped, srv);
   else
@@ -133,6 +142,7 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
 }
 
 void tc_server_free(tc_server_t *srv) {
+  tc_watch_free(srv);
   tc_tenant_free_all(srv);
   tc_plugin_unload(&srv->plugin);
 }

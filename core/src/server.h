@@ -15,6 +15,7 @@
 
 typedef struct tc_tenant_s tc_tenant_t;
 typedef struct tc_grpc_server_s tc_grpc_server_t;
+typedef struct tc_feed_s tc_feed_t;
 
 struct tc_server_s {
   uv_loop_t *loop;
@@ -25,6 +26,7 @@ struct tc_server_s {
   tc_backend_t *backend;
   const char *instance_id;
   tc_tenant_t *tenants; /* actors, a list: tenants per node are few */
+  tc_feed_t *feeds;     /* watch feeds of the tenants being watched */
   tc_grpc_server_t *grpc;
   int grpc_port; /* bound port */
   uv_signal_t sigint, sigterm;

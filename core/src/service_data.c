@@ -5,6 +5,7 @@
 
 #include "service.h"
 #include "token.h"
+#include "watch.h"
 
 /* ---- writes -------------------------------------------------------------- */
 
@@ -55,6 +56,7 @@ static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
 
 static void on_written(void *arg, int status, uint64_t revision) {
   write_op_t *w = arg;
+  if (status == 0) tc_watch_notify(w->op.srv, w->batch.tenant_id);
   tc_op_finish_revision(&w->op, status, revision);
 }
 

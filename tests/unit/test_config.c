@@ -133,7 +133,7 @@ static void test_defaults(void **state) {
   assert_true(cfg.database_auto_migrate);
   assert_int_equal(cfg.database_max_data_per_write, 1000);
   assert_int_equal(cfg.database_max_retries, 10);
-  assert_int_equal(cfg.database_watch_buffer_size, 100);
+  assert_int_equal(cfg.database_watch_buffer_size, 1024);
   assert_string_equal(cfg.database_backend_dir, "");
   tc_config_free(&cfg);
 }
@@ -187,7 +187,7 @@ static void test_file_only(void **state) {
             "  auto_migrate: false\n"
             "  max_data_per_write: 500\n"
             "  max_retries: 3\n"
-            "  watch_buffer_size: 0\n"
+            "  watch_buffer_size: 1\n"
             "  backend_dir: /opt/tc/backends\n",
             NONE, NONE);
   assert_non_null(cfg.config_file);
@@ -205,7 +205,7 @@ static void test_file_only(void **state) {
   assert_false(cfg.database_auto_migrate);
   assert_int_equal(cfg.database_max_data_per_write, 500);
   assert_int_equal(cfg.database_max_retries, 3);
-  assert_int_equal(cfg.database_watch_buffer_size, 0);
+  assert_int_equal(cfg.database_watch_buffer_size, 1);
   assert_string_equal(cfg.database_backend_dir, "/opt/tc/backends");
   tc_config_free(&cfg);
 }

@@ -1,0 +1,574 @@
+#include "watch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "format.h"
+#include "log.h"
+#include "error.h"
+#include "service.h"
+#include "tenant.h"
+#include "token.h"
+
+#define RING_CAP 1024    /* recent transactions kept per tenant feed */
+#define READ_LIMIT 1000u /* changes asked of the backend per read */
+
+/* One transaction, ready to send: its changes as DataChange messages. */
+typedef struct {
+  uint64_t revision;
+  char *token;
+  Base__V1__DataChange **changes;
+  size_t n;
+  tc_arena_t arena;
+} entry_t;
+
+typedef struct stream_s stream_t;
+
+struct tc_feed_s {
+  tc_feed_t *next;
+  tc_server_t *srv;
+  char *tenant_id;
+  int ready;   /* last and ring_base are known */
+  int reading; /* a backend read is in flight */
+  int dirty;   /* woken while reading: read again */
+  /* Every transaction of the tenant in (ring_base, last] is in the ring. */
+  uint64_t last, ring_base;
+  entry_t ring[RING_CAP];
+  size_t ring_first, ring_len;
+  stream_t *streams;
+};
+
+enum { S_STARTING, S_WAIT_FEED, S_CATCHUP, S_LIVE, S_ENDED };
+
+struct stream_s {
+  tc_job_t job; /* first: the tenant check runs as a job */
+  stream_t *prev, *next;
+  tc_server_t *srv;
+  tc_call_t *call; /* NULL once done() was called */
+  tc_feed_t *feed;
+  const char *tenant_id;
+  const Base__V1__WatchFilter *filter; /* NULL: everything */
+  int state;
+  int refs; /* the call, the timer, each backend operation in flight */
+  uint64_t cursor; /* every transaction <= cursor was sent or skipped */
+  uint64_t resume; /* newest revision whose message left the queue */
+  int reading;     /* a catch-up read is in flight */
+  size_t limit;    /* most messages queued before the stream is ended */
+  uint64_t *queued; /* revisions of queued messages, a FIFO ring */
+  size_t q_cap, q_first, q_len;
+  uv_timer_t checkpoint;
+  int has_timer;
+};
+
+static void stream_unref(stream_t *s) {
+  if (--s->refs > 0) return;
+  free(s->queued);
+  free(s);
+}
+
+static char *token_of(tc_server_t *srv, uint64_t revision) {
+  return tc_token_encode(srv->instance_id, revision);
+}
+
+static void on_timer_closed(uv_handle_t *h) { stream_unref(h->data); }
+
+/* Ends the stream (once): answers the call and leaves the feed. */
+static void stream_end(stream_t *s, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void stream_end(stream_t *s, int status, const char *fmt, ...) {
+  if (s->state == S_ENDED) return;
+  int was_attached = s->state != S_STARTING;
+  s->state = S_ENDED;
+  if (was_attached && s->feed) {
+    if (s->prev)
+      s->prev->next = s->next;
+    else
+      s->feed->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+  }
+  if (s->has_timer) uv_close((uv_handle_t *)&s->checkpoint, on_timer_closed);
+  char *msg = NULL;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    msg = tc_vformat(fmt, ap);
+    va_end(ap);
+  }
+  tc_call_t *call = s->call;
+  s->call = NULL;
+  call->handler = NULL;
+  call->done(call, status, status ? (msg ? msg : "watch stream ended") : NULL, NULL);
+  free(msg);
+  stream_unref(s);
+}
+
+/* Ends the stream with a message that says where to resume. */
+static void stream_end_resume(stream_t *s, int status, const char *why) {
+  char *tok = token_of(s->srv, s->resume);
+  stream_end(s, status, "%s; resume with snap token %s", why, tok ? tok : "");
+  free(tok);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static int queue_push(stream_t *s, uint64_t revision) {
+  if (s->q_len == s->q_cap) {
+    size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+    uint64_t *q = malloc(cap * sizeof *q);
+    if (!q) return TC_ENOMEM;
+    for (size_t i = 0; i < s->q_len; i++) q[i] = s->queued[(s->q_first + i) % s->q_cap];
+    free(s->queued);
+    s->queued = q;
+    s->q_cap = cap;
+    s->q_first = 0;
+  }
+  s->queued[(s->q_first + s->q_len++) % s->q_cap] = revision;
+  return 0;
+}
+
+static int change_matches(const Base__V1__WatchFilter *f, const Base__V1__DataChange *c) {
+  if (f->operation && (int)c->operation != (int)f->operation) return 0;
+  int is_tuple = c->type_case == BASE__V1__DATA_CHANGE__TYPE_TUPLE;
+  const Base__V1__Entity *e = is_tuple ? c->tuple->entity : c->attribute->entity;
+  int ok = !f->n_entity_types;
+  for (size_t i = 0; !ok && i < f->n_entity_types; i++) ok = !strcmp(f->entity_types[i], e->type);
+  if (!ok) return 0;
+  if (!f->n_relations && !f->n_attributes) return 1;
+  char **names = is_tuple ? f->relations : f->attributes;
+  size_t n = is_tuple ? f->n_relations : f->n_attributes;
+  const char *name = is_tuple ? c->tuple->relation : c->attribute->attribute;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(names[i], name)) return 1;
+  return 0;
+}
+
+/* Sends one transaction (the changes that pass the filter; nothing if none
+ * does) and moves the cursor past it.  0, or the stream was ended. */
+static int stream_send(stream_t *s, uint64_t revision, const char *token,
+                       Base__V1__DataChange **changes, size_t n, int checkpoint) {
+  Base__V1__DataChange **pass = changes;
+  size_t n_pass = n;
+  if (s->filter && !checkpoint) {
+    pass = malloc((n + 1) * sizeof *pass);
+    if (!pass) {
+      stream_end_resume(s, TC_ENOMEM, "out of memory");
+      return TC_ENOMEM;
+    }
+    n_pass = 0;
+    for (size_t i = 0; i < n; i++)
+      if (change_matches(s->filter, changes[i])) pass[n_pass++] = changes[i];
+  }
+  int rc = 0;
+  if (n_pass || checkpoint) {
+    if (s->call->pending >= s->limit) {
+      char why[160];
+      snprintf(why, sizeof why,
+               "watch stream fell more than %zu messages behind "
+               "(database.watch_buffer_size) and was ended",
+               s->limit);
+      stream_end_resume(s, TC_EEXHAUSTED, why);
+      rc = TC_EEXHAUSTED;
+    } else {
+      Base__V1__DataChanges dc = BASE__V1__DATA_CHANGES__INIT;
+      Base__V1__WatchResponse resp = BASE__V1__WATCH_RESPONSE__INIT;
+      dc.snap_token = (char *)token;
+      dc.data_changes = pass;
+      dc.n_data_changes = n_pass;
+      resp.changes = &dc;
+      rc = queue_push(s, revision);
+      if (rc == 0) rc = s->call->send(s->call, &resp.base);
+      if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
+    }
+  }
+  if (pass != changes) free(pass);
+  if (rc == 0 && revision > s->cursor) s->cursor = revision;
+  return rc;
+}
+
+/* ---- building transactions from backend changes --------------------------- */
+
+static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c) {
+  Base__V1__DataChange *d = tc_arena_alloc(a, sizeof *d);
+  if (!d) return NULL;
+  base__v1__data_change__init(d);
+  d->operation = c->op == TC_CHANGE_CREATE ? BASE__V1__DATA_CHANGE__OPERATION__OPERATION_CREATE
+                                           : BASE__V1__DATA_CHANGE__OPERATION__OPERATION_DELETE;
+  if (c->tuple) {
+    d->type_case = BASE__V1__DATA_CHANGE__TYPE_TUPLE;
+    d->tuple = tc_tuple_to_proto(a, c->tuple);
+    return d->tuple ? d : NULL;
+  }
+  d->type_case = BASE__V1__DATA_CHANGE__TYPE_ATTRIBUTE;
+  d->attribute = tc_attr_to_proto(a, c->attr);
+  return d->attribute ? d : NULL;
+}
+
+/* Fills e with the n changes of one revision. */
+static int entry_build(tc_server_t *srv, entry_t *e, const tc_change_t *c, size_t n) {
+  tc_arena_init(&e->arena);
+  e->revision = c[0].revision;
+  e->n = n;
+  e->changes = tc_arena_alloc(&e->arena, n * sizeof *e->changes);
+  char *tok = token_of(srv, e->revision);
+  e->token = tok ? tc_arena_strdup(&e->arena, tok) : NULL;
+  free(tok);
+  if (!e->changes || !e->token) return TC_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i]))) return TC_EINTERNAL;
+  return 0;
+}
+
+/* Calls fn for each revision's run of changes, in order; stops on non-zero. */
+static int for_each_revision(const tc_change_t *c, size_t n,
+                             int (*fn)(void *arg, const tc_change_t *c, size_t n), void *arg) {
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i + 1;
+    while (j < n && c[j].revision == c[i].revision) j++;
+    int rc = fn(arg, c + i, j - i);
+    if (rc != 0) return rc;
+    i = j;
+  }
+  return 0;
+}
+
+/* ---- the feed ------------------------------------------------------------ */
+
+static entry_t *ring_at(tc_feed_t *f, size_t i) { return &f->ring[(f->ring_first + i) % RING_CAP]; }
+
+static void end_all(tc_feed_t *f, int status, const char *why) {
+  while (f->streams) stream_end_resume(f->streams, status, why);
+}
+
+static void feed_read(tc_feed_t *f);
+static void stream_attach(stream_t *s);
+
+/* Appends one transaction to the ring and hands it to the live streams. */
+static int feed_push(void *arg, const tc_change_t *c, size_t n) {
+  tc_feed_t *f = arg;
+  if (f->ring_len == RING_CAP) {
+    entry_t *old = ring_at(f, 0);
+    f->ring_base = old->revision;
+    tc_arena_free(&old->arena);
+    f->ring_first = (f->ring_first + 1) % RING_CAP;
+    f->ring_len--;
+  }
+  entry_t *e = ring_at(f, f->ring_len);
+  int rc = entry_build(f->srv, e, c, n);
+  if (rc != 0) {
+    tc_arena_free(&e->arena);
+    return rc;
+  }
+  f->ring_len++;
+  for (stream_t *s = f->streams, *next; s; s = next) {
+    next = s->next;
+    if (s->state == S_LIVE && e->revision > s->cursor)
+      stream_send(s, e->revision, e->token, e->changes, e->n, 0);
+  }
+  return 0;
+}
+
+static void on_feed_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+                            uint64_t last, uint64_t oldest) {
+  (void)oldest;
+  tc_feed_t *f = arg;
+  f->reading = 0;
+  if (f->srv->stopping) return;
+  if (status == 0) status = for_each_revision(changes, n, feed_push, f);
+  if (status != 0) {
+    tc_log(TC_LOG_ERROR, "watch: tenant %s: reading changes after %llu failed: %s", f->tenant_id,
+           (unsigned long long)f->last, tc_err_symbol(status));
+    end_all(f, TC_EUNAVAILABLE, "the change feed could not be read");
+    return;
+  }
+  if (last > f->last) f->last = last;
+  for (stream_t *s = f->streams; s; s = s->next)
+    if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
+  if (n >= READ_LIMIT || f->dirty) {
+    f->dirty = 0;
+    feed_read(f);
+  }
+}
+
+static void feed_read(tc_feed_t *f) {
+  if (!f->ready || f->reading) {
+    f->dirty = 1;
+    return;
+  }
+  f->reading = 1;
+  tc_server_t *srv = f->srv;
+  int rc = srv->api->read_changes(srv->backend, f->tenant_id, f->last, READ_LIMIT,
+                                  on_feed_changes, f);
+  if (rc != 0) on_feed_changes(f, rc, NULL, 0, f->last, 0);
+}
+
+static void on_feed_head(void *arg, int status, uint64_t revision) {
+  tc_feed_t *f = arg;
+  f->reading = 0;
+  if (f->srv->stopping) return;
+  if (status != 0) {
+    end_all(f, TC_EUNAVAILABLE, "the change feed could not be started");
+    return;
+  }
+  f->ready = 1;
+  f->last = f->ring_base = revision;
+  for (stream_t *s = f->streams, *next; s; s = next) {
+    next = s->next;
+    if (s->state == S_WAIT_FEED) stream_attach(s);
+  }
+  if (f->dirty) {
+    f->dirty = 0;
+    feed_read(f);
+  }
+}
+
+static tc_feed_t *feed_find(tc_server_t *srv, const char *tenant_id) {
+  for (tc_feed_t *f = srv->feeds; f; f = f->next)
+    if (!strcmp(f->tenant_id, tenant_id)) return f;
+  return NULL;
+}
+
+static tc_feed_t *feed_get(tc_server_t *srv, const char *tenant_id) {
+  tc_feed_t *f = feed_find(srv, tenant_id);
+  if (f) return f;
+  f = calloc(1, sizeof *f);
+  if (!f || !(f->tenant_id = strdup(tenant_id))) {
+    free(f);
+    return NULL;
+  }
+  f->srv = srv;
+  f->next = srv->feeds;
+  srv->feeds = f;
+  /* The head when the feed starts: the ring covers what commits after it. */
+  f->reading = 1;
+  int rc = srv->api->head(srv->backend, tenant_id, on_feed_head, f);
+  if (rc != 0) {
+    f->reading = 0;
+    return NULL;
+  }
+  return f;
+}
+
+void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
+  tc_feed_t *f = feed_find(srv, tenant_id);
+  if (f) feed_read(f);
+}
+
+/* ---- a stream's life ------------------------------------------------------- */
+
+static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
+  stream_t *s = arg;
+  entry_t e;
+  int rc = entry_build(s->srv, &e, c, n);
+  if (rc == 0) rc = stream_send(s, e.revision, e.token, e.changes, e.n, 0);
+  else stream_end_resume(s, rc, "a change could not be read");
+  tc_arena_free(&e.arena);
+  return rc;
+}
+
+static void catchup_read(stream_t *s);
+
+static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
+                       uint64_t last, uint64_t oldest) {
+  stream_t *s = arg;
+  s->reading = 0;
+  if (s->state == S_ENDED) {
+    stream_unref(s);
+    return;
+  }
+  stream_unref(s);
+  if (status != 0) {
+    stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
+    return;
+  }
+  if (s->cursor + 1 < oldest) {
+    char *tok = token_of(s->srv, s->cursor);
+    stream_end(s, TC_EOUT_OF_RANGE,
+               "snap token %s is older than the retained change history; start a new watch "
+               "with an empty snap token after re-reading the data",
+               tok ? tok : "");
+    free(tok);
+    return;
+  }
+  if (for_each_revision(changes, n, catchup_send, s) != 0) return;
+  if (last > s->cursor) s->cursor = last;
+  if (s->cursor >= s->feed->ring_base)
+    stream_attach(s);
+  else
+    catchup_read(s);
+}
+
+/* Reads the next page of history, unless the client is already far behind:
+ * then on_sent resumes it once the queue has drained to half. */
+static void catchup_read(stream_t *s) {
+  if (s->reading || s->state != S_CATCHUP || s->call->pending > s->limit / 2) return;
+  s->reading = 1;
+  s->refs++;
+  int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->cursor, READ_LIMIT,
+                                     on_catchup, s);
+  if (rc != 0) on_catchup(s, rc, NULL, 0, s->cursor, 0);
+}
+
+/* The feed is ready: join it live if the ring reaches back to the cursor,
+ * else catch up from the backend first. */
+static void stream_attach(stream_t *s) {
+  tc_feed_t *f = s->feed;
+  if (s->cursor < f->ring_base) {
+    s->state = S_CATCHUP;
+    catchup_read(s);
+    return;
+  }
+  s->state = S_LIVE;
+  for (size_t i = 0; i < f->ring_len && s->state == S_LIVE; i++) {
+    entry_t *e = ring_at(f, i);
+    if (e->revision > s->cursor && stream_send(s, e->revision, e->token, e->changes, e->n, 0))
+      return;
+  }
+  if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
+}
+
+static void on_checkpoint(uv_timer_t *t) {
+  stream_t *s = t->data;
+  if (s->state != S_LIVE && s->state != S_CATCHUP) return;
+  char *tok = token_of(s->srv, s->cursor);
+  if (!tok) return;
+  stream_send(s, s->cursor, tok, NULL, 0, 1);
+  free(tok);
+}
+
+static void stream_join(stream_t *s) {
+  tc_feed_t *f = feed_get(s->srv, s->tenant_id);
+  if (!f) {
+    stream_end_resume(s, TC_EUNAVAILABLE, "the change feed could not be started");
+    return;
+  }
+  s->feed = f;
+  s->resume = s->cursor;
+  s->state = S_WAIT_FEED;
+  s->next = f->streams;
+  if (f->streams) f->streams->prev = s;
+  f->streams = s;
+  const Base__V1__WatchRequest *r = (const void *)s->call->request;
+  if (r->checkpoint_interval_seconds) {
+    uint64_t ms = (uint64_t)r->checkpoint_interval_seconds * 1000;
+    uv_timer_init(s->srv->loop, &s->checkpoint);
+    s->checkpoint.data = s;
+    s->has_timer = 1;
+    s->refs++;
+    uv_timer_start(&s->checkpoint, on_checkpoint, ms, ms);
+  }
+  if (f->ready) stream_attach(s);
+}
+
+static void on_stream_head(void *arg, int status, uint64_t revision) {
+  stream_t *s = arg;
+  if (s->state == S_ENDED) {
+    stream_unref(s);
+    return;
+  }
+  stream_unref(s);
+  if (status != 0) {
+    stream_end(s, status, "the head revision could not be read");
+    return;
+  }
+  s->cursor = revision;
+  stream_join(s);
+}
+
+static void run_start(tc_job_t *job, int status, const tc_schema_t *schema) {
+  (void)schema;
+  stream_t *s = (stream_t *)job;
+  if (s->state == S_ENDED) {
+    stream_unref(s);
+    return;
+  }
+  stream_unref(s);
+  if (status != 0) {
+    stream_end(s, status, "%s", tc_err_code_name(status));
+    return;
+  }
+  const Base__V1__WatchRequest *r = (const void *)s->call->request;
+  if (r->snap_token && *r->snap_token) {
+    stream_join(s);
+    return;
+  }
+  /* An empty token starts at the head: the newest committed transaction. */
+  s->refs++;
+  int rc = s->srv->api->head(s->srv->backend, s->tenant_id, on_stream_head, s);
+  if (rc != 0) on_stream_head(s, rc, 0);
+}
+
+static void on_sent(tc_call_t *call) {
+  stream_t *s = call->handler;
+  if (!s || !s->q_len) return;
+  s->resume = s->queued[s->q_first];
+  s->q_first = (s->q_first + 1) % s->q_cap;
+  s->q_len--;
+  if (s->state == S_CATCHUP) catchup_read(s);
+}
+
+static void on_cancel(tc_call_t *call) {
+  stream_t *s = call->handler;
+  if (s) stream_end(s, TC_ECANCELLED, "the client cancelled the watch");
+}
+
+int tc_watch_rpc(tc_call_t *call) {
+  tc_server_t *srv = call->server;
+  const Base__V1__WatchRequest *r = (const void *)call->request;
+  int rc = tc_call_validate(call);
+  if (rc != 0) return rc;
+  if (!srv->cfg->watch_enabled)
+    return tc_call_error(call, TC_EPRECONDITION,
+                         "watch is disabled on this server: set service.watch.enabled to true "
+                         "(flag --service-watch-enabled, env PERMIFY_SERVICE_WATCH_ENABLED)");
+  if (srv->stopping) return tc_call_error(call, TC_EUNAVAILABLE, "the server is shutting down");
+  uint64_t cursor = 0;
+  if (r->snap_token && *r->snap_token) {
+    char *err = NULL;
+    if ((rc = tc_token_decode(r->snap_token, srv->instance_id, &cursor, &err)) != 0) {
+      tc_call_error(call, rc, "%s", err ? err : "invalid snap token");
+      free(err);
+      return rc;
+    }
+  }
+  stream_t *s = calloc(1, sizeof *s);
+  if (!s) return TC_ENOMEM;
+  s->srv = srv;
+  s->call = call;
+  s->tenant_id = r->tenant_id;
+  s->cursor = cursor;
+  s->limit = (size_t)srv->cfg->database_watch_buffer_size;
+  const Base__V1__WatchFilter *f = r->filter;
+  if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation))
+    s->filter = f;
+  s->refs = 2; /* the call, and the tenant job below */
+  call->handler = s;
+  call->on_sent = on_sent;
+  call->on_cancel = on_cancel;
+  s->job.run = run_start;
+  if ((rc = tc_tenant_submit(srv, r->tenant_id, &s->job)) != 0) {
+    call->handler = NULL;
+    free(s);
+    return rc;
+  }
+  return 0;
+}
+
+void tc_watch_stop(tc_server_t *srv) {
+  for (tc_feed_t *f = srv->feeds; f; f = f->next)
+    end_all(f, TC_EUNAVAILABLE, "the server is shutting down");
+}
+
+void tc_watch_free(tc_server_t *srv) {
+  while (srv->feeds) {
+    tc_feed_t *f = srv->feeds;
+    srv->feeds = f->next;
+    for (size_t i = 0; i < f->ring_len; i++) tc_arena_free(&ring_at(f, i)->arena);
+    free(f->tenant_id);
+    free(f);
+  }
+}
