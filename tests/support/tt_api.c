@@ -1,0 +1,179 @@
+#include "tt_api.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+const char tt_schema_text[] =
+    "entity user {}\n"
+    "entity organization {\n"
+    "  relation admin @user\n"
+    "  relation member @user @organization#admin\n"
+    "  attribute ip_range string[]\n"
+    "  permission view = admin or member\n"
+    "}\n"
+    "entity repository {\n"
+    "  relation parent @organization\n"
+    "  relation owner @user\n"
+    "  attribute is_public boolean\n"
+    "  permission edit = parent.admin or owner\n"
+    "  permission read = is_public or edit\n"
+    "}\n";
+
+/* ---- message builders ---------------------------------------------------- */
+
+Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, const char *rel,
+                              const char *st, const char *sid, const char *srel) {
+  base__v1__entity__init(&b->entity);
+  base__v1__subject__init(&b->subject);
+  base__v1__tuple__init(&b->tuple);
+  b->entity.type = (char *)et;
+  b->entity.id = (char *)eid;
+  b->subject.type = (char *)st;
+  b->subject.id = (char *)sid;
+  b->subject.relation = (char *)srel;
+  b->tuple.entity = &b->entity;
+  b->tuple.relation = (char *)rel;
+  b->tuple.subject = &b->subject;
+  return &b->tuple;
+}
+
+Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *eid,
+                                      const char *name, int value) {
+  base__v1__entity__init(&b->entity);
+  base__v1__attribute__init(&b->attr);
+  google__protobuf__any__init(&b->any);
+  Base__V1__BooleanValue v = BASE__V1__BOOLEAN_VALUE__INIT;
+  v.data = value;
+  assert_int_equal(tc_any_pack(&v.base, &b->any), 0);
+  b->entity.type = (char *)et;
+  b->entity.id = (char *)eid;
+  b->attr.entity = &b->entity;
+  b->attr.attribute = (char *)name;
+  b->attr.value = &b->any;
+  return &b->attr;
+}
+
+/* ---- calls --------------------------------------------------------------- */
+
+tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *resp_desc) {
+  tt_result_t r = {0};
+  r.code = tc_client_unary(c, method, req, resp_desc, &r.resp, &r.details, NULL,
+                           TT_TIMEOUT);
+  return r;
+}
+
+void tt_result_free(tt_result_t *r) {
+  if (r->resp) protobuf_c_message_free_unpacked(r->resp, NULL);
+  free(r->details);
+  memset(r, 0, sizeof *r);
+}
+
+void tt_expect_error(tt_result_t r, int code, const char *message) {
+  if (r.code != code || !r.details || strcmp(r.details, message) != 0)
+    fail_msg("expected %d \"%s\", got %d \"%s\"", code, message, r.code,
+             r.details ? r.details : "");
+  tt_result_free(&r);
+}
+
+void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix) {
+  if (r.code != code || !r.details || strncmp(r.details, prefix, strlen(prefix)) != 0)
+    fail_msg("expected %d \"%s...\", got %d \"%s\"", code, prefix, r.code,
+             r.details ? r.details : "");
+  tt_result_free(&r);
+}
+
+char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,
+                        Base__V1__Attribute **attrs, size_t na, tt_result_t *out) {
+  Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
+  Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
+  req.tenant_id = (char *)tenant;
+  req.metadata = &md;
+  req.tuples = tuples;
+  req.n_tuples = nt;
+  req.attributes = attrs;
+  req.n_attributes = na;
+  tt_result_t r = tt_call(c, "/base.v1.Data/Write", &req.base, &base__v1__data_write_response__descriptor);
+  if (out) {
+    *out = r;
+    return NULL;
+  }
+  if (r.code != 0) fail_msg("write failed: %d %s", r.code, r.details ? r.details : "");
+  char *token = strdup(((Base__V1__DataWriteResponse *)r.resp)->snap_token);
+  tt_result_free(&r);
+  return token;
+}
+
+tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t) {
+  tt_result_t r;
+  tt_write_data(c, tenant, &t, 1, NULL, 0, &r);
+  return r;
+}
+
+/* Reads every tuple page by page; returns the count, checks no id repeats. */
+size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
+                          Base__V1__TupleFilter *filter, uint32_t page_size) {
+  size_t total = 0;
+  Base__V1__TupleFilter all = BASE__V1__TUPLE_FILTER__INIT;
+  if (!filter) filter = &all;
+  char *cont = strdup("");
+  for (int page = 0; page < 1000; page++) {
+    Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+    Base__V1__RelationshipReadRequestMetadata md =
+        BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+    md.snap_token = (char *)snap;
+    req.tenant_id = (char *)tenant;
+    req.metadata = &md;
+    req.filter = filter;
+    req.page_size = page_size;
+    req.continuous_token = cont;
+    tt_result_t r = tt_call(c, "/base.v1.Data/ReadRelationships", &req.base,
+                      &base__v1__relationship_read_response__descriptor);
+    if (r.code != 0) fail_msg("read failed: %d %s", r.code, r.details ? r.details : "");
+    Base__V1__RelationshipReadResponse *resp = (void *)r.resp;
+    if (page_size) assert_true(resp->n_tuples <= page_size);
+    total += resp->n_tuples;
+    free(cont);
+    cont = strdup(resp->continuous_token);
+    tt_result_free(&r);
+    if (!*cont) break;
+  }
+  free(cont);
+  return total;
+}
+
+/* ---- fixture ------------------------------------------------------------- */
+
+void tt_write_schema(tc_client_t *c, const char *tenant, char **version) {
+  Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+  req.tenant_id = (char *)tenant;
+  req.schema = (char *)tt_schema_text;
+  tt_result_t r = tt_call(c, "/base.v1.Schema/Write", &req.base,
+                    &base__v1__schema_write_response__descriptor);
+  if (r.code != 0) fail_msg("schema write: %d %s", r.code, r.details ? r.details : "");
+  Base__V1__SchemaWriteResponse *resp = (void *)r.resp;
+  assert_int_equal(strlen(resp->schema_version), 20);
+  if (version) *version = strdup(resp->schema_version);
+  tt_result_free(&r);
+}
+
+void tt_create_tenant(tc_client_t *c, const char *id) {
+  Base__V1__TenantCreateRequest req = BASE__V1__TENANT_CREATE_REQUEST__INIT;
+  req.id = (char *)id;
+  req.name = (char *)id;
+  tt_result_t r = tt_call(c, "/base.v1.Tenancy/Create", &req.base,
+                    &base__v1__tenant_create_response__descriptor);
+  if (r.code != 0) fail_msg("tenant create: %d %s", r.code, r.details ? r.details : "");
+  Base__V1__TenantCreateResponse *resp = (void *)r.resp;
+  assert_string_equal(resp->tenant->id, id);
+  assert_non_null(resp->tenant->created_at);
+  assert_true(resp->tenant->created_at->seconds > 1700000000);
+  tt_result_free(&r);
+}
+
+/* ---- tests --------------------------------------------------------------- */

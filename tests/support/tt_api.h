@@ -1,0 +1,63 @@
+/* Shared helpers of the integration tests: building base.v1 messages and
+ * calling the server through the C test client, with cmocka assertions.
+ *
+ * Ownership: a tt_result_t owns its response and details (tt_result_free);
+ * strings returned by tt_write_data/tt_write_schema are malloc'd for the
+ * caller; builders fill caller-owned buffers and borrow their strings.
+ */
+#ifndef TT_API_H
+#define TT_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "any.h"
+#include "base/v1/service.pb-c.h"
+#include "grpc_client.h"
+
+#define TT_TIMEOUT 10000
+
+/* The example schema of permify-api.md §8.4 (user, organization, repository). */
+extern const char tt_schema_text[];
+
+typedef struct {
+  Base__V1__Entity entity;
+  Base__V1__Subject subject;
+  Base__V1__Tuple tuple;
+} tt_tuple_buf_t;
+Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, const char *rel,
+                          const char *st, const char *sid, const char *srel);
+
+typedef struct {
+  Base__V1__Entity entity;
+  Google__Protobuf__Any any;
+  Base__V1__Attribute attr;
+} tt_attr_buf_t;
+/* The Any is packed with malloc: tc_any_clear(&b->any) when done. */
+Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *eid,
+                                  const char *name, int value);
+
+typedef struct {
+  int code;
+  char *details;
+  ProtobufCMessage *resp;
+} tt_result_t;
+tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *resp_desc);
+void tt_result_free(tt_result_t *r);
+/* Assert code and exact message (or prefix), then free r. */
+void tt_expect_error(tt_result_t r, int code, const char *message);
+void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix);
+
+/* Data.Write; with out NULL asserts success and returns the snap token,
+ * else stores the result in *out and returns NULL. */
+char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,
+                    Base__V1__Attribute **attrs, size_t na, tt_result_t *out);
+tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t);
+/* Reads every page (filter NULL = all); returns the number of tuples. */
+size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
+                      Base__V1__TupleFilter *filter, uint32_t page_size);
+void tt_write_schema(tc_client_t *c, const char *tenant, char **version);
+void tt_create_tenant(tc_client_t *c, const char *id);
+
+#endif
