@@ -14,7 +14,7 @@
 #include "token.h"
 
 #define RING_CAP 1024    /* recent transactions kept per tenant feed */
-#define READ_LIMIT 1000u /* changes asked of the backend per read */
+#define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
 
 /* One transaction, ready to send: its changes as DataChange messages. */
 typedef struct {
@@ -370,7 +370,15 @@ static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
   return rc;
 }
 
-static void catchup_read(stream_t *s);
+static void catchup_step(stream_t *s);
+
+/* A DataChanges with no changes and the token of the stream's position. */
+static int send_checkpoint(stream_t *s) {
+  char *tok = token_of(s->srv, s->cursor);
+  int rc = tok ? stream_send(s, s->cursor, tok, NULL, 0, 1) : TC_ENOMEM;
+  free(tok);
+  return rc;
+}
 
 static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
                        uint64_t last, uint64_t oldest) {
@@ -396,48 +404,60 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
   }
   if (for_each_revision(changes, n, catchup_send, s) != 0) return;
   if (last > s->cursor) s->cursor = last;
-  if (s->cursor >= s->feed->ring_base)
-    stream_attach(s);
-  else
-    catchup_read(s);
+  catchup_step(s);
 }
 
-/* Reads the next page of history, unless the client is already far behind:
- * then on_sent resumes it once the queue has drained to half. */
-static void catchup_read(stream_t *s) {
-  if (s->reading || s->state != S_CATCHUP || s->call->pending > s->limit / 2) return;
-  s->reading = 1;
-  s->refs++;
-  int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->cursor, READ_LIMIT,
-                                     on_catchup, s);
-  if (rc != 0) on_catchup(s, rc, NULL, 0, s->cursor, 0);
+/* The ring entry right after revision, or NULL: the ring is in revision order. */
+static entry_t *ring_after(tc_feed_t *f, uint64_t revision) {
+  size_t lo = 0, hi = f->ring_len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ring_at(f, mid)->revision <= revision)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < f->ring_len ? ring_at(f, lo) : NULL;
 }
 
-/* The feed is ready: join it live if the ring reaches back to the cursor,
- * else catch up from the backend first. */
-static void stream_attach(stream_t *s) {
+/* A stream behind the live feed takes transactions from the backend while it
+ * is behind the ring, then from the ring, keeping at most about half its
+ * queue filled (on_sent drives it on), and goes live once it has reached the
+ * feed.  So a deep catch-up is paced by the client, never ended for it. */
+static void catchup_step(stream_t *s) {
   tc_feed_t *f = s->feed;
-  if (s->cursor < f->ring_base) {
-    s->state = S_CATCHUP;
-    catchup_read(s);
-    return;
-  }
-  s->state = S_LIVE;
-  for (size_t i = 0; i < f->ring_len && s->state == S_LIVE; i++) {
-    entry_t *e = ring_at(f, i);
-    if (e->revision > s->cursor && stream_send(s, e->revision, e->token, e->changes, e->n, 0))
+  while (s->state == S_CATCHUP && !s->reading && s->call->pending <= s->limit / 2) {
+    if (s->cursor < f->ring_base) {
+      uint32_t page = s->limit / 4 ? (uint32_t)(s->limit / 4) : 1;
+      s->reading = 1;
+      s->refs++;
+      int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->cursor, page,
+                                         on_catchup, s);
+      if (rc != 0) on_catchup(s, rc, NULL, 0, s->cursor, 0);
       return;
+    }
+    entry_t *e = ring_after(f, s->cursor);
+    if (!e) {
+      s->state = S_LIVE;
+      if (f->last > s->cursor) s->cursor = f->last;
+      return;
+    }
+    stream_send(s, e->revision, e->token, e->changes, e->n, 0);
   }
-  if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
+}
+
+/* The feed is ready: the stream catches up to it, then is live. */
+static void stream_attach(stream_t *s) {
+  s->state = S_CATCHUP;
+  /* The first checkpoint goes at once: the client learns its starting
+   * position (the head, for an empty token) without waiting. */
+  if (s->has_timer && send_checkpoint(s)) return;
+  catchup_step(s);
 }
 
 static void on_checkpoint(uv_timer_t *t) {
   stream_t *s = t->data;
-  if (s->state != S_LIVE && s->state != S_CATCHUP) return;
-  char *tok = token_of(s->srv, s->cursor);
-  if (!tok) return;
-  stream_send(s, s->cursor, tok, NULL, 0, 1);
-  free(tok);
+  if (s->state == S_LIVE || s->state == S_CATCHUP) send_checkpoint(s);
 }
 
 static void stream_join(stream_t *s) {
@@ -508,7 +528,7 @@ static void on_sent(tc_call_t *call) {
   s->resume = s->queued[s->q_first];
   s->q_first = (s->q_first + 1) % s->q_cap;
   s->q_len--;
-  if (s->state == S_CATCHUP) catchup_read(s);
+  if (s->state == S_CATCHUP) catchup_step(s);
 }
 
 static void on_cancel(tc_call_t *call) {

@@ -44,10 +44,17 @@ struct tc_server_s {
   /* loop-thread counters */
   int answered, hang_started;
   int answered_before_stop; /* answered when the stop completed */
-  /* hang handlers that saw their call cancelled; client threads wait on it */
+  int stream_pending_wrong; /* Count: call->pending differed from the number queued */
+  int send_after_cancel;    /* what send() returned inside on_cancel */
+  int flood_max_pending, flood_capped;
+  int flood_pending_wrong;  /* Flood: call->pending != sends - on_sent callbacks */
+  char flood_message[64];   /* the status message Flood ended with */
+  /* Counters client threads wait on (wait_for), under lock: hang handlers
+   * that saw their call cancelled, streams whose on_cancel ran, transport
+   * stops completed. */
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  int hang_cancelled;
+  int hang_cancelled, stream_cancelled, stops_done;
 };
 typedef tc_server_t fixture_t;
 
@@ -79,10 +86,12 @@ static void answer_later(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, on_pending_closed);
 }
 
+/* The timer becomes the handler's per-call state, call->handler. */
 static int start_pending(tc_call_t *call, uv_timer_cb cb, uint64_t delay_ms, uint64_t repeat_ms) {
   pending_t *p = calloc(1, sizeof *p);
   if (!p) return tc_call_error(call, TC_ENOMEM, "ERROR_CODE_INTERNAL");
   p->call = call;
+  call->handler = p;
   uv_timer_init(&call->server->loop, &p->timer);
   p->timer.data = p;
   uv_timer_start(&p->timer, cb, delay_ms, repeat_ms);
@@ -108,8 +117,16 @@ static int h_stop_then_answer(tc_call_t *call) {
   return start_pending(call, answer_later, 100, 0);
 }
 
-/* Never answers until the call is cancelled; nothing notifies a handler of
- * that, so it looks each loop turn or so. */
+/* Loop thread: counts one more of *counter for client threads in wait_for(). */
+static void count_up(fixture_t *f, int *counter) {
+  pthread_mutex_lock(&f->lock);
+  (*counter)++;
+  pthread_cond_broadcast(&f->cond);
+  pthread_mutex_unlock(&f->lock);
+}
+
+/* Never answers until the call is cancelled; it sets no on_cancel, so it
+ * looks each loop turn or so. */
 static void hang_check(uv_timer_t *t) {
   pending_t *p = t->data;
   tc_call_t *call = p->call;
@@ -117,10 +134,7 @@ static void hang_check(uv_timer_t *t) {
   fixture_t *f = call->server;
   call->done(call, TC_ECANCELLED, "ERROR_CODE_CANCELLED", NULL);
   uv_close((uv_handle_t *)t, on_pending_closed);
-  pthread_mutex_lock(&f->lock);
-  f->hang_cancelled++;
-  pthread_cond_broadcast(&f->cond);
-  pthread_mutex_unlock(&f->lock);
+  count_up(f, &f->hang_cancelled);
 }
 
 static int h_hang(tc_call_t *call) {
@@ -133,6 +147,132 @@ static int h_stop_then_hang(tc_call_t *call) {
   return h_hang(call);
 }
 
+/* Streams send TenantListResponse messages; the token tells them apart. */
+static int send_token(tc_call_t *call, const char *token) {
+  Base__V1__TenantListResponse msg = BASE__V1__TENANT_LIST_RESPONSE__INIT;
+  msg.continuous_token = (char *)token;
+  return call->send(call, &msg.base);
+}
+
+static void end_ok(uv_timer_t *t) {
+  pending_t *p = t->data;
+  p->call->done(p->call, 0, NULL, NULL);
+  uv_close((uv_handle_t *)t, on_pending_closed);
+}
+
+/* Queues page_size messages "<token>-<i>" at once, then ends with OK on the
+ * next loop turn. */
+static int h_count(tc_call_t *call) {
+  const Base__V1__TenantListRequest *req = (const Base__V1__TenantListRequest *)call->request;
+  char token[64];
+  for (uint32_t i = 0; i < req->page_size; i++) {
+    snprintf(token, sizeof token, "%s-%u", req->continuous_token, i);
+    if (send_token(call, token) < 0) return tc_call_error(call, TC_EINTERNAL, "send failed");
+  }
+  if (call->pending != req->page_size) call->server->stream_pending_wrong++;
+  return start_pending(call, end_ok, 0, 0);
+}
+
+/* Tick: one message per millisecond until the client leaves; on_cancel ends
+ * the call from inside the callback. */
+static void tick(uv_timer_t *t) {
+  pending_t *p = t->data;
+  send_token(p->call, "tick");
+}
+
+static void tick_cancelled(tc_call_t *call) {
+  pending_t *p = call->handler;
+  fixture_t *f = call->server;
+  f->send_after_cancel = send_token(call, "late");
+  call->done(call, TC_ECANCELLED, "ERROR_CODE_CANCELLED", NULL);
+  uv_close((uv_handle_t *)&p->timer, on_pending_closed);
+  count_up(f, &f->stream_cancelled);
+}
+
+static int h_tick(tc_call_t *call) {
+  call->on_cancel = tick_cancelled;
+  return start_pending(call, tick, 1, 1);
+}
+
+static int h_stop_then_tick(tc_call_t *call) {
+  request_stop(call->server);
+  return h_tick(call);
+}
+
+/* Flood: queues FLOOD_BURST messages of FLOOD_BYTES each millisecond for a
+ * client that does not read, until FLOOD_HIGH are still pending at a tick
+ * (the transport holds them back), then gives up on the client with
+ * TC_EEXHAUSTED and stops the server, which completes only once that call is
+ * over.  Checks call->pending against its own count throughout. */
+#define FLOOD_BURST 16
+#define FLOOD_BYTES (16 * 1024)
+#define FLOOD_HIGH 64
+#define FLOOD_CAP 4096 /* messages: the client absorbs this much, the test fails */
+
+typedef struct flood_s {
+  pending_t p; /* first: the timer's data */
+  size_t sent, acked;
+  char payload[FLOOD_BYTES + 1];
+} flood_t;
+
+static void flood_check(tc_call_t *call) {
+  flood_t *fl = call->handler;
+  if (call->pending != fl->sent - fl->acked) call->server->flood_pending_wrong++;
+  if ((int)call->pending > call->server->flood_max_pending)
+    call->server->flood_max_pending = (int)call->pending;
+}
+
+static void flood_sent(tc_call_t *call) {
+  ((flood_t *)call->handler)->acked++;
+  flood_check(call);
+}
+
+static void flood_tick(uv_timer_t *t) {
+  flood_t *fl = t->data;
+  tc_call_t *call = fl->p.call;
+  fixture_t *f = call->server;
+  if (call->pending < FLOOD_HIGH && fl->sent < FLOOD_CAP) {
+    for (int i = 0; i < FLOOD_BURST; i++) {
+      if (send_token(call, fl->payload) == 0) fl->sent++;
+      flood_check(call);
+    }
+    return;
+  }
+  f->flood_capped = fl->sent >= FLOOD_CAP;
+  snprintf(f->flood_message, sizeof f->flood_message, "slow reader: resume from %zu", fl->acked);
+  call->done(call, TC_EEXHAUSTED, f->flood_message, NULL);
+  uv_close((uv_handle_t *)t, on_pending_closed);
+  request_stop(f);
+}
+
+static int h_flood(tc_call_t *call) {
+  flood_t *fl = calloc(1, sizeof *fl);
+  if (!fl) return tc_call_error(call, TC_ENOMEM, "ERROR_CODE_INTERNAL");
+  memset(fl->payload, 'f', FLOOD_BYTES);
+  fl->p.call = call;
+  call->handler = fl;
+  call->on_sent = flood_sent;
+  uv_timer_init(&call->server->loop, &fl->p.timer);
+  fl->p.timer.data = fl;
+  uv_timer_start(&fl->p.timer, flood_tick, 1, 1);
+  return 0;
+}
+
+/* As the core does when the server stops: one message, then the stream is
+ * ended with UNAVAILABLE before the transport is asked to stop. */
+static void end_unavailable_then_stop(uv_timer_t *t) {
+  pending_t *p = t->data;
+  fixture_t *f = p->call->server;
+  p->call->done(p->call, TC_EUNAVAILABLE, "server stopping", NULL);
+  request_stop(f);
+  uv_close((uv_handle_t *)t, on_pending_closed);
+}
+
+static int h_stream_then_stop(tc_call_t *call) {
+  if (send_token(call, "first") < 0) return tc_call_error(call, TC_EINTERNAL, "send failed");
+  return start_pending(call, end_unavailable_then_stop, 20, 0);
+}
+
 #define LIST_IN &base__v1__tenant_list_request__descriptor
 #define LIST_OUT &base__v1__tenant_list_response__descriptor
 static const tc_method_t methods[] = {
@@ -142,6 +282,11 @@ static const tc_method_t methods[] = {
     {"/test.v1.Test/Null", LIST_IN, LIST_OUT, NULL, 0},
     {"/test.v1.Test/StopThenAnswer", LIST_IN, LIST_OUT, h_stop_then_answer, 0},
     {"/test.v1.Test/StopThenHang", LIST_IN, LIST_OUT, h_stop_then_hang, 0},
+    {"/test.v1.Test/Count", LIST_IN, LIST_OUT, h_count, 1},
+    {"/test.v1.Test/Tick", LIST_IN, LIST_OUT, h_tick, 1},
+    {"/test.v1.Test/StopThenTick", LIST_IN, LIST_OUT, h_stop_then_tick, 1},
+    {"/test.v1.Test/Flood", LIST_IN, LIST_OUT, h_flood, 1},
+    {"/test.v1.Test/StreamThenStop", LIST_IN, LIST_OUT, h_stream_then_stop, 1},
 };
 
 static const tc_method_t *find_method(const char *path) {
@@ -162,6 +307,7 @@ static void on_watchdog(uv_timer_t *t) {
 static void on_stopped(void *arg) {
   fixture_t *f = arg;
   f->stopped = 1;
+  count_up(f, &f->stops_done);
   f->answered_before_stop = f->answered;
   for (int i = 0; i < f->n_clients; i++) pthread_join(f->clients[i].thread, NULL);
   uv_close((uv_handle_t *)&f->watchdog, NULL);
@@ -225,16 +371,16 @@ static void run(fixture_t *f, int n, void (*client)(fixture_t *f, int idx)) {
   loop_run_to_end(f);
 }
 
-/* Client threads: wait (with a deadline) until n hang handlers saw their
- * call cancelled. */
-static int wait_hang_cancelled(fixture_t *f, int n) {
+/* Client threads: wait (with a deadline) until *counter (a counter under
+ * f->lock) reaches n; returns its value. */
+static int wait_for(fixture_t *f, const int *counter, int n) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += 5;
   pthread_mutex_lock(&f->lock);
   int rc = 0;
-  while (f->hang_cancelled < n && rc == 0) rc = pthread_cond_timedwait(&f->cond, &f->lock, &until);
-  int seen = f->hang_cancelled;
+  while (*counter < n && rc == 0) rc = pthread_cond_timedwait(&f->cond, &f->lock, &until);
+  int seen = *counter;
   pthread_mutex_unlock(&f->lock);
   return seen;
 }
@@ -343,7 +489,7 @@ static void deadline_client(fixture_t *f, int idx) {
   tc_client_t *c = tc_client_new(f->target);
   list_call(c, "/test.v1.Test/Hang", "x", NULL, 200, &deadline_result);
   /* The server must notice on its own, long before the stop's grace ends. */
-  deadline_seen_cancel = wait_hang_cancelled(f, 1);
+  deadline_seen_cancel = wait_for(f, &f->hang_cancelled, 1);
   tc_client_free(c);
 }
 
@@ -418,6 +564,213 @@ static void test_many_concurrent_calls(void **state) {
   assert_int_equal(f.answered, MAX_CLIENTS * CALLS_PER_CLIENT);
 }
 
+/* ---- streaming tests ----------------------------------------------------- */
+
+typedef struct stream_result_s {
+  int n_msgs, out_of_order;
+  int end;    /* tc_stream_next's last result: 1 ended, -1 timed out */
+  int status; /* when ended */
+  char details[128];
+} stream_result_t;
+
+static tc_stream_t *open_stream(tc_client_t *c, const char *method, const char *token,
+                                uint32_t page_size, int deadline_ms) {
+  Base__V1__TenantListRequest req = BASE__V1__TENANT_LIST_REQUEST__INIT;
+  req.continuous_token = (char *)token;
+  req.page_size = page_size;
+  return tc_client_stream_open(c, method, &req.base, NULL, deadline_ms);
+}
+
+/* Reads up to max messages (each due within 5 s), then records how the
+ * stream ended.  With token, the messages must be "<token>-0", "-1", ... */
+static void read_stream(tc_stream_t *s, const char *token, int max, stream_result_t *r) {
+  ProtobufCMessage *m;
+  char want[64];
+  while (r->n_msgs < max && (r->end = tc_stream_next(s, LIST_OUT, &m, 5000)) == 0) {
+    const Base__V1__TenantListResponse *resp = (const Base__V1__TenantListResponse *)m;
+    snprintf(want, sizeof want, "%s-%d", token ? token : "", r->n_msgs);
+    if (token && strcmp(resp->continuous_token, want) != 0) r->out_of_order++;
+    r->n_msgs++;
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  const char *details = NULL;
+  r->status = tc_stream_status(s, &details);
+  snprintf(r->details, sizeof r->details, "%s", details ? details : "");
+}
+
+static void read_to_end(tc_stream_t *s, const char *token, stream_result_t *r) {
+  read_stream(s, token, 1 << 30, r);
+}
+
+/* The one stream a test's client thread opens and reads to its end. */
+typedef struct one_stream_s {
+  const char *method, *token; /* with token, the messages are checked in order */
+  uint32_t page_size;
+  int deadline_ms;
+  stream_result_t result;
+} one_stream_t;
+static one_stream_t one;
+
+static void one_stream_client(fixture_t *f, int idx) {
+  (void)idx;
+  tc_client_t *c = tc_client_new(f->target);
+  tc_stream_t *s = open_stream(c, one.method, one.token, one.page_size, one.deadline_ms);
+  read_to_end(s, one.token, &one.result);
+  tc_stream_free(s);
+  tc_client_free(c);
+}
+
+#define IN_ORDER_N 500
+
+static void test_stream_in_order(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  one = (one_stream_t){.method = "/test.v1.Test/Count", .token = "a", .page_size = IN_ORDER_N};
+  run(&f, 1, one_stream_client);
+  assert_int_equal(one.result.n_msgs, IN_ORDER_N);
+  assert_int_equal(one.result.out_of_order, 0);
+  assert_int_equal(one.result.end, 1);
+  assert_int_equal(one.result.status, 0);
+  assert_int_equal(f.stream_pending_wrong, 0);
+}
+
+/* Initial metadata goes with the status when no message came first. */
+static void test_stream_empty(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  one = (one_stream_t){.method = "/test.v1.Test/Count", .token = "e", .page_size = 0};
+  run(&f, 1, one_stream_client);
+  assert_int_equal(one.result.n_msgs, 0);
+  assert_int_equal(one.result.end, 1);
+  assert_int_equal(one.result.status, 0);
+}
+
+/* The client's deadline reaches the handler as on_cancel. */
+static void test_stream_deadline(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  one = (one_stream_t){.method = "/test.v1.Test/Tick", .deadline_ms = 100};
+  run(&f, 1, one_stream_client);
+  assert_true(one.result.n_msgs > 0);
+  assert_int_equal(one.result.end, 1);
+  assert_int_equal(one.result.status, 4); /* DEADLINE_EXCEEDED */
+  assert_int_equal(f.stream_cancelled, 1);
+  assert_int_equal(f.send_after_cancel, TC_ECANCELLED);
+}
+
+static stream_result_t cancel_first, cancel_rest;
+static int cancel_seen;
+
+static void cancel_client(fixture_t *f, int idx) {
+  (void)idx;
+  tc_client_t *c = tc_client_new(f->target);
+  tc_stream_t *s = open_stream(c, "/test.v1.Test/Tick", "", 0, 0);
+  read_stream(s, NULL, 3, &cancel_first);
+  tc_stream_cancel(s);
+  read_to_end(s, NULL, &cancel_rest);
+  cancel_seen = wait_for(f, &f->stream_cancelled, 1);
+  tc_stream_free(s);
+  tc_client_free(c);
+}
+
+static void test_stream_client_cancel(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  run(&f, 1, cancel_client);
+  assert_int_equal(cancel_first.n_msgs, 3);
+  assert_int_equal(cancel_rest.end, 1);
+  assert_int_equal(cancel_rest.status, 1); /* CANCELLED, set by the client */
+  assert_int_equal(cancel_seen, 1);
+  assert_int_equal(f.send_after_cancel, TC_ECANCELLED);
+}
+
+static stream_result_t flood_result;
+static int flood_stop_seen;
+
+/* Does not read until the server has ended the call and stopped: ending a
+ * call stuck on flow control must not need the client. */
+static void flood_client(fixture_t *f, int idx) {
+  (void)idx;
+  tc_client_t *c = tc_client_new(f->target);
+  tc_stream_t *s = open_stream(c, "/test.v1.Test/Flood", "", 0, 0);
+  flood_stop_seen = wait_for(f, &f->stops_done, 1);
+  read_to_end(s, NULL, &flood_result);
+  tc_stream_free(s);
+  tc_client_free(c);
+}
+
+static void test_stream_slow_reader(void **state) {
+  (void)state;
+  /* Longer than wait_for() waits: only ending the call at once stops in time. */
+  fixture_t f = {.grace_ms = 8000};
+  run(&f, 1, flood_client);
+  assert_int_equal(flood_stop_seen, 1);
+  assert_false(f.flood_capped);
+  assert_true(f.flood_max_pending >= FLOOD_HIGH);
+  assert_int_equal(f.flood_pending_wrong, 0);
+  assert_int_equal(flood_result.end, 1);
+  assert_int_equal(flood_result.status, 8); /* RESOURCE_EXHAUSTED */
+  assert_string_equal(flood_result.details, f.flood_message);
+  printf("slow reader: %d messages reached the client before %s\n", flood_result.n_msgs,
+         f.flood_message);
+}
+
+/* The handler ends its stream with UNAVAILABLE and then stops the server,
+ * as the core does; the stop need not wait for the grace period. */
+static void test_stream_graceful_stop(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  one = (one_stream_t){.method = "/test.v1.Test/StreamThenStop"};
+  run(&f, 1, one_stream_client);
+  assert_int_equal(one.result.end, 1);
+  assert_int_equal(one.result.status, 14); /* UNAVAILABLE */
+  assert_string_equal(one.result.details, "server stopping");
+}
+
+static void test_stream_stop_cancels_after_grace(void **state) {
+  (void)state;
+  fixture_t f = {.grace_ms = 50};
+  one = (one_stream_t){.method = "/test.v1.Test/StopThenTick"};
+  run(&f, 1, one_stream_client);
+  assert_int_equal(one.result.end, 1);
+  assert_int_not_equal(one.result.status, 0);
+  assert_true(one.result.n_msgs > 0);
+  assert_int_equal(f.stream_cancelled, 1);
+}
+
+#define MANY_STREAMS 200
+#define MANY_MSGS 5
+static int many_ok;
+
+/* All streams on one client, so one connection: open them all, then read. */
+static void many_streams_client(fixture_t *f, int idx) {
+  (void)idx;
+  tc_client_t *c = tc_client_new(f->target);
+  tc_stream_t *streams[MANY_STREAMS];
+  char token[16];
+  for (int i = 0; i < MANY_STREAMS; i++) {
+    snprintf(token, sizeof token, "s%d", i);
+    streams[i] = open_stream(c, "/test.v1.Test/Count", token, MANY_MSGS, 0);
+  }
+  for (int i = 0; i < MANY_STREAMS; i++) {
+    if (!streams[i]) continue;
+    snprintf(token, sizeof token, "s%d", i);
+    stream_result_t r = {0};
+    read_to_end(streams[i], token, &r);
+    if (r.n_msgs == MANY_MSGS && r.out_of_order == 0 && r.end == 1 && r.status == 0) many_ok++;
+    tc_stream_free(streams[i]);
+  }
+  tc_client_free(c);
+}
+
+static void test_many_streams_one_connection(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  run(&f, 1, many_streams_client);
+  assert_int_equal(many_ok, MANY_STREAMS);
+  assert_int_equal(f.stream_pending_wrong, 0);
+}
+
 static void test_bind_failure(void **state) {
   (void)state;
   fixture_t f = {0};
@@ -447,6 +800,14 @@ int main(void) {
       cmocka_unit_test(test_graceful_stop_lets_call_finish),
       cmocka_unit_test(test_stop_cancels_after_grace),
       cmocka_unit_test(test_many_concurrent_calls),
+      cmocka_unit_test(test_stream_in_order),
+      cmocka_unit_test(test_stream_empty),
+      cmocka_unit_test(test_stream_deadline),
+      cmocka_unit_test(test_stream_client_cancel),
+      cmocka_unit_test(test_stream_slow_reader),
+      cmocka_unit_test(test_stream_graceful_stop),
+      cmocka_unit_test(test_stream_stop_cancels_after_grace),
+      cmocka_unit_test(test_many_streams_one_connection),
       cmocka_unit_test(test_bind_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

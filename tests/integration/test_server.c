@@ -37,7 +37,7 @@ static int start(fixture_t *f, const char *engine) {
 static int stop(fixture_t *f) {
   tc_client_free(f->client);
   f->client = NULL;
-  return tc_proc_stop(&f->proc);
+  return tc_proc_stop(&f->proc, NULL);
 }
 
 static int setup(void **state) {

@@ -60,16 +60,24 @@ static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *desc, grpc_byt
   return msg;
 }
 
+static grpc_slice pack(const ProtobufCMessage *msg) {
+  grpc_slice payload = grpc_slice_malloc(protobuf_c_message_get_packed_size(msg));
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(payload));
+  return payload;
+}
+
+static gpr_timespec after_ms(int ms) {
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
 static int call(tc_client_t *c, const char *method, grpc_slice payload,
                 const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                 char **details, const char *authorization, int timeout_ms) {
   if (resp) *resp = NULL;
   if (details) *details = NULL;
   grpc_slice path = grpc_slice_from_copied_string(method);
-  gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                       gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
   grpc_call *gcall = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                              path, NULL, deadline, NULL);
+                                              path, NULL, after_ms(timeout_ms), NULL);
   grpc_slice_unref(path);
 
   grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
@@ -131,8 +139,7 @@ static int call(tc_client_t *c, const char *method, grpc_slice payload,
 int tc_client_unary(tc_client_t *c, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                     char **details, const char *authorization, int timeout_ms) {
-  grpc_slice payload = grpc_slice_malloc(protobuf_c_message_get_packed_size(req));
-  protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(payload));
+  grpc_slice payload = pack(req);
   int status = call(c, method, payload, resp_desc, resp, details, authorization, timeout_ms);
   grpc_slice_unref(payload);
   return status;
@@ -145,4 +152,136 @@ int tc_client_unary_raw(tc_client_t *c, const char *method, const void *buf, siz
   int status = call(c, method, payload, resp_desc, resp, details, NULL, timeout_ms);
   grpc_slice_unref(payload);
   return status;
+}
+
+/* A server-streaming call: three batches, each tagged with the address of
+ * its *_pending flag, plucked from the client's queue by that tag.  start
+ * sends the request and receives the initial metadata; recv is one
+ * RECV_MESSAGE, re-armed after each message; status is RECV_STATUS_ON_CLIENT.
+ * A wait that times out leaves its batch pending for the next wait. */
+struct tc_stream_s {
+  tc_client_t *c;
+  grpc_call *call;
+  grpc_slice authorization;
+  grpc_byte_buffer *req;
+  grpc_metadata_array initial, trailing;
+  grpc_byte_buffer *recv;
+  grpc_status_code status;
+  grpc_slice status_details;
+  char *details;
+  int start_pending, recv_pending, status_pending;
+  int ended; /* tc_stream_next() returned 1 */
+};
+
+static int stream_batch(tc_stream_t *s, const grpc_op *ops, size_t n, int *pending) {
+  if (grpc_call_start_batch(s->call, ops, n, pending, NULL) != GRPC_CALL_OK) return -1;
+  *pending = 1;
+  return 0;
+}
+
+/* 1 once the batch tagged pending has completed, 0 if deadline came first. */
+static int stream_wait(tc_stream_t *s, int *pending, gpr_timespec deadline) {
+  if (*pending &&
+      grpc_completion_queue_pluck(s->c->cq, pending, deadline, NULL).type != GRPC_OP_COMPLETE)
+    return 0;
+  *pending = 0;
+  return 1;
+}
+
+static int arm_recv(tc_stream_t *s) {
+  grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
+  op.data.recv_message.recv_message = &s->recv;
+  return stream_batch(s, &op, 1, &s->recv_pending);
+}
+
+tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                                   const char *authorization, int deadline_ms) {
+  tc_stream_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->c = c;
+  grpc_slice path = grpc_slice_from_copied_string(method);
+  s->call = grpc_channel_create_call(
+      c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, path, NULL,
+      deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+  grpc_slice_unref(path);
+  s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
+  grpc_slice payload = pack(req);
+  s->req = grpc_raw_byte_buffer_create(&payload, 1);
+  grpc_slice_unref(payload);
+  grpc_metadata_array_init(&s->initial);
+  grpc_metadata_array_init(&s->trailing);
+  s->status = GRPC_STATUS_UNKNOWN;
+  s->status_details = grpc_empty_slice();
+
+  grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
+                      .value = s->authorization};
+  grpc_op ops[4];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = authorization ? 1 : 0;
+  ops[0].data.send_initial_metadata.metadata = &md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = s->req;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
+  grpc_op status_op = {.op = GRPC_OP_RECV_STATUS_ON_CLIENT};
+  status_op.data.recv_status_on_client.trailing_metadata = &s->trailing;
+  status_op.data.recv_status_on_client.status = &s->status;
+  status_op.data.recv_status_on_client.status_details = &s->status_details;
+  if (stream_batch(s, ops, 4, &s->start_pending) < 0 ||
+      stream_batch(s, &status_op, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
+    tc_stream_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                   int timeout_ms) {
+  *msg = NULL;
+  if (s->ended) return 1;
+  gpr_timespec deadline = after_ms(timeout_ms);
+  if (!stream_wait(s, &s->recv_pending, deadline)) return -1;
+  if (s->recv) {
+    *msg = unpack(desc, s->recv);
+    grpc_byte_buffer_destroy(s->recv);
+    s->recv = NULL;
+    if (*msg && arm_recv(s) == 0) return 0;
+    if (*msg) protobuf_c_message_free_unpacked(*msg, NULL);
+    *msg = NULL;
+    grpc_call_cancel_with_status(s->call, GRPC_STATUS_INTERNAL,
+                                 "client: cannot decode a stream message", NULL);
+  }
+  /* No message: the call is over and its status on the way. */
+  if (!stream_wait(s, &s->status_pending, deadline)) return -1;
+  s->details = slice_dup(s->status_details);
+  s->ended = 1;
+  return 1;
+}
+
+int tc_stream_status(tc_stream_t *s, const char **details) {
+  if (details) *details = s->ended ? s->details : NULL;
+  return s->ended ? (int)s->status : -1;
+}
+
+void tc_stream_cancel(tc_stream_t *s) { grpc_call_cancel(s->call, NULL); }
+
+void tc_stream_free(tc_stream_t *s) {
+  if (!s) return;
+  if (s->status_pending) grpc_call_cancel(s->call, NULL);
+  /* Cancelled or over, so every batch completes. */
+  gpr_timespec never = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  stream_wait(s, &s->start_pending, never);
+  stream_wait(s, &s->recv_pending, never);
+  stream_wait(s, &s->status_pending, never);
+  if (s->recv) grpc_byte_buffer_destroy(s->recv);
+  grpc_byte_buffer_destroy(s->req);
+  grpc_slice_unref(s->authorization);
+  grpc_slice_unref(s->status_details);
+  grpc_metadata_array_destroy(&s->initial);
+  grpc_metadata_array_destroy(&s->trailing);
+  free(s->details);
+  grpc_call_unref(s->call);
+  free(s);
 }

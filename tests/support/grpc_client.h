@@ -1,8 +1,10 @@
 /* A small blocking gRPC client for tests, on gRPC C core with its own pluck
  * completion queue.  One client per thread; several threads may each use
- * their own client at once.  Each client has its own TCP connection.
+ * their own client at once.  Each client has its own TCP connection, which
+ * all its calls and streams share.
  *
- * Ownership: the caller owns the client, and frees *resp with
+ * Ownership: the caller owns the client and its streams (free every stream
+ * before the client), and frees *resp and *msg with
  * protobuf_c_message_free_unpacked() and *details with free().
  */
 #ifndef TC_TEST_GRPC_CLIENT_H
@@ -30,5 +32,31 @@ int tc_client_unary(tc_client_t *c, const char *method, const ProtobufCMessage *
 int tc_client_unary_raw(tc_client_t *c, const char *method, const void *buf, size_t len,
                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                         char **details, int timeout_ms);
+
+/* Server streaming.  Any number of streams may be open on one client, all
+ * used from the client's thread. */
+typedef struct tc_stream_s tc_stream_t;
+
+/* Starts a server-streaming call with request req; authorization may be NULL;
+ * deadline_ms 0 means none.  NULL on failure. */
+tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                                   const char *authorization, int deadline_ms);
+
+/* The next message: 0 with *msg set; 1 once the stream has ended (then
+ * tc_stream_status() has the status); -1 if nothing came within timeout_ms,
+ * after which calling again waits on for the same message.  A message that
+ * does not decode as desc cancels the stream with INTERNAL. */
+int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                   int timeout_ms);
+
+/* Once tc_stream_next() returned 1: the gRPC status code, and *details (may be
+ * NULL) the status message, owned by the stream.  -1 before. */
+int tc_stream_status(tc_stream_t *s, const char **details);
+
+/* Cancels the call from the client side; the stream then ends with CANCELLED. */
+void tc_stream_cancel(tc_stream_t *s);
+
+/* Cancels the call if it is still open, waits for its batches and frees it. */
+void tc_stream_free(tc_stream_t *s);
 
 #endif

@@ -89,7 +89,7 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
   return -1;
 }
 
-int tc_proc_stop(tc_proc_t *p) {
+int tc_proc_stop(tc_proc_t *p, char **log) {
   int status = -1;
   if (p->pid > 0) {
     kill(p->pid, SIGTERM);
@@ -108,7 +108,10 @@ int tc_proc_stop(tc_proc_t *p) {
     }
   }
   if (p->err_fd > 0) close(p->err_fd);
-  free(p->log);
+  if (log)
+    *log = p->log ? p->log : calloc(1, 1);
+  else
+    free(p->log);
   memset(p, 0, sizeof *p);
   return status;
 }

@@ -24,8 +24,9 @@ int tc_proc_start(tc_proc_t *p, const char *const *args);
 /* Runs `tuplecast <args...>` to completion; returns its exit status and its
  * stderr in *out (malloc'd). */
 int tc_proc_run(const char *const *args, char **out);
-/* Sends SIGTERM, waits up to 20 s; returns the exit status (or -1). */
-int tc_proc_stop(tc_proc_t *p);
+/* Sends SIGTERM, waits up to 20 s; returns the exit status (or -1).  log,
+ * if not NULL, gets everything the server wrote to stderr (malloc'd). */
+int tc_proc_stop(tc_proc_t *p, char **log);
 /* Makes a fresh temporary directory; returns a malloc'd path. */
 char *tc_temp_dir(void);
 /* rm -rf of a directory made by tc_temp_dir(). */

@@ -2,10 +2,16 @@
  *
  * Batches: RECV_CLOSE_ON_SERVER on its own (completes when the call ends for
  * any reason, which is how a client leaving is noticed), RECV_MESSAGE for the
- * request, and one send batch at a time on send_tag/send_buf.  A call is
- * freed when no batch is outstanding and no handler still owes done().
+ * request, and one send batch at a time on send_tag/send_buf.  A unary call
+ * sends its reply and status in one batch.  A server-streaming call queues
+ * packed messages and sends them one SEND_MESSAGE at a time (gRPC allows one
+ * in flight per call), then the status in a batch of its own; an error ends
+ * it at once with grpc_call_cancel_with_status(), which does not wait for a
+ * send stuck on flow control.  A call is freed when no batch is outstanding
+ * and no handler still owes done().
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +24,14 @@
 #include "grpc_internal.h"
 #include "log.h"
 
+/* One queued stream message: packed once, here, and handed to gRPC as the
+ * memory of its slice, which frees it when gRPC lets go of the bytes. */
+typedef struct tc__grpc_msg_s {
+  struct tc__grpc_msg_s *next;
+  size_t len;
+  uint8_t data[];
+} tc__grpc_msg_t;
+
 struct tc__grpc_call_s {
   tc_call_t call; /* what the handler sees; call.transport points back here */
   tc_grpc_server_t *srv;
@@ -26,17 +40,21 @@ struct tc__grpc_call_s {
   grpc_call_details details;
   grpc_metadata_array md;
   grpc_byte_buffer *recv_buf;
-  /* The one SEND_MESSAGE in flight (gRPC allows one per call); a streaming
-   * send queue goes in front of it. */
+  /* The one SEND_MESSAGE in flight (gRPC allows one per call); a stream's
+   * further messages wait in queue. */
   grpc_byte_buffer *send_buf;
+  tc__grpc_msg_t *queue, *queue_tail;
   ProtobufCMessage *request;
   char *authorization;
   tc__grpc_tag_t accept_tag, recv_tag, send_tag, close_tag;
   int close_cancelled; /* out-parameter of RECV_CLOSE_ON_SERVER */
   int batches;         /* started and not yet completed */
   int owed;            /* the handler took the call and has not called done() */
-  int dispatching;     /* inside the handler: done() may run but must not free */
-  int answered;        /* status sent */
+  int in_handler;      /* inside a handler callback: done() may run but must not free */
+  int md_sent;         /* initial metadata sent */
+  int msg_in_flight;   /* send_tag is a stream message's SEND_MESSAGE */
+  int end_ok;          /* stream: done(0) called, status OK once the queue is sent */
+  int answered;        /* status sent, or the call cancelled with one */
 };
 
 static void on_accept(tc_completion_t *comp);
@@ -44,8 +62,20 @@ static void on_recv(tc_completion_t *comp);
 static void on_send(tc_completion_t *comp);
 static void on_close(tc_completion_t *comp);
 
+/* Drops the stream messages not yet handed to gRPC. */
+static void drop_queue(tc__grpc_call_t *c) {
+  while (c->queue) {
+    tc__grpc_msg_t *m = c->queue;
+    c->queue = m->next;
+    free(m);
+    c->call.pending--;
+  }
+  c->queue_tail = NULL;
+}
+
 static void release(tc__grpc_call_t *c) {
   tc_grpc_server_t *s = c->srv;
+  drop_queue(c);
   if (c->gcall) grpc_call_unref(c->gcall);
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->md);
@@ -62,7 +92,7 @@ static void release(tc__grpc_call_t *c) {
 }
 
 static void maybe_release(tc__grpc_call_t *c) {
-  if (c->batches || c->owed || c->dispatching) return;
+  if (c->batches || c->owed || c->in_handler) return;
   release(c);
 }
 
@@ -77,14 +107,15 @@ static void start_batch(tc__grpc_call_t *c, const grpc_op *ops, size_t n, tc__gr
   grpc_call_cancel(c->gcall, NULL);
 }
 
-/* Sends initial metadata, msg if any (ownership passes to the call) and the
- * status, with details verbatim. */
+/* Sends initial metadata unless a stream message carried it already, msg if
+ * any (ownership passes to the call) and the status, with details verbatim. */
 static void answer(tc__grpc_call_t *c, grpc_status_code code, const char *details,
                    grpc_byte_buffer *msg) {
   grpc_op ops[3];
   size_t n = 0;
   memset(ops, 0, sizeof ops);
-  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (!c->md_sent) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  c->md_sent = 1;
   if (msg) {
     c->send_buf = msg;
     ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -119,18 +150,94 @@ static grpc_byte_buffer *pack(const ProtobufCMessage *msg) {
   return bb;
 }
 
+/* Hands the next queued message to gRPC (initial metadata goes with the
+ * first); more queued lets gRPC buffer it with the next. */
+static void send_next(tc__grpc_call_t *c) {
+  tc__grpc_msg_t *m = c->queue;
+  c->queue = m->next;
+  if (!c->queue) c->queue_tail = NULL;
+  grpc_slice slice = grpc_slice_new_with_user_data(m->data, m->len, free, m);
+  c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  grpc_op ops[2];
+  size_t n = 0;
+  memset(ops, 0, sizeof ops);
+  if (!c->md_sent) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  c->md_sent = 1;
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].flags = c->queue ? GRPC_WRITE_BUFFER_HINT : 0;
+  ops[n++].data.send_message.send_message = c->send_buf;
+  c->msg_in_flight = 1;
+  start_batch(c, ops, n, &c->send_tag);
+}
+
+/* A stream's next send, if none is in flight: a queued message, else the
+ * status OK once done(0) was called. */
+static void pump(tc__grpc_call_t *c) {
+  if (c->msg_in_flight || c->answered || c->call.cancelled) return;
+  if (c->queue)
+    send_next(c);
+  else if (c->end_ok)
+    answer(c, GRPC_STATUS_OK, NULL, NULL);
+}
+
+/* call->send for server-streaming calls. */
+static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
+  tc__grpc_call_t *c = call->transport;
+  if (call->cancelled || c->answered) return TC_ECANCELLED;
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  tc__grpc_msg_t *m = malloc(sizeof *m + len);
+  if (!m) return TC_ENOMEM;
+  m->next = NULL;
+  m->len = protobuf_c_message_pack(msg, m->data);
+  if (c->queue_tail)
+    c->queue_tail->next = m;
+  else
+    c->queue = m;
+  c->queue_tail = m;
+  call->pending++;
+  pump(c);
+  return 0;
+}
+
+/* Ends the call with an error status at once.  A stream drops its queue; a
+ * SEND_MESSAGE in flight may wait on flow control for ever (a client that
+ * does not read), and a status batch would wait behind it, so cancelling
+ * with the status is what ends that call now. */
+static void fail(tc__grpc_call_t *c, int status, const char *message) {
+  grpc_status_code code = (grpc_status_code)tc_err_grpc_status(status);
+  drop_queue(c);
+  if (!c->msg_in_flight) {
+    answer(c, code, message, NULL);
+    return;
+  }
+  c->answered = 1;
+  grpc_call_cancel_with_status(c->gcall, code, message, NULL);
+}
+
 /* call->done for gRPC calls. */
 static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
   tc__grpc_call_t *c = call->transport;
   c->owed = 0;
   if (!call->cancelled && !c->answered) {
-    if (status == 0)
+    if (status < 0)
+      fail(c, status, message);
+    else if (call->send) {
+      c->end_ok = 1;
+      pump(c);
+    } else
       answer(c, GRPC_STATUS_OK, NULL, pack(response));
-    else
-      answer(c, (grpc_status_code)tc_err_grpc_status(status), message, NULL);
   }
   maybe_release(c);
+}
+
+/* Runs a handler callback; done() called from it must not free the call. */
+static void notify(tc__grpc_call_t *c, tc_call_event_fn fn) {
+  if (!fn || !c->owed) return;
+  c->in_handler = 1;
+  fn(&c->call);
+  c->in_handler = 0;
 }
 
 int tc__grpc_call_accept(tc_grpc_server_t *s) {
@@ -186,7 +293,7 @@ static void on_accept(tc_completion_t *comp) {
   const tc_method_t *m = lookup(c, &path);
   if (!m)
     answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
-  else if (!m->handler || m->server_streaming)
+  else if (!m->handler)
     answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "method %s not implemented", path);
   else {
     c->call.method = m;
@@ -242,16 +349,13 @@ static void dispatch(tc__grpc_call_t *c) {
   c->call.request = c->request;
   c->call.authorization = c->authorization;
   c->call.done = call_done;
+  if (m->server_streaming) c->call.send = call_send;
   c->call.transport = c;
   c->owed = 1;
-  c->dispatching = 1;
+  c->in_handler = 1;
   int rc = m->handler(&c->call);
-  c->dispatching = 0;
-  if (rc < 0) {
-    c->owed = 0;
-    answer(c, (grpc_status_code)tc_err_grpc_status(rc),
-           c->call.errmsg ? c->call.errmsg : tc_err_code_name(rc), NULL);
-  }
+  if (rc < 0) call_done(&c->call, rc, c->call.errmsg ? c->call.errmsg : tc_err_code_name(rc), NULL);
+  c->in_handler = 0;
 }
 
 static void on_recv(tc_completion_t *comp) {
@@ -274,12 +378,28 @@ static void on_send(tc_completion_t *comp) {
     grpc_byte_buffer_destroy(c->send_buf);
     c->send_buf = NULL;
   }
+  if (c->msg_in_flight) {
+    c->msg_in_flight = 0;
+    c->call.pending--;
+    /* A send fails only once the call is over; on_close runs on_cancel. */
+    if (!c->send_tag.ok) {
+      c->call.cancelled = 1;
+      drop_queue(c);
+    }
+    pump(c);
+    notify(c, c->call.on_sent);
+  }
   maybe_release(c);
 }
 
 static void on_close(tc_completion_t *comp) {
   tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, close_tag.comp);
   c->batches--;
+  /* A failed send may have set cancelled already; on_cancel runs here. */
   if (c->close_cancelled) c->call.cancelled = 1;
+  if (c->call.cancelled) {
+    drop_queue(c);
+    notify(c, c->call.on_cancel);
+  }
   maybe_release(c);
 }
