@@ -889,6 +889,39 @@ tcTest('tenancy: delete a tenant, then calls for it → NOT_FOUND', async (t) =>
 // ---------------------------------------------------------------------------------------------
 // shutdown (must stay last)
 
+tcTest('watch: the Permify client receives every later write once, in order, and resumes', async () => {
+  const tenantId = 'node-watch';
+  await createTenant(tenantId);
+  await writeSchema(tenantId, SCHEMA_84);
+  const start = await write(tenantId, ['organization:w#admin@user:u0']);
+  const tokens = [];
+  for (let i = 1; i <= 5; i++) tokens.push(await write(tenantId, [`organization:w#member@user:u${i}`]));
+  const received = [];
+  const ac = new AbortController();
+  try {
+    for await (const res of client.watch.watch({ tenantId, snapToken: start }, { signal: ac.signal })) {
+      const changes = res.changes;
+      assert.equal(changes.dataChanges.length, 1, 'one change per transaction');
+      const dc = changes.dataChanges[0];
+      assert.equal(dc.operation, 1, 'OPERATION_CREATE');
+      assert.equal(dc.type.$case, 'tuple');
+      assert.equal(tupleStr(dc.type.tuple), `organization:w#member@user:u${received.length + 1}`);
+      received.push(changes.snapToken);
+      if (received.length === tokens.length) break;
+    }
+  } finally {
+    ac.abort();
+  }
+  assert.deepEqual(received, tokens, 'each message carries its transaction\'s snap token');
+  // Resume from the third: exactly the later ones.
+  const later = [];
+  for await (const res of client.watch.watch({ tenantId, snapToken: tokens[2] })) {
+    later.push(res.changes.snapToken);
+    if (later.length === 2) break;
+  }
+  assert.deepEqual(later, tokens.slice(3));
+});
+
 tcTest('server: SIGTERM → graceful shutdown with exit code 0', async () => {
   const { code, signal } = await srv.stop();
   assert.equal(signal, null, `tuplecast was killed by ${signal}\n--- server stderr ---\n${srv.stderrTail()}`);
