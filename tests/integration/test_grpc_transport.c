@@ -649,7 +649,7 @@ static void test_stream_empty(void **state) {
 static void test_stream_deadline(void **state) {
   (void)state;
   fixture_t f = {0};
-  one = (one_stream_t){.method = "/test.v1.Test/Tick", .deadline_ms = 100};
+  one = (one_stream_t){.method = "/test.v1.Test/Tick", .deadline_ms = 300};
   run(&f, 1, one_stream_client);
   assert_true(one.result.n_msgs > 0);
   assert_int_equal(one.result.end, 1);

@@ -330,7 +330,7 @@ static void test_shutdown(void **state) {
   (void)state;
   fx_t *f = fx_with_schema(NULL);
   char *t1 = write_member(f->client, "t1", 1);
-  tc_stream_t *s = watch_open(f->client, "t1", "", NULL, 0);
+  tc_stream_t *s = watch_open(f->client, "t1", t1, NULL, 0);
   char *t2 = write_member(f->client, "t1", 2);
   expect_token(s, t2);
   /* Stop the server while the stream is open: UNAVAILABLE with a resume point. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,9 @@ static pid_t spawn(const char *const *args, int *err_fd, int with_serve) {
   for (size_t i = 0; i < n; i++) argv[k++] = (char *)args[i];
   pid_t pid = fork();
   if (pid == 0) {
+    /* A test that fails half-way never stops its server: let the kernel do it
+     * when the test process ends, so nothing is left holding ctest's pipes. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fds[1], 2);
     close(fds[0]);
     close(fds[1]);

@@ -2,7 +2,8 @@
  * tags and the functions the transport's files call on one another.
  *
  * Ownership: the server owns its accept slots and live calls; a call owns its
- * grpc_call reference, request metadata, byte buffers and decoded request.
+ * grpc_call reference, request metadata, byte buffers, decoded request and
+ * queue of packed stream messages.
  */
 #ifndef TC_GRPC_INTERNAL_H
 #define TC_GRPC_INTERNAL_H

@@ -36,8 +36,10 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
 /* Loop thread, once.  Graceful stop: stops accepting, lets calls in flight
  * finish (their done() still answers), cancels what is left after grace_ms
  * (a handler still owes done() for a cancelled call, and the stop waits for
- * it), then shuts gRPC down, joins the poller and frees everything; cb(arg)
- * runs on a later loop turn once all that is over. */
+ * it; on_cancel tells it).  Streams do not finish on their own: the caller
+ * ends them (done() with TC_EUNAVAILABLE) before stopping.  Then it shuts
+ * gRPC down, joins the poller and frees everything; cb(arg) runs on a later
+ * loop turn once all that is over. */
 void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void *arg);
 
 #endif
