@@ -8,6 +8,7 @@
 #include "error.h"
 #include "format.h"
 #include "grpc_server.h"
+#include "http_server.h"
 #include "log.h"
 #include "tenant.h"
 #include "watch.h"
@@ -93,15 +94,42 @@ static void on_grpc_stopped(void *arg) {
     finish_stop(srv);
 }
 
+static void on_http_stopped(void *arg) {
+  tc_server_t *srv = arg;
+  srv->http = NULL;
+  if (srv->grpc)
+    tc_grpc_stop(srv->grpc, (int)srv->cfg->server_shutdown_grace_ms, on_grpc_stopped, srv);
+  else
+    on_grpc_stopped(srv);
+}
+
 void tc_server_stop(tc_server_t *srv) {
   if (srv->stopping) return;
   srv->stopping = 1;
   /* Streams never finish by themselves: end them first, with a resume token. */
   tc_watch_stop(srv);
-  if (srv->grpc)
-    tc_grpc_stop(srv->grpc, (int)srv->cfg->server_shutdown_grace_ms, on_grpc_stopped, srv);
+  if (srv->http)
+    tc_http_stop(srv->http, on_http_stopped, srv);
   else
-    on_grpc_stopped(srv);
+    on_http_stopped(srv);
+}
+
+static int start_http(tc_server_t *srv, char **errmsg) {
+  const tc_config_t *cfg = srv->cfg;
+  tc_http_opts_t opts = {
+      .host = cfg->server_host,
+      .port = cfg->http_port,
+      .find_method = tc_method_find,
+      .server = srv,
+      .cors_origins = cfg->http_cors_allowed_origins.items,
+      .n_cors_origins = cfg->http_cors_allowed_origins.count,
+      .cors_headers = cfg->http_cors_allowed_headers.items,
+      .n_cors_headers = cfg->http_cors_allowed_headers.count,
+      .max_body_bytes = (size_t)cfg->grpc_max_message_size,
+  };
+  int rc = tc_http_start(srv->loop, &opts, &srv->http, &srv->http_port, errmsg);
+  if (rc == 0) tc_log(TC_LOG_INFO, "http listening on port %d", srv->http_port);
+  return rc;
 }
 
 int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, char **errmsg) {
@@ -130,6 +158,7 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
               : TC_ENOMEM;
     free(addr);
   }
+  if (rc == 0 && cfg->http_enabled) rc = start_http(srv, errmsg);
   if (rc != 0) {
     /* Tear down what was opened; the caller runs the loop until it is done. */
     tc_server_stop(srv);

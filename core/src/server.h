@@ -15,6 +15,7 @@
 
 typedef struct tc_tenant_s tc_tenant_t;
 typedef struct tc_grpc_server_s tc_grpc_server_t;
+typedef struct tc_http_server_s tc_http_server_t;
 typedef struct tc_feed_s tc_feed_t;
 
 struct tc_server_s {
@@ -29,6 +30,8 @@ struct tc_server_s {
   tc_feed_t *feeds;     /* watch feeds of the tenants being watched */
   tc_grpc_server_t *grpc;
   int grpc_port; /* bound port */
+  tc_http_server_t *http; /* NULL when server.http.enabled is false */
+  int http_port;          /* bound port */
   uv_signal_t sigint, sigterm;
   int stopping;
 };

@@ -27,8 +27,8 @@ typedef struct {
 } fixture_t;
 
 static int start(fixture_t *f, const char *engine) {
-  const char *args[] = {"--grpc-port", "0", "--database-engine", engine, "--database-uri",
-                        f->db, NULL};
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", engine,
+                        "--database-uri", f->db, NULL};
   if (tc_proc_start(&f->proc, args) != 0) return -1;
   f->client = tc_client_new(f->proc.target);
   return f->client ? 0 : -1;

@@ -36,9 +36,9 @@ static fx_t *fx_new(const char *const *extra) {
   sprintf(f->db, "%s/tuplecast.db", f->dir);
   /* The same contract on every engine: ctest runs this file once per engine. */
   const char *engine = getenv("TUPLECAST_TEST_ENGINE");
-  const char *args[32] = {"--grpc-port", "0", "--database-uri", f->db, "--database-engine",
-                          engine && *engine ? engine : "sqlite"};
-  size_t n = 6;
+  const char *args[32] = {"--grpc-port", "0", "--http-port", "0", "--database-uri", f->db,
+                          "--database-engine", engine && *engine ? engine : "sqlite"};
+  size_t n = 8;
   for (size_t i = 0; extra && extra[i]; i++) args[n++] = extra[i];
   args[n] = NULL;
   assert_int_equal(tc_proc_start(&f->proc, args), 0);
