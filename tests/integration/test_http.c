@@ -923,12 +923,18 @@ static int h_stream(tc_call_t *call) {
   return 0;
 }
 
+/* Refuses at once as the authentication check will: 401 plus WWW-Authenticate. */
+static int h_unauthenticated(tc_call_t *call) {
+  return tc_call_error(call, TC_EINVALID_KEY, "ERROR_CODE_INVALID_KEY");
+}
+
 #define FAKE(svc, name, in, out, fn, streaming) \
   {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
 static const tc_method_t fake_methods[] = {
     FAKE("Tenancy", "List", tenant_list_request, tenant_list_response, h_hang, 0),
     FAKE("Tenancy", "Create", tenant_create_request, tenant_create_response, h_hold, 0),
     FAKE("Watch", "Watch", watch_request, watch_response, h_stream, 1),
+    FAKE("Tenancy", "Delete", tenant_delete_request, tenant_delete_response, h_unauthenticated, 0),
 };
 
 static const tc_method_t *fake_find(const char *path) {
@@ -1051,6 +1057,21 @@ static void test_answered_after_stop(void **state) {
   wait_for(s, &s->stopped, 1);
 }
 
+static void test_unauthenticated(void **state) {
+  srv_t *s = *state;
+  rx_t rx = {.fd = connect_to(s->port)};
+  static const char req[] = "DELETE /v1/tenants/t1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  send_all(rx.fd, req, strlen(req));
+  char *head, *body = rx_response(&rx, &head);
+  assert_non_null(strstr(head, "HTTP/1.1 401 Unauthorized\r\n"));
+  assert_non_null(strstr(head, "WWW-Authenticate: ERROR_CODE_INVALID_KEY\r\n"));
+  assert_string_equal(body, "{\"code\":16,\"message\":\"ERROR_CODE_INVALID_KEY\",\"details\":[]}");
+  free(head);
+  free(body);
+  close(rx.fd);
+  free(rx.data);
+}
+
 static void test_stream_accounting(void **state) {
   srv_t *s = *state;
   rx_t rx = {.fd = connect_to(s->port)};
@@ -1096,6 +1117,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_leaves_mid_call, setup_inproc, teardown_inproc),
       cmocka_unit_test_setup_teardown(test_answered_after_stop, setup_inproc, teardown_inproc),
       cmocka_unit_test_setup_teardown(test_stream_accounting, setup_inproc, teardown_inproc),
+      cmocka_unit_test_setup_teardown(test_unauthenticated, setup_inproc, teardown_inproc),
   };
   int failed = cmocka_run_group_tests_name("binary", tests, NULL, NULL);
   return failed + cmocka_run_group_tests_name("in-process", inproc, NULL, NULL);
