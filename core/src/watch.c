@@ -69,6 +69,14 @@ static void stream_unref(stream_t *s) {
   free(s);
 }
 
+/* One of s's operations (tenant job, backend read) has come back: drops its
+ * reference; non-zero if the stream ended meanwhile (s may be gone then). */
+static int op_done(stream_t *s) {
+  int ended = s->state == S_ENDED;
+  stream_unref(s);
+  return ended;
+}
+
 static char *token_of(tc_server_t *srv, uint64_t revision) {
   return tc_token_encode(srv->instance_id, revision);
 }
@@ -384,11 +392,7 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
                        uint64_t last, uint64_t oldest) {
   stream_t *s = arg;
   s->reading = 0;
-  if (s->state == S_ENDED) {
-    stream_unref(s);
-    return;
-  }
-  stream_unref(s);
+  if (op_done(s)) return;
   if (status != 0) {
     stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
     return;
@@ -486,11 +490,7 @@ static void stream_join(stream_t *s) {
 
 static void on_stream_head(void *arg, int status, uint64_t revision) {
   stream_t *s = arg;
-  if (s->state == S_ENDED) {
-    stream_unref(s);
-    return;
-  }
-  stream_unref(s);
+  if (op_done(s)) return;
   if (status != 0) {
     stream_end(s, status, "the head revision could not be read");
     return;
@@ -502,11 +502,7 @@ static void on_stream_head(void *arg, int status, uint64_t revision) {
 static void run_start(tc_job_t *job, int status, const tc_schema_t *schema) {
   (void)schema;
   stream_t *s = (stream_t *)job;
-  if (s->state == S_ENDED) {
-    stream_unref(s);
-    return;
-  }
-  stream_unref(s);
+  if (op_done(s)) return;
   if (status != 0) {
     stream_end(s, status, "%s", tc_err_code_name(status));
     return;
