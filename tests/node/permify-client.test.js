@@ -65,10 +65,22 @@ let anyFailure = false;
 
 // Every call gets a deadline through a client interceptor (newClient(conf, ...interceptors)), so a
 // hung server fails the test instead of hanging it.
+// (Built by hand rather than with AbortSignal.any, which Debian 12's Node 18 lacks.)
 async function* deadlineMiddleware(call, options) {
-  const timeout = AbortSignal.timeout(CALL_DEADLINE_MS);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  return yield* call.next(call.request, { ...options, signal });
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), CALL_DEADLINE_MS);
+  const outer = options.signal;
+  const onAbort = () => ac.abort();
+  if (outer) {
+    if (outer.aborted) ac.abort();
+    else outer.addEventListener('abort', onAbort);
+  }
+  try {
+    return yield* call.next(call.request, { ...options, signal: ac.signal });
+  } finally {
+    clearTimeout(timer);
+    if (outer) outer.removeEventListener('abort', onAbort);
+  }
 }
 
 function tracked(fn) {
