@@ -126,6 +126,10 @@ static int start_http(tc_server_t *srv, char **errmsg) {
       .cors_headers = cfg->http_cors_allowed_headers.items,
       .n_cors_headers = cfg->http_cors_allowed_headers.count,
       .max_body_bytes = (size_t)cfg->grpc_max_message_size,
+      /* Permify's gateway: ReadHeaderTimeout 5 s.  The connection cap keeps
+       * file descriptors for the gRPC side and the database. */
+      .header_timeout_ms = 5000,
+      .max_connections = 10000,
   };
   int rc = tc_http_start(srv->loop, &opts, &srv->http, &srv->http_port, errmsg);
   if (rc == 0) tc_log(TC_LOG_INFO, "http listening on port %d", srv->http_port);
