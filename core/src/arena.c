@@ -9,7 +9,10 @@ struct tc_arena_chunk_s {
   alignas(max_align_t) unsigned char data[];
 };
 
-#define CHUNK 4096u
+/* Chunks start small and double, so arenas that stay alive (a watch feed
+ * keeps one per transaction in its ring) cost little, and big ones few mallocs. */
+#define CHUNK_MIN 256u
+#define CHUNK_MAX 65536u
 #define ALIGN (alignof(max_align_t))
 
 void tc_arena_init(tc_arena_t *a) { memset(a, 0, sizeof *a); }
@@ -17,7 +20,8 @@ void tc_arena_init(tc_arena_t *a) { memset(a, 0, sizeof *a); }
 void *tc_arena_alloc(tc_arena_t *a, size_t n) {
   n = (n + ALIGN - 1) & ~(ALIGN - 1);
   if (!a->chunks || a->used + n > a->cap) {
-    size_t cap = n > CHUNK ? n : CHUNK;
+    size_t step = !a->chunks ? CHUNK_MIN : a->cap * 2 > CHUNK_MAX ? CHUNK_MAX : a->cap * 2;
+    size_t cap = n > step ? n : step;
     tc_arena_chunk_t *c = malloc(sizeof *c + cap);
     if (!c) return NULL;
     c->next = a->chunks;
