@@ -170,7 +170,7 @@ static int change_row(tc__sq_req_t *r, sqlite3_stmt *st) {
 /* Whole revisions only: stop at the first new revision once limit rows are in. */
 int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db) {
   atomic_fetch_add(&r->b->n_change_reads, 1);
-  uint64_t head;
+  uint64_t head = 0;
   if (tenant_head(db, r->tenant_id, &head) != SQLITE_OK) return fail(r, db, "read changes");
   sqlite3_stmt *st;
   int rc = tc__sq_prepare(db,

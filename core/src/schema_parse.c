@@ -175,7 +175,7 @@ static int parse_identifier(parser_t *p, tc__schema_expr_t **out) {
 }
 
 static int push_argument(parser_t *p, tc__schema_expr_t *call) {
-  tc__schema_expr_t *arg, **slot;
+  tc__schema_expr_t *arg = NULL, **slot;
   int rc = parse_identifier(p, &arg);
   if (rc != 0)
     return rc;

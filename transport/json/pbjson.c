@@ -488,7 +488,7 @@ static int get_int(struct dec *d, const json_t *j, int64_t lo, int64_t hi, int64
 static int get_uint(struct dec *d, const json_t *j, uint64_t hi, uint64_t *out) {
   const char *s = json_is_string(j) ? json_string_value(j) : NULL;
   char *end;
-  int64_t v;
+  int64_t v = 0;
   int rc;
 
   if (s != NULL && s[0] >= '0' && s[0] <= '9') {
