@@ -21,6 +21,7 @@ struct tc_tenant_s {
   tc_job_t *head, *tail; /* mailbox */
   int busy;              /* waiting on a load or a barrier job */
   int kicked;            /* a pump is queued on the bridge */
+  int pumping;           /* depth of pump(): jobs may re-enter it */
   tc_completion_t kick;
   char *head_version; /* NULL = not known yet, "" = the tenant has no schema */
   schema_entry_t *schemas;
@@ -144,8 +145,21 @@ static void on_schema(void *arg, int status, const char *version, const char *te
   pump(t);
 }
 
+/* An actor for a tenant that does not exist, with nothing to do, is dropped:
+ * calls naming random tenant ids must not grow the server. */
+static void evict_if_absent(tc_tenant_t *t) {
+  if (t->head || t->busy || t->kicked || t->pumping || t->state != T_ABSENT) return;
+  tc_tenant_t **pp = &t->srv->tenants;
+  while (*pp != t) pp = &(*pp)->next;
+  *pp = t->next;
+  clear_schemas(t);
+  free(t->id);
+  free(t);
+}
+
 static void pump(tc_tenant_t *t) {
   tc_server_t *srv = t->srv;
+  t->pumping++;
   while (t->head && !t->busy) {
     tc_job_t *j = t->head;
     if (t->state == T_UNKNOWN) {
@@ -189,6 +203,8 @@ static void pump(tc_tenant_t *t) {
     if (j->barrier) t->busy = 1;
     j->run(j, 0, schema);
   }
+  t->pumping--;
+  evict_if_absent(t);
 }
 
 int tc_tenant_submit(tc_server_t *srv, const char *tenant_id, tc_job_t *job) {
