@@ -30,7 +30,7 @@
 #define K(k, f, e, t, o, d, ...) \
   {.key = k, .flag = f, .env = e, .type = t, .off = o, .def = d, __VA_ARGS__}
 
-static const char *const ENGINES[] = {"sqlite", "memory", "postgres", NULL};
+static const char *const ENGINES[] = {"sqlite", "memory", "postgres", "example", NULL};
 static const char *const OUTPUTS[] = {"text", "json", "", NULL};
 
 /* Permify's keys (internal/config/config.go) with its flag and env names

@@ -333,7 +333,7 @@ static void test_type_errors(void **state) {
     {"database: {garbage_collection: {interval: soon}}", "database.garbage_collection.interval: \"soon\""},
     {"logger: {level: verbose}", "logger.level: \"verbose\" is not one of debug, info, warn, error"},
     {"logger: {output: xml}", "logger.output: \"xml\" is not one of text, json"},
-    {"database: {engine: mysql}", "database.engine: \"mysql\" is not one of sqlite, memory, postgres"},
+    {"database: {engine: mysql}", "database.engine: \"mysql\" is not one of sqlite, memory, postgres, example"},
     {"distributed: {load: heavy}", "distributed.load: \"heavy\" is not a number"},
     {"server: {grpc: {port: [1, 2]}}", "server.grpc.port: expected a single value, found a list"},
     {"server: {grpc: {port: {a: 1}}}", "server.grpc.port: expected a value, found a mapping"},
