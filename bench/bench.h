@@ -1,0 +1,193 @@
+/* tuplecast-bench: a Permify-protocol load generator on gRPC C core.
+ *
+ * One thread drives everything through one completion queue: every batch is
+ * tagged with a bench_tag_t whose handler advances its call's state machine,
+ * so thousands of calls and streams run at once without blocking.  The
+ * scenarios (scenario_*.c) build on the client (client.c), the write load
+ * (writer.c), latency samples and /proc readings (stats.c) and the report
+ * (report.c) that prints the same figures as JSON and as a summary.
+ *
+ * Ownership: the caller owns every bench_* object it creates and frees it with
+ * the matching _free or _release function; a call or stream must have no batch pending
+ * (bench_client_drain) before its memory is reused or freed.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/v1/service.pb-c.h"
+
+/* ---- options (main.c) ---------------------------------------------------- */
+
+typedef struct {
+  const char *target, *tenant, *token, *scenario, *json;
+  double duration;   /* seconds of load (write, watch-latency) */
+  double rate;       /* writes/s (watch-latency) */
+  int concurrency;   /* outstanding Data.Write calls (write, catch-up history) */
+  int batch;         /* items per Data.Write */
+  int watchers;      /* watch-latency */
+  int streams;       /* fan-out */
+  int connections;   /* client connections (channels with distinct args) */
+  int history;       /* catch-up: transactions behind the watch */
+  int rounds;        /* fan-out: writes delivered to all streams, one after the other */
+  pid_t server_pid;  /* 0: no server-side figures */
+} bench_opts_t;
+
+/* Bound on every wait for the server (streams in place, deliveries, drain). */
+#define BENCH_WAIT_S 60
+
+int64_t bench_now_ns(void);
+
+/* ---- client (client.c) --------------------------------------------------- */
+
+typedef struct bench_tag_s bench_tag_t;
+struct bench_tag_s {
+  void (*fn)(bench_tag_t *tag, int ok);
+};
+
+typedef struct bench_client_s bench_client_t;
+
+/* `connections` channels to target, each with its own TCP connection;
+ * token (may be NULL) is sent as "authorization: Bearer <token>". */
+bench_client_t *bench_client_new(const char *target, int connections, const char *token);
+void bench_client_free(bench_client_t *c);
+int bench_client_connections(const bench_client_t *c);
+/* Handles completions until until_ns; returns 0 after one was handled, -1 at
+ * until_ns. */
+int bench_client_poll(bench_client_t *c, int64_t until_ns);
+/* Handles completions until no batch is pending; -1 if until_ns came first. */
+int bench_client_drain(bench_client_t *c, int64_t until_ns);
+
+/* A unary call.  done runs once with the status, the response bytes (NULL
+ * unless OK; freed after done returns) and the status message; done may
+ * start the same bench_unary_t again. */
+typedef struct bench_unary_s bench_unary_t;
+typedef void (*bench_unary_fn)(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
+                               const char *details);
+struct bench_unary_s {
+  bench_tag_t tag;
+  bench_client_t *client;
+  grpc_call *call;
+  grpc_byte_buffer *send, *recv;
+  grpc_metadata_array initial, trailing;
+  grpc_status_code status;
+  grpc_slice details;
+  int64_t started_ns;
+  bench_unary_fn done;
+  void *arg;
+};
+int bench_unary_start(bench_client_t *c, int conn, bench_unary_t *u, const char *method,
+                      const ProtobufCMessage *req, bench_unary_fn done, void *arg);
+/* Runs one unary call to completion on connection 0, handling every other
+ * completion meanwhile.  On OK *resp is the unpacked response; otherwise
+ * *details (may be NULL) a malloc'd status message.  Returns the status. */
+int bench_unary_call(bench_client_t *c, const char *method, const ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                     char **details);
+/* Unpacks a message; NULL if it does not decode. */
+ProtobufCMessage *bench_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
+
+/* A server-streaming call.  Set on_msg (runs per message; bb is freed after
+ * it returns) and on_end (may be NULL; runs once, after the last message,
+ * with status and details set) before bench_stream_start. */
+typedef struct bench_stream_s bench_stream_t;
+struct bench_stream_s {
+  bench_tag_t start_tag, recv_tag, status_tag;
+  bench_client_t *client;
+  grpc_call *call;
+  grpc_byte_buffer *req, *recv;
+  grpc_metadata_array initial, trailing;
+  grpc_status_code status;
+  grpc_slice details;
+  int ended;
+  void (*on_msg)(bench_stream_t *s, grpc_byte_buffer *bb);
+  void (*on_end)(bench_stream_t *s);
+  void *arg;
+};
+int bench_stream_start(bench_client_t *c, int conn, bench_stream_t *s, const char *method,
+                       const ProtobufCMessage *req, void *arg);
+void bench_stream_cancel(bench_stream_t *s);
+/* Frees what the stream holds; only once no batch of it is pending. */
+void bench_stream_release(bench_stream_t *s);
+
+/* ---- samples and /proc (stats.c) ----------------------------------------- */
+
+typedef struct {
+  int64_t *v; /* nanoseconds */
+  size_t n, cap;
+} bench_samples_t;
+void bench_samples_add(bench_samples_t *s, int64_t ns);
+/* p in [0,100]; sorts the samples; 0 when empty. */
+int64_t bench_samples_pct(bench_samples_t *s, double p);
+void bench_samples_free(bench_samples_t *s);
+
+/* VmRSS of pid in KiB, CPU seconds (user + system) of pid; -1 on failure. */
+long bench_proc_rss_kib(pid_t pid);
+double bench_proc_cpu_s(pid_t pid);
+/* CPU seconds used so far by this process. */
+double bench_self_cpu_s(void);
+
+/* ---- report (report.c) --------------------------------------------------- */
+
+typedef struct bench_report_s bench_report_t;
+bench_report_t *bench_report_new(const bench_opts_t *o);
+void bench_report_free(bench_report_t *r);
+/* A figure; decimals controls both outputs.  Keys carry their unit
+ * (_ms, _per_s, _kib, _s). */
+void bench_report_num(bench_report_t *r, const char *key, double v, int decimals);
+void bench_report_str(bench_report_t *r, const char *key, const char *v);
+/* <prefix>_count, _p50_ms, _p90_ms, _p99_ms, _max_ms. */
+void bench_report_latency(bench_report_t *r, const char *prefix, bench_samples_t *s);
+/* CPU of the client and (with --server-pid) the server since a mark. */
+typedef struct {
+  double client_s, server_s;
+  int64_t at_ns;
+} bench_cpu_mark_t;
+bench_cpu_mark_t bench_cpu_mark(const bench_opts_t *o);
+void bench_report_cpu(bench_report_t *r, const bench_opts_t *o, bench_cpu_mark_t since);
+/* Prints the summary to stdout and appends the JSON object to --json. */
+int bench_report_emit(bench_report_t *r, const bench_opts_t *o);
+
+/* ---- write load (writer.c) ----------------------------------------------- */
+
+/* Issues Data.Write calls of o->batch new tuples each (repository:<unique>
+ * #owner@user:u<k>): with rate 0, o->concurrency at a time, each completion
+ * starting the next; with rate > 0, one every 1/rate s whatever is
+ * outstanding.  Issuing stops at end_ns or after limit calls (0: none). */
+typedef struct bench_writer_s bench_writer_t;
+typedef void (*bench_ack_fn)(bench_writer_t *w, uint64_t seq, const char *token,
+                             int64_t issued_ns, int64_t ack_ns);
+struct bench_writer_s {
+  bench_client_t *client;
+  const bench_opts_t *opts;
+  double rate;
+  uint64_t limit;
+  int64_t end_ns;
+  bench_ack_fn on_ack; /* may be NULL; seq counts issued calls from 0 */
+  void *arg;
+  /* results */
+  uint64_t issued, acked, errors;
+  char first_error[256];
+  bench_samples_t latency; /* issue to acknowledgement */
+  int64_t start_ns, last_ack_ns;
+};
+/* Runs the load and waits for every call; -1 if that wait hit BENCH_WAIT_S. */
+int bench_writer_run(bench_writer_t *w);
+void bench_writer_release(bench_writer_t *w);
+/* One Data.Write of one new tuple on connection 0; *token (malloc'd) on OK. */
+int bench_write_one(bench_client_t *c, const bench_opts_t *o, char **token);
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+int bench_scenario_write(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+
+#endif

@@ -1,0 +1,76 @@
+/* Latency samples with percentiles, and CPU and memory readings from /proc.
+ *
+ * Ownership: a bench_samples_t owns its array (bench_samples_free).
+ */
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+void bench_samples_add(bench_samples_t *s, int64_t ns) {
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 1024;
+    s->v = realloc(s->v, s->cap * sizeof *s->v);
+  }
+  s->v[s->n++] = ns;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+int64_t bench_samples_pct(bench_samples_t *s, double p) {
+  if (s->n == 0) return 0;
+  qsort(s->v, s->n, sizeof *s->v, cmp_i64);
+  /* Nearest rank. */
+  size_t rank = (size_t)(p / 100.0 * (double)s->n + 0.999999);
+  if (rank < 1) rank = 1;
+  if (rank > s->n) rank = s->n;
+  return s->v[rank - 1];
+}
+
+void bench_samples_free(bench_samples_t *s) {
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+long bench_proc_rss_kib(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
+
+double bench_proc_cpu_s(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* The command name may hold spaces: fields count from its closing ')'.
+   * utime and stime are fields 14 and 15. */
+  char *p = strrchr(buf, ')');
+  unsigned long utime, stime;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                   &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double bench_self_cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
