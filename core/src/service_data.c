@@ -20,37 +20,81 @@ typedef struct {
   tc_attr_filter_t af;
 } write_op_t;
 
-static int same_tuple(const tc_tuple_t *a, const tc_tuple_t *b) {
-  return !strcmp(a->entity_type, b->entity_type) && !strcmp(a->entity_id, b->entity_id) &&
-         !strcmp(a->relation, b->relation) && !strcmp(a->subject_type, b->subject_type) &&
-         !strcmp(a->subject_id, b->subject_id) &&
-         !strcmp(a->subject_relation, b->subject_relation);
+/* FNV-1a over the fields, each ended by its NUL so ("ab","c") != ("a","bc"). */
+static uint64_t hash_fields(const char *const *f, int n) {
+  uint64_t h = 14695981039346656037u;
+  for (int i = 0; i < n; i++)
+    for (const unsigned char *p = (const unsigned char *)f[i];; p++) {
+      h = (h ^ *p) * 1099511628211u;
+      if (!*p) break;
+    }
+  return h;
 }
 
-static int same_attr_key(const Base__V1__Attribute *a, const Base__V1__Attribute *b) {
-  return !strcmp(a->entity->type, b->entity->type) && !strcmp(a->entity->id, b->entity->id) &&
-         !strcmp(a->attribute, b->attribute);
+static int same_fields(const char *const *a, const char *const *b, int n) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(a[i], b[i]) != 0) return 0;
+  return 1;
+}
+
+/* keys: n keys of n_fields strings each.  Fills keep with the index of the
+ * first occurrence of every distinct key, in order; returns how many, or
+ * (size_t)-1 when out of memory.  A hash set, so 1000 items cost 1000 probes
+ * rather than half a million comparisons. */
+static size_t first_occurrences(tc_arena_t *a, const char *const *keys, size_t n, int n_fields,
+                                size_t *keep) {
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  size_t *slots = tc_arena_alloc(a, cap * sizeof *slots); /* index + 1; 0 = empty */
+  if (!slots) return (size_t)-1;
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *const *k = keys + i * (size_t)n_fields;
+    size_t at = (size_t)hash_fields(k, n_fields) & (cap - 1);
+    while (slots[at] && !same_fields(keys + (slots[at] - 1) * (size_t)n_fields, k, n_fields))
+      at = (at + 1) & (cap - 1);
+    if (!slots[at]) {
+      slots[at] = i + 1;
+      keep[kept++] = i;
+    }
+  }
+  return kept;
 }
 
 /* Permify keeps the first occurrence of a tuple, and the first value of an
  * attribute key; later ones are dropped silently. */
 static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
                  Base__V1__Attribute **attrs, size_t n_attrs) {
-  w->tuples = tc_arena_alloc(&w->op.arena, (n_tuples + 1) * sizeof *w->tuples);
-  w->attrs = tc_arena_alloc(&w->op.arena, (n_attrs + 1) * sizeof *w->attrs);
-  if (!w->tuples || !w->attrs) return TC_ENOMEM;
+  tc_arena_t *a = &w->op.arena;
+  size_t n_max = n_tuples > n_attrs ? n_tuples : n_attrs;
+  w->tuples = tc_arena_alloc(a, (n_tuples + 1) * sizeof *w->tuples);
+  w->attrs = tc_arena_alloc(a, (n_attrs + 1) * sizeof *w->attrs);
+  size_t *keep = tc_arena_alloc(a, (n_max + 1) * sizeof *keep);
+  const char **keys = tc_arena_alloc(a, (6 * n_max + 1) * sizeof *keys);
+  if (!w->tuples || !w->attrs || !keep || !keys) return TC_ENOMEM;
+
+  tc_tuple_t *all = tc_arena_alloc(a, (n_tuples + 1) * sizeof *all);
+  if (!all) return TC_ENOMEM;
   for (size_t i = 0; i < n_tuples; i++) {
-    tc_tuple_t t;
-    tc_tuple_from_proto(tuples[i], &t);
-    size_t j = 0;
-    while (j < w->n_tuples && !same_tuple(&w->tuples[j], &t)) j++;
-    if (j == w->n_tuples) w->tuples[w->n_tuples++] = t;
+    tc_tuple_from_proto(tuples[i], &all[i]);
+    const char *f[6] = {all[i].entity_type,  all[i].entity_id,  all[i].relation,
+                        all[i].subject_type, all[i].subject_id, all[i].subject_relation};
+    memcpy(keys + 6 * i, f, sizeof f);
   }
+  size_t kept = first_occurrences(a, keys, n_tuples, 6, keep);
+  if (kept == (size_t)-1) return TC_ENOMEM;
+  for (size_t i = 0; i < kept; i++) w->tuples[i] = all[keep[i]];
+  w->n_tuples = kept;
+
   for (size_t i = 0; i < n_attrs; i++) {
-    size_t j = 0;
-    while (j < w->n_attrs && !same_attr_key(w->attrs[j], attrs[i])) j++;
-    if (j == w->n_attrs) w->attrs[w->n_attrs++] = attrs[i];
+    keys[3 * i] = attrs[i]->entity->type;
+    keys[3 * i + 1] = attrs[i]->entity->id;
+    keys[3 * i + 2] = attrs[i]->attribute;
   }
+  kept = first_occurrences(a, keys, n_attrs, 3, keep);
+  if (kept == (size_t)-1) return TC_ENOMEM;
+  for (size_t i = 0; i < kept; i++) w->attrs[i] = attrs[keep[i]];
+  w->n_attrs = kept;
   return 0;
 }
 

@@ -259,6 +259,21 @@ static void test_write_validation(void **state) {
   for (int i = 0; i < N; i++) ptrs[i] = tt_tuple(&many[i], "organization", "big", "admin", "user", "u1", "");
   char *tok = tt_write_data(f->client, "t1", ptrs, N, NULL, 0, NULL);
   free(tok);
+  Base__V1__TupleFilter big = BASE__V1__TUPLE_FILTER__INIT;
+  Base__V1__EntityFilter bigf = BASE__V1__ENTITY_FILTER__INIT;
+  char *big_id[] = {"big"};
+  bigf.type = "organization";
+  bigf.ids = big_id;
+  bigf.n_ids = 1;
+  big.entity = &bigf;
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", &big, 0), 1);
+  /* Interleaved duplicates: u1 u2 u1 u3 u2 keeps three. */
+  static const char *const mix[] = {"u1", "u2", "u1", "u3", "u2"};
+  for (int i = 0; i < 5; i++)
+    ptrs[i] = tt_tuple(&many[i], "organization", "big", "member", "user", mix[i], "");
+  tok = tt_write_data(f->client, "t1", ptrs, 5, NULL, 0, NULL);
+  free(tok);
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", &big, 0), 4);
   free(many);
   free(ptrs);
   free(ids);
