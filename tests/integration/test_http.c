@@ -1025,6 +1025,23 @@ static void test_max_connections_and_header_timeout(void **state) {
   }
 }
 
+/* A body that trickles in is cut off like a slow header: the request read
+ * timeout covers the whole request. */
+static void test_slow_body_cut_off(void **state) {
+  srv_t *s = *state;
+  rx_t rx = {.fd = connect_to(s->port)};
+  static const char req[] =
+      "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}";
+  send_all(rx.fd, req, strlen(req));
+  rx_eof(&rx);
+  pthread_mutex_lock(&s->lock);
+  int started = s->started; /* the handler never saw the request */
+  pthread_mutex_unlock(&s->lock);
+  assert_int_equal(started, 0);
+  close(rx.fd);
+  free(rx.data);
+}
+
 static void test_client_leaves_mid_call(void **state) {
   srv_t *s = *state;
   rx_t rx = {.fd = connect_to(s->port)};
@@ -1114,6 +1131,7 @@ int main(void) {
   const struct CMUnitTest inproc[] = {
       cmocka_unit_test_setup_teardown(test_max_connections_and_header_timeout, setup_inproc,
                                       teardown_inproc),
+      cmocka_unit_test_setup_teardown(test_slow_body_cut_off, setup_inproc, teardown_inproc),
       cmocka_unit_test_setup_teardown(test_client_leaves_mid_call, setup_inproc, teardown_inproc),
       cmocka_unit_test_setup_teardown(test_answered_after_stop, setup_inproc, teardown_inproc),
       cmocka_unit_test_setup_teardown(test_stream_accounting, setup_inproc, teardown_inproc),

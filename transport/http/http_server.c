@@ -59,7 +59,7 @@ typedef struct hwrite_s {
 
 struct conn_s {
   uv_tcp_t tcp;
-  uv_timer_t timer; /* header timeout */
+  uv_timer_t timer; /* request read timeout: headers and body must arrive within it */
   tc_http_server_t *srv;
   conn_t *prev, *next;
   http_parser parser;
@@ -650,7 +650,6 @@ static size_t max_body(const conn_t *c) {
 
 static int on_headers_complete(http_parser *p) {
   conn_t *c = conn_of(p);
-  uv_timer_stop(&c->timer);
   if (c->in_value && store_header(c) != 0) return fail_oom(c);
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > max_body(c)) {
     c->reject = 413;
