@@ -34,6 +34,7 @@ struct tc_feed_s {
   int ready;   /* last and ring_base are known */
   int reading; /* a backend read is in flight */
   int dirty;   /* woken while reading: read again */
+  int pins;    /* feed code is walking its streams: do not free it yet */
   /* Every transaction of the tenant in (ring_base, last] is in the ring. */
   uint64_t last, ring_base;
   entry_t ring[RING_CAP];
@@ -87,11 +88,14 @@ static void on_timer_closed(uv_handle_t *h) { stream_unref(h->data); }
 static void stream_end(stream_t *s, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static void feed_release(tc_feed_t *f);
+
 static void stream_end(stream_t *s, int status, const char *fmt, ...) {
   if (s->state == S_ENDED) return;
   int was_attached = s->state != S_STARTING;
+  tc_feed_t *feed = was_attached ? s->feed : NULL;
   s->state = S_ENDED;
-  if (was_attached && s->feed) {
+  if (feed) {
     if (s->prev)
       s->prev->next = s->next;
     else
@@ -112,6 +116,7 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
   call->done(call, status, status ? (msg ? msg : "watch stream ended") : NULL, NULL);
   free(msg);
   stream_unref(s);
+  if (feed) feed_release(feed);
 }
 
 /* Ends the stream with a message that says where to resume. */
@@ -249,7 +254,24 @@ static int for_each_revision(const tc_change_t *c, size_t n,
 static entry_t *ring_at(tc_feed_t *f, size_t i) { return &f->ring[(f->ring_first + i) % RING_CAP]; }
 
 static void end_all(tc_feed_t *f, int status, const char *why) {
+  f->pins++;
   while (f->streams) stream_end_resume(f->streams, status, why);
+  f->pins--;
+}
+
+static void feed_free(tc_feed_t *f) {
+  tc_feed_t **pp = &f->srv->feeds;
+  while (*pp != f) pp = &(*pp)->next;
+  *pp = f->next;
+  for (size_t i = 0; i < f->ring_len; i++) tc_arena_free(&ring_at(f, i)->arena);
+  free(f->tenant_id);
+  free(f);
+}
+
+/* A feed nobody watches goes: its ring is memory no stream needs, and a
+ * later stream rebuilds it from the backend. */
+static void feed_release(tc_feed_t *f) {
+  if (!f->streams && !f->reading && !f->pins && !f->srv->stopping) feed_free(f);
 }
 
 static void feed_read(tc_feed_t *f);
@@ -286,20 +308,23 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
   tc_feed_t *f = arg;
   f->reading = 0;
   if (f->srv->stopping) return;
+  f->pins++;
   if (status == 0) status = for_each_revision(changes, n, feed_push, f);
   if (status != 0) {
     tc_log(TC_LOG_ERROR, "watch: tenant %s: reading changes after %llu failed: %s", f->tenant_id,
            (unsigned long long)f->last, tc_err_symbol(status));
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be read");
-    return;
+  } else {
+    if (last > f->last) f->last = last;
+    for (stream_t *s = f->streams; s; s = s->next)
+      if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
+    if (n >= READ_LIMIT || f->dirty) {
+      f->dirty = 0;
+      feed_read(f);
+    }
   }
-  if (last > f->last) f->last = last;
-  for (stream_t *s = f->streams; s; s = s->next)
-    if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
-  if (n >= READ_LIMIT || f->dirty) {
-    f->dirty = 0;
-    feed_read(f);
-  }
+  f->pins--;
+  feed_release(f);
 }
 
 static void feed_read(tc_feed_t *f) {
@@ -318,20 +343,23 @@ static void on_feed_head(void *arg, int status, uint64_t revision) {
   tc_feed_t *f = arg;
   f->reading = 0;
   if (f->srv->stopping) return;
+  f->pins++;
   if (status != 0) {
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be started");
-    return;
+  } else {
+    f->ready = 1;
+    f->last = f->ring_base = revision;
+    for (stream_t *s = f->streams, *next; s; s = next) {
+      next = s->next;
+      if (s->state == S_WAIT_FEED) stream_attach(s);
+    }
+    if (f->dirty) {
+      f->dirty = 0;
+      feed_read(f);
+    }
   }
-  f->ready = 1;
-  f->last = f->ring_base = revision;
-  for (stream_t *s = f->streams, *next; s; s = next) {
-    next = s->next;
-    if (s->state == S_WAIT_FEED) stream_attach(s);
-  }
-  if (f->dirty) {
-    f->dirty = 0;
-    feed_read(f);
-  }
+  f->pins--;
+  feed_release(f);
 }
 
 static tc_feed_t *feed_find(tc_server_t *srv, const char *tenant_id) {
@@ -446,7 +474,8 @@ static void catchup_step(stream_t *s) {
       if (f->last > s->cursor) s->cursor = f->last;
       return;
     }
-    stream_send(s, e->revision, e->token, e->changes, e->n, 0);
+    /* A failed send ended the stream, which may be gone now. */
+    if (stream_send(s, e->revision, e->token, e->changes, e->n, 0) != 0) return;
   }
 }
 
@@ -580,11 +609,5 @@ void tc_watch_stop(tc_server_t *srv) {
 }
 
 void tc_watch_free(tc_server_t *srv) {
-  while (srv->feeds) {
-    tc_feed_t *f = srv->feeds;
-    srv->feeds = f->next;
-    for (size_t i = 0; i < f->ring_len; i++) tc_arena_free(&ring_at(f, i)->arena);
-    free(f->tenant_id);
-    free(f);
-  }
+  while (srv->feeds) feed_free(srv->feeds);
 }
