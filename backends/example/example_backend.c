@@ -12,9 +12,11 @@
  * The data, per tenant, in plain arrays: tuple and attribute rows with MVCC
  * revisions (a row is visible at R when created_rev <= R < expired_rev), the
  * change log in revision order, the schemas in version order.  Revisions and
- * row ids are global and increasing.  Nothing is pruned, so `oldest` is
- * always 1.  The database lives and dies with the backend: instance_id is new
- * at each create().
+ * row ids are global and increasing.  With the uri "example:retain=N" the
+ * change log keeps only the last N revisions, and read_changes reports the
+ * oldest one kept (a watcher from further back gets OUT_OF_RANGE); otherwise
+ * nothing is pruned and `oldest` is 1.  The database lives and dies with the
+ * backend: instance_id is new at each create().
  *
  * Ownership: the backend owns its tenants, rows, schemas and queued
  * operations; an operation owns the copies of its inputs.  Results handed to
@@ -126,6 +128,8 @@ struct tc_backend_s {
   vec_t tenants;          /* tenant_t *, in id order */
   uint64_t revision;      /* the last revision given out */
   uint64_t row_id;        /* the last row id given out */
+  uint64_t retain;        /* revisions the change log keeps; 0 = all */
+  uint64_t oldest;        /* the oldest revision the change log still holds */
   tc_backend_stats_t stats;
   int closing;            /* destroy() was called: calls are refused */
   void (*destroy_cb)(void *arg);
@@ -642,12 +646,27 @@ static void run_schema_list(op_t *op) {
   free(rows);
 }
 
+/* Drops the changes of revisions that fell out of the retention window. */
+static void prune_changes(tc_backend_t *b) {
+  if (!b->retain || b->revision < b->retain || b->revision - b->retain + 1 <= b->oldest) return;
+  b->oldest = b->revision - b->retain + 1;
+  for (size_t i = 0; i < b->tenants.n; i++) {
+    vec_t *log = &((tenant_t *)b->tenants.v[i])->changes;
+    size_t drop = 0;
+    while (drop < log->n && ((change_t *)log->v[drop])->pub.revision < b->oldest)
+      free(log->v[drop++]);
+    memmove(log->v, log->v + drop, (log->n - drop) * sizeof *log->v);
+    log->n -= drop;
+  }
+}
+
 static void run_write(op_t *op) {
   tc_backend_t *b = op->b;
   uint64_t rev = b->revision + 1; /* given out even when nothing changes */
   tenant_t *t = tenant_touch(b, op->batch.tenant_id);
   int status = t ? write_apply(b, t, &op->batch, rev) : TC_ENOMEM;
   if (status == 0) b->revision = t->head = rev;
+  if (status == 0) prune_changes(b);
   b->stats.writes++;
   op->cb.write(op->arg, status, status == 0 ? rev : 0);
 }
@@ -721,11 +740,11 @@ static void run_read_changes(op_t *op) {
   uint64_t last = end < log->n ? change_rev(log, end - 1) : head > op->after ? head : op->after;
   tc_change_t *changes = malloc((end - first + 1) * sizeof *changes);
   if (!changes) {
-    op->cb.changes(op->arg, TC_ENOMEM, NULL, 0, op->after, 1);
+    op->cb.changes(op->arg, TC_ENOMEM, NULL, 0, op->after, op->b->oldest);
     return;
   }
   for (size_t i = first; i < end; i++) changes[i - first] = ((const change_t *)log->v[i])->pub;
-  op->cb.changes(op->arg, 0, changes, end - first, last, 1);
+  op->cb.changes(op->arg, 0, changes, end - first, last, op->b->oldest);
   free(changes);
 }
 
@@ -888,15 +907,21 @@ static int create(const tc_host_api_t *host, const char *uri, tc_backend_t **out
   char msg[256];
   *out = NULL;
   *errmsg = NULL;
-  if (uri && *uri && strcmp(uri, URI) != 0) {
-    snprintf(msg, sizeof msg, "example backend: uri must be \"\" or \"%s\", found \"%s\"", URI,
-             uri);
+  unsigned long long retain = 0;
+  char extra;
+  if (uri && *uri && strcmp(uri, URI) != 0 &&
+      (sscanf(uri, URI "retain=%llu%c", &retain, &extra) != 1 || retain == 0)) {
+    snprintf(msg, sizeof msg,
+             "example backend: uri must be \"\", \"%s\" or \"%sretain=N\" (N >= 1), found \"%s\"",
+             URI, URI, uri);
     *errmsg = strdup(msg);
     return TC_EINVAL;
   }
   tc_backend_t *b = calloc(1, sizeof *b);
   if (!b) return TC_ENOMEM;
   b->host = host;
+  b->retain = retain;
+  b->oldest = 1;
 
   /* A new database each time, so a new identity: 128 random bits. */
   unsigned char rnd[16];

@@ -350,6 +350,32 @@ static void test_shutdown(void **state) {
   free(f->db), free(f->dir), free(f), free(t1), free(t2);
 }
 
+/* ---- history that is no longer retained ------------------------------------ */
+
+/* The example backend keeps only the last N revisions of its change log when
+ * asked to (uri "example:retain=N"): a token from before them is OUT_OF_RANGE
+ * with a message that says what to do; one inside the window resumes. */
+static void test_out_of_range(void **state) {
+  (void)state;
+  tc_proc_t proc;
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
+                        "example", "--database-uri", "example:retain=5", NULL};
+  assert_int_equal(tc_proc_start(&proc, args), 0);
+  tc_client_t *c = tc_client_new(proc.target);
+  tt_write_schema(c, "t1", NULL);
+  char *tok[12];
+  for (int i = 0; i < 12; i++) tok[i] = write_member(c, "t1", i);
+  tc_stream_t *s = watch_open(c, "t1", tok[0], NULL, 0);
+  expect_end(s, 11, "is older than the retained change history");
+  tc_stream_free(s);
+  s = watch_open(c, "t1", tok[8], NULL, 0);
+  for (int i = 9; i < 12; i++) expect_token(s, tok[i]);
+  tc_stream_free(s);
+  for (int i = 0; i < 12; i++) free(tok[i]);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&proc, NULL), 0);
+}
+
 /* ---- fan-out: one backend read per transaction, whatever the watchers ---- */
 
 static unsigned long long change_reads(const char *log) {
@@ -583,6 +609,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_filter_and_checkpoint),
       cmocka_unit_test(test_shutdown),
+      cmocka_unit_test(test_out_of_range),
       cmocka_unit_test(test_one_feed_per_tenant),
       cmocka_unit_test(test_catch_up_seam),
       cmocka_unit_test(test_slow_consumer),
