@@ -90,8 +90,6 @@ int bench_unary_start(bench_client_t *c, int conn, bench_unary_t *u, const char 
 int bench_unary_call(bench_client_t *c, const char *method, const ProtobufCMessage *req,
                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                      char **details);
-/* Unpacks a message; NULL if it does not decode. */
-ProtobufCMessage *bench_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 
 /* A server-streaming call.  Set on_msg (runs per message; bb is freed after
  * it returns) and on_end (may be NULL; runs once, after the last message,

@@ -14,8 +14,9 @@
 #include <time.h>
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
+
+#include "grpc_codec.h"
 
 #define UNARY_TIMEOUT_MS 30000
 
@@ -114,25 +115,6 @@ static grpc_call *new_call(bench_client_t *c, int conn, const char *method, int6
   return call;
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg) {
-  grpc_slice payload = grpc_slice_malloc(protobuf_c_message_get_packed_size(msg));
-  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(payload));
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
-  grpc_slice_unref(payload);
-  return bb;
-}
-
-ProtobufCMessage *bench_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
-  grpc_byte_buffer_reader reader;
-  if (!bb || !grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
-  grpc_slice_unref(all);
-  return msg;
-}
-
 static int start_batch(bench_client_t *c, grpc_call *call, const grpc_op *ops, size_t n,
                        bench_tag_t *tag) {
   if (grpc_call_start_batch(call, ops, n, tag, NULL) != GRPC_CALL_OK) return -1;
@@ -189,7 +171,7 @@ int bench_unary_start(bench_client_t *c, int conn, bench_unary_t *u, const char 
   u->arg = arg;
   u->started_ns = bench_now_ns();
   u->call = new_call(c, conn, method, u->started_ns + (int64_t)UNARY_TIMEOUT_MS * 1000000);
-  u->send = pack(req);
+  u->send = tc_grpc_pack(req);
   u->recv = NULL;
   grpc_metadata_array_init(&u->initial);
   grpc_metadata_array_init(&u->trailing);
@@ -233,7 +215,7 @@ static void sync_done(bench_unary_t *u, grpc_status_code status, grpc_byte_buffe
   s->finished = 1;
   s->status = status;
   if (resp && s->resp_desc) {
-    s->resp = bench_unpack(s->resp_desc, resp);
+    s->resp = tc_grpc_unpack(s->resp_desc, resp);
     if (!s->resp) {
       s->status = GRPC_STATUS_INTERNAL;
       details = "bench: cannot decode the response";
@@ -296,7 +278,7 @@ int bench_stream_start(bench_client_t *c, int conn, bench_stream_t *s, const cha
   s->arg = arg;
   s->ended = 0;
   s->call = new_call(c, conn, method, 0);
-  s->req = pack(req);
+  s->req = tc_grpc_pack(req);
   s->recv = NULL;
   grpc_metadata_array_init(&s->initial);
   grpc_metadata_array_init(&s->trailing);

@@ -8,6 +8,7 @@
  * table (watch_close); everything else is local to a scenario run.
  */
 #include "bench.h"
+#include "grpc_codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ static void on_watch_msg(bench_stream_t *s, grpc_byte_buffer *bb) {
   watcher_t *w = s->arg;
   watch_set_t *set = w->set;
   int64_t now = bench_now_ns();
-  Base__V1__WatchResponse *m = (void *)bench_unpack(&base__v1__watch_response__descriptor, bb);
+  Base__V1__WatchResponse *m = (void *)tc_grpc_unpack(&base__v1__watch_response__descriptor, bb);
   if (!m) return;
   if (!m->changes || m->changes->n_data_changes == 0) { /* a checkpoint */
     if (!w->ready) set->ready++;

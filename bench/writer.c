@@ -6,6 +6,7 @@
  * (bench_writer_release frees the latency samples).
  */
 #include "bench.h"
+#include "grpc_codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,7 @@ static void write_done(bench_unary_t *u, grpc_status_code status, grpc_byte_buff
     bench_samples_add(&w->latency, now - u->started_ns);
     if (w->on_ack) {
       Base__V1__DataWriteResponse *dw =
-          (void *)bench_unpack(&base__v1__data_write_response__descriptor, resp);
+          (void *)tc_grpc_unpack(&base__v1__data_write_response__descriptor, resp);
       w->on_ack(w, s->seq, dw ? dw->snap_token : "", u->started_ns, now);
       if (dw) protobuf_c_message_free_unpacked(&dw->base, NULL);
     }

@@ -3,7 +3,7 @@
 # CMakeLists.txt.
 add_library(tc_test_grpc_client STATIC ${CMAKE_CURRENT_LIST_DIR}/../support/grpc_client.c)
 target_include_directories(tc_test_grpc_client PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../support)
-target_link_libraries(tc_test_grpc_client PUBLIC PkgConfig::GRPC PkgConfig::PROTOBUFC)
+target_link_libraries(tc_test_grpc_client PUBLIC tc_grpc_codec PkgConfig::GRPC PkgConfig::PROTOBUFC)
 
 tc_unit_test(test_grpc_transport
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_grpc_transport.c

@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+
+#include "grpc_codec.h"
 
 struct tc_client_s {
   grpc_channel *channel;
@@ -47,23 +48,6 @@ static char *slice_dup(grpc_slice s) {
   memcpy(p, GRPC_SLICE_START_PTR(s), len);
   p[len] = '\0';
   return p;
-}
-
-static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
-  grpc_slice_unref(all);
-  return msg;
-}
-
-static grpc_slice pack(const ProtobufCMessage *msg) {
-  grpc_slice payload = grpc_slice_malloc(protobuf_c_message_get_packed_size(msg));
-  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(payload));
-  return payload;
 }
 
 static gpr_timespec after_ms(int ms) {
@@ -117,7 +101,7 @@ static int call(tc_client_t *c, const char *method, grpc_slice payload,
   }
 
   if (status == GRPC_STATUS_OK && resp_desc && resp) {
-    *resp = recv ? unpack(resp_desc, recv) : NULL;
+    *resp = recv ? tc_grpc_unpack(resp_desc, recv) : NULL;
     if (!*resp) {
       status = GRPC_STATUS_INTERNAL;
       grpc_slice_unref(status_details);
@@ -139,7 +123,7 @@ static int call(tc_client_t *c, const char *method, grpc_slice payload,
 int tc_client_unary(tc_client_t *c, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                     char **details, const char *authorization, int timeout_ms) {
-  grpc_slice payload = pack(req);
+  grpc_slice payload = tc_grpc_pack_slice(req);
   int status = call(c, method, payload, resp_desc, resp, details, authorization, timeout_ms);
   grpc_slice_unref(payload);
   return status;
@@ -205,9 +189,7 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
       deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   grpc_slice_unref(path);
   s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
-  grpc_slice payload = pack(req);
-  s->req = grpc_raw_byte_buffer_create(&payload, 1);
-  grpc_slice_unref(payload);
+  s->req = tc_grpc_pack(req);
   grpc_metadata_array_init(&s->initial);
   grpc_metadata_array_init(&s->trailing);
   s->status = GRPC_STATUS_UNKNOWN;
@@ -244,7 +226,7 @@ int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, Proto
   gpr_timespec deadline = after_ms(timeout_ms);
   if (!stream_wait(s, &s->recv_pending, deadline)) return -1;
   if (s->recv) {
-    *msg = unpack(desc, s->recv);
+    *msg = tc_grpc_unpack(desc, s->recv);
     grpc_byte_buffer_destroy(s->recv);
     s->recv = NULL;
     if (*msg && arm_recv(s) == 0) return 0;

@@ -16,11 +16,11 @@
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 
 #include "error.h"
 #include "format.h"
+#include "grpc_codec.h"
 #include "grpc_internal.h"
 #include "log.h"
 
@@ -141,15 +141,6 @@ static void answer_fmt(tc__grpc_call_t *c, grpc_status_code code, const char *fm
   free(text);
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg) {
-  size_t len = protobuf_c_message_get_packed_size(msg);
-  grpc_slice slice = grpc_slice_malloc(len);
-  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
-  return bb;
-}
-
 /* Hands the next queued message to gRPC (initial metadata goes with the
  * first); more queued lets gRPC buffer it with the next. */
 static void send_next(tc__grpc_call_t *c) {
@@ -227,7 +218,7 @@ static void call_done(tc_call_t *call, int status, const char *message,
       c->end_ok = 1;
       pump(c);
     } else
-      answer(c, GRPC_STATUS_OK, NULL, pack(response));
+      answer(c, GRPC_STATUS_OK, NULL, tc_grpc_pack(response));
   }
   maybe_release(c);
 }
@@ -305,17 +296,6 @@ static void on_accept(tc_completion_t *comp) {
   maybe_release(c);
 }
 
-static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
-  grpc_slice_unref(all);
-  return msg;
-}
-
 /* The "authorization" metadata value (keys arrive lower-cased), copied. */
 static char *find_authorization(const grpc_metadata_array *md) {
   for (size_t i = 0; i < md->count; i++) {
@@ -333,7 +313,7 @@ static char *find_authorization(const grpc_metadata_array *md) {
 
 static void dispatch(tc__grpc_call_t *c) {
   const tc_method_t *m = c->call.method;
-  c->request = unpack(m->input, c->recv_buf);
+  c->request = tc_grpc_unpack(m->input, c->recv_buf);
   grpc_byte_buffer_destroy(c->recv_buf);
   c->recv_buf = NULL;
   if (!c->request) {
