@@ -161,13 +161,13 @@ Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in) {
   return at->entity && at->attribute && at->value ? at : NULL;
 }
 
-int tc_op_snap_revision(tc_op_t *op, const char *token, uint64_t *revision) {
+int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision) {
   *revision = 0;
   if (!token || !*token) return 0;
   char *err = NULL;
-  int rc = tc_token_decode(token, op->srv->instance_id, revision, &err);
+  int rc = tc_token_decode(token, call->server->instance_id, revision, &err);
   if (rc != 0) {
-    tc_call_error(op->call, rc, "%s", err ? err : "invalid snap token");
+    tc_call_error(call, rc, "%s", err ? err : "invalid snap token");
     free(err);
   }
   return rc;

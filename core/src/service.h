@@ -51,7 +51,7 @@ Base__V1__Tuple *tc_tuple_to_proto(tc_arena_t *a, const tc_tuple_t *in);
 Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in);
 
 /* A snap token from a request: "" = head (revision 0).  Sync error path. */
-int tc_op_snap_revision(tc_op_t *op, const char *token, uint64_t *revision);
+int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision);
 /* Permify's request validation; on failure sets call->errmsg and returns
  * TC_EVALIDATION (the handler returns it). */
 int tc_call_validate(tc_call_t *call);

@@ -295,7 +295,7 @@ static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,
                       const char *snap_token, const char *cont_token, uint32_t page_size) {
   r->tenant_id = tenant_id;
   r->limit = tc_page_size(page_size);
-  int rc = tc_op_snap_revision(&r->op, snap_token, &r->revision);
+  int rc = tc_call_snap_revision(call, snap_token, &r->revision);
   if (rc == 0 && cont_token && *cont_token && tc_cont_token_decode_id(cont_token, &r->after))
     rc = tc_call_error(call, TC_ECONT_TOKEN, "ERROR_CODE_INVALID_CONTINUOUS_TOKEN");
   if (rc != 0) {

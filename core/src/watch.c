@@ -571,15 +571,8 @@ int tc_watch_rpc(tc_call_t *call) {
                          "watch is disabled on this server: set service.watch.enabled to true "
                          "(flag --service-watch-enabled, env PERMIFY_SERVICE_WATCH_ENABLED)");
   if (srv->stopping) return tc_call_error(call, TC_EUNAVAILABLE, "the server is shutting down");
-  uint64_t cursor = 0;
-  if (r->snap_token && *r->snap_token) {
-    char *err = NULL;
-    if ((rc = tc_token_decode(r->snap_token, srv->instance_id, &cursor, &err)) != 0) {
-      tc_call_error(call, rc, "%s", err ? err : "invalid snap token");
-      free(err);
-      return rc;
-    }
-  }
+  uint64_t cursor;
+  if ((rc = tc_call_snap_revision(call, r->snap_token, &cursor)) != 0) return rc;
   stream_t *s = calloc(1, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->srv = srv;
