@@ -173,6 +173,14 @@ int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision
   return rc;
 }
 
+char *tc_op_cont_token(tc_op_t *op, const char *cursor) {
+  if (!cursor) return "";
+  char *tok = tc_cont_token_encode(cursor);
+  char *copy = tok ? tc_arena_strdup(&op->arena, tok) : NULL;
+  free(tok);
+  return copy;
+}
+
 uint32_t tc_page_size(uint32_t requested) { return requested ? requested : 50; }
 
 int tc_call_validate(tc_call_t *call) {

@@ -55,6 +55,9 @@ int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision
 /* Permify's request validation; on failure sets call->errmsg and returns
  * TC_EVALIDATION (the handler returns it). */
 int tc_call_validate(tc_call_t *call);
+/* The continuous token of a page cursor, in op's arena; "" when cursor is
+ * NULL (no more pages); NULL on out of memory. */
+char *tc_op_cont_token(tc_op_t *op, const char *cursor);
 /* page_size 0 = the default of 50. */
 uint32_t tc_page_size(uint32_t requested);
 

@@ -232,20 +232,13 @@ typedef struct {
   tc_attr_filter_t af;
 } read_op_t;
 
-static char *next_token(tc_arena_t *a, tc_cursor_t next) {
-  if (!next) return "";
+/* The response arrays and the continuous token of one page (the id of the
+ * next page's first row, or none). */
+static int page_new(read_op_t *r, size_t n, void *items, char **cont, tc_cursor_t next) {
+  *(void **)items = tc_arena_alloc(&r->op.arena, (n + 1) * sizeof(void *));
   char id[24];
   snprintf(id, sizeof id, "%llu", (unsigned long long)next);
-  char *tok = tc_cont_token_encode(id);
-  char *copy = tok ? tc_arena_strdup(a, tok) : NULL;
-  free(tok);
-  return copy;
-}
-
-/* The response arrays and the continuous token of one page. */
-static int page_new(tc_arena_t *a, size_t n, void *items, char **cont, tc_cursor_t next) {
-  *(void **)items = tc_arena_alloc(a, (n + 1) * sizeof(void *));
-  *cont = next_token(a, next);
+  *cont = tc_op_cont_token(&r->op, next ? id : NULL);
   return *(void **)items && *cont ? 0 : TC_ENOMEM;
 }
 
@@ -255,7 +248,7 @@ static void on_tuples(void *arg, int status, uint64_t revision, const tc_tuple_t
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
-  if (status == 0) status = page_new(a, n, &resp.tuples, &resp.continuous_token, next);
+  if (status == 0) status = page_new(r, n, &resp.tuples, &resp.continuous_token, next);
   for (size_t i = 0; status == 0 && i < n; i++)
     if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(a, &rows[i]))) status = TC_ENOMEM;
   tc_op_finish(&r->op, status, &resp.base);
@@ -267,7 +260,7 @@ static void on_attrs(void *arg, int status, uint64_t revision, const tc_attr_t *
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
-  if (status == 0) status = page_new(a, n, &resp.attributes, &resp.continuous_token, next);
+  if (status == 0) status = page_new(r, n, &resp.attributes, &resp.continuous_token, next);
   /* A stored value that does not decode is corruption, not a client error. */
   for (size_t i = 0; status == 0 && i < n; i++)
     if (!(resp.attributes[resp.n_attributes++] = tc_attr_to_proto(a, &rows[i])))

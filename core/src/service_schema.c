@@ -108,10 +108,8 @@ static void on_list(void *arg, int status, const char *head, const tc_schema_row
     return;
   }
   Base__V1__SchemaListResponse resp = BASE__V1__SCHEMA_LIST_RESPONSE__INIT;
-  char *tok = next ? tc_cont_token_encode(next) : NULL;
   resp.head = tc_arena_strdup(a, head ? head : "");
-  resp.continuous_token = tc_arena_strdup(a, tok ? tok : "");
-  free(tok);
+  resp.continuous_token = tc_op_cont_token(&s->op, next);
   resp.schemas = tc_arena_alloc(a, (n + 1) * sizeof *resp.schemas);
   if (!resp.head || !resp.continuous_token || !resp.schemas) status = TC_ENOMEM;
   for (size_t i = 0; status == 0 && i < n; i++) {

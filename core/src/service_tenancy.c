@@ -92,9 +92,7 @@ static void on_listed(void *arg, int status, const tc_tenant_row_t *rows, size_t
     return;
   }
   Base__V1__TenantListResponse resp = BASE__V1__TENANT_LIST_RESPONSE__INIT;
-  char *tok = next ? tc_cont_token_encode(next) : NULL;
-  resp.continuous_token = tc_arena_strdup(a, tok ? tok : "");
-  free(tok);
+  resp.continuous_token = tc_op_cont_token(&t->op, next);
   resp.tenants = tc_arena_alloc(a, (n + 1) * sizeof *resp.tenants);
   if (!resp.continuous_token || !resp.tenants) status = TC_ENOMEM;
   for (size_t i = 0; status == 0 && i < n; i++)
