@@ -1,5 +1,5 @@
-/* The example backend: the whole plugin ABI of tuplecast/backend.h, kept in
- * memory and written to be read.  docs/backend-plugins.md is its guide.
+/* The example backend: the whole plugin ABI (major 2) of tuplecast/backend.h,
+ * kept in memory and written to be read.  docs/backend-plugins.md is its guide.
  *
  * One thread, the loop's.  Each call copies its inputs into an operation and
  * posts it with host->post(); the host runs posted items in FIFO order on a
@@ -12,11 +12,20 @@
  * The data, per tenant, in plain arrays: tuple and attribute rows with MVCC
  * revisions (a row is visible at R when created_rev <= R < expired_rev), the
  * change log in revision order, the schemas in version order.  Revisions and
- * row ids are global and increasing.  With the uri "example:retain=N" the
- * change log keeps only the last N revisions, and read_changes reports the
- * oldest one kept (a watcher from further back gets OUT_OF_RANGE); otherwise
- * nothing is pruned and `oldest` is 1.  The database lives and dies with the
- * backend: instance_id is new at each create().
+ * row ids are global and increasing; each write is one revision.
+ *
+ * Positions are snap tokens, and a revision is all a position needs here: the
+ * tokens are "tc1:<instance id>:<revision>" in base64, minted and parsed by
+ * backends/common/rev_token.c (shared with the sqlite backend).  Each call
+ * turns its tokens into revisions before it queues, so a bad token is refused
+ * at once; "" (the head) becomes NOW, which sees every active row.
+ *
+ * With the uri "example:retain=N" the change log keeps only the changes of
+ * the last N revisions; a tenant remembers the newest revision whose changes
+ * it dropped, and read_changes from before that answers TC_EOUT_OF_RANGE (the
+ * server tells the watcher what to do).  Otherwise nothing is pruned.  The
+ * database lives and dies with the backend: instance_id is new at each
+ * create().  There are no administrative commands (admin is NULL).
  *
  * Ownership: the backend owns its tenants, rows, schemas and queued
  * operations; an operation owns the copies of its inputs.  Results handed to
@@ -28,9 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rev_token.h"
 #include "tuplecast/backend.h"
 
 #define ACTIVE UINT64_MAX /* expired_rev of a row that was never deleted */
+#define NOW (ACTIVE - 1)  /* the revision of a read at the head: every active row */
 #define URI "example:"
 
 /* ---- a growable array ------------------------------------------------------ */
@@ -96,9 +107,10 @@ typedef struct row_s {
   tc_attr_t attr;
 } row_t;
 
-/* One entry of the change log: what read_changes hands out, and its row. */
+/* One entry of the change log: a row created or expired at a revision. */
 typedef struct change_s {
-  tc_change_t pub;
+  uint64_t rev;
+  int op; /* enum tc_change_op */
   row_t *row;
 } change_t;
 
@@ -116,6 +128,7 @@ typedef struct tenant_s {
   char *id, *name;
   int64_t created_at_ms;
   uint64_t head;        /* the newest revision written, 0 if none */
+  uint64_t pruned;      /* the newest revision whose changes retain dropped, 0 if none */
   vec_t tuples, attrs;  /* row_t *, in id order */
   vec_t changes;        /* change_t *, in revision order */
   vec_t schemas;        /* schema_t *, in version order */
@@ -129,7 +142,6 @@ struct tc_backend_s {
   uint64_t revision;      /* the last revision given out */
   uint64_t row_id;        /* the last row id given out */
   uint64_t retain;        /* revisions the change log keeps; 0 = all */
-  uint64_t oldest;        /* the oldest revision the change log still holds */
   tc_backend_stats_t stats;
   int closing;            /* destroy() was called: calls are refused */
   void (*destroy_cb)(void *arg);
@@ -266,9 +278,7 @@ static change_t *change_new(tenant_t *t) {
 }
 
 static void change_log(tenant_t *t, change_t *c, uint64_t rev, int op, row_t *row) {
-  c->pub = (tc_change_t){rev, op, row->is_attr ? NULL : &row->tuple,
-                         row->is_attr ? &row->attr : NULL};
-  c->row = row;
+  *c = (change_t){rev, op, row};
   vec_insert(&t->changes, t->changes.n, c);
 }
 
@@ -331,9 +341,9 @@ static row_t *attr_find_active(const tenant_t *t, const tc_attr_t *want) {
 static void write_undo(tenant_t *t, uint64_t rev) {
   while (t->changes.n > 0) {
     change_t *c = t->changes.v[t->changes.n - 1];
-    if (c->pub.revision != rev) break;
+    if (c->rev != rev) break;
     t->changes.n--;
-    if (c->pub.op == TC_CHANGE_DELETE) {
+    if (c->op == TC_CHANGE_DELETE) {
       c->row->expired_rev = ACTIVE;
     } else {
       (c->row->is_attr ? &t->attrs : &t->tuples)->n--; /* the newest row of its array */
@@ -402,7 +412,11 @@ struct op_s {
   /* Inputs, as the call needs them.  key: a tenant name, a schema version or
    * a list position. */
   const char *tenant_id, *key, *text;
-  uint64_t revision;
+  /* Positions, from the call's tokens: a read is at `revision` (NOW: the
+   * head); read_changes reads after `revision` up to `upto` (NOW: no bound)
+   * and keeps both tokens as given, to hand back unchanged. */
+  uint64_t revision, upto;
+  const char *token, *upto_token;
   tc_cursor_t after;
   uint32_t limit;
   int attrs; /* a read of attributes, not tuples */
@@ -646,18 +660,32 @@ static void run_schema_list(op_t *op) {
   free(rows);
 }
 
-/* Drops the changes of revisions that fell out of the retention window. */
+/* With retain = N: drops the changes of revisions older than the last N.
+ * Each tenant remembers the newest revision it dropped (`pruned`): a caller
+ * reading changes from before it has lost history. */
 static void prune_changes(tc_backend_t *b) {
-  if (!b->retain || b->revision < b->retain || b->revision - b->retain + 1 <= b->oldest) return;
-  b->oldest = b->revision - b->retain + 1;
+  if (!b->retain || b->revision <= b->retain) return;
+  uint64_t oldest = b->revision - b->retain + 1; /* the oldest revision kept */
   for (size_t i = 0; i < b->tenants.n; i++) {
-    vec_t *log = &((tenant_t *)b->tenants.v[i])->changes;
+    tenant_t *t = b->tenants.v[i];
+    vec_t *log = &t->changes;
     size_t drop = 0;
-    while (drop < log->n && ((change_t *)log->v[drop])->pub.revision < b->oldest)
-      free(log->v[drop++]);
-    memmove(log->v, log->v + drop, (log->n - drop) * sizeof *log->v);
+    for (change_t *c; drop < log->n && (c = log->v[drop])->rev < oldest; drop++) {
+      t->pruned = c->rev;
+      free(c);
+    }
+    if (drop) memmove(log->v, log->v + drop, (log->n - drop) * sizeof *log->v);
     log->n -= drop;
   }
+}
+
+/* Calls back a write or head with the token of rev (status 0), or with the error. */
+static void reply_token(op_t *op, int status, uint64_t rev,
+                        void (*cb)(void *arg, int status, const char *token)) {
+  char *token = status == 0 ? tc_rev_token_encode(op->b->instance_id, rev) : NULL;
+  if (status == 0 && !token) status = TC_ENOMEM;
+  cb(op->arg, status, token ? token : "");
+  free(token);
 }
 
 static void run_write(op_t *op) {
@@ -668,7 +696,7 @@ static void run_write(op_t *op) {
   if (status == 0) b->revision = t->head = rev;
   if (status == 0) prune_changes(b);
   b->stats.writes++;
-  op->cb.write(op->arg, status, status == 0 ? rev : 0);
+  reply_token(op, status, rev, op->cb.write);
 }
 
 /* The next row from index *i that a read at rev sees: visible at rev, at or
@@ -689,7 +717,7 @@ static const row_t *scan_next(const op_t *op, const vec_t *rows, size_t *i, uint
 static void run_read(op_t *op) {
   const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
   const vec_t *all = !t ? &no_items : op->attrs ? &t->attrs : &t->tuples;
-  uint64_t rev = op->revision ? op->revision : t ? t->head : 0;
+  uint64_t rev = op->revision;
   op->b->stats.reads++;
   size_t room = (op->limit && op->limit < all->n ? op->limit : all->n) + 1;
   tc_tuple_t *tuples = op->attrs ? NULL : malloc(room * sizeof *tuples);
@@ -708,43 +736,83 @@ static void run_read(op_t *op) {
       tuples[n++] = row->tuple;
   }
   if (op->attrs)
-    op->cb.attrs(op->arg, status, rev, attrs, n, next);
+    op->cb.attrs(op->arg, status, attrs, n, next);
   else
-    op->cb.tuples(op->arg, status, rev, tuples, n, next);
+    op->cb.tuples(op->arg, status, tuples, n, next);
   free(tuples);
   free(attrs);
 }
 
+/* The tenant's head: the newest revision written to it (0, before its first
+ * write, is a position too: a read there sees nothing). */
 static void run_head(op_t *op) {
   const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
-  op->cb.head(op->arg, 0, t ? t->head : 0);
+  reply_token(op, 0, t ? t->head : 0, op->cb.head);
 }
 
 static uint64_t change_rev(const vec_t *log, size_t i) {
-  return ((const change_t *)log->v[i])->pub.revision;
+  return ((const change_t *)log->v[i])->rev;
 }
 
+/* The changes of the revisions after op->revision, up to op->upto, in whole
+ * revisions; `last` is where to continue.  The changes of one revision share
+ * one token, minted here and freed after the callback. */
 static void run_read_changes(op_t *op) {
   const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
   const vec_t *log = t ? &t->changes : &no_items;
-  uint64_t head = t ? t->head : 0;
+  uint64_t after = op->revision, upto = op->upto;
   op->b->stats.change_reads++;
-  size_t first = 0;
-  while (first < log->n && change_rev(log, first) <= op->after) first++;
-  /* Whole revisions: once limit changes are in, stop where a revision starts. */
-  size_t end = first;
-  while (end < log->n && !(op->limit && end - first >= op->limit &&
-                           change_rev(log, end) != change_rev(log, end - 1)))
-    end++;
-  /* All caught up: continue after the head (a write may have changed nothing). */
-  uint64_t last = end < log->n ? change_rev(log, end - 1) : head > op->after ? head : op->after;
-  tc_change_t *changes = malloc((end - first + 1) * sizeof *changes);
-  if (!changes) {
-    op->cb.changes(op->arg, TC_ENOMEM, NULL, 0, op->after, op->b->oldest);
+  if (t && after < t->pruned) { /* changes after `after` were dropped */
+    op->cb.changes(op->arg, TC_EOUT_OF_RANGE, NULL, 0, "");
     return;
   }
-  for (size_t i = first; i < end; i++) changes[i - first] = ((const change_t *)log->v[i])->pub;
-  op->cb.changes(op->arg, 0, changes, end - first, last, op->b->oldest);
+  size_t first = 0;
+  while (first < log->n && change_rev(log, first) <= after) first++;
+  /* Whole revisions: once limit changes are in, stop where a revision starts. */
+  size_t end = first;
+  while (end < log->n && change_rev(log, end) <= upto &&
+         !(op->limit && end - first >= op->limit &&
+           change_rev(log, end) != change_rev(log, end - 1)))
+    end++;
+  /* Stopped early: continue after the last revision returned.  Otherwise all
+   * is read up to `upto`, or up to the head (past writes that changed
+   * nothing); never before `after`. */
+  int complete = end == log->n || change_rev(log, end) > upto;
+  uint64_t head = t ? t->head : 0;
+  uint64_t last = !complete ? change_rev(log, end - 1) : upto != NOW ? upto : head;
+  if (last < after) last = after;
+
+  tc_change_t *changes = malloc((end - first + 1) * sizeof *changes);
+  vec_t tokens = {0}; /* char *, one per revision returned */
+  int status = changes ? 0 : TC_ENOMEM;
+  for (size_t i = first; status == 0 && i < end; i++) {
+    const change_t *c = log->v[i];
+    if (i == first || c->rev != change_rev(log, i - 1)) { /* a new revision: its token */
+      char *token = vec_reserve(&tokens, 1) == 0
+                        ? tc_rev_token_encode(op->b->instance_id, c->rev) : NULL;
+      if (!token) {
+        status = TC_ENOMEM;
+        break;
+      }
+      vec_insert(&tokens, tokens.n, token);
+    }
+    changes[i - first] = (tc_change_t){tokens.v[tokens.n - 1], c->op,
+                                       c->row->is_attr ? NULL : &c->row->tuple,
+                                       c->row->is_attr ? &c->row->attr : NULL};
+  }
+  /* `last` as a token: the caller's own string when it names the same
+   * position, so a caller that compares tokens sees it unchanged. */
+  char *minted = NULL;
+  const char *last_token = last == after                     ? op->token
+                           : *op->upto_token && last == upto ? op->upto_token
+                           : (minted = tc_rev_token_encode(op->b->instance_id, last));
+  if (!last_token) status = TC_ENOMEM;
+  if (status == 0)
+    op->cb.changes(op->arg, 0, changes, end - first, last_token);
+  else
+    op->cb.changes(op->arg, status, NULL, 0, "");
+  free(minted);
+  vec_free(&tokens);
   free(changes);
 }
 
@@ -826,22 +894,45 @@ static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_
   return op_submit(b, op);
 }
 
-/* What read_tuples and read_attrs share. */
-static op_t *read_op(tc_backend_t *b, const char *tenant_id, uint64_t revision,
-                     tc_cursor_t after, uint32_t limit, void *arg) {
+/* The revision of a token: NOW for "" (the head).  0, or TC_ESNAP_TOKEN
+ * for a token this database did not mint (the server checks tokens with
+ * token_check first, so that is a caller's bug). */
+static int token_revision(tc_backend_t *b, const char *token, uint64_t *rev) {
+  *rev = NOW;
+  if (!token || !*token) return 0;
+  char *why = NULL;
+  int rc = tc_rev_token_decode(token, b->instance_id, rev, &why);
+  free(why);
+  return rc;
+}
+
+static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
+  uint64_t rev;
+  *errmsg = NULL;
+  return tc_rev_token_decode(token, b->instance_id, &rev, errmsg);
+}
+
+/* What read_tuples and read_attrs share: NULL with *status set if the call
+ * is refused (a bad token, or see op_submit()). */
+static op_t *read_op(tc_backend_t *b, const char *tenant_id, const char *token,
+                     tc_cursor_t after, uint32_t limit, void *arg, int *status) {
+  uint64_t rev;
+  if ((*status = token_revision(b, token, &rev)) != 0) return NULL;
   op_t *op = op_new(b, run_read, tenant_id, arg);
   if (op) {
-    op->revision = revision;
+    op->revision = rev;
     op->after = after;
     op->limit = limit;
   }
   return op;
 }
 
-static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
-  op_t *op = read_op(b, tenant_id, revision, after, limit, arg);
+  int status;
+  op_t *op = read_op(b, tenant_id, token, after, limit, arg, &status);
+  if (status != 0) return status;
   if (op) {
     op->cb.tuples = cb;
     op_tuple_filter(op, f);
@@ -849,10 +940,12 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision
   return op_submit(b, op);
 }
 
-static int read_attrs(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  op_t *op = read_op(b, tenant_id, revision, after, limit, arg);
+  int status;
+  op_t *op = read_op(b, tenant_id, token, after, limit, arg, &status);
+  if (status != 0) return status;
   if (op) {
     op->cb.attrs = cb;
     op->attrs = 1;
@@ -867,12 +960,22 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return op_submit(b, op);
 }
 
-static int read_changes(tc_backend_t *b, const char *tenant_id, uint64_t after, uint32_t limit,
-                        tc_changes_cb cb, void *arg) {
+/* after: a token, not "" (a feed starts from a position); upto: NULL or a
+ * token. */
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+  uint64_t from, to = NOW;
+  if (!after || !*after) return TC_EINVAL;
+  int rc = token_revision(b, after, &from);
+  if (rc == 0 && upto && *upto) rc = token_revision(b, upto, &to);
+  if (rc != 0) return rc;
   op_t *op = op_new(b, run_read_changes, tenant_id, arg);
   if (op) {
     op->cb.changes = cb;
-    op->after = after;
+    op->revision = from;
+    op->upto = to;
+    op->token = op_str(op, after);
+    op->upto_token = op_str(op, upto);
     op->limit = limit;
   }
   return op_submit(b, op);
@@ -902,8 +1005,10 @@ static void destroy(tc_backend_t *b, void (*cb)(void *arg), void *arg) {
   b->host->post(b->host, &b->finish);
 }
 
-static int create(const tc_host_api_t *host, const char *uri, tc_backend_t **out,
-                  char **errmsg) {
+/* options: the example has none to read. */
+static int create(const tc_host_api_t *host, const char *uri, const char *const *options,
+                  tc_backend_t **out, char **errmsg) {
+  (void)options;
   char msg[256];
   *out = NULL;
   *errmsg = NULL;
@@ -921,7 +1026,6 @@ static int create(const tc_host_api_t *host, const char *uri, tc_backend_t **out
   if (!b) return TC_ENOMEM;
   b->host = host;
   b->retain = retain;
-  b->oldest = 1;
 
   /* A new database each time, so a new identity: 128 random bits. */
   unsigned char rnd[16];
@@ -951,10 +1055,12 @@ static const tc_backend_api_t api = {
     .struct_size = sizeof(tc_backend_api_t),
     .build_fingerprint = TC_BACKEND_FINGERPRINT,
     .name = "example",
-    .version = "1.0.0",
+    .version = "2.0.0",
     .create = create,
+    .admin = NULL, /* no administrative commands: nothing to migrate */
     .destroy = destroy,
     .instance_id = instance_id,
+    .token_check = token_check,
     .tenant_create = tenant_create,
     .tenant_get = tenant_get,
     .tenant_delete = tenant_delete,
@@ -971,6 +1077,6 @@ static const tc_backend_api_t api = {
 };
 
 /* The one exported symbol (the build hides everything else). */
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void);
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
 
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void) { return &api; }
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &api; }

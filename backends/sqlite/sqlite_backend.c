@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rev_token.h"
 #include "sqlite_internal.h"
 
 #define MEMORY_URI ":memory:"
@@ -203,9 +204,15 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
-static void deliver_write(tc__sq_req_t *r) {
-  r->cb.write(r->arg, r->status, r->status == 0 ? r->revision : 0);
+/* Calls cb with the token of revision (status 0) or with the error. */
+static void deliver_token(tc__sq_req_t *r, uint64_t revision,
+                          void (*cb)(void *arg, int status, const char *token)) {
+  char *tok = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, revision) : NULL;
+  cb(r->arg, r->status ? r->status : tok ? 0 : TC_ENOMEM, tok ? tok : "");
+  free(tok);
 }
+
+static void deliver_write(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.write); }
 
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                        void *arg) {
@@ -215,16 +222,31 @@ static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_
 }
 
 static void deliver_tuples(tc__sq_req_t *r) {
-  r->cb.tuples(r->arg, r->status, r->revision, r->rows, r->n, r->next_id);
+  r->cb.tuples(r->arg, r->status, r->rows, r->n, r->next_id);
+}
+
+static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
+  uint64_t revision;
+  return tc_rev_token_decode(token, b->instance_id, &revision, errmsg);
+}
+
+/* A checked token's revision; "" = UINT64_MAX, which sees every active row. */
+static int token_revision(tc_backend_t *b, const char *token, uint64_t *revision) {
+  char *err = NULL;
+  *revision = UINT64_MAX;
+  int rc = token && *token ? tc_rev_token_decode(token, b->instance_id, revision, &err) : 0;
+  free(err);
+  return rc;
 }
 
 /* A paged read at a revision: the part read_tuples and read_attrs share. */
 static tc__sq_req_t *page_req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
                                   void (*deliver)(tc__sq_req_t *), void *arg,
-                                  const char *tenant_id, uint64_t revision, tc_cursor_t after,
+                                  const char *tenant_id, const char *token, tc_cursor_t after,
                                   uint32_t limit, int *status) {
+  uint64_t revision;
+  if ((*status = token_revision(b, token, &revision)) != 0) return NULL;
   tc__sq_req_t *r = req_new(b, exec, deliver, arg);
-  *status = 0;
   if (r) {
     r->revision = revision;
     r->after = after;
@@ -234,35 +256,33 @@ static tc__sq_req_t *page_req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, s
   return r;
 }
 
-static int read_tuples(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
   int status;
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id,
-                                 revision, after, limit, &status);
+                                 token, after, limit, &status);
   if (r) r->cb.tuples = cb;
   if (r && status == 0 && f) status = tc__sq_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
   return submit(b, r, status, 0);
 }
 
 static void deliver_attrs(tc__sq_req_t *r) {
-  r->cb.attrs(r->arg, r->status, r->revision, r->rows, r->n, r->next_id);
+  r->cb.attrs(r->arg, r->status, r->rows, r->n, r->next_id);
 }
 
-static int read_attrs(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
   int status;
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id,
-                                 revision, after, limit, &status);
+                                 token, after, limit, &status);
   if (r) r->cb.attrs = cb;
   if (r && status == 0 && f) status = tc__sq_copy_attr_filter(&r->arena, &r->attr_filter, f);
   return submit(b, r, status, 0);
 }
 
-static void deliver_head(tc__sq_req_t *r) {
-  r->cb.head(r->arg, r->status, r->status == 0 ? r->revision : 0);
-}
+static void deliver_head(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.head); }
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_head, deliver_head, arg);
@@ -271,15 +291,23 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 }
 
 static void deliver_changes(tc__sq_req_t *r) {
-  r->cb.changes(r->arg, r->status, r->rows, r->n, r->last, r->oldest);
+  char *last = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, r->last) : NULL;
+  int status = r->status ? r->status : last ? 0 : TC_ENOMEM;
+  r->cb.changes(r->arg, status, status ? NULL : r->rows, status ? 0 : r->n, last ? last : "");
+  free(last);
 }
 
-static int read_changes(tc_backend_t *b, const char *tenant_id, uint64_t after, uint32_t limit,
-                        tc_changes_cb cb, void *arg) {
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+  uint64_t from, to = UINT64_MAX;
+  int rc = token_revision(b, after, &from);
+  if (rc == 0 && upto) rc = token_revision(b, upto, &to);
+  if (rc != 0) return rc;
   tc__sq_req_t *r = req_new(b, tc__sq_exec_read_changes, deliver_changes, arg);
   if (r) {
     r->cb.changes = cb;
-    r->after = after;
+    r->after = from;
+    r->upto = to;
     r->limit = limit;
   }
   return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
@@ -314,8 +342,9 @@ static void destroy(tc_backend_t *b, void (*cb)(void *arg), void *arg) {
   post_finish(b);
 }
 
-static int create(const tc_host_api_t *host, const char *uri, tc_backend_t **out,
-                  char **errmsg) {
+static int create(const tc_host_api_t *host, const char *uri, const char *const *options,
+                  tc_backend_t **out, char **errmsg) {
+  (void)options;
   *out = NULL;
   *errmsg = NULL;
   if (!uri || !*uri) {
@@ -373,6 +402,7 @@ static const tc_backend_api_t api = {
     .create = create,
     .destroy = destroy,
     .instance_id = instance_id,
+    .token_check = token_check,
     .tenant_create = tenant_create,
     .tenant_get = tenant_get,
     .tenant_delete = tenant_delete,
@@ -388,6 +418,6 @@ static const tc_backend_api_t api = {
     .stats = stats,
 };
 
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void);
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
 
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v1(void) { return &api; }
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &api; }

@@ -86,6 +86,7 @@ struct tc__sq_req_s {
   const char *text;  /* schema text */
   uint64_t revision; /* in: requested (0 = head); out: served / committed */
   uint64_t after;    /* row cursor or change revision */
+  uint64_t upto;     /* read_changes: last revision wanted (UINT64_MAX: the head) */
   uint32_t limit;    /* 0 = no limit */
   tc_tuple_filter_t tuple_filter;
   tc_attr_filter_t attr_filter;
@@ -94,7 +95,7 @@ struct tc__sq_req_s {
   const char *head;     /* schema_list: head version */
   const char *next_key; /* string cursor of the next page */
   tc_cursor_t next_id;
-  uint64_t last, oldest;
+  uint64_t last; /* read_changes: the revision to continue after */
 };
 
 /* Appends one zeroed element to r->rows; NULL on out-of-memory. */

@@ -1,9 +1,10 @@
 /* Reader-side operations, on the reader connection in autocommit mode.
- * A read at revision R sees rows with created_rev <= R < expired_rev; R = 0
- * means the tenant's head, read first so the rows and the reported revision
- * agree even while the writer commits. */
+ * A read at revision R sees rows with created_rev <= R < expired_rev; the
+ * head is R = UINT64_MAX, every active row. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "rev_token.h"
 #include "sqlite_internal.h"
 
 /* SQLite integers are signed; larger revisions and cursors clamp. */
@@ -94,8 +95,6 @@ static int attr_row(tc__sq_req_t *r, sqlite3_stmt *st) {
 
 int tc__sq_exec_read_tuples(tc__sq_req_t *r, sqlite3 *db) {
   atomic_fetch_add(&r->b->n_reads, 1);
-  if (!r->revision && tenant_head(db, r->tenant_id, &r->revision) != SQLITE_OK)
-    return fail(r, db, "read tuples");
   sqlite3_stmt *st;
   int rc = tc__sq_prepare_tuple_query(db,
                                       "SELECT id, entity_type, entity_id, relation,"
@@ -118,8 +117,6 @@ int tc__sq_exec_read_tuples(tc__sq_req_t *r, sqlite3 *db) {
 
 int tc__sq_exec_read_attrs(tc__sq_req_t *r, sqlite3 *db) {
   atomic_fetch_add(&r->b->n_reads, 1);
-  if (!r->revision && tenant_head(db, r->tenant_id, &r->revision) != SQLITE_OK)
-    return fail(r, db, "read attributes");
   sqlite3_stmt *st;
   int rc = tc__sq_prepare_attr_query(db,
                                      "SELECT id, entity_type, entity_id, attribute, value"
@@ -139,10 +136,23 @@ int tc__sq_exec_read_attrs(tc__sq_req_t *r, sqlite3 *db) {
   return read_page(r, db, st, attr_row, next_id, "read attributes");
 }
 
-static int change_row(tc__sq_req_t *r, sqlite3_stmt *st) {
+/* The token of revision, in r's arena: the one of the previous row when it
+ * is the same revision, so a transaction's changes share one pointer. */
+static const char *change_token(tc__sq_req_t *r, uint64_t revision, uint64_t *prev) {
+  tc_change_t *c = r->rows;
+  if (r->n > 1 && *prev == revision) return c[r->n - 2].token;
+  *prev = revision;
+  char *tok = tc_rev_token_encode(r->b->instance_id, revision);
+  const char *copy = tok ? tc__sq_arena_strdup(&r->arena, tok) : NULL;
+  free(tok);
+  return copy;
+}
+
+static int change_row(tc__sq_req_t *r, sqlite3_stmt *st, uint64_t *prev) {
   tc_change_t *c = tc__sq_req_push(r, sizeof *c);
   if (!c) return TC_ENOMEM;
-  c->revision = (uint64_t)sqlite3_column_int64(st, 0);
+  if (!(c->token = change_token(r, (uint64_t)sqlite3_column_int64(st, 0), prev)))
+    return TC_ENOMEM;
   c->op = sqlite3_column_int(st, 1);
   tc__sq_arena_t *a = &r->arena;
   if (sqlite3_column_int(st, 2) == TC__SQ_KIND_TUPLE) {
@@ -167,11 +177,13 @@ static int change_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   return 0;
 }
 
-/* Whole revisions only: stop at the first new revision once limit rows are in. */
+/* Whole revisions only: stop at the first new revision once limit rows are in.
+ * Nothing is ever pruned, so all history is retained. */
 int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db) {
   atomic_fetch_add(&r->b->n_change_reads, 1);
   uint64_t head = 0;
   if (tenant_head(db, r->tenant_id, &head) != SQLITE_OK) return fail(r, db, "read changes");
+  if (r->upto < head) head = r->upto;
   sqlite3_stmt *st;
   int rc = tc__sq_prepare(db,
                           "SELECT revision, op, kind, entity_type, entity_id, relation,"
@@ -184,17 +196,16 @@ int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db) {
   bind_text(st, 1, r->tenant_id);
   sqlite3_bind_int64(st, 2, param(r->after));
   sqlite3_bind_int64(st, 3, param(head));
-  /* Nothing is ever pruned, so all history from revision 1 is retained. */
-  r->oldest = 1;
   r->last = head > r->after ? head : r->after;
   int status = 0;
+  uint64_t prev = 0;
   while (status == 0 && (rc = tc__sq_step(st)) == SQLITE_ROW) {
     uint64_t rev = (uint64_t)sqlite3_column_int64(st, 0);
-    if (r->limit && r->n >= r->limit && rev != ((tc_change_t *)r->rows)[r->n - 1].revision) {
-      r->last = ((tc_change_t *)r->rows)[r->n - 1].revision;
+    if (r->limit && r->n >= r->limit && rev != prev) {
+      r->last = prev;
       break;
     }
-    status = change_row(r, st);
+    status = change_row(r, st, &prev);
   }
   if (status == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) status = fail(r, db, "read changes");
   sqlite3_finalize(st);

@@ -42,10 +42,10 @@ int tc_plugin_load(const char *path, tc_plugin_t *out, char **errmsg) {
   if (api->abi_major != TC_BACKEND_ABI_MAJOR)
     return fail(dl, errmsg, "backend plugin %s: expected ABI major %d, found %u", path,
                 TC_BACKEND_ABI_MAJOR, api->abi_major);
-  if (api->struct_size < TC_BACKEND_API_V1_SIZE)
+  if (api->struct_size < TC_BACKEND_API_V2_SIZE)
     return fail(dl, errmsg,
                 "backend plugin %s: expected function table of at least %zu bytes, found %u",
-                path, (size_t)TC_BACKEND_API_V1_SIZE, api->struct_size);
+                path, (size_t)TC_BACKEND_API_V2_SIZE, api->struct_size);
   const char *fp = api->build_fingerprint ? api->build_fingerprint : "(none)";
   if (strcmp(fp, TC_BACKEND_FINGERPRINT) != 0)
     return fail(dl, errmsg, "backend plugin %s: expected build fingerprint %s, found %s",

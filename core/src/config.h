@@ -52,6 +52,10 @@ typedef struct tc_config_s {
   int64_t database_max_data_per_write;
   int64_t database_max_retries;
   int64_t database_watch_buffer_size;
+  int64_t database_max_connections;
+  int64_t database_watch_poll_interval_ms; /* database.watch_poll_interval (ours) */
+  bool database_gc_enabled;                /* database.garbage_collection.* */
+  int64_t database_gc_interval_ms, database_gc_timeout_ms, database_gc_window_ms;
   char *database_backend_dir; /* "" = <dir of the executable>/backends */
 } tc_config_t;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "backend_open.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -15,27 +16,69 @@ static const char usage[] =
     "\n"
     "Usage:\n"
     "  tuplecast serve [-c config.yaml] [flags]   run the server\n"
+    "  tuplecast migrate up|status [-c config.yaml] [flags]\n"
+    "                                             apply / list database migrations\n"
     "  tuplecast version                          print the version\n"
     "  tuplecast help | --help                    this text\n"
     "\n"
     "`tuplecast serve --help` lists the flags.\n";
 
-static int serve(int argc, char **argv) {
-  tc_config_t cfg;
-  tc_config_init(&cfg);
+/* Loads the configuration from flags, env and file: 0, or the exit code
+ * (help printed: 0 with *done set; an error printed: 2). */
+static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
+  tc_config_init(cfg);
   char *err = NULL;
-  int rc = tc_config_load(&cfg, argc, argv, environ, &err);
+  int rc = tc_config_load(cfg, argc, argv, environ, &err);
+  *done = rc != 0;
   if (rc == TC_CONFIG_HELP) {
     fputs(tc_config_usage(), stdout);
-    tc_config_free(&cfg);
+    tc_config_free(cfg);
     return 0;
   }
   if (rc != 0) {
     fprintf(stderr, "tuplecast: %s\n", err ? err : "out of memory reading the configuration");
     free(err);
-    tc_config_free(&cfg);
+    tc_config_free(cfg);
     return 2;
   }
+  return 0;
+}
+
+/* `tuplecast migrate up|status`: the backend's admin call, no server. */
+static int migrate(int argc, char **argv) {
+  if (argc < 1 || (strcmp(argv[0], "up") && strcmp(argv[0], "status"))) {
+    fprintf(stderr, "tuplecast: usage: tuplecast migrate up|status [-c config.yaml] [flags]\n");
+    return 2;
+  }
+  tc_config_t cfg;
+  int done, rc = load_config(&cfg, argc - 1, argv + 1, &done);
+  if (done) return rc;
+  tc_backend_choice_t choice;
+  tc_plugin_t plugin;
+  char *out = NULL;
+  rc = tc_backend_choose(&cfg, &choice, &plugin, &out);
+  if (rc == 0) {
+    char command[16];
+    snprintf(command, sizeof command, "migrate %s", argv[0]);
+    if (plugin.api->admin)
+      rc = plugin.api->admin(choice.uri, (const char *const *)choice.options, command, &out);
+    else
+      printf("database.engine %s migrates its database itself when it opens it\n",
+             cfg.database_engine);
+    tc_backend_choice_free(&choice);
+    tc_plugin_unload(&plugin);
+  }
+  if (out) fprintf(rc ? stderr : stdout, "%s%s\n", rc ? "tuplecast: " : "", out);
+  free(out);
+  tc_config_free(&cfg);
+  return rc ? 2 : 0;
+}
+
+static int serve(int argc, char **argv) {
+  tc_config_t cfg;
+  int done, rc = load_config(&cfg, argc, argv, &done);
+  if (done) return rc;
+  char *err = NULL;
   tc_log_set_level(cfg.log_level);
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -62,6 +105,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "serve")) return serve(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "migrate")) return migrate(argc - 2, argv + 2);
   fprintf(stderr, "tuplecast: unknown command \"%s\"\n\n%s", argv[1], usage);
   return 2;
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "any_json.h"
+#include "backend_open.h"
 #include "error.h"
 #include "format.h"
 #include "grpc_server.h"
@@ -14,54 +16,43 @@
 #include "watch.h"
 #include "call.h"
 
-/* The plugin file for an engine: <backend_dir>/<engine>.so, where the
- * default backend_dir is "backends" beside the executable. */
-static char *plugin_path(const tc_config_t *cfg, const char *engine) {
-  if (cfg->database_backend_dir && *cfg->database_backend_dir)
-    return tc_format("%s/%s.so", cfg->database_backend_dir, engine);
-  char exe[PATH_MAX];
-  size_t len = sizeof exe;
-  if (uv_exepath(exe, &len) != 0) return tc_format("backends/%s.so", engine);
-  char *slash = strrchr(exe, '/');
-  if (slash) *slash = '\0';
-  return tc_format("%s/backends/%s.so", exe, engine);
-}
-
 static void on_signal(uv_signal_t *h, int signum) {
   tc_server_t *srv = h->data;
   tc_log(TC_LOG_INFO, "received signal %d, shutting down", signum);
   tc_server_stop(srv);
 }
 
+/* host->changed: a backend saw new transactions of a tenant written
+ * elsewhere; its feed, if it has one, reads them. */
+static void on_backend_changed(const tc_host_api_t *host, const char *tenant_id) {
+  tc_bridge_t *b = tc_bridge_from_host(host);
+  tc_server_t *srv = (tc_server_t *)((char *)b - offsetof(tc_server_t, bridge));
+  tc_watch_notify(srv, tenant_id);
+}
+
 static int open_backend(tc_server_t *srv, char **errmsg) {
   const tc_config_t *cfg = srv->cfg;
-  int memory = strcmp(cfg->database_engine, "memory") == 0;
-  const char *engine = memory ? "sqlite" : cfg->database_engine;
-  const char *uri = memory ? ":memory:" : cfg->database_uri;
-  char *path = plugin_path(cfg, engine);
-  if (!path) return TC_ENOMEM;
-  if (access(path, R_OK) != 0) {
-    *errmsg = tc_format("database.engine: %s: no backend plugin at %s (this build has: sqlite, "
-                        "memory)", cfg->database_engine, path);
-    free(path);
-    return TC_ECONFIG;
-  }
-  int rc = tc_plugin_load(path, &srv->plugin, errmsg);
-  free(path);
+  tc_backend_choice_t choice;
+  int rc = tc_backend_choose(cfg, &choice, &srv->plugin, errmsg);
   if (rc != 0) return rc;
   srv->api = srv->plugin.api;
+  srv->bridge.host.changed = on_backend_changed;
+  srv->bridge.host.any_to_json = tc_any_to_json;
+  srv->bridge.host.any_from_json = tc_any_from_json;
   char *berr = NULL;
-  rc = srv->api->create(&srv->bridge.host, uri, &srv->backend, &berr);
+  rc = srv->api->create(&srv->bridge.host, choice.uri, (const char *const *)choice.options,
+                        &srv->backend, &berr);
   if (rc != 0) {
-    *errmsg = tc_format("database.uri: %s: %s", uri, berr ? berr : tc_err_symbol(rc));
+    *errmsg = tc_format("database: %s", berr ? berr : tc_err_symbol(rc));
     free(berr);
     tc_plugin_unload(&srv->plugin);
-    return rc;
+  } else {
+    srv->instance_id = srv->api->instance_id(srv->backend);
+    tc_log(TC_LOG_INFO, "database: %s %s (instance %s)", cfg->database_engine,
+           choice.memory ? "in memory" : choice.uri, srv->instance_id);
   }
-  srv->instance_id = srv->api->instance_id(srv->backend);
-  tc_log(TC_LOG_INFO, "database: %s %s (instance %s)", cfg->database_engine,
-         memory ? "in memory" : uri, srv->instance_id);
-  return 0;
+  tc_backend_choice_free(&choice);
+  return rc;
 }
 
 static void on_closed_signal(uv_handle_t *h) { (void)h; }

@@ -56,17 +56,6 @@ void tc_op_finish_token(tc_op_t *op, int status, const char *token) {
   tc_op_finish(op, 0, resp);
 }
 
-void tc_op_finish_revision(tc_op_t *op, int status, uint64_t revision) {
-  if (status != 0) {
-    tc_op_finish(op, status, NULL);
-    return;
-  }
-  char *token = tc_token_encode(op->srv->instance_id, revision);
-  char *copy = token ? tc_arena_strdup(&op->arena, token) : NULL;
-  free(token);
-  tc_op_finish_token(op, copy ? 0 : TC_ENOMEM, copy);
-}
-
 int tc_op_submit(tc_op_t *op, const char *tenant_id, tc_job_fn run) {
   op->job.run = run;
   int rc = tc_tenant_submit(op->srv, tenant_id, &op->job);
@@ -161,11 +150,11 @@ Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in) {
   return at->entity && at->attribute && at->value ? at : NULL;
 }
 
-int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision) {
-  *revision = 0;
+int tc_call_snap_token(tc_call_t *call, const char *token) {
   if (!token || !*token) return 0;
+  tc_server_t *srv = call->server;
   char *err = NULL;
-  int rc = tc_token_decode(token, call->server->instance_id, revision, &err);
+  int rc = srv->api->token_check(srv->backend, token, &err);
   if (rc != 0) {
     tc_call_error(call, rc, "%s", err ? err : "invalid snap token");
     free(err);

@@ -34,8 +34,6 @@ void tc_op_fail(tc_op_t *op, int status, const char *fmt, ...)
 /* Answers with a message of the method's output type whose only field is
  * snap_token (every write and delete response). token "" is allowed. */
 void tc_op_finish_token(tc_op_t *op, int status, const char *token);
-/* Answers with the token of revision, or the error status. */
-void tc_op_finish_revision(tc_op_t *op, int status, uint64_t revision);
 /* Submits op's job to the tenant actor; returns 0 or a TC_E* code (op freed). */
 int tc_op_submit(tc_op_t *op, const char *tenant_id, tc_job_fn run);
 
@@ -50,8 +48,9 @@ void tc_tuple_from_proto(const Base__V1__Tuple *in, tc_tuple_t *out);
 Base__V1__Tuple *tc_tuple_to_proto(tc_arena_t *a, const tc_tuple_t *in);
 Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in);
 
-/* A snap token from a request: "" = head (revision 0).  Sync error path. */
-int tc_call_snap_revision(tc_call_t *call, const char *token, uint64_t *revision);
+/* Checks a snap token from a request with the backend ("" = head is fine).
+ * Sync error path: on failure the call's error is set and the code returned. */
+int tc_call_snap_token(tc_call_t *call, const char *token);
 /* Permify's request validation; on failure sets call->errmsg and returns
  * TC_EVALIDATION (the handler returns it). */
 int tc_call_validate(tc_call_t *call);

@@ -98,10 +98,12 @@ static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
   return 0;
 }
 
-static void on_written(void *arg, int status, uint64_t revision) {
+static void on_written(void *arg, int status, const char *token) {
   write_op_t *w = arg;
   if (status == 0) tc_watch_notify(w->op.srv, w->batch.tenant_id);
-  tc_op_finish_revision(&w->op, status, revision);
+  char *copy = status == 0 ? tc_arena_strdup(&w->op.arena, token) : NULL;
+  if (status == 0 && !copy) status = TC_ENOMEM;
+  tc_op_finish_token(&w->op, status, copy);
 }
 
 /* Checks the de-duplicated items against the schema (Permify's order:
@@ -225,7 +227,7 @@ int tc_data_delete_relationships(tc_call_t *call) {
 typedef struct {
   tc_op_t op;
   const char *tenant_id;
-  uint64_t revision;
+  const char *token;
   tc_cursor_t after;
   uint32_t limit;
   tc_tuple_filter_t tf;
@@ -242,9 +244,8 @@ static int page_new(read_op_t *r, size_t n, void *items, char **cont, tc_cursor_
   return *(void **)items && *cont ? 0 : TC_ENOMEM;
 }
 
-static void on_tuples(void *arg, int status, uint64_t revision, const tc_tuple_t *rows,
-                      size_t n, tc_cursor_t next) {
-  (void)revision;
+static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
+                      tc_cursor_t next) {
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
@@ -254,9 +255,8 @@ static void on_tuples(void *arg, int status, uint64_t revision, const tc_tuple_t
   tc_op_finish(&r->op, status, &resp.base);
 }
 
-static void on_attrs(void *arg, int status, uint64_t revision, const tc_attr_t *rows,
-                     size_t n, tc_cursor_t next) {
-  (void)revision;
+static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n,
+                     tc_cursor_t next) {
   read_op_t *r = arg;
   tc_arena_t *a = &r->op.arena;
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
@@ -277,9 +277,9 @@ static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
     return;
   }
   int rc = r->op.call->method->output == &base__v1__relationship_read_response__descriptor
-               ? srv->api->read_tuples(srv->backend, r->tenant_id, r->revision, &r->tf,
+               ? srv->api->read_tuples(srv->backend, r->tenant_id, r->token, &r->tf,
                                        r->after, r->limit, on_tuples, r)
-               : srv->api->read_attrs(srv->backend, r->tenant_id, r->revision, &r->af,
+               : srv->api->read_attrs(srv->backend, r->tenant_id, r->token, &r->af,
                                       r->after, r->limit, on_attrs, r);
   if (rc != 0) tc_op_finish(&r->op, rc, NULL);
 }
@@ -288,7 +288,8 @@ static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,
                       const char *snap_token, const char *cont_token, uint32_t page_size) {
   r->tenant_id = tenant_id;
   r->limit = tc_page_size(page_size);
-  int rc = tc_call_snap_revision(call, snap_token, &r->revision);
+  r->token = snap_token ? snap_token : "";
+  int rc = tc_call_snap_token(call, r->token);
   if (rc == 0 && cont_token && *cont_token && tc_cont_token_decode_id(cont_token, &r->after))
     rc = tc_call_error(call, TC_ECONT_TOKEN, "ERROR_CODE_INVALID_CONTINUOUS_TOKEN");
   if (rc != 0) {

@@ -11,15 +11,41 @@
 #include "error.h"
 #include "service.h"
 #include "tenant.h"
-#include "token.h"
 
 #define RING_CAP 1024    /* recent transactions kept per tenant feed */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
 
-/* One transaction, ready to send: its changes as DataChange messages. */
+/* A position (snap token) shared by the ring and the streams' queues. */
 typedef struct {
-  uint64_t revision;
-  char *token;
+  size_t refs;
+  char text[];
+} tok_t;
+
+static tok_t *tok_new(const char *text) {
+  size_t len = strlen(text) + 1;
+  tok_t *t = malloc(sizeof *t + len);
+  if (!t) return NULL;
+  t->refs = 1;
+  memcpy(t->text, text, len);
+  return t;
+}
+
+static tok_t *tok_ref(tok_t *t) {
+  t->refs++;
+  return t;
+}
+
+static void tok_unref(tok_t *t) {
+  if (t && --t->refs == 0) free(t);
+}
+
+/* One transaction, ready to send: its changes as DataChange messages, and
+ * its number in this feed (seq) and position after it (token).  An entry with
+ * no changes marks a position the backend moved to past transactions that
+ * changed nothing. */
+typedef struct {
+  uint64_t seq;
+  tok_t *token;
   Base__V1__DataChange **changes;
   size_t n;
   tc_arena_t arena;
@@ -31,12 +57,15 @@ struct tc_feed_s {
   tc_feed_t *next;
   tc_server_t *srv;
   char *tenant_id;
-  int ready;   /* last and ring_base are known */
+  int ready;   /* last and base are known */
   int reading; /* a backend read is in flight */
   int dirty;   /* woken while reading: read again */
   int pins;    /* feed code is walking its streams: do not free it yet */
-  /* Every transaction of the tenant in (ring_base, last] is in the ring. */
-  uint64_t last, ring_base;
+  /* Positions are backend tokens; entries are numbered in feed order.  The
+   * ring holds every transaction after position `base` (number base_seq) up
+   * to `last` (number last_seq). */
+  tok_t *base, *last;
+  uint64_t base_seq, last_seq;
   entry_t ring[RING_CAP];
   size_t ring_first, ring_len;
   stream_t *streams;
@@ -54,11 +83,19 @@ struct stream_s {
   const Base__V1__WatchFilter *filter; /* NULL: everything */
   int state;
   int refs; /* the call, the timer, each backend operation in flight */
-  uint64_t cursor; /* every transaction <= cursor was sent or skipped */
-  uint64_t resume; /* newest revision whose message left the queue */
+  /* Where the stream is: every transaction up to pos was sent or skipped.
+   * In the ring (in_ring), seq is pos's number in the feed. */
+  tok_t *pos;
+  uint64_t seq;
+  int in_ring;
+  /* Catching up from the backend: reads stop at the feed's position then
+   * (upto_seq); a stream already past it (parked) waits for the feed to move. */
+  uint64_t upto_seq;
+  int parked;
+  tok_t *resume;   /* newest position whose message left the queue */
   int reading;     /* a catch-up read is in flight */
   size_t limit;    /* most messages queued before the stream is ended */
-  uint64_t *queued; /* revisions of queued messages, a FIFO ring */
+  tok_t **queued;  /* positions of queued messages, a FIFO ring */
   size_t q_cap, q_first, q_len;
   uv_timer_t checkpoint;
   int has_timer;
@@ -66,8 +103,18 @@ struct stream_s {
 
 static void stream_unref(stream_t *s) {
   if (--s->refs > 0) return;
+  for (size_t i = 0; i < s->q_len; i++) tok_unref(s->queued[(s->q_first + i) % s->q_cap]);
   free(s->queued);
+  tok_unref(s->pos);
+  tok_unref(s->resume);
   free(s);
+}
+
+/* Moves the stream's position to t (which it references). */
+static void stream_move(stream_t *s, tok_t *t) {
+  tok_t *old = s->pos;
+  s->pos = tok_ref(t);
+  tok_unref(old);
 }
 
 /* One of s's operations (tenant job, backend read) has come back: drops its
@@ -76,10 +123,6 @@ static int op_done(stream_t *s) {
   int ended = s->state == S_ENDED;
   stream_unref(s);
   return ended;
-}
-
-static char *token_of(tc_server_t *srv, uint64_t revision) {
-  return tc_token_encode(srv->instance_id, revision);
 }
 
 static void on_timer_closed(uv_handle_t *h) { stream_unref(h->data); }
@@ -121,17 +164,15 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
 
 /* Ends the stream with a message that says where to resume. */
 static void stream_end_resume(stream_t *s, int status, const char *why) {
-  char *tok = token_of(s->srv, s->resume);
-  stream_end(s, status, "%s; resume with snap token %s", why, tok ? tok : "");
-  free(tok);
+  stream_end(s, status, "%s; resume with snap token %s", why, s->resume ? s->resume->text : "");
 }
 
 /* ---- sending ------------------------------------------------------------- */
 
-static int queue_push(stream_t *s, uint64_t revision) {
+static int queue_push(stream_t *s, tok_t *token) {
   if (s->q_len == s->q_cap) {
     size_t cap = s->q_cap ? s->q_cap * 2 : 8;
-    uint64_t *q = malloc(cap * sizeof *q);
+    tok_t **q = malloc(cap * sizeof *q);
     if (!q) return TC_ENOMEM;
     for (size_t i = 0; i < s->q_len; i++) q[i] = s->queued[(s->q_first + i) % s->q_cap];
     free(s->queued);
@@ -139,7 +180,7 @@ static int queue_push(stream_t *s, uint64_t revision) {
     s->q_cap = cap;
     s->q_first = 0;
   }
-  s->queued[(s->q_first + s->q_len++) % s->q_cap] = revision;
+  s->queued[(s->q_first + s->q_len++) % s->q_cap] = tok_ref(token);
   return 0;
 }
 
@@ -160,9 +201,10 @@ static int change_matches(const Base__V1__WatchFilter *f, const Base__V1__DataCh
 }
 
 /* Sends one transaction (the changes that pass the filter; nothing if none
- * does) and moves the cursor past it.  0, or the stream was ended. */
-static int stream_send(stream_t *s, uint64_t revision, const char *token,
-                       Base__V1__DataChange **changes, size_t n, int checkpoint) {
+ * does) and moves the stream past it; a checkpoint sends its position with no
+ * changes.  0, or the stream was ended. */
+static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes, size_t n,
+                       int checkpoint) {
   Base__V1__DataChange **pass = changes;
   size_t n_pass = n;
   if (s->filter && !checkpoint) {
@@ -188,17 +230,17 @@ static int stream_send(stream_t *s, uint64_t revision, const char *token,
     } else {
       Base__V1__DataChanges dc = BASE__V1__DATA_CHANGES__INIT;
       Base__V1__WatchResponse resp = BASE__V1__WATCH_RESPONSE__INIT;
-      dc.snap_token = (char *)token;
+      dc.snap_token = token->text;
       dc.data_changes = pass;
       dc.n_data_changes = n_pass;
       resp.changes = &dc;
-      rc = queue_push(s, revision);
+      rc = queue_push(s, token);
       if (rc == 0) rc = s->call->send(s->call, &resp.base);
       if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
     }
   }
   if (pass != changes) free(pass);
-  if (rc == 0 && revision > s->cursor) s->cursor = revision;
+  if (rc == 0 && !checkpoint) stream_move(s, token);
   return rc;
 }
 
@@ -220,28 +262,35 @@ static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c
   return d->attribute ? d : NULL;
 }
 
-/* Fills e with the n changes of one revision. */
-static int entry_build(tc_server_t *srv, entry_t *e, const tc_change_t *c, size_t n) {
+/* Fills e with one transaction: its n changes (none for a marker) and the
+ * position after it.  On failure e holds nothing to free but its arena. */
+static int entry_build(entry_t *e, const char *token, const tc_change_t *c, size_t n) {
   tc_arena_init(&e->arena);
-  e->revision = c[0].revision;
   e->n = n;
-  e->changes = tc_arena_alloc(&e->arena, n * sizeof *e->changes);
-  char *tok = token_of(srv, e->revision);
-  e->token = tok ? tc_arena_strdup(&e->arena, tok) : NULL;
-  free(tok);
-  if (!e->changes || !e->token) return TC_ENOMEM;
+  e->changes = tc_arena_alloc(&e->arena, (n + 1) * sizeof *e->changes);
+  if (!e->changes || !(e->token = tok_new(token))) return TC_ENOMEM;
   for (size_t i = 0; i < n; i++)
-    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i]))) return TC_EINTERNAL;
+    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i]))) {
+      tok_unref(e->token);
+      return TC_EINTERNAL;
+    }
   return 0;
 }
 
-/* Calls fn for each revision's run of changes, in order; stops on non-zero. */
-static int for_each_revision(const tc_change_t *c, size_t n,
-                             int (*fn)(void *arg, const tc_change_t *c, size_t n), void *arg) {
+static void entry_free(entry_t *e) {
+  tok_unref(e->token);
+  tc_arena_free(&e->arena);
+}
+
+/* Calls fn for each transaction's run of changes, in order; stops on
+ * non-zero.  A transaction's changes share one token. */
+static int for_each_transaction(const tc_change_t *c, size_t n,
+                                int (*fn)(void *arg, const tc_change_t *c, size_t n),
+                                void *arg) {
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
-    while (j < n && c[j].revision == c[i].revision) j++;
+    while (j < n && (c[j].token == c[i].token || !strcmp(c[j].token, c[i].token))) j++;
     int rc = fn(arg, c + i, j - i);
     if (rc != 0) return rc;
     i = j;
@@ -263,7 +312,9 @@ static void feed_free(tc_feed_t *f) {
   tc_feed_t **pp = &f->srv->feeds;
   while (*pp != f) pp = &(*pp)->next;
   *pp = f->next;
-  for (size_t i = 0; i < f->ring_len; i++) tc_arena_free(&ring_at(f, i)->arena);
+  for (size_t i = 0; i < f->ring_len; i++) entry_free(ring_at(f, i));
+  tok_unref(f->base);
+  tok_unref(f->last);
   free(f->tenant_id);
   free(f);
 }
@@ -276,48 +327,58 @@ static void feed_release(tc_feed_t *f) {
 
 static void feed_read(tc_feed_t *f);
 static void stream_attach(stream_t *s);
+static void catchup_step(stream_t *s);
 
-/* Appends one transaction to the ring and hands it to the live streams. */
-static int feed_push(void *arg, const tc_change_t *c, size_t n) {
-  tc_feed_t *f = arg;
+/* Appends a transaction (or a marker: n = 0) at position token to the ring
+ * and hands it to the live streams. */
+static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, size_t n) {
   if (f->ring_len == RING_CAP) {
     entry_t *old = ring_at(f, 0);
-    f->ring_base = old->revision;
-    tc_arena_free(&old->arena);
+    tok_unref(f->base);
+    f->base = tok_ref(old->token);
+    f->base_seq = old->seq;
+    entry_free(old);
     f->ring_first = (f->ring_first + 1) % RING_CAP;
     f->ring_len--;
   }
   entry_t *e = ring_at(f, f->ring_len);
-  int rc = entry_build(f->srv, e, c, n);
+  int rc = entry_build(e, token, c, n);
   if (rc != 0) {
     tc_arena_free(&e->arena);
     return rc;
   }
   f->ring_len++;
+  e->seq = ++f->last_seq;
+  tok_unref(f->last);
+  f->last = tok_ref(e->token);
   for (stream_t *s = f->streams, *next; s; s = next) {
     next = s->next;
-    if (s->state == S_LIVE && e->revision > s->cursor)
-      stream_send(s, e->revision, e->token, e->changes, e->n, 0);
+    if (s->state == S_LIVE && stream_send(s, e->token, e->changes, e->n, 0) == 0)
+      s->seq = e->seq;
+    else if (s->state == S_CATCHUP && s->parked)
+      catchup_step(s);
   }
   return 0;
 }
 
+static int feed_push(void *arg, const tc_change_t *c, size_t n) {
+  return feed_append(arg, c[0].token, c, n);
+}
+
 static void on_feed_changes(void *arg, int status, const tc_change_t *changes, size_t n,
-                            uint64_t last, uint64_t oldest) {
-  (void)oldest;
+                            const char *last) {
   tc_feed_t *f = arg;
   f->reading = 0;
   if (f->srv->stopping) return;
   f->pins++;
-  if (status == 0) status = for_each_revision(changes, n, feed_push, f);
+  if (status == 0) status = for_each_transaction(changes, n, feed_push, f);
+  /* The backend moved past transactions that changed nothing. */
+  if (status == 0 && strcmp(last, f->last->text) != 0) status = feed_append(f, last, NULL, 0);
   if (status != 0) {
-    tc_log(TC_LOG_ERROR, "watch: tenant %s: reading changes after %llu failed: %s", f->tenant_id,
-           (unsigned long long)f->last, tc_err_symbol(status));
+    tc_log(TC_LOG_ERROR, "watch: tenant %s: reading changes after %s failed: %s", f->tenant_id,
+           f->last->text, tc_err_symbol(status));
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be read");
   } else {
-    if (last > f->last) f->last = last;
-    for (stream_t *s = f->streams; s; s = s->next)
-      if (s->state == S_LIVE && f->last > s->cursor) s->cursor = f->last;
     if (n >= READ_LIMIT || f->dirty) {
       f->dirty = 0;
       feed_read(f);
@@ -334,21 +395,22 @@ static void feed_read(tc_feed_t *f) {
   }
   f->reading = 1;
   tc_server_t *srv = f->srv;
-  int rc = srv->api->read_changes(srv->backend, f->tenant_id, f->last, READ_LIMIT,
+  int rc = srv->api->read_changes(srv->backend, f->tenant_id, f->last->text, NULL, READ_LIMIT,
                                   on_feed_changes, f);
-  if (rc != 0) on_feed_changes(f, rc, NULL, 0, f->last, 0);
+  if (rc != 0) on_feed_changes(f, rc, NULL, 0, f->last->text);
 }
 
-static void on_feed_head(void *arg, int status, uint64_t revision) {
+static void on_feed_head(void *arg, int status, const char *token) {
   tc_feed_t *f = arg;
   f->reading = 0;
   if (f->srv->stopping) return;
   f->pins++;
+  if (status == 0 && !(f->base = tok_new(token))) status = TC_ENOMEM;
   if (status != 0) {
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be started");
   } else {
     f->ready = 1;
-    f->last = f->ring_base = revision;
+    f->last = tok_ref(f->base);
     for (stream_t *s = f->streams, *next; s; s = next) {
       next = s->next;
       if (s->state == S_WAIT_FEED) stream_attach(s);
@@ -399,57 +461,68 @@ void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
 static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
   stream_t *s = arg;
   entry_t e;
-  int rc = entry_build(s->srv, &e, c, n);
-  if (rc == 0) rc = stream_send(s, e.revision, e.token, e.changes, e.n, 0);
-  else stream_end_resume(s, rc, "a change could not be read");
-  tc_arena_free(&e.arena);
+  int rc = entry_build(&e, c[0].token, c, n);
+  if (rc == 0) {
+    rc = stream_send(s, e.token, e.changes, e.n, 0);
+    entry_free(&e);
+  } else {
+    tc_arena_free(&e.arena);
+    stream_end_resume(s, rc, "a change could not be read");
+  }
   return rc;
 }
-
-static void catchup_step(stream_t *s);
 
 /* A DataChanges with no changes and the token of the stream's position. */
-static int send_checkpoint(stream_t *s) {
-  char *tok = token_of(s->srv, s->cursor);
-  int rc = tok ? stream_send(s, s->cursor, tok, NULL, 0, 1) : TC_ENOMEM;
-  free(tok);
-  return rc;
-}
+static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1); }
 
 static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
-                       uint64_t last, uint64_t oldest) {
+                       const char *last) {
   stream_t *s = arg;
   s->reading = 0;
   if (op_done(s)) return;
+  if (status == TC_EOUT_OF_RANGE) {
+    stream_end(s, TC_EOUT_OF_RANGE,
+               "snap token %s is older than the retained change history; start a new watch "
+               "with an empty snap token after re-reading the data",
+               s->pos->text);
+    return;
+  }
   if (status != 0) {
     stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
     return;
   }
-  if (s->cursor + 1 < oldest) {
-    char *tok = token_of(s->srv, s->cursor);
-    stream_end(s, TC_EOUT_OF_RANGE,
-               "snap token %s is older than the retained change history; start a new watch "
-               "with an empty snap token after re-reading the data",
-               tok ? tok : "");
-    free(tok);
-    return;
+  if (for_each_transaction(changes, n, catchup_send, s) != 0) return;
+  /* Nothing between the stream and the feed's position: the stream is at
+   * it, or ahead of it (a token from another node, or a write the feed has
+   * not read yet). */
+  s->parked = !n && !strcmp(last, s->pos->text);
+  if (!s->parked && strcmp(last, s->pos->text) != 0) {
+    tok_t *t = tok_new(last);
+    if (!t) {
+      stream_end_resume(s, TC_ENOMEM, "out of memory");
+      return;
+    }
+    stream_move(s, t);
+    tok_unref(t);
   }
-  if (for_each_revision(changes, n, catchup_send, s) != 0) return;
-  if (last > s->cursor) s->cursor = last;
   catchup_step(s);
 }
 
-/* The ring entry right after revision, or NULL: the ring is in revision order. */
-static entry_t *ring_after(tc_feed_t *f, uint64_t revision) {
-  size_t lo = 0, hi = f->ring_len;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (ring_at(f, mid)->revision <= revision)
-      lo = mid + 1;
-    else
-      hi = mid;
+/* Finds the stream's position in the ring (the base, or an entry's token):
+ * from there on the ring has every later transaction. */
+static int ring_locate(tc_feed_t *f, stream_t *s) {
+  if (!strcmp(s->pos->text, f->base->text)) {
+    s->seq = f->base_seq;
+    return 1;
   }
-  return lo < f->ring_len ? ring_at(f, lo) : NULL;
+  for (size_t i = f->ring_len; i-- > 0;) {
+    entry_t *e = ring_at(f, i);
+    if (e->token == s->pos || !strcmp(e->token->text, s->pos->text)) {
+      s->seq = e->seq;
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* A stream behind the live feed takes transactions from the backend while it
@@ -459,23 +532,30 @@ static entry_t *ring_after(tc_feed_t *f, uint64_t revision) {
 static void catchup_step(stream_t *s) {
   tc_feed_t *f = s->feed;
   while (s->state == S_CATCHUP && !s->reading && s->call->pending <= s->limit / 2) {
-    if (s->cursor < f->ring_base) {
+    /* A stream paused in the ring may have fallen out of it meanwhile. */
+    if (s->in_ring && s->seq < f->base_seq) s->in_ring = 0;
+    if (!s->in_ring && !(s->in_ring = ring_locate(f, s))) {
+      if (s->parked && s->upto_seq == f->last_seq) return; /* feed_append calls again */
+      /* Not in the ring: read from the backend up to the feed's position,
+       * where the ring takes over. */
+      s->parked = 0;
+      s->upto_seq = f->last_seq;
       uint32_t page = s->limit / 4 ? (uint32_t)(s->limit / 4) : 1;
       s->reading = 1;
       s->refs++;
-      int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->cursor, page,
-                                         on_catchup, s);
-      if (rc != 0) on_catchup(s, rc, NULL, 0, s->cursor, 0);
+      int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text,
+                                         f->last->text, page, on_catchup, s);
+      if (rc != 0) on_catchup(s, rc, NULL, 0, s->pos->text);
       return;
     }
-    entry_t *e = ring_after(f, s->cursor);
-    if (!e) {
+    if (s->seq == f->last_seq) {
       s->state = S_LIVE;
-      if (f->last > s->cursor) s->cursor = f->last;
       return;
     }
+    entry_t *e = ring_at(f, (size_t)(s->seq - f->base_seq));
     /* A failed send ended the stream, which may be gone now. */
-    if (stream_send(s, e->revision, e->token, e->changes, e->n, 0) != 0) return;
+    if (stream_send(s, e->token, e->changes, e->n, 0) != 0) return;
+    s->seq = e->seq;
   }
 }
 
@@ -500,7 +580,7 @@ static void stream_join(stream_t *s) {
     return;
   }
   s->feed = f;
-  s->resume = s->cursor;
+  s->resume = tok_ref(s->pos);
   s->state = S_WAIT_FEED;
   s->next = f->streams;
   if (f->streams) f->streams->prev = s;
@@ -517,14 +597,14 @@ static void stream_join(stream_t *s) {
   if (f->ready) stream_attach(s);
 }
 
-static void on_stream_head(void *arg, int status, uint64_t revision) {
+static void on_stream_head(void *arg, int status, const char *token) {
   stream_t *s = arg;
   if (op_done(s)) return;
+  if (status == 0 && !(s->pos = tok_new(token))) status = TC_ENOMEM;
   if (status != 0) {
-    stream_end(s, status, "the head revision could not be read");
+    stream_end(s, status, "the head position could not be read");
     return;
   }
-  s->cursor = revision;
   stream_join(s);
 }
 
@@ -536,20 +616,20 @@ static void run_start(tc_job_t *job, int status, const tc_schema_t *schema) {
     stream_end(s, status, "%s", tc_err_code_name(status));
     return;
   }
-  const Base__V1__WatchRequest *r = (const void *)s->call->request;
-  if (r->snap_token && *r->snap_token) {
+  if (s->pos) {
     stream_join(s);
     return;
   }
-  /* An empty token starts at the head: the newest committed transaction. */
+  /* An empty token starts at the head: after every committed transaction. */
   s->refs++;
   int rc = s->srv->api->head(s->srv->backend, s->tenant_id, on_stream_head, s);
-  if (rc != 0) on_stream_head(s, rc, 0);
+  if (rc != 0) on_stream_head(s, rc, "");
 }
 
 static void on_sent(tc_call_t *call) {
   stream_t *s = call->handler;
   if (!s || !s->q_len) return;
+  tok_unref(s->resume);
   s->resume = s->queued[s->q_first];
   s->q_first = (s->q_first + 1) % s->q_cap;
   s->q_len--;
@@ -571,14 +651,16 @@ int tc_watch_rpc(tc_call_t *call) {
                          "watch is disabled on this server: set service.watch.enabled to true "
                          "(flag --service-watch-enabled, env PERMIFY_SERVICE_WATCH_ENABLED)");
   if (srv->stopping) return tc_call_error(call, TC_EUNAVAILABLE, "the server is shutting down");
-  uint64_t cursor;
-  if ((rc = tc_call_snap_revision(call, r->snap_token, &cursor)) != 0) return rc;
+  if ((rc = tc_call_snap_token(call, r->snap_token)) != 0) return rc;
   stream_t *s = calloc(1, sizeof *s);
   if (!s) return TC_ENOMEM;
+  if (r->snap_token && *r->snap_token && !(s->pos = tok_new(r->snap_token))) {
+    free(s);
+    return TC_ENOMEM;
+  }
   s->srv = srv;
   s->call = call;
   s->tenant_id = r->tenant_id;
-  s->cursor = cursor;
   s->limit = (size_t)srv->cfg->database_watch_buffer_size;
   const Base__V1__WatchFilter *f = r->filter;
   if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation))
@@ -590,6 +672,7 @@ int tc_watch_rpc(tc_call_t *call) {
   s->job.run = run_start;
   if ((rc = tc_tenant_submit(srv, r->tenant_id, &s->job)) != 0) {
     call->handler = NULL;
+    tok_unref(s->pos);
     free(s);
     return rc;
   }

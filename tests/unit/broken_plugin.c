@@ -17,7 +17,7 @@
 #define BROKEN_FINGERPRINT TC_BACKEND_FINGERPRINT
 #endif
 #ifndef BROKEN_ENTRY
-#define BROKEN_ENTRY tc_backend_entry_v1
+#define BROKEN_ENTRY tc_backend_entry_v2
 #endif
 
 static const tc_backend_api_t api = {

@@ -1,13 +1,16 @@
-# Core modules: error table, tokens, base64, arena, plugin loader.
+# Core modules: error table, continuous tokens, base64, arena, plugin loader.
 tc_unit_test(test_core SOURCES test_core.c)
+
+# The snap tokens of the revision-numbered backends (backends/common).
+tc_unit_test(test_rev_token SOURCES test_rev_token.c LIBS tc_rev_token)
 
 # Plugins broken in one way each, for the loader's negative tests.
 set(TC_BROKEN_PLUGINS
     "wrong_magic\;BROKEN_MAGIC=0x12345678u"
-    "old_major\;BROKEN_MAJOR=0"
+    "old_major\;BROKEN_MAJOR=1"
     "short_table\;BROKEN_SIZE=offsetof(tc_backend_api_t,create)"
     "bad_fingerprint\;BROKEN_FINGERPRINT=\"tc1:ptr4:bo1234:uv0:noasan\""
-    "old_entry\;BROKEN_ENTRY=tc_backend_entry_v0"
+    "old_entry\;BROKEN_ENTRY=tc_backend_entry_v1"
     "good\;BROKEN_UNUSED=1")
 foreach(spec IN LISTS TC_BROKEN_PLUGINS)
   list(GET spec 0 name)

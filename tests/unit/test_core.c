@@ -1,5 +1,6 @@
-/* Unit tests of the small core modules: the error table, base64, snap and
- * continuous tokens, the arena, the bridge and the plugin loader. */
+/* Unit tests of the small core modules: the error table, base64, continuous
+ * tokens, the arena, the bridge and the plugin loader.  (Snap tokens belong
+ * to the backends: test_rev_token.c.) */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdalign.h>
@@ -92,47 +93,6 @@ static void test_base64(void **state) {
 }
 
 /* ---- tokens -------------------------------------------------------------- */
-
-static void test_snap_token(void **state) {
-  (void)state;
-  char *tok = tc_token_encode("abc123", 42);
-  uint64_t rev = 0;
-  char *err = NULL;
-  assert_int_equal(tc_token_decode(tok, "abc123", &rev, &err), 0);
-  assert_int_equal(rev, 42);
-  assert_null(err);
-
-  assert_int_equal(tc_token_decode(tok, "other", &rev, &err), TC_ESNAP_TOKEN);
-  assert_non_null(strstr(err, "another database"));
-  free(err);
-  assert_int_equal(tc_token_decode(tok, "abc12", &rev, &err), TC_ESNAP_TOKEN);
-  free(err);
-  free(tok);
-
-  tok = tc_token_encode("abc", UINT64_MAX);
-  assert_int_equal(tc_token_decode(tok, "abc", &rev, &err), 0);
-  assert_true(rev == UINT64_MAX);
-  free(tok);
-
-  /* Permify's Postgres tokens: legacy 8-byte xid and "xid:snapshot". */
-  assert_int_equal(tc_token_decode("6QIAAAAAAAA=", "abc", &rev, &err), TC_ESNAP_TOKEN);
-  assert_non_null(strstr(err, "Permify Postgres token"));
-  free(err);
-  assert_int_equal(tc_token_decode("NzQ1Ojc0NTo3NDY6NzQ1", "abc", &rev, &err), TC_ESNAP_TOKEN);
-  assert_non_null(strstr(err, "Permify Postgres token"));
-  free(err);
-
-  static const char *const bad[] = {"not base64!", "dGMxOmFiYzo=" /* "tc1:abc:" */,
-                                    "dGMxOmFiYzotMQ==" /* "tc1:abc:-1" */,
-                                    "dGMxOmFiYzoxOTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk=",
-                                    "dGMxOmFiYzoxeA==" /* "tc1:abc:1x" */,
-                                    "aGVsbG8=" /* "hello" */};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    assert_int_equal(tc_token_decode(bad[i], "abc", &rev, &err), TC_ESNAP_TOKEN);
-    assert_non_null(err);
-    free(err);
-  }
-}
 
 static void test_cont_token(void **state) {
   (void)state;
@@ -254,20 +214,20 @@ static void test_loader(void **state) {
   tc_plugin_unload(&p);
 
   expect_reject("wrong_magic", "expected magic 0x54434250, found 0x12345678");
-  expect_reject("old_major", "expected ABI major 1, found 0");
+  expect_reject("old_major", "expected ABI major 2, found 1");
   expect_reject("short_table", "expected function table of at least");
   expect_reject("bad_fingerprint", "found tc1:ptr4:bo1234:uv0:noasan");
   expect_reject("bad_fingerprint", "expected build fingerprint " TC_BACKEND_FINGERPRINT);
-  expect_reject("old_entry", "expected entry symbol tc_backend_entry_v1");
+  expect_reject("old_entry", "expected entry symbol tc_backend_entry_v2");
   expect_reject("missing", "cannot load");
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_table), cmocka_unit_test(test_error_rows),
-      cmocka_unit_test(test_base64),      cmocka_unit_test(test_snap_token),
-      cmocka_unit_test(test_cont_token),  cmocka_unit_test(test_arena),
-      cmocka_unit_test(test_bridge_fifo), cmocka_unit_test(test_loader),
+      cmocka_unit_test(test_base64),      cmocka_unit_test(test_cont_token),
+      cmocka_unit_test(test_arena),       cmocka_unit_test(test_bridge_fifo),
+      cmocka_unit_test(test_loader),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,10 @@
-/* tuplecast backend plugin ABI, major version 1.
+/* tuplecast backend plugin ABI, major version 2.
  *
  * This header (with the error table it includes) is the whole contract
  * between the server and a storage backend loaded with dlopen.  A backend
  * exports exactly one symbol, TC_BACKEND_ENTRY_SYMBOL, a function returning a
  * pointer to a static tc_backend_api_t.  The loader checks, in order: magic,
- * abi_major, struct_size >= TC_BACKEND_API_V1_SIZE, build_fingerprint; any
+ * abi_major, struct_size >= TC_BACKEND_API_V2_SIZE, build_fingerprint; any
  * mismatch unloads the plugin with a message naming expected and found values.
  *
  * Rules:
@@ -36,9 +36,9 @@ extern "C" {
 #endif
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
-#define TC_BACKEND_ABI_MAJOR 1
+#define TC_BACKEND_ABI_MAJOR 2
 #define TC_BACKEND_ABI_MINOR 0
-#define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v1"
+#define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
 #define TC_EXPORT __attribute__((visibility("default")))
@@ -82,7 +82,25 @@ typedef struct tc_host_api_s {
 #endif
       ;
   uint64_t (*now_ms)(void);
+  /* Loop thread only: tenant_id may have new transactions that were not
+   * written through this process (another node, another program).  The host
+   * reads the tenant's changes if anyone watches it; spurious calls are
+   * harmless. */
+  void (*changed)(const struct tc_host_api_s *host, const char *tenant_id);
+  /* Any thread: a packed google.protobuf.Any as Permify stores it in
+   * Postgres (protojson, e.g. {"@type":"type.googleapis.com/base.v1.
+   * BooleanValue","data":true}), and back.  Results are malloc'd; 0 or a
+   * TC_E* code (TC_EINVAL for a value that does not convert). */
+  int (*any_to_json)(const uint8_t *any, size_t len, char **json);
+  int (*any_from_json)(const char *json, uint8_t **any, size_t *len);
 } tc_host_api_t;
+
+/* ---- Positions ------------------------------------------------------------
+ * A position in a tenant's history is a snap token: a printable string the
+ * backend mints and parses, opaque to the host, handed to clients as is.  The
+ * host compares tokens only for equality: a backend returns the same string
+ * for the same position whenever it can (a feed's `last`, a change's token).
+ * "" means the head. */
 
 /* ---- Data shapes --------------------------------------------------------- */
 
@@ -119,11 +137,11 @@ typedef struct tc_attr_filter_s {
   size_t n_attributes;
 } tc_attr_filter_t;
 
-/* One atomic write for one tenant: one revision, all or nothing.  Order of
+/* One atomic write for one tenant: one transaction, all or nothing.  Order of
  * effects: tuple_delete, attr_delete, tuples, attrs.  A tuple identical to an
  * active one is a no-op (no change).  Each attr expires the active value of
  * (entity, attribute), if any (a DELETE change), then creates the new one (a
- * CREATE change).  The revision is allocated even when nothing changes. */
+ * CREATE change).  A token is minted even when nothing changes. */
 typedef struct tc_write_batch_s {
   const char *tenant_id;
   const tc_tuple_filter_t *tuple_delete; /* NULL = none */
@@ -136,9 +154,11 @@ typedef struct tc_write_batch_s {
 
 enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2 };
 
-/* One row change; exactly one of tuple / attr is set (the other NULL). */
+/* One row change; exactly one of tuple / attr is set (the other NULL).  The
+ * changes of one transaction are adjacent and share one token: the position
+ * right after that transaction. */
 typedef struct tc_change_s {
-  uint64_t revision;
+  const char *token;
   int op; /* enum tc_change_op */
   const tc_tuple_t *tuple;
   const tc_attr_t *attr;
@@ -160,14 +180,12 @@ typedef uint64_t tc_cursor_t;
 /* ---- Callbacks ----------------------------------------------------------- */
 
 typedef void (*tc_status_cb)(void *arg, int status);
-/* revision: the committed revision of the write. */
-typedef void (*tc_write_cb)(void *arg, int status, uint64_t revision);
-/* revision: the revision the read was served at (the head if asked for 0). */
-typedef void (*tc_tuples_cb)(void *arg, int status, uint64_t revision,
-                             const tc_tuple_t *rows, size_t n,
-                             tc_cursor_t next);
-typedef void (*tc_attrs_cb)(void *arg, int status, uint64_t revision,
-                            const tc_attr_t *rows, size_t n, tc_cursor_t next);
+/* token: the snap token of the committed write. */
+typedef void (*tc_write_cb)(void *arg, int status, const char *token);
+typedef void (*tc_tuples_cb)(void *arg, int status, const tc_tuple_t *rows,
+                             size_t n, tc_cursor_t next);
+typedef void (*tc_attrs_cb)(void *arg, int status, const tc_attr_t *rows,
+                            size_t n, tc_cursor_t next);
 typedef void (*tc_tenant_cb)(void *arg, int status, const tc_tenant_row_t *row);
 /* next: the id to pass as `after` for the next page; NULL = no more. */
 typedef void (*tc_tenants_cb)(void *arg, int status,
@@ -179,13 +197,18 @@ typedef void (*tc_schema_cb)(void *arg, int status, const char *version,
 typedef void (*tc_schemas_cb)(void *arg, int status, const char *head,
                               const tc_schema_row_t *rows, size_t n,
                               const char *next);
-/* Changes with revision in (after, head], in revision order, grouped whole
- * revisions only; `last` is the revision the caller should continue after
- * (>= every revision in changes).  oldest: the oldest revision still
- * retained; a caller with after < oldest - 1 has lost history. */
+/* The transactions after position `after` (up to `upto`, if given), in an
+ * order consistent with commit visibility, whole transactions only;
+ * transactions that changed nothing are passed over silently.  last: the
+ * position after everything returned and passed over; resuming from it gives
+ * exactly the later transactions.  When nothing is returned, last is `after`
+ * unchanged unless a read up to `upto` is complete, in which case it is
+ * `upto`.  Status TC_EOUT_OF_RANGE: history after `after` is no longer
+ * retained. */
 typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes,
-                              size_t n, uint64_t last, uint64_t oldest);
-typedef void (*tc_head_cb)(void *arg, int status, uint64_t revision);
+                              size_t n, const char *last);
+/* token: the position of the tenant's head, right now. */
+typedef void (*tc_head_cb)(void *arg, int status, const char *token);
 
 typedef struct tc_backend_s tc_backend_t; /* opaque, backend-owned */
 
@@ -207,15 +230,25 @@ typedef struct tc_backend_api_s {
 
   /* v1.0 */
   /* uri: backend-specific ("file:path", ":memory:", "postgres://...").
-   * On failure returns a TC_E* code and a malloc'd message in *errmsg
-   * (freed by the host with free()). */
-  int (*create)(const tc_host_api_t *host, const char *uri, tc_backend_t **out,
-                char **errmsg);
+   * options: NULL-terminated "key=value" strings from the server's database.*
+   * settings (docs/backend-plugins.md lists them); a backend ignores keys it
+   * does not use.  May block (it runs before the server serves).  On failure
+   * returns a TC_E* code and a malloc'd message in *errmsg (freed by the host
+   * with free()). */
+  int (*create)(const tc_host_api_t *host, const char *uri,
+                const char *const *options, tc_backend_t **out, char **errmsg);
+  /* Administrative command from the CLI ("migrate up", "migrate status"),
+   * blocking, no loop.  *out: malloc'd text to print (report or error). */
+  int (*admin)(const char *uri, const char *const *options,
+               const char *command, char **out);
   /* Completes in-flight work, frees everything, then calls cb (later). */
   void (*destroy)(tc_backend_t *b, void (*cb)(void *arg), void *arg);
   /* A string unique to this database, stable across restarts; embedded in
    * snap tokens so a token from another database is recognised. */
   const char *(*instance_id)(tc_backend_t *b);
+  /* Synchronous: 0 if token is a position this database can serve, else
+   * TC_ESNAP_TOKEN with a malloc'd one-line reason in *errmsg. */
+  int (*token_check)(tc_backend_t *b, const char *token, char **errmsg);
 
   int (*tenant_create)(tc_backend_t *b, const char *id, const char *name,
                        tc_tenant_cb cb, void *arg); /* TC_EUNIQUE if exists */
@@ -241,26 +274,28 @@ typedef struct tc_backend_api_s {
 
   int (*write)(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                void *arg);
-  /* revision 0 = head.  Rows with id >= after, ordered by id, at most limit;
-   * next = id of the first row after the page, 0 if none. */
-  int (*read_tuples)(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+  /* Rows as of token ("" = head; a checked token).  Rows with id >= after,
+   * ordered by id, at most limit; next = id of the first row after the
+   * page, 0 if none. */
+  int (*read_tuples)(tc_backend_t *b, const char *tenant_id, const char *token,
                      const tc_tuple_filter_t *f, tc_cursor_t after,
                      uint32_t limit, tc_tuples_cb cb, void *arg);
-  int (*read_attrs)(tc_backend_t *b, const char *tenant_id, uint64_t revision,
+  int (*read_attrs)(tc_backend_t *b, const char *tenant_id, const char *token,
                     const tc_attr_filter_t *f, tc_cursor_t after,
                     uint32_t limit, tc_attrs_cb cb, void *arg);
-  /* The tenant's newest revision (0 if it has none). */
   int (*head)(tc_backend_t *b, const char *tenant_id, tc_head_cb cb,
               void *arg);
-  /* At most about `limit` changes, whole revisions only (a revision larger
-   * than limit is returned whole). */
-  int (*read_changes)(tc_backend_t *b, const char *tenant_id, uint64_t after,
-                      uint32_t limit, tc_changes_cb cb, void *arg);
+  /* after: a checked token, not "".  upto: NULL, or a `last` or change
+   * token this backend returned for the tenant.  At most about `limit`
+   * changes (a transaction larger than limit is returned whole). */
+  int (*read_changes)(tc_backend_t *b, const char *tenant_id, const char *after,
+                      const char *upto, uint32_t limit, tc_changes_cb cb,
+                      void *arg);
   void (*stats)(tc_backend_t *b, tc_backend_stats_t *out);
 } tc_backend_api_t;
 
-/* Size of the v1.0 table: a plugin's struct_size must be at least this. */
-#define TC_BACKEND_API_V1_SIZE                                                 \
+/* Size of the v2.0 table: a plugin's struct_size must be at least this. */
+#define TC_BACKEND_API_V2_SIZE                                                 \
   (offsetof(tc_backend_api_t, stats) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);

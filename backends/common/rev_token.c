@@ -1,0 +1,57 @@
+#include "rev_token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "format.h"
+#include "parse.h"
+#include "tuplecast/errors.h"
+
+#define PREFIX "tc1:"
+
+char *tc_rev_token_encode(const char *instance_id, uint64_t revision) {
+  char *text = tc_format(PREFIX "%s:%llu", instance_id, (unsigned long long)revision);
+  if (!text) return NULL;
+  char *tok = tc_base64_encode(text, strlen(text));
+  free(text);
+  return tok;
+}
+
+static int looks_like_permify_pg(const unsigned char *raw, size_t len) {
+  if (len >= strlen(PREFIX) && !memcmp(raw, PREFIX, strlen(PREFIX))) return 0;
+  if (len == 8) return 1; /* legacy: little-endian xid */
+  const char *colon = memchr(raw, ':', len);
+  if (!colon || colon == (const char *)raw) return 0;
+  for (const unsigned char *p = raw; p < (const unsigned char *)colon; p++)
+    if (*p < '0' || *p > '9') return 0;
+  return 1;
+}
+
+int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *revision,
+                        char **errmsg) {
+  size_t len;
+  unsigned char *raw = tc_base64_decode(token, &len);
+  const char *text = (const char *)raw;
+  const char *why = NULL;
+  if (raw && looks_like_permify_pg(raw, len)) {
+    why = "is a Permify Postgres token; this server's backend cannot use it";
+  } else if (raw && len > 4 && !memcmp(raw, "tc2:", 4)) {
+    why = "is a tuplecast Postgres token; this server's backend cannot use it";
+  } else if (!raw || memchr(raw, '\0', len) || strncmp(text, PREFIX, strlen(PREFIX)) != 0) {
+    why = "is malformed: not a token this server issued; omit it to read at the latest revision";
+  } else {
+    const char *inst = text + strlen(PREFIX);
+    const char *colon = strrchr(inst, ':');
+    size_t ilen = strlen(instance_id);
+    if (!colon || tc_parse_u64(colon + 1, revision) != 0)
+      why = "is malformed: bad revision";
+    else if ((size_t)(colon - inst) != ilen || memcmp(inst, instance_id, ilen) != 0)
+      why = "was issued by another database; omit it to read at the latest revision";
+  }
+  free(raw);
+  if (!why) return 0;
+  *errmsg = tc_format("snap token %s %s", token, why);
+  return TC_ESNAP_TOKEN;
+}
+
