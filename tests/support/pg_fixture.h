@@ -1,0 +1,39 @@
+/* A throwaway PostgreSQL cluster for tests and the benchmark: initdb in a fresh
+ * /tmp/tcpg-XXXXXX, pg_ctl start on a Unix socket in that directory (no TCP),
+ * database "tuplecast" created.  Works as root (the server runs as the
+ * `postgres` user, or a `tcpg` system user made on first use) and as anyone
+ * else (the server runs as the caller).  A test that crashes leaves its
+ * cluster running in /tmp/tcpg-*; nothing else is left behind.
+ *
+ * Ownership: tc_pg_t owns the directory, the server and every string the API
+ * returns; tc_pg_stop() stops the server, removes the directory, frees it all.
+ */
+#ifndef TC_PG_FIXTURE_H
+#define TC_PG_FIXTURE_H
+
+typedef struct tc_pg_s tc_pg_t;
+
+typedef struct tc_pg_opts_s {
+  int track_commit_timestamp; /* 1 (the default when opts is NULL) or 0 */
+  const char *const *conf;    /* NULL-terminated extra postgresql.conf lines, may be
+                               * NULL; they come last, so they override ours */
+} tc_pg_opts_t;
+
+/* Starts a cluster with fsync, synchronous_commit and full_page_writes off and
+ * max_connections = 200; waits until it answers (60 s at most).  opts may be
+ * NULL.  Returns 0, or -1 with a message (and the server log's tail) on stderr. */
+int tc_pg_start(const tc_pg_opts_t *opts, tc_pg_t **out);
+/* "postgresql:///tuplecast?host=<dir>&port=<n>&user=<name>", for libpq. */
+const char *tc_pg_uri(const tc_pg_t *pg);
+/* The same server's database dbname, created if missing; NULL (and a message
+ * on stderr) if it cannot be created.  The string lives until tc_pg_stop(). */
+const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname);
+/* pg_ctl restart -m fast; waits until it answers again.  0 or -1. */
+int tc_pg_restart(tc_pg_t *pg);
+/* Runs sql (one or more statements) on database tuplecast as the superuser.
+ * 0, or -1 with the server's message on stderr. */
+int tc_pg_set(tc_pg_t *pg, const char *sql);
+/* pg_ctl stop -m immediate, rm -rf of the directory, free.  NULL is a no-op. */
+void tc_pg_stop(tc_pg_t *pg);
+
+#endif
