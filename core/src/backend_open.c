@@ -23,20 +23,26 @@ static char *plugin_path(const tc_config_t *cfg, const char *engine) {
 }
 
 /* The database.* settings a backend may use, as docs/backend-plugins.md
- * lists them; durations in whole milliseconds or seconds as named. */
+ * lists them; durations in whole milliseconds or seconds as named.  A
+ * setting left at 0 ("the backend's default") is not passed. */
 static char **options_of(const tc_config_t *cfg) {
-  enum { N = 10 };
+  enum { N = 8 };
   char **o = calloc(N + 1, sizeof *o);
   if (!o) return NULL;
+  const struct {
+    const char *fmt;
+    long long v;
+  } num[] = {{"max_retries=%lld", cfg->database_max_retries},
+             {"pool_size=%lld", cfg->database_max_connections},
+             {"poll_interval_ms=%lld", cfg->database_watch_poll_interval_ms},
+             {"gc_interval_s=%lld", cfg->database_gc_interval_ms / 1000},
+             {"gc_window_s=%lld", cfg->database_gc_window_ms / 1000},
+             {"gc_timeout_s=%lld", cfg->database_gc_timeout_ms / 1000}};
   int i = 0;
   o[i++] = tc_format("auto_migrate=%s", cfg->database_auto_migrate ? "true" : "false");
-  o[i++] = tc_format("max_retries=%lld", (long long)cfg->database_max_retries);
-  o[i++] = tc_format("pool_size=%lld", (long long)cfg->database_max_connections);
-  o[i++] = tc_format("poll_interval_ms=%lld", (long long)cfg->database_watch_poll_interval_ms);
   o[i++] = tc_format("gc_enabled=%s", cfg->database_gc_enabled ? "true" : "false");
-  o[i++] = tc_format("gc_interval_s=%lld", (long long)(cfg->database_gc_interval_ms / 1000));
-  o[i++] = tc_format("gc_window_s=%lld", (long long)(cfg->database_gc_window_ms / 1000));
-  o[i++] = tc_format("gc_timeout_s=%lld", (long long)(cfg->database_gc_timeout_ms / 1000));
+  for (size_t k = 0; k < sizeof num / sizeof num[0]; k++)
+    if (num[k].v) o[i++] = tc_format(num[k].fmt, num[k].v);
   for (int j = 0; j < i; j++)
     if (!o[j]) {
       for (int k = 0; k < i; k++) free(o[k]);
@@ -58,7 +64,12 @@ int tc_backend_choose(const tc_config_t *cfg, tc_backend_choice_t *out, tc_plugi
   memset(out, 0, sizeof *out);
   out->memory = strcmp(cfg->database_engine, "memory") == 0;
   const char *engine = out->memory ? "sqlite" : cfg->database_engine;
-  out->uri = out->memory ? ":memory:" : cfg->database_uri;
+  /* Permify's database.writer.uri stands in for database.uri; one
+   * connection string serves reads too (the feed needs snapshots of the
+   * primary). */
+  out->uri = out->memory                         ? ":memory:"
+             : *cfg->database_writer_uri ? cfg->database_writer_uri
+                                         : cfg->database_uri;
   out->path = plugin_path(cfg, engine);
   out->options = options_of(cfg);
   if (!out->path || !out->options) {

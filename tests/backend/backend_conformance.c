@@ -537,8 +537,11 @@ static void token_bad(fixture_t *f, tc_backend_t *b, const char *token) {
   free(err);
 }
 
-/* Asserts r holds the changes of all from index `from` on, with the same
- * tokens: the rest of the feed (expect_tail), or a part of it (expect_page). */
+/* Asserts r holds the changes of all from index `from` on: the rest of the
+ * feed (expect_tail), or a part of it (expect_page).  Tokens are not compared:
+ * a backend may name the same position differently in two reads (a Postgres
+ * snapshot cut at another place); that each token resumes exactly is checked
+ * where the tokens come from. */
 #define expect_tail(r, all, from) expect_changes_at(__LINE__, (r), (all), (from), 1)
 #define expect_page(r, all, from) expect_changes_at(__LINE__, (r), (all), (from), 0)
 
@@ -550,9 +553,6 @@ static void expect_changes_at(int line, const result_t *r, const result_t *all, 
   for (size_t i = 0; i < r->rows.n; i++) {
     if (strcmp(r->rows.v[i], all->rows.v[from + i]) != 0)
       fail_msg("line %d: change %zu is %s, want %s", line, i, r->rows.v[i], all->rows.v[from + i]);
-    if (strcmp(r->tokens.v[i], all->tokens.v[from + i]) != 0)
-      fail_msg("line %d: change %zu has token %s, want %s", line, i, r->tokens.v[i],
-               all->tokens.v[from + i]);
   }
 }
 

@@ -1,9 +1,12 @@
 /* tc-pgtmp: a throwaway PostgreSQL cluster for scripts (the benchmark).  Prints
  * the cluster's URI as one line on stdout, keeps the cluster until stdin
  * reaches EOF or SIGTERM, SIGINT or SIGHUP arrives, then stops it, removes its
- * directory and exits 0.
+ * directory and exits 0.  With `-- command args...` it runs the command
+ * instead of printing (every argument "@URI@" replaced by the URI, and the
+ * URI in $TC_PG_URI), stops the cluster when it exits and exits with its
+ * status: how ctest runs a program against a cluster of its own.
  *
- *   tc-pgtmp [--no-track-commit-timestamp] [--conf 'key = value']...
+ *   tc-pgtmp [--no-track-commit-timestamp] [--conf 'key = value']... [-- command args...]
  */
 #include "pg_fixture.h"
 
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stopping;
@@ -40,17 +44,43 @@ static void wait_for_end(const sigset_t *unblocked) {
   }
 }
 
+/* Runs argv with "@URI@" replaced; its exit status (128 + signal if
+ * killed), 127 if it cannot be started.  A stop signal is passed on. */
+static int run_command(char **argv, const char *uri, const sigset_t *unblocked) {
+  for (char **a = argv; *a; a++)
+    if (!strcmp(*a, "@URI@")) *a = (char *)uri;
+  setenv("TC_PG_URI", uri, 1);
+  pid_t pid = fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, unblocked, NULL);
+    execvp(argv[0], argv);
+    fprintf(stderr, "tc-pgtmp: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  sigprocmask(SIG_SETMASK, unblocked, NULL);
+  int status, forwarded = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno == EINTR && stopping && !forwarded) forwarded = 1, kill(pid, SIGTERM);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(int argc, char **argv) {
   const char **conf = calloc((size_t)argc, sizeof *conf);
   size_t n_conf = 0;
+  char **command = NULL;
   tc_pg_opts_t opts = {.track_commit_timestamp = 1, .conf = conf};
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--no-track-commit-timestamp")) {
+  for (int i = 1; i < argc && !command; i++) {
+    if (!strcmp(argv[i], "--") && i + 1 < argc) {
+      command = argv + i + 1;
+    } else if (!strcmp(argv[i], "--no-track-commit-timestamp")) {
       opts.track_commit_timestamp = 0;
     } else if (!strcmp(argv[i], "--conf") && i + 1 < argc) {
       conf[n_conf++] = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--no-track-commit-timestamp] [--conf 'key = value']...\n",
+      fprintf(stderr,
+              "usage: %s [--no-track-commit-timestamp] [--conf 'key = value']... "
+              "[-- command args...]\n",
               argv[0]);
       free(conf);
       return 2;
@@ -80,7 +110,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   int rc = 0;
-  if (printf("%s\n", tc_pg_uri(pg)) < 0 || fflush(stdout) != 0) {
+  if (command) {
+    rc = run_command(command, tc_pg_uri(pg), &unblocked);
+  } else if (printf("%s\n", tc_pg_uri(pg)) < 0 || fflush(stdout) != 0) {
     fprintf(stderr, "tc-pgtmp: cannot write the URI\n");
     rc = 1;
   } else {

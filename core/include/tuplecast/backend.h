@@ -228,7 +228,7 @@ typedef struct tc_backend_api_s {
   const char *name;
   const char *version;
 
-  /* v1.0 */
+  /* v2.0 */
   /* uri: backend-specific ("file:path", ":memory:", "postgres://...").
    * options: NULL-terminated "key=value" strings from the server's database.*
    * settings (docs/backend-plugins.md lists them); a backend ignores keys it
