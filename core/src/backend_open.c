@@ -40,7 +40,9 @@ static char **options_of(const tc_config_t *cfg) {
              {"gc_timeout_s=%lld", cfg->database_gc_timeout_ms / 1000}};
   int i = 0;
   o[i++] = tc_format("auto_migrate=%s", cfg->database_auto_migrate ? "true" : "false");
-  o[i++] = tc_format("gc_enabled=%s", cfg->database_gc_enabled ? "true" : "false");
+  /* Permify collects only with a timeout above zero. */
+  int gc = cfg->database_gc_enabled && cfg->database_gc_timeout_ms > 0;
+  o[i++] = tc_format("gc_enabled=%s", gc ? "true" : "false");
   for (size_t k = 0; k < sizeof num / sizeof num[0]; k++)
     if (num[k].v) o[i++] = tc_format(num[k].fmt, num[k].v);
   for (int j = 0; j < i; j++)

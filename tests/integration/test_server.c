@@ -512,11 +512,24 @@ static void test_cli(void **state) {
   free(out);
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-engine", "postgres",
                                                 "--database-uri", "postgres:///x",
+                                                "--database-backend-dir", "/nonexistent",
                                                 "--grpc-port", "0", NULL},
                                &out),
                    2);
-  assert_non_null(strstr(out, "database.engine: postgres: no backend plugin at "));
+  assert_non_null(
+      strstr(out, "database.engine: postgres: no backend plugin at /nonexistent/postgres.so"));
   free(out);
+  /* migrate: SQLite migrates itself; a wrong subcommand is a usage error. */
+  char *dir = tc_temp_dir(), db[512];
+  snprintf(db, sizeof db, "%s/m.db", dir);
+  assert_int_equal(
+      tc_proc_run((const char *[]){"migrate", "status", "--database-uri", db, NULL}, &out), 0);
+  free(out);
+  assert_int_equal(tc_proc_run((const char *[]){"migrate", "sideways", NULL}, &out), 2);
+  assert_non_null(strstr(out, "usage: tuplecast migrate up|status"));
+  free(out);
+  tc_temp_dir_remove(dir);
+  free(dir);
   assert_int_equal(tc_proc_run((const char *[]){"version", NULL}, &out), 0);
   free(out);
 }

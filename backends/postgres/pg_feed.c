@@ -1,0 +1,683 @@
+/* The change feed: head and read_changes over Permify's tables (pg_feed.h).
+ *
+ * One read is a small state machine of units on the read pool:
+ *   [lookup]  the stored snapshot of a Permify token's transaction X, for
+ *             after and/or upto (only when one is a Permify token);
+ *   find      the tenant's transactions visible in C (and U) but not in P,
+ *             in xid order, at most N+1, with C from the same statement;
+ *             then the tenant's GC horizon;
+ *   changes   the rows of the first N of them, in (xid, section, row id)
+ *             order, at most R+1; then the horizon again;
+ *   [rest]    the remaining rows of a transaction the row limit cut;
+ * then the kept prefix is delivered, and a page cut by N with room left in
+ * `limit` goes round again from the new position, so that a short page
+ * always means "complete".
+ */
+#include "pg_feed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_token.h"
+#include "tuplecast/errors.h"
+
+#define CHUNK 65536
+
+static const char head_sql[] = "SELECT pg_current_snapshot()::text";
+
+static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
+
+/* UNION ALL, never OR: OR loses the index conditions under a generic plan
+ * (pg-floor.md E6).  C comes from the same statement: a separate SELECT
+ * pg_current_snapshot() would let a commit slip between. */
+#define VISIBLE_NOW                                                                \
+  " AND pg_visible_in_snapshot(id, s.cur)"                                         \
+  " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(id, $3::pg_snapshot))"
+static const char find_sql[] =
+    "SELECT s.cur::text, t.id::text,"
+    " (extract(epoch FROM pg_xact_commit_timestamp(t.id::xid)) * 1000000)::int8"
+    " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("
+    "  SELECT id FROM ("
+    "   SELECT id FROM transactions WHERE tenant_id = $1"
+    "    AND id >= pg_snapshot_xmax($2::pg_snapshot)" VISIBLE_NOW
+    "   UNION ALL"
+    "   SELECT id FROM transactions WHERE tenant_id = $1"
+    "    AND id = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" VISIBLE_NOW
+    "  ) u ORDER BY id LIMIT $4::int8"
+    " ) t ON true ORDER BY t.id";
+
+static const char horizon_sql[] =
+    "SELECT horizon::text FROM tuplecast_gc WHERE tenant_id = $1";
+
+/* Sections order a transaction's changes: tuple DELETEs, attribute DELETEs,
+ * tuple CREATEs, attribute CREATEs.  A row created and expired by the same
+ * transaction is one DELETE. */
+static const char changes_sql[] =
+    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v FROM ("
+    " SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"
+    "  relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f, NULL::text AS v"
+    "  FROM relation_tuples WHERE tenant_id = $1 AND expired_tx_id = ANY($2::xid8[])"
+    " UNION ALL"
+    " SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"
+    "  value::text FROM attributes WHERE tenant_id = $1 AND expired_tx_id = ANY($2::xid8[])"
+    " UNION ALL"
+    " SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type, subject_id,"
+    "  subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1"
+    "  AND created_tx_id = ANY($2::xid8[]) AND expired_tx_id <> created_tx_id"
+    " UNION ALL"
+    " SELECT created_tx_id, 3, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"
+    "  value::text FROM attributes WHERE tenant_id = $1"
+    "  AND created_tx_id = ANY($2::xid8[]) AND expired_tx_id <> created_tx_id"
+    ") c ORDER BY c.tx, c.sec, c.id LIMIT $3::int8";
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int has_xid(const pg_snap_t *s, uint64_t x) {
+  return bsearch(&x, s->xip, s->nxip, sizeof x, cmp_u64) != NULL;
+}
+
+/* Sorts and de-duplicates xip[0..n), sets s = (xmin, xmax, xip) with xmin
+ * the smallest xid not known visible.  Takes xip. */
+static void snap_set(pg_snap_t *s, uint64_t xmax, uint64_t *xip, size_t n) {
+  qsort(xip, n, sizeof *xip, cmp_u64);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!m || xip[i] != xip[m - 1]) xip[m++] = xip[i];
+  *s = (pg_snap_t){m ? xip[0] : xmax, xmax, m, xip};
+  if (!m) {
+    free(xip);
+    s->xip = NULL;
+  }
+}
+
+/* The position of a Permify token: what transaction x saw (its stored
+ * snapshot st) plus x itself.  The xids between st.xmax and x were running
+ * when st was taken, so they stay invisible; the adjusted snapshot inside a
+ * Permify token would count them as seen. */
+static int snap_after_x(const pg_snap_t *st, uint64_t x, pg_snap_t *out) {
+  uint64_t gap = x > st->xmax ? x - st->xmax : 0;
+  uint64_t *xip = malloc((st->nxip + gap + 1) * sizeof *xip);
+  if (!xip) return TC_ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < st->nxip; i++)
+    if (st->xip[i] != x) xip[n++] = st->xip[i];
+  for (uint64_t g = st->xmax; g < x; g++) xip[n++] = g;
+  snap_set(out, st->xmax > x + 1 ? st->xmax : x + 1, xip, n);
+  return 0;
+}
+
+/* P plus the delivered members A of kept[0..k) (sorted by xid), exactly:
+ * with y = max(A), xmax = max(P.xmax, y+1) and the invisible xids below it
+ * are P's beyond y, the ones running in `run` (C or U) up to y that P had
+ * not seen, and the kept ones not delivered yet up to y.  With every kept
+ * one delivered this is the page's new position P'. */
+static int snap_plus(const pg_snap_t *p, const pg_snap_t *run, const uint64_t *kept, size_t k,
+                     const unsigned char *delivered, pg_snap_t *out) {
+  uint64_t y = 0;
+  for (size_t i = 0; i < k; i++)
+    if (delivered[i] && kept[i] > y) y = kept[i];
+  uint64_t *xip = malloc((p->nxip + run->nxip + k + 1) * sizeof *xip);
+  if (!xip) return TC_ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < p->nxip; i++)
+    if (p->xip[i] > y) xip[n++] = p->xip[i];
+  for (size_t i = 0; i < run->nxip; i++) {
+    uint64_t u = run->xip[i];
+    if (u <= y && (u >= p->xmax || has_xid(p, u))) xip[n++] = u;
+  }
+  for (size_t i = 0; i < k; i++)
+    if (!delivered[i] && kept[i] <= y) xip[n++] = kept[i];
+  snap_set(out, p->xmax > y + 1 ? p->xmax : y + 1, xip, n);
+  return 0;
+}
+
+/* ---- one read ----------------------------------------------------------------- */
+
+typedef struct chunk_s {
+  struct chunk_s *next;
+  size_t used, cap;
+  max_align_t data[];
+} chunk_t;
+
+typedef struct row_s {
+  uint64_t tx;
+  tc_change_t ch;
+} row_t;
+
+typedef struct txn_s {
+  uint64_t xid;
+  int64_t ts; /* commit time, µs; INT64_MIN when unknown */
+} txn_t;
+
+typedef struct read_s {
+  pg_pool_t *pool;
+  const tc_host_api_t *host;
+  char *instance_id, *tenant, *after, *upto;
+  uint32_t limit;
+  tc_changes_cb cb;
+  tc_head_cb head_cb;
+  void *arg;
+  pg_token_t after_tok, upto_tok;
+  pg_snap_t p, u, c; /* position, upto, current */
+  int has_upto;
+  const char *last; /* the position reached, as a token string */
+  size_t have;      /* changes collected */
+  /* this round */
+  txn_t *kept;
+  size_t nkept, nk; /* found (at most N), delivered prefix */
+  int find_cut;     /* more than N were found */
+  size_t budget;    /* R: the changes this round may add */
+  row_t *rows;
+  size_t nrows, caprows;
+  /* the result */
+  tc_change_t *out;
+  size_t nout, capout;
+  char **toks;
+  size_t ntoks, captoks;
+  chunk_t *chunks;
+} read_t;
+
+static void *arena(read_t *r, size_t n) {
+  n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+  chunk_t *c = r->chunks;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = n > CHUNK ? n : CHUNK;
+    if (!(c = malloc(sizeof *c + cap))) return NULL;
+    *c = (chunk_t){r->chunks, 0, cap};
+    r->chunks = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+static char *arena_str(read_t *r, const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = arena(r, n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+/* Keeps tok (malloc'd) until the read ends and returns it; NULL (tok freed)
+ * when tok is NULL or cannot be kept. */
+static const char *keep_tok(read_t *r, char *tok) {
+  if (tok && r->ntoks == r->captoks) {
+    size_t cap = r->captoks ? 2 * r->captoks : 8;
+    char **grown = realloc(r->toks, cap * sizeof *grown);
+    if (!grown) {
+      free(tok);
+      return NULL;
+    }
+    r->toks = grown;
+    r->captoks = cap;
+  }
+  if (tok) r->toks[r->ntoks++] = tok;
+  return tok;
+}
+
+static void read_free(read_t *r) {
+  for (chunk_t *c = r->chunks, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  for (size_t i = 0; i < r->ntoks; i++) free(r->toks[i]);
+  free(r->toks);
+  free(r->out);
+  free(r->rows);
+  free(r->kept);
+  pg_snap_clear(&r->p);
+  pg_snap_clear(&r->u);
+  pg_snap_clear(&r->c);
+  pg_token_clear(&r->after_tok);
+  pg_token_clear(&r->upto_tok);
+  free(r->instance_id);
+  free(r->tenant);
+  free(r->after);
+  free(r->upto);
+  free(r);
+}
+
+static void finish(read_t *r, int status) {
+  if (status)
+    r->cb(r->arg, status, NULL, 0, r->after);
+  else
+    r->cb(r->arg, 0, r->out, r->nout, r->last);
+  read_free(r);
+}
+
+/* A unit's failure: logs it and ends the read. */
+static int unit_failed(read_t *r, int status, const char *sqlstate, const char *errmsg) {
+  if (!status) return 0;
+  r->host->log(TC_LOG_WARN, "postgres: tenant %s: reading changes failed: %s %s", r->tenant,
+               sqlstate ? sqlstate : "", errmsg ? errmsg : "");
+  finish(r, status);
+  return 1;
+}
+
+/* OUT_OF_RANGE when GC may have removed transactions P has not seen. */
+static int horizon_passed(const read_t *r, const PGresult *h) {
+  if (PQntuples(h) == 0) return 0;
+  return r->p.xmin < strtoull(PQgetvalue(h, 0, 0), NULL, 10);
+}
+
+static int find_send(read_t *r);
+
+/* ---- positions of the tokens -------------------------------------------------- */
+
+/* The position of a parsed token into *s; row: the stored snapshot of the
+ * token's X (Permify kinds with X > 0), NULL when it is missing. */
+static int position(const pg_token_t *t, const char *row, pg_snap_t *s) {
+  if (t->kind == PG_TOKEN_SNAP) return pg_snap_parse(t->snapshot, s);
+  if (t->x == 0) { /* Permify's token for a tenant with no transactions */
+    *s = (pg_snap_t){1, 1, 0, NULL};
+    return 0;
+  }
+  if (!row) return TC_EOUT_OF_RANGE;
+  pg_snap_t st;
+  int rc = pg_snap_parse(row, &st);
+  if (rc == TC_EINVAL) rc = TC_EDATASTORE;
+  if (!rc) rc = snap_after_x(&st, t->x, s);
+  pg_snap_clear(&st);
+  return rc;
+}
+
+static int needs_lookup(const pg_token_t *t) { return t->kind != PG_TOKEN_SNAP && t->x; }
+
+static const char *stored_row(PGresult *res) {
+  return res && PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL;
+}
+
+static void on_lookup(void *arg, int status, PGresult *const *res, size_t n,
+                      const char *sqlstate, const char *errmsg) {
+  read_t *r = arg;
+  (void)n;
+  if (unit_failed(r, status, sqlstate, errmsg)) return;
+  size_t i = 0;
+  const char *a = needs_lookup(&r->after_tok) ? stored_row(res[i++]) : NULL;
+  int rc = position(&r->after_tok, a, &r->p);
+  if (!rc && r->has_upto)
+    rc = position(&r->upto_tok, needs_lookup(&r->upto_tok) ? stored_row(res[i]) : NULL, &r->u);
+  if (!rc) rc = find_send(r);
+  if (rc) finish(r, rc);
+}
+
+/* ---- find ---------------------------------------------------------------------- */
+
+static void on_changes(void *arg, int status, PGresult *const *res, size_t n,
+                       const char *sqlstate, const char *errmsg);
+static void on_find(void *arg, int status, PGresult *const *res, size_t n,
+                    const char *sqlstate, const char *errmsg);
+
+/* The changes of transactions tx[0..ntx), at most limit rows (0: all), then
+ * the horizon again: GC may have run since the find. */
+static int changes_send(read_t *r, const txn_t *tx, size_t ntx, size_t limit, pg_unit_cb cb) {
+  char *arr = malloc(ntx * 22 + 3), *p = arr;
+  char lim[24];
+  if (!arr) return TC_ENOMEM;
+  *p++ = '{';
+  for (size_t i = 0; i < ntx; i++) p += sprintf(p, "%s%" PRIu64, i ? "," : "", tx[i].xid);
+  strcpy(p, "}");
+  snprintf(lim, sizeof lim, "%zu", limit);
+  const char *cv[3] = {r->tenant, arr, limit ? lim : NULL};
+  const char *hv[1] = {r->tenant};
+  pg_stmt_t st[2] = {{"tcf_changes", changes_sql, 3, cv}, {"tcf_horizon", horizon_sql, 1, hv}};
+  int rc = pg_pool_submit(r->pool, st, 2, cb, r);
+  free(arr);
+  return rc;
+}
+
+static void on_find(void *arg, int status, PGresult *const *res, size_t n,
+                    const char *sqlstate, const char *errmsg) {
+  read_t *r = arg;
+  (void)n;
+  if (unit_failed(r, status, sqlstate, errmsg)) return;
+  if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
+  PGresult *f = res[0];
+  int rows = PQntuples(f);
+  pg_snap_clear(&r->c);
+  if (rows < 1 || pg_snap_parse(PQgetvalue(f, 0, 0), &r->c)) return finish(r, TC_EDATASTORE);
+  size_t found = 0;
+  for (int i = 0; i < rows; i++) found += !PQgetisnull(f, i, 1);
+  if (!found) { /* nothing new: the position stays (upto: a complete read ends there) */
+    if (r->has_upto) r->last = r->upto;
+    return finish(r, 0);
+  }
+  r->find_cut = found > r->budget;
+  r->nkept = r->find_cut ? r->budget : found;
+  free(r->kept);
+  if (!(r->kept = malloc(r->nkept * sizeof *r->kept))) return finish(r, TC_ENOMEM);
+  for (size_t i = 0; i < r->nkept; i++) {
+    r->kept[i].xid = strtoull(PQgetvalue(f, (int)i, 1), NULL, 10);
+    r->kept[i].ts =
+        PQgetisnull(f, (int)i, 2) ? INT64_MIN : strtoll(PQgetvalue(f, (int)i, 2), NULL, 10);
+  }
+  int rc = changes_send(r, r->kept, r->nkept, r->budget + 1, on_changes);
+  if (rc) finish(r, rc);
+}
+
+/* A round: at most R+1 new transactions (R = the changes still wanted, so
+ * R transactions of one change each fill the page), then the horizon. */
+static int find_send(read_t *r) {
+  r->budget = r->limit > r->have ? r->limit - r->have : 1;
+  char *ptext = pg_snap_text(&r->p), *utext = r->has_upto ? pg_snap_text(&r->u) : NULL;
+  char lim[24];
+  snprintf(lim, sizeof lim, "%zu", r->budget + 1);
+  int rc = TC_ENOMEM;
+  if (ptext && (utext || !r->has_upto)) {
+    const char *fv[4] = {r->tenant, ptext, utext, lim};
+    const char *hv[1] = {r->tenant};
+    pg_stmt_t st[2] = {{"tcf_find", find_sql, 4, fv}, {"tcf_horizon", horizon_sql, 1, hv}};
+    rc = pg_pool_submit(r->pool, st, 2, on_find, r);
+  }
+  free(ptext);
+  free(utext);
+  return rc;
+}
+
+/* ---- changes -------------------------------------------------------------------- */
+
+/* Appends the rows of a changes result to r->rows. */
+static int take_rows(read_t *r, const PGresult *res) {
+  int n = PQntuples(res);
+  if (r->nrows + (size_t)n > r->caprows) {
+    size_t cap = r->nrows + (size_t)n;
+    row_t *grown = realloc(r->rows, cap * sizeof *grown);
+    if (!grown) return TC_ENOMEM;
+    r->rows = grown;
+    r->caprows = cap;
+  }
+  for (int i = 0; i < n; i++) {
+    row_t *w = &r->rows[r->nrows];
+    int sec = atoi(PQgetvalue(res, i, 1));
+    const char *v[6];
+    for (int k = 0; k < 6; k++)
+      if (!(v[k] = arena_str(r, PQgetvalue(res, i, 2 + k)))) return TC_ENOMEM;
+    *w = (row_t){strtoull(PQgetvalue(res, i, 0), NULL, 10),
+                 {NULL, sec < 2 ? TC_CHANGE_DELETE : TC_CHANGE_CREATE, NULL, NULL}};
+    if (sec == 0 || sec == 2) {
+      tc_tuple_t *t = arena(r, sizeof *t);
+      if (!t) return TC_ENOMEM;
+      *t = (tc_tuple_t){v[0], v[1], v[2], v[3], v[4], v[5]};
+      w->ch.tuple = t;
+    } else {
+      tc_attr_t *a = arena(r, sizeof *a);
+      uint8_t *any = NULL;
+      size_t len = 0;
+      int rc = r->host->any_from_json(PQgetvalue(res, i, 8), &any, &len);
+      if (rc) {
+        r->host->log(TC_LOG_ERROR,
+                     "postgres: tenant %s: attribute %s:%s$%s of transaction %s: the stored "
+                     "value does not convert",
+                     r->tenant, v[0], v[1], v[2], PQgetvalue(res, i, 0));
+        return TC_EDATASTORE;
+      }
+      uint8_t *copy = arena(r, len ? len : 1);
+      if (copy && len) memcpy(copy, any, len);
+      free(any);
+      if (!a || !copy) return TC_ENOMEM;
+      *a = (tc_attr_t){v[0], v[1], v[2], copy, len};
+      w->ch.attr = a;
+    }
+    r->nrows++;
+  }
+  return 0;
+}
+
+/* Index of xid in kept (sorted by xid). */
+static size_t kept_index(const read_t *r, uint64_t xid) {
+  size_t lo = 0, hi = r->nkept;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (r->kept[mid].xid < xid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* First row of transaction xid or later (rows are sorted by tx). */
+static size_t first_row(const read_t *r, uint64_t xid) {
+  size_t lo = 0, hi = r->nrows;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (r->rows[mid].tx < xid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int cmp_commit(const void *a, const void *b) {
+  const txn_t *x = a, *y = b;
+  if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+  return cmp_u64(&x->xid, &y->xid);
+}
+
+static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {
+  if (r->nout + n > r->capout) {
+    size_t cap = r->capout ? 2 * r->capout : 64;
+    while (cap < r->nout + n) cap *= 2;
+    tc_change_t *grown = realloc(r->out, cap * sizeof *grown);
+    if (!grown) return TC_ENOMEM;
+    r->out = grown;
+    r->capout = cap;
+  }
+  for (size_t i = 0; i < n; i++) {
+    r->out[r->nout] = from[i].ch;
+    r->out[r->nout++].token = tok;
+  }
+  return 0;
+}
+
+static int snap_copy(const pg_snap_t *from, pg_snap_t *to) {
+  uint64_t *xip = malloc((from->nxip + 1) * sizeof *xip);
+  if (!xip) return TC_ENOMEM;
+  if (from->nxip) memcpy(xip, from->xip, from->nxip * sizeof *xip);
+  snap_set(to, from->xmax, xip, from->nxip);
+  to->xmin = from->xmin;
+  return 0;
+}
+
+/* The round's new position P' and its token: C (or U) when every new
+ * transaction was kept, else P plus the kept ones. */
+static int next_position(read_t *r, const pg_snap_t *run, const uint64_t *ids,
+                         unsigned char *delivered, pg_snap_t *next, const char **tok) {
+  size_t k = r->nk;
+  int rc;
+  if (!r->find_cut && k == r->nkept) {
+    if ((rc = snap_copy(run, next))) return rc;
+    *tok = r->has_upto ? r->upto : keep_tok(r, pg_token_snap(r->instance_id, run));
+  } else {
+    memset(delivered, 1, k);
+    rc = snap_plus(&r->p, run, ids, k, delivered, next);
+    memset(delivered, 0, k);
+    if (rc) return rc;
+    *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
+  }
+  return *tok ? 0 : TC_ENOMEM;
+}
+
+/* Delivers kept[0..nk) in commit order, each transaction's changes with the
+ * token of "P plus the ones delivered so far" (the last one's is P'), and
+ * moves P to P'.  1 when the read is done, 0 for another round. */
+static int deliver(read_t *r) {
+  size_t k = r->nk;
+  const pg_snap_t *run = r->has_upto ? &r->u : &r->c;
+  uint64_t *ids = malloc((k + 1) * sizeof *ids);
+  txn_t *order = malloc((k + 1) * sizeof *order);
+  unsigned char *delivered = calloc(k + 1, 1);
+  pg_snap_t next = {0}, mid;
+  const char *next_tok = NULL;
+  int rc = ids && order && delivered ? 0 : TC_ENOMEM;
+  if (!rc) {
+    for (size_t i = 0; i < k; i++) ids[i] = r->kept[i].xid;
+    memcpy(order, r->kept, k * sizeof *order);
+    qsort(order, k, sizeof *order, cmp_commit);
+    rc = next_position(r, run, ids, delivered, &next, &next_tok);
+  }
+  for (size_t j = 0; !rc && j < k; j++) {
+    uint64_t x = order[j].xid;
+    delivered[kept_index(r, x)] = 1;
+    size_t lo = first_row(r, x), hi = lo;
+    while (hi < r->nrows && r->rows[hi].tx == x) hi++;
+    if (hi == lo) continue; /* changed nothing: passed over */
+    const char *tok = next_tok;
+    if (j + 1 < k) {
+      if ((rc = snap_plus(&r->p, run, ids, k, delivered, &mid))) break;
+      tok = keep_tok(r, pg_token_snap(r->instance_id, &mid));
+      pg_snap_clear(&mid);
+      if (!tok) rc = TC_ENOMEM;
+    }
+    if (!rc) rc = append_out(r, r->rows + lo, hi - lo, tok);
+    if (!rc) r->have += hi - lo;
+  }
+  free(ids);
+  free(order);
+  free(delivered);
+  if (rc) {
+    pg_snap_clear(&next);
+    return rc;
+  }
+  int complete = !r->find_cut && k == r->nkept;
+  pg_snap_clear(&r->p);
+  r->p = next;
+  r->last = next_tok;
+  r->nrows = 0;
+  return complete || r->have >= r->limit;
+}
+
+static void round_done(read_t *r) {
+  int rc = deliver(r);
+  if (rc < 0) return finish(r, rc);
+  if (rc == 1) return finish(r, 0);
+  if ((rc = find_send(r))) finish(r, rc); /* cut by N with room left: the next round */
+}
+
+static void on_rest(void *arg, int status, PGresult *const *res, size_t n,
+                    const char *sqlstate, const char *errmsg) {
+  read_t *r = arg;
+  (void)n;
+  if (unit_failed(r, status, sqlstate, errmsg)) return;
+  if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
+  int rc = take_rows(r, res[0]);
+  if (rc) return finish(r, rc);
+  round_done(r);
+}
+
+static void on_changes(void *arg, int status, PGresult *const *res, size_t n,
+                       const char *sqlstate, const char *errmsg) {
+  read_t *r = arg;
+  (void)n;
+  if (unit_failed(r, status, sqlstate, errmsg)) return;
+  if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
+  int rc = take_rows(r, res[0]);
+  if (rc) return finish(r, rc);
+  r->nk = r->nkept;
+  if (r->nrows <= r->budget) return round_done(r);
+  /* More than R rows: whole transactions up to the one holding row R. */
+  uint64_t t = r->rows[r->budget - 1].tx;
+  r->nk = kept_index(r, t) + 1;
+  int more = r->rows[r->budget].tx == t;
+  size_t cut = r->budget;
+  while (cut > 0 && r->rows[cut - 1].tx == t) cut--;
+  r->nrows = more ? cut : r->budget;
+  if (!more) return round_done(r);
+  txn_t one = {t, 0};
+  if ((rc = changes_send(r, &one, 1, 0, on_rest))) finish(r, rc);
+}
+
+/* ---- the API --------------------------------------------------------------------- */
+
+static void on_head(void *arg, int status, PGresult *const *res, size_t n,
+                    const char *sqlstate, const char *errmsg) {
+  read_t *r = arg;
+  (void)n;
+  char *tok = NULL;
+  if (status) {
+    r->host->log(TC_LOG_WARN, "postgres: tenant %s: reading the head failed: %s %s", r->tenant,
+                 sqlstate ? sqlstate : "", errmsg ? errmsg : "");
+  } else if (PQntuples(res[0]) != 1 || pg_snap_parse(PQgetvalue(res[0], 0, 0), &r->c)) {
+    status = TC_EDATASTORE;
+  } else if (!(tok = pg_token_snap(r->instance_id, &r->c))) {
+    status = TC_ENOMEM;
+  }
+  r->head_cb(r->arg, status, tok);
+  free(tok);
+  read_free(r);
+}
+
+static read_t *read_new(const pg_feed_ctx_t *c, const char *tenant_id, void *arg) {
+  read_t *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->pool = c->pool;
+  r->host = c->host;
+  r->arg = arg;
+  r->instance_id = strdup(c->instance_id);
+  r->tenant = strdup(tenant_id);
+  if (!r->instance_id || !r->tenant) {
+    read_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+int pg_feed_head(const pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg) {
+  read_t *r = read_new(c, tenant_id, arg);
+  if (!r) return TC_ENOMEM;
+  r->head_cb = cb;
+  pg_stmt_t st = {"tcf_head", head_sql, 0, NULL};
+  int rc = pg_pool_submit(r->pool, &st, 1, on_head, r);
+  if (rc) read_free(r);
+  return rc;
+}
+
+int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                         const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+  if (c->change_reads) (*c->change_reads)++;
+  read_t *r = read_new(c, tenant_id, arg);
+  if (!r) return TC_ENOMEM;
+  r->cb = cb;
+  r->limit = limit ? limit : UINT32_MAX; /* 0: no limit (the ABI) */
+  r->has_upto = upto && *upto;
+  char *err = NULL;
+  int rc = (r->after = strdup(after)) ? 0 : TC_ENOMEM;
+  if (!rc && r->has_upto && !(r->upto = strdup(upto))) rc = TC_ENOMEM;
+  if (!rc) rc = pg_token_parse(after, r->instance_id, &r->after_tok, &err);
+  if (!rc && r->after_tok.kind == PG_TOKEN_HEAD) rc = TC_EINVAL;
+  if (!rc && r->has_upto) rc = pg_token_parse(upto, r->instance_id, &r->upto_tok, &err);
+  if (!rc && r->has_upto && r->upto_tok.kind == PG_TOKEN_HEAD) rc = TC_EINVAL;
+  if (rc) {
+    if (err) r->host->log(TC_LOG_WARN, "postgres: tenant %s: read_changes: %s", r->tenant, err);
+    free(err);
+    read_free(r);
+    return rc;
+  }
+  r->last = r->after;
+  /* Permify tokens need their transaction's stored snapshot first. */
+  char xa[24], xu[24];
+  const char *va[1] = {xa}, *vu[1] = {xu};
+  pg_stmt_t st[2];
+  size_t n = 0;
+  if (needs_lookup(&r->after_tok)) {
+    snprintf(xa, sizeof xa, "%" PRIu64, r->after_tok.x);
+    st[n++] = (pg_stmt_t){"tcf_tx", tx_sql, 1, va};
+  }
+  if (r->has_upto && needs_lookup(&r->upto_tok)) {
+    snprintf(xu, sizeof xu, "%" PRIu64, r->upto_tok.x);
+    st[n++] = (pg_stmt_t){"tcf_tx", tx_sql, 1, vu};
+  }
+  if (n) {
+    rc = pg_pool_submit(r->pool, st, n, on_lookup, r);
+  } else {
+    rc = position(&r->after_tok, NULL, &r->p);
+    if (!rc && r->has_upto) rc = position(&r->upto_tok, NULL, &r->u);
+    if (!rc) rc = find_send(r);
+  }
+  if (rc) read_free(r);
+  return rc;
+}

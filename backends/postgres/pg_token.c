@@ -1,0 +1,255 @@
+/* Snap tokens: base64, the three formats, and pg_snapshot text (pg_token.h). */
+#include "pg_token.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tuplecast/errors.h"
+
+#define SNAP_PREFIX "tc2:"
+#define SQLITE_PREFIX "tc1:"
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const char *in, size_t len) {
+  char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+  if (!out) return NULL;
+  const unsigned char *s = (const unsigned char *)in;
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t)s[i] << 16;
+    if (i + 1 < len) v |= (uint32_t)s[i + 1] << 8;
+    if (i + 2 < len) v |= s[i + 2];
+    *p++ = b64[v >> 18 & 63];
+    *p++ = b64[v >> 12 & 63];
+    *p++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+    *p++ = i + 2 < len ? b64[v & 63] : '=';
+  }
+  *p = '\0';
+  return out;
+}
+
+static int b64_value(char c) {
+  const char *p = c ? strchr(b64, c) : NULL;
+  return p ? (int)(p - b64) : -1;
+}
+
+/* Strict, as Go's StdEncoding: padded, no stray characters, no non-zero
+ * bits in the padding.  NULL if malformed or out of memory (*oom says). */
+static unsigned char *b64_decode(const char *in, size_t *len, int *oom) {
+  size_t n = strlen(in);
+  *oom = 0;
+  if (n == 0 || n % 4) return NULL;
+  unsigned char *out = malloc(n / 4 * 3 + 1);
+  if (!out) {
+    *oom = 1;
+    return NULL;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4], pad = 0;
+    for (int k = 0; k < 4; k++) {
+      if (in[i + k] == '=' && i + 4 == n && k >= 2) {
+        v[k] = 0;
+        pad++;
+      } else if (pad || (v[k] = b64_value(in[i + k])) < 0) {
+        free(out);
+        return NULL;
+      }
+    }
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))) {
+      free(out);
+      return NULL;
+    }
+    out[o++] = (unsigned char)(w >> 16);
+    if (pad < 2) out[o++] = (unsigned char)(w >> 8);
+    if (pad < 1) out[o++] = (unsigned char)w;
+  }
+  out[o] = '\0';
+  *len = o;
+  return out;
+}
+
+/* Strict unsigned decimal at *s, stopping at the first non-digit; advances *s. */
+static int parse_u64(const char **s, uint64_t *out) {
+  if (**s < '0' || **s > '9') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(*s, &end, 10);
+  if (errno) return -1;
+  *s = end;
+  *out = v;
+  return 0;
+}
+
+int pg_snap_parse(const char *text, pg_snap_t *out) {
+  *out = (pg_snap_t){0};
+  const char *s = text;
+  uint64_t xmin, xmax;
+  if (parse_u64(&s, &xmin) || *s++ != ':' || parse_u64(&s, &xmax) || *s++ != ':' || xmin > xmax)
+    return TC_EINVAL;
+  size_t cap = 1;
+  for (const char *p = s; *p; p++) cap += *p == ',';
+  uint64_t *xip = *s ? malloc(cap * sizeof *xip) : NULL;
+  if (*s && !xip) return TC_ENOMEM;
+  size_t n = 0;
+  while (*s) {
+    uint64_t v;
+    if (parse_u64(&s, &v) || v < xmin || v >= xmax || (n && v < xip[n - 1]) ||
+        (*s && (*s++ != ',' || !*s))) {
+      free(xip);
+      return TC_EINVAL;
+    }
+    if (!n || v != xip[n - 1]) xip[n++] = v;
+  }
+  *out = (pg_snap_t){xmin, xmax, n, xip};
+  return 0;
+}
+
+char *pg_snap_text(const pg_snap_t *s) {
+  size_t cap = 2 * 21 + s->nxip * 21 + 1, len;
+  char *out = malloc(cap);
+  if (!out) return NULL;
+  len = (size_t)snprintf(out, cap, "%llu:%llu:", (unsigned long long)s->xmin,
+                         (unsigned long long)s->xmax);
+  for (size_t i = 0; i < s->nxip; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%llu", i ? "," : "",
+                            (unsigned long long)s->xip[i]);
+  return out;
+}
+
+void pg_snap_clear(pg_snap_t *s) {
+  free(s->xip);
+  *s = (pg_snap_t){0};
+}
+
+void pg_token_clear(pg_token_t *t) {
+  free(t->snapshot);
+  *t = (pg_token_t){0};
+}
+
+/* The snapshot text at s, checked; its canonical form in *canon. */
+static int canonical(const char *s, char **canon) {
+  pg_snap_t snap;
+  int rc = pg_snap_parse(s, &snap);
+  if (rc) return rc;
+  *canon = pg_snap_text(&snap);
+  pg_snap_clear(&snap);
+  return *canon ? 0 : TC_ENOMEM;
+}
+
+static int fail(char **errmsg, const char *why) {
+  *errmsg = malloc(strlen("snap token ") + strlen(why) + 1);
+  if (!*errmsg) return TC_ENOMEM;
+  strcpy(*errmsg, "snap token ");
+  strcat(*errmsg, why);
+  return TC_ESNAP_TOKEN;
+}
+
+int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, char **errmsg) {
+  *out = (pg_token_t){.kind = PG_TOKEN_HEAD};
+  if (!*token) return 0;
+  size_t len;
+  int oom;
+  unsigned char *raw = b64_decode(token, &len, &oom);
+  if (!raw) return oom ? TC_ENOMEM : fail(errmsg, "is malformed: not base64");
+  const char *text = (const char *)raw;
+  size_t plen = strlen(SNAP_PREFIX);
+  int rc = 0;
+  const char *why = NULL;
+  if (len >= plen && !memcmp(raw, SQLITE_PREFIX, plen)) {
+    why = "was issued by a SQLite or memory backend, not by this PostgreSQL database";
+  } else if (len >= plen && !memcmp(raw, SNAP_PREFIX, plen)) {
+    const char *inst = text + plen, *colon = strchr(inst, ':');
+    size_t ilen = strlen(instance_id);
+    if (memchr(raw, '\0', len) || !colon)
+      why = "is malformed: no snapshot";
+    else if ((size_t)(colon - inst) != ilen || memcmp(inst, instance_id, ilen))
+      why = "was issued by another database";
+    else if ((rc = canonical(colon + 1, &out->snapshot)) == TC_EINVAL)
+      why = "is malformed: bad snapshot";
+    else if (!rc)
+      out->kind = PG_TOKEN_SNAP;
+  } else if (len == 8) {
+    /* Permify's rule: any 8-byte payload is the legacy format. */
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = x << 8 | raw[i];
+    out->kind = PG_TOKEN_LEGACY;
+    out->x = x;
+  } else {
+    const char *s = text;
+    uint64_t x;
+    if (memchr(raw, '\0', len) || parse_u64(&s, &x) || *s++ != ':')
+      why = "is malformed: not a token this server or Permify issued";
+    else if ((rc = canonical(s, &out->snapshot)) == TC_EINVAL)
+      why = "is malformed: bad snapshot";
+    else if (!rc) {
+      out->kind = PG_TOKEN_PERMIFY;
+      out->x = x;
+    }
+  }
+  free(raw);
+  if (why) rc = fail(errmsg, why);
+  if (rc) pg_token_clear(out);
+  return rc;
+}
+
+char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
+  if (!stored_snapshot || !*stored_snapshot) { /* Permify: no snapshot, legacy format */
+    char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (char)(x >> (8 * i) & 0xff);
+    return b64_encode(le, 8);
+  }
+  pg_snap_t s;
+  char *snap = NULL;
+  int rc = pg_snap_parse(stored_snapshot, &s);
+  if (rc == TC_ENOMEM) return NULL;
+  if (rc) { /* Permify leaves a snapshot it cannot parse unchanged */
+    snap = strdup(stored_snapshot);
+  } else {
+    /* §3.1: X joins the xip list; xmax covers it; xmin does not pass it. */
+    size_t i = 0;
+    while (i < s.nxip && s.xip[i] < x) i++;
+    if (i == s.nxip || s.xip[i] != x) {
+      uint64_t *grown = realloc(s.xip, (s.nxip + 1) * sizeof *grown);
+      if (!grown) {
+        pg_snap_clear(&s);
+        return NULL;
+      }
+      s.xip = grown;
+      memmove(s.xip + i + 1, s.xip + i, (s.nxip - i) * sizeof *s.xip);
+      s.xip[i] = x;
+      s.nxip++;
+    }
+    if (x >= s.xmax) s.xmax = x + 1;
+    if (x < s.xmin) s.xmin = x;
+    snap = pg_snap_text(&s);
+    pg_snap_clear(&s);
+  }
+  if (!snap) return NULL;
+  size_t cap = strlen(snap) + 24;
+  char *text = malloc(cap), *tok = NULL;
+  if (text) {
+    snprintf(text, cap, "%llu:%s", (unsigned long long)x, snap);
+    tok = b64_encode(text, strlen(text));
+  }
+  free(text);
+  free(snap);
+  return tok;
+}
+
+char *pg_token_snap(const char *instance_id, const pg_snap_t *s) {
+  char *snap = pg_snap_text(s);
+  if (!snap) return NULL;
+  size_t cap = strlen(SNAP_PREFIX) + strlen(instance_id) + strlen(snap) + 2;
+  char *text = malloc(cap), *tok = NULL;
+  if (text) {
+    snprintf(text, cap, SNAP_PREFIX "%s:%s", instance_id, snap);
+    tok = b64_encode(text, strlen(text));
+  }
+  free(text);
+  free(snap);
+  return tok;
+}

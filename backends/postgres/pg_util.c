@@ -1,0 +1,186 @@
+/* Small helpers the backend's files share: formatting, libpq messages,
+ * password redaction, the blocking start-up connection, text[] literals and
+ * the options parser (declared in pg_internal.h). */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+
+char *pg_fmt(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return NULL;
+  char *s = malloc((size_t)n + 1);
+  if (!s) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+char *pg_one_line(const char *msg) {
+  if (!msg) msg = "";
+  char *s = malloc(strlen(msg) * 2 + 1), *p = s;
+  if (!s) return NULL;
+  for (const char *m = msg; *m; m++) {
+    if (*m == '\n') {
+      if (m[1] && p > s) { /* libpq's multi-line messages: "a\nb\n" -> "a; b" */
+        *p++ = ';';
+        *p++ = ' ';
+      }
+    } else if (*m != '\r') {
+      *p++ = *m;
+    }
+  }
+  while (p > s && isspace((unsigned char)p[-1])) p--;
+  *p = '\0';
+  return s;
+}
+
+/* Appends s[0..n) to the buffer at *p. */
+static void put(char **p, const char *s, size_t n) {
+  memcpy(*p, s, n);
+  *p += n;
+}
+
+char *pg_redact(const char *in) {
+  size_t len = strlen(in);
+  char *out = malloc(len * 2 + 16), *p = out; /* "***" never needs more than double */
+  if (!out) return NULL;
+  const char *s = in, *end = in + len;
+  /* URI userinfo: scheme://user:password@host */
+  const char *scheme = strstr(in, "://");
+  if (scheme && (!strncmp(in, "postgresql://", 13) || !strncmp(in, "postgres://", 11))) {
+    const char *auth = scheme + 3, *auth_end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *q = auth; q < auth_end; q++)
+      if (*q == '@') at = q;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+      put(&p, in, (size_t)(colon - in) + 1);
+      put(&p, "***", 3);
+      s = at;
+    }
+  }
+  /* password=... as a URI query parameter or a key/value pair */
+  while (s < end) {
+    const char *hit = strstr(s, "password=");
+    if (!hit) break;
+    int starts = hit == in || strchr("?& \t", hit[-1]) != NULL;
+    put(&p, s, (size_t)(hit - s) + 9);
+    s = hit + 9;
+    if (!starts) continue;
+    if (*s == '\'') { /* key/value form: a quoted value with \' escapes */
+      for (s++; *s && *s != '\''; s++)
+        if (*s == '\\' && s[1]) s++;
+      if (*s) s++;
+    } else {
+      s += strcspn(s, "& \t");
+    }
+    put(&p, "***", 3);
+  }
+  put(&p, s, (size_t)(end - s));
+  *p = '\0';
+  return out;
+}
+
+PGconn *pg_connect_blocking(const char *conninfo, char **errmsg) {
+  /* connect_timeout first, so a value in conninfo (expanded after it) wins. */
+  const char *const keys[] = {"connect_timeout", "dbname", NULL};
+  const char *const vals[] = {"5", conninfo, NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  if (c && PQstatus(c) == CONNECTION_OK) return c;
+  char *where = pg_redact(conninfo);
+  char *why = pg_one_line(c ? PQerrorMessage(c) : "out of memory");
+  *errmsg = pg_fmt("cannot connect to PostgreSQL (%s): %s", where ? where : "?", why ? why : "?");
+  free(where);
+  free(why);
+  PQfinish(c);
+  return NULL;
+}
+
+char *pg_text_array(const char *const *v, size_t n) {
+  size_t len = 3;
+  for (size_t i = 0; i < n; i++) len += strlen(v[i]) * 2 + 3;
+  char *out = malloc(len), *p = out;
+  if (!out) return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) *p++ = ',';
+    *p++ = '"';
+    for (const char *s = v[i]; *s; s++) {
+      if (*s == '"' || *s == '\\') *p++ = '\\';
+      *p++ = *s;
+    }
+    *p++ = '"';
+  }
+  *p++ = '}';
+  *p = '\0';
+  return out;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+static int parse_bool(const char *v, int *out) {
+  static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no",
+                                                                              "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (!strcmp(v, yes[i])) return *out = 1, 0;
+    if (!strcmp(v, no[i])) return *out = 0, 0;
+  }
+  return -1;
+}
+
+static int parse_uint(const char *v, unsigned min, unsigned *out) {
+  char *end;
+  unsigned long n = strtoul(v, &end, 10);
+  if (!*v || *end || !isdigit((unsigned char)*v) || n < min || n > 0x7fffffffUL) return -1;
+  *out = (unsigned)n;
+  return 0;
+}
+
+int pg_opts_parse(const char *const *options, pg_opts_t *o, char **errmsg) {
+  /* Permify's defaults where it has them (max_retries 10; GC 200h/200h/5m
+   * from its example config); pool and poll sizes from pg-floor.md. */
+  *o = (pg_opts_t){.auto_migrate = 1, .max_retries = 10, .pool_size = 4,
+                   .poll_interval_ms = 100, .gc_enabled = 0, .gc_interval_s = 720000,
+                   .gc_window_s = 720000, .gc_timeout_s = 300};
+  static const struct {
+    const char *key;
+    unsigned min;
+    size_t off; /* of an unsigned member; 0 for the bools below */
+  } uints[] = {
+      {"max_retries", 0, offsetof(pg_opts_t, max_retries)},
+      {"pool_size", 1, offsetof(pg_opts_t, pool_size)},
+      {"poll_interval_ms", 1, offsetof(pg_opts_t, poll_interval_ms)},
+      {"gc_interval_s", 1, offsetof(pg_opts_t, gc_interval_s)},
+      {"gc_window_s", 0, offsetof(pg_opts_t, gc_window_s)},
+      {"gc_timeout_s", 1, offsetof(pg_opts_t, gc_timeout_s)},
+  };
+  for (size_t i = 0; options && options[i]; i++) {
+    const char *kv = options[i], *eq = strchr(kv, '=');
+    if (!eq) continue;
+    size_t klen = (size_t)(eq - kv);
+    const char *v = eq + 1;
+    int bad = 0, known = 0;
+    if (klen == 12 && !strncmp(kv, "auto_migrate", 12))
+      known = 1, bad = parse_bool(v, &o->auto_migrate);
+    else if (klen == 10 && !strncmp(kv, "gc_enabled", 10))
+      known = 1, bad = parse_bool(v, &o->gc_enabled);
+    else if (klen == 7 && !strncmp(kv, "node_id", 7))
+      known = 1, o->node_id = *v ? v : NULL;
+    for (size_t j = 0; !known && j < sizeof uints / sizeof uints[0]; j++)
+      if (strlen(uints[j].key) == klen && !strncmp(kv, uints[j].key, klen))
+        known = 1, bad = parse_uint(v, uints[j].min, (unsigned *)((char *)o + uints[j].off));
+    if (bad) {
+      *errmsg = pg_fmt("postgres option %.*s: bad value \"%s\"", (int)klen, kv, v);
+      return TC_ECONFIG;
+    }
+  }
+  return 0;
+}

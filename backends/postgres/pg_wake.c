@@ -1,0 +1,282 @@
+/* Wake-ups: coalesced NOTIFY after commits, LISTEN, and the node-wide
+ * safety poll (pg_wake.h). */
+#include "pg_wake.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tuplecast/errors.h"
+
+#define CHANNEL "tuplecast"
+#define PAYLOAD_MAX 7900 /* Postgres refuses payloads of 8000 bytes or more */
+#define RETRY_MS 500     /* a failed poll is retried this soon at the latest */
+
+static const char notify_sql[] = "SELECT pg_notify('" CHANNEL "', $1)";
+
+/* The tenants of the transactions visible now but not in G (same shape as
+ * the feed's query, without the tenant condition), and the new G.  $1 NULL
+ * (the first poll) only takes G. */
+static const char poll_sql[] =
+    "SELECT s.cur::text, t.tenant_id FROM (SELECT pg_current_snapshot() AS cur) s"
+    " LEFT JOIN LATERAL ("
+    "  SELECT DISTINCT tenant_id FROM ("
+    "   SELECT tenant_id FROM transactions WHERE id >= pg_snapshot_xmax($1::pg_snapshot)"
+    "    AND pg_visible_in_snapshot(id, s.cur)"
+    "   UNION ALL"
+    "   SELECT tenant_id FROM transactions"
+    "    WHERE id = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))"
+    "    AND pg_visible_in_snapshot(id, s.cur)"
+    "  ) u"
+    " ) t ON true";
+
+struct pg_wake_s {
+  const tc_host_api_t *host;
+  char *node_id;
+  unsigned interval_ms;
+  pg_pool_t *read_pool, *notify_pool;
+  pg_listener_t *listener;
+  uv_timer_t timer;
+  uv_timer_t flush_timer; /* zero timeout: after this loop turn's callbacks */
+  char **pending; /* tenants written this turn, not yet sent */
+  size_t npending, cappending;
+  int notifying;             /* a NOTIFY unit is in flight */
+  int polling, poll_again;   /* a poll is in flight; run another after it */
+  char *g;                   /* the poll's cursor snapshot; NULL before the first */
+  int closing, open;         /* parts still to close: handles, listener, pool */
+  void (*done)(void *arg);
+  void *done_arg;
+};
+
+/* ---- closing ----------------------------------------------------------------- */
+
+static void maybe_free(pg_wake_t *w) {
+  if (!w->closing || w->open || w->polling || w->notifying) return;
+  for (size_t i = 0; i < w->npending; i++) free(w->pending[i]);
+  free(w->pending);
+  free(w->g);
+  free(w->node_id);
+  void (*done)(void *) = w->done;
+  void *arg = w->done_arg;
+  free(w);
+  if (done) done(arg);
+}
+
+static void part_closed(void *arg) {
+  pg_wake_t *w = arg;
+  w->open--;
+  maybe_free(w);
+}
+
+static void handle_closed(uv_handle_t *h) { part_closed(h->data); }
+
+/* ---- NOTIFY ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void flush(pg_wake_t *w);
+
+static void on_notified(void *arg, int status, PGresult *const *res, size_t n,
+                        const char *sqlstate, const char *errmsg) {
+  pg_wake_t *w = arg;
+  (void)res;
+  (void)n;
+  w->notifying = 0;
+  /* Lost wake-ups are found by the other nodes' safety polls. */
+  if (status)
+    w->host->log(TC_LOG_WARN, "postgres: NOTIFY failed: %s %s", sqlstate ? sqlstate : "",
+                 errmsg ? errmsg : "");
+  if (w->closing)
+    maybe_free(w);
+  else
+    flush(w); /* what was written meanwhile */
+}
+
+/* Sends the pending tenants, de-duplicated, as payloads under PAYLOAD_MAX
+ * bytes, in one unit.  One unit in flight at a time: writes that commit
+ * meanwhile join the next one. */
+static void flush(pg_wake_t *w) {
+  if (w->notifying || !w->npending) return;
+  qsort(w->pending, w->npending, sizeof *w->pending, cmp_str);
+  size_t head = strlen(w->node_id), npay = 0, cap = 0, cur = 0;
+  char **pay = NULL;
+  const char **vals = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < w->npending && !rc; i++) {
+    const char *t = w->pending[i];
+    if (i && !strcmp(t, w->pending[i - 1])) continue;
+    size_t tl = strlen(t);
+    if (!npay || cur + 1 + tl >= PAYLOAD_MAX) {
+      if (npay == cap) {
+        cap = cap ? 2 * cap : 4;
+        char **grown = realloc(pay, cap * sizeof *grown);
+        if (!grown) {
+          rc = TC_ENOMEM;
+          break;
+        }
+        pay = grown;
+      }
+      if (!(pay[npay] = malloc(PAYLOAD_MAX))) {
+        rc = TC_ENOMEM;
+        break;
+      }
+      memcpy(pay[npay], w->node_id, head + 1);
+      cur = head;
+      npay++;
+    }
+    char *p = pay[npay - 1] + cur;
+    *p++ = '\n';
+    memcpy(p, t, tl + 1);
+    cur += 1 + tl;
+  }
+  pg_stmt_t *st = rc ? NULL : malloc(npay * sizeof *st);
+  vals = rc ? NULL : malloc(npay * sizeof *vals);
+  if (!rc && st && vals) {
+    for (size_t i = 0; i < npay; i++) {
+      vals[i] = pay[i];
+      st[i] = (pg_stmt_t){"tcw_notify", notify_sql, 1, vals + i};
+    }
+    rc = pg_pool_submit(w->notify_pool, st, npay, on_notified, w);
+    w->notifying = rc == 0;
+  } else {
+    rc = TC_ENOMEM;
+  }
+  if (rc) w->host->log(TC_LOG_WARN, "postgres: NOTIFY not sent: error %d", rc);
+  for (size_t i = 0; i < npay; i++) free(pay[i]);
+  free(pay);
+  free(st);
+  free(vals);
+  for (size_t i = 0; i < w->npending; i++) free(w->pending[i]);
+  w->npending = 0;
+}
+
+static void on_flush_timer(uv_timer_t *t) { flush(t->data); }
+
+void pg_wake_written(pg_wake_t *w, const char *tenant_id) {
+  if (w->closing) return;
+  if (w->npending == w->cappending) {
+    size_t cap = w->cappending ? 2 * w->cappending : 16;
+    char **grown = realloc(w->pending, cap * sizeof *grown);
+    if (!grown) return; /* the safety poll covers it */
+    w->pending = grown;
+    w->cappending = cap;
+  }
+  char *t = strdup(tenant_id);
+  if (!t) return;
+  w->pending[w->npending++] = t;
+  /* After this loop turn's callbacks: one NOTIFY for all of them. */
+  if (!uv_is_active((uv_handle_t *)&w->flush_timer))
+    uv_timer_start(&w->flush_timer, on_flush_timer, 0, 0);
+}
+
+/* ---- LISTEN ------------------------------------------------------------------ */
+
+static void on_notify(void *arg, const char *payload) {
+  pg_wake_t *w = arg;
+  const char *nl = strchr(payload, '\n');
+  size_t head = strlen(w->node_id);
+  if (w->closing || !nl || ((size_t)(nl - payload) == head && !memcmp(payload, w->node_id, head)))
+    return; /* our own writes woke our feeds in-process */
+  for (const char *t = nl + 1; *t;) {
+    size_t len = strcspn(t, "\n");
+    char *tenant = strndup(t, len);
+    if (tenant && len) w->host->changed(w->host, tenant);
+    free(tenant);
+    t += len + (t[len] == '\n');
+  }
+}
+
+/* ---- the safety poll ----------------------------------------------------------- */
+
+static void poll_now(pg_wake_t *w);
+static void on_tick(uv_timer_t *t);
+
+static void on_polled(void *arg, int status, PGresult *const *res, size_t n,
+                      const char *sqlstate, const char *errmsg) {
+  pg_wake_t *w = arg;
+  (void)n;
+  w->polling = 0;
+  if (w->closing) return maybe_free(w);
+  if (status) {
+    w->host->log(TC_LOG_DEBUG, "postgres: safety poll failed: %s %s", sqlstate ? sqlstate : "",
+                 errmsg ? errmsg : "");
+    unsigned soon = w->interval_ms < RETRY_MS ? w->interval_ms : RETRY_MS;
+    uv_timer_start(&w->timer, on_tick, soon, w->interval_ms);
+    return;
+  }
+  PGresult *r = res[0];
+  int rows = PQntuples(r);
+  char *g = rows ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  if (g) {
+    free(w->g);
+    w->g = g;
+  }
+  for (int i = 0; i < rows; i++)
+    if (!PQgetisnull(r, i, 1)) w->host->changed(w->host, PQgetvalue(r, i, 1));
+  if (w->poll_again) poll_now(w);
+}
+
+static void poll_now(pg_wake_t *w) {
+  if (w->polling) {
+    w->poll_again = 1;
+    return;
+  }
+  w->poll_again = 0;
+  const char *v[1] = {w->g};
+  pg_stmt_t st = {"tcw_poll", poll_sql, 1, v};
+  int rc = pg_pool_submit(w->read_pool, &st, 1, on_polled, w);
+  if (rc)
+    w->host->log(TC_LOG_WARN, "postgres: safety poll not sent: error %d", rc);
+  else
+    w->polling = 1;
+}
+
+static void on_tick(uv_timer_t *t) { poll_now(t->data); }
+
+static void on_ready(void *arg) {
+  pg_wake_t *w = arg;
+  if (!w->closing) poll_now(w); /* notifications sent while we were away are lost */
+}
+
+/* ---- start / close --------------------------------------------------------------- */
+
+int pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *conninfo,
+                  pg_pool_t *read_pool, const char *node_id, unsigned poll_interval_ms,
+                  pg_wake_t **out) {
+  pg_wake_t *w = calloc(1, sizeof *w);
+  if (!w) return TC_ENOMEM;
+  w->host = host;
+  w->read_pool = read_pool;
+  w->interval_ms = poll_interval_ms ? poll_interval_ms : 100;
+  uv_timer_init(loop, &w->timer);
+  uv_timer_init(loop, &w->flush_timer);
+  w->timer.data = w->flush_timer.data = w;
+  w->open = 2;
+  int rc = (w->node_id = strdup(node_id)) ? 0 : TC_ENOMEM;
+  static const char *const setup[] = {"SET synchronous_commit = off", NULL};
+  pg_pool_opts_t po = {.conninfo = conninfo, .size = 1, .depth = 1, .setup = setup,
+                       .name = "notify", .log = host->log};
+  if (!rc && !(rc = pg_pool_create(loop, &po, &w->notify_pool))) w->open++;
+  pg_listener_opts_t lo = {.conninfo = conninfo, .channel = CHANNEL, .on_notify = on_notify,
+                           .on_ready = on_ready, .arg = w, .log = host->log};
+  if (!rc && !(rc = pg_listener_start(loop, &lo, &w->listener))) w->open++;
+  if (rc) {
+    pg_wake_close(w, NULL, NULL);
+    return rc;
+  }
+  uv_timer_start(&w->timer, on_tick, w->interval_ms, w->interval_ms);
+  *out = w;
+  return 0;
+}
+
+void pg_wake_close(pg_wake_t *w, void (*done)(void *arg), void *arg) {
+  flush(w); /* the last turn's tenants */
+  w->closing = 1;
+  w->done = done;
+  w->done_arg = arg;
+  uv_close((uv_handle_t *)&w->timer, handle_closed);
+  uv_close((uv_handle_t *)&w->flush_timer, handle_closed);
+  if (w->listener) pg_listener_close(w->listener, part_closed, w);
+  if (w->notify_pool) pg_pool_close(w->notify_pool, part_closed, w);
+}
