@@ -1,9 +1,6 @@
 # libpq connections on the libuv loop (pg_conn.h): tc_pg_conn, for the postgres
 # plugin, and test_pg_conn against a throwaway cluster (tests/support/pg.cmake).
 # Included from this directory's CMakeLists.txt.
-if(NOT TARGET PkgConfig::PQ)
-  pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
-endif()
 
 # -fPIC: it ends up inside the dlopen'd plugin.
 add_library(tc_pg_conn STATIC ${CMAKE_CURRENT_LIST_DIR}/pg_conn.c)

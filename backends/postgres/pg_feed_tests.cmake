@@ -2,14 +2,7 @@
 # pg_token.c, pg_wake.c) against a throwaway cluster, with regression tests
 # for Permify's watch weaknesses.  Included from this directory's
 # CMakeLists.txt after pg_conn.cmake and tests/support/pg.cmake.  The
-# migrations (pg_migrate.c, pg_util.c) make the database.  Does nothing if
-# a test_pg_feed target exists already (the directory's test_*.c glob).
-if(TARGET test_pg_feed)
-  return()
-endif()
-if(NOT TARGET PkgConfig::PQ)
-  pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
-endif()
+# migrations (pg_migrate.c, pg_util.c) make the database.
 
 set(TC_PGF_DIR ${CMAKE_CURRENT_LIST_DIR})
 add_executable(test_pg_feed ${TC_PGF_DIR}/test_pg_feed.c ${TC_PGF_DIR}/pg_token.c

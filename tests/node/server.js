@@ -97,7 +97,10 @@ async function startServer(options = {}) {
     throw new Error(`tuplecast binary not found or not executable: ${bin} ` +
       '(build it with `cmake -S . -B build -G Ninja && ninja -C build`, or set TUPLECAST_BIN)');
   }
-  const engine = options.engine || 'sqlite';
+  // Under `tc-pgtmp -- ...` (ctest's node_permify_client_postgres) the server
+  // runs on that throwaway PostgreSQL cluster instead of a SQLite file.
+  const pgUri = process.env.TC_PG_URI;
+  const engine = options.engine || (pgUri ? 'postgres' : 'sqlite');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuplecast-node-'));
   let lastFailure = '';
   for (let attempt = 1; attempt <= MAX_START_ATTEMPTS; attempt++) {
@@ -106,7 +109,7 @@ async function startServer(options = {}) {
     const dbFile = path.join(dir, `tuplecast-${attempt}.db`);
     const args = ['serve', '--grpc-port', String(grpcPort), '--http-port', String(httpPort),
       '--database-engine', engine];
-    if (engine !== 'memory') args.push('--database-uri', dbFile);
+    if (engine !== 'memory') args.push('--database-uri', engine === 'postgres' ? pgUri : dbFile);
 
     let stderrText = '';
     let stdoutText = '';
@@ -135,6 +138,7 @@ async function startServer(options = {}) {
         bin,
         args,
         dir,
+        engine,
         dbFile,
         grpcPort,
         httpPort,

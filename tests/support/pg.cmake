@@ -1,8 +1,5 @@
 # The throwaway PostgreSQL fixture: tc_pg_fixture for tests, build/tc-pgtmp for
 # scripts (the benchmark), and test_pg_fixture, its own test.
-if(NOT TARGET PkgConfig::PQ)
-  pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
-endif()
 
 add_library(tc_pg_fixture STATIC ${CMAKE_CURRENT_LIST_DIR}/pg_fixture.c)
 target_include_directories(tc_pg_fixture PUBLIC ${CMAKE_CURRENT_LIST_DIR})
