@@ -296,6 +296,26 @@ static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, t
   r->done = 1;
 }
 
+/* Changes as "+doc:1#viewer@user:u1" / "-..." (tuples) or "+doc:1$public" (attributes),
+ * and a "|" row between transactions. */
+static void on_changes(void *arg, int status, const tc_change_t *c, size_t n, const char *last) {
+  (void)last;
+  res_t *r = arg;
+  r->status = status;
+  for (size_t i = 0; i < n && r->n < 63; i++) {
+    if (i && strcmp(c[i].token, c[i - 1].token) != 0) strcpy(r->rows[r->n++], "|");
+    char op = c[i].op == TC_CHANGE_CREATE ? '+' : '-';
+    if (c[i].tuple)
+      snprintf(r->rows[r->n++], sizeof r->rows[0], "%c%s:%s#%s@%s:%s", op, c[i].tuple->entity_type,
+               c[i].tuple->entity_id, c[i].tuple->relation, c[i].tuple->subject_type,
+               c[i].tuple->subject_id);
+    else
+      snprintf(r->rows[r->n++], sizeof r->rows[0], "%c%s:%s$%s", op, c[i].attr->entity_type,
+               c[i].attr->entity_id, c[i].attr->attribute);
+  }
+  r->done = 1;
+}
+
 static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
   res_t *r = arg;
   r->status = status;
@@ -747,6 +767,22 @@ static void test_permify_database(void **state) {
   assert_string_equal(res.token, want);
   free(want);
   free(snap);
+
+  /* The feed reports Permify's transactions: from the start of history
+   * (Permify's token for a tenant without transactions) and from the first. */
+  static const char *const history[] = {
+      "+doc:1#viewer@user:u1", "+doc:1#parent@folder:f", "+doc:1$public", "|",
+      "-doc:1#viewer@user:u1", "+doc:1#viewer@user:u2", "|", "+doc:2#viewer@user:u3"};
+  res_clear(&res);
+  CALL(&res, api->read_changes(b, "acme", "AAAAAAAAAAA=", NULL, 0, on_changes, &res));
+  assert_int_equal(res.status, 0);
+  assert_int_equal(res.n, 8);
+  for (size_t i = 0; i < 8; i++) assert_string_equal(res.rows[i], history[i]);
+  res_clear(&res);
+  CALL(&res, api->read_changes(b, "acme", tok1, NULL, 0, on_changes, &res));
+  assert_int_equal(res.status, 0);
+  assert_int_equal(res.n, 4);
+  for (size_t i = 0; i < 4; i++) assert_string_equal(res.rows[i], history[4 + i]);
   res_clear(&res);
   free(tok1);
   close_b(b);
