@@ -353,10 +353,12 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
   f->last = tok_ref(e->token);
   for (stream_t *s = f->streams, *next; s; s = next) {
     next = s->next;
-    if (s->state == S_LIVE && stream_send(s, e->token, e->changes, e->n, 0) == 0)
-      s->seq = e->seq;
-    else if (s->state == S_CATCHUP && s->parked)
+    /* A failed send ended the stream, which may be gone now. */
+    if (s->state == S_LIVE) {
+      if (stream_send(s, e->token, e->changes, e->n, 0) == 0) s->seq = e->seq;
+    } else if (s->state == S_CATCHUP && s->parked) {
       catchup_step(s);
+    }
   }
   return 0;
 }
