@@ -1210,7 +1210,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   uv_timer_init(b->loop, &b->close_timer);
   b->close_timer.data = b;
   rc = make_pools(b);
-  b->feed = (pg_feed_ctx_t){b->rpool, host, b->instance_id, &b->stats.change_reads};
+  b->feed = (pg_feed_ctx_t){b->rpool, host, b->instance_id, &b->stats};
   if (!rc)
     rc = pg_wake_start(b->loop, host, b->conninfo, b->rpool, b->node_id, o.poll_interval_ms,
                        &b->wake);

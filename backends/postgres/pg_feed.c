@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg_token.h"
 #include "tuplecast/errors.h"
@@ -158,6 +159,7 @@ typedef struct txn_s {
 
 typedef struct read_s {
   pg_pool_t *pool;
+  tc_backend_stats_t *stats;
   const tc_host_api_t *host;
   char *instance_id, *tenant, *after, *upto;
   uint32_t limit;
@@ -268,6 +270,7 @@ static int horizon_passed(const read_t *r, const PGresult *h) {
 }
 
 static int find_send(read_t *r);
+static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok);
 
 /* ---- positions of the tokens -------------------------------------------------- */
 
@@ -345,8 +348,16 @@ static void on_find(void *arg, int status, PGresult *const *res, size_t n,
   if (rows < 1 || pg_snap_parse(PQgetvalue(f, 0, 0), &r->c)) return finish(r, TC_EDATASTORE);
   size_t found = 0;
   for (int i = 0; i < rows; i++) found += !PQgetisnull(f, i, 1);
-  if (!found) { /* nothing new: the position stays (upto: a complete read ends there) */
-    if (r->has_upto) r->last = r->upto;
+  if (!found) { /* nothing new: a read up to U ends at P together with U */
+    if (r->has_upto) {
+      pg_snap_t next;
+      const char *tok;
+      int rc = end_position(r, &r->u, &next, &tok);
+      if (rc) return finish(r, rc);
+      pg_snap_clear(&r->p);
+      r->p = next;
+      r->last = tok;
+    }
     return finish(r, 0);
   }
   r->find_cut = found > r->budget;
@@ -474,13 +485,41 @@ static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {
   return 0;
 }
 
-static int snap_copy(const pg_snap_t *from, pg_snap_t *to) {
-  uint64_t *xip = malloc((from->nxip + 1) * sizeof *xip);
+static int snap_visible(const pg_snap_t *s, uint64_t x) { return x < s->xmax && !has_xid(s, x); }
+
+/* Everything visible in a or in b: a stream's position P and a bound U do
+ * not always nest (P may come from another node, or be ahead of this one's
+ * feed), and ending a bounded read at U alone would forget what P had seen. */
+static int snap_union(const pg_snap_t *a, const pg_snap_t *b, pg_snap_t *out) {
+  uint64_t *xip = malloc((a->nxip + b->nxip + 1) * sizeof *xip);
   if (!xip) return TC_ENOMEM;
-  if (from->nxip) memcpy(xip, from->xip, from->nxip * sizeof *xip);
-  snap_set(to, from->xmax, xip, from->nxip);
-  to->xmin = from->xmin;
+  size_t n = 0;
+  for (size_t i = 0; i < a->nxip; i++)
+    if (!snap_visible(b, a->xip[i])) xip[n++] = a->xip[i];
+  for (size_t i = 0; i < b->nxip; i++)
+    if (!snap_visible(a, b->xip[i])) xip[n++] = b->xip[i];
+  snap_set(out, a->xmax > b->xmax ? a->xmax : b->xmax, xip, n);
   return 0;
+}
+
+static int snap_same(const pg_snap_t *a, const pg_snap_t *b) {
+  return a->xmax == b->xmax && a->nxip == b->nxip &&
+         (!a->nxip || !memcmp(a->xip, b->xip, a->nxip * sizeof *a->xip));
+}
+
+/* A complete read's end: P (after this round) together with the bound, as
+ * `upto`'s own string when that is what it is, as the current `last` when
+ * the position did not move, else a new token. */
+static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok) {
+  int rc = snap_union(&r->p, bound, next);
+  if (rc) return rc;
+  if (r->has_upto && snap_same(next, &r->u))
+    *tok = r->upto;
+  else if (snap_same(next, &r->p))
+    *tok = r->last;
+  else
+    *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
+  return *tok ? 0 : TC_ENOMEM;
 }
 
 /* The round's new position P' and its token: C (or U) when every new
@@ -490,8 +529,7 @@ static int next_position(read_t *r, const pg_snap_t *run, const uint64_t *ids,
   size_t k = r->nk;
   int rc;
   if (!r->find_cut && k == r->nkept) {
-    if ((rc = snap_copy(run, next))) return rc;
-    *tok = r->has_upto ? r->upto : keep_tok(r, pg_token_snap(r->instance_id, run));
+    return end_position(r, run, next, tok);
   } else {
     memset(delivered, 1, k);
     rc = snap_plus(&r->p, run, ids, k, delivered, next);
@@ -500,6 +538,18 @@ static int next_position(read_t *r, const pg_snap_t *run, const uint64_t *ids,
     *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
   }
   return *tok ? 0 : TC_ENOMEM;
+}
+
+/* The lag of a transaction delivered now that committed at ts (µs since
+ * the epoch, the database's clock: the same machine's, or close to it). */
+static void count_lag(tc_backend_stats_t *st, int64_t ts) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t lag = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 - ts;
+  if (lag < 0) lag = 0;
+  st->feed_txns++;
+  st->feed_lag_us_sum += (uint64_t)lag;
+  if ((uint64_t)lag > st->feed_lag_us_max) st->feed_lag_us_max = (uint64_t)lag;
 }
 
 /* Delivers kept[0..nk) in commit order, each transaction's changes with the
@@ -535,6 +585,7 @@ static int deliver(read_t *r) {
     }
     if (!rc) rc = append_out(r, r->rows + lo, hi - lo, tok);
     if (!rc) r->have += hi - lo;
+    if (!rc && order[j].ts != INT64_MIN) count_lag(r->stats, order[j].ts);
   }
   free(ids);
   free(order);
@@ -615,6 +666,7 @@ static read_t *read_new(const pg_feed_ctx_t *c, const char *tenant_id, void *arg
   read_t *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->pool = c->pool;
+  r->stats = c->stats;
   r->host = c->host;
   r->arg = arg;
   r->instance_id = strdup(c->instance_id);
@@ -638,7 +690,7 @@ int pg_feed_head(const pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, v
 
 int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const char *after,
                          const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
-  if (c->change_reads) (*c->change_reads)++;
+  c->stats->change_reads++;
   read_t *r = read_new(c, tenant_id, arg);
   if (!r) return TC_ENOMEM;
   r->cb = cb;

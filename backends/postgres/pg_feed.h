@@ -24,7 +24,7 @@ typedef struct pg_feed_ctx_s {
   pg_pool_t *pool; /* the read pool */
   const tc_host_api_t *host;
   const char *instance_id;
-  uint64_t *change_reads; /* stats counter to bump per read_changes */
+  tc_backend_stats_t *stats; /* change_reads and feed lag are counted here */
 } pg_feed_ctx_t;
 
 /* The head: a token of the current snapshot.  0 or a TC_E* code (then cb

@@ -186,7 +186,7 @@ typedef struct env_s {
   pg_pool_t *pool;
   test_host_t host;
   pg_feed_ctx_t ctx;
-  uint64_t reads;
+  tc_backend_stats_t stats;
 } env_t;
 
 static void on_tick(uv_timer_t *t) { (void)t; }
@@ -215,7 +215,7 @@ static int setup_env(void **state) {
   host_init(&e->host, &e->loop);
   pg_pool_opts_t o = {.conninfo = uri, .size = 2, .depth = 4, .name = "read", .log = hlog};
   if (pg_pool_create(&e->loop, &o, &e->pool)) return -1;
-  e->ctx = (pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->reads};
+  e->ctx = (pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->stats};
   *state = e;
   return 0;
 }
@@ -507,7 +507,7 @@ static void test_feed_token_errors(void **state) {
   assert_int_equal(pg_feed_read_changes(&e->ctx, "te", "", NULL, 10, on_changes, &r), TC_EINVAL);
   run_for(&e->loop, 50);
   assert_false(r.done);
-  assert_int_equal(e->reads, 7);
+  assert_int_equal(e->stats.change_reads, 7);
   free(other);
   free(tc1);
 }

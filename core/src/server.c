@@ -79,6 +79,10 @@ static void on_grpc_stopped(void *arg) {
     tc_log(TC_LOG_INFO, "backend stats: writes=%llu reads=%llu change_reads=%llu",
            (unsigned long long)st.writes, (unsigned long long)st.reads,
            (unsigned long long)st.change_reads);
+    if (st.feed_txns)
+      tc_log(TC_LOG_INFO, "change feed: %llu transactions, commit to read lag avg %.2f ms, max %.2f ms",
+             (unsigned long long)st.feed_txns, (double)st.feed_lag_us_sum / (double)st.feed_txns / 1000,
+             (double)st.feed_lag_us_max / 1000);
     srv->api->destroy(srv->backend, on_backend_destroyed, srv);
   }
   else

@@ -1241,6 +1241,14 @@ static void test_read_changes_upto(void **state) {
   read_changes(f, &r, fd.t, fd.c[1], fd.c[1], 0);
   assert_int_equal(r.rows.n, 0);
   assert_string_equal(r.last, fd.c[1]);
+  /* From beyond upto (a stream ahead of the feed it reads up to): nothing,
+   * and the position stays where it is, never back at upto. */
+  read_changes(f, &r, fd.t, fd.c[3], fd.c[1], 0);
+  assert_int_equal(r.rows.n, 0);
+  assert_string_equal(r.last, fd.c[3]);
+  read_changes(f, &r, fd.t, fd.w[4], fd.c[1], 0);
+  assert_int_equal(r.rows.n, 0);
+  assert_string_equal(r.last, fd.w[4]);
 
   /* Paged with the smallest limit: one transaction a page, then `upto`. */
   for (size_t k = 0; k < 4; k++) {

@@ -214,6 +214,10 @@ typedef struct tc_backend_s tc_backend_t; /* opaque, backend-owned */
 
 typedef struct tc_backend_stats_s {
   uint64_t writes, reads, change_reads;
+  /* Transactions read_changes returned with a known commit time, and their
+   * lag (the time of the read less the commit time), summed and the most;
+   * 0 for backends that do not know commit times. */
+  uint64_t feed_txns, feed_lag_us_sum, feed_lag_us_max;
 } tc_backend_stats_t;
 
 /* ---- The function table -------------------------------------------------- */
