@@ -81,7 +81,7 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static int has_xid(const pg_snap_t *s, uint64_t x) {
-  return bsearch(&x, s->xip, s->nxip, sizeof x, cmp_u64) != NULL;
+  return s->nxip && bsearch(&x, s->xip, s->nxip, sizeof x, cmp_u64) != NULL;
 }
 
 /* Sorts and de-duplicates xip[0..n), sets s = (xmin, xmax, xip) with xmin

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,6 +61,11 @@ static void on_closed_signal(uv_handle_t *h) { (void)h; }
 static void finish_stop(tc_server_t *srv) {
   uv_close((uv_handle_t *)&srv->sigint, on_closed_signal);
   uv_close((uv_handle_t *)&srv->sigterm, on_closed_signal);
+  /* Closing the handles restores the default action; a second signal during
+   * the last of the teardown must not kill a server that is already
+   * stopping cleanly. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   tc_bridge_close(&srv->bridge);
   tc_log(TC_LOG_INFO, "stopped");
 }
