@@ -321,6 +321,29 @@ static void test_refuses_without_commit_timestamps(void **state) {
   free(out);
 }
 
+/* With auto-migration off, an unmigrated database is refused with the
+ * command that fixes it; `tuplecast migrate up` does, once. */
+static void test_migrate_cli(void **state) {
+  (void)state;
+  const char *uri = fresh_db();
+  const char *serve[] = {"serve", "--grpc-port", "0", "--http-port", "0",
+                         "--database-engine", "postgres", "--database-uri", uri,
+                         "--database-auto-migrate=false", NULL};
+  char *out = NULL;
+  assert_int_equal(tc_proc_run(serve, &out), 2);
+  assert_non_null(strstr(out, "tuplecast migrate up"));
+  free(out);
+  const char *up[] = {"migrate", "up", "--database-engine", "postgres", "--database-uri", uri,
+                      NULL};
+  assert_int_equal(tc_proc_run(up, &out), 0);
+  free(out);
+  assert_int_equal(tc_proc_run(up, &out), 0); /* nothing left to do */
+  free(out);
+  tc_proc_t a;
+  node_start(&a, uri, (const char *[]){"--database-auto-migrate=false", NULL});
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
 /* ---- retention: a watch from before the GC window is OUT_OF_RANGE ------------ */
 
 static uint64_t xid_of(const char *permify_token) {
@@ -391,6 +414,7 @@ int main(void) {
       cmocka_unit_test(test_external_writers),
       cmocka_unit_test(test_randomized_two_nodes),
       cmocka_unit_test(test_refuses_without_commit_timestamps),
+      cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
