@@ -5,7 +5,9 @@
  * so thousands of calls and streams run at once without blocking.  The
  * scenarios (scenario_*.c) build on the client (client.c), the write load
  * (writer.c), latency samples and /proc readings (stats.c) and the report
- * (report.c) that prints the same figures as JSON and as a summary.
+ * (report.c) that prints the same figures as JSON and as a summary; args.c
+ * checks numeric options.  The floor programs (floors/) link the same library
+ * (tc_bench), so that they measure and print the same way.
  *
  * Ownership: the caller owns every bench_* object it creates and frees it with
  * the matching _free or _release function; a call or stream must have no batch pending
@@ -27,8 +29,11 @@
 
 typedef struct {
   const char *target, *tenant, *token, *scenario, *json;
+  const char *name;  /* the server's label in the report (--name, --peer NAME=) */
   double duration;   /* seconds of load (write, watch-latency) */
   double rate;       /* writes/s (watch-latency) */
+  double settle;     /* > 0: streams count as in place this long after opening
+                      * (servers without checkpoints); 0: at their first one */
   int concurrency;   /* outstanding Data.Write calls (write, catch-up history) */
   int batch;         /* items per Data.Write */
   int watchers;      /* watch-latency */
@@ -38,6 +43,11 @@ typedef struct {
   int rounds;        /* fan-out: writes delivered to all streams, one after the other */
   pid_t server_pid;  /* 0: no server-side figures */
 } bench_opts_t;
+
+/* Checked numeric options (args.c): 0, or -1 after a message on stderr
+ * naming prog and --name. */
+int bench_parse_int(const char *prog, const char *name, const char *s, int min, int *out);
+int bench_parse_num(const char *prog, const char *name, const char *s, double *out);
 
 /* Bound on every wait for the server (streams in place, deliveries, drain). */
 #define BENCH_WAIT_S 60
@@ -130,6 +140,9 @@ long bench_proc_rss_kib(pid_t pid);
 double bench_proc_cpu_s(pid_t pid);
 /* CPU seconds used so far by this process. */
 double bench_self_cpu_s(void);
+/* CPU seconds all processes of the machine have used (/proc/stat); -1 on
+ * failure. */
+double bench_machine_busy_s(void);
 
 /* ---- report (report.c) --------------------------------------------------- */
 
@@ -144,7 +157,7 @@ void bench_report_str(bench_report_t *r, const char *key, const char *v);
 void bench_report_latency(bench_report_t *r, const char *prefix, bench_samples_t *s);
 /* CPU of the client and (with --server-pid) the server since a mark. */
 typedef struct {
-  double client_s, server_s;
+  double client_s, server_s, machine_s;
   int64_t at_ns;
 } bench_cpu_mark_t;
 bench_cpu_mark_t bench_cpu_mark(const bench_opts_t *o);
@@ -159,8 +172,10 @@ int bench_report_emit(bench_report_t *r, const bench_opts_t *o);
  * starting the next; with rate > 0, one every 1/rate s whatever is
  * outstanding.  Issuing stops at end_ns or after limit calls (0: none). */
 typedef struct bench_writer_s bench_writer_t;
-typedef void (*bench_ack_fn)(bench_writer_t *w, uint64_t seq, const char *token,
-                             int64_t issued_ns, int64_t ack_ns);
+/* key: the entity id of the call's first tuple, unique to the call — what a
+ * watcher matches the change by (servers need not send the write's token). */
+typedef void (*bench_ack_fn)(bench_writer_t *w, uint64_t seq, const char *key, int64_t issued_ns,
+                             int64_t ack_ns);
 struct bench_writer_s {
   bench_client_t *client;
   const bench_opts_t *opts;

@@ -1,6 +1,8 @@
-/* tuplecast-bench: command line, tenant setup and the scenario table.
+/* tuplecast-bench: command line, tenant setup and the scenario table.  The
+ * scenario runs against --target and then against each --peer in turn, the
+ * same way, each run reported under its server's name.
  *
- * Ownership: main owns the client and the report of its one scenario run.
+ * Ownership: main owns the peer list, and the client and report of each run.
  */
 #include "bench.h"
 
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* The example schema (user, organization, repository) of the integration
  * tests; the write load uses repository#owner@user. */
@@ -31,6 +34,13 @@ static const char usage[] =
     "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up [options]\n"
     "\n"
     "  --target HOST:PORT   Permify-compatible gRPC server (default 127.0.0.1:3478)\n"
+    "  --name NAME          the target's name in the report (default: its address)\n"
+    "  --peer NAME=HOST:PORT[,pid=PID][,settle=S]\n"
+    "                       another server, run the same way after the target\n"
+    "                       (repeatable); pid: its process, for RSS and CPU;\n"
+    "                       settle: as --settle, for this peer\n"
+    "  --settle S           for servers that send no checkpoints (Permify): watch\n"
+    "                       streams count as in place S seconds after opening\n"
     "  --tenant ID          tenant (default t1); gets the example schema if it has none\n"
     "  --token TOKEN        sent as \"authorization: Bearer TOKEN\"\n"
     "  --duration S         seconds of load: write, watch-latency (default 3)\n"
@@ -57,34 +67,61 @@ static const scenario_t scenarios[] = {
     {"catch-up", bench_scenario_catch_up},
 };
 
+#define PROG "tuplecast-bench"
+
 static int parse_int(const char *name, const char *s, int min, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < min || v > 1000000000) {
-    fprintf(stderr, "tuplecast-bench: --%s: expected an integer >= %d, got \"%s\"\n", name, min, s);
-    return -1;
-  }
-  *out = (int)v;
-  return 0;
+  return bench_parse_int(PROG, name, s, min, out);
 }
 
 static int parse_num(const char *name, const char *s, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v > 0) || v > 1e9) {
-    fprintf(stderr, "tuplecast-bench: --%s: expected a number > 0, got \"%s\"\n", name, s);
+  return bench_parse_num(PROG, name, s, out);
+}
+
+typedef struct {
+  const char *name, *target;
+  pid_t pid;
+  double settle;
+} peer_t;
+
+#define MAX_PEERS 16
+static peer_t peers[MAX_PEERS];
+static int n_peers;
+
+/* NAME=HOST:PORT[,pid=PID][,settle=S]; the string is cut in place (optarg
+ * points into argv, which lives as long as main). */
+static int parse_peer(char *s) {
+  char *eq = strchr(s, '=');
+  if (!eq || eq == s || !eq[1] || n_peers == MAX_PEERS) {
+    fprintf(stderr, PROG ": --peer: expected NAME=HOST:PORT[,pid=PID][,settle=S] (at most %d), "
+                    "got \"%s\"\n", MAX_PEERS, s);
     return -1;
   }
-  *out = v;
-  return 0;
+  *eq = '\0';
+  peer_t p = {.name = s, .target = strtok(eq + 1, ",")};
+  int pid = 0, bad = 0;
+  for (char *kv; !bad && (kv = strtok(NULL, ",")) != NULL;) {
+    if (!strncmp(kv, "pid=", 4)) bad = parse_int("peer pid", kv + 4, 1, &pid);
+    else if (!strncmp(kv, "settle=", 7)) bad = parse_num("peer settle", kv + 7, &p.settle);
+    else {
+      fprintf(stderr, PROG ": --peer %s: unknown \"%s\"\n", s, kv);
+      bad = -1;
+    }
+  }
+  p.pid = (pid_t)pid;
+  if (!bad) peers[n_peers++] = p;
+  return bad ? -1 : 0;
 }
 
 static int parse_args(int argc, char **argv, bench_opts_t *o) {
   enum { O_TARGET = 256, O_TENANT, O_TOKEN, O_DURATION, O_CONCURRENCY, O_BATCH, O_CONNECTIONS,
-         O_WATCHERS, O_RATE, O_STREAMS, O_ROUNDS, O_HISTORY, O_PID, O_JSON, O_SCENARIO, O_HELP };
+         O_WATCHERS, O_RATE, O_STREAMS, O_ROUNDS, O_HISTORY, O_PID, O_JSON, O_SCENARIO, O_HELP,
+         O_NAME, O_PEER, O_SETTLE };
   static const struct option longs[] = {
       {"target", required_argument, NULL, O_TARGET},
       {"tenant", required_argument, NULL, O_TENANT},
+      {"name", required_argument, NULL, O_NAME},
+      {"peer", required_argument, NULL, O_PEER},
+      {"settle", required_argument, NULL, O_SETTLE},
       {"token", required_argument, NULL, O_TOKEN},
       {"duration", required_argument, NULL, O_DURATION},
       {"concurrency", required_argument, NULL, O_CONCURRENCY},
@@ -109,6 +146,9 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     switch (opt) {
       case O_TARGET: o->target = optarg; break;
       case O_TENANT: o->tenant = optarg; break;
+      case O_NAME: o->name = optarg; break;
+      case O_PEER: bad = parse_peer(optarg); break;
+      case O_SETTLE: bad = parse_num("settle", optarg, &o->settle); break;
       case O_TOKEN: o->token = optarg; break;
       case O_JSON: o->json = optarg; break;
       case O_SCENARIO: o->scenario = optarg; break;
@@ -140,8 +180,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
 }
 
 /* Creates the tenant if it does not exist and writes the example schema if
- * it has none. */
-static int ensure_schema(bench_client_t *c, const bench_opts_t *o) {
+ * it has none; on failure says why in err. */
+static int ensure_schema(bench_client_t *c, const bench_opts_t *o, char *err, size_t errlen) {
   Base__V1__SchemaListRequest list = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
   list.tenant_id = (char *)o->tenant;
   list.page_size = 1;
@@ -164,16 +204,51 @@ static int ensure_schema(bench_client_t *c, const bench_opts_t *o) {
     write.schema = (char *)schema_text;
     status = bench_unary_call(c, "/base.v1.Schema/Write", &write.base, NULL, NULL, &details);
   }
-  if (status != GRPC_STATUS_OK)
-    fprintf(stderr, "tuplecast-bench: setting up tenant %s on %s: status %d: %s\n", o->tenant,
-            o->target, status, details ? details : "");
+  if (status != GRPC_STATUS_OK) {
+    snprintf(err, errlen, "setting up tenant %s: status %d: %s", o->tenant, status,
+             details ? details : "");
+    fprintf(stderr, "tuplecast-bench: %s on %s\n", err, o->target);
+  }
   free(details);
   return status == GRPC_STATUS_OK ? 0 : -1;
+}
+
+/* Many connections need many descriptors (one per stream with
+ * --connections 1000, plus gRPC's own): the soft limit goes up to the hard
+ * one. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+/* One scenario run against one server: its own client, tenant setup and
+ * report (a server that fails the setup is reported too, with ok 0). */
+static int run_one(const scenario_t *sc, const bench_opts_t *o) {
+  bench_client_t *c = bench_client_new(o->target, o->connections, o->token);
+  if (!c) return -1;
+  char err[512] = "";
+  bench_report_t *r = bench_report_new(o);
+  int rc = ensure_schema(c, o, err, sizeof err);
+  if (rc == 0) {
+    printf("%s against %s (%s)\n", sc->name, o->name, o->target);
+    rc = sc->run(o, c, r);
+  } else {
+    bench_report_str(r, "first_error", err);
+  }
+  bench_report_num(r, "ok", rc == 0, 0);
+  if (bench_report_emit(r, o) < 0) rc = -1;
+  bench_report_free(r);
+  bench_client_free(c);
+  return rc;
 }
 
 int main(int argc, char **argv) {
   bench_opts_t o;
   if (parse_args(argc, argv, &o) < 0) return 2;
+  raise_fd_limit();
   const scenario_t *sc = NULL;
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
     if (!strcmp(scenarios[i].name, o.scenario)) sc = &scenarios[i];
@@ -181,17 +256,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tuplecast-bench: unknown scenario \"%s\"\n%s", o.scenario, usage);
     return 2;
   }
-  bench_client_t *c = bench_client_new(o.target, o.connections, o.token);
-  if (!c) return 1;
-  int rc = ensure_schema(c, &o);
-  if (rc == 0) {
-    printf("%s against %s\n", sc->name, o.target);
-    bench_report_t *r = bench_report_new(&o);
-    rc = sc->run(&o, c, r);
-    bench_report_num(r, "ok", rc == 0, 0);
-    if (bench_report_emit(r, &o) < 0) rc = -1;
-    bench_report_free(r);
+  if (!o.name) o.name = o.target;
+  int failed = run_one(sc, &o) < 0;
+  /* Every peer runs even if one failed: the report shows which. */
+  for (int i = 0; i < n_peers; i++) {
+    bench_opts_t po = o;
+    po.name = peers[i].name;
+    po.target = peers[i].target;
+    po.server_pid = peers[i].pid;
+    po.settle = peers[i].settle;
+    failed |= run_one(sc, &po) < 0;
   }
-  bench_client_free(c);
-  return rc == 0 ? 0 : 1;
+  return failed ? 1 : 0;
 }

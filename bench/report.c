@@ -49,10 +49,12 @@ bench_report_t *bench_report_new(const bench_opts_t *o) {
   time_t now = time(NULL);
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   bench_report_str(r, "scenario", o->scenario);
+  bench_report_str(r, "name", o->name ? o->name : o->target);
   bench_report_str(r, "target", o->target);
   bench_report_str(r, "tenant", o->tenant);
   bench_report_str(r, "started_at", when);
   bench_report_num(r, "connections", o->connections, 0);
+  if (o->settle > 0) bench_report_num(r, "settle_s", o->settle, 1);
   return r;
 }
 
@@ -81,7 +83,8 @@ void bench_report_latency(bench_report_t *r, const char *prefix, bench_samples_t
 }
 
 bench_cpu_mark_t bench_cpu_mark(const bench_opts_t *o) {
-  bench_cpu_mark_t m = {.client_s = bench_self_cpu_s(), .at_ns = bench_now_ns()};
+  bench_cpu_mark_t m = {.client_s = bench_self_cpu_s(), .machine_s = bench_machine_busy_s(),
+                        .at_ns = bench_now_ns()};
   m.server_s = o->server_pid ? bench_proc_cpu_s(o->server_pid) : -1;
   return m;
 }
@@ -91,6 +94,9 @@ void bench_report_cpu(bench_report_t *r, const bench_opts_t *o, bench_cpu_mark_t
   double wall = (double)(now.at_ns - since.at_ns) / 1e9;
   bench_report_num(r, "client_cpu_s", now.client_s - since.client_s, 3);
   bench_report_num(r, "client_cpu_pct", 100 * (now.client_s - since.client_s) / wall, 1);
+  /* The whole machine, so that load from other processes shows. */
+  if (since.machine_s >= 0 && now.machine_s >= 0)
+    bench_report_num(r, "machine_cpu_pct", 100 * (now.machine_s - since.machine_s) / wall, 1);
   if (since.server_s < 0 || now.server_s < 0) return;
   bench_report_num(r, "server_cpu_s", now.server_s - since.server_s, 2);
   bench_report_num(r, "server_cpu_pct", 100 * (now.server_s - since.server_s) / wall, 1);

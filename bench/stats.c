@@ -68,6 +68,19 @@ double bench_proc_cpu_s(pid_t pid) {
   return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+double bench_machine_busy_s(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return -1;
+  unsigned long long v[8] = {0};
+  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                 &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (n < 5) return -1;
+  /* Busy: everything but idle (v[3]) and iowait (v[4]). */
+  unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 double bench_self_cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);

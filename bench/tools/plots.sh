@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Draws the PNG plots of a results.json of scripts/bench with gnuplot:
+#   write_throughput.png  writes/s (batch 1) and items/s (batched) vs concurrency
+#   latency.png           write latency p50/p99 (batch 1) vs concurrency, and
+#                         watch latency percentiles per server
+#   fanout.png            server KiB per idle stream and time until the last
+#                         stream has a write, vs streams (100 connections)
+#
+#   bench/tools/plots.sh results.json OUT-DIR
+set -euo pipefail
+json=$1
+out=$2
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+
+# series FILE-PREFIX JQ-SELECT JQ-KEY JQ-COLUMNS [STYLE]: one TSV per value
+# of KEY over the completed runs, rows sorted by the first column; prints the
+# gnuplot plot clauses.
+series() {
+  local prefix=$1 select=".ok == 1 and ($2)" key=$3 cols=$4 style=${5:-linespoints}
+  jq -r ".runs | map(select($select)) | map($key) | unique | .[]" "$json" | while read -r k; do
+    local f="$data/$prefix-${k//[^A-Za-z0-9_.-]/_}.tsv"
+    jq -r --arg k "$k" ".runs | map(select($select) | select(($key) == \$k)) | sort_by(.[\"${cols%% *}\"])[]
+      | [$(sed 's/\([a-z0-9_]*\)/.\1/g; s/ /, /g' <<<"$cols")] | @tsv" "$json" >"$f"
+    printf "'%s' using 1:2 with %s title '%s', " "$f" "$style" "$k"
+  done
+}
+
+tx=$(series tx '.scenario == "write" and .batch == 1' '.name' 'concurrency writes_per_s')
+items=$(series items '.scenario == "write" and .batch > 1' '"\(.name) batch \(.batch)"' 'concurrency items_per_s')
+p50=$(series p50 '.scenario == "write" and .batch == 1' '"\(.name) p50"' 'concurrency latency_p50_ms')
+p99=$(series p99 '.scenario == "write" and .batch == 1' '"\(.name) p99"' 'concurrency latency_p99_ms' 'linespoints dashtype 2')
+mem=$(series mem '.scenario == "fan-out" and .connections == 100' '.name' 'streams server_kib_per_stream')
+last=$(series last '.scenario == "fan-out" and .connections == 100' '.name' 'streams last_from_write_p50_ms')
+jq -r '.runs | map(select(.ok == 1 and .scenario == "watch-latency"))[]
+  | [.name, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms] | @tsv' \
+  "$json" >"$data/watch.tsv"
+
+plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "set label 'not run' at graph 0.5, 0.5 center; plot NaN notitle; unset label"; }
+
+gnuplot <<GP
+set terminal pngcairo size 1400,560 font ",10"
+set key top left font ",9"
+set grid
+set logscale x 2
+
+set output '$out/write_throughput.png'
+set multiplot layout 1,2
+set title 'single-item Data.Write (batch 1)'
+set xlabel 'concurrent calls (floor: transactions in flight)'
+set ylabel 'writes/s'
+$(plot "$tx")
+set title 'batched Data.Write'
+set ylabel 'items/s'
+$(plot "$items")
+unset multiplot
+
+set output '$out/latency.png'
+set multiplot layout 1,2
+set title 'Data.Write latency, batch 1 (solid p50, dashed p99)'
+set logscale y
+set ylabel 'ms'
+$(plot "$p50$p99")
+unset logscale
+set title 'watch latency, acknowledged → received'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set xlabel ''
+set ylabel 'ms (negative: received before the acknowledgement)'
+$( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "plot NaN title 'not run'")
+unset multiplot
+
+set style data linespoints
+unset logscale y
+set logscale x 10
+set output '$out/fanout.png'
+set multiplot layout 1,2
+set title 'server memory per idle watch stream (100 connections)'
+set xlabel 'streams'
+set ylabel 'KiB per stream'
+set yrange [0:*]
+$(plot "$mem")
+set title 'time until the last stream has the write (median round)'
+set ylabel 'ms'
+set logscale y
+set yrange [*:*]
+$(plot "$last")
+unset multiplot
+GP

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Writes summary.md (to stdout) from a results.json of scripts/bench: the
+# targets of issue 7 as met/missed, then one table per scenario with every
+# server side by side and its ratio to the floor measured in the same run.
+# bench/README.md explains each column.
+#
+#   bench/tools/summary.sh results.json > summary.md
+set -euo pipefail
+exec jq -r -f /dev/stdin "$1" <<'JQ'
+def r2: if . == null then null else (. * 100 | round / 100) end;
+def show: if . == null then "–" elif type == "number" then (. * 100 | round / 100 | tostring) else tostring end;
+def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b) end;
+def best(f): map(f) | max;
+def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**missed**" end;
+def row: "| " + (map(show) | join(" | ")) + " |";
+
+# Figures come from completed runs only; the others are listed at the end.
+(.runs | map(select(.ok == 1))) as $runs
+| .runs as $all_runs
+| ($runs | map(select(.scenario == "write"))) as $w
+| ($w | map(select(.name | startswith("pg-floor")))) as $floor
+| ($w | map(select(.name == "tuplecast-postgres"))) as $pgw
+| ($w | map(select(.name == "tuplecast-sqlite"))) as $sqw
+# The targets' floor has tuplecast's connection count (issue 7: "same
+# connection count"); the floor's best shape on any count is shown beside it.
+| ($floor | map(select(.name == "pg-floor" and .batch == 1)) | best(.writes_per_s)) as $f1
+| ($floor | map(select(.batch == 1)) | best(.writes_per_s)) as $f1any
+| ($floor | map(select(.name == "pg-floor" and .batch > 1)) | best(.items_per_s)) as $fb
+| ($pgw | map(select(.batch == 1)) | best(.writes_per_s)) as $p1
+| ($pgw | map(select(.batch > 1)) | best(.items_per_s)) as $pb
+| ($sqw | map(select(.batch > 1)) | best(.items_per_s)) as $sb
+| ($runs | map(select(.scenario == "watch-latency" and .name == "tuplecast-postgres")) | first) as $wl
+| ($runs | map(select(.scenario == "fan-out" and .streams == 10000 and .connections == 100))) as $fo
+| ($fo | map(select(.name == "grpc-floor")) | first) as $gf
+| ($fo | map(select(.name == "tuplecast-sqlite")) | first) as $fs
+| ($runs | map(select(.scenario == "catch-up" and (.name | startswith("tuplecast"))))) as $cu
+| "# tuplecast-bench, \(.stamp)",
+  "",
+  "`\(.command)` on \(.machine.nproc) cores, \(.machine.memory), Linux \(.machine.kernel) (machine.md has the versions).",
+  "Load generator, servers, PostgreSQL and floors share the same cores: compare ratios measured in this run; absolute figures move from run to run.",
+  (if .quiet_at_start == false then "", "**The machine was not quiet at the start** (other processes used ≥ 15 % of it for 90 s): every figure carries outside load; see machine CPU % against server + client CPU %." else empty end),
+  (if .postgres_ran then empty else "", "**tuplecast on PostgreSQL did not run** (its backend did not build or start): Postgres targets are not run." end),
+  "",
+  "## Targets (issue 7)",
+  "",
+  "| target | measured | floor / bound | ratio | result |",
+  "|---|---|---|---|---|",
+  (["single-item Data.Write on Postgres, best concurrency: ≥ 50 % of the libpq floor with the same connections (tx/s)", $p1, $f1, (ratio($p1; $f1) | r2),
+    verdict(if $p1 == null or $f1 == null then null else $p1 >= 0.5 * $f1 end)] | row),
+  (if $f1any != $f1 then ["(for reference) the same against the floor's best shape on any connection count", $p1, $f1any,
+    (ratio($p1; $f1any) | r2), "–"] | row else empty end),
+  (["batched writes on Postgres, best: ≥ 50 % of the floor's items/s", $pb, $fb, (ratio($pb; $fb) | r2),
+    verdict(if $pb == null or $fb == null then null else $pb >= 0.5 * $fb end)] | row),
+  (["batched writes on SQLite: ≥ 100,000 items/s", $sb, 100000, (ratio($sb; 100000) | r2),
+    verdict(if $sb == null then null else $sb >= 100000 end)] | row),
+  (["watch p99 (acknowledged → received) on Postgres, \($wl.watchers // "–") watchers at \($wl.writes_per_s // "–") writes/s: < 10 ms (ms)",
+    $wl.watch_latency_p99_ms, 10, (ratio($wl.watch_latency_p99_ms; 10) | r2),
+    verdict(if $wl == null then null else ($wl.watch_latency_p99_ms < 10 and $wl.missing == 0 and $wl.duplicate == 0 and $wl.out_of_order == 0) end)] | row),
+  (["server memory per idle stream, 10,000 streams over 100 connections: ≤ 1.3 × gRPC floor (KiB)", $fs.server_kib_per_stream,
+    $gf.server_kib_per_stream, (ratio($fs.server_kib_per_stream; $gf.server_kib_per_stream) | r2),
+    verdict(if $fs == null or $gf == null then null else $fs.server_kib_per_stream <= 1.3 * $gf.server_kib_per_stream end)] | row),
+  (["last of 10,000 watchers served (median round, from the write's start): ≤ 1.3 × gRPC floor (ms)", $fs.last_from_write_p50_ms,
+    $gf.last_from_write_p50_ms, (ratio($fs.last_from_write_p50_ms; $gf.last_from_write_p50_ms) | r2),
+    verdict(if $fs == null or $gf == null then null else $fs.last_from_write_p50_ms <= 1.3 * $gf.last_from_write_p50_ms end)] | row),
+  ((["tuplecast-postgres", "tuplecast-sqlite"] + ($cu | map(.name)) | unique)[] as $n
+   | ($cu | map(select(.name == $n)) | first) as $c
+   | ["catch-up on \($n), \($c.history // "–") transactions back: ≥ 100,000 changes/s", $c.changes_per_s, 100000,
+      (ratio($c.changes_per_s; 100000) | r2), verdict(if $c == null then null else $c.changes_per_s >= 100000 end)] | row),
+  "",
+  "Fan-out targets compare tuplecast on SQLite (the backend does not touch idle streams); the fan-out table also has tuplecast on PostgreSQL where it ran.",
+  "",
+  "## write",
+  "",
+  "Ratio: items/s over the libpq floor's at the same batch and outstanding transactions (4 connections, as tuplecast's write pool). The floor is PostgreSQL: the ratio of tuplecast-sqlite to it is for orientation only.",
+  "",
+  "| batch | concurrency | server | writes/s | items/s | × pg floor | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU % | client CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($w | sort_by(.batch, .concurrency, .name)[] | . as $r
+   | ($floor | map(select(.name == "pg-floor" and .batch == $r.batch and .concurrency == $r.concurrency)) | first) as $f
+   | [.batch, .concurrency, (if .name == "pg-floor" then "pg-floor (\(.connections) × \(.depth))" elif (.name | startswith("pg-floor")) then "\(.name) (\(.connections) × \(.depth))" else .name end),
+      .writes_per_s, .items_per_s,
+      (if (.name | startswith("pg-floor")) then null else ratio(.items_per_s; $f.items_per_s) | r2 end),
+      .latency_p50_ms, .latency_p90_ms, .latency_p99_ms, .latency_max_ms, .errors, .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
+  "",
+  "## watch-latency (acknowledged → received)",
+  "",
+  "| server | watchers | writes/s | p50 ms | p90 ms | p99 ms | max ms | missing | duplicate | out of order | received before ack | server CPU % | client CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($runs | map(select(.scenario == "watch-latency"))[]
+   | [.name, .watchers, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms,
+      .missing, .duplicate, .out_of_order, .received_before_ack, .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
+  "",
+  "## fan-out (idle streams; one write at a time to all of them)",
+  "",
+  "Ratios are to the gRPC floor with the same streams and connections, each on a fresh server.",
+  "",
+  "| streams | connections | server | KiB/stream | × floor | open all ms | last after write p50 ms | max ms | × floor (p50) | server CPU µs/message | delivered |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
+  ($runs | map(select(.scenario == "fan-out")) | sort_by(.connections, .streams, .name) | . as $all | .[] | . as $r
+   | ($all | map(select(.name == "grpc-floor" and .streams == $r.streams and .connections == $r.connections)) | first) as $g
+   | [.streams, .connections, .name, .server_kib_per_stream,
+      (if .name == "grpc-floor" then null else ratio(.server_kib_per_stream; $g.server_kib_per_stream) | r2 end),
+      .open_all_ms, .last_from_write_p50_ms, .last_from_write_max_ms,
+      (if .name == "grpc-floor" then null else ratio(.last_from_write_p50_ms; $g.last_from_write_p50_ms) | r2 end),
+      .server_cpu_us_per_msg, .delivered] | row),
+  "",
+  "## catch-up",
+  "",
+  "| server | history | history writes/s | transactions | changes | seconds | transactions/s | changes/s |",
+  "|---|---|---|---|---|---|---|---|",
+  ($runs | map(select(.scenario == "catch-up"))[]
+   | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row),
+  "",
+  (($all_runs | map(select(.ok != 1))) as $bad
+   | if ($bad | length) == 0 then "Every run completed (ok = 1)."
+     else "**Runs that did not complete** (ok = 0; their figures are left out above):", "",
+       ($bad | group_by([.scenario, .name, (.first_error // .write_first_error // .history_first_error // "see results.json")])[]
+        | "* \(length) × \(.[0].scenario) on \(.[0].name): \(.[0].first_error // .[0].write_first_error // .[0].history_first_error // "see results.json")")
+     end)
+JQ
