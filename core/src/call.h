@@ -11,8 +11,6 @@
 #define TC_CALL_H
 
 #include <protobuf-c/protobuf-c.h>
-#include <stdatomic.h>
-#include <stdint.h>
 
 typedef struct tc_server_s tc_server_t;
 typedef struct tc_call_s tc_call_t;
@@ -25,23 +23,6 @@ typedef void (*tc_call_done_fn)(tc_call_t *call, int status,
 /* Server streaming: queues one message (packed at once; msg is borrowed).
  * Returns 0, or TC_ECANCELLED once the client has left. */
 typedef int (*tc_call_send_fn)(tc_call_t *call, const ProtobufCMessage *msg);
-
-/* A message packed once for many streams (one transaction fanned out):
- * reference-counted, and freed by whichever thread drops the last reference
- * (gRPC releases the bytes it sent on its own threads). */
-typedef struct tc_packed_s {
-  atomic_size_t refs;
-  size_t len;
-  uint8_t data[];
-} tc_packed_t;
-/* msg packed, with one reference; NULL on out of memory. */
-tc_packed_t *tc_packed_new(const ProtobufCMessage *msg);
-tc_packed_t *tc_packed_ref(tc_packed_t *p);
-/* void *: usable as a destroy callback; NULL is fine. */
-void tc_packed_unref(void *p);
-/* Server streaming, optional: queues a packed message, taking a reference
- * of its own.  Returns 0, or TC_ECANCELLED once the client has left. */
-typedef int (*tc_call_send_packed_fn)(tc_call_t *call, tc_packed_t *msg);
 typedef void (*tc_call_event_fn)(tc_call_t *call);
 
 struct tc_call_s {
@@ -57,8 +38,6 @@ struct tc_call_s {
    * and queues the rest; done() with status 0 ends the stream after the queue
    * is sent, done() with an error ends it at once, dropping the queue. */
   tc_call_send_fn send;        /* set by the transport */
-  tc_call_send_packed_fn send_packed; /* set by a transport that sends bytes
-                                       * as they are; NULL otherwise */
   size_t pending;              /* transport: messages queued or in flight */
   tc_call_event_fn on_sent;    /* handler, optional: a message left the queue
                                 * (its SEND_MESSAGE completed) */

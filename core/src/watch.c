@@ -48,7 +48,6 @@ typedef struct {
   tok_t *token;
   Base__V1__DataChange **changes;
   size_t n;
-  tc_packed_t *packed; /* the whole message, packed once for every stream */
   tc_arena_t arena;
 } entry_t;
 
@@ -203,10 +202,9 @@ static int change_matches(const Base__V1__WatchFilter *f, const Base__V1__DataCh
 
 /* Sends one transaction (the changes that pass the filter; nothing if none
  * does) and moves the stream past it; a checkpoint sends its position with no
- * changes.  shared, if not NULL, caches the whole message packed, for the
- * other streams of a fan-out.  0, or the stream was ended. */
+ * changes.  0, or the stream was ended. */
 static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes, size_t n,
-                       int checkpoint, tc_packed_t **shared) {
+                       int checkpoint) {
   Base__V1__DataChange **pass = changes;
   size_t n_pass = n;
   if (s->filter && !checkpoint) {
@@ -237,12 +235,7 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       dc.n_data_changes = n_pass;
       resp.changes = &dc;
       rc = queue_push(s, token);
-      if (rc == 0 && shared && pass == changes && s->call->send_packed) {
-        if (!*shared && !(*shared = tc_packed_new(&resp.base))) rc = TC_ENOMEM;
-        if (rc == 0) rc = s->call->send_packed(s->call, *shared);
-      } else if (rc == 0) {
-        rc = s->call->send(s->call, &resp.base);
-      }
+      if (rc == 0) rc = s->call->send(s->call, &resp.base);
       if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
     }
   }
@@ -274,7 +267,6 @@ static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c
 static int entry_build(entry_t *e, const char *token, const tc_change_t *c, size_t n) {
   tc_arena_init(&e->arena);
   e->n = n;
-  e->packed = NULL;
   e->changes = tc_arena_alloc(&e->arena, (n + 1) * sizeof *e->changes);
   if (!e->changes || !(e->token = tok_new(token))) return TC_ENOMEM;
   for (size_t i = 0; i < n; i++)
@@ -286,7 +278,6 @@ static int entry_build(entry_t *e, const char *token, const tc_change_t *c, size
 }
 
 static void entry_free(entry_t *e) {
-  tc_packed_unref(e->packed);
   tok_unref(e->token);
   tc_arena_free(&e->arena);
 }
@@ -364,7 +355,7 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
     next = s->next;
     /* A failed send ended the stream, which may be gone now. */
     if (s->state == S_LIVE) {
-      if (stream_send(s, e->token, e->changes, e->n, 0, &e->packed) == 0) s->seq = e->seq;
+      if (stream_send(s, e->token, e->changes, e->n, 0) == 0) s->seq = e->seq;
     } else if (s->state == S_CATCHUP && s->parked) {
       catchup_step(s);
     }
@@ -474,7 +465,7 @@ static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
   entry_t e;
   int rc = entry_build(&e, c[0].token, c, n);
   if (rc == 0) {
-    rc = stream_send(s, e.token, e.changes, e.n, 0, NULL);
+    rc = stream_send(s, e.token, e.changes, e.n, 0);
     entry_free(&e);
   } else {
     tc_arena_free(&e.arena);
@@ -484,7 +475,7 @@ static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
 }
 
 /* A DataChanges with no changes and the token of the stream's position. */
-static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1, NULL); }
+static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1); }
 
 static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
                        const char *last) {
@@ -565,7 +556,7 @@ static void catchup_step(stream_t *s) {
     }
     entry_t *e = ring_at(f, (size_t)(s->seq - f->base_seq));
     /* A failed send ended the stream, which may be gone now. */
-    if (stream_send(s, e->token, e->changes, e->n, 0, &e->packed) != 0) return;
+    if (stream_send(s, e->token, e->changes, e->n, 0) != 0) return;
     s->seq = e->seq;
   }
 }

@@ -28,7 +28,8 @@
  * memory of its slice, which frees it when gRPC lets go of the bytes. */
 typedef struct tc__grpc_msg_s {
   struct tc__grpc_msg_s *next;
-  tc_packed_t *packed; /* one reference, handed to gRPC when sent */
+  size_t len;
+  uint8_t data[];
 } tc__grpc_msg_t;
 
 struct tc__grpc_call_s {
@@ -66,7 +67,6 @@ static void drop_queue(tc__grpc_call_t *c) {
   while (c->queue) {
     tc__grpc_msg_t *m = c->queue;
     c->queue = m->next;
-    tc_packed_unref(m->packed);
     free(m);
     c->call.pending--;
   }
@@ -147,10 +147,7 @@ static void send_next(tc__grpc_call_t *c) {
   tc__grpc_msg_t *m = c->queue;
   c->queue = m->next;
   if (!c->queue) c->queue_tail = NULL;
-  /* Zero copy: the slice holds the queue's reference to the bytes. */
-  grpc_slice slice =
-      grpc_slice_new_with_user_data(m->packed->data, m->packed->len, tc_packed_unref, m->packed);
-  free(m);
+  grpc_slice slice = grpc_slice_new_with_user_data(m->data, m->len, free, m);
   c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   grpc_op ops[2];
@@ -175,14 +172,15 @@ static void pump(tc__grpc_call_t *c) {
     answer(c, GRPC_STATUS_OK, NULL, NULL);
 }
 
-/* call->send_packed for server-streaming calls: queues a reference. */
-static int call_send_packed(tc_call_t *call, tc_packed_t *packed) {
+/* call->send for server-streaming calls. */
+static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   tc__grpc_call_t *c = call->transport;
   if (call->cancelled || c->answered) return TC_ECANCELLED;
-  tc__grpc_msg_t *m = malloc(sizeof *m);
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  tc__grpc_msg_t *m = malloc(sizeof *m + len);
   if (!m) return TC_ENOMEM;
   m->next = NULL;
-  m->packed = tc_packed_ref(packed);
+  m->len = protobuf_c_message_pack(msg, m->data);
   if (c->queue_tail)
     c->queue_tail->next = m;
   else
@@ -191,15 +189,6 @@ static int call_send_packed(tc_call_t *call, tc_packed_t *packed) {
   call->pending++;
   pump(c);
   return 0;
-}
-
-/* call->send for server-streaming calls. */
-static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
-  tc_packed_t *packed = tc_packed_new(msg);
-  if (!packed) return TC_ENOMEM;
-  int rc = call_send_packed(call, packed);
-  tc_packed_unref(packed);
-  return rc;
 }
 
 /* Ends the call with an error status at once.  A stream drops its queue; a
@@ -340,10 +329,7 @@ static void dispatch(tc__grpc_call_t *c) {
   c->call.request = c->request;
   c->call.authorization = c->authorization;
   c->call.done = call_done;
-  if (m->server_streaming) {
-    c->call.send = call_send;
-    c->call.send_packed = call_send_packed;
-  }
+  if (m->server_streaming) c->call.send = call_send;
   c->call.transport = c;
   c->owed = 1;
   c->in_handler = 1;
