@@ -53,7 +53,7 @@ struct op_s {
   int state;
   int writes;       /* later reads and writes of the tenant wait for it */
   int insert_only;  /* a write adding tuples only: overlaps writes like it */
-  int at_head_only; /* feed calls: start when first in the queue */
+  int feed; /* head / read_changes: committed history only, start and answer at once */
   int retries;      /* a data write: retried on serialization failures */
   int expect_rows;  /* schema_write: no row inserted means a duplicate version */
   int replied;
@@ -156,7 +156,8 @@ static void maybe_close(tc_backend_t *b) {
 /* May op start now, given what is ahead of it?  w: a write ahead has not
  * finished; nw: such a write is not insert-only. */
 static int can_start(const op_t *op, int at_head, int w, int nw) {
-  if (op->at_head_only) return at_head;
+  (void)at_head;
+  if (op->feed) return 1; /* the feed must not wait behind writes in flight */
   if (!op->writes) return !w;
   return op->insert_only ? !nw : !w;
 }
@@ -1028,7 +1029,7 @@ static int start_changes(op_t *op) {
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
   op_t *op = op_new(b, tenant_id, (void *)cb, arg);
   if (op) {
-    op->at_head_only = 1;
+    op->feed = 1;
     op->start = start_head;
     op->reply = reply_head_error;
   }
@@ -1040,7 +1041,7 @@ static int read_changes(tc_backend_t *b, const char *tenant_id, const char *afte
   op_t *op = op_new(b, tenant_id, (void *)cb, arg);
   int ok = 0;
   if (op) {
-    op->at_head_only = 1;
+    op->feed = 1;
     op->limit = limit;
     op->start = start_changes;
     op->reply = reply_changes_error;

@@ -17,7 +17,9 @@
  *  - Inputs are borrowed for the duration of the call; a backend copies what it
  *    keeps.  Results passed to callbacks are borrowed for the duration of the
  *    callback.  Everything a backend allocates, it frees.
- *  - Operations on one tenant complete in submission order.
+ *  - Operations on one tenant complete in submission order, except head and
+ *    read_changes: they read committed history only and may complete ahead
+ *    of earlier writes still in flight (the feed must not wait on them).
  *  - Status values are 0 or a negative TC_E* code from tuplecast/errors.h.
  *
  * Ownership: the host owns the tc_host_api_t; the backend owns tc_backend_t.
