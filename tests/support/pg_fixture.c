@@ -36,6 +36,8 @@ struct tc_pg_s {
   char user[64]; /* the OS user the server runs as, also its superuser */
   int as_other;  /* we are root: the tools run through runuser -u user */
   pid_t postmaster;
+  pid_t warden;     /* stops the cluster if this process dies first */
+  int warden_fd;    /* its pipe: EOF (close, or our death) means "stop now" */
   char *uri;
   char **db_uris;
   size_t n_db_uris;
@@ -333,11 +335,50 @@ static int write_conf(const tc_pg_t *pg, const tc_pg_opts_t *opts) {
   return fclose(f) == 0 ? 0 : -1;
 }
 
+/* pg_ctl daemonizes the postmaster, so a test that aborts (an assertion, a
+ * sanitizer) would leave its cluster running.  A small shell, in a session
+ * of its own, waits for EOF on a pipe whose only writer is this process
+ * (close-on-exec, so no child inherits it), then stops the cluster and
+ * removes its directory. */
+static int start_warden(tc_pg_t *pg) {
+  static const char script[] =
+      "while read -r _; do :; done;"
+      " ${4:+" RUNUSER " -u \"$4\" --} \"$1\" -D \"$2\" -m immediate -w -t 30 stop"
+      " >/dev/null 2>&1; rm -rf \"$3\"";
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  char *ctl = fmt("%s/pg_ctl", pg->bin);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    dup2(fds[0], 0);
+    int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) dup2(null_fd, 1), dup2(null_fd, 2);
+    close_range(3, ~0U, 0);
+    execl("/bin/sh", "sh", "-c", script, "tc-pg-warden", ctl, pg->data, pg->dir,
+          pg->as_other ? pg->user : "", (char *)NULL);
+    _exit(127);
+  }
+  free(ctl);
+  close(fds[0]);
+  if (pid < 0) {
+    close(fds[1]);
+    return -1;
+  }
+  pg->warden = pid;
+  pg->warden_fd = fds[1];
+  return 0;
+}
+
 static int start(tc_pg_t *pg, const tc_pg_opts_t *opts) {
   uid_t uid;
   gid_t gid;
   pg->bin = find_bindir();
   if (!pg->bin || pick_user(pg, &uid, &gid) != 0) return -1;
+  if (start_warden(pg) != 0) {
+    fprintf(stderr, "tc_pg: cannot start the warden: %s\n", strerror(errno));
+    return -1;
+  }
   if (pg->as_other && (chown(pg->dir, uid, gid) != 0 || chown(pg->log, uid, gid) != 0)) {
     fprintf(stderr, "tc_pg: chown %s: %s\n", pg->dir, strerror(errno));
     return -1;
@@ -425,6 +466,11 @@ void tc_pg_stop(tc_pg_t *pg) {
     kill(pg->postmaster, SIGKILL);
   free(pidfile);
   nftw(pg->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (pg->warden > 0) { /* nothing left for it to do: let it go */
+    close(pg->warden_fd);
+    while (waitpid(pg->warden, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
   free(pg->bin);
   free(pg->data);
   free(pg->log);

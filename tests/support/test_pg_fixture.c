@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The single value sql returns on uri, malloc'd; NULL if the query fails. */
 static char *query1(const char *uri, const char *sql) {
@@ -115,9 +117,39 @@ static void test_lifecycle(void **state) {
   free(dir_b);
 }
 
+/* A test that aborts (an assertion, a sanitizer) takes its cluster with it:
+ * the fixture's warden stops it and removes its directory. */
+static void test_cluster_dies_with_its_process(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    tc_pg_t *pg;
+    if (tc_pg_start(NULL, &pg) != 0) _exit(1);
+    dprintf(fds[1], "%s\n", tc_pg_uri(pg));
+    abort();
+  }
+  close(fds[1]);
+  char uri[512] = "";
+  FILE *in = fdopen(fds[0], "r");
+  assert_non_null(fgets(uri, sizeof uri, in));
+  fclose(in);
+  uri[strcspn(uri, "\n")] = '\0';
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  char *dir = uri_dir(uri);
+  double deadline = seconds() + 30;
+  while (exists(dir) && seconds() < deadline) nanosleep(&(struct timespec){0, 5000000}, NULL);
+  assert_false(exists(dir));
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lifecycle),
+      cmocka_unit_test(test_cluster_dies_with_its_process),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
