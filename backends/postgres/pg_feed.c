@@ -31,21 +31,30 @@ static const char head_sql[] = "SELECT pg_current_snapshot()::text";
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
 /* UNION ALL, never OR: OR loses the index conditions under a generic plan
- * (pg-floor.md E6).  C comes from the same statement: a separate SELECT
- * pg_current_snapshot() would let a commit slip between. */
-#define VISIBLE_NOW                                                                \
-  " AND pg_visible_in_snapshot(id, s.cur)"                                         \
-  " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(id, $3::pg_snapshot))"
+ * (pg-floor.md E6).  Both branches stay cheap however far back P is and
+ * whatever the statistics say: the xmax branch has its own ORDER BY and
+ * LIMIT, so it walks (tenant_id, id) in order and stops after one page
+ * (sorting the tenant's whole newer history took 50 ms at 100,000
+ * transactions, 0.6 ms with the limit inside), and the xip branch probes
+ * the index once per xid of P (as a filter on a new tenant's stale
+ * statistics it scanned every row of the tenant).  C comes from the same
+ * statement: a separate SELECT pg_current_snapshot() would let a commit slip
+ * between. */
+#define VISIBLE_NOW(col)                                                           \
+  " AND pg_visible_in_snapshot(" col ", s.cur)"                                    \
+  " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(" col ", $3::pg_snapshot))"
 static const char find_sql[] =
     "SELECT s.cur::text, t.id::text,"
     " (extract(epoch FROM pg_xact_commit_timestamp(t.id::xid)) * 1000000)::int8"
     " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("
     "  SELECT id FROM ("
-    "   SELECT id FROM transactions WHERE tenant_id = $1"
-    "    AND id >= pg_snapshot_xmax($2::pg_snapshot)" VISIBLE_NOW
+    "   (SELECT id FROM transactions WHERE tenant_id = $1"
+    "    AND id >= pg_snapshot_xmax($2::pg_snapshot)" VISIBLE_NOW("id")
+    "    ORDER BY id LIMIT $4::int8)"
     "   UNION ALL"
-    "   SELECT id FROM transactions WHERE tenant_id = $1"
-    "    AND id = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" VISIBLE_NOW
+    "   SELECT tx.id FROM pg_snapshot_xip($2::pg_snapshot) AS x(id)"
+    "    JOIN transactions tx ON tx.tenant_id = $1 AND tx.id = x.id"
+    "    WHERE true" VISIBLE_NOW("tx.id")
     "  ) u ORDER BY id LIMIT $4::int8"
     " ) t ON true ORDER BY t.id";
 
