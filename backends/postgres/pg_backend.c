@@ -155,8 +155,7 @@ static void maybe_close(tc_backend_t *b) {
 
 /* May op start now, given what is ahead of it?  w: a write ahead has not
  * finished; nw: such a write is not insert-only. */
-static int can_start(const op_t *op, int at_head, int w, int nw) {
-  (void)at_head;
+static int can_start(const op_t *op, int w, int nw) {
   if (op->feed) return 1; /* the feed must not wait behind writes in flight */
   if (!op->writes) return !w;
   return op->insert_only ? !nw : !w;
@@ -167,7 +166,7 @@ static int can_start(const op_t *op, int at_head, int w, int nw) {
 static int pump(pg_queue_t *q) {
   int w = 0, nw = 0, failed = 0;
   for (op_t *o = q->head; o; o = o->next) {
-    if (o->state == OP_WAITING && can_start(o, o == q->head, w, nw)) {
+    if (o->state == OP_WAITING && can_start(o, w, nw)) {
       o->state = OP_RUNNING;
       int rc = o->start(o);
       if (rc) {
@@ -263,7 +262,7 @@ static int op_submit(tc_backend_t *b, op_t *op, int ok) {
   else
     q->head = op;
   q->tail = op;
-  if (!can_start(op, q->head == op, w, nw)) return 0;
+  if (!can_start(op, w, nw)) return 0;
   op->state = OP_RUNNING;
   int rc = op->start(op);
   if (rc == 0) return 0;
