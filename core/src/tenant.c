@@ -1,11 +1,17 @@
 #include "tenant.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
 enum { T_UNKNOWN, T_LOADING, T_EXISTS, T_ABSENT };
+
+/* How long what the actor learned of the tenant (it exists, its head schema
+ * version) is trusted before it is read again: another node, or Permify on
+ * the same database, may have deleted the tenant or written a new schema. */
+#define TENANT_FRESH_MS 1000
 
 typedef struct schema_entry_s {
   struct schema_entry_s *next;
@@ -18,6 +24,7 @@ struct tc_tenant_s {
   tc_server_t *srv;
   char *id;
   int state;
+  uint64_t learned_ms;   /* loop time state and head_version were read */
   tc_job_t *head, *tail; /* mailbox */
   int busy;              /* waiting on a load or a barrier job */
   int kicked;            /* a pump is queued on the bridge */
@@ -104,6 +111,7 @@ static void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   (void)row;
   tc_tenant_t *t = arg;
   t->busy = 0;
+  t->learned_ms = uv_now(t->srv->loop);
   if (status == 0) {
     t->state = T_EXISTS;
   } else if (status == TC_ENOTFOUND) {
@@ -162,6 +170,13 @@ static void pump(tc_tenant_t *t) {
   t->pumping++;
   while (t->head && !t->busy) {
     tc_job_t *j = t->head;
+    if ((t->state == T_EXISTS || t->state == T_ABSENT) &&
+        uv_now(srv->loop) - t->learned_ms >= TENANT_FRESH_MS) {
+      /* Read both again; compiled schemas stay cached (versions never change). */
+      t->state = T_UNKNOWN;
+      free(t->head_version);
+      t->head_version = NULL;
+    }
     if (t->state == T_UNKNOWN) {
       t->state = T_LOADING;
       t->busy = 1;
@@ -235,6 +250,7 @@ void tc_tenant_set_exists(tc_server_t *srv, const char *tenant_id, int exists) {
   if (!t) return;
   if (!exists) clear_schemas(t);
   t->state = exists ? T_EXISTS : T_ABSENT;
+  t->learned_ms = uv_now(srv->loop);
 }
 
 int tc_tenant_set_head_schema(tc_job_t *job, const char *version, tc_schema_t *s) {

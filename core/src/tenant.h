@@ -3,6 +3,8 @@
  * An actor runs the jobs for its tenant in mailbox order.  Before a job runs
  * the actor makes sure it knows whether the tenant exists and, when the job
  * asks for one, has the compiled schema of the version it names ("" = head).
+ * What it learned of the tenant (exists, head version) is read again after a
+ * second: other nodes on the same database change tenants and schemas too.
  * A barrier job (schema write, tenant delete) holds the mailbox until it
  * calls tc_tenant_job_done(), so later jobs see its effect.  Jobs that do
  * not hold the mailbox still reach the backend in mailbox order, which keeps

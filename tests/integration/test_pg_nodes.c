@@ -302,6 +302,64 @@ static void test_randomized_two_nodes(void **state) {
   assert_int_equal(tc_proc_stop(&node[1], NULL), 0);
 }
 
+/* ---- tenants and schemas changed through another node -------------------------- */
+
+static void write_schema_text(tc_client_t *c, const char *tenant, const char *text) {
+  Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+  req.tenant_id = (char *)tenant;
+  req.schema = (char *)text;
+  tt_result_t r =
+      tt_call(c, "/base.v1.Schema/Write", &req.base, &base__v1__schema_write_response__descriptor);
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+}
+
+/* Writes t through c until the call answers code (deadline 10 s); the
+ * node may go on trusting what it read of the tenant for a moment. */
+static void expect_write_code(tc_client_t *c, const char *tenant, Base__V1__Tuple *t, int code) {
+  int got = -1;
+  for (int64_t deadline = now_us() + 10000000; got != code && now_us() < deadline;) {
+    tt_result_t r = tt_write_one(c, tenant, t);
+    got = r.code;
+    tt_result_free(&r);
+  }
+  assert_int_equal(got, code);
+}
+
+static void test_tenant_changes_across_nodes(void **state) {
+  (void)state;
+  const char *uri = fresh_db();
+  tc_proc_t a, b;
+  node_start(&a, uri, NULL);
+  node_start(&b, uri, NULL);
+  tc_client_t *ca = tc_client_new(a.target), *cb = tc_client_new(b.target);
+  tt_create_tenant(ca, "acme");
+  write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}");
+  tt_tuple_buf_t t1, t2;
+  Base__V1__Tuple *owner = tt_tuple(&t1, "doc", "1", "owner", "user", "a", "");
+  Base__V1__Tuple *viewer = tt_tuple(&t2, "doc", "1", "viewer", "user", "b", "");
+  expect_write_code(cb, "acme", owner, 0);
+  tt_result_t r = tt_write_one(cb, "acme", viewer); /* B knows no viewer yet */
+  assert_int_not_equal(r.code, 0);
+  tt_result_free(&r);
+  /* A new head schema written through A is used by B's writes. */
+  write_schema_text(ca, "acme",
+                    "entity user {}\nentity doc {\n  relation owner @user\n"
+                    "  relation viewer @user\n}");
+  expect_write_code(cb, "acme", viewer, 0);
+  /* A tenant deleted through A is gone for B too. */
+  Base__V1__TenantDeleteRequest del = BASE__V1__TENANT_DELETE_REQUEST__INIT;
+  del.id = "acme";
+  r = tt_call(ca, "/base.v1.Tenancy/Delete", &del.base,
+              &base__v1__tenant_delete_response__descriptor);
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+  expect_write_code(cb, "acme", owner, 5);
+  tc_client_free(ca), tc_client_free(cb);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+  assert_int_equal(tc_proc_stop(&b, NULL), 0);
+}
+
 /* ---- start-up checks ----------------------------------------------------------- */
 
 static void test_refuses_without_commit_timestamps(void **state) {
@@ -413,6 +471,7 @@ int main(void) {
       cmocka_unit_test(test_cross_node),
       cmocka_unit_test(test_external_writers),
       cmocka_unit_test(test_randomized_two_nodes),
+      cmocka_unit_test(test_tenant_changes_across_nodes),
       cmocka_unit_test(test_refuses_without_commit_timestamps),
       cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),
