@@ -1,10 +1,8 @@
 #include "server.h"
 
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "any_json.h"
 #include "backend_open.h"
@@ -48,9 +46,8 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
     free(berr);
     tc_plugin_unload(&srv->plugin);
   } else {
-    srv->instance_id = srv->api->instance_id(srv->backend);
     tc_log(TC_LOG_INFO, "database: %s %s (instance %s)", cfg->database_engine,
-           choice.memory ? "in memory" : choice.uri, srv->instance_id);
+           choice.memory ? "in memory" : choice.uri, srv->api->instance_id(srv->backend));
   }
   tc_backend_choice_free(&choice);
   return rc;

@@ -25,7 +25,6 @@ struct tc_server_s {
   tc_plugin_t plugin;
   const tc_backend_api_t *api;
   tc_backend_t *backend;
-  const char *instance_id;
   tc_tenant_t *tenants; /* actors, a list: tenants per node are few */
   tc_feed_t *feeds;     /* watch feeds of the tenants being watched */
   tc_grpc_server_t *grpc;

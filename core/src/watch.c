@@ -57,15 +57,15 @@ struct tc_feed_s {
   tc_feed_t *next;
   tc_server_t *srv;
   char *tenant_id;
-  int ready;   /* last and base are known */
+  int ready;   /* base is known */
   int reading; /* a backend read is in flight */
   int dirty;   /* woken while reading: read again */
   int pins;    /* feed code is walking its streams: do not free it yet */
   /* Positions are backend tokens; entries are numbered in feed order.  The
-   * ring holds every transaction after position `base` (number base_seq) up
-   * to `last` (number last_seq). */
-  tok_t *base, *last;
-  uint64_t base_seq, last_seq;
+   * ring holds every transaction after position `base` (number base_seq);
+   * the feed is at its last entry (feed_last, feed_last_seq). */
+  tok_t *base;
+  uint64_t base_seq;
   entry_t ring[RING_CAP];
   size_t ring_first, ring_len;
   stream_t *streams;
@@ -302,6 +302,13 @@ static int for_each_transaction(const tc_change_t *c, size_t n,
 
 static entry_t *ring_at(tc_feed_t *f, size_t i) { return &f->ring[(f->ring_first + i) % RING_CAP]; }
 
+/* Where the feed is: after its newest entry, or at its base. */
+static tok_t *feed_last(tc_feed_t *f) {
+  return f->ring_len ? ring_at(f, f->ring_len - 1)->token : f->base;
+}
+
+static uint64_t feed_last_seq(const tc_feed_t *f) { return f->base_seq + f->ring_len; }
+
 static void end_all(tc_feed_t *f, int status, const char *why) {
   f->pins++;
   while (f->streams) stream_end_resume(f->streams, status, why);
@@ -314,7 +321,6 @@ static void feed_free(tc_feed_t *f) {
   *pp = f->next;
   for (size_t i = 0; i < f->ring_len; i++) entry_free(ring_at(f, i));
   tok_unref(f->base);
-  tok_unref(f->last);
   free(f->tenant_id);
   free(f);
 }
@@ -348,9 +354,7 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
     return rc;
   }
   f->ring_len++;
-  e->seq = ++f->last_seq;
-  tok_unref(f->last);
-  f->last = tok_ref(e->token);
+  e->seq = f->base_seq + f->ring_len;
   for (stream_t *s = f->streams, *next; s; s = next) {
     next = s->next;
     /* A failed send ended the stream, which may be gone now. */
@@ -375,10 +379,10 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
   f->pins++;
   if (status == 0) status = for_each_transaction(changes, n, feed_push, f);
   /* The backend moved past transactions that changed nothing. */
-  if (status == 0 && strcmp(last, f->last->text) != 0) status = feed_append(f, last, NULL, 0);
+  if (status == 0 && strcmp(last, feed_last(f)->text) != 0) status = feed_append(f, last, NULL, 0);
   if (status != 0) {
     tc_log(TC_LOG_ERROR, "watch: tenant %s: reading changes after %s failed: %s", f->tenant_id,
-           f->last->text, tc_err_symbol(status));
+           feed_last(f)->text, tc_err_symbol(status));
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be read");
   } else {
     if (n >= READ_LIMIT || f->dirty) {
@@ -397,9 +401,9 @@ static void feed_read(tc_feed_t *f) {
   }
   f->reading = 1;
   tc_server_t *srv = f->srv;
-  int rc = srv->api->read_changes(srv->backend, f->tenant_id, f->last->text, NULL, READ_LIMIT,
+  int rc = srv->api->read_changes(srv->backend, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT,
                                   on_feed_changes, f);
-  if (rc != 0) on_feed_changes(f, rc, NULL, 0, f->last->text);
+  if (rc != 0) on_feed_changes(f, rc, NULL, 0, feed_last(f)->text);
 }
 
 static void on_feed_head(void *arg, int status, const char *token) {
@@ -412,7 +416,6 @@ static void on_feed_head(void *arg, int status, const char *token) {
     end_all(f, TC_EUNAVAILABLE, "the change feed could not be started");
   } else {
     f->ready = 1;
-    f->last = tok_ref(f->base);
     for (stream_t *s = f->streams, *next; s; s = next) {
       next = s->next;
       if (s->state == S_WAIT_FEED) stream_attach(s);
@@ -497,8 +500,9 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
   /* Nothing between the stream and the feed's position: the stream is at
    * it, or ahead of it (a token from another node, or a write the feed has
    * not read yet). */
-  s->parked = !n && !strcmp(last, s->pos->text);
-  if (!s->parked && strcmp(last, s->pos->text) != 0) {
+  int moved = strcmp(last, s->pos->text) != 0;
+  s->parked = !n && !moved;
+  if (moved) {
     tok_t *t = tok_new(last);
     if (!t) {
       stream_end_resume(s, TC_ENOMEM, "out of memory");
@@ -537,20 +541,20 @@ static void catchup_step(stream_t *s) {
     /* A stream paused in the ring may have fallen out of it meanwhile. */
     if (s->in_ring && s->seq < f->base_seq) s->in_ring = 0;
     if (!s->in_ring && !(s->in_ring = ring_locate(f, s))) {
-      if (s->parked && s->upto_seq == f->last_seq) return; /* feed_append calls again */
+      if (s->parked && s->upto_seq == feed_last_seq(f)) return; /* feed_append calls again */
       /* Not in the ring: read from the backend up to the feed's position,
        * where the ring takes over. */
       s->parked = 0;
-      s->upto_seq = f->last_seq;
+      s->upto_seq = feed_last_seq(f);
       uint32_t page = s->limit / 4 ? (uint32_t)(s->limit / 4) : 1;
       s->reading = 1;
       s->refs++;
       int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text,
-                                         f->last->text, page, on_catchup, s);
+                                         feed_last(f)->text, page, on_catchup, s);
       if (rc != 0) on_catchup(s, rc, NULL, 0, s->pos->text);
       return;
     }
-    if (s->seq == f->last_seq) {
+    if (s->seq == feed_last_seq(f)) {
       s->state = S_LIVE;
       return;
     }
