@@ -2,14 +2,24 @@
  *
  * Batches: RECV_CLOSE_ON_SERVER on its own (completes when the call ends for
  * any reason, which is how a client leaving is noticed), RECV_MESSAGE for the
- * request, and one send batch at a time on send_tag/send_buf.  A unary call
- * sends its reply and status in one batch.  A server-streaming call queues
- * packed messages and sends them one SEND_MESSAGE at a time (gRPC allows one
- * in flight per call), then the status in a batch of its own; an error ends
- * it at once with grpc_call_cancel_with_status(), which does not wait for a
- * send stuck on flow control.  A call is freed when no batch is outstanding
- * and no handler still owes done().
+ * request, and the answer on send_tag/send_buf.  A unary call sends its reply
+ * and status in one batch.  A server-streaming call queues packed messages
+ * and sends them one SEND_MESSAGE at a time on msg_tag (gRPC allows one in
+ * flight per call), then the status in a batch of its own; an error ends it
+ * at once with grpc_call_cancel_with_status(), which does not wait for a send
+ * stuck on flow control.  A call is freed when no batch is outstanding and no
+ * handler still owes done().
+ *
+ * The send chain is the one place where the poller thread acts on a call:
+ * when a message's send completes and more are queued, it starts the next
+ * one itself.  Through the loop, each message cost a round trip of two
+ * thread wake-ups (grpc-floor.md: a completion forwarded to libuv costs 2-3x
+ * the server CPU of one handled where it is polled); a catch-up of thousands
+ * of messages queued on one stream was bound by it.  The loop still decides
+ * what is queued and when a call ends; it hears what was sent through one
+ * post of msg_tag at a time.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,19 +50,24 @@ struct tc__grpc_call_s {
   grpc_call_details details;
   grpc_metadata_array md;
   grpc_byte_buffer *recv_buf;
-  /* The one SEND_MESSAGE in flight (gRPC allows one per call); a stream's
-   * further messages wait in queue. */
-  grpc_byte_buffer *send_buf;
-  tc__grpc_msg_t *queue, *queue_tail;
+  grpc_byte_buffer *send_buf; /* the answer's message */
+  /* The send chain, shared with the poller thread: only under lock. */
+  pthread_mutex_t lock;
+  tc__grpc_msg_t *queue, *queue_tail; /* waiting behind the one in flight */
+  grpc_byte_buffer *msg_buf;          /* the SEND_MESSAGE in flight */
+  int msg_in_flight;
+  int chain_sent;   /* messages done (sent or failed) since the loop looked */
+  int chain_ended;  /* chains that ran dry since: each was one batch */
+  int chain_failed; /* a send failed: the call is over */
+  int chain_posted; /* msg_tag is posted and the loop has not run it yet */
   ProtobufCMessage *request;
   char *authorization;
-  tc__grpc_tag_t accept_tag, recv_tag, send_tag, close_tag;
+  tc__grpc_tag_t accept_tag, recv_tag, send_tag, msg_tag, close_tag;
   int close_cancelled; /* out-parameter of RECV_CLOSE_ON_SERVER */
   int batches;         /* started and not yet completed */
   int owed;            /* the handler took the call and has not called done() */
   int in_handler;      /* inside a handler callback: done() may run but must not free */
   int md_sent;         /* initial metadata sent */
-  int msg_in_flight;   /* send_tag is a stream message's SEND_MESSAGE */
   int end_ok;          /* stream: done(0) called, status OK once the queue is sent */
   int answered;        /* status sent, or the call cancelled with one */
 };
@@ -60,9 +75,12 @@ struct tc__grpc_call_s {
 static void on_accept(tc_completion_t *comp);
 static void on_recv(tc_completion_t *comp);
 static void on_send(tc_completion_t *comp);
+static void on_msg_sent(tc_completion_t *comp);
+static void on_msg_poller(tc__grpc_tag_t *tag);
 static void on_close(tc_completion_t *comp);
 
-/* Drops the stream messages not yet handed to gRPC. */
+/* Drops the stream messages not yet handed to gRPC (under lock once the
+ * call was accepted). */
 static void drop_queue(tc__grpc_call_t *c) {
   while (c->queue) {
     tc__grpc_msg_t *m = c->queue;
@@ -81,6 +99,7 @@ static void release(tc__grpc_call_t *c) {
   grpc_metadata_array_destroy(&c->md);
   if (c->recv_buf) grpc_byte_buffer_destroy(c->recv_buf);
   if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  pthread_mutex_destroy(&c->lock);
   if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
   free(c->call.errmsg);
   free(c->authorization);
@@ -141,35 +160,53 @@ static void answer_fmt(tc__grpc_call_t *c, grpc_status_code code, const char *fm
   free(text);
 }
 
-/* Hands the next queued message to gRPC (initial metadata goes with the
- * first); more queued lets gRPC buffer it with the next. */
-static void send_next(tc__grpc_call_t *c) {
+/* Hands the first queued message to gRPC, with initial metadata if with_md;
+ * more queued lets gRPC buffer it with the next.  Under lock, on either
+ * thread.  On failure the message is gone and nothing is in flight. */
+static grpc_call_error start_msg(tc__grpc_call_t *c, int with_md) {
   tc__grpc_msg_t *m = c->queue;
   c->queue = m->next;
   if (!c->queue) c->queue_tail = NULL;
   grpc_slice slice = grpc_slice_new_with_user_data(m->data, m->len, free, m);
-  c->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+  c->msg_buf = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   grpc_op ops[2];
   size_t n = 0;
   memset(ops, 0, sizeof ops);
-  if (!c->md_sent) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-  c->md_sent = 1;
+  if (with_md) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n].flags = c->queue ? GRPC_WRITE_BUFFER_HINT : 0;
-  ops[n++].data.send_message.send_message = c->send_buf;
-  c->msg_in_flight = 1;
-  start_batch(c, ops, n, &c->send_tag);
+  ops[n++].data.send_message.send_message = c->msg_buf;
+  grpc_call_error e = grpc_call_start_batch(c->gcall, ops, n, &c->msg_tag, NULL);
+  c->msg_in_flight = e == GRPC_CALL_OK;
+  if (e != GRPC_CALL_OK) {
+    grpc_byte_buffer_destroy(c->msg_buf);
+    c->msg_buf = NULL;
+  }
+  return e;
 }
 
-/* A stream's next send, if none is in flight: a queued message, else the
- * status OK once done(0) was called. */
+/* A stream's next send, if none is in flight: a queued message (a new chain,
+ * one batch until it runs dry), else the status OK once done(0) was called. */
 static void pump(tc__grpc_call_t *c) {
-  if (c->msg_in_flight || c->answered || c->call.cancelled) return;
-  if (c->queue)
-    send_next(c);
-  else if (c->end_ok)
-    answer(c, GRPC_STATUS_OK, NULL, NULL);
+  if (c->answered || c->call.cancelled) return;
+  pthread_mutex_lock(&c->lock);
+  int idle = !c->msg_in_flight, queued = c->queue != NULL;
+  grpc_call_error e = idle && queued ? start_msg(c, !c->md_sent) : GRPC_CALL_OK;
+  pthread_mutex_unlock(&c->lock);
+  if (!idle) return;
+  if (!queued) {
+    if (c->end_ok) answer(c, GRPC_STATUS_OK, NULL, NULL);
+    return;
+  }
+  if (e == GRPC_CALL_OK) {
+    c->md_sent = 1;
+    c->batches++;
+    return;
+  }
+  c->call.pending--;
+  tc_log(TC_LOG_ERROR, "grpc: start_batch failed: %s", grpc_call_error_to_string(e));
+  grpc_call_cancel(c->gcall, NULL);
 }
 
 /* call->send for server-streaming calls. */
@@ -181,11 +218,13 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   if (!m) return TC_ENOMEM;
   m->next = NULL;
   m->len = protobuf_c_message_pack(msg, m->data);
+  pthread_mutex_lock(&c->lock);
   if (c->queue_tail)
     c->queue_tail->next = m;
   else
     c->queue = m;
   c->queue_tail = m;
+  pthread_mutex_unlock(&c->lock);
   call->pending++;
   pump(c);
   return 0;
@@ -197,8 +236,11 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
  * with the status is what ends that call now. */
 static void fail(tc__grpc_call_t *c, int status, const char *message) {
   grpc_status_code code = (grpc_status_code)tc_err_grpc_status(status);
+  pthread_mutex_lock(&c->lock);
   drop_queue(c);
-  if (!c->msg_in_flight) {
+  int busy = c->msg_in_flight;
+  pthread_mutex_unlock(&c->lock);
+  if (!busy) {
     answer(c, code, message, NULL);
     return;
   }
@@ -238,11 +280,18 @@ int tc__grpc_call_accept(tc_grpc_server_t *s) {
     return TC_ENOMEM;
   }
   c->srv = s;
+  if (pthread_mutex_init(&c->lock, NULL) != 0) {
+    free(c);
+    tc_log(TC_LOG_ERROR, "grpc: cannot create an accept slot's lock");
+    return TC_EINTERNAL;
+  }
   grpc_call_details_init(&c->details);
   grpc_metadata_array_init(&c->md);
   c->accept_tag.comp.run = on_accept;
   c->recv_tag.comp.run = on_recv;
   c->send_tag.comp.run = on_send;
+  c->msg_tag.comp.run = on_msg_sent;
+  c->msg_tag.on_poller = on_msg_poller;
   c->close_tag.comp.run = on_close;
   grpc_call_error e = grpc_server_request_call(s->server, &c->gcall, &c->details, &c->md, s->cq,
                                                s->cq, &c->accept_tag);
@@ -250,6 +299,7 @@ int tc__grpc_call_accept(tc_grpc_server_t *s) {
     tc_log(TC_LOG_ERROR, "grpc: request_call failed: %s", grpc_call_error_to_string(e));
     grpc_call_details_destroy(&c->details);
     grpc_metadata_array_destroy(&c->md);
+    pthread_mutex_destroy(&c->lock);
     free(c);
     return TC_EINTERNAL;
   }
@@ -358,15 +408,49 @@ static void on_send(tc_completion_t *comp) {
     grpc_byte_buffer_destroy(c->send_buf);
     c->send_buf = NULL;
   }
-  if (c->msg_in_flight) {
-    c->msg_in_flight = 0;
+  maybe_release(c);
+}
+
+/* On the poller thread: a stream message's send completed.  Starts the next
+ * queued one at once and tells the loop, with one post until it looks. */
+static void on_msg_poller(tc__grpc_tag_t *tag) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(tag, tc__grpc_call_t, msg_tag);
+  pthread_mutex_lock(&c->lock);
+  grpc_byte_buffer_destroy(c->msg_buf);
+  c->msg_buf = NULL;
+  c->msg_in_flight = 0;
+  c->chain_sent++;
+  if (!tag->ok) {
+    c->chain_failed = 1;
+  } else if (c->queue && start_msg(c, 0) != GRPC_CALL_OK) {
+    c->chain_sent++; /* the message start_msg dropped */
+    c->chain_failed = 1;
+    grpc_call_cancel(c->gcall, NULL);
+  }
+  if (!c->msg_in_flight) c->chain_ended++;
+  int post = !c->chain_posted;
+  c->chain_posted = 1;
+  pthread_mutex_unlock(&c->lock);
+  /* The call outlives this: its chain counts as a batch until the loop has
+   * seen chain_ended. */
+  if (post) tc_bridge_post(c->srv->bridge, &tag->comp);
+}
+
+/* On the loop: what the send chain did since the last look. */
+static void on_msg_sent(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, msg_tag.comp);
+  pthread_mutex_lock(&c->lock);
+  int sent = c->chain_sent, ended = c->chain_ended, failed = c->chain_failed;
+  c->chain_sent = c->chain_ended = c->chain_failed = c->chain_posted = 0;
+  /* A send fails only once the call is over; on_close runs on_cancel. */
+  if (failed) drop_queue(c);
+  pthread_mutex_unlock(&c->lock);
+  c->batches -= ended;
+  if (failed) c->call.cancelled = 1;
+  pump(c);
+  /* The handler sees each message leave, one at a time. */
+  for (int i = 0; i < sent; i++) {
     c->call.pending--;
-    /* A send fails only once the call is over; on_close runs on_cancel. */
-    if (!c->send_tag.ok) {
-      c->call.cancelled = 1;
-      drop_queue(c);
-    }
-    pump(c);
     notify(c, c->call.on_sent);
   }
   maybe_release(c);
@@ -378,7 +462,9 @@ static void on_close(tc_completion_t *comp) {
   /* A failed send may have set cancelled already; on_cancel runs here. */
   if (c->close_cancelled) c->call.cancelled = 1;
   if (c->call.cancelled) {
+    pthread_mutex_lock(&c->lock);
     drop_queue(c);
+    pthread_mutex_unlock(&c->lock);
     notify(c, c->call.on_cancel);
   }
   maybe_release(c);

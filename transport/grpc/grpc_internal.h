@@ -17,11 +17,14 @@
 /* What the poller forwards: it stores the event's success flag in ok and
  * posts comp, whose run() handles the event on the loop thread.  Tags are
  * embedded in their owner, one per kind of outstanding batch, so forwarding
- * allocates nothing. */
-typedef struct tc__grpc_tag_s {
+ * allocates nothing.  A tag with on_poller is handled on the poller thread
+ * instead (a stream's send chain, grpc_call.c), which posts comp itself. */
+typedef struct tc__grpc_tag_s tc__grpc_tag_t;
+struct tc__grpc_tag_s {
   tc_completion_t comp;
   int ok;
-} tc__grpc_tag_t;
+  void (*on_poller)(tc__grpc_tag_t *tag);
+};
 
 #define TC__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 

@@ -1,7 +1,8 @@
 /* The completion-queue poller thread.  gRPC only makes socket progress while
  * a thread waits on its polling queue, and none of that may be project logic
  * (a slow handler would stall all gRPC I/O), so this thread dequeues and
- * forwards, nothing else. */
+ * forwards, nothing else, except that it hands a stream its next queued
+ * message (grpc_call.c: the send chain). */
 #include <string.h>
 
 #include "grpc_internal.h"
@@ -15,7 +16,10 @@ static void *poll_cq(void *arg) {
     if (ev.type != GRPC_OP_COMPLETE) continue;
     tc__grpc_tag_t *tag = ev.tag;
     tag->ok = ev.success;
-    tc_bridge_post(s->bridge, &tag->comp);
+    if (tag->on_poller)
+      tag->on_poller(tag);
+    else
+      tc_bridge_post(s->bridge, &tag->comp);
   }
   /* Every tag was delivered before the queue reported shutdown, so this is
    * the last item the poller posts. */
