@@ -532,25 +532,28 @@ static int ring_locate(tc_feed_t *f, stream_t *s) {
 }
 
 /* A stream behind the live feed takes transactions from the backend while it
- * is behind the ring, then from the ring, keeping at most about half its
- * queue filled (on_sent drives it on), and goes live once it has reached the
- * feed.  So a deep catch-up is paced by the client, never ended for it. */
+ * is behind the ring, then from the ring, and goes live once it has reached
+ * the feed.  It reads the next page as soon as the page fits in its queue, so
+ * the backend works while the client takes the last one, and takes ring
+ * entries while its queue is at most half full; on_sent drives it on.  So a
+ * deep catch-up is paced by the client, never ended for it. */
 static void catchup_step(stream_t *s) {
   tc_feed_t *f = s->feed;
-  while (s->state == S_CATCHUP && !s->reading && s->call->pending <= s->limit / 2) {
+  size_t page = s->limit / 4 ? s->limit / 4 : 1;
+  while (s->state == S_CATCHUP && !s->reading) {
     /* A stream paused in the ring may have fallen out of it meanwhile. */
     if (s->in_ring && s->seq < f->base_seq) s->in_ring = 0;
     if (!s->in_ring && !(s->in_ring = ring_locate(f, s))) {
       if (s->parked && s->upto_seq == feed_last_seq(f)) return; /* feed_append calls again */
+      if (s->call->pending + page > s->limit) return;
       /* Not in the ring: read from the backend up to the feed's position,
        * where the ring takes over. */
       s->parked = 0;
       s->upto_seq = feed_last_seq(f);
-      uint32_t page = s->limit / 4 ? (uint32_t)(s->limit / 4) : 1;
       s->reading = 1;
       s->refs++;
       int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text,
-                                         feed_last(f)->text, page, on_catchup, s);
+                                         feed_last(f)->text, (uint32_t)page, on_catchup, s);
       if (rc != 0) on_catchup(s, rc, NULL, 0, s->pos->text);
       return;
     }
@@ -558,6 +561,7 @@ static void catchup_step(stream_t *s) {
       s->state = S_LIVE;
       return;
     }
+    if (s->call->pending > s->limit / 2) return;
     entry_t *e = ring_at(f, (size_t)(s->seq - f->base_seq));
     /* A failed send ended the stream, which may be gone now. */
     if (stream_send(s, e->token, e->changes, e->n, 0) != 0) return;
