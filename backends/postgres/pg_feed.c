@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pg_internal.h"
 #include "pg_token.h"
 #include "tuplecast/errors.h"
 
@@ -69,9 +70,11 @@ static const char changes_sql[] =
     " SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"
     "  relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f, NULL::text AS v"
     "  FROM relation_tuples WHERE tenant_id = $1 AND expired_tx_id = ANY($2::xid8[])"
+    "  AND expired_tx_id <> " PG_ACTIVE_TX
     " UNION ALL"
     " SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"
     "  value::text FROM attributes WHERE tenant_id = $1 AND expired_tx_id = ANY($2::xid8[])"
+    "  AND expired_tx_id <> " PG_ACTIVE_TX
     " UNION ALL"
     " SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type, subject_id,"
     "  subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1"

@@ -544,7 +544,7 @@ static void test_not_migrated(void **state) {
   tc_backend_t *b;
   char *err;
   assert_int_equal(create_b(uri, opts, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "the database is at migration 0 of 2: run tuplecast migrate up");
+  assert_string_equal(err, "the database is at migration 0 of 3: run tuplecast migrate up");
   free(err);
   const char *const bad[] = {"pool_size=zero", NULL};
   assert_int_equal(create_b(uri, bad, &b, &err), TC_ECONFIG);
@@ -557,18 +557,18 @@ static void test_admin_migrate(void **state) {
   const char *uri = db("admin");
   char *out;
   assert_int_equal(api->admin(uri, NULL, "migrate status", &out), 0);
-  assert_non_null(strstr(out, "database at migration 0 of 2"));
+  assert_non_null(strstr(out, "database at migration 0 of 3"));
   assert_non_null(strstr(out, "permify_layout"));
   assert_non_null(strstr(out, "pending"));
   free(out);
   assert_int_equal(api->admin(uri, NULL, "migrate up", &out), 0);
-  assert_string_equal(out, "migrated the database from migration 0 to 2\n");
+  assert_string_equal(out, "migrated the database from migration 0 to 3\n");
   free(out);
   assert_int_equal(api->admin(uri, NULL, "migrate up", &out), 0);
-  assert_string_equal(out, "database already at migration 2 of 2, nothing to do\n");
+  assert_string_equal(out, "database already at migration 3 of 3, nothing to do\n");
   free(out);
   assert_int_equal(api->admin(uri, NULL, "migrate status", &out), 0);
-  assert_non_null(strstr(out, "database at migration 2 of 2"));
+  assert_non_null(strstr(out, "database at migration 3 of 3"));
   assert_null(strstr(out, "pending"));
   free(out);
   assert_int_equal(api->admin(uri, NULL, "migrate sideways", &out), TC_EINVAL);
@@ -672,8 +672,8 @@ static const char layout_sql[] =
     "  FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
     "  AND conrelid::regclass::text NOT LIKE 'tuplecast%'"
     " UNION ALL SELECT indexname || ':' || indexdef FROM pg_indexes WHERE schemaname = 'public'"
-    "  AND indexname NOT LIKE 'tuplecast%' AND indexname NOT IN ('idx_tuples_expired',"
-    "  'idx_attributes_expired')"
+    "  AND indexname NOT LIKE 'tuplecast%' AND indexname NOT IN ('idx_tuples_expired_only',"
+    "  'idx_attributes_expired_only')"
     " UNION ALL SELECT table_name || '.' || column_name || ':' || data_type || ':' ||"
     "  coalesce(column_default, '') FROM information_schema.columns"
     "  WHERE table_schema = 'public' AND table_name NOT LIKE 'tuplecast%') o";
@@ -722,7 +722,7 @@ static void test_permify_database(void **state) {
   }
   free(before);
   free(after);
-  assert_int_equal(sql_long(uri, "SELECT count(*) FROM tuplecast_migrations"), 2);
+  assert_int_equal(sql_long(uri, "SELECT count(*) FROM tuplecast_migrations"), 3);
   assert_int_equal(sql_long(uri, "SELECT count(*) FROM tenants"), 1);
 
   res_t res = {0};
