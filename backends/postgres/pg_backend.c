@@ -1122,7 +1122,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
                    char **errmsg) {
   if (PQserverVersion(c) < 130008) {
     const char *v = PQparameterStatus(c, "server_version");
-    *errmsg = pg_fmt("PostgreSQL 13.8 or newer is required, the server is %.*s",
+    *errmsg = tc_format("PostgreSQL 13.8 or newer is required, the server is %.*s",
                      v ? (int)strcspn(v, " ") : 1, v ? v : "?");
     return TC_ECONFIG;
   }
@@ -1130,7 +1130,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   int off = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "off");
   PQclear(r);
   if (off) {
-    *errmsg = pg_fmt("track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
+    *errmsg = tc_format("track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
                      "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
                      "enough)");
     return TC_ECONFIG;
@@ -1139,7 +1139,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   if (rc) return rc;
   if (version < pg_migrate_latest()) {
     if (!o->auto_migrate) {
-      *errmsg = pg_fmt("the database is at migration %d of %d: run tuplecast migrate up",
+      *errmsg = tc_format("the database is at migration %d of %d: run tuplecast migrate up",
                        version, pg_migrate_latest());
       return TC_ECONFIG;
     }
@@ -1150,7 +1150,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   r = PQexec(c, "SELECT value FROM tuplecast_meta WHERE key = 'instance_id'");
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
     char *m = pg_one_line(PQresultErrorMessage(r));
-    *errmsg = pg_fmt("reading the instance id from tuplecast_meta: %s",
+    *errmsg = tc_format("reading the instance id from tuplecast_meta: %s",
                      m && *m ? m : "no row instance_id");
     free(m);
     PQclear(r);
@@ -1224,7 +1224,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
                        &b->wake);
   if (!rc && o.gc_enabled) rc = pg_gc_start(b, &b->gc);
   if (rc) {
-    *errmsg = pg_fmt("postgres backend: cannot start: %s",
+    *errmsg = tc_format("postgres backend: cannot start: %s",
                      rc == TC_ENOMEM ? "out of memory" : "bad pool options");
     /* What started stops on the loop, and the backend frees itself then. */
     b->closing = 2;
@@ -1250,17 +1250,17 @@ static int admin(const char *uri, const char *const *options, const char *comman
     int from, to;
     if (!(rc = pg_migrate_check_privileges(c, 1, &err)) &&
         !(rc = pg_migrate_up(c, &from, &to, &err)))
-      *out = from == to ? pg_fmt("database already at migration %d of %d, nothing to do\n", to,
+      *out = from == to ? tc_format("database already at migration %d of %d, nothing to do\n", to,
                                  pg_migrate_latest())
-                        : pg_fmt("migrated the database from migration %d to %d\n", from, to);
+                        : tc_format("migrated the database from migration %d to %d\n", from, to);
   } else if (!rc) {
-    err = pg_fmt("unknown command \"%s\" (known: migrate up, migrate status)", command);
+    err = tc_format("unknown command \"%s\" (known: migrate up, migrate status)", command);
     rc = TC_EINVAL;
   }
   PQfinish(c);
   if (rc) {
     free(*out);
-    *out = pg_fmt("%s\n", err ? err : "out of memory");
+    *out = tc_format("%s\n", err ? err : "out of memory");
   }
   free(err);
   return rc;

@@ -9,7 +9,7 @@ add_executable(test_pg_feed ${TC_PGF_DIR}/test_pg_feed.c ${TC_PGF_DIR}/pg_token.
                             ${TC_PGF_DIR}/pg_feed.c ${TC_PGF_DIR}/pg_wake.c
                             ${TC_PGF_DIR}/pg_migrate.c ${TC_PGF_DIR}/pg_util.c)
 target_include_directories(test_pg_feed PRIVATE ${TC_PGF_DIR} ${TC_PGF_DIR}/../../core/include)
-target_link_libraries(test_pg_feed PRIVATE tc_pg_conn tc_pg_fixture PkgConfig::PQ PkgConfig::UV
+target_link_libraries(test_pg_feed PRIVATE tc_pg_conn tc_codec tc_pg_fixture PkgConfig::PQ PkgConfig::UV
                                            PkgConfig::CMOCKA)
 add_test(NAME test_pg_feed COMMAND test_pg_feed)
 set_tests_properties(test_pg_feed PROPERTIES LABELS integration TIMEOUT 300)

@@ -14,6 +14,7 @@
 #include "pg_conn.h"
 #include "pg_feed.h"
 #include "pg_wake.h"
+#include "format.h" /* tc_format, from tc_codec */
 #include "tuplecast/backend.h"
 
 /* expired_tx_id of an active row (Permify's ActiveRecordTxnID). */
@@ -58,9 +59,6 @@ struct tc_backend_s {
 /* Parses NULL-terminated "key=value" strings over the defaults; unknown keys
  * are ignored.  0, or TC_ECONFIG with a malloc'd message. */
 int pg_opts_parse(const char *const *options, pg_opts_t *out, char **errmsg);
-
-/* A malloc'd printf. */
-char *pg_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* libpq's message on one line, without the trailing newline; malloc'd. */
 char *pg_one_line(const char *msg);

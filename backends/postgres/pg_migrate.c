@@ -129,7 +129,7 @@ static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     char *m = pg_one_line(PQresultErrorMessage(r));
-    *errmsg = pg_fmt("%s: %s", what, m ? m : "out of memory");
+    *errmsg = tc_format("%s: %s", what, m ? m : "out of memory");
     free(m);
     PQclear(r);
     return TC_EDATASTORE;
@@ -152,7 +152,7 @@ int pg_migrate_current(PGconn *c, int *version, char **errmsg) {
   const char *state = PQgetvalue(r, 0, 0);
   *version = 0;
   if (!strcmp(state, "denied")) {
-    *errmsg = pg_fmt("role %s lacks SELECT on table tuplecast_migrations: GRANT SELECT ON "
+    *errmsg = tc_format("role %s lacks SELECT on table tuplecast_migrations: GRANT SELECT ON "
                      "tuplecast_migrations TO %s",
                      PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 1));
     rc = TC_ECONFIG;
@@ -178,9 +178,9 @@ static int apply_pending(PGconn *c, int *from, int *to, char **errmsg) {
   for (int v = *from + 1; rc == 0 && v <= NMIGRATIONS; v++) {
     /* One simple-query string without BEGIN/COMMIT runs as one implicit
      * transaction: the migration and its bookkeeping row commit together. */
-    char *sql = pg_fmt("%s\nINSERT INTO tuplecast_migrations (version, name) VALUES (%d, '%s');",
+    char *sql = tc_format("%s\nINSERT INTO tuplecast_migrations (version, name) VALUES (%d, '%s');",
                        migrations[v - 1].sql, v, migrations[v - 1].name);
-    char *what = pg_fmt("migration %d (%s)", v, migrations[v - 1].name);
+    char *what = tc_format("migration %d (%s)", v, migrations[v - 1].name);
     if (!sql || !what) {
       rc = TC_ENOMEM;
     } else {
@@ -239,7 +239,7 @@ int pg_migrate_status(PGconn *c, char **report, char **errmsg) {
 int pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
   /* The first missing privilege, in a fixed order, with the role and the
    * object quoted as SQL wants them in a GRANT. */
-  char *sql = pg_fmt(
+  char *sql = tc_format(
       "WITH need(ord, kind, obj, priv) AS ("
       " SELECT 0, 'schema', current_schema(), 'CREATE' WHERE %d = 1"
       " UNION ALL SELECT 10 * t.o + p.o, 'table', t.n, p.n"
@@ -267,16 +267,16 @@ int pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
     const char *role = PQgetvalue(r, 0, 0), *kind = PQgetvalue(r, 0, 1),
                *obj = PQgetvalue(r, 0, 2), *priv = PQgetvalue(r, 0, 3);
     if (!strcmp(kind, "schema"))
-      *errmsg = pg_fmt("role %s lacks CREATE on schema %s, which the migrations need: GRANT "
+      *errmsg = tc_format("role %s lacks CREATE on schema %s, which the migrations need: GRANT "
                        "CREATE ON SCHEMA %s TO %s, or run tuplecast migrate up as the schema's "
                        "owner and start with database.auto_migrate: false",
                        role, obj, obj, role);
     else if (!strcmp(kind, "table"))
-      *errmsg = pg_fmt("role %s lacks %s on table %s: GRANT SELECT, INSERT, UPDATE, DELETE ON "
+      *errmsg = tc_format("role %s lacks %s on table %s: GRANT SELECT, INSERT, UPDATE, DELETE ON "
                        "%s TO %s",
                        role, priv, obj, obj, role);
     else
-      *errmsg = pg_fmt("role %s lacks USAGE on sequence %s: GRANT USAGE ON SEQUENCE %s TO %s",
+      *errmsg = tc_format("role %s lacks USAGE on sequence %s: GRANT USAGE ON SEQUENCE %s TO %s",
                        role, obj, obj, role);
     rc = TC_ECONFIG;
   }

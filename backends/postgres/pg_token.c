@@ -1,4 +1,4 @@
-/* Snap tokens: base64, the three formats, and pg_snapshot text (pg_token.h). */
+/* Snap tokens: the three formats and pg_snapshot text (pg_token.h). */
 #include "pg_token.h"
 
 #include <errno.h>
@@ -6,71 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "tuplecast/errors.h"
 
 #define SNAP_PREFIX "tc2:"
 #define SQLITE_PREFIX "tc1:"
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const char *in, size_t len) {
-  char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
-  if (!out) return NULL;
-  const unsigned char *s = (const unsigned char *)in;
-  for (size_t i = 0; i < len; i += 3) {
-    uint32_t v = (uint32_t)s[i] << 16;
-    if (i + 1 < len) v |= (uint32_t)s[i + 1] << 8;
-    if (i + 2 < len) v |= s[i + 2];
-    *p++ = b64[v >> 18 & 63];
-    *p++ = b64[v >> 12 & 63];
-    *p++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-    *p++ = i + 2 < len ? b64[v & 63] : '=';
-  }
-  *p = '\0';
-  return out;
-}
-
-static int b64_value(char c) {
-  const char *p = c ? strchr(b64, c) : NULL;
-  return p ? (int)(p - b64) : -1;
-}
-
-/* Strict, as Go's StdEncoding: padded, no stray characters, no non-zero
- * bits in the padding.  NULL if malformed or out of memory (*oom says). */
-static unsigned char *b64_decode(const char *in, size_t *len, int *oom) {
-  size_t n = strlen(in);
-  *oom = 0;
-  if (n == 0 || n % 4) return NULL;
-  unsigned char *out = malloc(n / 4 * 3 + 1);
-  if (!out) {
-    *oom = 1;
-    return NULL;
-  }
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int v[4], pad = 0;
-    for (int k = 0; k < 4; k++) {
-      if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-        v[k] = 0;
-        pad++;
-      } else if (pad || (v[k] = b64_value(in[i + k])) < 0) {
-        free(out);
-        return NULL;
-      }
-    }
-    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-    if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))) {
-      free(out);
-      return NULL;
-    }
-    out[o++] = (unsigned char)(w >> 16);
-    if (pad < 2) out[o++] = (unsigned char)(w >> 8);
-    if (pad < 1) out[o++] = (unsigned char)w;
-  }
-  out[o] = '\0';
-  *len = o;
-  return out;
-}
 
 /* Strict unsigned decimal at *s, stopping at the first non-digit; advances *s. */
 static int parse_u64(const char **s, uint64_t *out) {
@@ -152,9 +92,9 @@ int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, 
   *out = (pg_token_t){.kind = PG_TOKEN_HEAD};
   if (!*token) return 0;
   size_t len;
-  int oom;
-  unsigned char *raw = b64_decode(token, &len, &oom);
-  if (!raw) return oom ? TC_ENOMEM : fail(errmsg, "is malformed: not base64");
+  errno = 0; /* malloc sets ENOMEM; nothing else in the decoder touches it */
+  unsigned char *raw = tc_base64_decode(token, &len);
+  if (!raw) return errno == ENOMEM ? TC_ENOMEM : fail(errmsg, "is malformed: not base64");
   const char *text = (const char *)raw;
   size_t plen = strlen(SNAP_PREFIX);
   int rc = 0;
@@ -200,7 +140,7 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
   if (!stored_snapshot || !*stored_snapshot) { /* Permify: no snapshot, legacy format */
     char le[8];
     for (int i = 0; i < 8; i++) le[i] = (char)(x >> (8 * i) & 0xff);
-    return b64_encode(le, 8);
+    return tc_base64_encode(le, 8);
   }
   pg_snap_t s;
   char *snap = NULL;
@@ -233,7 +173,7 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
   char *text = malloc(cap), *tok = NULL;
   if (text) {
     snprintf(text, cap, "%llu:%s", (unsigned long long)x, snap);
-    tok = b64_encode(text, strlen(text));
+    tok = tc_base64_encode(text, strlen(text));
   }
   free(text);
   free(snap);
@@ -247,7 +187,7 @@ char *pg_token_snap(const char *instance_id, const pg_snap_t *s) {
   char *text = malloc(cap), *tok = NULL;
   if (text) {
     snprintf(text, cap, SNAP_PREFIX "%s:%s", instance_id, snap);
-    tok = b64_encode(text, strlen(text));
+    tok = tc_base64_encode(text, strlen(text));
   }
   free(text);
   free(snap);

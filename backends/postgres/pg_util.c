@@ -1,27 +1,12 @@
-/* Small helpers the backend's files share: formatting, libpq messages,
+/* Small helpers the backend's files share: libpq messages,
  * password redaction, the blocking start-up connection, text[] literals and
  * the options parser (declared in pg_internal.h). */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pg_internal.h"
-
-char *pg_fmt(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return NULL;
-  char *s = malloc((size_t)n + 1);
-  if (!s) return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 char *pg_one_line(const char *msg) {
   if (!msg) msg = "";
@@ -97,7 +82,7 @@ PGconn *pg_connect_blocking(const char *conninfo, char **errmsg) {
   if (c && PQstatus(c) == CONNECTION_OK) return c;
   char *where = pg_redact(conninfo);
   char *why = pg_one_line(c ? PQerrorMessage(c) : "out of memory");
-  *errmsg = pg_fmt("cannot connect to PostgreSQL (%s): %s", where ? where : "?", why ? why : "?");
+  *errmsg = tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?", why ? why : "?");
   free(where);
   free(why);
   PQfinish(c);
@@ -178,7 +163,7 @@ int pg_opts_parse(const char *const *options, pg_opts_t *o, char **errmsg) {
       if (strlen(uints[j].key) == klen && !strncmp(kv, uints[j].key, klen))
         known = 1, bad = parse_uint(v, uints[j].min, (unsigned *)((char *)o + uints[j].off));
     if (bad) {
-      *errmsg = pg_fmt("postgres option %.*s: bad value \"%s\"", (int)klen, kv, v);
+      *errmsg = tc_format("postgres option %.*s: bad value \"%s\"", (int)klen, kv, v);
       return TC_ECONFIG;
     }
   }
