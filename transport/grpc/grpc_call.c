@@ -162,7 +162,8 @@ static void answer_fmt(tc__grpc_call_t *c, grpc_status_code code, const char *fm
 
 /* Hands the first queued message to gRPC, with initial metadata if with_md;
  * more queued lets gRPC buffer it with the next.  Under lock, on either
- * thread.  On failure the message is gone and nothing is in flight. */
+ * thread.  On failure the message is gone, nothing is in flight and the call
+ * is cancelled, which ends its other batches. */
 static grpc_call_error start_msg(tc__grpc_call_t *c, int with_md) {
   tc__grpc_msg_t *m = c->queue;
   c->queue = m->next;
@@ -182,6 +183,8 @@ static grpc_call_error start_msg(tc__grpc_call_t *c, int with_md) {
   if (e != GRPC_CALL_OK) {
     grpc_byte_buffer_destroy(c->msg_buf);
     c->msg_buf = NULL;
+    tc_log(TC_LOG_ERROR, "grpc: start_batch failed: %s", grpc_call_error_to_string(e));
+    grpc_call_cancel(c->gcall, NULL);
   }
   return e;
 }
@@ -202,11 +205,9 @@ static void pump(tc__grpc_call_t *c) {
   if (e == GRPC_CALL_OK) {
     c->md_sent = 1;
     c->batches++;
-    return;
+  } else {
+    c->call.pending--; /* the message start_msg dropped */
   }
-  c->call.pending--;
-  tc_log(TC_LOG_ERROR, "grpc: start_batch failed: %s", grpc_call_error_to_string(e));
-  grpc_call_cancel(c->gcall, NULL);
 }
 
 /* call->send for server-streaming calls. */
@@ -425,7 +426,6 @@ static void on_msg_poller(tc__grpc_tag_t *tag) {
   } else if (c->queue && start_msg(c, 0) != GRPC_CALL_OK) {
     c->chain_sent++; /* the message start_msg dropped */
     c->chain_failed = 1;
-    grpc_call_cancel(c->gcall, NULL);
   }
   if (!c->msg_in_flight) c->chain_ended++;
   int post = !c->chain_posted;
