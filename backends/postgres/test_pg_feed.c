@@ -1080,6 +1080,122 @@ static void test_limit_and_empty_transactions(void **state) {
   free(h);
 }
 
+/* Three tuples a1..a3 written by the open transaction on c. */
+static void w_three(PGconn *c, const char *tenant) {
+  for (int i = 1; i <= 3; i++) {
+    char l[8];
+    snprintf(l, sizeof l, "a%d", i);
+    w_tuple(c, tenant, l);
+  }
+}
+
+/* A range never spans xids the position has seen: with a (running at P)
+ * and c found, b between them was delivered already; its row in the page
+ * would cut it and pass over c (delivered in commit order: c, a). */
+static void test_range_below_position(void **state) {
+  env_t *e = *state;
+  const char *T = "rbp";
+  PGconn *ca = connect_db();
+  char *h = feed_head(e, T);
+  uint64_t a = w_begin(ca, T, NULL);
+  w_tuple(ca, T, "a");
+  uint64_t b = write_one(db, T, "b", NULL);
+  res_t r1, r2;
+  char buf[64];
+  feed_read(e, T, h, NULL, 2, &r1);
+  assert_string_equal(labels(&r1, buf, sizeof buf), "b");
+  uint64_t c = write_one(db, T, "c", NULL);
+  w_commit(ca);
+  assert_true(a < b && b < c);
+  feed_read(e, T, r1.last, NULL, 2, &r2);
+  assert_string_equal(labels(&r2, buf, sizeof buf), "c a");
+  res_clear(&r1);
+  res_clear(&r2);
+  free(h);
+  PQfinish(ca);
+}
+
+/* A range never spans a transaction running at U: x and y are found
+ * (visible in U), a between them committed after U was taken. */
+static void test_range_around_upto(void **state) {
+  env_t *e = *state;
+  const char *T = "rau";
+  PGconn *ca = connect_db();
+  char *h = feed_head(e, T);
+  uint64_t x = write_one(db, T, "x", NULL), a = w_begin(ca, T, NULL);
+  w_three(ca, T);
+  uint64_t y = write_one(db, T, "y", NULL);
+  assert_true(x < a && a < y);
+  char *u = feed_head(e, T);
+  w_commit(ca);
+  res_t r;
+  char buf[64];
+  feed_read(e, T, h, u, 2, &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(labels(&r, buf, sizeof buf), "x y");
+  res_clear(&r);
+  free(u);
+  free(h);
+  PQfinish(ca);
+}
+
+/* Runs the loop until the one-value query cond gives "t"; 1 if it did. */
+static int run_until_sql(env_t *e, const char *cond, uint64_t ms) {
+  uint64_t end = now_ms() + ms;
+  while (now_ms() < end) {
+    run_for(&e->loop, 5);
+    char *v = sql1(db, cond, 0, NULL);
+    int yes = !strcmp(v, "t");
+    free(v);
+    if (yes) return 1;
+  }
+  return 0;
+}
+
+/* The changes statement reads xid ranges between found transactions; a
+ * transaction running at the find's snapshot, inside such a range, that
+ * commits before the changes statement runs must not show up in the page
+ * (with a row limit, its rows would have cut the page and passed over y).
+ * The statement is held on a lock of the attributes table while A commits. */
+static void test_commit_between_find_and_changes(void **state) {
+  env_t *e = *state;
+  const char *T = "rng";
+  PGconn *cx = connect_db(), *ca = connect_db(), *cy = connect_db(), *cl = connect_db();
+  char *h = feed_head(e, T);
+  uint64_t x = w_begin(cx, T, NULL), a = w_begin(ca, T, NULL), y = w_begin(cy, T, NULL);
+  assert_true(x < a && a < y);
+  w_tuple(cx, T, "x");
+  w_tuple(cy, T, "y");
+  w_three(ca, T);
+  w_commit(cx);
+  w_commit(cy);
+  sql(cl, "BEGIN");
+  sql(cl, "LOCK TABLE attributes IN ACCESS EXCLUSIVE MODE");
+  res_t r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(pg_feed_read_changes(&e->ctx, T, h, NULL, 2, on_changes, &r), 0);
+  assert_true(run_until_sql(e,
+                            "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type ="
+                            " 'Lock' AND query LIKE '%relation_tuples%' AND pid <> "
+                            "pg_backend_pid()",
+                            DEADLINE_MS));
+  w_commit(ca);
+  sql(cl, "ROLLBACK");
+  assert_true(run_until(&e->loop, &r.done, DEADLINE_MS));
+  assert_int_equal(r.status, 0);
+  char buf[64], all[64], *last;
+  assert_string_equal(labels(&r, buf, sizeof buf), "x y");
+  feed_read_all(e, T, r.last, 2, all, sizeof all, &last);
+  assert_string_equal(all, "a1");
+  res_clear(&r);
+  free(last);
+  free(h);
+  PQfinish(cx);
+  PQfinish(ca);
+  PQfinish(cy);
+  PQfinish(cl);
+}
+
 /* ---- wake-ups ----------------------------------------------------------------------- */
 
 typedef struct node_s {
@@ -1256,6 +1372,9 @@ int main(void) {
       T(test_out_of_range),
       T(test_change_shapes),
       T(test_limit_and_empty_transactions),
+      T(test_range_below_position),
+      T(test_range_around_upto),
+      T(test_commit_between_find_and_changes),
       T(test_wake_notify),
       T(test_wake_safety_poll),
       T(test_wake_after_restart), /* last: restarts the server */
