@@ -218,7 +218,10 @@ static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_
                        void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_write, deliver_write, arg);
   if (r) r->cb.write = cb;
-  return submit(b, r, r ? tc__sq_copy_batch(&r->arena, &r->batch, batch) : 0, 1);
+  int rc = submit(b, r, r ? tc__sq_copy_batch(&r->arena, &r->batch, batch) : 0, 1);
+  /* Counted here: the writer may run a write twice (sqlite_worker.c). */
+  if (rc == 0) atomic_fetch_add(&b->n_writes, 1);
+  return rc;
 }
 
 static void deliver_tuples(tc__sq_req_t *r) {

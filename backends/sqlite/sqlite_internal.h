@@ -51,7 +51,9 @@ struct tc__sq_req_s {
   tc__sq_req_t *next;       /* worker queue, or the loop's parked list */
   tc__sq_req_t *order_next; /* loop: in-flight list, submission order */
   tc_backend_t *b;
-  /* Worker thread: does the work, fills the results, returns the status. */
+  /* Worker thread: does the work, fills the results, returns the status.
+   * A writer request may run again after a rollback: results are set, not
+   * appended. */
   int (*exec)(tc__sq_req_t *r, sqlite3 *db);
   /* Loop thread: calls the caller's callback with the results. */
   void (*deliver)(tc__sq_req_t *r);

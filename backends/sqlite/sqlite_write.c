@@ -1,5 +1,6 @@
-/* Writer-side operations.  Each runs inside the writer's group transaction
- * and its own savepoint; returning non-zero rolls back that savepoint only.
+/* Writer-side operations.  Each runs inside the writer's group transaction;
+ * returning non-zero rolls it back, and the writer runs the others again
+ * without this one (sqlite_worker.c), so an operation may run twice.
  * Every row created or expired by a write gets its row in `changes`, in the
  * order of effects: tuple_delete, attr_delete, tuples, attrs. */
 #include <string.h>
@@ -206,7 +207,6 @@ static int new_revision(write_ctx_t *w) {
 int tc__sq_exec_write(tc__sq_req_t *r, sqlite3 *db) {
   const tc_write_batch_t *b = &r->batch;
   write_ctx_t w = {.db = db, .host = r->b->host, .tenant_id = b->tenant_id};
-  atomic_fetch_add(&r->b->n_writes, 1);
   int rc = tc__sq_prepare(db,
                           "INSERT INTO changes (revision, seq, tenant_id, op, kind, entity_type,"
                           " entity_id, relation, subject_type, subject_id, subject_relation,"
