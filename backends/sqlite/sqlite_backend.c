@@ -373,7 +373,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
 
   sqlite3 *wdb = NULL, *rdb = NULL;
   int rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
-  if (rc == 0) rc = tc__sq_migrate(wdb, b->instance_id, errmsg);
+  if (rc == 0) rc = tc__sq_migrate(wdb, -1, b->instance_id, errmsg);
   if (rc == 0) rc = tc__sq_open(uri, is_memory, &rdb, errmsg);
   if (rc != 0) {
     sqlite3_close(wdb);

@@ -145,8 +145,9 @@ struct tc_backend_s {
 /* Opens and configures a connection to a path or a "file:" URI (shared
  * cache if is_memory); on failure a malloc'd *errmsg. */
 int tc__sq_open(const char *path, int is_memory, sqlite3 **out, char **errmsg);
-/* Applies pending migrations and reads the instance id into out[33]. */
-int tc__sq_migrate(sqlite3 *db, char *out, char **errmsg);
+/* Applies pending migrations up to schema version upto (-1: all; tests
+ * stop early) and reads the instance id into out[33]. */
+int tc__sq_migrate(sqlite3 *db, int upto, char *out, char **errmsg);
 /* prepare/step/exec that wait out shared-cache table locks. */
 int tc__sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 int tc__sq_step(sqlite3_stmt *st);

@@ -1,0 +1,121 @@
+/* The SQLite schema's migrations on a database file: a change log written
+ * at schema version 1 survives migration 2 (keyed by tenant) whole, in
+ * order, and is read through the new key. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sqlite_internal.h"
+
+static char dir[] = "/tmp/tc-sqmig-XXXXXX";
+static char path[64];
+
+static sqlite3 *open_at(int upto, char *instance) {
+  sqlite3 *db = NULL;
+  char *err = NULL;
+  if (tc__sq_open(path, 0, &db, &err) || tc__sq_migrate(db, upto, instance, &err))
+    fail_msg("open/migrate: %s", err ? err : "?");
+  return db;
+}
+
+/* The single integer of a query. */
+static long long int1(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long long v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* "rev.seq:entity_id:value" of the tenant's changes in the backend's read
+ * order, space-separated; and whether that read sorts (it must not). */
+static void read_log(sqlite3 *db, const char *tenant, char *out, size_t size, int *sorts) {
+  static const char q[] = "SELECT revision, seq, entity_id, value FROM changes"
+                          " WHERE tenant_id = ?1 AND revision > 0 AND revision <= 100"
+                          " ORDER BY revision, seq";
+  sqlite3_stmt *st;
+  char plan[sizeof q + 32];
+  snprintf(plan, sizeof plan, "EXPLAIN QUERY PLAN %s", q);
+  assert_int_equal(sqlite3_prepare_v2(db, plan, -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+  *sorts = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (strstr((const char *)sqlite3_column_text(st, 3), "TEMP B-TREE")) *sorts = 1;
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+  out[0] = '\0';
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    size_t n = strlen(out);
+    snprintf(out + n, size - n, "%s%lld.%lld:%s:%.*s", n ? " " : "", sqlite3_column_int64(st, 0),
+             sqlite3_column_int64(st, 1), sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 3),
+             (const char *)sqlite3_column_blob(st, 3));
+  }
+  sqlite3_finalize(st);
+}
+
+static void test_change_log_keyed_by_tenant(void **state) {
+  (void)state;
+  char id1[33], id2[33], log[512];
+  int sorts;
+  sqlite3 *db = open_at(1, id1);
+  assert_int_equal(int1(db, "PRAGMA user_version"), 1);
+  assert_int_equal(
+      tc__sq_exec(db, "INSERT INTO changes (revision, seq, tenant_id, op, kind, entity_type,"
+                      " entity_id, attribute, value) VALUES"
+                      " (3, 0, 'a', 1, 2, 'doc', 'a3', 'x', X'7633'),"
+                      " (1, 1, 'a', 1, 2, 'doc', 'a1b', 'x', X'7631'),"
+                      " (2, 0, 'b', 1, 2, 'doc', 'b2', 'x', X'7632'),"
+                      " (1, 0, 'a', 2, 2, 'doc', 'a1a', 'x', X'7630')"),
+      SQLITE_OK);
+  sqlite3_close(db);
+
+  db = open_at(-1, id2);
+  assert_string_equal(id1, id2);
+  assert_int_equal(int1(db, "PRAGMA user_version"), 2);
+  assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_changes_tenant'"),
+                   0);
+  assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'changes_v2'"), 0);
+  read_log(db, "a", log, sizeof log, &sorts);
+  assert_string_equal(log, "1.0:a1a:v0 1.1:a1b:v1 3.0:a3:v3");
+  assert_false(sorts);
+  read_log(db, "b", log, sizeof log, &sorts);
+  assert_string_equal(log, "2.0:b2:v2");
+  sqlite3_close(db);
+
+  db = open_at(-1, id2); /* nothing left to do */
+  assert_int_equal(int1(db, "PRAGMA user_version"), 2);
+  assert_int_equal(int1(db, "SELECT count(*) FROM changes"), 4);
+  sqlite3_close(db);
+}
+
+static int setup(void **state) {
+  (void)state;
+  if (!mkdtemp(dir)) return -1;
+  snprintf(path, sizeof path, "%s/t.db", dir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  static const char *const suffix[] = {"", "-wal", "-shm"};
+  char p[80];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+    unlink(p);
+  }
+  return rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_change_log_keyed_by_tenant),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
