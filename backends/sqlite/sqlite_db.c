@@ -187,6 +187,11 @@ static const char *const migrations[] = {
     "INSERT INTO changes_v2 SELECT * FROM changes;"
     "DROP TABLE changes;"
     "ALTER TABLE changes_v2 RENAME TO changes;",
+    /* 3 */
+    "CREATE UNIQUE INDEX uq_relation_tuples ON relation_tuples (tenant_id, entity_type,"
+    "  entity_id, relation, subject_type, subject_id, subject_relation, expired_rev);"
+    "DROP INDEX uq_relation_tuples_active;"
+    "DROP INDEX idx_tuples_entity;",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 

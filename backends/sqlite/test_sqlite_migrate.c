@@ -1,6 +1,7 @@
-/* The SQLite schema's migrations on a database file: a change log written
- * at schema version 1 survives migration 2 (keyed by tenant) whole, in
- * order, and is read through the new key. */
+/* The SQLite schema's migrations on a database file: data written at
+ * schema version 1 survives the later ones.  Migration 2 keys the change log
+ * by tenant; migration 3 folds the active-tuple unique index and the entity
+ * index into one unique index that ends in expired_rev. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include "sqlite_internal.h"
+
+#define LATEST 3
 
 static char dir[] = "/tmp/tc-sqmig-XXXXXX";
 static char path[64];
@@ -78,7 +81,7 @@ static void test_change_log_keyed_by_tenant(void **state) {
 
   db = open_at(-1, id2);
   assert_string_equal(id1, id2);
-  assert_int_equal(int1(db, "PRAGMA user_version"), 2);
+  assert_int_equal(int1(db, "PRAGMA user_version"), LATEST);
   assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_changes_tenant'"),
                    0);
   assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'changes_v2'"), 0);
@@ -90,8 +93,57 @@ static void test_change_log_keyed_by_tenant(void **state) {
   sqlite3_close(db);
 
   db = open_at(-1, id2); /* nothing left to do */
-  assert_int_equal(int1(db, "PRAGMA user_version"), 2);
+  assert_int_equal(int1(db, "PRAGMA user_version"), LATEST);
   assert_int_equal(int1(db, "SELECT count(*) FROM changes"), 4);
+  sqlite3_close(db);
+}
+
+/* Whether the plan of sql names index. */
+static int plan_uses(sqlite3 *db, const char *sql, const char *index) {
+  char q[512];
+  snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+  int uses = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (strstr((const char *)sqlite3_column_text(st, 3), index)) uses = 1;
+  sqlite3_finalize(st);
+  return uses;
+}
+
+#define TUPLE_COLS                                                                         \
+  "(tenant_id, entity_type, entity_id, relation, subject_type, subject_id, subject_relation," \
+  " created_rev, expired_rev)"
+
+static void test_one_unique_tuple_index(void **state) {
+  (void)state;
+  char id[33];
+  unlink(path);
+  sqlite3 *db = open_at(1, id);
+  /* doc:1#viewer@user:u created at 1, deleted at 2, created again at 3 and
+   * deleted at 3 (a DELETE of its own), created at 4 and live. */
+  assert_int_equal(tc__sq_exec(db, "INSERT INTO relation_tuples " TUPLE_COLS " VALUES"
+                                   " ('a', 'doc', '1', 'viewer', 'user', 'u', '', 1, 2),"
+                                   " ('a', 'doc', '1', 'viewer', 'user', 'u', '', 3, 3),"
+                                   " ('a', 'doc', '1', 'viewer', 'user', 'u', '', 4,"
+                                   "  9223372036854775807)"),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  db = open_at(-1, id);
+  assert_int_equal(int1(db, "SELECT count(*) FROM relation_tuples"), 3);
+  assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                            " ('uq_relation_tuples_active', 'idx_tuples_entity')"),
+                   0);
+  /* A second live copy conflicts, as the writer's ON CONFLICT DO NOTHING needs. */
+  assert_int_equal(tc__sq_exec(db, "INSERT INTO relation_tuples " TUPLE_COLS " VALUES"
+                                   " ('a', 'doc', '1', 'viewer', 'user', 'u', '', 5,"
+                                   "  9223372036854775807) ON CONFLICT DO NOTHING"),
+                   SQLITE_OK);
+  assert_int_equal(int1(db, "SELECT count(*) FROM relation_tuples"), 3);
+  assert_true(plan_uses(db,
+                        "SELECT id FROM relation_tuples WHERE tenant_id = 'a' AND entity_type ="
+                        " 'doc' AND entity_id = '1' AND relation = 'viewer'",
+                        "uq_relation_tuples"));
   sqlite3_close(db);
 }
 
@@ -116,6 +168,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_change_log_keyed_by_tenant),
+      cmocka_unit_test(test_one_unique_tuple_index),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
