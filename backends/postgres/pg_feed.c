@@ -3,15 +3,14 @@
  * One read is a small state machine of units on the read pool:
  *   [lookup]  the stored snapshot of a Permify token's transaction X, for
  *             after and/or upto (only when one is a Permify token);
- *   find      the tenant's transactions visible in C (and U) but not in P,
- *             in xid order, at most N+1, with C from the same statement;
- *             then the tenant's GC horizon;
- *   changes   the rows of the first N of them, in (xid, section, row id)
- *             order, at most R+1; then the horizon again;
+ *   page      the tenant's changed rows of transactions visible in C (and
+ *             U) but not in P, in (xid, section, row id) order, at most
+ *             R+1, with C from the same statement and so from the same
+ *             snapshot as the rows; then the tenant's GC horizon;
  *   [rest]    the remaining rows of a transaction the row limit cut;
- * then the kept prefix is delivered, and a page cut by N with room left in
- * `limit` goes round again from the new position, so that a short page
- * always means "complete".
+ * then the whole transactions of the page are delivered.  A transaction
+ * that changed nothing has no rows and is passed over by moving the
+ * position, so a page with fewer than `limit` changes is complete.
  */
 #include "pg_feed.h"
 
@@ -31,64 +30,61 @@ static const char head_sql[] = "SELECT pg_current_snapshot()::text";
 
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
-/* UNION ALL, never OR: OR loses the index conditions under a generic plan
- * (pg-floor.md E6).  Both branches stay cheap however far back P is and
- * whatever the statistics say: the xmax branch has its own ORDER BY and
- * LIMIT, so it walks (tenant_id, id) in order and stops after one page
- * (sorting the tenant's whole newer history took 50 ms at 100,000
- * transactions, 0.6 ms with the limit inside), and the xip branch probes
- * the index once per xid of P (as a filter on a new tenant's stale
- * statistics it scanned every row of the tenant).  C comes from the same
- * statement: a separate SELECT pg_current_snapshot() would let a commit slip
- * between. */
-#define VISIBLE_NOW(col)                                                           \
-  " AND pg_visible_in_snapshot(" col ", s.cur)"                                    \
-  " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(" col ", $3::pg_snapshot))"
-static const char find_sql[] =
-    "SELECT s.cur::text, t.id::text,"
-    " (extract(epoch FROM pg_xact_commit_timestamp(t.id::xid)) * 1000000)::int8"
-    " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("
-    "  SELECT id FROM ("
-    "   (SELECT id FROM transactions WHERE tenant_id = $1"
-    "    AND id >= pg_snapshot_xmax($2::pg_snapshot)" VISIBLE_NOW("id")
-    "    ORDER BY id LIMIT $4::int8)"
-    "   UNION ALL"
-    "   SELECT tx.id FROM pg_snapshot_xip($2::pg_snapshot) AS x(id)"
-    "    JOIN transactions tx ON tx.tenant_id = $1 AND tx.id = x.id"
-    "    WHERE true" VISIBLE_NOW("tx.id")
-    "  ) u ORDER BY id LIMIT $4::int8"
-    " ) t ON true ORDER BY t.id";
-
 static const char horizon_sql[] =
     "SELECT horizon::text FROM tuplecast_gc WHERE tenant_id = $1";
 
-/* Sections order a transaction's changes: tuple DELETEs, attribute DELETEs,
- * tuple CREATEs, attribute CREATEs.  A row created and expired by the same
- * transaction is one DELETE.  The transactions come as xid ranges [lo, hi]
- * (xid_ranges): one index range scan per range and branch, where
- * `= ANY(xids)` made one index descent per xid, branch and page (1.06 ms of
- * a page of 256, against 0.52 ms by range). */
-#define IN_RANGE(col) " AND " col " >= g.lo AND " col " <= g.hi"
-static const char changes_sql[] =
-    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v"
-    " FROM unnest($2::xid8[], $3::xid8[]) AS g(lo, hi) CROSS JOIN LATERAL ("
-    " SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"
-    "  relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f, NULL::text AS v"
-    "  FROM relation_tuples WHERE tenant_id = $1" IN_RANGE("expired_tx_id")
-    "  AND expired_tx_id <> " PG_ACTIVE_TX
-    " UNION ALL"
-    " SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"
-    "  value::text FROM attributes WHERE tenant_id = $1" IN_RANGE("expired_tx_id")
-    "  AND expired_tx_id <> " PG_ACTIVE_TX
-    " UNION ALL"
-    " SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type, subject_id,"
-    "  subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1" IN_RANGE("created_tx_id")
-    "  AND expired_tx_id <> created_tx_id"
-    " UNION ALL"
-    " SELECT created_tx_id, 3, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"
-    "  value::text FROM attributes WHERE tenant_id = $1" IN_RANGE("created_tx_id")
-    "  AND expired_tx_id <> created_tx_id"
-    ") c ORDER BY c.tx, c.sec, c.id LIMIT $4::int8";
+/* The rows a transaction changed, one SELECT per section, in the order
+ * its changes are delivered: tuple DELETEs, attribute DELETEs, tuple
+ * CREATEs, attribute CREATEs.  `expired_tx_id = X` is a DELETE,
+ * `created_tx_id = X` a CREATE unless X also expired the row (then it is
+ * one DELETE).  cond(col) constrains the transaction's column. */
+#define DELETED_TUPLES(cond)                                                             \
+  "SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"          \
+  " relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f,"           \
+  " NULL::text AS v FROM relation_tuples WHERE tenant_id = $1"                           \
+  " AND expired_tx_id <> " PG_ACTIVE_TX cond("expired_tx_id")
+#define DELETED_ATTRS(cond)                                                              \
+  "SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"    \
+  " value::text FROM attributes WHERE tenant_id = $1"                                    \
+  " AND expired_tx_id <> " PG_ACTIVE_TX cond("expired_tx_id")
+#define CREATED_TUPLES(cond)                                                             \
+  "SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type,"         \
+  " subject_id, subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1"        \
+  " AND expired_tx_id <> created_tx_id" cond("created_tx_id")
+#define CREATED_ATTRS(cond)                                                              \
+  "SELECT created_tx_id, 3, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"    \
+  " value::text FROM attributes WHERE tenant_id = $1"                                    \
+  " AND expired_tx_id <> created_tx_id" cond("created_tx_id")
+#define SECTIONS(cond)                                                                   \
+  "(" DELETED_TUPLES(cond) ") UNION ALL (" DELETED_ATTRS(cond) ") UNION ALL ("           \
+  CREATED_TUPLES(cond) ") UNION ALL (" CREATED_ATTRS(cond) ")"
+
+/* A page: transactions at or above P's xmax, and those of P's in-progress
+ * list.  Each SELECT walks its index in xid order and stops after R+1 rows
+ * (sorting the tenant's whole newer history took 25 ms at 50,000
+ * transactions back, against 0.5 ms); a transaction cut there is the
+ * last one it returns, so it is either past the page's R+1 rows or the
+ * one the row limit cuts, which `rest` completes.  The bound U (or none)
+ * is a range end and a filter.  Rows of a transaction running at C are
+ * not visible to the statement, which holds C. */
+#define IN_U(col)                                                                        \
+  " AND " col " < coalesce(pg_snapshot_xmax($3::pg_snapshot), " PG_ACTIVE_TX ")"       \
+  " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(" col ", $3::pg_snapshot))"  \
+  " ORDER BY " col " LIMIT $4::int8"
+#define NEW_SINCE_P(col) " AND " col " >= pg_snapshot_xmax($2::pg_snapshot)" IN_U(col)
+#define RUNNING_AT_P(col) " AND " col " = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" IN_U(col)
+static const char page_sql[] =
+    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v, s.cur::text,"
+    " (extract(epoch FROM pg_xact_commit_timestamp(c.tx::xid)) * 1000000)::int8"
+    " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("
+    "  SELECT * FROM (" SECTIONS(NEW_SINCE_P) " UNION ALL " SECTIONS(RUNNING_AT_P) ") u"
+    "  ORDER BY u.tx, u.sec, u.id LIMIT $4::int8"
+    " ) c ON true ORDER BY c.tx, c.sec, c.id";
+
+#define IS_X(col) " AND " col " = $2::xid8"
+static const char rest_sql[] =
+    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v FROM (" SECTIONS(IS_X)
+    ") c ORDER BY c.tx, c.sec, c.id";
 
 /* ---- snapshots ------------------------------------------------------------- */
 
@@ -201,12 +197,10 @@ typedef struct read_s {
   pg_snap_t p, u, c; /* position, upto, current */
   int has_upto;
   const char *last; /* the position reached, as a token string */
-  size_t have;      /* changes collected */
-  /* this round */
+  /* the page */
   txn_t *kept;
-  size_t nkept, nk; /* found (at most N), delivered prefix */
-  int find_cut;     /* more than N were found */
-  size_t budget;    /* R: the changes this round may add */
+  size_t nkept, nk; /* the page's transactions, the delivered prefix */
+  int cut;          /* the page had more than R rows */
   row_t *rows;
   size_t nrows, caprows;
   /* the result */
@@ -300,7 +294,7 @@ static int horizon_passed(const read_t *r, const PGresult *h) {
   return r->p.xmin < strtoull(PQgetvalue(h, 0, 0), NULL, 10);
 }
 
-static int find_send(read_t *r);
+static int page_send(read_t *r);
 static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok);
 
 /* ---- positions of the tokens -------------------------------------------------- */
@@ -338,136 +332,14 @@ static void on_lookup(void *arg, int status, PGresult *const *res, size_t n,
   int rc = position(&r->after_tok, a, &r->p);
   if (!rc && r->has_upto)
     rc = position(&r->upto_tok, needs_lookup(&r->upto_tok) ? stored_row(res[i]) : NULL, &r->u);
-  if (!rc) rc = find_send(r);
+  if (!rc) rc = page_send(r);
   if (rc) finish(r, rc);
-}
-
-/* ---- find ---------------------------------------------------------------------- */
-
-static void on_changes(void *arg, int status, PGresult *const *res, size_t n,
-                       const char *sqlstate, const char *errmsg);
-static void on_find(void *arg, int status, PGresult *const *res, size_t n,
-                    const char *sqlstate, const char *errmsg);
-
-/* Whether s lists an in-progress xid strictly between a and b. */
-static int xip_between(const pg_snap_t *s, uint64_t a, uint64_t b) {
-  size_t i = lower_bound(s->xip, s->nxip, sizeof *s->xip, a + 1);
-  return i < s->nxip && s->xip[i] < b;
-}
-
-/* The xid ranges [lo, hi] that hold, of the tenant's committed
- * transactions, exactly tx[0..ntx) (sorted); returns their number.  Any
- * tenant transaction between two found ones at or above P's xmax, visible
- * in C (and U), was found too; so a range may grow over such a gap unless
- * it starts below P's xmax (P has seen the xids there that it does not
- * list) or the gap holds a transaction running at C or U (it may commit
- * before the changes statement reads). */
-static size_t xid_ranges(const read_t *r, const txn_t *tx, size_t ntx, uint64_t *lo,
-                         uint64_t *hi) {
-  size_t n = 0;
-  for (size_t i = 0; i < ntx; i++) {
-    uint64_t x = tx[i].xid;
-    if (n && hi[n - 1] >= r->p.xmax && !xip_between(&r->c, hi[n - 1], x) &&
-        !(r->has_upto && xip_between(&r->u, hi[n - 1], x))) {
-      hi[n - 1] = x;
-    } else {
-      lo[n] = hi[n] = x;
-      n++;
-    }
-  }
-  return n;
-}
-
-/* "{a,b,...}" of v[0..n) into buf (n * 21 + 3 bytes). */
-static void xid_array(char *buf, const uint64_t *v, size_t n) {
-  char *p = buf;
-  *p++ = '{';
-  for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%" PRIu64, i ? "," : "", v[i]);
-  strcpy(p, "}");
-}
-
-/* The changes of transactions tx[0..ntx), at most limit rows (0: all), then
- * the horizon again: GC may have run since the find. */
-static int changes_send(read_t *r, const txn_t *tx, size_t ntx, size_t limit, pg_unit_cb cb) {
-  uint64_t *lo = malloc(2 * ntx * sizeof *lo), *hi = lo + ntx;
-  char *los = malloc(2 * (ntx * 21 + 3)), *his = los + ntx * 21 + 3;
-  char lim[24];
-  int rc = TC_ENOMEM;
-  if (lo && los) {
-    size_t n = xid_ranges(r, tx, ntx, lo, hi);
-    xid_array(los, lo, n);
-    xid_array(his, hi, n);
-    snprintf(lim, sizeof lim, "%zu", limit);
-    const char *cv[4] = {r->tenant, los, his, limit ? lim : NULL};
-    const char *hv[1] = {r->tenant};
-    pg_stmt_t st[2] = {{"tcf_changes", changes_sql, 4, cv},
-                       {"tcf_horizon", horizon_sql, 1, hv}};
-    rc = pg_pool_submit(r->pool, st, 2, cb, r);
-  }
-  free(lo);
-  free(los);
-  return rc;
-}
-
-static void on_find(void *arg, int status, PGresult *const *res, size_t n,
-                    const char *sqlstate, const char *errmsg) {
-  read_t *r = arg;
-  (void)n;
-  if (unit_failed(r, status, sqlstate, errmsg)) return;
-  if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
-  PGresult *f = res[0];
-  int rows = PQntuples(f);
-  pg_snap_clear(&r->c);
-  if (rows < 1 || pg_snap_parse(PQgetvalue(f, 0, 0), &r->c)) return finish(r, TC_EDATASTORE);
-  size_t found = 0;
-  for (int i = 0; i < rows; i++) found += !PQgetisnull(f, i, 1);
-  if (!found) { /* nothing new: a read up to U ends at P together with U */
-    if (r->has_upto) {
-      pg_snap_t next;
-      const char *tok;
-      int rc = end_position(r, &r->u, &next, &tok);
-      if (rc) return finish(r, rc);
-      pg_snap_clear(&r->p);
-      r->p = next;
-      r->last = tok;
-    }
-    return finish(r, 0);
-  }
-  r->find_cut = found > r->budget;
-  r->nkept = r->find_cut ? r->budget : found;
-  free(r->kept);
-  if (!(r->kept = malloc(r->nkept * sizeof *r->kept))) return finish(r, TC_ENOMEM);
-  for (size_t i = 0; i < r->nkept; i++) {
-    r->kept[i].xid = strtoull(PQgetvalue(f, (int)i, 1), NULL, 10);
-    r->kept[i].ts =
-        PQgetisnull(f, (int)i, 2) ? INT64_MIN : strtoll(PQgetvalue(f, (int)i, 2), NULL, 10);
-  }
-  int rc = changes_send(r, r->kept, r->nkept, r->budget + 1, on_changes);
-  if (rc) finish(r, rc);
-}
-
-/* A round: at most R+1 new transactions (R = the changes still wanted, so
- * R transactions of one change each fill the page), then the horizon. */
-static int find_send(read_t *r) {
-  r->budget = r->limit > r->have ? r->limit - r->have : 1;
-  char *ptext = pg_snap_text(&r->p), *utext = r->has_upto ? pg_snap_text(&r->u) : NULL;
-  char lim[24];
-  snprintf(lim, sizeof lim, "%zu", r->budget + 1);
-  int rc = TC_ENOMEM;
-  if (ptext && (utext || !r->has_upto)) {
-    const char *fv[4] = {r->tenant, ptext, utext, lim};
-    const char *hv[1] = {r->tenant};
-    pg_stmt_t st[2] = {{"tcf_find", find_sql, 4, fv}, {"tcf_horizon", horizon_sql, 1, hv}};
-    rc = pg_pool_submit(r->pool, st, 2, on_find, r);
-  }
-  free(ptext);
-  free(utext);
-  return rc;
 }
 
 /* ---- changes -------------------------------------------------------------------- */
 
-/* Appends the rows of a changes result to r->rows. */
+/* Appends the rows of a page or rest result to r->rows (a page with no rows
+ * has one, whose transaction is NULL). */
 static int take_rows(read_t *r, const PGresult *res) {
   int n = PQntuples(res);
   if (r->nrows + (size_t)n > r->caprows) {
@@ -478,6 +350,7 @@ static int take_rows(read_t *r, const PGresult *res) {
     r->caprows = cap;
   }
   for (int i = 0; i < n; i++) {
+    if (PQgetisnull(res, i, 0)) continue;
     row_t *w = &r->rows[r->nrows];
     int sec = atoi(PQgetvalue(res, i, 1));
     const char *v[6];
@@ -568,7 +441,7 @@ static int snap_same(const pg_snap_t *a, const pg_snap_t *b) {
          (!a->nxip || !memcmp(a->xip, b->xip, a->nxip * sizeof *a->xip));
 }
 
-/* A complete read's end: P (after this round) together with the bound, as
+/* A complete read's end: P together with the bound, as
  * `upto`'s own string when that is what it is, as the current `last` when
  * the position did not move, else a new token. */
 static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok) {
@@ -583,21 +456,17 @@ static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, cons
   return *tok ? 0 : TC_ENOMEM;
 }
 
-/* The round's new position P' and its token: C (or U) when every new
- * transaction was kept, else P plus the kept ones. */
+/* The page's new position P' and its token: C (or U) when the page holds
+ * every change, else P plus its transactions. */
 static int next_position(read_t *r, const pg_snap_t *run, const uint64_t *ids,
                          unsigned char *delivered, pg_snap_t *next, const char **tok) {
   size_t k = r->nk;
-  int rc;
-  if (!r->find_cut && k == r->nkept) {
-    return end_position(r, run, next, tok);
-  } else {
-    memset(delivered, 1, k);
-    rc = snap_plus(&r->p, run, ids, k, delivered, next);
-    memset(delivered, 0, k);
-    if (rc) return rc;
-    *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
-  }
+  if (!r->cut) return end_position(r, run, next, tok);
+  memset(delivered, 1, k);
+  int rc = snap_plus(&r->p, run, ids, k, delivered, next);
+  memset(delivered, 0, k);
+  if (rc) return rc;
+  *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
   return *tok ? 0 : TC_ENOMEM;
 }
 
@@ -615,7 +484,7 @@ static void count_lag(tc_backend_stats_t *st, int64_t ts) {
 
 /* Delivers kept[0..nk) in commit order, each transaction's changes with the
  * token of "P plus the ones delivered so far" (the last one's is P'), and
- * moves P to P'.  1 when the read is done, 0 for another round. */
+ * moves P to P'. */
 static int deliver(read_t *r) {
   size_t k = r->nk;
   const pg_snap_t *run = r->has_upto ? &r->u : &r->c;
@@ -636,7 +505,6 @@ static int deliver(read_t *r) {
     delivered[kept_index(r, x)] = 1;
     size_t lo = first_row(r, x), hi = lo;
     while (hi < r->nrows && r->rows[hi].tx == x) hi++;
-    if (hi == lo) continue; /* changed nothing: passed over */
     const char *tok = next_tok;
     if (j + 1 < k) {
       if ((rc = snap_plus(&r->p, run, ids, k, delivered, &mid))) break;
@@ -645,7 +513,6 @@ static int deliver(read_t *r) {
       if (!tok) rc = TC_ENOMEM;
     }
     if (!rc) rc = append_out(r, r->rows + lo, hi - lo, tok);
-    if (!rc) r->have += hi - lo;
     if (!rc && order[j].ts != INT64_MIN) count_lag(r->stats, order[j].ts);
   }
   free(ids);
@@ -655,19 +522,10 @@ static int deliver(read_t *r) {
     pg_snap_clear(&next);
     return rc;
   }
-  int complete = !r->find_cut && k == r->nkept;
   pg_snap_clear(&r->p);
   r->p = next;
   r->last = next_tok;
-  r->nrows = 0;
-  return complete || r->have >= r->limit;
-}
-
-static void round_done(read_t *r) {
-  int rc = deliver(r);
-  if (rc < 0) return finish(r, rc);
-  if (rc == 1) return finish(r, 0);
-  if ((rc = find_send(r))) finish(r, rc); /* cut by N with room left: the next round */
+  return 0;
 }
 
 static void on_rest(void *arg, int status, PGresult *const *res, size_t n,
@@ -677,30 +535,72 @@ static void on_rest(void *arg, int status, PGresult *const *res, size_t n,
   if (unit_failed(r, status, sqlstate, errmsg)) return;
   if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
   int rc = take_rows(r, res[0]);
-  if (rc) return finish(r, rc);
-  round_done(r);
+  finish(r, rc ? rc : deliver(r));
 }
 
-static void on_changes(void *arg, int status, PGresult *const *res, size_t n,
-                       const char *sqlstate, const char *errmsg) {
+/* The page's transactions, with their commit times, from its rows. */
+static int take_kept(read_t *r, const PGresult *res) {
+  int n = PQntuples(res);
+  if (!(r->kept = malloc(((size_t)n + 1) * sizeof *r->kept))) return TC_ENOMEM;
+  r->nkept = 0;
+  for (int i = 0; i < n; i++) {
+    if (PQgetisnull(res, i, 0)) continue;
+    uint64_t x = strtoull(PQgetvalue(res, i, 0), NULL, 10);
+    if (r->nkept && r->kept[r->nkept - 1].xid == x) continue;
+    r->kept[r->nkept++] = (txn_t){
+        x, PQgetisnull(res, i, 10) ? INT64_MIN : strtoll(PQgetvalue(res, i, 10), NULL, 10)};
+  }
+  return 0;
+}
+
+static void on_page(void *arg, int status, PGresult *const *res, size_t n,
+                    const char *sqlstate, const char *errmsg) {
   read_t *r = arg;
   (void)n;
   if (unit_failed(r, status, sqlstate, errmsg)) return;
   if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
-  int rc = take_rows(r, res[0]);
+  PGresult *pg = res[0];
+  if (PQntuples(pg) < 1 || pg_snap_parse(PQgetvalue(pg, 0, 9), &r->c))
+    return finish(r, TC_EDATASTORE);
+  int rc = take_kept(r, pg);
+  if (!rc) rc = take_rows(r, pg);
   if (rc) return finish(r, rc);
+  /* Nothing new: `after` stays the position (the ABI), unless a read up to
+   * U is complete, which ends at U. */
+  if (!r->nrows && !r->has_upto) return finish(r, 0);
   r->nk = r->nkept;
-  if (r->nrows <= r->budget) return round_done(r);
+  size_t lim = r->limit;
+  if (!(r->cut = r->nrows > lim)) return finish(r, deliver(r));
   /* More than R rows: whole transactions up to the one holding row R. */
-  uint64_t t = r->rows[r->budget - 1].tx;
+  uint64_t t = r->rows[lim - 1].tx;
   r->nk = kept_index(r, t) + 1;
-  int more = r->rows[r->budget].tx == t;
-  size_t cut = r->budget;
-  while (cut > 0 && r->rows[cut - 1].tx == t) cut--;
-  r->nrows = more ? cut : r->budget;
-  if (!more) return round_done(r);
-  txn_t one = {t, 0};
-  if ((rc = changes_send(r, &one, 1, 0, on_rest))) finish(r, rc);
+  int more = r->rows[lim].tx == t;
+  size_t first = lim;
+  while (first > 0 && r->rows[first - 1].tx == t) first--;
+  r->nrows = more ? first : lim;
+  if (!more) return finish(r, deliver(r));
+  char x[24];
+  snprintf(x, sizeof x, "%" PRIu64, t);
+  const char *rv[2] = {r->tenant, x}, *hv[1] = {r->tenant};
+  pg_stmt_t st[2] = {{"tcf_rest", rest_sql, 2, rv}, {"tcf_horizon", horizon_sql, 1, hv}};
+  if ((rc = pg_pool_submit(r->pool, st, 2, on_rest, r))) finish(r, rc);
+}
+
+/* The page after P: at most R+1 rows (R = limit), then the horizon. */
+static int page_send(read_t *r) {
+  char *ptext = pg_snap_text(&r->p), *utext = r->has_upto ? pg_snap_text(&r->u) : NULL;
+  char lim[24];
+  snprintf(lim, sizeof lim, "%" PRIu64, (uint64_t)r->limit + 1);
+  int rc = TC_ENOMEM;
+  if (ptext && (utext || !r->has_upto)) {
+    const char *pv[4] = {r->tenant, ptext, utext, lim};
+    const char *hv[1] = {r->tenant};
+    pg_stmt_t st[2] = {{"tcf_page", page_sql, 4, pv}, {"tcf_horizon", horizon_sql, 1, hv}};
+    rc = pg_pool_submit(r->pool, st, 2, on_page, r);
+  }
+  free(ptext);
+  free(utext);
+  return rc;
 }
 
 /* ---- the API --------------------------------------------------------------------- */
@@ -789,7 +689,7 @@ int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const ch
   } else {
     rc = position(&r->after_tok, NULL, &r->p);
     if (!rc && r->has_upto) rc = position(&r->upto_tok, NULL, &r->u);
-    if (!rc) rc = find_send(r);
+    if (!rc) rc = page_send(r);
   }
   if (rc) read_free(r);
   return rc;
