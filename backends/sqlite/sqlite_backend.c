@@ -331,6 +331,7 @@ static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 static void finish(tc_completion_t *c) {
   tc_backend_t *b = (tc_backend_t *)((char *)c - offsetof(tc_backend_t, finish));
   tc__sq_worker_stop(&b->writer);
+  if (b->has_ckpt) tc__sq_worker_stop(&b->ckpt);
   tc__sq_worker_stop(&b->reader);
   void (*cb)(void *) = b->destroy_cb;
   void *arg = b->destroy_arg;
@@ -371,10 +372,11 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
     uri = path;
   }
 
-  sqlite3 *wdb = NULL, *rdb = NULL;
+  sqlite3 *wdb = NULL, *rdb = NULL, *cdb = NULL;
   int rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
   if (rc == 0) rc = tc__sq_migrate(wdb, -1, b->instance_id, errmsg);
   if (rc == 0) rc = tc__sq_open(uri, is_memory, &rdb, errmsg);
+  if (rc == 0 && !is_memory && (rc = tc__sq_open(uri, 0, &cdb, errmsg)) != 0) sqlite3_close(rdb);
   if (rc != 0) {
     sqlite3_close(wdb);
     free(b);
@@ -382,14 +384,25 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   }
   if ((rc = tc__sq_worker_start(&b->writer, host, wdb, 1)) != 0) {
     sqlite3_close(rdb);
+    sqlite3_close(cdb);
     free(b);
     return rc;
   }
   if ((rc = tc__sq_worker_start(&b->reader, host, rdb, 0)) != 0) {
     tc__sq_worker_stop(&b->writer);
+    sqlite3_close(cdb);
     free(b);
     return rc;
   }
+  if (cdb && (rc = tc__sq_worker_start(&b->ckpt, host, cdb, 0)) != 0) {
+    tc__sq_worker_stop(&b->writer);
+    tc__sq_worker_stop(&b->reader);
+    free(b);
+    return rc;
+  }
+  /* Set on the writer's connection from here: the writer thread has no
+   * request yet, since the loop submits none until create returns. */
+  if ((b->has_ckpt = cdb != NULL)) tc__sq_checkpoint_hook(wdb, &b->ckpt);
   *out = b;
   return 0;
 }

@@ -120,11 +120,6 @@ int tc__sq_open(const char *path, int is_memory, sqlite3 **out, char **errmsg) {
   /* SQLite's default page cache is 2 MB; index inserts into a database of
    * any size then re-read pages through the kernel for every write. */
   if (rc == SQLITE_OK) rc = tc__sq_exec(db, "PRAGMA cache_size=-65536");
-  /* A checkpoint writes each page once however many commits changed it:
-   * at SQLite's default of 1000 pages (4 MB) one batch of 1000 tuples,
-   * spread over the subject index, filled the WAL and every commit paid a
-   * checkpoint.  64 MB between checkpoints: batched writes +18 %. */
-  if (rc == SQLITE_OK && !is_memory) rc = tc__sq_exec(db, "PRAGMA wal_autocheckpoint=16384");
   if (rc != SQLITE_OK) {
     *errmsg = message("sqlite backend: cannot open %s: %s", path,
                       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

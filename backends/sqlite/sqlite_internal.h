@@ -112,9 +112,11 @@ typedef struct tc__sq_worker_s {
   tc__sq_req_t *head, *tail;
   int stop;
   int group_commit; /* writer: all queued requests in one transaction */
+  int want_ckpt;    /* checkpointer: the writer's WAL wants a checkpoint */
   sqlite3 *db;
   const tc_host_api_t *host;
 } tc__sq_worker_t;
+
 
 /* Takes ownership of db; 0 or a TC_E* code. */
 int tc__sq_worker_start(tc__sq_worker_t *w, const tc_host_api_t *host,
@@ -122,6 +124,17 @@ int tc__sq_worker_start(tc__sq_worker_t *w, const tc_host_api_t *host,
 void tc__sq_worker_push(tc__sq_worker_t *w, tc__sq_req_t *r);
 /* Runs what is queued, joins the thread and closes the connection. */
 void tc__sq_worker_stop(tc__sq_worker_t *w);
+/* Wakes w to run a checkpoint on its connection (any thread). */
+void tc__sq_worker_want_checkpoint(tc__sq_worker_t *w);
+
+/* ---- checkpoints (sqlite_checkpoint.c) ----------------------------------- */
+
+/* Hooks the writer connection's commits to the checkpointer worker, in
+ * place of SQLite's automatic checkpoint; stop ckpt after the writer. */
+void tc__sq_checkpoint_hook(sqlite3 *writer, tc__sq_worker_t *ckpt);
+/* The checkpointer's work: a PASSIVE checkpoint, and a RESTART one when the
+ * WAL has grown long. */
+void tc__sq_checkpoint(sqlite3 *db, const tc_host_api_t *host);
 
 /* ---- the backend --------------------------------------------------------- */
 
@@ -129,6 +142,8 @@ struct tc_backend_s {
   const tc_host_api_t *host;
   char instance_id[40];
   tc__sq_worker_t writer, reader;
+  tc__sq_worker_t ckpt; /* file databases only: runs checkpoints, no requests */
+  int has_ckpt;
   _Atomic uint64_t n_writes, n_reads, n_change_reads;
   /* Loop thread only. */
   tc__sq_req_t *order_head, *order_tail;   /* submitted, not yet delivered */

@@ -1,6 +1,7 @@
 /* Worker threads: each owns one connection and a FIFO queue.  The writer
  * drains everything queued into one transaction (group commit), where a
- * failing request is left out on a second run; the reader
+ * failing request is left out on a second run; the checkpointer runs only
+ * the checkpoints the writer's WAL asks for (sqlite_checkpoint.c); the reader
  * runs requests one by one in autocommit mode.  Completions are posted to the
  * loop in queue order, and for the writer only after COMMIT. */
 #include "sqlite_internal.h"
@@ -51,10 +52,14 @@ static void *run(void *arg) {
   tc__sq_worker_t *w = arg;
   for (;;) {
     pthread_mutex_lock(&w->lock);
-    while (!w->head && !w->stop) pthread_cond_wait(&w->wake, &w->lock);
+    while (!w->head && !w->want_ckpt && !w->stop) pthread_cond_wait(&w->wake, &w->lock);
     tc__sq_req_t *batch = w->head;
+    int ckpt = w->want_ckpt;
     w->head = w->tail = NULL;
+    w->want_ckpt = 0;
     pthread_mutex_unlock(&w->lock);
+    if (ckpt) tc__sq_checkpoint(w->db, w->host);
+    if (!batch && ckpt) continue;
     if (!batch) return NULL; /* stopping, and nothing left to run */
 
     if (w->group_commit)
@@ -94,6 +99,13 @@ void tc__sq_worker_push(tc__sq_worker_t *w, tc__sq_req_t *r) {
   else
     w->head = r;
   w->tail = r;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void tc__sq_worker_want_checkpoint(tc__sq_worker_t *w) {
+  pthread_mutex_lock(&w->lock);
+  w->want_ckpt = 1;
   pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->lock);
 }

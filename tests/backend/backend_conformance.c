@@ -41,6 +41,10 @@ static char run_id[32]; /* makes this run's tenant ids unique */
 /* Group-commit evidence from the sqlite backend's debug line
  * "committed N requests in one transaction"; written by its writer thread. */
 static _Atomic unsigned long commits, largest_commit;
+/* Checkpoint evidence ("... checkpoint: N of M WAL frames") and the
+ * threads that wrote each kind of line. */
+static _Atomic unsigned long checkpoints;
+static pthread_t writer_thread, checkpoint_thread;
 
 static void test_log(int level, const char *fmt, ...) {
   char line[1024];
@@ -50,7 +54,12 @@ static void test_log(int level, const char *fmt, ...) {
   va_end(ap);
   const char *p = strstr(line, "committed ");
   unsigned long n;
+  if (level == TC_LOG_DEBUG && strstr(line, " checkpoint: ")) {
+    checkpoint_thread = pthread_self();
+    checkpoints++;
+  }
   if (level == TC_LOG_DEBUG && p && sscanf(p, "committed %lu requests", &n) == 1) {
+    writer_thread = pthread_self();
     commits++;
     unsigned long seen = largest_commit;
     while (n > seen && !atomic_compare_exchange_weak(&largest_commit, &seen, n)) continue;
@@ -1435,6 +1444,34 @@ static void test_many_writes_in_order(void **state) {
   free(t);
 }
 
+/* The sqlite backend on a file checkpoints its WAL on a thread of its
+ * own, never in the writer's commits: writes one by one until it reports a
+ * checkpoint, then reads every write back. */
+static void test_checkpoint_off_the_writer(void **state) {
+  fixture_t *f = *state;
+  if (strcmp(f->api->name, "sqlite") != 0 || strcmp(backend_uri, ":memory:") == 0) skip();
+  char *t = tenant_name("ckpt");
+  unsigned long before = checkpoints;
+  result_t w = {0}, r = {0};
+  size_t n = 0;
+  for (; checkpoints == before && n < 20000; n++) {
+    batch_t b;
+    batch_init(&b, t);
+    char spec[64];
+    snprintf(spec, sizeof spec, "doc:%zu#viewer@user:u%zu", n, n);
+    add_tuple(&b, spec);
+    CALL(f, &w, f->api->write(f->b, &b.w, on_token, &w));
+    assert_int_equal(w.status, 0);
+  }
+  if (checkpoints == before) fail_msg("no checkpoint after %zu writes", n);
+  assert_false(pthread_equal(checkpoint_thread, writer_thread));
+  read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+  assert_int_equal(r.rows.n, n);
+  result_free(&w);
+  result_free(&r);
+  free(t);
+}
+
 /* Completions of mixed calls come back in submission order. */
 typedef struct seq_s {
   int next, bad, done, heads;
@@ -1786,6 +1823,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_read_changes_upto, setup, teardown),
       cmocka_unit_test_setup_teardown(test_token_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_writes_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_off_the_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mixed_calls_complete_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failure_fails_alone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_destroy_with_work_in_flight, setup, teardown),
