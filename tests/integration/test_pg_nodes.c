@@ -304,16 +304,6 @@ static void test_randomized_two_nodes(void **state) {
 
 /* ---- tenants and schemas changed through another node -------------------------- */
 
-static void write_schema_text(tc_client_t *c, const char *tenant, const char *text) {
-  Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
-  req.tenant_id = (char *)tenant;
-  req.schema = (char *)text;
-  tt_result_t r =
-      tt_call(c, "/base.v1.Schema/Write", &req.base, &base__v1__schema_write_response__descriptor);
-  assert_int_equal(r.code, 0);
-  tt_result_free(&r);
-}
-
 /* Writes t through c until the call answers code (deadline 10 s); the
  * node may go on trusting what it read of the tenant for a moment. */
 static void expect_write_code(tc_client_t *c, const char *tenant, Base__V1__Tuple *t, int code) {
@@ -334,7 +324,8 @@ static void test_tenant_changes_across_nodes(void **state) {
   node_start(&b, uri, NULL);
   tc_client_t *ca = tc_client_new(a.target), *cb = tc_client_new(b.target);
   tt_create_tenant(ca, "acme");
-  write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}");
+  tt_write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}",
+                       NULL);
   tt_tuple_buf_t t1, t2;
   Base__V1__Tuple *owner = tt_tuple(&t1, "doc", "1", "owner", "user", "a", "");
   Base__V1__Tuple *viewer = tt_tuple(&t2, "doc", "1", "viewer", "user", "b", "");
@@ -343,9 +334,10 @@ static void test_tenant_changes_across_nodes(void **state) {
   assert_int_not_equal(r.code, 0);
   tt_result_free(&r);
   /* A new head schema written through A is used by B's writes. */
-  write_schema_text(ca, "acme",
-                    "entity user {}\nentity doc {\n  relation owner @user\n"
-                    "  relation viewer @user\n}");
+  tt_write_schema_text(ca, "acme",
+                       "entity user {}\nentity doc {\n  relation owner @user\n"
+                       "  relation viewer @user\n}",
+                       NULL);
   expect_write_code(cb, "acme", viewer, 0);
   /* A tenant deleted through A is gone for B too. */
   Base__V1__TenantDeleteRequest del = BASE__V1__TENANT_DELETE_REQUEST__INIT;

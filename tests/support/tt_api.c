@@ -150,9 +150,14 @@ size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
 /* ---- fixture ------------------------------------------------------------- */
 
 void tt_write_schema(tc_client_t *c, const char *tenant, char **version) {
+  tt_write_schema_text(c, tenant, tt_schema_text, version);
+}
+
+void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
+                          char **version) {
   Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   req.tenant_id = (char *)tenant;
-  req.schema = (char *)tt_schema_text;
+  req.schema = (char *)text;
   tt_result_t r = tt_call(c, "/base.v1.Schema/Write", &req.base,
                     &base__v1__schema_write_response__descriptor);
   if (r.code != 0) fail_msg("schema write: %d %s", r.code, r.details ? r.details : "");

@@ -58,6 +58,9 @@ tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t)
 size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
                       Base__V1__TupleFilter *filter, uint32_t page_size);
 void tt_write_schema(tc_client_t *c, const char *tenant, char **version);
+/* The same with a schema of the caller's. */
+void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
+                          char **version);
 void tt_create_tenant(tc_client_t *c, const char *id);
 
 #endif
