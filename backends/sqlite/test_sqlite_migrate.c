@@ -36,22 +36,29 @@ static long long int1(sqlite3 *db, const char *sql) {
   return v;
 }
 
-/* "rev.seq:entity_id:value" of the tenant's changes in the backend's read
- * order, space-separated; and whether that read sorts (it must not). */
-static void read_log(sqlite3 *db, const char *tenant, char *out, size_t size, int *sorts) {
-  static const char q[] = "SELECT revision, seq, entity_id, value FROM changes"
-                          " WHERE tenant_id = ?1 AND revision > 0 AND revision <= 100"
-                          " ORDER BY revision, seq";
+/* Whether the query plan of sql mentions what (an index, a sort). */
+static int plan_uses(sqlite3 *db, const char *sql, const char *what) {
+  char q[512];
+  snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
   sqlite3_stmt *st;
-  char plan[sizeof q + 32];
-  snprintf(plan, sizeof plan, "EXPLAIN QUERY PLAN %s", q);
-  assert_int_equal(sqlite3_prepare_v2(db, plan, -1, &st, NULL), SQLITE_OK);
-  sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-  *sorts = 0;
-  while (sqlite3_step(st) == SQLITE_ROW)
-    if (strstr((const char *)sqlite3_column_text(st, 3), "TEMP B-TREE")) *sorts = 1;
-  sqlite3_finalize(st);
   assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+  int uses = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    if (strstr((const char *)sqlite3_column_text(st, 3), what)) uses = 1;
+  sqlite3_finalize(st);
+  return uses;
+}
+
+/* The backend's read of a tenant's change log. */
+static const char read_log_sql[] = "SELECT revision, seq, entity_id, value FROM changes"
+                                   " WHERE tenant_id = ?1 AND revision > 0 AND revision <= 100"
+                                   " ORDER BY revision, seq";
+
+/* "rev.seq:entity_id:value" of the tenant's changes in that read's order,
+ * space-separated. */
+static void read_log(sqlite3 *db, const char *tenant, char *out, size_t size) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, read_log_sql, -1, &st, NULL), SQLITE_OK);
   sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
   out[0] = '\0';
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -66,7 +73,6 @@ static void read_log(sqlite3 *db, const char *tenant, char *out, size_t size, in
 static void test_change_log_keyed_by_tenant(void **state) {
   (void)state;
   char id1[33], id2[33], log[512];
-  int sorts;
   sqlite3 *db = open_at(1, id1);
   assert_int_equal(int1(db, "PRAGMA user_version"), 1);
   assert_int_equal(
@@ -85,10 +91,10 @@ static void test_change_log_keyed_by_tenant(void **state) {
   assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_changes_tenant'"),
                    0);
   assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name = 'changes_v2'"), 0);
-  read_log(db, "a", log, sizeof log, &sorts);
+  read_log(db, "a", log, sizeof log);
   assert_string_equal(log, "1.0:a1a:v0 1.1:a1b:v1 3.0:a3:v3");
-  assert_false(sorts);
-  read_log(db, "b", log, sizeof log, &sorts);
+  assert_false(plan_uses(db, read_log_sql, "TEMP B-TREE")); /* the key gives the order */
+  read_log(db, "b", log, sizeof log);
   assert_string_equal(log, "2.0:b2:v2");
   sqlite3_close(db);
 
@@ -96,19 +102,6 @@ static void test_change_log_keyed_by_tenant(void **state) {
   assert_int_equal(int1(db, "PRAGMA user_version"), LATEST);
   assert_int_equal(int1(db, "SELECT count(*) FROM changes"), 4);
   sqlite3_close(db);
-}
-
-/* Whether the plan of sql names index. */
-static int plan_uses(sqlite3 *db, const char *sql, const char *index) {
-  char q[512];
-  snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
-  int uses = 0;
-  while (sqlite3_step(st) == SQLITE_ROW)
-    if (strstr((const char *)sqlite3_column_text(st, 3), index)) uses = 1;
-  sqlite3_finalize(st);
-  return uses;
 }
 
 #define TUPLE_COLS                                                                         \
