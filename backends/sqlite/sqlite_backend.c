@@ -331,7 +331,7 @@ static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 static void finish(tc_completion_t *c) {
   tc_backend_t *b = (tc_backend_t *)((char *)c - offsetof(tc_backend_t, finish));
   tc__sq_worker_stop(&b->writer);
-  if (b->has_ckpt) tc__sq_worker_stop(&b->ckpt);
+  if (b->ckpt.db) tc__sq_worker_stop(&b->ckpt);
   tc__sq_worker_stop(&b->reader);
   void (*cb)(void *) = b->destroy_cb;
   void *arg = b->destroy_arg;
@@ -402,7 +402,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   }
   /* Set on the writer's connection from here: the writer thread has no
    * request yet, since the loop submits none until create returns. */
-  if ((b->has_ckpt = cdb != NULL)) tc__sq_checkpoint_hook(wdb, &b->ckpt);
+  if (cdb) tc__sq_checkpoint_hook(wdb, &b->ckpt);
   *out = b;
   return 0;
 }

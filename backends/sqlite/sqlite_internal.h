@@ -142,8 +142,7 @@ struct tc_backend_s {
   const tc_host_api_t *host;
   char instance_id[40];
   tc__sq_worker_t writer, reader;
-  tc__sq_worker_t ckpt; /* file databases only: runs checkpoints, no requests */
-  int has_ckpt;
+  tc__sq_worker_t ckpt; /* file databases only (ckpt.db set): runs checkpoints, no requests */
   _Atomic uint64_t n_writes, n_reads, n_change_reads;
   /* Loop thread only. */
   tc__sq_req_t *order_head, *order_tail;   /* submitted, not yet delivered */
