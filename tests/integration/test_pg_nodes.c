@@ -127,13 +127,20 @@ static int cmp_i64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Two nodes on a fresh database, with a client of each. */
+static void two_nodes(tc_proc_t *a, tc_proc_t *b, tc_client_t **ca, tc_client_t **cb) {
+  const char *uri = fresh_db();
+  node_start(a, uri, NULL);
+  node_start(b, uri, NULL);
+  *ca = tc_client_new(a->target);
+  *cb = tc_client_new(b->target);
+}
+
 static void test_cross_node(void **state) {
   (void)state;
-  const char *uri = fresh_db();
   tc_proc_t a, b;
-  node_start(&a, uri, NULL);
-  node_start(&b, uri, NULL);
-  tc_client_t *ca = tc_client_new(a.target), *cb = tc_client_new(b.target);
+  tc_client_t *ca, *cb;
+  two_nodes(&a, &b, &ca, &cb);
   tt_write_schema(ca, "t1", NULL);
   char *t0 = write_id(ca, "start");
   /* A's Permify-format write token starts a watch on B. */
@@ -318,11 +325,9 @@ static void expect_write_code(tc_client_t *c, const char *tenant, Base__V1__Tupl
 
 static void test_tenant_changes_across_nodes(void **state) {
   (void)state;
-  const char *uri = fresh_db();
   tc_proc_t a, b;
-  node_start(&a, uri, NULL);
-  node_start(&b, uri, NULL);
-  tc_client_t *ca = tc_client_new(a.target), *cb = tc_client_new(b.target);
+  tc_client_t *ca, *cb;
+  two_nodes(&a, &b, &ca, &cb);
   tt_create_tenant(ca, "acme");
   tt_write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}",
                        NULL);
