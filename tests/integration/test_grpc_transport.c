@@ -21,6 +21,7 @@
 
 #define MAX_CLIENTS 8
 #define TIMEOUT_MS 10000
+#define BURST_STREAMS 300 /* more than the transport's yield threshold, 256 */
 
 /* The transport stores this into every call: handlers reach the test state
  * through call->server, as core handlers reach the core. */
@@ -49,6 +50,10 @@ struct tc_server_s {
   int flood_max_pending, flood_capped;
   int flood_pending_wrong;  /* Flood: call->pending != sends - on_sent callbacks */
   char flood_message[64];   /* the status message Flood ended with */
+  tc_call_t *burst[BURST_STREAMS]; /* Burst streams, until the burst ends them */
+  int n_burst;
+  uv_timer_t burst_timer;
+  uint64_t burst_yields; /* tc_grpc_yields() grew by this in the burst's turn */
   /* Counters client threads wait on (wait_for), under lock: hang handlers
    * that saw their call cancelled, streams whose on_cancel ran, transport
    * stops completed. */
@@ -273,6 +278,39 @@ static int h_stream_then_stop(tc_call_t *call) {
   return start_pending(call, end_unavailable_then_stop, 20, 0);
 }
 
+/* Burst: the streams wait until BURST_STREAMS are open; then one loop turn
+ * sends each its "<token>-0" and ends it, as a feed fans a transaction out.
+ * That turn starts more batches than the poller's threshold, so the poller
+ * must stay out of the queue until the turn is over, and come back. */
+static void burst_closed(uv_handle_t *h) { (void)h; }
+
+static void burst_send(uv_timer_t *t) {
+  fixture_t *f = t->data;
+  uint64_t before = tc_grpc_yields(f->grpc);
+  char token[64];
+  for (int i = 0; i < f->n_burst; i++) {
+    tc_call_t *call = f->burst[i];
+    const Base__V1__TenantListRequest *req = (const Base__V1__TenantListRequest *)call->request;
+    snprintf(token, sizeof token, "%s-0", req->continuous_token);
+    if (send_token(call, token) == 0)
+      call->done(call, 0, NULL, NULL);
+    else
+      call->done(call, TC_EINTERNAL, "send failed", NULL);
+  }
+  f->burst_yields = tc_grpc_yields(f->grpc) - before;
+  uv_close((uv_handle_t *)t, burst_closed);
+}
+
+static int h_burst(tc_call_t *call) {
+  fixture_t *f = call->server;
+  f->burst[f->n_burst++] = call;
+  if (f->n_burst < BURST_STREAMS) return 0;
+  uv_timer_init(&f->loop, &f->burst_timer);
+  f->burst_timer.data = f;
+  uv_timer_start(&f->burst_timer, burst_send, 0, 0);
+  return 0;
+}
+
 #define LIST_IN &base__v1__tenant_list_request__descriptor
 #define LIST_OUT &base__v1__tenant_list_response__descriptor
 static const tc_method_t methods[] = {
@@ -287,6 +325,7 @@ static const tc_method_t methods[] = {
     {"/test.v1.Test/StopThenTick", LIST_IN, LIST_OUT, h_stop_then_tick, 1},
     {"/test.v1.Test/Flood", LIST_IN, LIST_OUT, h_flood, 1},
     {"/test.v1.Test/StreamThenStop", LIST_IN, LIST_OUT, h_stream_then_stop, 1},
+    {"/test.v1.Test/Burst", LIST_IN, LIST_OUT, h_burst, 1},
 };
 
 static const tc_method_t *find_method(const char *path) {
@@ -738,37 +777,54 @@ static void test_stream_stop_cancels_after_grace(void **state) {
   assert_int_equal(f.stream_cancelled, 1);
 }
 
-#define MANY_STREAMS 200
-#define MANY_MSGS 5
-static int many_ok;
+/* Streams on one client, so one connection: open them all, then read each
+ * to its end, which must be n_msgs messages "s<i>-0", "s<i>-1", ... */
+static struct many_s {
+  const char *method;
+  int n_streams, n_msgs;
+  int ok; /* streams that read as expected */
+} many;
 
-/* All streams on one client, so one connection: open them all, then read. */
 static void many_streams_client(fixture_t *f, int idx) {
   (void)idx;
   tc_client_t *c = tc_client_new(f->target);
-  tc_stream_t *streams[MANY_STREAMS];
+  tc_stream_t **streams = calloc((size_t)many.n_streams, sizeof *streams);
   char token[16];
-  for (int i = 0; i < MANY_STREAMS; i++) {
+  for (int i = 0; i < many.n_streams; i++) {
     snprintf(token, sizeof token, "s%d", i);
-    streams[i] = open_stream(c, "/test.v1.Test/Count", token, MANY_MSGS, 0);
+    streams[i] = open_stream(c, many.method, token, (uint32_t)many.n_msgs, 0);
   }
-  for (int i = 0; i < MANY_STREAMS; i++) {
+  for (int i = 0; i < many.n_streams; i++) {
     if (!streams[i]) continue;
     snprintf(token, sizeof token, "s%d", i);
     stream_result_t r = {0};
     read_to_end(streams[i], token, &r);
-    if (r.n_msgs == MANY_MSGS && r.out_of_order == 0 && r.end == 1 && r.status == 0) many_ok++;
+    if (r.n_msgs == many.n_msgs && r.out_of_order == 0 && r.end == 1 && r.status == 0) many.ok++;
     tc_stream_free(streams[i]);
   }
+  free(streams);
   tc_client_free(c);
 }
 
 static void test_many_streams_one_connection(void **state) {
   (void)state;
   fixture_t f = {0};
+  many = (struct many_s){.method = "/test.v1.Test/Count", .n_streams = 200, .n_msgs = 5};
   run(&f, 1, many_streams_client);
-  assert_int_equal(many_ok, MANY_STREAMS);
+  assert_int_equal(many.ok, many.n_streams);
   assert_int_equal(f.stream_pending_wrong, 0);
+}
+
+/* A burst of sends in one loop turn: the poller yields once for that turn and
+ * comes back after it, so every stream gets its message and its status. */
+static void test_burst_yields_the_queue(void **state) {
+  (void)state;
+  fixture_t f = {0};
+  many = (struct many_s){.method = "/test.v1.Test/Burst", .n_streams = BURST_STREAMS, .n_msgs = 1};
+  run(&f, 1, many_streams_client);
+  assert_int_equal(f.n_burst, BURST_STREAMS);
+  assert_int_equal(f.burst_yields, 1);
+  assert_int_equal(many.ok, BURST_STREAMS);
 }
 
 static void test_bind_failure(void **state) {
@@ -808,6 +864,7 @@ int main(void) {
       cmocka_unit_test(test_stream_graceful_stop),
       cmocka_unit_test(test_stream_stop_cancels_after_grace),
       cmocka_unit_test(test_many_streams_one_connection),
+      cmocka_unit_test(test_burst_yields_the_queue),
       cmocka_unit_test(test_bind_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,7 @@ static void maybe_release(tc__grpc_call_t *c) {
 }
 
 static void start_batch(tc__grpc_call_t *c, const grpc_op *ops, size_t n, tc__grpc_tag_t *tag) {
+  tc__grpc_poller_batch_started(c->srv);
   grpc_call_error e = grpc_call_start_batch(c->gcall, ops, n, tag, NULL);
   if (e == GRPC_CALL_OK) {
     c->batches++;
@@ -205,6 +206,7 @@ static void pump(tc__grpc_call_t *c) {
   if (e == GRPC_CALL_OK) {
     c->md_sent = 1;
     c->batches++;
+    tc__grpc_poller_batch_started(c->srv);
   } else {
     c->call.pending--; /* the message start_msg dropped */
   }

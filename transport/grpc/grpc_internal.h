@@ -10,7 +10,9 @@
 
 #include <grpc/grpc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "grpc_server.h"
 
@@ -36,6 +38,14 @@ struct tc_grpc_server_s {
   grpc_completion_queue *cq; /* read by the poller thread; fixed after start */
   grpc_server *server;
   pthread_t poller;
+  /* The loop's send bursts (grpc_poller.c): loop_sending is set by the loop
+   * and cleared under yield_lock; the poller waits on yield_cond. */
+  atomic_int loop_sending;
+  pthread_mutex_t yield_lock;
+  pthread_cond_t yield_cond;
+  uv_prepare_t turn_end;
+  unsigned turn_batches; /* batches the loop started this turn */
+  uint64_t yields;       /* turns the poller stayed out of the queue */
   const tc_method_t *(*find_method)(const char *path);
   tc_server_t *core;
 
@@ -51,9 +61,13 @@ struct tc_grpc_server_s {
   void *stop_arg;
 };
 
-/* grpc_poller.c */
+/* grpc_poller.c.  The loop calls batch_started for every batch it starts.
+ * After join, close releases the rest and calls cb(&s->turn_end) once that
+ * handle is closed. */
 int tc__grpc_poller_start(tc_grpc_server_t *s);
+void tc__grpc_poller_batch_started(tc_grpc_server_t *s);
 void tc__grpc_poller_join(tc_grpc_server_t *s);
+void tc__grpc_poller_close(tc_grpc_server_t *s, uv_close_cb cb);
 
 /* grpc_call.c: posts one accept slot. */
 int tc__grpc_call_accept(tc_grpc_server_t *s);

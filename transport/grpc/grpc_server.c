@@ -97,13 +97,18 @@ static void on_grace_closed(uv_handle_t *h) {
   cb(arg);
 }
 
+static void on_poller_closed(uv_handle_t *h) {
+  tc_grpc_server_t *s = h->data;
+  uv_close((uv_handle_t *)&s->grace, on_grace_closed);
+}
+
 /* The poller has exited: nothing of gRPC is left but the queue. */
 static void on_cq_done(tc_completion_t *comp) {
   tc_grpc_server_t *s = TC__CONTAINER_OF(comp, tc_grpc_server_t, cq_done.comp);
   tc__grpc_poller_join(s);
   grpc_completion_queue_destroy(s->cq);
   grpc_shutdown();
-  uv_close((uv_handle_t *)&s->grace, on_grace_closed);
+  tc__grpc_poller_close(s, on_poller_closed);
 }
 
 /* The server may be destroyed once gRPC has shut it down and every call we

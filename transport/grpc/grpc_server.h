@@ -1,8 +1,9 @@
 /* The gRPC transport: gRPC C core driven from the libuv loop.
  *
  * One completion queue and one poller thread blocked in
- * grpc_completion_queue_next(); the poller only forwards each completion to
- * the loop through the bridge.  Calls are accepted generically, dispatched on
+ * grpc_completion_queue_next(); the poller forwards each completion to the
+ * loop through the bridge (it also runs stream send chains, and stays out of
+ * the queue while the loop starts a burst of sends: grpc_poller.c).  Calls are accepted generically, dispatched on
  * the method path and handed to the core as tc_call_t (call.h).  Everything
  * except dequeuing runs on the loop thread.
  *
@@ -12,6 +13,7 @@
 #ifndef TC_GRPC_SERVER_H
 #define TC_GRPC_SERVER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "bridge.h"
@@ -41,5 +43,9 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
  * gRPC down, joins the poller and frees everything; cb(arg) runs on a later
  * loop turn once all that is over. */
 void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void *arg);
+
+/* Loop thread: the loop turns that started so many batches that the poller
+ * stayed out of the completion queue until the turn ended (grpc_poller.c). */
+uint64_t tc_grpc_yields(const tc_grpc_server_t *s);
 
 #endif
