@@ -942,20 +942,21 @@ static void reply_attrs(op_t *op, int status, PGresult *const *res, size_t n) {
   free(v);
 }
 
-static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
-                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
-                       tc_tuples_cb cb, void *arg) {
-  op_t *op = op_new(b, tenant_id, (void *)cb, arg);
+/* A read of tuples (tf) or attributes (af) on the read pool, answered by
+ * reply with the rows. */
+static int submit_read(tc_backend_t *b, const char *tenant_id, void *cb, void *arg,
+                       void (*reply)(op_t *op, int status, PGresult *const *res, size_t n),
+                       const char *token, const char *cols, const char *table,
+                       const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
+                       uint32_t limit, const char *name) {
+  op_t *op = op_new(b, tenant_id, cb, arg);
   int rc = op ? 0 : b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
   if (rc) return rc;
   op->limit = limit;
   op->pool = b->rpool;
   op->start = start_unit;
-  op->reply = reply_tuples;
-  rc = read_sql(op, token,
-                "r.id, r.entity_type, r.entity_id, r.relation, r.subject_type, r.subject_id,"
-                " r.subject_relation",
-                "relation_tuples", f, NULL, after, limit, "tc_read_tuples");
+  op->reply = reply;
+  rc = read_sql(op, token, cols, table, tf, af, after, limit, name);
   if (rc) {
     op_free(op);
     return rc;
@@ -964,24 +965,21 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
   return op_submit(b, op, 1);
 }
 
+static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
+                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
+                       tc_tuples_cb cb, void *arg) {
+  return submit_read(b, tenant_id, (void *)cb, arg, reply_tuples, token,
+                     "r.id, r.entity_type, r.entity_id, r.relation, r.subject_type, r.subject_id,"
+                     " r.subject_relation",
+                     "relation_tuples", f, NULL, after, limit, "tc_read_tuples");
+}
+
 static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  op_t *op = op_new(b, tenant_id, (void *)cb, arg);
-  int rc = op ? 0 : b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
-  if (rc) return rc;
-  op->limit = limit;
-  op->pool = b->rpool;
-  op->start = start_unit;
-  op->reply = reply_attrs;
-  rc = read_sql(op, token, "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text",
-                "attributes", NULL, f, after, limit, "tc_read_attrs");
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  b->stats.reads++;
-  return op_submit(b, op, 1);
+  return submit_read(b, tenant_id, (void *)cb, arg, reply_attrs, token,
+                     "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text", "attributes",
+                     NULL, f, after, limit, "tc_read_attrs");
 }
 
 /* ---- the feed's calls, in the tenant's order ----------------------------------- */
