@@ -1121,7 +1121,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   if (PQserverVersion(c) < 130008) {
     const char *v = PQparameterStatus(c, "server_version");
     *errmsg = tc_format("PostgreSQL 13.8 or newer is required, the server is %.*s",
-                     v ? (int)strcspn(v, " ") : 1, v ? v : "?");
+                        v ? (int)strcspn(v, " ") : 1, v ? v : "?");
     return TC_ECONFIG;
   }
   PGresult *r = PQexec(c, "SHOW track_commit_timestamp");
@@ -1129,8 +1129,8 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   PQclear(r);
   if (off) {
     *errmsg = tc_format("track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
-                     "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
-                     "enough)");
+                        "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
+                        "enough)");
     return TC_ECONFIG;
   }
   int version, to, rc = pg_migrate_current(c, &version, errmsg);
@@ -1138,7 +1138,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   if (version < pg_migrate_latest()) {
     if (!o->auto_migrate) {
       *errmsg = tc_format("the database is at migration %d of %d: run tuplecast migrate up",
-                       version, pg_migrate_latest());
+                          version, pg_migrate_latest());
       return TC_ECONFIG;
     }
     if ((rc = pg_migrate_check_privileges(c, 1, errmsg))) return rc;
@@ -1149,7 +1149,7 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
     char *m = pg_one_line(PQresultErrorMessage(r));
     *errmsg = tc_format("reading the instance id from tuplecast_meta: %s",
-                     m && *m ? m : "no row instance_id");
+                        m && *m ? m : "no row instance_id");
     free(m);
     PQclear(r);
     return TC_EDATASTORE;
@@ -1223,7 +1223,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   if (!rc && o.gc_enabled) rc = pg_gc_start(b, &b->gc);
   if (rc) {
     *errmsg = tc_format("postgres backend: cannot start: %s",
-                     rc == TC_ENOMEM ? "out of memory" : "bad pool options");
+                        rc == TC_ENOMEM ? "out of memory" : "bad pool options");
     /* What started stops on the loop, and the backend frees itself then. */
     b->closing = 2;
     begin_close(b);
@@ -1249,7 +1249,7 @@ static int admin(const char *uri, const char *const *options, const char *comman
     if (!(rc = pg_migrate_check_privileges(c, 1, &err)) &&
         !(rc = pg_migrate_up(c, &from, &to, &err)))
       *out = from == to ? tc_format("database already at migration %d of %d, nothing to do\n", to,
-                                 pg_migrate_latest())
+                                    pg_migrate_latest())
                         : tc_format("migrated the database from migration %d to %d\n", from, to);
   } else if (!rc) {
     err = tc_format("unknown command \"%s\" (known: migrate up, migrate status)", command);

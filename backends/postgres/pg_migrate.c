@@ -153,8 +153,8 @@ int pg_migrate_current(PGconn *c, int *version, char **errmsg) {
   *version = 0;
   if (!strcmp(state, "denied")) {
     *errmsg = tc_format("role %s lacks SELECT on table tuplecast_migrations: GRANT SELECT ON "
-                     "tuplecast_migrations TO %s",
-                     PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 1));
+                        "tuplecast_migrations TO %s",
+                        PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 1));
     rc = TC_ECONFIG;
   }
   int exists = !strcmp(state, "ok");
@@ -179,7 +179,7 @@ static int apply_pending(PGconn *c, int *from, int *to, char **errmsg) {
     /* One simple-query string without BEGIN/COMMIT runs as one implicit
      * transaction: the migration and its bookkeeping row commit together. */
     char *sql = tc_format("%s\nINSERT INTO tuplecast_migrations (version, name) VALUES (%d, '%s');",
-                       migrations[v - 1].sql, v, migrations[v - 1].name);
+                          migrations[v - 1].sql, v, migrations[v - 1].name);
     char *what = tc_format("migration %d (%s)", v, migrations[v - 1].name);
     if (!sql || !what) {
       rc = TC_ENOMEM;
@@ -268,16 +268,16 @@ int pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
                *obj = PQgetvalue(r, 0, 2), *priv = PQgetvalue(r, 0, 3);
     if (!strcmp(kind, "schema"))
       *errmsg = tc_format("role %s lacks CREATE on schema %s, which the migrations need: GRANT "
-                       "CREATE ON SCHEMA %s TO %s, or run tuplecast migrate up as the schema's "
-                       "owner and start with database.auto_migrate: false",
-                       role, obj, obj, role);
+                          "CREATE ON SCHEMA %s TO %s, or run tuplecast migrate up as the schema's "
+                          "owner and start with database.auto_migrate: false",
+                          role, obj, obj, role);
     else if (!strcmp(kind, "table"))
       *errmsg = tc_format("role %s lacks %s on table %s: GRANT SELECT, INSERT, UPDATE, DELETE ON "
-                       "%s TO %s",
-                       role, priv, obj, obj, role);
+                          "%s TO %s",
+                          role, priv, obj, obj, role);
     else
       *errmsg = tc_format("role %s lacks USAGE on sequence %s: GRANT USAGE ON SEQUENCE %s TO %s",
-                       role, obj, obj, role);
+                          role, obj, obj, role);
     rc = TC_ECONFIG;
   }
   PQclear(r);

@@ -82,7 +82,8 @@ PGconn *pg_connect_blocking(const char *conninfo, char **errmsg) {
   if (c && PQstatus(c) == CONNECTION_OK) return c;
   char *where = pg_redact(conninfo);
   char *why = pg_one_line(c ? PQerrorMessage(c) : "out of memory");
-  *errmsg = tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?", why ? why : "?");
+  *errmsg = tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?",
+                      why ? why : "?");
   free(where);
   free(why);
   PQfinish(c);

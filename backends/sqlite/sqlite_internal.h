@@ -117,7 +117,6 @@ typedef struct tc__sq_worker_s {
   const tc_host_api_t *host;
 } tc__sq_worker_t;
 
-
 /* Takes ownership of db; 0 or a TC_E* code. */
 int tc__sq_worker_start(tc__sq_worker_t *w, const tc_host_api_t *host,
                         sqlite3 *db, int group_commit);
