@@ -282,8 +282,6 @@ static int h_stream_then_stop(tc_call_t *call) {
  * sends each its "<token>-0" and ends it, as a feed fans a transaction out.
  * That turn starts more batches than the poller's threshold, so the poller
  * must stay out of the queue until the turn is over, and come back. */
-static void burst_closed(uv_handle_t *h) { (void)h; }
-
 static void burst_send(uv_timer_t *t) {
   fixture_t *f = t->data;
   uint64_t before = tc_grpc_yields(f->grpc);
@@ -298,7 +296,7 @@ static void burst_send(uv_timer_t *t) {
       call->done(call, TC_EINTERNAL, "send failed", NULL);
   }
   f->burst_yields = tc_grpc_yields(f->grpc) - before;
-  uv_close((uv_handle_t *)t, burst_closed);
+  uv_close((uv_handle_t *)t, NULL);
 }
 
 static int h_burst(tc_call_t *call) {
