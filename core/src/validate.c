@@ -23,6 +23,7 @@
 
 #include "base/v1/base.pb-c.h"
 #include "base/v1/service.pb-c.h"
+#include "any.h"
 #include "format.h"
 #include "tuplecast/errors.h"
 
@@ -442,6 +443,26 @@ static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *
   return scan_message(w, f->descriptor, b, n);
 }
 
+/* An Any's value holds a packed message that protobuf-c leaves as bytes and
+ * tc_any_unpack() later unpacks: scanned as its registered type (the last
+ * type_url and value on the wire win, as in protobuf-c). */
+static bool scan_any(struct wire_scan *w, const uint8_t *buf, size_t len) {
+  const uint8_t *p = buf, *end = buf + len, *url = NULL, *val = NULL;
+  uint64_t key, n, url_len = 0, val_len = 0;
+  while (p < end && read_varint(&p, end, &key)) {
+    if ((key & 7) != 2 || !read_varint(&p, end, &n) || n > (uint64_t)(end - p)) return true;
+    if (key >> 3 == 1) url = p, url_len = n;
+    if (key >> 3 == 2) val = p, val_len = n;
+    p += n;
+  }
+  char name[256];
+  if (!url || url_len >= sizeof name) return true;
+  memcpy(name, url, url_len);
+  name[url_len] = '\0';
+  const ProtobufCMessageDescriptor *inner = tc_any_lookup(name);
+  return inner && val ? scan_message(w, inner, val, (size_t)val_len) : true;
+}
+
 /* Walks one message's fields; false stops the scan (an error, or bytes that
  * do not parse, which protobuf-c then refuses on its own). */
 static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *desc,
@@ -468,7 +489,7 @@ static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *
     }
     p += v;
   }
-  return true;
+  return desc == &google__protobuf__any__descriptor ? scan_any(w, buf, len) : true;
 }
 
 int tc_validate_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,

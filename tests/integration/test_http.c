@@ -673,6 +673,14 @@ static void test_hostile_strings(void **state) {
     free(want);
     free(tb);
   }
+  /* A string inside an Any (cut, this would be a valid write of "a"). */
+  expect_invalid(call(f, "POST", "/v1/tenants/t1/data/write",
+                      "{\"metadata\":{},\"attributes\":[{\"entity\":{\"type\":\"organization\","
+                      "\"id\":\"o1\"},\"attribute\":\"ip_range\",\"value\":{\"@type\":"
+                      "\"type.googleapis.com/base.v1.StringArrayValue\",\"data\":[\"10.0.0.0/8\","
+                      "\"a\\u0000b\"]}}]}", NULL),
+                 "invalid DataWriteRequest.Attributes[0]" EMBEDDED "invalid Attribute.Value" EMBEDDED
+                 "invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
   /* A string no rule covers, and one that is not a string field. */
   expect_invalid(call(f, "POST", "/v1/tenants/t1/schemas/read",
                       "{\"metadata\":{\"schema_version\":\"v\\u0000\"}}", NULL),

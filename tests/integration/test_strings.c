@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "any.h"
 #include "base/v1/service.pb-c.h"
 #include "grpc_client.h"
 #include "server_proc.h"
@@ -214,6 +215,30 @@ static void test_other_strings(void **state) {
                   "invalid SchemaReadRequest.Metadata: embedded message failed validation | "
                   "caused by: invalid SchemaReadRequestMetadata.SchemaVersion: value must not "
                   "contain a NUL byte");
+  /* A string inside an Any's packed value: scanned as the Any's type (cut,
+   * this would be a valid write of "a"). */
+  Base__V1__StringArrayValue sv = BASE__V1__STRING_ARRAY_VALUE__INIT;
+  char *ranges[] = {"10.0.0.0/8", "a!b"};
+  sv.n_data = 2;
+  sv.data = ranges;
+  tt_attr_buf_t ab;
+  Base__V1__Attribute *attr = tt_bool_attr(&ab, "organization", "o1", "ip_range", 1);
+  tc_any_clear(&ab.any);
+  assert_int_equal(tc_any_pack(&sv.base, &ab.any), 0);
+  Base__V1__DataWriteRequestMetadata wmd = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
+  Base__V1__DataWriteRequest wr = BASE__V1__DATA_WRITE_REQUEST__INIT;
+  wr.tenant_id = "t1";
+  wr.metadata = &wmd;
+  wr.n_attributes = 1;
+  wr.attributes = &attr;
+  tt_expect_error(raw_call(f, "/base.v1.Data/Write", &wr.base,
+                           &base__v1__data_write_response__descriptor, MARKS("a!b"), 0),
+                  3,
+                  "invalid DataWriteRequest.Attributes[0]: embedded message failed validation | "
+                  "caused by: invalid Attribute.Value: embedded message failed validation | "
+                  "caused by: invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
+  tc_any_clear(&ab.any);
+
   /* Invalid UTF-8 behind a NUL, where a C string never looks, is found, and
    * is reported before the NUL, as Go's decoder rejects it first. */
   tt_expect_error(write_marked(f, "t1!", "r1", "parent", "o1\xff", "", "t1!", 0), 3,
