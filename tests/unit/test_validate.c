@@ -620,6 +620,139 @@ static void test_invalid_utf8(void **state) {
   expect_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
 }
 
+/* ---- tc_validate_wire: strings with their real length, before unpacking. ---- */
+
+/* msg packed into buf (cap bytes), each '!' inside marker set to `with`. */
+static size_t pack_marked(const void *msg, uint8_t *buf, size_t cap, const char *marker,
+                          char with) {
+  size_t len = protobuf_c_message_get_packed_size(msg), ml = strlen(marker);
+  assert_true(len <= cap);
+  protobuf_c_message_pack(msg, buf);
+  for (size_t i = 0; i + ml <= len; i++) {
+    if (memcmp(buf + i, marker, ml) != 0) continue;
+    for (size_t k = 0; k < ml; k++)
+      if (buf[i + k] == '!') buf[i + k] = (uint8_t)with;
+    return len;
+  }
+  fail_msg("marker %s not in the packed message", marker);
+  return 0;
+}
+
+static void expect_wire(const void *msg, const char *marker, int want_rc, const char *want) {
+  uint8_t buf[4096];
+  size_t len = pack_marked(msg, buf, sizeof buf, marker, 0);
+  char *err = NULL;
+  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
+  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
+  assert_int_equal(rc, want_rc);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
+static void test_wire_nul(void **state) {
+  (void)state;
+  struct write_fx x;
+  write_fx_init(&x);
+  x.req.tenant_id = "t1!x";
+  expect_wire(&x.req, "t1!x", TC_EVALIDATION,
+              "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
+  /* The rule sees the real length: 130 bytes, not the 64 before the NUL. */
+  char id[131];
+  fill(id, 'a', 130);
+  id[64] = '!';
+  x.req.tenant_id = id;
+  expect_wire(&x.req, id, TC_EVALIDATION,
+              "invalid DataWriteRequest.TenantId: value length must be at most 128 bytes");
+  /* The item index of a repeated field; the first NUL is the one reported. */
+  x.req.tenant_id = "t1";
+  Base__V1__Tuple second = x.tuple;
+  Base__V1__Subject subject = x.subject;
+  subject.relation = "mem!ber";
+  second.subject = &subject;
+  second.relation = "edi!tor";
+  x.tuples[1] = &second;
+  x.req.n_tuples = 2;
+  expect_wire(&x.req, "edi!tor", TC_EVALIDATION,
+              "invalid DataWriteRequest.Tuples[1]" EMBEDDED
+              "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  /* Without the NUL the same bytes pass (the '!' is then a plain byte,
+   * which the rules, run later on the unpacked message, judge). */
+  uint8_t buf[4096];
+  size_t len = pack_marked(&x.req, buf, sizeof buf, "edi!tor", '!');
+  char *err = NULL;
+  assert_int_equal(tc_validate_wire(&base__v1__data_write_request__descriptor, buf, len, &err), 0);
+  assert_null(err);
+  /* A field with no rule; a repeated string item. */
+  Base__V1__TenantListRequest list = BASE__V1__TENANT_LIST_REQUEST__INIT;
+  list.page_size = 7;
+  list.continuous_token = "to!ken";
+  expect_wire(&list, "to!ken", TC_EVALIDATION,
+              "invalid TenantListRequest.ContinuousToken: value must not contain a NUL byte");
+  struct filter_fx fx;
+  filter_fx_init(&fx);
+  char *ids[] = {"a", "b!c"};
+  fx.entity.ids = ids;
+  fx.entity.n_ids = 2;
+  expect_wire(&fx.tuples, "b!c", TC_EVALIDATION,
+              "invalid TupleFilter.Entity" EMBEDDED
+              "invalid EntityFilter.Ids[1]: value must not contain a NUL byte");
+}
+
+static void test_wire_utf8_first(void **state) {
+  (void)state;
+  struct write_fx x;
+  write_fx_init(&x);
+  x.req.tenant_id = "t1!";
+  x.subject.id = "al\xc3";
+  expect_wire(&x.req, "t1!", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+  x.subject.id = "al!\xff";
+  expect_wire(&x.req, "al!\xff", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+}
+
+/* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
+static size_t nested_children(uint8_t *buf, size_t cap, int pairs) {
+  size_t start = cap, len = 0;
+  for (int i = 0; i < 2 * pairs; i++) {
+    uint8_t hdr[6];
+    size_t h = 1;
+    hdr[0] = 0x12; /* field 2, length-delimited: Child.rewrite and Rewrite.children */
+    for (size_t v = len; ; v >>= 7) {
+      hdr[h++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+      if (v < 0x80) break;
+    }
+    assert_true(start >= h);
+    start -= h;
+    memcpy(buf + start, hdr, h);
+    len += h;
+  }
+  memmove(buf, buf + start, len);
+  return len;
+}
+
+static void test_wire_depth_and_malformed(void **state) {
+  (void)state;
+  uint8_t buf[1024];
+  char *err = NULL;
+  size_t len = nested_children(buf, sizeof buf, 50);
+  assert_int_equal(tc_validate_wire(&base__v1__child__descriptor, buf, len, &err), 0);
+  len = nested_children(buf, sizeof buf, 51);
+  assert_int_equal(tc_validate_wire(&base__v1__child__descriptor, buf, len, &err), TC_EINVAL);
+  assert_string_equal(err, "messages nested deeper than 100");
+  free(err);
+  err = NULL;
+  /* Bytes that do not parse are left to protobuf-c; unknown fields skipped. */
+  static const uint8_t cut[] = {0x0a, 0x05, 'a', 0};
+  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, cut,
+                                    sizeof cut, &err), 0);
+  static const uint8_t unknown[] = {0xfa, 0x07, 0x02, 'a', 0, 0x0d, 1, 2, 3, 4, 0x0a, 0x01, 'x'};
+  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, unknown,
+                                    sizeof unknown, &err), 0);
+  assert_null(err);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_valid_data_requests),
@@ -636,6 +769,9 @@ int main(void) {
     cmocka_unit_test(test_tenant_id_on_every_service),
     cmocka_unit_test(test_tenant_create_rules),
     cmocka_unit_test(test_invalid_utf8),
+    cmocka_unit_test(test_wire_nul),
+    cmocka_unit_test(test_wire_utf8_first),
+    cmocka_unit_test(test_wire_depth_and_malformed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
