@@ -167,12 +167,22 @@ static void *field_value(const ProtobufCMessage *m, const ProtobufCFieldDescript
  * so one pass answers both questions. */
 static bool utf8_valid(const unsigned char *s, size_t len, bool *nul) {
   const unsigned char *end = s + len;
+  /* Eight ASCII bytes at a time first (identifiers are ASCII). */
+  for (uint64_t x; end - s >= 8; s += 8) {
+    memcpy(&x, s, 8);
+    if (x & 0x8080808080808080u) break;
+    if ((x - 0x0101010101010101u) & ~x & 0x8080808080808080u) *nul = true; /* a zero byte */
+  }
   while (s < end) {
     unsigned char c = *s;
     size_t n;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) {
-      *nul |= c == 0;
+    if ((unsigned char)(c - 1) < 0x7f) { /* ASCII but NUL: one compare a byte */
+      s++;
+      continue;
+    }
+    if (c == 0) {
+      *nul = true;
       s++;
       continue;
     }
@@ -379,7 +389,11 @@ struct wire_scan {
   int rc; /* first UTF-8 or nesting error */
 };
 
-static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+static inline bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  if (*p < end && !(**p & 0x80)) { /* tags and short lengths: one byte */
+    *v = *(*p)++;
+    return true;
+  }
   uint64_t r = 0;
   for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
     uint8_t b = *(*p)++;
@@ -390,6 +404,14 @@ static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
     }
   }
   return false;
+}
+
+/* protobuf-c keeps fields in number order, and ours are numbered 1..n with
+ * few gaps: a direct look first, protobuf-c's binary search otherwise. */
+static inline const ProtobufCFieldDescriptor *field_by_number(const ProtobufCMessageDescriptor *d,
+                                                              uint64_t id) {
+  if (id - 1 < d->n_fields && d->fields[id - 1].id == id) return &d->fields[id - 1];
+  return id <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)id) : NULL;
 }
 
 /* Occurrences of field number id in level[0..at): the item index of a
@@ -478,9 +500,7 @@ static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *
     if (wt == 1 || wt == 5) p += wt == 1 ? 8 : 4;
     if (wt == 0 || wt == 1 || wt == 5) continue;
     if (wt != 2 || !read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return false;
-    const ProtobufCFieldDescriptor *f =
-        key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
-                               : NULL;
+    const ProtobufCFieldDescriptor *f = field_by_number(desc, key >> 3);
     if (f) {
       w->path[w->depth++] = (struct wire_step){desc, f, buf, at};
       bool ok = scan_delimited(w, f, p, (size_t)v);
@@ -494,15 +514,20 @@ static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *
 
 int tc_validate_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                      char **errmsg) {
-  struct wire_scan *w = calloc(1, sizeof *w);
-  if (!w) return TC_ENOMEM;
+  /* On the stack, and the paths not zeroed: zeroing 5 KB per request cost as
+   * much as scanning a one-tuple Data.Write (0.4 us). */
+  struct wire_scan w;
+  w.depth = w.nul_depth = w.nul_len = 0;
+  w.nul_s = NULL;
+  w.err = NULL;
+  w.rc = 0;
   *errmsg = NULL;
-  scan_message(w, desc, buf, len);
-  int rc = w->rc;
-  if (rc)
-    *errmsg = w->err;
-  else if (w->nul_s)
-    rc = tc_validate_nul(w->nul_path, w->nul_depth, (const char *)w->nul_s, w->nul_len, errmsg);
-  free(w);
-  return rc;
+  scan_message(&w, desc, buf, len);
+  if (w.rc) {
+    *errmsg = w.err;
+    return w.rc;
+  }
+  return w.nul_s ? tc_validate_nul(w.nul_path, w.nul_depth, (const char *)w.nul_s, w.nul_len,
+                                   errmsg)
+                 : 0;
 }

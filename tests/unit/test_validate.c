@@ -710,6 +710,21 @@ static void test_wire_utf8_first(void **state) {
   x.subject.id = "al!\xff";
   expect_wire(&x.req, "al!\xff", TC_EVALIDATION,
               "proto: field base.v1.Subject.id contains invalid UTF-8");
+  /* Past the eight-bytes-at-a-time ASCII run: valid and invalid UTF-8, and a
+   * NUL in the second word. */
+  x.req.tenant_id = "t1";
+  x.subject.id = "0123456789abcdef\xc3\xa9";
+  uint8_t buf[1024];
+  size_t len = pack_marked(&x.req, buf, sizeof buf, "0123", 0);
+  char *err = NULL;
+  assert_int_equal(tc_validate_wire(&base__v1__data_write_request__descriptor, buf, len, &err), 0);
+  x.subject.id = "0123456789abcdef\xc3";
+  expect_wire(&x.req, "0123", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+  x.subject.id = "01234567_9ab!def";
+  expect_wire(&x.req, "01234567_9ab!def", TC_EVALIDATION,
+              "invalid DataWriteRequest.Tuples[0]" EMBEDDED "invalid Tuple.Subject" EMBEDDED
+              "invalid Subject.Id: value does not match regex pattern " ID_RE);
 }
 
 /* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
