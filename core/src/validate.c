@@ -353,7 +353,8 @@ int tc_validate_request(const ProtobufCMessage *req, char **errmsg) {
 static int check_nul_leaf(const tc_field_step_t *leaf, const char *s, size_t len, char **err) {
   const struct field_rule *r = find_rule(leaf->msg, leaf->field->name);
   int rc = r ? check_string(leaf->msg, leaf->field, r, s, len, err) : 0;
-  return rc ? rc : fail(leaf->msg, leaf->field, leaf->item, err, "value must not contain a NUL byte");
+  if (rc) return rc;
+  return fail(leaf->msg, leaf->field, leaf->item, err, "value must not contain a NUL byte");
 }
 
 int tc_validate_nul(const tc_field_step_t *path, size_t depth, const char *s, size_t len,

@@ -623,16 +623,17 @@ static void test_hostile_strings(void **state) {
     free(path);
   }
   /* Nothing went to t1, which the write above would have been cut to. */
-  static const char read_t1[] = "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}";
+  static const char read_t1[] =
+      "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}";
   expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", read_t1, NULL), 200,
          "{\"tuples\":[],\"continuous_token\":\"\"}");
 
   /* Tenancy: Create's id and name in JSON, Delete's id in the path. */
-  expect_invalid(call(f, "POST", "/v1/tenants/create", "{\"id\":\"nultest\\u0000evil\",\"name\":\"n\"}",
-                      NULL),
+  expect_invalid(call(f, "POST", "/v1/tenants/create",
+                      "{\"id\":\"nultest\\u0000evil\",\"name\":\"n\"}", NULL),
                  "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
-  expect_invalid(call(f, "POST", "/v1/tenants/create", "{\"id\":\"nultest\",\"name\":\"n\\u0000\"}",
-                      NULL),
+  expect_invalid(call(f, "POST", "/v1/tenants/create",
+                      "{\"id\":\"nultest\",\"name\":\"n\\u0000\"}", NULL),
                  "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
   char *list = tenants(f);
   assert_null(strstr(list, "nultest"));
@@ -679,7 +680,8 @@ static void test_hostile_strings(void **state) {
                       "\"id\":\"o1\"},\"attribute\":\"ip_range\",\"value\":{\"@type\":"
                       "\"type.googleapis.com/base.v1.StringArrayValue\",\"data\":[\"10.0.0.0/8\","
                       "\"a\\u0000b\"]}}]}", NULL),
-                 "invalid DataWriteRequest.Attributes[0]" EMBEDDED "invalid Attribute.Value" EMBEDDED
+                 "invalid DataWriteRequest.Attributes[0]" EMBEDDED
+                 "invalid Attribute.Value" EMBEDDED
                  "invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
   /* A string no rule covers, and one that is not a string field. */
   expect_invalid(call(f, "POST", "/v1/tenants/t1/schemas/read",

@@ -372,7 +372,8 @@ static void dispatch(tc__grpc_call_t *c) {
   grpc_byte_buffer_destroy(c->recv_buf);
   c->recv_buf = NULL;
   if (bad) { /* a NUL or bad UTF-8 in a string: refused before anything is cut */
-    answer_fmt(c, (grpc_status_code)tc_err_grpc_status(bad), "%s", err ? err : tc_err_code_name(bad));
+    answer_fmt(c, (grpc_status_code)tc_err_grpc_status(bad), "%s",
+               err ? err : tc_err_code_name(bad));
     free(err);
     return;
   }

@@ -935,7 +935,9 @@ int tc_json_decode(const ProtobufCMessageDescriptor *desc, const char *text, siz
     *errmsg = NULL;
   while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
     i++;
-  root = i == len ? json_object() : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+  /* \u0000 is kept, so that a string holding it is refused naming its field. */
+  root = i == len ? json_object()
+                  : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
   if (root == NULL && (i == len || json_error_code(&e) == json_error_out_of_memory))
     return TC_ENOMEM;
   if (root == NULL) {
