@@ -194,16 +194,18 @@ int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len,
                        size_t value_len, char **errmsg) {
   char field_name[64];
   *errmsg = NULL;
-  if (name_len >= sizeof field_name) return TC_EINVAL;
-  memcpy(field_name, name, name_len);
-  field_name[name_len] = '\0';
-  const ProtobufCFieldDescriptor *f =
-      protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field_name);
+  const ProtobufCFieldDescriptor *f = NULL;
+  if (name_len < sizeof field_name) {
+    memcpy(field_name, name, name_len);
+    field_name[name_len] = '\0';
+    f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field_name);
+  }
+  int rc = 0;
   if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
-    return TC_EINVAL;
-  if (memchr(value, '\0', value_len)) {
-    tc_field_step_t step = {msg->descriptor, f, -1};
-    int rc = tc_validate_nul(&step, 1, value, value_len, errmsg);
+    rc = TC_EINVAL;
+  else if (memchr(value, '\0', value_len))
+    rc = tc_validate_nul(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len, errmsg);
+  if (rc) {
     free(value);
     return rc;
   }

@@ -504,10 +504,10 @@ static void route_call(conn_t *c, const tc__http_route_t *r, char *param, size_t
   int rc = param ? tc__http_param_set(msg, pname, pname_len, param, plen, &err) : 0;
   if (rc != 0) {
     protobuf_c_message_free_unpacked(msg, NULL);
-    if (err)
-      respond_status(c, tc_err_grpc_status(rc), err);
-    else
+    if (rc == TC_EINVAL) /* no such field: our route table is wrong */
       respond_statusf(c, 13, "%s has no string field for its path parameter", m->input->name);
+    else /* a NUL in the parameter (or out of memory) */
+      respond_status(c, tc_err_grpc_status(rc), err ? err : tc_err_code_name(rc));
     free(err);
     return;
   }
