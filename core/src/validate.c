@@ -210,27 +210,6 @@ static int utf8_error(const ProtobufCMessageDescriptor *d, const ProtobufCFieldD
   return *err ? TC_EVALIDATION : TC_ENOMEM;
 }
 
-static int check_utf8(const ProtobufCMessage *m, char **err) {
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    size_t n = field_count(m, f);
-    for (size_t k = 0; k < n; k++) {
-      const void *v = field_value(m, f, k);
-      if (!v) continue;
-      if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        int rc = check_utf8(v, err);
-        if (rc) return rc;
-      } else {
-        bool nul = false;
-        if (!utf8_valid(v, strlen(v), &nul)) return utf8_error(d, f, err);
-      }
-    }
-  }
-  return 0;
-}
-
 /* ---- PGV rules and error texts. ---- */
 
 /* PGV's field name: the Go name (tenant_id -> TenantId), "[i]" for an item. */
@@ -342,8 +321,7 @@ static int check_rules(const ProtobufCMessage *m, char **err) {
 
 int tc_validate_request(const ProtobufCMessage *req, char **errmsg) {
   *errmsg = NULL;
-  int rc = check_utf8(req, errmsg);
-  return rc ? rc : check_rules(req, errmsg);
+  return check_rules(req, errmsg);
 }
 
 /* ---- Strings with their real length: NUL bytes. ---- */
@@ -368,6 +346,16 @@ int tc_validate_nul(const tc_field_step_t *path, size_t depth, const char *s, si
     free(cause);
   }
   return rc;
+}
+
+int tc_validate_string(const tc_field_step_t *path, size_t depth, const char *s, size_t len,
+                       char **errmsg) {
+  const tc_field_step_t *leaf = &path[depth - 1];
+  bool nul = false;
+  *errmsg = NULL;
+  if (!utf8_valid((const unsigned char *)s, len, &nul))
+    return utf8_error(leaf->msg, leaf->field, errmsg);
+  return nul ? tc_validate_nul(path, depth, s, len, errmsg) : 0;
 }
 
 /* ---- The wire scan: every string of a packed request, before unpacking. ---- */

@@ -622,6 +622,11 @@ static void test_hostile_strings(void **state) {
     free(want);
     free(path);
   }
+  /* Invalid UTF-8 in a path parameter: Go's decoder text, as over gRPC. */
+  expect_invalid(call(f, "POST", "/v1/tenants/t1%FF/data/write", body, NULL),
+                 "proto: field base.v1.DataWriteRequest.tenant_id contains invalid UTF-8");
+  expect_invalid(call(f, "DELETE", "/v1/tenants/t1%C3", NULL, NULL),
+                 "proto: field base.v1.TenantDeleteRequest.id contains invalid UTF-8");
   /* Nothing went to t1, which the write above would have been cut to. */
   static const char read_t1[] =
       "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}";

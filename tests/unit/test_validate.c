@@ -1,4 +1,5 @@
-/* Unit tests for tc_validate_request: Permify's PGV rules and exact texts.
+/* Unit tests for tc_validate_request: Permify's PGV rules and exact texts;
+ * and for the decoders' string checks (tc_validate_wire): UTF-8 and NUL bytes.
  *
  * The expected strings are written out from the reference (permify-api.md
  * §1.2-§1.7) and Permify's proto annotations; they are the contract.
@@ -568,15 +569,31 @@ static void test_tenant_create_rules(void **state) {
 
 /* ---- UTF-8 ---- */
 
+/* Go's decoder checks UTF-8 while decoding, before any rule: here the decoders
+ * do, on the packed bytes (tc_validate_wire); want NULL: no error. */
+static void expect_decode_error(const void *msg, const char *want) {
+  uint8_t buf[4096];
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  assert_true(len <= sizeof buf);
+  protobuf_c_message_pack(msg, buf);
+  char *err = NULL;
+  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
+  assert_int_equal(rc, want ? TC_EVALIDATION : 0);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
 static void test_invalid_utf8(void **state) {
   (void)state;
   struct write_fx w;
   write_fx_init(&w);
 
   w.subject.id = "\xff";
-  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = ""; /* the decoder fails before any rule is checked */
-  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
+  expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = "t1";
   w.subject.id = "alice";
 
@@ -590,10 +607,10 @@ static void test_invalid_utf8(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     w.attr.attribute = (char *)bad[i];
-    expect_error(&w.req, "proto: field base.v1.Attribute.attribute contains invalid UTF-8");
+    expect_decode_error(&w.req, "proto: field base.v1.Attribute.attribute contains invalid UTF-8");
   }
   w.attr.attribute = "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9"; /* valid 4, 3 and 2 byte forms */
-  expect_ok(&w.req);
+  expect_decode_error(&w.req, NULL);
 
   Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
   arg.key = "creatorID";
@@ -603,7 +620,7 @@ static void test_invalid_utf8(void **state) {
   br.tenant_id = "t1";
   br.n_arguments = 1;
   br.arguments = args;
-  expect_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
+  expect_decode_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
                     "invalid UTF-8");
 
   struct filter_fx f;
@@ -612,12 +629,12 @@ static void test_invalid_utf8(void **state) {
   Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
   rd.tenant_id = "t1";
   rd.filter = &f.tuples;
-  expect_error(&rd, "proto: field base.v1.EntityFilter.ids contains invalid UTF-8");
+  expect_decode_error(&rd, "proto: field base.v1.EntityFilter.ids contains invalid UTF-8");
 
   Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   sw.tenant_id = "t1";
   sw.schema = "entity \xe9 {}"; /* Latin-1, not UTF-8 */
-  expect_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
+  expect_decode_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
 }
 
 /* ---- tc_validate_wire: strings with their real length, before unpacking. ---- */

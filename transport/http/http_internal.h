@@ -32,8 +32,9 @@ int tc__http_route_match(enum http_method method, const char *path,
 
 /* Sets msg's string field named name[0..name_len) to the path parameter
  * value[0..value_len) (owned: stored, or freed on failure).  A value holding a
- * NUL byte is refused with tc_validate_nul()'s answer (code and malloc'd
- * *errmsg); TC_EINVAL (and no *errmsg) when msg has no such string field. */
+ * NUL byte or invalid UTF-8 is refused with tc_validate_string()'s answer (code
+ * and malloc'd *errmsg); TC_EINVAL (and no *errmsg) when msg has no such
+ * string field. */
 int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len, char *value,
                        size_t value_len, char **errmsg);
 

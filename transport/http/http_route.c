@@ -203,8 +203,9 @@ int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len,
   int rc = 0;
   if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
     rc = TC_EINVAL;
-  else if (memchr(value, '\0', value_len))
-    rc = tc_validate_nul(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len, errmsg);
+  else
+    rc = tc_validate_string(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len,
+                            errmsg);
   if (rc) {
     free(value);
     return rc;
