@@ -23,6 +23,7 @@
 
 #include "base/v1/base.pb-c.h"
 #include "base/v1/service.pb-c.h"
+#include "any.h"
 #include "format.h"
 #include "tuplecast/errors.h"
 
@@ -161,13 +162,30 @@ static void *field_value(const ProtobufCMessage *m, const ProtobufCFieldDescript
 
 /* ---- UTF-8, as Go's decoder checks every proto3 string. ---- */
 
-/* utf8.ValidString: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const unsigned char *s) {
-  while (*s) {
+/* utf8.ValidString over s[0..len): no overlong forms, no surrogates, nothing
+ * past U+10FFFF.  A NUL byte is valid UTF-8; *nul reports whether one is seen,
+ * so one pass answers both questions. */
+static bool utf8_valid(const unsigned char *s, size_t len, bool *nul) {
+  const unsigned char *end = s + len;
+  /* Eight ASCII bytes at a time first (identifiers are ASCII). */
+  for (uint64_t x; end - s >= 8; s += 8) {
+    memcpy(&x, s, 8);
+    if (x & 0x8080808080808080u) break;
+    if ((x - 0x0101010101010101u) & ~x & 0x8080808080808080u) *nul = true; /* a zero byte */
+  }
+  while (s < end) {
     unsigned char c = *s;
     size_t n;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) { s++; continue; }
+    if ((unsigned char)(c - 1) < 0x7f) { /* ASCII but NUL: one compare a byte */
+      s++;
+      continue;
+    }
+    if (c == 0) {
+      *nul = true;
+      s++;
+      continue;
+    }
     if (c >= 0xC2 && c <= 0xDF) n = 1;
     else if (c >= 0xE0 && c <= 0xEF) {
       n = 2;
@@ -178,7 +196,7 @@ static bool utf8_valid(const unsigned char *s) {
       if (c == 0xF0) lo = 0x90;
       if (c == 0xF4) hi = 0x8F;
     } else return false;
-    if (s[1] < lo || s[1] > hi) return false;
+    if ((size_t)(end - s) <= n || s[1] < lo || s[1] > hi) return false;
     for (size_t k = 2; k <= n; k++)
       if (s[k] < 0x80 || s[k] > 0xBF) return false;
     s += n + 1;
@@ -186,25 +204,10 @@ static bool utf8_valid(const unsigned char *s) {
   return true;
 }
 
-static int check_utf8(const ProtobufCMessage *m, char **err) {
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    size_t n = field_count(m, f);
-    for (size_t k = 0; k < n; k++) {
-      const void *v = field_value(m, f, k);
-      if (!v) continue;
-      if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        int rc = check_utf8(v, err);
-        if (rc) return rc;
-      } else if (!utf8_valid(v)) {
-        *err = tc_format("proto: field %s.%s contains invalid UTF-8", d->name, f->name);
-        return *err ? TC_EVALIDATION : TC_ENOMEM;
-      }
-    }
-  }
-  return 0;
+static int utf8_error(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
+                      char **err) {
+  *err = tc_format("proto: field %s.%s contains invalid UTF-8", d->name, f->name);
+  return *err ? TC_EVALIDATION : TC_ENOMEM;
 }
 
 /* ---- PGV rules and error texts. ---- */
@@ -253,8 +256,7 @@ static void go_quote(const char *s, char *out, size_t cap) {
 }
 
 static int check_string(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
-                        const struct field_rule *r, const char *s, char **err) {
-  size_t len = s ? strlen(s) : 0;
+                        const struct field_rule *r, const char *s, size_t len, char **err) {
   if (len == 0 && r->ignore_empty) return 0;
   if (r->max_bytes && len > r->max_bytes)
     return fail(d, f, -1, err, "value length must be at most %zu bytes", r->max_bytes);
@@ -308,8 +310,10 @@ static int check_rules(const ProtobufCMessage *m, char **err) {
     if (f->type == PROTOBUF_C_TYPE_MESSAGE)
       rc = check_message_field(m, f, r, err);
     else if (f->type == PROTOBUF_C_TYPE_STRING && r && f->label != PROTOBUF_C_LABEL_REPEATED &&
-             field_count(m, f))
-      rc = check_string(d, f, r, field_value(m, f, 0), err);
+             field_count(m, f)) {
+      const char *s = field_value(m, f, 0);
+      rc = check_string(d, f, r, s, s ? strlen(s) : 0, err);
+    }
     if (rc) return rc;
   }
   return 0;
@@ -317,6 +321,202 @@ static int check_rules(const ProtobufCMessage *m, char **err) {
 
 int tc_validate_request(const ProtobufCMessage *req, char **errmsg) {
   *errmsg = NULL;
-  int rc = check_utf8(req, errmsg);
-  return rc ? rc : check_rules(req, errmsg);
+  return check_rules(req, errmsg);
+}
+
+/* ---- Strings with their real length: NUL bytes. ---- */
+
+/* The leaf's own rule on the real bytes; a NUL that the rule lets through is
+ * refused anyway, since everything behind us stores C strings. */
+static int check_nul_leaf(const tc_field_step_t *leaf, const char *s, size_t len, char **err) {
+  const struct field_rule *r = find_rule(leaf->msg, leaf->field->name);
+  int rc = r ? check_string(leaf->msg, leaf->field, r, s, len, err) : 0;
+  if (rc) return rc;
+  return fail(leaf->msg, leaf->field, leaf->item, err, "value must not contain a NUL byte");
+}
+
+int tc_validate_nul(const tc_field_step_t *path, size_t depth, const char *s, size_t len,
+                    char **errmsg) {
+  *errmsg = NULL;
+  int rc = check_nul_leaf(&path[depth - 1], s, len, errmsg);
+  for (size_t i = depth - 1; i-- > 0 && rc == TC_EVALIDATION;) {
+    char *cause = *errmsg;
+    rc = fail(path[i].msg, path[i].field, path[i].item, errmsg,
+              "embedded message failed validation | caused by: %s", cause);
+    free(cause);
+  }
+  return rc;
+}
+
+int tc_validate_string(const tc_field_step_t *path, size_t depth, const char *s, size_t len,
+                       char **errmsg) {
+  const tc_field_step_t *leaf = &path[depth - 1];
+  bool nul = false;
+  *errmsg = NULL;
+  if (!utf8_valid((const unsigned char *)s, len, &nul))
+    return utf8_error(leaf->msg, leaf->field, errmsg);
+  return nul ? tc_validate_nul(path, depth, s, len, errmsg) : 0;
+}
+
+/* ---- The wire scan: every string of a packed request, before unpacking. ---- */
+
+struct wire_step {
+  const ProtobufCMessageDescriptor *msg;
+  const ProtobufCFieldDescriptor *field;
+  const uint8_t *level; /* start of the message holding the field */
+  const uint8_t *at;    /* the field's tag */
+};
+
+struct wire_scan {
+  struct wire_step path[TC_VALIDATE_MAX_DEPTH + 1];
+  size_t depth;
+  tc_field_step_t nul_path[TC_VALIDATE_MAX_DEPTH + 1]; /* the first string with a NUL */
+  size_t nul_depth;
+  const uint8_t *nul_s;
+  size_t nul_len;
+  char *err;
+  int rc; /* first UTF-8 or nesting error */
+};
+
+static inline bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  if (*p < end && !(**p & 0x80)) { /* tags and short lengths: one byte */
+    *v = *(*p)++;
+    return true;
+  }
+  uint64_t r = 0;
+  for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* protobuf-c keeps fields in number order, and ours are numbered 1..n with
+ * few gaps: a direct look first, protobuf-c's binary search otherwise. */
+static inline const ProtobufCFieldDescriptor *field_by_number(const ProtobufCMessageDescriptor *d,
+                                                              uint64_t id) {
+  if (id - 1 < d->n_fields && d->fields[id - 1].id == id) return &d->fields[id - 1];
+  return id <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)id) : NULL;
+}
+
+/* Occurrences of field number id in level[0..at): the item index of a
+ * repeated field's value at at.  Only run on the way to an error. */
+static long item_index(const struct wire_step *st) {
+  if (st->field->label != PROTOBUF_C_LABEL_REPEATED) return -1;
+  const uint8_t *p = st->level;
+  long n = 0;
+  uint64_t key, v;
+  while (p < st->at && read_varint(&p, st->at, &key)) {
+    if ((key >> 3) == st->field->id) n++;
+    unsigned wt = key & 7;
+    if (wt == 0) read_varint(&p, st->at, &v);
+    else if (wt == 1) p += 8;
+    else if (wt == 5) p += 4;
+    else if (wt == 2 && read_varint(&p, st->at, &v)) p += v;
+    else break;
+  }
+  return n;
+}
+
+static void note_nul(struct wire_scan *w, const uint8_t *s, size_t len) {
+  for (size_t i = 0; i < w->depth; i++)
+    w->nul_path[i] = (tc_field_step_t){w->path[i].msg, w->path[i].field, item_index(&w->path[i])};
+  w->nul_depth = w->depth;
+  w->nul_s = s;
+  w->nul_len = len;
+}
+
+static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *desc,
+                         const uint8_t *buf, size_t len);
+
+/* One length-delimited field: a string is checked, a message entered. */
+static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *f,
+                           const uint8_t *b, size_t n) {
+  if (f->type == PROTOBUF_C_TYPE_STRING) {
+    bool nul = false;
+    if (!utf8_valid(b, n, &nul)) {
+      w->rc = utf8_error(w->path[w->depth - 1].msg, f, &w->err);
+      return false;
+    }
+    if (nul && !w->nul_s) note_nul(w, b, n);
+    return true;
+  }
+  if (f->type != PROTOBUF_C_TYPE_MESSAGE) return true;
+  if (w->depth > TC_VALIDATE_MAX_DEPTH) {
+    w->err = tc_format("messages nested deeper than %d", TC_VALIDATE_MAX_DEPTH);
+    w->rc = w->err ? TC_EINVAL : TC_ENOMEM;
+    return false;
+  }
+  return scan_message(w, f->descriptor, b, n);
+}
+
+/* An Any's value holds a packed message that protobuf-c leaves as bytes and
+ * tc_any_unpack() later unpacks: scanned as its registered type (the last
+ * type_url and value on the wire win, as in protobuf-c). */
+static bool scan_any(struct wire_scan *w, const uint8_t *buf, size_t len) {
+  const uint8_t *p = buf, *end = buf + len, *url = NULL, *val = NULL;
+  uint64_t key, n, url_len = 0, val_len = 0;
+  while (p < end && read_varint(&p, end, &key)) {
+    if ((key & 7) != 2 || !read_varint(&p, end, &n) || n > (uint64_t)(end - p)) return true;
+    if (key >> 3 == 1) url = p, url_len = n;
+    if (key >> 3 == 2) val = p, val_len = n;
+    p += n;
+  }
+  char name[256];
+  if (!url || url_len >= sizeof name) return true;
+  memcpy(name, url, url_len);
+  name[url_len] = '\0';
+  const ProtobufCMessageDescriptor *inner = tc_any_lookup(name);
+  return inner && val ? scan_message(w, inner, val, (size_t)val_len) : true;
+}
+
+/* Walks one message's fields; false stops the scan (an error, or bytes that
+ * do not parse, which protobuf-c then refuses on its own). */
+static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *desc,
+                         const uint8_t *buf, size_t len) {
+  const uint8_t *p = buf, *end = buf + len;
+  uint64_t key, v;
+  while (p < end) {
+    const uint8_t *at = p;
+    if (!read_varint(&p, end, &key)) return false;
+    unsigned wt = key & 7;
+    if (wt == 0 && !read_varint(&p, end, &v)) return false;
+    if ((wt == 1 || wt == 5) && (size_t)(end - p) < (wt == 1 ? 8u : 4u)) return false;
+    if (wt == 1 || wt == 5) p += wt == 1 ? 8 : 4;
+    if (wt == 0 || wt == 1 || wt == 5) continue;
+    if (wt != 2 || !read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return false;
+    const ProtobufCFieldDescriptor *f = field_by_number(desc, key >> 3);
+    if (f) {
+      w->path[w->depth++] = (struct wire_step){desc, f, buf, at};
+      bool ok = scan_delimited(w, f, p, (size_t)v);
+      w->depth--;
+      if (!ok) return false;
+    }
+    p += v;
+  }
+  return desc == &google__protobuf__any__descriptor ? scan_any(w, buf, len) : true;
+}
+
+int tc_validate_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                     char **errmsg) {
+  /* On the stack, and the paths not zeroed: zeroing 5 KB per request cost as
+   * much as scanning a one-tuple Data.Write (0.4 us). */
+  struct wire_scan w;
+  w.depth = w.nul_depth = w.nul_len = 0;
+  w.nul_s = NULL;
+  w.err = NULL;
+  w.rc = 0;
+  *errmsg = NULL;
+  scan_message(&w, desc, buf, len);
+  if (w.rc) {
+    *errmsg = w.err;
+    return w.rc;
+  }
+  return w.nul_s ? tc_validate_nul(w.nul_path, w.nul_depth, (const char *)w.nul_s, w.nul_len,
+                                   errmsg)
+                 : 0;
 }

@@ -567,6 +567,141 @@ static void test_errors(void **state) {
   expect(call(f, "GET", "/healthz", NULL, NULL), 200, "{\"status\":\"SERVING\"}");
 }
 
+/* Asserts a 400 {"code":3,"message":message,...} answer, then frees r. */
+static void expect_invalid(resp_t r, const char *message) {
+  json_error_t err;
+  json_t *doc = json_loads(r.body, 0, &err);
+  const char *got = doc ? json_string_value(json_object_get(doc, "message")) : NULL;
+  if (r.status != 400 || !got || strcmp(got, message) != 0)
+    fprintf(stderr, "got %d %s\nwant 400 %s\n", r.status, r.body, message);
+  assert_int_equal(r.status, 400);
+  assert_int_equal(json_integer_value(json_object_get(doc, "code")), 3);
+  assert_non_null(got);
+  assert_string_equal(got, message);
+  json_decref(doc);
+  resp_free(&r);
+}
+
+#define ID_RULE "value does not match regex pattern \"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\""
+#define NAME_RULE "value does not match regex pattern \"^[a-zA-Z_]{1,64}$\""
+#define EMBEDDED ": embedded message failed validation | caused by: "
+
+/* Tenant ids Tenancy.List returns (one page), as its JSON body. */
+static char *tenants(fx_t *f) {
+  resp_t r = call(f, "POST", "/v1/tenants/list", "{\"page_size\":100}", NULL);
+  assert_int_equal(r.status, 200);
+  free(r.headers);
+  return r.body;
+}
+
+/* A NUL byte never cuts a string to another identifier: a percent-decoded
+ * path parameter and a JSON "\u0000" are refused naming the field, with the
+ * answer gRPC gives for the same bytes (test_strings). */
+static void test_hostile_strings(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  static const struct {
+    const char *method, *route, *message;
+  } tenant_routes[] = {
+      {"POST", "data/write", "DataWriteRequest"},
+      {"POST", "relationships/write", "RelationshipWriteRequest"},
+      {"POST", "data/relationships/read", "RelationshipReadRequest"},
+      {"POST", "data/attributes/read", "AttributeReadRequest"},
+      {"POST", "data/delete", "DataDeleteRequest"},
+      {"POST", "relationships/delete", "RelationshipDeleteRequest"},
+      {"POST", "watch", "WatchRequest"},
+      {"POST", "schemas/write", "SchemaWriteRequest"},
+      {"POST", "schemas/read", "SchemaReadRequest"},
+      {"POST", "schemas/list", "SchemaListRequest"},
+  };
+  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_bob);
+  for (size_t i = 0; i < sizeof tenant_routes / sizeof tenant_routes[0]; i++) {
+    char *path = fmt("/v1/tenants/t1%%00evil/%s", tenant_routes[i].route);
+    char *want = fmt("invalid %s.TenantId: " ID_RULE, tenant_routes[i].message);
+    expect_invalid(call(f, tenant_routes[i].method, path, body, NULL), want);
+    free(want);
+    free(path);
+  }
+  /* Invalid UTF-8 in a path parameter: Go's decoder text, as over gRPC. */
+  expect_invalid(call(f, "POST", "/v1/tenants/t1%FF/data/write", body, NULL),
+                 "proto: field base.v1.DataWriteRequest.tenant_id contains invalid UTF-8");
+  expect_invalid(call(f, "DELETE", "/v1/tenants/t1%C3", NULL, NULL),
+                 "proto: field base.v1.TenantDeleteRequest.id contains invalid UTF-8");
+  /* Nothing went to t1, which the write above would have been cut to. */
+  static const char read_t1[] =
+      "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}";
+  expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", read_t1, NULL), 200,
+         "{\"tuples\":[],\"continuous_token\":\"\"}");
+
+  /* Tenancy: Create's id and name in JSON, Delete's id in the path. */
+  expect_invalid(call(f, "POST", "/v1/tenants/create",
+                      "{\"id\":\"nultest\\u0000evil\",\"name\":\"n\"}", NULL),
+                 "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
+  expect_invalid(call(f, "POST", "/v1/tenants/create",
+                      "{\"id\":\"nultest\",\"name\":\"n\\u0000\"}", NULL),
+                 "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
+  char *list = tenants(f);
+  assert_null(strstr(list, "nultest"));
+  free(list);
+  resp_t r = call(f, "POST", "/v1/tenants/create", "{\"id\":\"nultest\",\"name\":\"n\"}", NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  expect_invalid(call(f, "DELETE", "/v1/tenants/nultest%00zzz", NULL, NULL),
+                 "invalid TenantDeleteRequest.Id: value must not contain a NUL byte");
+  list = tenants(f);
+  assert_non_null(strstr(list, "{\"id\":\"nultest\""));
+  free(list);
+
+  /* Every identifier inside a tuple, in JSON. */
+  static const struct {
+    const char *tuple, *message;
+  } fields[] = {
+      {"{\"entity\":{\"type\":\"repository\",\"id\":\"r1\\u0000x\"},\"relation\":\"owner\","
+       "\"subject\":{\"type\":\"user\",\"id\":\"bob\"}}",
+       "Tuple.Entity" EMBEDDED "invalid Entity.Id: " ID_RULE},
+      {"{\"entity\":{\"type\":\"repository\\u0000\",\"id\":\"r1\"},\"relation\":\"owner\","
+       "\"subject\":{\"type\":\"user\",\"id\":\"bob\"}}",
+       "Tuple.Entity" EMBEDDED "invalid Entity.Type: " NAME_RULE},
+      {"{\"entity\":{\"type\":\"repository\",\"id\":\"r1\"},\"relation\":\"owner\\u0000x\","
+       "\"subject\":{\"type\":\"user\",\"id\":\"bob\"}}",
+       "Tuple.Relation: " NAME_RULE},
+      {"{\"entity\":{\"type\":\"repository\",\"id\":\"r1\"},\"relation\":\"owner\","
+       "\"subject\":{\"type\":\"user\",\"id\":\"bob\\u0000x\"}}",
+       "Tuple.Subject" EMBEDDED "invalid Subject.Id: " ID_RULE},
+      {"{\"entity\":{\"type\":\"repository\",\"id\":\"r1\"},\"relation\":\"parent\","
+       "\"subject\":{\"type\":\"organization\",\"id\":\"o1\",\"relation\":\"admin\\u0000x\"}}",
+       "Tuple.Subject" EMBEDDED "invalid Subject.Relation: " NAME_RULE},
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    char *tb = fmt("{\"metadata\":{},\"tuples\":[%s,%s]}", tuple_bob, fields[i].tuple);
+    char *want = fmt("invalid DataWriteRequest.Tuples[1]" EMBEDDED "invalid %s", fields[i].message);
+    expect_invalid(call(f, "POST", "/v1/tenants/t1/data/write", tb, NULL), want);
+    free(want);
+    free(tb);
+  }
+  /* A string inside an Any (cut, this would be a valid write of "a"). */
+  expect_invalid(call(f, "POST", "/v1/tenants/t1/data/write",
+                      "{\"metadata\":{},\"attributes\":[{\"entity\":{\"type\":\"organization\","
+                      "\"id\":\"o1\"},\"attribute\":\"ip_range\",\"value\":{\"@type\":"
+                      "\"type.googleapis.com/base.v1.StringArrayValue\",\"data\":[\"10.0.0.0/8\","
+                      "\"a\\u0000b\"]}}]}", NULL),
+                 "invalid DataWriteRequest.Attributes[0]" EMBEDDED
+                 "invalid Attribute.Value" EMBEDDED
+                 "invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
+  /* A string no rule covers, and one that is not a string field. */
+  expect_invalid(call(f, "POST", "/v1/tenants/t1/schemas/read",
+                      "{\"metadata\":{\"schema_version\":\"v\\u0000\"}}", NULL),
+                 "invalid SchemaReadRequest.Metadata" EMBEDDED
+                 "invalid SchemaReadRequestMetadata.SchemaVersion: value must not contain a NUL "
+                 "byte");
+  expect_invalid(call(f, "POST", "/v1/tenants/t1/data/relationships/read",
+                      "{\"metadata\":{},\"filter\":{},\"page_size\":\"5\\u0000\"}", NULL),
+                 "page_size: a NUL byte is not allowed here");
+  expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", read_t1, NULL), 200,
+         "{\"tuples\":[],\"continuous_token\":\"\"}");
+  free(body);
+}
+
 static void test_cors(void **state) {
   fx_t *f = *state;
   resp_t r = call(f, "POST", "/v1/tenants/list", "{}", "-H 'Origin: https://app.example'");
@@ -1122,6 +1257,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_data_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keepalive_pipelining, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slow_header_cut_off, setup, teardown),

@@ -908,6 +908,48 @@ static void test_decode_errors(void **state) {
 
 /* Child -> Rewrite -> Child ...: Child k sits at depth 2k.  Encoding works up
  * to TC_JSON_MAX_DEPTH and is refused past it. */
+/* A "\u0000" is kept by jansson and refused naming the field: a string field
+ * with tc_validate_nul()'s text (the one gRPC gives), anything else with the
+ * JSON path; never cut at the NUL. */
+static void test_decode_nul(void **state) {
+  static const struct {
+    const ProtobufCMessageDescriptor *desc;
+    const char *json;
+    int rc;
+    const char *err;
+  } cases[] = {
+      {&base__v1__tenant_delete_request__descriptor, "{\"id\":\"nultest\\u0000zzz\"}",
+       TC_EVALIDATION, "invalid TenantDeleteRequest.Id: value must not contain a NUL byte"},
+      {&base__v1__data_write_request__descriptor,
+       "{\"tuples\":[{},{\"entity\":{\"type\":\"doc\",\"id\":\"a\\u0000\"}}]}", TC_EVALIDATION,
+       "invalid DataWriteRequest.Tuples[1]: embedded message failed validation | caused by: "
+       "invalid Tuple.Entity: embedded message failed validation | caused by: invalid "
+       "Entity.Id: value does not match regex pattern \"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\""},
+      {&base__v1__entity_filter__descriptor, "{\"ids\":[\"a\",\"b\\u0000\"]}", TC_EVALIDATION,
+       "invalid EntityFilter.Ids[1]: value must not contain a NUL byte"},
+      {&base__v1__schema_list_request__descriptor, "{\"page_size\":\"5\\u0000x\"}", TC_EINVAL,
+       "page_size: a NUL byte is not allowed here"},
+      {&base__v1__data_change__descriptor, "{\"operation\":\"OPERATION_CREATE\\u0000x\"}",
+       TC_EINVAL, "operation: a NUL byte is not allowed here"},
+      {&base__v1__attribute__descriptor,
+       "{\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\\u0000x\",\"data\":true}}",
+       TC_EINVAL, "value: @type: a NUL byte is not allowed here"},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    ProtobufCMessage *m = NULL;
+    char *err = NULL;
+    int rc = tc_json_decode(cases[i].desc, cases[i].json, strlen(cases[i].json), &m, &err);
+
+    if (rc != cases[i].rc || !err || strcmp(err, cases[i].err) != 0)
+      fail_msg("%s: got %d \"%s\", want %d \"%s\"", cases[i].json, rc, err ? err : "",
+               cases[i].rc, cases[i].err);
+    assert_null(m);
+    free(err);
+  }
+}
+
 static void test_encode_depth_limit(void **state) {
   enum { LEVELS = TC_JSON_MAX_DEPTH / 2 + 1 };
   Base__V1__Child c[LEVELS];
@@ -1104,6 +1146,7 @@ int main(void) {
     cmocka_unit_test(test_decode_timestamps),
     cmocka_unit_test(test_decode_scalars),
     cmocka_unit_test(test_decode_errors),
+    cmocka_unit_test(test_decode_nul),
     cmocka_unit_test(test_encode_depth_limit),
     cmocka_unit_test(test_round_trip),
     cmocka_unit_test(test_value_api),

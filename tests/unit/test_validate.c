@@ -1,4 +1,5 @@
-/* Unit tests for tc_validate_request: Permify's PGV rules and exact texts.
+/* Unit tests for tc_validate_request: Permify's PGV rules and exact texts;
+ * and for the decoders' string checks (tc_validate_wire): UTF-8 and NUL bytes.
  *
  * The expected strings are written out from the reference (permify-api.md
  * §1.2-§1.7) and Permify's proto annotations; they are the contract.
@@ -568,15 +569,31 @@ static void test_tenant_create_rules(void **state) {
 
 /* ---- UTF-8 ---- */
 
+/* Go's decoder checks UTF-8 while decoding, before any rule: here the decoders
+ * do, on the packed bytes (tc_validate_wire); want NULL: no error. */
+static void expect_decode_error(const void *msg, const char *want) {
+  uint8_t buf[4096];
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  assert_true(len <= sizeof buf);
+  protobuf_c_message_pack(msg, buf);
+  char *err = NULL;
+  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
+  assert_int_equal(rc, want ? TC_EVALIDATION : 0);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
 static void test_invalid_utf8(void **state) {
   (void)state;
   struct write_fx w;
   write_fx_init(&w);
 
   w.subject.id = "\xff";
-  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = ""; /* the decoder fails before any rule is checked */
-  expect_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
+  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
+  expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = "t1";
   w.subject.id = "alice";
 
@@ -590,10 +607,10 @@ static void test_invalid_utf8(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     w.attr.attribute = (char *)bad[i];
-    expect_error(&w.req, "proto: field base.v1.Attribute.attribute contains invalid UTF-8");
+    expect_decode_error(&w.req, "proto: field base.v1.Attribute.attribute contains invalid UTF-8");
   }
   w.attr.attribute = "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9"; /* valid 4, 3 and 2 byte forms */
-  expect_ok(&w.req);
+  expect_decode_error(&w.req, NULL);
 
   Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
   arg.key = "creatorID";
@@ -603,7 +620,7 @@ static void test_invalid_utf8(void **state) {
   br.tenant_id = "t1";
   br.n_arguments = 1;
   br.arguments = args;
-  expect_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
+  expect_decode_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
                     "invalid UTF-8");
 
   struct filter_fx f;
@@ -612,12 +629,160 @@ static void test_invalid_utf8(void **state) {
   Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
   rd.tenant_id = "t1";
   rd.filter = &f.tuples;
-  expect_error(&rd, "proto: field base.v1.EntityFilter.ids contains invalid UTF-8");
+  expect_decode_error(&rd, "proto: field base.v1.EntityFilter.ids contains invalid UTF-8");
 
   Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   sw.tenant_id = "t1";
   sw.schema = "entity \xe9 {}"; /* Latin-1, not UTF-8 */
-  expect_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
+  expect_decode_error(&sw, "proto: field base.v1.SchemaWriteRequest.schema contains invalid UTF-8");
+}
+
+/* ---- tc_validate_wire: strings with their real length, before unpacking. ---- */
+
+/* msg packed into buf (cap bytes), each '!' inside marker set to `with`. */
+static size_t pack_marked(const void *msg, uint8_t *buf, size_t cap, const char *marker,
+                          char with) {
+  size_t len = protobuf_c_message_get_packed_size(msg), ml = strlen(marker);
+  assert_true(len <= cap);
+  protobuf_c_message_pack(msg, buf);
+  for (size_t i = 0; i + ml <= len; i++) {
+    if (memcmp(buf + i, marker, ml) != 0) continue;
+    for (size_t k = 0; k < ml; k++)
+      if (buf[i + k] == '!') buf[i + k] = (uint8_t)with;
+    return len;
+  }
+  fail_msg("marker %s not in the packed message", marker);
+  return 0;
+}
+
+static void expect_wire(const void *msg, const char *marker, int want_rc, const char *want) {
+  uint8_t buf[4096];
+  size_t len = pack_marked(msg, buf, sizeof buf, marker, 0);
+  char *err = NULL;
+  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
+  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
+  assert_int_equal(rc, want_rc);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
+static void test_wire_nul(void **state) {
+  (void)state;
+  struct write_fx x;
+  write_fx_init(&x);
+  x.req.tenant_id = "t1!x";
+  expect_wire(&x.req, "t1!x", TC_EVALIDATION,
+              "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
+  /* The rule sees the real length: 130 bytes, not the 64 before the NUL. */
+  char id[131];
+  fill(id, 'a', 130);
+  id[64] = '!';
+  x.req.tenant_id = id;
+  expect_wire(&x.req, id, TC_EVALIDATION,
+              "invalid DataWriteRequest.TenantId: value length must be at most 128 bytes");
+  /* The item index of a repeated field; the first NUL is the one reported. */
+  x.req.tenant_id = "t1";
+  Base__V1__Tuple second = x.tuple;
+  Base__V1__Subject subject = x.subject;
+  subject.relation = "mem!ber";
+  second.subject = &subject;
+  second.relation = "edi!tor";
+  x.tuples[1] = &second;
+  x.req.n_tuples = 2;
+  expect_wire(&x.req, "edi!tor", TC_EVALIDATION,
+              "invalid DataWriteRequest.Tuples[1]" EMBEDDED
+              "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  /* Without the NUL the same bytes pass (the '!' is then a plain byte,
+   * which the rules, run later on the unpacked message, judge). */
+  uint8_t buf[4096];
+  size_t len = pack_marked(&x.req, buf, sizeof buf, "edi!tor", '!');
+  char *err = NULL;
+  assert_int_equal(tc_validate_wire(&base__v1__data_write_request__descriptor, buf, len, &err), 0);
+  assert_null(err);
+  /* A field with no rule; a repeated string item. */
+  Base__V1__TenantListRequest list = BASE__V1__TENANT_LIST_REQUEST__INIT;
+  list.page_size = 7;
+  list.continuous_token = "to!ken";
+  expect_wire(&list, "to!ken", TC_EVALIDATION,
+              "invalid TenantListRequest.ContinuousToken: value must not contain a NUL byte");
+  struct filter_fx fx;
+  filter_fx_init(&fx);
+  char *ids[] = {"a", "b!c"};
+  fx.entity.ids = ids;
+  fx.entity.n_ids = 2;
+  expect_wire(&fx.tuples, "b!c", TC_EVALIDATION,
+              "invalid TupleFilter.Entity" EMBEDDED
+              "invalid EntityFilter.Ids[1]: value must not contain a NUL byte");
+}
+
+static void test_wire_utf8_first(void **state) {
+  (void)state;
+  struct write_fx x;
+  write_fx_init(&x);
+  x.req.tenant_id = "t1!";
+  x.subject.id = "al\xc3";
+  expect_wire(&x.req, "t1!", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+  x.subject.id = "al!\xff";
+  expect_wire(&x.req, "al!\xff", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+  /* Past the eight-bytes-at-a-time ASCII run: valid and invalid UTF-8, and a
+   * NUL in the second word. */
+  x.req.tenant_id = "t1";
+  x.subject.id = "0123456789abcdef\xc3\xa9";
+  uint8_t buf[1024];
+  size_t len = pack_marked(&x.req, buf, sizeof buf, "0123", 0);
+  char *err = NULL;
+  assert_int_equal(tc_validate_wire(&base__v1__data_write_request__descriptor, buf, len, &err), 0);
+  x.subject.id = "0123456789abcdef\xc3";
+  expect_wire(&x.req, "0123", TC_EVALIDATION,
+              "proto: field base.v1.Subject.id contains invalid UTF-8");
+  x.subject.id = "01234567_9ab!def";
+  expect_wire(&x.req, "01234567_9ab!def", TC_EVALIDATION,
+              "invalid DataWriteRequest.Tuples[0]" EMBEDDED "invalid Tuple.Subject" EMBEDDED
+              "invalid Subject.Id: value does not match regex pattern " ID_RE);
+}
+
+/* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
+static size_t nested_children(uint8_t *buf, size_t cap, int pairs) {
+  size_t start = cap, len = 0;
+  for (int i = 0; i < 2 * pairs; i++) {
+    uint8_t hdr[6];
+    size_t h = 1;
+    hdr[0] = 0x12; /* field 2, length-delimited: Child.rewrite and Rewrite.children */
+    for (size_t v = len; ; v >>= 7) {
+      hdr[h++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+      if (v < 0x80) break;
+    }
+    assert_true(start >= h);
+    start -= h;
+    memcpy(buf + start, hdr, h);
+    len += h;
+  }
+  memmove(buf, buf + start, len);
+  return len;
+}
+
+static void test_wire_depth_and_malformed(void **state) {
+  (void)state;
+  uint8_t buf[1024];
+  char *err = NULL;
+  size_t len = nested_children(buf, sizeof buf, 50);
+  assert_int_equal(tc_validate_wire(&base__v1__child__descriptor, buf, len, &err), 0);
+  len = nested_children(buf, sizeof buf, 51);
+  assert_int_equal(tc_validate_wire(&base__v1__child__descriptor, buf, len, &err), TC_EINVAL);
+  assert_string_equal(err, "messages nested deeper than 100");
+  free(err);
+  err = NULL;
+  /* Bytes that do not parse are left to protobuf-c; unknown fields skipped. */
+  static const uint8_t cut[] = {0x0a, 0x05, 'a', 0};
+  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, cut,
+                                    sizeof cut, &err), 0);
+  static const uint8_t unknown[] = {0xfa, 0x07, 0x02, 'a', 0, 0x0d, 1, 2, 3, 4, 0x0a, 0x01, 'x'};
+  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, unknown,
+                                    sizeof unknown, &err), 0);
+  assert_null(err);
 }
 
 int main(void) {
@@ -636,6 +801,9 @@ int main(void) {
     cmocka_unit_test(test_tenant_id_on_every_service),
     cmocka_unit_test(test_tenant_create_rules),
     cmocka_unit_test(test_invalid_utf8),
+    cmocka_unit_test(test_wire_nul),
+    cmocka_unit_test(test_wire_utf8_first),
+    cmocka_unit_test(test_wire_depth_and_malformed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include "grpc_codec.h"
 #include "grpc_internal.h"
 #include "log.h"
+#include "validate.h"
 
 /* One queued stream message: packed once, here, and handed to gRPC as the
  * memory of its slice, which frees it when gRPC lets go of the bytes. */
@@ -367,9 +368,16 @@ static char *find_authorization(const grpc_metadata_array *md, size_t *len) {
 
 static void dispatch(tc__grpc_call_t *c) {
   const tc_method_t *m = c->call.method;
-  c->request = tc_grpc_unpack(m->input, c->recv_buf);
+  char *err;
+  int bad = tc_grpc_unpack_checked(m->input, c->recv_buf, tc_validate_wire, &c->request, &err);
   grpc_byte_buffer_destroy(c->recv_buf);
   c->recv_buf = NULL;
+  if (bad) { /* a NUL or bad UTF-8 in a string: refused before anything is cut */
+    answer_fmt(c, (grpc_status_code)tc_err_grpc_status(bad), "%s",
+               err ? err : tc_err_code_name(bad));
+    free(err);
+    return;
+  }
   if (!c->request) {
     answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed request: cannot decode %s as %s",
                m->path, m->input->name);

@@ -15,13 +15,25 @@ grpc_byte_buffer *tc_grpc_pack(const ProtobufCMessage *msg) {
   return bb;
 }
 
-ProtobufCMessage *tc_grpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
+int tc_grpc_unpack_checked(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                           tc_grpc_check_fn check, ProtobufCMessage **out, char **errmsg) {
   grpc_byte_buffer_reader reader;
-  if (!bb || !grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
+  *out = NULL;
+  *errmsg = NULL;
+  if (!bb || !grpc_byte_buffer_reader_init(&reader, bb)) return 0;
   grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+  const uint8_t *data = GRPC_SLICE_START_PTR(all);
+  size_t len = GRPC_SLICE_LENGTH(all);
+  int rc = check ? check(desc, data, len, errmsg) : 0;
+  if (rc == 0) *out = protobuf_c_message_unpack(desc, NULL, len, data);
   grpc_slice_unref(all);
+  return rc;
+}
+
+ProtobufCMessage *tc_grpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb) {
+  ProtobufCMessage *msg;
+  char *err;
+  tc_grpc_unpack_checked(desc, bb, NULL, &msg, &err);
   return msg;
 }

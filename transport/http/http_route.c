@@ -7,6 +7,7 @@
 #include "format.h"
 #include "http_internal.h"
 #include "tuplecast/errors.h"
+#include "validate.h"
 
 #define T "/v1/tenants/{tenant_id}"
 static const tc__http_route_t routes[] = {
@@ -48,8 +49,9 @@ static int hex(int c) {
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Percent-decodes s[0..len) as grpc-gateway does a path parameter. */
-static int unescape(const char *s, size_t len, char **out) {
+/* Percent-decodes s[0..len) as grpc-gateway does a path parameter; its
+ * length, which may count NUL bytes, in *out_len. */
+static int unescape(const char *s, size_t len, char **out, size_t *out_len) {
   char *d = malloc(len + 1);
   if (!d) return TC_ENOMEM;
   size_t n = 0;
@@ -69,6 +71,7 @@ static int unescape(const char *s, size_t len, char **out) {
   }
   d[n] = '\0';
   *out = d;
+  *out_len = n;
   return 0;
 }
 
@@ -96,7 +99,7 @@ static int matches(const char *pattern, const char *path, const char **seg, size
 }
 
 int tc__http_route_match(enum http_method method, const char *path,
-                         const tc__http_route_t **route, char **param,
+                         const tc__http_route_t **route, char **param, size_t *param_len,
                          const char **param_name, size_t *param_name_len) {
   int other_method = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -109,7 +112,8 @@ int tc__http_route_match(enum http_method method, const char *path,
     }
     *route = &routes[i];
     *param = NULL;
-    return seg ? unescape(seg, seg_len, param) : 0;
+    *param_len = 0;
+    return seg ? unescape(seg, seg_len, param, param_len) : 0;
   }
   return other_method ? 501 : 404;
 }
@@ -188,4 +192,30 @@ char *tc__http_cors_headers(const tc_http_opts_t *opts, enum http_method method,
   return tc_format("Vary: Origin\r\nAccess-Control-Allow-Origin: %s\r\n"
                    "Access-Control-Allow-Credentials: true\r\n",
                    req->origin);
+}
+
+int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len, char *value,
+                       size_t value_len, char **errmsg) {
+  char field_name[64];
+  *errmsg = NULL;
+  const ProtobufCFieldDescriptor *f = NULL;
+  if (name_len < sizeof field_name) {
+    memcpy(field_name, name, name_len);
+    field_name[name_len] = '\0';
+    f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field_name);
+  }
+  int rc = 0;
+  if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+    rc = TC_EINVAL;
+  else
+    rc = tc_validate_string(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len,
+                            errmsg);
+  if (rc) {
+    free(value);
+    return rc;
+  }
+  char **slot = (char **)((char *)msg + f->offset);
+  if (*slot && *slot != f->default_value) free(*slot);
+  *slot = value;
+  return 0;
 }

@@ -455,22 +455,6 @@ static void call_done(tc_call_t *call, int status, const char *message,
 
 /* ---- requests ---- */
 
-/* Sets the string field named name[0..name_len) of msg to value (owned). */
-static int set_param(ProtobufCMessage *msg, const char *name, size_t name_len, char *value) {
-  char field_name[64];
-  if (name_len >= sizeof field_name) return TC_EINVAL;
-  memcpy(field_name, name, name_len);
-  field_name[name_len] = '\0';
-  const ProtobufCFieldDescriptor *f =
-      protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field_name);
-  if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
-    return TC_EINVAL;
-  char **slot = (char **)((char *)msg + f->offset);
-  if (*slot && *slot != f->default_value) free(*slot);
-  *slot = value;
-  return 0;
-}
-
 static void start_call(conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
   hcall_t *h = calloc(1, sizeof *h);
   if (!h) {
@@ -502,8 +486,8 @@ static void start_call(conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
 }
 
 /* A routed request: decode the body, set the path parameter, call. */
-static void route_call(conn_t *c, const tc__http_route_t *r, char *param, const char *pname,
-                       size_t pname_len) {
+static void route_call(conn_t *c, const tc__http_route_t *r, char *param, size_t plen,
+                       const char *pname, size_t pname_len) {
   const tc_method_t *m = c->srv->opts.find_method(r->rpc);
   if (!m || !m->handler) {
     free(param);
@@ -520,10 +504,14 @@ static void route_call(conn_t *c, const tc__http_route_t *r, char *param, const 
     free(err);
     return;
   }
-  if (param && set_param(msg, pname, pname_len, param) != 0) {
-    free(param);
+  int rc = param ? tc__http_param_set(msg, pname, pname_len, param, plen, &err) : 0;
+  if (rc != 0) {
     protobuf_c_message_free_unpacked(msg, NULL);
-    respond_statusf(c, 13, "%s has no string field for its path parameter", m->input->name);
+    if (rc == TC_EINVAL) /* no such field: our route table is wrong */
+      respond_statusf(c, 13, "%s has no string field for its path parameter", m->input->name);
+    else /* a NUL in the parameter (or out of memory) */
+      respond_status(c, tc_err_grpc_status(rc), err ? err : tc_err_code_name(rc));
+    free(err);
     return;
   }
   start_call(c, m, msg);
@@ -558,14 +546,14 @@ static void dispatch(conn_t *c) {
   const tc__http_route_t *r;
   char *param = NULL;
   const char *pname = NULL;
-  size_t pname_len = 0;
+  size_t pname_len = 0, plen = 0;
   int rc;
   if (preflight)
     respond(c, 204, NULL, NULL);
   else if ((method == HTTP_GET || method == HTTP_HEAD) && strcmp(path, "/healthz") == 0)
     respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
-  else if ((rc = tc__http_route_match(method, path, &r, &param, &pname, &pname_len)) == 0)
-    route_call(c, r, param, pname, pname_len);
+  else if ((rc = tc__http_route_match(method, path, &r, &param, &plen, &pname, &pname_len)) == 0)
+    route_call(c, r, param, plen, pname, pname_len);
   else if (rc == 404)
     respond_status(c, 5, "Not Found");
   else if (rc == 501)

@@ -25,6 +25,7 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "json_text.h"
 #include "tuplecast/errors.h"
+#include "validate.h"
 
 #define AT(msg, off) ((void *)((char *)(msg) + (off)))
 #define CAT(msg, off) ((const void *)((const char *)(msg) + (off)))
@@ -355,10 +356,15 @@ char *tc_json_encode(const ProtobufCMessage *msg) {
 
 /* ---- decoding -------------------------------------------------------- */
 
+/* At most one field step per message level, and one more for a map entry. */
+#define MAX_STEPS (2 * TC_JSON_MAX_DEPTH + 4)
+
 struct dec {
   char path[256]; /* field path of the value being decoded, truncated if long */
   size_t len;
   char *err;
+  tc_field_step_t steps[MAX_STEPS]; /* the same path by descriptor, for tc_validate_nul */
+  size_t nsteps;
 };
 
 /* What became of a value: stored, or dropped (an unknown enum name, which
@@ -424,6 +430,31 @@ static size_t push(struct dec *d, const char *fmt, ...) {
 static void pop(struct dec *d, size_t mark) {
   d->len = mark;
   d->path[mark] = '\0';
+}
+
+static void step_push(struct dec *d, const ProtobufCMessageDescriptor *msg,
+                      const ProtobufCFieldDescriptor *f) {
+  if (d->nsteps < MAX_STEPS)
+    d->steps[d->nsteps] = (tc_field_step_t){msg, f, -1};
+  d->nsteps++;
+}
+
+static void step_pop(struct dec *d) { d->nsteps--; }
+
+static void step_item(struct dec *d, size_t i) {
+  if (d->nsteps && d->nsteps <= MAX_STEPS)
+    d->steps[d->nsteps - 1].item = (long)i;
+}
+
+/* A JSON string holding a NUL byte (jansson keeps it; C strings would cut it
+ * there): a string field gets the answer gRPC gives for the same bytes. */
+static int nul_string(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j) {
+  if (f->type != PROTOBUF_C_TYPE_STRING || d->nsteps == 0 || d->nsteps > MAX_STEPS)
+    return fail(d, "a NUL byte is not allowed here");
+  int rc = tc_validate_nul(d->steps, d->nsteps, json_string_value(j), json_string_length(j),
+                           &d->err);
+  if (d->err) scrub(d->err, false);
+  return rc;
 }
 
 static const char *kind(const json_t *j) {
@@ -558,6 +589,8 @@ static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
   double r;
   int rc;
 
+  if (json_is_string(j) && strlen(json_string_value(j)) != json_string_length(j))
+    return nul_string(d, f, j);
   switch (f->type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
@@ -638,6 +671,7 @@ static int dec_list(struct dec *d, const ProtobufCFieldDescriptor *f, const json
     size_t mark = push(d, "[%zu]", i);
     const json_t *item = json_array_get(j, i);
 
+    step_item(d, i);
     ++*count;
     rc = json_is_null(item) ? fail(d, "null is not allowed in a list")
                             : dec_value(d, f, item, arr + (*count - 1) * stride, depth);
@@ -685,13 +719,17 @@ static int dec_map(struct dec *d, const ProtobufCFieldDescriptor *f, const json_
       jkey = json_string(key);
       if (jkey == NULL)
         return TC_ENOMEM;
+      step_push(d, ed, kf);
       rc = dec_value(d, kf, jkey, AT(e, kf->offset), depth);
+      step_pop(d);
       json_decref(jkey);
       if (rc != 0)
         return rc;
     }
+    step_push(d, ed, vf);
     rc = json_is_null(val) ? fail(d, "null is not allowed as a map value")
                            : dec_value(d, vf, val, AT(e, vf->offset), depth);
+    step_pop(d);
     if (rc == DROPPED) {
       protobuf_c_message_free_unpacked(arr[--*count], NULL);
       arr[*count] = NULL;
@@ -726,12 +764,14 @@ static int dec_fields(struct dec *d, const ProtobufCMessageDescriptor *desc, con
                     protobuf_c_message_descriptor_get_field(desc, *which)->name);
       *which = f->id;
     }
+    step_push(d, desc, f);
     if (f->label != PROTOBUF_C_LABEL_REPEATED)
       rc = dec_value(d, f, val, AT(msg, f->offset), depth);
     else if (is_map(desc, f))
       rc = dec_map(d, f, val, msg, depth);
     else
       rc = dec_list(d, f, val, msg, depth);
+    step_pop(d);
     if (rc == DROPPED && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
       *(uint32_t *)AT(msg, f->quantifier_offset) = 0;
     else if (rc != 0 && rc != DROPPED)
@@ -824,6 +864,8 @@ static int dec_any(struct dec *d, const json_t *j, Google__Protobuf__Any *any, i
     return 0;
   if (!json_is_string(type))
     return fail(d, type ? "@type must be a string" : "missing @type");
+  if (strlen(json_string_value(type)) != json_string_length(type))
+    return fail(d, "@type: a NUL byte is not allowed here");
   desc = tc_any_lookup(json_string_value(type));
   if (desc == NULL)
     return fail(d, "unknown @type \"%.100s\"", json_string_value(type));
@@ -893,7 +935,9 @@ int tc_json_decode(const ProtobufCMessageDescriptor *desc, const char *text, siz
     *errmsg = NULL;
   while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
     i++;
-  root = i == len ? json_object() : json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+  /* \u0000 is kept, so that a string holding it is refused naming its field. */
+  root = i == len ? json_object()
+                  : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
   if (root == NULL && (i == len || json_error_code(&e) == json_error_out_of_memory))
     return TC_ENOMEM;
   if (root == NULL) {
