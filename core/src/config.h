@@ -41,6 +41,14 @@ typedef struct tc_config_s {
   /* authn.enabled: true is refused, so these are inert until authn exists. */
   char *authn_method;
   tc_config_list_t authn_preshared_keys;
+  /* authn.oidc.*: read by authn_oidc.c when authn.method is oidc. */
+  char *authn_oidc_issuer;
+  char *authn_oidc_audience;
+  int64_t authn_oidc_refresh_interval_ms;
+  int64_t authn_oidc_backoff_interval_ms;
+  int64_t authn_oidc_backoff_frequency_ms;
+  int64_t authn_oidc_backoff_max_retries;
+  tc_config_list_t authn_oidc_valid_methods;
 
   bool watch_enabled; /* service.watch.enabled */
 

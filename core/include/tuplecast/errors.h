@@ -44,7 +44,11 @@
   X(ETOO_LARGE,            -1028, "ERROR_CODE_INVALID_ARGUMENT",            8) \
   X(ECONFIG,               -1029, "ERROR_CODE_VALIDATION",                  3) \
   X(EPLUGIN,               -1030, "ERROR_CODE_INTERNAL",                   13) \
-  X(ECONFLICT,             -1031, "ERROR_CODE_SERIALIZATION",              10)
+  X(ECONFLICT,             -1031, "ERROR_CODE_SERIALIZATION",              10) \
+  X(EINVALID_BEARER,       -1032, "ERROR_CODE_INVALID_BEARER_TOKEN",       16) \
+  X(EINVALID_ISSUER,       -1033, "ERROR_CODE_INVALID_ISSUER",             16) \
+  X(EINVALID_AUDIENCE,     -1034, "ERROR_CODE_INVALID_AUDIENCE",           16) \
+  X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16)
 
 enum tc_errno {
 #define TC_ERR_ENUM_(sym, val, code, grpc) TC_##sym = (val),
