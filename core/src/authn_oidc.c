@@ -250,6 +250,7 @@ static char *invalid_method(const tc_config_list_t *m) {
 /* One line naming the first key that cannot work, or NULL. */
 static char *check_config(const tc_config_t *c) {
   const char *iss = c->authn_oidc_issuer;
+  if (!iss[0]) return tc_format("authn.oidc.issuer: required when authn.method is oidc");
   if (strncmp(iss, "http://", 7) && strncmp(iss, "https://", 8))
     return tc_format("authn.oidc.issuer: \"%s\" is not an http:// or https:// URL", iss);
   if (!c->authn_oidc_audience[0])

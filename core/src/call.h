@@ -10,6 +10,8 @@
 #ifndef TC_CALL_H
 #define TC_CALL_H
 
+#include <stddef.h>
+
 #include <protobuf-c/protobuf-c.h>
 
 typedef struct tc_server_s tc_server_t;
@@ -30,6 +32,7 @@ struct tc_call_s {
   const struct tc_method_s *method;
   const ProtobufCMessage *request;
   const char *authorization; /* "authorization" metadata value, or NULL */
+  size_t authorization_len;  /* its real length (it may hold a NUL) */
   int cancelled;             /* set by the transport when the client left */
   tc_call_done_fn done;      /* set by the transport */
   void *transport;           /* transport's own per-call state */
@@ -57,6 +60,10 @@ typedef struct tc_method_s {
   const ProtobufCMessageDescriptor *input, *output;
   tc_handler_fn handler; /* NULL: answered UNIMPLEMENTED */
   int server_streaming;
+  /* Called instead of handler when set, on the same contract: the admission
+   * gate (gate.h) that every method of the table passes, which then calls
+   * handler.  NULL for what needs none (gRPC health). */
+  tc_handler_fn admit;
 } tc_method_t;
 
 /* NULL when the path names no method of ours (answer UNIMPLEMENTED). */

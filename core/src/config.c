@@ -310,6 +310,30 @@ static int apply_flags(loader_t *ld, const args_t *a) {
 
 /* ---- checks on the merged result ---------------------------------------- */
 
+/* Permify refuses an unknown method and preshared without keys at start-up;
+ * we also refuse an empty key, which "Bearer " alone would match.  The
+ * messages never quote a key. */
+static int check_authn(loader_t *ld) {
+  const tc_config_t *cfg = ld->cfg;
+  if (!cfg->authn_enabled) return 0;
+  char who[128];
+  size_t method = tc__config_key_find("authn.method");
+  bool preshared = !strcmp(cfg->authn_method, "preshared");
+  if (!preshared && strcmp(cfg->authn_method, "oidc") != 0)
+    return fail(ld, "%s: must be preshared or oidc when authn.enabled is true",
+                label(method, ld->src[method], who, sizeof who));
+  if (!preshared) return 0;
+  size_t k = tc__config_key_find("authn.preshared.keys");
+  const tc_config_list_t *keys = &cfg->authn_preshared_keys;
+  if (keys->count == 0)
+    return fail(ld, "%s: at least one key is required when authn.method is preshared",
+                label(k, ld->src[k], who, sizeof who));
+  for (size_t i = 0; i < keys->count; i++)
+    if (keys->items[i][0] == '\0')
+      return fail(ld, "%s: key %zu is empty", label(k, ld->src[k], who, sizeof who), i + 1);
+  return 0;
+}
+
 static int finish(loader_t *ld) {
   tc_config_t *cfg = ld->cfg;
   char who[128];
@@ -317,6 +341,8 @@ static int finish(loader_t *ld) {
     if (tc__config_keys[i].refuse != NULL && ld->on[i])
       return fail(ld, "%s: true is not supported yet: %s", label(i, ld->src[i], who, sizeof who),
                   tc__config_keys[i].refuse);
+  int rc = check_authn(ld);
+  if (rc != 0) return rc;
   size_t uri = tc__config_key_find("database.uri");
   bool sqlite = !strcmp(cfg->database_engine, "sqlite");
   if (sqlite && cfg->database_uri[0] == '\0')

@@ -38,9 +38,9 @@ typedef struct tc_config_s {
   int log_level;    /* logger.level as TC_LOG_* */
   char *log_output; /* logger.output: "text" or "json" */
 
-  /* authn.enabled: true is refused, so these are inert until authn exists. */
-  char *authn_method;
-  tc_config_list_t authn_preshared_keys;
+  bool authn_enabled;                    /* authn.enabled */
+  char *authn_method;                    /* authn.method: "preshared" or "oidc" */
+  tc_config_list_t authn_preshared_keys; /* secrets: never log or print them */
   /* authn.oidc.*: read by authn_oidc.c when authn.method is oidc. */
   char *authn_oidc_issuer;
   char *authn_oidc_audience;

@@ -23,7 +23,6 @@
 #define FLOAT TC__CONFIG_FLOAT
 
 #define NO_TLS "TLS is not implemented, and serving plaintext where TLS was asked for is worse than not starting"
-#define NO_AUTHN "authentication is not implemented, and a server told to require keys must not start without them"
 #define NO_DISTRIBUTED "Permify's distributed mode (consistent-hash request routing) is not implemented"
 
 /* K(key, flag, env, type, field, default, optional designators...) */
@@ -72,7 +71,7 @@ static const tc__config_key_t keys[] = {
   K("profiler.enabled", "profiler-enabled", "PROFILER_ENABLED", BOOL, NOWHERE, "false"),
   K("profiler.port", "profiler-port", "PROFILER_PORT", STR, NOWHERE, ""),
 
-  K("authn.enabled", "authn-enabled", "AUTHN_ENABLED", BOOL, NOWHERE, "false", .refuse = NO_AUTHN),
+  K("authn.enabled", "authn-enabled", "AUTHN_ENABLED", BOOL, AT(authn_enabled), "false"),
   K("authn.method", "authn-method", "AUTHN_METHOD", STR, AT(authn_method), ""),
   K("authn.preshared.keys", "authn-preshared-keys", "AUTHN_PRESHARED_KEYS", LIST, AT(authn_preshared_keys), ""),
   K("authn.oidc.issuer", "authn-oidc-issuer", "AUTHN_OIDC_ISSUER", STR, AT(authn_oidc_issuer), ""),

@@ -4,11 +4,13 @@
 
 #include "base/v1/service.pb-c.h"
 #include "call.h"
+#include "gate.h"
 #include "service.h"
 #include "watch.h"
 
 #define M(svc, name, in, out, fn, streaming) \
-  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
+  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
+   streaming, tc_gate_admit}
 
 static const tc_method_t methods[] = {
     M("Data", "Write", data_write_request, data_write_response, tc_data_write, 0),

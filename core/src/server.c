@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "any_json.h"
+#include "authn.h"
 #include "backend_open.h"
 #include "error.h"
 #include "format.h"
+#include "gate.h"
 #include "grpc_server.h"
 #include "http_server.h"
 #include "log.h"
@@ -63,6 +65,8 @@ static void finish_stop(tc_server_t *srv) {
    * stopping cleanly. */
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
+  tc_gate_close(srv->gate);
+  srv->gate = NULL;
   tc_bridge_close(&srv->bridge);
   tc_log(TC_LOG_INFO, "stopped");
 }
@@ -112,6 +116,18 @@ void tc_server_stop(tc_server_t *srv) {
     on_http_stopped(srv);
 }
 
+/* Before any listener: no call is ever served without the gate. */
+static int open_gate(tc_server_t *srv, char **errmsg) {
+  tc_authn_t *authn = NULL;
+  int rc = tc_authn_open(srv->loop, &srv->bridge, srv->cfg, &authn, errmsg);
+  if (rc == 0 && (rc = tc_gate_open(srv->cfg->server_rate_limit, authn, &srv->gate)) != 0 && authn)
+    authn->ops->close(authn);
+  if (rc == 0)
+    tc_log(TC_LOG_INFO, "authentication: %s; rate limit %lld requests/s",
+           authn ? srv->cfg->authn_method : "off", (long long)srv->cfg->server_rate_limit);
+  return rc;
+}
+
 static int start_http(tc_server_t *srv, char **errmsg) {
   const tc_config_t *cfg = srv->cfg;
   tc_http_opts_t opts = {
@@ -147,7 +163,7 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   uv_signal_init(loop, &srv->sigint);
   uv_signal_init(loop, &srv->sigterm);
   srv->sigint.data = srv->sigterm.data = srv;
-  if ((rc = open_backend(srv, errmsg)) == 0) {
+  if ((rc = open_gate(srv, errmsg)) == 0 && (rc = open_backend(srv, errmsg)) == 0) {
     char *addr = tc_format("0.0.0.0:%d", cfg->grpc_port);
     tc_grpc_opts_t opts = {
         .listen_addr = addr,

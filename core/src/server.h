@@ -17,6 +17,7 @@ typedef struct tc_tenant_s tc_tenant_t;
 typedef struct tc_grpc_server_s tc_grpc_server_t;
 typedef struct tc_http_server_s tc_http_server_t;
 typedef struct tc_feed_s tc_feed_t;
+typedef struct tc_gate_s tc_gate_t;
 
 struct tc_server_s {
   uv_loop_t *loop;
@@ -27,6 +28,7 @@ struct tc_server_s {
   tc_backend_t *backend;
   tc_tenant_t *tenants; /* actors, a list: tenants per node are few */
   tc_feed_t *feeds;     /* watch feeds of the tenants being watched */
+  tc_gate_t *gate;      /* admission: rate limit and authentication */
   tc_grpc_server_t *grpc;
   int grpc_port; /* bound port */
   tc_http_server_t *http; /* NULL when server.http.enabled is false */

@@ -167,16 +167,12 @@ static int start_write(tc_call_t *call, const char *tenant_id, const char *schem
 
 int tc_data_write(tc_call_t *call) {
   const Base__V1__DataWriteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples,
                      r->attributes, r->n_attributes);
 }
 
 int tc_data_write_relationships(tc_call_t *call) {
   const Base__V1__RelationshipWriteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples,
                      NULL, 0);
 }
@@ -210,15 +206,11 @@ static int start_delete(tc_call_t *call, const char *tenant_id,
 
 int tc_data_delete(tc_call_t *call) {
   const Base__V1__DataDeleteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   return start_delete(call, r->tenant_id, r->tuple_filter, r->attribute_filter);
 }
 
 int tc_data_delete_relationships(tc_call_t *call) {
   const Base__V1__RelationshipDeleteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   return start_delete(call, r->tenant_id, r->filter, NULL);
 }
 
@@ -301,8 +293,6 @@ static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,
 
 int tc_data_read_relationships(tc_call_t *call) {
   const Base__V1__RelationshipReadRequest *q = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   read_op_t *r = (read_op_t *)tc_op_new(call, sizeof *r);
   if (!r) return TC_ENOMEM;
   tc_tuple_filter_from_proto(q->filter, &r->tf);
@@ -312,8 +302,6 @@ int tc_data_read_relationships(tc_call_t *call) {
 
 int tc_data_read_attributes(tc_call_t *call) {
   const Base__V1__AttributeReadRequest *q = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   read_op_t *r = (read_op_t *)tc_op_new(call, sizeof *r);
   if (!r) return TC_ENOMEM;
   tc_attr_filter_from_proto(q->filter, &r->af);

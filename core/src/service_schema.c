@@ -55,8 +55,6 @@ static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
 
 int tc_schema_write_rpc(tc_call_t *call) {
   const Base__V1__SchemaWriteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   schema_op_t *s = (schema_op_t *)tc_op_new(call, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;
@@ -78,8 +76,6 @@ static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
 
 int tc_schema_read_rpc(tc_call_t *call) {
   const Base__V1__SchemaReadRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   schema_op_t *s = (schema_op_t *)tc_op_new(call, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->op.job.want_schema = 1;
@@ -138,8 +134,6 @@ static void run_list(tc_job_t *job, int status, const tc_schema_t *unused) {
 
 int tc_schema_list_rpc(tc_call_t *call) {
   const Base__V1__SchemaListRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   schema_op_t *s = (schema_op_t *)tc_op_new(call, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;

@@ -37,8 +37,7 @@ static void on_created(void *arg, int status, const tc_tenant_row_t *row) {
 
 int tc_tenancy_create(tc_call_t *call) {
   const Base__V1__TenantCreateRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
+  int rc;
   tenancy_op_t *t = (tenancy_op_t *)tc_op_new(call, sizeof *t);
   if (!t) return TC_ENOMEM;
   tc_server_t *srv = call->server;
@@ -70,8 +69,6 @@ static void run_delete(tc_job_t *job, int status, const tc_schema_t *unused) {
 
 int tc_tenancy_delete(tc_call_t *call) {
   const Base__V1__TenantDeleteRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
   tenancy_op_t *t = (tenancy_op_t *)tc_op_new(call, sizeof *t);
   if (!t) return TC_ENOMEM;
   t->id = r->id;
@@ -102,8 +99,7 @@ static void on_listed(void *arg, int status, const tc_tenant_row_t *rows, size_t
 
 int tc_tenancy_list(tc_call_t *call) {
   const Base__V1__TenantListRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
+  int rc;
   tenancy_op_t *t = (tenancy_op_t *)tc_op_new(call, sizeof *t);
   if (!t) return TC_ENOMEM;
   if (r->continuous_token && *r->continuous_token &&

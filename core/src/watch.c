@@ -654,8 +654,7 @@ static void on_cancel(tc_call_t *call) {
 int tc_watch_rpc(tc_call_t *call) {
   tc_server_t *srv = call->server;
   const Base__V1__WatchRequest *r = (const void *)call->request;
-  int rc = tc_call_validate(call);
-  if (rc != 0) return rc;
+  int rc;
   if (!srv->cfg->watch_enabled)
     return tc_call_error(call, TC_EPRECONDITION,
                          "watch is disabled on this server: set service.watch.enabled to true "

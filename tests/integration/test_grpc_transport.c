@@ -312,18 +312,18 @@ static int h_burst(tc_call_t *call) {
 #define LIST_IN &base__v1__tenant_list_request__descriptor
 #define LIST_OUT &base__v1__tenant_list_response__descriptor
 static const tc_method_t methods[] = {
-    {"/test.v1.Test/Later", LIST_IN, LIST_OUT, h_later, 0},
-    {"/test.v1.Test/Fail", LIST_IN, LIST_OUT, h_fail, 0},
-    {"/test.v1.Test/Hang", LIST_IN, LIST_OUT, h_hang, 0},
-    {"/test.v1.Test/Null", LIST_IN, LIST_OUT, NULL, 0},
-    {"/test.v1.Test/StopThenAnswer", LIST_IN, LIST_OUT, h_stop_then_answer, 0},
-    {"/test.v1.Test/StopThenHang", LIST_IN, LIST_OUT, h_stop_then_hang, 0},
-    {"/test.v1.Test/Count", LIST_IN, LIST_OUT, h_count, 1},
-    {"/test.v1.Test/Tick", LIST_IN, LIST_OUT, h_tick, 1},
-    {"/test.v1.Test/StopThenTick", LIST_IN, LIST_OUT, h_stop_then_tick, 1},
-    {"/test.v1.Test/Flood", LIST_IN, LIST_OUT, h_flood, 1},
-    {"/test.v1.Test/StreamThenStop", LIST_IN, LIST_OUT, h_stream_then_stop, 1},
-    {"/test.v1.Test/Burst", LIST_IN, LIST_OUT, h_burst, 1},
+    {"/test.v1.Test/Later", LIST_IN, LIST_OUT, h_later, 0, NULL},
+    {"/test.v1.Test/Fail", LIST_IN, LIST_OUT, h_fail, 0, NULL},
+    {"/test.v1.Test/Hang", LIST_IN, LIST_OUT, h_hang, 0, NULL},
+    {"/test.v1.Test/Null", LIST_IN, LIST_OUT, NULL, 0, NULL},
+    {"/test.v1.Test/StopThenAnswer", LIST_IN, LIST_OUT, h_stop_then_answer, 0, NULL},
+    {"/test.v1.Test/StopThenHang", LIST_IN, LIST_OUT, h_stop_then_hang, 0, NULL},
+    {"/test.v1.Test/Count", LIST_IN, LIST_OUT, h_count, 1, NULL},
+    {"/test.v1.Test/Tick", LIST_IN, LIST_OUT, h_tick, 1, NULL},
+    {"/test.v1.Test/StopThenTick", LIST_IN, LIST_OUT, h_stop_then_tick, 1, NULL},
+    {"/test.v1.Test/Flood", LIST_IN, LIST_OUT, h_flood, 1, NULL},
+    {"/test.v1.Test/StreamThenStop", LIST_IN, LIST_OUT, h_stream_then_stop, 1, NULL},
+    {"/test.v1.Test/Burst", LIST_IN, LIST_OUT, h_burst, 1, NULL},
 };
 
 static const tc_method_t *find_method(const char *path) {

@@ -929,7 +929,7 @@ static int h_unauthenticated(tc_call_t *call) {
 }
 
 #define FAKE(svc, name, in, out, fn, streaming) \
-  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
+  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming, NULL}
 static const tc_method_t fake_methods[] = {
     FAKE("Tenancy", "List", tenant_list_request, tenant_list_response, h_hang, 0),
     FAKE("Tenancy", "Create", tenant_create_request, tenant_create_response, h_hold, 0),

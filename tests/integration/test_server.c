@@ -508,7 +508,17 @@ static void test_cli(void **state) {
   assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
   free(out);
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", NULL}, &out), 2);
-  assert_non_null(strstr(out, "--authn-enabled: true is not supported yet"));
+  assert_non_null(strstr(out, "authn.method: must be preshared or oidc"));
+  free(out);
+  assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", "--authn-method",
+                                                "preshared", NULL}, &out), 2);
+  assert_non_null(strstr(out, "authn.preshared.keys: at least one key is required"));
+  free(out);
+  /* OIDC without an issuer cannot fetch keys: refused before any listener. */
+  assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", "--authn-method",
+                                                "oidc", "--database-engine", "memory", NULL},
+                               &out), 2);
+  assert_non_null(strstr(out, "authn.oidc.issuer: required when authn.method is oidc"));
   free(out);
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-engine", "postgres",
                                                 "--database-uri", "postgres:///x",

@@ -373,13 +373,19 @@ static void test_int_underscores(void **state) {
 
 static void test_refused_settings(void **state) {
   (void)state;
-  expect_error("authn:\n  enabled: true\n  method: preshared\n  preshared: {keys: [k]}\n",
-               NONE, NONE, "config: authn.enabled: true is not supported yet: authentication");
-  expect_error("authn: {enabled: true, method: oidc}", NONE, NONE,
-               "authn.enabled: true is not supported yet");
-  expect_error(NULL, ARGS("--authn-enabled"), NONE, "--authn-enabled: true is not supported");
-  expect_error(NULL, NONE, ARGS("PERMIFY_AUTHN_ENABLED=true"),
-               "PERMIFY_AUTHN_ENABLED: true is not supported");
+  /* authn: a method Permify knows, and preshared needs a key (never empty). */
+  expect_error(NULL, ARGS("--authn-enabled"), NONE,
+               "config: authn.method: must be preshared or oidc when authn.enabled is true");
+  expect_error("authn: {enabled: true, method: Preshared, preshared: {keys: [k]}}", NONE, NONE,
+               "config: authn.method: must be preshared or oidc");
+  expect_error(NULL, ARGS("--authn-enabled", "--authn-method=basic"), NONE,
+               "config: --authn-method: must be preshared or oidc");
+  expect_error("authn: {enabled: true, method: preshared}", NONE, NONE,
+               "config: authn.preshared.keys: at least one key is required");
+  expect_error("authn: {enabled: true, method: preshared, preshared: {keys: [a, \"\"]}}", NONE,
+               NONE, "config: authn.preshared.keys: key 2 is empty");
+  expect_error(NULL, NONE, ARGS("PERMIFY_AUTHN_ENABLED=true", "PERMIFY_AUTHN_METHOD=x"),
+               "PERMIFY_AUTHN_METHOD: must be preshared or oidc");
   expect_error("server: {grpc: {tls: {enabled: true}}}", NONE, NONE,
                "server.grpc.tls.enabled: true is not supported yet: TLS");
   expect_error(NULL, ARGS("--grpc-tls-enabled=true"), NONE, "--grpc-tls-enabled: true is not");

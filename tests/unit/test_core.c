@@ -33,9 +33,15 @@ static void test_error_table(void **state) {
   /* Schema parse errors are Internal in Permify. */
   assert_int_equal(tc_err_grpc_status(TC_ESCHEMA_PARSE), 13);
   assert_int_equal(tc_err_http_status(TC_ECANCELLED), 499);
-  assert_int_equal(tc_err_grpc_status(TC_EMISSING_BEARER), 2);
-  assert_int_equal(tc_err_http_status(TC_EMISSING_BEARER), 500);
+  assert_int_equal(tc_err_grpc_status(TC_EMISSING_BEARER), 16);
+  assert_int_equal(tc_err_http_status(TC_EMISSING_BEARER), 401);
   assert_int_equal(tc_err_http_status(TC_EINVALID_KEY), 401);
+  assert_int_equal(tc_err_grpc_status(TC_EINVALID_BEARER), 16);
+  assert_int_equal(tc_err_grpc_status(TC_EINVALID_ISSUER), 16);
+  assert_int_equal(tc_err_grpc_status(TC_EINVALID_AUDIENCE), 16);
+  assert_int_equal(tc_err_grpc_status(TC_EINVALID_CLAIMS), 16);
+  assert_string_equal(tc_err_code_name(TC_EINVALID_CLAIMS), "ERROR_CODE_INVALID_CLAIMS");
+  assert_int_equal(tc_err_http_status(TC_ERATE_LIMITED), 429);
   assert_int_equal(tc_err_http_status(TC_EUNIMPLEMENTED), 501);
   assert_int_equal(tc_err_http_status(TC_EEXHAUSTED), 429);
   assert_int_equal(tc_err_http_status(TC_EUNAVAILABLE), 503);

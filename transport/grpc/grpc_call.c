@@ -349,16 +349,17 @@ static void on_accept(tc_completion_t *comp) {
   maybe_release(c);
 }
 
-/* The "authorization" metadata value (keys arrive lower-cased), copied. */
-static char *find_authorization(const grpc_metadata_array *md) {
+/* The first "authorization" metadata value (keys arrive lower-cased),
+ * copied with its length. */
+static char *find_authorization(const grpc_metadata_array *md, size_t *len) {
   for (size_t i = 0; i < md->count; i++) {
     if (grpc_slice_str_cmp(md->metadata[i].key, "authorization") != 0) continue;
     grpc_slice v = md->metadata[i].value;
-    size_t len = GRPC_SLICE_LENGTH(v);
-    char *copy = malloc(len + 1);
+    *len = GRPC_SLICE_LENGTH(v);
+    char *copy = malloc(*len + 1);
     if (!copy) return NULL;
-    memcpy(copy, GRPC_SLICE_START_PTR(v), len);
-    copy[len] = '\0';
+    memcpy(copy, GRPC_SLICE_START_PTR(v), *len);
+    copy[*len] = '\0';
     return copy;
   }
   return NULL;
@@ -374,7 +375,7 @@ static void dispatch(tc__grpc_call_t *c) {
                m->path, m->input->name);
     return;
   }
-  c->authorization = find_authorization(&c->md);
+  c->authorization = find_authorization(&c->md, &c->call.authorization_len);
   /* Nothing else in the metadata is used; don't hold it for the call's life. */
   grpc_metadata_array_destroy(&c->md);
   grpc_metadata_array_init(&c->md);
@@ -386,7 +387,7 @@ static void dispatch(tc__grpc_call_t *c) {
   c->call.transport = c;
   c->owed = 1;
   c->in_handler = 1;
-  int rc = m->handler(&c->call);
+  int rc = (m->admit ? m->admit : m->handler)(&c->call);
   if (rc < 0) call_done(&c->call, rc, c->call.errmsg ? c->call.errmsg : tc_err_code_name(rc), NULL);
   c->in_handler = 0;
 }

@@ -68,6 +68,7 @@ struct conn_s {
   hbuf_t url, field, value, body;
   int in_value; /* the last header callback was a value */
   char *authorization, *origin, *acr_method, *acr_headers;
+  size_t authorization_len; /* the value may hold a NUL */
   int expect_continue;
   int reject; /* HTTP status for a request refused while being read */
   /* The request being answered. */
@@ -176,6 +177,7 @@ static void reset_request(conn_t *c) {
   free(c->acr_headers);
   free(c->cors);
   c->authorization = c->origin = c->acr_method = c->acr_headers = c->cors = NULL;
+  c->authorization_len = 0;
   c->expect_continue = c->reject = c->busy = c->head = c->stream_open = 0;
 }
 
@@ -480,6 +482,7 @@ static void start_call(conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
   h->conn = c;
   h->request = msg;
   h->authorization = c->authorization;
+  h->call.authorization_len = c->authorization_len;
   c->authorization = NULL;
   h->call.server = c->srv->opts.server;
   h->call.method = m;
@@ -492,7 +495,7 @@ static void start_call(conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
   c->srv->n_calls++;
   h->owed = 1;
   h->in_handler = 1;
-  int rc = m->handler(&h->call);
+  int rc = (m->admit ? m->admit : m->handler)(&h->call);
   if (rc < 0) call_done(&h->call, rc, h->call.errmsg ? h->call.errmsg : tc_err_code_name(rc), NULL);
   h->in_handler = 0;
   maybe_release(h);
@@ -615,10 +618,20 @@ static int take(char **dst, const hbuf_t *v) {
   return *dst ? 0 : TC_ENOMEM;
 }
 
+/* The first Authorization header, with its real length. */
+static int take_authorization(conn_t *c) {
+  if (c->authorization) return 0;
+  if (!(c->authorization = malloc(c->value.len + 1))) return TC_ENOMEM;
+  if (c->value.len) memcpy(c->authorization, c->value.data, c->value.len);
+  c->authorization[c->value.len] = '\0';
+  c->authorization_len = c->value.len;
+  return 0;
+}
+
 /* A complete header: keep the ones we use. */
 static int store_header(conn_t *c) {
   const char *f = c->field.len ? c->field.data : "";
-  if (strcasecmp(f, "authorization") == 0) return take(&c->authorization, &c->value);
+  if (strcasecmp(f, "authorization") == 0) return take_authorization(c);
   if (strcasecmp(f, "origin") == 0) return take(&c->origin, &c->value);
   if (strcasecmp(f, "access-control-request-method") == 0) return take(&c->acr_method, &c->value);
   if (strcasecmp(f, "access-control-request-headers") == 0)

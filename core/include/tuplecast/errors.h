@@ -5,6 +5,12 @@
  * the wire as the status message, and the gRPC status code; the HTTP status
  * follows from the gRPC status (grpc-gateway's mapping, tc_err_http_status()).
  *
+ * Authentication failures are UNAUTHENTICATED (16) even where Permify
+ * answers UNKNOWN (2): its preshared and OIDC authenticators return plain
+ * errors for a missing header and for OIDC's codes; README "Differences from
+ * Permify" documents it.  ERATE_LIMITED's message is always the limiter's
+ * text (Permify has no ErrorCode for it).
+ *
  * Part of the plugin ABI: backends return these codes.  Rows are append-only;
  * a value is never reused.
  */
@@ -39,7 +45,7 @@
   X(EOUT_OF_RANGE,         -1023, "ERROR_CODE_INVALID_ARGUMENT",           11) \
   X(EEXHAUSTED,            -1024, "ERROR_CODE_INTERNAL",                    8) \
   X(EPRECONDITION,         -1025, "ERROR_CODE_VALIDATION",                  9) \
-  X(EMISSING_BEARER,       -1026, "ERROR_CODE_MISSING_BEARER_TOKEN",        2) \
+  X(EMISSING_BEARER,       -1026, "ERROR_CODE_MISSING_BEARER_TOKEN",       16) \
   X(EINVALID_KEY,          -1027, "ERROR_CODE_INVALID_KEY",                16) \
   X(ETOO_LARGE,            -1028, "ERROR_CODE_INVALID_ARGUMENT",            8) \
   X(ECONFIG,               -1029, "ERROR_CODE_VALIDATION",                  3) \
@@ -48,7 +54,8 @@
   X(EINVALID_BEARER,       -1032, "ERROR_CODE_INVALID_BEARER_TOKEN",       16) \
   X(EINVALID_ISSUER,       -1033, "ERROR_CODE_INVALID_ISSUER",             16) \
   X(EINVALID_AUDIENCE,     -1034, "ERROR_CODE_INVALID_AUDIENCE",           16) \
-  X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16)
+  X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16) \
+  X(ERATE_LIMITED,         -1036, "ERROR_CODE_INTERNAL",                    8)
 
 enum tc_errno {
 #define TC_ERR_ENUM_(sym, val, code, grpc) TC_##sym = (val),
