@@ -68,6 +68,8 @@ typedef struct tc_method_s {
 
 /* NULL when the path names no method of ours (answer UNIMPLEMENTED). */
 const tc_method_t *tc_method_find(const char *path);
+/* The table's i-th method, NULL past its end: tests walk every method. */
+const tc_method_t *tc_method_at(size_t i);
 
 /* Sets call->errmsg (printf-style) and returns code, for `return tc_call_error(...)`. */
 int tc_call_error(tc_call_t *call, int code, const char *fmt, ...)

@@ -40,3 +40,7 @@ const tc_method_t *tc_method_find(const char *path) {
     if (strcmp(methods[i].path, path) == 0) return &methods[i];
   return NULL;
 }
+
+const tc_method_t *tc_method_at(size_t i) {
+  return i < sizeof methods / sizeof methods[0] ? &methods[i] : NULL;
+}

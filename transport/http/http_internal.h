@@ -28,6 +28,9 @@ int tc__http_route_match(enum http_method method, const char *path,
                          const tc__http_route_t **route, char **param,
                          const char **param_name, size_t *param_name_len);
 
+/* The i-th route of the table, NULL past its end (tests walk every route). */
+const tc__http_route_t *tc__http_route_at(size_t i);
+
 /* The request headers CORS looks at (NULL when absent). */
 typedef struct tc__http_cors_req_s {
   const char *origin, *req_method, *req_headers;

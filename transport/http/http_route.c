@@ -38,6 +38,10 @@ static const tc__http_route_t routes[] = {
 };
 #undef T
 
+const tc__http_route_t *tc__http_route_at(size_t i) {
+  return i < sizeof routes / sizeof routes[0] ? &routes[i] : NULL;
+}
+
 static int hex(int c) {
   if (c >= '0' && c <= '9') return c - '0';
   c = tolower(c);
