@@ -7,6 +7,7 @@
 //   const k = iss.addRsaKey('r1');        // served from now on; k.sign(claims) -> JWT
 //   const h = iss.addHmacKey('h1');
 //   iss.up = false;                       // requests are answered by closing the connection
+//   iss.hang = true;                      // /jwks requests get no answer (iss.jwksHung counts them)
 //   iss.jwksServed, iss.jwksRefused       // request counters
 
 const crypto = require('node:crypto');
@@ -51,11 +52,16 @@ function hmacKey(kid) {
 }
 
 async function startIssuer() {
-  const iss = { up: true, keys: [], jwksServed: 0, jwksRefused: 0, discoveryServed: 0 };
+  const iss = { up: true, hang: false, keys: [], jwksServed: 0, jwksRefused: 0, jwksHung: 0,
+    discoveryServed: 0 };
   const server = http.createServer((req, res) => {
     if (!iss.up) {
       if (req.url === '/jwks') iss.jwksRefused++;
       req.socket.destroy();
+      return;
+    }
+    if (iss.hang && req.url === '/jwks') {
+      iss.jwksHung++;
       return;
     }
     let body;

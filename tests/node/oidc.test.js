@@ -44,6 +44,7 @@ async function server(iss, opts = {}) {
     'authn-oidc-backoff-interval': '1h',
     'authn-oidc-backoff-frequency': '100ms',
     'authn-oidc-backoff-max-retries': '1',
+    'server-shutdown-grace': '200ms',
     ...opts,
   };
   const extraArgs = ['--authn-enabled', '--authn-method', 'oidc'];
@@ -101,6 +102,12 @@ function httpList(srv, token) {
   return fetch(`http://127.0.0.1:${srv.httpPort}/v1/tenants/list`, {
     method: 'POST', headers, body: '{}', signal: AbortSignal.timeout(DEADLINE_MS),
   });
+}
+
+// SIGTERM and exit 0: the authenticator's thread, timer and keys are released (ASan checks leaks).
+async function stopCleanly(srv) {
+  const { code, signal } = await srv.stop();
+  assert.equal(code, 0, `exit ${code} ${signal}\n${srv.stderr()}`);
 }
 
 async function until(what, cond, ms = 10000) {
@@ -170,6 +177,7 @@ test('tokens: valid, expired, early, wrong issuer or audience, bad signature, ba
         assert.deepEqual(await res.json(), { code: UNAUTHENTICATED, message, details: [] });
       }
     });
+    await stopCleanly(srv);
   });
 
 test('valid_methods RS256 only; an unknown kid refreshes the keys once, then waits',
@@ -198,6 +206,7 @@ test('valid_methods RS256 only; an unknown kid refreshes the keys once, then wai
       await expectRefused(srv, r3.sign(claims(iss)), 'ERROR_CODE_INVALID_BEARER_TOKEN');
       assert.equal(iss.jwksServed, served);
     });
+    await stopCleanly(srv);
   });
 
 test('issuer down later: cached keys keep working; back up: the periodic refresh works',
@@ -221,6 +230,24 @@ test('issuer down later: cached keys keep working; back up: the periodic refresh
     await until('a refresh after the issuer came back', () => iss.jwksServed > served);
     await expectOk(srv, r2.sign(claims(iss)));
     await expectRefused(srv, r1.sign(claims(iss)), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+    await stopCleanly(srv);
+  });
+
+test('shutdown while a call waits for a key refresh the issuer never answers',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const iss = await issuer();
+    iss.addRsaKey('r1');
+    const srv = await server(iss);
+    iss.hang = true;
+    const waiting = list(srv, rsaKey('r9').sign(claims(iss))).then(() => null, (err) => err);
+    await until('the refresh to reach the issuer', () => iss.jwksHung >= 1);
+    const started = Date.now();
+    await stopCleanly(srv);
+    // The transfer is aborted, not waited out (curl's own limit is 10 s).
+    assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms`);
+    const err = await waiting;
+    // The gRPC server cancels what is left after server.shutdown_grace (UNAVAILABLE).
+    assert.ok(err && err.code === 14, `the waiting call: ${err && `${err.code} ${err.details}`}`);
   });
 
 // Runs `tuplecast serve` expecting it to exit before listening; resolves {code, stderr, ms}.
