@@ -47,9 +47,9 @@ async function server(iss, opts = {}) {
     'server-shutdown-grace': '200ms',
     ...opts,
   };
-  const extraArgs = ['--authn-enabled', '--authn-method', 'oidc'];
-  for (const [k, v] of Object.entries(flags)) extraArgs.push(`--${k}`, v);
-  const srv = await startServer({ engine: 'memory', extraArgs });
+  const args = ['--authn-enabled', '--authn-method', 'oidc'];
+  for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, v);
+  const srv = await startServer({ engine: 'memory', args });
   servers.push(srv);
   return srv;
 }

@@ -2,7 +2,7 @@
 // Starts build/tuplecast on free ports with a fresh SQLite file and stops it again.
 //
 //   const srv = await startServer();   // resolves once the gRPC port accepts TCP connections
-//   startServer({ engine: 'memory', extraArgs: ['--authn-enabled'] })  // more `serve` arguments
+//   startServer({ args: [...] })        // extra `serve` flags
 //   srv.endpoint                        // "127.0.0.1:<grpc port>"
 //   srv.stderr()                        // everything the server wrote to stderr so far
 //   const {code, signal} = await srv.stop();  // SIGTERM, waits for exit (deadline)
@@ -111,7 +111,7 @@ async function startServer(options = {}) {
     const args = ['serve', '--grpc-port', String(grpcPort), '--http-port', String(httpPort),
       '--database-engine', engine];
     if (engine !== 'memory') args.push('--database-uri', engine === 'postgres' ? pgUri : dbFile);
-    if (options.extraArgs) args.push(...options.extraArgs);
+    if (options.args) args.push(...options.args);
 
     let stderrText = '';
     let stdoutText = '';

@@ -1,6 +1,9 @@
 # Core modules: error table, continuous tokens, base64, arena, plugin loader.
 tc_unit_test(test_core SOURCES test_core.c)
 
+# The admission gate: token bucket, and an authenticator answering later.
+tc_unit_test(test_gate SOURCES test_gate.c)
+
 # The snap tokens of the revision-numbered backends (backends/common).
 tc_unit_test(test_rev_token SOURCES test_rev_token.c LIBS tc_rev_token)
 

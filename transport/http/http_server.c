@@ -618,13 +618,16 @@ static int take(char **dst, const hbuf_t *v) {
   return *dst ? 0 : TC_ENOMEM;
 }
 
-/* The first Authorization header, with its real length. */
+/* The first Authorization header, with its real length, less the trailing
+ * whitespace that is not part of a field value (as Go's gateway trims it). */
 static int take_authorization(conn_t *c) {
   if (c->authorization) return 0;
-  if (!(c->authorization = malloc(c->value.len + 1))) return TC_ENOMEM;
-  if (c->value.len) memcpy(c->authorization, c->value.data, c->value.len);
-  c->authorization[c->value.len] = '\0';
-  c->authorization_len = c->value.len;
+  size_t len = c->value.len;
+  while (len && (c->value.data[len - 1] == ' ' || c->value.data[len - 1] == '\t')) len--;
+  if (!(c->authorization = malloc(len + 1))) return TC_ENOMEM;
+  if (len) memcpy(c->authorization, c->value.data, len);
+  c->authorization[len] = '\0';
+  c->authorization_len = len;
   return 0;
 }
 
