@@ -255,8 +255,7 @@ function runToExit(extraArgs) {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const proc = spawn(binaryPath(), ['serve', '--grpc-port', '0', '--http-enabled=false',
-      '--database-engine', 'memory', '--authn-enabled', '--authn-method', 'oidc',
-      '--authn-oidc-audience', AUDIENCE, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--database-engine', 'memory', '--authn-enabled', '--authn-method', 'oidc', ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`still running: ${stderr}`)); },
@@ -269,7 +268,8 @@ test('start-up: an unreachable issuer, after its retries, and backoff_frequency 
   { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const down = await runToExit(['--authn-oidc-issuer', url, '--authn-oidc-backoff-frequency', '200ms',
+    const down = await runToExit(['--authn-oidc-issuer', url, '--authn-oidc-audience', AUDIENCE,
+      '--authn-oidc-backoff-frequency', '200ms',
       '--authn-oidc-backoff-max-retries', '2']);
     assert.equal(down.code, 2);
     assert.match(down.stderr, new RegExp(`tuplecast: authn\\.oidc\\.issuer: cannot fetch the issuer's keys: ` +
@@ -277,7 +277,27 @@ test('start-up: an unreachable issuer, after its retries, and backoff_frequency 
     assert.equal((down.stderr.match(/retry \d of 2/g) || []).length, 2);
     assert.ok(down.ms >= 400, `gave up after ${down.ms} ms, before two 200 ms pauses`);
 
-    const zero = await runToExit(['--authn-oidc-issuer', url]);
+    const zero = await runToExit(['--authn-oidc-issuer', url, '--authn-oidc-audience', AUDIENCE]);
     assert.equal(zero.code, 2);
     assert.match(zero.stderr, /(?:^|\n)tuplecast: authn\.oidc\.backoff_frequency: must be greater than 0 .*\n$/);
+  });
+
+test('start-up: settings that could not work are refused with one line naming the key',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const ok = ['--authn-oidc-issuer', 'http://127.0.0.1:1', '--authn-oidc-audience', AUDIENCE,
+      '--authn-oidc-backoff-frequency', '1s'];
+    const cases = [
+      [['--authn-oidc-issuer', 'ftp://x'], 'authn.oidc.issuer: "ftp://x" is not an http:// or https:// URL'],
+      [['--authn-oidc-audience', ''], 'authn.oidc.audience: empty, so every token would be refused'],
+      [['--authn-oidc-refresh-interval', '0s'], 'authn.oidc.refresh_interval: must be greater than 0'],
+      [['--authn-oidc-backoff-interval', '0s'], 'authn.oidc.backoff_interval: must be greater than 0'],
+      [['--authn-oidc-backoff-max-retries', '0'], 'authn.oidc.backoff_max_retries: must be greater than 0'],
+      [['--authn-oidc-valid-methods', 'RS256,none'], 'authn.oidc.valid_methods: none is not one of RS256 ' +
+        'RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384 HS512'],
+    ];
+    for (const [args, line] of cases) {
+      const res = await runToExit([...ok, ...args]);
+      assert.equal(res.code, 2, `${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
+      assert.ok(res.stderr.endsWith(`\ntuplecast: ${line}\n`), `${args.join(' ')}:\n${res.stderr}`);
+    }
   });
