@@ -8,18 +8,13 @@
 
 int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,
                   tc_authn_t **out, char **errmsg) {
-  (void)loop;
-  (void)bridge;
   *out = NULL;
   *errmsg = NULL;
   if (!cfg->authn_enabled) return 0;
   if (strcmp(cfg->authn_method, "preshared") == 0)
     return tc_authn_preshared_open(cfg, out, errmsg);
-  if (strcmp(cfg->authn_method, "oidc") == 0) {
-    /* Until the OIDC authenticator lands: refuse rather than serve open. */
-    *errmsg = tc_format("authn.method: oidc is not implemented yet; use preshared");
-    return TC_ECONFIG;
-  }
+  if (strcmp(cfg->authn_method, "oidc") == 0)
+    return tc_authn_oidc_open(loop, bridge, cfg, out, errmsg);
   /* The configuration refuses other methods; this is the last guard. */
   *errmsg = tc_format("authn.method: unknown authentication method '%s'", cfg->authn_method);
   return TC_ECONFIG;

@@ -41,6 +41,14 @@ typedef struct tc_config_s {
   bool authn_enabled;                    /* authn.enabled */
   char *authn_method;                    /* authn.method: "preshared" or "oidc" */
   tc_config_list_t authn_preshared_keys; /* secrets: never log or print them */
+  /* authn.oidc.*: read by authn_oidc.c when authn.method is oidc. */
+  char *authn_oidc_issuer;
+  char *authn_oidc_audience;
+  int64_t authn_oidc_refresh_interval_ms;
+  int64_t authn_oidc_backoff_interval_ms;
+  int64_t authn_oidc_backoff_frequency_ms;
+  int64_t authn_oidc_backoff_max_retries;
+  tc_config_list_t authn_oidc_valid_methods;
 
   bool watch_enabled; /* service.watch.enabled */
 

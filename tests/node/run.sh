@@ -1,5 +1,6 @@
 #!/bin/sh
 # Runs Permify's official Node client (@permify/permify-node) against build/tuplecast.
+# Usage: run.sh [test file...]
 # Env: TUPLECAST_BIN (default ../../build/tuplecast relative to this directory).
 set -eu
 cd "$(dirname "$0")"
@@ -10,4 +11,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-exec node --test --test-reporter=spec permify-client.test.js authn.test.js
+# Arguments: the test files to run (default: permify-client.test.js authn.test.js).
+[ $# -gt 0 ] || set -- permify-client.test.js authn.test.js
+exec node --test --test-reporter=spec "$@"
