@@ -34,6 +34,10 @@ typedef struct tc_config_s {
   tc_config_list_t http_cors_allowed_headers;
   int grpc_port;                     /* server.grpc.port */
   int64_t grpc_max_message_size;     /* server.grpc.max_message_size, bytes */
+  int64_t grpc_max_connections;      /* server.grpc.max_connections (ours); 0: from RLIMIT_NOFILE */
+  int64_t grpc_handshake_timeout_ms; /* server.grpc.handshake_timeout (ours) */
+  int64_t http_max_connections;      /* server.http.max_connections (ours); 0: from RLIMIT_NOFILE */
+  int64_t http_header_timeout_ms;    /* server.http.header_timeout (ours) */
 
   int log_level;    /* logger.level as TC_LOG_* */
   char *log_output; /* logger.output: "text" or "json" */
