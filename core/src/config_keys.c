@@ -22,7 +22,7 @@
 #define LEVEL TC__CONFIG_LEVEL
 #define FLOAT TC__CONFIG_FLOAT
 
-#define NO_TLS "TLS is not implemented, and serving plaintext where TLS was asked for is worse than not starting"
+#define NO_GRPC_TLS "gRPC over TLS is not implemented yet, and serving plaintext where TLS was asked for is worse than not starting"
 #define NO_AUTHN "authentication is not implemented, and a server told to require keys must not start without them"
 #define NO_DISTRIBUTED "Permify's distributed mode (consistent-hash request routing) is not implemented"
 
@@ -45,16 +45,16 @@ static const tc__config_key_t keys[] = {
   K("server.http.enabled", "http-enabled", "HTTP_ENABLED", BOOL, AT(http_enabled), "true"),
   K("server.http.port", "http-port", "HTTP_PORT", PORT, AT(http_port), "3476"),
   K("server.http.grpc_target_host", "http-grpc-target-host", "HTTP_GRPC_TARGET_HOST", STR, AT(http_grpc_target_host), "127.0.0.1"),
-  K("server.http.tls.enabled", "http-tls-enabled", "HTTP_TLS_ENABLED", BOOL, NOWHERE, "false", .refuse = NO_TLS),
-  K("server.http.tls.cert", "http-tls-cert-path", "HTTP_TLS_CERT_PATH", STR, NOWHERE, ""),
-  K("server.http.tls.key", "http-tls-key-path", "HTTP_TLS_KEY_PATH", STR, NOWHERE, ""),
+  K("server.http.tls.enabled", "http-tls-enabled", "HTTP_TLS_ENABLED", BOOL, AT(http_tls_enabled), "false"),
+  K("server.http.tls.cert", "http-tls-cert-path", "HTTP_TLS_CERT_PATH", STR, AT(http_tls_cert), ""),
+  K("server.http.tls.key", "http-tls-key-path", "HTTP_TLS_KEY_PATH", STR, AT(http_tls_key), ""),
   K("server.http.cors_allowed_origins", "http-cors-allowed-origins", "HTTP_CORS_ALLOWED_ORIGINS", LIST, AT(http_cors_allowed_origins), "*"),
   K("server.http.cors_allowed_headers", "http-cors-allowed-headers", "HTTP_CORS_ALLOWED_HEADERS", LIST, AT(http_cors_allowed_headers), "*"),
   K("server.grpc.port", "grpc-port", "GRPC_PORT", PORT, AT(grpc_port), "3478"),
   K("server.grpc.max_message_size", "grpc-max-message-size", "GRPC_MAX_MESSAGE_SIZE", INT, AT(grpc_max_message_size), "4194304", .min = 1, .max = INT32_MAX, .ours = true),
-  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, NOWHERE, "false", .refuse = NO_TLS),
-  K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, NOWHERE, ""),
-  K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, NOWHERE, ""),
+  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, AT(grpc_tls_enabled), "false", .refuse = NO_GRPC_TLS),
+  K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, AT(grpc_tls_cert), ""),
+  K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, AT(grpc_tls_key), ""),
 
   K("logger.level", "log-level", "LOG_LEVEL", LEVEL, AT(log_level), "info"),
   K("logger.output", "log-output", "LOG_OUTPUT", STR, AT(log_output), "text", .choices = OUTPUTS),

@@ -12,6 +12,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "tenant.h"
+#include "tls_context.h"
 #include "watch.h"
 #include "call.h"
 
@@ -55,14 +56,51 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
 
 static void on_closed_signal(uv_handle_t *h) { (void)h; }
 
+/* The TLS contexts of the transports that have TLS on; a bad file stops the
+ * start with one line naming the key, the file and the problem. */
+static int load_tls(tc_server_t *srv, char **errmsg) {
+  const tc_config_t *cfg = srv->cfg;
+  int rc = 0;
+  if (cfg->http_enabled && cfg->http_tls_enabled)
+    rc = tc_tls_ctx_load("server.http.tls", cfg->http_tls_cert, cfg->http_tls_key, "http/1.1",
+                         &srv->http_tls, errmsg);
+  if (rc == 0 && cfg->grpc_tls_enabled)
+    rc = tc_tls_ctx_load("server.grpc.tls", cfg->grpc_tls_cert, cfg->grpc_tls_key, "h2",
+                         &srv->grpc_tls, errmsg);
+  return rc;
+}
+
+static void reload_one(tc_tls_ctx_t *t) {
+  char *err = NULL;
+  if (!t) return;
+  if (tc_tls_ctx_reload(t, &err) == 0)
+    tc_log(TC_LOG_INFO, "tls: %s: certificate reloaded", tc_tls_ctx_name(t));
+  else
+    tc_log(TC_LOG_ERROR, "tls: reload failed, still serving the previous certificate: %s",
+           err ? err : "out of memory");
+  free(err);
+}
+
+void tc_server_reload_tls(tc_server_t *srv) {
+  reload_one(srv->http_tls);
+  reload_one(srv->grpc_tls);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  tc_server_reload_tls(h->data);
+}
+
 static void finish_stop(tc_server_t *srv) {
   uv_close((uv_handle_t *)&srv->sigint, on_closed_signal);
   uv_close((uv_handle_t *)&srv->sigterm, on_closed_signal);
+  uv_close((uv_handle_t *)&srv->sighup, on_closed_signal);
   /* Closing the handles restores the default action; a second signal during
    * the last of the teardown must not kill a server that is already
    * stopping cleanly. */
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
+  if (srv->http_tls || srv->grpc_tls) signal(SIGHUP, SIG_IGN);
   tc_bridge_close(&srv->bridge);
   tc_log(TC_LOG_INFO, "stopped");
 }
@@ -128,9 +166,12 @@ static int start_http(tc_server_t *srv, char **errmsg) {
        * file descriptors for the gRPC side and the database. */
       .header_timeout_ms = 5000,
       .max_connections = 10000,
+      .tls = srv->http_tls,
   };
   int rc = tc_http_start(srv->loop, &opts, &srv->http, &srv->http_port, errmsg);
-  if (rc == 0) tc_log(TC_LOG_INFO, "http listening on port %d", srv->http_port);
+  if (rc == 0)
+    tc_log(TC_LOG_INFO, "http listening on port %d%s", srv->http_port,
+           srv->http_tls ? " (TLS)" : "");
   return rc;
 }
 
@@ -146,8 +187,9 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   }
   uv_signal_init(loop, &srv->sigint);
   uv_signal_init(loop, &srv->sigterm);
-  srv->sigint.data = srv->sigterm.data = srv;
-  if ((rc = open_backend(srv, errmsg)) == 0) {
+  uv_signal_init(loop, &srv->sighup);
+  srv->sigint.data = srv->sigterm.data = srv->sighup.data = srv;
+  if ((rc = load_tls(srv, errmsg)) == 0 && (rc = open_backend(srv, errmsg)) == 0) {
     char *addr = tc_format("0.0.0.0:%d", cfg->grpc_port);
     tc_grpc_opts_t opts = {
         .listen_addr = addr,
@@ -168,6 +210,8 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   }
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  /* Without TLS, SIGHUP keeps its default action. */
+  if (srv->http_tls || srv->grpc_tls) uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
   tc_log(TC_LOG_INFO, "grpc listening on port %d", srv->grpc_port);
   return 0;
 }
@@ -176,4 +220,6 @@ void tc_server_free(tc_server_t *srv) {
   tc_watch_free(srv);
   tc_tenant_free_all(srv);
   tc_plugin_unload(&srv->plugin);
+  tc_tls_ctx_free(srv->http_tls);
+  tc_tls_ctx_free(srv->grpc_tls);
 }
