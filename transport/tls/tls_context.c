@@ -45,11 +45,13 @@ static int check_readable(const char *what, const char *prefix, const char *path
     return TC_ECONFIG;
   }
   FILE *f = fopen(path, "r");
-  if (!f) {
-    *errmsg = tc_format("%s.%s: %s: cannot read: %s", prefix, what, path, strerror(errno));
+  int err = f ? 0 : errno;
+  if (f && fgetc(f) == EOF && ferror(f)) err = errno; /* a directory opens, and reads EISDIR */
+  if (f) fclose(f);
+  if (err) {
+    *errmsg = tc_format("%s.%s: %s: cannot read: %s", prefix, what, path, strerror(err));
     return TC_ECONFIG;
   }
-  fclose(f);
   return 0;
 }
 
