@@ -1,7 +1,9 @@
 /* tuplecast: command line entry point. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "backend_open.h"
@@ -74,12 +76,31 @@ static int migrate(int argc, char **argv) {
   return rc ? 2 : 0;
 }
 
+/* Process-wide set-up for serving.  A client gone mid-write must not kill
+ * the process (libuv and gRPC write with write(2)/sendmsg), and every
+ * connection is a descriptor: take the whole hard limit (server.c sizes the
+ * connection limits from it). */
+static void prepare_process(void) {
+  signal(SIGPIPE, SIG_IGN);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t soft = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (soft != rl.rlim_max && setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = soft;
+  if (rl.rlim_cur == RLIM_INFINITY)
+    tc_log(TC_LOG_INFO, "file descriptors: no limit");
+  else
+    tc_log(TC_LOG_INFO, "file descriptors: limit %llu (was %llu)", (unsigned long long)rl.rlim_cur,
+           (unsigned long long)soft);
+}
+
 static int serve(int argc, char **argv) {
   tc_config_t cfg;
   int done, rc = load_config(&cfg, argc, argv, &done);
   if (done) return rc;
   char *err = NULL;
   tc_log_set_level(cfg.log_level);
+  prepare_process();
   uv_loop_t loop;
   uv_loop_init(&loop);
   tc_server_t srv;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "any_json.h"
 #include "backend_open.h"
@@ -150,6 +151,49 @@ void tc_server_stop(tc_server_t *srv) {
     on_http_stopped(srv);
 }
 
+/* Descriptors the connection limits leave for everything else: the
+ * database's connections (plus database.max_connections), the backend's
+ * files, gRPC's and libuv's own (epoll, eventfds, pipes, the listeners and
+ * their spares) and logs. */
+#define NOFILE_RESERVE 256
+/* A limit left at 0 takes its share of the rest, at most this many: about
+ * 20-50 KiB of gRPC memory per connection makes 10,000 near 0.5 GB. */
+#define AUTO_MAX_CONNECTIONS 10000
+
+/* The connection limits from the keys and RLIMIT_NOFILE (main() has raised
+ * its soft limit to the hard one): limits set explicitly must fit, and
+ * limits left at 0 split what remains.  TC_ECONFIG naming the key if not. */
+static int connection_limits(tc_server_t *srv, char **errmsg) {
+  const tc_config_t *cfg = srv->cfg;
+  if (cfg->grpc_handshake_timeout_ms <= 0 || cfg->http_header_timeout_ms <= 0) {
+    *errmsg = tc_format("%s: must be longer than 0s", cfg->grpc_handshake_timeout_ms <= 0
+                                                           ? "server.grpc.handshake_timeout"
+                                                           : "server.http.header_timeout");
+    return TC_ECONFIG;
+  }
+  struct rlimit rl;
+  int64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                           rl.rlim_cur < INT32_MAX ? (int64_t)rl.rlim_cur : INT32_MAX;
+  int64_t kept = NOFILE_RESERVE + cfg->database_max_connections;
+  int64_t g = cfg->grpc_max_connections, h = cfg->http_enabled ? cfg->http_max_connections : 0;
+  int n_auto = (g == 0) + (cfg->http_enabled && h == 0);
+  int64_t left = nofile - kept - g - h;
+  if (left < n_auto) {
+    *errmsg = tc_format("%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
+                        "descriptors kept for the database and files",
+                        h && !g ? "server.http.max_connections" : "server.grpc.max_connections",
+                        (long long)nofile, (long long)kept);
+    return TC_ECONFIG;
+  }
+  int64_t share = n_auto ? left / n_auto : 0;
+  if (share > AUTO_MAX_CONNECTIONS) share = AUTO_MAX_CONNECTIONS;
+  srv->grpc_max_conns = (int)(g ? g : share);
+  srv->http_max_conns = (int)(h ? h : share);
+  tc_log(TC_LOG_INFO, "connections: at most %d gRPC and %d HTTP (RLIMIT_NOFILE %lld)",
+         srv->grpc_max_conns, cfg->http_enabled ? srv->http_max_conns : 0, (long long)nofile);
+  return 0;
+}
+
 static int start_http(tc_server_t *srv, char **errmsg) {
   const tc_config_t *cfg = srv->cfg;
   tc_http_opts_t opts = {
@@ -162,10 +206,8 @@ static int start_http(tc_server_t *srv, char **errmsg) {
       .cors_headers = cfg->http_cors_allowed_headers.items,
       .n_cors_headers = cfg->http_cors_allowed_headers.count,
       .max_body_bytes = (size_t)cfg->grpc_max_message_size,
-      /* Permify's gateway: ReadHeaderTimeout 5 s.  The connection cap keeps
-       * file descriptors for the gRPC side and the database. */
-      .header_timeout_ms = 5000,
-      .max_connections = 10000,
+      .header_timeout_ms = (int)cfg->http_header_timeout_ms,
+      .max_connections = (size_t)srv->http_max_conns,
       .tls = srv->http_tls,
   };
   int rc = tc_http_start(srv->loop, &opts, &srv->http, &srv->http_port, errmsg);
@@ -189,18 +231,19 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   uv_signal_init(loop, &srv->sigterm);
   uv_signal_init(loop, &srv->sighup);
   srv->sigint.data = srv->sigterm.data = srv->sighup.data = srv;
-  if ((rc = load_tls(srv, errmsg)) == 0 && (rc = open_backend(srv, errmsg)) == 0) {
-    char *addr = tc_format("0.0.0.0:%d", cfg->grpc_port);
+  if ((rc = load_tls(srv, errmsg)) == 0 && (rc = connection_limits(srv, errmsg)) == 0 &&
+      (rc = open_backend(srv, errmsg)) == 0) {
     tc_grpc_opts_t opts = {
-        .listen_addr = addr,
+        .host = "0.0.0.0", /* Permify's gRPC listens on every address, whatever server.host */
+        .port = cfg->grpc_port,
+        .max_connections = srv->grpc_max_conns,
+        .handshake_timeout_ms = (int)cfg->grpc_handshake_timeout_ms,
         .max_recv_message_bytes = (int)cfg->grpc_max_message_size,
         .max_send_message_bytes = (int)cfg->grpc_max_message_size,
         .find_method = tc_method_find,
         .server = srv,
     };
-    rc = addr ? tc_grpc_start(loop, &srv->bridge, &opts, &srv->grpc, &srv->grpc_port, errmsg)
-              : TC_ENOMEM;
-    free(addr);
+    rc = tc_grpc_start(loop, &srv->bridge, &opts, &srv->grpc, &srv->grpc_port, errmsg);
   }
   if (rc == 0 && cfg->http_enabled) rc = start_http(srv, errmsg);
   if (rc != 0) {

@@ -32,6 +32,7 @@ struct tc_server_s {
   int grpc_port; /* bound port */
   tc_http_server_t *http; /* NULL when server.http.enabled is false */
   int http_port;          /* bound port */
+  int grpc_max_conns, http_max_conns; /* from the keys and RLIMIT_NOFILE */
   uv_signal_t sigint, sigterm;
   tc_tls_ctx_t *http_tls, *grpc_tls; /* NULL when that transport's TLS is off */
   uv_signal_t sighup;                /* reloads the TLS certificates */

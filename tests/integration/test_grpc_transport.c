@@ -388,7 +388,7 @@ static void loop_run_to_end(fixture_t *f) {
 
 static void run(fixture_t *f, int n, void (*client)(fixture_t *f, int idx)) {
   loop_open(f);
-  tc_grpc_opts_t opts = {.listen_addr = "127.0.0.1:0",
+  tc_grpc_opts_t opts = {.host = "127.0.0.1",
                          .max_recv_message_bytes = f->max_recv,
                          .find_method = find_method,
                          .server = f};
@@ -829,14 +829,14 @@ static void test_bind_failure(void **state) {
   (void)state;
   fixture_t f = {0};
   loop_open(&f);
-  tc_grpc_opts_t opts = {.listen_addr = "127.0.0.1:0", .find_method = find_method, .server = &f};
+  tc_grpc_opts_t opts = {.host = "127.0.0.1", .find_method = find_method, .server = &f};
   tc_grpc_server_t *first = NULL, *second = NULL;
   int port = 0, port2 = 0;
   char *err = NULL;
   assert_int_equal(tc_grpc_start(&f.loop, &f.bridge, &opts, &first, &port, &err), 0);
   char addr[32];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-  opts.listen_addr = addr;
+  opts.port = port;
   assert_int_equal(tc_grpc_start(&f.loop, &f.bridge, &opts, &second, &port2, &err), TC_ECONFIG);
   assert_null(second);
   assert_non_null(err);

@@ -82,6 +82,9 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
     if (line && strchr(line, '\n')) {
       p->grpc_port = atoi(line + strlen("grpc listening on port "));
       snprintf(p->target, sizeof p->target, "127.0.0.1:%d", p->grpc_port);
+      /* Logged before the gRPC line when HTTP is enabled. */
+      const char *http = strstr(p->log, "http listening on port ");
+      if (http) p->http_port = atoi(http + strlen("http listening on port "));
       return 0;
     }
     if (pump_log(p, 100) == 1) break;

@@ -16,6 +16,7 @@ typedef struct tc_proc_s {
   size_t log_len;
   int grpc_port;  /* from the "grpc listening on port N" line */
   char target[64]; /* "127.0.0.1:<grpc_port>" */
+  int http_port;  /* from the "http listening on port N" line; 0 if none */
 } tc_proc_t;
 
 /* Starts `tuplecast serve <args...>` (NULL-terminated) with the binary named

@@ -1,7 +1,9 @@
 /* Shared internals of the gRPC transport: the server state, the completion
  * tags and the functions the transport's files call on one another.
  *
- * Ownership: the server owns its accept slots and live calls; a call owns its
+ * Ownership: the server owns its listener, the connections waiting for their
+ * preface, the table of connections handed to gRPC (gRPC owns those
+ * descriptors), its accept slots and live calls; a call owns its
  * grpc_call reference, request metadata, byte buffers, decoded request and
  * queue of packed stream messages.
  */
@@ -13,8 +15,10 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "grpc_server.h"
+#include "listener.h"
 
 /* What the poller forwards: it stores the event's success flag in ok and
  * posts comp, whose run() handles the event on the loop thread.  Tags are
@@ -31,6 +35,14 @@ struct tc__grpc_tag_s {
 #define TC__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 typedef struct tc__grpc_call_s tc__grpc_call_t;
+typedef struct tc__grpc_preface_s tc__grpc_preface_t;
+
+/* A connection handed to gRPC: gRPC closes fd itself, and the entry is stale
+ * once fd no longer holds the socket of inode ino (grpc_conn.c). */
+typedef struct tc__grpc_owned_s {
+  int fd;
+  ino_t ino;
+} tc__grpc_owned_t;
 
 struct tc_grpc_server_s {
   uv_loop_t *loop;
@@ -52,6 +64,18 @@ struct tc_grpc_server_s {
   tc__grpc_call_t *calls; /* accepted and not yet freed */
   int n_slots;            /* accept requests posted and not yet completed */
 
+  /* Connections (grpc_conn.c). */
+  tc_listener_t listener;
+  int listener_open;                 /* until the listener's close callback */
+  grpc_server_credentials *insecure; /* for every handed connection */
+  int max_conns;                     /* 0: unlimited, nothing tracked */
+  int handshake_timeout_ms;
+  int n_handshaking;          /* accepted, not yet handed to gRPC nor closed */
+  tc__grpc_owned_t *owned;    /* max_conns entries */
+  int n_owned;
+  uint64_t last_sweep;        /* uv_now() of the last sweep of owned */
+  tc__grpc_preface_t *prefaces; /* plaintext connections waiting for their preface */
+
   int stopping;          /* tc_grpc_stop() was called */
   int shutdown_notified; /* gRPC reported the server shut down */
   int cq_shutting;       /* grpc_completion_queue_shutdown() was called */
@@ -71,6 +95,33 @@ void tc__grpc_poller_close(tc_grpc_server_t *s, uv_close_cb cb);
 
 /* grpc_call.c: posts one accept slot. */
 int tc__grpc_call_accept(tc_grpc_server_t *s);
+
+/* grpc_conn.c: connections.  How a connection reaches gRPC, for any code
+ * that accepts or terminates one (the plaintext preface wait here, TLS):
+ *  1. tc__grpc_conn_room(): 0 means the limit is reached (or the server is
+ *     stopping): close the new connection at once.
+ *  2. tc__grpc_handshake_begin(): the connection counts against the limit
+ *     while its handshake (preface wait, TLS) runs on the loop.
+ *  3. tc__grpc_adopt_fd(): hands gRPC a connected, non-blocking socket that
+ *     speaks plaintext HTTP/2 (a TLS terminator passes its end of a
+ *     socketpair); it takes fd in every case (closes it when stopping) and
+ *     counts it until gRPC closes it.  Per connection only: gRPC then reads
+ *     and writes fd itself, nothing per message is added.
+ *  4. tc__grpc_handshake_end(): once per begin, after adopt or on failure.
+ * tc_grpc_stop() closes the listener and the preface waits, and waits until
+ * every begin has had its end.  All on the loop thread. */
+int tc__grpc_conn_room(tc_grpc_server_t *s);
+void tc__grpc_handshake_begin(tc_grpc_server_t *s);
+void tc__grpc_adopt_fd(tc_grpc_server_t *s, int fd);
+void tc__grpc_handshake_end(tc_grpc_server_t *s);
+/* Lifetime, for grpc_server.c: start binds and accepts (TC_E* and *errmsg on
+ * failure); stop stops accepting; busy while handles or handshakes remain;
+ * free once the server is destroyed. */
+int tc__grpc_conn_start(tc_grpc_server_t *s, const tc_grpc_opts_t *opts, int *bound_port,
+                        char **errmsg);
+void tc__grpc_conn_stop(tc_grpc_server_t *s);
+int tc__grpc_conn_busy(const tc_grpc_server_t *s);
+void tc__grpc_conn_free(tc_grpc_server_t *s);
 
 /* grpc_server.c: an accept slot or call is gone; the stop may proceed. */
 void tc__grpc_server_released(tc_grpc_server_t *s);

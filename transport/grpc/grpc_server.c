@@ -1,8 +1,6 @@
 /* gRPC server lifecycle: start, accept slots, graceful stop. */
 #include <stdlib.h>
 
-#include <grpc/grpc_security.h>
-
 #include "format.h"
 #include "grpc_internal.h"
 #include "log.h"
@@ -12,6 +10,8 @@
 
 static void on_shutdown(tc_completion_t *comp);
 static void on_cq_done(tc_completion_t *comp);
+
+static void free_after_listener(tc_listener_t *l) { free(l->data); }
 
 /* Start failed after the completion queue and server exist: tear down
  * synchronously, nothing has been handed to the poller or the loop yet. */
@@ -29,8 +29,14 @@ static void abort_start(tc_grpc_server_t *s, int started) {
          GRPC_QUEUE_SHUTDOWN)
     ;
   grpc_completion_queue_destroy(s->cq);
+  tc__grpc_conn_free(s);
   grpc_shutdown();
-  free(s);
+  if (!s->listener_open) {
+    free(s);
+    return;
+  }
+  s->listener.on_close = free_after_listener;
+  tc_listener_close(&s->listener);
 }
 
 int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *opts,
@@ -48,10 +54,8 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
 
   grpc_init();
   s->cq = grpc_completion_queue_create_for_next(NULL);
-  /* Without this a second server could bind the same port silently. */
-  grpc_arg args[3] = {
-      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0}};
-  size_t n_args = 1;
+  grpc_arg args[2];
+  size_t n_args = 0;
   if (opts->max_recv_message_bytes > 0)
     args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                 .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
@@ -63,18 +67,15 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   grpc_channel_args chargs = {.num_args = n_args, .args = args};
   s->server = grpc_server_create(&chargs, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  int port = grpc_server_add_http2_port(s->server, opts->listen_addr, creds);
-  grpc_server_credentials_release(creds);
-  if (port == 0) {
-    *errmsg = tc_format("cannot listen for gRPC on %s: address in use or invalid",
-                        opts->listen_addr);
+  /* No port of gRPC's own: our listener accepts and hands connections over
+   * (the listener is freed with s if the rest of the start fails). */
+  int rc = tc__grpc_conn_start(s, opts, bound_port, errmsg);
+  if (rc < 0) {
     abort_start(s, 0);
-    return TC_ECONFIG;
+    return rc;
   }
   grpc_server_start(s->server);
-  int rc = tc__grpc_poller_start(s);
+  rc = tc__grpc_poller_start(s);
   if (rc < 0) {
     *errmsg = tc_format("cannot start the gRPC poller thread");
     abort_start(s, 1);
@@ -85,7 +86,6 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   for (int i = 0; i < ACCEPT_SLOTS; i++)
     if (tc__grpc_call_accept(s) < 0) break;
   *out = s;
-  *bound_port = port;
   return 0;
 }
 
@@ -114,11 +114,14 @@ static void on_cq_done(tc_completion_t *comp) {
 /* The server may be destroyed once gRPC has shut it down and every call we
  * accepted is freed (a cancelled call lives on until its handler's done()). */
 static void maybe_finish_stop(tc_grpc_server_t *s) {
-  if (!s->stopping || !s->shutdown_notified || s->calls || s->n_slots || s->cq_shutting) return;
+  if (!s->stopping || !s->shutdown_notified || s->calls || s->n_slots || s->cq_shutting ||
+      tc__grpc_conn_busy(s))
+    return;
   s->cq_shutting = 1;
   uv_timer_stop(&s->grace);
   grpc_server_destroy(s->server);
   s->server = NULL;
+  tc__grpc_conn_free(s);
   grpc_completion_queue_shutdown(s->cq);
 }
 
@@ -140,6 +143,7 @@ void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void
   s->stopping = 1;
   s->stop_cb = cb;
   s->stop_arg = arg;
+  tc__grpc_conn_stop(s);
   /* Fails the posted accept slots at once and reports on shutdown_tag when
    * the calls in flight are over. */
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);

@@ -20,7 +20,10 @@
 #include "call.h"
 
 typedef struct tc_grpc_opts_s {
-  const char *listen_addr;    /* "0.0.0.0:3478", "127.0.0.1:0" */
+  const char *host;           /* bind address; NULL or "": 0.0.0.0 */
+  int port;                   /* 0: any */
+  int max_connections;        /* connections gRPC holds plus those in handshake; 0: no limit */
+  int handshake_timeout_ms;   /* to receive the HTTP/2 preface; 0: 10 s */
   int max_recv_message_bytes; /* 0: gRPC's default, 4 MiB */
   int max_send_message_bytes; /* 0: gRPC's default, unlimited */
   const tc_method_t *(*find_method)(const char *path); /* the core passes tc_method_find */
@@ -29,7 +32,9 @@ typedef struct tc_grpc_opts_s {
 
 typedef struct tc_grpc_server_s tc_grpc_server_t;
 
-/* Loop thread.  Binds, starts the poller thread and begins accepting calls;
+/* Loop thread.  Binds (transport/net's listener accepts; a connection reaches
+ * gRPC once it has sent the HTTP/2 preface: grpc_conn.c), starts the poller
+ * thread and begins accepting calls;
  * *bound_port is the port actually bound.  On failure returns a negative TC_E*
  * code and sets *errmsg (malloc'd, caller frees) when it has something to say. */
 int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *opts,

@@ -17,18 +17,19 @@
  * write completions mean what they mean in plaintext.
  */
 #include <netdb.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "error.h"
 #include "format.h"
 #include "http_internal.h"
+#include "listener.h"
 #include "log.h"
 #include "pbjson.h"
 #include "tls_conn.h"
@@ -90,7 +91,7 @@ struct conn_s {
 struct tc_http_server_s {
   uv_loop_t *loop;
   tc_http_opts_t opts;
-  uv_tcp_t listener;
+  tc_listener_t listener;
   uv_timer_t fin; /* never started: closing it runs the stop callback on a later turn */
   conn_t *conns;
   size_t n_conns;
@@ -769,19 +770,18 @@ static const tc_tls_conn_cbs_t tls_cbs = {.on_plain = tls_plain, .on_written = t
 
 /* ---- listener ---- */
 
-static void on_connection(uv_stream_t *server, int status) {
-  tc_http_server_t *s = server->data;
-  if (status < 0) {
-    tc_log(TC_LOG_WARN, "http: accept: %s", uv_strerror(status));
-    return;
-  }
-  conn_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    tc_log(TC_LOG_ERROR, "http: out of memory for a connection");
+/* The listener's callback (transport/net): fd becomes a connection, or is
+ * closed at once when the server is full. */
+static void on_accept(tc_listener_t *l, int fd) {
+  tc_http_server_t *s = l->data;
+  conn_t *c = NULL;
+  if ((s->opts.max_connections && s->n_conns >= s->opts.max_connections) ||
+      !(c = calloc(1, sizeof *c)) || uv_tcp_init(s->loop, &c->tcp) != 0) {
+    free(c);
+    close(fd);
     return;
   }
   c->srv = s;
-  uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->handles = 2;
@@ -791,8 +791,8 @@ static void on_connection(uv_stream_t *server, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->n_conns++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-      (s->opts.max_connections && s->n_conns > s->opts.max_connections)) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
     conn_close(c);
     return;
   }
@@ -807,32 +807,10 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-static void on_listener_closed(uv_handle_t *h) {
-  tc_http_server_t *s = h->data;
+static void on_listener_closed(tc_listener_t *l) {
+  tc_http_server_t *s = l->data;
   s->listener_open = 0;
   check_stopped(s);
-}
-
-static int bind_listener(tc_http_server_t *s, const char *host, int port, char **errmsg) {
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-  struct addrinfo *res = NULL;
-  int gai = getaddrinfo(host && *host ? host : "0.0.0.0", service, &hints, &res);
-  if (gai != 0) {
-    *errmsg = tc_format("server.host: %s: %s", host, gai_strerror(gai));
-    return TC_ECONFIG;
-  }
-  int rc = uv_tcp_bind(&s->listener, res->ai_addr, 0);
-  freeaddrinfo(res);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
-  if (rc != 0) {
-    *errmsg = tc_format("http: cannot listen on %s:%d: %s", host && *host ? host : "0.0.0.0", port,
-                        uv_strerror(rc));
-    return TC_EINTERNAL;
-  }
-  return 0;
 }
 
 int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t **out,
@@ -843,34 +821,28 @@ int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t 
   if (!s) return TC_ENOMEM;
   s->loop = loop;
   s->opts = *opts;
-  /* A client gone mid-write must not kill the process: libuv uses write(2). */
-  signal(SIGPIPE, SIG_IGN);
   if (opts->max_header_bytes) http_parser_set_max_header_size((uint32_t)opts->max_header_bytes);
+  s->listener.data = s;
+  s->listener.name = "http";
+  s->listener.on_accept = on_accept;
+  s->listener.on_close = on_listener_closed;
+  int rc = tc_listener_open(&s->listener, loop, opts->host, opts->port, bound_port, errmsg);
+  if (rc != 0) {
+    free(s);
+    return rc;
+  }
   uv_timer_init(loop, &s->fin);
   s->fin.data = s;
-  uv_tcp_init(loop, &s->listener);
-  s->listener.data = s;
   s->listener_open = 1;
-  int rc = bind_listener(s, opts->host, opts->port, errmsg);
-  if (rc == 0) {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
-    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    *out = s;
-    return 0;
-  }
-  /* Nothing was accepted: close both handles; s is freed once they are closed. */
-  tc_http_stop(s, NULL, NULL);
-  return rc;
+  *out = s;
+  return 0;
 }
 
 void tc_http_stop(tc_http_server_t *s, void (*cb)(void *arg), void *arg) {
   s->stopping = 1;
   s->stop_cb = cb;
   s->stop_arg = arg;
-  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  tc_listener_close(&s->listener);
   for (conn_t *c = s->conns; c; c = c->next) {
     if (!c->busy || (c->call && c->call->call.send) ||
         (!c->call && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp)))

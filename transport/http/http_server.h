@@ -30,14 +30,16 @@ typedef struct tc_http_opts_s {
   size_t max_header_bytes;  /* request line + headers; 0: http-parser's 80 KiB; over: 431 */
   size_t max_body_bytes;    /* 0: 4 MiB; over: 413 */
   size_t max_connections;   /* 0: unlimited; over: accepted and closed at once */
-  int header_timeout_ms;    /* 0: 10 s; to read a request's headers, and idle keep-alive */
+  int header_timeout_ms;    /* 0: 10 s; to read a request (head and body), and idle
+                               keep-alive; never while a response or stream is written */
   tc_tls_ctx_t *tls;        /* NULL: plaintext; else HTTPS with it (borrowed, may be reloaded) */
 } tc_http_opts_t;
 
 typedef struct tc_http_server_s tc_http_server_t;
 
-/* Loop thread.  Binds and listens; *bound_port is the port actually bound.
- * Ignores SIGPIPE for the process (libuv writes with write(2)).  On failure
+/* Loop thread.  Binds and listens (transport/net's listener, which survives
+ * descriptor exhaustion); *bound_port is the port actually bound.  The
+ * process must ignore SIGPIPE (libuv writes with write(2)): main() does.  On failure
  * returns a negative TC_E* code and sets *errmsg (malloc'd, caller frees). */
 int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t **out,
                   int *bound_port, char **errmsg);
