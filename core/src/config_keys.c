@@ -22,7 +22,6 @@
 #define LEVEL TC__CONFIG_LEVEL
 #define FLOAT TC__CONFIG_FLOAT
 
-#define NO_GRPC_TLS "gRPC over TLS is not implemented yet, and serving plaintext where TLS was asked for is worse than not starting"
 #define NO_AUTHN "authentication is not implemented, and a server told to require keys must not start without them"
 #define NO_DISTRIBUTED "Permify's distributed mode (consistent-hash request routing) is not implemented"
 
@@ -56,7 +55,7 @@ static const tc__config_key_t keys[] = {
   K("server.grpc.handshake_timeout", "grpc-handshake-timeout", "GRPC_HANDSHAKE_TIMEOUT", DUR, AT(grpc_handshake_timeout_ms), "10s", .ours = true),
   K("server.http.max_connections", "http-max-connections", "HTTP_MAX_CONNECTIONS", INT, AT(http_max_connections), "0", .min = 0, .max = INT32_MAX, .ours = true),
   K("server.http.header_timeout", "http-header-timeout", "HTTP_HEADER_TIMEOUT", DUR, AT(http_header_timeout_ms), "5s", .ours = true),
-  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, AT(grpc_tls_enabled), "false", .refuse = NO_GRPC_TLS),
+  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, AT(grpc_tls_enabled), "false"),
   K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, AT(grpc_tls_cert), ""),
   K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, AT(grpc_tls_key), ""),
 

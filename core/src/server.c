@@ -242,6 +242,7 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
         .max_send_message_bytes = (int)cfg->grpc_max_message_size,
         .find_method = tc_method_find,
         .server = srv,
+        .tls = srv->grpc_tls,
     };
     rc = tc_grpc_start(loop, &srv->bridge, &opts, &srv->grpc, &srv->grpc_port, errmsg);
   }
@@ -255,7 +256,8 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   /* Without TLS, SIGHUP keeps its default action. */
   if (srv->http_tls || srv->grpc_tls) uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
-  tc_log(TC_LOG_INFO, "grpc listening on port %d", srv->grpc_port);
+  tc_log(TC_LOG_INFO, "grpc listening on port %d%s", srv->grpc_port,
+         srv->grpc_tls ? " (TLS)" : "");
   return 0;
 }
 

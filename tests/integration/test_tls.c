@@ -2,12 +2,14 @@
  * time (a CA and two leaves, A and B, for 127.0.0.1 and localhost), driven
  * with real TLS clients (the curl and openssl binaries).
  *
- * HTTPS: a write, a read and a Watch stream that receives the change; a
- * plaintext client against the TLS port is closed without an answer; start-up
- * refuses missing, unreadable, non-PEM and mismatched files (exit 2, one line
- * naming the key and the file); SIGHUP swaps the certificate for new
- * connections while an open Watch stream keeps receiving, and a bad file on
- * reload keeps the previous certificate. */
+ * The server runs TLS on both ports.  HTTPS: a write, a read and a Watch
+ * stream that receives the change.  gRPC (the C client with SSL credentials):
+ * the same, ALPN h2, and a change written over HTTPS reaching a gRPC stream.
+ * Plaintext clients against either TLS port fail without an answer.  Start-up
+ * refuses missing, unreadable, non-PEM and mismatched files on both
+ * transports (exit 2, one line naming the key and the file).  SIGHUP swaps the
+ * certificate for new connections while open Watch streams (HTTPS and gRPC)
+ * keep receiving, and a bad file on reload keeps the previous certificate. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -28,13 +30,15 @@
 #include <cmocka.h>
 
 #include "server_proc.h"
+#include "tt_api.h"
 
 #define WAIT_MS 20000
 
 typedef struct {
   char *dir;
   tc_proc_t proc;
-  int port; /* HTTPS */
+  int port;  /* HTTPS */
+  char *ca;  /* the CA certificate, PEM text */
 } fx_t;
 
 static char *vfmt(const char *f, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -103,6 +107,21 @@ static void make_certs(const char *dir) {
   assert_int_equal(rc, 0);
 }
 
+static char *slurp(const char *path) {
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  char *data = calloc(1, 1);
+  size_t len = 0, n;
+  char buf[4096];
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    data = realloc(data, len + n + 1);
+    memcpy(data + len, buf, n);
+    data[len += n] = '\0';
+  }
+  fclose(fp);
+  return data;
+}
+
 static int https_port(tc_proc_t *p) {
   const char *at = tc_proc_wait_log(p, 0, "http listening on port ", WAIT_MS);
   return at ? atoi(at + strlen("http listening on port ")) : -1;
@@ -116,8 +135,12 @@ static int setup(void **state) {
   char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
   const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
                         "--http-tls-enabled", "--http-tls-cert-path", cert,
-                        "--http-tls-key-path", key, "--log-level", "debug", NULL};
+                        "--http-tls-key-path", key, "--grpc-tls-enabled", "--grpc-tls-cert-path",
+                        cert, "--grpc-tls-key-path", key, "--log-level", "debug", NULL};
   int rc = tc_proc_start(&f->proc, args);
+  char *ca = fmt("%s/ca.pem", f->dir);
+  f->ca = slurp(ca);
+  free(ca);
   free(cert);
   free(key);
   if (rc != 0) return -1;
@@ -130,6 +153,7 @@ static int teardown(void **state) {
   int rc = f->proc.pid ? tc_proc_stop(&f->proc, NULL) : 0;
   tc_temp_dir_remove(f->dir);
   free(f->dir);
+  free(f->ca);
   free(f);
   return rc == 0 ? 0 : -1;
 }
@@ -154,20 +178,24 @@ static void expect_has(char *text, const char *needle) {
 }
 
 /* SHA-256 fingerprint line of a certificate file, or of the certificate the
- * server presents to a new connection (file NULL). */
-static char *fingerprint(fx_t *f, const char *file) {
+ * server presents to a new connection on port (file NULL). */
+static char *fingerprint(fx_t *f, const char *file, int port) {
   char *out = NULL;
   int rc = file ? sh(&out, "openssl x509 -noout -fingerprint -sha256 -in '%s/%s'", f->dir, file)
                 : sh(&out, "openssl s_client -connect 127.0.0.1:%d -servername localhost "
                            "</dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
-                     f->port);
+                     port);
   assert_int_equal(rc, 0);
   assert_non_null(strstr(out, "Fingerprint="));
   return out;
 }
 
+/* Both ports present the certificate in file to new connections. */
 static void expect_served(fx_t *f, const char *file) {
-  char *want = fingerprint(f, file), *got = fingerprint(f, NULL);
+  char *want = fingerprint(f, file, 0), *got = fingerprint(f, NULL, f->port);
+  assert_string_equal(got, want);
+  free(got);
+  got = fingerprint(f, NULL, f->proc.grpc_port);
   assert_string_equal(got, want);
   free(want);
   free(got);
@@ -250,6 +278,55 @@ static void expect_change(char *line, const char *doc, const char *user) {
   free(want);
 }
 
+/* ---- gRPC over TLS: the C client with SSL credentials ---- */
+
+static const char schema_text[] = "entity user {}\nentity doc {\n  relation owner @user\n}\n";
+
+static tc_client_t *grpc_tls(fx_t *f) {
+  tc_client_t *c = tc_client_new_tls(f->proc.target, f->ca);
+  assert_non_null(c);
+  return c;
+}
+
+/* A Watch stream on t1, live once its first checkpoint arrived. */
+static tc_stream_t *grpc_watch(tc_client_t *c) {
+  Base__V1__WatchRequest req = BASE__V1__WATCH_REQUEST__INIT;
+  req.tenant_id = "t1";
+  req.checkpoint_interval_seconds = 3600;
+  tc_stream_t *s = tc_client_stream_open(c, "/base.v1.Watch/Watch", &req.base, NULL, 0);
+  assert_non_null(s);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, &base__v1__watch_response__descriptor, &m, WAIT_MS), 0);
+  Base__V1__WatchResponse *w = (Base__V1__WatchResponse *)m;
+  assert_non_null(w->changes);
+  assert_int_equal(w->changes->n_data_changes, 0);
+  protobuf_c_message_free_unpacked(m, NULL);
+  return s;
+}
+
+/* The next message on s is the creation of doc:<doc>#owner@user:<user>. */
+static void grpc_expect_change(tc_stream_t *s, const char *doc, const char *user) {
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, &base__v1__watch_response__descriptor, &m, WAIT_MS), 0);
+  Base__V1__WatchResponse *w = (Base__V1__WatchResponse *)m;
+  assert_non_null(w->changes);
+  assert_int_equal(w->changes->n_data_changes, 1);
+  Base__V1__DataChange *ch = w->changes->data_changes[0];
+  assert_int_equal(ch->operation, BASE__V1__DATA_CHANGE__OPERATION__OPERATION_CREATE);
+  assert_int_equal(ch->type_case, BASE__V1__DATA_CHANGE__TYPE_TUPLE);
+  assert_string_equal(ch->tuple->entity->id, doc);
+  assert_string_equal(ch->tuple->subject->id, user);
+  protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void grpc_write(tc_client_t *c, const char *doc, const char *user) {
+  tt_tuple_buf_t b;
+  tt_result_t r = tt_write_one(c, "t1", tt_tuple(&b, "doc", doc, "owner", "user", user, ""));
+  if (r.code != 0) fprintf(stderr, "write: %d %s\n", r.code, r.details ? r.details : "");
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+}
+
 /* ---- tests ---- */
 
 static void test_https_write_read_watch(void **state) {
@@ -312,6 +389,38 @@ static void test_plaintext_client_refused(void **state) {
   expect_has(https(f, "localhost", "/healthz", NULL), "SERVING");
 }
 
+static void test_grpc_tls(void **state) {
+  fx_t *f = *state;
+  char *out = NULL;
+  assert_int_equal(sh(&out, "openssl s_client -alpn h2 -connect 127.0.0.1:%d -servername localhost "
+                            "</dev/null 2>/dev/null", f->proc.grpc_port), 0);
+  expect_has(out, "ALPN protocol: h2");
+  tc_client_t *c = grpc_tls(f);
+  char *version = NULL;
+  tt_write_schema_text(c, "t1", schema_text, &version);
+  free(version);
+  tc_stream_t *s = grpc_watch(c);
+  grpc_write(c, "g1", "alice");
+  grpc_expect_change(s, "g1", "alice");
+  /* Written over HTTPS, seen on the gRPC stream. */
+  expect_has(write_tuple(f, "g2", "bob"), "{\"snap_token\":\"");
+  grpc_expect_change(s, "g2", "bob");
+  assert_int_equal(tt_read_tuples(c, "t1", NULL, NULL, 100), 2);
+  tc_stream_free(s);
+  tc_client_free(c);
+
+  /* A plaintext client gets no service from the TLS port. */
+  tc_client_t *plain = tc_client_new(f->proc.target);
+  tt_tuple_buf_t b;
+  tt_result_t r = tt_write_one(plain, "t1", tt_tuple(&b, "doc", "g3", "owner", "user", "eve", ""));
+  assert_int_equal(r.code, 14); /* UNAVAILABLE */
+  tt_result_free(&r);
+  tc_client_free(plain);
+  c = grpc_tls(f);
+  assert_int_equal(tt_read_tuples(c, "t1", NULL, NULL, 100), 2);
+  tc_client_free(c);
+}
+
 static void test_sighup_reload(void **state) {
   fx_t *f = *state;
   expect_served(f, "a.pem");
@@ -319,6 +428,8 @@ static void test_sighup_reload(void **state) {
   watcher_t w;
   watch_start(f, &w, "t1");
   expect_has(watch_line(&w), "\"data_changes\":[]");
+  tc_client_t *before = grpc_tls(f);
+  tc_stream_t *gs = grpc_watch(before);
 
   assert_int_equal(sh(NULL, "cd '%s' && cp b.pem cert.new && cp b.key key.new && "
                             "mv cert.new cert.pem && mv key.new key.pem", f->dir), 0);
@@ -326,9 +437,15 @@ static void test_sighup_reload(void **state) {
   kill(f->proc.pid, SIGHUP);
   assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.http.tls: certificate reloaded", WAIT_MS));
   expect_served(f, "b.pem");
-  /* The stream opened under A is still served, and sees a write made under B. */
+  assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
+  /* The streams opened under A are still served, and see writes made under B. */
   expect_has(write_tuple(f, "d2", "bob"), "{\"snap_token\":\"");
   expect_change(watch_line(&w), "d2", "bob");
+  grpc_expect_change(gs, "d2", "bob");
+  tc_client_t *after = grpc_tls(f); /* a new gRPC connection, under B */
+  grpc_write(after, "d4", "dave");
+  expect_change(watch_line(&w), "d4", "dave");
+  grpc_expect_change(gs, "d4", "dave");
 
   /* A bad file on reload: one error line, and B stays. */
   assert_int_equal(sh(NULL, "cd '%s' && cp a.key key.pem", f->dir), 0);
@@ -343,7 +460,11 @@ static void test_sighup_reload(void **state) {
   expect_served(f, "b.pem");
   expect_has(write_tuple(f, "d3", "carol"), "{\"snap_token\":\"");
   expect_change(watch_line(&w), "d3", "carol");
+  grpc_expect_change(gs, "d3", "carol");
   watch_stop(&w);
+  tc_stream_free(gs);
+  tc_client_free(before);
+  tc_client_free(after);
 }
 
 /* ---- start-up refusals, table-driven ---- */
@@ -410,6 +531,7 @@ static void refuse_all(const char *dir, const char *transport) {
 static void test_startup_refusals(void **state) {
   fx_t *f = *state;
   refuse_all(f->dir, "http");
+  refuse_all(f->dir, "grpc");
   /* Permify's environment variables reach the same checks. */
   char *missing = fmt("%s/nope.pem", f->dir);
   setenv("PERMIFY_HTTP_TLS_ENABLED", "true", 1);
@@ -428,6 +550,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_https_write_read_watch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plaintext_client_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_grpc_tls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
   };
