@@ -177,7 +177,10 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
   int64_t kept = NOFILE_RESERVE + cfg->database_max_connections;
   int64_t g = cfg->grpc_max_connections, h = cfg->http_enabled ? cfg->http_max_connections : 0;
   int n_auto = (g == 0) + (cfg->http_enabled && h == 0);
-  int64_t left = nofile - kept - g - h;
+  /* Under TLS a gRPC connection holds three descriptors: the client's socket
+   * and both ends of the socketpair to gRPC (transport/grpc/grpc_tls.c). */
+  int64_t per_grpc = srv->grpc_tls ? 3 : 1;
+  int64_t left = nofile - kept - g * per_grpc - h;
   if (left < n_auto) {
     *errmsg = tc_format("%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
                         "descriptors kept for the database and files",
@@ -187,7 +190,7 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
   }
   int64_t share = n_auto ? left / n_auto : 0;
   if (share > AUTO_MAX_CONNECTIONS) share = AUTO_MAX_CONNECTIONS;
-  srv->grpc_max_conns = (int)(g ? g : share);
+  srv->grpc_max_conns = (int)(g ? g : share / per_grpc ? share / per_grpc : 1);
   srv->http_max_conns = (int)(h ? h : share);
   tc_log(TC_LOG_INFO, "connections: at most %d gRPC and %d HTTP (RLIMIT_NOFILE %lld)",
          srv->grpc_max_conns, cfg->http_enabled ? srv->http_max_conns : 0, (long long)nofile);

@@ -10,4 +10,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-exec node --test --test-reporter=spec permify-client.test.js
+exec node --test --test-reporter=spec permify-client.test.js tls.test.js
