@@ -216,6 +216,34 @@ static void test_exhaustion_recovers(void **state) {
   assert_int_equal(stop(&p), 0);
 }
 
+/* An HTTP Watch stream outlives the header timeout: it only covers reading
+ * requests and idle keep-alive. */
+static void watch_outlives_header_timeout(tc_proc_t *p) {
+  tc_client_t *c = tc_client_new(p->target);
+  tt_write_schema(c, "t1", NULL);
+  tc_client_free(c);
+  static const char body[] = "{\"snap_token\":\"\",\"checkpoint_interval_seconds\":3600}";
+  char req[512];
+  int n = snprintf(req, sizeof req,
+                   "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                   "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   sizeof body - 1, body);
+  int w = dial(p->http_port);
+  send_all(w, req, (size_t)n);
+  char buf[4096];
+  struct pollfd pfd = {.fd = w, .events = POLLIN};
+  assert_int_equal(poll(&pfd, 1, TT_TIMEOUT), 1); /* the first checkpoint */
+  assert_true(recv(w, buf, sizeof buf, 0) > 0);
+  assert_int_equal(closed_after(w, 0, 1000), -1);
+  assert_true(grpc_write_ok(p->target));
+  assert_int_equal(poll(&pfd, 1, TT_TIMEOUT), 1);
+  ssize_t r = recv(w, buf, sizeof buf - 1, 0);
+  assert_true(r > 0);
+  buf[r] = '\0';
+  assert_non_null(strstr(buf, "OPERATION_CREATE"));
+  close(w);
+}
+
 /* A gRPC connection that sends no preface, or the wrong bytes, is closed; an
  * HTTP connection that sends no complete request head is closed. */
 static void test_handshake_and_header_timeouts(void **state) {
@@ -244,6 +272,7 @@ static void test_handshake_and_header_timeouts(void **state) {
   assert_int_equal(closed_after(good, 0, 600), -1);
   assert_true(grpc_health_ok(p.target));
   close(silent), close(wrong), close(good), close(head), close(partial);
+  watch_outlives_header_timeout(&p);
   assert_int_equal(stop(&p), 0);
 }
 

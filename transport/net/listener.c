@@ -48,6 +48,7 @@ static void exhausted(tc_listener_t *l, int err) {
     }
     l->spare = open_spare();
   }
+  l->last_exhausted = uv_now(l->poll.loop);
   if (!l->backoff_ms) {
     tc_log(TC_LOG_WARN, "%s: out of file descriptors (%s): refusing connections until some close",
            l->name, strerror(err));
@@ -78,7 +79,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < ACCEPT_BATCH && l->polling; i++) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      if (l->backoff_ms) recovered(l);
+      if (l->backoff_ms && uv_now(l->poll.loop) - l->last_exhausted >= TC_LISTENER_QUIET_MS)
+        recovered(l);
       l->on_accept(l, fd);
       continue;
     }
@@ -147,6 +149,7 @@ int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int po
   l->polling = 0;
   l->backoff_ms = 0;
   l->refused = 0;
+  l->last_exhausted = 0;
   *bound_port = local_port(l->fd);
   start_polling(l);
   return 0;

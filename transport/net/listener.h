@@ -9,7 +9,9 @@
  * descriptor it keeps open for that (close the spare, accept, close, repeat,
  * reopen the spare), stops watching for a backoff that doubles from
  * TC_LISTENER_BACKOFF_MIN_MS to TC_LISTENER_BACKOFF_MAX_MS, and resumes by
- * itself; it logs once when an episode starts and once when it ends.
+ * itself.  An episode ends at the first connection accepted
+ * TC_LISTENER_QUIET_MS after the last exhaustion; it is logged once when it
+ * starts and once when it ends, however many connections it refused.
  * Everything runs on the loop thread.
  *
  * Ownership: the caller owns the tc_listener_t memory (usually embedded) and
@@ -28,6 +30,7 @@
  * the backlog per backoff. */
 #define TC_LISTENER_BACKOFF_MIN_MS 50
 #define TC_LISTENER_BACKOFF_MAX_MS 500
+#define TC_LISTENER_QUIET_MS 1000
 
 typedef struct tc_listener_s tc_listener_t;
 typedef void (*tc_listener_accept_fn)(tc_listener_t *l, int fd);
@@ -42,7 +45,8 @@ struct tc_listener_s {
   uv_timer_t backoff;
   int fd, spare;
   int polling;         /* poll is started */
-  unsigned backoff_ms; /* 0: not exhausted */
+  unsigned backoff_ms; /* 0: not in an exhaustion episode */
+  uint64_t last_exhausted; /* uv_now() of the last EMFILE/ENFILE */
   unsigned long refused; /* clients refused in this exhaustion episode */
   int handles;         /* open uv handles, for close */
 };
