@@ -151,14 +151,3 @@ int tc_tls_conn_write(tc_tls_conn_t *t, const char *data, size_t len, void *toke
   }
   return flush(t, token);
 }
-
-const char *tc_tls_conn_alpn(const tc_tls_conn_t *t) {
-  static _Thread_local char name[32];
-  const unsigned char *p = NULL;
-  unsigned int n = 0;
-  SSL_get0_alpn_selected(t->ssl, &p, &n);
-  if (n >= sizeof name) n = 0;
-  if (n) memcpy(name, p, n);
-  name[n] = '\0';
-  return name;
-}

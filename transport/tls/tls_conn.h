@@ -52,9 +52,6 @@ int tc_tls_conn_feed(tc_tls_conn_t *t, const char *data, size_t len);
  * follows.  Returns 0 or a negative code (nothing was queued). */
 int tc_tls_conn_write(tc_tls_conn_t *t, const char *data, size_t len, void *token);
 
-/* The negotiated ALPN protocol ("" when none). */
-const char *tc_tls_conn_alpn(const tc_tls_conn_t *t);
-
 /* After the stream is closed. */
 void tc_tls_conn_free(tc_tls_conn_t *t);
 
