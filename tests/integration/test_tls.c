@@ -89,7 +89,8 @@ static int sh(char **out, const char *f, ...) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* A CA, leaves a and b signed by it (serials 10 and 11), and cert.pem /
+/* A CA, leaves a and b signed by it (serials 10 and 11), an intermediate CA
+ * and leaf c signed by it (c.chain: c then the intermediate), and cert.pem /
  * key.pem: the files the server is pointed at, a copy of a. */
 static void make_certs(const char *dir) {
   int rc = sh(NULL,
@@ -102,6 +103,14 @@ static void make_certs(const char *dir) {
               "openssl req $ec -subj /CN=localhost -keyout $l.key -out $l.csr 2>/dev/null; "
               "openssl x509 -req -in $l.csr -CA ca.pem -CAkey ca.key -set_serial ${n#*:} "
               "-days 2 -extfile san.cnf -out $l.pem 2>/dev/null; done; "
+              "printf 'basicConstraints=critical,CA:true\\nkeyUsage=keyCertSign\\n' > ca.cnf; "
+              "openssl req $ec -subj /CN=tuplecast-test-intermediate -keyout inter.key "
+              "-out inter.csr 2>/dev/null; "
+              "openssl x509 -req -in inter.csr -CA ca.pem -CAkey ca.key -set_serial 20 -days 2 "
+              "-extfile ca.cnf -out inter.pem 2>/dev/null; "
+              "openssl req $ec -subj /CN=localhost -keyout c.key -out c.csr 2>/dev/null; "
+              "openssl x509 -req -in c.csr -CA inter.pem -CAkey inter.key -set_serial 12 "
+              "-days 2 -extfile san.cnf -out c.pem 2>/dev/null; cat c.pem inter.pem > c.chain; "
               "cp a.pem cert.pem; cp a.key key.pem; echo 'not a certificate' > junk.pem",
               dir);
   assert_int_equal(rc, 0);
@@ -517,6 +526,21 @@ static void test_sighup_reload(void **state) {
   expect_has(write_tuple(f, "d3", "carol"), "{\"snap_token\":\"");
   expect_change(watch_line(&w), "d3", "carol");
   grpc_expect_change(gs, "d3", "carol");
+
+  /* A leaf signed by an intermediate: the file holds both, clients trust the
+   * root only, so the server must send the chain. */
+  assert_int_equal(sh(NULL, "cd '%s' && cp c.chain cert.new && cp c.key key.new && "
+                            "mv cert.new cert.pem && mv key.new key.pem", f->dir), 0);
+  mark = f->proc.log_len;
+  kill(f->proc.pid, SIGHUP);
+  assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
+  expect_served(f, "c.pem");
+  expect_has(write_tuple(f, "d5", "erin"), "{\"snap_token\":\"");
+  grpc_expect_change(gs, "d5", "erin");
+  tc_client_t *chained = grpc_tls(f);
+  assert_int_equal(tt_read_tuples(chained, "t1", NULL, NULL, 100), 4); /* d2-d5 */
+  tc_client_free(chained);
+  expect_change(watch_line(&w), "d5", "erin");
   watch_stop(&w);
   tc_stream_free(gs);
   tc_client_free(before);
