@@ -29,6 +29,7 @@
 
 typedef struct {
   const char *target, *tenant, *token, *scenario, *json;
+  const char *tls_ca; /* PEM file of the CA to trust: TLS to every server; NULL: plaintext */
   const char *name;  /* the server's label in the report (--name, --peer NAME=) */
   double duration;   /* seconds of load (write, watch-latency) */
   double rate;       /* writes/s (watch-latency) */
@@ -64,8 +65,11 @@ struct bench_tag_s {
 typedef struct bench_client_s bench_client_t;
 
 /* `connections` channels to target, each with its own TCP connection;
- * token (may be NULL) is sent as "authorization: Bearer <token>". */
-bench_client_t *bench_client_new(const char *target, int connections, const char *token);
+ * token (may be NULL) is sent as "authorization: Bearer <token>"; tls_ca (may
+ * be NULL: plaintext) is a PEM file of root certificates for TLS.  NULL when
+ * tls_ca cannot be read. */
+bench_client_t *bench_client_new(const char *target, int connections, const char *token,
+                                 const char *tls_ca);
 void bench_client_free(bench_client_t *c);
 int bench_client_connections(const bench_client_t *c);
 /* Handles completions until until_ns; returns 0 after one was handled, -1 at

@@ -43,6 +43,7 @@ static const char usage[] =
     "                       streams count as in place S seconds after opening\n"
     "  --tenant ID          tenant (default t1); gets the example schema if it has none\n"
     "  --token TOKEN        sent as \"authorization: Bearer TOKEN\"\n"
+    "  --tls-ca FILE        TLS, trusting the CA certificates in FILE (PEM)\n"
     "  --duration S         seconds of load: write, watch-latency (default 3)\n"
     "  --concurrency N      outstanding Data.Write calls: write, catch-up (default 1)\n"
     "  --batch N            tuples per Data.Write (default 1)\n"
@@ -115,7 +116,7 @@ static int parse_peer(char *s) {
 static int parse_args(int argc, char **argv, bench_opts_t *o) {
   enum { O_TARGET = 256, O_TENANT, O_TOKEN, O_DURATION, O_CONCURRENCY, O_BATCH, O_CONNECTIONS,
          O_WATCHERS, O_RATE, O_STREAMS, O_ROUNDS, O_HISTORY, O_PID, O_JSON, O_SCENARIO, O_HELP,
-         O_NAME, O_PEER, O_SETTLE };
+         O_NAME, O_PEER, O_SETTLE, O_TLS_CA };
   static const struct option longs[] = {
       {"target", required_argument, NULL, O_TARGET},
       {"tenant", required_argument, NULL, O_TENANT},
@@ -123,6 +124,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"peer", required_argument, NULL, O_PEER},
       {"settle", required_argument, NULL, O_SETTLE},
       {"token", required_argument, NULL, O_TOKEN},
+      {"tls-ca", required_argument, NULL, O_TLS_CA},
       {"duration", required_argument, NULL, O_DURATION},
       {"concurrency", required_argument, NULL, O_CONCURRENCY},
       {"batch", required_argument, NULL, O_BATCH},
@@ -150,6 +152,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       case O_PEER: bad = parse_peer(optarg); break;
       case O_SETTLE: bad = parse_num("settle", optarg, &o->settle); break;
       case O_TOKEN: o->token = optarg; break;
+      case O_TLS_CA: o->tls_ca = optarg; break;
       case O_JSON: o->json = optarg; break;
       case O_SCENARIO: o->scenario = optarg; break;
       case O_DURATION: bad = parse_num("duration", optarg, &o->duration); break;
@@ -227,7 +230,7 @@ static void raise_fd_limit(void) {
 /* One scenario run against one server: its own client, tenant setup and
  * report (a server that fails the setup is reported too, with ok 0). */
 static int run_one(const scenario_t *sc, const bench_opts_t *o) {
-  bench_client_t *c = bench_client_new(o->target, o->connections, o->token);
+  bench_client_t *c = bench_client_new(o->target, o->connections, o->token, o->tls_ca);
   if (!c) return -1;
   char err[512] = "";
   bench_report_t *r = bench_report_new(o);

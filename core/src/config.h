@@ -34,6 +34,10 @@ typedef struct tc_config_s {
   tc_config_list_t http_cors_allowed_headers;
   int grpc_port;                     /* server.grpc.port */
   int64_t grpc_max_message_size;     /* server.grpc.max_message_size, bytes */
+  bool http_tls_enabled;             /* server.http.tls.enabled */
+  char *http_tls_cert, *http_tls_key; /* server.http.tls.{cert,key}: PEM paths */
+  bool grpc_tls_enabled;             /* server.grpc.tls.enabled */
+  char *grpc_tls_cert, *grpc_tls_key; /* server.grpc.tls.{cert,key}: PEM paths */
   int64_t grpc_max_connections;      /* server.grpc.max_connections (ours); 0: from RLIMIT_NOFILE */
   int64_t grpc_handshake_timeout_ms; /* server.grpc.handshake_timeout (ours) */
   int64_t http_max_connections;      /* server.http.max_connections (ours); 0: from RLIMIT_NOFILE */

@@ -22,7 +22,6 @@
 #define LEVEL TC__CONFIG_LEVEL
 #define FLOAT TC__CONFIG_FLOAT
 
-#define NO_TLS "TLS is not implemented, and serving plaintext where TLS was asked for is worse than not starting"
 #define NO_DISTRIBUTED "Permify's distributed mode (consistent-hash request routing) is not implemented"
 
 /* K(key, flag, env, type, field, default, optional designators...) */
@@ -44,9 +43,9 @@ static const tc__config_key_t keys[] = {
   K("server.http.enabled", "http-enabled", "HTTP_ENABLED", BOOL, AT(http_enabled), "true"),
   K("server.http.port", "http-port", "HTTP_PORT", PORT, AT(http_port), "3476"),
   K("server.http.grpc_target_host", "http-grpc-target-host", "HTTP_GRPC_TARGET_HOST", STR, AT(http_grpc_target_host), "127.0.0.1"),
-  K("server.http.tls.enabled", "http-tls-enabled", "HTTP_TLS_ENABLED", BOOL, NOWHERE, "false", .refuse = NO_TLS),
-  K("server.http.tls.cert", "http-tls-cert-path", "HTTP_TLS_CERT_PATH", STR, NOWHERE, ""),
-  K("server.http.tls.key", "http-tls-key-path", "HTTP_TLS_KEY_PATH", STR, NOWHERE, ""),
+  K("server.http.tls.enabled", "http-tls-enabled", "HTTP_TLS_ENABLED", BOOL, AT(http_tls_enabled), "false"),
+  K("server.http.tls.cert", "http-tls-cert-path", "HTTP_TLS_CERT_PATH", STR, AT(http_tls_cert), ""),
+  K("server.http.tls.key", "http-tls-key-path", "HTTP_TLS_KEY_PATH", STR, AT(http_tls_key), ""),
   K("server.http.cors_allowed_origins", "http-cors-allowed-origins", "HTTP_CORS_ALLOWED_ORIGINS", LIST, AT(http_cors_allowed_origins), "*"),
   K("server.http.cors_allowed_headers", "http-cors-allowed-headers", "HTTP_CORS_ALLOWED_HEADERS", LIST, AT(http_cors_allowed_headers), "*"),
   K("server.grpc.port", "grpc-port", "GRPC_PORT", PORT, AT(grpc_port), "3478"),
@@ -55,9 +54,9 @@ static const tc__config_key_t keys[] = {
   K("server.grpc.handshake_timeout", "grpc-handshake-timeout", "GRPC_HANDSHAKE_TIMEOUT", DUR, AT(grpc_handshake_timeout_ms), "10s", .ours = true),
   K("server.http.max_connections", "http-max-connections", "HTTP_MAX_CONNECTIONS", INT, AT(http_max_connections), "0", .min = 0, .max = INT32_MAX, .ours = true),
   K("server.http.header_timeout", "http-header-timeout", "HTTP_HEADER_TIMEOUT", DUR, AT(http_header_timeout_ms), "5s", .ours = true),
-  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, NOWHERE, "false", .refuse = NO_TLS),
-  K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, NOWHERE, ""),
-  K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, NOWHERE, ""),
+  K("server.grpc.tls.enabled", "grpc-tls-enabled", "GRPC_TLS_ENABLED", BOOL, AT(grpc_tls_enabled), "false"),
+  K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, AT(grpc_tls_cert), ""),
+  K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, AT(grpc_tls_key), ""),
 
   K("logger.level", "log-level", "LOG_LEVEL", LEVEL, AT(log_level), "info"),
   K("logger.output", "log-output", "LOG_OUTPUT", STR, AT(log_output), "text", .choices = OUTPUTS),

@@ -15,6 +15,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "tenant.h"
+#include "tls_context.h"
 #include "watch.h"
 #include "call.h"
 
@@ -58,9 +59,45 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
 
 static void on_closed_signal(uv_handle_t *h) { (void)h; }
 
+/* The TLS contexts of the transports that have TLS on; a bad file stops the
+ * start with one line naming the key, the file and the problem. */
+static int load_tls(tc_server_t *srv, char **errmsg) {
+  const tc_config_t *cfg = srv->cfg;
+  int rc = 0;
+  if (cfg->http_enabled && cfg->http_tls_enabled)
+    rc = tc_tls_ctx_load("server.http.tls", cfg->http_tls_cert, cfg->http_tls_key, "http/1.1",
+                         &srv->http_tls, errmsg);
+  if (rc == 0 && cfg->grpc_tls_enabled)
+    rc = tc_tls_ctx_load("server.grpc.tls", cfg->grpc_tls_cert, cfg->grpc_tls_key, "h2",
+                         &srv->grpc_tls, errmsg);
+  return rc;
+}
+
+static void reload_one(tc_tls_ctx_t *t) {
+  char *err = NULL;
+  if (!t) return;
+  if (tc_tls_ctx_reload(t, &err) == 0)
+    tc_log(TC_LOG_INFO, "tls: %s: certificate reloaded", tc_tls_ctx_name(t));
+  else
+    tc_log(TC_LOG_ERROR, "tls: reload failed, still serving the previous certificate: %s",
+           err ? err : "out of memory");
+  free(err);
+}
+
+void tc_server_reload_tls(tc_server_t *srv) {
+  reload_one(srv->http_tls);
+  reload_one(srv->grpc_tls);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  tc_server_reload_tls(h->data);
+}
+
 static void finish_stop(tc_server_t *srv) {
   uv_close((uv_handle_t *)&srv->sigint, on_closed_signal);
   uv_close((uv_handle_t *)&srv->sigterm, on_closed_signal);
+  uv_close((uv_handle_t *)&srv->sighup, on_closed_signal);
   /* Closing the handles restores the default action; a second signal during
    * the last of the teardown must not kill a server that is already
    * stopping cleanly. */
@@ -68,6 +105,7 @@ static void finish_stop(tc_server_t *srv) {
   signal(SIGTERM, SIG_IGN);
   tc_gate_close(srv->gate);
   srv->gate = NULL;
+  if (srv->http_tls || srv->grpc_tls) signal(SIGHUP, SIG_IGN);
   tc_bridge_close(&srv->bridge);
   tc_log(TC_LOG_INFO, "stopped");
 }
@@ -155,7 +193,10 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
   int64_t kept = NOFILE_RESERVE + cfg->database_max_connections;
   int64_t g = cfg->grpc_max_connections, h = cfg->http_enabled ? cfg->http_max_connections : 0;
   int n_auto = (g == 0) + (cfg->http_enabled && h == 0);
-  int64_t left = nofile - kept - g - h;
+  /* Under TLS a gRPC connection holds three descriptors: the client's socket
+   * and both ends of the socketpair to gRPC (transport/grpc/grpc_tls.c). */
+  int64_t per_grpc = srv->grpc_tls ? 3 : 1;
+  int64_t left = nofile - kept - g * per_grpc - h;
   if (left < n_auto) {
     *errmsg = tc_format("%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
                         "descriptors kept for the database and files",
@@ -165,7 +206,7 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
   }
   int64_t share = n_auto ? left / n_auto : 0;
   if (share > AUTO_MAX_CONNECTIONS) share = AUTO_MAX_CONNECTIONS;
-  srv->grpc_max_conns = (int)(g ? g : share);
+  srv->grpc_max_conns = (int)(g ? g : share / per_grpc ? share / per_grpc : 1);
   srv->http_max_conns = (int)(h ? h : share);
   tc_log(TC_LOG_INFO, "connections: at most %d gRPC and %d HTTP (RLIMIT_NOFILE %lld)",
          srv->grpc_max_conns, cfg->http_enabled ? srv->http_max_conns : 0, (long long)nofile);
@@ -186,9 +227,12 @@ static int start_http(tc_server_t *srv, char **errmsg) {
       .max_body_bytes = (size_t)cfg->grpc_max_message_size,
       .header_timeout_ms = (int)cfg->http_header_timeout_ms,
       .max_connections = (size_t)srv->http_max_conns,
+      .tls = srv->http_tls,
   };
   int rc = tc_http_start(srv->loop, &opts, &srv->http, &srv->http_port, errmsg);
-  if (rc == 0) tc_log(TC_LOG_INFO, "http listening on port %d", srv->http_port);
+  if (rc == 0)
+    tc_log(TC_LOG_INFO, "http listening on port %d%s", srv->http_port,
+           srv->http_tls ? " (TLS)" : "");
   return rc;
 }
 
@@ -204,8 +248,10 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   }
   uv_signal_init(loop, &srv->sigint);
   uv_signal_init(loop, &srv->sigterm);
-  srv->sigint.data = srv->sigterm.data = srv;
-  if ((rc = open_gate(srv, errmsg)) == 0 && (rc = connection_limits(srv, errmsg)) == 0 &&
+  uv_signal_init(loop, &srv->sighup);
+  srv->sigint.data = srv->sigterm.data = srv->sighup.data = srv;
+  if ((rc = open_gate(srv, errmsg)) == 0 && (rc = load_tls(srv, errmsg)) == 0 &&
+      (rc = connection_limits(srv, errmsg)) == 0 &&
       (rc = open_backend(srv, errmsg)) == 0) {
     tc_grpc_opts_t opts = {
         .host = "0.0.0.0", /* Permify's gRPC listens on every address, whatever server.host */
@@ -216,6 +262,7 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
         .max_send_message_bytes = (int)cfg->grpc_max_message_size,
         .find_method = tc_method_find,
         .server = srv,
+        .tls = srv->grpc_tls,
     };
     rc = tc_grpc_start(loop, &srv->bridge, &opts, &srv->grpc, &srv->grpc_port, errmsg);
   }
@@ -227,7 +274,10 @@ int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg, c
   }
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-  tc_log(TC_LOG_INFO, "grpc listening on port %d", srv->grpc_port);
+  /* Without TLS, SIGHUP keeps its default action. */
+  if (srv->http_tls || srv->grpc_tls) uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
+  tc_log(TC_LOG_INFO, "grpc listening on port %d%s", srv->grpc_port,
+         srv->grpc_tls ? " (TLS)" : "");
   return 0;
 }
 
@@ -235,4 +285,6 @@ void tc_server_free(tc_server_t *srv) {
   tc_watch_free(srv);
   tc_tenant_free_all(srv);
   tc_plugin_unload(&srv->plugin);
+  tc_tls_ctx_free(srv->http_tls);
+  tc_tls_ctx_free(srv->grpc_tls);
 }

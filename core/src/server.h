@@ -18,6 +18,7 @@ typedef struct tc_grpc_server_s tc_grpc_server_t;
 typedef struct tc_http_server_s tc_http_server_t;
 typedef struct tc_feed_s tc_feed_t;
 typedef struct tc_gate_s tc_gate_t;
+typedef struct tc_tls_ctx_s tc_tls_ctx_t;
 
 struct tc_server_s {
   uv_loop_t *loop;
@@ -35,6 +36,8 @@ struct tc_server_s {
   int http_port;          /* bound port */
   int grpc_max_conns, http_max_conns; /* from the keys and RLIMIT_NOFILE */
   uv_signal_t sigint, sigterm;
+  tc_tls_ctx_t *http_tls, *grpc_tls; /* NULL when that transport's TLS is off */
+  uv_signal_t sighup;                /* reloads the TLS certificates */
   int stopping;
 };
 
@@ -44,6 +47,11 @@ struct tc_server_s {
  * uv_run() returns. */
 int tc_server_start(tc_server_t *srv, uv_loop_t *loop, const tc_config_t *cfg,
                     char **errmsg);
+/* SIGHUP: each TLS context is rebuilt from its files; on failure one error
+ * line is logged and the old certificate stays.  Open connections keep the
+ * certificate they started with. */
+void tc_server_reload_tls(tc_server_t *srv);
+
 /* Graceful stop (also run on SIGINT/SIGTERM): stop accepting, finish in-flight
  * calls, close the backend and every handle, so that uv_run() returns. */
 void tc_server_stop(tc_server_t *srv);

@@ -11,6 +11,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-# Arguments: the test files to run (default: permify-client.test.js authn.test.js).
-[ $# -gt 0 ] || set -- permify-client.test.js authn.test.js
+# Arguments: the test files to run (default: permify-client.test.js authn.test.js tls.test.js).
+[ $# -gt 0 ] || set -- permify-client.test.js authn.test.js tls.test.js
 exec node --test --test-reporter=spec "$@"

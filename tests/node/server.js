@@ -111,7 +111,7 @@ async function startServer(options = {}) {
     const args = ['serve', '--grpc-port', String(grpcPort), '--http-port', String(httpPort),
       '--database-engine', engine];
     if (engine !== 'memory') args.push('--database-uri', engine === 'postgres' ? pgUri : dbFile);
-    if (options.args) args.push(...options.args);
+    if (options.args) args.push(...options.args); // more flags, e.g. TLS (tls.test.js)
 
     let stderrText = '';
     let stdoutText = '';

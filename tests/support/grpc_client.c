@@ -14,10 +14,13 @@ struct tc_client_s {
   grpc_completion_queue *cq;
 };
 
-tc_client_t *tc_client_new(const char *target) {
+/* Takes creds. */
+static tc_client_t *client_new(const char *target, grpc_channel_credentials *creds) {
   tc_client_t *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
-  grpc_init();
+  if (!c) {
+    grpc_channel_credentials_release(creds);
+    return NULL;
+  }
   /* A local subchannel pool gives each client its own connection instead of
    * one shared by every channel with the same args. */
   grpc_arg args[] = {
@@ -25,11 +28,20 @@ tc_client_t *tc_client_new(const char *target) {
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
   };
   grpc_channel_args chargs = {.num_args = sizeof args / sizeof args[0], .args = args};
-  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
   c->channel = grpc_channel_create(target, creds, &chargs);
   grpc_channel_credentials_release(creds);
   c->cq = grpc_completion_queue_create_for_pluck(NULL);
   return c;
+}
+
+tc_client_t *tc_client_new(const char *target) {
+  grpc_init();
+  return client_new(target, grpc_insecure_credentials_create());
+}
+
+tc_client_t *tc_client_new_tls(const char *target, const char *root_pem) {
+  grpc_init();
+  return client_new(target, grpc_ssl_credentials_create(root_pem, NULL, NULL, NULL));
 }
 
 void tc_client_free(tc_client_t *c) {

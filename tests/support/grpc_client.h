@@ -18,6 +18,9 @@ typedef struct tc_client_s tc_client_t;
 
 /* target: "127.0.0.1:PORT"; insecure.  NULL on failure. */
 tc_client_t *tc_client_new(const char *target);
+/* The same over TLS, trusting only the CA certificates in root_pem (PEM
+ * text); the server's certificate must name the target's host. */
+tc_client_t *tc_client_new_tls(const char *target, const char *root_pem);
 void tc_client_free(tc_client_t *c);
 
 /* Unary call with a deadline of timeout_ms.  req is packed with protobuf-c;

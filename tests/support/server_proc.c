@@ -152,3 +152,12 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 void tc_temp_dir_remove(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms) {
+  long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    const char *at = p->log && p->log_len > from ? strstr(p->log + from, needle) : NULL;
+    if (at && strchr(at, '\n')) return at;
+    if (now_ms() > deadline || pump_log(p, 100) == 1) return NULL;
+  }
+}

@@ -6,6 +6,7 @@
 #ifndef TC_SERVER_PROC_H
 #define TC_SERVER_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct tc_proc_s {
@@ -28,6 +29,9 @@ int tc_proc_run(const char *const *args, char **out);
 /* Sends SIGTERM, waits up to 20 s; returns the exit status (or -1).  log,
  * if not NULL, gets everything the server wrote to stderr (malloc'd). */
 int tc_proc_stop(tc_proc_t *p, char **log);
+/* Reads the server's stderr until a whole line at or after offset from holds
+ * needle, up to timeout_ms; returns where it is in p->log, or NULL. */
+const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms);
 /* Makes a fresh temporary directory; returns a malloc'd path. */
 char *tc_temp_dir(void);
 /* rm -rf of a directory made by tc_temp_dir(). */

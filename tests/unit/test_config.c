@@ -386,19 +386,33 @@ static void test_refused_settings(void **state) {
                NONE, "config: authn.preshared.keys: key 2 is empty");
   expect_error(NULL, NONE, ARGS("PERMIFY_AUTHN_ENABLED=true", "PERMIFY_AUTHN_METHOD=x"),
                "PERMIFY_AUTHN_METHOD: must be preshared or oidc");
-  expect_error("server: {grpc: {tls: {enabled: true}}}", NONE, NONE,
-               "server.grpc.tls.enabled: true is not supported yet: TLS");
-  expect_error(NULL, ARGS("--grpc-tls-enabled=true"), NONE, "--grpc-tls-enabled: true is not");
-  expect_error(NULL, NONE, ARGS("PERMIFY_HTTP_TLS_ENABLED=1"),
-               "PERMIFY_HTTP_TLS_ENABLED: true is not supported yet: TLS");
-  expect_error("server: {http: {tls: {enabled: true}}}", NONE, NONE,
-               "server.http.tls.enabled: true is not supported");
   expect_error("distributed: {enabled: true}", NONE, NONE,
                "distributed.enabled: true is not supported yet");
   /* the merged value counts: a flag may turn a refused setting back off */
   tc_config_t cfg;
   expect_ok(&cfg, "authn: {enabled: true}\ndistributed: {enabled: true}\n",
             ARGS("--authn-enabled=false"), ARGS("PERMIFY_DISTRIBUTED_ENABLED=false"));
+  tc_config_free(&cfg);
+}
+
+/* TLS keys reach the config from the file, flags and Permify's env names
+ * (the files themselves are checked when the server starts). */
+static void test_tls_keys(void **state) {
+  (void)state;
+  tc_config_t cfg;
+  expect_ok(&cfg, "server: {grpc: {tls: {enabled: true, cert: /g.pem, key: /g.key}}}\n",
+            ARGS("--http-tls-enabled", "--http-tls-cert-path=/h.pem"),
+            ARGS("PERMIFY_HTTP_TLS_KEY_PATH=/h.key"));
+  assert_true(cfg.grpc_tls_enabled);
+  assert_string_equal(cfg.grpc_tls_cert, "/g.pem");
+  assert_string_equal(cfg.grpc_tls_key, "/g.key");
+  assert_true(cfg.http_tls_enabled);
+  assert_string_equal(cfg.http_tls_cert, "/h.pem");
+  assert_string_equal(cfg.http_tls_key, "/h.key");
+  tc_config_free(&cfg);
+  expect_ok(&cfg, NULL, NONE, ARGS("PERMIFY_GRPC_TLS_ENABLED=1"));
+  assert_true(cfg.grpc_tls_enabled);
+  assert_false(cfg.http_tls_enabled);
   tc_config_free(&cfg);
 }
 
@@ -760,6 +774,7 @@ int main(void) {
     cmocka_unit_test(test_errors_name_env_and_flag),
     cmocka_unit_test(test_int_underscores),
     cmocka_unit_test(test_refused_settings),
+    cmocka_unit_test(test_tls_keys),
     cmocka_unit_test(test_engines),
     cmocka_unit_test(test_unknown_key),
     cmocka_unit_test(test_unknown_flag_and_arguments),

@@ -139,6 +139,10 @@ static void on_preface_timeout(uv_timer_t *t) { preface_close(t->data); }
 /* The listener's callback: a new plaintext connection. */
 static void on_accept(tc_listener_t *l, int fd) {
   tc_grpc_server_t *s = l->data;
+  if (s->tls) {
+    tc__grpc_tls_accept(s, fd);
+    return;
+  }
   tc__grpc_preface_t *p = tc__grpc_conn_room(s) ? calloc(1, sizeof *p) : NULL;
   int lowat = (int)PREFACE_LEN;
   if (!p || setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0 ||
@@ -171,6 +175,7 @@ static void on_listener_closed(tc_listener_t *l) {
 int tc__grpc_conn_start(tc_grpc_server_t *s, const tc_grpc_opts_t *opts, int *bound_port,
                         char **errmsg) {
   s->max_conns = opts->max_connections;
+  s->tls = opts->tls;
   s->handshake_timeout_ms = opts->handshake_timeout_ms > 0 ? opts->handshake_timeout_ms : 10000;
   if (s->max_conns && !(s->owned = calloc((size_t)s->max_conns, sizeof *s->owned)))
     return TC_ENOMEM;
@@ -187,11 +192,13 @@ int tc__grpc_conn_start(tc_grpc_server_t *s, const tc_grpc_opts_t *opts, int *bo
 void tc__grpc_conn_stop(tc_grpc_server_t *s) {
   if (s->listener_open) tc_listener_close(&s->listener);
   for (tc__grpc_preface_t *p = s->prefaces; p; p = p->next) preface_close(p);
+  tc__grpc_tls_stop(s);
 }
 
 int tc__grpc_conn_busy(const tc_grpc_server_t *s) { return s->listener_open || s->n_handshaking; }
 
 void tc__grpc_conn_free(tc_grpc_server_t *s) {
+  tc__grpc_tls_free(s);
   if (s->insecure) grpc_server_credentials_release(s->insecure);
   s->insecure = NULL;
   free(s->owned);

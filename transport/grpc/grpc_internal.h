@@ -36,6 +36,8 @@ struct tc__grpc_tag_s {
 
 typedef struct tc__grpc_call_s tc__grpc_call_t;
 typedef struct tc__grpc_preface_s tc__grpc_preface_t;
+typedef struct tc__grpc_tls_s tc__grpc_tls_t;
+typedef struct tc_tls_ctx_s tc_tls_ctx_t;
 
 /* A connection handed to gRPC: gRPC closes fd itself, and the entry is stale
  * once fd no longer holds the socket of inode ino (grpc_conn.c). */
@@ -75,6 +77,8 @@ struct tc_grpc_server_s {
   int n_owned;
   uint64_t last_sweep;        /* uv_now() of the last sweep of owned */
   tc__grpc_preface_t *prefaces; /* plaintext connections waiting for their preface */
+  tc_tls_ctx_t *tls;            /* NULL: plaintext; borrowed (grpc_tls.c) */
+  tc__grpc_tls_t *tls_conns;    /* TLS connections, in handshake or relaying */
 
   int stopping;          /* tc_grpc_stop() was called */
   int shutdown_notified; /* gRPC reported the server shut down */
@@ -122,6 +126,13 @@ int tc__grpc_conn_start(tc_grpc_server_t *s, const tc_grpc_opts_t *opts, int *bo
 void tc__grpc_conn_stop(tc_grpc_server_t *s);
 int tc__grpc_conn_busy(const tc_grpc_server_t *s);
 void tc__grpc_conn_free(tc_grpc_server_t *s);
+
+/* grpc_tls.c: TLS connections (opts.tls).  accept takes a new connection's
+ * fd (in place of the preface wait); stop closes those still in handshake;
+ * free closes the relays left once gRPC is destroyed. */
+void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd);
+void tc__grpc_tls_stop(tc_grpc_server_t *s);
+void tc__grpc_tls_free(tc_grpc_server_t *s);
 
 /* grpc_server.c: an accept slot or call is gone; the stop may proceed. */
 void tc__grpc_server_released(tc_grpc_server_t *s);

@@ -19,6 +19,8 @@
 #include "bridge.h"
 #include "call.h"
 
+typedef struct tc_tls_ctx_s tc_tls_ctx_t; /* tls_context.h */
+
 typedef struct tc_grpc_opts_s {
   const char *host;           /* bind address; NULL or "": 0.0.0.0 */
   int port;                   /* 0: any */
@@ -28,6 +30,7 @@ typedef struct tc_grpc_opts_s {
   int max_send_message_bytes; /* 0: gRPC's default, unlimited */
   const tc_method_t *(*find_method)(const char *path); /* the core passes tc_method_find */
   tc_server_t *server;        /* stored into each tc_call_t */
+  tc_tls_ctx_t *tls;          /* NULL: plaintext; else TLS ends on the loop (borrowed) */
 } tc_grpc_opts_t;
 
 typedef struct tc_grpc_server_s tc_grpc_server_t;

@@ -11,6 +11,10 @@
  * done().  A stream writes each message as it comes (libuv queues them):
  * call.pending counts the writes not yet completed, and each completion runs
  * on_sent.
+ * Under TLS (opts.tls) the socket's bytes pass through the TLS engine
+ * (tls_conn.h): reads are fed to it and the plaintext lands in `in`; writes
+ * are encrypted and queued on the same stream, so the write queue and the
+ * write completions mean what they mean in plaintext.
  */
 #include <netdb.h>
 #include <stdarg.h>
@@ -28,6 +32,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pbjson.h"
+#include "tls_conn.h"
 
 #define DEFAULT_MAX_BODY ((size_t)4 << 20)
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
@@ -81,6 +86,7 @@ struct conn_s {
   char *cors;      /* CORS header lines for the response */
   hcall_t *call;   /* in flight, until done() or the client leaves */
   int reading, closing, handles;
+  tc_tls_conn_t *tls; /* NULL: plaintext */
 };
 
 struct tc_http_server_s {
@@ -197,6 +203,7 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   buf_free(&c->field);
   buf_free(&c->value);
   buf_free(&c->body);
+  tc_tls_conn_free(c->tls);
   free(c);
   s->n_conns--;
   check_stopped(s);
@@ -237,9 +244,7 @@ static void response_done(conn_t *c) {
   parse(c);
 }
 
-static void on_write(uv_write_t *req, int status) {
-  hwrite_t *w = (hwrite_t *)req;
-  conn_t *c = req->handle->data;
+static void write_done(conn_t *c, hwrite_t *w, int status) {
   enum write_kind kind = w->kind;
   free(w);
   if (c->closing) return;
@@ -252,6 +257,10 @@ static void on_write(uv_write_t *req, int status) {
     notify(c->call, c->call->call.on_sent);
   } else if (kind == W_LAST)
     response_done(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  write_done(req->handle->data, (hwrite_t *)req, status);
 }
 
 /* Writes a, b and c (any may be NULL) as one write.  Returns 0, or a negative
@@ -269,9 +278,10 @@ static int send_parts(conn_t *c, enum write_kind kind, const char *a, size_t ale
   if (blen) memcpy(w->data + alen, b, blen);
   if (tlen) memcpy(w->data + alen + blen, t, tlen);
   uv_buf_t buf = uv_buf_init(w->data, (unsigned)(alen + blen + tlen));
-  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+  int rc = c->tls ? tc_tls_conn_write(c->tls, buf.base, buf.len, w)
+                  : uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
   if (rc < 0) {
-    tc_log(TC_LOG_WARN, "http: write: %s", uv_strerror(rc));
+    tc_log(TC_LOG_WARN, "http: write: %s", c->tls ? tc_err_symbol(rc) : uv_strerror(rc));
     free(w);
     conn_close(c);
     return TC_ECANCELLED;
@@ -690,7 +700,10 @@ static const http_parser_settings settings = {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   conn_t *c = h->data;
-  (void)suggested;
+  if (c->tls) {
+    tc_tls_conn_alloc(h, suggested, buf);
+    return;
+  }
   if (buf_reserve(&c->in, READ_CHUNK) != 0) {
     *buf = uv_buf_init(NULL, 0);
     return;
@@ -703,12 +716,16 @@ static size_t in_limit(const conn_t *c) { return max_body(c) + READ_CHUNK; }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   conn_t *c = stream->data;
-  (void)buf;
   if (nread < 0) { /* EOF, error, or UV_ENOBUFS from on_alloc: done with this client */
     conn_close(c);
     return;
   }
-  c->in.len += (size_t)nread;
+  if (!c->tls)
+    c->in.len += (size_t)nread;
+  else if (tc_tls_conn_feed(c->tls, buf->base, (size_t)nread) != 0) {
+    conn_close(c); /* a failed handshake, close_notify or a TLS error */
+    return;
+  }
   if (c->busy) {
     if (c->in.len > in_limit(c)) {
       uv_read_stop(stream);
@@ -742,6 +759,19 @@ static void parse(conn_t *c) {
   }
 }
 
+/* ---- TLS: the engine's callbacks ---- */
+
+static int tls_plain(void *arg, const char *data, size_t len) {
+  conn_t *c = arg;
+  return buf_append(&c->in, data, len);
+}
+
+static void tls_written(void *arg, void *token, int status) {
+  write_done(arg, token, status);
+}
+
+static const tc_tls_conn_cbs_t tls_cbs = {.on_plain = tls_plain, .on_written = tls_written};
+
 /* ---- listener ---- */
 
 /* The listener's callback (transport/net): fd becomes a connection, or is
@@ -771,6 +801,11 @@ static void on_accept(tc_listener_t *l, int fd) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  if (s->opts.tls &&
+      !(c->tls = tc_tls_conn_new(s->opts.tls, (uv_stream_t *)&c->tcp, &tls_cbs, c))) {
+    conn_close(c);
+    return;
+  }
   arm_header_timer(c);
   c->reading = 1;
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);

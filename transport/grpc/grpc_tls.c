@@ -1,0 +1,241 @@
+/* gRPC over TLS: TLS ends on the loop, and gRPC gets plaintext HTTP/2 over a
+ * socketpair.  gRPC 1.51 cannot be given an accepted descriptor together with
+ * TLS credentials (grpc_server_add_channel_from_fd is plaintext only), and its
+ * own listener stops for good on EMFILE; so our listener accepts, the TLS
+ * engine (transport/tls) runs the handshake, and then one end of a
+ * socketpair(AF_UNIX) goes to gRPC (tc__grpc_adopt_fd) while the loop relays
+ * between the TLS connection and the other end.
+ *
+ * Backpressure: each direction stops reading its source while the write
+ * queue of its destination holds more than RELAY_BOUND bytes, and resumes
+ * when a write completes below it; nothing is buffered beyond that (plus one
+ * read).  End of stream or an error on either side closes both.
+ */
+#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "grpc_internal.h"
+#include "log.h"
+#include "tls_conn.h"
+
+/* Per direction: about four HTTP/2 flow-control windows of 64 KiB. */
+#define RELAY_BOUND ((size_t)256 << 10)
+
+struct tc__grpc_tls_s {
+  uv_tcp_t tcp;   /* the client: ciphertext */
+  uv_pipe_t pipe; /* our end of the socketpair: plaintext to and from gRPC */
+  uv_timer_t timer; /* the handshake's deadline */
+  tc_tls_conn_t *tls;
+  tc_grpc_server_t *s; /* NULL once the server is gone */
+  tc__grpc_tls_t *prev, *next;
+  int handles, closing;
+  int handshaking; /* counted by tc__grpc_handshake_begin */
+  int pipe_open;
+  int tcp_paused, pipe_paused;
+};
+
+typedef struct pwrite_s {
+  uv_write_t req;
+  char data[];
+} pwrite_t;
+
+static void unlink_conn(tc__grpc_tls_t *p) {
+  tc_grpc_server_t *s = p->s;
+  if (!s) return;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    s->tls_conns = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->s = NULL;
+  if (p->handshaking) tc__grpc_handshake_end(s);
+}
+
+static void on_closed(uv_handle_t *h) {
+  tc__grpc_tls_t *p = h->data;
+  if (--p->handles) return;
+  unlink_conn(p);
+  tc_tls_conn_free(p->tls);
+  free(p);
+}
+
+static void relay_close(tc__grpc_tls_t *p) {
+  if (p->closing) return;
+  p->closing = 1;
+  uv_close((uv_handle_t *)&p->tcp, on_closed);
+  uv_close((uv_handle_t *)&p->timer, on_closed);
+  if (p->pipe_open) uv_close((uv_handle_t *)&p->pipe, on_closed);
+}
+
+static size_t queued(void *stream) { return uv_stream_get_write_queue_size(stream); }
+
+/* ---- client -> gRPC ---- */
+
+static void on_pipe_written(uv_write_t *req, int status);
+
+/* Decrypted bytes from the client, for gRPC. */
+static int to_grpc(void *arg, const char *data, size_t len) {
+  tc__grpc_tls_t *p = arg;
+  if (!p->pipe_open || p->closing) return TC_ECANCELLED;
+  uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+  if (!queued(&p->pipe)) { /* the common case: the socketpair takes it at once */
+    int n = uv_try_write((uv_stream_t *)&p->pipe, &buf, 1);
+    if (n == (int)len) return 0;
+    if (n > 0) buf = uv_buf_init(buf.base + n, buf.len - (unsigned)n);
+  }
+  pwrite_t *w = malloc(sizeof *w + buf.len);
+  if (!w) return TC_ENOMEM;
+  memcpy(w->data, buf.base, buf.len);
+  buf.base = w->data;
+  if (uv_write(&w->req, (uv_stream_t *)&p->pipe, &buf, 1, on_pipe_written) != 0) {
+    free(w);
+    return TC_ECANCELLED;
+  }
+  return 0;
+}
+
+static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  tc__grpc_tls_t *p = stream->data;
+  if (nread < 0 || tc_tls_conn_feed(p->tls, buf->base, (size_t)nread) != 0) {
+    relay_close(p);
+    return;
+  }
+  if (!p->closing && p->pipe_open && queued(&p->pipe) > RELAY_BOUND) {
+    uv_read_stop(stream);
+    p->tcp_paused = 1;
+  }
+}
+
+static void on_pipe_written(uv_write_t *req, int status) {
+  tc__grpc_tls_t *p = req->handle->data;
+  free(req);
+  if (p->closing) return;
+  if (status < 0) {
+    relay_close(p);
+    return;
+  }
+  if (p->tcp_paused && queued(&p->pipe) <= RELAY_BOUND) {
+    p->tcp_paused = 0;
+    uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
+  }
+}
+
+/* ---- gRPC -> client ---- */
+
+static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  tc__grpc_tls_t *p = stream->data;
+  if (nread < 0 || tc_tls_conn_write(p->tls, buf->base, (size_t)nread, p) != 0) {
+    relay_close(p); /* gRPC closed the connection, or the write failed */
+    return;
+  }
+  if (queued(&p->tcp) > RELAY_BOUND) {
+    uv_read_stop(stream);
+    p->pipe_paused = 1;
+  }
+}
+
+/* tc_tls_conn_write's completion (token p). */
+static void on_tls_written(void *arg, void *token, int status) {
+  tc__grpc_tls_t *p = arg;
+  (void)token;
+  if (p->closing) return;
+  if (status < 0) {
+    relay_close(p);
+    return;
+  }
+  if (p->pipe_paused && queued(&p->tcp) <= RELAY_BOUND) {
+    p->pipe_paused = 0;
+    uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
+  }
+}
+
+/* ---- the handshake ---- */
+
+/* TLS is up: gRPC gets its end of a socketpair, and the relay starts. */
+static void on_handshake(void *arg) {
+  tc__grpc_tls_t *p = arg;
+  tc_grpc_server_t *s = p->s;
+  int sv[2];
+  uv_timer_stop(&p->timer);
+  if (!s || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+    tc_log(TC_LOG_WARN, "grpc: tls: no socketpair for a connection, closing it");
+    relay_close(p);
+    return;
+  }
+  uv_pipe_init(s->loop, &p->pipe, 0);
+  p->pipe.data = p;
+  p->handles++;
+  p->pipe_open = 1;
+  if (uv_pipe_open(&p->pipe, sv[0]) != 0) {
+    close(sv[0]);
+    close(sv[1]);
+    relay_close(p);
+    return;
+  }
+  p->handshaking = 0;
+  tc__grpc_adopt_fd(s, sv[1]);
+  tc__grpc_handshake_end(s);
+  uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
+}
+
+static void on_handshake_timeout(uv_timer_t *t) {
+  tc_log(TC_LOG_DEBUG, "grpc: tls: handshake timed out");
+  relay_close(t->data);
+}
+
+static const tc_tls_conn_cbs_t cbs = {
+    .on_plain = to_grpc, .on_handshake = on_handshake, .on_written = on_tls_written};
+
+void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd) {
+  tc__grpc_tls_t *p = tc__grpc_conn_room(s) ? calloc(1, sizeof *p) : NULL;
+  if (!p || uv_tcp_init(s->loop, &p->tcp) != 0) {
+    free(p);
+    close(fd);
+    return;
+  }
+  p->s = s;
+  p->tcp.data = p;
+  uv_timer_init(s->loop, &p->timer);
+  p->timer.data = p;
+  p->handles = 2;
+  p->next = s->tls_conns;
+  if (p->next) p->next->prev = p;
+  s->tls_conns = p;
+  p->handshaking = 1;
+  tc__grpc_handshake_begin(s);
+  if (uv_tcp_open(&p->tcp, fd) != 0) {
+    close(fd);
+    relay_close(p);
+    return;
+  }
+  uv_tcp_nodelay(&p->tcp, 1);
+  p->tls = tc_tls_conn_new(s->tls, (uv_stream_t *)&p->tcp, &cbs, p);
+  if (!p->tls) {
+    relay_close(p);
+    return;
+  }
+  uv_timer_start(&p->timer, on_handshake_timeout, (uint64_t)s->handshake_timeout_ms, 0);
+  uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
+}
+
+void tc__grpc_tls_stop(tc_grpc_server_t *s) {
+  for (tc__grpc_tls_t *p = s->tls_conns; p; p = p->next)
+    if (p->handshaking) relay_close(p);
+}
+
+void tc__grpc_tls_free(tc_grpc_server_t *s) {
+  /* gRPC is destroyed: what is left of its connections closes now, and no
+   * longer refers to the server. */
+  tc__grpc_tls_t *p = s->tls_conns;
+  s->tls_conns = NULL;
+  while (p) {
+    tc__grpc_tls_t *next = p->next;
+    p->s = NULL;
+    p->prev = p->next = NULL;
+    relay_close(p);
+    p = next;
+  }
+}
