@@ -2,7 +2,9 @@
 // Permify's Node client over TLS: tuplecast serves gRPC with a certificate made here by the
 // openssl binary (a CA and a leaf for 127.0.0.1 and localhost); the client trusts only that CA
 // (newClient's `cert`), writes a schema and tuples, reads them back and receives a change on a
-// Watch stream.  A plaintext client against the same port must fail.
+// Watch stream.  The server also requires a preshared key, which the client sends with its own
+// access-token interceptor over the TLS channel: a TLS client without it is refused.  A plaintext
+// client against the same port must fail.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -15,6 +17,7 @@ const permify = require('@permify/permify-node');
 const { startServer } = require('./server');
 
 const DEADLINE_MS = 10000;
+const KEY = 'node-tls-key';
 let dir;
 let srv;
 
@@ -32,14 +35,15 @@ function makeCerts() {
     '-set_serial', '7', '-days', '2', '-extfile', 'san.cnf', '-out', 'leaf.pem');
 }
 
-function client(secure) {
+function client(secure, key = KEY) {
+  const interceptors = key ? [permify.grpc.newAccessTokenInterceptor(key)] : [];
   return permify.grpc.newClient({
     endpoint: srv.endpoint,
     cert: secure ? fs.readFileSync(path.join(dir, 'ca.pem')) : null,
     pk: null,
     certChain: null,
     insecure: !secure,
-  });
+  }, ...interceptors);
 }
 
 const opts = () => ({ signal: AbortSignal.timeout(DEADLINE_MS) });
@@ -51,7 +55,8 @@ before(async () => {
   const key = path.join(dir, 'leaf.key');
   srv = await startServer({
     engine: 'memory',
-    args: ['--grpc-tls-enabled', '--grpc-tls-cert-path', cert, '--grpc-tls-key-path', key],
+    args: ['--grpc-tls-enabled', '--grpc-tls-cert-path', cert, '--grpc-tls-key-path', key,
+      '--authn-enabled', '--authn-method', 'preshared', '--authn-preshared-keys', KEY],
   });
 });
 
@@ -97,6 +102,11 @@ test('Permify\'s Node client over TLS: write, read, watch', { timeout: 60000 }, 
     continuousToken: '',
   }, opts());
   assert.deepEqual(read.tuples.map((t) => t.entity.id).sort(), ['d0', 'd1']);
+});
+
+test('over TLS, a call without the key is refused', { timeout: 60000 }, async () => {
+  await assert.rejects(client(true, null).tenancy.list({ pageSize: 10, continuousToken: '' }, opts()),
+    (err) => err.code === 16 && /ERROR_CODE_MISSING_BEARER_TOKEN/.test(err.details));
 });
 
 test('a plaintext client against the TLS port fails', { timeout: 60000 }, async () => {
