@@ -70,28 +70,6 @@ static char *fmt(const char *f, ...) {
   return s;
 }
 
-/* The port of the "http listening on port N" line, reading the server's
- * stderr further if tc_proc_start() stopped before it. */
-static int http_port(tc_proc_t *p) {
-  static const char key[] = "http listening on port ";
-  long long deadline = now_ms() + WAIT_MS;
-  for (;;) {
-    const char *line = p->log ? strstr(p->log, key) : NULL;
-    if (line && strchr(line, '\n')) return atoi(line + strlen(key));
-    struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
-    if (now_ms() > deadline || poll(&pfd, 1, 100) < 0) return -1;
-    if (!(pfd.revents & (POLLIN | POLLHUP))) continue;
-    char buf[4096];
-    ssize_t r = read(p->err_fd, buf, sizeof buf);
-    if (r <= 0) return -1;
-    p->log = realloc(p->log, p->log_len + (size_t)r + 1);
-    memcpy(p->log + p->log_len, buf, (size_t)r);
-    p->log_len += (size_t)r;
-    p->log[p->log_len] = '\0';
-    fwrite(buf, 1, (size_t)r, stderr);
-  }
-}
-
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   f->dir = tc_temp_dir();
@@ -101,18 +79,16 @@ static int setup(void **state) {
                         "--grpc-max-message-size", limit, NULL};
   *state = f;
   if (tc_proc_start(&f->proc, args) != 0) return -1;
-  f->port = http_port(&f->proc);
+  f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->port > 0 ? 0 : -1;
 }
 
 static int teardown(void **state) {
   fx_t *f = *state;
   /* Graceful shutdown must exit 0 (sanitizers make leaks fail it). */
-  int rc = f->proc.pid ? tc_proc_stop(&f->proc, NULL) : 0;
-  tc_temp_dir_remove(f->dir);
-  free(f->dir);
+  int rc = tc_proc_teardown(&f->proc, f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 static char *slurp(const char *path) {

@@ -137,11 +137,6 @@ static char *slurp(const char *path) {
   return data;
 }
 
-static int https_port(tc_proc_t *p) {
-  const char *at = tc_proc_wait_log(p, 0, "http listening on port ", WAIT_MS);
-  return at ? atoi(at + strlen("http listening on port ")) : -1;
-}
-
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   *state = f;
@@ -159,18 +154,16 @@ static int setup(void **state) {
   free(cert);
   free(key);
   if (rc != 0) return -1;
-  f->port = https_port(&f->proc);
+  f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->port > 0 ? 0 : -1;
 }
 
 static int teardown(void **state) {
   fx_t *f = *state;
-  int rc = f->proc.pid ? tc_proc_stop(&f->proc, NULL) : 0;
-  tc_temp_dir_remove(f->dir);
-  free(f->dir);
+  int rc = tc_proc_teardown(&f->proc, f->dir);
   free(f->ca);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 /* POSTs body (or GETs when NULL) over HTTPS, trusting only the test CA;
@@ -466,7 +459,7 @@ static void test_stalled_handshakes_closed(void **state) {
   assert_int_equal(tc_proc_start(&f->proc, args), 0);
   free(cert);
   free(key);
-  f->port = https_port(&f->proc);
+  f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   static const char half_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
   int ports[] = {f->port, f->proc.grpc_port};
   for (int i = 0; i < 2; i++) {

@@ -161,3 +161,16 @@ const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int 
     if (now_ms() > deadline || pump_log(p, 100) == 1) return NULL;
   }
 }
+
+int tc_proc_http_port(tc_proc_t *p, int timeout_ms) {
+  static const char key[] = "http listening on port ";
+  const char *at = tc_proc_wait_log(p, 0, key, timeout_ms);
+  return at ? atoi(at + strlen(key)) : -1;
+}
+
+int tc_proc_teardown(tc_proc_t *p, char *dir) {
+  int rc = p->pid ? tc_proc_stop(p, NULL) : 0;
+  tc_temp_dir_remove(dir);
+  free(dir);
+  return rc == 0 ? 0 : -1;
+}

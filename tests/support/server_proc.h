@@ -32,6 +32,13 @@ int tc_proc_stop(tc_proc_t *p, char **log);
 /* Reads the server's stderr until a whole line at or after offset from holds
  * needle, up to timeout_ms; returns where it is in p->log, or NULL. */
 const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms);
+/* Waits up to timeout_ms for the "http listening on port N" line; returns N,
+ * or -1 if it did not come. */
+int tc_proc_http_port(tc_proc_t *p, int timeout_ms);
+/* A test fixture's end: stops the server if it runs, removes and frees dir
+ * (from tc_temp_dir()).  Returns 0 if the server exited 0 or was not running,
+ * else -1 (sanitizers make a leak fail the exit). */
+int tc_proc_teardown(tc_proc_t *p, char *dir);
 /* Makes a fresh temporary directory; returns a malloc'd path. */
 char *tc_temp_dir(void);
 /* rm -rf of a directory made by tc_temp_dir(). */
