@@ -62,6 +62,19 @@ static char *fmt(const char *f, ...) {
   return s;
 }
 
+/* Everything left in fp, as a malloc'd string. */
+static char *read_all(FILE *fp) {
+  char *data = calloc(1, 1);
+  size_t len = 0, n;
+  char buf[4096];
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    data = realloc(data, len + n + 1);
+    memcpy(data + len, buf, n);
+    data[len += n] = '\0';
+  }
+  return data;
+}
+
 /* Runs a shell command; returns its exit status, its stdout in *out
  * (malloc'd) when out is not NULL. */
 static int sh(char **out, const char *f, ...) __attribute__((format(printf, 2, 3)));
@@ -72,14 +85,7 @@ static int sh(char **out, const char *f, ...) {
   va_end(ap);
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
-  char *data = calloc(1, 1);
-  size_t len = 0, n;
-  char buf[4096];
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
-    data = realloc(data, len + n + 1);
-    memcpy(data + len, buf, n);
-    data[len += n] = '\0';
-  }
+  char *data = read_all(p);
   int status = pclose(p);
   free(cmd);
   if (out)
@@ -125,14 +131,7 @@ static long long now_ms(void) {
 static char *slurp(const char *path) {
   FILE *fp = fopen(path, "r");
   assert_non_null(fp);
-  char *data = calloc(1, 1);
-  size_t len = 0, n;
-  char buf[4096];
-  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
-    data = realloc(data, len + n + 1);
-    memcpy(data + len, buf, n);
-    data[len += n] = '\0';
-  }
+  char *data = read_all(fp);
   fclose(fp);
   return data;
 }
