@@ -87,6 +87,14 @@ static tt_result_t raw_call(fixture_t *f, const char *method, const ProtobufCMes
 
 #define MARKS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* The call with marker's '!' made a NUL is refused: INVALID_ARGUMENT with
+ * exactly message. */
+static void expect_nul_refused(fixture_t *f, const char *method, const ProtobufCMessage *req,
+                               const ProtobufCMessageDescriptor *resp_desc, const char *marker,
+                               const char *message) {
+  tt_expect_error(raw_call(f, method, req, resp_desc, MARKS(marker), 0), 3, message);
+}
+
 /* Every tenant id Tenancy.List returns, in one page, joined by ','. */
 static char *tenant_ids(fixture_t *f) {
   Base__V1__TenantListRequest req = BASE__V1__TENANT_LIST_REQUEST__INIT;
@@ -118,24 +126,24 @@ static void test_tenancy(void **state) {
   Base__V1__TenantCreateRequest cr = BASE__V1__TENANT_CREATE_REQUEST__INIT;
   cr.id = "nultest!evil";
   cr.name = "n";
-  tt_expect_error(raw_call(f, "/base.v1.Tenancy/Create", &cr.base,
-                           &base__v1__tenant_create_response__descriptor, MARKS("nultest!evil"), 0),
-                  3, "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
+  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
+                     &base__v1__tenant_create_response__descriptor, "nultest!evil",
+                     "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
   expect_tenants(f, "t1");
   cr.id = "nultest";
   cr.name = "na!me";
-  tt_expect_error(raw_call(f, "/base.v1.Tenancy/Create", &cr.base,
-                           &base__v1__tenant_create_response__descriptor, MARKS("na!me"), 0),
-                  3, "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
+  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
+                     &base__v1__tenant_create_response__descriptor, "na!me",
+                     "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
   expect_tenants(f, "t1");
 
   /* The tenant the NUL would cut a Delete to survives it. */
   tt_create_tenant(f->client, "nultest");
   Base__V1__TenantDeleteRequest del = BASE__V1__TENANT_DELETE_REQUEST__INIT;
   del.id = "nultest!zzz";
-  tt_expect_error(raw_call(f, "/base.v1.Tenancy/Delete", &del.base,
-                           &base__v1__tenant_delete_response__descriptor, MARKS("nultest!zzz"), 0),
-                  3, "invalid TenantDeleteRequest.Id: value must not contain a NUL byte");
+  expect_nul_refused(f, "/base.v1.Tenancy/Delete", &del.base,
+                     &base__v1__tenant_delete_response__descriptor, "nultest!zzz",
+                     "invalid TenantDeleteRequest.Id: value must not contain a NUL byte");
   expect_tenants(f, "nultest,t1");
 }
 
@@ -209,12 +217,11 @@ static void test_other_strings(void **state) {
   Base__V1__SchemaReadRequest req = BASE__V1__SCHEMA_READ_REQUEST__INIT;
   req.tenant_id = "t1";
   req.metadata = &md;
-  tt_expect_error(raw_call(f, "/base.v1.Schema/Read", &req.base,
-                           &base__v1__schema_read_response__descriptor, MARKS("v!1"), 0),
-                  3,
-                  "invalid SchemaReadRequest.Metadata: embedded message failed validation | "
-                  "caused by: invalid SchemaReadRequestMetadata.SchemaVersion: value must not "
-                  "contain a NUL byte");
+  expect_nul_refused(f, "/base.v1.Schema/Read", &req.base,
+                     &base__v1__schema_read_response__descriptor, "v!1",
+                     "invalid SchemaReadRequest.Metadata: embedded message failed validation | "
+                     "caused by: invalid SchemaReadRequestMetadata.SchemaVersion: value must not "
+                     "contain a NUL byte");
   /* A string inside an Any's packed value: scanned as the Any's type (cut,
    * this would be a valid write of "a"). */
   Base__V1__StringArrayValue sv = BASE__V1__STRING_ARRAY_VALUE__INIT;
@@ -231,12 +238,12 @@ static void test_other_strings(void **state) {
   wr.metadata = &wmd;
   wr.n_attributes = 1;
   wr.attributes = &attr;
-  tt_expect_error(raw_call(f, "/base.v1.Data/Write", &wr.base,
-                           &base__v1__data_write_response__descriptor, MARKS("a!b"), 0),
-                  3,
-                  "invalid DataWriteRequest.Attributes[0]: embedded message failed validation | "
-                  "caused by: invalid Attribute.Value: embedded message failed validation | "
-                  "caused by: invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
+  expect_nul_refused(f, "/base.v1.Data/Write", &wr.base,
+                     &base__v1__data_write_response__descriptor, "a!b",
+                     "invalid DataWriteRequest.Attributes[0]: embedded message failed validation | "
+                     "caused by: invalid Attribute.Value: embedded message failed validation | "
+                     "caused by: invalid StringArrayValue.Data[1]: value must not contain a "
+                     "NUL byte");
   tc_any_clear(&ab.any);
 
   /* Invalid UTF-8 behind a NUL, where a C string never looks, is found, and
