@@ -311,19 +311,23 @@ static int h_burst(tc_call_t *call) {
 
 #define LIST_IN &base__v1__tenant_list_request__descriptor
 #define LIST_OUT &base__v1__tenant_list_response__descriptor
+/* A test method under /test.v1.Test/, tenant-list messages both ways, no
+ * admission gate. */
+#define TEST_METHOD(name, handler, streaming) \
+  {"/test.v1.Test/" name, LIST_IN, LIST_OUT, handler, streaming, NULL}
 static const tc_method_t methods[] = {
-    {"/test.v1.Test/Later", LIST_IN, LIST_OUT, h_later, 0, NULL},
-    {"/test.v1.Test/Fail", LIST_IN, LIST_OUT, h_fail, 0, NULL},
-    {"/test.v1.Test/Hang", LIST_IN, LIST_OUT, h_hang, 0, NULL},
-    {"/test.v1.Test/Null", LIST_IN, LIST_OUT, NULL, 0, NULL},
-    {"/test.v1.Test/StopThenAnswer", LIST_IN, LIST_OUT, h_stop_then_answer, 0, NULL},
-    {"/test.v1.Test/StopThenHang", LIST_IN, LIST_OUT, h_stop_then_hang, 0, NULL},
-    {"/test.v1.Test/Count", LIST_IN, LIST_OUT, h_count, 1, NULL},
-    {"/test.v1.Test/Tick", LIST_IN, LIST_OUT, h_tick, 1, NULL},
-    {"/test.v1.Test/StopThenTick", LIST_IN, LIST_OUT, h_stop_then_tick, 1, NULL},
-    {"/test.v1.Test/Flood", LIST_IN, LIST_OUT, h_flood, 1, NULL},
-    {"/test.v1.Test/StreamThenStop", LIST_IN, LIST_OUT, h_stream_then_stop, 1, NULL},
-    {"/test.v1.Test/Burst", LIST_IN, LIST_OUT, h_burst, 1, NULL},
+    TEST_METHOD("Later", h_later, 0),
+    TEST_METHOD("Fail", h_fail, 0),
+    TEST_METHOD("Hang", h_hang, 0),
+    TEST_METHOD("Null", NULL, 0),
+    TEST_METHOD("StopThenAnswer", h_stop_then_answer, 0),
+    TEST_METHOD("StopThenHang", h_stop_then_hang, 0),
+    TEST_METHOD("Count", h_count, 1),
+    TEST_METHOD("Tick", h_tick, 1),
+    TEST_METHOD("StopThenTick", h_stop_then_tick, 1),
+    TEST_METHOD("Flood", h_flood, 1),
+    TEST_METHOD("StreamThenStop", h_stream_then_stop, 1),
+    TEST_METHOD("Burst", h_burst, 1),
 };
 
 static const tc_method_t *find_method(const char *path) {
