@@ -58,10 +58,8 @@ static fx_t *fx_start(const char *const *extra) {
   args[n] = NULL;
   f->dir = tc_temp_dir();
   assert_int_equal(tc_proc_start(&f->proc, args), 0);
-  /* The HTTP listener logs before the gRPC one that tc_proc_start waited for. */
-  const char *line = strstr(f->proc.log, "http listening on port ");
-  assert_non_null(line);
-  f->http_port = atoi(line + strlen("http listening on port "));
+  f->http_port = tc_proc_http_port(&f->proc, 10000);
+  assert_true(f->http_port > 0);
   assert_non_null(f->client = tc_client_new(f->proc.target));
   return f;
 }
