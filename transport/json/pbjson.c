@@ -716,12 +716,10 @@ static int dec_map(struct dec *d, const ProtobufCFieldDescriptor *f, const json_
         return fail(d, "map key is not true or false");
       *(protobuf_c_boolean *)AT(e, kf->offset) = strcmp(key, "true") == 0;
     } else {
-      jkey = json_string(key);
+      jkey = json_string(key); /* never holds a NUL: jansson refuses one in a key */
       if (jkey == NULL)
         return TC_ENOMEM;
-      step_push(d, ed, kf);
       rc = dec_value(d, kf, jkey, AT(e, kf->offset), depth);
-      step_pop(d);
       json_decref(jkey);
       if (rc != 0)
         return rc;
