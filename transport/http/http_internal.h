@@ -1,5 +1,6 @@
-/* Shared by the HTTP transport's files: the route table and CORS rules
- * (http_route.c), used by the connection and call code (http_server.c).
+/* Shared by the HTTP transport's files: the route table, path parameters and
+ * CORS rules (http_route.c), used by the connection and call code
+ * (http_server.c).
  *
  * Ownership: matched routes point into a static table; parameters and header
  * values are malloc'd for the caller.

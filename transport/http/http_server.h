@@ -1,14 +1,16 @@
 /* Permify's HTTP/JSON gateway, served in-process on the loop.
  *
- * HTTP/1.1 on uv_tcp_t with http-parser: keep-alive, pipelining (answered in
- * order, one request per connection at a time), Permify's REST routes mapped
- * to the method table (call.h), grpc-gateway's status and error body, CORS as
- * rs/cors, GET /healthz, and Watch as chunked NDJSON (POST
- * /v1/tenants/{tenant_id}/watch).  Everything runs on the loop thread.
+ * HTTP/1.1 with http-parser, on connections from transport/net's listener,
+ * through the TLS engine (transport/tls) when opts.tls is set: keep-alive,
+ * pipelining (answered in order, one request per connection at a time),
+ * Permify's REST routes mapped to the method table (call.h), grpc-gateway's
+ * status and error body, CORS as rs/cors, GET /healthz, and Watch as chunked
+ * NDJSON (POST /v1/tenants/{tenant_id}/watch).  Everything runs on the loop
+ * thread.
  *
  * Ownership: the transport owns tc_http_server_t from start until the stop
- * callback; opts' strings and lists are borrowed and must outlive it, as must
- * the loop and opts->server.
+ * callback; opts' strings, lists and TLS context are borrowed and must outlive
+ * it, as must the loop and opts->server.
  */
 #ifndef TC_HTTP_SERVER_H
 #define TC_HTTP_SERVER_H
