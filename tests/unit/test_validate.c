@@ -744,6 +744,34 @@ static void test_wire_utf8_first(void **state) {
               "invalid Subject.Id: value does not match regex pattern " ID_RE);
 }
 
+/* An Any's value is scanned as its registered type, whatever else the Any
+ * holds: an unknown field before or after type_url and value (protobuf-c
+ * keeps those) must not end the scan early. */
+static void test_wire_any_value(void **state) {
+  (void)state;
+  static const char *want = "proto: field base.v1.StringValue.data contains invalid UTF-8";
+  Base__V1__StringValue sv = BASE__V1__STRING_VALUE__INIT;
+  sv.data = "a\xff";
+  uint8_t inner[64];
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  any.type_url = "type.googleapis.com/base.v1.StringValue";
+  any.value.len = protobuf_c_message_pack(&sv.base, inner);
+  any.value.data = inner;
+  expect_decode_error(&any, want);
+  static const uint8_t unknown[] = {0x18, 0x00}; /* field 3, varint 0 */
+  uint8_t packed[128], buf[sizeof packed + sizeof unknown];
+  size_t len = protobuf_c_message_pack(&any.base, packed);
+  for (int before = 0; before < 2; before++) {
+    memcpy(buf + (before ? sizeof unknown : 0), packed, len);
+    memcpy(buf + (before ? 0 : len), unknown, sizeof unknown);
+    char *err = NULL;
+    assert_int_equal(tc_validate_wire(&google__protobuf__any__descriptor, buf,
+                                      len + sizeof unknown, &err), TC_EVALIDATION);
+    assert_string_equal(err, want);
+    free(err);
+  }
+}
+
 /* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
 static size_t nested_children(uint8_t *buf, size_t cap, int pairs) {
   size_t start = cap, len = 0;
@@ -804,6 +832,7 @@ int main(void) {
     cmocka_unit_test(test_wire_nul),
     cmocka_unit_test(test_wire_utf8_first),
     cmocka_unit_test(test_wire_depth_and_malformed),
+    cmocka_unit_test(test_wire_any_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
