@@ -569,6 +569,19 @@ static void test_tenant_create_rules(void **state) {
 
 /* ---- UTF-8 ---- */
 
+/* tc_validate_wire on buf[0..len) answers want_rc and the text want (NULL:
+ * no text). */
+static void expect_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                        int want_rc, const char *want) {
+  char *err = NULL;
+  int rc = tc_validate_wire(desc, buf, len, &err);
+  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
+  assert_int_equal(rc, want_rc);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
 /* Go's decoder checks UTF-8 while decoding, before any rule: here the decoders
  * do, on the packed bytes (tc_validate_wire); want NULL: no error. */
 static void expect_decode_error(const void *msg, const char *want) {
@@ -576,12 +589,8 @@ static void expect_decode_error(const void *msg, const char *want) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   assert_true(len <= sizeof buf);
   protobuf_c_message_pack(msg, buf);
-  char *err = NULL;
-  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
-  assert_int_equal(rc, want ? TC_EVALIDATION : 0);
-  if (want) assert_string_equal(err, want);
-  else assert_null(err);
-  free(err);
+  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len,
+              want ? TC_EVALIDATION : 0, want);
 }
 
 static void test_invalid_utf8(void **state) {
@@ -658,13 +667,7 @@ static size_t pack_marked(const void *msg, uint8_t *buf, size_t cap, const char 
 static void expect_wire(const void *msg, const char *marker, int want_rc, const char *want) {
   uint8_t buf[4096];
   size_t len = pack_marked(msg, buf, sizeof buf, marker, 0);
-  char *err = NULL;
-  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
-  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
-  assert_int_equal(rc, want_rc);
-  if (want) assert_string_equal(err, want);
-  else assert_null(err);
-  free(err);
+  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len, want_rc, want);
 }
 
 static void test_wire_nul(void **state) {
@@ -764,11 +767,8 @@ static void test_wire_any_value(void **state) {
   for (int before = 0; before < 2; before++) {
     memcpy(buf + (before ? sizeof unknown : 0), packed, len);
     memcpy(buf + (before ? 0 : len), unknown, sizeof unknown);
-    char *err = NULL;
-    assert_int_equal(tc_validate_wire(&google__protobuf__any__descriptor, buf,
-                                      len + sizeof unknown, &err), TC_EVALIDATION);
-    assert_string_equal(err, want);
-    free(err);
+    expect_scan(&google__protobuf__any__descriptor, buf, len + sizeof unknown, TC_EVALIDATION,
+                want);
   }
 }
 
