@@ -455,15 +455,19 @@ static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *
 }
 
 /* An Any's value holds a packed message that protobuf-c leaves as bytes and
- * tc_any_unpack() later unpacks: scanned as its registered type.  url and val
- * are the last type_url and value scan_message met on the wire (they win, as
- * in protobuf-c), NULL when absent. */
+ * tc_any_unpack() later unpacks: scanned as its registered type, which
+ * tc_any_lookup() finds by the name after the last '/'.  url and val are the
+ * last type_url and value scan_message met on the wire (they win, as in
+ * protobuf-c), NULL when absent. */
 static bool scan_any(struct wire_scan *w, const uint8_t *url, size_t url_len,
                      const uint8_t *val, size_t val_len) {
+  if (!url || !val) return true;
+  size_t at = url_len;
+  while (at > 0 && url[at - 1] != '/') at--;
   char name[256];
-  if (!url || !val || url_len >= sizeof name) return true;
-  memcpy(name, url, url_len);
-  name[url_len] = '\0';
+  if (url_len - at >= sizeof name) return true; /* longer than any registered name */
+  memcpy(name, url + at, url_len - at);
+  name[url_len - at] = '\0';
   const ProtobufCMessageDescriptor *inner = tc_any_lookup(name);
   return inner ? scan_message(w, inner, val, val_len) : true;
 }

@@ -749,7 +749,7 @@ static void test_wire_utf8_first(void **state) {
 
 /* An Any's value is scanned as its registered type, whatever else the Any
  * holds: an unknown field before or after type_url and value (protobuf-c
- * keeps those) must not end the scan early. */
+ * keeps those) must not end the scan early, nor a long type_url prefix. */
 static void test_wire_any_value(void **state) {
   (void)state;
   static const char *want = "proto: field base.v1.StringValue.data contains invalid UTF-8";
@@ -770,6 +770,13 @@ static void test_wire_any_value(void **state) {
     expect_scan(&google__protobuf__any__descriptor, buf, len + sizeof unknown, TC_EVALIDATION,
                 want);
   }
+  /* tc_any_lookup goes by the name after the last '/', however long the
+   * prefix: so does the scan. */
+  char url[400];
+  memset(url, 'a', 300);
+  strcpy(url + 300, "/base.v1.StringValue");
+  any.type_url = url;
+  expect_decode_error(&any, want);
 }
 
 /* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
