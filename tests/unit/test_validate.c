@@ -1,8 +1,8 @@
 /* Unit tests for tc_validate_request: Permify's PGV rules and exact texts;
  * and for the decoders' string checks (tc_validate_wire): UTF-8 and NUL bytes.
  *
- * The expected strings are written out from the reference (permify-api.md
- * §1.2-§1.7) and Permify's proto annotations; they are the contract.
+ * The expected strings are written out from Permify's validation rules (its
+ * proto annotations) and the texts it answers with; they are the contract.
  *
  * Ownership: every message lives on the test's stack; error texts are freed
  * by the expect_* helpers.
