@@ -1,7 +1,9 @@
-/* tc_authn_open: the authenticator authn.method names (authn.h). */
+/* tc_authn_open: the authenticator authn.method names; the bearer parse
+ * every method shares (authn.h). */
 #include "authn.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "format.h"
 #include "tuplecast/errors.h"
@@ -18,4 +20,12 @@ int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,
   /* The configuration refuses other methods; this is the last guard. */
   *errmsg = tc_format("authn.method: unknown authentication method '%s'", cfg->authn_method);
   return TC_ECONFIG;
+}
+
+const char *tc__authn_bearer(const char *header, size_t len, size_t *token_len) {
+  if (!header || len == 0 || memchr(header, '\0', len)) return NULL;
+  const char *sp = memchr(header, ' ', len);
+  if (!sp || sp - header != 6 || strncasecmp(header, "bearer", 6) != 0) return NULL;
+  *token_len = len - 7;
+  return sp + 1;
 }

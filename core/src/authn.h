@@ -50,6 +50,13 @@ struct tc_authn_s {
 int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,
                   tc_authn_t **out, char **errmsg);
 
+/* The token of an "authorization" value header[0..len), parsed as Permify's
+ * header parser does: "<scheme> <token>" split on the first space, scheme
+ * Bearer in any case, the rest the token (spaces included).  NULL when the
+ * value is missing, malformed or holds a NUL byte; else *token_len is set.
+ * The methods' verify() start here. */
+const char *tc__authn_bearer(const char *header, size_t len, size_t *token_len);
+
 /* The methods tc_authn_open chooses between. */
 int tc_authn_preshared_open(const tc_config_t *cfg, tc_authn_t **out, char **errmsg);
 int tc_authn_oidc_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <cjose/header.h>
@@ -178,12 +177,9 @@ static int wait_for_keys(oidc_t *o, const char *token, size_t len, tc_authn_cb c
 
 static int oidc_verify(tc_authn_t *a, const char *header, size_t len, tc_authn_cb cb, void *arg) {
   oidc_t *o = (oidc_t *)a;
-  /* As Permify's header parser: "<scheme> <token>", scheme Bearer in any case. */
-  const char *sp = header ? memchr(header, ' ', len) : NULL;
-  if (!sp || memchr(header, '\0', len) || sp - header != 6 || strncasecmp(header, "bearer", 6))
-    return TC_EMISSING_BEARER;
-  const char *token = sp + 1;
-  size_t tlen = len - (size_t)(token - header);
+  size_t tlen = 0;
+  const char *token = tc__authn_bearer(header, len, &tlen);
+  if (!token) return TC_EMISSING_BEARER;
   int rc = check_token(o, token, tlen);
   return rc == UNKNOWN_KID ? wait_for_keys(o, token, tlen, cb, arg) : rc;
 }

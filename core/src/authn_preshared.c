@@ -1,6 +1,5 @@
 /* Preshared keys (authn.method: preshared): `authorization: Bearer <key>`,
- * parsed as Permify does (scheme compared case-insensitively, split on the
- * first space, the rest is the key, spaces included).
+ * parsed by tc__authn_bearer as Permify parses it.
  *
  * The comparison leaks neither a key nor its length: the presented key and
  * every configured key are reduced to SHA-256 digests, and the digests are
@@ -9,7 +8,6 @@
  * Only the digests are kept, so no key is in memory to be logged. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -32,21 +30,12 @@ static int digest(const char *data, size_t len, unsigned char out[DIGEST_LEN]) {
                                                                                   : TC_EINTERNAL;
 }
 
-/* The key of "Bearer <key>", or NULL when the value is missing or malformed. */
-static const char *bearer_key(const char *header, size_t len, size_t *key_len) {
-  if (!header || len == 0 || memchr(header, '\0', len)) return NULL;
-  const char *sp = memchr(header, ' ', len);
-  if (!sp || sp - header != 6 || strncasecmp(header, "bearer", 6) != 0) return NULL;
-  *key_len = len - 7;
-  return sp + 1;
-}
-
 static int verify(tc_authn_t *a, const char *header, size_t len, tc_authn_cb cb, void *arg) {
   (void)cb;
   (void)arg;
   preshared_t *p = (preshared_t *)a;
   size_t key_len = 0;
-  const char *key = bearer_key(header, len, &key_len);
+  const char *key = tc__authn_bearer(header, len, &key_len);
   if (!key) return TC_EMISSING_BEARER;
   unsigned char d[DIGEST_LEN];
   if (digest(key, key_len, d) != 0) return TC_EINTERNAL;

@@ -184,7 +184,7 @@ static void run_delete(tc_job_t *job, int status, const tc_schema_t *schema) {
   write_op_t *w = (write_op_t *)job;
   int no_tuples = tc_tuple_filter_is_empty(&w->tf), no_attrs = tc_attr_filter_is_empty(&w->af);
   /* Permify answers an all-empty delete with success, an empty token and no
-   * change (permify-api.md §4.4); clients may rely on it. */
+   * change; clients may rely on it. */
   if (status == 0 && no_tuples && no_attrs) {
     tc_op_finish_token(&w->op, 0, "");
     return;

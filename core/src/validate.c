@@ -455,30 +455,30 @@ static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *
 }
 
 /* An Any's value holds a packed message that protobuf-c leaves as bytes and
- * tc_any_unpack() later unpacks: scanned as its registered type (the last
- * type_url and value on the wire win, as in protobuf-c). */
-static bool scan_any(struct wire_scan *w, const uint8_t *buf, size_t len) {
-  const uint8_t *p = buf, *end = buf + len, *url = NULL, *val = NULL;
-  uint64_t key, n, url_len = 0, val_len = 0;
-  while (p < end && read_varint(&p, end, &key)) {
-    if ((key & 7) != 2 || !read_varint(&p, end, &n) || n > (uint64_t)(end - p)) return true;
-    if (key >> 3 == 1) url = p, url_len = n;
-    if (key >> 3 == 2) val = p, val_len = n;
-    p += n;
-  }
+ * tc_any_unpack() later unpacks: scanned as its registered type, which
+ * tc_any_lookup() finds by the name after the last '/'.  url and val are the
+ * last type_url and value scan_message met on the wire (they win, as in
+ * protobuf-c), NULL when absent. */
+static bool scan_any(struct wire_scan *w, const uint8_t *url, size_t url_len,
+                     const uint8_t *val, size_t val_len) {
+  if (!url || !val) return true;
+  size_t at = url_len;
+  while (at > 0 && url[at - 1] != '/') at--;
   char name[256];
-  if (!url || url_len >= sizeof name) return true;
-  memcpy(name, url, url_len);
-  name[url_len] = '\0';
+  if (url_len - at >= sizeof name) return true; /* longer than any registered name */
+  memcpy(name, url + at, url_len - at);
+  name[url_len - at] = '\0';
   const ProtobufCMessageDescriptor *inner = tc_any_lookup(name);
-  return inner && val ? scan_message(w, inner, val, (size_t)val_len) : true;
+  return inner ? scan_message(w, inner, val, val_len) : true;
 }
 
 /* Walks one message's fields; false stops the scan (an error, or bytes that
  * do not parse, which protobuf-c then refuses on its own). */
 static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *desc,
                          const uint8_t *buf, size_t len) {
-  const uint8_t *p = buf, *end = buf + len;
+  const uint8_t *p = buf, *end = buf + len, *any_url = NULL, *any_val = NULL;
+  size_t any_url_len = 0, any_val_len = 0;
+  bool is_any = desc == &google__protobuf__any__descriptor;
   uint64_t key, v;
   while (p < end) {
     const uint8_t *at = p;
@@ -496,9 +496,11 @@ static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *
       w->depth--;
       if (!ok) return false;
     }
+    if (is_any && key >> 3 == 1) any_url = p, any_url_len = (size_t)v;
+    if (is_any && key >> 3 == 2) any_val = p, any_val_len = (size_t)v;
     p += v;
   }
-  return desc == &google__protobuf__any__descriptor ? scan_any(w, buf, len) : true;
+  return is_any ? scan_any(w, any_url, any_url_len, any_val, any_val_len) : true;
 }
 
 int tc_validate_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,

@@ -27,7 +27,7 @@ static void test_bucket(void **state) {
   assert_false(tc_bucket_take(&b, t0 + 249 * ms));
   assert_true(tc_bucket_take(&b, t0 + 250 * ms)); /* the grid point, not 250 ms after */
   assert_false(tc_bucket_take(&b, t0 + 499 * ms));
-  /* Ten intervals later: full again, but never more than capacity. */
+  /* Twelve intervals later: full again, but never more than capacity. */
   for (int i = 0; i < 4; i++) assert_true(tc_bucket_take(&b, t0 + 3000 * ms));
   assert_false(tc_bucket_take(&b, t0 + 3000 * ms));
   /* While full, passing ticks are lost: 2 s idle gives 4, not 12. */
@@ -72,7 +72,7 @@ static const tc_authn_ops_t later_ops = {later_verify, later_close};
 
 typedef struct {
   tc_call_t call;
-  int done, status, handled;
+  int done, status;
 } fcall_t;
 
 static int handled;

@@ -1,8 +1,8 @@
 /* Unit tests for tc_validate_request: Permify's PGV rules and exact texts;
  * and for the decoders' string checks (tc_validate_wire): UTF-8 and NUL bytes.
  *
- * The expected strings are written out from the reference (permify-api.md
- * §1.2-§1.7) and Permify's proto annotations; they are the contract.
+ * The expected strings are written out from Permify's validation rules (its
+ * proto annotations) and the texts it answers with; they are the contract.
  *
  * Ownership: every message lives on the test's stack; error texts are freed
  * by the expect_* helpers.
@@ -569,6 +569,19 @@ static void test_tenant_create_rules(void **state) {
 
 /* ---- UTF-8 ---- */
 
+/* tc_validate_wire on buf[0..len) answers want_rc and the text want (NULL:
+ * no text). */
+static void expect_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                        int want_rc, const char *want) {
+  char *err = NULL;
+  int rc = tc_validate_wire(desc, buf, len, &err);
+  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
+  assert_int_equal(rc, want_rc);
+  if (want) assert_string_equal(err, want);
+  else assert_null(err);
+  free(err);
+}
+
 /* Go's decoder checks UTF-8 while decoding, before any rule: here the decoders
  * do, on the packed bytes (tc_validate_wire); want NULL: no error. */
 static void expect_decode_error(const void *msg, const char *want) {
@@ -576,12 +589,8 @@ static void expect_decode_error(const void *msg, const char *want) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   assert_true(len <= sizeof buf);
   protobuf_c_message_pack(msg, buf);
-  char *err = NULL;
-  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
-  assert_int_equal(rc, want ? TC_EVALIDATION : 0);
-  if (want) assert_string_equal(err, want);
-  else assert_null(err);
-  free(err);
+  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len,
+              want ? TC_EVALIDATION : 0, want);
 }
 
 static void test_invalid_utf8(void **state) {
@@ -658,13 +667,7 @@ static size_t pack_marked(const void *msg, uint8_t *buf, size_t cap, const char 
 static void expect_wire(const void *msg, const char *marker, int want_rc, const char *want) {
   uint8_t buf[4096];
   size_t len = pack_marked(msg, buf, sizeof buf, marker, 0);
-  char *err = NULL;
-  int rc = tc_validate_wire(((const ProtobufCMessage *)msg)->descriptor, buf, len, &err);
-  if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
-  assert_int_equal(rc, want_rc);
-  if (want) assert_string_equal(err, want);
-  else assert_null(err);
-  free(err);
+  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len, want_rc, want);
 }
 
 static void test_wire_nul(void **state) {
@@ -744,6 +747,38 @@ static void test_wire_utf8_first(void **state) {
               "invalid Subject.Id: value does not match regex pattern " ID_RE);
 }
 
+/* An Any's value is scanned as its registered type, whatever else the Any
+ * holds: an unknown field before or after type_url and value (protobuf-c
+ * keeps those) must not end the scan early, nor a long type_url prefix. */
+static void test_wire_any_value(void **state) {
+  (void)state;
+  static const char *want = "proto: field base.v1.StringValue.data contains invalid UTF-8";
+  Base__V1__StringValue sv = BASE__V1__STRING_VALUE__INIT;
+  sv.data = "a\xff";
+  uint8_t inner[64];
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  any.type_url = "type.googleapis.com/base.v1.StringValue";
+  any.value.len = protobuf_c_message_pack(&sv.base, inner);
+  any.value.data = inner;
+  expect_decode_error(&any, want);
+  static const uint8_t unknown[] = {0x18, 0x00}; /* field 3, varint 0 */
+  uint8_t packed[128], buf[sizeof packed + sizeof unknown];
+  size_t len = protobuf_c_message_pack(&any.base, packed);
+  for (int before = 0; before < 2; before++) {
+    memcpy(buf + (before ? sizeof unknown : 0), packed, len);
+    memcpy(buf + (before ? 0 : len), unknown, sizeof unknown);
+    expect_scan(&google__protobuf__any__descriptor, buf, len + sizeof unknown, TC_EVALIDATION,
+                want);
+  }
+  /* tc_any_lookup goes by the name after the last '/', however long the
+   * prefix: so does the scan. */
+  char url[400];
+  memset(url, 'a', 300);
+  strcpy(url + 300, "/base.v1.StringValue");
+  any.type_url = url;
+  expect_decode_error(&any, want);
+}
+
 /* Child{rewrite: Rewrite{children: [Child{...}]}} nested pairs times. */
 static size_t nested_children(uint8_t *buf, size_t cap, int pairs) {
   size_t start = cap, len = 0;
@@ -804,6 +839,7 @@ int main(void) {
     cmocka_unit_test(test_wire_nul),
     cmocka_unit_test(test_wire_utf8_first),
     cmocka_unit_test(test_wire_depth_and_malformed),
+    cmocka_unit_test(test_wire_any_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
