@@ -71,9 +71,11 @@ static bool alg_allowed(const oidc_t *o, const char *alg) {
 
 /* exp, nbf, iat as Permify's JWT library (golang-jwt v4) reads them:
  * optional (0 counts as absent), numeric, compared with the current whole
- * second and no leeway: valid while now < exp, from now >= nbf and iat.
+ * second: valid while now < exp, from now >= nbf and iat.  Permify allows no
+ * leeway; we allow authn.oidc.clock_skew (skew_s) on each side, so an
+ * issuer's clock a little ahead or behind ours does not refuse fresh tokens.
  * 0, EINVALID_BEARER (out of time) or EINVALID_CLAIMS (not a number). */
-static int check_times(json_t *claims) {
+static int check_times(json_t *claims, double skew_s) {
   static const char *const names[] = {"exp", "nbf", "iat"};
   double now = (double)time(NULL);
   for (int i = 0; i < 3; i++) {
@@ -81,7 +83,7 @@ static int check_times(json_t *claims) {
     if (!v) continue;
     if (!json_is_number(v)) return TC_EINVALID_CLAIMS;
     double t = json_number_value(v);
-    if (t != 0 && (i == 0 ? !(now < t) : !(now >= t))) return TC_EINVALID_BEARER;
+    if (t != 0 && (i == 0 ? !(now < t + skew_s) : !(now + skew_s >= t))) return TC_EINVALID_BEARER;
   }
   return 0;
 }
@@ -107,7 +109,8 @@ static int check_claims(const oidc_t *o, cjose_jws_t *jws) {
   cjose_err cerr = {0};
   if (!cjose_jws_get_plaintext(jws, &text, &len, &cerr)) return TC_EINVALID_BEARER;
   json_t *claims = json_loadb((const char *)text, len, 0, NULL);
-  int rc = json_is_object(claims) ? check_times(claims) : TC_EINVALID_CLAIMS;
+  double skew_s = (double)(o->cfg->authn_oidc_clock_skew_ms / 1000);
+  int rc = json_is_object(claims) ? check_times(claims, skew_s) : TC_EINVALID_CLAIMS;
   if (rc == 0) {
     const char *iss = json_string_value(json_object_get(claims, "iss"));
     if (!iss || strcmp(iss, o->cfg->authn_oidc_issuer)) rc = TC_EINVALID_ISSUER;
@@ -244,6 +247,9 @@ static char *invalid_method(const tc_config_list_t *m) {
 }
 
 /* One line naming the first key that cannot work, or NULL. */
+/* A skew is for clocks that drift, not for extending a token's life. */
+#define MAX_CLOCK_SKEW_MS (5 * 60 * 1000)
+
 static char *check_config(const tc_config_t *c) {
   const char *iss = c->authn_oidc_issuer;
   if (!iss[0]) return tc_format("authn.oidc.issuer: required when authn.method is oidc");
@@ -251,6 +257,8 @@ static char *check_config(const tc_config_t *c) {
     return tc_format("authn.oidc.issuer: \"%s\" is not an http:// or https:// URL", iss);
   if (!c->authn_oidc_audience[0])
     return tc_format("authn.oidc.audience: empty, so every token would be refused");
+  if (c->authn_oidc_clock_skew_ms < 0 || c->authn_oidc_clock_skew_ms > MAX_CLOCK_SKEW_MS)
+    return tc_format("authn.oidc.clock_skew: must be between 0s and 5m");
   if (c->authn_oidc_refresh_interval_ms <= 0)
     return tc_format("authn.oidc.refresh_interval: must be greater than 0");
   /* Permify refuses these three at start-up too. */

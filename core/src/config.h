@@ -57,6 +57,7 @@ typedef struct tc_config_s {
   int64_t authn_oidc_backoff_frequency_ms;
   int64_t authn_oidc_backoff_max_retries;
   tc_config_list_t authn_oidc_valid_methods;
+  int64_t authn_oidc_clock_skew_ms; /* ours: leeway on exp/nbf/iat, whole seconds */
 
   bool watch_enabled; /* service.watch.enabled */
 

@@ -84,6 +84,7 @@ static const tc__config_key_t keys[] = {
   K("authn.oidc.backoff_frequency", "authn-oidc-backoff-frequency", "AUTHN_OIDC_BACKOFF_FREQUENCY", DUR, AT(authn_oidc_backoff_frequency_ms), "0s"),
   K("authn.oidc.backoff_max_retries", "authn-oidc-backoff-max-retries", "AUTHN_OIDC_BACKOFF_RETRIES", INT, AT(authn_oidc_backoff_max_retries), "5"),
   K("authn.oidc.valid_methods", "authn-oidc-valid-methods", "AUTHN_OIDC_VALID_METHODS", LIST, AT(authn_oidc_valid_methods), "RS256,HS256"),
+  K("authn.oidc.clock_skew", "authn-oidc-clock-skew", "AUTHN_OIDC_CLOCK_SKEW", DUR, AT(authn_oidc_clock_skew_ms), "5s", .ours = true),
 
   K("tracer.enabled", "tracer-enabled", "TRACER_ENABLED", BOOL, NOWHERE, "false"),
   K("tracer.exporter", "tracer-exporter", "TRACER_EXPORTER", STR, NOWHERE, ""),

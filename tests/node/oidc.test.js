@@ -134,7 +134,8 @@ test('tokens: valid, expired, early, wrong issuer or audience, bad signature, ba
       await expectRefused(srv, null, 'ERROR_CODE_MISSING_BEARER_TOKEN');
     });
     await t.test('expired, and not yet valid', async () => {
-      await expectRefused(srv, rsa.sign(claims(iss, { exp: now() - 5 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+      // Beyond the default clock_skew of 5 s on either side.
+      await expectRefused(srv, rsa.sign(claims(iss, { exp: now() - 6 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
       await expectRefused(srv, rsa.sign(claims(iss, { nbf: now() + 60 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
     });
     await t.test('wrong or missing issuer', async () => {
@@ -178,6 +179,22 @@ test('tokens: valid, expired, early, wrong issuer or audience, bad signature, ba
       }
     });
     await stopCleanly(srv);
+  });
+
+test('clock_skew: times within it are admitted, beyond it refused; 0s is Permify\'s exact rule',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const iss = await issuer();
+    const rsa = iss.addRsaKey('r1');
+    const skewed = await server(iss, { 'authn-oidc-clock-skew': '30s' });
+    await expectOk(skewed, rsa.sign(claims(iss, { exp: now() - 10 })));
+    await expectOk(skewed, rsa.sign(claims(iss, { nbf: now() + 10, iat: now() + 10 })));
+    await expectRefused(skewed, rsa.sign(claims(iss, { exp: now() - 31 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+    await expectRefused(skewed, rsa.sign(claims(iss, { nbf: now() + 40 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+    await expectRefused(skewed, rsa.sign(claims(iss, { iat: now() + 40 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+    const exact = await server(iss, { 'authn-oidc-clock-skew': '0s' });
+    await expectOk(exact, rsa.sign(claims(iss, { exp: now() + 5 })));
+    await expectRefused(exact, rsa.sign(claims(iss, { exp: now() })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
+    await expectRefused(exact, rsa.sign(claims(iss, { nbf: now() + 3 })), 'ERROR_CODE_INVALID_BEARER_TOKEN');
   });
 
 test('valid_methods RS256 only; an unknown kid refreshes the keys once, then waits',
@@ -292,6 +309,7 @@ test('start-up: settings that could not work are refused with one line naming th
       [['--authn-oidc-refresh-interval', '0s'], 'authn.oidc.refresh_interval: must be greater than 0'],
       [['--authn-oidc-backoff-interval', '0s'], 'authn.oidc.backoff_interval: must be greater than 0'],
       [['--authn-oidc-backoff-max-retries', '0'], 'authn.oidc.backoff_max_retries: must be greater than 0'],
+      [['--authn-oidc-clock-skew', '6m'], 'authn.oidc.clock_skew: must be between 0s and 5m'],
       [['--authn-oidc-valid-methods', 'RS256,none'], 'authn.oidc.valid_methods: none is not one of RS256 ' +
         'RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384 HS512'],
     ];
