@@ -9,7 +9,10 @@
  * Backpressure: each direction stops reading its source while the write
  * queue of its destination holds more than RELAY_BOUND bytes, and resumes
  * when a write completes below it; nothing is buffered beyond that (plus one
- * read).  End of stream or an error on either side closes both.
+ * read).  The client is also not read while its own write queue is over the
+ * bound: reading it makes TLS answer it too (alerts, key updates), so a
+ * client that sends without reading would otherwise grow that queue without
+ * end.  End of stream or an error on either side closes both.
  */
 #define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
 #include <stdlib.h>
@@ -72,6 +75,19 @@ static void relay_close(tc__grpc_tls_t *p) {
 
 static size_t queued(void *stream) { return uv_stream_get_write_queue_size(stream); }
 
+static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* The client's bytes go to gRPC's queue, and TLS's answers to its own. */
+static int tcp_over(tc__grpc_tls_t *p) {
+  return queued(&p->tcp) > RELAY_BOUND || (p->pipe_open && queued(&p->pipe) > RELAY_BOUND);
+}
+
+static void tcp_resume(tc__grpc_tls_t *p) {
+  if (!p->tcp_paused || tcp_over(p)) return;
+  p->tcp_paused = 0;
+  uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
+}
+
 /* ---- client -> gRPC ---- */
 
 static void on_pipe_written(uv_write_t *req, int status);
@@ -103,7 +119,7 @@ static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     relay_close(p);
     return;
   }
-  if (!p->closing && p->pipe_open && queued(&p->pipe) > RELAY_BOUND) {
+  if (!p->closing && tcp_over(p)) {
     uv_read_stop(stream);
     p->tcp_paused = 1;
   }
@@ -117,10 +133,7 @@ static void on_pipe_written(uv_write_t *req, int status) {
     relay_close(p);
     return;
   }
-  if (p->tcp_paused && queued(&p->pipe) <= RELAY_BOUND) {
-    p->tcp_paused = 0;
-    uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
-  }
+  tcp_resume(p);
 }
 
 /* ---- gRPC -> client ---- */
@@ -137,19 +150,23 @@ static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
   }
 }
 
-/* tc_tls_conn_write's completion (token p). */
-static void on_tls_written(void *arg, void *token, int status) {
+/* The client's write queue went down: both directions may read again. */
+static void tcp_drained(void *arg) {
   tc__grpc_tls_t *p = arg;
-  (void)token;
   if (p->closing) return;
-  if (status < 0) {
-    relay_close(p);
-    return;
-  }
   if (p->pipe_paused && queued(&p->tcp) <= RELAY_BOUND) {
     p->pipe_paused = 0;
     uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
   }
+  tcp_resume(p);
+}
+
+/* tc_tls_conn_write's completion (token p). */
+static void on_tls_written(void *arg, void *token, int status) {
+  tc__grpc_tls_t *p = arg;
+  (void)token;
+  if (!p->closing && status < 0) relay_close(p);
+  tcp_drained(p);
 }
 
 /* ---- the handshake ---- */
@@ -187,7 +204,8 @@ static void on_handshake_timeout(uv_timer_t *t) {
 }
 
 static const tc_tls_conn_cbs_t cbs = {
-    .on_plain = to_grpc, .on_handshake = on_handshake, .on_written = on_tls_written};
+    .on_plain = to_grpc, .on_handshake = on_handshake, .on_written = on_tls_written,
+    .on_flushed = tcp_drained};
 
 void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd) {
   tc__grpc_tls_t *p = tc__grpc_conn_room(s) ? calloc(1, sizeof *p) : NULL;

@@ -70,7 +70,11 @@ static void on_write(uv_write_t *req, int status) {
   tc_tls_conn_t *t = w->t;
   void *token = w->token;
   free(w);
-  if (token && t->cbs.on_written) t->cbs.on_written(t->arg, token, status);
+  if (!token) {
+    if (t->cbs.on_flushed) t->cbs.on_flushed(t->arg);
+  } else if (t->cbs.on_written) {
+    t->cbs.on_written(t->arg, token, status);
+  }
 }
 
 /* Writes whatever SSL produced (possibly nothing, when a token must still

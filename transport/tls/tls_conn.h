@@ -32,6 +32,10 @@ typedef struct tc_tls_conn_cbs_s {
   /* A tc_tls_conn_write's records were written (status 0) or not (< 0, a
    * libuv code; UV_ECANCELED once the stream is closing). */
   void (*on_written)(void *arg, void *token, int status);
+  /* The engine's own records (handshake, alerts, answers to key updates),
+   * queued while feeding, have left the write queue (may be NULL): for an
+   * owner that stops reading while that queue is long. */
+  void (*on_flushed)(void *arg);
 } tc_tls_conn_cbs_t;
 
 /* A connection on an accepted stream; NULL when out of memory. */
