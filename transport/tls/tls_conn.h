@@ -27,8 +27,6 @@ typedef struct tc_tls_conn_s tc_tls_conn_t;
 typedef struct tc_tls_conn_cbs_s {
   /* Decrypted bytes.  Nonzero return: stop, and feed returns that code. */
   int (*on_plain)(void *arg, const char *data, size_t len);
-  /* The handshake completed (may be NULL). */
-  void (*on_handshake)(void *arg);
   /* A tc_tls_conn_write's records were written (status 0) or not (< 0, a
    * libuv code; UV_ECANCELED once the stream is closing). */
   void (*on_written)(void *arg, void *token, int status);
