@@ -471,6 +471,14 @@ static void test_stalled_handshakes_closed(void **state) {
       close(fd);
     }
   }
+  /* A gRPC client that completes the TLS handshake and then sends no HTTP/2
+   * preface is closed at the same deadline (with -ign_eof s_client stays
+   * until the server closes; timeout's status 124 would mean it never did). */
+  long long t0 = now_ms();
+  assert_int_not_equal(sh(NULL, "timeout 5 openssl s_client -ign_eof -alpn h2 -connect "
+                                "127.0.0.1:%d -servername localhost </dev/null >/dev/null 2>&1",
+                          f->proc.grpc_port), 124);
+  assert_in_range(now_ms() - t0, 200, 3000);
   /* Proper clients still get through on both ports. */
   expect_has(https(f, "localhost", "/healthz", NULL), "SERVING");
   tc_client_t *c = grpc_tls(f);

@@ -25,8 +25,6 @@
 #include "grpc_internal.h"
 #include "log.h"
 
-static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-#define PREFACE_LEN (sizeof PREFACE - 1)
 /* A sweep fstat()s every entry (≈0.3 µs each here): at most this often. */
 #define SWEEP_INTERVAL_MS 20
 
@@ -125,10 +123,10 @@ static void hand_over(tc__grpc_preface_t *p) {
 static void on_preface_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   tc__grpc_preface_t *p = h->data;
-  char buf[PREFACE_LEN];
+  char buf[TC__GRPC_PREFACE_LEN];
   ssize_t n = status < 0 ? -1 : recv(p->fd, buf, sizeof buf, MSG_PEEK);
   if (n < 0 && status >= 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n == (ssize_t)PREFACE_LEN && memcmp(buf, PREFACE, PREFACE_LEN) == 0)
+  if (n == (ssize_t)sizeof buf && memcmp(buf, TC__GRPC_PREFACE, sizeof buf) == 0)
     hand_over(p);
   else
     preface_close(p);
@@ -144,7 +142,7 @@ static void on_accept(tc_listener_t *l, int fd) {
     return;
   }
   tc__grpc_preface_t *p = tc__grpc_conn_room(s) ? calloc(1, sizeof *p) : NULL;
-  int lowat = (int)PREFACE_LEN;
+  int lowat = (int)TC__GRPC_PREFACE_LEN;
   if (!p || setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0 ||
       uv_poll_init_socket(s->loop, &p->poll, fd) != 0) {
     free(p);

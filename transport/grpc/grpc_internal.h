@@ -115,6 +115,9 @@ int tc__grpc_call_accept(tc_grpc_server_t *s);
  * tc_grpc_stop() closes the listener and the preface waits, and waits until
  * every begin has had its end.  All on the loop thread. */
 int tc__grpc_conn_room(tc_grpc_server_t *s);
+/* What every connection must send first, before it is handed to gRPC. */
+#define TC__GRPC_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define TC__GRPC_PREFACE_LEN (sizeof TC__GRPC_PREFACE - 1)
 void tc__grpc_handshake_begin(tc_grpc_server_t *s);
 void tc__grpc_adopt_fd(tc_grpc_server_t *s, int fd);
 void tc__grpc_handshake_end(tc_grpc_server_t *s);

@@ -2,14 +2,18 @@
  * socketpair.  gRPC 1.51 cannot be given an accepted descriptor together with
  * TLS credentials (grpc_server_add_channel_from_fd is plaintext only), and its
  * own listener stops for good on EMFILE; so our listener accepts, the TLS
- * engine (transport/tls) runs the handshake, and then one end of a
- * socketpair(AF_UNIX) goes to gRPC (tc__grpc_adopt_fd) while the loop relays
- * between the TLS connection and the other end.
+ * engine (transport/tls) runs the handshake, the client's HTTP/2 preface is
+ * awaited as for plaintext (both within server.grpc.handshake_timeout), and
+ * then one end of a socketpair(AF_UNIX) goes to gRPC (tc__grpc_adopt_fd)
+ * while the loop relays between the TLS connection and the other end.
  *
  * Backpressure: each direction stops reading its source while the write
  * queue of its destination holds more than RELAY_BOUND bytes, and resumes
  * when a write completes below it; nothing is buffered beyond that (plus one
- * read).  End of stream or an error on either side closes both.
+ * read).  The client is also not read while its own write queue is over the
+ * bound: reading it makes TLS answer it too (alerts, key updates), so a
+ * client that sends without reading would otherwise grow that queue without
+ * end.  End of stream or an error on either side closes both.
  */
 #define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
 #include <stdlib.h>
@@ -27,13 +31,14 @@
 struct tc__grpc_tls_s {
   uv_tcp_t tcp;   /* the client: ciphertext */
   uv_pipe_t pipe; /* our end of the socketpair: plaintext to and from gRPC */
-  uv_timer_t timer; /* the handshake's deadline */
+  uv_timer_t timer; /* the deadline of the handshake and the preface */
   tc_tls_conn_t *tls;
   tc_grpc_server_t *s; /* NULL once the server is gone */
   tc__grpc_tls_t *prev, *next;
   int handles, closing;
   int handshaking; /* counted by tc__grpc_handshake_begin */
-  int pipe_open;
+  int pipe_open;        /* gRPC has its end: the preface is in */
+  size_t preface_seen;  /* bytes of the HTTP/2 preface received */
   int tcp_paused, pipe_paused;
 };
 
@@ -72,14 +77,25 @@ static void relay_close(tc__grpc_tls_t *p) {
 
 static size_t queued(void *stream) { return uv_stream_get_write_queue_size(stream); }
 
+static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* The client's bytes go to gRPC's queue, and TLS's answers to its own. */
+static int tcp_over(tc__grpc_tls_t *p) {
+  return queued(&p->tcp) > RELAY_BOUND || (p->pipe_open && queued(&p->pipe) > RELAY_BOUND);
+}
+
+static void tcp_resume(tc__grpc_tls_t *p) {
+  if (!p->tcp_paused || tcp_over(p)) return;
+  p->tcp_paused = 0;
+  uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
+}
+
 /* ---- client -> gRPC ---- */
 
 static void on_pipe_written(uv_write_t *req, int status);
 
-/* Decrypted bytes from the client, for gRPC. */
-static int to_grpc(void *arg, const char *data, size_t len) {
-  tc__grpc_tls_t *p = arg;
-  if (!p->pipe_open || p->closing) return TC_ECANCELLED;
+/* Plaintext for gRPC, on the socketpair. */
+static int pipe_write(tc__grpc_tls_t *p, const char *data, size_t len) {
   uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
   if (!queued(&p->pipe)) { /* the common case: the socketpair takes it at once */
     int n = uv_try_write((uv_stream_t *)&p->pipe, &buf, 1);
@@ -97,13 +113,36 @@ static int to_grpc(void *arg, const char *data, size_t len) {
   return 0;
 }
 
+static int hand_over(tc__grpc_tls_t *p);
+
+/* Decrypted bytes from the client.  Until the HTTP/2 preface is complete
+ * they are only compared with it (so nothing needs keeping); then gRPC gets
+ * its connection, the preface, and everything after it. */
+static int to_grpc(void *arg, const char *data, size_t len) {
+  tc__grpc_tls_t *p = arg;
+  if (p->closing) return TC_ECANCELLED;
+  if (!p->pipe_open) {
+    size_t n = TC__GRPC_PREFACE_LEN - p->preface_seen;
+    if (n > len) n = len;
+    if (memcmp(data, TC__GRPC_PREFACE + p->preface_seen, n) != 0) return TC_ECANCELLED;
+    p->preface_seen += n;
+    if (p->preface_seen < TC__GRPC_PREFACE_LEN) return 0;
+    int rc = hand_over(p);
+    if (rc == 0) rc = pipe_write(p, TC__GRPC_PREFACE, TC__GRPC_PREFACE_LEN);
+    if (rc != 0 || n == len) return rc;
+    data += n;
+    len -= n;
+  }
+  return pipe_write(p, data, len);
+}
+
 static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   tc__grpc_tls_t *p = stream->data;
   if (nread < 0 || tc_tls_conn_feed(p->tls, buf->base, (size_t)nread) != 0) {
     relay_close(p);
     return;
   }
-  if (!p->closing && p->pipe_open && queued(&p->pipe) > RELAY_BOUND) {
+  if (!p->closing && tcp_over(p)) {
     uv_read_stop(stream);
     p->tcp_paused = 1;
   }
@@ -117,10 +156,7 @@ static void on_pipe_written(uv_write_t *req, int status) {
     relay_close(p);
     return;
   }
-  if (p->tcp_paused && queued(&p->pipe) <= RELAY_BOUND) {
-    p->tcp_paused = 0;
-    uv_read_start((uv_stream_t *)&p->tcp, tc_tls_conn_alloc, on_tcp_read);
-  }
+  tcp_resume(p);
 }
 
 /* ---- gRPC -> client ---- */
@@ -137,33 +173,36 @@ static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
   }
 }
 
-/* tc_tls_conn_write's completion (token p). */
-static void on_tls_written(void *arg, void *token, int status) {
+/* The client's write queue went down: both directions may read again. */
+static void tcp_drained(void *arg) {
   tc__grpc_tls_t *p = arg;
-  (void)token;
   if (p->closing) return;
-  if (status < 0) {
-    relay_close(p);
-    return;
-  }
   if (p->pipe_paused && queued(&p->tcp) <= RELAY_BOUND) {
     p->pipe_paused = 0;
     uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
   }
+  tcp_resume(p);
+}
+
+/* tc_tls_conn_write's completion (token p). */
+static void on_tls_written(void *arg, void *token, int status) {
+  tc__grpc_tls_t *p = arg;
+  (void)token;
+  if (!p->closing && status < 0) relay_close(p);
+  tcp_drained(p);
 }
 
 /* ---- the handshake ---- */
 
-/* TLS is up: gRPC gets its end of a socketpair, and the relay starts. */
-static void on_handshake(void *arg) {
-  tc__grpc_tls_t *p = arg;
+/* TLS is up and the preface is in: gRPC gets its end of a socketpair, and
+ * the relay starts.  0, or a negative code (the caller closes). */
+static int hand_over(tc__grpc_tls_t *p) {
   tc_grpc_server_t *s = p->s;
   int sv[2];
   uv_timer_stop(&p->timer);
   if (!s || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
     tc_log(TC_LOG_WARN, "grpc: tls: no socketpair for a connection, closing it");
-    relay_close(p);
-    return;
+    return TC_ECANCELLED;
   }
   uv_pipe_init(s->loop, &p->pipe, 0);
   p->pipe.data = p;
@@ -172,22 +211,22 @@ static void on_handshake(void *arg) {
   if (uv_pipe_open(&p->pipe, sv[0]) != 0) {
     close(sv[0]);
     close(sv[1]);
-    relay_close(p);
-    return;
+    return TC_ECANCELLED;
   }
   p->handshaking = 0;
   tc__grpc_adopt_fd(s, sv[1]);
   tc__grpc_handshake_end(s);
   uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
+  return 0;
 }
 
 static void on_handshake_timeout(uv_timer_t *t) {
-  tc_log(TC_LOG_DEBUG, "grpc: tls: handshake timed out");
+  tc_log(TC_LOG_DEBUG, "grpc: tls: no TLS handshake and HTTP/2 preface in time");
   relay_close(t->data);
 }
 
 static const tc_tls_conn_cbs_t cbs = {
-    .on_plain = to_grpc, .on_handshake = on_handshake, .on_written = on_tls_written};
+    .on_plain = to_grpc, .on_written = on_tls_written, .on_flushed = tcp_drained};
 
 void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd) {
   tc__grpc_tls_t *p = tc__grpc_conn_room(s) ? calloc(1, sizeof *p) : NULL;

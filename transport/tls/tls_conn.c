@@ -17,7 +17,6 @@ struct tc_tls_conn_s {
   uv_stream_t *stream;
   tc_tls_conn_cbs_t cbs;
   void *arg;
-  int handshaken;
 };
 
 typedef struct twrite_s {
@@ -70,7 +69,11 @@ static void on_write(uv_write_t *req, int status) {
   tc_tls_conn_t *t = w->t;
   void *token = w->token;
   free(w);
-  if (token && t->cbs.on_written) t->cbs.on_written(t->arg, token, status);
+  if (!token) {
+    if (t->cbs.on_flushed) t->cbs.on_flushed(t->arg);
+  } else if (t->cbs.on_written) {
+    t->cbs.on_written(t->arg, token, status);
+  }
 }
 
 /* Writes whatever SSL produced (possibly nothing, when a token must still
@@ -107,23 +110,21 @@ static int fail(tc_tls_conn_t *t, const char *stage, int err) {
   return TC_ECANCELLED;
 }
 
+/* 0 once the handshake is done, 1 while it waits for the peer, or < 0. */
 static int handshake(tc_tls_conn_t *t) {
   int r = SSL_do_handshake(t->ssl);
-  if (r == 1) {
-    t->handshaken = 1;
-    if (t->cbs.on_handshake) t->cbs.on_handshake(t->arg);
-    return 0;
-  }
+  if (r == 1) return 0;
   int err = SSL_get_error(t->ssl, r);
-  if (err == SSL_ERROR_WANT_READ) return flush(t, NULL);
-  return fail(t, "handshake", err);
+  if (err != SSL_ERROR_WANT_READ) return fail(t, "handshake", err);
+  int rc = flush(t, NULL);
+  return rc ? rc : 1;
 }
 
 int tc_tls_conn_feed(tc_tls_conn_t *t, const char *data, size_t len) {
   if (len && BIO_write(t->rbio, data, (int)len) != (int)len) return TC_ENOMEM;
-  if (!t->handshaken) {
+  if (!SSL_is_init_finished(t->ssl)) {
     int rc = handshake(t);
-    if (rc != 0 || !t->handshaken) return rc;
+    if (rc != 0) return rc > 0 ? 0 : rc;
   }
   char buf[16384];
   for (;;) {

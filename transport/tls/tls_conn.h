@@ -27,11 +27,13 @@ typedef struct tc_tls_conn_s tc_tls_conn_t;
 typedef struct tc_tls_conn_cbs_s {
   /* Decrypted bytes.  Nonzero return: stop, and feed returns that code. */
   int (*on_plain)(void *arg, const char *data, size_t len);
-  /* The handshake completed (may be NULL). */
-  void (*on_handshake)(void *arg);
   /* A tc_tls_conn_write's records were written (status 0) or not (< 0, a
    * libuv code; UV_ECANCELED once the stream is closing). */
   void (*on_written)(void *arg, void *token, int status);
+  /* The engine's own records (handshake, alerts, answers to key updates),
+   * queued while feeding, have left the write queue (may be NULL): for an
+   * owner that stops reading while that queue is long. */
+  void (*on_flushed)(void *arg);
 } tc_tls_conn_cbs_t;
 
 /* A connection on an accepted stream; NULL when out of memory. */
