@@ -73,7 +73,12 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   tc_listener_t *l = h->data;
   if (status < 0) {
-    tc_log(TC_LOG_WARN, "%s: listener poll: %s", l->name, uv_strerror(status));
+    /* libuv has stopped the handle: poll again after a pause, or the port
+     * would stay deaf until a restart. */
+    tc_log(TC_LOG_WARN, "%s: listener poll: %s; polling again in %d ms", l->name,
+           uv_strerror(status), TC_LISTENER_BACKOFF_MAX_MS);
+    l->polling = 0;
+    uv_timer_start(&l->backoff, on_backoff_over, TC_LISTENER_BACKOFF_MAX_MS, 0);
     return;
   }
   for (int i = 0; i < ACCEPT_BATCH && l->polling; i++) {
