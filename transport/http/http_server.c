@@ -37,6 +37,12 @@
 #define DEFAULT_MAX_BODY ((size_t)4 << 20)
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
 #define READ_CHUNK 65536
+/* Write queue beyond which a client is not read: reading it can make output
+ * (TLS answers key updates and the like without a request), so a client
+ * that sends without reading would otherwise grow the queue without end.
+ * Responses are not held back by it: a Watch keeps queueing its messages
+ * and is ended by its own limit (database.watch_buffer_size). */
+#define WRITE_BOUND ((size_t)256 << 10)
 
 typedef struct hbuf_s {
   char *data;
@@ -104,6 +110,8 @@ struct tc_http_server_s {
 
 /* Parses what is buffered, as far as the next request's end. */
 static void parse(conn_t *c);
+/* Starts or stops reading the client as the buffers allow. */
+static void read_update(conn_t *c);
 
 /* ---- buffers ---- */
 
@@ -255,8 +263,11 @@ static void write_done(conn_t *c, hwrite_t *w, int status) {
   if (kind == W_STREAM_MSG && c->call) {
     c->call->call.pending--;
     notify(c->call, c->call->call.on_sent);
-  } else if (kind == W_LAST)
+  } else if (kind == W_LAST) {
     response_done(c);
+    return;
+  }
+  if (!c->closing) read_update(c);
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -727,13 +738,24 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->busy) {
-    if (c->in.len > in_limit(c)) {
-      uv_read_stop(stream);
-      c->reading = 0;
-    }
+    read_update(c);
     return;
   }
   parse(c);
+}
+
+/* Reading pauses while a request is answered and more than in_limit is
+ * buffered, or while the write queue is over WRITE_BOUND; a completed write
+ * (ours, or one of the TLS engine's own) looks again. */
+static void read_update(conn_t *c) {
+  int want = !c->closing && (!c->busy || c->in.len <= in_limit(c)) &&
+             uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_BOUND;
+  if (want == c->reading) return;
+  if (want)
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  else
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = want;
 }
 
 static void parse(conn_t *c) {
@@ -753,10 +775,7 @@ static void parse(conn_t *c) {
     c->in.len -= off;
   }
   if (!c->in.len) buf_free(&c->in); /* idle connections hold no buffer */
-  if (!c->reading && c->in.len <= in_limit(c)) {
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    c->reading = 1;
-  }
+  read_update(c);
 }
 
 /* ---- TLS: the engine's callbacks ---- */
@@ -770,7 +789,14 @@ static void tls_written(void *arg, void *token, int status) {
   write_done(arg, token, status);
 }
 
-static const tc_tls_conn_cbs_t tls_cbs = {.on_plain = tls_plain, .on_written = tls_written};
+/* The engine's own records left the queue. */
+static void tls_flushed(void *arg) {
+  conn_t *c = arg;
+  if (!c->closing) read_update(c);
+}
+
+static const tc_tls_conn_cbs_t tls_cbs = {
+    .on_plain = tls_plain, .on_written = tls_written, .on_flushed = tls_flushed};
 
 /* ---- listener ---- */
 

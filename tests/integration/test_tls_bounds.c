@@ -1,0 +1,215 @@
+/* TLS connections that cost the server without bound unless it holds back,
+ * against the real binary with a certificate made at test time and an
+ * OpenSSL client written here (the openssl and curl binaries cannot send key
+ * updates without reading).
+ *
+ * HTTPS: a client that sends TLS 1.3 KeyUpdate requests and reads nothing
+ * makes the server queue one answer per request; the server must stop
+ * reading it once that queue is long, so the client's sends block after a
+ * bounded amount, and once it reads again the server reads it again. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "server_proc.h"
+
+#define WAIT_MS 20000
+/* Key update bytes a client may send without reading before the server must
+ * have stopped reading it.  The server's bound is 256 KiB of queued answers
+ * (about 0.5 MB of what the client sends); the rest is kernel buffers, the
+ * server's send buffer above all (up to 4 MB by tcp_wmem): the sends blocked
+ * after 8.1 MB here with the bound, and without it passed this limit in 15 s
+ * (Debug build) without ever blocking. */
+#define KEY_UPDATE_LIMIT ((size_t)24 << 20)
+/* Sends that make no progress for this long: the server stopped reading. */
+#define BLOCKED_MS 1000
+
+typedef struct {
+  char *dir;
+  tc_proc_t proc;
+  int http_port;
+  SSL_CTX *ctx;
+} fx_t;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int start(fx_t *f, const char *grpc_max) {
+  char cert[1024], key[1024], cmd[4096];
+  snprintf(cert, sizeof cert, "%s/cert.pem", f->dir);
+  snprintf(key, sizeof key, "%s/key.pem", f->dir);
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+           "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s' "
+           "2>/dev/null",
+           key, cert);
+  if (system(cmd) != 0) return -1;
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
+                        "--http-tls-enabled", "--http-tls-cert-path", cert, "--http-tls-key-path",
+                        key, "--grpc-tls-enabled", "--grpc-tls-cert-path", cert,
+                        "--grpc-tls-key-path", key, "--grpc-max-connections", grpc_max, "--http-header-timeout", "120s", NULL};
+  if (tc_proc_start(&f->proc, args) != 0) return -1;
+  f->http_port = tc_proc_http_port(&f->proc, WAIT_MS);
+  return f->http_port > 0 ? 0 : -1;
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  *state = f;
+  f->dir = tc_temp_dir();
+  f->ctx = SSL_CTX_new(TLS_client_method());
+  if (!f->ctx) return -1;
+  /* Key updates are TLS 1.3's; nothing here checks the certificate. */
+  SSL_CTX_set_min_proto_version(f->ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(f->ctx, SSL_VERIFY_NONE, NULL);
+  return start(f, "1");
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  int rc = tc_proc_teardown(&f->proc, f->dir);
+  SSL_CTX_free(f->ctx);
+  free(f);
+  return rc;
+}
+
+/* A TLS connection to 127.0.0.1:port, handshaken, its socket non-blocking
+ * afterwards; NULL when the server closed it or failed the handshake. */
+static SSL *tls_dial(fx_t *f, int port, const char *alpn, int small_buffers) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  if (small_buffers) { /* so the kernel holds little of what is not read */
+    int sz = 16384;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+  }
+  struct timeval tv = {.tv_sec = WAIT_MS / 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  SSL *ssl = SSL_new(f->ctx);
+  assert_non_null(ssl);
+  if (alpn) SSL_set_alpn_protos(ssl, (const unsigned char *)alpn, (unsigned)strlen(alpn));
+  SSL_set_fd(ssl, fd);
+  if (SSL_connect(ssl) != 1) {
+    ERR_clear_error();
+    SSL_free(ssl);
+    close(fd);
+    return NULL;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return ssl;
+}
+
+static void tls_close(SSL *ssl) {
+  int fd = SSL_get_fd(ssl);
+  SSL_free(ssl);
+  close(fd);
+}
+
+/* Waits until the socket is ready for what SSL wants after r; 0 on timeout. */
+static int wait_for(SSL *ssl, int r, int timeout_ms) {
+  int err = SSL_get_error(ssl, r);
+  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+    fprintf(stderr, "TLS error %d (errno %d): %s\n", err, errno,
+            ERR_reason_error_string(ERR_peek_last_error()));
+  assert_true(err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE);
+  struct pollfd pfd = {.fd = SSL_get_fd(ssl),
+                       .events = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+  return poll(&pfd, 1, timeout_ms) == 1;
+}
+
+/* The body of a POST that never ends: one byte after each key update (after
+ * 32 key updates in a row without data OpenSSL ends the connection). */
+static const char POST_HEAD[] = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
+
+/* Sends KeyUpdate requests, each with a byte of the body, reading nothing,
+ * until the sends block for BLOCKED_MS; returns the bytes sent by then (or
+ * over KEY_UPDATE_LIMIT). */
+static size_t key_updates_until_blocked(SSL *ssl) {
+  BIO *wbio = SSL_get_wbio(ssl);
+  uint64_t start = BIO_number_written(wbio);
+  size_t sent = 0;
+  int pending = 0; /* a write not yet all sent, to be retried as it was */
+  while (sent <= KEY_UPDATE_LIMIT) {
+    if (!pending) assert_int_equal(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    int r = SSL_write(ssl, "x", 1);
+    sent = (size_t)(BIO_number_written(wbio) - start);
+    pending = r <= 0;
+    if (pending && !wait_for(ssl, r, BLOCKED_MS)) break;
+  }
+  return sent;
+}
+
+/* Reads everything the server sent until it is quiet for 200 ms, finishing
+ * a pending write on the way. */
+static void drain(SSL *ssl) {
+  char buf[16384];
+  for (int quiet = 0; !quiet;) {
+    int r = SSL_write(ssl, "x", 1); /* the pending one; then one more byte */
+    if (r <= 0 && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) wait_for(ssl, r, 0);
+    while ((r = SSL_read(ssl, buf, sizeof buf)) > 0) {
+    }
+    if (SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ) quiet = !wait_for(ssl, r, 200);
+  }
+}
+
+static void test_https_key_updates_unread(void **state) {
+  fx_t *f = *state;
+  SSL *ssl = tls_dial(f, f->http_port, NULL, 1);
+  assert_non_null(ssl);
+  assert_int_equal(SSL_write(ssl, POST_HEAD, sizeof POST_HEAD - 1), (int)sizeof POST_HEAD - 1);
+  long long t0 = now_ms();
+  size_t sent = key_updates_until_blocked(ssl);
+  print_message("key updates: %zu bytes sent before the server stopped reading (%lld ms)\n", sent,
+                now_ms() - t0);
+  assert_true(sent <= KEY_UPDATE_LIMIT);
+  /* Once the client reads, the server reads it again: a key update gets its
+   * answer. */
+  drain(ssl);
+  BIO *rbio = SSL_get_rbio(ssl);
+  uint64_t before = BIO_number_read(rbio);
+  assert_int_equal(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+  assert_int_equal(SSL_write(ssl, "x", 1), 1);
+  char buf[256];
+  long long deadline = now_ms() + WAIT_MS;
+  while (BIO_number_read(rbio) == before) {
+    assert_true(now_ms() < deadline);
+    int r = SSL_read(ssl, buf, sizeof buf);
+    assert_true(r <= 0);
+    wait_for(ssl, r, 100);
+  }
+  tls_close(ssl);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_https_key_updates_unread, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
