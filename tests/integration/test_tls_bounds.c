@@ -6,7 +6,9 @@
  * HTTPS: a client that sends TLS 1.3 KeyUpdate requests and reads nothing
  * makes the server queue one answer per request; the server must stop
  * reading it once that queue is long, so the client's sends block after a
- * bounded amount, and once it reads again the server reads it again. */
+ * bounded amount, and once it reads again the connection serves requests.
+ * gRPC: a TLS connection counts against server.grpc.max_connections while it
+ * is open, and its room comes back when it closes. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -206,10 +208,56 @@ static void test_https_key_updates_unread(void **state) {
   tls_close(ssl);
 }
 
+/* An HTTP/2 preface and empty SETTINGS frame on ssl; 1 once gRPC answered
+ * with a frame (its SETTINGS). */
+static int grpc_answers(SSL *ssl) {
+  static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+  int r = SSL_write(ssl, hello, sizeof hello - 1);
+  if (r != (int)sizeof hello - 1) return 0;
+  unsigned char head[9];
+  long long deadline = now_ms() + WAIT_MS;
+  while (now_ms() < deadline) {
+    r = SSL_read(ssl, head, sizeof head);
+    if (r > 0) return head[3] == 4 || r < 4;
+    int err = SSL_get_error(ssl, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return 0;
+    wait_for(ssl, r, 100);
+  }
+  return 0;
+}
+
+/* With server.grpc.max_connections 1: a second TLS connection is closed at
+ * once while the first is open, and has room as soon as the first closed. */
+static void test_grpc_tls_connection_counted(void **state) {
+  fx_t *f = *state;
+  int port = f->proc.grpc_port;
+  SSL *a = tls_dial(f, port, "\x02h2", 0);
+  assert_non_null(a);
+  assert_true(grpc_answers(a));
+  for (int i = 0; i < 3; i++) { /* held, also after gRPC swept its entries */
+    SSL *over = tls_dial(f, port, "\x02h2", 0);
+    if (over) {
+      assert_false(grpc_answers(over));
+      tls_close(over);
+    }
+  }
+  tls_close(a);
+  long long t0 = now_ms();
+  int again = 0;
+  while (!again && now_ms() - t0 < 2000) {
+    SSL *b = tls_dial(f, port, "\x02h2", 0);
+    again = b && grpc_answers(b);
+    if (b) tls_close(b);
+  }
+  print_message("room again %lld ms after the TLS connection closed\n", now_ms() - t0);
+  assert_true(again);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_https_key_updates_unread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_grpc_tls_connection_counted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

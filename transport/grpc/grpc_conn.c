@@ -8,7 +8,9 @@
  * remembered as (descriptor, socket inode) and an entry is stale once fstat()
  * fails or finds another inode there (a socket's inode is unique while it is
  * open).  Stale entries are swept when the count reaches the limit, at most
- * once per SWEEP_INTERVAL_MS. */
+ * once per SWEEP_INTERVAL_MS.  A TLS relay is counted instead from its
+ * handshake's end to its close (n_relays), and its socketpair end is not
+ * recorded. */
 #define _GNU_SOURCE /* SO_RCVLOWAT's companions, TCP_NODELAY */
 #include <errno.h>
 #include <netinet/in.h>
@@ -53,14 +55,18 @@ static void sweep(tc_grpc_server_t *s) {
 int tc__grpc_conn_room(tc_grpc_server_t *s) {
   if (s->stopping) return 0;
   if (!s->max_conns) return 1;
-  if (s->n_owned + s->n_handshaking < s->max_conns) return 1;
+  if (s->n_owned + s->n_handshaking + s->n_relays < s->max_conns) return 1;
   if (uv_now(s->loop) - s->last_sweep >= SWEEP_INTERVAL_MS ||
       uv_now(s->loop) < s->last_sweep)
     sweep(s);
-  return s->n_owned + s->n_handshaking < s->max_conns;
+  return s->n_owned + s->n_handshaking + s->n_relays < s->max_conns;
 }
 
 void tc__grpc_handshake_begin(tc_grpc_server_t *s) { s->n_handshaking++; }
+
+void tc__grpc_relay_begin(tc_grpc_server_t *s) { s->n_relays++; }
+
+void tc__grpc_relay_end(tc_grpc_server_t *s) { s->n_relays--; }
 
 void tc__grpc_handshake_end(tc_grpc_server_t *s) {
   s->n_handshaking--;
@@ -81,7 +87,14 @@ void tc__grpc_adopt_fd(tc_grpc_server_t *s, int fd) {
     }
     s->owned[s->n_owned++] = (tc__grpc_owned_t){.fd = fd, .ino = st.st_ino};
   }
-  grpc_server_add_channel_from_fd(s->server, fd, s->insecure);
+  tc__grpc_give_fd(s, fd);
+}
+
+void tc__grpc_give_fd(tc_grpc_server_t *s, int fd) {
+  if (s->stopping)
+    close(fd);
+  else
+    grpc_server_add_channel_from_fd(s->server, fd, s->insecure);
 }
 
 /* ---- the preface wait ---- */

@@ -73,6 +73,7 @@ struct tc_grpc_server_s {
   int max_conns;                     /* 0: unlimited, nothing tracked */
   int handshake_timeout_ms;
   int n_handshaking;          /* accepted, not yet handed to gRPC nor closed */
+  int n_relays;               /* TLS relays past their handshake, until closed */
   tc__grpc_owned_t *owned;    /* max_conns entries */
   int n_owned;
   uint64_t last_sweep;        /* uv_now() of the last sweep of owned */
@@ -112,6 +113,12 @@ int tc__grpc_call_accept(tc_grpc_server_t *s);
  *     counts it until gRPC closes it.  Per connection only: gRPC then reads
  *     and writes fd itself, nothing per message is added.
  *  4. tc__grpc_handshake_end(): once per begin, after adopt or on failure.
+ * A TLS relay counts itself instead (its end of the socketpair outlives
+ * gRPC's, and may not see gRPC close it): tc__grpc_relay_begin() before its
+ * handshake ends, tc__grpc_relay_end() when it is closed; it hands gRPC its
+ * fd with tc__grpc_give_fd(), which records nothing.  Relays count in
+ * tc__grpc_conn_room() but not in tc__grpc_conn_busy(): they close after gRPC
+ * does.
  * tc_grpc_stop() closes the listener and the preface waits, and waits until
  * every begin has had its end.  All on the loop thread. */
 int tc__grpc_conn_room(tc_grpc_server_t *s);
@@ -120,6 +127,9 @@ int tc__grpc_conn_room(tc_grpc_server_t *s);
 #define TC__GRPC_PREFACE_LEN (sizeof TC__GRPC_PREFACE - 1)
 void tc__grpc_handshake_begin(tc_grpc_server_t *s);
 void tc__grpc_adopt_fd(tc_grpc_server_t *s, int fd);
+void tc__grpc_give_fd(tc_grpc_server_t *s, int fd);
+void tc__grpc_relay_begin(tc_grpc_server_t *s);
+void tc__grpc_relay_end(tc_grpc_server_t *s);
 void tc__grpc_handshake_end(tc_grpc_server_t *s);
 /* Lifetime, for grpc_server.c: start binds and accepts (TC_E* and *errmsg on
  * failure); stop stops accepting; busy while handles or handshakes remain;

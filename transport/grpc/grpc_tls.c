@@ -4,8 +4,10 @@
  * own listener stops for good on EMFILE; so our listener accepts, the TLS
  * engine (transport/tls) runs the handshake, the client's HTTP/2 preface is
  * awaited as for plaintext (both within server.grpc.handshake_timeout), and
- * then one end of a socketpair(AF_UNIX) goes to gRPC (tc__grpc_adopt_fd)
- * while the loop relays between the TLS connection and the other end.
+ * then one end of a socketpair(AF_UNIX) goes to gRPC (tc__grpc_give_fd)
+ * while the loop relays between the TLS connection and the other end.  The
+ * relay counts against server.grpc.max_connections until it is closed
+ * (tc__grpc_relay_begin/end), not through gRPC's end.
  *
  * Backpressure: each direction stops reading its source while the write
  * queue of its destination holds more than RELAY_BOUND bytes, and resumes
@@ -13,11 +15,13 @@
  * read).  The client is also not read while its own write queue is over the
  * bound: reading it makes TLS answer it too (alerts, key updates), so a
  * client that sends without reading would otherwise grow that queue without
- * end.  End of stream or an error on either side closes both.
+ * end.  End of stream or an error on either side closes both; while gRPC's
+ * side is not read, its close is looked for every PAUSED_CHECK_MS.
  */
-#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC, POLLRDHUP */
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +31,8 @@
 
 /* Per direction: about four HTTP/2 flow-control windows of 64 KiB. */
 #define RELAY_BOUND ((size_t)256 << 10)
+/* How often a relay that does not read gRPC's side looks for its close. */
+#define PAUSED_CHECK_MS 250
 
 struct tc__grpc_tls_s {
   uv_tcp_t tcp;   /* the client: ciphertext */
@@ -38,6 +44,7 @@ struct tc__grpc_tls_s {
   int handles, closing;
   int handshaking; /* counted by tc__grpc_handshake_begin */
   int pipe_open;        /* gRPC has its end: the preface is in */
+  int relaying;         /* counted by tc__grpc_relay_begin */
   size_t preface_seen;  /* bytes of the HTTP/2 preface received */
   int tcp_paused, pipe_paused;
 };
@@ -57,6 +64,7 @@ static void unlink_conn(tc__grpc_tls_t *p) {
   if (p->next) p->next->prev = p->prev;
   p->s = NULL;
   if (p->handshaking) tc__grpc_handshake_end(s);
+  if (p->relaying) tc__grpc_relay_end(s);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -161,6 +169,20 @@ static void on_pipe_written(uv_write_t *req, int status) {
 
 /* ---- gRPC -> client ---- */
 
+/* While gRPC's side is not read, its close is not seen either: the relay
+ * looks for it on its timer (idle since the handshake) and closes, rather
+ * than live on for a client that does not read. */
+static void on_paused_check(uv_timer_t *t) {
+  tc__grpc_tls_t *p = t->data;
+  uv_os_fd_t fd;
+  if (p->closing || uv_fileno((uv_handle_t *)&p->pipe, &fd) != 0) return;
+  struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+  if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+    tc_log(TC_LOG_DEBUG, "grpc: tls: gRPC closed a connection whose client does not read");
+    relay_close(p);
+  }
+}
+
 static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   tc__grpc_tls_t *p = stream->data;
   if (nread < 0 || tc_tls_conn_write(p->tls, buf->base, (size_t)nread, p) != 0) {
@@ -170,6 +192,7 @@ static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
   if (queued(&p->tcp) > RELAY_BOUND) {
     uv_read_stop(stream);
     p->pipe_paused = 1;
+    uv_timer_start(&p->timer, on_paused_check, PAUSED_CHECK_MS, PAUSED_CHECK_MS);
   }
 }
 
@@ -179,6 +202,7 @@ static void tcp_drained(void *arg) {
   if (p->closing) return;
   if (p->pipe_paused && queued(&p->tcp) <= RELAY_BOUND) {
     p->pipe_paused = 0;
+    uv_timer_stop(&p->timer);
     uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
   }
   tcp_resume(p);
@@ -214,7 +238,9 @@ static int hand_over(tc__grpc_tls_t *p) {
     return TC_ECANCELLED;
   }
   p->handshaking = 0;
-  tc__grpc_adopt_fd(s, sv[1]);
+  p->relaying = 1;
+  tc__grpc_relay_begin(s);
+  tc__grpc_give_fd(s, sv[1]);
   tc__grpc_handshake_end(s);
   uv_read_start((uv_stream_t *)&p->pipe, tc_tls_conn_alloc, on_pipe_read);
   return 0;
