@@ -34,12 +34,6 @@
 #define MISSING "ERROR_CODE_MISSING_BEARER_TOKEN"
 #define INVALID "ERROR_CODE_INVALID_KEY"
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- one server ---------------------------------------------------------- */
 
 typedef struct {
@@ -87,7 +81,7 @@ typedef struct {
 
 static int recv_more(int fd, char **buf, size_t *len, long long deadline) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  long long left = deadline - now_ms();
+  long long left = deadline - tc_now_ms();
   if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
   *buf = realloc(*buf, *len + 4097);
   ssize_t r = recv(fd, *buf + *len, 4096, 0);
@@ -125,7 +119,7 @@ static hres_t http_wait(int port, const char *method, const char *path, const ch
   if (blen) memcpy(req + at + 2, body, blen);
   assert_int_equal(send(fd, req, req_len, MSG_NOSIGNAL), (ssize_t)req_len);
   free(req);
-  long long deadline = now_ms() + wait_ms;
+  long long deadline = tc_now_ms() + wait_ms;
   char *buf = NULL;
   size_t len = 0;
   char *end = NULL;
@@ -135,7 +129,7 @@ static hres_t http_wait(int port, const char *method, const char *path, const ch
       close(fd);
       return (hres_t){.head = strdup(""), .body = strdup("")};
     }
-  deadline = now_ms() + WAIT_MS;
+  deadline = tc_now_ms() + WAIT_MS;
   hres_t r = {.head = strndup(buf, (size_t)(end - buf) + 2)};
   assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r.status), 1);
   const char *cl = strstr(r.head, "Content-Length: ");
@@ -417,12 +411,12 @@ static int list_call(fx_t *f, const char *auth, char **details) {
  * b <= *hi (when the admitted one was answered).  0, or -1 if the two are
  * too far apart to know that exactly one token came. */
 static int sync_to_refill(fx_t *f, long long *lo, long long *hi) {
-  long long deadline = now_ms() + WAIT_MS;
-  while (list_call(f, "Bearer k-one", NULL) == 0) assert_true(now_ms() < deadline);
+  long long deadline = tc_now_ms() + WAIT_MS;
+  while (list_call(f, "Bearer k-one", NULL) == 0) assert_true(tc_now_ms() < deadline);
   for (;;) {
-    long long sent = now_ms();
+    long long sent = tc_now_ms();
     int code = list_call(f, "Bearer k-one", NULL);
-    long long got = now_ms();
+    long long got = tc_now_ms();
     if (code == 0) {
       *hi = got;
       return *hi - *lo < INTERVAL_MS / 2 ? 0 : -1;
@@ -439,7 +433,7 @@ static int sync_to_refill(fx_t *f, long long *lo, long long *hi) {
  * bucket would not be full). */
 static void wait_full(fx_t *f, long long hi) {
   Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-  while (now_ms() < hi + (RATE + 1) * INTERVAL_MS + 10) {
+  while (tc_now_ms() < hi + (RATE + 1) * INTERVAL_MS + 10) {
     ProtobufCMessage *resp = NULL;
     assert_int_equal(tc_client_unary(f->client, "/grpc.health.v1.Health/Check", &h.base,
                                      &grpc__health__v1__health_check_response__descriptor, &resp,
@@ -512,7 +506,7 @@ static void test_rate_limit(void **state) {
     burst(f, &t);
     /* Exact only if the next grid point (after lo + RATE + 2 intervals) was
      * not reached: otherwise a token may have come mid-burst; try again. */
-    if (now_ms() >= lo + (RATE + 2) * INTERVAL_MS) continue;
+    if (tc_now_ms() >= lo + (RATE + 2) * INTERVAL_MS) continue;
     assert_int_equal(t.admitted + t.refused, 6);
     assert_int_equal(t.admitted, RATE);
     assert_int_equal(t.refused, 6 - RATE);

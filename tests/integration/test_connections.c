@@ -33,12 +33,6 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /* An empty HTTP/2 SETTINGS frame: what a client sends after the preface. */
 static const char SETTINGS[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int start(tc_proc_t *p, const char *const *extra) {
   const char *args[24] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory"};
   size_t n = 6;
@@ -70,13 +64,13 @@ static void send_all(int fd, const void *p, size_t n) {
  * reading and dropping whatever it sends; -1 if still open timeout_ms from
  * now. */
 static long long closed_after(int fd, long long since, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
-  for (long long left; (left = deadline - now_ms()) > 0;) {
+  long long deadline = tc_now_ms() + timeout_ms;
+  for (long long left; (left = deadline - tc_now_ms()) > 0;) {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (poll(&pfd, 1, (int)left) <= 0) continue;
     char buf[4096];
     ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) return now_ms() - since;
+    if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) return tc_now_ms() - since;
   }
   return -1;
 }
@@ -147,12 +141,12 @@ static size_t count_lines(const char *log, const char *what) {
 
 /* Reads the server's stderr until what appears, up to timeout_ms. */
 static int wait_log(tc_proc_t *p, const char *what, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = tc_now_ms() + timeout_ms;
   while (!(p->log && strstr(p->log, what))) {
     struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
     char buf[4096];
     ssize_t r;
-    if (now_ms() > deadline) return 0;
+    if (tc_now_ms() > deadline) return 0;
     if (poll(&pfd, 1, 50) != 1 || (r = read(p->err_fd, buf, sizeof buf)) <= 0) continue;
     p->log = realloc(p->log, p->log_len + (size_t)r + 1);
     memcpy(p->log + p->log_len, buf, (size_t)r);
@@ -195,20 +189,20 @@ static void test_exhaustion_recovers(void **state) {
   /* While exhausted a new client is refused, not left hanging. */
   int late = dial(p.grpc_port);
   assert_true(late >= 0);
-  long long refused_ms = closed_after(late, now_ms(), 3000);
+  long long refused_ms = closed_after(late, tc_now_ms(), 3000);
   close(late);
   assert_true(refused_ms >= 0);
   close_all(gfds, N_FLOOD);
   close_all(hfds, N_FLOOD);
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   int grpc_ok = 0, write_ok = 0, http_ok = 0;
-  while (!(grpc_ok && write_ok && http_ok) && now_ms() - t0 < 1000) {
+  while (!(grpc_ok && write_ok && http_ok) && tc_now_ms() - t0 < 1000) {
     grpc_ok = grpc_ok || grpc_health_ok(p.target);
     write_ok = write_ok || (grpc_ok && grpc_write_ok(p.target));
     http_ok = http_ok || http_health_ok(p.http_port, -1);
   }
   print_message("recovered in %lld ms (grpc %d, write %d, http %d); late client refused in %lld ms\n",
-                now_ms() - t0, grpc_ok, write_ok, http_ok, refused_ms);
+                tc_now_ms() - t0, grpc_ok, write_ok, http_ok, refused_ms);
   assert_true(grpc_ok && write_ok && http_ok);
   /* One warning per episode, not one per connection. */
   assert_int_equal(count_lines(p.log, "grpc: out of file descriptors"), 1);
@@ -252,7 +246,7 @@ static void test_handshake_and_header_timeouts(void **state) {
   const char *extra[] = {"--grpc-handshake-timeout", "400ms", "--http-header-timeout", "400ms",
                          NULL};
   assert_int_equal(start(&p, extra), 0);
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   int silent = dial(p.grpc_port), wrong = dial(p.grpc_port), good = dial(p.grpc_port);
   int head = dial(p.http_port), partial = dial(p.http_port);
   send_all(wrong, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
@@ -293,7 +287,7 @@ static void test_max_connections(void **state) {
   expect_http2_settings(a);
   expect_http2_settings(b);
   int over = dial(p.grpc_port);
-  long long over_ms = closed_after(over, now_ms(), 3000);
+  long long over_ms = closed_after(over, tc_now_ms(), 3000);
   close(over);
   assert_true(over_ms >= 0 && over_ms < 1000); /* not the 10 s handshake timeout */
   r = tt_call(c, "/grpc.health.v1.Health/Check", &req.base,
@@ -301,15 +295,15 @@ static void test_max_connections(void **state) {
   assert_int_equal(r.code, 0);
   tt_result_free(&r);
   close(a);
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   int again = 0;
-  while (!again && now_ms() - t0 < 2000) again = grpc_health_ok(p.target);
+  while (!again && tc_now_ms() - t0 < 2000) again = grpc_health_ok(p.target);
   assert_true(again);
 
   int h1 = dial(p.http_port), h2 = dial(p.http_port);
   assert_true(http_health_ok(p.http_port, h1));
   int h3 = dial(p.http_port);
-  long long h3_ms = closed_after(h3, now_ms(), 3000);
+  long long h3_ms = closed_after(h3, tc_now_ms(), 3000);
   assert_true(h3_ms >= 0 && h3_ms < 1000);
   assert_true(http_health_ok(p.http_port, h2));
   assert_true(http_health_ok(p.http_port, h1));

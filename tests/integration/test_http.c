@@ -51,12 +51,6 @@ typedef struct {
   char *body;
 } resp_t;
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...) {
   va_list ap;
@@ -775,10 +769,10 @@ static void test_slow_header_cut_off(void **state) {
   rx_t rx = {.fd = fd};
   static const char part[] = "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\n";
   send_all(fd, part, strlen(part));
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   rx_eof(&rx); /* the server gives up on the headers and closes */
   assert_int_equal(rx.len, 0);
-  assert_true(now_ms() - t0 < WAIT_MS);
+  assert_true(tc_now_ms() - t0 < WAIT_MS);
   close(fd);
   expect(call(f, "GET", "/healthz", NULL, NULL), 200, "{\"status\":\"SERVING\"}");
 }

@@ -53,12 +53,6 @@ typedef struct {
   SSL_CTX *ctx;
 } fx_t;
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int start(fx_t *f, const char *grpc_max) {
   char cert[1024], key[1024], cmd[4096];
   snprintf(cert, sizeof cert, "%s/cert.pem", f->dir);
@@ -185,10 +179,10 @@ static void test_https_key_updates_unread(void **state) {
   SSL *ssl = tls_dial(f, f->http_port, NULL, 1);
   assert_non_null(ssl);
   assert_int_equal(SSL_write(ssl, POST_HEAD, sizeof POST_HEAD - 1), (int)sizeof POST_HEAD - 1);
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   size_t sent = key_updates_until_blocked(ssl);
   print_message("key updates: %zu bytes sent before the server stopped reading (%lld ms)\n", sent,
-                now_ms() - t0);
+                tc_now_ms() - t0);
   assert_true(sent <= KEY_UPDATE_LIMIT);
   /* Once the client reads, the server reads it again: a key update gets its
    * answer. */
@@ -198,9 +192,9 @@ static void test_https_key_updates_unread(void **state) {
   assert_int_equal(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED), 1);
   assert_int_equal(SSL_write(ssl, "x", 1), 1);
   char buf[256];
-  long long deadline = now_ms() + WAIT_MS;
+  long long deadline = tc_now_ms() + WAIT_MS;
   while (BIO_number_read(rbio) == before) {
-    assert_true(now_ms() < deadline);
+    assert_true(tc_now_ms() < deadline);
     int r = SSL_read(ssl, buf, sizeof buf);
     assert_true(r <= 0);
     wait_for(ssl, r, 100);
@@ -215,8 +209,8 @@ static int grpc_answers(SSL *ssl) {
   int r = SSL_write(ssl, hello, sizeof hello - 1);
   if (r != (int)sizeof hello - 1) return 0;
   unsigned char head[9];
-  long long deadline = now_ms() + WAIT_MS;
-  while (now_ms() < deadline) {
+  long long deadline = tc_now_ms() + WAIT_MS;
+  while (tc_now_ms() < deadline) {
     r = SSL_read(ssl, head, sizeof head);
     if (r > 0) return head[3] == 4 || r < 4;
     int err = SSL_get_error(ssl, r);
@@ -242,14 +236,14 @@ static void test_grpc_tls_connection_counted(void **state) {
     }
   }
   tls_close(a);
-  long long t0 = now_ms();
+  long long t0 = tc_now_ms();
   int again = 0;
-  while (!again && now_ms() - t0 < 2000) {
+  while (!again && tc_now_ms() - t0 < 2000) {
     SSL *b = tls_dial(f, port, "\x02h2", 0);
     again = b && grpc_answers(b);
     if (b) tls_close(b);
   }
-  print_message("room again %lld ms after the TLS connection closed\n", now_ms() - t0);
+  print_message("room again %lld ms after the TLS connection closed\n", tc_now_ms() - t0);
   assert_true(again);
 }
 

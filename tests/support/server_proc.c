@@ -21,7 +21,7 @@ static const char *binary(void) {
   return b && *b ? b : "./tuplecast";
 }
 
-static long long now_ms(void) {
+long long tc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -76,8 +76,8 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
   memset(p, 0, sizeof *p);
   p->pid = spawn(args, &p->err_fd, 1);
   if (p->pid < 0) return -1;
-  long long deadline = now_ms() + 20000;
-  while (now_ms() < deadline) {
+  long long deadline = tc_now_ms() + 20000;
+  while (tc_now_ms() < deadline) {
     const char *line = p->log ? strstr(p->log, "grpc listening on port ") : NULL;
     if (line && strchr(line, '\n')) {
       p->grpc_port = atoi(line + strlen("grpc listening on port "));
@@ -100,9 +100,9 @@ int tc_proc_stop(tc_proc_t *p, char **log) {
   int status = -1;
   if (p->pid > 0) {
     kill(p->pid, SIGTERM);
-    long long deadline = now_ms() + 20000;
+    long long deadline = tc_now_ms() + 20000;
     int w = 0;
-    while ((w = waitpid(p->pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+    while ((w = waitpid(p->pid, &status, WNOHANG)) == 0 && tc_now_ms() < deadline)
       pump_log(p, 50);
     if (w == 0) {
       kill(p->pid, SIGKILL);
@@ -154,11 +154,11 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 void tc_temp_dir_remove(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = tc_now_ms() + timeout_ms;
   for (;;) {
     const char *at = p->log && p->log_len > from ? strstr(p->log + from, needle) : NULL;
     if (at && strchr(at, '\n')) return at;
-    if (now_ms() > deadline || pump_log(p, 100) == 1) return NULL;
+    if (tc_now_ms() > deadline || pump_log(p, 100) == 1) return NULL;
   }
 }
 

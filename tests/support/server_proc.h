@@ -32,6 +32,8 @@ int tc_proc_stop(tc_proc_t *p, char **log);
 /* Reads the server's stderr until a whole line at or after offset from holds
  * needle, up to timeout_ms; returns where it is in p->log, or NULL. */
 const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms);
+/* The monotonic clock in milliseconds, for the tests' deadlines. */
+long long tc_now_ms(void);
 /* Waits up to timeout_ms for the "http listening on port N" line; returns N,
  * or -1 if it did not come. */
 int tc_proc_http_port(tc_proc_t *p, int timeout_ms);
