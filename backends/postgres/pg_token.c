@@ -149,7 +149,8 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
   if (rc) { /* Permify leaves a snapshot it cannot parse unchanged */
     snap = strdup(stored_snapshot);
   } else {
-    /* §3.1: X joins the xip list; xmax covers it; xmin does not pass it. */
+    /* Permify's adjustment: X joins the sorted xip list; xmax rises to X+1
+     * if X >= xmax; xmin falls to X if X < xmin. */
     size_t i = 0;
     while (i < s.nxip && s.xip[i] < x) i++;
     if (i == s.nxip || s.xip[i] != x) {

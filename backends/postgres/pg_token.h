@@ -1,7 +1,8 @@
 /* Snap tokens of the PostgreSQL backend, and the pg_snapshot values inside
  * them.  Three kinds are read, two are minted (docs/backend-postgres.md):
  *  - Permify's new format, base64("X:xmin:xmax:xip,..."), the *adjusted*
- *    snapshot of a write (permify-api.md §3.1): minted for every write ack;
+ *    snapshot of a write (X added to the stored snapshot's xip list, xmax
+ *    raised to cover it): minted for every write ack;
  *  - Permify's legacy format, base64 of the 8-byte little-endian X: read only;
  *  - ours, base64("tc2:<instance id>:xmin:xmax:xip,..."), an exact snapshot:
  *    the tenant's transactions visible in it are the ones delivered.  Minted

@@ -132,7 +132,9 @@ static int parse_uint(const char *v, unsigned min, unsigned *out) {
 
 int pg_opts_parse(const char *const *options, pg_opts_t *o, char **errmsg) {
   /* Permify's defaults where it has them (max_retries 10; GC 200h/200h/5m
-   * from its example config); pool and poll sizes from pg-floor.md. */
+   * from its example config); pool size 4: group commit needs connections,
+   * and past ~4 they cost latency and CPU on 2 cores (docs/backend-postgres.md,
+   * "Measurements behind these choices"). */
   *o = (pg_opts_t){.auto_migrate = 1, .max_retries = 10, .pool_size = 4,
                    .poll_interval_ms = 100, .gc_enabled = 0, .gc_interval_s = 720000,
                    .gc_window_s = 720000, .gc_timeout_s = 300};

@@ -5,8 +5,9 @@
  * connections (BEGIN ISOLATION LEVEL SERIALIZABLE; INSERT INTO transactions
  * ... RETURNING id, snapshot; INSERT tuples; COMMIT), several at once to
  * choose the commit order; the feed runs on a libuv loop driven with
- * deadlines.  One regression test per weakness of Permify's watch
- * (permify-api.md §5.4) runs Permify's own query beside ours and shows it
+ * deadlines.  One regression test per weakness of Permify's watch (listed
+ * in docs/backend-postgres.md, "Permify's watch, for comparison") runs
+ * Permify's own query beside ours and shows it
  * losing, hanging or returning everything at once where ours delivers each
  * transaction exactly once in an order consistent with visibility.
  */
@@ -100,9 +101,9 @@ static uint64_t write_one(PGconn *c, const char *tenant, const char *label, char
   return x;
 }
 
-/* Permify's watch poll (permify-api.md §5.2), cursor inlined as Permify
- * does: the ids returned in commit-timestamp order go to out[], the cursor
- * moves to the last.  Returns how many. */
+/* Permify's watch poll (v1.7.3, described in docs/backend-postgres.md),
+ * cursor inlined as Permify does: the ids returned in commit-timestamp order
+ * go to out[], the cursor moves to the last.  Returns how many. */
 static size_t permify_poll(const char *tenant, uint64_t *cr, uint64_t *out, size_t max) {
   char q[600];
   snprintf(q, sizeof q,
@@ -400,7 +401,8 @@ static void expect_bad_token(const char *tok, const char *why) {
 
 static void test_tokens(void **state) {
   (void)state;
-  /* Permify's documented example (permify-api.md §3.1). */
+  /* X = 745 with stored snapshot 745:745: adjusts to 745:746:745, so the
+   * token is base64("745:745:746:745"), as a Permify server mints it. */
   char *p = pg_token_permify(745, "745:745:");
   assert_string_equal(p, "NzQ1Ojc0NTo3NDY6NzQ1");
   pg_token_t t;
@@ -512,9 +514,9 @@ static void test_feed_token_errors(void **state) {
   free(tc1);
 }
 
-/* ---- regression tests: Permify's watch weaknesses (§5.4) ------------------------- */
+/* ---- regression tests: Permify's watch weaknesses ------------------------------- */
 
-/* §5.4.1: three writers get xids a < b < c; c commits, then a; the feed
+/* Weakness 1: three writers get xids a < b < c; c commits, then a; the feed
  * reads; then b commits.  Permify's cursor moves to a's commit time while b
  * pins xmin, so c (committed before a) is never returned. */
 static void test_commits_out_of_xid_order(void **state) {
@@ -571,7 +573,7 @@ static void commit_together(PGconn *a, PGconn *b) {
   }
 }
 
-/* §5.4.2: equal commit timestamps.  Nothing in Postgres sets a commit
+/* Weakness 2: equal commit timestamps.  Nothing in Postgres sets a commit
  * timestamp, so this commits pairs of real Permify-style transactions A, B
  * at the same moment on two connections until a pair gets equal
  * timestamps, with a third transaction Z (xid between A's and B's) open: a
@@ -647,7 +649,7 @@ static void test_equal_commit_timestamps(void **state) {
   PQfinish(cb);
 }
 
-/* §5.4.3: a Watch from "" on a tenant with no transactions.  Permify's head
+/* Weakness 3: a Watch from "" on a tenant with no transactions.  Permify's head
  * is X = 0 (token AAAAAAAAAAA=), whose commit time is NULL: its stream never
  * returns anything.  Ours starts at the head snapshot; and X = 0 read as a
  * token is the start of history. */
@@ -681,8 +683,8 @@ static void test_new_tenant_from_head(void **state) {
   free(h);
 }
 
-/* §5.4 (and DESIGN.md §2): an open transaction on another tenant holds
- * xmin back; Permify's query (id < xmin) returns nothing until it ends. */
+/* Weakness 4: an open transaction on another tenant holds xmin back;
+ * Permify's query (id < xmin) returns nothing until it ends. */
 static void test_long_transaction_elsewhere(void **state) {
   env_t *e = *state;
   const char *T = "lr";
@@ -708,7 +710,7 @@ static void test_long_transaction_elsewhere(void **state) {
   PQfinish(cl);
 }
 
-/* §5.4.5: 5,000 transactions written while nobody reads (every 10th changed
+/* Weakness 5: 5,000 transactions written while nobody reads (every 10th changed
  * nothing, every 7th also sets an attribute: two changes), then a resume
  * from an old token with a small limit: pages stay bounded, every
  * transaction comes exactly once, in order.  Permify's poll returns all of
@@ -872,10 +874,10 @@ static void test_message_tokens_and_upto(void **state) {
   PQfinish(ce);
 }
 
-/* DESIGN.md §2, first bullet: transaction G takes its xid before X, while X's
- * snapshot is taken, and commits after X.  X's Permify token (adjusted
- * snapshot: xmax = X+1, G not listed) counts G as seen; a feed resumed from
- * it must still deliver G, exactly once, and not X. */
+/* docs/backend-postgres.md, "Positions are snapshots": transaction G takes
+ * its xid before X, while X's snapshot is taken, and commits after X.  X's
+ * Permify token (adjusted snapshot: xmax = X+1, G not listed) counts G as
+ * seen; a feed resumed from it must still deliver G, exactly once, and not X. */
 static void test_permify_token_gap_xid(void **state) {
   env_t *e = *state;
   const char *T = "gap";

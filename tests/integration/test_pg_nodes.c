@@ -183,7 +183,8 @@ static void test_external_writers(void **state) {
   tc_stream_t *s = watch_open(c, t0);
   PGconn *p1 = sql_connect(uri), *p2 = sql_connect(uri), *p3 = sql_connect(uri);
   /* xids a < b < c; c commits first, then a, then b: Permify's timestamp
-   * cursor loses c (permify-api.md §5.4.1); the snapshot cursor cannot. */
+   * cursor loses c (docs/backend-postgres.md, Permify's watch, weakness 1);
+   * the snapshot cursor cannot. */
   sql_begin_write(p1, "ext-a");
   sql_begin_write(p2, "ext-b");
   sql_begin_write(p3, "ext-c");

@@ -17,7 +17,7 @@
 
 #define TT_TIMEOUT 10000
 
-/* The example schema of permify-api.md §8.4 (user, organization, repository). */
+/* An example schema in Permify's DSL (user, organization, repository). */
 extern const char tt_schema_text[];
 
 typedef struct {

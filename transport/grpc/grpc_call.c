@@ -13,8 +13,10 @@
  * The send chain is the one place where the poller thread acts on a call:
  * when a message's send completes and more are queued, it starts the next
  * one itself.  Through the loop, each message cost a round trip of two
- * thread wake-ups (grpc-floor.md: a completion forwarded to libuv costs 2-3x
- * the server CPU of one handled where it is polled); a catch-up of thousands
+ * thread wake-ups (measured with gRPC 1.51 on 2 cores: a unary call whose
+ * completion is forwarded to a libuv thread cost 25-40 us of server CPU
+ * against ~14 us handled on the poller thread, and 37-66 % of the calls/s,
+ * about one context switch per call); a catch-up of thousands
  * of messages queued on one stream was bound by it.  The loop still decides
  * what is queued and when a call ends; it hears what was sent through one
  * post of msg_tag at a time.

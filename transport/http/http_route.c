@@ -1,4 +1,6 @@
-/* Permify's REST routes (permify-api.md §1.1) and rs/cors' rules. */
+/* Permify's REST routes (the grpc-gateway mappings of its service protos:
+ * POST with the whole message as the JSON body, except Tenancy.Delete) and
+ * rs/cors' rules. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
