@@ -11,7 +11,7 @@
  *
  * Everything else gets UNIMPLEMENTED.  One thread, one completion queue, no
  * storage: its RSS per stream and its time until the last stream has a
- * message are what gRPC itself costs (/work/shared/reference/grpc-floor.md).
+ * message are what gRPC itself costs (bench/README.md, "tuplecast-grpc-floor").
  * It stops on SIGTERM or SIGINT, or by itself after --max-seconds.
  *
  * Ownership: a stream_t lives from its call's arrival until its client ends

@@ -3,8 +3,9 @@
  * per transaction `INSERT INTO transactions … RETURNING id, snapshot` and one
  * multi-row `INSERT INTO relation_tuples … ON CONFLICT … DO NOTHING`, sent as
  * one pipelined implicit-transaction unit (statements; Sync) on connections
- * whose default isolation is SERIALIZABLE — the fastest safe shape of
- * /work/shared/reference/pg-floor.md.  K connections, D units in flight on
+ * whose default isolation is SERIALIZABLE — the fastest failure-isolated
+ * shape measured (docs/backend-postgres.md, "Measurements behind these
+ * choices").  K connections, D units in flight on
  * each, for a fixed duration, from one thread polling every socket.
  *
  * It prints the same figures as tuplecast-bench's write scenario (scenario
@@ -61,8 +62,8 @@ typedef struct {
 /* Permify's final layout for the two tables a write touches (its indexes
  * included: they are most of the work).  Written out here, not taken from
  * the backend's migrations, on purpose: the floor bounds the server, so it
- * must not change when the server's code does; Permify's layout
- * (/work/shared/reference/permify-api.md §4.1) is the reference for both. */
+ * must not change when the server's code does; Permify's layout (v1.7.3,
+ * after all its migrations) is the reference for both. */
 static const char ddl[] =
     "CREATE TABLE IF NOT EXISTS transactions ("
     " id xid8 DEFAULT (pg_current_xact_id()) NOT NULL,"
