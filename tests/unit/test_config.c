@@ -691,7 +691,7 @@ static void test_permify_config_loads_unchanged(void **state) {
   tc_config_free(&cfg);
 }
 
-/* Every Permify flag and env name of §6.2 is recognised. */
+/* Every flag and env name Permify v1.7.3 defines for these keys is recognised. */
 static void test_permify_flag_and_env_names(void **state) {
   (void)state;
   tc_config_t cfg;
