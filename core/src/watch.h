@@ -4,7 +4,9 @@
  * writes through this node), keeps the most recent ones in a ring, and hands
  * each to every live stream whose position is before it.  A stream that
  * starts behind the ring catches up from the backend on its own, then joins
- * the live fan-out; positions are revisions, so the seam has no gap and no
+ * the live fan-out.  Positions are the backend's snap tokens (opaque since
+ * ABI v2, compared only for equality); a catch-up reads up to the feed's own
+ * position, where the ring takes over, so the seam has no gap and no
  * duplicate.  See docs/watch.md for the contract.
  *
  * Ownership: the server owns the feeds (srv->feeds); a stream's state belongs
