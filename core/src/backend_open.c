@@ -59,8 +59,7 @@ static char *plugin_path(const tc_config_t *cfg, const char *engine, char **errm
 }
 
 static int is_plugin_file(const struct dirent *e) {
-  size_t n = strlen(e->d_name);
-  return e->d_name[0] != '.' && ends_with_so(e->d_name) && n < 256;
+  return e->d_name[0] != '.' && ends_with_so(e->d_name);
 }
 
 char *tc_backend_found(const char *dir) {
