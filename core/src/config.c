@@ -98,6 +98,9 @@ static int apply_node(loader_t *ld, size_t i, yaml_document_t *doc, yaml_node_t 
   if (n->type == YAML_MAPPING_NODE)
     return fail(ld, "%s: expected a value, found a mapping (%s line %d)", k->key,
                 ld->file, line);
+  if (n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) !=
+                                         n->data.scalar.length)
+    return fail(ld, "%s: the value holds a NUL byte (%s line %d)", k->key, ld->file, line);
   if (n->type == YAML_SCALAR_NODE)
     return apply_text(ld, i, SRC_FILE, (const char *)n->data.scalar.value);
   if (k->type != TC__CONFIG_LIST)
@@ -243,6 +246,7 @@ typedef struct {
   flag_t *flags;
   size_t count;
   const char *config;
+  bool help;
 } args_t;
 
 /* Checks every argument and collects the flags; they are applied last. */
@@ -251,7 +255,10 @@ static int scan_args(loader_t *ld, int argc, char **argv, args_t *a) {
   if (a->flags == NULL) return TC_ENOMEM;
   for (int i = 0; i < argc; i++) {
     const char *arg = argv[i];
-    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) return TC_CONFIG_HELP;
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+      a->help = true;
+      continue;
+    }
     if (!strcmp(arg, "-c") || !strcmp(arg, "--config")) {
       if (i + 1 >= argc) return fail(ld, "%s: needs a file name", arg);
       a->config = argv[++i];
@@ -381,6 +388,12 @@ int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp,
   if (ld == NULL) return TC_ENOMEM;
   ld->cfg = cfg;
   int rc = scan_args(ld, argc, argv, &a);
+  if (a.help) {
+    /* Help lists the plugins of the directory that the environment and
+     * the flags name (up to a bad one: errors wait for a real start). */
+    if (load_env(ld, envp) == 0) apply_flags(ld, &a);
+    rc = TC_CONFIG_HELP;
+  }
   const char *file = a.config;
   if (rc == 0 && file == NULL && access(DEFAULT_FILE, F_OK) == 0) file = DEFAULT_FILE;
   if (rc == 0 && file != NULL) rc = load_file(ld, file);

@@ -61,7 +61,7 @@ typedef struct tc_config_s {
 
   bool watch_enabled; /* service.watch.enabled */
 
-  char *database_engine; /* "sqlite", "memory" or "postgres" */
+  char *database_engine; /* a plugin name, a path to a .so, or "memory" */
   char *database_uri;    /* sqlite: file path; memory: ""; postgres: URI */
   char *database_writer_uri;
   char *database_reader_uri;

@@ -28,7 +28,6 @@
 #define K(k, f, e, t, o, d, ...) \
   {.key = k, .flag = f, .env = e, .type = t, .off = o, .def = d, __VA_ARGS__}
 
-static const char *const ENGINES[] = {"sqlite", "memory", "postgres", "example", NULL};
 static const char *const OUTPUTS[] = {"text", "json", "", NULL};
 
 /* Permify's keys (internal/config/config.go) with its flag and env names
@@ -112,7 +111,7 @@ static const tc__config_key_t keys[] = {
   K("service.permission.cache.number_of_counters", "service-permission-cache-number-of-counters", "SERVICE_PERMISSION_CACHE_NUMBER_OF_COUNTERS", INT, NOWHERE, "10000"),
   K("service.permission.cache.max_cost", "service-permission-cache-max-cost", "SERVICE_PERMISSION_CACHE_MAX_COST", STR, NOWHERE, "10MiB"),
 
-  K("database.engine", "database-engine", "DATABASE_ENGINE", STR, AT(database_engine), "sqlite", .choices = ENGINES),
+  K("database.engine", "database-engine", "DATABASE_ENGINE", STR, AT(database_engine), "sqlite", .arg = "NAME|PATH.so"),
   K("database.uri", "database-uri", "DATABASE_URI", STR, AT(database_uri), "./tuplecast.db"),
   K("database.writer.uri", "database-writer-uri", "DATABASE_WRITER_URI", STR, AT(database_writer_uri), ""),
   K("database.reader.uri", "database-reader-uri", "DATABASE_READER_URI", STR, AT(database_reader_uri), ""),

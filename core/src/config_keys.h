@@ -41,6 +41,7 @@ typedef struct tc__config_key_s {
   const char *const *choices; /* TC__CONFIG_STR: allowed values, NULL-ended */
   const char *refuse; /* TC__CONFIG_BOOL: why true is refused, NULL if allowed */
   bool ours;          /* a tuplecast key: no PERMIFY_ env name */
+  const char *arg;    /* --help's placeholder; NULL: from the type or choices */
 } tc__config_key_t;
 
 typedef union tc__config_value_u {

@@ -28,6 +28,7 @@ static void placeholder(const tc__config_key_t *k, char *buf, size_t size) {
   };
   size_t n = 0;
   buf[0] = '\0';
+  if (k->arg) n = (size_t)snprintf(buf, size, "%s", k->arg);
   for (const char *const *c = k->choices; c && *c; c++)
     if (**c && n < size) n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "|" : "", *c);
   if (n == 0) snprintf(buf, size, "%s", names[k->type]);

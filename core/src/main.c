@@ -25,6 +25,18 @@ static const char usage[] =
     "\n"
     "`tuplecast serve --help` lists the flags.\n";
 
+/* The end of `serve --help`: the plugins database.engine can name. */
+static void print_plugins(const tc_config_t *cfg) {
+  char *dir = tc_backend_dir(cfg);
+  char *found = dir ? tc_backend_found(dir) : NULL;
+  if (found)
+    printf("\nBackend plugins: --database-engine NAME loads <dir>/NAME.so, a path to a .so\n"
+           "loads that file; memory is the sqlite plugin on a database in memory.\n"
+           "  in %s: %s\n", dir, found);
+  free(found);
+  free(dir);
+}
+
 /* Loads the configuration from flags, env and file: 0, or the exit code
  * (help printed: 0 with *done set; an error printed: 2). */
 static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
@@ -34,6 +46,7 @@ static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
   *done = rc != 0;
   if (rc == TC_CONFIG_HELP) {
     fputs(tc_config_usage(), stdout);
+    print_plugins(cfg);
     tc_config_free(cfg);
     return 0;
   }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -544,6 +545,87 @@ static void test_cli(void **state) {
   free(out);
 }
 
+/* A plugin dir holding the example plugin under a name core never heard of,
+ * the sqlite plugin, and a file that is no plugin. */
+static char *plugin_dir(void) {
+  char *dir = tc_temp_dir(), from[1024], to[1024];
+  const char *bin = getenv("TUPLECAST_BIN");
+  const char *slash = strrchr(bin, '/');
+  const char *names[][2] = {{"example", "mydb"}, {"sqlite", "sqlite"}};
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(from, sizeof from, "%.*s/backends/%s.so", (int)(slash - bin), bin, names[i][0]);
+    snprintf(to, sizeof to, "%s/%s.so", dir, names[i][1]);
+    assert_int_equal(symlink(from, to), 0);
+  }
+  snprintf(to, sizeof to, "%s/README", dir);
+  fclose(fopen(to, "w"));
+  return dir;
+}
+
+/* Starts on engine, writes a tuple and reads it back, stops with exit 0. */
+static void serve_on(const char *dir, const char *engine) {
+  fixture_t f = {0};
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", engine,
+                        "--database-backend-dir", dir, NULL};
+  assert_int_equal(tc_proc_start(&f.proc, args), 0);
+  assert_non_null(tc_proc_wait_log(&f.proc, 0, "database: ", 5000));
+  assert_non_null(strstr(f.proc.log, "database: "));
+  f.client = tc_client_new(f.proc.target);
+  tt_write_schema(f.client, "t1", NULL);
+  tt_tuple_buf_t tb;
+  Base__V1__Tuple *t = tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "");
+  char *tok = tt_write_data(f.client, "t1", &t, 1, NULL, 0, NULL);
+  assert_int_equal(tt_read_tuples(f.client, "t1", tok, NULL, 0), 1);
+  free(tok);
+  assert_int_equal(stop(&f), 0);
+}
+
+/* Runs serve with args (NULL-ended); expects exit 2 and one line holding want. */
+static void expect_refused(const char *const *args, const char *want) {
+  char *out;
+  assert_int_equal(tc_proc_run(args, &out), 2);
+  const char *line = strstr(out, "tuplecast: ");
+  if (!line || !strstr(line, want) || strchr(line, '\n') != out + strlen(out) - 1)
+    fail_msg("want one last line holding '%s', got '%s'", want, out);
+  free(out);
+}
+
+static void test_engine_plugins(void **state) {
+  (void)state;
+  char *dir = plugin_dir(), want[1024], path[1024];
+  /* By name from the plugin dir, and by path. */
+  serve_on(dir, "mydb");
+  snprintf(path, sizeof path, "%s/mydb.so", dir);
+  serve_on("/nonexistent", path);
+  /* A name with no plugin: the error lists what the directory holds. */
+  snprintf(want, sizeof want,
+           "database.engine: nosuch: no backend plugin at %s/nosuch.so; plugins in %s: "
+           "mydb, sqlite (memory: sqlite in memory)",
+           dir, dir);
+  expect_refused((const char *[]){"serve", "--database-engine", "nosuch",
+                                  "--database-backend-dir", dir, "--grpc-port", "0", NULL},
+                 want);
+  /* Not a plain name, nor a path to a .so. */
+  const char *bad[][2] = {{"../mydb", "\"../mydb\": a path must name a .so file"},
+                          {"..", "\"..\" is not a plugin name"},
+                          {".mydb", "\".mydb\" is not a plugin name"},
+                          {"my db", "\"my db\" is not a plugin name"},
+                          {"", "\"\" is not a plugin name"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    expect_refused((const char *[]){"serve", "--database-engine", bad[i][0],
+                                    "--database-backend-dir", dir, "--grpc-port", "0", NULL},
+                   bad[i][1]);
+  /* serve --help lists the plugins of the directory the flag names. */
+  char *out;
+  assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-backend-dir", dir,
+                                                "--help", NULL}, &out), 0);
+  snprintf(want, sizeof want, "  in %s: mydb, sqlite (memory: sqlite in memory)\n", dir);
+  assert_non_null(strstr(out, want));
+  free(out);
+  tc_temp_dir_remove(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_health_and_unimplemented, setup, teardown),
@@ -555,6 +637,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_keeps_data, setup, teardown),
       cmocka_unit_test_setup_teardown(test_memory_engine, setup, teardown),
       cmocka_unit_test(test_cli),
+      cmocka_unit_test(test_engine_plugins),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,7 @@ static pid_t spawn(const char *const *args, int *err_fd, int with_serve) {
      * when the test process ends, so nothing is left holding ctest's pipes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fds[1], 2);
+    if (!with_serve) dup2(fds[1], 1); /* tc_proc_run: help and version too */
     close(fds[0]);
     close(fds[1]);
     execv(argv[0], argv);

@@ -24,7 +24,7 @@ typedef struct tc_proc_s {
  * if the process exited or timed out first (its log is kept in p->log). */
 int tc_proc_start(tc_proc_t *p, const char *const *args);
 /* Runs `tuplecast <args...>` to completion; returns its exit status and its
- * stderr in *out (malloc'd). */
+ * stdout and stderr, interleaved, in *out (malloc'd). */
 int tc_proc_run(const char *const *args, char **out);
 /* Sends SIGTERM, waits up to 20 s; returns the exit status (or -1).  log,
  * if not NULL, gets everything the server wrote to stderr (malloc'd). */

@@ -278,7 +278,9 @@ static void test_config_flag_spellings(void **state) {
 
 static void test_help(void **state) {
   (void)state;
-  char **forms[] = {ARGS("-h"), ARGS("--grpc-port", "1", "--help")};
+  char **forms[] = {ARGS("-h"), ARGS("--grpc-port", "1", "--help"),
+                    ARGS("--help", "--database-backend-dir", "/p", "--bogus"),
+                    ARGS("--grpc-port", "1", "-h", "--database-backend-dir=/p")};
   for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
     tc_config_t cfg;
     char *err = NULL;
@@ -286,11 +288,13 @@ static void test_help(void **state) {
     assert_int_equal(tc_config_load(&cfg, (int)count(forms[i]), forms[i], NONE, &err),
                      TC_CONFIG_HELP);
     assert_null(err);
+    /* Help lists the plugins of the directory the flags name. */
+    assert_string_equal(cfg.database_backend_dir, i < 2 ? "" : "/p");
     tc_config_free(&cfg);
   }
   const char *u = tc_config_usage();
   assert_non_null(strstr(u, "--grpc-port PORT\n      server.grpc.port (default 3478)"));
-  assert_non_null(strstr(u, "--database-engine sqlite|memory|postgres"));
+  assert_non_null(strstr(u, "--database-engine NAME|PATH.so\n      database.engine (default sqlite)"));
   assert_non_null(strstr(u, "--distributed-picker-width")); /* the last flag fits */
   assert_non_null(strstr(u, "Precedence: flag > environment"));
 }
@@ -333,7 +337,6 @@ static void test_type_errors(void **state) {
     {"database: {garbage_collection: {interval: soon}}", "database.garbage_collection.interval: \"soon\""},
     {"logger: {level: verbose}", "logger.level: \"verbose\" is not one of debug, info, warn, error"},
     {"logger: {output: xml}", "logger.output: \"xml\" is not one of text, json"},
-    {"database: {engine: mysql}", "database.engine: \"mysql\" is not one of sqlite, memory, postgres, example"},
     {"distributed: {load: heavy}", "distributed.load: \"heavy\" is not a number"},
     {"server: {grpc: {port: [1, 2]}}", "server.grpc.port: expected a single value, found a list"},
     {"server: {grpc: {port: {a: 1}}}", "server.grpc.port: expected a value, found a mapping"},
@@ -434,6 +437,17 @@ static void test_engines(void **state) {
   assert_string_equal(cfg.database_writer_uri, "postgres://w");
   assert_string_equal(cfg.database_reader_uri, "postgres://r");
   tc_config_free(&cfg);
+  /* No list of engine names: any name reaches the plugin loader. */
+  expect_ok(&cfg, "database: {engine: mydb}\n", NONE, NONE);
+  assert_string_equal(cfg.database_engine, "mydb");
+  assert_string_equal(cfg.database_uri, "");
+  tc_config_free(&cfg);
+  expect_ok(&cfg, NULL, ARGS("--database-engine", "/opt/tc/mydb.so"), NONE);
+  assert_string_equal(cfg.database_engine, "/opt/tc/mydb.so");
+  tc_config_free(&cfg);
+  /* A NUL byte would cut the name short unseen. */
+  static const char nul[] = "database: {engine: \"mydb\\0/../x\"}\n";
+  expect_error(nul, NONE, NONE, "database.engine: the value holds a NUL byte (");
   expect_error("database: {engine: postgres}", NONE, NONE,
                "database.uri: required when database.engine is postgres");
   expect_error(NULL, ARGS("--database-uri="), NONE,
