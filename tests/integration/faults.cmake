@@ -1,6 +1,7 @@
 # test_faults: latent faults against build/tuplecast: a backend whose head()
-# refuses at once (the Watch feed must not stay behind, never ready).
-# Included from this directory's CMakeLists.txt.
+# refuses at once (the Watch feed must not stay behind, never ready), and
+# SIGPIPE ignored with HTTP disabled.  Included from this directory's
+# CMakeLists.txt.
 
 # The example backend with head() refusing while a switch file exists
 # (faulty_backend.c), as example.so in a directory of its own.

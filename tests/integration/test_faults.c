@@ -1,9 +1,12 @@
-/* Latent faults, against the real binary: a backend whose head() refuses at
- * once: the Watch that started the tenant's change feed gets the backend's
- * error, and the feed is not left behind never ready, so later Watches on the
- * tenant neither hang nor miss changes once head() works again
- * (faulty_backend.c is the backend). */
+/* Two latent faults, against the real binary:
+ *  - a backend whose head() refuses at once: the Watch that started the
+ *    tenant's change feed gets the backend's error, and the feed is not left
+ *    behind never ready, so later Watches on the tenant neither hang nor miss
+ *    changes once head() works again (faulty_backend.c is the backend);
+ *  - SIGPIPE is ignored with HTTP disabled, so a peer gone mid-write cannot
+ *    kill the server (it used to be ignored only when HTTP started). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,9 +99,50 @@ static void test_head_refused_at_once(void **state) {
   assert_int_equal(tc_proc_teardown(&p, dir), 0);
 }
 
+/* The signals a process ignores, from /proc/<pid>/status. */
+static unsigned long long ignored_signals(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  unsigned long long mask = 0;
+  int found = 0;
+  while (!found && fgets(line, sizeof line, fp)) found = sscanf(line, "SigIgn: %llx", &mask) == 1;
+  fclose(fp);
+  assert_true(found);
+  return mask;
+}
+
+static void test_sigpipe_ignored_without_http(void **state) {
+  (void)state;
+  /* An ignored signal stays ignored across exec: start the server with
+   * SIGPIPE at its default, so only the server itself can ignore it. */
+  void (*was)(int) = signal(SIGPIPE, SIG_DFL);
+  char *dir = tc_temp_dir();
+  char db[512];
+  snprintf(db, sizeof db, "%s/tuplecast.db", dir);
+  tc_proc_t p;
+  const char *args[] = {"--grpc-port", "0", "--http-enabled=false", "--database-uri", db, NULL};
+  int started = tc_proc_start(&p, args);
+  signal(SIGPIPE, was);
+  assert_int_equal(started, 0);
+  assert_int_equal(p.http_port, 0);
+
+  unsigned long long ign = ignored_signals(p.pid);
+  if (!(ign & (1ull << (SIGPIPE - 1))))
+    fail_msg("SIGPIPE is not ignored with HTTP disabled (SigIgn %llx)", ign);
+
+  /* And it serves. */
+  tc_client_t *c = tc_client_new(p.target);
+  tt_write_schema(c, "t1", NULL);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_teardown(&p, dir), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_head_refused_at_once),
+      cmocka_unit_test(test_sigpipe_ignored_without_http),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
