@@ -435,25 +435,31 @@ static tc_feed_t *feed_find(tc_server_t *srv, const char *tenant_id) {
   return NULL;
 }
 
-static tc_feed_t *feed_get(tc_server_t *srv, const char *tenant_id) {
+/* The tenant's feed, started if there is none: 0 and *out.  A feed is linked
+ * only once head() has taken its call, so a refusal leaves nothing behind and
+ * the next Watch on the tenant starts the feed afresh: the refusal's code. */
+static int feed_get(tc_server_t *srv, const char *tenant_id, tc_feed_t **out) {
   tc_feed_t *f = feed_find(srv, tenant_id);
-  if (f) return f;
-  f = calloc(1, sizeof *f);
-  if (!f || !(f->tenant_id = strdup(tenant_id))) {
-    free(f);
-    return NULL;
+  if (!f) {
+    f = calloc(1, sizeof *f);
+    if (!f || !(f->tenant_id = strdup(tenant_id))) {
+      free(f);
+      return TC_ENOMEM;
+    }
+    f->srv = srv;
+    /* The head when the feed starts: the ring covers what commits after it. */
+    f->reading = 1;
+    int rc = srv->api->head(srv->backend, tenant_id, on_feed_head, f);
+    if (rc != 0) {
+      free(f->tenant_id);
+      free(f);
+      return rc;
+    }
+    f->next = srv->feeds;
+    srv->feeds = f;
   }
-  f->srv = srv;
-  f->next = srv->feeds;
-  srv->feeds = f;
-  /* The head when the feed starts: the ring covers what commits after it. */
-  f->reading = 1;
-  int rc = srv->api->head(srv->backend, tenant_id, on_feed_head, f);
-  if (rc != 0) {
-    f->reading = 0;
-    return NULL;
-  }
-  return f;
+  *out = f;
+  return 0;
 }
 
 void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
@@ -584,13 +590,14 @@ static void on_checkpoint(uv_timer_t *t) {
 }
 
 static void stream_join(stream_t *s) {
-  tc_feed_t *f = feed_get(s->srv, s->tenant_id);
-  if (!f) {
-    stream_end_resume(s, TC_EUNAVAILABLE, "the change feed could not be started");
+  tc_feed_t *f;
+  s->resume = tok_ref(s->pos);
+  int rc = feed_get(s->srv, s->tenant_id, &f);
+  if (rc != 0) {
+    stream_end_resume(s, rc, "the change feed could not be started");
     return;
   }
   s->feed = f;
-  s->resume = tok_ref(s->pos);
   s->state = S_WAIT_FEED;
   s->next = f->streams;
   if (f->streams) f->streams->prev = s;

@@ -24,8 +24,6 @@
 #include "server_proc.h"
 #include "tt_api.h"
 
-#define WATCH "/base.v1.Watch/Watch"
-
 static tc_pg_t *pg;
 static int db_seq;
 
@@ -57,15 +55,6 @@ static char *write_id(tc_client_t *c, const char *id) {
   tt_tuple_buf_t tb;
   Base__V1__Tuple *t = tt_tuple(&tb, "organization", "o1", "member", "user", id, "");
   return tt_write_data(c, "t1", &t, 1, NULL, 0, NULL);
-}
-
-static tc_stream_t *watch_open(tc_client_t *c, const char *token) {
-  Base__V1__WatchRequest req = BASE__V1__WATCH_REQUEST__INIT;
-  req.tenant_id = "t1";
-  req.snap_token = (char *)token;
-  tc_stream_t *s = tc_client_stream_open(c, WATCH, &req.base, NULL, 0);
-  assert_non_null(s);
-  return s;
 }
 
 /* The next message's subject id (malloc'd) and token (malloc'd, if asked);
@@ -144,7 +133,7 @@ static void test_cross_node(void **state) {
   tt_write_schema(ca, "t1", NULL);
   char *t0 = write_id(ca, "start");
   /* A's Permify-format write token starts a watch on B. */
-  tc_stream_t *s = watch_open(cb, t0);
+  tc_stream_t *s = tt_watch_open(cb, "t1", t0);
   enum { N = 50 };
   int64_t lat[N];
   for (int i = 0; i < N; i++) {
@@ -180,7 +169,7 @@ static void test_external_writers(void **state) {
   tc_client_t *c = tc_client_new(a.target);
   tt_write_schema(c, "t1", NULL);
   char *t0 = write_id(c, "start");
-  tc_stream_t *s = watch_open(c, t0);
+  tc_stream_t *s = tt_watch_open(c, "t1", t0);
   PGconn *p1 = sql_connect(uri), *p2 = sql_connect(uri), *p3 = sql_connect(uri);
   /* xids a < b < c; c commits first, then a, then b: Permify's timestamp
    * cursor loses c (docs/backend-postgres.md, Permify's watch, weakness 1);
@@ -242,7 +231,7 @@ static void *rwatcher_run(void *arg) {
   tc_client_t *c[2] = {tc_client_new(w->targets[0]), tc_client_new(w->targets[1])};
   char *from = strdup(w->start);
   while (w->n_seen < R_TOTAL && !w->failed) {
-    tc_stream_t *s = watch_open(c[rand_r(&w->seed) % 2], from);
+    tc_stream_t *s = tt_watch_open(c[rand_r(&w->seed) % 2], "t1", from);
     int quota = 1 + (int)(rand_r(&w->seed) % 40);
     while (quota-- > 0 && w->n_seen < R_TOTAL) {
       char *tok = NULL, *id = next_id(s, &tok);
@@ -443,7 +432,7 @@ static void test_gc_out_of_range(void **state) {
   }
   PQfinish(p);
   assert_true(passed);
-  tc_stream_t *s = watch_open(c, old);
+  tc_stream_t *s = tt_watch_open(c, "t1", old);
   assert_null(next_id(s, NULL));
   const char *details = NULL;
   assert_int_equal(tc_stream_status(s, &details), 11);

@@ -1,0 +1,60 @@
+/* A test double for fault injection: the example backend (INNER_PLUGIN, a
+ * path set by the build) with one fault switched on from outside.  Its uri is
+ * the path of a switch file: while that file exists, head() refuses at once
+ * with TC_EDATASTORE and calls nothing back; every other call, and head()
+ * with the file gone, is the example backend's own.  Built as example.so in a
+ * directory of its own, so `--database-engine example --database-backend-dir
+ * <that directory>` serves with it.
+ *
+ * Threading: loop thread only, like the example backend.
+ * Ownership: the example backend owns everything; this file owns the switch
+ * path (one backend per process) and the handle of the inner plugin.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tuplecast/backend.h"
+
+static void *inner_dl;
+static const tc_backend_api_t *inner;
+static tc_backend_api_t api;
+static char *switch_path;
+
+static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
+  if (switch_path && access(switch_path, F_OK) == 0) return TC_EDATASTORE;
+  return inner->head(b, tenant_id, cb, arg);
+}
+
+/* uri: the switch file.  The example backend gets its default uri. */
+static int create(const tc_host_api_t *host, const char *uri, const char *const *options,
+                  tc_backend_t **out, char **errmsg) {
+  free(switch_path);
+  switch_path = uri && *uri ? strdup(uri) : NULL;
+  return inner->create(host, "", options, out, errmsg);
+}
+
+static void unload_inner(void) __attribute__((destructor));
+static void unload_inner(void) {
+  free(switch_path);
+  switch_path = NULL;
+  if (inner_dl) dlclose(inner_dl);
+}
+
+TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
+const tc_backend_api_t *tc_backend_entry_v2(void) {
+  if (inner) return &api;
+  inner_dl = dlopen(INNER_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+  if (!inner_dl) return NULL;
+  /* POSIX allows converting dlsym's object pointer to a function pointer. */
+  tc_backend_entry_fn entry;
+  *(void **)&entry = dlsym(inner_dl, TC_BACKEND_ENTRY_SYMBOL);
+  if (!entry) return NULL;
+  inner = entry();
+  api = *inner;
+  api.name = "example (faulty head)";
+  api.create = create;
+  api.head = head;
+  return &api;
+}
