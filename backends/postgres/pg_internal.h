@@ -21,7 +21,7 @@
 #define PG_ACTIVE_TX "'9223372036854775807'::xid8"
 
 typedef struct pg_gc_s pg_gc_t;
-typedef struct pg_queue_s pg_queue_t;
+typedef struct tc__pg_queue_s tc__pg_queue_t;
 
 /* Options from "key=value" strings (docs/backend-postgres.md lists them). */
 typedef struct pg_opts_s {
@@ -47,7 +47,7 @@ struct tc_backend_s {
   pg_feed_ctx_t feed;
   tc_backend_stats_t stats;
   /* per-tenant FIFOs of operations: a chained hash by tenant id */
-  pg_queue_t **queues;
+  tc__pg_queue_t **queues;
   size_t nops; /* operations not yet answered */
   int closing;
   int closed_parts; /* pools closed so far during shutdown */
@@ -72,5 +72,131 @@ PGconn *pg_connect_blocking(const char *conninfo, char **errmsg);
 
 /* A Postgres text[] literal of n strings ({"a","b\"c"}); malloc'd. */
 char *pg_text_array(const char *const *v, size_t n);
+
+/* ---- the scheduler's operations (pg_sched.c) ---------------------------------- */
+
+#define QUEUE_BUCKETS 1024
+#define MAX_STMTS 6 /* transactions row, two deletes, tuples, attribute expire + insert */
+#define MAX_PARAMS 16
+
+enum { OP_WAITING, OP_RUNNING, OP_DONE };
+
+typedef struct tc__pg_block_s {
+  struct tc__pg_block_s *next;
+  max_align_t data[];
+} tc__pg_block_t;
+
+typedef struct tc__pg_op_s tc__pg_op_t;
+
+struct tc__pg_queue_s {
+  tc__pg_queue_t *hnext; /* hash chain */
+  char *tenant;      /* "" for tenant_list, which has no tenant */
+  tc__pg_op_t *head, *tail;
+  int busy; /* settle() is running on it: do not free */
+};
+
+struct tc__pg_op_s {
+  tc__pg_op_t *next;
+  tc__pg_queue_t *q;
+  tc_backend_t *b;
+  int state;
+  int writes;       /* later reads and writes of the tenant wait for it */
+  int insert_only;  /* a write adding tuples only: overlaps writes like it */
+  int feed; /* head / read_changes: committed history only, start and answer at once */
+  int retries;      /* a data write: retried on serialization failures */
+  int expect_rows;  /* schema_write: no row inserted means a duplicate version */
+  int replied;
+  int (*start)(tc__pg_op_t *op);
+  void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n);
+  void *cb, *arg;
+  int status;
+  PGresult *res[MAX_STMTS]; /* kept copies, until the op's turn */
+  size_t nres;
+  /* the unit, kept for retries */
+  pg_pool_t *pool;
+  pg_stmt_t stmts[MAX_STMTS];
+  size_t nstmts;
+  unsigned attempt;
+  tc__pg_block_t *mem;
+  /* inputs, as each kind needs them */
+  const char *tenant, *after_token, *upto;
+  uint32_t limit;
+};
+
+/* Memory freed with op: a block, a copy of s ("" for NULL), or s itself
+ * (malloc'd, taken over; NULL: out of memory).  NULL when out of memory. */
+void *tc__pg_op_alloc(tc__pg_op_t *op, size_t size);
+char *tc__pg_op_strdup(tc__pg_op_t *op, const char *s);
+char *tc__pg_op_adopt(tc__pg_op_t *op, char *s);
+void tc__pg_op_free(tc__pg_op_t *op);
+/* A new operation of tenant answering cb(arg); NULL when closing or out of memory. */
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, void *cb, void *arg);
+/* Queues op behind its tenant's operations and starts it if it may: 0, or
+ * the call is refused with a code (and op freed).  ok: the call's inputs were
+ * all copied. */
+int tc__pg_op_submit(tc_backend_t *b, tc__pg_op_t *op, int ok);
+/* An operation finished: answered now if first in its queue, else at its turn. */
+void tc__pg_op_complete(tc__pg_op_t *op, int status, PGresult *const *res, size_t n);
+/* op's start for a plain unit on op->pool. */
+int tc__pg_start_unit(tc__pg_op_t *op);
+/* Appends a statement to op's unit; values are op-owned. */
+void tc__pg_unit_stmt(tc__pg_op_t *op, const char *name, const char *sql, int nparams,
+                      const char *const *values);
+/* The pool's answer to a unit: retries, maps errors, completes the op. */
+void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                    const char *errmsg);
+/* After the last answered operation of a closing backend, shuts down on a later turn. */
+void tc__pg_maybe_close(tc_backend_t *b);
+/* Every operation was answered: GC, wake-ups, then the pools (pg_lifecycle.c). */
+void tc__pg_begin_close(tc_backend_t *b);
+
+/* ---- SQL pieces (pg_sql.c) ------------------------------------------------------ */
+
+/* A statement's text and parameters under construction. */
+typedef struct tc__pg_sql_s {
+  char text[4096];
+  size_t len;
+  const char *v[MAX_PARAMS];
+  int n;
+  unsigned mask; /* which optional parts are present: part of the statement name */
+  int oom;
+} tc__pg_sql_t;
+
+void tc__pg_sql_add(tc__pg_sql_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds a parameter; returns its number. */
+int tc__pg_sql_param(tc__pg_sql_t *s, const char *value);
+/* " AND col = ..." for each field the filter sets. */
+void tc__pg_sql_tuple_filter(tc__pg_op_t *op, tc__pg_sql_t *s, const tc_tuple_filter_t *f);
+void tc__pg_sql_attr_filter(tc__pg_op_t *op, tc__pg_sql_t *s, const tc_attr_filter_t *f);
+/* Moves a built statement into op's unit: its text, name and values, op-owned. */
+int tc__pg_sql_finish(tc__pg_op_t *op, tc__pg_sql_t *s, const char *name_prefix);
+/* limit + 1 as text (one row more tells whether there is a next page); NULL for 0. */
+char *tc__pg_limit_text(tc__pg_op_t *op, uint32_t limit);
+
+/* ---- the calls of the function table ------------------------------------------- */
+
+int tc__pg_tenant_create(tc_backend_t *b, const char *id, const char *name, tc_tenant_cb cb,
+                         void *arg);
+int tc__pg_tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg);
+int tc__pg_tenant_delete(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg);
+int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_tenants_cb cb,
+                       void *arg);
+int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *version,
+                        const char *text, tc_status_cb cb, void *arg);
+int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
+                       tc_schema_cb cb, void *arg);
+int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
+                       uint32_t limit, tc_schemas_cb cb, void *arg);
+int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg);
+int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
+                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
+                       tc_tuples_cb cb, void *arg);
+int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
+                      tc_attrs_cb cb, void *arg);
+int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
+int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg);
+int tc__pg_admin(const char *uri, const char *const *options, const char *command, char **out);
 
 #endif

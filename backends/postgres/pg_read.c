@@ -1,0 +1,227 @@
+/* The PostgreSQL backend's reads: tuples and attributes at a token on the
+ * read pool, and the change feed's calls (pg_feed.c) in the tenant's order.
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+#include "pg_token.h"
+
+/* ---- reads -------------------------------------------------------------------- */
+
+/* Builds the read of read_tuples / read_attrs: visibility by token, the
+ * filter, the cursor and the limit. */
+static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const char *table,
+                    const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
+                    uint32_t limit, const char *name) {
+  pg_token_t t;
+  char *err = NULL;
+  int rc = pg_token_parse(token ? token : "", op->b->instance_id, &t, &err);
+  if (rc) {
+    op->b->host->log(TC_LOG_WARN, "postgres: read with a bad token: %s", err ? err : "");
+    free(err);
+    return rc;
+  }
+  char buf[24];
+  tc__pg_sql_t s = {.len = 0};
+  int head = t.kind == PG_TOKEN_HEAD;
+  tc__pg_sql_add(&s, "SELECT %s FROM %s r", cols, table);
+  int p_tenant = tc__pg_sql_param(&s, op->tenant);
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)after);
+  int p_after = tc__pg_sql_param(&s, tc__pg_op_strdup(op, buf));
+  int p_limit = s.n + 1;
+  s.v[s.n++] = tc__pg_limit_text(op, limit);
+  if (limit && !s.v[p_limit - 1]) s.oom = 1;
+  if (head) {
+    s.mask |= 1u << 10;
+  } else {
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)t.x);
+    int p_x = tc__pg_sql_param(&s, tc__pg_op_strdup(op, buf));
+    int p_s = s.n + 1;
+    s.v[s.n++] = t.snapshot ? tc__pg_op_strdup(op, t.snapshot) : NULL; /* NULL: the stored one */
+    if (t.snapshot && !s.v[p_s - 1]) s.oom = 1;
+    /* Permify's predicate (utils.SnapshotQuery), one form for every token. */
+    tc__pg_sql_add(&s,
+        " CROSS JOIN (SELECT COALESCE($%d::pg_snapshot, (SELECT snapshot FROM transactions"
+        " WHERE id = $%d::xid8)) AS snap) s WHERE r.tenant_id = $%d"
+        " AND (pg_visible_in_snapshot(r.created_tx_id, s.snap) OR r.created_tx_id = $%d::xid8)"
+        " AND (r.expired_tx_id = " PG_ACTIVE_TX
+        " OR NOT pg_visible_in_snapshot(r.expired_tx_id, s.snap))"
+        " AND r.expired_tx_id <> $%d::xid8",
+        p_s, p_x, p_tenant, p_x, p_x);
+  }
+  if (head)
+    tc__pg_sql_add(&s, " WHERE r.tenant_id = $%d AND r.expired_tx_id = " PG_ACTIVE_TX,
+                   p_tenant);
+  tc__pg_sql_add(&s, " AND r.id >= $%d::int8", p_after);
+  if (tf)
+    tc__pg_sql_tuple_filter(op, &s, tf);
+  else
+    tc__pg_sql_attr_filter(op, &s, af);
+  tc__pg_sql_add(&s, " ORDER BY r.id LIMIT $%d::int8", p_limit);
+  pg_token_clear(&t);
+  return tc__pg_sql_finish(op, &s, name);
+}
+
+static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  tc_tuples_cb cb = (tc_tuples_cb)op->cb;
+  if (status || !n) {
+    cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
+    return;
+  }
+  PGresult *r = res[0];
+  size_t rows = (size_t)PQntuples(r), take = rows;
+  if (op->limit && take > op->limit) take = op->limit;
+  tc_tuple_t *v = malloc((take + 1) * sizeof *v);
+  if (!v) {
+    cb(op->arg, TC_ENOMEM, NULL, 0, 0);
+    return;
+  }
+  for (size_t i = 0; i < take; i++) {
+    int k = (int)i;
+    v[i] = (tc_tuple_t){PQgetvalue(r, k, 1), PQgetvalue(r, k, 2), PQgetvalue(r, k, 3),
+                        PQgetvalue(r, k, 4), PQgetvalue(r, k, 5), PQgetvalue(r, k, 6)};
+  }
+  cb(op->arg, 0, v, take, rows > take ? strtoull(PQgetvalue(r, (int)take, 0), NULL, 10) : 0);
+  free(v);
+}
+
+static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  tc_attrs_cb cb = (tc_attrs_cb)op->cb;
+  if (status || !n) {
+    cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
+    return;
+  }
+  PGresult *r = res[0];
+  size_t rows = (size_t)PQntuples(r), take = rows, done = 0;
+  if (op->limit && take > op->limit) take = op->limit;
+  tc_attr_t *v = calloc(take + 1, sizeof *v);
+  status = v ? 0 : TC_ENOMEM;
+  for (; status == 0 && done < take; done++) {
+    int k = (int)done;
+    uint8_t *any = NULL;
+    size_t len = 0;
+    status = op->b->host->any_from_json(PQgetvalue(r, k, 4), &any, &len);
+    if (status)
+      op->b->host->log(TC_LOG_ERROR, "postgres: attribute row %s: value %s does not convert",
+                       PQgetvalue(r, k, 0), PQgetvalue(r, k, 4));
+    else
+      v[done] = (tc_attr_t){PQgetvalue(r, k, 1), PQgetvalue(r, k, 2), PQgetvalue(r, k, 3), any,
+                            len};
+  }
+  if (status)
+    cb(op->arg, status == TC_ENOMEM ? status : TC_EDATASTORE, NULL, 0, 0);
+  else
+    cb(op->arg, 0, v, take, rows > take ? strtoull(PQgetvalue(r, (int)take, 0), NULL, 10) : 0);
+  for (size_t i = 0; v && i < done; i++) free((void *)v[i].value);
+  free(v);
+}
+
+/* A read of tuples (tf) or attributes (af) on the read pool, answered by
+ * reply with the rows. */
+static int submit_read(tc_backend_t *b, const char *tenant_id, void *cb, void *arg,
+                       void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n),
+                       const char *token, const char *cols, const char *table,
+                       const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
+                       uint32_t limit, const char *name) {
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, cb, arg);
+  int rc = op ? 0 : b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
+  if (rc) return rc;
+  op->limit = limit;
+  op->pool = b->rpool;
+  op->start = tc__pg_start_unit;
+  op->reply = reply;
+  rc = read_sql(op, token, cols, table, tf, af, after, limit, name);
+  if (rc) {
+    tc__pg_op_free(op);
+    return rc;
+  }
+  b->stats.reads++;
+  return tc__pg_op_submit(b, op, 1);
+}
+
+int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
+                       const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
+                       tc_tuples_cb cb, void *arg) {
+  return submit_read(b, tenant_id, (void *)cb, arg, reply_tuples, token,
+                     "r.id, r.entity_type, r.entity_id, r.relation, r.subject_type, r.subject_id,"
+                     " r.subject_relation",
+                     "relation_tuples", f, NULL, after, limit, "tc_read_tuples");
+}
+
+int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
+                      tc_attrs_cb cb, void *arg) {
+  return submit_read(b, tenant_id, (void *)cb, arg, reply_attrs, token,
+                     "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text", "attributes",
+                     NULL, f, after, limit, "tc_read_attrs");
+}
+
+/* ---- the feed's calls, in the tenant's order ----------------------------------- */
+
+/* Feed operations start only when first in their queue, so their answer is
+ * never kept: it is passed on as it comes. */
+static void on_feed_head(void *arg, int status, const char *token) {
+  tc__pg_op_t *op = arg;
+  op->replied = 1;
+  ((tc_head_cb)op->cb)(op->arg, status, token);
+  tc__pg_op_complete(op, status, NULL, 0);
+}
+
+static void on_feed_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+                            const char *last) {
+  tc__pg_op_t *op = arg;
+  op->replied = 1;
+  ((tc_changes_cb)op->cb)(op->arg, status, changes, n, last);
+  tc__pg_op_complete(op, status, NULL, 0);
+}
+
+/* A start that failed is answered in the tenant's order with these. */
+static void reply_head_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  (void)res;
+  (void)n;
+  ((tc_head_cb)op->cb)(op->arg, status, NULL);
+}
+
+static void reply_changes_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  (void)res;
+  (void)n;
+  ((tc_changes_cb)op->cb)(op->arg, status, NULL, 0, op->after_token);
+}
+
+static int start_head(tc__pg_op_t *op) {
+  return pg_feed_head(&op->b->feed, op->tenant, on_feed_head, op);
+}
+
+static int start_changes(tc__pg_op_t *op) {
+  return pg_feed_read_changes(&op->b->feed, op->tenant, op->after_token, op->upto, op->limit,
+                              on_feed_changes, op);
+}
+
+int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  if (op) {
+    op->feed = 1;
+    op->start = start_head;
+    op->reply = reply_head_error;
+  }
+  return tc__pg_op_submit(b, op, 1);
+}
+
+int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  int ok = 0;
+  if (op) {
+    op->feed = 1;
+    op->limit = limit;
+    op->start = start_changes;
+    op->reply = reply_changes_error;
+    ok = (op->after_token = tc__pg_op_strdup(op, after)) != NULL;
+    if (ok && upto) ok = (op->upto = tc__pg_op_strdup(op, upto)) != NULL;
+  }
+  return tc__pg_op_submit(b, op, ok);
+}
+

@@ -1,0 +1,291 @@
+/* The PostgreSQL backend's scheduler: operations, per-tenant FIFOs and
+ * units (docs/backend-postgres.md).
+ *
+ * Everything runs on the loop thread.  Each call becomes an operation in its
+ * tenant's FIFO; an operation runs as one pipelined unit (one implicit
+ * transaction) on the write pool (SERIALIZABLE) or the read pool.  Units on
+ * several connections finish in any order, so an operation's results are
+ * kept (PQcopyResult) until every earlier operation of its tenant has been
+ * answered: callbacks run in submission order per tenant.  Reads wait until
+ * the writes submitted before them have committed; writes that only insert
+ * tuples overlap each other, other writes wait for the writes before them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+
+void *tc__pg_op_alloc(tc__pg_op_t *op, size_t size) {
+  tc__pg_block_t *blk = malloc(sizeof *blk + size);
+  if (!blk) return NULL;
+  blk->next = op->mem;
+  op->mem = blk;
+  return blk->data;
+}
+
+char *tc__pg_op_strdup(tc__pg_op_t *op, const char *s) {
+  if (!s) s = "";
+  size_t n = strlen(s) + 1;
+  char *d = tc__pg_op_alloc(op, n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* Takes ownership of a malloc'd string (NULL: out of memory). */
+char *tc__pg_op_adopt(tc__pg_op_t *op, char *s) {
+  if (!s) return NULL;
+  char *d = tc__pg_op_strdup(op, s);
+  free(s);
+  return d;
+}
+
+void tc__pg_op_free(tc__pg_op_t *op) {
+  for (size_t i = 0; i < op->nres; i++) PQclear(op->res[i]);
+  for (tc__pg_block_t *blk = op->mem, *nx; blk; blk = nx) {
+    nx = blk->next;
+    free(blk);
+  }
+  op->b->nops--;
+  free(op);
+}
+
+/* ---- per-tenant queues ---------------------------------------------------- */
+
+static size_t hash_str(const char *s) {
+  size_t h = 1469598103934665603ULL;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h % QUEUE_BUCKETS;
+}
+
+static tc__pg_queue_t *queue_get(tc_backend_t *b, const char *tenant) {
+  tc__pg_queue_t **slot = &b->queues[hash_str(tenant)];
+  for (tc__pg_queue_t *q = *slot; q; q = q->hnext)
+    if (!strcmp(q->tenant, tenant)) return q;
+  tc__pg_queue_t *q = calloc(1, sizeof *q);
+  if (!q || !(q->tenant = strdup(tenant))) {
+    free(q);
+    return NULL;
+  }
+  q->hnext = *slot;
+  *slot = q;
+  return q;
+}
+
+static void queue_drop(tc_backend_t *b, tc__pg_queue_t *q) {
+  for (tc__pg_queue_t **p = &b->queues[hash_str(q->tenant)]; *p; p = &(*p)->hnext)
+    if (*p == q) {
+      *p = q->hnext;
+      break;
+    }
+  free(q->tenant);
+  free(q);
+}
+
+
+static void on_close_timer(uv_timer_t *t) { tc__pg_begin_close(t->data); }
+
+/* After the last answered operation of a closing backend, shut down on a
+ * later turn (we may be inside a pool's callback). */
+void tc__pg_maybe_close(tc_backend_t *b) {
+  if (b->closing == 1 && b->nops == 0) {
+    b->closing = 2;
+    uv_timer_start(&b->close_timer, on_close_timer, 0, 0);
+  }
+}
+
+/* May op start now, given what is ahead of it?  w: a write ahead has not
+ * finished; nw: such a write is not insert-only. */
+static int can_start(const tc__pg_op_t *op, int w, int nw) {
+  if (op->feed) return 1; /* the feed must not wait behind writes in flight */
+  if (!op->writes) return !w;
+  return op->insert_only ? !nw : !w;
+}
+
+/* Starts the waiting operations that may start; a start that fails makes
+ * its op done with that status.  Returns how many failed. */
+static int pump(tc__pg_queue_t *q) {
+  int w = 0, nw = 0, failed = 0;
+  for (tc__pg_op_t *o = q->head; o; o = o->next) {
+    if (o->state == OP_WAITING && can_start(o, w, nw)) {
+      o->state = OP_RUNNING;
+      int rc = o->start(o);
+      if (rc) {
+        o->state = OP_DONE;
+        o->status = rc;
+        failed++;
+      }
+    }
+    if (o->state != OP_DONE && o->writes) {
+      w = 1;
+      if (!o->insert_only) nw = 1;
+    }
+  }
+  return failed;
+}
+
+/* Answers the done operations at the head of the queue, in order, and starts
+ * what may start then. */
+static void settle(tc__pg_queue_t *q) {
+  tc_backend_t *b = q->head ? q->head->b : NULL;
+  q->busy++;
+  do {
+    while (q->head && q->head->state == OP_DONE) {
+      tc__pg_op_t *op = q->head;
+      if (!op->replied) {
+        op->replied = 1;
+        op->reply(op, op->status, op->res, op->nres);
+      }
+      q->head = op->next;
+      if (!q->head) q->tail = NULL;
+      b = op->b;
+      tc__pg_op_free(op);
+    }
+  } while (q->head && pump(q) > 0);
+  if (--q->busy == 0 && !q->head && b) queue_drop(b, q);
+  if (b) tc__pg_maybe_close(b);
+}
+
+/* An operation finished: answer it now if it is first in its queue, else
+ * keep copies of its results for its turn. */
+void tc__pg_op_complete(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  op->state = OP_DONE;
+  op->status = status;
+  if (op->replied) {
+    /* a feed op, answered by its caller */
+  } else if (op->q->head == op) {
+    op->replied = 1;
+    op->reply(op, status, res, n);
+  } else {
+    for (size_t i = 0; i < n && i < MAX_STMTS; i++) {
+      op->res[i] = res[i] ? PQcopyResult(res[i], PG_COPYRES_ATTRS | PG_COPYRES_TUPLES) : NULL;
+      op->nres = i + 1;
+      if (res[i] && !op->res[i]) op->status = TC_ENOMEM;
+    }
+  }
+  settle(op->q);
+}
+
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, void *cb, void *arg) {
+  if (b->closing) return NULL;
+  tc__pg_op_t *op = calloc(1, sizeof *op);
+  if (!op) return NULL;
+  op->b = b;
+  op->cb = cb;
+  op->arg = arg;
+  b->nops++;
+  if (!(op->tenant = tc__pg_op_strdup(op, tenant))) {
+    tc__pg_op_free(op);
+    return NULL;
+  }
+  return op;
+}
+
+/* Queues op behind its tenant's operations and starts it if it may: 0, or
+ * the call is refused with a code (and op freed).  ok: the call's inputs were
+ * all copied. */
+int tc__pg_op_submit(tc_backend_t *b, tc__pg_op_t *op, int ok) {
+  if (!op) return b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
+  tc__pg_queue_t *q = ok ? queue_get(b, op->tenant) : NULL;
+  if (!q) {
+    tc__pg_op_free(op);
+    return TC_ENOMEM;
+  }
+  int w = 0, nw = 0;
+  for (tc__pg_op_t *o = q->head; o; o = o->next)
+    if (o->state != OP_DONE && o->writes) {
+      w = 1;
+      if (!o->insert_only) nw = 1;
+    }
+  op->q = q;
+  if (q->tail)
+    q->tail->next = op;
+  else
+    q->head = op;
+  q->tail = op;
+  if (!can_start(op, w, nw)) return 0;
+  op->state = OP_RUNNING;
+  int rc = op->start(op);
+  if (rc == 0) return 0;
+  /* Refused: op is the tail and nothing else changed. */
+  tc__pg_op_t **p = &q->head;
+  while (*p != op) p = &(*p)->next;
+  *p = NULL;
+  q->tail = NULL;
+  for (tc__pg_op_t *o = q->head; o; o = o->next) q->tail = o;
+  if (!q->head && !q->busy) queue_drop(b, q);
+  tc__pg_op_free(op);
+  return rc;
+}
+
+/* ---- units ---------------------------------------------------------------- */
+
+static int retryable(const char *sqlstate) {
+  return sqlstate && (!strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") ||
+                      !strcmp(sqlstate, "23505"));
+}
+
+
+static int unit_submit(tc__pg_op_t *op) {
+  return pg_pool_submit(op->pool, op->stmts, op->nstmts, tc__pg_on_unit, op);
+}
+
+/* The statement i of op's unit; values are op-owned. */
+void tc__pg_unit_stmt(tc__pg_op_t *op, const char *name, const char *sql, int nparams,
+                      const char *const *values) {
+  op->stmts[op->nstmts++] = (pg_stmt_t){name, sql, nparams, values};
+}
+
+int tc__pg_start_unit(tc__pg_op_t *op) { return unit_submit(op); }
+
+static void on_retry_closed(uv_handle_t *h) { free(h); }
+
+static void on_retry(uv_timer_t *t) {
+  tc__pg_op_t *op = t->data;
+  uv_close((uv_handle_t *)t, on_retry_closed);
+  int rc = unit_submit(op);
+  if (rc) tc__pg_op_complete(op, rc, NULL, 0);
+}
+
+/* Permify's backoff before retry i (0-based): 20 ms * 2^min(i,5), at most
+ * 1 s, plus up to 50 % jitter. */
+static int retry_later(tc__pg_op_t *op) {
+  uv_timer_t *t = malloc(sizeof *t);
+  if (!t) return TC_ENOMEM;
+  unsigned i = op->attempt - 1, shift = i < 5 ? i : 5;
+  uint64_t base = 20u << shift;
+  if (base > 1000) base = 1000;
+  uint32_t rnd = 0;
+  uv_random(NULL, NULL, &rnd, sizeof rnd, 0, NULL);
+  uv_timer_init(op->b->loop, t);
+  t->data = op;
+  uv_timer_start(t, on_retry, base + rnd % (base / 2 + 1), 0);
+  return 0;
+}
+
+void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                    const char *errmsg) {
+  tc__pg_op_t *op = arg;
+  tc_backend_t *b = op->b;
+  const tc_host_api_t *host = b->host;
+  if (status == TC_EDATASTORE && op->retries && retryable(sqlstate)) {
+    if (op->attempt++ < b->opts.max_retries) {
+      host->log(TC_LOG_DEBUG, "postgres: tenant %s: retry %u after %s: %s", op->tenant,
+                op->attempt, sqlstate, errmsg ? errmsg : "");
+      if (retry_later(op) == 0) return;
+    } else {
+      host->log(TC_LOG_WARN, "postgres: tenant %s: write failed after %u attempts: %s",
+                op->tenant, op->attempt, errmsg ? errmsg : "");
+      status = TC_ECONFLICT;
+    }
+  }
+  if (status == TC_EDATASTORE && !op->retries && sqlstate && !strcmp(sqlstate, "23505"))
+    status = TC_EUNIQUE; /* tenant_create, schema_write */
+  else if (status == TC_EDATASTORE)
+    host->log(TC_LOG_ERROR, "postgres: tenant %s: %s %s", op->tenant, sqlstate ? sqlstate : "",
+              errmsg ? errmsg : "");
+  else if (status == TC_EUNAVAILABLE)
+    host->log(TC_LOG_WARN, "postgres: tenant %s: %s", op->tenant,
+              errmsg ? errmsg : "connection unavailable");
+  tc__pg_op_complete(op, status, res, n);
+}
+
