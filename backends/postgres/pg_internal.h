@@ -88,6 +88,21 @@ typedef struct tc__pg_block_s {
 
 typedef struct tc__pg_op_s tc__pg_op_t;
 
+/* An operation's callback, typed by the call it answers (a function pointer
+ * must be called through its own type). */
+typedef union tc__pg_cb_u {
+  tc_status_cb status;
+  tc_tenant_cb tenant;
+  tc_tenants_cb tenants;
+  tc_schema_cb schema;
+  tc_schemas_cb schemas;
+  tc_write_cb write;
+  tc_tuples_cb tuples;
+  tc_attrs_cb attrs;
+  tc_head_cb head;
+  tc_changes_cb changes;
+} tc__pg_cb_t;
+
 struct tc__pg_queue_s {
   tc__pg_queue_t *hnext; /* hash chain */
   char *tenant;      /* "" for tenant_list, which has no tenant */
@@ -108,7 +123,8 @@ struct tc__pg_op_s {
   int replied;
   int (*start)(tc__pg_op_t *op);
   void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n);
-  void *cb, *arg;
+  tc__pg_cb_t cb; /* the member of the call's kind */
+  void *arg;
   int status;
   PGresult *res[MAX_STMTS]; /* kept copies, until the op's turn */
   size_t nres;
@@ -130,7 +146,7 @@ char *tc__pg_op_strdup(tc__pg_op_t *op, const char *s);
 char *tc__pg_op_adopt(tc__pg_op_t *op, char *s);
 void tc__pg_op_free(tc__pg_op_t *op);
 /* A new operation of tenant answering cb(arg); NULL when closing or out of memory. */
-tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, void *cb, void *arg);
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc__pg_cb_t cb, void *arg);
 /* Queues op behind its tenant's operations and starts it if it may: 0, or
  * the call is refused with a code (and op freed).  ok: the call's inputs were
  * all copied. */

@@ -66,7 +66,7 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
 }
 
 static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_tuples_cb cb = (tc_tuples_cb)op->cb;
+  tc_tuples_cb cb = op->cb.tuples;
   if (status || !n) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
     return;
@@ -89,7 +89,7 @@ static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size
 }
 
 static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_attrs_cb cb = (tc_attrs_cb)op->cb;
+  tc_attrs_cb cb = op->cb.attrs;
   if (status || !n) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
     return;
@@ -121,7 +121,7 @@ static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_
 
 /* A read of tuples (tf) or attributes (af) on the read pool, answered by
  * reply with the rows. */
-static int submit_read(tc_backend_t *b, const char *tenant_id, void *cb, void *arg,
+static int submit_read(tc_backend_t *b, const char *tenant_id, tc__pg_cb_t cb, void *arg,
                        void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n),
                        const char *token, const char *cols, const char *table,
                        const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
@@ -145,7 +145,7 @@ static int submit_read(tc_backend_t *b, const char *tenant_id, void *cb, void *a
 int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
-  return submit_read(b, tenant_id, (void *)cb, arg, reply_tuples, token,
+  return submit_read(b, tenant_id, (tc__pg_cb_t){.tuples = cb}, arg, reply_tuples, token,
                      "r.id, r.entity_type, r.entity_id, r.relation, r.subject_type, r.subject_id,"
                      " r.subject_relation",
                      "relation_tuples", f, NULL, after, limit, "tc_read_tuples");
@@ -154,7 +154,7 @@ int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
 int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  return submit_read(b, tenant_id, (void *)cb, arg, reply_attrs, token,
+  return submit_read(b, tenant_id, (tc__pg_cb_t){.attrs = cb}, arg, reply_attrs, token,
                      "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text", "attributes",
                      NULL, f, after, limit, "tc_read_attrs");
 }
@@ -166,7 +166,7 @@ int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
 static void on_feed_head(void *arg, int status, const char *token) {
   tc__pg_op_t *op = arg;
   op->replied = 1;
-  ((tc_head_cb)op->cb)(op->arg, status, token);
+  op->cb.head(op->arg, status, token);
   tc__pg_op_complete(op, status, NULL, 0);
 }
 
@@ -174,7 +174,7 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
                             const char *last) {
   tc__pg_op_t *op = arg;
   op->replied = 1;
-  ((tc_changes_cb)op->cb)(op->arg, status, changes, n, last);
+  op->cb.changes(op->arg, status, changes, n, last);
   tc__pg_op_complete(op, status, NULL, 0);
 }
 
@@ -182,13 +182,13 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
 static void reply_head_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   (void)res;
   (void)n;
-  ((tc_head_cb)op->cb)(op->arg, status, NULL);
+  op->cb.head(op->arg, status, NULL);
 }
 
 static void reply_changes_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   (void)res;
   (void)n;
-  ((tc_changes_cb)op->cb)(op->arg, status, NULL, 0, op->after_token);
+  op->cb.changes(op->arg, status, NULL, 0, op->after_token);
 }
 
 static int start_head(tc__pg_op_t *op) {
@@ -201,7 +201,7 @@ static int start_changes(tc__pg_op_t *op) {
 }
 
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.head = cb}, arg);
   if (op) {
     op->feed = 1;
     op->start = start_head;
@@ -212,7 +212,7 @@ int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 
 int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
                         const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.changes = cb}, arg);
   int ok = 0;
   if (op) {
     op->feed = 1;

@@ -165,7 +165,7 @@ void tc__pg_op_complete(tc__pg_op_t *op, int status, PGresult *const *res, size_
   settle(op->q);
 }
 
-tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, void *cb, void *arg) {
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc__pg_cb_t cb, void *arg) {
   if (b->closing) return NULL;
   tc__pg_op_t *op = calloc(1, sizeof *op);
   if (!op) return NULL;

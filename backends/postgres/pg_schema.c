@@ -12,7 +12,7 @@ static void reply_status(tc__pg_op_t *op, int status, PGresult *const *res, size
   /* schema_write: no row inserted means the version was there already */
   if (status == 0 && n && op->expect_rows && strcmp(PQcmdTuples(res[0]), "0") == 0)
     status = TC_EUNIQUE;
-  ((tc_status_cb)op->cb)(op->arg, status);
+  op->cb.status(op->arg, status);
 }
 
 int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *version,
@@ -27,7 +27,7 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
   size_t n;
   int rc = pg_schema_split(text, &st, &n);
   if (rc) return rc;
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.status = cb}, arg);
   int ok = 0;
   if (op) {
     const char **names = malloc((n + 1) * sizeof *names), **defs = malloc((n + 1) * sizeof *defs);
@@ -53,7 +53,7 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
 }
 
 static void reply_schema(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_schema_cb cb = (tc_schema_cb)op->cb;
+  tc_schema_cb cb = op->cb.schema;
   PGresult *r = n ? res[0] : NULL;
   if (status == 0 && (!r || PQntuples(r) == 0)) status = TC_ESCHEMA_NOT_FOUND;
   if (status) {
@@ -89,7 +89,7 @@ int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *versi
       "SELECT version, convert_from(serialized_definition, 'UTF8') FROM schema_definitions"
       " WHERE tenant_id = $1 AND version = $2::char(20) ORDER BY name";
   int head = !version || !*version;
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.schema = cb}, arg);
   int ok = 0;
   if (op) {
     const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);
@@ -118,7 +118,7 @@ static int64_t xid_created_ms(const char *version) {
 }
 
 static void reply_schemas(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_schemas_cb cb = (tc_schemas_cb)op->cb;
+  tc_schemas_cb cb = op->cb.schemas;
   if (status || n < 2) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, NULL, 0, NULL);
     return;
@@ -147,7 +147,7 @@ int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   static const char list_sql[] =
       "SELECT DISTINCT version FROM schema_definitions WHERE tenant_id = $1"
       " AND ($2::text = '' OR version <= $2::text) ORDER BY version DESC LIMIT $3::int8";
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.schemas = cb}, arg);
   int ok = 0;
   if (op) {
     const char **v = tc__pg_op_alloc(op, 3 * sizeof *v);

@@ -11,7 +11,7 @@
 
 
 static void reply_tenant(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_tenant_cb cb = (tc_tenant_cb)op->cb;
+  tc_tenant_cb cb = op->cb.tenant;
   PGresult *r = n ? res[0] : NULL;
   if (status == 0 && (!r || PQntuples(r) == 0)) status = TC_ENOTFOUND;
   if (status) {
@@ -25,7 +25,7 @@ static void reply_tenant(tc__pg_op_t *op, int status, PGresult *const *res, size
 
 static int tenant_op(tc_backend_t *b, const char *id, const char *name, const char *stmt_name,
                      const char *sql, int nparams, int writes, tc_tenant_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, id, (tc__pg_cb_t){.tenant = cb}, arg);
   int ok = 0;
   if (op) {
     const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);
@@ -68,7 +68,7 @@ int tc__pg_tenant_delete(tc_backend_t *b, const char *id, tc_tenant_cb cb, void 
 }
 
 static void reply_tenants(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_tenants_cb cb = (tc_tenants_cb)op->cb;
+  tc_tenants_cb cb = op->cb.tenants;
   if (status || !n) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, NULL);
     return;
@@ -92,7 +92,8 @@ int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_te
                        void *arg) {
   static const char sql[] = "SELECT id, name, " EPOCH_MS("created_at")
       " FROM tenants WHERE id >= $1 ORDER BY id LIMIT $2::int8";
-  tc__pg_op_t *op = tc__pg_op_new(b, "", (void *)cb, arg); /* "": no tenant has an empty id */
+  /* "": no tenant has an empty id */
+  tc__pg_op_t *op = tc__pg_op_new(b, "", (tc__pg_cb_t){.tenants = cb}, arg);
   int ok = 0;
   if (op) {
     const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);

@@ -9,7 +9,7 @@
 #include "pg_wake.h"
 
 static void reply_write(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_write_cb cb = (tc_write_cb)op->cb;
+  tc_write_cb cb = op->cb.write;
   char *token = NULL;
   if (status == 0 && n && res[0] && PQntuples(res[0]) == 1) {
     token = pg_token_permify(strtoull(PQgetvalue(res[0], 0, 0), NULL, 10),
@@ -125,7 +125,7 @@ static int write_delete(tc__pg_op_t *op, const char *table, const tc_tuple_filte
 int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg) {
   static const char tx_sql[] =
       "INSERT INTO transactions (tenant_id) VALUES ($1) RETURNING id::text, snapshot::text";
-  tc__pg_op_t *op = tc__pg_op_new(b, w->tenant_id, (void *)cb, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, w->tenant_id, (tc__pg_cb_t){.write = cb}, arg);
   int rc = op ? 0 : b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
   if (rc) return rc;
   op->writes = 1;
