@@ -312,11 +312,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 typedef struct unit_s unit_t;
 struct unit_s {
   unit_t *next;
-  pg_unit_cb cb;
+  tc__pg_unit_cb cb;
   void *arg;
   uint64_t queued_ns; /* uv_hrtime() at submit */
   size_t n;
-  pg_stmt_t *stmts; /* copies, in the unit's own block */
+  tc__pg_stmt_t *stmts; /* copies, in the unit's own block */
   PGresult **results;
   const char **preps; /* names this unit prepares, sent ahead of its statements */
   size_t nprep;
@@ -327,7 +327,7 @@ struct unit_s {
 
 typedef struct conn_s {
   link_t link;
-  pg_pool_t *pool;
+  tc__pg_pool_t *pool;
   unit_t *head, *tail; /* in flight, in send order */
   int inflight;
   int unflushed;
@@ -335,7 +335,7 @@ typedef struct conn_s {
   size_t nnames, capnames;
 } conn_t;
 
-struct pg_pool_s {
+struct tc__pg_pool_s {
   home_t home; /* first: handles' data point at it */
   conn_t *conns;
   int size, depth;
@@ -362,19 +362,19 @@ static char *put(char **cursor, const char *s) {
 }
 
 /* One block: the unit, its statements, result slots, parameters and text. */
-static unit_t *unit_copy(const pg_stmt_t *stmts, size_t n) {
+static unit_t *unit_copy(const tc__pg_stmt_t *stmts, size_t n) {
   size_t nvalues = 0, text = 0;
   for (size_t i = 0; i < n; i++) {
-    const pg_stmt_t *s = &stmts[i];
+    const tc__pg_stmt_t *s = &stmts[i];
     text += strlen(s->sql) + 1 + (s->name ? strlen(s->name) + 1 : 0);
     nvalues += (size_t)s->nparams;
     for (int j = 0; j < s->nparams; j++)
       if (s->values[j]) text += strlen(s->values[j]) + 1;
   }
-  if (n > SIZE_MAX / 4 / sizeof(pg_stmt_t) || nvalues > SIZE_MAX / 4 / sizeof(char *))
+  if (n > SIZE_MAX / 4 / sizeof(tc__pg_stmt_t) || nvalues > SIZE_MAX / 4 / sizeof(char *))
     return NULL;
   size_t at_stmts = align_up(sizeof(unit_t));
-  size_t at_results = at_stmts + align_up(n * sizeof(pg_stmt_t));
+  size_t at_results = at_stmts + align_up(n * sizeof(tc__pg_stmt_t));
   size_t at_preps = at_results + align_up(n * sizeof(PGresult *));
   size_t at_values = at_preps + align_up(n * sizeof(char *));
   size_t at_text = at_values + align_up(nvalues * sizeof(char *));
@@ -382,14 +382,14 @@ static unit_t *unit_copy(const pg_stmt_t *stmts, size_t n) {
   if (!mem) return NULL;
   unit_t *u = (unit_t *)mem;
   u->n = n;
-  u->stmts = (pg_stmt_t *)(mem + at_stmts);
+  u->stmts = (tc__pg_stmt_t *)(mem + at_stmts);
   u->results = (PGresult **)(mem + at_results);
   u->preps = (const char **)(mem + at_preps);
   const char **values = (const char **)(mem + at_values);
   char *cursor = mem + at_text;
   for (size_t i = 0; i < n; i++) {
-    const pg_stmt_t *s = &stmts[i];
-    pg_stmt_t *d = &u->stmts[i];
+    const tc__pg_stmt_t *s = &stmts[i];
+    tc__pg_stmt_t *d = &u->stmts[i];
     d->name = s->name ? put(&cursor, s->name) : NULL;
     d->sql = put(&cursor, s->sql);
     d->nparams = s->nparams;
@@ -456,14 +456,14 @@ static void forget_names(conn_t *c) {
 
 static void on_kick_timer(uv_timer_t *t);
 
-static void kick(pg_pool_t *p) {
+static void kick(tc__pg_pool_t *p) {
   if (!uv_is_active((uv_handle_t *)&p->kick)) uv_timer_start(&p->kick, on_kick_timer, 0, 0);
 }
 
 static void on_expiry(uv_timer_t *t);
 
 /* Times the oldest queued unit. */
-static void arm_expiry(pg_pool_t *p) {
+static void arm_expiry(tc__pg_pool_t *p) {
   if (!p->qhead) {
     uv_timer_stop(&p->expiry);
     return;
@@ -473,7 +473,7 @@ static void arm_expiry(pg_pool_t *p) {
   uv_timer_start(&p->expiry, on_expiry, waited >= limit ? 0 : limit - waited, 0);
 }
 
-static unit_t *dequeue(pg_pool_t *p) {
+static unit_t *dequeue(tc__pg_pool_t *p) {
   unit_t *u = p->qhead;
   p->qhead = u->next;
   if (!p->qhead) p->qtail = NULL;
@@ -481,14 +481,14 @@ static unit_t *dequeue(pg_pool_t *p) {
   return u;
 }
 
-static int any_ready(const pg_pool_t *p) {
+static int any_ready(const tc__pg_pool_t *p) {
   for (int i = 0; i < p->size; i++)
     if (p->conns[i].link.state == LINK_READY) return 1;
   return 0;
 }
 
 static void on_expiry(uv_timer_t *t) {
-  pg_pool_t *p = t->data;
+  tc__pg_pool_t *p = t->data;
   char why[160];
   if (any_ready(p))
     snprintf(why, sizeof why, "PostgreSQL pool %s busy: unit not sent within %u ms",
@@ -506,7 +506,7 @@ static void on_expiry(uv_timer_t *t) {
 
 /* Fails the units in flight: the server may have run any of them. */
 static void conn_lost(conn_t *c) {
-  pg_pool_t *p = c->pool;
+  tc__pg_pool_t *p = c->pool;
   link_fail(&c->link, PQerrorMessage(c->link.pg));
   forget_names(c);
   unit_t *u = c->head;
@@ -603,14 +603,14 @@ static int send_unit(conn_t *c, unit_t *u) {
   u->nprep = 0;
   u->got = 0;
   for (size_t i = 0; i < u->n; i++) {
-    const pg_stmt_t *s = &u->stmts[i];
+    const tc__pg_stmt_t *s = &u->stmts[i];
     /* Without memory to remember a name, the statement goes unnamed. */
     if (!s->name || knows_name(c, s->name) || remember_name(c, s->name) != 0) continue;
     if (!PQsendPrepare(pg, s->name, s->sql, s->nparams, NULL)) return -1;
     u->preps[u->nprep++] = s->name;
   }
   for (size_t i = 0; i < u->n; i++) {
-    const pg_stmt_t *s = &u->stmts[i];
+    const tc__pg_stmt_t *s = &u->stmts[i];
     int ok = s->name && knows_name(c, s->name)
                  ? PQsendQueryPrepared(pg, s->name, s->nparams, s->values, NULL, NULL, 0)
                  : PQsendQueryParams(pg, s->sql, s->nparams, NULL, s->values, NULL, NULL, 0);
@@ -619,7 +619,7 @@ static int send_unit(conn_t *c, unit_t *u) {
   return PQpipelineSync(pg) ? 0 : -1;
 }
 
-static conn_t *least_busy(pg_pool_t *p) {
+static conn_t *least_busy(tc__pg_pool_t *p) {
   conn_t *best = NULL;
   for (int i = 0; i < p->size; i++) {
     conn_t *c = &p->conns[i];
@@ -630,7 +630,7 @@ static conn_t *least_busy(pg_pool_t *p) {
   return best;
 }
 
-static void dispatch(pg_pool_t *p) {
+static void dispatch(tc__pg_pool_t *p) {
   conn_t *c;
   while (p->qhead && !p->home.closing && (c = least_busy(p))) {
     unit_t *u = dequeue(p);
@@ -659,7 +659,7 @@ static void dispatch(pg_pool_t *p) {
   }
 }
 
-static void fail_queued(pg_pool_t *p, const char *why) {
+static void fail_queued(tc__pg_pool_t *p, const char *why) {
   while (p->qhead) {
     unit_t *u = dequeue(p);
     p->pending--;
@@ -668,7 +668,7 @@ static void fail_queued(pg_pool_t *p, const char *why) {
 }
 
 static void on_kick_timer(uv_timer_t *t) {
-  pg_pool_t *p = t->data;
+  tc__pg_pool_t *p = t->data;
   if (!p->home.closing) {
     dispatch(p);
     return;
@@ -687,7 +687,7 @@ static void on_kick_timer(uv_timer_t *t) {
     close_handle(&p->home, (uv_handle_t *)&p->conns[i].link.timer, handle_closed);
 }
 
-static void pool_free(pg_pool_t *p) {
+static void pool_free(tc__pg_pool_t *p) {
   if (p->conns)
     for (int i = 0; i < p->size; i++) free(p->conns[i].names);
   free(p->conns);
@@ -698,7 +698,7 @@ static void pool_free(pg_pool_t *p) {
 }
 
 static void pool_finish(home_t *h) {
-  pg_pool_t *p = (pg_pool_t *)h;
+  tc__pg_pool_t *p = (tc__pg_pool_t *)h;
   void (*done)(void *) = p->done;
   void *arg = p->done_arg;
   pool_free(p);
@@ -731,12 +731,12 @@ static int join_setup(const char *const *setup, char **out) {
   return 0;
 }
 
-int pg_pool_create(uv_loop_t *loop, const pg_pool_opts_t *opts, pg_pool_t **out) {
+int tc__pg_pool_create(uv_loop_t *loop, const tc__pg_pool_opts_t *opts, tc__pg_pool_t **out) {
   if (!loop || !opts || !out || !opts->conninfo || opts->size < 1 || opts->depth < 1)
     return TC_EINVAL;
   int rc = check_conninfo(opts->conninfo, opts->log);
   if (rc) return rc;
-  pg_pool_t *p = calloc(1, sizeof *p);
+  tc__pg_pool_t *p = calloc(1, sizeof *p);
   if (!p) return TC_ENOMEM;
   p->size = opts->size;
   p->depth = opts->depth;
@@ -766,12 +766,12 @@ int pg_pool_create(uv_loop_t *loop, const pg_pool_opts_t *opts, pg_pool_t **out)
   return 0;
 }
 
-int pg_pool_submit(pg_pool_t *p, const pg_stmt_t *stmts, size_t n, pg_unit_cb cb,
-                   void *arg) {
+int tc__pg_pool_submit(tc__pg_pool_t *p, const tc__pg_stmt_t *stmts, size_t n, tc__pg_unit_cb cb,
+                       void *arg) {
   if (!p || !stmts || n == 0 || !cb) return TC_EINVAL;
   if (p->home.closing) return TC_EUNAVAILABLE;
   for (size_t i = 0; i < n; i++) {
-    const pg_stmt_t *s = &stmts[i];
+    const tc__pg_stmt_t *s = &stmts[i];
     if (!s->sql || (s->name && !*s->name) || s->nparams < 0 || s->nparams > MAX_PARAMS ||
         (s->nparams && !s->values))
       return TC_EINVAL;
@@ -792,9 +792,9 @@ int pg_pool_submit(pg_pool_t *p, const pg_stmt_t *stmts, size_t n, pg_unit_cb cb
   return 0;
 }
 
-size_t pg_pool_pending(const pg_pool_t *p) { return p->pending; }
+size_t tc__pg_pool_pending(const tc__pg_pool_t *p) { return p->pending; }
 
-void pg_pool_close(pg_pool_t *p, void (*done)(void *arg), void *arg) {
+void tc__pg_pool_close(tc__pg_pool_t *p, void (*done)(void *arg), void *arg) {
   if (!p || p->home.closing) return;
   p->home.closing = 1;
   p->done = done;
@@ -804,7 +804,7 @@ void pg_pool_close(pg_pool_t *p, void (*done)(void *arg), void *arg) {
 
 /* ---- the listener -------------------------------------------------------- */
 
-struct pg_listener_s {
+struct tc__pg_listener_s {
   home_t home; /* first: handles' data point at it */
   link_t link;
   char *conninfo;
@@ -817,7 +817,7 @@ struct pg_listener_s {
 };
 
 /* Stops if a callback closed the listener. */
-static void deliver(pg_listener_t *ls) {
+static void deliver(tc__pg_listener_t *ls) {
   PGnotify *n;
   while (ls->link.pg && (n = PQnotifies(ls->link.pg))) {
     ls->on_notify(ls->arg, n->extra);
@@ -826,7 +826,7 @@ static void deliver(pg_listener_t *ls) {
 }
 
 static void listener_ready(link_t *l) {
-  pg_listener_t *ls = l->owner;
+  tc__pg_listener_t *ls = l->owner;
   if (ls->on_ready) ls->on_ready(ls->arg);
   deliver(ls); /* ones that came in with LISTEN's reply wake no poll */
 }
@@ -859,28 +859,28 @@ static int plain_ident(const char *s) {
   return n > 0 && n <= MAX_IDENT;
 }
 
-static void listener_free(pg_listener_t *ls) {
+static void listener_free(tc__pg_listener_t *ls) {
   free(ls->conninfo);
   free(ls->listen);
   free(ls);
 }
 
 static void listener_finish(home_t *h) {
-  pg_listener_t *ls = (pg_listener_t *)h;
+  tc__pg_listener_t *ls = (tc__pg_listener_t *)h;
   void (*done)(void *) = ls->done;
   void *arg = ls->done_arg;
   listener_free(ls);
   if (done) done(arg);
 }
 
-int pg_listener_start(uv_loop_t *loop, const pg_listener_opts_t *opts,
-                      pg_listener_t **out) {
+int tc__pg_listener_start(uv_loop_t *loop, const tc__pg_listener_opts_t *opts,
+                          tc__pg_listener_t **out) {
   if (!loop || !opts || !out || !opts->conninfo || !opts->channel || !opts->on_notify ||
       !plain_ident(opts->channel))
     return TC_EINVAL;
   int rc = check_conninfo(opts->conninfo, opts->log);
   if (rc) return rc;
-  pg_listener_t *ls = calloc(1, sizeof *ls);
+  tc__pg_listener_t *ls = calloc(1, sizeof *ls);
   if (!ls) return TC_ENOMEM;
   ls->conninfo = strdup(opts->conninfo);
   ls->listen = malloc(strlen(opts->channel) + sizeof "LISTEN \"\"");
@@ -902,7 +902,7 @@ int pg_listener_start(uv_loop_t *loop, const pg_listener_opts_t *opts,
   return 0;
 }
 
-void pg_listener_close(pg_listener_t *ls, void (*done)(void *arg), void *arg) {
+void tc__pg_listener_close(tc__pg_listener_t *ls, void (*done)(void *arg), void *arg) {
   if (!ls || ls->home.closing) return;
   ls->home.closing = 1;
   ls->done = done;

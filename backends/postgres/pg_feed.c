@@ -42,11 +42,11 @@ static const char horizon_sql[] =
   "SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"          \
   " relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f,"           \
   " NULL::text AS v FROM relation_tuples WHERE tenant_id = $1"                           \
-  " AND expired_tx_id <> " PG_ACTIVE_TX cond("expired_tx_id")
+  " AND expired_tx_id <> " TC_PG_ACTIVE_TX cond("expired_tx_id")
 #define DELETED_ATTRS(cond)                                                              \
   "SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"    \
   " value::text FROM attributes WHERE tenant_id = $1"                                    \
-  " AND expired_tx_id <> " PG_ACTIVE_TX cond("expired_tx_id")
+  " AND expired_tx_id <> " TC_PG_ACTIVE_TX cond("expired_tx_id")
 #define CREATED_TUPLES(cond)                                                             \
   "SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type,"         \
   " subject_id, subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1"        \
@@ -74,7 +74,7 @@ static const char horizon_sql[] =
   " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(" col ", $3::pg_snapshot))"
 #define NEW_SINCE_P(col)                                                                 \
   " AND " col " >= pg_snapshot_xmax($2::pg_snapshot)"                                   \
-  " AND " col " < coalesce(pg_snapshot_xmax($3::pg_snapshot), " PG_ACTIVE_TX ")"       \
+  " AND " col " < coalesce(pg_snapshot_xmax($3::pg_snapshot), " TC_PG_ACTIVE_TX ")"       \
   VISIBLE_IN_U(col) " ORDER BY " col " LIMIT $4::int8"
 #define RUNNING_AT_P(col)                                                                \
   " AND " col " = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" VISIBLE_IN_U(col)
@@ -98,7 +98,7 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int has_xid(const pg_snap_t *s, uint64_t x) {
+static int has_xid(const tc__pg_snap_t *s, uint64_t x) {
   return s->nxip && bsearch(&x, s->xip, s->nxip, sizeof x, cmp_u64) != NULL;
 }
 
@@ -118,12 +118,12 @@ static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t key)
 
 /* Sorts and de-duplicates xip[0..n), sets s = (xmin, xmax, xip) with xmin
  * the smallest xid not known visible.  Takes xip. */
-static void snap_set(pg_snap_t *s, uint64_t xmax, uint64_t *xip, size_t n) {
+static void snap_set(tc__pg_snap_t *s, uint64_t xmax, uint64_t *xip, size_t n) {
   qsort(xip, n, sizeof *xip, cmp_u64);
   size_t m = 0;
   for (size_t i = 0; i < n; i++)
     if (!m || xip[i] != xip[m - 1]) xip[m++] = xip[i];
-  *s = (pg_snap_t){m ? xip[0] : xmax, xmax, m, xip};
+  *s = (tc__pg_snap_t){m ? xip[0] : xmax, xmax, m, xip};
   if (!m) {
     free(xip);
     s->xip = NULL;
@@ -134,7 +134,7 @@ static void snap_set(pg_snap_t *s, uint64_t xmax, uint64_t *xip, size_t n) {
  * snapshot st) plus x itself.  The xids between st.xmax and x were running
  * when st was taken, so they stay invisible; the adjusted snapshot inside a
  * Permify token would count them as seen. */
-static int snap_after_x(const pg_snap_t *st, uint64_t x, pg_snap_t *out) {
+static int snap_after_x(const tc__pg_snap_t *st, uint64_t x, tc__pg_snap_t *out) {
   uint64_t gap = x > st->xmax ? x - st->xmax : 0;
   uint64_t *xip = malloc((st->nxip + gap + 1) * sizeof *xip);
   if (!xip) return TC_ENOMEM;
@@ -151,8 +151,8 @@ static int snap_after_x(const pg_snap_t *st, uint64_t x, pg_snap_t *out) {
  * are P's beyond y, the ones running in `run` (C or U) up to y that P had
  * not seen, and the kept ones not delivered yet up to y.  With every kept
  * one delivered this is the page's new position P'. */
-static int snap_plus(const pg_snap_t *p, const pg_snap_t *run, const uint64_t *kept, size_t k,
-                     const unsigned char *delivered, pg_snap_t *out) {
+static int snap_plus(const tc__pg_snap_t *p, const tc__pg_snap_t *run, const uint64_t *kept,
+                     size_t k, const unsigned char *delivered, tc__pg_snap_t *out) {
   uint64_t y = 0;
   for (size_t i = 0; i < k; i++)
     if (delivered[i] && kept[i] > y) y = kept[i];
@@ -190,7 +190,7 @@ typedef struct txn_s {
 } txn_t;
 
 typedef struct read_s {
-  pg_pool_t *pool;
+  tc__pg_pool_t *pool;
   tc_backend_stats_t *stats;
   const tc_host_api_t *host;
   char *instance_id, *tenant, *after, *upto;
@@ -198,8 +198,8 @@ typedef struct read_s {
   tc_changes_cb cb;
   tc_head_cb head_cb;
   void *arg;
-  pg_token_t after_tok, upto_tok;
-  pg_snap_t p, u, c; /* position, upto, current */
+  tc__pg_token_t after_tok, upto_tok;
+  tc__pg_snap_t p, u, c; /* position, upto, current */
   int has_upto;
   const char *last; /* the position reached, as a token string */
   /* the page */
@@ -264,11 +264,11 @@ static void read_free(read_t *r) {
   free(r->out);
   free(r->rows);
   free(r->kept);
-  pg_snap_clear(&r->p);
-  pg_snap_clear(&r->u);
-  pg_snap_clear(&r->c);
-  pg_token_clear(&r->after_tok);
-  pg_token_clear(&r->upto_tok);
+  tc__pg_snap_clear(&r->p);
+  tc__pg_snap_clear(&r->u);
+  tc__pg_snap_clear(&r->c);
+  tc__pg_token_clear(&r->after_tok);
+  tc__pg_token_clear(&r->upto_tok);
   free(r->instance_id);
   free(r->tenant);
   free(r->after);
@@ -300,28 +300,29 @@ static int horizon_passed(const read_t *r, const PGresult *h) {
 }
 
 static int page_send(read_t *r);
-static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok);
+static int end_position(read_t *r, const tc__pg_snap_t *bound, tc__pg_snap_t *next,
+                        const char **tok);
 
 /* ---- positions of the tokens -------------------------------------------------- */
 
 /* The position of a parsed token into *s; row: the stored snapshot of the
  * token's X (Permify kinds with X > 0), NULL when it is missing. */
-static int position(const pg_token_t *t, const char *row, pg_snap_t *s) {
-  if (t->kind == PG_TOKEN_SNAP) return pg_snap_parse(t->snapshot, s);
+static int position(const tc__pg_token_t *t, const char *row, tc__pg_snap_t *s) {
+  if (t->kind == TC_PG_TOKEN_SNAP) return tc__pg_snap_parse(t->snapshot, s);
   if (t->x == 0) { /* Permify's token for a tenant with no transactions */
-    *s = (pg_snap_t){1, 1, 0, NULL};
+    *s = (tc__pg_snap_t){1, 1, 0, NULL};
     return 0;
   }
   if (!row) return TC_EOUT_OF_RANGE;
-  pg_snap_t st;
-  int rc = pg_snap_parse(row, &st);
+  tc__pg_snap_t st;
+  int rc = tc__pg_snap_parse(row, &st);
   if (rc == TC_EINVAL) rc = TC_EDATASTORE;
   if (!rc) rc = snap_after_x(&st, t->x, s);
-  pg_snap_clear(&st);
+  tc__pg_snap_clear(&st);
   return rc;
 }
 
-static int needs_lookup(const pg_token_t *t) { return t->kind != PG_TOKEN_SNAP && t->x; }
+static int needs_lookup(const tc__pg_token_t *t) { return t->kind != TC_PG_TOKEN_SNAP && t->x; }
 
 static const char *stored_row(PGresult *res) {
   return res && PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL;
@@ -424,12 +425,14 @@ static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {
   return 0;
 }
 
-static int snap_visible(const pg_snap_t *s, uint64_t x) { return x < s->xmax && !has_xid(s, x); }
+static int snap_visible(const tc__pg_snap_t *s, uint64_t x) {
+  return x < s->xmax && !has_xid(s, x);
+}
 
 /* Everything visible in a or in b: a stream's position P and a bound U do
  * not always nest (P may come from another node, or be ahead of this one's
  * feed), and ending a bounded read at U alone would forget what P had seen. */
-static int snap_union(const pg_snap_t *a, const pg_snap_t *b, pg_snap_t *out) {
+static int snap_union(const tc__pg_snap_t *a, const tc__pg_snap_t *b, tc__pg_snap_t *out) {
   uint64_t *xip = malloc((a->nxip + b->nxip + 1) * sizeof *xip);
   if (!xip) return TC_ENOMEM;
   size_t n = 0;
@@ -441,7 +444,7 @@ static int snap_union(const pg_snap_t *a, const pg_snap_t *b, pg_snap_t *out) {
   return 0;
 }
 
-static int snap_same(const pg_snap_t *a, const pg_snap_t *b) {
+static int snap_same(const tc__pg_snap_t *a, const tc__pg_snap_t *b) {
   return a->xmax == b->xmax && a->nxip == b->nxip &&
          (!a->nxip || !memcmp(a->xip, b->xip, a->nxip * sizeof *a->xip));
 }
@@ -449,7 +452,8 @@ static int snap_same(const pg_snap_t *a, const pg_snap_t *b) {
 /* A complete read's end: P together with the bound, as
  * `upto`'s own string when that is what it is, as the current `last` when
  * the position did not move, else a new token. */
-static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, const char **tok) {
+static int end_position(read_t *r, const tc__pg_snap_t *bound, tc__pg_snap_t *next,
+                        const char **tok) {
   int rc = snap_union(&r->p, bound, next);
   if (rc) return rc;
   if (r->has_upto && snap_same(next, &r->u))
@@ -457,21 +461,21 @@ static int end_position(read_t *r, const pg_snap_t *bound, pg_snap_t *next, cons
   else if (snap_same(next, &r->p))
     *tok = r->last;
   else
-    *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
+    *tok = keep_tok(r, tc__pg_token_snap(r->instance_id, next));
   return *tok ? 0 : TC_ENOMEM;
 }
 
 /* The page's new position P' and its token: C (or U) when the page holds
  * every change, else P plus its transactions. */
-static int next_position(read_t *r, const pg_snap_t *run, const uint64_t *ids,
-                         unsigned char *delivered, pg_snap_t *next, const char **tok) {
+static int next_position(read_t *r, const tc__pg_snap_t *run, const uint64_t *ids,
+                         unsigned char *delivered, tc__pg_snap_t *next, const char **tok) {
   size_t k = r->nk;
   if (!r->cut) return end_position(r, run, next, tok);
   memset(delivered, 1, k);
   int rc = snap_plus(&r->p, run, ids, k, delivered, next);
   memset(delivered, 0, k);
   if (rc) return rc;
-  *tok = keep_tok(r, pg_token_snap(r->instance_id, next));
+  *tok = keep_tok(r, tc__pg_token_snap(r->instance_id, next));
   return *tok ? 0 : TC_ENOMEM;
 }
 
@@ -492,11 +496,11 @@ static void count_lag(tc_backend_stats_t *st, int64_t ts) {
  * moves P to P'. */
 static int deliver(read_t *r) {
   size_t k = r->nk;
-  const pg_snap_t *run = r->has_upto ? &r->u : &r->c;
+  const tc__pg_snap_t *run = r->has_upto ? &r->u : &r->c;
   uint64_t *ids = malloc((k + 1) * sizeof *ids);
   txn_t *order = malloc((k + 1) * sizeof *order);
   unsigned char *delivered = calloc(k + 1, 1);
-  pg_snap_t next = {0}, mid;
+  tc__pg_snap_t next = {0}, mid;
   const char *next_tok = NULL;
   int rc = ids && order && delivered ? 0 : TC_ENOMEM;
   if (!rc) {
@@ -513,8 +517,8 @@ static int deliver(read_t *r) {
     const char *tok = next_tok;
     if (j + 1 < k) {
       if ((rc = snap_plus(&r->p, run, ids, k, delivered, &mid))) break;
-      tok = keep_tok(r, pg_token_snap(r->instance_id, &mid));
-      pg_snap_clear(&mid);
+      tok = keep_tok(r, tc__pg_token_snap(r->instance_id, &mid));
+      tc__pg_snap_clear(&mid);
       if (!tok) rc = TC_ENOMEM;
     }
     if (!rc) rc = append_out(r, r->rows + lo, hi - lo, tok);
@@ -524,10 +528,10 @@ static int deliver(read_t *r) {
   free(order);
   free(delivered);
   if (rc) {
-    pg_snap_clear(&next);
+    tc__pg_snap_clear(&next);
     return rc;
   }
-  pg_snap_clear(&r->p);
+  tc__pg_snap_clear(&r->p);
   r->p = next;
   r->last = next_tok;
   return 0;
@@ -565,7 +569,7 @@ static void on_page(void *arg, int status, PGresult *const *res, size_t n,
   if (unit_failed(r, status, sqlstate, errmsg)) return;
   if (horizon_passed(r, res[1])) return finish(r, TC_EOUT_OF_RANGE);
   PGresult *pg = res[0];
-  if (PQntuples(pg) < 1 || pg_snap_parse(PQgetvalue(pg, 0, 9), &r->c))
+  if (PQntuples(pg) < 1 || tc__pg_snap_parse(PQgetvalue(pg, 0, 9), &r->c))
     return finish(r, TC_EDATASTORE);
   int rc = take_kept(r, pg);
   if (!rc) rc = take_rows(r, pg);
@@ -587,21 +591,21 @@ static void on_page(void *arg, int status, PGresult *const *res, size_t n,
   char x[24];
   snprintf(x, sizeof x, "%" PRIu64, t);
   const char *rv[2] = {r->tenant, x}, *hv[1] = {r->tenant};
-  pg_stmt_t st[2] = {{"tcf_rest", rest_sql, 2, rv}, {"tcf_horizon", horizon_sql, 1, hv}};
-  if ((rc = pg_pool_submit(r->pool, st, 2, on_rest, r))) finish(r, rc);
+  tc__pg_stmt_t st[2] = {{"tcf_rest", rest_sql, 2, rv}, {"tcf_horizon", horizon_sql, 1, hv}};
+  if ((rc = tc__pg_pool_submit(r->pool, st, 2, on_rest, r))) finish(r, rc);
 }
 
 /* The page after P: at most R+1 rows (R = limit), then the horizon. */
 static int page_send(read_t *r) {
-  char *ptext = pg_snap_text(&r->p), *utext = r->has_upto ? pg_snap_text(&r->u) : NULL;
+  char *ptext = tc__pg_snap_text(&r->p), *utext = r->has_upto ? tc__pg_snap_text(&r->u) : NULL;
   char lim[24];
   snprintf(lim, sizeof lim, "%" PRIu64, (uint64_t)r->limit + 1);
   int rc = TC_ENOMEM;
   if (ptext && (utext || !r->has_upto)) {
     const char *pv[4] = {r->tenant, ptext, utext, lim};
     const char *hv[1] = {r->tenant};
-    pg_stmt_t st[2] = {{"tcf_page", page_sql, 4, pv}, {"tcf_horizon", horizon_sql, 1, hv}};
-    rc = pg_pool_submit(r->pool, st, 2, on_page, r);
+    tc__pg_stmt_t st[2] = {{"tcf_page", page_sql, 4, pv}, {"tcf_horizon", horizon_sql, 1, hv}};
+    rc = tc__pg_pool_submit(r->pool, st, 2, on_page, r);
   }
   free(ptext);
   free(utext);
@@ -618,9 +622,9 @@ static void on_head(void *arg, int status, PGresult *const *res, size_t n,
   if (status) {
     r->host->log(TC_LOG_WARN, "postgres: tenant %s: reading the head failed: %s %s", r->tenant,
                  sqlstate ? sqlstate : "", errmsg ? errmsg : "");
-  } else if (PQntuples(res[0]) != 1 || pg_snap_parse(PQgetvalue(res[0], 0, 0), &r->c)) {
+  } else if (PQntuples(res[0]) != 1 || tc__pg_snap_parse(PQgetvalue(res[0], 0, 0), &r->c)) {
     status = TC_EDATASTORE;
-  } else if (!(tok = pg_token_snap(r->instance_id, &r->c))) {
+  } else if (!(tok = tc__pg_token_snap(r->instance_id, &r->c))) {
     status = TC_ENOMEM;
   }
   r->head_cb(r->arg, status, tok);
@@ -628,7 +632,7 @@ static void on_head(void *arg, int status, PGresult *const *res, size_t n,
   read_free(r);
 }
 
-static read_t *read_new(const pg_feed_ctx_t *c, const char *tenant_id, void *arg) {
+static read_t *read_new(const tc__pg_feed_ctx_t *c, const char *tenant_id, void *arg) {
   read_t *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->pool = c->pool;
@@ -644,18 +648,18 @@ static read_t *read_new(const pg_feed_ctx_t *c, const char *tenant_id, void *arg
   return r;
 }
 
-int pg_feed_head(const pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg) {
+int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg) {
   read_t *r = read_new(c, tenant_id, arg);
   if (!r) return TC_ENOMEM;
   r->head_cb = cb;
-  pg_stmt_t st = {"tcf_head", head_sql, 0, NULL};
-  int rc = pg_pool_submit(r->pool, &st, 1, on_head, r);
+  tc__pg_stmt_t st = {"tcf_head", head_sql, 0, NULL};
+  int rc = tc__pg_pool_submit(r->pool, &st, 1, on_head, r);
   if (rc) read_free(r);
   return rc;
 }
 
-int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const char *after,
-                         const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                             const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
   c->stats->change_reads++;
   read_t *r = read_new(c, tenant_id, arg);
   if (!r) return TC_ENOMEM;
@@ -665,10 +669,10 @@ int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const ch
   char *err = NULL;
   int rc = (r->after = strdup(after)) ? 0 : TC_ENOMEM;
   if (!rc && r->has_upto && !(r->upto = strdup(upto))) rc = TC_ENOMEM;
-  if (!rc) rc = pg_token_parse(after, r->instance_id, &r->after_tok, &err);
-  if (!rc && r->after_tok.kind == PG_TOKEN_HEAD) rc = TC_EINVAL;
-  if (!rc && r->has_upto) rc = pg_token_parse(upto, r->instance_id, &r->upto_tok, &err);
-  if (!rc && r->has_upto && r->upto_tok.kind == PG_TOKEN_HEAD) rc = TC_EINVAL;
+  if (!rc) rc = tc__pg_token_parse(after, r->instance_id, &r->after_tok, &err);
+  if (!rc && r->after_tok.kind == TC_PG_TOKEN_HEAD) rc = TC_EINVAL;
+  if (!rc && r->has_upto) rc = tc__pg_token_parse(upto, r->instance_id, &r->upto_tok, &err);
+  if (!rc && r->has_upto && r->upto_tok.kind == TC_PG_TOKEN_HEAD) rc = TC_EINVAL;
   if (rc) {
     if (err) r->host->log(TC_LOG_WARN, "postgres: tenant %s: read_changes: %s", r->tenant, err);
     free(err);
@@ -679,18 +683,18 @@ int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const ch
   /* Permify tokens need their transaction's stored snapshot first. */
   char xa[24], xu[24];
   const char *va[1] = {xa}, *vu[1] = {xu};
-  pg_stmt_t st[2];
+  tc__pg_stmt_t st[2];
   size_t n = 0;
   if (needs_lookup(&r->after_tok)) {
     snprintf(xa, sizeof xa, "%" PRIu64, r->after_tok.x);
-    st[n++] = (pg_stmt_t){"tcf_tx", tx_sql, 1, va};
+    st[n++] = (tc__pg_stmt_t){"tcf_tx", tx_sql, 1, va};
   }
   if (r->has_upto && needs_lookup(&r->upto_tok)) {
     snprintf(xu, sizeof xu, "%" PRIu64, r->upto_tok.x);
-    st[n++] = (pg_stmt_t){"tcf_tx", tx_sql, 1, vu};
+    st[n++] = (tc__pg_stmt_t){"tcf_tx", tx_sql, 1, vu};
   }
   if (n) {
-    rc = pg_pool_submit(r->pool, st, n, on_lookup, r);
+    rc = tc__pg_pool_submit(r->pool, st, n, on_lookup, r);
   } else {
     rc = position(&r->after_tok, NULL, &r->p);
     if (!rc && r->has_upto) rc = position(&r->upto_tok, NULL, &r->u);

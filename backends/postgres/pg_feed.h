@@ -20,23 +20,23 @@
 #include "pg_conn.h"
 #include "tuplecast/backend.h"
 
-typedef struct pg_feed_ctx_s {
-  pg_pool_t *pool; /* the read pool */
+typedef struct tc__pg_feed_ctx_s {
+  tc__pg_pool_t *pool; /* the read pool */
   const tc_host_api_t *host;
   const char *instance_id;
   tc_backend_stats_t *stats; /* change_reads and feed lag are counted here */
-} pg_feed_ctx_t;
+} tc__pg_feed_ctx_t;
 
 /* The head: a token of the current snapshot.  0 or a TC_E* code (then cb
  * never runs); cb runs later, once. */
-int pg_feed_head(const pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg);
+int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg);
 
 /* The tenant's transactions after `after` (a token, not ""), up to `upto`
  * (NULL, or a token the feed returned), at most about `limit` changes in
  * whole transactions, per tc_changes_cb.  Fewer than `limit` changes means
  * everything up to the current snapshot (or `upto`) was read.  0 or a TC_E*
  * code (TC_ESNAP_TOKEN for a token that does not parse; then cb never runs). */
-int pg_feed_read_changes(const pg_feed_ctx_t *c, const char *tenant_id, const char *after,
-                         const char *upto, uint32_t limit, tc_changes_cb cb, void *arg);
+int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                             const char *upto, uint32_t limit, tc_changes_cb cb, void *arg);
 
 #endif

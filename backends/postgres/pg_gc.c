@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct pg_gc_s {
+struct tc__pg_gc_s {
   tc_backend_t *b;
   uv_timer_t timer;
   char **tenants; /* this run's tenant ids */
@@ -23,9 +23,9 @@ static const char collect_sql[] =
     "WITH h AS (SELECT id FROM transactions WHERE tenant_id = $1"
     "   AND \"timestamp\" < (now() AT TIME ZONE 'UTC') - make_interval(secs => $2::int)"
     "   ORDER BY id DESC LIMIT 1),"
-    " r AS (DELETE FROM relation_tuples WHERE tenant_id = $1 AND expired_tx_id <> " PG_ACTIVE_TX
+    " r AS (DELETE FROM relation_tuples WHERE tenant_id = $1 AND expired_tx_id <> " TC_PG_ACTIVE_TX
     "   AND expired_tx_id < (SELECT id FROM h) RETURNING 1),"
-    " a AS (DELETE FROM attributes WHERE tenant_id = $1 AND expired_tx_id <> " PG_ACTIVE_TX
+    " a AS (DELETE FROM attributes WHERE tenant_id = $1 AND expired_tx_id <> " TC_PG_ACTIVE_TX
     "   AND expired_tx_id < (SELECT id FROM h) RETURNING 1),"
     " t AS (DELETE FROM transactions WHERE tenant_id = $1 AND id < (SELECT id FROM h)"
     "   RETURNING 1),"
@@ -34,7 +34,7 @@ static const char collect_sql[] =
     "   SET horizon = GREATEST(tuplecast_gc.horizon, EXCLUDED.horizon) RETURNING 1)"
     " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM a), (SELECT count(*) FROM t)";
 
-static void free_tenants(pg_gc_t *g) {
+static void free_tenants(tc__pg_gc_t *g) {
   for (size_t i = 0; i < g->n; i++) free(g->tenants[i]);
   free(g->tenants);
   g->tenants = NULL;
@@ -42,7 +42,7 @@ static void free_tenants(pg_gc_t *g) {
 }
 
 static void on_closed(uv_handle_t *h) {
-  pg_gc_t *g = h->data;
+  tc__pg_gc_t *g = h->data;
   void (*done)(void *) = g->done;
   void *arg = g->done_arg;
   free_tenants(g);
@@ -50,13 +50,13 @@ static void on_closed(uv_handle_t *h) {
   if (done) done(arg);
 }
 
-static void finish_stop(pg_gc_t *g) { uv_close((uv_handle_t *)&g->timer, on_closed); }
+static void finish_stop(tc__pg_gc_t *g) { uv_close((uv_handle_t *)&g->timer, on_closed); }
 
-static void collect_next(pg_gc_t *g);
+static void collect_next(tc__pg_gc_t *g);
 
 static void on_collected(void *arg, int status, PGresult *const *res, size_t n,
                          const char *sqlstate, const char *errmsg) {
-  pg_gc_t *g = arg;
+  tc__pg_gc_t *g = arg;
   const tc_host_api_t *host = g->b->host;
   const char *tenant = g->tenants[g->next - 1];
   (void)n;
@@ -75,7 +75,7 @@ static void on_collected(void *arg, int status, PGresult *const *res, size_t n,
     collect_next(g);
 }
 
-static void collect_next(pg_gc_t *g) {
+static void collect_next(tc__pg_gc_t *g) {
   tc_backend_t *b = g->b;
   if (g->next == g->n || b->host->now_ms() >= g->deadline_ms) {
     if (g->next < g->n)
@@ -86,8 +86,8 @@ static void collect_next(pg_gc_t *g) {
   char window[24];
   snprintf(window, sizeof window, "%u", b->opts.gc_window_s);
   const char *values[] = {g->tenants[g->next++], window};
-  pg_stmt_t st = {"tc_gc_collect", collect_sql, 2, values};
-  if (pg_pool_submit(b->rpool, &st, 1, on_collected, g) == 0)
+  tc__pg_stmt_t st = {"tc_gc_collect", collect_sql, 2, values};
+  if (tc__pg_pool_submit(b->rpool, &st, 1, on_collected, g) == 0)
     g->busy = 1;
   else
     free_tenants(g);
@@ -95,7 +95,7 @@ static void collect_next(pg_gc_t *g) {
 
 static void on_tenants(void *arg, int status, PGresult *const *res, size_t n,
                        const char *sqlstate, const char *errmsg) {
-  pg_gc_t *g = arg;
+  tc__pg_gc_t *g = arg;
   (void)n;
   (void)sqlstate;
   g->busy = 0;
@@ -115,15 +115,15 @@ static void on_tenants(void *arg, int status, PGresult *const *res, size_t n,
 }
 
 static void on_tick(uv_timer_t *t) {
-  pg_gc_t *g = t->data;
+  tc__pg_gc_t *g = t->data;
   if (g->busy || g->n) return; /* the previous run is still going */
   g->deadline_ms = g->b->host->now_ms() + (uint64_t)g->b->opts.gc_timeout_s * 1000;
-  pg_stmt_t st = {"tc_gc_tenants", "SELECT id FROM tenants ORDER BY id", 0, NULL};
-  if (pg_pool_submit(g->b->rpool, &st, 1, on_tenants, g) == 0) g->busy = 1;
+  tc__pg_stmt_t st = {"tc_gc_tenants", "SELECT id FROM tenants ORDER BY id", 0, NULL};
+  if (tc__pg_pool_submit(g->b->rpool, &st, 1, on_tenants, g) == 0) g->busy = 1;
 }
 
-int pg_gc_start(tc_backend_t *b, pg_gc_t **out) {
-  pg_gc_t *g = calloc(1, sizeof *g);
+int tc__pg_gc_start(tc_backend_t *b, tc__pg_gc_t **out) {
+  tc__pg_gc_t *g = calloc(1, sizeof *g);
   if (!g) return TC_ENOMEM;
   g->b = b;
   uv_timer_init(b->loop, &g->timer);
@@ -134,7 +134,7 @@ int pg_gc_start(tc_backend_t *b, pg_gc_t **out) {
   return 0;
 }
 
-void pg_gc_stop(pg_gc_t *g, void (*done)(void *arg), void *arg) {
+void tc__pg_gc_stop(tc__pg_gc_t *g, void (*done)(void *arg), void *arg) {
   g->stopping = 1;
   g->done = done;
   g->done_arg = arg;

@@ -6,7 +6,7 @@
  * Tenants are collected one after another on the read pool; a run stops
  * starting tenants once gc_timeout_s has passed.
  *
- * Ownership: the backend owns the collector; pg_gc_stop() frees it.
+ * Ownership: the backend owns the collector; tc__pg_gc_stop() frees it.
  */
 #ifndef TC_PG_GC_H
 #define TC_PG_GC_H
@@ -14,9 +14,9 @@
 #include "pg_internal.h"
 
 /* Starts the interval timer (the first run is one interval away).  0 or TC_ENOMEM. */
-int pg_gc_start(tc_backend_t *b, pg_gc_t **out);
+int tc__pg_gc_start(tc_backend_t *b, tc__pg_gc_t **out);
 /* Stops the timer, lets a tenant's statement in flight finish, frees, then
  * calls done(arg) on a later loop turn. */
-void pg_gc_stop(pg_gc_t *g, void (*done)(void *arg), void *arg);
+void tc__pg_gc_stop(tc__pg_gc_t *g, void (*done)(void *arg), void *arg);
 
 #endif

@@ -18,13 +18,13 @@
 #include "tuplecast/backend.h"
 
 /* expired_tx_id of an active row (Permify's ActiveRecordTxnID). */
-#define PG_ACTIVE_TX "'9223372036854775807'::xid8"
+#define TC_PG_ACTIVE_TX "'9223372036854775807'::xid8"
 
-typedef struct pg_gc_s pg_gc_t;
+typedef struct tc__pg_gc_s tc__pg_gc_t;
 typedef struct tc__pg_queue_s tc__pg_queue_t;
 
 /* Options from "key=value" strings (docs/backend-postgres.md lists them). */
-typedef struct pg_opts_s {
+typedef struct tc__pg_opts_s {
   int auto_migrate;
   unsigned max_retries;
   unsigned pool_size;
@@ -32,7 +32,7 @@ typedef struct pg_opts_s {
   int gc_enabled;
   unsigned gc_interval_s, gc_window_s, gc_timeout_s;
   const char *node_id; /* borrowed from the options array; NULL = random */
-} pg_opts_t;
+} tc__pg_opts_t;
 
 struct tc_backend_s {
   const tc_host_api_t *host;
@@ -40,11 +40,11 @@ struct tc_backend_s {
   char *conninfo;
   char instance_id[64];
   char node_id[40];
-  pg_opts_t opts;
-  pg_pool_t *wpool, *rpool;
-  pg_wake_t *wake;
-  pg_gc_t *gc;
-  pg_feed_ctx_t feed;
+  tc__pg_opts_t opts;
+  tc__pg_pool_t *wpool, *rpool;
+  tc__pg_wake_t *wake;
+  tc__pg_gc_t *gc;
+  tc__pg_feed_ctx_t feed;
   tc_backend_stats_t stats;
   /* per-tenant FIFOs of operations: a chained hash by tenant id */
   tc__pg_queue_t **queues;
@@ -58,20 +58,20 @@ struct tc_backend_s {
 
 /* Parses NULL-terminated "key=value" strings over the defaults; unknown keys
  * are ignored.  0, or TC_ECONFIG with a malloc'd message. */
-int pg_opts_parse(const char *const *options, pg_opts_t *out, char **errmsg);
+int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *out, char **errmsg);
 
 /* libpq's message on one line, without the trailing newline; malloc'd. */
-char *pg_one_line(const char *msg);
+char *tc__pg_one_line(const char *msg);
 
 /* The connection string with any password replaced by "***"; malloc'd. */
-char *pg_redact(const char *conninfo);
+char *tc__pg_redact(const char *conninfo);
 
 /* Connects, blocking, with connect_timeout=5 unless conninfo sets one.
  * NULL and *errmsg = "cannot connect to PostgreSQL (...): ..." on failure. */
-PGconn *pg_connect_blocking(const char *conninfo, char **errmsg);
+PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg);
 
 /* A Postgres text[] literal of n strings ({"a","b\"c"}); malloc'd. */
-char *pg_text_array(const char *const *v, size_t n);
+char *tc__pg_text_array(const char *const *v, size_t n);
 
 /* ---- the scheduler's operations (pg_sched.c) ---------------------------------- */
 
@@ -129,8 +129,8 @@ struct tc__pg_op_s {
   PGresult *res[MAX_STMTS]; /* kept copies, until the op's turn */
   size_t nres;
   /* the unit, kept for retries */
-  pg_pool_t *pool;
-  pg_stmt_t stmts[MAX_STMTS];
+  tc__pg_pool_t *pool;
+  tc__pg_stmt_t stmts[MAX_STMTS];
   size_t nstmts;
   unsigned attempt;
   tc__pg_block_t *mem;

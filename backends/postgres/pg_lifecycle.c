@@ -20,9 +20,9 @@ static void stats(tc_backend_t *b, tc_backend_stats_t *out) { *out = b->stats; }
 static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 
 static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
-  pg_token_t t;
-  int rc = pg_token_parse(token, b->instance_id, &t, errmsg);
-  if (rc == 0) pg_token_clear(&t);
+  tc__pg_token_t t;
+  int rc = tc__pg_token_parse(token, b->instance_id, &t, errmsg);
+  if (rc == 0) tc__pg_token_clear(&t);
   return rc;
 }
 
@@ -49,10 +49,10 @@ static void on_pool_closed(void *arg) {
 
 static void close_pools(void *arg) {
   tc_backend_t *b = arg;
-  pg_pool_t *pools[2] = {b->wpool, b->rpool};
+  tc__pg_pool_t *pools[2] = {b->wpool, b->rpool};
   for (int i = 0; i < 2; i++)
     if (pools[i])
-      pg_pool_close(pools[i], on_pool_closed, b);
+      tc__pg_pool_close(pools[i], on_pool_closed, b);
     else
       on_pool_closed(b);
 }
@@ -60,7 +60,7 @@ static void close_pools(void *arg) {
 static void close_wake(void *arg) {
   tc_backend_t *b = arg;
   if (b->wake)
-    pg_wake_close(b->wake, close_pools, b);
+    tc__pg_wake_close(b->wake, close_pools, b);
   else
     close_pools(b);
 }
@@ -68,7 +68,7 @@ static void close_wake(void *arg) {
 /* Every operation was answered: GC, wake-ups, then the pools. */
 void tc__pg_begin_close(tc_backend_t *b) {
   if (b->gc)
-    pg_gc_stop(b->gc, close_wake, b);
+    tc__pg_gc_stop(b->gc, close_wake, b);
   else
     close_wake(b);
 }
@@ -81,7 +81,7 @@ static void destroy(tc_backend_t *b, void (*cb)(void *arg), void *arg) {
 }
 
 /* The checks that need a connection, then the migrations; one-line errors. */
-static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instance_size,
+static int startup(PGconn *c, const tc__pg_opts_t *o, char *instance, size_t instance_size,
                    char **errmsg) {
   if (PQserverVersion(c) < 130008) {
     const char *v = PQparameterStatus(c, "server_version");
@@ -98,21 +98,21 @@ static int startup(PGconn *c, const pg_opts_t *o, char *instance, size_t instanc
                         "enough)");
     return TC_ECONFIG;
   }
-  int version, to, rc = pg_migrate_current(c, &version, errmsg);
+  int version, to, rc = tc__pg_migrate_current(c, &version, errmsg);
   if (rc) return rc;
-  if (version < pg_migrate_latest()) {
+  if (version < tc__pg_migrate_latest()) {
     if (!o->auto_migrate) {
       *errmsg = tc_format("the database is at migration %d of %d: run tuplecast migrate up",
-                          version, pg_migrate_latest());
+                          version, tc__pg_migrate_latest());
       return TC_ECONFIG;
     }
-    if ((rc = pg_migrate_check_privileges(c, 1, errmsg))) return rc;
-    if ((rc = pg_migrate_up(c, &version, &to, errmsg))) return rc;
+    if ((rc = tc__pg_migrate_check_privileges(c, 1, errmsg))) return rc;
+    if ((rc = tc__pg_migrate_up(c, &version, &to, errmsg))) return rc;
   }
-  if ((rc = pg_migrate_check_privileges(c, 0, errmsg))) return rc;
+  if ((rc = tc__pg_migrate_check_privileges(c, 0, errmsg))) return rc;
   r = PQexec(c, "SELECT value FROM tuplecast_meta WHERE key = 'instance_id'");
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-    char *m = pg_one_line(PQresultErrorMessage(r));
+    char *m = tc__pg_one_line(PQresultErrorMessage(r));
     *errmsg = tc_format("reading the instance id from tuplecast_meta: %s",
                         m && *m ? m : "no row instance_id");
     free(m);
@@ -135,12 +135,12 @@ static int make_pools(tc_backend_t *b) {
   static const char *const write_setup[] = {
       "SET default_transaction_isolation = 'serializable'", NO_PARALLEL, NULL};
   static const char *const read_setup[] = {NO_PARALLEL, NULL};
-  pg_pool_opts_t w = {.conninfo = b->conninfo, .size = (int)b->opts.pool_size, .depth = 2,
-                      .setup = write_setup, .name = "write", .log = b->host->log};
-  pg_pool_opts_t r = {.conninfo = b->conninfo, .size = 2, .depth = 4, .name = "read",
-                      .setup = read_setup, .log = b->host->log};
-  int rc = pg_pool_create(b->loop, &w, &b->wpool);
-  if (!rc) rc = pg_pool_create(b->loop, &r, &b->rpool);
+  tc__pg_pool_opts_t w = {.conninfo = b->conninfo, .size = (int)b->opts.pool_size, .depth = 2,
+                          .setup = write_setup, .name = "write", .log = b->host->log};
+  tc__pg_pool_opts_t r = {.conninfo = b->conninfo, .size = 2, .depth = 4, .name = "read",
+                          .setup = read_setup, .log = b->host->log};
+  int rc = tc__pg_pool_create(b->loop, &w, &b->wpool);
+  if (!rc) rc = tc__pg_pool_create(b->loop, &r, &b->rpool);
   return rc;
 }
 
@@ -148,10 +148,10 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
                   tc_backend_t **out, char **errmsg) {
   *out = NULL;
   *errmsg = NULL;
-  pg_opts_t o;
-  int rc = pg_opts_parse(options, &o, errmsg);
+  tc__pg_opts_t o;
+  int rc = tc__pg_opts_parse(options, &o, errmsg);
   if (rc) return rc;
-  PGconn *c = pg_connect_blocking(uri ? uri : "", errmsg);
+  PGconn *c = tc__pg_connect_blocking(uri ? uri : "", errmsg);
   if (!c) return TC_ECONFIG;
   tc_backend_t *b = calloc(1, sizeof *b);
   if (!b) {
@@ -181,11 +181,11 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   uv_timer_init(b->loop, &b->close_timer);
   b->close_timer.data = b;
   rc = make_pools(b);
-  b->feed = (pg_feed_ctx_t){b->rpool, host, b->instance_id, &b->stats};
+  b->feed = (tc__pg_feed_ctx_t){b->rpool, host, b->instance_id, &b->stats};
   if (!rc)
-    rc = pg_wake_start(b->loop, host, b->conninfo, b->rpool, b->node_id, o.poll_interval_ms,
-                       &b->wake);
-  if (!rc && o.gc_enabled) rc = pg_gc_start(b, &b->gc);
+    rc = tc__pg_wake_start(b->loop, host, b->conninfo, b->rpool, b->node_id, o.poll_interval_ms,
+                           &b->wake);
+  if (!rc && o.gc_enabled) rc = tc__pg_gc_start(b, &b->gc);
   if (rc) {
     *errmsg = tc_format("postgres backend: cannot start: %s",
                         rc == TC_ENOMEM ? "out of memory" : "bad pool options");

@@ -105,9 +105,9 @@ static const char tuplecast_objects[] =
  * a custom plan per read cost 1.4 ms of a 3.3 ms page. */
 static const char expired_only[] =
     "CREATE INDEX IF NOT EXISTS idx_tuples_expired_only ON relation_tuples"
-    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " PG_ACTIVE_TX ";\n"
+    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX ";\n"
     "CREATE INDEX IF NOT EXISTS idx_attributes_expired_only ON attributes"
-    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " PG_ACTIVE_TX ";\n"
+    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX ";\n"
     "DROP INDEX IF EXISTS idx_tuples_expired;\n"
     "DROP INDEX IF EXISTS idx_attributes_expired;\n";
 
@@ -120,7 +120,7 @@ static const struct {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-int pg_migrate_latest(void) { return NMIGRATIONS; }
+int tc__pg_migrate_latest(void) { return NMIGRATIONS; }
 
 /* Runs sql; 0 or TC_EDATASTORE with "<what>: <server message>". */
 static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep,
@@ -128,7 +128,7 @@ static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep
   PGresult *r = PQexec(c, sql);
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    char *m = pg_one_line(PQresultErrorMessage(r));
+    char *m = tc__pg_one_line(PQresultErrorMessage(r));
     *errmsg = tc_format("%s: %s", what, m ? m : "out of memory");
     free(m);
     PQclear(r);
@@ -141,7 +141,7 @@ static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep
   return 0;
 }
 
-int pg_migrate_current(PGconn *c, int *version, char **errmsg) {
+int tc__pg_migrate_current(PGconn *c, int *version, char **errmsg) {
   PGresult *r;
   int rc = exec_ok(c,
                    "SELECT CASE WHEN to_regclass('tuplecast_migrations') IS NULL THEN 'absent'"
@@ -173,7 +173,7 @@ static int apply_pending(PGconn *c, int *from, int *to, char **errmsg) {
                    "CREATE TABLE IF NOT EXISTS tuplecast_migrations (version int PRIMARY KEY,"
                    " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                    "creating tuplecast_migrations", NULL, errmsg);
-  if (!rc) rc = pg_migrate_current(c, from, errmsg);
+  if (!rc) rc = tc__pg_migrate_current(c, from, errmsg);
   *to = *from;
   for (int v = *from + 1; rc == 0 && v <= NMIGRATIONS; v++) {
     /* One simple-query string without BEGIN/COMMIT runs as one implicit
@@ -193,7 +193,7 @@ static int apply_pending(PGconn *c, int *from, int *to, char **errmsg) {
   return rc;
 }
 
-int pg_migrate_up(PGconn *c, int *from, int *to, char **errmsg) {
+int tc__pg_migrate_up(PGconn *c, int *from, int *to, char **errmsg) {
   *from = *to = 0;
   int rc = exec_ok(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", "taking the migration lock",
                    NULL, errmsg);
@@ -205,9 +205,9 @@ int pg_migrate_up(PGconn *c, int *from, int *to, char **errmsg) {
   return rc;
 }
 
-int pg_migrate_status(PGconn *c, char **report, char **errmsg) {
+int tc__pg_migrate_status(PGconn *c, char **report, char **errmsg) {
   int version;
-  int rc = pg_migrate_current(c, &version, errmsg);
+  int rc = tc__pg_migrate_current(c, &version, errmsg);
   if (rc) return rc;
   PGresult *r = NULL;
   if (version > 0 &&
@@ -236,7 +236,7 @@ int pg_migrate_status(PGconn *c, char **report, char **errmsg) {
   return 0;
 }
 
-int pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
+int tc__pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
   /* The first missing privilege, in a fixed order, with the role and the
    * object quoted as SQL wants them in a GRANT. */
   char *sql = tc_format(

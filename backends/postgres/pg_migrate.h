@@ -12,19 +12,19 @@
 #include <libpq-fe.h>
 
 /* How many migrations this build knows (the version a current database is at). */
-int pg_migrate_latest(void);
+int tc__pg_migrate_latest(void);
 /* *version = the newest applied migration, 0 for an empty database.
  * 0, or TC_EDATASTORE with *errmsg. */
-int pg_migrate_current(PGconn *c, int *version, char **errmsg);
+int tc__pg_migrate_current(PGconn *c, int *version, char **errmsg);
 /* Applies the pending migrations, each in one transaction, under an advisory
  * lock so nodes starting together do not race.  *from / *to: the versions
  * before and after.  0, or TC_EDATASTORE with *errmsg. */
-int pg_migrate_up(PGconn *c, int *from, int *to, char **errmsg);
+int tc__pg_migrate_up(PGconn *c, int *from, int *to, char **errmsg);
 /* "migrate status": one line per migration, applied (when) or pending. */
-int pg_migrate_status(PGconn *c, char **report, char **errmsg);
+int tc__pg_migrate_status(PGconn *c, char **report, char **errmsg);
 /* 0 if the connected role may use every table (and CREATE on the schema when
  * need_create), else TC_ECONFIG with a one-line "role R lacks ...: GRANT ..."
  * in *errmsg. */
-int pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg);
+int tc__pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg);
 
 #endif

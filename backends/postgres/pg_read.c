@@ -16,9 +16,9 @@
 static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const char *table,
                     const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
                     uint32_t limit, const char *name) {
-  pg_token_t t;
+  tc__pg_token_t t;
   char *err = NULL;
-  int rc = pg_token_parse(token ? token : "", op->b->instance_id, &t, &err);
+  int rc = tc__pg_token_parse(token ? token : "", op->b->instance_id, &t, &err);
   if (rc) {
     op->b->host->log(TC_LOG_WARN, "postgres: read with a bad token: %s", err ? err : "");
     free(err);
@@ -26,7 +26,7 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
   }
   char buf[24];
   tc__pg_sql_t s = {.len = 0};
-  int head = t.kind == PG_TOKEN_HEAD;
+  int head = t.kind == TC_PG_TOKEN_HEAD;
   tc__pg_sql_add(&s, "SELECT %s FROM %s r", cols, table);
   int p_tenant = tc__pg_sql_param(&s, op->tenant);
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)after);
@@ -47,13 +47,13 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
         " CROSS JOIN (SELECT COALESCE($%d::pg_snapshot, (SELECT snapshot FROM transactions"
         " WHERE id = $%d::xid8)) AS snap) s WHERE r.tenant_id = $%d"
         " AND (pg_visible_in_snapshot(r.created_tx_id, s.snap) OR r.created_tx_id = $%d::xid8)"
-        " AND (r.expired_tx_id = " PG_ACTIVE_TX
+        " AND (r.expired_tx_id = " TC_PG_ACTIVE_TX
         " OR NOT pg_visible_in_snapshot(r.expired_tx_id, s.snap))"
         " AND r.expired_tx_id <> $%d::xid8",
         p_s, p_x, p_tenant, p_x, p_x);
   }
   if (head)
-    tc__pg_sql_add(&s, " WHERE r.tenant_id = $%d AND r.expired_tx_id = " PG_ACTIVE_TX,
+    tc__pg_sql_add(&s, " WHERE r.tenant_id = $%d AND r.expired_tx_id = " TC_PG_ACTIVE_TX,
                    p_tenant);
   tc__pg_sql_add(&s, " AND r.id >= $%d::int8", p_after);
   if (tf)
@@ -61,7 +61,7 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
   else
     tc__pg_sql_attr_filter(op, &s, af);
   tc__pg_sql_add(&s, " ORDER BY r.id LIMIT $%d::int8", p_limit);
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   return tc__pg_sql_finish(op, &s, name);
 }
 
@@ -192,12 +192,12 @@ static void reply_changes_error(tc__pg_op_t *op, int status, PGresult *const *re
 }
 
 static int start_head(tc__pg_op_t *op) {
-  return pg_feed_head(&op->b->feed, op->tenant, on_feed_head, op);
+  return tc__pg_feed_head(&op->b->feed, op->tenant, on_feed_head, op);
 }
 
 static int start_changes(tc__pg_op_t *op) {
-  return pg_feed_read_changes(&op->b->feed, op->tenant, op->after_token, op->upto, op->limit,
-                              on_feed_changes, op);
+  return tc__pg_feed_read_changes(&op->b->feed, op->tenant, op->after_token, op->upto, op->limit,
+                                  on_feed_changes, op);
 }
 
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {

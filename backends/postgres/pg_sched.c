@@ -226,13 +226,13 @@ static int retryable(const char *sqlstate) {
 
 
 static int unit_submit(tc__pg_op_t *op) {
-  return pg_pool_submit(op->pool, op->stmts, op->nstmts, tc__pg_on_unit, op);
+  return tc__pg_pool_submit(op->pool, op->stmts, op->nstmts, tc__pg_on_unit, op);
 }
 
 /* The statement i of op's unit; values are op-owned. */
 void tc__pg_unit_stmt(tc__pg_op_t *op, const char *name, const char *sql, int nparams,
                       const char *const *values) {
-  op->stmts[op->nstmts++] = (pg_stmt_t){name, sql, nparams, values};
+  op->stmts[op->nstmts++] = (tc__pg_stmt_t){name, sql, nparams, values};
 }
 
 int tc__pg_start_unit(tc__pg_op_t *op) { return unit_submit(op); }

@@ -23,9 +23,9 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
       " FROM unnest($3::text[], $4::text[]) AS u(n, d)"
       " WHERE NOT EXISTS (SELECT 1 FROM schema_definitions WHERE tenant_id = $1::text"
       "   AND version = $2::text)";
-  pg_schema_stmt_t *st;
+  tc__pg_schema_stmt_t *st;
   size_t n;
-  int rc = pg_schema_split(text, &st, &n);
+  int rc = tc__pg_schema_split(text, &st, &n);
   if (rc) return rc;
   tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.status = cb}, arg);
   int ok = 0;
@@ -37,8 +37,8 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
       defs[i] = st[i].text;
     }
     ok = names && defs && v && (v[0] = op->tenant) && (v[1] = tc__pg_op_strdup(op, version)) &&
-         (v[2] = tc__pg_op_adopt(op, pg_text_array(names, n))) &&
-         (v[3] = tc__pg_op_adopt(op, pg_text_array(defs, n)));
+         (v[2] = tc__pg_op_adopt(op, tc__pg_text_array(names, n))) &&
+         (v[3] = tc__pg_op_adopt(op, tc__pg_text_array(defs, n)));
     free(names);
     free(defs);
     op->writes = 1;
@@ -48,7 +48,7 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
     op->reply = reply_status;
     if (ok) tc__pg_unit_stmt(op, "tc_schema_write", sql, 4, v);
   }
-  pg_schema_split_free(st, n);
+  tc__pg_schema_split_free(st, n);
   return tc__pg_op_submit(b, op, ok);
 }
 

@@ -68,7 +68,7 @@ static const char *statement_end(const char *p, size_t kwlen, const char **name,
   return NULL;
 }
 
-void pg_schema_split_free(pg_schema_stmt_t *s, size_t n) {
+void tc__pg_schema_split_free(tc__pg_schema_stmt_t *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(s[i].name);
     free(s[i].text);
@@ -76,8 +76,8 @@ void pg_schema_split_free(pg_schema_stmt_t *s, size_t n) {
   free(s);
 }
 
-int pg_schema_split(const char *text, pg_schema_stmt_t **out, size_t *n) {
-  pg_schema_stmt_t *v = NULL;
+int tc__pg_schema_split(const char *text, tc__pg_schema_stmt_t **out, size_t *n) {
+  tc__pg_schema_stmt_t *v = NULL;
   size_t cnt = 0, cap = 0;
   const char *p = text;
   *out = NULL;
@@ -95,14 +95,14 @@ int pg_schema_split(const char *text, pg_schema_stmt_t **out, size_t *n) {
     }
     const char *name, *name_end, *end = statement_end(p, kwlen, &name, &name_end);
     if (!end) {
-      pg_schema_split_free(v, cnt);
+      tc__pg_schema_split_free(v, cnt);
       return TC_EINVAL;
     }
     if (cnt == cap) {
       cap = cap ? cap * 2 : 8;
-      pg_schema_stmt_t *nv = realloc(v, cap * sizeof *nv);
+      tc__pg_schema_stmt_t *nv = realloc(v, cap * sizeof *nv);
       if (!nv) {
-        pg_schema_split_free(v, cnt);
+        tc__pg_schema_split_free(v, cnt);
         return TC_ENOMEM;
       }
       v = nv;
@@ -111,7 +111,7 @@ int pg_schema_split(const char *text, pg_schema_stmt_t **out, size_t *n) {
     v[cnt].text = dup_range(p, end);
     cnt++;
     if (!v[cnt - 1].name || !v[cnt - 1].text) {
-      pg_schema_split_free(v, cnt);
+      tc__pg_schema_split_free(v, cnt);
       return TC_ENOMEM;
     }
     p = end;

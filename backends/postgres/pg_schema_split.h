@@ -2,22 +2,22 @@
  * {...}` and `rule NAME(...) {...}`), the rows Permify keeps in
  * schema_definitions: one per statement, keyed by name.
  *
- * Ownership: the caller frees the result with pg_schema_split_free().
+ * Ownership: the caller frees the result with tc__pg_schema_split_free().
  */
 #ifndef TC_PG_SCHEMA_SPLIT_H
 #define TC_PG_SCHEMA_SPLIT_H
 
 #include <stddef.h>
 
-typedef struct pg_schema_stmt_s {
+typedef struct tc__pg_schema_stmt_s {
   char *name; /* the entity's or rule's name */
   char *text; /* the statement, from its keyword to its closing brace */
-} pg_schema_stmt_t;
+} tc__pg_schema_stmt_t;
 
 /* 0 and *out / *n, or TC_ENOMEM, or TC_EINVAL when a statement is cut short
  * (no name, unbalanced braces).  Comments (`//`, `/ * * /`) and quoted strings
  * are skipped when looking for keywords and braces, and kept in the text. */
-int pg_schema_split(const char *text, pg_schema_stmt_t **out, size_t *n);
-void pg_schema_split_free(pg_schema_stmt_t *s, size_t n);
+int tc__pg_schema_split(const char *text, tc__pg_schema_stmt_t **out, size_t *n);
+void tc__pg_schema_split_free(tc__pg_schema_stmt_t *s, size_t n);
 
 #endif

@@ -37,7 +37,7 @@ static void sql_any(tc__pg_op_t *op, tc__pg_sql_t *s, const char *col, const cha
   if (!n) return;
   s->mask |= bit;
   tc__pg_sql_add(s, " AND %s = ANY($%d::text[])", col,
-                 tc__pg_sql_param(s, tc__pg_op_adopt(op, pg_text_array(v, n))));
+                 tc__pg_sql_param(s, tc__pg_op_adopt(op, tc__pg_text_array(v, n))));
 }
 
 void tc__pg_sql_tuple_filter(tc__pg_op_t *op, tc__pg_sql_t *s, const tc_tuple_filter_t *f) {

@@ -24,8 +24,8 @@ static int parse_u64(const char **s, uint64_t *out) {
   return 0;
 }
 
-int pg_snap_parse(const char *text, pg_snap_t *out) {
-  *out = (pg_snap_t){0};
+int tc__pg_snap_parse(const char *text, tc__pg_snap_t *out) {
+  *out = (tc__pg_snap_t){0};
   const char *s = text;
   uint64_t xmin, xmax;
   if (parse_u64(&s, &xmin) || *s++ != ':' || parse_u64(&s, &xmax) || *s++ != ':' || xmin > xmax)
@@ -44,11 +44,11 @@ int pg_snap_parse(const char *text, pg_snap_t *out) {
     }
     if (!n || v != xip[n - 1]) xip[n++] = v;
   }
-  *out = (pg_snap_t){xmin, xmax, n, xip};
+  *out = (tc__pg_snap_t){xmin, xmax, n, xip};
   return 0;
 }
 
-char *pg_snap_text(const pg_snap_t *s) {
+char *tc__pg_snap_text(const tc__pg_snap_t *s) {
   size_t cap = 2 * 21 + s->nxip * 21 + 1, len;
   char *out = malloc(cap);
   if (!out) return NULL;
@@ -60,23 +60,23 @@ char *pg_snap_text(const pg_snap_t *s) {
   return out;
 }
 
-void pg_snap_clear(pg_snap_t *s) {
+void tc__pg_snap_clear(tc__pg_snap_t *s) {
   free(s->xip);
-  *s = (pg_snap_t){0};
+  *s = (tc__pg_snap_t){0};
 }
 
-void pg_token_clear(pg_token_t *t) {
+void tc__pg_token_clear(tc__pg_token_t *t) {
   free(t->snapshot);
-  *t = (pg_token_t){0};
+  *t = (tc__pg_token_t){0};
 }
 
 /* The snapshot text at s, checked; its canonical form in *canon. */
 static int canonical(const char *s, char **canon) {
-  pg_snap_t snap;
-  int rc = pg_snap_parse(s, &snap);
+  tc__pg_snap_t snap;
+  int rc = tc__pg_snap_parse(s, &snap);
   if (rc) return rc;
-  *canon = pg_snap_text(&snap);
-  pg_snap_clear(&snap);
+  *canon = tc__pg_snap_text(&snap);
+  tc__pg_snap_clear(&snap);
   return *canon ? 0 : TC_ENOMEM;
 }
 
@@ -88,8 +88,9 @@ static int fail(char **errmsg, const char *why) {
   return TC_ESNAP_TOKEN;
 }
 
-int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, char **errmsg) {
-  *out = (pg_token_t){.kind = PG_TOKEN_HEAD};
+int tc__pg_token_parse(const char *token, const char *instance_id, tc__pg_token_t *out,
+                       char **errmsg) {
+  *out = (tc__pg_token_t){.kind = TC_PG_TOKEN_HEAD};
   if (!*token) return 0;
   size_t len;
   errno = 0; /* malloc sets ENOMEM; nothing else in the decoder touches it */
@@ -111,12 +112,12 @@ int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, 
     else if ((rc = canonical(colon + 1, &out->snapshot)) == TC_EINVAL)
       why = "is malformed: bad snapshot";
     else if (!rc)
-      out->kind = PG_TOKEN_SNAP;
+      out->kind = TC_PG_TOKEN_SNAP;
   } else if (len == 8) {
     /* Permify's rule: any 8-byte payload is the legacy format. */
     uint64_t x = 0;
     for (int i = 7; i >= 0; i--) x = x << 8 | raw[i];
-    out->kind = PG_TOKEN_LEGACY;
+    out->kind = TC_PG_TOKEN_LEGACY;
     out->x = x;
   } else {
     const char *s = text;
@@ -126,25 +127,25 @@ int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, 
     else if ((rc = canonical(s, &out->snapshot)) == TC_EINVAL)
       why = "is malformed: bad snapshot";
     else if (!rc) {
-      out->kind = PG_TOKEN_PERMIFY;
+      out->kind = TC_PG_TOKEN_PERMIFY;
       out->x = x;
     }
   }
   free(raw);
   if (why) rc = fail(errmsg, why);
-  if (rc) pg_token_clear(out);
+  if (rc) tc__pg_token_clear(out);
   return rc;
 }
 
-char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
+char *tc__pg_token_permify(uint64_t x, const char *stored_snapshot) {
   if (!stored_snapshot || !*stored_snapshot) { /* Permify: no snapshot, legacy format */
     char le[8];
     for (int i = 0; i < 8; i++) le[i] = (char)(x >> (8 * i) & 0xff);
     return tc_base64_encode(le, 8);
   }
-  pg_snap_t s;
+  tc__pg_snap_t s;
   char *snap = NULL;
-  int rc = pg_snap_parse(stored_snapshot, &s);
+  int rc = tc__pg_snap_parse(stored_snapshot, &s);
   if (rc == TC_ENOMEM) return NULL;
   if (rc) { /* Permify leaves a snapshot it cannot parse unchanged */
     snap = strdup(stored_snapshot);
@@ -156,7 +157,7 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
     if (i == s.nxip || s.xip[i] != x) {
       uint64_t *grown = realloc(s.xip, (s.nxip + 1) * sizeof *grown);
       if (!grown) {
-        pg_snap_clear(&s);
+        tc__pg_snap_clear(&s);
         return NULL;
       }
       s.xip = grown;
@@ -166,8 +167,8 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
     }
     if (x >= s.xmax) s.xmax = x + 1;
     if (x < s.xmin) s.xmin = x;
-    snap = pg_snap_text(&s);
-    pg_snap_clear(&s);
+    snap = tc__pg_snap_text(&s);
+    tc__pg_snap_clear(&s);
   }
   if (!snap) return NULL;
   size_t cap = strlen(snap) + 24;
@@ -181,8 +182,8 @@ char *pg_token_permify(uint64_t x, const char *stored_snapshot) {
   return tok;
 }
 
-char *pg_token_snap(const char *instance_id, const pg_snap_t *s) {
-  char *snap = pg_snap_text(s);
+char *tc__pg_token_snap(const char *instance_id, const tc__pg_snap_t *s) {
+  char *snap = tc__pg_snap_text(s);
   if (!snap) return NULL;
   size_t cap = strlen(SNAP_PREFIX) + strlen(instance_id) + strlen(snap) + 2;
   char *text = malloc(cap), *tok = NULL;

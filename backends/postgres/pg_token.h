@@ -10,7 +10,7 @@
  * All are standard base64 with padding.  Pure functions, no I/O.
  *
  * Ownership: strings returned are malloc'd and freed by the caller;
- * pg_token_clear / pg_snap_clear free what a parse allocated.
+ * tc__pg_token_clear / tc__pg_snap_clear free what a parse allocated.
  */
 #ifndef TC_PG_TOKEN_H
 #define TC_PG_TOKEN_H
@@ -21,39 +21,40 @@
 /* A pg_snapshot: xids < xmin are visible, xids >= xmax are not, and the
  * in-progress list xip (sorted ascending, no duplicates, each in
  * [xmin, xmax)) is not. */
-typedef struct pg_snap_s {
+typedef struct tc__pg_snap_s {
   uint64_t xmin, xmax;
   size_t nxip;
   uint64_t *xip;
-} pg_snap_t;
+} tc__pg_snap_t;
 
-enum { PG_TOKEN_HEAD, PG_TOKEN_PERMIFY, PG_TOKEN_LEGACY, PG_TOKEN_SNAP };
+enum { TC_PG_TOKEN_HEAD, TC_PG_TOKEN_PERMIFY, TC_PG_TOKEN_LEGACY, TC_PG_TOKEN_SNAP };
 
-typedef struct pg_token_s {
+typedef struct tc__pg_token_s {
   int kind;
   uint64_t x;     /* PERMIFY / LEGACY: the transaction; 0 otherwise */
   char *snapshot; /* PERMIFY: the adjusted snapshot text; SNAP: the exact one; else NULL */
-} pg_token_t;
+} tc__pg_token_t;
 
 /* "" = HEAD.  0, or TC_ESNAP_TOKEN with a malloc'd one-line reason in
  * *errmsg: malformed; a tc2 token of another database (instance differs); a
  * tc1 token ("issued by a SQLite or memory backend").  TC_ENOMEM. */
-int pg_token_parse(const char *token, const char *instance_id, pg_token_t *out, char **errmsg);
-void pg_token_clear(pg_token_t *t);
+int tc__pg_token_parse(const char *token, const char *instance_id, tc__pg_token_t *out,
+                       char **errmsg);
+void tc__pg_token_clear(tc__pg_token_t *t);
 
 /* The write ack for transaction x whose transactions.snapshot is
  * stored_snapshot: Permify's new format with the adjusted snapshot.  NULL if
  * out of memory. */
-char *pg_token_permify(uint64_t x, const char *stored_snapshot);
+char *tc__pg_token_permify(uint64_t x, const char *stored_snapshot);
 /* Our token for the exact snapshot s.  NULL if out of memory. */
-char *pg_token_snap(const char *instance_id, const pg_snap_t *s);
+char *tc__pg_token_snap(const char *instance_id, const tc__pg_snap_t *s);
 
 /* Postgres's text form "xmin:xmax:xip1,xip2", checked as pg_snapshot_in
  * does (xmin <= xmax, xips ascending within [xmin, xmax); duplicates
  * dropped).  0, TC_EINVAL or TC_ENOMEM. */
-int pg_snap_parse(const char *text, pg_snap_t *out);
+int tc__pg_snap_parse(const char *text, tc__pg_snap_t *out);
 /* The text form; malloc'd, NULL if out of memory. */
-char *pg_snap_text(const pg_snap_t *s);
-void pg_snap_clear(pg_snap_t *s);
+char *tc__pg_snap_text(const tc__pg_snap_t *s);
+void tc__pg_snap_clear(tc__pg_snap_t *s);
 
 #endif

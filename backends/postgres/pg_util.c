@@ -8,7 +8,7 @@
 
 #include "pg_internal.h"
 
-char *pg_one_line(const char *msg) {
+char *tc__pg_one_line(const char *msg) {
   if (!msg) msg = "";
   char *s = malloc(strlen(msg) * 2 + 1), *p = s;
   if (!s) return NULL;
@@ -33,7 +33,7 @@ static void put(char **p, const char *s, size_t n) {
   *p += n;
 }
 
-char *pg_redact(const char *in) {
+char *tc__pg_redact(const char *in) {
   size_t len = strlen(in);
   char *out = malloc(len * 2 + 16), *p = out; /* "***" never needs more than double */
   if (!out) return NULL;
@@ -74,14 +74,14 @@ char *pg_redact(const char *in) {
   return out;
 }
 
-PGconn *pg_connect_blocking(const char *conninfo, char **errmsg) {
+PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg) {
   /* connect_timeout first, so a value in conninfo (expanded after it) wins. */
   const char *const keys[] = {"connect_timeout", "dbname", NULL};
   const char *const vals[] = {"5", conninfo, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (c && PQstatus(c) == CONNECTION_OK) return c;
-  char *where = pg_redact(conninfo);
-  char *why = pg_one_line(c ? PQerrorMessage(c) : "out of memory");
+  char *where = tc__pg_redact(conninfo);
+  char *why = tc__pg_one_line(c ? PQerrorMessage(c) : "out of memory");
   *errmsg = tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?",
                       why ? why : "?");
   free(where);
@@ -90,7 +90,7 @@ PGconn *pg_connect_blocking(const char *conninfo, char **errmsg) {
   return NULL;
 }
 
-char *pg_text_array(const char *const *v, size_t n) {
+char *tc__pg_text_array(const char *const *v, size_t n) {
   size_t len = 3;
   for (size_t i = 0; i < n; i++) len += strlen(v[i]) * 2 + 3;
   char *out = malloc(len), *p = out;
@@ -130,25 +130,25 @@ static int parse_uint(const char *v, unsigned min, unsigned *out) {
   return 0;
 }
 
-int pg_opts_parse(const char *const *options, pg_opts_t *o, char **errmsg) {
+int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *o, char **errmsg) {
   /* Permify's defaults where it has them (max_retries 10; GC 200h/200h/5m
    * from its example config); pool size 4: group commit needs connections,
    * and past ~4 they cost latency and CPU on 2 cores (docs/backend-postgres.md,
    * "Measurements behind these choices"). */
-  *o = (pg_opts_t){.auto_migrate = 1, .max_retries = 10, .pool_size = 4,
-                   .poll_interval_ms = 100, .gc_enabled = 0, .gc_interval_s = 720000,
-                   .gc_window_s = 720000, .gc_timeout_s = 300};
+  *o = (tc__pg_opts_t){.auto_migrate = 1, .max_retries = 10, .pool_size = 4,
+                       .poll_interval_ms = 100, .gc_enabled = 0, .gc_interval_s = 720000,
+                       .gc_window_s = 720000, .gc_timeout_s = 300};
   static const struct {
     const char *key;
     unsigned min;
     size_t off; /* of an unsigned member; 0 for the bools below */
   } uints[] = {
-      {"max_retries", 0, offsetof(pg_opts_t, max_retries)},
-      {"pool_size", 1, offsetof(pg_opts_t, pool_size)},
-      {"poll_interval_ms", 1, offsetof(pg_opts_t, poll_interval_ms)},
-      {"gc_interval_s", 1, offsetof(pg_opts_t, gc_interval_s)},
-      {"gc_window_s", 0, offsetof(pg_opts_t, gc_window_s)},
-      {"gc_timeout_s", 1, offsetof(pg_opts_t, gc_timeout_s)},
+      {"max_retries", 0, offsetof(tc__pg_opts_t, max_retries)},
+      {"pool_size", 1, offsetof(tc__pg_opts_t, pool_size)},
+      {"poll_interval_ms", 1, offsetof(tc__pg_opts_t, poll_interval_ms)},
+      {"gc_interval_s", 1, offsetof(tc__pg_opts_t, gc_interval_s)},
+      {"gc_window_s", 0, offsetof(tc__pg_opts_t, gc_window_s)},
+      {"gc_timeout_s", 1, offsetof(tc__pg_opts_t, gc_timeout_s)},
   };
   for (size_t i = 0; options && options[i]; i++) {
     const char *kv = options[i], *eq = strchr(kv, '=');

@@ -29,12 +29,12 @@ static const char poll_sql[] =
     "  ) u"
     " ) t ON true";
 
-struct pg_wake_s {
+struct tc__pg_wake_s {
   const tc_host_api_t *host;
   char *node_id;
   unsigned interval_ms;
-  pg_pool_t *read_pool, *notify_pool;
-  pg_listener_t *listener;
+  tc__pg_pool_t *read_pool, *notify_pool;
+  tc__pg_listener_t *listener;
   uv_timer_t timer;
   uv_timer_t flush_timer; /* zero timeout: after this loop turn's callbacks */
   char **pending; /* tenants written this turn, not yet sent */
@@ -49,7 +49,7 @@ struct pg_wake_s {
 
 /* ---- closing ----------------------------------------------------------------- */
 
-static void maybe_free(pg_wake_t *w) {
+static void maybe_free(tc__pg_wake_t *w) {
   if (!w->closing || w->open || w->polling || w->notifying) return;
   for (size_t i = 0; i < w->npending; i++) free(w->pending[i]);
   free(w->pending);
@@ -62,7 +62,7 @@ static void maybe_free(pg_wake_t *w) {
 }
 
 static void part_closed(void *arg) {
-  pg_wake_t *w = arg;
+  tc__pg_wake_t *w = arg;
   w->open--;
   maybe_free(w);
 }
@@ -75,11 +75,11 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void flush(pg_wake_t *w);
+static void flush(tc__pg_wake_t *w);
 
 static void on_notified(void *arg, int status, PGresult *const *res, size_t n,
                         const char *sqlstate, const char *errmsg) {
-  pg_wake_t *w = arg;
+  tc__pg_wake_t *w = arg;
   (void)res;
   (void)n;
   w->notifying = 0;
@@ -96,7 +96,7 @@ static void on_notified(void *arg, int status, PGresult *const *res, size_t n,
 /* Sends the pending tenants, de-duplicated, as payloads under PAYLOAD_MAX
  * bytes, in one unit.  One unit in flight at a time: writes that commit
  * meanwhile join the next one. */
-static void flush(pg_wake_t *w) {
+static void flush(tc__pg_wake_t *w) {
   if (w->notifying || !w->npending) return;
   qsort(w->pending, w->npending, sizeof *w->pending, cmp_str);
   size_t head = strlen(w->node_id), npay = 0, cap = 0, cur = 0;
@@ -130,14 +130,14 @@ static void flush(pg_wake_t *w) {
     memcpy(p, t, tl + 1);
     cur += 1 + tl;
   }
-  pg_stmt_t *st = rc ? NULL : malloc(npay * sizeof *st);
+  tc__pg_stmt_t *st = rc ? NULL : malloc(npay * sizeof *st);
   vals = rc ? NULL : malloc(npay * sizeof *vals);
   if (!rc && st && vals) {
     for (size_t i = 0; i < npay; i++) {
       vals[i] = pay[i];
-      st[i] = (pg_stmt_t){"tcw_notify", notify_sql, 1, vals + i};
+      st[i] = (tc__pg_stmt_t){"tcw_notify", notify_sql, 1, vals + i};
     }
-    rc = pg_pool_submit(w->notify_pool, st, npay, on_notified, w);
+    rc = tc__pg_pool_submit(w->notify_pool, st, npay, on_notified, w);
     w->notifying = rc == 0;
   } else {
     rc = TC_ENOMEM;
@@ -153,7 +153,7 @@ static void flush(pg_wake_t *w) {
 
 static void on_flush_timer(uv_timer_t *t) { flush(t->data); }
 
-void pg_wake_written(pg_wake_t *w, const char *tenant_id) {
+void tc__pg_wake_written(tc__pg_wake_t *w, const char *tenant_id) {
   if (w->closing) return;
   if (w->npending == w->cappending) {
     size_t cap = w->cappending ? 2 * w->cappending : 16;
@@ -173,7 +173,7 @@ void pg_wake_written(pg_wake_t *w, const char *tenant_id) {
 /* ---- LISTEN ------------------------------------------------------------------ */
 
 static void on_notify(void *arg, const char *payload) {
-  pg_wake_t *w = arg;
+  tc__pg_wake_t *w = arg;
   const char *nl = strchr(payload, '\n');
   size_t head = strlen(w->node_id);
   if (w->closing || !nl || ((size_t)(nl - payload) == head && !memcmp(payload, w->node_id, head)))
@@ -189,12 +189,12 @@ static void on_notify(void *arg, const char *payload) {
 
 /* ---- the safety poll ----------------------------------------------------------- */
 
-static void poll_now(pg_wake_t *w);
+static void poll_now(tc__pg_wake_t *w);
 static void on_tick(uv_timer_t *t);
 
 static void on_polled(void *arg, int status, PGresult *const *res, size_t n,
                       const char *sqlstate, const char *errmsg) {
-  pg_wake_t *w = arg;
+  tc__pg_wake_t *w = arg;
   (void)n;
   w->polling = 0;
   if (w->closing) return maybe_free(w);
@@ -217,15 +217,15 @@ static void on_polled(void *arg, int status, PGresult *const *res, size_t n,
   if (w->poll_again) poll_now(w);
 }
 
-static void poll_now(pg_wake_t *w) {
+static void poll_now(tc__pg_wake_t *w) {
   if (w->polling) {
     w->poll_again = 1;
     return;
   }
   w->poll_again = 0;
   const char *v[1] = {w->g};
-  pg_stmt_t st = {"tcw_poll", poll_sql, 1, v};
-  int rc = pg_pool_submit(w->read_pool, &st, 1, on_polled, w);
+  tc__pg_stmt_t st = {"tcw_poll", poll_sql, 1, v};
+  int rc = tc__pg_pool_submit(w->read_pool, &st, 1, on_polled, w);
   if (rc)
     w->host->log(TC_LOG_WARN, "postgres: safety poll not sent: error %d", rc);
   else
@@ -235,16 +235,16 @@ static void poll_now(pg_wake_t *w) {
 static void on_tick(uv_timer_t *t) { poll_now(t->data); }
 
 static void on_ready(void *arg) {
-  pg_wake_t *w = arg;
+  tc__pg_wake_t *w = arg;
   if (!w->closing) poll_now(w); /* notifications sent while we were away are lost */
 }
 
 /* ---- start / close --------------------------------------------------------------- */
 
-int pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *conninfo,
-                  pg_pool_t *read_pool, const char *node_id, unsigned poll_interval_ms,
-                  pg_wake_t **out) {
-  pg_wake_t *w = calloc(1, sizeof *w);
+int tc__pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *conninfo,
+                      tc__pg_pool_t *read_pool, const char *node_id, unsigned poll_interval_ms,
+                      tc__pg_wake_t **out) {
+  tc__pg_wake_t *w = calloc(1, sizeof *w);
   if (!w) return TC_ENOMEM;
   w->host = host;
   w->read_pool = read_pool;
@@ -255,14 +255,14 @@ int pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *connin
   w->open = 2;
   int rc = (w->node_id = strdup(node_id)) ? 0 : TC_ENOMEM;
   static const char *const setup[] = {"SET synchronous_commit = off", NULL};
-  pg_pool_opts_t po = {.conninfo = conninfo, .size = 1, .depth = 1, .setup = setup,
-                       .name = "notify", .log = host->log};
-  if (!rc && !(rc = pg_pool_create(loop, &po, &w->notify_pool))) w->open++;
-  pg_listener_opts_t lo = {.conninfo = conninfo, .channel = CHANNEL, .on_notify = on_notify,
-                           .on_ready = on_ready, .arg = w, .log = host->log};
-  if (!rc && !(rc = pg_listener_start(loop, &lo, &w->listener))) w->open++;
+  tc__pg_pool_opts_t po = {.conninfo = conninfo, .size = 1, .depth = 1, .setup = setup,
+                           .name = "notify", .log = host->log};
+  if (!rc && !(rc = tc__pg_pool_create(loop, &po, &w->notify_pool))) w->open++;
+  tc__pg_listener_opts_t lo = {.conninfo = conninfo, .channel = CHANNEL, .on_notify = on_notify,
+                               .on_ready = on_ready, .arg = w, .log = host->log};
+  if (!rc && !(rc = tc__pg_listener_start(loop, &lo, &w->listener))) w->open++;
   if (rc) {
-    pg_wake_close(w, NULL, NULL);
+    tc__pg_wake_close(w, NULL, NULL);
     return rc;
   }
   uv_timer_start(&w->timer, on_tick, w->interval_ms, w->interval_ms);
@@ -270,13 +270,13 @@ int pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *connin
   return 0;
 }
 
-void pg_wake_close(pg_wake_t *w, void (*done)(void *arg), void *arg) {
+void tc__pg_wake_close(tc__pg_wake_t *w, void (*done)(void *arg), void *arg) {
   flush(w); /* the last turn's tenants */
   w->closing = 1;
   w->done = done;
   w->done_arg = arg;
   uv_close((uv_handle_t *)&w->timer, handle_closed);
   uv_close((uv_handle_t *)&w->flush_timer, handle_closed);
-  if (w->listener) pg_listener_close(w->listener, part_closed, w);
-  if (w->notify_pool) pg_pool_close(w->notify_pool, part_closed, w);
+  if (w->listener) tc__pg_listener_close(w->listener, part_closed, w);
+  if (w->notify_pool) tc__pg_pool_close(w->notify_pool, part_closed, w);
 }

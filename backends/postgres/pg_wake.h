@@ -1,6 +1,6 @@
 /* Wake-ups between nodes sharing one database, and from writers outside
  * tuplecast.
- *  - After a write commits, pg_wake_written(tenant); the tenants of one loop
+ *  - After a write commits, tc__pg_wake_written(tenant); the tenants of one loop
  *    turn go out as one NOTIFY on channel "tuplecast" with payload
  *    "<node id>\n<tenant>\n..." from a connection of its own (never a NOTIFY
  *    inside a write: it would serialize every commit on NOTIFY's lock).
@@ -12,7 +12,7 @@
  *    It finds writers that send no NOTIFY: a Permify server, a script.
  * Loop thread only.
  *
- * Ownership: the backend owns the pg_wake_t; pg_wake_close frees it.  The
+ * Ownership: the backend owns the tc__pg_wake_t; tc__pg_wake_close frees it.  The
  * read pool is borrowed and must outlive the close.
  */
 #ifndef TC_PG_WAKE_H
@@ -23,17 +23,17 @@
 #include "pg_conn.h"
 #include "tuplecast/backend.h"
 
-typedef struct pg_wake_s pg_wake_t;
+typedef struct tc__pg_wake_s tc__pg_wake_t;
 
 /* Starts connecting (asynchronously).  poll_interval_ms 0 means 100.
  * 0, or a TC_E* code (bad conninfo, out of memory). */
-int pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *conninfo,
-                  pg_pool_t *read_pool, const char *node_id, unsigned poll_interval_ms,
-                  pg_wake_t **out);
+int tc__pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *conninfo,
+                      tc__pg_pool_t *read_pool, const char *node_id, unsigned poll_interval_ms,
+                      tc__pg_wake_t **out);
 /* A write for tenant_id committed through this node. */
-void pg_wake_written(pg_wake_t *w, const char *tenant_id);
+void tc__pg_wake_written(tc__pg_wake_t *w, const char *tenant_id);
 /* Sends what is pending, lets units in flight finish, closes the
  * connections, frees, then calls done(arg) (later, never from this call). */
-void pg_wake_close(pg_wake_t *w, void (*done)(void *arg), void *arg);
+void tc__pg_wake_close(tc__pg_wake_t *w, void (*done)(void *arg), void *arg);
 
 #endif

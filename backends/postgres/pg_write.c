@@ -12,8 +12,8 @@ static void reply_write(tc__pg_op_t *op, int status, PGresult *const *res, size_
   tc_write_cb cb = op->cb.write;
   char *token = NULL;
   if (status == 0 && n && res[0] && PQntuples(res[0]) == 1) {
-    token = pg_token_permify(strtoull(PQgetvalue(res[0], 0, 0), NULL, 10),
-                             PQgetvalue(res[0], 0, 1));
+    token = tc__pg_token_permify(strtoull(PQgetvalue(res[0], 0, 0), NULL, 10),
+                                 PQgetvalue(res[0], 0, 1));
     if (!token) status = TC_ENOMEM;
   } else if (status == 0) {
     status = TC_EINTERNAL;
@@ -29,13 +29,13 @@ static void on_write_unit(void *arg, int status, PGresult *const *res, size_t n,
   tc__pg_op_t *op = arg;
   if (status == 0) {
     op->b->stats.writes++;
-    if (op->b->wake) pg_wake_written(op->b->wake, op->tenant);
+    if (op->b->wake) tc__pg_wake_written(op->b->wake, op->tenant);
   }
   tc__pg_on_unit(arg, status, res, n, sqlstate, errmsg);
 }
 
 static int start_write(tc__pg_op_t *op) {
-  return pg_pool_submit(op->pool, op->stmts, op->nstmts, on_write_unit, op);
+  return tc__pg_pool_submit(op->pool, op->stmts, op->nstmts, on_write_unit, op);
 }
 
 /* Column arrays of the batch's tuples as text[] literals. */
@@ -59,7 +59,7 @@ static int write_tuples(tc__pg_op_t *op, const tc_write_batch_t *w) {
                           t->subject_type, t->subject_id, t->subject_relation};
       col[i] = f[c];
     }
-    ok = (v[c + 1] = tc__pg_op_adopt(op, pg_text_array(col, n))) != NULL;
+    ok = (v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n))) != NULL;
   }
   free(col);
   if (ok) tc__pg_unit_stmt(op, "tc_write_tuples", sql, 7, v);
@@ -72,7 +72,7 @@ static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
   static const char expire_sql[] =
       "UPDATE attributes a SET expired_tx_id = pg_current_xact_id()"
       " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(et, ei, at)"
-      " WHERE a.tenant_id = $1 AND a.expired_tx_id = " PG_ACTIVE_TX
+      " WHERE a.tenant_id = $1 AND a.expired_tx_id = " TC_PG_ACTIVE_TX
       "   AND a.entity_type = u.et AND a.entity_id = u.ei AND a.attribute = u.at";
   static const char insert_sql[] =
       "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id,"
@@ -94,7 +94,7 @@ static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
       const char *f[4] = {a->entity_type, a->entity_id, a->attribute, json[i]};
       col[i] = f[c];
     }
-    if (!(v[c + 1] = tc__pg_op_adopt(op, pg_text_array(col, n)))) rc = TC_ENOMEM;
+    if (!(v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n)))) rc = TC_ENOMEM;
   }
   for (size_t i = 0; json && i < n; i++) free(json[i]);
   free(json);
@@ -113,7 +113,7 @@ static int write_delete(tc__pg_op_t *op, const char *table, const tc_tuple_filte
   tc__pg_sql_t s = {.len = 0};
   tc__pg_sql_add(&s,
                  "UPDATE %s SET expired_tx_id = pg_current_xact_id() WHERE tenant_id = $%d"
-                 " AND expired_tx_id = " PG_ACTIVE_TX,
+                 " AND expired_tx_id = " TC_PG_ACTIVE_TX,
                  table, tc__pg_sql_param(&s, op->tenant));
   if (tf)
     tc__pg_sql_tuple_filter(op, &s, tf);

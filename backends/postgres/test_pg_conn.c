@@ -96,26 +96,26 @@ static void reset(void) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
-static pg_pool_t *make_pool(uv_loop_t *loop, const char *uri, int size, int depth,
-                            const char *const *setup, unsigned queue_timeout_ms) {
-  pg_pool_opts_t o = {.conninfo = uri,
-                      .size = size,
-                      .depth = depth,
-                      .setup = setup,
-                      .queue_timeout_ms = queue_timeout_ms,
-                      .name = "test",
-                      .log = test_log};
-  pg_pool_t *p = NULL;
-  assert_int_equal(pg_pool_create(loop, &o, &p), 0);
+static tc__pg_pool_t *make_pool(uv_loop_t *loop, const char *uri, int size, int depth,
+                                const char *const *setup, unsigned queue_timeout_ms) {
+  tc__pg_pool_opts_t o = {.conninfo = uri,
+                          .size = size,
+                          .depth = depth,
+                          .setup = setup,
+                          .queue_timeout_ms = queue_timeout_ms,
+                          .name = "test",
+                          .log = test_log};
+  tc__pg_pool_t *p = NULL;
+  assert_int_equal(tc__pg_pool_create(loop, &o, &p), 0);
   assert_non_null(p);
   return p;
 }
 
 static void set_flag(void *arg) { ++*(int *)arg; }
 
-static void close_pool(uv_loop_t *loop, pg_pool_t *p) {
+static void close_pool(uv_loop_t *loop, tc__pg_pool_t *p) {
   int closed = 0;
-  pg_pool_close(p, set_flag, &closed);
+  tc__pg_pool_close(p, set_flag, &closed);
   assert_int_equal(closed, 0);
   assert_true(wait_count(loop, &closed, 1, 10000));
 }
@@ -126,16 +126,16 @@ static void finish_loop(uv_loop_t *loop) {
 }
 
 /* One statement, waited for; its outcome. */
-static outcome_t run1(uv_loop_t *loop, pg_pool_t *p, const char *sql, int nparams,
+static outcome_t run1(uv_loop_t *loop, tc__pg_pool_t *p, const char *sql, int nparams,
                       const char *const *values) {
   outcome_t o = {0};
-  pg_stmt_t s = {NULL, sql, nparams, values};
-  assert_int_equal(pg_pool_submit(p, &s, 1, record, &o), 0);
+  tc__pg_stmt_t s = {NULL, sql, nparams, values};
+  assert_int_equal(tc__pg_pool_submit(p, &s, 1, record, &o), 0);
   assert_true(wait_count(loop, &o.fired, 1, 10000));
   return o;
 }
 
-static void check_value(uv_loop_t *loop, pg_pool_t *p, const char *sql, const char *want) {
+static void check_value(uv_loop_t *loop, tc__pg_pool_t *p, const char *sql, const char *want) {
   outcome_t o = run1(loop, p, sql, 0, NULL);
   assert_int_equal(o.status, 0);
   assert_string_equal(o.value, want);
@@ -152,19 +152,19 @@ static void test_many_units(void **state) {
   assert_int_equal(tc_pg_set(e->pg, "CREATE TABLE t1 (v text PRIMARY KEY)"), 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  pg_pool_t *p = make_pool(&loop, e->uri, 4, 2, NULL, 0);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 4, 2, NULL, 0);
 
-  pg_stmt_t none = {NULL, "SELECT 1", 0, NULL};
-  assert_int_equal(pg_pool_submit(p, &none, 0, record, out), TC_EINVAL);
+  tc__pg_stmt_t none = {NULL, "SELECT 1", 0, NULL};
+  assert_int_equal(tc__pg_pool_submit(p, &none, 0, record, out), TC_EINVAL);
   for (int i = 0; i < N; i++) {
     char key[16];
     snprintf(key, sizeof key, "k%d", i);
     const char *vals[] = {key}; /* copied at submit */
-    pg_stmt_t unit[] = {{NULL, "INSERT INTO t1 (v) VALUES ($1)", 1, vals},
-                        {NULL, "SELECT count(*) FROM t1 WHERE v = $1", 1, vals}};
-    assert_int_equal(pg_pool_submit(p, unit, 2, record, &out[i]), 0);
+    tc__pg_stmt_t unit[] = {{NULL, "INSERT INTO t1 (v) VALUES ($1)", 1, vals},
+                            {NULL, "SELECT count(*) FROM t1 WHERE v = $1", 1, vals}};
+    assert_int_equal(tc__pg_pool_submit(p, unit, 2, record, &out[i]), 0);
   }
-  assert_int_equal(pg_pool_pending(p), N);
+  assert_int_equal(tc__pg_pool_pending(p), N);
   assert_int_equal(completed, 0); /* never from submit */
   assert_true(wait_count(&loop, &completed, N, 60000));
   for (int i = 0; i < N; i++) {
@@ -175,7 +175,7 @@ static void test_many_units(void **state) {
     assert_int_equal(out[i].st[1], PGRES_TUPLES_OK);
     assert_string_equal(out[i].value, "1");
   }
-  assert_int_equal(pg_pool_pending(p), 0);
+  assert_int_equal(tc__pg_pool_pending(p), 0);
   check_value(&loop, p, "SELECT count(*) FROM t1", "200");
 
   /* More than the socket takes at once: sent as it drains. */
@@ -217,7 +217,7 @@ static void test_second_address(void **state) {
 
   uv_loop_t loop;
   uv_loop_init(&loop);
-  pg_pool_t *p = make_pool(&loop, conninfo, 2, 1, NULL, 0);
+  tc__pg_pool_t *p = make_pool(&loop, conninfo, 2, 1, NULL, 0);
   for (int i = 0; i < 4; i++) check_value(&loop, p, "SELECT 3", "3");
   assert_int_equal(logs.warn, 0);
   close_pool(&loop, p);
@@ -231,14 +231,14 @@ static void test_error_fails_own_unit(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   /* One connection, both units pipelined on it. */
-  pg_pool_t *p = make_pool(&loop, e->uri, 1, 2, NULL, 0);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 1, 2, NULL, 0);
   outcome_t a = {0}, b = {0};
-  pg_stmt_t ua[] = {{NULL, "INSERT INTO t2 VALUES ('a')", 0, NULL},
-                    {NULL, "SELECT 1 / 0", 0, NULL},
-                    {NULL, "INSERT INTO t2 VALUES ('a2')", 0, NULL}};
-  pg_stmt_t ub[] = {{NULL, "INSERT INTO t2 VALUES ('b')", 0, NULL}};
-  assert_int_equal(pg_pool_submit(p, ua, 3, record, &a), 0);
-  assert_int_equal(pg_pool_submit(p, ub, 1, record, &b), 0);
+  tc__pg_stmt_t ua[] = {{NULL, "INSERT INTO t2 VALUES ('a')", 0, NULL},
+                        {NULL, "SELECT 1 / 0", 0, NULL},
+                        {NULL, "INSERT INTO t2 VALUES ('a2')", 0, NULL}};
+  tc__pg_stmt_t ub[] = {{NULL, "INSERT INTO t2 VALUES ('b')", 0, NULL}};
+  assert_int_equal(tc__pg_pool_submit(p, ua, 3, record, &a), 0);
+  assert_int_equal(tc__pg_pool_submit(p, ub, 1, record, &b), 0);
   assert_true(wait_count(&loop, &completed, 2, 10000));
 
   assert_int_equal(a.status, TC_EDATASTORE);
@@ -265,14 +265,14 @@ static void test_prepared(void **state) {
   assert_int_equal(tc_pg_set(e->pg, "CREATE TABLE t3 (v text)"), 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  pg_pool_t *p = make_pool(&loop, e->uri, 2, 2, NULL, 0);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 2, 2, NULL, 0);
   for (int i = 0; i < N; i++) {
     char key[16];
     snprintf(key, sizeof key, "p%d", i);
     const char *vals[] = {i == 0 ? NULL : key};
-    pg_stmt_t unit[] = {{"ins", "INSERT INTO t3 (v) VALUES ($1)", 1, vals},
-                        {"cnt", "SELECT count(*) FROM t3 WHERE v = $1", 1, vals}};
-    assert_int_equal(pg_pool_submit(p, unit, 2, record, &out[i]), 0);
+    tc__pg_stmt_t unit[] = {{"ins", "INSERT INTO t3 (v) VALUES ($1)", 1, vals},
+                            {"cnt", "SELECT count(*) FROM t3 WHERE v = $1", 1, vals}};
+    assert_int_equal(tc__pg_pool_submit(p, unit, 2, record, &out[i]), 0);
   }
   assert_true(wait_count(&loop, &completed, N, 30000));
   for (int i = 0; i < N; i++) {
@@ -289,16 +289,16 @@ static void test_prepared(void **state) {
 
   /* A prepare that failed is sent again next time. */
   p = make_pool(&loop, e->uri, 1, 2, NULL, 0);
-  pg_stmt_t later = {"later", "SELECT count(*) FROM t3_later", 0, NULL};
+  tc__pg_stmt_t later = {"later", "SELECT count(*) FROM t3_later", 0, NULL};
   outcome_t o = {0};
-  assert_int_equal(pg_pool_submit(p, &later, 1, record, &o), 0);
+  assert_int_equal(tc__pg_pool_submit(p, &later, 1, record, &o), 0);
   assert_true(wait_count(&loop, &o.fired, 1, 10000));
   assert_int_equal(o.status, TC_EDATASTORE);
   assert_string_equal(o.sqlstate, "42P01");
   assert_false(o.have[0]);
   assert_int_equal(tc_pg_set(e->pg, "CREATE TABLE t3_later (v int)"), 0);
   memset(&o, 0, sizeof o);
-  assert_int_equal(pg_pool_submit(p, &later, 1, record, &o), 0);
+  assert_int_equal(tc__pg_pool_submit(p, &later, 1, record, &o), 0);
   assert_true(wait_count(&loop, &o.fired, 1, 10000));
   assert_int_equal(o.status, 0);
   assert_string_equal(o.value, "0");
@@ -312,15 +312,15 @@ static void test_connection_loss(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   const char *const setup[] = {"SET application_name = 'tc_victim'", NULL};
-  pg_pool_t *victim = make_pool(&loop, e->uri, 2, 2, setup, 0);
-  pg_pool_t *admin = make_pool(&loop, e->uri, 1, 1, NULL, 0);
+  tc__pg_pool_t *victim = make_pool(&loop, e->uri, 2, 2, setup, 0);
+  tc__pg_pool_t *admin = make_pool(&loop, e->uri, 1, 1, NULL, 0);
 
   /* Four fill both connections' slots and hang; two wait in the queue. */
   outcome_t out[6] = {{0}};
   const char *slow[] = {"30"}, *fast[] = {"0"};
   for (int i = 0; i < 6; i++) {
-    pg_stmt_t s = {NULL, "SELECT pg_sleep($1)", 1, i < 4 ? slow : fast};
-    assert_int_equal(pg_pool_submit(victim, &s, 1, record, &out[i]), 0);
+    tc__pg_stmt_t s = {NULL, "SELECT pg_sleep($1)", 1, i < 4 ? slow : fast};
+    assert_int_equal(tc__pg_pool_submit(victim, &s, 1, record, &out[i]), 0);
   }
   int active = 0;
   for (int tries = 0; tries < 200 && !active; tries++) {
@@ -359,12 +359,12 @@ static void test_queue_timeout(void **state) {
   reset();
   uv_loop_t loop;
   uv_loop_init(&loop);
-  pg_pool_t *p =
+  tc__pg_pool_t *p =
       make_pool(&loop, "postgresql:///postgres?host=/nonexistent/tc-pg-conn", 2, 1, NULL, 300);
   outcome_t o = {0};
-  pg_stmt_t s = {NULL, "SELECT 1", 0, NULL};
+  tc__pg_stmt_t s = {NULL, "SELECT 1", 0, NULL};
   uint64_t t0 = uv_hrtime();
-  assert_int_equal(pg_pool_submit(p, &s, 1, record, &o), 0);
+  assert_int_equal(tc__pg_pool_submit(p, &s, 1, record, &o), 0);
   assert_int_equal(o.fired, 0);
   assert_true(wait_count(&loop, &completed, 1, 5000));
   uint64_t waited_ms = (uv_hrtime() - t0) / 1000000;
@@ -372,7 +372,7 @@ static void test_queue_timeout(void **state) {
   assert_int_equal(o.status, TC_EUNAVAILABLE);
   assert_string_equal(o.sqlstate, "");
   assert_non_null(strstr(o.errmsg, "no connection to PostgreSQL for 300 ms"));
-  assert_int_equal(pg_pool_pending(p), 0);
+  assert_int_equal(tc__pg_pool_pending(p), 0);
   assert_true(logs.cannot > 2); /* retried... */
   assert_int_equal(logs.warn, 2); /* ...but warned once per connection */
   close_pool(&loop, p);
@@ -380,9 +380,9 @@ static void test_queue_timeout(void **state) {
 
   /* Malformed connection strings are refused up front. */
   uv_loop_init(&loop);
-  pg_pool_opts_t bad = {.conninfo = "host='unterminated", .size = 1, .depth = 1};
-  pg_pool_t *none = NULL;
-  assert_int_equal(pg_pool_create(&loop, &bad, &none), TC_EINVAL);
+  tc__pg_pool_opts_t bad = {.conninfo = "host='unterminated", .size = 1, .depth = 1};
+  tc__pg_pool_t *none = NULL;
+  assert_int_equal(tc__pg_pool_create(&loop, &bad, &none), TC_EINVAL);
   assert_null(none);
   finish_loop(&loop);
 }
@@ -390,7 +390,7 @@ static void test_queue_timeout(void **state) {
 typedef struct heard_s {
   int ready, notes;
   char last[64];
-  pg_listener_t *close_on_note; /* closes it from inside on_notify */
+  tc__pg_listener_t *close_on_note; /* closes it from inside on_notify */
   int closed;
 } heard_t;
 
@@ -402,7 +402,7 @@ static void on_notify(void *arg, const char *payload) {
   heard_t *h = arg;
   snprintf(h->last, sizeof h->last, "%s", payload);
   h->notes++;
-  if (h->close_on_note) pg_listener_close(h->close_on_note, set_flag, &h->closed);
+  if (h->close_on_note) tc__pg_listener_close(h->close_on_note, set_flag, &h->closed);
 }
 
 static void test_listener(void **state) {
@@ -411,18 +411,18 @@ static void test_listener(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   heard_t h = {0};
-  pg_listener_opts_t lo = {.conninfo = e->uri,
-                           .channel = "tc_chan",
-                           .on_notify = on_notify,
-                           .on_ready = on_ready,
-                           .arg = &h,
-                           .log = test_log};
-  pg_listener_t *ls = NULL;
+  tc__pg_listener_opts_t lo = {.conninfo = e->uri,
+                               .channel = "tc_chan",
+                               .on_notify = on_notify,
+                               .on_ready = on_ready,
+                               .arg = &h,
+                               .log = test_log};
+  tc__pg_listener_t *ls = NULL;
   lo.channel = "bad channel";
-  assert_int_equal(pg_listener_start(&loop, &lo, &ls), TC_EINVAL);
+  assert_int_equal(tc__pg_listener_start(&loop, &lo, &ls), TC_EINVAL);
   lo.channel = "tc_chan";
-  assert_int_equal(pg_listener_start(&loop, &lo, &ls), 0);
-  pg_pool_t *p = make_pool(&loop, e->uri, 1, 1, NULL, 0);
+  assert_int_equal(tc__pg_listener_start(&loop, &lo, &ls), 0);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 1, 1, NULL, 0);
   assert_true(wait_count(&loop, &h.ready, 1, 10000));
 
   const char *x1[] = {"x1"};
@@ -468,7 +468,7 @@ static void on_closed(void *arg) {
 }
 
 typedef struct closer_s {
-  pg_pool_t *p;
+  tc__pg_pool_t *p;
   outcome_t first;
   int closed;
 } closer_t;
@@ -477,7 +477,7 @@ static void close_from_cb(void *arg, int status, PGresult *const *results, size_
                           const char *sqlstate, const char *errmsg) {
   closer_t *c = arg;
   record(&c->first, status, results, n, sqlstate, errmsg);
-  pg_pool_close(c->p, set_flag, &c->closed);
+  tc__pg_pool_close(c->p, set_flag, &c->closed);
 }
 
 static void test_close_in_flight(void **state) {
@@ -486,15 +486,15 @@ static void test_close_in_flight(void **state) {
   reset();
   uv_loop_t loop;
   uv_loop_init(&loop);
-  pg_pool_t *p = make_pool(&loop, e->uri, 2, 2, NULL, 0);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 2, 2, NULL, 0);
   outcome_t out[N] = {{0}};
-  pg_stmt_t s = {NULL, "SELECT pg_sleep(0.3)", 0, NULL};
-  for (int i = 0; i < N; i++) assert_int_equal(pg_pool_submit(p, &s, 1, record, &out[i]), 0);
+  tc__pg_stmt_t s = {NULL, "SELECT pg_sleep(0.3)", 0, NULL};
+  for (int i = 0; i < N; i++) assert_int_equal(tc__pg_pool_submit(p, &s, 1, record, &out[i]), 0);
   assert_true(wait_count(&loop, &completed, 1, 10000));
 
   closing_t c = {0};
-  pg_pool_close(p, on_closed, &c);
-  assert_int_equal(pg_pool_submit(p, &s, 1, record, &out[0]), TC_EUNAVAILABLE);
+  tc__pg_pool_close(p, on_closed, &c);
+  assert_int_equal(tc__pg_pool_submit(p, &s, 1, record, &out[0]), TC_EUNAVAILABLE);
   assert_true(wait_count(&loop, &c.done, 1, 10000));
   assert_int_equal(c.completed_at_done, N); /* every callback ran before done */
   int ok = 0, refused = 0;
@@ -511,8 +511,8 @@ static void test_close_in_flight(void **state) {
   reset();
   closer_t cl = {.p = make_pool(&loop, e->uri, 1, 2, NULL, 0)};
   outcome_t second = {0};
-  assert_int_equal(pg_pool_submit(cl.p, &s, 1, close_from_cb, &cl), 0);
-  assert_int_equal(pg_pool_submit(cl.p, &s, 1, record, &second), 0);
+  assert_int_equal(tc__pg_pool_submit(cl.p, &s, 1, close_from_cb, &cl), 0);
+  assert_int_equal(tc__pg_pool_submit(cl.p, &s, 1, record, &second), 0);
   assert_true(wait_count(&loop, &cl.closed, 1, 10000));
   assert_int_equal(cl.first.status, 0);
   assert_int_equal(second.fired, 1);

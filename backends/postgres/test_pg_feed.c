@@ -184,9 +184,9 @@ static void host_init(test_host_t *h, uv_loop_t *loop) {
 
 typedef struct env_s {
   uv_loop_t loop;
-  pg_pool_t *pool;
+  tc__pg_pool_t *pool;
   test_host_t host;
-  pg_feed_ctx_t ctx;
+  tc__pg_feed_ctx_t ctx;
   tc_backend_stats_t stats;
 } env_t;
 
@@ -214,9 +214,9 @@ static int setup_env(void **state) {
   env_t *e = calloc(1, sizeof *e);
   uv_loop_init(&e->loop);
   host_init(&e->host, &e->loop);
-  pg_pool_opts_t o = {.conninfo = uri, .size = 2, .depth = 4, .name = "read", .log = hlog};
-  if (pg_pool_create(&e->loop, &o, &e->pool)) return -1;
-  e->ctx = (pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->stats};
+  tc__pg_pool_opts_t o = {.conninfo = uri, .size = 2, .depth = 4, .name = "read", .log = hlog};
+  if (tc__pg_pool_create(&e->loop, &o, &e->pool)) return -1;
+  e->ctx = (tc__pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->stats};
   *state = e;
   return 0;
 }
@@ -226,7 +226,7 @@ static void set_flag(void *arg) { *(int *)arg = 1; }
 static int teardown_env(void **state) {
   env_t *e = *state;
   int closed = 0;
-  pg_pool_close(e->pool, set_flag, &closed);
+  tc__pg_pool_close(e->pool, set_flag, &closed);
   run_until(&e->loop, &closed, DEADLINE_MS);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&e->loop);
@@ -303,7 +303,7 @@ static void on_changes(void *arg, int status, const tc_change_t *c, size_t n, co
 static void feed_read(env_t *e, const char *tenant, const char *after, const char *upto,
                       uint32_t limit, res_t *r) {
   memset(r, 0, sizeof *r);
-  assert_int_equal(pg_feed_read_changes(&e->ctx, tenant, after, upto, limit, on_changes, r), 0);
+  assert_int_equal(tc__pg_feed_read_changes(&e->ctx, tenant, after, upto, limit, on_changes, r), 0);
   assert_false(r->done); /* never synchronously */
   assert_true(run_until(&e->loop, &r->done, DEADLINE_MS));
 }
@@ -322,7 +322,7 @@ static void on_head(void *arg, int status, const char *token) {
 
 static char *feed_head(env_t *e, const char *tenant) {
   head_t h = {0};
-  assert_int_equal(pg_feed_head(&e->ctx, tenant, on_head, &h), 0);
+  assert_int_equal(tc__pg_feed_head(&e->ctx, tenant, on_head, &h), 0);
   assert_true(run_until(&e->loop, &h.done, DEADLINE_MS));
   assert_int_equal(h.status, 0);
   return h.token;
@@ -389,9 +389,9 @@ static char *b64(const char *text) {
 }
 
 static void expect_bad_token(const char *tok, const char *why) {
-  pg_token_t t;
+  tc__pg_token_t t;
   char *err = NULL;
-  int rc = pg_token_parse(tok, "inst-9", &t, &err);
+  int rc = tc__pg_token_parse(tok, "inst-9", &t, &err);
   if (rc != TC_ESNAP_TOKEN) fail_msg("token %s (%s): %d", tok, why, rc);
   assert_non_null(err);
   if (!strstr(err, why)) fail_msg("token %s: \"%s\" lacks \"%s\"", tok, err, why);
@@ -403,57 +403,57 @@ static void test_tokens(void **state) {
   (void)state;
   /* X = 745 with stored snapshot 745:745: adjusts to 745:746:745, so the
    * token is base64("745:745:746:745"), as a Permify server mints it. */
-  char *p = pg_token_permify(745, "745:745:");
+  char *p = tc__pg_token_permify(745, "745:745:");
   assert_string_equal(p, "NzQ1Ojc0NTo3NDY6NzQ1");
-  pg_token_t t;
+  tc__pg_token_t t;
   char *err = NULL;
-  assert_int_equal(pg_token_parse(p, "inst-1", &t, &err), 0);
-  assert_int_equal(t.kind, PG_TOKEN_PERMIFY);
+  assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_PERMIFY);
   assert_int_equal(t.x, 745);
   assert_string_equal(t.snapshot, "745:746:745");
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   free(p);
   /* The adjustment with xips, and with X below xmin. */
-  p = pg_token_permify(750, "745:748:746");
-  assert_int_equal(pg_token_parse(p, "inst-1", &t, &err), 0);
+  p = tc__pg_token_permify(750, "745:748:746");
+  assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
   assert_string_equal(t.snapshot, "745:751:746,750");
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   free(p);
-  p = pg_token_permify(740, "745:748:746");
-  assert_int_equal(pg_token_parse(p, "inst-1", &t, &err), 0);
+  p = tc__pg_token_permify(740, "745:748:746");
+  assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
   assert_string_equal(t.snapshot, "740:748:740,746");
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   free(p);
   /* Legacy: 8-byte little-endian X. */
-  assert_int_equal(pg_token_parse("6QIAAAAAAAA=", "inst-1", &t, &err), 0);
-  assert_int_equal(t.kind, PG_TOKEN_LEGACY);
+  assert_int_equal(tc__pg_token_parse("6QIAAAAAAAA=", "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_LEGACY);
   assert_int_equal(t.x, 745);
   assert_null(t.snapshot);
-  pg_token_clear(&t);
-  assert_int_equal(pg_token_parse("AAAAAAAAAAA=", "inst-1", &t, &err), 0);
-  assert_int_equal(t.kind, PG_TOKEN_LEGACY);
+  tc__pg_token_clear(&t);
+  assert_int_equal(tc__pg_token_parse("AAAAAAAAAAA=", "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_LEGACY);
   assert_int_equal(t.x, 0);
-  pg_token_clear(&t);
-  p = pg_token_permify(745, "");
+  tc__pg_token_clear(&t);
+  p = tc__pg_token_permify(745, "");
   assert_string_equal(p, "6QIAAAAAAAA=");
   free(p);
   /* Head. */
-  assert_int_equal(pg_token_parse("", "inst-1", &t, &err), 0);
-  assert_int_equal(t.kind, PG_TOKEN_HEAD);
+  assert_int_equal(tc__pg_token_parse("", "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_HEAD);
   /* Ours round-trips, canonically. */
   uint64_t xip[2] = {12, 15};
-  pg_snap_t s = {10, 20, 2, xip};
-  p = pg_token_snap("inst-1", &s);
-  assert_int_equal(pg_token_parse(p, "inst-1", &t, &err), 0);
-  assert_int_equal(t.kind, PG_TOKEN_SNAP);
+  tc__pg_snap_t s = {10, 20, 2, xip};
+  p = tc__pg_token_snap("inst-1", &s);
+  assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_SNAP);
   assert_string_equal(t.snapshot, "10:20:12,15");
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   char *again = b64("tc2:inst-1:10:20:12,15");
   assert_string_equal(p, again);
   free(again);
   expect_bad_token(p, "another database");
-  pg_token_t t2;
-  assert_int_equal(pg_token_parse(p, "inst-2", &t2, &err), TC_ESNAP_TOKEN);
+  tc__pg_token_t t2;
+  assert_int_equal(tc__pg_token_parse(p, "inst-2", &t2, &err), TC_ESNAP_TOKEN);
   free(err);
   free(p);
   /* Errors. */
@@ -472,21 +472,21 @@ static void test_tokens(void **state) {
   expect_bad_token("NzQ1Ojc0NTo3NDY6NzQ1=", "malformed");
   expect_bad_token("NzQ1Ojc0NTo3NDY6NzQ=", "malformed"); /* non-zero padding bits */
   /* Snapshot text as pg_snapshot_in reads it. */
-  pg_snap_t q;
-  assert_int_equal(pg_snap_parse("1:1:", &q), 0);
+  tc__pg_snap_t q;
+  assert_int_equal(tc__pg_snap_parse("1:1:", &q), 0);
   assert_int_equal(q.nxip, 0);
-  pg_snap_clear(&q);
-  assert_int_equal(pg_snap_parse("5:10:7,7,8", &q), 0);
+  tc__pg_snap_clear(&q);
+  assert_int_equal(tc__pg_snap_parse("5:10:7,7,8", &q), 0);
   assert_int_equal(q.nxip, 2);
-  char *txt = pg_snap_text(&q);
+  char *txt = tc__pg_snap_text(&q);
   assert_string_equal(txt, "5:10:7,8");
   free(txt);
-  pg_snap_clear(&q);
-  assert_int_equal(pg_snap_parse("5:10:7,6", &q), TC_EINVAL);
-  assert_int_equal(pg_snap_parse("5:10:10", &q), TC_EINVAL);
-  assert_int_equal(pg_snap_parse("5:10:4", &q), TC_EINVAL);
-  assert_int_equal(pg_snap_parse("5:10", &q), TC_EINVAL);
-  assert_int_equal(pg_snap_parse("-5:10:", &q), TC_EINVAL);
+  tc__pg_snap_clear(&q);
+  assert_int_equal(tc__pg_snap_parse("5:10:7,6", &q), TC_EINVAL);
+  assert_int_equal(tc__pg_snap_parse("5:10:10", &q), TC_EINVAL);
+  assert_int_equal(tc__pg_snap_parse("5:10:4", &q), TC_EINVAL);
+  assert_int_equal(tc__pg_snap_parse("5:10", &q), TC_EINVAL);
+  assert_int_equal(tc__pg_snap_parse("-5:10:", &q), TC_EINVAL);
 }
 
 /* The feed refuses what does not parse, synchronously. */
@@ -495,18 +495,19 @@ static void test_feed_token_errors(void **state) {
   res_t r = {0};
   char *other = NULL, *tc1 = b64("tc1:3b5b6a0e-sqlite:42");
   uint64_t xip[1] = {7};
-  pg_snap_t s = {5, 9, 1, xip};
-  other = pg_token_snap("another-instance", &s);
+  tc__pg_snap_t s = {5, 9, 1, xip};
+  other = tc__pg_token_snap("another-instance", &s);
   const char *bad[] = {"!!!!", other, tc1};
   for (size_t i = 0; i < 3; i++) {
-    assert_int_equal(pg_feed_read_changes(&e->ctx, "te", bad[i], NULL, 10, on_changes, &r),
+    assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", bad[i], NULL, 10, on_changes, &r),
                      TC_ESNAP_TOKEN);
-    char *ok = pg_token_snap(instance, &s);
-    assert_int_equal(pg_feed_read_changes(&e->ctx, "te", ok, bad[i], 10, on_changes, &r),
+    char *ok = tc__pg_token_snap(instance, &s);
+    assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", ok, bad[i], 10, on_changes, &r),
                      TC_ESNAP_TOKEN);
     free(ok);
   }
-  assert_int_equal(pg_feed_read_changes(&e->ctx, "te", "", NULL, 10, on_changes, &r), TC_EINVAL);
+  assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", "", NULL, 10, on_changes, &r),
+                   TC_EINVAL);
   run_for(&e->loop, 50);
   assert_false(r.done);
   assert_int_equal(e->stats.change_reads, 7);
@@ -887,27 +888,27 @@ static void test_permify_token_gap_xid(void **state) {
   w_tuple(cg, T, "g");
   char *snap;
   uint64_t x = write_one(db, T, "x", &snap);
-  pg_snap_t s;
-  assert_int_equal(pg_snap_parse(snap, &s), 0);
+  tc__pg_snap_t s;
+  assert_int_equal(tc__pg_snap_parse(snap, &s), 0);
   assert_true(g >= s.xmax && g < x); /* G is in the gap */
-  pg_snap_clear(&s);
-  char *tok = pg_token_permify(x, snap);
-  pg_token_t t;
+  tc__pg_snap_clear(&s);
+  char *tok = tc__pg_token_permify(x, snap);
+  tc__pg_token_t t;
   char *err = NULL;
-  assert_int_equal(pg_token_parse(tok, instance, &t, &err), 0);
+  assert_int_equal(tc__pg_token_parse(tok, instance, &t, &err), 0);
   char gx[24];
   snprintf(gx, sizeof gx, "%" PRIu64, g);
   const char *v[2] = {gx, t.snapshot};
   char *vis = sql1(db, "SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)", 2, v);
   assert_string_equal(vis, "t"); /* the hazard: the adjusted snapshot has "seen" G */
   free(vis);
-  pg_token_clear(&t);
+  tc__pg_token_clear(&t);
   w_commit(cg);
   res_t r1, r2;
   char buf[256];
   feed_read(e, T, tok, NULL, 100, &r1);
   assert_string_equal(labels(&r1, buf, sizeof buf), "g");
-  char *legacy = pg_token_permify(x, NULL); /* Permify's legacy format of X */
+  char *legacy = tc__pg_token_permify(x, NULL); /* Permify's legacy format of X */
   feed_read(e, T, legacy, NULL, 100, &r2);
   assert_string_equal(labels(&r2, buf, sizeof buf), "g");
   res_t r3;
@@ -930,8 +931,8 @@ static void test_out_of_range(void **state) {
   char *h = feed_head(e, T), *s1, *s2;
   uint64_t x1 = write_one(db, T, "o1", &s1);
   uint64_t x2 = write_one(db, T, "o2", &s2);
-  char *t1 = pg_token_permify(x1, s1), *l1 = pg_token_permify(x1, NULL);
-  char *t2 = pg_token_permify(x2, s2);
+  char *t1 = tc__pg_token_permify(x1, s1), *l1 = tc__pg_token_permify(x1, NULL);
+  char *t2 = tc__pg_token_permify(x2, s2);
   res_t r;
   char buf[64];
   feed_read(e, T, t1, NULL, 100, &r);
@@ -1179,7 +1180,7 @@ static void test_commit_while_page_waits(void **state) {
   sql(cl, "LOCK TABLE attributes IN ACCESS EXCLUSIVE MODE");
   res_t r;
   memset(&r, 0, sizeof r);
-  assert_int_equal(pg_feed_read_changes(&e->ctx, T, h, NULL, 2, on_changes, &r), 0);
+  assert_int_equal(tc__pg_feed_read_changes(&e->ctx, T, h, NULL, 2, on_changes, &r), 0);
   assert_true(run_until_sql(e,
                             "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type ="
                             " 'Lock' AND query LIKE '%relation_tuples%' AND pid <> "
@@ -1209,18 +1210,18 @@ static void test_commit_while_page_waits(void **state) {
 
 typedef struct node_s {
   test_host_t host;
-  pg_wake_t *wake;
+  tc__pg_wake_t *wake;
 } node_t;
 
 static void node_start(env_t *e, node_t *n, const char *id, unsigned interval) {
   host_init(&n->host, &e->loop);
-  assert_int_equal(pg_wake_start(&e->loop, &n->host.api, uri, e->pool, id, interval, &n->wake),
+  assert_int_equal(tc__pg_wake_start(&e->loop, &n->host.api, uri, e->pool, id, interval, &n->wake),
                    0);
 }
 
 static void node_stop(env_t *e, node_t *n) {
   int closed = 0;
-  pg_wake_close(n->wake, set_flag, &closed);
+  tc__pg_wake_close(n->wake, set_flag, &closed);
   assert_false(closed);
   assert_true(run_until(&e->loop, &closed, DEADLINE_MS));
 }
@@ -1239,7 +1240,7 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* A's pg_wake_written reaches B's host->changed, not A's.  Also measures
+/* A's tc__pg_wake_written reaches B's host->changed, not A's.  Also measures
  * wake-up latency and the feed read after it (logged, not asserted). */
 static void test_wake_notify(void **state) {
   env_t *e = *state;
@@ -1249,9 +1250,9 @@ static void test_wake_notify(void **state) {
   /* LISTEN takes effect once B is connected: until then NOTIFYs are lost. */
   int hit = 0;
   for (int i = 0; i < 200 && !hit; i++) {
-    pg_wake_written(a.wake, "tw");
-    pg_wake_written(a.wake, "tw2");
-    pg_wake_written(a.wake, "tw");
+    tc__pg_wake_written(a.wake, "tw");
+    tc__pg_wake_written(a.wake, "tw2");
+    tc__pg_wake_written(a.wake, "tw");
     hit = wait_changed(e, &b.host, "tw", 100);
   }
   assert_true(hit);
@@ -1264,14 +1265,14 @@ static void test_wake_notify(void **state) {
   char names[300][80];
   for (int i = 0; i < 300; i++) {
     snprintf(names[i], sizeof names[i], "t%03d-%066d", i, 0);
-    pg_wake_written(a.wake, names[i]);
+    tc__pg_wake_written(a.wake, names[i]);
   }
   assert_true(wait_changed(e, &b.host, names[299], 5000));
   run_for(&e->loop, 100);
   assert_int_equal(b.host.nchanged, 300);
   for (int i = 0; i < 300; i++) assert_true(saw_changed(&b.host, names[i]));
   /* B's writes reach A. */
-  pg_wake_written(b.wake, "tb");
+  tc__pg_wake_written(b.wake, "tb");
   assert_true(wait_changed(e, &a.host, "tb", 5000));
   /* Latency: commit -> B's changed -> feed rows in hand. */
   const char *T = "lat";
@@ -1284,7 +1285,7 @@ static void test_wake_notify(void **state) {
     snprintf(l, sizeof l, "l%d", i);
     write_one(db, T, l, NULL);
     uint64_t t0 = uv_hrtime();
-    pg_wake_written(a.wake, T);
+    tc__pg_wake_written(a.wake, T);
     assert_true(wait_changed(e, &b.host, T, 5000));
     uint64_t t1 = uv_hrtime();
     res_t r;
@@ -1348,7 +1349,7 @@ static int setup_db(void **state) {
   db = connect_db();
   int from, to;
   char *err = NULL;
-  if (pg_migrate_up(db, &from, &to, &err)) {
+  if (tc__pg_migrate_up(db, &from, &to, &err)) {
     fprintf(stderr, "migrate: %s\n", err);
     return -1;
   }
