@@ -1,8 +1,13 @@
 /* The PostgreSQL backend's state, shared by its files: the backend struct,
- * its options, and the few helpers more than one file uses.
+ * its options, the scheduler's operations (pg_sched.c), the SQL builder
+ * (pg_sql.c), the calls the function table (pg_lifecycle.c) names, and the
+ * few helpers more than one file uses.  Everything runs on the loop thread;
+ * create() and admin() block on a connection of their own.
  *
  * Ownership: tc_backend_t owns its pools, wake-ups, GC, operation queues and
- * every string in it; create() makes it, destroy() frees it.
+ * every string in it; create() makes it, destroy() frees it.  An operation
+ * owns what it allocated (tc__pg_op_alloc and friends) and its kept results;
+ * the scheduler frees it once answered.
  */
 #ifndef TC_PG_INTERNAL_H
 #define TC_PG_INTERNAL_H
