@@ -1,14 +1,14 @@
 /* The PostgreSQL backend's life: create (checks, migrations, pools, wake-ups,
  * GC), destroy once every operation was answered, the small calls, and the
  * plugin's function table, its one exported symbol.  Loop thread only
- * (create and admin block on their own connection).
+ * (create blocks on a connection of its own).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg_internal.h"
 #include "pg_gc.h"
+#include "pg_internal.h"
 #include "pg_migrate.h"
 #include "pg_token.h"
 #include "pg_wake.h"
