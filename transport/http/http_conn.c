@@ -36,7 +36,6 @@
  * and is ended by its own limit (database.watch_buffer_size). */
 #define WRITE_BOUND ((size_t)256 << 10)
 
-
 typedef struct hwrite_s {
   uv_write_t req;
   enum tc__http_write_kind kind;
