@@ -1,0 +1,67 @@
+/* Backend conformance suite: drives every call of the plugin ABI (major 2)
+ * against any backend plugin.  Usage: tc_backend_conformance <plugin.so> <uri>.
+ *
+ * Each case gets a fresh backend on a fresh loop and works in tenants named
+ * after this run, so the suite also runs against a database that persists
+ * between runs (and that may hold other tenants).  Calls are made from the
+ * loop thread; each helper runs the loop until the callback fired, with a
+ * deadline.
+ *
+ * Positions are snap tokens the backend mints: the suite never looks inside
+ * one.  It compares them for equality only, and learns what a token means
+ * from what reads at it and changes after it return.  A uri naming a
+ * retention window ("retain=N", as in "example:retain=3") runs the one case
+ * about history that is no longer retained, and only that one: every other
+ * case reads history from the start. */
+#include "conformance.h"
+
+static const char *plugin_path;
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s <backend plugin .so> <uri>\n", argv[0]);
+    return 2;
+  }
+  plugin_path = argv[1];
+  backend_uri = argv[2];
+  snprintf(run_id, sizeof run_id, "run%ld-%ld", (long)getpid(), (long)uv_hrtime() % 1000000);
+  char *err = NULL;
+  if (tc_plugin_load(plugin_path, &plugin, &err) != 0) {
+    fprintf(stderr, "%s\n", err);
+    free(err);
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tenant_list_paging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tenant_delete_removes_data, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schemas, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_filters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_paging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_change_order_in_one_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_resume, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_paging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_upto, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_token_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_writes_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_off_the_writer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mixed_calls_complete_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failure_fails_alone, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_destroy_with_work_in_flight, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_keeps_identity, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stats_count_calls, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+  };
+  /* Under a retention window the other cases, which read history from the
+   * start, do not apply: only the retention case runs. */
+  const struct CMUnitTest retention[] = {
+      cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+  };
+  int failed = retain_window()
+                   ? cmocka_run_group_tests_name("retention", retention, NULL, NULL)
+                   : cmocka_run_group_tests_name("conformance", tests, NULL, NULL);
+  tc_plugin_unload(&plugin);
+  return failed ? 1 : 0;
+}
