@@ -9,7 +9,9 @@ target_include_directories(tc_pg_conn PUBLIC ${CMAKE_CURRENT_LIST_DIR}
                                               ${CMAKE_CURRENT_LIST_DIR}/../../core/include)
 target_link_libraries(tc_pg_conn PUBLIC PkgConfig::UV PkgConfig::PQ)
 
-add_executable(test_pg_conn ${CMAKE_CURRENT_LIST_DIR}/test_pg_conn.c)
-target_link_libraries(test_pg_conn PRIVATE tc_pg_conn tc_pg_fixture PkgConfig::CMOCKA)
-add_test(NAME test_pg_conn COMMAND test_pg_conn)
-set_tests_properties(test_pg_conn PROPERTIES LABELS integration TIMEOUT 300)
+if(TC_BUILD_TESTS)
+  add_executable(test_pg_conn ${CMAKE_CURRENT_LIST_DIR}/test_pg_conn.c)
+  target_link_libraries(test_pg_conn PRIVATE tc_pg_conn tc_pg_fixture PkgConfig::CMOCKA)
+  add_test(NAME test_pg_conn COMMAND test_pg_conn)
+  set_tests_properties(test_pg_conn PROPERTIES LABELS integration TIMEOUT 300)
+endif()
