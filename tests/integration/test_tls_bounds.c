@@ -161,13 +161,23 @@ static size_t key_updates_until_blocked(SSL *ssl) {
   return sent;
 }
 
-/* Reads everything the server sent until it is quiet for 200 ms, finishing
- * a pending write on the way. */
-static void drain(SSL *ssl) {
+/* Reads everything the server sent until the write that blocked is all sent
+ * and the server is quiet for 200 ms.  That write must finish first: until it
+ * has, OpenSSL refuses a new key update, and a busy machine can leave the
+ * server quiet for 200 ms before it is read.  Draining answers as many key
+ * updates as sending them took, so it may take as long (sending_ms) again:
+ * about 20 s with four such tests at once on two cores. */
+static void drain(SSL *ssl, long long sending_ms) {
   char buf[16384];
-  for (int quiet = 0; !quiet;) {
-    int r = SSL_write(ssl, "x", 1); /* the pending one; then one more byte */
-    if (r <= 0 && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) wait_for(ssl, r, 0);
+  long long deadline = tc_now_ms() + WAIT_MS + 2 * sending_ms;
+  for (int quiet = 0, sent = 0; !quiet || !sent;) {
+    assert_true(tc_now_ms() < deadline);
+    int r;
+    if (!sent) {
+      r = SSL_write(ssl, "x", 1); /* the pending one, retried as it was */
+      sent = r > 0;
+      if (!sent && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) wait_for(ssl, r, 0);
+    }
     while ((r = SSL_read(ssl, buf, sizeof buf)) > 0) {
     }
     if (SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ) quiet = !wait_for(ssl, r, 200);
@@ -181,12 +191,13 @@ static void test_https_key_updates_unread(void **state) {
   assert_int_equal(SSL_write(ssl, POST_HEAD, sizeof POST_HEAD - 1), (int)sizeof POST_HEAD - 1);
   long long t0 = tc_now_ms();
   size_t sent = key_updates_until_blocked(ssl);
+  long long sending_ms = tc_now_ms() - t0;
   print_message("key updates: %zu bytes sent before the server stopped reading (%lld ms)\n", sent,
-                tc_now_ms() - t0);
+                sending_ms);
   assert_true(sent <= KEY_UPDATE_LIMIT);
   /* Once the client reads, the server reads it again: a key update gets its
    * answer. */
-  drain(ssl);
+  drain(ssl, sending_ms);
   BIO *rbio = SSL_get_rbio(ssl);
   uint64_t before = BIO_number_read(rbio);
   assert_int_equal(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED), 1);

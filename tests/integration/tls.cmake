@@ -9,5 +9,5 @@ tc_integration_test(test_tls SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tls.c TIMEOU
 # TLS connections counted against server.grpc.max_connections; an OpenSSL
 # client in the test, since neither curl nor openssl s_client can do that.
 find_package(OpenSSL REQUIRED)
-tc_integration_test(test_tls_bounds SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tls_bounds.c TIMEOUT 120
+tc_integration_test(test_tls_bounds SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tls_bounds.c TIMEOUT 600
   LIBS tc_test_support OpenSSL::SSL)
