@@ -134,6 +134,7 @@ void read_attrs(fixture_t *f, result_t *r, const char *tenant, const char *token
 void read_changes(fixture_t *f, result_t *r, const char *tenant, const char *after,
                   const char *upto, uint32_t limit);
 const char *head(fixture_t *f, const char *tenant);
+void expect_feed_resumes(fixture_t *f, const char *tenant, const char *token, const char *tuple);
 void token_ok(fixture_t *f, tc_backend_t *b, const char *token);
 void token_bad(fixture_t *f, tc_backend_t *b, const char *token);
 void expect_changes_at(int line, const result_t *r, const result_t *all, size_t from,

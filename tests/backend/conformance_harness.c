@@ -450,6 +450,22 @@ void read_changes(fixture_t *f, result_t *r, const char *tenant, const char *aft
   assert_int_equal(r->status, 0);
 }
 
+/* Nothing comes after token yet (the feed stays at token); then a write of
+ * tuple reads back after it as its one change. */
+void expect_feed_resumes(fixture_t *f, const char *tenant, const char *token, const char *tuple) {
+  result_t r = {0};
+  read_changes(f, &r, tenant, token, NULL, 0);
+  assert_int_equal(r.rows.n, 0);
+  assert_string_equal(r.last, token);
+  write_tuples(f, tenant, tuple, NULL);
+  read_changes(f, &r, tenant, token, NULL, 0);
+  char *change = malloc(strlen(tuple) + 2);
+  sprintf(change, "+%s", tuple);
+  expect(&r.rows, change, NULL);
+  free(change);
+  result_free(&r);
+}
+
 /* The tenant's head token (kept until the end of the case). */
 const char *head(fixture_t *f, const char *tenant) {
   result_t r = {0};
