@@ -5,6 +5,7 @@
  * Ownership: main owns the peer list, and the client and report of each run.
  */
 #include "bench.h"
+#include "example_schema.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -14,21 +15,7 @@
 
 /* The example schema (user, organization, repository) of the integration
  * tests; the write load uses repository#owner@user. */
-static const char schema_text[] =
-    "entity user {}\n"
-    "entity organization {\n"
-    "  relation admin @user\n"
-    "  relation member @user @organization#admin\n"
-    "  attribute ip_range string[]\n"
-    "  permission view = admin or member\n"
-    "}\n"
-    "entity repository {\n"
-    "  relation parent @organization\n"
-    "  relation owner @user\n"
-    "  attribute is_public boolean\n"
-    "  permission edit = parent.admin or owner\n"
-    "  permission read = is_public or edit\n"
-    "}\n";
+static const char schema_text[] = TT_EXAMPLE_SCHEMA;
 
 static const char usage[] =
     "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up [options]\n"

@@ -1,5 +1,7 @@
 #include "tt_api.h"
 
+#include "example_schema.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,21 +10,7 @@
 
 #include <cmocka.h>
 
-const char tt_schema_text[] =
-    "entity user {}\n"
-    "entity organization {\n"
-    "  relation admin @user\n"
-    "  relation member @user @organization#admin\n"
-    "  attribute ip_range string[]\n"
-    "  permission view = admin or member\n"
-    "}\n"
-    "entity repository {\n"
-    "  relation parent @organization\n"
-    "  relation owner @user\n"
-    "  attribute is_public boolean\n"
-    "  permission edit = parent.admin or owner\n"
-    "  permission read = is_public or edit\n"
-    "}\n";
+const char tt_schema_text[] = TT_EXAMPLE_SCHEMA;
 
 /* ---- message builders ---------------------------------------------------- */
 

@@ -2,3 +2,4 @@
 tc_unit_test(test_schema SOURCES test_schema.c)
 tc_unit_test(test_schema_data SOURCES test_schema_data.c)
 tc_unit_test(test_schema_model SOURCES test_schema_model.c)
+target_include_directories(test_schema PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "example_schema.h"
 #include "schema_ast.h"
 
 static tc_schema_t *compile_ok(const char *text) {
@@ -93,21 +94,7 @@ static void expect_expr(const tc_schema_t *s, const char *e, const char *p,
 
 /* ---- Valid schemas ------------------------------------------------------- */
 
-static const char *const example =
-    "entity user {}\n"
-    "entity organization {\n"
-    "  relation admin @user\n"
-    "  relation member @user @organization#admin\n"
-    "  attribute ip_range string[]\n"
-    "  permission view = admin or member\n"
-    "}\n"
-    "entity repository {\n"
-    "  relation parent @organization\n"
-    "  relation owner @user\n"
-    "  attribute is_public boolean\n"
-    "  permission edit = parent.admin or owner\n"
-    "  permission read = is_public or edit\n"
-    "}\n";
+static const char *const example = TT_EXAMPLE_SCHEMA;
 
 static void test_example(void **state) {
   (void)state;
