@@ -82,16 +82,21 @@ int bench_client_drain(bench_client_t *c, int64_t until_ns);
  * unless OK; freed after done returns) and the status message; done may
  * start the same bench_unary_t again. */
 typedef struct bench_unary_s bench_unary_t;
-typedef void (*bench_unary_fn)(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
-                               const char *details);
-struct bench_unary_s {
-  bench_tag_t tag;
-  bench_client_t *client;
+/* What a unary and a streaming call both hold: the call, its message buffers,
+ * metadata and final status. */
+typedef struct {
   grpc_call *call;
   grpc_byte_buffer *send, *recv;
   grpc_metadata_array initial, trailing;
   grpc_status_code status;
   grpc_slice details;
+} bench_rpc_t;
+typedef void (*bench_unary_fn)(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
+                               const char *details);
+struct bench_unary_s {
+  bench_tag_t tag;
+  bench_client_t *client;
+  bench_rpc_t rpc;
   int64_t started_ns;
   bench_unary_fn done;
   void *arg;
@@ -112,11 +117,7 @@ typedef struct bench_stream_s bench_stream_t;
 struct bench_stream_s {
   bench_tag_t start_tag, recv_tag, status_tag;
   bench_client_t *client;
-  grpc_call *call;
-  grpc_byte_buffer *req, *recv;
-  grpc_metadata_array initial, trailing;
-  grpc_status_code status;
-  grpc_slice details;
+  bench_rpc_t rpc;
   int ended;
   void (*on_msg)(bench_stream_t *s, grpc_byte_buffer *bb);
   void (*on_end)(bench_stream_t *s);

@@ -165,18 +165,49 @@ static char *slice_str(grpc_slice s) {
 
 /* ---- unary ---------------------------------------------------------------- */
 
+/* Opens the call and sets ops[] to the request's three ops and
+ * RECV_INITIAL_METADATA; returns how many ops it set. */
+static size_t rpc_open(bench_client_t *c, int conn, bench_rpc_t *k, const char *method,
+                       int64_t deadline_ns, const ProtobufCMessage *req, grpc_op *ops,
+                       grpc_metadata *md) {
+  k->call = new_call(c, conn, method, deadline_ns);
+  k->send = tc_grpc_pack(req);
+  k->recv = NULL;
+  grpc_metadata_array_init(&k->initial);
+  grpc_metadata_array_init(&k->trailing);
+  k->status = GRPC_STATUS_UNKNOWN;
+  k->details = grpc_empty_slice();
+  size_t n = request_ops(c, ops, md, k->send);
+  ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[n++].data.recv_initial_metadata.recv_initial_metadata = &k->initial;
+  return n;
+}
+
+static void rpc_status_op(grpc_op *op, bench_rpc_t *k) {
+  op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op->data.recv_status_on_client.trailing_metadata = &k->trailing;
+  op->data.recv_status_on_client.status = &k->status;
+  op->data.recv_status_on_client.status_details = &k->details;
+}
+
+/* Frees what rpc_open made but the received message and the details. */
+static void rpc_close(bench_rpc_t *k) {
+  grpc_metadata_array_destroy(&k->initial);
+  grpc_metadata_array_destroy(&k->trailing);
+  grpc_byte_buffer_destroy(k->send);
+  grpc_call_unref(k->call);
+  k->call = NULL;
+  k->send = NULL;
+}
+
 static void unary_done(bench_tag_t *tag, int ok) {
   bench_unary_t *u = (bench_unary_t *)tag;
-  grpc_status_code status = ok ? u->status : GRPC_STATUS_INTERNAL;
-  grpc_byte_buffer *resp = u->recv;
-  char *details = slice_str(u->details);
-  grpc_slice_unref(u->details);
-  grpc_metadata_array_destroy(&u->initial);
-  grpc_metadata_array_destroy(&u->trailing);
-  grpc_byte_buffer_destroy(u->send);
-  grpc_call_unref(u->call);
-  u->call = NULL;
-  u->send = u->recv = NULL;
+  grpc_status_code status = ok ? u->rpc.status : GRPC_STATUS_INTERNAL;
+  grpc_byte_buffer *resp = u->rpc.recv;
+  char *details = slice_str(u->rpc.details);
+  grpc_slice_unref(u->rpc.details);
+  rpc_close(&u->rpc);
+  u->rpc.recv = NULL;
   u->done(u, status, status == GRPC_STATUS_OK ? resp : NULL, details);
   if (resp) grpc_byte_buffer_destroy(resp);
   free(details);
@@ -189,32 +220,17 @@ int bench_unary_start(bench_client_t *c, int conn, bench_unary_t *u, const char 
   u->done = done;
   u->arg = arg;
   u->started_ns = bench_now_ns();
-  u->call = new_call(c, conn, method, u->started_ns + (int64_t)UNARY_TIMEOUT_MS * 1000000);
-  u->send = tc_grpc_pack(req);
-  u->recv = NULL;
-  grpc_metadata_array_init(&u->initial);
-  grpc_metadata_array_init(&u->trailing);
-  u->status = GRPC_STATUS_UNKNOWN;
-  u->details = grpc_empty_slice();
-
   grpc_op ops[6];
   grpc_metadata md;
   memset(ops, 0, sizeof ops);
-  size_t n = request_ops(c, ops, &md, u->send);
-  ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[n++].data.recv_initial_metadata.recv_initial_metadata = &u->initial;
+  size_t n = rpc_open(c, conn, &u->rpc, method,
+                      u->started_ns + (int64_t)UNARY_TIMEOUT_MS * 1000000, req, ops, &md);
   ops[n].op = GRPC_OP_RECV_MESSAGE;
-  ops[n++].data.recv_message.recv_message = &u->recv;
-  ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[n].data.recv_status_on_client.trailing_metadata = &u->trailing;
-  ops[n].data.recv_status_on_client.status = &u->status;
-  ops[n++].data.recv_status_on_client.status_details = &u->details;
-  if (start_batch(c, u->call, ops, n, &u->tag) < 0) {
-    grpc_metadata_array_destroy(&u->initial);
-    grpc_metadata_array_destroy(&u->trailing);
-    grpc_byte_buffer_destroy(u->send);
-    grpc_call_unref(u->call);
-    u->call = NULL;
+  ops[n++].data.recv_message.recv_message = &u->rpc.recv;
+  rpc_status_op(&ops[n++], &u->rpc);
+  if (start_batch(c, u->rpc.call, ops, n, &u->tag) < 0) {
+    grpc_slice_unref(u->rpc.details);
+    rpc_close(&u->rpc);
     return -1;
   }
   return 0;
@@ -265,25 +281,25 @@ int bench_unary_call(bench_client_t *c, const char *method, const ProtobufCMessa
 
 static int arm_recv(bench_stream_t *s) {
   grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
-  op.data.recv_message.recv_message = &s->recv;
-  return start_batch(s->client, s->call, &op, 1, &s->recv_tag);
+  op.data.recv_message.recv_message = &s->rpc.recv;
+  return start_batch(s->client, s->rpc.call, &op, 1, &s->recv_tag);
 }
 
 static void stream_started(bench_tag_t *tag, int ok) { (void)tag, (void)ok; }
 
 static void stream_recv(bench_tag_t *tag, int ok) {
   bench_stream_t *s = (bench_stream_t *)((char *)tag - offsetof(bench_stream_t, recv_tag));
-  if (!ok || !s->recv) return; /* the call is over; status_tag reports it */
-  grpc_byte_buffer *bb = s->recv;
-  s->recv = NULL;
+  if (!ok || !s->rpc.recv) return; /* the call is over; status_tag reports it */
+  grpc_byte_buffer *bb = s->rpc.recv;
+  s->rpc.recv = NULL;
   s->on_msg(s, bb);
   grpc_byte_buffer_destroy(bb);
-  if (arm_recv(s) < 0) grpc_call_cancel(s->call, NULL);
+  if (arm_recv(s) < 0) grpc_call_cancel(s->rpc.call, NULL);
 }
 
 static void stream_status(bench_tag_t *tag, int ok) {
   bench_stream_t *s = (bench_stream_t *)((char *)tag - offsetof(bench_stream_t, status_tag));
-  if (!ok) s->status = GRPC_STATUS_INTERNAL;
+  if (!ok) s->rpc.status = GRPC_STATUS_INTERNAL;
   s->ended = 1;
   if (s->on_end) s->on_end(s);
 }
@@ -296,44 +312,28 @@ int bench_stream_start(bench_client_t *c, int conn, bench_stream_t *s, const cha
   s->client = c;
   s->arg = arg;
   s->ended = 0;
-  s->call = new_call(c, conn, method, 0);
-  s->req = tc_grpc_pack(req);
-  s->recv = NULL;
-  grpc_metadata_array_init(&s->initial);
-  grpc_metadata_array_init(&s->trailing);
-  s->status = GRPC_STATUS_UNKNOWN;
-  s->details = grpc_empty_slice();
-
   grpc_op ops[4];
   grpc_metadata md;
   memset(ops, 0, sizeof ops);
-  size_t n = request_ops(c, ops, &md, s->req);
-  ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[n++].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
-  grpc_op status_op = {.op = GRPC_OP_RECV_STATUS_ON_CLIENT};
-  status_op.data.recv_status_on_client.trailing_metadata = &s->trailing;
-  status_op.data.recv_status_on_client.status = &s->status;
-  status_op.data.recv_status_on_client.status_details = &s->details;
+  size_t n = rpc_open(c, conn, &s->rpc, method, 0, req, ops, &md);
+  grpc_op status_op = {0};
+  rpc_status_op(&status_op, &s->rpc);
   /* RECV_STATUS completes only at the end of the call: its own batch. */
-  if (start_batch(c, s->call, ops, n, &s->start_tag) < 0) return -1;
-  if (start_batch(c, s->call, &status_op, 1, &s->status_tag) < 0 || arm_recv(s) < 0) {
-    grpc_call_cancel(s->call, NULL);
+  if (start_batch(c, s->rpc.call, ops, n, &s->start_tag) < 0) return -1;
+  if (start_batch(c, s->rpc.call, &status_op, 1, &s->status_tag) < 0 || arm_recv(s) < 0) {
+    grpc_call_cancel(s->rpc.call, NULL);
     return -1;
   }
   return 0;
 }
 
 void bench_stream_cancel(bench_stream_t *s) {
-  if (s->call && !s->ended) grpc_call_cancel(s->call, NULL);
+  if (s->rpc.call && !s->ended) grpc_call_cancel(s->rpc.call, NULL);
 }
 
 void bench_stream_release(bench_stream_t *s) {
-  if (!s->call) return;
-  if (s->recv) grpc_byte_buffer_destroy(s->recv);
-  grpc_byte_buffer_destroy(s->req);
-  grpc_slice_unref(s->details);
-  grpc_metadata_array_destroy(&s->initial);
-  grpc_metadata_array_destroy(&s->trailing);
-  grpc_call_unref(s->call);
-  s->call = NULL;
+  if (!s->rpc.call) return;
+  if (s->rpc.recv) grpc_byte_buffer_destroy(s->rpc.recv);
+  grpc_slice_unref(s->rpc.details);
+  rpc_close(&s->rpc);
 }

@@ -126,10 +126,10 @@ static void on_watch_msg(bench_stream_t *s, grpc_byte_buffer *bb) {
 static void on_watch_end(bench_stream_t *s) {
   watcher_t *w = s->arg;
   w->set->ended++;
-  if (s->status != GRPC_STATUS_CANCELLED && !w->set->first_end[0]) {
-    char *d = strndup((const char *)GRPC_SLICE_START_PTR(s->details), GRPC_SLICE_LENGTH(s->details));
+  if (s->rpc.status != GRPC_STATUS_CANCELLED && !w->set->first_end[0]) {
+    char *d = strndup((const char *)GRPC_SLICE_START_PTR(s->rpc.details), GRPC_SLICE_LENGTH(s->rpc.details));
     snprintf(w->set->first_end, sizeof w->set->first_end, "watch ended: status %d: %s",
-             (int)s->status, d);
+             (int)s->rpc.status, d);
     free(d);
   }
 }
@@ -177,7 +177,7 @@ static int watch_open(watch_set_t *set, bench_client_t *c, const bench_opts_t *o
     w->s.on_end = on_watch_end;
     int rc = bench_stream_start(c, (int)(i % (size_t)bench_client_connections(c)), &w->s,
                                 WATCH_METHOD, &req.base, w);
-    if (w->s.call) set->started++;
+    if (w->s.rpc.call) set->started++;
     if (rc < 0) {
       snprintf(set->first_end, sizeof set->first_end, "watch %zu: start_batch failed", i);
       return -1;
