@@ -411,14 +411,19 @@ void add_attr(batch_t *b, const char *type, const char *id, const char *attr,
 
 /* ---- calls ----------------------------------------------------------------- */
 
+/* A call's token, which must have succeeded, kept until the end of the case. */
+static const char *kept_token(fixture_t *f, result_t *r) {
+  assert_int_equal(r->status, 0);
+  const char *token = keep(f, r->token);
+  result_free(r);
+  return token;
+}
+
 /* The write's token (kept until the end of the case). */
 const char *write_ok(fixture_t *f, const tc_write_batch_t *w) {
   result_t r = {0};
   CALL(f, &r, f->api->write(f->b, w, on_token, &r));
-  assert_int_equal(r.status, 0);
-  const char *token = keep(f, r.token);
-  result_free(&r);
-  return token;
+  return kept_token(f, &r);
 }
 
 const char *write_tuples(fixture_t *f, const char *tenant, ...) {
@@ -470,10 +475,7 @@ void expect_feed_resumes(fixture_t *f, const char *tenant, const char *token, co
 const char *head(fixture_t *f, const char *tenant) {
   result_t r = {0};
   CALL(f, &r, f->api->head(f->b, tenant, on_token, &r));
-  assert_int_equal(r.status, 0);
-  const char *token = keep(f, r.token);
-  result_free(&r);
-  return token;
+  return kept_token(f, &r);
 }
 
 void token_ok(fixture_t *f, tc_backend_t *b, const char *token) {
