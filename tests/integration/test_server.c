@@ -319,27 +319,18 @@ static void test_data_roundtrip(void **state) {
   assert_int_equal(tt_read_tuples(f->client, "t1", t1, &tf, 0), 1);
 
   /* A later delete is not visible at the earlier token, and is at its own. */
-  Base__V1__RelationshipDeleteRequest del = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
-  Base__V1__TupleFilter df = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter def = BASE__V1__ENTITY_FILTER__INIT;
-  def.type = "repository";
-  df.entity = &def;
-  del.tenant_id = "t1";
-  del.filter = &df;
-  tt_result_t r = tt_call(f->client, "/base.v1.Data/DeleteRelationships", &del.base,
-                    &base__v1__relationship_delete_response__descriptor);
-  assert_int_equal(r.code, 0);
-  char *t2 = strdup(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token);
+  char *t2 = tt_delete_type(f->client, "t1", "repository");
   assert_true(*t2);
-  tt_result_free(&r);
   assert_int_equal(tt_read_tuples(f->client, "t1", t1, NULL, 0), 5);
   assert_int_equal(tt_read_tuples(f->client, "t1", t2, NULL, 0), 3);
   assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 3);
 
   /* Permify's quirk: an empty filter deletes nothing and answers "". */
+  Base__V1__RelationshipDeleteRequest del = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
   Base__V1__TupleFilter empty = BASE__V1__TUPLE_FILTER__INIT;
+  del.tenant_id = "t1";
   del.filter = &empty;
-  r = tt_call(f->client, "/base.v1.Data/DeleteRelationships", &del.base,
+  tt_result_t r = tt_call(f->client, "/base.v1.Data/DeleteRelationships", &del.base,
            &base__v1__relationship_delete_response__descriptor);
   assert_int_equal(r.code, 0);
   assert_string_equal(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token, "");

@@ -213,18 +213,7 @@ static void test_contents(void **state) {
   protobuf_c_message_free_unpacked(&m->base, NULL);
 
   /* A delete is OPERATION_DELETE of each tuple it removed. */
-  Base__V1__RelationshipDeleteRequest dr = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
-  Base__V1__TupleFilter tf = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
-  ef.type = "repository";
-  tf.entity = &ef;
-  dr.tenant_id = "t1";
-  dr.filter = &tf;
-  tt_result_t r = tt_call(f->client, "/base.v1.Data/DeleteRelationships", &dr.base,
-                          &base__v1__relationship_delete_response__descriptor);
-  assert_int_equal(r.code, 0);
-  char *t5 = strdup(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token);
-  tt_result_free(&r);
+  char *t5 = tt_delete_type(f->client, "t1", "repository");
   m = next_msg(s);
   assert_string_equal(m->changes->snap_token, t5);
   assert_int_equal(m->changes->n_data_changes, 1);

@@ -14,17 +14,21 @@ const char tt_schema_text[] = TT_EXAMPLE_SCHEMA;
 
 /* ---- message builders ---------------------------------------------------- */
 
+static Base__V1__Entity *entity(Base__V1__Entity *e, const char *type, const char *id) {
+  base__v1__entity__init(e);
+  e->type = (char *)type;
+  e->id = (char *)id;
+  return e;
+}
+
 Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, const char *rel,
                               const char *st, const char *sid, const char *srel) {
-  base__v1__entity__init(&b->entity);
   base__v1__subject__init(&b->subject);
   base__v1__tuple__init(&b->tuple);
-  b->entity.type = (char *)et;
-  b->entity.id = (char *)eid;
   b->subject.type = (char *)st;
   b->subject.id = (char *)sid;
   b->subject.relation = (char *)srel;
-  b->tuple.entity = &b->entity;
+  b->tuple.entity = entity(&b->entity, et, eid);
   b->tuple.relation = (char *)rel;
   b->tuple.subject = &b->subject;
   return &b->tuple;
@@ -32,15 +36,12 @@ Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, co
 
 Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *eid,
                                       const char *name, int value) {
-  base__v1__entity__init(&b->entity);
   base__v1__attribute__init(&b->attr);
   google__protobuf__any__init(&b->any);
   Base__V1__BooleanValue v = BASE__V1__BOOLEAN_VALUE__INIT;
   v.data = value;
   assert_int_equal(tc_any_pack(&v.base, &b->any), 0);
-  b->entity.type = (char *)et;
-  b->entity.id = (char *)eid;
-  b->attr.entity = &b->entity;
+  b->attr.entity = entity(&b->entity, et, eid);
   b->attr.attribute = (char *)name;
   b->attr.value = &b->any;
   return &b->attr;
@@ -53,6 +54,13 @@ tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *
   tt_result_t r = {0};
   r.code = tc_client_unary(c, method, req, resp_desc, &r.resp, &r.details, NULL,
                            TT_TIMEOUT);
+  return r;
+}
+
+tt_result_t tt_call_ok(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *resp_desc) {
+  tt_result_t r = tt_call(c, method, req, resp_desc);
+  if (r.code != 0) fail_msg("%s failed: %d %s", method, r.code, r.details ? r.details : "");
   return r;
 }
 
@@ -86,12 +94,12 @@ char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples
   req.n_tuples = nt;
   req.attributes = attrs;
   req.n_attributes = na;
-  tt_result_t r = tt_call(c, "/base.v1.Data/Write", &req.base, &base__v1__data_write_response__descriptor);
+  const char *method = "/base.v1.Data/Write";
   if (out) {
-    *out = r;
+    *out = tt_call(c, method, &req.base, &base__v1__data_write_response__descriptor);
     return NULL;
   }
-  if (r.code != 0) fail_msg("write failed: %d %s", r.code, r.details ? r.details : "");
+  tt_result_t r = tt_call_ok(c, method, &req.base, &base__v1__data_write_response__descriptor);
   char *token = strdup(((Base__V1__DataWriteResponse *)r.resp)->snap_token);
   tt_result_free(&r);
   return token;
@@ -101,6 +109,21 @@ tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t)
   tt_result_t r;
   tt_write_data(c, tenant, &t, 1, NULL, 0, &r);
   return r;
+}
+
+char *tt_delete_type(tc_client_t *c, const char *tenant, const char *type) {
+  Base__V1__RelationshipDeleteRequest req = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
+  Base__V1__TupleFilter filter = BASE__V1__TUPLE_FILTER__INIT;
+  Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
+  ef.type = (char *)type;
+  filter.entity = &ef;
+  req.tenant_id = (char *)tenant;
+  req.filter = &filter;
+  tt_result_t r = tt_call_ok(c, "/base.v1.Data/DeleteRelationships", &req.base,
+                             &base__v1__relationship_delete_response__descriptor);
+  char *token = strdup(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token);
+  tt_result_free(&r);
+  return token;
 }
 
 /* Reads every tuple page by page; returns the count, checks no id repeats. */
@@ -120,9 +143,8 @@ size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
     req.filter = filter;
     req.page_size = page_size;
     req.continuous_token = cont;
-    tt_result_t r = tt_call(c, "/base.v1.Data/ReadRelationships", &req.base,
-                      &base__v1__relationship_read_response__descriptor);
-    if (r.code != 0) fail_msg("read failed: %d %s", r.code, r.details ? r.details : "");
+    tt_result_t r = tt_call_ok(c, "/base.v1.Data/ReadRelationships", &req.base,
+                               &base__v1__relationship_read_response__descriptor);
     Base__V1__RelationshipReadResponse *resp = (void *)r.resp;
     if (page_size) assert_true(resp->n_tuples <= page_size);
     total += resp->n_tuples;
@@ -146,9 +168,8 @@ void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
   Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   req.tenant_id = (char *)tenant;
   req.schema = (char *)text;
-  tt_result_t r = tt_call(c, "/base.v1.Schema/Write", &req.base,
-                    &base__v1__schema_write_response__descriptor);
-  if (r.code != 0) fail_msg("schema write: %d %s", r.code, r.details ? r.details : "");
+  tt_result_t r = tt_call_ok(c, "/base.v1.Schema/Write", &req.base,
+                             &base__v1__schema_write_response__descriptor);
   Base__V1__SchemaWriteResponse *resp = (void *)r.resp;
   assert_int_equal(strlen(resp->schema_version), 20);
   if (version) *version = strdup(resp->schema_version);
@@ -159,9 +180,8 @@ void tt_create_tenant(tc_client_t *c, const char *id) {
   Base__V1__TenantCreateRequest req = BASE__V1__TENANT_CREATE_REQUEST__INIT;
   req.id = (char *)id;
   req.name = (char *)id;
-  tt_result_t r = tt_call(c, "/base.v1.Tenancy/Create", &req.base,
-                    &base__v1__tenant_create_response__descriptor);
-  if (r.code != 0) fail_msg("tenant create: %d %s", r.code, r.details ? r.details : "");
+  tt_result_t r = tt_call_ok(c, "/base.v1.Tenancy/Create", &req.base,
+                             &base__v1__tenant_create_response__descriptor);
   Base__V1__TenantCreateResponse *resp = (void *)r.resp;
   assert_string_equal(resp->tenant->id, id);
   assert_non_null(resp->tenant->created_at);

@@ -44,6 +44,9 @@ typedef struct {
 } tt_result_t;
 tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc);
+/* tt_call that fails the test, naming method, unless the call succeeds. */
+tt_result_t tt_call_ok(tc_client_t *c, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *resp_desc);
 void tt_result_free(tt_result_t *r);
 /* Assert code and exact message (or prefix), then free r. */
 void tt_expect_error(tt_result_t r, int code, const char *message);
@@ -54,6 +57,9 @@ void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix);
 char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,
                     Base__V1__Attribute **attrs, size_t na, tt_result_t *out);
 tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t);
+/* Data.DeleteRelationships of every tuple whose entity is of type; asserts
+ * success and returns the snap token (malloc'd). */
+char *tt_delete_type(tc_client_t *c, const char *tenant, const char *type);
 /* Reads every page (filter NULL = all); returns the number of tuples. */
 size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
                       Base__V1__TupleFilter *filter, uint32_t page_size);
