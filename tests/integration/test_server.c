@@ -197,23 +197,28 @@ static void test_write_validation(void **state) {
   tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
                5, "ERROR_CODE_SCHEMA_NOT_FOUND");
   tt_write_schema(f->client, "t1", NULL);
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "team", "x", "admin", "user", "u1", "")), 5,
-               "ERROR_CODE_SCHEMA_NOT_FOUND");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "owner", "user", "u1", "")),
-               5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "view", "user", "u1", "")),
-               5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "repository", "r", "")),
-               5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "member", "organization", "o2", "")),
-               5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "member", "organization", "o2", "member")),
-               5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND");
-  /* Entity equal to subject is checked before the relation (Permify's order). */
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "member", "organization", "o1", "member")),
-               3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "organization", "o1", "admin")),
-               3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL");
+  /* One tuple each: entity type, id, relation, subject type, id, relation. */
+  static const struct {
+    const char *t[6];
+    int code;
+    const char *want;
+  } bad[] = {
+      {{"team", "x", "admin", "user", "u1", ""}, 5, "ERROR_CODE_SCHEMA_NOT_FOUND"},
+      {{"organization", "o1", "owner", "user", "u1", ""}, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
+      {{"organization", "o1", "view", "user", "u1", ""}, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
+      {{"organization", "o1", "admin", "repository", "r", ""}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      {{"organization", "o1", "member", "organization", "o2", ""}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      {{"organization", "o1", "member", "organization", "o2", "member"}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      /* Entity equal to subject is checked before the relation (Permify's order). */
+      {{"organization", "o1", "member", "organization", "o1", "member"}, 3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
+      {{"organization", "o1", "admin", "organization", "o1", "admin"}, 3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *const *t = bad[i].t;
+    tt_expect_error(
+        tt_write_one(f->client, "t1", tt_tuple(&tb, t[0], t[1], t[2], t[3], t[4], t[5])),
+        bad[i].code, bad[i].want);
+  }
   tt_expect_error_prefix(
       tt_write_one(f->client, "t1", tt_tuple(&tb, "organization1", "o1", "admin", "user", "u1", "")), 3,
       "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | caused by: "
@@ -239,11 +244,8 @@ static void test_write_validation(void **state) {
                              tt_tuple(&badt, "organization", "o9", "nope", "user", "u9", "")};
   tt_write_data(f->client, "t1", pair, 2, NULL, 0, &r);
   tt_expect_error(r, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND");
-  Base__V1__TupleFilter tf = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
-  ef.type = "organization";
-  tf.entity = &ef;
-  assert_int_equal(tt_read_tuples(f->client, "t1", "", &tf, 0), 0);
+  tt_filter_buf_t orgs;
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", tt_entity_filter(&orgs, "organization", NULL), 0), 0);
 
   /* More than max_data_per_write (1000) distinct items. */
   enum { N = 1001 };
@@ -260,21 +262,16 @@ static void test_write_validation(void **state) {
   for (int i = 0; i < N; i++) ptrs[i] = tt_tuple(&many[i], "organization", "big", "admin", "user", "u1", "");
   char *tok = tt_write_data(f->client, "t1", ptrs, N, NULL, 0, NULL);
   free(tok);
-  Base__V1__TupleFilter big = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter bigf = BASE__V1__ENTITY_FILTER__INIT;
-  char *big_id[] = {"big"};
-  bigf.type = "organization";
-  bigf.ids = big_id;
-  bigf.n_ids = 1;
-  big.entity = &bigf;
-  assert_int_equal(tt_read_tuples(f->client, "t1", "", &big, 0), 1);
+  tt_filter_buf_t bigf;
+  Base__V1__TupleFilter *big = tt_entity_filter(&bigf, "organization", "big");
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", big, 0), 1);
   /* Interleaved duplicates: u1 u2 u1 u3 u2 keeps three. */
   static const char *const mix[] = {"u1", "u2", "u1", "u3", "u2"};
   for (int i = 0; i < 5; i++)
     ptrs[i] = tt_tuple(&many[i], "organization", "big", "member", "user", mix[i], "");
   tok = tt_write_data(f->client, "t1", ptrs, 5, NULL, 0, NULL);
   free(tok);
-  assert_int_equal(tt_read_tuples(f->client, "t1", "", &big, 0), 4);
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", big, 0), 4);
   free(many);
   free(ptrs);
   free(ids);
@@ -302,21 +299,16 @@ static void test_data_roundtrip(void **state) {
   for (uint32_t ps = 1; ps <= 6; ps++) assert_int_equal(tt_read_tuples(f->client, "t1", t1, NULL, ps), 5);
 
   /* Filters: entity type + ids, relation, subject type/relation. */
-  Base__V1__TupleFilter tf = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
+  tt_filter_buf_t o1;
+  Base__V1__TupleFilter *tf = tt_entity_filter(&o1, "organization", "o1");
   Base__V1__SubjectFilter sf = BASE__V1__SUBJECT_FILTER__INIT;
-  char *o1[] = {"o1"};
-  ef.type = "organization";
-  ef.ids = o1;
-  ef.n_ids = 1;
-  tf.entity = &ef;
-  assert_int_equal(tt_read_tuples(f->client, "t1", t1, &tf, 0), 3);
-  tf.relation = "member";
-  assert_int_equal(tt_read_tuples(f->client, "t1", t1, &tf, 0), 2);
+  assert_int_equal(tt_read_tuples(f->client, "t1", t1, tf, 0), 3);
+  tf->relation = "member";
+  assert_int_equal(tt_read_tuples(f->client, "t1", t1, tf, 0), 2);
   sf.type = "organization";
   sf.relation = "admin";
-  tf.subject = &sf;
-  assert_int_equal(tt_read_tuples(f->client, "t1", t1, &tf, 0), 1);
+  tf->subject = &sf;
+  assert_int_equal(tt_read_tuples(f->client, "t1", t1, tf, 0), 1);
 
   /* A later delete is not visible at the earlier token, and is at its own. */
   char *t2 = tt_delete_type(f->client, "t1", "repository");

@@ -47,6 +47,17 @@ Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *
   return &b->attr;
 }
 
+Base__V1__TupleFilter *tt_entity_filter(tt_filter_buf_t *b, const char *type, const char *id) {
+  base__v1__tuple_filter__init(&b->tuple);
+  base__v1__entity_filter__init(&b->entity);
+  b->id = (char *)id;
+  b->entity.type = (char *)type;
+  b->entity.ids = id ? &b->id : NULL;
+  b->entity.n_ids = id ? 1 : 0;
+  b->tuple.entity = &b->entity;
+  return &b->tuple;
+}
+
 /* ---- calls --------------------------------------------------------------- */
 
 tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
@@ -113,12 +124,9 @@ tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t)
 
 char *tt_delete_type(tc_client_t *c, const char *tenant, const char *type) {
   Base__V1__RelationshipDeleteRequest req = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
-  Base__V1__TupleFilter filter = BASE__V1__TUPLE_FILTER__INIT;
-  Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
-  ef.type = (char *)type;
-  filter.entity = &ef;
+  tt_filter_buf_t filter;
   req.tenant_id = (char *)tenant;
-  req.filter = &filter;
+  req.filter = tt_entity_filter(&filter, type, NULL);
   tt_result_t r = tt_call_ok(c, "/base.v1.Data/DeleteRelationships", &req.base,
                              &base__v1__relationship_delete_response__descriptor);
   char *token = strdup(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token);

@@ -38,6 +38,14 @@ Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *
                                   const char *name, int value);
 
 typedef struct {
+  Base__V1__EntityFilter entity;
+  Base__V1__TupleFilter tuple;
+  char *id;
+} tt_filter_buf_t;
+/* A filter on entity type and, unless id is NULL, one entity id. */
+Base__V1__TupleFilter *tt_entity_filter(tt_filter_buf_t *b, const char *type, const char *id);
+
+typedef struct {
   int code;
   char *details;
   ProtobufCMessage *resp;
