@@ -101,30 +101,31 @@ static void test_tuples_rejected(void **state) {
 
 static void test_attributes(void **state) {
   const tc_schema_t *s = *state;
-  assert_int_equal(tc_schema_check_attr(s, "doc", "public", URL "BooleanValue"), 0);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "tags", URL "StringArrayValue"), 0);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "size", URL "IntegerValue"), 0);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "score", URL "DoubleArrayValue"), 0);
-  assert_int_equal(tc_schema_check_attr(s, "file", "public", URL "BooleanValue"),
-                   TC_ESCHEMA_NOT_FOUND);
-  assert_int_equal(tc_schema_check_attr(s, "big", "size", URL "IntegerValue"),
-                   TC_EENTITY_DEF_NOT_FOUND);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "owner", URL "BooleanValue"),
-                   TC_EATTR_DEF_NOT_FOUND);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "nope", URL "BooleanValue"),
-                   TC_EATTR_DEF_NOT_FOUND);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "tags", URL "StringValue"),
-                   TC_EATTR_TYPE_MISMATCH);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "size", URL "DoubleValue"),
-                   TC_EATTR_TYPE_MISMATCH);
-  assert_int_equal(tc_schema_check_attr(s, "doc", "public", ""),
-                   TC_EATTR_TYPE_MISMATCH);
-  /* The URL must match exactly, prefix included. */
-  assert_int_equal(tc_schema_check_attr(s, "doc", "public", "base.v1.BooleanValue"),
-                   TC_EATTR_TYPE_MISMATCH);
-  assert_int_equal(
-      tc_schema_check_attr(s, "doc", "public", "example.com/base.v1.BooleanValue"),
-      TC_EATTR_TYPE_MISMATCH);
+  static const struct {
+    const char *entity, *attr, *url;
+    int want;
+  } cases[] = {
+      {"doc", "public", URL "BooleanValue", 0},
+      {"doc", "tags", URL "StringArrayValue", 0},
+      {"doc", "size", URL "IntegerValue", 0},
+      {"doc", "score", URL "DoubleArrayValue", 0},
+      {"file", "public", URL "BooleanValue", TC_ESCHEMA_NOT_FOUND},
+      {"big", "size", URL "IntegerValue", TC_EENTITY_DEF_NOT_FOUND},
+      {"doc", "owner", URL "BooleanValue", TC_EATTR_DEF_NOT_FOUND},
+      {"doc", "nope", URL "BooleanValue", TC_EATTR_DEF_NOT_FOUND},
+      {"doc", "tags", URL "StringValue", TC_EATTR_TYPE_MISMATCH},
+      {"doc", "size", URL "DoubleValue", TC_EATTR_TYPE_MISMATCH},
+      {"doc", "public", "", TC_EATTR_TYPE_MISMATCH},
+      /* The URL must match exactly, prefix included. */
+      {"doc", "public", "base.v1.BooleanValue", TC_EATTR_TYPE_MISMATCH},
+      {"doc", "public", "example.com/base.v1.BooleanValue", TC_EATTR_TYPE_MISMATCH},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = tc_schema_check_attr(s, cases[i].entity, cases[i].attr, cases[i].url);
+    if (rc != cases[i].want)
+      print_error("case %zu: %s.%s as %s\n", i, cases[i].entity, cases[i].attr, cases[i].url);
+    assert_int_equal(rc, cases[i].want);
+  }
 }
 
 /* Decodes the 12 bytes of a version string. */
