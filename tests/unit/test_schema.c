@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "case13_schema.h"
 #include "example_schema.h"
 #include "schema_ast.h"
 
@@ -209,15 +210,7 @@ static void test_walks_through_subject_relations(void **state) {
   /* Permify's compiler case 13, plus a reference cycle, which Permify would
    * walk forever. */
   tc_schema_t *s = compile_ok(
-      "entity usertype {}\n"
-      "entity company { relation owner @usertype }\n"
-      "entity organization {\n"
-      "  relation parent @company @organization\n"
-      "  relation owner @usertype\n"
-      "}\n"
-      "entity repository {\n"
-      "  relation parent @organization#parent\n"
-      "  relation owner @usertype\n"
+      TT_CASE13_SCHEMA_OPEN
       "  permission edit = parent.owner or owner\n"
       "  permission delete = edit\n"
       "}\n"

@@ -9,18 +9,11 @@
 
 #include <cmocka.h>
 
+#include "case13_schema.h"
 #include "schema.h"
 
 static const char *const text =
-    "entity usertype {}\n"
-    "entity company {\n  relation owner @usertype\n}\n"
-    "entity organization {\n"
-    "  relation parent @company @organization\n"
-    "  relation owner @usertype\n"
-    "}\n"
-    "entity repository {\n"
-    "  relation parent @organization#parent\n"
-    "  relation owner @usertype\n"
+    TT_CASE13_SCHEMA_OPEN
     "  attribute is_public boolean\n"
     "  attribute balance integer\n"
     "  permission view = is_public\n"
