@@ -359,49 +359,39 @@ tcTest('tenancy: duplicate create and delete of an unknown id', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // schema
 
+// An EntityDefinition as Permify answers it: each relation, permission and attribute
+// carries its own name, and references classify every one of them.
+function entityDef(name, { relations = {}, permissions = {}, attributes = {} } = {}) {
+  const named = (defs, field) =>
+    Object.fromEntries(Object.entries(defs).map(([k, v]) => [k, { name: k, [field]: v }]));
+  const R = base.EntityDefinition_Reference;
+  const refs = (defs, kind) => Object.keys(defs).map((k) => [k, kind]);
+  return {
+    name,
+    relations: named(relations, 'relationReferences'),
+    permissions: named(permissions, 'child'),
+    attributes: named(attributes, 'type'),
+    references: Object.fromEntries([...refs(relations, R.REFERENCE_RELATION),
+      ...refs(attributes, R.REFERENCE_ATTRIBUTE), ...refs(permissions, R.REFERENCE_PERMISSION)]),
+  };
+}
+
 const EXPECTED_EXAMPLE = {
   entityDefinitions: {
-    user: { name: 'user', relations: {}, permissions: {}, attributes: {}, references: {} },
-    organization: {
-      name: 'organization',
-      relations: {
-        admin: { name: 'admin', relationReferences: [rel('user')] },
-        member: { name: 'member', relationReferences: [rel('user'), rel('organization', 'admin')] },
-      },
+    user: entityDef('user'),
+    organization: entityDef('organization', {
+      relations: { admin: [rel('user')], member: [rel('user'), rel('organization', 'admin')] },
+      permissions: { view: union(leafCUS('admin'), leafCUS('member')) },
+      attributes: { ip_range: base.AttributeType.ATTRIBUTE_TYPE_STRING_ARRAY },
+    }),
+    repository: entityDef('repository', {
+      relations: { parent: [rel('organization')], owner: [rel('user')] },
       permissions: {
-        view: { name: 'view', child: union(leafCUS('admin'), leafCUS('member')) },
+        edit: union(leafTTU('parent', 'admin'), leafCUS('owner')),
+        read: union(leafAttr('is_public'), leafCUS('edit')),
       },
-      attributes: {
-        ip_range: { name: 'ip_range', type: base.AttributeType.ATTRIBUTE_TYPE_STRING_ARRAY },
-      },
-      references: {
-        admin: base.EntityDefinition_Reference.REFERENCE_RELATION,
-        member: base.EntityDefinition_Reference.REFERENCE_RELATION,
-        ip_range: base.EntityDefinition_Reference.REFERENCE_ATTRIBUTE,
-        view: base.EntityDefinition_Reference.REFERENCE_PERMISSION,
-      },
-    },
-    repository: {
-      name: 'repository',
-      relations: {
-        parent: { name: 'parent', relationReferences: [rel('organization')] },
-        owner: { name: 'owner', relationReferences: [rel('user')] },
-      },
-      permissions: {
-        edit: { name: 'edit', child: union(leafTTU('parent', 'admin'), leafCUS('owner')) },
-        read: { name: 'read', child: union(leafAttr('is_public'), leafCUS('edit')) },
-      },
-      attributes: {
-        is_public: { name: 'is_public', type: base.AttributeType.ATTRIBUTE_TYPE_BOOLEAN },
-      },
-      references: {
-        parent: base.EntityDefinition_Reference.REFERENCE_RELATION,
-        owner: base.EntityDefinition_Reference.REFERENCE_RELATION,
-        is_public: base.EntityDefinition_Reference.REFERENCE_ATTRIBUTE,
-        edit: base.EntityDefinition_Reference.REFERENCE_PERMISSION,
-        read: base.EntityDefinition_Reference.REFERENCE_PERMISSION,
-      },
-    },
+      attributes: { is_public: base.AttributeType.ATTRIBUTE_TYPE_BOOLEAN },
+    }),
   },
   ruleDefinitions: {},
   references: {
