@@ -66,15 +66,44 @@ static gpr_timespec after_ms(int ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
+static grpc_call *new_call(tc_client_t *c, const char *method, gpr_timespec deadline) {
+  grpc_slice path = grpc_slice_from_copied_string(method);
+  grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                             path, NULL, deadline, NULL);
+  grpc_slice_unref(path);
+  return call;
+}
+
+/* ops[0..4): SEND_INITIAL_METADATA (md only if with_auth), SEND_MESSAGE,
+ * SEND_CLOSE and RECV_INITIAL_METADATA. */
+static void request_ops(grpc_op ops[4], grpc_metadata *md, int with_auth, grpc_byte_buffer *send,
+                        grpc_metadata_array *initial) {
+  memset(ops, 0, 4 * sizeof *ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = with_auth ? 1 : 0;
+  ops[0].data.send_initial_metadata.metadata = md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = initial;
+}
+
+static void status_op(grpc_op *op, grpc_metadata_array *trailing, grpc_status_code *status,
+                      grpc_slice *details) {
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op->data.recv_status_on_client.trailing_metadata = trailing;
+  op->data.recv_status_on_client.status = status;
+  op->data.recv_status_on_client.status_details = details;
+}
+
 static int call(tc_client_t *c, const char *method, grpc_slice payload,
                 const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                 char **details, const char *authorization, int timeout_ms) {
   if (resp) *resp = NULL;
   if (details) *details = NULL;
-  grpc_slice path = grpc_slice_from_copied_string(method);
-  grpc_call *gcall = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                              path, NULL, after_ms(timeout_ms), NULL);
-  grpc_slice_unref(path);
+  grpc_call *gcall = new_call(c, method, after_ms(timeout_ms));
 
   grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
                       .value = grpc_slice_from_copied_string(authorization ? authorization : "")};
@@ -87,21 +116,11 @@ static int call(tc_client_t *c, const char *method, grpc_slice payload,
   grpc_slice status_details = grpc_empty_slice();
 
   grpc_op ops[6];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = authorization ? 1 : 0;
-  ops[0].data.send_initial_metadata.metadata = &md;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = send;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+  request_ops(ops, &md, authorization != NULL, send, &initial);
+  memset(&ops[4], 0, sizeof ops[4]);
   ops[4].op = GRPC_OP_RECV_MESSAGE;
   ops[4].data.recv_message.recv_message = &recv;
-  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-  ops[5].data.recv_status_on_client.status = &status;
-  ops[5].data.recv_status_on_client.status_details = &status_details;
+  status_op(&ops[5], &trailing, &status, &status_details);
 
   int tag;
   if (grpc_call_start_batch(gcall, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
@@ -195,11 +214,8 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   tc_stream_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->c = c;
-  grpc_slice path = grpc_slice_from_copied_string(method);
-  s->call = grpc_channel_create_call(
-      c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, path, NULL,
-      deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-  grpc_slice_unref(path);
+  s->call = new_call(
+      c, method, deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
   s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
   s->req = tc_grpc_pack(req);
   grpc_metadata_array_init(&s->initial);
@@ -209,22 +225,11 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
 
   grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
                       .value = s->authorization};
-  grpc_op ops[4];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = authorization ? 1 : 0;
-  ops[0].data.send_initial_metadata.metadata = &md;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = s->req;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
-  grpc_op status_op = {.op = GRPC_OP_RECV_STATUS_ON_CLIENT};
-  status_op.data.recv_status_on_client.trailing_metadata = &s->trailing;
-  status_op.data.recv_status_on_client.status = &s->status;
-  status_op.data.recv_status_on_client.status_details = &s->status_details;
+  grpc_op ops[4], status;
+  request_ops(ops, &md, authorization != NULL, s->req, &s->initial);
+  status_op(&status, &s->trailing, &s->status, &s->status_details);
   if (stream_batch(s, ops, 4, &s->start_pending) < 0 ||
-      stream_batch(s, &status_op, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
+      stream_batch(s, &status, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
     tc_stream_free(s);
     return NULL;
   }
