@@ -121,6 +121,8 @@ char *tenant_name(const char *what);
 tc_tuple_t tuple(char *buf, const char *spec);
 void batch_init(batch_t *b, const char *tenant);
 void add_tuple(batch_t *b, const char *spec);
+/* batch_init, then the one tuple doc:<doc>#viewer@user:a. */
+void batch_viewer(batch_t *b, const char *tenant, unsigned long doc);
 void add_attr_bytes(batch_t *b, const char *type, const char *id, const char *attr,
                     const void *value, size_t len);
 void add_attr(batch_t *b, const char *type, const char *id, const char *attr,

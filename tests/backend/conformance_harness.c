@@ -397,6 +397,13 @@ void add_tuple(batch_t *b, const char *spec) {
   b->w.n_tuples++;
 }
 
+void batch_viewer(batch_t *b, const char *tenant, unsigned long doc) {
+  char spec[64];
+  snprintf(spec, sizeof spec, "doc:%lu#viewer@user:a", doc);
+  batch_init(b, tenant);
+  add_tuple(b, spec);
+}
+
 /* value is stored as its bytes; a real caller packs a protobuf Any. */
 void add_attr_bytes(batch_t *b, const char *type, const char *id, const char *attr,
                     const void *value, size_t len) {

@@ -182,11 +182,8 @@ void test_mixed_calls_complete_in_order(void **state) {
   seq_call_t calls[60];
   int k = 0;
   for (int round = 0; round < 20; round++) {
-    char spec[64];
-    snprintf(spec, sizeof spec, "doc:%d#viewer@user:a", round);
     batch_t b;
-    batch_init(&b, t);
-    add_tuple(&b, spec);
+    batch_viewer(&b, t, (unsigned long)round);
     calls[k] = (seq_call_t){&s, k};
     assert_int_equal(
         f->api->read_tuples(f->b, t, "", &all_tuples, 0, 0, seq_tuples, &calls[k]), 0);
@@ -307,11 +304,8 @@ void test_destroy_with_work_in_flight(void **state) {
   char *saved = strdup(f->api->instance_id(f->b));
   const char *h0 = head(f, t);
   for (int i = 0; i < 100; i++) {
-    char spec[64];
-    snprintf(spec, sizeof spec, "doc:%d#viewer@user:a", i);
     batch_t b;
-    batch_init(&b, t);
-    add_tuple(&b, spec);
+    batch_viewer(&b, t, (unsigned long)i);
     assert_int_equal(f->api->write(f->b, &b.w, flight_write, &fl), 0);
     assert_int_equal(f->api->read_changes(f->b, t, h0, NULL, 0, flight_changes, &fl), 0);
   }
