@@ -121,21 +121,24 @@ static void expect_tenants(fixture_t *f, const char *want) {
 static const char id_regex[] = "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\"";
 static const char name_regex[] = "\"^[a-zA-Z_]{1,64}$\"";
 
+/* Tenancy.Create of id and name with marker's '!' made a NUL is refused
+ * with message, and creates nothing (t1 stays the only tenant). */
+static void expect_create_refused(fixture_t *f, const char *id, const char *name,
+                                  const char *marker, const char *message) {
+  Base__V1__TenantCreateRequest cr = BASE__V1__TENANT_CREATE_REQUEST__INIT;
+  cr.id = (char *)id;
+  cr.name = (char *)name;
+  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
+                     &base__v1__tenant_create_response__descriptor, marker, message);
+  expect_tenants(f, "t1");
+}
+
 static void test_tenancy(void **state) {
   fixture_t *f = *state;
-  Base__V1__TenantCreateRequest cr = BASE__V1__TENANT_CREATE_REQUEST__INIT;
-  cr.id = "nultest!evil";
-  cr.name = "n";
-  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
-                     &base__v1__tenant_create_response__descriptor, "nultest!evil",
-                     "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
-  expect_tenants(f, "t1");
-  cr.id = "nultest";
-  cr.name = "na!me";
-  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
-                     &base__v1__tenant_create_response__descriptor, "na!me",
-                     "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
-  expect_tenants(f, "t1");
+  expect_create_refused(f, "nultest!evil", "n", "nultest!evil",
+                        "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
+  expect_create_refused(f, "nultest", "na!me", "na!me",
+                        "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
 
   /* The tenant the NUL would cut a Delete to survives it. */
   tt_create_tenant(f->client, "nultest");
