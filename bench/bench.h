@@ -50,6 +50,20 @@ typedef struct {
 int bench_parse_int(const char *prog, const char *name, const char *s, int min, int *out);
 int bench_parse_num(const char *prog, const char *name, const char *s, double *out);
 
+/* One --name VALUE option: where its value goes, by kind. */
+typedef enum { BENCH_OPT_STR, BENCH_OPT_INT, BENCH_OPT_NUM, BENCH_OPT_FN } bench_opt_kind_t;
+typedef struct {
+  const char *name;
+  bench_opt_kind_t kind;
+  void *dst;             /* const char **, int * (at least 1), double * (> 0) */
+  int (*fn)(char *arg);  /* BENCH_OPT_FN: 0, or -1 after a message */
+} bench_opt_t;
+/* Parses argv by opts (ended by a row with name NULL), and --help, which
+ * prints usage and exits 0.  Returns 0, or -1 (a bad value, an unknown option
+ * or an argument left over) after printing usage to stderr. */
+int bench_parse_opts(const char *prog, int argc, char **argv, const bench_opt_t *opts,
+                     const char *usage);
+
 /* Bound on every wait for the server (streams in place, deliveries, drain). */
 #define BENCH_WAIT_S 60
 

@@ -7,7 +7,6 @@
 #include "bench.h"
 #include "example_schema.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,72 +100,40 @@ static int parse_peer(char *s) {
 }
 
 static int parse_args(int argc, char **argv, bench_opts_t *o) {
-  enum { O_TARGET = 256, O_TENANT, O_TOKEN, O_DURATION, O_CONCURRENCY, O_BATCH, O_CONNECTIONS,
-         O_WATCHERS, O_RATE, O_STREAMS, O_ROUNDS, O_HISTORY, O_PID, O_JSON, O_SCENARIO, O_HELP,
-         O_NAME, O_PEER, O_SETTLE, O_TLS_CA };
-  static const struct option longs[] = {
-      {"target", required_argument, NULL, O_TARGET},
-      {"tenant", required_argument, NULL, O_TENANT},
-      {"name", required_argument, NULL, O_NAME},
-      {"peer", required_argument, NULL, O_PEER},
-      {"settle", required_argument, NULL, O_SETTLE},
-      {"token", required_argument, NULL, O_TOKEN},
-      {"tls-ca", required_argument, NULL, O_TLS_CA},
-      {"duration", required_argument, NULL, O_DURATION},
-      {"concurrency", required_argument, NULL, O_CONCURRENCY},
-      {"batch", required_argument, NULL, O_BATCH},
-      {"connections", required_argument, NULL, O_CONNECTIONS},
-      {"watchers", required_argument, NULL, O_WATCHERS},
-      {"rate", required_argument, NULL, O_RATE},
-      {"streams", required_argument, NULL, O_STREAMS},
-      {"rounds", required_argument, NULL, O_ROUNDS},
-      {"history", required_argument, NULL, O_HISTORY},
-      {"server-pid", required_argument, NULL, O_PID},
-      {"json", required_argument, NULL, O_JSON},
-      {"scenario", required_argument, NULL, O_SCENARIO},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0},
-  };
   *o = (bench_opts_t){.target = "127.0.0.1:3478", .tenant = "t1", .duration = 3, .rate = 500,
                       .concurrency = 1, .batch = 1, .connections = 1, .watchers = 100,
                       .streams = 1000, .rounds = 5, .history = 20000};
-  int opt, pid = 0, bad = 0;
-  while (!bad && (opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-    switch (opt) {
-      case O_TARGET: o->target = optarg; break;
-      case O_TENANT: o->tenant = optarg; break;
-      case O_NAME: o->name = optarg; break;
-      case O_PEER: bad = parse_peer(optarg); break;
-      case O_SETTLE: bad = parse_num("settle", optarg, &o->settle); break;
-      case O_TOKEN: o->token = optarg; break;
-      case O_TLS_CA: o->tls_ca = optarg; break;
-      case O_JSON: o->json = optarg; break;
-      case O_SCENARIO: o->scenario = optarg; break;
-      case O_DURATION: bad = parse_num("duration", optarg, &o->duration); break;
-      case O_RATE: bad = parse_num("rate", optarg, &o->rate); break;
-      case O_CONCURRENCY: bad = parse_int("concurrency", optarg, 1, &o->concurrency); break;
-      case O_BATCH: bad = parse_int("batch", optarg, 1, &o->batch); break;
-      case O_CONNECTIONS: bad = parse_int("connections", optarg, 1, &o->connections); break;
-      case O_WATCHERS: bad = parse_int("watchers", optarg, 1, &o->watchers); break;
-      case O_STREAMS: bad = parse_int("streams", optarg, 1, &o->streams); break;
-      case O_ROUNDS: bad = parse_int("rounds", optarg, 1, &o->rounds); break;
-      case O_HISTORY: bad = parse_int("history", optarg, 1, &o->history); break;
-      case O_PID: bad = parse_int("server-pid", optarg, 1, &pid); break;
-      case O_HELP: fputs(usage, stdout); exit(0);
-      default: bad = 1;
-    }
-  }
+  int pid = 0;
+  const bench_opt_t opts[] = {
+      {"target", BENCH_OPT_STR, &o->target, NULL},
+      {"tenant", BENCH_OPT_STR, &o->tenant, NULL},
+      {"name", BENCH_OPT_STR, &o->name, NULL},
+      {"peer", BENCH_OPT_FN, NULL, parse_peer},
+      {"settle", BENCH_OPT_NUM, &o->settle, NULL},
+      {"token", BENCH_OPT_STR, &o->token, NULL},
+      {"tls-ca", BENCH_OPT_STR, &o->tls_ca, NULL},
+      {"duration", BENCH_OPT_NUM, &o->duration, NULL},
+      {"concurrency", BENCH_OPT_INT, &o->concurrency, NULL},
+      {"batch", BENCH_OPT_INT, &o->batch, NULL},
+      {"connections", BENCH_OPT_INT, &o->connections, NULL},
+      {"watchers", BENCH_OPT_INT, &o->watchers, NULL},
+      {"rate", BENCH_OPT_NUM, &o->rate, NULL},
+      {"streams", BENCH_OPT_INT, &o->streams, NULL},
+      {"rounds", BENCH_OPT_INT, &o->rounds, NULL},
+      {"history", BENCH_OPT_INT, &o->history, NULL},
+      {"server-pid", BENCH_OPT_INT, &pid, NULL},
+      {"json", BENCH_OPT_STR, &o->json, NULL},
+      {"scenario", BENCH_OPT_STR, &o->scenario, NULL},
+      {NULL, 0, NULL, NULL},
+  };
+  if (bench_parse_opts(PROG, argc, argv, opts, usage) < 0) return -1;
   o->server_pid = (pid_t)pid;
-  if (!bad && optind < argc) {
-    fprintf(stderr, "tuplecast-bench: unexpected argument \"%s\"\n", argv[optind]);
-    bad = 1;
-  }
-  if (!bad && !o->scenario) {
+  if (!o->scenario) {
     fputs("tuplecast-bench: --scenario is required\n", stderr);
-    bad = 1;
+    fputs(usage, stderr);
+    return -1;
   }
-  if (bad) fputs(usage, stderr);
-  return bad ? -1 : 0;
+  return 0;
 }
 
 /* Creates the tenant if it does not exist and writes the example schema if

@@ -19,7 +19,6 @@
  */
 #include "bench.h"
 
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,43 +306,28 @@ static int run(floor_t *f) {
 }
 
 static int parse_args(int argc, char **argv, floor_opts_t *o) {
-  enum { O_URI = 256, O_SCHEMA, O_CONN, O_DEPTH, O_BATCH, O_DURATION, O_TENANT, O_JSON, O_HELP };
-  static const struct option longs[] = {
-      {"uri", required_argument, NULL, O_URI},
-      {"schema", required_argument, NULL, O_SCHEMA},
-      {"connections", required_argument, NULL, O_CONN},
-      {"depth", required_argument, NULL, O_DEPTH},
-      {"batch", required_argument, NULL, O_BATCH},
-      {"duration", required_argument, NULL, O_DURATION},
-      {"tenant", required_argument, NULL, O_TENANT},
-      {"json", required_argument, NULL, O_JSON},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0},
-  };
   *o = (floor_opts_t){.schema = "tc_floor", .tenant = "t1", .connections = 4, .depth = 1,
                       .batch = 1, .duration = 3};
-  int opt, bad = 0;
-  while (!bad && (opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-    switch (opt) {
-      case O_URI: o->uri = optarg; break;
-      case O_SCHEMA: o->schema = optarg; break;
-      case O_CONN: bad = bench_parse_int(PROG, "connections", optarg, 1, &o->connections); break;
-      case O_DEPTH: bad = bench_parse_int(PROG, "depth", optarg, 1, &o->depth); break;
-      case O_BATCH: bad = bench_parse_int(PROG, "batch", optarg, 1, &o->batch); break;
-      case O_DURATION: bad = bench_parse_num(PROG, "duration", optarg, &o->duration); break;
-      case O_TENANT: o->tenant = optarg; break;
-      case O_JSON: o->json = optarg; break;
-      case O_HELP: fputs(usage, stdout); exit(0);
-      default: bad = 1;
-    }
-  }
+  const bench_opt_t opts[] = {
+      {"uri", BENCH_OPT_STR, &o->uri, NULL},
+      {"schema", BENCH_OPT_STR, &o->schema, NULL},
+      {"connections", BENCH_OPT_INT, &o->connections, NULL},
+      {"depth", BENCH_OPT_INT, &o->depth, NULL},
+      {"batch", BENCH_OPT_INT, &o->batch, NULL},
+      {"duration", BENCH_OPT_NUM, &o->duration, NULL},
+      {"tenant", BENCH_OPT_STR, &o->tenant, NULL},
+      {"json", BENCH_OPT_STR, &o->json, NULL},
+      {NULL, 0, NULL, NULL},
+  };
+  if (bench_parse_opts(PROG, argc, argv, opts, usage) < 0) return -1;
   /* The batch bound is Postgres's 65535 parameters per statement; the schema
    * name goes into SQL unquoted. */
-  if (!bad && (!o->uri || o->connections > 1000 || o->batch > 30000 || optind < argc ||
-               strspn(o->schema, "abcdefghijklmnopqrstuvwxyz_0123456789") != strlen(o->schema)))
-    bad = 1;
-  if (bad) fputs(usage, stderr);
-  return bad ? -1 : 0;
+  if (!o->uri || o->connections > 1000 || o->batch > 30000 ||
+      strspn(o->schema, "abcdefghijklmnopqrstuvwxyz_0123456789") != strlen(o->schema)) {
+    fputs(usage, stderr);
+    return -1;
+  }
+  return 0;
 }
 
 static void report(floor_t *f, bench_report_t *r, bench_cpu_mark_t cpu, const bench_opts_t *bo) {
