@@ -25,6 +25,10 @@
 #define ID_RE "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\""
 #define TENANT_RE "\"[a-zA-Z0-9-,]+\""
 #define EMBEDDED ": embedded message failed validation | caused by: "
+/* Where in a DataWriteRequest a nested error is. */
+#define TUPLE0 "invalid DataWriteRequest.Tuples[0]" EMBEDDED
+#define TUPLE0_ENTITY TUPLE0 "invalid Tuple.Entity" EMBEDDED
+#define TUPLE0_SUBJECT TUPLE0 "invalid Tuple.Subject" EMBEDDED
 
 static void expect_ok(const void *msg) {
   char *err = NULL;
@@ -47,6 +51,27 @@ static char *fill(char *buf, char c, size_t n) {
   memset(buf, c, n);
   buf[n] = '\0';
   return buf;
+}
+
+#define N(a) (sizeof(a) / sizeof(a)[0])
+
+/* One value of a string field and what the request then answers: want, or
+ * valid when want is NULL. */
+struct field_case {
+  const char *value, *want;
+};
+
+/* Sets *field to each case's value in turn and checks msg; then puts the
+ * field's own value back. */
+static void expect_field(const void *msg, char **field, const struct field_case *cases,
+                         size_t n) {
+  char *own = *field;
+  for (size_t i = 0; i < n; i++) {
+    *field = (char *)cases[i].value;
+    if (cases[i].want) expect_error(msg, cases[i].want);
+    else expect_ok(msg);
+  }
+  *field = own;
 }
 
 /* ---- Fixtures: a valid request of each shape, to be broken one field at a time. ---- */
@@ -124,58 +149,74 @@ static void filter_fx_init(struct filter_fx *x) {
   x->attrs.entity = &x->attr_entity;
 }
 
+/* The data service's other requests, valid, over the write fixture's tuples
+ * and the filter fixture. */
+struct req_fx {
+  struct write_fx w;
+  struct filter_fx f;
+  Base__V1__RelationshipWriteRequestMetadata rwmd;
+  Base__V1__RelationshipWriteRequest rw;
+  Base__V1__RelationshipReadRequestMetadata rrmd;
+  Base__V1__RelationshipReadRequest rr;
+  Base__V1__AttributeReadRequestMetadata armd;
+  Base__V1__AttributeReadRequest ar;
+  Base__V1__DataDeleteRequest dd;
+  Base__V1__RelationshipDeleteRequest rd;
+};
+
+static void req_fx_init(struct req_fx *x) {
+  *x = (struct req_fx){
+    .rwmd = BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT,
+    .rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT,
+    .rrmd = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT,
+    .rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT,
+    .armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT,
+    .ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT,
+    .dd = BASE__V1__DATA_DELETE_REQUEST__INIT,
+    .rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT,
+  };
+  write_fx_init(&x->w);
+  filter_fx_init(&x->f);
+  x->rw.tenant_id = x->rr.tenant_id = x->ar.tenant_id = x->dd.tenant_id = x->rd.tenant_id = "t1";
+  x->rw.metadata = &x->rwmd;
+  x->rw.n_tuples = 1;
+  x->rw.tuples = x->w.tuples;
+  x->rr.metadata = &x->rrmd;
+  x->rr.filter = &x->f.tuples;
+  x->ar.metadata = &x->armd;
+  x->ar.filter = &x->f.attrs;
+  x->dd.tuple_filter = &x->f.tuples;
+  x->dd.attribute_filter = &x->f.attrs;
+  x->rd.filter = &x->f.tuples;
+}
+
 /* ---- Valid requests ---- */
 
 static void test_valid_data_requests(void **state) {
   (void)state;
-  struct write_fx w;
-  write_fx_init(&w);
-  expect_ok(&w.req);
-  w.req.n_tuples = 0;
-  w.req.n_attributes = 0;
-  expect_ok(&w.req); /* min_items 0 */
+  struct req_fx x;
+  req_fx_init(&x);
+  expect_ok(&x.w.req);
+  x.w.req.n_tuples = 0;
+  x.w.req.n_attributes = 0;
+  expect_ok(&x.w.req); /* min_items 0 */
 
-  Base__V1__RelationshipWriteRequestMetadata rwmd =
-      BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT;
-  Base__V1__RelationshipWriteRequest rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT;
-  rw.tenant_id = "t1";
-  rw.metadata = &rwmd;
-  rw.n_tuples = 2;
-  rw.tuples = w.tuples;
-  expect_ok(&rw);
+  x.rw.n_tuples = 2;
+  expect_ok(&x.rw);
 
-  struct filter_fx f;
-  filter_fx_init(&f);
-  Base__V1__RelationshipReadRequestMetadata rrmd =
-      BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
-  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
-  rr.tenant_id = "t1";
-  rr.metadata = &rrmd;
-  rr.filter = &f.tuples;
-  rr.page_size = 0; /* gte 1 with ignore_empty: 0 means "not set" */
-  expect_ok(&rr);
-  rr.page_size = 1;
-  rr.continuous_token = "";
-  expect_ok(&rr);
+  x.rr.page_size = 0; /* gte 1 with ignore_empty: 0 means "not set" */
+  expect_ok(&x.rr);
+  x.rr.page_size = 1;
+  x.rr.continuous_token = "";
+  expect_ok(&x.rr);
 
-  Base__V1__AttributeReadRequestMetadata armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT;
-  Base__V1__AttributeReadRequest ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT;
-  ar.tenant_id = "t1";
-  ar.metadata = &armd;
-  ar.filter = &f.attrs;
-  expect_ok(&ar);
+  expect_ok(&x.ar);
+  expect_ok(&x.dd);
 
-  Base__V1__DataDeleteRequest dd = BASE__V1__DATA_DELETE_REQUEST__INIT;
-  dd.tenant_id = "t1";
-  dd.tuple_filter = &f.tuples;
-  dd.attribute_filter = &f.attrs;
-  expect_ok(&dd);
-
-  Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
-  rd.tenant_id = "t1";
-  expect_ok(&rd); /* filter is not required */
-  rd.filter = &f.tuples;
-  expect_ok(&rd);
+  x.rd.filter = NULL;
+  expect_ok(&x.rd); /* filter is not required */
+  x.rd.filter = &x.f.tuples;
+  expect_ok(&x.rd);
 
   Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
   arg.key = "creatorID";
@@ -258,37 +299,23 @@ static void test_id_pattern(void **state) {
   (void)state;
   struct write_fx w;
   write_fx_init(&w);
-  char buf[256];
-
-  w.entity.id = "*";
-  expect_ok(&w.req);
-  w.entity.id = "a_b-c@d.e:f+G9";
-  expect_ok(&w.req);
-  w.entity.id = fill(buf, 'x', 128);
-  expect_ok(&w.req);
-
-  w.entity.id = fill(buf, 'x', 129);
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Id: value length must be at most 128 bytes");
-  w.entity.id = fill(buf, '*', 129); /* length is checked before the pattern */
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Id: value length must be at most 128 bytes");
-  w.entity.id = "a*";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Id: value does not match regex pattern " ID_RE);
-  w.entity.id = "";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Id: value does not match regex pattern " ID_RE);
-  w.entity.id = "1";
+  char x128[129], x129[130], star129[130];
+  const struct field_case entity_id[] = {
+    {"*", NULL},
+    {"a_b-c@d.e:f+G9", NULL},
+    {fill(x128, 'x', 128), NULL},
+    {fill(x129, 'x', 129),
+     TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
+    /* length is checked before the pattern */
+    {fill(star129, '*', 129),
+     TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
+    {"a*", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
+    {"", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
+  };
+  expect_field(&w.req, &w.entity.id, entity_id, N(entity_id));
 
   w.subject.id = "a b";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Subject" EMBEDDED
-                       "invalid Subject.Id: value does not match regex pattern " ID_RE);
+  expect_error(&w.req, TUPLE0_SUBJECT "invalid Subject.Id: value does not match regex pattern " ID_RE);
 }
 
 static void test_id_pattern_spelled_out(void **state) {
@@ -303,30 +330,21 @@ static void test_name_pattern(void **state) {
   (void)state;
   struct write_fx w;
   write_fx_init(&w);
-  char buf[128];
-
-  w.entity.type = fill(buf, 'a', 64);
-  expect_ok(&w.req);
-  w.entity.type = fill(buf, 'a', 65);
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Type: value length must be at most 64 bytes");
-  w.entity.type = "doc1"; /* no digits in names */
-  expect_error(&w.req,
-               "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | "
-               "caused by: invalid Tuple.Entity: embedded message failed validation | "
-               "caused by: invalid Entity.Type: value does not match regex pattern "
-               "\"^[a-zA-Z_]{1,64}$\"");
-  w.entity.type = "user\n"; /* Go's $ is the end of the text */
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
-  w.entity.type = "";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
-                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
-  w.entity.type = "Document_Type";
-  expect_ok(&w.req);
+  char a64[65], a65[66];
+  const struct field_case entity_type[] = {
+    {fill(a64, 'a', 64), NULL},
+    {fill(a65, 'a', 65), TUPLE0_ENTITY "invalid Entity.Type: value length must be at most 64 bytes"},
+    {"doc1", /* no digits in names */
+     "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | "
+     "caused by: invalid Tuple.Entity: embedded message failed validation | "
+     "caused by: invalid Entity.Type: value does not match regex pattern "
+     "\"^[a-zA-Z_]{1,64}$\""},
+    {"user\n", /* Go's $ is the end of the text */
+     TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
+    {"", TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
+    {"Document_Type", NULL},
+  };
+  expect_field(&w.req, &w.entity.type, entity_type, N(entity_type));
 }
 
 static void test_tuple_rules(void **state) {
@@ -335,32 +353,25 @@ static void test_tuple_rules(void **state) {
   write_fx_init(&w);
 
   w.tuple.relation = "";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  expect_error(&w.req, TUPLE0 "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
   w.tuple.relation = "viewer";
 
   w.subject.type = "us-er";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Subject" EMBEDDED
-                       "invalid Subject.Type: value does not match regex pattern " NAME_RE);
+  expect_error(&w.req, TUPLE0_SUBJECT "invalid Subject.Type: value does not match regex pattern " NAME_RE);
   w.subject.type = "group";
 
-  w.subject.relation = ""; /* ignore_empty: direct subject */
-  expect_ok(&w.req);
-  w.subject.relation = "member";
-  expect_ok(&w.req);
-  w.subject.relation = "member2";
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Subject" EMBEDDED
-                       "invalid Subject.Relation: value does not match regex pattern " NAME_RE);
-  w.subject.relation = "";
+  const struct field_case subject_relation[] = {
+    {"", NULL}, /* ignore_empty: direct subject */
+    {"member", NULL},
+    {"member2",
+     TUPLE0_SUBJECT "invalid Subject.Relation: value does not match regex pattern " NAME_RE},
+  };
+  expect_field(&w.req, &w.subject.relation, subject_relation, N(subject_relation));
 
   w.tuple.subject = NULL;
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Subject: value is required");
+  expect_error(&w.req, TUPLE0 "invalid Tuple.Subject: value is required");
   w.tuple.entity = NULL; /* declaration order: entity before subject */
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[0]" EMBEDDED
-                       "invalid Tuple.Entity: value is required");
+  expect_error(&w.req, TUPLE0 "invalid Tuple.Entity: value is required");
 }
 
 static void test_write_request_rules(void **state) {
@@ -415,93 +426,82 @@ static void test_write_request_rules(void **state) {
 
 static void test_relationship_write_rules(void **state) {
   (void)state;
-  struct write_fx w;
-  write_fx_init(&w);
-  Base__V1__RelationshipWriteRequestMetadata md =
-      BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT;
-  Base__V1__RelationshipWriteRequest rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT;
-  rw.tenant_id = "t1";
-  rw.metadata = &md;
-  expect_error(&rw, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
-  rw.n_tuples = 1;
-  rw.tuples = w.tuples;
-  expect_ok(&rw);
-  w.tuple.relation = "Viewer-1";
-  expect_error(&rw, "invalid RelationshipWriteRequest.Tuples[0]" EMBEDDED
-                    "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
-  rw.metadata = NULL;
-  expect_error(&rw, "invalid RelationshipWriteRequest.Metadata: value is required");
-  rw.tenant_id = "t 1";
-  expect_error(&rw, "invalid RelationshipWriteRequest.TenantId: value does not match regex pattern "
-                    ID_RE);
+  struct req_fx x;
+  req_fx_init(&x);
+  x.rw.n_tuples = 0;
+  expect_error(&x.rw, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
+  x.rw.n_tuples = 1;
+  expect_ok(&x.rw);
+  x.w.tuple.relation = "Viewer-1";
+  expect_error(&x.rw, "invalid RelationshipWriteRequest.Tuples[0]" EMBEDDED
+                      "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  x.rw.metadata = NULL;
+  expect_error(&x.rw, "invalid RelationshipWriteRequest.Metadata: value is required");
+  x.rw.tenant_id = "t 1";
+  expect_error(&x.rw, "invalid RelationshipWriteRequest.TenantId: value does not match regex pattern "
+                      ID_RE);
 }
 
 static void test_read_request_rules(void **state) {
   (void)state;
-  struct filter_fx f;
-  filter_fx_init(&f);
-  Base__V1__RelationshipReadRequestMetadata rrmd =
-      BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
-  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
-  rr.tenant_id = "t1";
-  rr.metadata = &rrmd;
-  expect_error(&rr, "invalid RelationshipReadRequest.Filter: value is required");
-  rr.filter = &f.tuples;
-  f.tuples.relation = "1";
-  expect_error(&rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
-                    "invalid TupleFilter.Relation: value does not match regex pattern " NAME_RE);
-  f.tuples.relation = "";
-  f.subject.relation = "x1";
-  expect_error(&rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
-                    "invalid TupleFilter.Subject" EMBEDDED
-                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
-  f.subject.relation = "";
-  f.ids[0] = "not an id"; /* EntityFilter and SubjectFilter ids have no rule */
-  f.entity.type = "";
-  expect_ok(&rr);
-  rr.metadata = NULL;
-  expect_error(&rr, "invalid RelationshipReadRequest.Metadata: value is required");
+  struct req_fx x;
+  req_fx_init(&x);
+  struct filter_fx *f = &x.f;
+  x.rr.filter = NULL;
+  expect_error(&x.rr, "invalid RelationshipReadRequest.Filter: value is required");
+  x.rr.filter = &f->tuples;
+  f->tuples.relation = "1";
+  expect_error(&x.rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
+                      "invalid TupleFilter.Relation: value does not match regex pattern " NAME_RE);
+  f->tuples.relation = "";
+  f->subject.relation = "x1";
+  expect_error(&x.rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
+                      "invalid TupleFilter.Subject" EMBEDDED
+                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  f->subject.relation = "";
+  f->ids[0] = "not an id"; /* EntityFilter and SubjectFilter ids have no rule */
+  f->entity.type = "";
+  expect_ok(&x.rr);
+  x.rr.metadata = NULL;
+  expect_error(&x.rr, "invalid RelationshipReadRequest.Metadata: value is required");
 
-  Base__V1__AttributeReadRequestMetadata armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT;
-  Base__V1__AttributeReadRequest ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT;
-  ar.tenant_id = "t1";
-  expect_error(&ar, "invalid AttributeReadRequest.Metadata: value is required");
-  ar.metadata = &armd;
-  expect_error(&ar, "invalid AttributeReadRequest.Filter: value is required");
-  ar.filter = &f.attrs;
-  ar.page_size = 0;
-  ar.continuous_token = "";
-  expect_ok(&ar);
-  ar.tenant_id = "";
-  expect_error(&ar, "invalid AttributeReadRequest.TenantId: value does not match regex pattern "
-                    ID_RE);
+  x.ar.metadata = NULL;
+  x.ar.filter = NULL;
+  expect_error(&x.ar, "invalid AttributeReadRequest.Metadata: value is required");
+  x.ar.metadata = &x.armd;
+  expect_error(&x.ar, "invalid AttributeReadRequest.Filter: value is required");
+  x.ar.filter = &f->attrs;
+  x.ar.page_size = 0;
+  x.ar.continuous_token = "";
+  expect_ok(&x.ar);
+  x.ar.tenant_id = "";
+  expect_error(&x.ar, "invalid AttributeReadRequest.TenantId: value does not match regex pattern "
+                      ID_RE);
 }
 
 static void test_delete_request_rules(void **state) {
   (void)state;
-  struct filter_fx f;
-  filter_fx_init(&f);
-  Base__V1__DataDeleteRequest dd = BASE__V1__DATA_DELETE_REQUEST__INIT;
-  dd.tenant_id = "t1";
-  expect_error(&dd, "invalid DataDeleteRequest.TupleFilter: value is required");
-  dd.tuple_filter = &f.tuples;
-  expect_error(&dd, "invalid DataDeleteRequest.AttributeFilter: value is required");
-  dd.attribute_filter = &f.attrs;
-  expect_ok(&dd);
-  f.subject.relation = "a.b";
-  expect_error(&dd, "invalid DataDeleteRequest.TupleFilter" EMBEDDED
-                    "invalid TupleFilter.Subject" EMBEDDED
-                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  struct req_fx x;
+  req_fx_init(&x);
+  x.dd.tuple_filter = NULL;
+  x.dd.attribute_filter = NULL;
+  expect_error(&x.dd, "invalid DataDeleteRequest.TupleFilter: value is required");
+  x.dd.tuple_filter = &x.f.tuples;
+  expect_error(&x.dd, "invalid DataDeleteRequest.AttributeFilter: value is required");
+  x.dd.attribute_filter = &x.f.attrs;
+  expect_ok(&x.dd);
+  x.f.subject.relation = "a.b";
+  expect_error(&x.dd, "invalid DataDeleteRequest.TupleFilter" EMBEDDED
+                      "invalid TupleFilter.Subject" EMBEDDED
+                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
 
-  Base__V1__RelationshipDeleteRequest rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT;
-  rd.tenant_id = "t1";
-  rd.filter = &f.tuples; /* optional, but validated when set */
-  expect_error(&rd, "invalid RelationshipDeleteRequest.Filter" EMBEDDED
-                    "invalid TupleFilter.Subject" EMBEDDED
-                    "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
-  rd.tenant_id = "";
-  expect_error(&rd, "invalid RelationshipDeleteRequest.TenantId: value does not match regex "
-                    "pattern " ID_RE);
+  /* the filter is optional, but validated when set */
+  expect_error(&x.rd, "invalid RelationshipDeleteRequest.Filter" EMBEDDED
+                      "invalid TupleFilter.Subject" EMBEDDED
+                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  x.rd.tenant_id = "";
+  expect_error(&x.rd, "invalid RelationshipDeleteRequest.TenantId: value does not match regex "
+                      "pattern " ID_RE);
 }
 
 static void test_tenant_id_on_every_service(void **state) {
