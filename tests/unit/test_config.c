@@ -104,6 +104,43 @@ static void assert_list(const tc_config_list_t *l, char **want) {
   for (size_t i = 0; i < l->count; i++) assert_string_equal(l->items[i], want[i]);
 }
 
+/* The values of the server, logger and database keys most tests look at. */
+struct want {
+  const char *host;
+  int rate_limit, http_port, grpc_port, log_level;
+  const char *log_output;
+  bool watch;
+  const char *engine, *uri;
+  bool auto_migrate;
+  int max_data_per_write, max_retries, watch_buffer_size;
+};
+
+static void expect_values(const tc_config_t *cfg, const struct want *w) {
+  assert_string_equal(cfg->server_host, w->host);
+  assert_int_equal(cfg->server_rate_limit, w->rate_limit);
+  assert_int_equal(cfg->http_port, w->http_port);
+  assert_int_equal(cfg->grpc_port, w->grpc_port);
+  assert_int_equal(cfg->log_level, w->log_level);
+  assert_string_equal(cfg->log_output, w->log_output);
+  assert_int_equal(cfg->watch_enabled, w->watch);
+  assert_string_equal(cfg->database_engine, w->engine);
+  assert_string_equal(cfg->database_uri, w->uri);
+  assert_int_equal(cfg->database_auto_migrate, w->auto_migrate);
+  assert_int_equal(cfg->database_max_data_per_write, w->max_data_per_write);
+  assert_int_equal(cfg->database_max_retries, w->max_retries);
+  assert_int_equal(cfg->database_watch_buffer_size, w->watch_buffer_size);
+}
+
+/* Loads yaml and argv (no environment); expects database.engine and
+ * database.uri. */
+static void expect_engine(const char *yaml, char **argv, const char *engine, const char *uri) {
+  tc_config_t cfg;
+  expect_ok(&cfg, yaml, argv, NONE);
+  assert_string_equal(cfg.database_engine, engine);
+  assert_string_equal(cfg.database_uri, uri);
+  tc_config_free(&cfg);
+}
+
 /* ---- defaults and sources ----------------------------------------------- */
 
 static void test_defaults(void **state) {
@@ -111,29 +148,22 @@ static void test_defaults(void **state) {
   tc_config_t cfg;
   expect_ok(&cfg, NULL, NONE, NONE);
   assert_null(cfg.config_file);
-  assert_string_equal(cfg.server_host, "");
-  assert_int_equal(cfg.server_rate_limit, 10000);
+  expect_values(&cfg, &(struct want){.host = "", .rate_limit = 10000, .http_port = 3476,
+                                     .grpc_port = 3478, .log_level = TC_LOG_INFO,
+                                     .log_output = "text", .watch = true, .engine = "sqlite",
+                                     .uri = "./tuplecast.db", .auto_migrate = true,
+                                     .max_data_per_write = 1000, .max_retries = 10,
+                                     .watch_buffer_size = 1024});
   assert_int_equal(cfg.server_shutdown_grace_ms, 5000);
   assert_true(cfg.http_enabled);
-  assert_int_equal(cfg.http_port, 3476);
   assert_string_equal(cfg.http_grpc_target_host, "127.0.0.1");
   assert_list(&cfg.http_cors_allowed_origins, ARGS("*"));
   assert_list(&cfg.http_cors_allowed_headers, ARGS("*"));
-  assert_int_equal(cfg.grpc_port, 3478);
   assert_int_equal(cfg.grpc_max_message_size, 4194304);
-  assert_int_equal(cfg.log_level, TC_LOG_INFO);
-  assert_string_equal(cfg.log_output, "text");
   assert_string_equal(cfg.authn_method, "");
   assert_list(&cfg.authn_preshared_keys, NONE);
-  assert_true(cfg.watch_enabled);
-  assert_string_equal(cfg.database_engine, "sqlite");
-  assert_string_equal(cfg.database_uri, "./tuplecast.db");
   assert_string_equal(cfg.database_writer_uri, "");
   assert_string_equal(cfg.database_reader_uri, "");
-  assert_true(cfg.database_auto_migrate);
-  assert_int_equal(cfg.database_max_data_per_write, 1000);
-  assert_int_equal(cfg.database_max_retries, 10);
-  assert_int_equal(cfg.database_watch_buffer_size, 1024);
   assert_string_equal(cfg.database_backend_dir, "");
   tc_config_free(&cfg);
 }
@@ -191,21 +221,15 @@ static void test_file_only(void **state) {
             "  backend_dir: /opt/tc/backends\n",
             NONE, NONE);
   assert_non_null(cfg.config_file);
-  assert_string_equal(cfg.server_host, "0.0.0.0");
-  assert_int_equal(cfg.server_rate_limit, 250);
+  expect_values(&cfg, &(struct want){.host = "0.0.0.0", .rate_limit = 250, .http_port = 8080,
+                                     .grpc_port = 9090, .log_level = TC_LOG_DEBUG,
+                                     .log_output = "json", .watch = false, .engine = "sqlite",
+                                     .uri = "/var/lib/tc.db", .auto_migrate = false,
+                                     .max_data_per_write = 500, .max_retries = 3,
+                                     .watch_buffer_size = 1});
   assert_int_equal(cfg.server_shutdown_grace_ms, 5400000);
   assert_false(cfg.http_enabled);
-  assert_int_equal(cfg.http_port, 8080);
-  assert_int_equal(cfg.grpc_port, 9090);
   assert_int_equal(cfg.grpc_max_message_size, 1048576);
-  assert_int_equal(cfg.log_level, TC_LOG_DEBUG);
-  assert_string_equal(cfg.log_output, "json");
-  assert_false(cfg.watch_enabled);
-  assert_string_equal(cfg.database_uri, "/var/lib/tc.db");
-  assert_false(cfg.database_auto_migrate);
-  assert_int_equal(cfg.database_max_data_per_write, 500);
-  assert_int_equal(cfg.database_max_retries, 3);
-  assert_int_equal(cfg.database_watch_buffer_size, 1);
   assert_string_equal(cfg.database_backend_dir, "/opt/tc/backends");
   tc_config_free(&cfg);
 }
@@ -422,15 +446,10 @@ static void test_tls_keys(void **state) {
 static void test_engines(void **state) {
   (void)state;
   tc_config_t cfg;
-  expect_ok(&cfg, "database: {engine: memory}\n", NONE, NONE);
-  assert_string_equal(cfg.database_engine, "memory");
-  assert_string_equal(cfg.database_uri, "");
-  tc_config_free(&cfg);
-  expect_ok(&cfg, NULL, ARGS("--database-engine", "postgres", "--database-uri",
-                             "postgres://u:p@h:5432/db"), NONE);
-  assert_string_equal(cfg.database_engine, "postgres");
-  assert_string_equal(cfg.database_uri, "postgres://u:p@h:5432/db");
-  tc_config_free(&cfg);
+  expect_engine("database: {engine: memory}\n", NONE, "memory", "");
+  expect_engine(NULL, ARGS("--database-engine", "postgres", "--database-uri",
+                           "postgres://u:p@h:5432/db"),
+                "postgres", "postgres://u:p@h:5432/db");
   expect_ok(&cfg, "database: {engine: postgres, writer: {uri: \"postgres://w\"}, "
             "reader: {uri: \"postgres://r\"}}\n", NONE, NONE);
   assert_string_equal(cfg.database_uri, "");
@@ -438,13 +457,8 @@ static void test_engines(void **state) {
   assert_string_equal(cfg.database_reader_uri, "postgres://r");
   tc_config_free(&cfg);
   /* No list of engine names: any name reaches the plugin loader. */
-  expect_ok(&cfg, "database: {engine: mydb}\n", NONE, NONE);
-  assert_string_equal(cfg.database_engine, "mydb");
-  assert_string_equal(cfg.database_uri, "");
-  tc_config_free(&cfg);
-  expect_ok(&cfg, NULL, ARGS("--database-engine", "/opt/tc/mydb.so"), NONE);
-  assert_string_equal(cfg.database_engine, "/opt/tc/mydb.so");
-  tc_config_free(&cfg);
+  expect_engine("database: {engine: mydb}\n", NONE, "mydb", "");
+  expect_engine(NULL, ARGS("--database-engine", "/opt/tc/mydb.so"), "/opt/tc/mydb.so", "");
   /* A NUL byte would cut the name short unseen. */
   static const char nul[] = "database: {engine: \"mydb\\0/../x\"}\n";
   expect_error(nul, NONE, NONE, "database.engine: the value holds a NUL byte (");
@@ -498,10 +512,8 @@ static void test_empty_and_null_values(void **state) {
   tc_config_free(&cfg);
   expect_ok(&cfg, "# only a comment\n", NONE, NONE);
   tc_config_free(&cfg);
-  expect_ok(&cfg, "server:\ndatabase:\n  uri:\n  engine: ~\nservice:\n  data:\n", NONE, NONE);
-  assert_string_equal(cfg.database_uri, "./tuplecast.db");
-  assert_string_equal(cfg.database_engine, "sqlite");
-  tc_config_free(&cfg);
+  expect_engine("server:\ndatabase:\n  uri:\n  engine: ~\nservice:\n  data:\n", NONE, "sqlite",
+                "./tuplecast.db");
   expect_ok(&cfg, "server: {host: \"\"}\nlogger: {output: \"\"}\n", NONE, NONE);
   assert_string_equal(cfg.server_host, "");
   assert_string_equal(cfg.log_output, "text");
@@ -684,24 +696,17 @@ static void test_permify_config_loads_unchanged(void **state) {
   (void)state;
   tc_config_t cfg;
   expect_ok(&cfg, PERMIFY_CONFIG, NONE, NONE);
-  assert_string_equal(cfg.server_host, "0.0.0.0");
-  assert_int_equal(cfg.server_rate_limit, 100);
-  assert_int_equal(cfg.http_port, 3476);
-  assert_int_equal(cfg.grpc_port, 3478);
+  expect_values(&cfg, &(struct want){.host = "0.0.0.0", .rate_limit = 100, .http_port = 3476,
+                                     .grpc_port = 3478, .log_level = TC_LOG_WARN,
+                                     .log_output = "json", .watch = true, .engine = "postgres",
+                                     .uri = "postgres://user:password@host:5432/db_name",
+                                     .auto_migrate = false, .max_data_per_write = 1000,
+                                     .max_retries = 10, .watch_buffer_size = 100});
   assert_list(&cfg.http_cors_allowed_origins, ARGS("https://app.example.com"));
-  assert_int_equal(cfg.log_level, TC_LOG_WARN);
-  assert_string_equal(cfg.log_output, "json");
   assert_string_equal(cfg.authn_method, "preshared");
   assert_list(&cfg.authn_preshared_keys, ARGS("secret-1", "secret-2"));
-  assert_true(cfg.watch_enabled);
-  assert_string_equal(cfg.database_engine, "postgres");
-  assert_string_equal(cfg.database_uri, "postgres://user:password@host:5432/db_name");
   assert_string_equal(cfg.database_writer_uri, "postgres://user:password@primary:5432/db_name");
   assert_string_equal(cfg.database_reader_uri, "postgres://user:password@replica:5432/db_name");
-  assert_false(cfg.database_auto_migrate);
-  assert_int_equal(cfg.database_max_data_per_write, 1000);
-  assert_int_equal(cfg.database_max_retries, 10);
-  assert_int_equal(cfg.database_watch_buffer_size, 100);
   tc_config_free(&cfg);
 }
 
