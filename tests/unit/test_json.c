@@ -20,6 +20,7 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "pbjson.h"
 #include "tuplecast/errors.h"
+#include "union_fx.h"
 
 /* ---- a hand-made descriptor for the scalar types base.v1 does not use ---- */
 
@@ -300,15 +301,7 @@ static void test_schema_read_response(void **state) {
   Base__V1__EntityDefinition__RelationsEntry rel_parent =
       BASE__V1__ENTITY_DEFINITION__RELATIONS_ENTRY__INIT;
   Base__V1__EntityDefinition__RelationsEntry *rels[] = {&rel_parent, &rel_owner};
-  Base__V1__ComputedUserSet cus_owner = BASE__V1__COMPUTED_USER_SET__INIT;
-  Base__V1__ComputedUserSet cus_edit = BASE__V1__COMPUTED_USER_SET__INIT;
-  Base__V1__TupleSet ts_parent = BASE__V1__TUPLE_SET__INIT;
-  Base__V1__TupleToUserSet ttus = BASE__V1__TUPLE_TO_USER_SET__INIT;
-  Base__V1__Leaf leaf1 = BASE__V1__LEAF__INIT, leaf2 = BASE__V1__LEAF__INIT;
-  Base__V1__Child c1 = BASE__V1__CHILD__INIT, c2 = BASE__V1__CHILD__INIT;
-  Base__V1__Child *children[] = {&c1, &c2};
-  Base__V1__Rewrite rw = BASE__V1__REWRITE__INIT;
-  Base__V1__Child root = BASE__V1__CHILD__INIT;
+  tt_union_t owner_or_parent_edit;
   Base__V1__PermissionDefinition edit = BASE__V1__PERMISSION_DEFINITION__INIT;
   Base__V1__EntityDefinition__PermissionsEntry perm_edit =
       BASE__V1__ENTITY_DEFINITION__PERMISSIONS_ENTRY__INIT;
@@ -347,26 +340,8 @@ static void test_schema_read_response(void **state) {
   rel_owner.value = &owner;
   rel_parent.key = "parent";
   rel_parent.value = &parent;
-  cus_owner.relation = "owner";
-  cus_edit.relation = "edit";
-  ts_parent.relation = "parent";
-  ttus.tupleset = &ts_parent;
-  ttus.computed = &cus_edit;
-  leaf1.type_case = BASE__V1__LEAF__TYPE_COMPUTED_USER_SET;
-  leaf1.computed_user_set = &cus_owner;
-  leaf2.type_case = BASE__V1__LEAF__TYPE_TUPLE_TO_USER_SET;
-  leaf2.tuple_to_user_set = &ttus;
-  c1.type_case = BASE__V1__CHILD__TYPE_LEAF;
-  c1.leaf = &leaf1;
-  c2.type_case = BASE__V1__CHILD__TYPE_LEAF;
-  c2.leaf = &leaf2;
-  rw.rewrite_operation = BASE__V1__REWRITE__OPERATION__OPERATION_UNION;
-  rw.n_children = 2;
-  rw.children = children;
-  root.type_case = BASE__V1__CHILD__TYPE_REWRITE;
-  root.rewrite = &rw;
   edit.name = "edit";
-  edit.child = &root;
+  edit.child = tt_union(&owner_or_parent_edit, "owner", "parent", "edit");
   perm_edit.key = "edit";
   perm_edit.value = &edit;
   pub.name = "public";

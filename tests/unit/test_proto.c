@@ -16,6 +16,7 @@
 #include "base/v1/service.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "union_fx.h"
 
 /* Packs msg and checks the bytes are exactly expected[0..len). */
 static void assert_packs_to(const ProtobufCMessage *msg, const uint8_t *expected,
@@ -228,39 +229,14 @@ static void test_schema_round_trip(void **state) {
   Base__V1__EntityDefinition__PermissionsEntry pe =
       BASE__V1__ENTITY_DEFINITION__PERMISSIONS_ENTRY__INIT, *pes[1] = {&pe};
   Base__V1__PermissionDefinition pd = BASE__V1__PERMISSION_DEFINITION__INIT;
-  Base__V1__Child root = BASE__V1__CHILD__INIT, c1 = BASE__V1__CHILD__INIT,
-                 c2 = BASE__V1__CHILD__INIT, *kids[2] = {&c1, &c2};
-  Base__V1__Rewrite rw = BASE__V1__REWRITE__INIT;
-  Base__V1__Leaf l1 = BASE__V1__LEAF__INIT, l2 = BASE__V1__LEAF__INIT;
-  Base__V1__ComputedUserSet cus = BASE__V1__COMPUTED_USER_SET__INIT,
-                            ttu_cus = BASE__V1__COMPUTED_USER_SET__INIT;
-  Base__V1__TupleToUserSet ttu = BASE__V1__TUPLE_TO_USER_SET__INIT;
-  Base__V1__TupleSet tset = BASE__V1__TUPLE_SET__INIT;
+  tt_union_t owner_or_parent_admin;
   Base__V1__SchemaDefinition *got;
   Base__V1__EntityDefinition *ged;
   Base__V1__Rewrite *grw;
 
   (void)state;
-  cus.relation = "owner";
-  l1.type_case = BASE__V1__LEAF__TYPE_COMPUTED_USER_SET;
-  l1.computed_user_set = &cus;
-  tset.relation = "parent";
-  ttu_cus.relation = "admin";
-  ttu.tupleset = &tset;
-  ttu.computed = &ttu_cus;
-  l2.type_case = BASE__V1__LEAF__TYPE_TUPLE_TO_USER_SET;
-  l2.tuple_to_user_set = &ttu;
-  c1.type_case = BASE__V1__CHILD__TYPE_LEAF;
-  c1.leaf = &l1;
-  c2.type_case = BASE__V1__CHILD__TYPE_LEAF;
-  c2.leaf = &l2;
-  rw.rewrite_operation = BASE__V1__REWRITE__OPERATION__OPERATION_UNION;
-  rw.n_children = 2;
-  rw.children = kids;
-  root.type_case = BASE__V1__CHILD__TYPE_REWRITE;
-  root.rewrite = &rw;
   pd.name = "edit";
-  pd.child = &root;
+  pd.child = tt_union(&owner_or_parent_admin, "owner", "parent", "admin");
   pe.key = "edit";
   pe.value = &pd;
   ed.name = "doc";
