@@ -20,7 +20,7 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "pbjson.h"
 #include "tuplecast/errors.h"
-#include "union_fx.h"
+#include "codec_fx.h"
 
 /* ---- a hand-made descriptor for the scalar types base.v1 does not use ---- */
 
@@ -987,16 +987,7 @@ static void test_round_trip(void **state) {
   Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
   Base__V1__Tuple t = BASE__V1__TUPLE__INIT;
   Base__V1__Tuple *tuples[] = {&t, &t};
-  Base__V1__BooleanValue bv = BASE__V1__BOOLEAN_VALUE__INIT;
-  Base__V1__StringValue sv = BASE__V1__STRING_VALUE__INIT;
-  Base__V1__IntegerValue iv = BASE__V1__INTEGER_VALUE__INIT;
-  Base__V1__DoubleValue dv = BASE__V1__DOUBLE_VALUE__INIT;
-  Base__V1__BooleanArrayValue bav = BASE__V1__BOOLEAN_ARRAY_VALUE__INIT;
-  Base__V1__StringArrayValue sav = BASE__V1__STRING_ARRAY_VALUE__INIT;
-  Base__V1__IntegerArrayValue iav = BASE__V1__INTEGER_ARRAY_VALUE__INIT;
-  Base__V1__DoubleArrayValue dav = BASE__V1__DOUBLE_ARRAY_VALUE__INIT;
-  const ProtobufCMessage *values[] = {&bv.base, &sv.base, &iv.base, &dv.base,
-                                      &bav.base, &sav.base, &iav.base, &dav.base};
+  tt_values_t v;
   Base__V1__Attribute a[8];
   Base__V1__Attribute *attrs[8];
   protobuf_c_boolean bools[] = {1, 0, 1};
@@ -1018,23 +1009,16 @@ static void test_round_trip(void **state) {
   t.entity = &doc1;
   t.relation = "viewer";
   t.subject = &team_members;
-  bv.data = 1;
-  sv.data = "héllo";
-  iv.data = -42;
-  dv.data = 2.718281828459045;
-  bav.n_data = 3;
-  bav.data = bools;
-  sav.n_data = 3;
-  sav.data = strs;
-  iav.n_data = 3;
-  iav.data = ints;
-  dav.n_data = sizeof(dbls) / sizeof(dbls[0]);
-  dav.data = dbls;
+  TT_VALUES_INIT(&v, bools, strs, ints, dbls);
+  v.b.data = 1;
+  v.s.data = "héllo";
+  v.i.data = -42;
+  v.d.data = 2.718281828459045;
   for (i = 0; i < 8; i++) {
     base__v1__attribute__init(&a[i]);
     a[i].entity = &doc1;
     a[i].attribute = "attr";
-    a[i].value = packed(values[i]);
+    a[i].value = packed(v.all[i]);
     attrs[i] = &a[i];
   }
   req.tenant_id = "t1";

@@ -16,7 +16,7 @@
 #include "base/v1/service.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "union_fx.h"
+#include "codec_fx.h"
 
 /* Packs msg and checks the bytes are exactly expected[0..len). */
 static void assert_packs_to(const ProtobufCMessage *msg, const uint8_t *expected,
@@ -300,76 +300,49 @@ static ProtobufCMessage *any_round_trip(const ProtobufCMessage *msg, const char 
 }
 
 static void test_any_value_wrappers(void **state) {
-  Base__V1__BooleanValue b = BASE__V1__BOOLEAN_VALUE__INIT, *gb;
-  Base__V1__StringValue s = BASE__V1__STRING_VALUE__INIT, *gs;
-  Base__V1__IntegerValue i = BASE__V1__INTEGER_VALUE__INIT, *gi;
-  Base__V1__DoubleValue d = BASE__V1__DOUBLE_VALUE__INIT, *gd;
-  Base__V1__BooleanArrayValue ba = BASE__V1__BOOLEAN_ARRAY_VALUE__INIT, *gba;
-  Base__V1__StringArrayValue sa = BASE__V1__STRING_ARRAY_VALUE__INIT, *gsa;
-  Base__V1__IntegerArrayValue ia = BASE__V1__INTEGER_ARRAY_VALUE__INIT, *gia;
-  Base__V1__DoubleArrayValue da = BASE__V1__DOUBLE_ARRAY_VALUE__INIT, *gda;
+  static const char *const urls[8] = {
+    "type.googleapis.com/base.v1.BooleanValue",
+    "type.googleapis.com/base.v1.StringValue",
+    "type.googleapis.com/base.v1.IntegerValue",
+    "type.googleapis.com/base.v1.DoubleValue",
+    "type.googleapis.com/base.v1.BooleanArrayValue",
+    "type.googleapis.com/base.v1.StringArrayValue",
+    "type.googleapis.com/base.v1.IntegerArrayValue",
+    "type.googleapis.com/base.v1.DoubleArrayValue",
+  };
   protobuf_c_boolean bools[3] = {1, 0, 1};
   char *strs[2] = {"a", "bc"};
   int32_t ints[3] = {-1, 0, 2147483647};
   double dbls[2] = {0.5, -1e300};
+  tt_values_t v;
 
   (void)state;
-  b.data = 1;
-  gb = (Base__V1__BooleanValue *)any_round_trip(
-      &b.base, "type.googleapis.com/base.v1.BooleanValue");
-  assert_true(gb->data);
-  protobuf_c_message_free_unpacked(&gb->base, NULL);
+  TT_VALUES_INIT(&v, bools, strs, ints, dbls);
+  v.b.data = 1;
+  v.s.data = "hello";
+  v.i.data = -42;
+  v.d.data = 3.25;
+  ProtobufCMessage *got[8];
+  for (size_t k = 0; k < 8; k++) got[k] = any_round_trip(v.all[k], urls[k]);
 
-  s.data = "hello";
-  gs = (Base__V1__StringValue *)any_round_trip(
-      &s.base, "type.googleapis.com/base.v1.StringValue");
-  assert_string_equal(gs->data, "hello");
-  protobuf_c_message_free_unpacked(&gs->base, NULL);
-
-  i.data = -42;
-  gi = (Base__V1__IntegerValue *)any_round_trip(
-      &i.base, "type.googleapis.com/base.v1.IntegerValue");
-  assert_int_equal(gi->data, -42);
-  protobuf_c_message_free_unpacked(&gi->base, NULL);
-
-  d.data = 3.25;
-  gd = (Base__V1__DoubleValue *)any_round_trip(
-      &d.base, "type.googleapis.com/base.v1.DoubleValue");
-  assert_true(gd->data == 3.25);
-  protobuf_c_message_free_unpacked(&gd->base, NULL);
-
-  ba.n_data = 3;
-  ba.data = bools;
-  gba = (Base__V1__BooleanArrayValue *)any_round_trip(
-      &ba.base, "type.googleapis.com/base.v1.BooleanArrayValue");
+  assert_true(((Base__V1__BooleanValue *)got[0])->data);
+  assert_string_equal(((Base__V1__StringValue *)got[1])->data, "hello");
+  assert_int_equal(((Base__V1__IntegerValue *)got[2])->data, -42);
+  assert_true(((Base__V1__DoubleValue *)got[3])->data == 3.25);
+  const Base__V1__BooleanArrayValue *gba = (const void *)got[4];
   assert_int_equal(gba->n_data, 3);
   assert_true(gba->data[0] && !gba->data[1] && gba->data[2]);
-  protobuf_c_message_free_unpacked(&gba->base, NULL);
-
-  sa.n_data = 2;
-  sa.data = strs;
-  gsa = (Base__V1__StringArrayValue *)any_round_trip(
-      &sa.base, "type.googleapis.com/base.v1.StringArrayValue");
+  const Base__V1__StringArrayValue *gsa = (const void *)got[5];
   assert_int_equal(gsa->n_data, 2);
   assert_string_equal(gsa->data[0], "a");
   assert_string_equal(gsa->data[1], "bc");
-  protobuf_c_message_free_unpacked(&gsa->base, NULL);
-
-  ia.n_data = 3;
-  ia.data = ints;
-  gia = (Base__V1__IntegerArrayValue *)any_round_trip(
-      &ia.base, "type.googleapis.com/base.v1.IntegerArrayValue");
+  const Base__V1__IntegerArrayValue *gia = (const void *)got[6];
   assert_int_equal(gia->n_data, 3);
   assert_memory_equal(gia->data, ints, sizeof(ints));
-  protobuf_c_message_free_unpacked(&gia->base, NULL);
-
-  da.n_data = 2;
-  da.data = dbls;
-  gda = (Base__V1__DoubleArrayValue *)any_round_trip(
-      &da.base, "type.googleapis.com/base.v1.DoubleArrayValue");
+  const Base__V1__DoubleArrayValue *gda = (const void *)got[7];
   assert_int_equal(gda->n_data, 2);
   assert_memory_equal(gda->data, dbls, sizeof(dbls));
-  protobuf_c_message_free_unpacked(&gda->base, NULL);
+  for (size_t k = 0; k < 8; k++) protobuf_c_message_free_unpacked(got[k], NULL);
 }
 
 static void test_any_empty_message(void **state) {
@@ -408,29 +381,26 @@ static void test_any_unpack_rejects(void **state) {
   /* IntegerValue{data} sent with the length-delimited wire type */
   static uint8_t wrong_wire_type[] = {0x0a, 0x01, 0x05};
   static uint8_t valid_bool[] = {0x08, 0x01};
-  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  static const struct {
+    const char *url;
+    uint8_t *data;
+    size_t len;
+  } bad[] = {
+    {"type.googleapis.com/base.v1.StringValue", truncated_string, sizeof(truncated_string)},
+    {"type.googleapis.com/base.v1.BooleanValue", truncated_varint, sizeof(truncated_varint)},
+    {"type.googleapis.com/base.v1.IntegerValue", wrong_wire_type, sizeof(wrong_wire_type)},
+    /* Valid bytes, but a type we do not know. */
+    {"type.googleapis.com/base.v1.BoolValue", valid_bool, sizeof(valid_bool)},
+  };
 
   (void)state;
-  any.type_url = "type.googleapis.com/base.v1.StringValue";
-  any.value.data = truncated_string;
-  any.value.len = sizeof(truncated_string);
-  assert_null(tc_any_unpack(&any));
-
-  any.type_url = "type.googleapis.com/base.v1.BooleanValue";
-  any.value.data = truncated_varint;
-  any.value.len = sizeof(truncated_varint);
-  assert_null(tc_any_unpack(&any));
-
-  any.type_url = "type.googleapis.com/base.v1.IntegerValue";
-  any.value.data = wrong_wire_type;
-  any.value.len = sizeof(wrong_wire_type);
-  assert_null(tc_any_unpack(&any));
-
-  /* Valid bytes, but a type we do not know. */
-  any.type_url = "type.googleapis.com/base.v1.BoolValue";
-  any.value.data = valid_bool;
-  any.value.len = sizeof(valid_bool);
-  assert_null(tc_any_unpack(&any));
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    any.type_url = (char *)bad[k].url;
+    any.value.data = bad[k].data;
+    any.value.len = bad[k].len;
+    assert_null(tc_any_unpack(&any));
+  }
 }
 
 static int in_registry(const ProtobufCMessageDescriptor *d) {

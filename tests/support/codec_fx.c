@@ -1,4 +1,6 @@
-#include "union_fx.h"
+#include "codec_fx.h"
+
+#include <string.h>
 
 static Base__V1__Child *leaf_child(Base__V1__Child *c, Base__V1__Leaf *l) {
   base__v1__child__init(c);
@@ -34,4 +36,27 @@ Base__V1__Child *tt_union(tt_union_t *u, const char *relation, const char *tuple
   u->root.type_case = BASE__V1__CHILD__TYPE_REWRITE;
   u->root.rewrite = &u->rewrite;
   return &u->root;
+}
+
+void tt_values_init(tt_values_t *v, protobuf_c_boolean *bools, size_t n_bools, char **strs,
+                    size_t n_strs, int32_t *ints, size_t n_ints, double *dbls, size_t n_dbls) {
+  base__v1__boolean_value__init(&v->b);
+  base__v1__string_value__init(&v->s);
+  base__v1__integer_value__init(&v->i);
+  base__v1__double_value__init(&v->d);
+  base__v1__boolean_array_value__init(&v->ba);
+  base__v1__string_array_value__init(&v->sa);
+  base__v1__integer_array_value__init(&v->ia);
+  base__v1__double_array_value__init(&v->da);
+  v->ba.n_data = n_bools;
+  v->ba.data = bools;
+  v->sa.n_data = n_strs;
+  v->sa.data = strs;
+  v->ia.n_data = n_ints;
+  v->ia.data = ints;
+  v->da.n_data = n_dbls;
+  v->da.data = dbls;
+  const ProtobufCMessage *all[8] = {&v->b.base,  &v->s.base,  &v->i.base,  &v->d.base,
+                                    &v->ba.base, &v->sa.base, &v->ia.base, &v->da.base};
+  memcpy(v->all, all, sizeof all);
 }
