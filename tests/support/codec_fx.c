@@ -38,6 +38,17 @@ Base__V1__Child *tt_union(tt_union_t *u, const char *relation, const char *tuple
   return &u->root;
 }
 
+void tt_write_request(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
+                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs,
+                      size_t na) {
+  req->tenant_id = "t1";
+  req->metadata = md;
+  req->n_tuples = nt;
+  req->tuples = tuples;
+  req->n_attributes = na;
+  req->attributes = attrs;
+}
+
 void tt_values_init(tt_values_t *v, protobuf_c_boolean *bools, size_t n_bools, char **strs,
                     size_t n_strs, int32_t *ints, size_t n_ints, double *dbls, size_t n_dbls) {
   base__v1__boolean_value__init(&v->b);

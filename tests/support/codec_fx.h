@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "base/v1/base.pb-c.h"
+#include "base/v1/service.pb-c.h"
 
 typedef struct {
   Base__V1__ComputedUserSet relation, computed;
@@ -25,6 +26,11 @@ typedef struct {
 /* Builds the tree in u; returns its root. */
 Base__V1__Child *tt_union(tt_union_t *u, const char *relation, const char *tupleset,
                           const char *computed);
+
+/* req, in tenant t1 with metadata md, writes the nt tuples and na attributes. */
+void tt_write_request(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
+                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs,
+                      size_t na);
 
 /* BooleanValue .. DoubleArrayValue, in that order also in all[]. */
 typedef struct {

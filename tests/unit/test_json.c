@@ -1021,12 +1021,7 @@ static void test_round_trip(void **state) {
     a[i].value = packed(v.all[i]);
     attrs[i] = &a[i];
   }
-  req.tenant_id = "t1";
-  req.metadata = &md;
-  req.n_tuples = 2;
-  req.tuples = tuples;
-  req.n_attributes = 8;
-  req.attributes = attrs;
+  tt_write_request(&req, &md, tuples, 2, attrs, 8);
   assert_round_trip(&req.base);
   for (i = 0; i < 8; i++)
     free_any(a[i].value);

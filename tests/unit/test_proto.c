@@ -134,12 +134,7 @@ static void test_write_request_wire(void **state) {
   a.attribute = "public";
   a.value = &any;
   md.schema_version = "v";
-  req.tenant_id = "t1";
-  req.metadata = &md;
-  req.n_tuples = 1;
-  req.tuples = tuples;
-  req.n_attributes = 1;
-  req.attributes = attrs;
+  tt_write_request(&req, &md, tuples, 1, attrs, 1);
   assert_packs_to(&req.base, write_request_wire, sizeof(write_request_wire));
   tc_any_clear(&any);
 
