@@ -197,28 +197,26 @@ static void test_write_validation(void **state) {
   tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
                5, "ERROR_CODE_SCHEMA_NOT_FOUND");
   tt_write_schema(f->client, "t1", NULL);
-  /* One tuple each: entity type, id, relation, subject type, id, relation. */
   static const struct {
-    const char *t[6];
+    const char *tuple;
     int code;
     const char *want;
   } bad[] = {
-      {{"team", "x", "admin", "user", "u1", ""}, 5, "ERROR_CODE_SCHEMA_NOT_FOUND"},
-      {{"organization", "o1", "owner", "user", "u1", ""}, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
-      {{"organization", "o1", "view", "user", "u1", ""}, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
-      {{"organization", "o1", "admin", "repository", "r", ""}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
-      {{"organization", "o1", "member", "organization", "o2", ""}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
-      {{"organization", "o1", "member", "organization", "o2", "member"}, 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      {"team:x#admin@user:u1", 5, "ERROR_CODE_SCHEMA_NOT_FOUND"},
+      {"organization:o1#owner@user:u1", 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
+      {"organization:o1#view@user:u1", 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND"},
+      {"organization:o1#admin@repository:r", 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      {"organization:o1#member@organization:o2", 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
+      {"organization:o1#member@organization:o2#member", 5, "ERROR_CODE_SUBJECT_TYPE_NOT_FOUND"},
       /* Entity equal to subject is checked before the relation (Permify's order). */
-      {{"organization", "o1", "member", "organization", "o1", "member"}, 3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
-      {{"organization", "o1", "admin", "organization", "o1", "admin"}, 3, "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
+      {"organization:o1#member@organization:o1#member", 3,
+       "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
+      {"organization:o1#admin@organization:o1#admin", 3,
+       "ERROR_CODE_ENTITY_AND_SUBJECT_CANNOT_BE_EQUAL"},
   };
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    const char *const *t = bad[i].t;
-    tt_expect_error(
-        tt_write_one(f->client, "t1", tt_tuple(&tb, t[0], t[1], t[2], t[3], t[4], t[5])),
-        bad[i].code, bad[i].want);
-  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    tt_expect_error(tt_write_one(f->client, "t1", tt_tuple_spec(&tb, bad[i].tuple)), bad[i].code,
+                    bad[i].want);
   tt_expect_error_prefix(
       tt_write_one(f->client, "t1", tt_tuple(&tb, "organization1", "o1", "admin", "user", "u1", "")), 3,
       "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | caused by: "
@@ -245,7 +243,8 @@ static void test_write_validation(void **state) {
   tt_write_data(f->client, "t1", pair, 2, NULL, 0, &r);
   tt_expect_error(r, 5, "ERROR_CODE_RELATION_DEFINITION_NOT_FOUND");
   tt_filter_buf_t orgs;
-  assert_int_equal(tt_read_tuples(f->client, "t1", "", tt_entity_filter(&orgs, "organization", NULL), 0), 0);
+  Base__V1__TupleFilter *any_org = tt_entity_filter(&orgs, "organization", NULL);
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", any_org, 0), 0);
 
   /* More than max_data_per_write (1000) distinct items. */
   enum { N = 1001 };

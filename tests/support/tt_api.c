@@ -34,6 +34,20 @@ Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, co
   return &b->tuple;
 }
 
+Base__V1__Tuple *tt_tuple_spec(tt_tuple_buf_t *b, const char *spec) {
+  assert_true(strlen(spec) < sizeof b->text);
+  strcpy(b->text, spec);
+  char *save = NULL;
+  const char *et = strtok_r(b->text, ":", &save);
+  const char *eid = strtok_r(NULL, "#", &save);
+  const char *rel = strtok_r(NULL, "@", &save);
+  const char *st = strtok_r(NULL, ":", &save);
+  const char *sid = strtok_r(NULL, "#", &save);
+  const char *srel = strtok_r(NULL, "", &save);
+  assert_non_null(sid);
+  return tt_tuple(b, et, eid, rel, st, sid, srel ? srel : "");
+}
+
 Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *eid,
                                       const char *name, int value) {
   base__v1__attribute__init(&b->attr);

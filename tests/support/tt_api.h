@@ -24,9 +24,12 @@ typedef struct {
   Base__V1__Entity entity;
   Base__V1__Subject subject;
   Base__V1__Tuple tuple;
+  char text[256]; /* tt_tuple_spec's copy of the spec, cut into the fields */
 } tt_tuple_buf_t;
 Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, const char *rel,
                           const char *st, const char *sid, const char *srel);
+/* The same from "type:id#relation@subject_type:subject_id[#subject_relation]". */
+Base__V1__Tuple *tt_tuple_spec(tt_tuple_buf_t *b, const char *spec);
 
 typedef struct {
   Base__V1__Entity entity;
