@@ -127,7 +127,8 @@ static void on_watch_end(bench_stream_t *s) {
   watcher_t *w = s->arg;
   w->set->ended++;
   if (s->rpc.status != GRPC_STATUS_CANCELLED && !w->set->first_end[0]) {
-    char *d = strndup((const char *)GRPC_SLICE_START_PTR(s->rpc.details), GRPC_SLICE_LENGTH(s->rpc.details));
+    char *d = strndup((const char *)GRPC_SLICE_START_PTR(s->rpc.details),
+                      GRPC_SLICE_LENGTH(s->rpc.details));
     snprintf(w->set->first_end, sizeof w->set->first_end, "watch ended: status %d: %s",
              (int)s->rpc.status, d);
     free(d);
