@@ -163,8 +163,6 @@ static char *slice_str(grpc_slice s) {
   return p;
 }
 
-/* ---- unary ---------------------------------------------------------------- */
-
 /* Opens the call and sets ops[] to the request's three ops and
  * RECV_INITIAL_METADATA; returns how many ops it set. */
 static size_t rpc_open(bench_client_t *c, int conn, bench_rpc_t *k, const char *method,
@@ -199,6 +197,8 @@ static void rpc_close(bench_rpc_t *k) {
   k->call = NULL;
   k->send = NULL;
 }
+
+/* ---- unary ---------------------------------------------------------------- */
 
 static void unary_done(bench_tag_t *tag, int ok) {
   bench_unary_t *u = (bench_unary_t *)tag;
