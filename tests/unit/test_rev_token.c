@@ -1,5 +1,5 @@
 /* Unit tests of the snap tokens of the revision-numbered backends (sqlite,
- * example): backends/common/rev_token.c, base64 of "tc1:<instance>:<rev>". */
+ * example): backends/support/rev_token.c, base64 of "tc1:<instance>:<rev>". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "rev_token.h"
+#include "tuplecast/support.h"
 #include "tuplecast/errors.h"
 
 /* decode refuses token with TC_ESNAP_TOKEN and a message that quotes the

@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "any.h"
-#include "base64.h"
+#include "tuplecast/support.h"
 #include "format.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"

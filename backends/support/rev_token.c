@@ -1,12 +1,11 @@
-#include "rev_token.h"
-
+/* The snap tokens of revision-numbered backends (tuplecast/support.h).
+ * Permify's Postgres tokens (base64 of an 8-byte xid, or "xid:snapshot") and
+ * our Postgres backend's ("tc2:...") are recognised so the error can say what
+ * they are. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "format.h"
-#include "parse.h"
-#include "tuplecast/errors.h"
+#include "tuplecast/support.h"
 
 #define PREFIX "tc1:"
 
