@@ -596,15 +596,6 @@ static void prune_changes(tc_backend_t *b) {
   }
 }
 
-/* Calls back a write or head with the token of rev (status 0), or with the error. */
-static void reply_token(op_t *op, int status, uint64_t rev,
-                        void (*cb)(void *arg, int status, const char *token)) {
-  char *token = status == 0 ? tc_rev_token_encode(op->b->instance_id, rev) : NULL;
-  if (status == 0 && !token) status = TC_ENOMEM;
-  cb(op->arg, status, token ? token : "");
-  free(token);
-}
-
 static void run_write(op_t *op) {
   tc_backend_t *b = op->b;
   uint64_t rev = b->revision + 1; /* given out even when nothing changes */
@@ -613,7 +604,7 @@ static void run_write(op_t *op) {
   if (status == 0) b->revision = t->head = rev;
   if (status == 0) prune_changes(b);
   b->stats.writes++;
-  reply_token(op, status, rev, op->cb.write);
+  tc_rev_token_reply(op->cb.write, op->arg, status, b->instance_id, rev);
 }
 
 /* The next row from index *i that a read at rev sees: visible at rev, at or
@@ -664,7 +655,7 @@ static void run_read(op_t *op) {
  * write, is a position too: a read there sees nothing). */
 static void run_head(op_t *op) {
   const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
-  reply_token(op, 0, t ? t->head : 0, op->cb.head);
+  tc_rev_token_reply(op->cb.head, op->arg, 0, op->b->instance_id, t ? t->head : 0);
 }
 
 static uint64_t change_rev(const vec_t *log, size_t i) {

@@ -198,15 +198,9 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
-/* Calls cb with the token of revision (status 0) or with the error. */
-static void deliver_token(tc__sq_req_t *r, uint64_t revision,
-                          void (*cb)(void *arg, int status, const char *token)) {
-  char *tok = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, revision) : NULL;
-  cb(r->arg, r->status ? r->status : tok ? 0 : TC_ENOMEM, tok ? tok : "");
-  free(tok);
+static void deliver_write(tc__sq_req_t *r) {
+  tc_rev_token_reply(r->cb.write, r->arg, r->status, r->b->instance_id, r->revision);
 }
-
-static void deliver_write(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.write); }
 
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                        void *arg) {
@@ -260,7 +254,7 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id,
                                  token, after, limit, &status);
   if (r) r->cb.tuples = cb;
-  if (r && status == 0) status = tc_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
+  if (r && status == 0 && f) status = tc_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
   return submit(b, r, status, 0);
 }
 
@@ -275,11 +269,13 @@ static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id,
                                  token, after, limit, &status);
   if (r) r->cb.attrs = cb;
-  if (r && status == 0) status = tc_copy_attr_filter(&r->arena, &r->attr_filter, f);
+  if (r && status == 0 && f) status = tc_copy_attr_filter(&r->arena, &r->attr_filter, f);
   return submit(b, r, status, 0);
 }
 
-static void deliver_head(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.head); }
+static void deliver_head(tc__sq_req_t *r) {
+  tc_rev_token_reply(r->cb.head, r->arg, r->status, r->b->instance_id, r->revision);
+}
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_head, deliver_head, arg);

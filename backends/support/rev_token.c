@@ -54,3 +54,11 @@ int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *re
   return TC_ESNAP_TOKEN;
 }
 
+
+void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
+                        int status, const char *instance_id, uint64_t revision) {
+  char *token = status == 0 ? tc_rev_token_encode(instance_id, revision) : NULL;
+  if (status == 0 && !token) status = TC_ENOMEM;
+  cb(arg, status, token ? token : "");
+  free(token);
+}

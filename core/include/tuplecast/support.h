@@ -97,6 +97,11 @@ unsigned char *tc_base64_decode(const char *s, size_t *len);
 char *tc_rev_token_encode(const char *instance_id, uint64_t revision);
 int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *revision,
                         char **errmsg);
+/* Answers a write or head callback (tc_write_cb, tc_head_cb): status 0 with
+ * the token of revision (TC_ENOMEM and "" if it cannot be made), or status
+ * with "".  The token is freed when cb returns. */
+void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
+                        int status, const char *instance_id, uint64_t revision);
 
 /* ---- in-order delivery of completions ------------------------------------- */
 
