@@ -10,8 +10,9 @@
  * they were posted, the example needs no in-order delivery queue (the
  * support library's tc_order_t, which the sqlite and postgres backends use
  * because their operations finish in any order).  The copies of a call's
- * inputs go into the operation's arena (tc_arena_t, tc_copy_*).  destroy() posts one last item behind the
- * queued work; it frees everything and calls back.
+ * inputs go into the operation's arena (tc_arena_t, tc_copy_*).  destroy()
+ * posts one last item behind the queued work; it frees everything and calls
+ * back.
  *
  * The data, per tenant, in plain arrays: tuple and attribute rows with MVCC
  * revisions (a row is visible at R when created_rev <= R < expired_rev), the

@@ -40,7 +40,8 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)t.x);
     int p_x = tc__pg_sql_param(&s, tc_arena_strdup(&op->mem, buf));
     int p_s = s.n + 1;
-    s.v[s.n++] = t.snapshot ? tc_arena_strdup(&op->mem, t.snapshot) : NULL; /* NULL: the stored one */
+    /* NULL: the stored one */
+    s.v[s.n++] = t.snapshot ? tc_arena_strdup(&op->mem, t.snapshot) : NULL;
     if (t.snapshot && !s.v[p_s - 1]) s.oom = 1;
     /* Permify's predicate (utils.SnapshotQuery), one form for every token. */
     tc__pg_sql_add(&s,
