@@ -1,6 +1,7 @@
 /* tc_format and tc_vformat (printf into a fresh malloc'd string) live in the
- * support library, which the plugins share: tuplecast/support.h.  Core and
- * the transports include this name for them.
+ * support library, which the plugins share: tuplecast/support.h.  Core's own
+ * sources include this name for them; other modules include
+ * tuplecast/support.h.
  *
  * Ownership: the caller frees the result with free(); NULL on out-of-memory.
  */

@@ -31,7 +31,7 @@
 #include <grpc/support/alloc.h>
 
 #include "error.h"
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "grpc_codec.h"
 #include "grpc_internal.h"
 #include "log.h"

@@ -1,7 +1,7 @@
 /* gRPC server lifecycle: start, accept slots, graceful stop. */
 #include <stdlib.h>
 
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "grpc_internal.h"
 #include "log.h"
 

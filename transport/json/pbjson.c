@@ -20,7 +20,6 @@
 
 #include "any.h"
 #include "tuplecast/support.h"
-#include "format.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "json_text.h"
