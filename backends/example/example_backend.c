@@ -6,8 +6,13 @@
  * later loop turn, and the operation then does its work and calls back at
  * once.  That keeps every promise of the ABI: no callback is synchronous,
  * calls complete in submission order (across tenants too), and a read sees
- * every write submitted before it.  destroy() posts one last item behind the
- * queued work; it frees everything and calls back.
+ * every write submitted before it.  Since operations finish in the order
+ * they were posted, the example needs no in-order delivery queue (the
+ * support library's tc_order_t, which the sqlite and postgres backends use
+ * because their operations finish in any order).  The copies of a call's
+ * inputs go into the operation's arena (tc_arena_t, tc_copy_*).  destroy()
+ * posts one last item behind the queued work; it frees everything and calls
+ * back.
  *
  * The data, per tenant, in plain arrays: tuple and attribute rows with MVCC
  * revisions (a row is visible at R when created_rev <= R < expired_rev), the
@@ -16,7 +21,8 @@
  *
  * Positions are snap tokens, and a revision is all a position needs here: the
  * tokens are "tc1:<instance id>:<revision>" in base64, minted and parsed by
- * backends/common/rev_token.c (shared with the sqlite backend).  Each call
+ * the support library's tc_rev_token_encode/decode (shared with the sqlite
+ * backend).  Each call
  * turns its tokens into revisions before it queues, so a bad token is refused
  * at once; "" (the head) becomes NOW, which sees every active row.
  *
@@ -37,8 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rev_token.h"
 #include "tuplecast/backend.h"
+#include "tuplecast/support.h"
 
 #define ACTIVE UINT64_MAX /* expired_rev of a row that was never deleted */
 #define NOW (ACTIVE - 1)  /* the revision of a read at the head: every active row */
@@ -383,32 +389,15 @@ static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, 
 
 /* ---- operations: a call's copied inputs, queued until a later loop turn ----- */
 
-/* One allocation owned by an operation. */
-typedef struct block_s {
-  struct block_s *next;
-  max_align_t data[];
-} block_t;
-
 typedef struct op_s op_t;
 struct op_s {
   tc_completion_t c;     /* first: op_run() gets the op back from it */
   tc_backend_t *b;
   void (*run)(op_t *op); /* does the work and calls back */
-  union {
-    tc_status_cb status;
-    tc_write_cb write;
-    tc_tuples_cb tuples;
-    tc_attrs_cb attrs;
-    tc_tenant_cb tenant;
-    tc_tenants_cb tenants;
-    tc_schema_cb schema;
-    tc_schemas_cb schemas;
-    tc_changes_cb changes;
-    tc_head_cb head;
-  } cb;
+  tc_backend_cb_t cb;
   void *arg;
-  block_t *mem; /* the copies of the inputs below */
-  int nomem;    /* a copy failed: the call answers TC_ENOMEM */
+  tc_arena_t mem; /* the copies of the inputs below */
+  int nomem;      /* a copy failed: the call answers TC_ENOMEM */
   /* Inputs, as the call needs them.  key: a tenant name, a schema version or
    * a list position. */
   const char *tenant_id, *key, *text;
@@ -425,91 +414,20 @@ struct op_s {
   tc_write_batch_t batch;
 };
 
-static void *op_alloc(op_t *op, size_t size) {
-  block_t *blk = malloc(sizeof *blk + size);
-  if (!blk) {
-    op->nomem = 1;
-    return NULL;
-  }
-  blk->next = op->mem;
-  op->mem = blk;
-  return blk->data;
-}
-
-/* A copy of s; NULL and "" (unset) both give "". */
+/* A copy of s in the op's arena ("" for NULL). */
 static const char *op_str(op_t *op, const char *s) {
-  if (!s || !*s) return "";
-  size_t size = strlen(s) + 1;
-  char *copy = op_alloc(op, size);
-  return copy ? memcpy(copy, s, size) : "";
+  const char *copy = tc_arena_strdup(&op->mem, s);
+  if (!copy) op->nomem = 1;
+  return copy ? copy : "";
 }
 
-static const char *const *op_strs(op_t *op, const char *const *v, size_t n) {
-  const char **copy = n ? op_alloc(op, n * sizeof *copy) : NULL;
-  for (size_t i = 0; copy && i < n; i++) copy[i] = op_str(op, v[i]);
-  return copy;
-}
-
-/* A NULL filter is copied as the empty one, which matches everything. */
-static const tc_tuple_filter_t no_tuple_filter;
-static const tc_attr_filter_t no_attr_filter;
-
-static void op_tuple_filter(op_t *op, const tc_tuple_filter_t *f) {
-  if (!f) f = &no_tuple_filter;
-  op->tuple_filter = (tc_tuple_filter_t){
-      .entity_type = op_str(op, f->entity_type),
-      .entity_ids = op_strs(op, f->entity_ids, f->n_entity_ids),
-      .n_entity_ids = f->n_entity_ids,
-      .relation = op_str(op, f->relation),
-      .subject_type = op_str(op, f->subject_type),
-      .subject_ids = op_strs(op, f->subject_ids, f->n_subject_ids),
-      .n_subject_ids = f->n_subject_ids,
-      .subject_relation = op_str(op, f->subject_relation)};
-}
-
-static void op_attr_filter(op_t *op, const tc_attr_filter_t *f) {
-  if (!f) f = &no_attr_filter;
-  op->attr_filter = (tc_attr_filter_t){.entity_type = op_str(op, f->entity_type),
-                                       .entity_ids = op_strs(op, f->entity_ids, f->n_entity_ids),
-                                       .n_entity_ids = f->n_entity_ids,
-                                       .attributes = op_strs(op, f->attributes, f->n_attributes),
-                                       .n_attributes = f->n_attributes};
-}
-
-static void op_batch(op_t *op, const tc_write_batch_t *w) {
-  tc_tuple_t *tuples = w->n_tuples ? op_alloc(op, w->n_tuples * sizeof *tuples) : NULL;
-  for (size_t i = 0; tuples && i < w->n_tuples; i++) {
-    const tc_tuple_t *t = &w->tuples[i];
-    tuples[i] = (tc_tuple_t){op_str(op, t->entity_type),  op_str(op, t->entity_id),
-                             op_str(op, t->relation),     op_str(op, t->subject_type),
-                             op_str(op, t->subject_id),   op_str(op, t->subject_relation)};
-  }
-  tc_attr_t *attrs = w->n_attrs ? op_alloc(op, w->n_attrs * sizeof *attrs) : NULL;
-  for (size_t i = 0; attrs && i < w->n_attrs; i++) {
-    const tc_attr_t *a = &w->attrs[i];
-    uint8_t *value = op_alloc(op, a->value_len);
-    if (value && a->value_len) memcpy(value, a->value, a->value_len);
-    attrs[i] = (tc_attr_t){op_str(op, a->entity_type), op_str(op, a->entity_id),
-                           op_str(op, a->attribute), value, a->value_len};
-  }
-  op_tuple_filter(op, w->tuple_delete);
-  op_attr_filter(op, w->attr_delete);
-  op->batch = (tc_write_batch_t){
-      .tenant_id = op->tenant_id,
-      .tuple_delete = w->tuple_delete ? &op->tuple_filter : NULL,
-      .attr_delete = w->attr_delete ? &op->attr_filter : NULL,
-      .tuples = tuples,
-      .n_tuples = w->n_tuples,
-      .attrs = attrs,
-      .n_attrs = w->n_attrs};
+/* Notes a failed copy of the support library's (0 or TC_ENOMEM). */
+static void op_copied(op_t *op, int rc) {
+  if (rc != 0) op->nomem = 1;
 }
 
 static void op_free(op_t *op) {
-  while (op->mem) {
-    block_t *next = op->mem->next;
-    free(op->mem);
-    op->mem = next;
-  }
+  tc_arena_free(&op->mem);
   free(op);
 }
 
@@ -679,15 +597,6 @@ static void prune_changes(tc_backend_t *b) {
   }
 }
 
-/* Calls back a write or head with the token of rev (status 0), or with the error. */
-static void reply_token(op_t *op, int status, uint64_t rev,
-                        void (*cb)(void *arg, int status, const char *token)) {
-  char *token = status == 0 ? tc_rev_token_encode(op->b->instance_id, rev) : NULL;
-  if (status == 0 && !token) status = TC_ENOMEM;
-  cb(op->arg, status, token ? token : "");
-  free(token);
-}
-
 static void run_write(op_t *op) {
   tc_backend_t *b = op->b;
   uint64_t rev = b->revision + 1; /* given out even when nothing changes */
@@ -696,7 +605,7 @@ static void run_write(op_t *op) {
   if (status == 0) b->revision = t->head = rev;
   if (status == 0) prune_changes(b);
   b->stats.writes++;
-  reply_token(op, status, rev, op->cb.write);
+  tc_rev_token_reply(op->cb.write, op->arg, status, b->instance_id, rev);
 }
 
 /* The next row from index *i that a read at rev sees: visible at rev, at or
@@ -747,7 +656,7 @@ static void run_read(op_t *op) {
  * write, is a position too: a read there sees nothing). */
 static void run_head(op_t *op) {
   const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
-  reply_token(op, 0, t ? t->head : 0, op->cb.head);
+  tc_rev_token_reply(op->cb.head, op->arg, 0, op->b->instance_id, t ? t->head : 0);
 }
 
 static uint64_t change_rev(const vec_t *log, size_t i) {
@@ -889,7 +798,7 @@ static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_
   op_t *op = op_new(b, run_write, batch->tenant_id, arg);
   if (op) {
     op->cb.write = cb;
-    op_batch(op, batch);
+    op_copied(op, tc_copy_write_batch(&op->mem, &op->batch, batch));
   }
   return op_submit(b, op);
 }
@@ -935,7 +844,7 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
   if (status != 0) return status;
   if (op) {
     op->cb.tuples = cb;
-    op_tuple_filter(op, f);
+    op_copied(op, tc_copy_tuple_filter(&op->mem, &op->tuple_filter, f));
   }
   return op_submit(b, op);
 }
@@ -949,7 +858,7 @@ static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
   if (op) {
     op->cb.attrs = cb;
     op->attrs = 1;
-    op_attr_filter(op, f);
+    op_copied(op, tc_copy_attr_filter(&op->mem, &op->attr_filter, f));
   }
   return op_submit(b, op);
 }
@@ -1049,13 +958,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
 }
 
 static const tc_backend_api_t api = {
-    .magic = TC_BACKEND_MAGIC,
-    .abi_major = TC_BACKEND_ABI_MAJOR,
-    .abi_minor = TC_BACKEND_ABI_MINOR,
-    .struct_size = sizeof(tc_backend_api_t),
-    .build_fingerprint = TC_BACKEND_FINGERPRINT,
-    .name = "example",
-    .version = "2.0.0",
+    TC_BACKEND_API_HEADER("example", TC_VERSION), /* TC_VERSION: from the build */
     .create = create,
     .admin = NULL, /* no administrative commands: nothing to migrate */
     .destroy = destroy,
@@ -1077,6 +980,4 @@ static const tc_backend_api_t api = {
 };
 
 /* The one exported symbol (the build hides everything else). */
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
-
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &api; }
+TC_BACKEND_ENTRY(api)

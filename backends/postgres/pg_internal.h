@@ -6,7 +6,7 @@
  *
  * Ownership: tc_backend_t owns its pools, wake-ups, GC, operation queues and
  * every string in it; create() makes it, destroy() frees it.  An operation
- * owns what it allocated (tc__pg_op_alloc and friends) and its kept results;
+ * owns its arena (op->mem: copies of its inputs) and its kept results;
  * the scheduler frees it once answered.
  */
 #ifndef TC_PG_INTERNAL_H
@@ -19,8 +19,8 @@
 #include "pg_conn.h"
 #include "pg_feed.h"
 #include "pg_wake.h"
-#include "format.h" /* tc_format, from tc_codec */
 #include "tuplecast/backend.h"
+#include "tuplecast/support.h" /* tc_format, the arena, the order queue */
 
 /* expired_tx_id of an active row (Permify's ActiveRecordTxnID). */
 #define TC_PG_ACTIVE_TX "'9223372036854775807'::xid8"
@@ -84,42 +84,20 @@ char *tc__pg_text_array(const char *const *v, size_t n);
 #define MAX_STMTS 6 /* transactions row, two deletes, tuples, attribute expire + insert */
 #define MAX_PARAMS 16
 
-enum { OP_WAITING, OP_RUNNING, OP_DONE };
-
-typedef struct tc__pg_block_s {
-  struct tc__pg_block_s *next;
-  max_align_t data[];
-} tc__pg_block_t;
-
 typedef struct tc__pg_op_s tc__pg_op_t;
-
-/* An operation's callback, typed by the call it answers (a function pointer
- * must be called through its own type). */
-typedef union tc__pg_cb_u {
-  tc_status_cb status;
-  tc_tenant_cb tenant;
-  tc_tenants_cb tenants;
-  tc_schema_cb schema;
-  tc_schemas_cb schemas;
-  tc_write_cb write;
-  tc_tuples_cb tuples;
-  tc_attrs_cb attrs;
-  tc_head_cb head;
-  tc_changes_cb changes;
-} tc__pg_cb_t;
 
 struct tc__pg_queue_s {
   tc__pg_queue_t *hnext; /* hash chain */
   char *tenant;      /* "" for tenant_list, which has no tenant */
-  tc__pg_op_t *head, *tail;
+  tc_order_t order; /* its operations, in submission order */
   int busy; /* settle() is running on it: do not free */
 };
 
 struct tc__pg_op_s {
-  tc__pg_op_t *next;
+  tc_order_item_t order; /* in q->order; finished once its unit answered */
   tc__pg_queue_t *q;
   tc_backend_t *b;
-  int state;
+  int running;      /* started (a failed start finishes it at once) */
   int writes;       /* later reads and writes of the tenant wait for it */
   int insert_only;  /* a write adding tuples only: overlaps writes like it */
   int feed; /* head / read_changes: committed history only, start and answer at once */
@@ -128,7 +106,7 @@ struct tc__pg_op_s {
   int replied;
   int (*start)(tc__pg_op_t *op);
   void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n);
-  tc__pg_cb_t cb; /* the member of the call's kind */
+  tc_backend_cb_t cb; /* the member of the call's kind (a typed union) */
   void *arg;
   int status;
   PGresult *res[MAX_STMTS]; /* kept copies, until the op's turn */
@@ -138,20 +116,18 @@ struct tc__pg_op_s {
   tc__pg_stmt_t stmts[MAX_STMTS];
   size_t nstmts;
   unsigned attempt;
-  tc__pg_block_t *mem;
+  tc_arena_t mem; /* the op's strings and statement values */
   /* inputs, as each kind needs them */
   const char *tenant, *after_token, *upto;
   uint32_t limit;
 };
 
-/* Memory freed with op: a block, a copy of s ("" for NULL), or s itself
- * (malloc'd, taken over; NULL: out of memory).  NULL when out of memory. */
-void *tc__pg_op_alloc(tc__pg_op_t *op, size_t size);
-char *tc__pg_op_strdup(tc__pg_op_t *op, const char *s);
+/* A malloc'd string moved into op->mem (s is freed; NULL: out of memory);
+ * NULL when out of memory. */
 char *tc__pg_op_adopt(tc__pg_op_t *op, char *s);
 void tc__pg_op_free(tc__pg_op_t *op);
 /* A new operation of tenant answering cb(arg); NULL when closing or out of memory. */
-tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc__pg_cb_t cb, void *arg);
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc_backend_cb_t cb, void *arg);
 /* Queues op behind its tenant's operations and starts it if it may: 0, or
  * the call is refused with a code (and op freed).  ok: the call's inputs were
  * all copied. */

@@ -201,13 +201,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
 }
 
 static const tc_backend_api_t api = {
-    .magic = TC_BACKEND_MAGIC,
-    .abi_major = TC_BACKEND_ABI_MAJOR,
-    .abi_minor = TC_BACKEND_ABI_MINOR,
-    .struct_size = sizeof(tc_backend_api_t),
-    .build_fingerprint = TC_BACKEND_FINGERPRINT,
-    .name = "postgres",
-    .version = "1.0.0",
+    TC_BACKEND_API_HEADER("postgres", TC_VERSION),
     .create = create,
     .admin = tc__pg_admin,
     .destroy = destroy,
@@ -229,7 +223,5 @@ static const tc_backend_api_t api = {
 };
 
 /* The one exported symbol (the build hides everything else). */
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
-
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &api; }
+TC_BACKEND_ENTRY(api)
 

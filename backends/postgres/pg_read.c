@@ -30,7 +30,7 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
   tc__pg_sql_add(&s, "SELECT %s FROM %s r", cols, table);
   int p_tenant = tc__pg_sql_param(&s, op->tenant);
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)after);
-  int p_after = tc__pg_sql_param(&s, tc__pg_op_strdup(op, buf));
+  int p_after = tc__pg_sql_param(&s, tc_arena_strdup(&op->mem, buf));
   int p_limit = s.n + 1;
   s.v[s.n++] = tc__pg_limit_text(op, limit);
   if (limit && !s.v[p_limit - 1]) s.oom = 1;
@@ -38,9 +38,10 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
     s.mask |= 1u << 10;
   } else {
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)t.x);
-    int p_x = tc__pg_sql_param(&s, tc__pg_op_strdup(op, buf));
+    int p_x = tc__pg_sql_param(&s, tc_arena_strdup(&op->mem, buf));
     int p_s = s.n + 1;
-    s.v[s.n++] = t.snapshot ? tc__pg_op_strdup(op, t.snapshot) : NULL; /* NULL: the stored one */
+    /* NULL: the stored one */
+    s.v[s.n++] = t.snapshot ? tc_arena_strdup(&op->mem, t.snapshot) : NULL;
     if (t.snapshot && !s.v[p_s - 1]) s.oom = 1;
     /* Permify's predicate (utils.SnapshotQuery), one form for every token. */
     tc__pg_sql_add(&s,
@@ -121,7 +122,7 @@ static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_
 
 /* A read of tuples (tf) or attributes (af) on the read pool, answered by
  * reply with the rows. */
-static int submit_read(tc_backend_t *b, const char *tenant_id, tc__pg_cb_t cb, void *arg,
+static int submit_read(tc_backend_t *b, const char *tenant_id, tc_backend_cb_t cb, void *arg,
                        void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n),
                        const char *token, const char *cols, const char *table,
                        const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
@@ -145,7 +146,7 @@ static int submit_read(tc_backend_t *b, const char *tenant_id, tc__pg_cb_t cb, v
 int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
-  return submit_read(b, tenant_id, (tc__pg_cb_t){.tuples = cb}, arg, reply_tuples, token,
+  return submit_read(b, tenant_id, (tc_backend_cb_t){.tuples = cb}, arg, reply_tuples, token,
                      "r.id, r.entity_type, r.entity_id, r.relation, r.subject_type, r.subject_id,"
                      " r.subject_relation",
                      "relation_tuples", f, NULL, after, limit, "tc_read_tuples");
@@ -154,7 +155,7 @@ int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
 int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  return submit_read(b, tenant_id, (tc__pg_cb_t){.attrs = cb}, arg, reply_attrs, token,
+  return submit_read(b, tenant_id, (tc_backend_cb_t){.attrs = cb}, arg, reply_attrs, token,
                      "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text", "attributes",
                      NULL, f, after, limit, "tc_read_attrs");
 }
@@ -201,7 +202,7 @@ static int start_changes(tc__pg_op_t *op) {
 }
 
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.head = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.head = cb}, arg);
   if (op) {
     op->feed = 1;
     op->start = start_head;
@@ -212,15 +213,15 @@ int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 
 int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
                         const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.changes = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.changes = cb}, arg);
   int ok = 0;
   if (op) {
     op->feed = 1;
     op->limit = limit;
     op->start = start_changes;
     op->reply = reply_changes_error;
-    ok = (op->after_token = tc__pg_op_strdup(op, after)) != NULL;
-    if (ok && upto) ok = (op->upto = tc__pg_op_strdup(op, upto)) != NULL;
+    ok = (op->after_token = tc_arena_strdup(&op->mem, after)) != NULL;
+    if (ok && upto) ok = (op->upto = tc_arena_strdup(&op->mem, upto)) != NULL;
   }
   return tc__pg_op_submit(b, op, ok);
 }

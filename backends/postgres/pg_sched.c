@@ -4,47 +4,33 @@
  * Everything runs on the loop thread.  Each call becomes an operation in its
  * tenant's FIFO; an operation runs as one pipelined unit (one implicit
  * transaction) on the write pool (SERIALIZABLE) or the read pool.  Units on
- * several connections finish in any order, so an operation's results are
- * kept (PQcopyResult) until every earlier operation of its tenant has been
- * answered: callbacks run in submission order per tenant.  Reads wait until
- * the writes submitted before them have committed; writes that only insert
- * tuples overlap each other, other writes wait for the writes before them.
+ * several connections finish in any order, so each tenant's FIFO is an
+ * in-order delivery queue (the support library's tc_order_t) and an
+ * operation's results are kept (PQcopyResult) until every earlier operation
+ * of its tenant has been answered: callbacks run in submission order per
+ * tenant.  On top of that order this file decides which operation may start:
+ * reads wait until the writes submitted before them have committed; writes
+ * that only insert tuples overlap each other, other writes wait for the
+ * writes before them.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "pg_internal.h"
 
-void *tc__pg_op_alloc(tc__pg_op_t *op, size_t size) {
-  tc__pg_block_t *blk = malloc(sizeof *blk + size);
-  if (!blk) return NULL;
-  blk->next = op->mem;
-  op->mem = blk;
-  return blk->data;
-}
-
-char *tc__pg_op_strdup(tc__pg_op_t *op, const char *s) {
-  if (!s) s = "";
-  size_t n = strlen(s) + 1;
-  char *d = tc__pg_op_alloc(op, n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
+#define OP_OF(item) TC_CONTAINER_OF(item, tc__pg_op_t, order)
 
 /* Takes ownership of a malloc'd string (NULL: out of memory). */
 char *tc__pg_op_adopt(tc__pg_op_t *op, char *s) {
   if (!s) return NULL;
-  char *d = tc__pg_op_strdup(op, s);
+  char *d = tc_arena_strdup(&op->mem, s);
   free(s);
   return d;
 }
 
 void tc__pg_op_free(tc__pg_op_t *op) {
   for (size_t i = 0; i < op->nres; i++) PQclear(op->res[i]);
-  for (tc__pg_block_t *blk = op->mem, *nx; blk; blk = nx) {
-    nx = blk->next;
-    free(blk);
-  }
+  tc_arena_free(&op->mem);
   op->b->nops--;
   free(op);
 }
@@ -101,58 +87,62 @@ static int can_start(const tc__pg_op_t *op, int w, int nw) {
   return op->insert_only ? !nw : !w;
 }
 
+/* Notes in *w and *nw a write of o that has not finished. */
+static void note_write(const tc__pg_op_t *o, int *w, int *nw) {
+  if (!o->order.finished && o->writes) {
+    *w = 1;
+    if (!o->insert_only) *nw = 1;
+  }
+}
+
 /* Starts the waiting operations that may start; a start that fails makes
- * its op done with that status.  Returns how many failed. */
+ * its op finished with that status.  Returns how many failed. */
 static int pump(tc__pg_queue_t *q) {
   int w = 0, nw = 0, failed = 0;
-  for (tc__pg_op_t *o = q->head; o; o = o->next) {
-    if (o->state == OP_WAITING && can_start(o, w, nw)) {
-      o->state = OP_RUNNING;
+  for (tc_order_item_t *it = q->order.head; it; it = it->next) {
+    tc__pg_op_t *o = OP_OF(it);
+    if (!o->running && !it->finished && can_start(o, w, nw)) {
+      o->running = 1;
       int rc = o->start(o);
       if (rc) {
-        o->state = OP_DONE;
+        tc_order_finish(it);
         o->status = rc;
         failed++;
       }
     }
-    if (o->state != OP_DONE && o->writes) {
-      w = 1;
-      if (!o->insert_only) nw = 1;
-    }
+    note_write(o, &w, &nw);
   }
   return failed;
 }
 
-/* Answers the done operations at the head of the queue, in order, and starts
- * what may start then. */
+/* Answers the finished operations at the head of the queue, in order, and
+ * starts what may start then. */
 static void settle(tc__pg_queue_t *q) {
-  tc_backend_t *b = q->head ? q->head->b : NULL;
+  tc_backend_t *b = q->order.head ? OP_OF(q->order.head)->b : NULL;
   q->busy++;
   do {
-    while (q->head && q->head->state == OP_DONE) {
-      tc__pg_op_t *op = q->head;
+    for (tc_order_item_t *it; (it = tc_order_pop(&q->order));) {
+      tc__pg_op_t *op = OP_OF(it);
       if (!op->replied) {
         op->replied = 1;
         op->reply(op, op->status, op->res, op->nres);
       }
-      q->head = op->next;
-      if (!q->head) q->tail = NULL;
       b = op->b;
       tc__pg_op_free(op);
     }
-  } while (q->head && pump(q) > 0);
-  if (--q->busy == 0 && !q->head && b) queue_drop(b, q);
+  } while (q->order.head && pump(q) > 0);
+  if (--q->busy == 0 && !q->order.head && b) queue_drop(b, q);
   if (b) tc__pg_maybe_close(b);
 }
 
 /* An operation finished: answer it now if it is first in its queue, else
  * keep copies of its results for its turn. */
 void tc__pg_op_complete(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  op->state = OP_DONE;
+  tc_order_finish(&op->order);
   op->status = status;
   if (op->replied) {
     /* a feed op, answered by its caller */
-  } else if (op->q->head == op) {
+  } else if (op->q->order.head == &op->order) {
     op->replied = 1;
     op->reply(op, status, res, n);
   } else {
@@ -165,7 +155,7 @@ void tc__pg_op_complete(tc__pg_op_t *op, int status, PGresult *const *res, size_
   settle(op->q);
 }
 
-tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc__pg_cb_t cb, void *arg) {
+tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc_backend_cb_t cb, void *arg) {
   if (b->closing) return NULL;
   tc__pg_op_t *op = calloc(1, sizeof *op);
   if (!op) return NULL;
@@ -173,7 +163,7 @@ tc__pg_op_t *tc__pg_op_new(tc_backend_t *b, const char *tenant, tc__pg_cb_t cb, 
   op->cb = cb;
   op->arg = arg;
   b->nops++;
-  if (!(op->tenant = tc__pg_op_strdup(op, tenant))) {
+  if (!(op->tenant = tc_arena_strdup(&op->mem, tenant))) {
     tc__pg_op_free(op);
     return NULL;
   }
@@ -191,30 +181,20 @@ int tc__pg_op_submit(tc_backend_t *b, tc__pg_op_t *op, int ok) {
     return TC_ENOMEM;
   }
   int w = 0, nw = 0;
-  for (tc__pg_op_t *o = q->head; o; o = o->next)
-    if (o->state != OP_DONE && o->writes) {
-      w = 1;
-      if (!o->insert_only) nw = 1;
-    }
+  for (tc_order_item_t *it = q->order.head; it; it = it->next) note_write(OP_OF(it), &w, &nw);
   op->q = q;
-  if (q->tail)
-    q->tail->next = op;
-  else
-    q->head = op;
-  q->tail = op;
-  if (!can_start(op, w, nw)) return 0;
-  op->state = OP_RUNNING;
-  int rc = op->start(op);
-  if (rc == 0) return 0;
-  /* Refused: op is the tail and nothing else changed. */
-  tc__pg_op_t **p = &q->head;
-  while (*p != op) p = &(*p)->next;
-  *p = NULL;
-  q->tail = NULL;
-  for (tc__pg_op_t *o = q->head; o; o = o->next) q->tail = o;
-  if (!q->head && !q->busy) queue_drop(b, q);
-  tc__pg_op_free(op);
-  return rc;
+  if (can_start(op, w, nw)) {
+    /* Started before it is queued: its completion comes on a later turn. */
+    op->running = 1;
+    int rc = op->start(op);
+    if (rc != 0) { /* refused: nothing changed */
+      if (!q->order.head && !q->busy) queue_drop(b, q);
+      tc__pg_op_free(op);
+      return rc;
+    }
+  }
+  tc_order_push(&q->order, &op->order);
+  return 0;
 }
 
 /* ---- units ---------------------------------------------------------------- */

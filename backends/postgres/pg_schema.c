@@ -27,16 +27,16 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
   size_t n;
   int rc = tc__pg_schema_split(text, &st, &n);
   if (rc) return rc;
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.status = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.status = cb}, arg);
   int ok = 0;
   if (op) {
     const char **names = malloc((n + 1) * sizeof *names), **defs = malloc((n + 1) * sizeof *defs);
-    const char **v = tc__pg_op_alloc(op, 4 * sizeof *v);
+    const char **v = tc_arena_alloc(&op->mem, 4 * sizeof *v);
     for (size_t i = 0; names && defs && i < n; i++) {
       names[i] = st[i].name;
       defs[i] = st[i].text;
     }
-    ok = names && defs && v && (v[0] = op->tenant) && (v[1] = tc__pg_op_strdup(op, version)) &&
+    ok = names && defs && v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, version)) &&
          (v[2] = tc__pg_op_adopt(op, tc__pg_text_array(names, n))) &&
          (v[3] = tc__pg_op_adopt(op, tc__pg_text_array(defs, n)));
     free(names);
@@ -89,11 +89,11 @@ int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *versi
       "SELECT version, convert_from(serialized_definition, 'UTF8') FROM schema_definitions"
       " WHERE tenant_id = $1 AND version = $2::char(20) ORDER BY name";
   int head = !version || !*version;
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.schema = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.schema = cb}, arg);
   int ok = 0;
   if (op) {
-    const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);
-    ok = v && (v[0] = op->tenant) && (v[1] = tc__pg_op_strdup(op, version));
+    const char **v = tc_arena_alloc(&op->mem, 2 * sizeof *v);
+    ok = v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, version));
     op->pool = b->rpool;
     op->start = tc__pg_start_unit;
     op->reply = reply_schema;
@@ -147,11 +147,11 @@ int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   static const char list_sql[] =
       "SELECT DISTINCT version FROM schema_definitions WHERE tenant_id = $1"
       " AND ($2::text = '' OR version <= $2::text) ORDER BY version DESC LIMIT $3::int8";
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc__pg_cb_t){.schemas = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.schemas = cb}, arg);
   int ok = 0;
   if (op) {
-    const char **v = tc__pg_op_alloc(op, 3 * sizeof *v);
-    ok = v && (v[0] = op->tenant) && (v[1] = tc__pg_op_strdup(op, before));
+    const char **v = tc_arena_alloc(&op->mem, 3 * sizeof *v);
+    ok = v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, before));
     if (ok) v[2] = tc__pg_limit_text(op, limit);
     ok = ok && (!limit || v[2]);
     op->limit = limit;

@@ -28,7 +28,7 @@ static void sql_eq(tc__pg_op_t *op, tc__pg_sql_t *s, const char *col, const char
                    unsigned bit) {
   if (!value || !*value) return;
   s->mask |= bit;
-  tc__pg_sql_add(s, " AND %s = $%d", col, tc__pg_sql_param(s, tc__pg_op_strdup(op, value)));
+  tc__pg_sql_add(s, " AND %s = $%d", col, tc__pg_sql_param(s, tc_arena_strdup(&op->mem, value)));
 }
 
 /* " AND col = ANY($n::text[])" when there are ids. */
@@ -59,8 +59,8 @@ void tc__pg_sql_attr_filter(tc__pg_op_t *op, tc__pg_sql_t *s, const tc_attr_filt
 int tc__pg_sql_finish(tc__pg_op_t *op, tc__pg_sql_t *s, const char *name_prefix) {
   char name[48];
   snprintf(name, sizeof name, "%s_%u", name_prefix, s->mask);
-  const char *text = tc__pg_op_strdup(op, s->text), *nm = tc__pg_op_strdup(op, name);
-  const char **values = tc__pg_op_alloc(op, sizeof *values * (size_t)(s->n ? s->n : 1));
+  const char *text = tc_arena_strdup(&op->mem, s->text), *nm = tc_arena_strdup(&op->mem, name);
+  const char **values = tc_arena_alloc(&op->mem, sizeof *values * (size_t)(s->n ? s->n : 1));
   if (s->oom || !text || !nm || !values) return TC_ENOMEM;
   memcpy(values, s->v, sizeof *values * (size_t)s->n);
   tc__pg_unit_stmt(op, nm, text, s->n, values);
@@ -71,5 +71,5 @@ char *tc__pg_limit_text(tc__pg_op_t *op, uint32_t limit) {
   if (!limit) return NULL; /* LIMIT NULL: no limit */
   char buf[16];
   snprintf(buf, sizeof buf, "%lu", (unsigned long)limit + 1);
-  return tc__pg_op_strdup(op, buf);
+  return tc_arena_strdup(&op->mem, buf);
 }

@@ -25,11 +25,11 @@ static void reply_tenant(tc__pg_op_t *op, int status, PGresult *const *res, size
 
 static int tenant_op(tc_backend_t *b, const char *id, const char *name, const char *stmt_name,
                      const char *sql, int nparams, int writes, tc_tenant_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, id, (tc__pg_cb_t){.tenant = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, id, (tc_backend_cb_t){.tenant = cb}, arg);
   int ok = 0;
   if (op) {
-    const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);
-    ok = v && (v[0] = op->tenant) && (v[1] = tc__pg_op_strdup(op, name));
+    const char **v = tc_arena_alloc(&op->mem, 2 * sizeof *v);
+    ok = v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, name));
     op->writes = writes;
     op->pool = writes ? b->wpool : b->rpool;
     op->start = tc__pg_start_unit;
@@ -93,11 +93,11 @@ int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_te
   static const char sql[] = "SELECT id, name, " EPOCH_MS("created_at")
       " FROM tenants WHERE id >= $1 ORDER BY id LIMIT $2::int8";
   /* "": no tenant has an empty id */
-  tc__pg_op_t *op = tc__pg_op_new(b, "", (tc__pg_cb_t){.tenants = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, "", (tc_backend_cb_t){.tenants = cb}, arg);
   int ok = 0;
   if (op) {
-    const char **v = tc__pg_op_alloc(op, 2 * sizeof *v);
-    ok = v && (v[0] = tc__pg_op_strdup(op, after));
+    const char **v = tc_arena_alloc(&op->mem, 2 * sizeof *v);
+    ok = v && (v[0] = tc_arena_strdup(&op->mem, after));
     if (ok) v[1] = tc__pg_limit_text(op, limit);
     ok = ok && (!limit || v[1]);
     op->limit = limit;

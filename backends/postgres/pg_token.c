@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "tuplecast/support.h"
 #include "tuplecast/errors.h"
 
 #define SNAP_PREFIX "tc2:"

@@ -49,7 +49,7 @@ static int write_tuples(tc__pg_op_t *op, const tc_write_batch_t *w) {
       " ON CONFLICT ON CONSTRAINT uq_relation_tuple_not_expired DO NOTHING";
   size_t n = w->n_tuples;
   const char **col = malloc((n + 1) * sizeof *col);
-  const char **v = tc__pg_op_alloc(op, 7 * sizeof *v);
+  const char **v = tc_arena_alloc(&op->mem, 7 * sizeof *v);
   int ok = col && v;
   if (ok) v[0] = op->tenant;
   for (int c = 0; ok && c < 6; c++) {
@@ -83,7 +83,7 @@ static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
   int rc = 0;
   char **json = calloc(n + 1, sizeof *json);
   const char **col = malloc((n + 1) * sizeof *col);
-  const char **v = tc__pg_op_alloc(op, 5 * sizeof *v);
+  const char **v = tc_arena_alloc(&op->mem, 5 * sizeof *v);
   if (!json || !col || !v) rc = TC_ENOMEM;
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = op->b->host->any_to_json(w->attrs[i].value, w->attrs[i].value_len, &json[i]);
@@ -125,7 +125,7 @@ static int write_delete(tc__pg_op_t *op, const char *table, const tc_tuple_filte
 int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg) {
   static const char tx_sql[] =
       "INSERT INTO transactions (tenant_id) VALUES ($1) RETURNING id::text, snapshot::text";
-  tc__pg_op_t *op = tc__pg_op_new(b, w->tenant_id, (tc__pg_cb_t){.write = cb}, arg);
+  tc__pg_op_t *op = tc__pg_op_new(b, w->tenant_id, (tc_backend_cb_t){.write = cb}, arg);
   int rc = op ? 0 : b->closing ? TC_EUNAVAILABLE : TC_ENOMEM;
   if (rc) return rc;
   op->writes = 1;

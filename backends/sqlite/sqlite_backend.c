@@ -2,14 +2,14 @@
  * loop-side life of a request.
  *
  * Loop side, two rules keep the ABI's promises with two worker threads:
- *  - delivery in submission order: requests sit in one in-flight list and a
+ *  - delivery in submission order: requests sit in one in-order delivery
+ *    queue (tc_order_t, the support library's) across all tenants, and a
  *    finished request is delivered only once everything before it was;
  *  - reads see earlier writes: a read is handed to the reader only after
  *    every writer request submitted before it has committed. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "rev_token.h"
 #include "sqlite_internal.h"
 
 #define MEMORY_URI ":memory:"
@@ -28,7 +28,7 @@ void *tc__sq_req_push(tc__sq_req_t *r, size_t elem_size) {
 }
 
 static void req_free(tc__sq_req_t *r) {
-  tc__sq_arena_free(&r->arena);
+  tc_arena_free(&r->arena);
   free(r->rows);
   free(r);
 }
@@ -36,17 +36,15 @@ static void req_free(tc__sq_req_t *r) {
 /* ---- delivery (loop thread) ---------------------------------------------- */
 
 static void post_finish(tc_backend_t *b) {
-  if (b->closing && !b->order_head && !b->finish_posted) {
+  if (b->closing && !b->order.head && !b->finish_posted) {
     b->finish_posted = 1;
     b->host->post(b->host, &b->finish);
   }
 }
 
 static void deliver_ready(tc_backend_t *b) {
-  while (b->order_head && b->order_head->finished) {
-    tc__sq_req_t *r = b->order_head;
-    b->order_head = r->order_next;
-    if (!b->order_head) b->order_tail = NULL;
+  for (tc_order_item_t *it; (it = tc_order_pop(&b->order));) {
+    tc__sq_req_t *r = TC_CONTAINER_OF(it, tc__sq_req_t, order);
     r->deliver(r);
     req_free(r);
   }
@@ -65,7 +63,7 @@ static void dispatch_parked(tc_backend_t *b) {
 static void on_done(tc_completion_t *c) {
   tc__sq_req_t *r = (tc__sq_req_t *)c;
   tc_backend_t *b = r->b;
-  r->finished = 1;
+  tc_order_finish(&r->order);
   if (r->on_writer) {
     b->writes_done = r->seq; /* the writer posts in submission order */
     dispatch_parked(b);
@@ -91,9 +89,9 @@ static tc__sq_req_t *req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite
 /* Copies of the string inputs, "" for NULL. */
 static int copy_inputs(tc__sq_req_t *r, const char *tenant_id, const char *key,
                        const char *text) {
-  r->tenant_id = tc__sq_arena_strdup(&r->arena, tenant_id);
-  r->key = tc__sq_arena_strdup(&r->arena, key);
-  r->text = tc__sq_arena_strdup(&r->arena, text);
+  r->tenant_id = tc_arena_strdup(&r->arena, tenant_id);
+  r->key = tc_arena_strdup(&r->arena, key);
+  r->text = tc_arena_strdup(&r->arena, text);
   return r->tenant_id && r->key && r->text ? 0 : TC_ENOMEM;
 }
 
@@ -105,11 +103,7 @@ static int submit(tc_backend_t *b, tc__sq_req_t *r, int status, int on_writer) {
     return status;
   }
   r->on_writer = on_writer;
-  if (b->order_tail)
-    b->order_tail->order_next = r;
-  else
-    b->order_head = r;
-  b->order_tail = r;
+  tc_order_push(&b->order, &r->order);
   if (on_writer) {
     r->seq = ++b->writes_submitted;
     tc__sq_worker_push(&b->writer, r);
@@ -204,21 +198,15 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
-/* Calls cb with the token of revision (status 0) or with the error. */
-static void deliver_token(tc__sq_req_t *r, uint64_t revision,
-                          void (*cb)(void *arg, int status, const char *token)) {
-  char *tok = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, revision) : NULL;
-  cb(r->arg, r->status ? r->status : tok ? 0 : TC_ENOMEM, tok ? tok : "");
-  free(tok);
+static void deliver_write(tc__sq_req_t *r) {
+  tc_rev_token_reply(r->cb.write, r->arg, r->status, r->b->instance_id, r->revision);
 }
-
-static void deliver_write(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.write); }
 
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                        void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_write, deliver_write, arg);
   if (r) r->cb.write = cb;
-  int rc = submit(b, r, r ? tc__sq_copy_batch(&r->arena, &r->batch, batch) : 0, 1);
+  int rc = submit(b, r, r ? tc_copy_write_batch(&r->arena, &r->batch, batch) : 0, 1);
   /* Counted here: the writer may run a write twice (sqlite_worker.c). */
   if (rc == 0) atomic_fetch_add(&b->n_writes, 1);
   return rc;
@@ -266,7 +254,7 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id,
                                  token, after, limit, &status);
   if (r) r->cb.tuples = cb;
-  if (r && status == 0 && f) status = tc__sq_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
+  if (r && status == 0 && f) status = tc_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
   return submit(b, r, status, 0);
 }
 
@@ -281,11 +269,13 @@ static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
   tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id,
                                  token, after, limit, &status);
   if (r) r->cb.attrs = cb;
-  if (r && status == 0 && f) status = tc__sq_copy_attr_filter(&r->arena, &r->attr_filter, f);
+  if (r && status == 0 && f) status = tc_copy_attr_filter(&r->arena, &r->attr_filter, f);
   return submit(b, r, status, 0);
 }
 
-static void deliver_head(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.head); }
+static void deliver_head(tc__sq_req_t *r) {
+  tc_rev_token_reply(r->cb.head, r->arg, r->status, r->b->instance_id, r->revision);
+}
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_head, deliver_head, arg);
@@ -329,7 +319,7 @@ static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 /* Runs once nothing is in flight: both workers are idle, so joining them
  * does not block the loop. */
 static void finish(tc_completion_t *c) {
-  tc_backend_t *b = (tc_backend_t *)((char *)c - offsetof(tc_backend_t, finish));
+  tc_backend_t *b = TC_CONTAINER_OF(c, tc_backend_t, finish);
   tc__sq_worker_stop(&b->writer);
   if (b->ckpt.db) tc__sq_worker_stop(&b->ckpt);
   tc__sq_worker_stop(&b->reader);
@@ -408,13 +398,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
 }
 
 static const tc_backend_api_t api = {
-    .magic = TC_BACKEND_MAGIC,
-    .abi_major = TC_BACKEND_ABI_MAJOR,
-    .abi_minor = TC_BACKEND_ABI_MINOR,
-    .struct_size = sizeof(tc_backend_api_t),
-    .build_fingerprint = TC_BACKEND_FINGERPRINT,
-    .name = "sqlite",
-    .version = "0.1.0",
+    TC_BACKEND_API_HEADER("sqlite", TC_VERSION),
     .create = create,
     .destroy = destroy,
     .instance_id = instance_id,
@@ -434,6 +418,4 @@ static const tc_backend_api_t api = {
     .stats = stats,
 };
 
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);
-
-TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &api; }
+TC_BACKEND_ENTRY(api)

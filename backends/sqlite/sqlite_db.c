@@ -38,9 +38,9 @@ int tc__sq_fail(const tc_host_api_t *host, sqlite3 *db, const char *what) {
   return TC_EDATASTORE;
 }
 
-char *tc__sq_column_dup(tc__sq_arena_t *a, sqlite3_stmt *st, int i) {
+char *tc__sq_column_dup(tc_arena_t *a, sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
-  return tc__sq_arena_memdup(a, s ? (const char *)s : "",
+  return tc_arena_memdup(a, s ? (const char *)s : "",
                              (size_t)sqlite3_column_bytes(st, i) + 1);
 }
 

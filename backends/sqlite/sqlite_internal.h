@@ -17,30 +17,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "tuplecast/backend.h"
+#include "tuplecast/support.h" /* arena, copies, order queue, tokens */
 
 /* changes.kind: which shape a change row holds. */
 enum { TC__SQ_KIND_TUPLE = 1, TC__SQ_KIND_ATTR = 2 };
-
-/* ---- arena: request-lifetime memory -------------------------------------- */
-
-typedef struct tc__sq_chunk_s tc__sq_chunk_t;
-typedef struct tc__sq_arena_s {
-  tc__sq_chunk_t *chunks;
-} tc__sq_arena_t;
-
-void *tc__sq_arena_alloc(tc__sq_arena_t *a, size_t n);
-/* NULL s copies as "" so optional strings never reach SQL as NULL. */
-char *tc__sq_arena_strdup(tc__sq_arena_t *a, const char *s);
-void *tc__sq_arena_memdup(tc__sq_arena_t *a, const void *p, size_t n);
-void tc__sq_arena_free(tc__sq_arena_t *a);
-/* Deep copies of the ABI shapes; 0 or TC_ENOMEM. */
-int tc__sq_copy_tuple_filter(tc__sq_arena_t *a, tc_tuple_filter_t *dst,
-                             const tc_tuple_filter_t *src);
-int tc__sq_copy_attr_filter(tc__sq_arena_t *a, tc_attr_filter_t *dst,
-                            const tc_attr_filter_t *src);
-int tc__sq_copy_batch(tc__sq_arena_t *a, tc_write_batch_t *dst,
-                      const tc_write_batch_t *src);
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -49,7 +29,7 @@ typedef struct tc__sq_req_s tc__sq_req_t;
 struct tc__sq_req_s {
   tc_completion_t done;     /* posted by the worker once exec has run */
   tc__sq_req_t *next;       /* worker queue, or the loop's parked list */
-  tc__sq_req_t *order_next; /* loop: in-flight list, submission order */
+  tc_order_item_t order;    /* loop: in b->order; finished once exec has run */
   tc_backend_t *b;
   /* Worker thread: does the work, fills the results, returns the status.
    * A writer request may run again after a rollback: results are set, not
@@ -58,24 +38,12 @@ struct tc__sq_req_s {
   /* Loop thread: calls the caller's callback with the results. */
   void (*deliver)(tc__sq_req_t *r);
   int status;
-  int finished;      /* loop: exec has run, the result is here */
   int on_writer;
   uint64_t seq;      /* writer requests: submission number */
   uint64_t barrier;  /* reader requests: writer requests to wait for */
   void *arg;
-  union {
-    tc_status_cb status;
-    tc_write_cb write;
-    tc_tuples_cb tuples;
-    tc_attrs_cb attrs;
-    tc_tenant_cb tenant;
-    tc_tenants_cb tenants;
-    tc_schema_cb schema;
-    tc_schemas_cb schemas;
-    tc_changes_cb changes;
-    tc_head_cb head;
-  } cb;
-  tc__sq_arena_t arena;
+  tc_backend_cb_t cb;
+  tc_arena_t arena;
   /* Result rows (tc_tuple_t, tc_change_t, ...): a malloc'd vector. */
   void *rows;
   size_t n, cap;
@@ -144,7 +112,7 @@ struct tc_backend_s {
   tc__sq_worker_t ckpt; /* file databases only (ckpt.db set): runs checkpoints, no requests */
   _Atomic uint64_t n_writes, n_reads, n_change_reads;
   /* Loop thread only. */
-  tc__sq_req_t *order_head, *order_tail;   /* submitted, not yet delivered */
+  tc_order_t order;                        /* submitted, not yet delivered */
   tc__sq_req_t *parked_head, *parked_tail; /* reads waiting for a write */
   uint64_t writes_submitted, writes_done;
   int closing, finish_posted;
@@ -169,7 +137,7 @@ int tc__sq_exec(sqlite3 *db, const char *sql);
 int tc__sq_fail(const tc_host_api_t *host, sqlite3 *db, const char *what);
 int64_t tc__sq_now_ms(void);
 /* Text of column i copied into the arena; NULL on out-of-memory. */
-char *tc__sq_column_dup(tc__sq_arena_t *a, sqlite3_stmt *st, int i);
+char *tc__sq_column_dup(tc_arena_t *a, sqlite3_stmt *st, int i);
 
 /* ---- filters as SQL (sqlite_filter.c) ------------------------------------ */
 

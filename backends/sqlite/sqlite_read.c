@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rev_token.h"
 #include "sqlite_internal.h"
 
 /* SQLite integers are signed; larger revisions and cursors clamp. */
@@ -86,7 +85,7 @@ static int attr_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   a->entity_id = tc__sq_column_dup(&r->arena, st, 2);
   a->attribute = tc__sq_column_dup(&r->arena, st, 3);
   a->value_len = (size_t)sqlite3_column_bytes(st, 4);
-  a->value = tc__sq_arena_memdup(&r->arena, sqlite3_column_blob(st, 4), a->value_len);
+  a->value = tc_arena_memdup(&r->arena, sqlite3_column_blob(st, 4), a->value_len);
   return a->entity_type && a->entity_id && a->attribute && a->value ? 0 : TC_ENOMEM;
 }
 
@@ -143,7 +142,7 @@ static const char *change_token(tc__sq_req_t *r, uint64_t revision, uint64_t *pr
   if (r->n > 1 && *prev == revision) return c[r->n - 2].token;
   *prev = revision;
   char *tok = tc_rev_token_encode(r->b->instance_id, revision);
-  const char *copy = tok ? tc__sq_arena_strdup(&r->arena, tok) : NULL;
+  const char *copy = tok ? tc_arena_strdup(&r->arena, tok) : NULL;
   free(tok);
   return copy;
 }
@@ -154,9 +153,9 @@ static int change_row(tc__sq_req_t *r, sqlite3_stmt *st, uint64_t *prev) {
   if (!(c->token = change_token(r, (uint64_t)sqlite3_column_int64(st, 0), prev)))
     return TC_ENOMEM;
   c->op = sqlite3_column_int(st, 1);
-  tc__sq_arena_t *a = &r->arena;
+  tc_arena_t *a = &r->arena;
   if (sqlite3_column_int(st, 2) == TC__SQ_KIND_TUPLE) {
-    tc_tuple_t *t = tc__sq_arena_alloc(a, sizeof *t);
+    tc_tuple_t *t = tc_arena_alloc(a, sizeof *t);
     if (!t) return TC_ENOMEM;
     const char **f[] = {&t->entity_type, &t->entity_id, &t->relation,
                         &t->subject_type, &t->subject_id, &t->subject_relation};
@@ -164,13 +163,13 @@ static int change_row(tc__sq_req_t *r, sqlite3_stmt *st, uint64_t *prev) {
       if (!(*f[i] = tc__sq_column_dup(a, st, i + 3))) return TC_ENOMEM;
     c->tuple = t;
   } else {
-    tc_attr_t *t = tc__sq_arena_alloc(a, sizeof *t);
+    tc_attr_t *t = tc_arena_alloc(a, sizeof *t);
     if (!t) return TC_ENOMEM;
     t->entity_type = tc__sq_column_dup(a, st, 3);
     t->entity_id = tc__sq_column_dup(a, st, 4);
     t->attribute = tc__sq_column_dup(a, st, 9);
     t->value_len = (size_t)sqlite3_column_bytes(st, 10);
-    t->value = tc__sq_arena_memdup(a, sqlite3_column_blob(st, 10), t->value_len);
+    t->value = tc_arena_memdup(a, sqlite3_column_blob(st, 10), t->value_len);
     if (!t->entity_type || !t->entity_id || !t->attribute || !t->value) return TC_ENOMEM;
     c->attr = t;
   }

@@ -1,27 +1,22 @@
-/* Per-request arena: many small allocations freed at once.
+/* Core's view of the arena: the one in the support library
+ * (tuplecast/support.h: tc_arena_t, tc_arena_init/alloc/strdup/memdup/free),
+ * plus the adapter that lets protobuf-c unpack into an arena.
  *
- * Ownership: the arena owns every block it hands out; tc_arena_free()
- * releases them all.  tc_arena_protobuf_allocator() lets protobuf-c unpack
- * into the arena (its frees are no-ops).
+ * Loop thread, like the arenas core keeps (requests, Watch transactions).
+ *
+ * Ownership: the arena owns every block it hands out, the adapter included;
+ * tc_arena_free() releases them all.
  */
 #ifndef TC_ARENA_H
 #define TC_ARENA_H
 
 #include <protobuf-c/protobuf-c.h>
-#include <stddef.h>
 
-typedef struct tc_arena_chunk_s tc_arena_chunk_t;
-typedef struct tc_arena_s {
-  tc_arena_chunk_t *chunks;
-  size_t used, cap; /* within chunks (the newest) */
-  ProtobufCAllocator pb;
-} tc_arena_t;
+#include "tuplecast/support.h"
 
-void tc_arena_init(tc_arena_t *a);
-/* NULL on out-of-memory; memory is zeroed and max-aligned. */
-void *tc_arena_alloc(tc_arena_t *a, size_t n);
-char *tc_arena_strdup(tc_arena_t *a, const char *s);
-void tc_arena_free(tc_arena_t *a);
+/* An allocator for protobuf-c that allocates in a (its frees are no-ops).
+ * When even the adapter cannot be allocated, one whose every allocation
+ * fails, so the unpack fails as out of memory. */
 ProtobufCAllocator *tc_arena_protobuf_allocator(tc_arena_t *a);
 
 #endif

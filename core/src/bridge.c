@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "tuplecast/support.h" /* TC_CONTAINER_OF */
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
@@ -11,7 +12,7 @@ static void host_post(const tc_host_api_t *host, tc_completion_t *c) {
 }
 
 tc_bridge_t *tc_bridge_from_host(const tc_host_api_t *host) {
-  return (tc_bridge_t *)((char *)host - offsetof(tc_bridge_t, host));
+  return TC_CONTAINER_OF(host, tc_bridge_t, host);
 }
 
 static void drain(uv_async_t *h) {

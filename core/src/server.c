@@ -29,7 +29,7 @@ static void on_signal(uv_signal_t *h, int signum) {
  * elsewhere; its feed, if it has one, reads them. */
 static void on_backend_changed(const tc_host_api_t *host, const char *tenant_id) {
   tc_bridge_t *b = tc_bridge_from_host(host);
-  tc_server_t *srv = (tc_server_t *)((char *)b - offsetof(tc_server_t, bridge));
+  tc_server_t *srv = TC_CONTAINER_OF(b, tc_server_t, bridge);
   tc_watch_notify(srv, tenant_id);
 }
 

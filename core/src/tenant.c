@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "tuplecast/support.h" /* TC_CONTAINER_OF */
 
 enum { T_UNKNOWN, T_LOADING, T_EXISTS, T_ABSENT };
 
@@ -43,7 +44,7 @@ static tc_tenant_t *find(tc_server_t *srv, const char *id) {
 }
 
 static void on_kick(tc_completion_t *c) {
-  tc_tenant_t *t = (tc_tenant_t *)((char *)c - offsetof(tc_tenant_t, kick));
+  tc_tenant_t *t = TC_CONTAINER_OF(c, tc_tenant_t, kick);
   t->kicked = 0;
   pump(t);
 }

@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "parse.h"
+#include "tuplecast/support.h"
 #include "tuplecast/errors.h"
 
 char *tc_cont_token_encode(const char *cursor) {

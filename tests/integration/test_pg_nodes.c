@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "base64.h"
+#include "tuplecast/support.h"
 #include "pg_fixture.h"
 #include "server_proc.h"
 #include "tt_api.h"

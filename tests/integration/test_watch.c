@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "base64.h"
+#include "tuplecast/support.h"
 #include "server_proc.h"
 #include "tt_api.h"
 

@@ -4,8 +4,12 @@ tc_unit_test(test_core SOURCES test_core.c)
 # The admission gate: token bucket, and an authenticator answering later.
 tc_unit_test(test_gate SOURCES test_gate.c)
 
-# The snap tokens of the revision-numbered backends (backends/common).
-tc_unit_test(test_rev_token SOURCES test_rev_token.c LIBS tc_rev_token)
+# The snap tokens of the revision-numbered backends (backends/support).
+tc_unit_test(test_rev_token SOURCES test_rev_token.c LIBS tc_support)
+
+# The rest of the plugin support library: the arena's deep copies of the ABI
+# shapes and the in-order delivery queue.
+tc_unit_test(test_support SOURCES test_support.c LIBS tc_support)
 
 # Plugins broken in one way each, for the loader's negative tests.
 set(TC_BROKEN_PLUGINS

@@ -14,7 +14,7 @@
 
 #include "arena.h"
 #include "backend_loader.h"
-#include "base64.h"
+#include "tuplecast/support.h"
 #include "bridge.h"
 #include "error.h"
 #include "token.h"

@@ -1,5 +1,5 @@
 /* Unit tests of the snap tokens of the revision-numbered backends (sqlite,
- * example): backends/common/rev_token.c, base64 of "tc1:<instance>:<rev>". */
+ * example): backends/support/rev_token.c, base64 of "tc1:<instance>:<rev>". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "rev_token.h"
+#include "tuplecast/support.h"
 #include "tuplecast/errors.h"
 
 /* decode refuses token with TC_ESNAP_TOKEN and a message that quotes the
@@ -101,6 +101,29 @@ static void test_malformed(void **state) {
     expect_refused(bad[i], "abc", "is malformed");
 }
 
+/* tc_rev_token_reply: what a write or head callback receives. */
+static int got_status;
+static char got_token[128];
+
+static void on_token(void *arg, int status, const char *token) {
+  assert_ptr_equal(arg, &got_status);
+  got_status = status;
+  snprintf(got_token, sizeof got_token, "%s", token);
+}
+
+static void test_reply(void **state) {
+  (void)state;
+  uint64_t rev = 0;
+  char *err = NULL;
+  tc_rev_token_reply(on_token, &got_status, 0, "abc", 77);
+  assert_int_equal(got_status, 0);
+  assert_int_equal(tc_rev_token_decode(got_token, "abc", &rev, &err), 0);
+  assert_int_equal(rev, 77);
+  tc_rev_token_reply(on_token, &got_status, TC_EDATASTORE, "abc", 78);
+  assert_int_equal(got_status, TC_EDATASTORE);
+  assert_string_equal(got_token, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -109,6 +132,7 @@ int main(void) {
       cmocka_unit_test(test_postgres_tokens),
       cmocka_unit_test(test_own_prefix_is_not_postgres),
       cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_reply),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,7 @@
 #include <grpc/support/alloc.h>
 
 #include "error.h"
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "grpc_codec.h"
 #include "grpc_internal.h"
 #include "log.h"
@@ -320,7 +320,7 @@ static const tc_method_t *lookup(tc__grpc_call_t *c, char **path) {
 }
 
 static void on_accept(tc_completion_t *comp) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, accept_tag.comp);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, accept_tag.comp);
   tc_grpc_server_t *s = c->srv;
   s->n_slots--;
   if (!c->accept_tag.ok) { /* the server is shutting down */
@@ -403,7 +403,7 @@ static void dispatch(tc__grpc_call_t *c) {
 }
 
 static void on_recv(tc_completion_t *comp) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, recv_tag.comp);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, recv_tag.comp);
   c->batches--;
   /* Not ok: the call is already over (cancelled, deadline, disconnect). */
   if (c->recv_tag.ok && !c->call.cancelled) {
@@ -416,7 +416,7 @@ static void on_recv(tc_completion_t *comp) {
 }
 
 static void on_send(tc_completion_t *comp) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, send_tag.comp);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, send_tag.comp);
   c->batches--;
   if (c->send_buf) {
     grpc_byte_buffer_destroy(c->send_buf);
@@ -428,7 +428,7 @@ static void on_send(tc_completion_t *comp) {
 /* On the poller thread: a stream message's send completed.  Starts the next
  * queued one at once and tells the loop, with one post until it looks. */
 static void on_msg_poller(tc__grpc_tag_t *tag) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(tag, tc__grpc_call_t, msg_tag);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(tag, tc__grpc_call_t, msg_tag);
   pthread_mutex_lock(&c->lock);
   grpc_byte_buffer_destroy(c->msg_buf);
   c->msg_buf = NULL;
@@ -451,7 +451,7 @@ static void on_msg_poller(tc__grpc_tag_t *tag) {
 
 /* On the loop: what the send chain did since the last look. */
 static void on_msg_sent(tc_completion_t *comp) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, msg_tag.comp);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, msg_tag.comp);
   pthread_mutex_lock(&c->lock);
   int sent = c->chain_sent, ended = c->chain_ended, failed = c->chain_failed;
   c->chain_sent = c->chain_ended = c->chain_failed = c->chain_posted = 0;
@@ -470,7 +470,7 @@ static void on_msg_sent(tc_completion_t *comp) {
 }
 
 static void on_close(tc_completion_t *comp) {
-  tc__grpc_call_t *c = TC__CONTAINER_OF(comp, tc__grpc_call_t, close_tag.comp);
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, close_tag.comp);
   c->batches--;
   /* A failed send may have set cancelled already; on_cancel runs here. */
   if (c->close_cancelled) c->call.cancelled = 1;

@@ -19,6 +19,7 @@
 
 #include "grpc_server.h"
 #include "listener.h"
+#include "tuplecast/support.h" /* TC_CONTAINER_OF */
 
 /* What the poller forwards: it stores the event's success flag in ok and
  * posts comp, whose run() handles the event on the loop thread.  Tags are
@@ -31,8 +32,6 @@ struct tc__grpc_tag_s {
   int ok;
   void (*on_poller)(tc__grpc_tag_t *tag);
 };
-
-#define TC__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 typedef struct tc__grpc_call_s tc__grpc_call_t;
 typedef struct tc__grpc_preface_s tc__grpc_preface_t;

@@ -1,7 +1,7 @@
 /* gRPC server lifecycle: start, accept slots, graceful stop. */
 #include <stdlib.h>
 
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "grpc_internal.h"
 #include "log.h"
 
@@ -104,7 +104,7 @@ static void on_poller_closed(uv_handle_t *h) {
 
 /* The poller has exited: nothing of gRPC is left but the queue. */
 static void on_cq_done(tc_completion_t *comp) {
-  tc_grpc_server_t *s = TC__CONTAINER_OF(comp, tc_grpc_server_t, cq_done.comp);
+  tc_grpc_server_t *s = TC_CONTAINER_OF(comp, tc_grpc_server_t, cq_done.comp);
   tc__grpc_poller_join(s);
   grpc_completion_queue_destroy(s->cq);
   grpc_shutdown();
@@ -126,7 +126,7 @@ static void maybe_finish_stop(tc_grpc_server_t *s) {
 }
 
 static void on_shutdown(tc_completion_t *comp) {
-  tc_grpc_server_t *s = TC__CONTAINER_OF(comp, tc_grpc_server_t, shutdown_tag.comp);
+  tc_grpc_server_t *s = TC_CONTAINER_OF(comp, tc_grpc_server_t, shutdown_tag.comp);
   s->shutdown_notified = 1;
   maybe_finish_stop(s);
 }

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
 #include "log.h"
 

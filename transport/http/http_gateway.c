@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "error.h"
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
 #include "pbjson.h"
 

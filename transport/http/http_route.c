@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
 #include "tuplecast/errors.h"
 #include "validate.h"

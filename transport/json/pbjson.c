@@ -19,8 +19,7 @@
 #include <time.h>
 
 #include "any.h"
-#include "base64.h"
-#include "format.h"
+#include "tuplecast/support.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "json_text.h"

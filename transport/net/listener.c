@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "log.h"
 #include "tuplecast/errors.h"
 

@@ -8,7 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "format.h"
+#include "tuplecast/support.h" /* tc_format */
 #include "tuplecast/errors.h"
 
 struct tc_tls_ctx_s {

@@ -306,6 +306,23 @@ typedef struct tc_backend_api_s {
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 
+/* The header members of a plugin's table, as the loader checks them:
+ *   static const tc_backend_api_t api = {TC_BACKEND_API_HEADER("mydb", "1.0.0"),
+ *                                        .create = create, ...};
+ */
+#define TC_BACKEND_API_HEADER(name_, version_)                                 \
+  .magic = TC_BACKEND_MAGIC, .abi_major = TC_BACKEND_ABI_MAJOR,                \
+  .abi_minor = TC_BACKEND_ABI_MINOR,                                           \
+  .struct_size = sizeof(tc_backend_api_t),                                     \
+  .build_fingerprint = TC_BACKEND_FINGERPRINT, .name = (name_),                \
+  .version = (version_)
+
+/* Defines the one exported symbol, returning &api_ (the build hides the
+ * rest of the plugin). */
+#define TC_BACKEND_ENTRY(api_)                                                 \
+  TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);                 \
+  TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &(api_); }
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,4 @@
-#include "format.h"
+#include "tuplecast/support.h"
 
 #include <stdio.h>
 #include <stdlib.h>

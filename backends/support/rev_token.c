@@ -1,12 +1,11 @@
-#include "rev_token.h"
-
+/* The snap tokens of revision-numbered backends (tuplecast/support.h).
+ * Permify's Postgres tokens (base64 of an 8-byte xid, or "xid:snapshot") and
+ * our Postgres backend's ("tc2:...") are recognised so the error can say what
+ * they are. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "format.h"
-#include "parse.h"
-#include "tuplecast/errors.h"
+#include "tuplecast/support.h"
 
 #define PREFIX "tc1:"
 
@@ -55,3 +54,11 @@ int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *re
   return TC_ESNAP_TOKEN;
 }
 
+
+void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
+                        int status, const char *instance_id, uint64_t revision) {
+  char *token = status == 0 ? tc_rev_token_encode(instance_id, revision) : NULL;
+  if (status == 0 && !token) status = TC_ENOMEM;
+  cb(arg, status, token ? token : "");
+  free(token);
+}

@@ -1,4 +1,4 @@
-#include "parse.h"
+#include "tuplecast/support.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "base64.h"
+#include "tuplecast/support.h"
 
 #include <stdint.h>
 #include <stdlib.h>
