@@ -4,7 +4,7 @@
  * concern (conformance_<concern>.c); the runner (conformance_main.c).
  * Threading: everything runs on the fixture's loop thread, except the log
  * capture, which a backend may call from its own threads.
- * Ownership: a result_t owns its strings until result_free(); keep()'s copies
+ * Ownership: a result_t owns its strings until ct_result_free(); ct_keep()'s copies
  * live until the case's teardown. */
 #ifndef TC_CONFORMANCE_H
 #define TC_CONFORMANCE_H
@@ -28,58 +28,58 @@
 #define DEADLINE_MS 30000
 #define MANY_WRITES 1000
 
-extern const char *backend_uri;
-extern tc_plugin_t plugin;
-extern char run_id[32]; /* makes this run's tenant ids unique */
+extern const char *ct_backend_uri;
+extern tc_plugin_t ct_plugin;
+extern char ct_run_id[32]; /* makes this run's tenant ids unique */
 /* Group-commit and checkpoint evidence from the sqlite backend's debug lines,
  * and the threads that wrote them (see conformance_harness.c). */
-extern _Atomic unsigned long commits, largest_commit, checkpoints;
-extern pthread_t writer_thread, checkpoint_thread;
+extern _Atomic unsigned long ct_commits, ct_largest_commit, ct_checkpoints;
+extern pthread_t ct_writer_thread, ct_checkpoint_thread;
 
-typedef struct strv_s {
+typedef struct ct_strv_s {
   char **v;
   size_t n;
-} strv_t;
+} ct_strv_t;
 
-typedef struct fixture_s {
+typedef struct ct_fixture_s {
   uv_loop_t loop;
   tc_bridge_t bridge;
   uv_timer_t timer;
   int timed_out;
   const tc_backend_api_t *api;
   tc_backend_t *b;
-  strv_t kept; /* tokens the case holds on to, freed at teardown */
-} fixture_t;
+  ct_strv_t kept; /* tokens the case holds on to, freed at teardown */
+} ct_fixture_t;
 
 /* One call's outcome. */
-typedef struct result_s {
+typedef struct ct_result_s {
   int done, status;
   char *token; /* write, head */
   char *last;  /* read_changes */
   tc_cursor_t next;
   char *next_key, *head, *version, *text;
   tc_tenant_row_t tenant;
-  strv_t rows;
-  strv_t tokens; /* read_changes: the token of each change */
-} result_t;
+  ct_strv_t rows;
+  ct_strv_t tokens; /* read_changes: the token of each change */
+} ct_result_t;
 
-typedef struct batch_s {
+typedef struct ct_batch_s {
   tc_write_batch_t w;
   tc_tuple_t tuples[16];
   tc_attr_t attrs[16];
   char bufs[16][128];
-} batch_t;
+} ct_batch_t;
 
 /* Asserts s holds exactly the NULL-terminated list of strings. */
-#define expect(s, ...) expect_rows(__LINE__, (s), __VA_ARGS__)
+#define ct_expect(s, ...) ct_expect_rows(__LINE__, (s), __VA_ARGS__)
 
 /* Calls the API, checks it accepted the call and did not call back yet, waits. */
-#define CALL(f, res, expr)                                                     \
+#define CT_CALL(f, res, expr)                                                     \
   do {                                                                         \
-    result_free(res);                                                          \
+    ct_result_free(res);                                                          \
     assert_int_equal((expr), 0);                                               \
     assert_false((res)->done);                                                 \
-    wait_for((f), &(res)->done);                                               \
+    ct_wait_for((f), &(res)->done);                                               \
   } while (0)
 
 /* Asserts r holds the changes of all from index `from` on: the rest of the
@@ -87,64 +87,64 @@ typedef struct batch_s {
  * a backend may name the same position differently in two reads (a Postgres
  * snapshot cut at another place); that each token resumes exactly is checked
  * where the tokens come from. */
-#define expect_tail(r, all, from) expect_changes_at(__LINE__, (r), (all), (from), 1)
-#define expect_page(r, all, from) expect_changes_at(__LINE__, (r), (all), (from), 0)
+#define ct_expect_tail(r, all, from) ct_expect_changes_at(__LINE__, (r), (all), (from), 1)
+#define ct_expect_page(r, all, from) ct_expect_changes_at(__LINE__, (r), (all), (from), 0)
 
 /* Asserts the tokens are pairwise distinct. */
-#define expect_distinct(...) expect_distinct_at(__LINE__, __VA_ARGS__, NULL)
+#define ct_expect_distinct(...) ct_expect_distinct_at(__LINE__, __VA_ARGS__, NULL)
 
-extern const tc_tuple_filter_t all_tuples;
-extern const tc_attr_filter_t all_attrs;
+extern const tc_tuple_filter_t ct_all_tuples;
+extern const tc_attr_filter_t ct_all_attrs;
 
-size_t strv_find(const strv_t *s, const char *str);
-void wait_for(fixture_t *f, const int *flag);
-tc_backend_t *open_backend(fixture_t *f);
-void destroy_backend(fixture_t *f, tc_backend_t *b);
-void close_backend(fixture_t *f);
-int setup(void **state);
-int teardown(void **state);
-const char *keep(fixture_t *f, const char *s);
-void expect_rows(int line, const strv_t *s, ...);
-void result_free(result_t *r);
-void on_status(void *arg, int status);
-void on_token(void *arg, int status, const char *token);
-void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next);
-void on_tenant(void *arg, int status, const tc_tenant_row_t *row);
-void on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
+size_t ct_strv_find(const ct_strv_t *s, const char *str);
+void ct_wait_for(ct_fixture_t *f, const int *flag);
+tc_backend_t *ct_open_backend(ct_fixture_t *f);
+void ct_destroy_backend(ct_fixture_t *f, tc_backend_t *b);
+void ct_close_backend(ct_fixture_t *f);
+int ct_setup(void **state);
+int ct_teardown(void **state);
+const char *ct_keep(ct_fixture_t *f, const char *s);
+void ct_expect_rows(int line, const ct_strv_t *s, ...);
+void ct_result_free(ct_result_t *r);
+void ct_on_status(void *arg, int status);
+void ct_on_token(void *arg, int status, const char *token);
+void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next);
+void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row);
+void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
                 const char *next);
-void on_schema(void *arg, int status, const char *version, const char *text);
-void on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
+void ct_on_schema(void *arg, int status, const char *version, const char *text);
+void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
                 size_t n, const char *next);
-void on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
                 const char *last);
-char *tenant_name(const char *what);
-tc_tuple_t tuple(char *buf, const char *spec);
-void batch_init(batch_t *b, const char *tenant);
-void add_tuple(batch_t *b, const char *spec);
+char *ct_tenant_name(const char *what);
+tc_tuple_t ct_tuple(char *buf, const char *spec);
+void ct_batch_init(ct_batch_t *b, const char *tenant);
+void ct_add_tuple(ct_batch_t *b, const char *spec);
 /* batch_init, then the one tuple doc:<doc>#viewer@user:a. */
-void batch_viewer(batch_t *b, const char *tenant, unsigned long doc);
-void add_attr_bytes(batch_t *b, const char *type, const char *id, const char *attr,
+void ct_batch_viewer(ct_batch_t *b, const char *tenant, unsigned long doc);
+void ct_add_attr_bytes(ct_batch_t *b, const char *type, const char *id, const char *attr,
                     const void *value, size_t len);
-void add_attr(batch_t *b, const char *type, const char *id, const char *attr,
+void ct_add_attr(ct_batch_t *b, const char *type, const char *id, const char *attr,
               const char *value);
-const char *write_ok(fixture_t *f, const tc_write_batch_t *w);
-const char *write_tuples(fixture_t *f, const char *tenant, ...);
-void read_tuples(fixture_t *f, result_t *r, const char *tenant, const char *token,
+const char *ct_write_ok(ct_fixture_t *f, const tc_write_batch_t *w);
+const char *ct_write_tuples(ct_fixture_t *f, const char *tenant, ...);
+void ct_read_tuples(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
                  const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit);
-void read_attrs(fixture_t *f, result_t *r, const char *tenant, const char *token,
+void ct_read_attrs(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
                 const tc_attr_filter_t *flt);
-void read_changes(fixture_t *f, result_t *r, const char *tenant, const char *after,
+void ct_read_changes(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *after,
                   const char *upto, uint32_t limit);
-const char *head(fixture_t *f, const char *tenant);
-void expect_feed_resumes(fixture_t *f, const char *tenant, const char *token, const char *tuple);
-void token_ok(fixture_t *f, tc_backend_t *b, const char *token);
-void token_bad(fixture_t *f, tc_backend_t *b, const char *token);
-void expect_changes_at(int line, const result_t *r, const result_t *all, size_t from,
+const char *ct_head(ct_fixture_t *f, const char *tenant);
+void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token, const char *tuple);
+void ct_token_ok(ct_fixture_t *f, tc_backend_t *b, const char *token);
+void ct_token_bad(ct_fixture_t *f, tc_backend_t *b, const char *token);
+void ct_expect_changes_at(int line, const ct_result_t *r, const ct_result_t *all, size_t from,
                        int to_end);
-void expect_distinct_at(int line, ...);
+void ct_expect_distinct_at(int line, ...);
 
 /* N of a uri that names a retention window ("retain=N"), else 0. */
-unsigned long retain_window(void);
+unsigned long ct_retain_window(void);
 
 /* The cases. */
 void test_tenants(void **state);

@@ -3,19 +3,19 @@
  * and the calls each case makes (conformance.h). */
 #include "conformance.h"
 
-const char *backend_uri;
-tc_plugin_t plugin;
-char run_id[32]; /* makes this run's tenant ids unique */
+const char *ct_backend_uri;
+tc_plugin_t ct_plugin;
+char ct_run_id[32]; /* makes this run's tenant ids unique */
 
 /* ---- the host's side: log capture, changed, Any <-> JSON ----------------- */
 
 /* Group-commit evidence from the sqlite backend's debug line
  * "committed N requests in one transaction"; written by its writer thread. */
-_Atomic unsigned long commits, largest_commit;
+_Atomic unsigned long ct_commits, ct_largest_commit;
 /* Checkpoint evidence ("... checkpoint: N of M WAL frames") and the
  * threads that wrote each kind of line. */
-_Atomic unsigned long checkpoints;
-pthread_t writer_thread, checkpoint_thread;
+_Atomic unsigned long ct_checkpoints;
+pthread_t ct_writer_thread, ct_checkpoint_thread;
 
 static void test_log(int level, const char *fmt, ...) {
   char line[1024];
@@ -26,14 +26,14 @@ static void test_log(int level, const char *fmt, ...) {
   const char *p = strstr(line, "committed ");
   unsigned long n;
   if (level == TC_LOG_DEBUG && strstr(line, " checkpoint: ")) {
-    checkpoint_thread = pthread_self();
-    checkpoints++;
+    ct_checkpoint_thread = pthread_self();
+    ct_checkpoints++;
   }
   if (level == TC_LOG_DEBUG && p && sscanf(p, "committed %lu requests", &n) == 1) {
-    writer_thread = pthread_self();
-    commits++;
-    unsigned long seen = largest_commit;
-    while (n > seen && !atomic_compare_exchange_weak(&largest_commit, &seen, n)) continue;
+    ct_writer_thread = pthread_self();
+    ct_commits++;
+    unsigned long seen = ct_largest_commit;
+    while (n > seen && !atomic_compare_exchange_weak(&ct_largest_commit, &seen, n)) continue;
   }
   if (level >= TC_LOG_WARN) fprintf(stderr, "backend log: %s\n", line);
 }
@@ -98,7 +98,7 @@ static int test_any_from_json(const char *json, uint8_t **any, size_t *len) {
 
 /* ---- results as strings -------------------------------------------------- */
 
-static void strv_add(strv_t *s, const char *str) {
+static void strv_add(ct_strv_t *s, const char *str) {
   s->v = realloc(s->v, (s->n + 1) * sizeof *s->v);
   assert_non_null(s->v);
   s->v[s->n] = strdup(str);
@@ -106,9 +106,9 @@ static void strv_add(strv_t *s, const char *str) {
   s->n++;
 }
 
-static void strv_push(strv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void strv_push(ct_strv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void strv_push(strv_t *s, const char *fmt, ...) {
+static void strv_push(ct_strv_t *s, const char *fmt, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, fmt);
@@ -118,24 +118,24 @@ static void strv_push(strv_t *s, const char *fmt, ...) {
 }
 
 /* The index of str in s, or s->n. */
-size_t strv_find(const strv_t *s, const char *str) {
+size_t ct_strv_find(const ct_strv_t *s, const char *str) {
   size_t i = 0;
   while (i < s->n && strcmp(s->v[i], str) != 0) i++;
   return i;
 }
 
-static void strv_free(strv_t *s) {
+static void strv_free(ct_strv_t *s) {
   for (size_t i = 0; i < s->n; i++) free(s->v[i]);
   free(s->v);
-  *s = (strv_t){0};
+  *s = (ct_strv_t){0};
 }
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *t) { ((fixture_t *)t->data)->timed_out = 1; }
+static void on_timer(uv_timer_t *t) { ((ct_fixture_t *)t->data)->timed_out = 1; }
 
 /* Runs the loop until *flag is set; fails the test after the deadline. */
-void wait_for(fixture_t *f, const int *flag) {
+void ct_wait_for(ct_fixture_t *f, const int *flag) {
   f->timed_out = 0;
   uv_timer_start(&f->timer, on_timer, DEADLINE_MS, 0);
   while (!*flag && !f->timed_out) uv_run(&f->loop, UV_RUN_ONCE);
@@ -146,32 +146,32 @@ void wait_for(fixture_t *f, const int *flag) {
 static void on_destroyed(void *arg) { *(int *)arg = 1; }
 
 /* create() with no options: a backend must work with its defaults. */
-tc_backend_t *open_backend(fixture_t *f) {
+tc_backend_t *ct_open_backend(ct_fixture_t *f) {
   static const char *const no_options[] = {NULL};
   tc_backend_t *b = NULL;
   char *err = NULL;
-  int rc = f->api->create(&f->bridge.host, backend_uri, no_options, &b, &err);
-  if (rc != 0) fprintf(stderr, "create(%s): %s\n", backend_uri, err ? err : "?");
+  int rc = f->api->create(&f->bridge.host, ct_backend_uri, no_options, &b, &err);
+  if (rc != 0) fprintf(stderr, "create(%s): %s\n", ct_backend_uri, err ? err : "?");
   free(err);
   assert_int_equal(rc, 0);
   assert_non_null(b);
   return b;
 }
 
-void destroy_backend(fixture_t *f, tc_backend_t *b) {
+void ct_destroy_backend(ct_fixture_t *f, tc_backend_t *b) {
   int done = 0;
   f->api->destroy(b, on_destroyed, &done);
   assert_false(done); /* never synchronous */
-  wait_for(f, &done);
+  ct_wait_for(f, &done);
 }
 
-void close_backend(fixture_t *f) {
-  destroy_backend(f, f->b);
+void ct_close_backend(ct_fixture_t *f) {
+  ct_destroy_backend(f, f->b);
   f->b = NULL;
 }
 
-int setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
+int ct_setup(void **state) {
+  ct_fixture_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(tc_bridge_init(&f->bridge, &f->loop), 0);
@@ -182,15 +182,15 @@ int setup(void **state) {
   loop_thread = pthread_self();
   uv_timer_init(&f->loop, &f->timer);
   f->timer.data = f;
-  f->api = plugin.api;
-  f->b = open_backend(f);
+  f->api = ct_plugin.api;
+  f->b = ct_open_backend(f);
   *state = f;
   return 0;
 }
 
-int teardown(void **state) {
-  fixture_t *f = *state;
-  if (f->b) close_backend(f);
+int ct_teardown(void **state) {
+  ct_fixture_t *f = *state;
+  if (f->b) ct_close_backend(f);
   uv_close((uv_handle_t *)&f->timer, NULL);
   tc_bridge_close(&f->bridge);
   uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -202,12 +202,12 @@ int teardown(void **state) {
 }
 
 /* A copy of s that lives until the end of the case. */
-const char *keep(fixture_t *f, const char *s) {
+const char *ct_keep(ct_fixture_t *f, const char *s) {
   strv_add(&f->kept, s);
   return f->kept.v[f->kept.n - 1];
 }
 
-void expect_rows(int line, const strv_t *s, ...) {
+void ct_expect_rows(int line, const ct_strv_t *s, ...) {
   va_list ap;
   va_start(ap, s);
   size_t i = 0;
@@ -220,14 +220,14 @@ void expect_rows(int line, const strv_t *s, ...) {
   if (i != s->n) fail_msg("line %d: %zu rows, want %zu (extra: %s)", line, s->n, i, s->v[i]);
 }
 
-static void push_tuple(strv_t *s, const tc_tuple_t *t) {
+static void push_tuple(ct_strv_t *s, const tc_tuple_t *t) {
   strv_push(s, "%s:%s#%s@%s:%s%s%s", t->entity_type, t->entity_id, t->relation,
             t->subject_type, t->subject_id, *t->subject_relation ? "#" : "",
             t->subject_relation);
 }
 
 /* The value as text; bytes outside printable ASCII, and backslash, as \xHH. */
-static void push_attr(strv_t *s, const tc_attr_t *a) {
+static void push_attr(ct_strv_t *s, const tc_attr_t *a) {
   char value[256] = "";
   size_t n = 0;
   for (size_t i = 0; i < a->value_len && n + 5 < sizeof value; i++) {
@@ -238,7 +238,7 @@ static void push_attr(strv_t *s, const tc_attr_t *a) {
   strv_push(s, "%s:%s$%s=%s", a->entity_type, a->entity_id, a->attribute, value);
 }
 
-void result_free(result_t *r) {
+void ct_result_free(ct_result_t *r) {
   free(r->token);
   free(r->last);
   free(r->next_key);
@@ -249,20 +249,20 @@ void result_free(result_t *r) {
   free((char *)r->tenant.name);
   strv_free(&r->rows);
   strv_free(&r->tokens);
-  *r = (result_t){0};
+  *r = (ct_result_t){0};
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-void on_status(void *arg, int status) {
-  result_t *r = arg;
+void ct_on_status(void *arg, int status) {
+  ct_result_t *r = arg;
   r->status = status;
   r->done = 1;
 }
 
 /* write and head: a token on success. */
-void on_token(void *arg, int status, const char *token) {
-  result_t *r = arg;
+void ct_on_token(void *arg, int status, const char *token) {
+  ct_result_t *r = arg;
   r->status = status;
   assert_non_null(token);
   if (status == 0) assert_true(*token);
@@ -272,23 +272,23 @@ void on_token(void *arg, int status, const char *token) {
 
 static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
                       tc_cursor_t next) {
-  result_t *r = arg;
+  ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);
   r->next = next;
   r->done = 1;
 }
 
-void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
-  result_t *r = arg;
+void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
+  ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) push_attr(&r->rows, &rows[i]);
   r->next = next;
   r->done = 1;
 }
 
-void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
-  result_t *r = arg;
+void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
+  ct_result_t *r = arg;
   r->status = status;
   if (row) {
     r->tenant = (tc_tenant_row_t){strdup(row->id), strdup(row->name), row->created_at_ms};
@@ -296,26 +296,26 @@ void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   r->done = 1;
 }
 
-void on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
+void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
                 const char *next) {
-  result_t *r = arg;
+  ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) strv_push(&r->rows, "%s=%s", rows[i].id, rows[i].name);
   r->next_key = dup_or_null(next);
   r->done = 1;
 }
 
-void on_schema(void *arg, int status, const char *version, const char *text) {
-  result_t *r = arg;
+void ct_on_schema(void *arg, int status, const char *version, const char *text) {
+  ct_result_t *r = arg;
   r->status = status;
   r->version = dup_or_null(version);
   r->text = dup_or_null(text);
   r->done = 1;
 }
 
-void on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
+void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
                 size_t n, const char *next) {
-  result_t *r = arg;
+  ct_result_t *r = arg;
   r->status = status;
   r->head = dup_or_null(head);
   for (size_t i = 0; i < n; i++) {
@@ -329,9 +329,9 @@ void on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *
 /* Checks what holds for every answer: one of tuple / attr; a token on each
  * change; the changes of one transaction adjacent (a token, once left, never
  * comes back); a `last` on success; nothing on failure. */
-void on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
                 const char *last) {
-  result_t *r = arg;
+  ct_result_t *r = arg;
   r->status = status;
   if (status != 0) assert_int_equal(n, 0);
   for (size_t i = 0; i < n; i++) {
@@ -344,7 +344,7 @@ void on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
       for (size_t j = 0; j < i; j++)
         if (strcmp(c->token, changes[j].token) == 0)
           fail_msg("change %zu: token %s of an earlier transaction again", i, c->token);
-    strv_t one = {0};
+    ct_strv_t one = {0};
     if (c->tuple)
       push_tuple(&one, c->tuple);
     else
@@ -363,15 +363,15 @@ void on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
 
 /* ---- building inputs ----------------------------------------------------- */
 
-char *tenant_name(const char *what) {
-  char *s = malloc(strlen(what) + sizeof run_id + 2);
+char *ct_tenant_name(const char *what) {
+  char *s = malloc(strlen(what) + sizeof ct_run_id + 2);
   assert_non_null(s);
-  sprintf(s, "%s-%s", run_id, what);
+  sprintf(s, "%s-%s", ct_run_id, what);
   return s;
 }
 
 /* "type:id#rel@stype:sid[#srel]" parsed in place into t (for test inputs). */
-tc_tuple_t tuple(char *buf, const char *spec) {
+tc_tuple_t ct_tuple(char *buf, const char *spec) {
   strcpy(buf, spec);
   tc_tuple_t t;
   t.entity_type = strtok(buf, ":");
@@ -384,108 +384,108 @@ tc_tuple_t tuple(char *buf, const char *spec) {
   return t;
 }
 
-void batch_init(batch_t *b, const char *tenant) {
+void ct_batch_init(ct_batch_t *b, const char *tenant) {
   memset(b, 0, sizeof *b);
   b->w.tenant_id = tenant;
   b->w.tuples = b->tuples;
   b->w.attrs = b->attrs;
 }
 
-void add_tuple(batch_t *b, const char *spec) {
+void ct_add_tuple(ct_batch_t *b, const char *spec) {
   assert_true(b->w.n_tuples < 16);
-  b->tuples[b->w.n_tuples] = tuple(b->bufs[b->w.n_tuples], spec);
+  b->tuples[b->w.n_tuples] = ct_tuple(b->bufs[b->w.n_tuples], spec);
   b->w.n_tuples++;
 }
 
-void batch_viewer(batch_t *b, const char *tenant, unsigned long doc) {
+void ct_batch_viewer(ct_batch_t *b, const char *tenant, unsigned long doc) {
   char spec[64];
   snprintf(spec, sizeof spec, "doc:%lu#viewer@user:a", doc);
-  batch_init(b, tenant);
-  add_tuple(b, spec);
+  ct_batch_init(b, tenant);
+  ct_add_tuple(b, spec);
 }
 
 /* value is stored as its bytes; a real caller packs a protobuf Any. */
-void add_attr_bytes(batch_t *b, const char *type, const char *id, const char *attr,
+void ct_add_attr_bytes(ct_batch_t *b, const char *type, const char *id, const char *attr,
                     const void *value, size_t len) {
   assert_true(b->w.n_attrs < 16);
   b->attrs[b->w.n_attrs++] = (tc_attr_t){type, id, attr, value, len};
 }
 
-void add_attr(batch_t *b, const char *type, const char *id, const char *attr,
+void ct_add_attr(ct_batch_t *b, const char *type, const char *id, const char *attr,
               const char *value) {
-  add_attr_bytes(b, type, id, attr, value, strlen(value));
+  ct_add_attr_bytes(b, type, id, attr, value, strlen(value));
 }
 
 /* ---- calls ----------------------------------------------------------------- */
 
 /* A call's token, which must have succeeded, kept until the end of the case. */
-static const char *kept_token(fixture_t *f, result_t *r) {
+static const char *kept_token(ct_fixture_t *f, ct_result_t *r) {
   assert_int_equal(r->status, 0);
-  const char *token = keep(f, r->token);
-  result_free(r);
+  const char *token = ct_keep(f, r->token);
+  ct_result_free(r);
   return token;
 }
 
 /* The write's token (kept until the end of the case). */
-const char *write_ok(fixture_t *f, const tc_write_batch_t *w) {
-  result_t r = {0};
-  CALL(f, &r, f->api->write(f->b, w, on_token, &r));
+const char *ct_write_ok(ct_fixture_t *f, const tc_write_batch_t *w) {
+  ct_result_t r = {0};
+  CT_CALL(f, &r, f->api->write(f->b, w, ct_on_token, &r));
   return kept_token(f, &r);
 }
 
-const char *write_tuples(fixture_t *f, const char *tenant, ...) {
-  batch_t b;
-  batch_init(&b, tenant);
+const char *ct_write_tuples(ct_fixture_t *f, const char *tenant, ...) {
+  ct_batch_t b;
+  ct_batch_init(&b, tenant);
   va_list ap;
   va_start(ap, tenant);
-  for (const char *s; (s = va_arg(ap, const char *));) add_tuple(&b, s);
+  for (const char *s; (s = va_arg(ap, const char *));) ct_add_tuple(&b, s);
   va_end(ap);
-  return write_ok(f, &b.w);
+  return ct_write_ok(f, &b.w);
 }
 
-void read_tuples(fixture_t *f, result_t *r, const char *tenant, const char *token,
+void ct_read_tuples(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
                  const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit) {
-  CALL(f, r, f->api->read_tuples(f->b, tenant, token, flt, after, limit, on_tuples, r));
+  CT_CALL(f, r, f->api->read_tuples(f->b, tenant, token, flt, after, limit, on_tuples, r));
   assert_int_equal(r->status, 0);
 }
 
-void read_attrs(fixture_t *f, result_t *r, const char *tenant, const char *token,
+void ct_read_attrs(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
                 const tc_attr_filter_t *flt) {
-  CALL(f, r, f->api->read_attrs(f->b, tenant, token, flt, 0, 0, on_attrs, r));
+  CT_CALL(f, r, f->api->read_attrs(f->b, tenant, token, flt, 0, 0, ct_on_attrs, r));
   assert_int_equal(r->status, 0);
 }
 
 /* upto: NULL for none. */
-void read_changes(fixture_t *f, result_t *r, const char *tenant, const char *after,
+void ct_read_changes(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *after,
                   const char *upto, uint32_t limit) {
-  CALL(f, r, f->api->read_changes(f->b, tenant, after, upto, limit, on_changes, r));
+  CT_CALL(f, r, f->api->read_changes(f->b, tenant, after, upto, limit, ct_on_changes, r));
   assert_int_equal(r->status, 0);
 }
 
 /* Nothing comes after token yet (the feed stays at token); then a write of
  * tuple reads back after it as its one change. */
-void expect_feed_resumes(fixture_t *f, const char *tenant, const char *token, const char *tuple) {
-  result_t r = {0};
-  read_changes(f, &r, tenant, token, NULL, 0);
+void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token, const char *tuple) {
+  ct_result_t r = {0};
+  ct_read_changes(f, &r, tenant, token, NULL, 0);
   assert_int_equal(r.rows.n, 0);
   assert_string_equal(r.last, token);
-  write_tuples(f, tenant, tuple, NULL);
-  read_changes(f, &r, tenant, token, NULL, 0);
+  ct_write_tuples(f, tenant, tuple, NULL);
+  ct_read_changes(f, &r, tenant, token, NULL, 0);
   char *change = malloc(strlen(tuple) + 2);
   sprintf(change, "+%s", tuple);
-  expect(&r.rows, change, NULL);
+  ct_expect(&r.rows, change, NULL);
   free(change);
-  result_free(&r);
+  ct_result_free(&r);
 }
 
 /* The tenant's head token (kept until the end of the case). */
-const char *head(fixture_t *f, const char *tenant) {
-  result_t r = {0};
-  CALL(f, &r, f->api->head(f->b, tenant, on_token, &r));
+const char *ct_head(ct_fixture_t *f, const char *tenant) {
+  ct_result_t r = {0};
+  CT_CALL(f, &r, f->api->head(f->b, tenant, ct_on_token, &r));
   return kept_token(f, &r);
 }
 
-void token_ok(fixture_t *f, tc_backend_t *b, const char *token) {
+void ct_token_ok(ct_fixture_t *f, tc_backend_t *b, const char *token) {
   char *err = NULL;
   int rc = f->api->token_check(b, token, &err);
   if (rc != 0) fail_msg("token_check(%s): %d %s", token, rc, err ? err : "(no message)");
@@ -493,7 +493,7 @@ void token_ok(fixture_t *f, tc_backend_t *b, const char *token) {
 }
 
 /* token_check refuses token with TC_ESNAP_TOKEN and a one-line reason. */
-void token_bad(fixture_t *f, tc_backend_t *b, const char *token) {
+void ct_token_bad(ct_fixture_t *f, tc_backend_t *b, const char *token) {
   char *err = NULL;
   int rc = f->api->token_check(b, token, &err);
   if (rc != TC_ESNAP_TOKEN) fail_msg("token_check(\"%s\"): %d, want TC_ESNAP_TOKEN", token, rc);
@@ -503,7 +503,7 @@ void token_bad(fixture_t *f, tc_backend_t *b, const char *token) {
   free(err);
 }
 
-void expect_changes_at(int line, const result_t *r, const result_t *all, size_t from,
+void ct_expect_changes_at(int line, const ct_result_t *r, const ct_result_t *all, size_t from,
                        int to_end) {
   if (to_end ? r->rows.n != all->rows.n - from : r->rows.n > all->rows.n - from)
     fail_msg("line %d: %zu changes, want %s%zu", line, r->rows.n, to_end ? "" : "at most ",
@@ -514,7 +514,7 @@ void expect_changes_at(int line, const result_t *r, const result_t *all, size_t 
   }
 }
 
-void expect_distinct_at(int line, ...) {
+void ct_expect_distinct_at(int line, ...) {
   const char *seen[64];
   size_t n = 0;
   va_list ap;
@@ -529,6 +529,6 @@ void expect_distinct_at(int line, ...) {
   va_end(ap);
 }
 
-const tc_tuple_filter_t all_tuples = {0};
-const tc_attr_filter_t all_attrs = {0};
+const tc_tuple_filter_t ct_all_tuples = {0};
+const tc_attr_filter_t ct_all_attrs = {0};
 

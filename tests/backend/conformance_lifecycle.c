@@ -26,44 +26,44 @@ static void on_many(void *arg, int status, const char *token) {
 }
 
 void test_many_writes_in_order(void **state) {
-  fixture_t *f = *state;
-  char *t = tenant_name("many");
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("many");
   many_t m = {.in_order = 1};
   many_call_t *calls = calloc(MANY_WRITES, sizeof *calls);
   char(*specs)[64] = calloc(MANY_WRITES, sizeof *specs);
   assert_non_null(calls);
   assert_non_null(specs);
-  const char *h0 = head(f, t);
+  const char *h0 = ct_head(f, t);
   tc_backend_stats_t before, after;
   f->api->stats(f->b, &before);
-  unsigned long commits_before = commits;
-  largest_commit = 0;
+  unsigned long commits_before = ct_commits;
+  ct_largest_commit = 0;
 
   for (size_t i = 0; i < MANY_WRITES; i++) {
-    batch_t b;
-    batch_init(&b, t);
+    ct_batch_t b;
+    ct_batch_init(&b, t);
     snprintf(specs[i], sizeof specs[i], "doc:%zu#viewer@user:u%zu", i, i);
-    add_tuple(&b, specs[i]);
+    ct_add_tuple(&b, specs[i]);
     calls[i] = (many_call_t){&m, i};
     assert_int_equal(f->api->write(f->b, &b.w, on_many, &calls[i]), 0);
   }
   assert_int_equal(m.completed, 0);
-  wait_for(f, &m.done);
+  ct_wait_for(f, &m.done);
   assert_true(m.in_order);
 
   f->api->stats(f->b, &after);
   assert_true(after.writes - before.writes >= MANY_WRITES);
-  result_t r = {0};
-  read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+  ct_result_t r = {0};
+  ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
   assert_int_equal(r.rows.n, MANY_WRITES);
   /* At the last write's token: at least that write.  Writes submitted
    * together are concurrent; one need not see another that was still in
    * flight (a Postgres snapshot does not). */
-  read_tuples(f, &r, t, m.prev, &all_tuples, 0, 0);
-  assert_true(strv_find(&r.rows, specs[MANY_WRITES - 1]) < r.rows.n);
+  ct_read_tuples(f, &r, t, m.prev, &ct_all_tuples, 0, 0);
+  assert_true(ct_strv_find(&r.rows, specs[MANY_WRITES - 1]) < r.rows.n);
   /* One transaction each, every write once (concurrent writes may commit in
    * any order); nothing after the last. */
-  read_changes(f, &r, t, h0, NULL, 0);
+  ct_read_changes(f, &r, t, h0, NULL, 0);
   assert_int_equal(r.rows.n, MANY_WRITES);
   unsigned char *seen = calloc(MANY_WRITES, 1);
   for (size_t i = 0; i < r.rows.n; i++) {
@@ -81,21 +81,21 @@ void test_many_writes_in_order(void **state) {
    * writes that were still in flight when it began (none for a backend that
    * commits in submission order). */
   char *end = strdup(r.last);
-  read_changes(f, &r, t, end, NULL, 0);
+  ct_read_changes(f, &r, t, end, NULL, 0);
   assert_int_equal(r.rows.n, 0);
   free(end);
-  read_changes(f, &r, t, m.prev, NULL, 0);
+  ct_read_changes(f, &r, t, m.prev, NULL, 0);
   assert_true(r.rows.n < MANY_WRITES);
 
   /* Group commit: the sqlite backend reports each transaction it committed. */
   if (strcmp(f->api->name, "sqlite") == 0) {
-    unsigned long txns = commits - commits_before;
+    unsigned long txns = ct_commits - commits_before;
     fprintf(stderr, "%d writes in %lu transactions, largest %lu\n", MANY_WRITES, txns,
-            (unsigned long)largest_commit);
+            (unsigned long)ct_largest_commit);
     assert_true(txns > 0 && txns < MANY_WRITES);
-    assert_true(largest_commit > 1);
+    assert_true(ct_largest_commit > 1);
   }
-  result_free(&r);
+  ct_result_free(&r);
   free(m.prev);
   free(specs);
   free(calls);
@@ -106,27 +106,27 @@ void test_many_writes_in_order(void **state) {
  * own, never in the writer's commits: writes one by one until it reports a
  * checkpoint, then reads every write back. */
 void test_checkpoint_off_the_writer(void **state) {
-  fixture_t *f = *state;
-  if (strcmp(f->api->name, "sqlite") != 0 || strcmp(backend_uri, ":memory:") == 0) skip();
-  char *t = tenant_name("ckpt");
-  unsigned long before = checkpoints;
-  result_t w = {0}, r = {0};
+  ct_fixture_t *f = *state;
+  if (strcmp(f->api->name, "sqlite") != 0 || strcmp(ct_backend_uri, ":memory:") == 0) skip();
+  char *t = ct_tenant_name("ckpt");
+  unsigned long before = ct_checkpoints;
+  ct_result_t w = {0}, r = {0};
   size_t n = 0;
-  for (; checkpoints == before && n < 20000; n++) {
-    batch_t b;
-    batch_init(&b, t);
+  for (; ct_checkpoints == before && n < 20000; n++) {
+    ct_batch_t b;
+    ct_batch_init(&b, t);
     char spec[64];
     snprintf(spec, sizeof spec, "doc:%zu#viewer@user:u%zu", n, n);
-    add_tuple(&b, spec);
-    CALL(f, &w, f->api->write(f->b, &b.w, on_token, &w));
+    ct_add_tuple(&b, spec);
+    CT_CALL(f, &w, f->api->write(f->b, &b.w, ct_on_token, &w));
     assert_int_equal(w.status, 0);
   }
-  if (checkpoints == before) fail_msg("no checkpoint after %zu writes", n);
-  assert_false(pthread_equal(checkpoint_thread, writer_thread));
-  read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+  if (ct_checkpoints == before) fail_msg("no checkpoint after %zu writes", n);
+  assert_false(pthread_equal(ct_checkpoint_thread, ct_writer_thread));
+  ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
   assert_int_equal(r.rows.n, n);
-  result_free(&w);
-  result_free(&r);
+  ct_result_free(&w);
+  ct_result_free(&r);
   free(t);
 }
 
@@ -176,17 +176,17 @@ static void seq_head(void *arg, int status, const char *token) {
 }
 
 void test_mixed_calls_complete_in_order(void **state) {
-  fixture_t *f = *state;
-  char *t = tenant_name("mixed");
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("mixed");
   seq_t s = {0};
   seq_call_t calls[60];
   int k = 0;
   for (int round = 0; round < 20; round++) {
-    batch_t b;
-    batch_viewer(&b, t, (unsigned long)round);
+    ct_batch_t b;
+    ct_batch_viewer(&b, t, (unsigned long)round);
     calls[k] = (seq_call_t){&s, k};
     assert_int_equal(
-        f->api->read_tuples(f->b, t, "", &all_tuples, 0, 0, seq_tuples, &calls[k]), 0);
+        f->api->read_tuples(f->b, t, "", &ct_all_tuples, 0, 0, seq_tuples, &calls[k]), 0);
     k++;
     calls[k] = (seq_call_t){&s, k};
     assert_int_equal(f->api->write(f->b, &b.w, seq_write, &calls[k]), 0);
@@ -194,46 +194,46 @@ void test_mixed_calls_complete_in_order(void **state) {
     calls[40 + round] = (seq_call_t){&s, -1};
     assert_int_equal(f->api->head(f->b, t, seq_head, &calls[40 + round]), 0);
   }
-  wait_for(f, &s.done);
+  ct_wait_for(f, &s.done);
   assert_false(s.bad);
   assert_int_equal(s.next, k);
 
   /* Read-your-write at the token the write returned; at the head, all. */
-  result_t r = {0};
-  read_tuples(f, &r, t, s.write_token, &all_tuples, 0, 0);
-  assert_true(strv_find(&r.rows, "doc:19#viewer@user:a") < r.rows.n);
-  read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+  ct_result_t r = {0};
+  ct_read_tuples(f, &r, t, s.write_token, &ct_all_tuples, 0, 0);
+  assert_true(ct_strv_find(&r.rows, "doc:19#viewer@user:a") < r.rows.n);
+  ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
   assert_int_equal(r.rows.n, 20);
-  result_free(&r);
+  ct_result_free(&r);
   free(s.write_token);
   free(t);
 }
 
 /* A failing call among concurrent ones fails alone. */
 void test_failure_fails_alone(void **state) {
-  fixture_t *f = *state;
-  char *t = tenant_name("alone");
-  result_t res[6] = {{0}};
-  CALL(f, &res[0], f->api->tenant_create(f->b, t, "alone", on_tenant, &res[0]));
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("alone");
+  ct_result_t res[6] = {{0}};
+  CT_CALL(f, &res[0], f->api->tenant_create(f->b, t, "alone", ct_on_tenant, &res[0]));
   assert_int_equal(res[0].status, 0);
-  result_free(&res[0]);
+  ct_result_free(&res[0]);
 
-  batch_t a, b;
-  batch_init(&a, t);
-  add_tuple(&a, "doc:1#viewer@user:a");
-  batch_init(&b, t);
-  add_tuple(&b, "doc:1#viewer@user:b");
-  assert_int_equal(f->api->write(f->b, &a.w, on_token, &res[0]), 0);
-  assert_int_equal(f->api->tenant_create(f->b, t, "dup", on_tenant, &res[1]), 0);
+  ct_batch_t a, b;
+  ct_batch_init(&a, t);
+  ct_add_tuple(&a, "doc:1#viewer@user:a");
+  ct_batch_init(&b, t);
+  ct_add_tuple(&b, "doc:1#viewer@user:b");
+  assert_int_equal(f->api->write(f->b, &a.w, ct_on_token, &res[0]), 0);
+  assert_int_equal(f->api->tenant_create(f->b, t, "dup", ct_on_tenant, &res[1]), 0);
   assert_int_equal(
-      f->api->schema_write(f->b, t, "cv000000000000000001", "entity a {}", on_status, &res[2]),
+      f->api->schema_write(f->b, t, "cv000000000000000001", "entity a {}", ct_on_status, &res[2]),
       0);
   assert_int_equal(
-      f->api->schema_write(f->b, t, "cv000000000000000001", "entity b {}", on_status, &res[3]),
+      f->api->schema_write(f->b, t, "cv000000000000000001", "entity b {}", ct_on_status, &res[3]),
       0);
-  assert_int_equal(f->api->write(f->b, &b.w, on_token, &res[4]), 0);
-  assert_int_equal(f->api->schema_read(f->b, t, NULL, on_schema, &res[5]), 0);
-  wait_for(f, &res[5].done);
+  assert_int_equal(f->api->write(f->b, &b.w, ct_on_token, &res[4]), 0);
+  assert_int_equal(f->api->schema_read(f->b, t, NULL, ct_on_schema, &res[5]), 0);
+  ct_wait_for(f, &res[5].done);
   for (int i = 0; i < 5; i++) assert_true(res[i].done);
 
   assert_int_equal(res[0].status, 0);
@@ -241,19 +241,19 @@ void test_failure_fails_alone(void **state) {
   assert_int_equal(res[2].status, 0);
   assert_int_equal(res[3].status, TC_EUNIQUE);
   assert_int_equal(res[4].status, 0);
-  expect_distinct(res[0].token, res[4].token);
+  ct_expect_distinct(res[0].token, res[4].token);
   assert_int_equal(res[5].status, 0);
   assert_string_equal(res[5].text, "entity a {}");
 
-  result_t r = {0};
-  read_tuples(f, &r, t, res[0].token, &all_tuples, 0, 0);
-  expect(&r.rows, "doc:1#viewer@user:a", NULL);
-  read_tuples(f, &r, t, res[4].token, &all_tuples, 0, 0);
-  expect(&r.rows, "doc:1#viewer@user:a", "doc:1#viewer@user:b", NULL);
-  CALL(f, &r, f->api->tenant_get(f->b, t, on_tenant, &r));
+  ct_result_t r = {0};
+  ct_read_tuples(f, &r, t, res[0].token, &ct_all_tuples, 0, 0);
+  ct_expect(&r.rows, "doc:1#viewer@user:a", NULL);
+  ct_read_tuples(f, &r, t, res[4].token, &ct_all_tuples, 0, 0);
+  ct_expect(&r.rows, "doc:1#viewer@user:a", "doc:1#viewer@user:b", NULL);
+  CT_CALL(f, &r, f->api->tenant_get(f->b, t, ct_on_tenant, &r));
   assert_string_equal(r.tenant.name, "alone");
-  result_free(&r);
-  for (int i = 0; i < 6; i++) result_free(&res[i]);
+  ct_result_free(&r);
+  for (int i = 0; i < 6; i++) ct_result_free(&res[i]);
   free(t);
 }
 
@@ -292,20 +292,20 @@ static void flight_destroyed(void *arg) {
  * backend and any other uri one that persists.  Any other plugin may keep
  * nothing between backends (the in-memory example); instance_id names the
  * database, so there a new id means a new database. */
-static int same_database(fixture_t *f, const char *saved_id) {
-  if (strcmp(f->api->name, "sqlite") == 0) return strcmp(backend_uri, ":memory:") != 0;
+static int same_database(ct_fixture_t *f, const char *saved_id) {
+  if (strcmp(f->api->name, "sqlite") == 0) return strcmp(ct_backend_uri, ":memory:") != 0;
   return strcmp(f->api->instance_id(f->b), saved_id) == 0;
 }
 
 void test_destroy_with_work_in_flight(void **state) {
-  fixture_t *f = *state;
-  char *t = tenant_name("flight");
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("flight");
   flight_t fl = {0};
   char *saved = strdup(f->api->instance_id(f->b));
-  const char *h0 = head(f, t);
+  const char *h0 = ct_head(f, t);
   for (int i = 0; i < 100; i++) {
-    batch_t b;
-    batch_viewer(&b, t, (unsigned long)i);
+    ct_batch_t b;
+    ct_batch_viewer(&b, t, (unsigned long)i);
     assert_int_equal(f->api->write(f->b, &b.w, flight_write, &fl), 0);
     assert_int_equal(f->api->read_changes(f->b, t, h0, NULL, 0, flight_changes, &fl), 0);
   }
@@ -313,68 +313,68 @@ void test_destroy_with_work_in_flight(void **state) {
   f->b = NULL;
   assert_false(fl.destroyed);
   assert_int_equal(fl.completed, 0);
-  wait_for(f, &fl.destroyed);
+  ct_wait_for(f, &fl.destroyed);
   assert_int_equal(fl.completed_at_destroy, 200);
 
   /* The writes were committed: a new backend on the same database has them,
    * unless the database lived only in memory. */
-  f->b = open_backend(f);
+  f->b = ct_open_backend(f);
   if (same_database(f, saved)) {
-    result_t r = {0};
-    read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+    ct_result_t r = {0};
+    ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
     assert_int_equal(r.rows.n, 100);
-    result_free(&r);
+    ct_result_free(&r);
   }
   free(saved);
   free(t);
 }
 
 void test_reopen_keeps_identity(void **state) {
-  fixture_t *f = *state;
-  result_t r = {0};
-  char *t = tenant_name("reopen");
+  ct_fixture_t *f = *state;
+  ct_result_t r = {0};
+  char *t = ct_tenant_name("reopen");
   const char *id = f->api->instance_id(f->b);
   assert_non_null(id);
   assert_true(strlen(id) >= 16);
   char *saved = strdup(id);
-  const char *tok = write_tuples(f, t, "doc:1#viewer@user:a", NULL);
-  close_backend(f);
+  const char *tok = ct_write_tuples(f, t, "doc:1#viewer@user:a", NULL);
+  ct_close_backend(f);
 
-  f->b = open_backend(f);
+  f->b = ct_open_backend(f);
   if (!same_database(f, saved)) {
     /* A memory database is private to its backend and gone with it, and so
      * are its positions. */
     assert_string_not_equal(f->api->instance_id(f->b), saved);
-    token_bad(f, f->b, tok);
-    read_tuples(f, &r, t, "", &all_tuples, 0, 0);
+    ct_token_bad(f, f->b, tok);
+    ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
     assert_int_equal(r.rows.n, 0);
   } else {
     assert_string_equal(f->api->instance_id(f->b), saved);
-    token_ok(f, f->b, tok);
-    read_tuples(f, &r, t, tok, &all_tuples, 0, 0);
-    expect(&r.rows, "doc:1#viewer@user:a", NULL);
-    expect_feed_resumes(f, t, tok, "doc:2#viewer@user:a");
+    ct_token_ok(f, f->b, tok);
+    ct_read_tuples(f, &r, t, tok, &ct_all_tuples, 0, 0);
+    ct_expect(&r.rows, "doc:1#viewer@user:a", NULL);
+    ct_expect_feed_resumes(f, t, tok, "doc:2#viewer@user:a");
   }
-  result_free(&r);
+  ct_result_free(&r);
   free(saved);
   free(t);
 }
 
 void test_stats_count_calls(void **state) {
-  fixture_t *f = *state;
-  char *t = tenant_name("stats");
-  const char *h0 = head(f, t);
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("stats");
+  const char *h0 = ct_head(f, t);
   tc_backend_stats_t s0, s1;
   f->api->stats(f->b, &s0);
-  write_tuples(f, t, "doc:1#viewer@user:a", NULL);
-  result_t r = {0};
-  read_tuples(f, &r, t, "", &all_tuples, 0, 0);
-  read_attrs(f, &r, t, "", &all_attrs);
-  read_changes(f, &r, t, h0, NULL, 0);
+  ct_write_tuples(f, t, "doc:1#viewer@user:a", NULL);
+  ct_result_t r = {0};
+  ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
+  ct_read_attrs(f, &r, t, "", &ct_all_attrs);
+  ct_read_changes(f, &r, t, h0, NULL, 0);
   f->api->stats(f->b, &s1);
   assert_int_equal(s1.writes - s0.writes, 1);
   assert_int_equal(s1.reads - s0.reads, 2);
   assert_int_equal(s1.change_reads - s0.change_reads, 1);
-  result_free(&r);
+  ct_result_free(&r);
   free(t);
 }

@@ -23,45 +23,45 @@ int main(int argc, char **argv) {
     return 2;
   }
   plugin_path = argv[1];
-  backend_uri = argv[2];
-  snprintf(run_id, sizeof run_id, "run%ld-%ld", (long)getpid(), (long)uv_hrtime() % 1000000);
+  ct_backend_uri = argv[2];
+  snprintf(ct_run_id, sizeof ct_run_id, "run%ld-%ld", (long)getpid(), (long)uv_hrtime() % 1000000);
   char *err = NULL;
-  if (tc_plugin_load(plugin_path, &plugin, &err) != 0) {
+  if (tc_plugin_load(plugin_path, &ct_plugin, &err) != 0) {
     fprintf(stderr, "%s\n", err);
     free(err);
     return 1;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tenant_list_paging, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tenant_delete_removes_data, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_schemas, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_read_filters, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_read_paging, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_change_order_in_one_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_read_changes_resume, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_read_changes_paging, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_read_changes_upto, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_token_check, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_many_writes_in_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_checkpoint_off_the_writer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_mixed_calls_complete_in_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_failure_fails_alone, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_destroy_with_work_in_flight, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_reopen_keeps_identity, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_stats_count_calls, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tenants, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_tenant_list_paging, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_tenant_delete_removes_data, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_schemas, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_filters, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_paging, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_positions, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_attributes, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_change_order_in_one_write, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_resume, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_paging, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_changes_upto, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_token_check, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_many_writes_in_order, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_off_the_writer, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_mixed_calls_complete_in_order, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_failure_fails_alone, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_destroy_with_work_in_flight, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_keeps_identity, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_stats_count_calls, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_out_of_range, ct_setup, ct_teardown),
   };
   /* Under a retention window the other cases, which read history from the
    * start, do not apply: only the retention case runs. */
   const struct CMUnitTest retention[] = {
-      cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_out_of_range, ct_setup, ct_teardown),
   };
-  int failed = retain_window()
+  int failed = ct_retain_window()
                    ? cmocka_run_group_tests_name("retention", retention, NULL, NULL)
                    : cmocka_run_group_tests_name("conformance", tests, NULL, NULL);
-  tc_plugin_unload(&plugin);
+  tc_plugin_unload(&ct_plugin);
   return failed ? 1 : 0;
 }

@@ -2,52 +2,52 @@
 #include "conformance.h"
 
 void test_token_check(void **state) {
-  fixture_t *f = *state;
-  result_t r = {0};
-  char *t = tenant_name("tokens");
-  const char *h0 = head(f, t);
-  const char *w = write_tuples(f, t, "doc:1#viewer@user:a", NULL);
-  read_changes(f, &r, t, h0, NULL, 0);
-  const char *c = keep(f, r.tokens.v[0]);
-  const char *mine[] = {h0, w, c, r.last, head(f, t)};
-  for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) token_ok(f, f->b, mine[i]);
+  ct_fixture_t *f = *state;
+  ct_result_t r = {0};
+  char *t = ct_tenant_name("tokens");
+  const char *h0 = ct_head(f, t);
+  const char *w = ct_write_tuples(f, t, "doc:1#viewer@user:a", NULL);
+  ct_read_changes(f, &r, t, h0, NULL, 0);
+  const char *c = ct_keep(f, r.tokens.v[0]);
+  const char *mine[] = {h0, w, c, r.last, ct_head(f, t)};
+  for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) ct_token_ok(f, f->b, mine[i]);
 
   /* Malformed: not anything a backend mints. */
   char *mangled = malloc(strlen(w) + 2);
   assert_non_null(mangled);
   sprintf(mangled, "%s!", w);
   const char *bad[] = {"not a token!", "!!!!", "x", mangled};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) token_bad(f, f->b, bad[i]);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) ct_token_bad(f, f->b, bad[i]);
   free(mangled);
 
   /* A second backend on the same uri: the same database (then tokens carry
    * over) or another one (then each refuses the other's), as instance_id
    * says. */
-  const char *id = keep(f, f->api->instance_id(f->b));
-  tc_backend_t *b2 = open_backend(f);
+  const char *id = ct_keep(f, f->api->instance_id(f->b));
+  tc_backend_t *b2 = ct_open_backend(f);
   const char *id2 = f->api->instance_id(b2);
   assert_non_null(id2);
   int same = strcmp(id, id2) == 0;
   if (strcmp(f->api->name, "sqlite") == 0)
-    assert_int_equal(same, strcmp(backend_uri, ":memory:") != 0);
+    assert_int_equal(same, strcmp(ct_backend_uri, ":memory:") != 0);
   if (same) {
-    token_ok(f, b2, w);
-    token_ok(f, b2, c);
+    ct_token_ok(f, b2, w);
+    ct_token_ok(f, b2, c);
   } else {
-    token_bad(f, b2, w);
-    token_bad(f, b2, c);
-    token_bad(f, b2, h0);
-    result_t r2 = {0};
-    batch_t b;
-    batch_init(&b, t);
-    add_tuple(&b, "doc:2#viewer@user:b");
-    CALL(f, &r2, f->api->write(b2, &b.w, on_token, &r2));
+    ct_token_bad(f, b2, w);
+    ct_token_bad(f, b2, c);
+    ct_token_bad(f, b2, h0);
+    ct_result_t r2 = {0};
+    ct_batch_t b;
+    ct_batch_init(&b, t);
+    ct_add_tuple(&b, "doc:2#viewer@user:b");
+    CT_CALL(f, &r2, f->api->write(b2, &b.w, ct_on_token, &r2));
     assert_int_equal(r2.status, 0);
-    token_ok(f, b2, r2.token);
-    token_bad(f, f->b, r2.token);
-    result_free(&r2);
+    ct_token_ok(f, b2, r2.token);
+    ct_token_bad(f, f->b, r2.token);
+    ct_result_free(&r2);
   }
-  destroy_backend(f, b2);
-  result_free(&r);
+  ct_destroy_backend(f, b2);
+  ct_result_free(&r);
   free(t);
 }
