@@ -611,6 +611,12 @@ static void stream_join(stream_t *s) {
     s->refs++;
     uv_timer_start(&s->checkpoint, on_checkpoint, ms, ms);
   }
+  /* Accepted: the headers go now, so a client of a quiet tenant does not
+   * wait for them until the first change.  Opening may find the client gone
+   * and end the stream. */
+  s->refs++;
+  if (s->call->open) s->call->open(s->call);
+  if (op_done(s)) return;
   if (f->ready) stream_attach(s);
 }
 
