@@ -344,6 +344,15 @@ static void test_health_and_tenancy(void **state) {
   /* DELETE has no body; the id is the path's. */
   expect(call(f, "DELETE", "/v1/tenants/acme", NULL, NULL), 200, "{\"tenant_id\":\"acme\"}");
   expect_error(call(f, "DELETE", "/v1/tenants/acme", NULL, NULL), 404, 5, "ERROR_CODE_NOT_FOUND");
+  /* As grpc-gateway, a path parameter may be empty: Tenancy.Delete of "". */
+  expect_error(call(f, "DELETE", "/v1/tenants/", NULL, NULL), 404, 5, "ERROR_CODE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/", "{}", NULL), 501, 12, "Method Not Allowed");
+  expect_error(call(f, "DELETE", "/v1/tenants//", NULL, NULL), 404, 5, "Not Found");
+  r = call(f, "POST", "/v1/tenants//schemas/list", "{}", NULL);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "{\"code\":3,\"message\":\"invalid SchemaListRequest.TenantId: "
+                                 "value does not match regex pattern"));
+  resp_free(&r);
   free(at);
 }
 
@@ -352,6 +361,8 @@ static void test_schema_routes(void **state) {
   expect_error(call(f, "POST", "/v1/tenants/t1/schemas/read", "{\"metadata\":{\"schema_version\":\"\"}}",
                     NULL),
                404, 5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/schemas/list", "{}", NULL), 404, 5,
+               "ERROR_CODE_SCHEMA_NOT_FOUND");
   char *v = write_schema(f, "t1");
   resp_t r = call(f, "POST", "/v1/tenants/t1/schemas/list", "{}", NULL);
   assert_int_equal(r.status, 200);
@@ -398,6 +409,12 @@ static void test_data_routes(void **state) {
                    tuple_alice, attr_public);
   char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
   free(body);
+  /* A value without @type is an empty Any, as Permify's gateway reads it. */
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/write",
+                    "{\"metadata\":{},\"attributes\":[{\"entity\":{\"type\":\"repository\","
+                    "\"id\":\"r1\"},\"attribute\":\"is_public\",\"value\":{\"data\":true}}]}",
+                    NULL),
+               404, 5, "ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH");
   body = fmt("{\"metadata\":{\"schema_version\":\"\"},\"tuples\":[%s]}", tuple_bob);
   char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/relationships/write", body, NULL));
   free(body);
