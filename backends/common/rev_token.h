@@ -18,5 +18,10 @@ char *tc_rev_token_encode(const char *instance_id, uint64_t revision);
  * (malformed, another database, another backend). */
 int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *revision,
                         char **errmsg);
+/* token_check for these backends: tc_rev_token_decode, and TC_ESNAP_TOKEN
+ * with a message saying so for a revision beyond head (the newest revision
+ * the database has committed): such a token was never issued by it. */
+int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head,
+                       char **errmsg);
 
 #endif

@@ -498,6 +498,10 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
                s->pos->text);
     return;
   }
+  if (status == TC_ESNAP_TOKEN) {
+    stream_end(s, TC_ESNAP_TOKEN, TC_TOKEN_AHEAD_FMT, s->pos->text);
+    return;
+  }
   if (status != 0) {
     stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
     return;

@@ -108,6 +108,7 @@ void expect_rows(int line, const strv_t *s, ...);
 void result_free(result_t *r);
 void on_status(void *arg, int status);
 void on_token(void *arg, int status, const char *token);
+void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next);
 void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next);
 void on_tenant(void *arg, int status, const tc_tenant_row_t *row);
 void on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
@@ -158,6 +159,7 @@ void test_read_changes_resume(void **state);
 void test_read_changes_paging(void **state);
 void test_read_changes_upto(void **state);
 void test_token_check(void **state);
+void test_token_ahead(void **state);
 void test_many_writes_in_order(void **state);
 void test_checkpoint_off_the_writer(void **state);
 void test_mixed_calls_complete_in_order(void **state);

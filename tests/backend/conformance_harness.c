@@ -270,8 +270,8 @@ void on_token(void *arg, int status, const char *token) {
   r->done = 1;
 }
 
-static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
-                      tc_cursor_t next) {
+void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
+               tc_cursor_t next) {
   result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);

@@ -22,6 +22,7 @@
 #include "base64.h"
 #include "pg_fixture.h"
 #include "server_proc.h"
+#include "token_forge.h"
 #include "tt_api.h"
 
 static tc_pg_t *pg;
@@ -442,6 +443,37 @@ static void test_gc_out_of_range(void **state) {
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
 
+/* Tokens ahead of the database: a forged write ack (Permify's format) and a
+ * forged watch position (tc2) are INVALID_ARGUMENT "ahead of this
+ * database" for Watch and reads, not OUT_OF_RANGE and not a silent stream. */
+static void test_token_ahead(void **state) {
+  (void)state;
+  tc_proc_t a;
+  node_start(&a, fresh_db(), NULL);
+  tc_client_t *c = tc_client_new(a.target);
+  tt_write_schema(c, "t1", NULL);
+  char *w = write_id(c, "w1"), *pos = NULL;
+  tc_stream_t *s = tt_watch_open(c, "t1", w);
+  free(write_id(c, "w2"));
+  char *id = next_id(s, &pos);
+  assert_non_null(id);
+  tc_stream_free(s);
+  const char *mine[] = {w, pos};
+  for (int i = 0; i < 2; i++) {
+    char *far = tt_token_ahead(mine[i]);
+    assert_non_null(far);
+    tt_expect_token_ahead(c, "t1", far);
+    free(far);
+  }
+  /* Still served: the real tokens resume. */
+  s = tt_watch_open(c, "t1", w);
+  expect_id(s, "w2");
+  tc_stream_free(s);
+  free(id), free(pos), free(w);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
 static int setup(void **state) {
   (void)state;
   return tc_pg_start(NULL, &pg);
@@ -462,6 +494,7 @@ int main(void) {
       cmocka_unit_test(test_refuses_without_commit_timestamps),
       cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),
+      cmocka_unit_test(test_token_ahead),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

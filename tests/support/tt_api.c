@@ -190,4 +190,31 @@ tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token
   return s;
 }
 
+void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far) {
+  tc_stream_t *s = tt_watch_open(c, tenant, far);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, &base__v1__watch_response__descriptor, &m, TT_TIMEOUT), 1);
+  const char *details = NULL;
+  int code = tc_stream_status(s, &details);
+  if (code != 3 || !details || !strstr(details, "is ahead of this database"))
+    fail_msg("watch at %s: expected 3 \"...is ahead of this database...\", got %d \"%s\"", far,
+             code, details ? details : "");
+  tc_stream_free(s);
+  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  Base__V1__TupleFilter flt = BASE__V1__TUPLE_FILTER__INIT;
+  Base__V1__EntityFilter ent = BASE__V1__ENTITY_FILTER__INIT;
+  ent.type = "organization";
+  flt.entity = &ent;
+  rr.tenant_id = (char *)tenant;
+  rr.metadata = &md;
+  rr.filter = &flt;
+  md.snap_token = (char *)far;
+  tt_result_t r = tt_call(c, "/base.v1.Data/ReadRelationships", &rr.base,
+                          &base__v1__relationship_read_response__descriptor);
+  assert_int_equal(r.code, 3);
+  assert_non_null(strstr(r.details, "is ahead of this database"));
+  tt_result_free(&r);
+}
+
 /* ---- tests --------------------------------------------------------------- */
