@@ -287,6 +287,7 @@ static void finish(read_t *r, int status) {
 /* A unit's failure: logs it and ends the read. */
 static int unit_failed(read_t *r, int status, const char *sqlstate, const char *errmsg) {
   if (!status) return 0;
+  if (status == TC_EOUTCOME_UNKNOWN) status = TC_EUNAVAILABLE; /* a read: nothing changed */
   r->host->log(TC_LOG_WARN, "postgres: tenant %s: reading changes failed: %s %s", r->tenant,
                sqlstate ? sqlstate : "", errmsg ? errmsg : "");
   finish(r, status);

@@ -285,12 +285,14 @@ void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const
       status = TC_ECONFLICT;
     }
   }
+  /* Only a change can have an unknown outcome; a read just failed. */
+  if (status == TC_EOUTCOME_UNKNOWN && !op->writes) status = TC_EUNAVAILABLE;
   if (status == TC_EDATASTORE && !op->retries && sqlstate && !strcmp(sqlstate, "23505"))
     status = TC_EUNIQUE; /* tenant_create, schema_write */
   else if (status == TC_EDATASTORE)
     host->log(TC_LOG_ERROR, "postgres: tenant %s: %s %s", op->tenant, sqlstate ? sqlstate : "",
               errmsg ? errmsg : "");
-  else if (status == TC_EUNAVAILABLE)
+  else if (status == TC_EUNAVAILABLE || status == TC_EOUTCOME_UNKNOWN)
     host->log(TC_LOG_WARN, "postgres: tenant %s: %s", op->tenant,
               errmsg ? errmsg : "connection unavailable");
   tc__pg_op_complete(op, status, res, n);

@@ -549,6 +549,94 @@ static void test_concurrent_schema_writes(void **state) {
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
 
+/* ---- a write whose commit was cut off --------------------------------------- */
+
+#define LOST_BATCH 200
+
+typedef struct {
+  bench_unary_t u;
+  int *left, *ok, *unknown, *other;
+  char **other_msg;
+} lost_call_t;
+
+static void on_lost_write(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
+                          const char *details) {
+  (void)resp;
+  lost_call_t *lc = (lost_call_t *)u;
+  --*lc->left;
+  if (status == GRPC_STATUS_OK) {
+    ++*lc->ok;
+  } else if (status == GRPC_STATUS_UNAVAILABLE && details &&
+             strstr(details, "outcome of this request is unknown") &&
+             strstr(details, "read at the head") && strstr(details, "watch from the last")) {
+    ++*lc->unknown;
+  } else {
+    ++*lc->other;
+    /* Not on the wire yet, failed while the pool reconnected: plain UNAVAILABLE. */
+    if (status != GRPC_STATUS_UNAVAILABLE && !*lc->other_msg) {
+      char buf[512];
+      snprintf(buf, sizeof buf, "%d %s", (int)status, details ? details : "");
+      *lc->other_msg = strdup(buf);
+    }
+  }
+}
+
+/* Writes in flight when every database connection of the server is killed:
+ * each answers OK, or UNAVAILABLE saying its outcome is unknown and how to
+ * find out (or, if it had not been sent yet, plain UNAVAILABLE); never
+ * anything else.  Rounds of 200 writes until one was cut off on the wire. */
+static void test_unknown_outcome(void **state) {
+  (void)state;
+  const char *uri = fresh_db();
+  tc_proc_t a;
+  node_start(&a, uri, NULL);
+  tc_client_t *c = tc_client_new(a.target);
+  tt_write_schema(c, "t1", NULL);
+  bench_client_t *bc = bench_client_new(a.target, 4, NULL, NULL);
+  assert_non_null(bc);
+  PGconn *p = sql_connect(uri);
+  static lost_call_t calls[LOST_BATCH];
+  static tt_tuple_buf_t tb[LOST_BATCH];
+  char ids[LOST_BATCH][24];
+  int left = 0, ok = 0, unknown = 0, other = 0;
+  char *other_msg = NULL;
+  int64_t deadline = bench_now_ns() + 60 * 1000000000LL;
+  for (int round = 0; !unknown && !other_msg && bench_now_ns() < deadline; round++) {
+    for (int i = 0; i < LOST_BATCH; i++) {
+      snprintf(ids[i], sizeof ids[i], "r%d_%d", round, i);
+      Base__V1__Tuple *t = tt_tuple(&tb[i], "organization", "o1", "member", "user", ids[i], "");
+      Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
+      Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
+      req.tenant_id = "t1";
+      req.metadata = &md;
+      req.tuples = &t;
+      req.n_tuples = 1;
+      calls[i] = (lost_call_t){.left = &left, .ok = &ok, .unknown = &unknown, .other = &other,
+                               .other_msg = &other_msg};
+      assert_int_equal(bench_unary_start(bc, i % 4, &calls[i].u, "/base.v1.Data/Write",
+                                         &req.base, on_lost_write, NULL),
+                       0);
+      left++;
+    }
+    /* Once the first answers, the rest are queued or on the wire. */
+    int before = left;
+    while (left == before && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+    sql(p, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+           " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    while (left > 0 && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+    assert_int_equal(left, 0);
+  }
+  PQfinish(p);
+  bench_client_free(bc);
+  if (other_msg) fail_msg("a write answered %s", other_msg);
+  assert_true(unknown > 0);
+  print_message("      %d ok, %d unknown outcome, %d unavailable\n", ok, unknown, other);
+  /* The server reconnects: a later write works. */
+  free(write_id(c, "after"));
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
 static int setup(void **state) {
   (void)state;
   return tc_pg_start(NULL, &pg);
@@ -571,6 +659,7 @@ int main(void) {
       cmocka_unit_test(test_gc_out_of_range),
       cmocka_unit_test(test_token_ahead),
       cmocka_unit_test(test_concurrent_schema_writes),
+      cmocka_unit_test(test_unknown_outcome),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
