@@ -55,6 +55,14 @@ static void node_start(tc_proc_t *p, const char *uri, const char *const *extra) 
   assert_int_equal(tc_proc_start(p, args), 0);
 }
 
+/* A node on uri with a client and the schema written to t1. */
+static tc_client_t *node_with_schema(tc_proc_t *p, const char *uri) {
+  node_start(p, uri, NULL);
+  tc_client_t *c = tc_client_new(p->target);
+  tt_write_schema(c, "t1", NULL);
+  return c;
+}
+
 static char *write_id(tc_client_t *c, const char *id) {
   tt_tuple_buf_t tb;
   Base__V1__Tuple *t = tt_tuple(&tb, "organization", "o1", "member", "user", id, "");
@@ -169,9 +177,7 @@ static void test_external_writers(void **state) {
   (void)state;
   const char *uri = fresh_db();
   tc_proc_t a;
-  node_start(&a, uri, NULL);
-  tc_client_t *c = tc_client_new(a.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = node_with_schema(&a, uri);
   char *t0 = write_id(c, "start");
   tc_stream_t *s = tt_watch_open(c, "t1", t0);
   PGconn *p1 = sql_connect(uri), *p2 = sql_connect(uri), *p3 = sql_connect(uri);
@@ -452,9 +458,7 @@ static void test_gc_out_of_range(void **state) {
 static void test_token_ahead(void **state) {
   (void)state;
   tc_proc_t a;
-  node_start(&a, fresh_db(), NULL);
-  tc_client_t *c = tc_client_new(a.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = node_with_schema(&a, fresh_db());
   char *w = write_id(c, "w1"), *pos = NULL;
   tc_stream_t *s = tt_watch_open(c, "t1", w);
   free(write_id(c, "w2"));
@@ -482,24 +486,51 @@ static void test_token_ahead(void **state) {
 #define SW_TENANTS 100
 #define SW_PER_TENANT 10
 
+/* The answers of many unary calls started at once with the bench's client:
+ * OK, UNAVAILABLE saying the outcome is unknown, or other (the first other
+ * answer that is not UNAVAILABLE, or any with strict, is kept). */
+typedef struct {
+  int left, ok, unknown, other, strict;
+  char *first_error;
+} tally_t;
+
 typedef struct {
   bench_unary_t u;
-  int *left, *failed;
-  char **first_error;
-} schema_call_t;
+  tally_t *t;
+} tallied_call_t;
 
-static void on_schema_written(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
-                              const char *details) {
+static void on_tallied(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
+                       const char *details) {
   (void)resp;
-  schema_call_t *sc = (schema_call_t *)u;
-  --*sc->left;
-  if (status == GRPC_STATUS_OK) return;
-  ++*sc->failed;
-  if (!*sc->first_error) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%d %s", (int)status, details ? details : "");
-    *sc->first_error = strdup(buf);
+  tally_t *t = ((tallied_call_t *)u)->t;
+  t->left--;
+  if (status == GRPC_STATUS_OK) {
+    t->ok++;
+  } else if (status == GRPC_STATUS_UNAVAILABLE && details &&
+             strstr(details, "outcome of this request is unknown") &&
+             strstr(details, "read at the head") && strstr(details, "watch from the last")) {
+    t->unknown++;
+  } else {
+    t->other++;
+    if (!t->first_error && (t->strict || status != GRPC_STATUS_UNAVAILABLE)) {
+      char buf[512];
+      snprintf(buf, sizeof buf, "%d %s", (int)status, details ? details : "");
+      t->first_error = strdup(buf);
+    }
   }
+}
+
+static void tally_start(bench_client_t *bc, int conn, tallied_call_t *call, tally_t *t,
+                        const char *method, const ProtobufCMessage *req) {
+  call->t = t;
+  assert_int_equal(bench_unary_start(bc, conn, &call->u, method, req, on_tallied, NULL), 0);
+  t->left++;
+}
+
+/* Polls until every call was answered (deadline: ns, bench_now_ns()). */
+static void tally_wait(bench_client_t *bc, tally_t *t, int64_t deadline) {
+  while (t->left > 0 && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+  assert_int_equal(t->left, 0);
 }
 
 /* 1,000 Schema.Writes at once over 100 tenants: SERIALIZABLE transactions
@@ -517,24 +548,17 @@ static void test_concurrent_schema_writes(void **state) {
   }
   bench_client_t *bc = bench_client_new(a.target, 8, NULL, NULL);
   assert_non_null(bc);
-  static schema_call_t calls[SW_TENANTS * SW_PER_TENANT];
-  int left = 0, failed = 0;
-  char *first_error = NULL;
+  static tallied_call_t calls[SW_TENANTS * SW_PER_TENANT];
+  tally_t t = {.strict = 1};
   for (int i = 0; i < SW_TENANTS * SW_PER_TENANT; i++) {
     Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
     req.tenant_id = tenant[i % SW_TENANTS];
     req.schema = (char *)tt_schema_text;
-    calls[i] = (schema_call_t){.left = &left, .failed = &failed, .first_error = &first_error};
-    assert_int_equal(bench_unary_start(bc, i % 8, &calls[i].u, "/base.v1.Schema/Write", &req.base,
-                                       on_schema_written, NULL),
-                     0);
-    left++;
+    tally_start(bc, i % 8, &calls[i], &t, "/base.v1.Schema/Write", &req.base);
   }
-  int64_t deadline = bench_now_ns() + 120 * 1000000000LL;
-  while (left > 0 && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
-  assert_int_equal(left, 0);
-  if (failed) fail_msg("%d of %d schema writes failed, first: %s", failed,
-                       SW_TENANTS * SW_PER_TENANT, first_error);
+  tally_wait(bc, &t, bench_now_ns() + 120 * 1000000000LL);
+  if (t.first_error) fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
+                              SW_TENANTS * SW_PER_TENANT, t.first_error);
   bench_client_free(bc);
   /* Every write is a version of its own. */
   Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
@@ -553,34 +577,6 @@ static void test_concurrent_schema_writes(void **state) {
 
 #define LOST_BATCH 200
 
-typedef struct {
-  bench_unary_t u;
-  int *left, *ok, *unknown, *other;
-  char **other_msg;
-} lost_call_t;
-
-static void on_lost_write(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
-                          const char *details) {
-  (void)resp;
-  lost_call_t *lc = (lost_call_t *)u;
-  --*lc->left;
-  if (status == GRPC_STATUS_OK) {
-    ++*lc->ok;
-  } else if (status == GRPC_STATUS_UNAVAILABLE && details &&
-             strstr(details, "outcome of this request is unknown") &&
-             strstr(details, "read at the head") && strstr(details, "watch from the last")) {
-    ++*lc->unknown;
-  } else {
-    ++*lc->other;
-    /* Not on the wire yet, failed while the pool reconnected: plain UNAVAILABLE. */
-    if (status != GRPC_STATUS_UNAVAILABLE && !*lc->other_msg) {
-      char buf[512];
-      snprintf(buf, sizeof buf, "%d %s", (int)status, details ? details : "");
-      *lc->other_msg = strdup(buf);
-    }
-  }
-}
-
 /* Writes in flight when every database connection of the server is killed:
  * each answers OK, or UNAVAILABLE saying its outcome is unknown and how to
  * find out (or, if it had not been sent yet, plain UNAVAILABLE); never
@@ -589,48 +585,40 @@ static void test_unknown_outcome(void **state) {
   (void)state;
   const char *uri = fresh_db();
   tc_proc_t a;
-  node_start(&a, uri, NULL);
-  tc_client_t *c = tc_client_new(a.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = node_with_schema(&a, uri);
   bench_client_t *bc = bench_client_new(a.target, 4, NULL, NULL);
   assert_non_null(bc);
   PGconn *p = sql_connect(uri);
-  static lost_call_t calls[LOST_BATCH];
+  static tallied_call_t calls[LOST_BATCH];
   static tt_tuple_buf_t tb[LOST_BATCH];
   char ids[LOST_BATCH][24];
-  int left = 0, ok = 0, unknown = 0, other = 0;
-  char *other_msg = NULL;
+  tally_t t = {0};
   int64_t deadline = bench_now_ns() + 60 * 1000000000LL;
-  for (int round = 0; !unknown && !other_msg && bench_now_ns() < deadline; round++) {
+  for (int round = 0; !t.unknown && !t.first_error && bench_now_ns() < deadline; round++) {
     for (int i = 0; i < LOST_BATCH; i++) {
       snprintf(ids[i], sizeof ids[i], "r%d_%d", round, i);
-      Base__V1__Tuple *t = tt_tuple(&tb[i], "organization", "o1", "member", "user", ids[i], "");
+      Base__V1__Tuple *tp = tt_tuple(&tb[i], "organization", "o1", "member", "user", ids[i], "");
       Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
       Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
       req.tenant_id = "t1";
       req.metadata = &md;
-      req.tuples = &t;
+      req.tuples = &tp;
       req.n_tuples = 1;
-      calls[i] = (lost_call_t){.left = &left, .ok = &ok, .unknown = &unknown, .other = &other,
-                               .other_msg = &other_msg};
-      assert_int_equal(bench_unary_start(bc, i % 4, &calls[i].u, "/base.v1.Data/Write",
-                                         &req.base, on_lost_write, NULL),
-                       0);
-      left++;
+      tally_start(bc, i % 4, &calls[i], &t, "/base.v1.Data/Write", &req.base);
     }
     /* Once the first answers, the rest are queued or on the wire. */
-    int before = left;
-    while (left == before && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+    int before = t.left;
+    while (t.left == before && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
     sql(p, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
-    while (left > 0 && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
-    assert_int_equal(left, 0);
+    tally_wait(bc, &t, deadline);
   }
   PQfinish(p);
   bench_client_free(bc);
-  if (other_msg) fail_msg("a write answered %s", other_msg);
-  assert_true(unknown > 0);
-  print_message("      %d ok, %d unknown outcome, %d unavailable\n", ok, unknown, other);
+  if (t.first_error) fail_msg("a write answered %s", t.first_error);
+  assert_true(t.unknown > 0);
+  print_message("      %d ok, %d unknown outcome, %d unavailable\n", t.ok, t.unknown, t.other);
+  free(t.first_error);
   /* The server reconnects: a later write works. */
   free(write_id(c, "after"));
   tc_client_free(c);

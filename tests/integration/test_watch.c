@@ -356,14 +356,20 @@ static void test_shutdown(void **state) {
 /* The example backend keeps only the last N revisions of its change log when
  * asked to (uri "example:retain=N"): a token from before them is OUT_OF_RANGE
  * with a message that says what to do; one inside the window resumes. */
+/* A server on the example backend (uri "example:..."), with the schema. */
+static tc_client_t *example_start(tc_proc_t *proc, const char *uri) {
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
+                        "example", "--database-uri", uri, NULL};
+  assert_int_equal(tc_proc_start(proc, args), 0);
+  tc_client_t *c = tc_client_new(proc->target);
+  tt_write_schema(c, "t1", NULL);
+  return c;
+}
+
 static void test_out_of_range(void **state) {
   (void)state;
   tc_proc_t proc;
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
-                        "example", "--database-uri", "example:retain=5", NULL};
-  assert_int_equal(tc_proc_start(&proc, args), 0);
-  tc_client_t *c = tc_client_new(proc.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = example_start(&proc, "example:retain=5");
   char *tok[12];
   for (int i = 0; i < 12; i++) tok[i] = write_member(c, "t1", i);
   tc_stream_t *s = watch_open(c, "t1", tok[0], NULL, 0);
@@ -403,11 +409,7 @@ static void test_token_ahead(void **state) {
   fx_free(f, NULL);
 
   tc_proc_t proc;
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
-                        "example", "--database-uri", "example:", NULL};
-  assert_int_equal(tc_proc_start(&proc, args), 0);
-  tc_client_t *c = tc_client_new(proc.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = example_start(&proc, "example:");
   w = write_member(c, "t1", 1);
   expect_ahead(c, w);
   free(w);

@@ -116,6 +116,22 @@ tt_result_t tt_write_one(tc_client_t *c, const char *tenant, Base__V1__Tuple *t)
 }
 
 /* Reads every tuple page by page; returns the count, checks no id repeats. */
+/* One page of ReadRelationships. */
+static tt_result_t read_page(tc_client_t *c, const char *tenant, const char *snap,
+                             Base__V1__TupleFilter *filter, uint32_t page_size,
+                             const char *cont) {
+  Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  md.snap_token = (char *)snap;
+  req.tenant_id = (char *)tenant;
+  req.metadata = &md;
+  req.filter = filter;
+  req.page_size = page_size;
+  req.continuous_token = (char *)cont;
+  return tt_call(c, "/base.v1.Data/ReadRelationships", &req.base,
+                 &base__v1__relationship_read_response__descriptor);
+}
+
 size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
                           Base__V1__TupleFilter *filter, uint32_t page_size) {
   size_t total = 0;
@@ -123,17 +139,7 @@ size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
   if (!filter) filter = &all;
   char *cont = strdup("");
   for (int page = 0; page < 1000; page++) {
-    Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
-    Base__V1__RelationshipReadRequestMetadata md =
-        BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
-    md.snap_token = (char *)snap;
-    req.tenant_id = (char *)tenant;
-    req.metadata = &md;
-    req.filter = filter;
-    req.page_size = page_size;
-    req.continuous_token = cont;
-    tt_result_t r = tt_call(c, "/base.v1.Data/ReadRelationships", &req.base,
-                      &base__v1__relationship_read_response__descriptor);
+    tt_result_t r = read_page(c, tenant, snap, filter, page_size, cont);
     if (r.code != 0) fail_msg("read failed: %d %s", r.code, r.details ? r.details : "");
     Base__V1__RelationshipReadResponse *resp = (void *)r.resp;
     if (page_size) assert_true(resp->n_tuples <= page_size);
@@ -200,18 +206,11 @@ void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far) 
     fail_msg("watch at %s: expected 3 \"...is ahead of this database...\", got %d \"%s\"", far,
              code, details ? details : "");
   tc_stream_free(s);
-  Base__V1__RelationshipReadRequest rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
-  Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
   Base__V1__TupleFilter flt = BASE__V1__TUPLE_FILTER__INIT;
   Base__V1__EntityFilter ent = BASE__V1__ENTITY_FILTER__INIT;
   ent.type = "organization";
   flt.entity = &ent;
-  rr.tenant_id = (char *)tenant;
-  rr.metadata = &md;
-  rr.filter = &flt;
-  md.snap_token = (char *)far;
-  tt_result_t r = tt_call(c, "/base.v1.Data/ReadRelationships", &rr.base,
-                          &base__v1__relationship_read_response__descriptor);
+  tt_result_t r = read_page(c, tenant, far, &flt, 0, "");
   assert_int_equal(r.code, 3);
   assert_non_null(strstr(r.details, "is ahead of this database"));
   tt_result_free(&r);
