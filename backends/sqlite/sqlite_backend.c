@@ -205,13 +205,13 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
-/* Calls cb with the token of revision (status 0) or with the error. */
-/* Every token reaches a caller through here or deliver_changes, on the loop
- * thread: what they name is the newest revision token_check knows of. */
+/* Every token reaches a caller through deliver_token or deliver_changes, on
+ * the loop thread: what they name is the newest revision token_check knows of. */
 static void saw_revision(tc_backend_t *b, uint64_t revision) {
   if (revision > b->head_rev) b->head_rev = revision;
 }
 
+/* Calls cb with the token of revision (status 0) or with the error. */
 static void deliver_token(tc__sq_req_t *r, uint64_t revision,
                           void (*cb)(void *arg, int status, const char *token)) {
   if (r->status == 0) saw_revision(r->b, revision);
