@@ -816,9 +816,8 @@ static int token_revision(tc_backend_t *b, const char *token, uint64_t *rev) {
 }
 
 static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
-  uint64_t rev;
   *errmsg = NULL;
-  return tc_rev_token_decode(token, b->instance_id, &rev, errmsg);
+  return tc_rev_token_check(token, b->instance_id, b->revision, errmsg);
 }
 
 /* What read_tuples and read_attrs share: NULL with *status set if the call

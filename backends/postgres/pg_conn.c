@@ -504,7 +504,8 @@ static void on_expiry(uv_timer_t *t) {
   arm_expiry(p);
 }
 
-/* Fails the units in flight: the server may have run any of them. */
+/* Fails the units in flight: the server may have run any of them, so
+ * their outcome is unknown (TC_EOUTCOME_UNKNOWN). */
 static void conn_lost(conn_t *c) {
   tc__pg_pool_t *p = c->pool;
   link_fail(&c->link, PQerrorMessage(c->link.pg));
@@ -516,7 +517,7 @@ static void conn_lost(conn_t *c) {
   while (u) {
     unit_t *next = u->next;
     p->pending--;
-    unit_finish(u, TC_EUNAVAILABLE, "", LOST_MSG);
+    unit_finish(u, TC_EOUTCOME_UNKNOWN, "", LOST_MSG);
     u = next;
   }
   kick(p);

@@ -287,6 +287,7 @@ static void finish(read_t *r, int status) {
 /* A unit's failure: logs it and ends the read. */
 static int unit_failed(read_t *r, int status, const char *sqlstate, const char *errmsg) {
   if (!status) return 0;
+  if (status == TC_EOUTCOME_UNKNOWN) status = TC_EUNAVAILABLE; /* a read: nothing changed */
   r->host->log(TC_LOG_WARN, "postgres: tenant %s: reading changes failed: %s %s", r->tenant,
                sqlstate ? sqlstate : "", errmsg ? errmsg : "");
   finish(r, status);
@@ -331,13 +332,20 @@ static const char *stored_row(PGresult *res) {
 static void on_lookup(void *arg, int status, PGresult *const *res, size_t n,
                       const char *sqlstate, const char *errmsg) {
   read_t *r = arg;
-  (void)n;
   if (unit_failed(r, status, sqlstate, errmsg)) return;
   size_t i = 0;
   const char *a = needs_lookup(&r->after_tok) ? stored_row(res[i++]) : NULL;
   int rc = position(&r->after_tok, a, &r->p);
   if (!rc && r->has_upto)
-    rc = position(&r->upto_tok, needs_lookup(&r->upto_tok) ? stored_row(res[i]) : NULL, &r->u);
+    rc = position(&r->upto_tok, needs_lookup(&r->upto_tok) ? stored_row(res[i++]) : NULL, &r->u);
+  /* Its transaction is not stored: collected, or not reached yet (the last
+   * statement is the current snapshot). */
+  const char *now = i < n ? stored_row(res[i]) : NULL;
+  tc__pg_snap_t cur;
+  if (rc == TC_EOUT_OF_RANGE && now && !tc__pg_snap_parse(now, &cur)) {
+    if (tc__pg_token_need(&r->after_tok) > cur.xmax) rc = TC_ESNAP_TOKEN;
+    tc__pg_snap_clear(&cur);
+  }
   if (!rc) rc = page_send(r);
   if (rc) finish(r, rc);
 }
@@ -571,6 +579,9 @@ static void on_page(void *arg, int status, PGresult *const *res, size_t n,
   PGresult *pg = res[0];
   if (PQntuples(pg) < 1 || tc__pg_snap_parse(PQgetvalue(pg, 0, 9), &r->c))
     return finish(r, TC_EDATASTORE);
+  /* A position the database has not reached: a forged token, or another
+   * database's.  Reading on would deliver nothing, silently. */
+  if (tc__pg_token_need(&r->after_tok) > r->c.xmax) return finish(r, TC_ESNAP_TOKEN);
   int rc = take_kept(r, pg);
   if (!rc) rc = take_rows(r, pg);
   if (rc) return finish(r, rc);
@@ -683,7 +694,7 @@ int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, 
   /* Permify tokens need their transaction's stored snapshot first. */
   char xa[24], xu[24];
   const char *va[1] = {xa}, *vu[1] = {xu};
-  tc__pg_stmt_t st[2];
+  tc__pg_stmt_t st[3];
   size_t n = 0;
   if (needs_lookup(&r->after_tok)) {
     snprintf(xa, sizeof xa, "%" PRIu64, r->after_tok.x);
@@ -694,6 +705,7 @@ int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, 
     st[n++] = (tc__pg_stmt_t){"tcf_tx", tx_sql, 1, vu};
   }
   if (n) {
+    st[n++] = (tc__pg_stmt_t){"tcf_head", head_sql, 0, NULL};
     rc = tc__pg_pool_submit(r->pool, st, n, on_lookup, r);
   } else {
     rc = position(&r->after_tok, NULL, &r->p);

@@ -101,7 +101,7 @@ struct tc__pg_op_s {
   int writes;       /* later reads and writes of the tenant wait for it */
   int insert_only;  /* a write adding tuples only: overlaps writes like it */
   int feed; /* head / read_changes: committed history only, start and answer at once */
-  int retries;      /* a data write: retried on serialization failures */
+  int retries;      /* a data write: retried on unique violations too */
   int expect_rows;  /* schema_write: no row inserted means a duplicate version */
   int replied;
   int (*start)(tc__pg_op_t *op);

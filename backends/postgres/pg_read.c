@@ -62,12 +62,30 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
   else
     tc__pg_sql_attr_filter(op, &s, af);
   tc__pg_sql_add(&s, " ORDER BY r.id LIMIT $%d::int8", p_limit);
+  rc = tc__pg_sql_finish(op, &s, name);
+  /* Then whether the database has reached the token (reply_reached). */
+  if (!rc && !head) {
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)tc__pg_token_need(&t));
+    const char **v = tc_arena_alloc(&op->mem, sizeof *v);
+    if (!v || !(v[0] = tc_arena_strdup(&op->mem, buf))) rc = TC_ENOMEM;
+    if (!rc)
+      tc__pg_unit_stmt(op, "tc_token_reached",
+                       "SELECT $1::xid8 <= pg_snapshot_xmax(pg_current_snapshot())", 1, v);
+  }
   tc__pg_token_clear(&t);
-  return tc__pg_sql_finish(op, &s, name);
+  return rc;
+}
+
+/* A read at a token the database has not reached (a forged token, or
+ * another database's) is refused rather than answered with what is there. */
+static int reply_reached(int status, PGresult *const *res, size_t n) {
+  if (status || n < 2) return status;
+  return PQntuples(res[1]) == 1 && !strcmp(PQgetvalue(res[1], 0, 0), "t") ? 0 : TC_ESNAP_TOKEN;
 }
 
 static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   tc_tuples_cb cb = op->cb.tuples;
+  status = reply_reached(status, res, n);
   if (status || !n) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
     return;
@@ -91,6 +109,7 @@ static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size
 
 static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   tc_attrs_cb cb = op->cb.attrs;
+  status = reply_reached(status, res, n);
   if (status || !n) {
     cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
     return;

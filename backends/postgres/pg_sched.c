@@ -199,9 +199,15 @@ int tc__pg_op_submit(tc_backend_t *b, tc__pg_op_t *op, int ok) {
 
 /* ---- units ---------------------------------------------------------------- */
 
-static int retryable(const char *sqlstate) {
-  return sqlstate && (!strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") ||
-                      !strcmp(sqlstate, "23505"));
+/* A serialization failure or deadlock rolled the unit's one transaction
+ * back, whatever it was (a data write, a schema write, tenancy): running it
+ * again is safe.  A unique violation is a data write's race with another
+ * insert of the same row only (for tenant_create and schema_write it is the
+ * answer, TC_EUNIQUE). */
+static int retryable(const tc__pg_op_t *op, const char *sqlstate) {
+  if (!sqlstate) return 0;
+  if (!strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01")) return 1;
+  return op->retries && !strcmp(sqlstate, "23505");
 }
 
 
@@ -247,23 +253,26 @@ void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const
   tc__pg_op_t *op = arg;
   tc_backend_t *b = op->b;
   const tc_host_api_t *host = b->host;
-  if (status == TC_EDATASTORE && op->retries && retryable(sqlstate)) {
+  if (status == TC_EDATASTORE && retryable(op, sqlstate)) {
     if (op->attempt++ < b->opts.max_retries) {
       host->log(TC_LOG_DEBUG, "postgres: tenant %s: retry %u after %s: %s", op->tenant,
                 op->attempt, sqlstate, errmsg ? errmsg : "");
       if (retry_later(op) == 0) return;
     } else {
-      host->log(TC_LOG_WARN, "postgres: tenant %s: write failed after %u attempts: %s",
-                op->tenant, op->attempt, errmsg ? errmsg : "");
+      host->log(TC_LOG_WARN, "postgres: tenant %s: %s failed after %u attempts: %s",
+                op->tenant, op->retries ? "write" : "statement sequence", op->attempt,
+                errmsg ? errmsg : "");
       status = TC_ECONFLICT;
     }
   }
+  /* Only a change can have an unknown outcome; a read just failed. */
+  if (status == TC_EOUTCOME_UNKNOWN && !op->writes) status = TC_EUNAVAILABLE;
   if (status == TC_EDATASTORE && !op->retries && sqlstate && !strcmp(sqlstate, "23505"))
     status = TC_EUNIQUE; /* tenant_create, schema_write */
   else if (status == TC_EDATASTORE)
     host->log(TC_LOG_ERROR, "postgres: tenant %s: %s %s", op->tenant, sqlstate ? sqlstate : "",
               errmsg ? errmsg : "");
-  else if (status == TC_EUNAVAILABLE)
+  else if (status == TC_EUNAVAILABLE || status == TC_EOUTCOME_UNKNOWN)
     host->log(TC_LOG_WARN, "postgres: tenant %s: %s", op->tenant,
               errmsg ? errmsg : "connection unavailable");
   tc__pg_op_complete(op, status, res, n);

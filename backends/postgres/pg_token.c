@@ -195,3 +195,13 @@ char *tc__pg_token_snap(const char *instance_id, const tc__pg_snap_t *s) {
   free(snap);
   return tok;
 }
+
+uint64_t tc__pg_token_need(const tc__pg_token_t *t) {
+  uint64_t need = t->x ? t->x + 1 : 0;
+  tc__pg_snap_t s;
+  if (t->snapshot && tc__pg_snap_parse(t->snapshot, &s) == 0) {
+    if (s.xmax > need) need = s.xmax;
+    tc__pg_snap_clear(&s);
+  }
+  return need;
+}

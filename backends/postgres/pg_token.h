@@ -41,6 +41,11 @@ typedef struct tc__pg_token_s {
 int tc__pg_token_parse(const char *token, const char *instance_id, tc__pg_token_t *out,
                        char **errmsg);
 void tc__pg_token_clear(tc__pg_token_t *t);
+/* The smallest xmax a current snapshot must have for the token to name a
+ * position this database has reached: its transaction + 1, or its
+ * snapshot's xmax, whichever is larger; 0 for HEAD.  A token needing more is
+ * ahead of the database (forged, or from another database). */
+uint64_t tc__pg_token_need(const tc__pg_token_t *t);
 
 /* The write ack for transaction x whose transactions.snapshot is
  * stored_snapshot: Permify's new format with the adjusted snapshot.  NULL if

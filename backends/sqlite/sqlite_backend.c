@@ -198,9 +198,21 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
-static void deliver_write(tc__sq_req_t *r) {
-  tc_rev_token_reply(r->cb.write, r->arg, r->status, r->b->instance_id, r->revision);
+/* Every token reaches a caller through deliver_write, deliver_head or
+ * deliver_changes, on the loop thread: what they name is the newest revision
+ * token_check knows of. */
+static void saw_revision(tc_backend_t *b, uint64_t revision) {
+  if (revision > b->head_rev) b->head_rev = revision;
 }
+
+/* Calls cb with the token of revision (status 0) or with the error. */
+static void deliver_token(tc__sq_req_t *r, uint64_t revision,
+                          void (*cb)(void *arg, int status, const char *token)) {
+  if (r->status == 0) saw_revision(r->b, revision);
+  tc_rev_token_reply(cb, r->arg, r->status, r->b->instance_id, revision);
+}
+
+static void deliver_write(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.write); }
 
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                        void *arg) {
@@ -217,8 +229,7 @@ static void deliver_tuples(tc__sq_req_t *r) {
 }
 
 static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
-  uint64_t revision;
-  return tc_rev_token_decode(token, b->instance_id, &revision, errmsg);
+  return tc_rev_token_check(token, b->instance_id, b->head_rev, errmsg);
 }
 
 /* A checked token's revision; "" = UINT64_MAX, which sees every active row. */
@@ -274,7 +285,7 @@ static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
 }
 
 static void deliver_head(tc__sq_req_t *r) {
-  tc_rev_token_reply(r->cb.head, r->arg, r->status, r->b->instance_id, r->revision);
+  deliver_token(r, r->revision, r->cb.head);
 }
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
@@ -284,6 +295,7 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 }
 
 static void deliver_changes(tc__sq_req_t *r) {
+  if (r->status == 0) saw_revision(r->b, r->last);
   char *last = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, r->last) : NULL;
   int status = r->status ? r->status : last ? 0 : TC_ENOMEM;
   r->cb.changes(r->arg, status, status ? NULL : r->rows, status ? 0 : r->n, last ? last : "");
@@ -336,6 +348,18 @@ static void destroy(tc_backend_t *b, void (*cb)(void *arg), void *arg) {
   post_finish(b);
 }
 
+/* The newest committed revision at start-up (0 for a new database). */
+static int read_head_rev(tc_backend_t *b, sqlite3 *db, char **errmsg) {
+  sqlite3_stmt *st = NULL;
+  int rc = tc__sq_prepare(db, "SELECT coalesce(max(id), 0) FROM transactions", &st);
+  if (rc == SQLITE_OK && (rc = tc__sq_step(st)) == SQLITE_ROW)
+    b->head_rev = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return 0;
+  *errmsg = tc_format("sqlite backend: reading the newest revision: %s", sqlite3_errmsg(db));
+  return TC_EDATASTORE;
+}
+
 static int create(const tc_host_api_t *host, const char *uri, const char *const *options,
                   tc_backend_t **out, char **errmsg) {
   (void)options;
@@ -365,6 +389,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   sqlite3 *wdb = NULL, *rdb = NULL, *cdb = NULL;
   int rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
   if (rc == 0) rc = tc__sq_migrate(wdb, -1, b->instance_id, errmsg);
+  if (rc == 0) rc = read_head_rev(b, wdb, errmsg);
   if (rc == 0) rc = tc__sq_open(uri, is_memory, &rdb, errmsg);
   if (rc == 0 && !is_memory && (rc = tc__sq_open(uri, 0, &cdb, errmsg)) != 0) sqlite3_close(rdb);
   if (rc != 0) {

@@ -115,6 +115,7 @@ struct tc_backend_s {
   tc_order_t order;                        /* submitted, not yet delivered */
   tc__sq_req_t *parked_head, *parked_tail; /* reads waiting for a write */
   uint64_t writes_submitted, writes_done;
+  uint64_t head_rev; /* the newest revision committed (or read) so far: token_check */
   int closing, finish_posted;
   void (*destroy_cb)(void *arg);
   void *destroy_arg;

@@ -62,3 +62,14 @@ void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), vo
   cb(arg, status, token ? token : "");
   free(token);
 }
+
+int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head,
+                       char **errmsg) {
+  uint64_t revision;
+  int rc = tc_rev_token_decode(token, instance_id, &revision, errmsg);
+  if (rc != 0 || revision <= head) return rc;
+  *errmsg = tc_format("snap token %s is ahead of this database: revision %llu is beyond its "
+                      "newest, %llu; omit it to read at the latest revision",
+                      token, (unsigned long long)revision, (unsigned long long)head);
+  return TC_ESNAP_TOKEN;
+}

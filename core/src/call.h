@@ -46,6 +46,9 @@ struct tc_call_s {
                                 * (its SEND_MESSAGE completed) */
   tc_call_event_fn on_cancel;  /* handler: the client went away (cancel,
                                 * deadline, disconnect); done() is still owed */
+  tc_call_event_fn open;       /* set by the transport, optional: sends the
+                                * response headers now, before any message
+                                * (an HTTP client waits for them) */
   void *handler;               /* handler's own per-call state */
   char *errmsg;              /* malloc'd; set by tc_call_error(), freed by the transport */
 };

@@ -24,8 +24,17 @@ void tc_op_discard(tc_op_t *op) {
   free(op);
 }
 
+/* TC_EOUTCOME_UNKNOWN: what happened, and how the client finds out. */
+static const char outcome_unknown[] =
+    "the outcome of this request is unknown: the connection to the database was lost while it "
+    "committed, so it may or may not have been applied; read at the head (an empty snap token) "
+    "to see whether it was, or watch from the last snap token you have";
+
 void tc_op_finish(tc_op_t *op, int status, const ProtobufCMessage *resp) {
-  const char *msg = status == 0 ? NULL : op->errmsg ? op->errmsg : tc_err_code_name(status);
+  const char *msg = status == 0                      ? NULL
+                    : op->errmsg                     ? op->errmsg
+                    : status == TC_EOUTCOME_UNKNOWN ? outcome_unknown
+                                                     : tc_err_code_name(status);
   op->call->done(op->call, status, msg, status == 0 ? resp : NULL);
   tc_op_discard(op);
 }

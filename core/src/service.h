@@ -51,6 +51,11 @@ Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in);
 /* Checks a snap token from a request with the backend ("" = head is fine).
  * Sync error path: on failure the call's error is set and the code returned. */
 int tc_call_snap_token(tc_call_t *call, const char *token);
+/* The message for a snap token a backend's read found ahead of its
+ * database (TC_ESNAP_TOKEN from a read callback); one %s, the token. */
+#define TC_TOKEN_AHEAD_FMT                                                          \
+  "snap token %s is ahead of this database: it names a transaction the database " \
+  "has not reached; omit it to read at the latest revision"
 /* Permify's request validation; on failure sets call->errmsg and returns
  * TC_EVALIDATION (the handler returns it). */
 int tc_call_validate(tc_call_t *call);

@@ -236,9 +236,22 @@ static int page_new(read_op_t *r, size_t n, void *items, char **cont, tc_cursor_
   return *(void **)items && *cont ? 0 : TC_ENOMEM;
 }
 
+/* Answers a read that failed; a token its backend found ahead of the
+ * database is said so. */
+static void read_failed(read_op_t *r, int status) {
+  if (status == TC_ESNAP_TOKEN)
+    tc_op_fail(&r->op, status, TC_TOKEN_AHEAD_FMT, r->token);
+  else
+    tc_op_finish(&r->op, status, NULL);
+}
+
 static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
                       tc_cursor_t next) {
   read_op_t *r = arg;
+  if (status != 0) {
+    read_failed(r, status);
+    return;
+  }
   tc_arena_t *a = &r->op.arena;
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
   if (status == 0) status = page_new(r, n, &resp.tuples, &resp.continuous_token, next);
@@ -250,6 +263,10 @@ static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
 static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n,
                      tc_cursor_t next) {
   read_op_t *r = arg;
+  if (status != 0) {
+    read_failed(r, status);
+    return;
+  }
   tc_arena_t *a = &r->op.arena;
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
   if (status == 0) status = page_new(r, n, &resp.attributes, &resp.continuous_token, next);
@@ -273,7 +290,7 @@ static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
                                        r->after, r->limit, on_tuples, r)
                : srv->api->read_attrs(srv->backend, r->tenant_id, r->token, &r->af,
                                       r->after, r->limit, on_attrs, r);
-  if (rc != 0) tc_op_finish(&r->op, rc, NULL);
+  if (rc != 0) read_failed(r, rc);
 }
 
 static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,

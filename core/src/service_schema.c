@@ -99,6 +99,8 @@ static void on_list(void *arg, int status, const char *head, const tc_schema_row
                     size_t n, const char *next) {
   schema_op_t *s = arg;
   tc_arena_t *a = &s->op.arena;
+  /* No schema yet: Permify answers its head lookup's NOT_FOUND. */
+  if (status == 0 && !(head && *head)) status = TC_ESCHEMA_NOT_FOUND;
   if (status != 0) {
     finish(s, status, NULL);
     return;

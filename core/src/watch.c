@@ -498,6 +498,10 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
                s->pos->text);
     return;
   }
+  if (status == TC_ESNAP_TOKEN) {
+    stream_end(s, TC_ESNAP_TOKEN, TC_TOKEN_AHEAD_FMT, s->pos->text);
+    return;
+  }
   if (status != 0) {
     stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
     return;
@@ -611,6 +615,12 @@ static void stream_join(stream_t *s) {
     s->refs++;
     uv_timer_start(&s->checkpoint, on_checkpoint, ms, ms);
   }
+  /* Accepted: the headers go now, so a client of a quiet tenant does not
+   * wait for them until the first change.  Opening may find the client gone
+   * and end the stream. */
+  s->refs++;
+  if (s->call->open) s->call->open(s->call);
+  if (op_done(s)) return;
   if (f->ready) stream_attach(s);
 }
 

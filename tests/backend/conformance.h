@@ -108,6 +108,7 @@ void ct_expect_rows(int line, const ct_strv_t *s, ...);
 void ct_result_free(ct_result_t *r);
 void ct_on_status(void *arg, int status);
 void ct_on_token(void *arg, int status, const char *token);
+void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next);
 void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next);
 void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row);
 void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
@@ -160,6 +161,7 @@ void test_read_changes_resume(void **state);
 void test_read_changes_paging(void **state);
 void test_read_changes_upto(void **state);
 void test_token_check(void **state);
+void test_token_ahead(void **state);
 void test_many_writes_in_order(void **state);
 void test_checkpoint_off_the_writer(void **state);
 void test_mixed_calls_complete_in_order(void **state);

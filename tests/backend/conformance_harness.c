@@ -270,8 +270,8 @@ void ct_on_token(void *arg, int status, const char *token) {
   r->done = 1;
 }
 
-static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
-                      tc_cursor_t next) {
+void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
+               tc_cursor_t next) {
   ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);
@@ -445,7 +445,7 @@ const char *ct_write_tuples(ct_fixture_t *f, const char *tenant, ...) {
 
 void ct_read_tuples(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
                  const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit) {
-  CT_CALL(f, r, f->api->read_tuples(f->b, tenant, token, flt, after, limit, on_tuples, r));
+  CT_CALL(f, r, f->api->read_tuples(f->b, tenant, token, flt, after, limit, ct_on_tuples, r));
   assert_int_equal(r->status, 0);
 }
 

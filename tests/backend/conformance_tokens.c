@@ -1,6 +1,8 @@
 /* Backend conformance cases: snap tokens: token_check. */
 #include "conformance.h"
 
+#include "token_forge.h"
+
 void test_token_check(void **state) {
   ct_fixture_t *f = *state;
   ct_result_t r = {0};
@@ -49,5 +51,45 @@ void test_token_check(void **state) {
   }
   ct_destroy_backend(f, b2);
   ct_result_free(&r);
+  free(t);
+}
+
+/* A token beyond the newest transaction names no position of this database
+ * (forged, or from a copy of it that went on): TC_ESNAP_TOKEN with a reason,
+ * never an empty feed.  token_check says so, or, where it cannot tell
+ * without asking the database (Postgres: another node may have written it),
+ * the reads do. */
+void test_token_ahead(void **state) {
+  ct_fixture_t *f = *state;
+  char *t = ct_tenant_name("ahead");
+  const char *w = ct_write_tuples(f, t, "doc:1#viewer@user:a", NULL);
+  const char *mine[] = {w, ct_head(f, t)};
+  for (size_t i = 0; i < 2; i++) {
+    char *far = tt_token_ahead(mine[i]), *err = NULL;
+    assert_non_null(far);
+    int rc = f->api->token_check(f->b, far, &err);
+    if (rc != 0) {
+      ct_token_bad(f, f->b, far);
+      assert_non_null(strstr(err, "ahead"));
+    } else {
+      ct_result_t r = {0};
+      if ((rc = f->api->read_changes(f->b, t, far, NULL, 0, ct_on_changes, &r)) == 0) {
+        ct_wait_for(f, &r.done);
+        rc = r.status;
+      }
+      assert_int_equal(rc, TC_ESNAP_TOKEN);
+      ct_result_free(&r);
+      if ((rc = f->api->read_tuples(f->b, t, far, &ct_all_tuples, 0, 0, ct_on_tuples, &r)) == 0) {
+        ct_wait_for(f, &r.done);
+        rc = r.status;
+      }
+      assert_int_equal(rc, TC_ESNAP_TOKEN);
+      ct_result_free(&r);
+    }
+    free(err);
+    free(far);
+  }
+  /* The newest position itself is not ahead. */
+  ct_expect_feed_resumes(f, t, ct_head(f, t), "doc:2#viewer@user:b");
   free(t);
 }

@@ -344,6 +344,15 @@ static void test_health_and_tenancy(void **state) {
   /* DELETE has no body; the id is the path's. */
   expect(call(f, "DELETE", "/v1/tenants/acme", NULL, NULL), 200, "{\"tenant_id\":\"acme\"}");
   expect_error(call(f, "DELETE", "/v1/tenants/acme", NULL, NULL), 404, 5, "ERROR_CODE_NOT_FOUND");
+  /* As grpc-gateway, a path parameter may be empty: Tenancy.Delete of "". */
+  expect_error(call(f, "DELETE", "/v1/tenants/", NULL, NULL), 404, 5, "ERROR_CODE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/", "{}", NULL), 501, 12, "Method Not Allowed");
+  expect_error(call(f, "DELETE", "/v1/tenants//", NULL, NULL), 404, 5, "Not Found");
+  r = call(f, "POST", "/v1/tenants//schemas/list", "{}", NULL);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "{\"code\":3,\"message\":\"invalid SchemaListRequest.TenantId: "
+                                 "value does not match regex pattern"));
+  resp_free(&r);
   free(at);
 }
 
@@ -352,6 +361,8 @@ static void test_schema_routes(void **state) {
   expect_error(call(f, "POST", "/v1/tenants/t1/schemas/read", "{\"metadata\":{\"schema_version\":\"\"}}",
                     NULL),
                404, 5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/schemas/list", "{}", NULL), 404, 5,
+               "ERROR_CODE_SCHEMA_NOT_FOUND");
   char *v = write_schema(f, "t1");
   resp_t r = call(f, "POST", "/v1/tenants/t1/schemas/list", "{}", NULL);
   assert_int_equal(r.status, 200);
@@ -398,6 +409,12 @@ static void test_data_routes(void **state) {
                    tuple_alice, attr_public);
   char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
   free(body);
+  /* A value without @type is an empty Any, as Permify's gateway reads it. */
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/write",
+                    "{\"metadata\":{},\"attributes\":[{\"entity\":{\"type\":\"repository\","
+                    "\"id\":\"r1\"},\"attribute\":\"is_public\",\"value\":{\"data\":true}}]}",
+                    NULL),
+               404, 5, "ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH");
   body = fmt("{\"metadata\":{\"schema_version\":\"\"},\"tuples\":[%s]}", tuple_bob);
   char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/relationships/write", body, NULL));
   free(body);
@@ -915,6 +932,34 @@ static void test_watch_ended_by_shutdown(void **state) {
   free(rx.data);
 }
 
+/* A watch on a quiet tenant (no checkpoints) has its status and headers at
+ * once, before any write: clients that wait for the headers do not time out. */
+static void test_watch_headers_at_once(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  rx_t rx = {.fd = connect_to(f->port)};
+  static const char req[] = "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 2\r\n\r\n{}";
+  send_all(rx.fd, req, strlen(req));
+  size_t h = rx_until(&rx, "\r\n\r\n");
+  assert_int_equal(rx.len, h); /* the headers alone: nothing was written */
+  assert_non_null(strstr(rx.data, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(rx.data, "Content-Type: application/x-ndjson\r\n"));
+  rx_drop(&rx, h);
+  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_alice);
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  char *chunk = rx_chunk(&rx), *line = change_line(t1, "OPERATION_CREATE", tuple_alice);
+  char *want = fmt("%s\n", line);
+  assert_string_equal(chunk, want);
+  free(want);
+  free(line);
+  free(chunk);
+  free(t1);
+  free(body);
+  close(rx.fd);
+  free(rx.data);
+}
+
 /* ---- in-process ---- */
 
 /* The transport stores this into every call: handlers reach the test state
@@ -1233,6 +1278,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_slow_header_cut_off, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_ended_by_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_headers_at_once, setup, teardown),
   };
   const struct CMUnitTest inproc[] = {
       cmocka_unit_test_setup_teardown(test_max_connections_and_header_timeout, setup_inproc,

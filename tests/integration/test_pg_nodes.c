@@ -1,7 +1,9 @@
 /* Several tuplecast nodes on one PostgreSQL: writes through one node reach
  * watchers on another, writers outside tuplecast are found, the randomized
  * watch contract holds across nodes, start-up refuses a database without
- * commit timestamps, and history collected by GC is OUT_OF_RANGE.
+ * commit timestamps, history collected by GC is OUT_OF_RANGE, a token ahead
+ * of the database is INVALID_ARGUMENT, and 1,000 concurrent schema writes
+ * all succeed (serialization failures retried).
  *
  * Transactions are told apart by content (every write's subject id is
  * unique): on Postgres a watch message's token is a snapshot position, not the
@@ -22,6 +24,8 @@
 #include "tuplecast/support.h"
 #include "pg_fixture.h"
 #include "server_proc.h"
+#include "bench.h"
+#include "token_forge.h"
 #include "tt_api.h"
 
 static tc_pg_t *pg;
@@ -49,6 +53,14 @@ static void node_start(tc_proc_t *p, const char *uri, const char *const *extra) 
   for (size_t i = 0; extra && extra[i]; i++) args[n++] = extra[i];
   args[n] = NULL;
   assert_int_equal(tc_proc_start(p, args), 0);
+}
+
+/* A node on uri with a client and the schema written to t1. */
+static tc_client_t *node_with_schema(tc_proc_t *p, const char *uri) {
+  node_start(p, uri, NULL);
+  tc_client_t *c = tc_client_new(p->target);
+  tt_write_schema(c, "t1", NULL);
+  return c;
 }
 
 static char *write_id(tc_client_t *c, const char *id) {
@@ -165,9 +177,7 @@ static void test_external_writers(void **state) {
   (void)state;
   const char *uri = fresh_db();
   tc_proc_t a;
-  node_start(&a, uri, NULL);
-  tc_client_t *c = tc_client_new(a.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = node_with_schema(&a, uri);
   char *t0 = write_id(c, "start");
   tc_stream_t *s = tt_watch_open(c, "t1", t0);
   PGconn *p1 = sql_connect(uri), *p2 = sql_connect(uri), *p3 = sql_connect(uri);
@@ -442,6 +452,179 @@ static void test_gc_out_of_range(void **state) {
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
 
+/* Tokens ahead of the database: a forged write ack (Permify's format) and a
+ * forged watch position (tc2) are INVALID_ARGUMENT "ahead of this
+ * database" for Watch and reads, not OUT_OF_RANGE and not a silent stream. */
+static void test_token_ahead(void **state) {
+  (void)state;
+  tc_proc_t a;
+  tc_client_t *c = node_with_schema(&a, fresh_db());
+  char *w = write_id(c, "w1"), *pos = NULL;
+  tc_stream_t *s = tt_watch_open(c, "t1", w);
+  free(write_id(c, "w2"));
+  char *id = next_id(s, &pos);
+  assert_non_null(id);
+  tc_stream_free(s);
+  const char *mine[] = {w, pos};
+  for (int i = 0; i < 2; i++) {
+    char *far = tt_token_ahead(mine[i]);
+    assert_non_null(far);
+    tt_expect_token_ahead(c, "t1", far);
+    free(far);
+  }
+  /* Still served: the real tokens resume. */
+  s = tt_watch_open(c, "t1", w);
+  expect_id(s, "w2");
+  tc_stream_free(s);
+  free(id), free(pos), free(w);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
+/* ---- serialization failures are retried inside the server ------------------- */
+
+#define SW_TENANTS 100
+#define SW_PER_TENANT 10
+
+/* The answers of many unary calls started at once with the bench's client:
+ * OK, UNAVAILABLE saying the outcome is unknown, or other (the first other
+ * answer that is not UNAVAILABLE, or any with strict, is kept). */
+typedef struct {
+  int left, ok, unknown, other, strict;
+  char *first_error;
+} tally_t;
+
+typedef struct {
+  bench_unary_t u;
+  tally_t *t;
+} tallied_call_t;
+
+static void on_tallied(bench_unary_t *u, grpc_status_code status, grpc_byte_buffer *resp,
+                       const char *details) {
+  (void)resp;
+  tally_t *t = ((tallied_call_t *)u)->t;
+  t->left--;
+  if (status == GRPC_STATUS_OK) {
+    t->ok++;
+  } else if (status == GRPC_STATUS_UNAVAILABLE && details &&
+             strstr(details, "outcome of this request is unknown") &&
+             strstr(details, "read at the head") && strstr(details, "watch from the last")) {
+    t->unknown++;
+  } else {
+    t->other++;
+    if (!t->first_error && (t->strict || status != GRPC_STATUS_UNAVAILABLE)) {
+      char buf[512];
+      snprintf(buf, sizeof buf, "%d %s", (int)status, details ? details : "");
+      t->first_error = strdup(buf);
+    }
+  }
+}
+
+static void tally_start(bench_client_t *bc, int conn, tallied_call_t *call, tally_t *t,
+                        const char *method, const ProtobufCMessage *req) {
+  call->t = t;
+  assert_int_equal(bench_unary_start(bc, conn, &call->u, method, req, on_tallied, NULL), 0);
+  t->left++;
+}
+
+/* Polls until every call was answered (deadline: ns, bench_now_ns()). */
+static void tally_wait(bench_client_t *bc, tally_t *t, int64_t deadline) {
+  while (t->left > 0 && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+  assert_int_equal(t->left, 0);
+}
+
+/* 1,000 Schema.Writes at once over 100 tenants: SERIALIZABLE transactions
+ * of different tenants fail with 40001 (or 40P01) against each other, and
+ * each is retried, bounded and jittered, before it could surface: 0 errors. */
+static void test_concurrent_schema_writes(void **state) {
+  (void)state;
+  tc_proc_t a;
+  node_start(&a, fresh_db(), NULL);
+  tc_client_t *c = tc_client_new(a.target);
+  char tenant[SW_TENANTS][16];
+  for (int t = 0; t < SW_TENANTS; t++) {
+    snprintf(tenant[t], sizeof tenant[t], "sw%d", t);
+    tt_create_tenant(c, tenant[t]);
+  }
+  bench_client_t *bc = bench_client_new(a.target, 8, NULL, NULL);
+  assert_non_null(bc);
+  static tallied_call_t calls[SW_TENANTS * SW_PER_TENANT];
+  tally_t t = {.strict = 1};
+  for (int i = 0; i < SW_TENANTS * SW_PER_TENANT; i++) {
+    Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
+    req.tenant_id = tenant[i % SW_TENANTS];
+    req.schema = (char *)tt_schema_text;
+    tally_start(bc, i % 8, &calls[i], &t, "/base.v1.Schema/Write", &req.base);
+  }
+  tally_wait(bc, &t, bench_now_ns() + 120 * 1000000000LL);
+  if (t.first_error) fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
+                              SW_TENANTS * SW_PER_TENANT, t.first_error);
+  bench_client_free(bc);
+  /* Every write is a version of its own. */
+  Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+  ls.tenant_id = tenant[SW_TENANTS - 1];
+  ls.page_size = 100;
+  tt_result_t r = tt_call(c, "/base.v1.Schema/List", &ls.base,
+                          &base__v1__schema_list_response__descriptor);
+  assert_int_equal(r.code, 0);
+  assert_int_equal(((Base__V1__SchemaListResponse *)r.resp)->n_schemas, SW_PER_TENANT);
+  tt_result_free(&r);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
+/* ---- a write whose commit was cut off --------------------------------------- */
+
+#define LOST_BATCH 200
+
+/* Writes in flight when every database connection of the server is killed:
+ * each answers OK, or UNAVAILABLE saying its outcome is unknown and how to
+ * find out (or, if it had not been sent yet, plain UNAVAILABLE); never
+ * anything else.  Rounds of 200 writes until one was cut off on the wire. */
+static void test_unknown_outcome(void **state) {
+  (void)state;
+  const char *uri = fresh_db();
+  tc_proc_t a;
+  tc_client_t *c = node_with_schema(&a, uri);
+  bench_client_t *bc = bench_client_new(a.target, 4, NULL, NULL);
+  assert_non_null(bc);
+  PGconn *p = sql_connect(uri);
+  static tallied_call_t calls[LOST_BATCH];
+  static tt_tuple_buf_t tb[LOST_BATCH];
+  char ids[LOST_BATCH][24];
+  tally_t t = {0};
+  int64_t deadline = bench_now_ns() + 60 * 1000000000LL;
+  for (int round = 0; !t.unknown && !t.first_error && bench_now_ns() < deadline; round++) {
+    for (int i = 0; i < LOST_BATCH; i++) {
+      snprintf(ids[i], sizeof ids[i], "r%d_%d", round, i);
+      Base__V1__Tuple *tp = tt_tuple(&tb[i], "organization", "o1", "member", "user", ids[i], "");
+      Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
+      Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
+      req.tenant_id = "t1";
+      req.metadata = &md;
+      req.tuples = &tp;
+      req.n_tuples = 1;
+      tally_start(bc, i % 4, &calls[i], &t, "/base.v1.Data/Write", &req.base);
+    }
+    /* Once the first answers, the rest are queued or on the wire. */
+    int before = t.left;
+    while (t.left == before && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
+    sql(p, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+           " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    tally_wait(bc, &t, deadline);
+  }
+  PQfinish(p);
+  bench_client_free(bc);
+  if (t.first_error) fail_msg("a write answered %s", t.first_error);
+  assert_true(t.unknown > 0);
+  print_message("      %d ok, %d unknown outcome, %d unavailable\n", t.ok, t.unknown, t.other);
+  free(t.first_error);
+  /* The server reconnects: a later write works. */
+  free(write_id(c, "after"));
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
 static int setup(void **state) {
   (void)state;
   return tc_pg_start(NULL, &pg);
@@ -462,6 +645,9 @@ int main(void) {
       cmocka_unit_test(test_refuses_without_commit_timestamps),
       cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),
+      cmocka_unit_test(test_token_ahead),
+      cmocka_unit_test(test_concurrent_schema_writes),
+      cmocka_unit_test(test_unknown_outcome),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

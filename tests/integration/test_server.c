@@ -123,6 +123,10 @@ static void test_tenancy(void **state) {
   tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Delete", &del.base,
                     &base__v1__tenant_delete_response__descriptor),
                5, "ERROR_CODE_NOT_FOUND");
+  del.id = ""; /* as Permify: no tenant has it */
+  tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Delete", &del.base,
+                          &base__v1__tenant_delete_response__descriptor),
+                  5, "ERROR_CODE_NOT_FOUND");
 
   /* A deleted tenant's data is gone and its calls are NOT_FOUND. */
   tt_write_schema(f->client, "beta", NULL);
@@ -151,6 +155,14 @@ static void test_schema(void **state) {
   tt_expect_error(tt_call(f->client, "/base.v1.Schema/Read", &rd.base,
                     &base__v1__schema_read_response__descriptor),
                5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+  /* A tenant with no schema has no list either (Permify: its head lookup's
+   * NOT_FOUND). */
+  Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+  ls.tenant_id = "t1";
+  ls.page_size = 10;
+  tt_expect_error(tt_call(f->client, "/base.v1.Schema/List", &ls.base,
+                          &base__v1__schema_list_response__descriptor),
+                  5, "ERROR_CODE_SCHEMA_NOT_FOUND");
 
   Base__V1__SchemaWriteRequest bad = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   bad.tenant_id = "t1";
@@ -175,9 +187,6 @@ static void test_schema(void **state) {
   assert_int_equal(def->n_entity_definitions, 3);
   tt_result_free(&r);
 
-  Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
-  ls.tenant_id = "t1";
-  ls.page_size = 10;
   r = tt_call(f->client, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
   assert_int_equal(r.code, 0);
   Base__V1__SchemaListResponse *l = (void *)r.resp;
@@ -235,6 +244,14 @@ static void test_write_validation(void **state) {
   tt_write_data(f->client, "t1", NULL, 0, &a, 1, &r);
   tt_expect_error(r, 5, "ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH");
   tc_any_clear(&ab.any);
+  /* A value with no type URL (or none at all) is a mismatch too, as in Permify. */
+  a = tt_bool_attr(&ab, "repository", "r1", "is_public", 1);
+  tc_any_clear(&ab.any);
+  tt_write_data(f->client, "t1", NULL, 0, &a, 1, &r);
+  tt_expect_error(r, 5, "ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH");
+  a->value = NULL;
+  tt_write_data(f->client, "t1", NULL, 0, &a, 1, &r);
+  tt_expect_error(r, 5, "ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH");
 
   /* All or nothing: a valid tuple beside an invalid one is not written. */
   tt_tuple_buf_t good, badt;

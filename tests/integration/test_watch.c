@@ -18,6 +18,7 @@
 
 #include "tuplecast/support.h"
 #include "server_proc.h"
+#include "token_forge.h"
 #include "tt_api.h"
 
 #define WATCH "/base.v1.Watch/Watch"
@@ -344,14 +345,20 @@ static void test_shutdown(void **state) {
 /* The example backend keeps only the last N revisions of its change log when
  * asked to (uri "example:retain=N"): a token from before them is OUT_OF_RANGE
  * with a message that says what to do; one inside the window resumes. */
+/* A server on the example backend (uri "example:..."), with the schema. */
+static tc_client_t *example_start(tc_proc_t *proc, const char *uri) {
+  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
+                        "example", "--database-uri", uri, NULL};
+  assert_int_equal(tc_proc_start(proc, args), 0);
+  tc_client_t *c = tc_client_new(proc->target);
+  tt_write_schema(c, "t1", NULL);
+  return c;
+}
+
 static void test_out_of_range(void **state) {
   (void)state;
   tc_proc_t proc;
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
-                        "example", "--database-uri", "example:retain=5", NULL};
-  assert_int_equal(tc_proc_start(&proc, args), 0);
-  tc_client_t *c = tc_client_new(proc.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = example_start(&proc, "example:retain=5");
   char *tok[12];
   for (int i = 0; i < 12; i++) tok[i] = write_member(c, "t1", i);
   tc_stream_t *s = watch_open(c, "t1", tok[0], NULL, 0);
@@ -361,6 +368,40 @@ static void test_out_of_range(void **state) {
   for (int i = 9; i < 12; i++) expect_token(s, tok[i]);
   tc_stream_free(s);
   for (int i = 0; i < 12; i++) free(tok[i]);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&proc, NULL), 0);
+}
+
+/* A token past everything the database committed (forged, or another copy
+ * of it that went on): INVALID_ARGUMENT saying so, for Watch and for a read
+ * at it; never a silent stream, never OUT_OF_RANGE.  On the engine under test
+ * and on the example backend. */
+static void expect_ahead(tc_client_t *c, const char *mine) {
+  char *far = tt_token_ahead(mine);
+  assert_non_null(far);
+  tt_expect_token_ahead(c, "t1", far);
+  free(far);
+}
+
+static void test_token_ahead(void **state) {
+  (void)state;
+  fx_t *f = fx_with_schema(NULL);
+  char *w = write_member(f->client, "t1", 1);
+  expect_ahead(f->client, w);
+  /* The newest token itself is fine: the next write comes after it. */
+  tc_stream_t *s = watch_open(f->client, "t1", w, NULL, 0);
+  char *w2 = write_member(f->client, "t1", 2);
+  expect_token(s, w2);
+  tc_stream_free(s);
+  free(w);
+  free(w2);
+  fx_free(f, NULL);
+
+  tc_proc_t proc;
+  tc_client_t *c = example_start(&proc, "example:");
+  w = write_member(c, "t1", 1);
+  expect_ahead(c, w);
+  free(w);
   tc_client_free(c);
   assert_int_equal(tc_proc_stop(&proc, NULL), 0);
 }
@@ -599,6 +640,7 @@ int main(void) {
       cmocka_unit_test(test_filter_and_checkpoint),
       cmocka_unit_test(test_shutdown),
       cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_token_ahead),
       cmocka_unit_test(test_one_feed_per_tenant),
       cmocka_unit_test(test_catch_up_seam),
       cmocka_unit_test(test_slow_consumer),

@@ -148,6 +148,22 @@ char *tt_delete_type(tc_client_t *c, const char *tenant, const char *type) {
   return token;
 }
 
+/* One page of ReadRelationships. */
+static tt_result_t read_page(tc_client_t *c, const char *tenant, const char *snap,
+                             Base__V1__TupleFilter *filter, uint32_t page_size,
+                             const char *cont) {
+  Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
+  Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
+  md.snap_token = (char *)snap;
+  req.tenant_id = (char *)tenant;
+  req.metadata = &md;
+  req.filter = filter;
+  req.page_size = page_size;
+  req.continuous_token = (char *)cont;
+  return tt_call(c, "/base.v1.Data/ReadRelationships", &req.base,
+                 &base__v1__relationship_read_response__descriptor);
+}
+
 /* Reads every tuple page by page; returns the count, checks no id repeats. */
 size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
                           Base__V1__TupleFilter *filter, uint32_t page_size) {
@@ -156,17 +172,8 @@ size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
   if (!filter) filter = &all;
   char *cont = strdup("");
   for (int page = 0; page < 1000; page++) {
-    Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
-    Base__V1__RelationshipReadRequestMetadata md =
-        BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
-    md.snap_token = (char *)snap;
-    req.tenant_id = (char *)tenant;
-    req.metadata = &md;
-    req.filter = filter;
-    req.page_size = page_size;
-    req.continuous_token = cont;
-    tt_result_t r = tt_call_ok(c, "/base.v1.Data/ReadRelationships", &req.base,
-                               &base__v1__relationship_read_response__descriptor);
+    tt_result_t r = read_page(c, tenant, snap, filter, page_size, cont);
+    if (r.code != 0) fail_msg("read failed: %d %s", r.code, r.details ? r.details : "");
     Base__V1__RelationshipReadResponse *resp = (void *)r.resp;
     if (page_size) assert_true(resp->n_tuples <= page_size);
     total += resp->n_tuples;
@@ -218,6 +225,26 @@ tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token
   tc_stream_t *s = tc_client_stream_open(c, "/base.v1.Watch/Watch", &req.base, NULL, 0);
   assert_non_null(s);
   return s;
+}
+
+void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far) {
+  tc_stream_t *s = tt_watch_open(c, tenant, far);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, &base__v1__watch_response__descriptor, &m, TT_TIMEOUT), 1);
+  const char *details = NULL;
+  int code = tc_stream_status(s, &details);
+  if (code != 3 || !details || !strstr(details, "is ahead of this database"))
+    fail_msg("watch at %s: expected 3 \"...is ahead of this database...\", got %d \"%s\"", far,
+             code, details ? details : "");
+  tc_stream_free(s);
+  Base__V1__TupleFilter flt = BASE__V1__TUPLE_FILTER__INIT;
+  Base__V1__EntityFilter ent = BASE__V1__ENTITY_FILTER__INIT;
+  ent.type = "organization";
+  flt.entity = &ent;
+  tt_result_t r = read_page(c, tenant, far, &flt, 0, "");
+  assert_int_equal(r.code, 3);
+  assert_non_null(strstr(r.details, "is ahead of this database"));
+  tt_result_free(&r);
 }
 
 /* ---- tests --------------------------------------------------------------- */

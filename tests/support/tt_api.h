@@ -81,5 +81,9 @@ void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
 void tt_create_tenant(tc_client_t *c, const char *id);
 /* Opens Watch on tenant from token ("" = the head), no filter, no checkpoints. */
 tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token);
+/* A token ahead of the database (token_forge.h) is INVALID_ARGUMENT "is
+ * ahead of this database" for Watch (the stream ends without a message) and
+ * for ReadRelationships at it. */
+void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far);
 
 #endif

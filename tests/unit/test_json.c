@@ -729,6 +729,9 @@ static void test_decode_enums_nulls_empty(void **state) {
                     "\"attribute\":\"a\",\"value\":null}}");
   assert_decodes_to(&base__v1__attribute__descriptor, "{\"value\":{}}",
                     "{\"entity\":null,\"attribute\":\"\",\"value\":{}}");
+  /* No @type: an empty Any, its fields ignored, as Permify's gateway. */
+  assert_decodes_to(&base__v1__attribute__descriptor, "{\"value\":{\"data\":true,\"x\":[1]}}",
+                    "{\"entity\":null,\"attribute\":\"\",\"value\":{}}");
   /* Empty and whitespace-only bodies are the empty message. */
   assert_decodes_to(&base__v1__tenant_list_request__descriptor, "",
                     "{\"page_size\":0,\"continuous_token\":\"\"}");
@@ -842,8 +845,8 @@ static void test_decode_errors(void **state) {
                "{\"attributes\":[{\"value\":{\"@type\":\"type.googleapis.com/base.v1.Nope\","
                "\"data\":1}}]}",
                "attributes[0].value: unknown @type \"type.googleapis.com/base.v1.Nope\"");
-  DECODE_FAILS(&base__v1__attribute__descriptor, "{\"value\":{\"data\":true}}",
-               "value: missing @type");
+  DECODE_FAILS(&base__v1__attribute__descriptor, "{\"value\":{\"@type\":5,\"data\":true}}",
+               "value: @type must be a string");
   DECODE_FAILS(&base__v1__attribute__descriptor,
                "{\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\",\"data\":1}}",
                "value.data: expected a boolean, got a number");

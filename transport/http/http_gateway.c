@@ -136,6 +136,12 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   return 0;
 }
 
+/* call->open for server-streaming calls: the status line and headers now. */
+static void call_open(tc_call_t *call) {
+  tc__http_call_t *h = call->transport;
+  if (h->conn && !call->cancelled && !h->conn->stream_open) tc__http_stream_open(h->conn);
+}
+
 /* call->done for HTTP calls. */
 static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
@@ -187,7 +193,10 @@ static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessag
   h->call.request = msg;
   h->call.authorization = h->authorization;
   h->call.done = call_done;
-  if (m->server_streaming) h->call.send = call_send;
+  if (m->server_streaming) {
+    h->call.send = call_send;
+    h->call.open = call_open;
+  }
   h->call.transport = h;
   c->call = h;
   c->srv->n_calls++;

@@ -82,11 +82,10 @@ static int unescape(const char *s, size_t len, char **out, size_t *out_len) {
 static int matches(const char *pattern, const char *path, const char **seg, size_t *seg_len,
                    const char **name, size_t *name_len) {
   *seg = NULL;
-  while (*pattern && *path) {
+  while (*pattern && (*path || *pattern == '{')) {
     if (*pattern == '{') {
       const char *close = strchr(pattern, '}');
-      size_t n = strcspn(path, "/");
-      if (n == 0) return 0;
+      size_t n = strcspn(path, "/"); /* may be 0: grpc-gateway binds "" too */
       *name = pattern + 1;
       *name_len = (size_t)(close - pattern - 1);
       *seg = path;

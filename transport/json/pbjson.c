@@ -857,10 +857,13 @@ static int dec_any(struct dec *d, const json_t *j, Google__Protobuf__Any *any, i
   size_t size;
   int rc;
 
-  if (json_object_size(j) == 0)
+  /* No @type: an empty Any, its fields ignored, as Permify's gateway reads
+   * it (protojson discarding unknown fields); the schema check then answers
+   * ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH. */
+  if (json_object_size(j) == 0 || !type)
     return 0;
   if (!json_is_string(type))
-    return fail(d, type ? "@type must be a string" : "missing @type");
+    return fail(d, "@type must be a string");
   if (strlen(json_string_value(type)) != json_string_length(type))
     return fail(d, "@type: a NUL byte is not allowed here");
   desc = tc_any_lookup(json_string_value(type));

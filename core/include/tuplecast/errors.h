@@ -55,7 +55,8 @@
   X(EINVALID_ISSUER,       -1033, "ERROR_CODE_INVALID_ISSUER",             16) \
   X(EINVALID_AUDIENCE,     -1034, "ERROR_CODE_INVALID_AUDIENCE",           16) \
   X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16) \
-  X(ERATE_LIMITED,         -1036, "ERROR_CODE_INTERNAL",                    8)
+  X(ERATE_LIMITED,         -1036, "ERROR_CODE_INTERNAL",                    8) \
+  X(EOUTCOME_UNKNOWN,      -1037, "ERROR_CODE_INTERNAL",                   14)
 
 enum tc_errno {
 #define TC_ERR_ENUM_(sym, val, code, grpc) TC_##sym = (val),

@@ -102,6 +102,11 @@ int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *re
  * with "".  The token is freed when cb returns. */
 void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
                         int status, const char *instance_id, uint64_t revision);
+/* token_check for these backends: tc_rev_token_decode, and TC_ESNAP_TOKEN
+ * with a message saying so for a revision beyond head (the newest revision
+ * the database has committed): such a token was never issued by it. */
+int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head,
+                       char **errmsg);
 
 /* ---- in-order delivery of completions ------------------------------------- */
 
