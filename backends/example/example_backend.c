@@ -820,46 +820,38 @@ static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
   return tc_rev_token_check(token, b->instance_id, b->revision, errmsg);
 }
 
-/* What read_tuples and read_attrs share: NULL with *status set if the call
- * is refused (a bad token, or see op_submit()). */
-static op_t *read_op(tc_backend_t *b, const char *tenant_id, const char *token,
-                     tc_cursor_t after, uint32_t limit, void *arg, int *status) {
+/* A read of tuples (tf) or attributes (af) at token, answered through cb. */
+static int submit_read(tc_backend_t *b, const char *tenant_id, const char *token,
+                       const tc_tuple_filter_t *tf, const tc_attr_filter_t *af, tc_cursor_t after,
+                       uint32_t limit, tc_backend_cb_t cb, void *arg) {
   uint64_t rev;
-  if ((*status = token_revision(b, token, &rev)) != 0) return NULL;
+  int status = token_revision(b, token, &rev);
+  if (status != 0) return status;
   op_t *op = op_new(b, run_read, tenant_id, arg);
   if (op) {
+    op->cb = cb;
     op->revision = rev;
     op->after = after;
     op->limit = limit;
+    op->attrs = af != NULL;
+    op_copied(op, tf ? tc_copy_tuple_filter(&op->mem, &op->tuple_filter, tf)
+                     : tc_copy_attr_filter(&op->mem, &op->attr_filter, af));
   }
-  return op;
+  return op_submit(b, op);
 }
 
 static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
-  int status;
-  op_t *op = read_op(b, tenant_id, token, after, limit, arg, &status);
-  if (status != 0) return status;
-  if (op) {
-    op->cb.tuples = cb;
-    op_copied(op, tc_copy_tuple_filter(&op->mem, &op->tuple_filter, f));
-  }
-  return op_submit(b, op);
+  return submit_read(b, tenant_id, token, f, NULL, after, limit, (tc_backend_cb_t){.tuples = cb},
+                     arg);
 }
 
 static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
                       const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
                       tc_attrs_cb cb, void *arg) {
-  int status;
-  op_t *op = read_op(b, tenant_id, token, after, limit, arg, &status);
-  if (status != 0) return status;
-  if (op) {
-    op->cb.attrs = cb;
-    op->attrs = 1;
-    op_copied(op, tc_copy_attr_filter(&op->mem, &op->attr_filter, f));
-  }
-  return op_submit(b, op);
+  return submit_read(b, tenant_id, token, NULL, f, after, limit, (tc_backend_cb_t){.attrs = cb},
+                     arg);
 }
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {

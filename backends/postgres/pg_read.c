@@ -83,58 +83,58 @@ static int reply_reached(int status, PGresult *const *res, size_t n) {
   return PQntuples(res[1]) == 1 && !strcmp(PQgetvalue(res[1], 0, 0), "t") ? 0 : TC_ESNAP_TOKEN;
 }
 
-static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_tuples_cb cb = op->cb.tuples;
+/* A page read's rows: res[0], of which the first *take are answered (at
+ * most op->limit; a row beyond them names the next page, *next).  A
+ * nonzero return is the status to answer with. */
+static int page_rows(const tc__pg_op_t *op, int status, PGresult *const *res, size_t n,
+                     size_t *take, tc_cursor_t *next) {
   status = reply_reached(status, res, n);
-  if (status || !n) {
-    cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
-    return;
-  }
-  PGresult *r = res[0];
-  size_t rows = (size_t)PQntuples(r), take = rows;
-  if (op->limit && take > op->limit) take = op->limit;
-  tc_tuple_t *v = malloc((take + 1) * sizeof *v);
-  if (!v) {
-    cb(op->arg, TC_ENOMEM, NULL, 0, 0);
-    return;
-  }
-  for (size_t i = 0; i < take; i++) {
+  if (status || !n) return status ? status : TC_EINTERNAL;
+  size_t rows = (size_t)PQntuples(res[0]);
+  *take = op->limit && rows > op->limit ? op->limit : rows;
+  *next = rows > *take ? strtoull(PQgetvalue(res[0], (int)*take, 0), NULL, 10) : 0;
+  return 0;
+}
+
+static void reply_tuples(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  size_t take = 0;
+  tc_cursor_t next = 0;
+  tc_tuple_t *v = NULL;
+  if (!(status = page_rows(op, status, res, n, &take, &next)) &&
+      !(v = malloc((take + 1) * sizeof *v)))
+    status = TC_ENOMEM;
+  for (size_t i = 0; !status && i < take; i++) {
     int k = (int)i;
+    PGresult *r = res[0];
     v[i] = (tc_tuple_t){PQgetvalue(r, k, 1), PQgetvalue(r, k, 2), PQgetvalue(r, k, 3),
                         PQgetvalue(r, k, 4), PQgetvalue(r, k, 5), PQgetvalue(r, k, 6)};
   }
-  cb(op->arg, 0, v, take, rows > take ? strtoull(PQgetvalue(r, (int)take, 0), NULL, 10) : 0);
+  op->cb.tuples(op->arg, status, status ? NULL : v, status ? 0 : take, status ? 0 : next);
   free(v);
 }
 
 static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_attrs_cb cb = op->cb.attrs;
-  status = reply_reached(status, res, n);
-  if (status || !n) {
-    cb(op->arg, status ? status : TC_EINTERNAL, NULL, 0, 0);
-    return;
-  }
-  PGresult *r = res[0];
-  size_t rows = (size_t)PQntuples(r), take = rows, done = 0;
-  if (op->limit && take > op->limit) take = op->limit;
-  tc_attr_t *v = calloc(take + 1, sizeof *v);
-  status = v ? 0 : TC_ENOMEM;
-  for (; status == 0 && done < take; done++) {
+  size_t take = 0, done = 0;
+  tc_cursor_t next = 0;
+  tc_attr_t *v = NULL;
+  if (!(status = page_rows(op, status, res, n, &take, &next)) &&
+      !(v = calloc(take + 1, sizeof *v)))
+    status = TC_ENOMEM;
+  for (; !status && done < take; done++) {
     int k = (int)done;
+    PGresult *r = res[0];
     uint8_t *any = NULL;
     size_t len = 0;
-    status = op->b->host->any_from_json(PQgetvalue(r, k, 4), &any, &len);
-    if (status)
+    int rc = op->b->host->any_from_json(PQgetvalue(r, k, 4), &any, &len);
+    if (rc != 0) {
       op->b->host->log(TC_LOG_ERROR, "postgres: attribute row %s: value %s does not convert",
                        PQgetvalue(r, k, 0), PQgetvalue(r, k, 4));
-    else
-      v[done] = (tc_attr_t){PQgetvalue(r, k, 1), PQgetvalue(r, k, 2), PQgetvalue(r, k, 3), any,
-                            len};
+      status = rc == TC_ENOMEM ? rc : TC_EDATASTORE;
+      break;
+    }
+    v[done] = (tc_attr_t){PQgetvalue(r, k, 1), PQgetvalue(r, k, 2), PQgetvalue(r, k, 3), any, len};
   }
-  if (status)
-    cb(op->arg, status == TC_ENOMEM ? status : TC_EDATASTORE, NULL, 0, 0);
-  else
-    cb(op->arg, 0, v, take, rows > take ? strtoull(PQgetvalue(r, (int)take, 0), NULL, 10) : 0);
+  op->cb.attrs(op->arg, status, status ? NULL : v, status ? 0 : take, status ? 0 : next);
   for (size_t i = 0; v && i < done; i++) free((void *)v[i].value);
   free(v);
 }

@@ -226,16 +226,6 @@ typedef struct {
   tc_attr_filter_t af;
 } read_op_t;
 
-/* The response arrays and the continuous token of one page (the id of the
- * next page's first row, or none). */
-static int page_new(read_op_t *r, size_t n, void *items, char **cont, tc_cursor_t next) {
-  *(void **)items = tc_arena_alloc(&r->op.arena, (n + 1) * sizeof(void *));
-  char id[24];
-  snprintf(id, sizeof id, "%llu", (unsigned long long)next);
-  *cont = tc_op_cont_token(&r->op, next ? id : NULL);
-  return *(void **)items && *cont ? 0 : TC_ENOMEM;
-}
-
 /* Answers a read that failed; a token its backend found ahead of the
  * database is said so. */
 static void read_failed(read_op_t *r, int status) {
@@ -245,34 +235,43 @@ static void read_failed(read_op_t *r, int status) {
     tc_op_finish(&r->op, status, NULL);
 }
 
+/* Starts the answer to one page: the response array for n items and the
+ * continuous token (the id of the next page's first row, or none).  False
+ * when the read failed or memory ran out: the read is answered then. */
+static bool page_begin(read_op_t *r, int status, size_t n, void *items, char **cont,
+                       tc_cursor_t next) {
+  if (status != 0) {
+    read_failed(r, status);
+    return false;
+  }
+  *(void **)items = tc_arena_alloc(&r->op.arena, (n + 1) * sizeof(void *));
+  char id[24];
+  snprintf(id, sizeof id, "%llu", (unsigned long long)next);
+  *cont = tc_op_cont_token(&r->op, next ? id : NULL);
+  if (*(void **)items && *cont) return true;
+  tc_op_finish(&r->op, TC_ENOMEM, NULL);
+  return false;
+}
+
 static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
                       tc_cursor_t next) {
   read_op_t *r = arg;
-  if (status != 0) {
-    read_failed(r, status);
-    return;
-  }
-  tc_arena_t *a = &r->op.arena;
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
-  if (status == 0) status = page_new(r, n, &resp.tuples, &resp.continuous_token, next);
+  if (!page_begin(r, status, n, &resp.tuples, &resp.continuous_token, next)) return;
   for (size_t i = 0; status == 0 && i < n; i++)
-    if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(a, &rows[i]))) status = TC_ENOMEM;
+    if (!(resp.tuples[resp.n_tuples++] = tc_tuple_to_proto(&r->op.arena, &rows[i])))
+      status = TC_ENOMEM;
   tc_op_finish(&r->op, status, &resp.base);
 }
 
 static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n,
                      tc_cursor_t next) {
   read_op_t *r = arg;
-  if (status != 0) {
-    read_failed(r, status);
-    return;
-  }
-  tc_arena_t *a = &r->op.arena;
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
-  if (status == 0) status = page_new(r, n, &resp.attributes, &resp.continuous_token, next);
+  if (!page_begin(r, status, n, &resp.attributes, &resp.continuous_token, next)) return;
   /* A stored value that does not decode is corruption, not a client error. */
   for (size_t i = 0; status == 0 && i < n; i++)
-    if (!(resp.attributes[resp.n_attributes++] = tc_attr_to_proto(a, &rows[i])))
+    if (!(resp.attributes[resp.n_attributes++] = tc_attr_to_proto(&r->op.arena, &rows[i])))
       status = TC_EINTERNAL;
   tc_op_finish(&r->op, status, &resp.base);
 }
