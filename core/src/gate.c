@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "error.h"
-#include "server.h"
+#include "server_state.h"
 #include "service.h"
 #include "tuplecast/errors.h"
 

@@ -13,7 +13,7 @@
 
 #include "base/v1/service.pb-c.h"
 #include "gate.h"
-#include "server.h"
+#include "server_state.h"
 #include "tuplecast/errors.h"
 
 /* Permify's bucket on a clock we drive: capacity = rate, one token per

@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 
 #include "format.h"
+#include "log.h"
 #include "tuplecast/errors.h"
 
 struct tc_tls_ctx_s {
@@ -136,6 +137,17 @@ int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg) {
 }
 
 const char *tc_tls_ctx_name(const tc_tls_ctx_t *t) { return t->prefix; }
+
+void tc_tls_ctx_reload_logged(tc_tls_ctx_t *t) {
+  char *err = NULL;
+  if (!t) return;
+  if (tc_tls_ctx_reload(t, &err) == 0)
+    tc_log(TC_LOG_INFO, "tls: %s: certificate reloaded", t->prefix);
+  else
+    tc_log(TC_LOG_ERROR, "tls: reload failed, still serving the previous certificate: %s",
+           err ? err : "out of memory");
+  free(err);
+}
 
 SSL *tc_tls_ctx_new_ssl(tc_tls_ctx_t *t) { return SSL_new(t->ctx); }
 

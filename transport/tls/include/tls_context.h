@@ -27,6 +27,10 @@ int tc_tls_ctx_load(const char *prefix, const char *cert_path, const char *key_p
 /* Builds a new SSL_CTX from the same paths.  On success new connections use
  * it; on failure (*errmsg as for load) the current one stays. */
 int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg);
+/* SIGHUP's reload of a transport: tc_tls_ctx_reload() with one log line
+ * saying it worked, or why the previous certificate is still served.
+ * NULL does nothing. */
+void tc_tls_ctx_reload_logged(tc_tls_ctx_t *t);
 
 /* The keys' prefix given to load ("server.http.tls"). */
 const char *tc_tls_ctx_name(const tc_tls_ctx_t *t);
