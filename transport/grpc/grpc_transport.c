@@ -25,13 +25,9 @@ static int grpc_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   grpc_transport_t *t = calloc(1, sizeof *t);
   if (!t) return TC_ENOMEM;
   t->cfg = cfg;
-  int rc = cfg->grpc_tls_enabled ? tc_tls_ctx_load("server.grpc.tls", cfg->grpc_tls_cert,
-                                                   cfg->grpc_tls_key, "h2", &t->tls, errmsg)
-                                 : 0;
-  if (rc != 0) {
-    free(t);
-    return rc;
-  }
+  int rc = tc_tls_ctx_load_if(cfg->grpc_tls_enabled, "server.grpc.tls", cfg->grpc_tls_cert,
+                              cfg->grpc_tls_key, "h2", &t->tls, errmsg);
+  if (rc != 0) return free(t), rc;
   /* Under TLS a connection holds three descriptors: the client's socket and
    * both ends of the socketpair to gRPC (grpc_tls.c). */
   *plan = (tc_transport_plan_t){.enabled = 1, .tls = t->tls != NULL,
@@ -60,11 +56,9 @@ static int grpc_start(void *inst, const tc_transport_env_t *env, int *port, char
 }
 
 static void grpc_stop(void *inst, void (*cb)(void *arg), void *arg) {
-  grpc_transport_t *t = inst;
-  tc_grpc_server_t *s = t->server;
-  t->server = NULL; /* tc_grpc_stop frees it */
-  if (s)
-    tc_grpc_stop(s, (int)t->cfg->server_shutdown_grace_ms, cb, arg);
+  grpc_transport_t *t = inst; /* t->server is freed by the stop: stop() runs once */
+  if (t->server)
+    tc_grpc_stop(t->server, (int)t->cfg->server_shutdown_grace_ms, cb, arg);
   else
     cb(arg);
 }
@@ -72,17 +66,10 @@ static void grpc_stop(void *inst, void (*cb)(void *arg), void *arg) {
 static void grpc_reload_tls(void *inst) { tc_tls_ctx_reload_logged(((grpc_transport_t *)inst)->tls); }
 
 static void grpc_free(void *inst) {
-  grpc_transport_t *t = inst;
-  if (!t) return;
-  tc_tls_ctx_free(t->tls);
-  free(t);
+  if (inst) tc_tls_ctx_free(((grpc_transport_t *)inst)->tls);
+  free(inst);
 }
 
-const tc_transport_t tc_grpc_transport = {
-    .name = "grpc",
-    .open = grpc_open,
-    .start = grpc_start,
-    .stop = grpc_stop,
-    .reload_tls = grpc_reload_tls,
-    .free = grpc_free,
-};
+const tc_transport_t tc_grpc_transport = {.name = "grpc", .open = grpc_open, .start = grpc_start,
+                                          .stop = grpc_stop, .reload_tls = grpc_reload_tls,
+                                          .free = grpc_free};

@@ -27,13 +27,9 @@ static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   http_transport_t *t = calloc(1, sizeof *t);
   if (!t) return TC_ENOMEM;
   t->cfg = cfg;
-  int rc = cfg->http_tls_enabled ? tc_tls_ctx_load("server.http.tls", cfg->http_tls_cert,
-                                                   cfg->http_tls_key, "http/1.1", &t->tls, errmsg)
-                                 : 0;
-  if (rc != 0) {
-    free(t);
-    return rc;
-  }
+  int rc = tc_tls_ctx_load_if(cfg->http_tls_enabled, "server.http.tls", cfg->http_tls_cert,
+                              cfg->http_tls_key, "http/1.1", &t->tls, errmsg);
+  if (rc != 0) return free(t), rc;
   *plan = (tc_transport_plan_t){.enabled = 1, .tls = t->tls != NULL,
                                 .max_connections = cfg->http_max_connections,
                                 .max_key = "server.http.max_connections",
@@ -63,11 +59,9 @@ static int http_start(void *inst, const tc_transport_env_t *env, int *port, char
 }
 
 static void http_stop(void *inst, void (*cb)(void *arg), void *arg) {
-  http_transport_t *t = inst;
-  tc_http_server_t *s = t->server;
-  t->server = NULL; /* tc_http_stop frees it */
-  if (s)
-    tc_http_stop(s, cb, arg);
+  http_transport_t *t = inst; /* t->server is freed by the stop: stop() runs once */
+  if (t->server)
+    tc_http_stop(t->server, cb, arg);
   else
     cb(arg);
 }
@@ -75,17 +69,10 @@ static void http_stop(void *inst, void (*cb)(void *arg), void *arg) {
 static void http_reload_tls(void *inst) { tc_tls_ctx_reload_logged(((http_transport_t *)inst)->tls); }
 
 static void http_free(void *inst) {
-  http_transport_t *t = inst;
-  if (!t) return;
-  tc_tls_ctx_free(t->tls);
-  free(t);
+  if (inst) tc_tls_ctx_free(((http_transport_t *)inst)->tls);
+  free(inst);
 }
 
-const tc_transport_t tc_http_transport = {
-    .name = "http",
-    .open = http_open,
-    .start = http_start,
-    .stop = http_stop,
-    .reload_tls = http_reload_tls,
-    .free = http_free,
-};
+const tc_transport_t tc_http_transport = {.name = "http", .open = http_open, .start = http_start,
+                                          .stop = http_stop, .reload_tls = http_reload_tls,
+                                          .free = http_free};

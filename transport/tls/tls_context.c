@@ -136,6 +136,13 @@ int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg) {
   return 0;
 }
 
+int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path,
+                       const char *key_path, const char *alpn, tc_tls_ctx_t **out,
+                       char **errmsg) {
+  *out = NULL;
+  return enabled ? tc_tls_ctx_load(prefix, cert_path, key_path, alpn, out, errmsg) : 0;
+}
+
 const char *tc_tls_ctx_name(const tc_tls_ctx_t *t) { return t->prefix; }
 
 void tc_tls_ctx_reload_logged(tc_tls_ctx_t *t) {
