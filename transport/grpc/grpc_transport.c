@@ -3,8 +3,8 @@
 #include "grpc_transport.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-#include "format.h"
 #include "grpc_server.h"
 #include "tls_context.h"
 #include "tuplecast/errors.h"
@@ -19,7 +19,7 @@ static int grpc_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
                      char **errmsg) {
   *inst = NULL;
   if (cfg->grpc_handshake_timeout_ms <= 0) {
-    *errmsg = tc_format("server.grpc.handshake_timeout: must be longer than 0s");
+    *errmsg = strdup("server.grpc.handshake_timeout: must be longer than 0s");
     return TC_ECONFIG;
   }
   grpc_transport_t *t = calloc(1, sizeof *t);

@@ -3,8 +3,8 @@
 #include "http_transport.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-#include "format.h"
 #include "http_server.h"
 #include "tls_context.h"
 #include "tuplecast/errors.h"
@@ -20,7 +20,7 @@ static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   *inst = NULL;
   *plan = (tc_transport_plan_t){.enabled = 0};
   if (cfg->http_header_timeout_ms <= 0) {
-    *errmsg = tc_format("server.http.header_timeout: must be longer than 0s");
+    *errmsg = strdup("server.http.header_timeout: must be longer than 0s");
     return TC_ECONFIG;
   }
   if (!cfg->http_enabled) return 0;
