@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "error.h"
-#include "server.h"
+#include "server_state.h"
 #include "service.h"
 #include "tuplecast/errors.h"
 
@@ -63,7 +63,7 @@ typedef struct {
 } pending_t;
 
 static void run_handler(tc_call_t *call) {
-  int rc = call->method->handler(call);
+  int rc = tc__call_handle(call);
   if (rc < 0) call->done(call, rc, call->errmsg ? call->errmsg : tc_err_code_name(rc), NULL);
 }
 
@@ -102,7 +102,7 @@ static int authenticate(tc_gate_t *g, tc_call_t *call) {
   }
   free(p);
   if (rc < 0) return tc_call_error(call, rc, "%s", tc_err_code_name(rc));
-  return call->method->handler(call);
+  return tc__call_handle(call);
 }
 
 int tc_gate_admit(tc_call_t *call) {
@@ -116,6 +116,6 @@ int tc_gate_admit(tc_call_t *call) {
                          "%s is rejected by grpc_ratelimit middleware, please retry later. "
                          "reached Rate-Limiting 0",
                          call->method->path);
-  if (!g->authn) return call->method->handler(call);
+  if (!g->authn) return tc__call_handle(call);
   return authenticate(g, call);
 }

@@ -33,6 +33,10 @@ void tc_gate_close(tc_gate_t *g);
  * authenticator is still deciding). */
 int tc_gate_admit(tc_call_t *call);
 
+/* What runs a call once admitted (methods.c): the method's handler, or
+ * UNIMPLEMENTED for a method declared without one. */
+int tc__call_handle(tc_call_t *call);
+
 /* The token bucket alone, for tests: rate tokens of capacity, one more every
  * 1 s / rate on a grid from `start_ns`.  Returns 1 if a token was taken. */
 typedef struct tc_bucket_s {

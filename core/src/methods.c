@@ -1,5 +1,6 @@
 /* The table of RPCs: every method of the services we declare, with the
- * handler that serves it.  A NULL handler is answered UNIMPLEMENTED. */
+ * handler that serves it.  A NULL handler is answered UNIMPLEMENTED by the
+ * gate, once the call is admitted. */
 #include <string.h>
 
 #include "base/v1/service.pb-c.h"
@@ -10,7 +11,7 @@
 
 #define M(svc, name, in, out, fn, streaming) \
   {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
-   streaming, tc_gate_admit}
+   streaming}
 
 static const tc_method_t methods[] = {
     M("Data", "Write", data_write_request, data_write_response, tc_data_write, 0),
@@ -39,6 +40,19 @@ const tc_method_t *tc_method_find(const char *path) {
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp(methods[i].path, path) == 0) return &methods[i];
   return NULL;
+}
+
+int tc__call_handle(tc_call_t *call) {
+  const tc_method_t *m = call->method;
+  if (!m->handler)
+    return tc_call_error(call, TC_EUNIMPLEMENTED, "method %s not implemented", m->path);
+  return m->handler(call);
+}
+
+int tc_call_start(tc_call_t *call) {
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (call->method == &methods[i]) return tc_gate_admit(call);
+  return tc__call_handle(call);
 }
 
 const tc_method_t *tc_method_at(size_t i) {

@@ -11,7 +11,7 @@
 #include "arena.h"
 #include "base/v1/service.pb-c.h"
 #include "call.h"
-#include "server.h"
+#include "server_state.h"
 #include "tenant.h"
 
 typedef struct tc_op_s {

@@ -18,7 +18,7 @@
 #define TC_TENANT_H
 
 #include "schema.h"
-#include "server.h"
+#include "server_state.h"
 
 typedef struct tc_job_s tc_job_t;
 /* status: 0, or TC_ETENANT_NOT_FOUND / TC_ESCHEMA_NOT_FOUND / TC_EDATASTORE

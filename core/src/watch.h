@@ -16,7 +16,7 @@
 #define TC_WATCH_H
 
 #include "call.h"
-#include "server.h"
+#include "server_state.h"
 
 /* The base.v1.Watch/Watch handler. */
 int tc_watch_rpc(tc_call_t *call);

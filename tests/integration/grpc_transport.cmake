@@ -7,5 +7,5 @@ target_link_libraries(tc_test_grpc_client PUBLIC tc_grpc_codec PkgConfig::GRPC P
 
 tc_unit_test(test_grpc_transport
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_grpc_transport.c
-  LIBS tc_grpc tc_test_grpc_client)
+  LIBS tc_grpc_private tc_test_grpc_client)
 set_tests_properties(test_grpc_transport PROPERTIES LABELS integration)

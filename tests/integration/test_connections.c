@@ -312,8 +312,35 @@ static void test_max_connections(void **state) {
   assert_int_equal(stop(&p), 0);
 }
 
+/* `tuplecast serve --grpc-port 0 --http-port 0 <k> <v>` exits 2 at start
+ * with want on stderr. */
+static void expect_refused(const char *key, const char *value, const char *want) {
+  const char *args[] = {"serve", "--grpc-port", "0", "--http-port", "0", "--database-engine",
+                        "memory", key, value, NULL};
+  char *out = NULL;
+  int rc = tc_proc_run(args, &out);
+  if (rc != 2 || !strstr(out, want))
+    fail_msg("%s %s: want exit 2 and \"%s\", got %d: %s", key, value, want, rc, out);
+  free(out);
+}
+
+/* Each transport checks its own keys before anything listens, and the
+ * server refuses limits that do not fit RLIMIT_NOFILE naming the key set. */
+static void test_limits_refused(void **state) {
+  (void)state;
+  expect_refused("--grpc-handshake-timeout", "0s",
+                 "tuplecast: server.grpc.handshake_timeout: must be longer than 0s");
+  expect_refused("--http-header-timeout", "0s",
+                 "tuplecast: server.http.header_timeout: must be longer than 0s");
+  expect_refused("--grpc-max-connections", "2000000000",
+                 "tuplecast: server.grpc.max_connections: the connection limits do not fit");
+  expect_refused("--http-max-connections", "2000000000",
+                 "tuplecast: server.http.max_connections: the connection limits do not fit");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_limits_refused),
       cmocka_unit_test(test_exhaustion_recovers),
       cmocka_unit_test(test_handshake_and_header_timeouts),
       cmocka_unit_test(test_max_connections),

@@ -388,7 +388,8 @@ static void test_schema_routes(void **state) {
   json_decref(doc);
   resp_free(&r);
 
-  expect_error(call(f, "PATCH", "/v1/tenants/t1/schemas/partial-write", "{\"partials\":{}}", NULL),
+  expect_error(call(f, "PATCH", "/v1/tenants/t1/schemas/partial-write",
+                    "{\"metadata\":{},\"partials\":{}}", NULL),
                501, 12, "method /base.v1.Schema/PartialWrite not implemented");
   /* Compile errors are free text: Internal, 500. */
   r = call(f, "POST", "/v1/tenants/t1/schemas/write",
@@ -1079,7 +1080,7 @@ static int h_unauthenticated(tc_call_t *call) {
 }
 
 #define FAKE(svc, name, in, out, fn, streaming) \
-  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming, NULL}
+  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
 static const tc_method_t fake_methods[] = {
     FAKE("Tenancy", "List", tenant_list_request, tenant_list_response, h_hang, 0),
     FAKE("Tenancy", "Create", tenant_create_request, tenant_create_response, h_hold, 0),

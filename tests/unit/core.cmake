@@ -1,8 +1,8 @@
 # Core modules: error table, continuous tokens, base64, arena, plugin loader.
-tc_unit_test(test_core SOURCES test_core.c)
+tc_unit_test(test_core SOURCES test_core.c LIBS tc_core_private)
 
 # The admission gate: token bucket, and an authenticator answering later.
-tc_unit_test(test_gate SOURCES test_gate.c)
+tc_unit_test(test_gate SOURCES test_gate.c LIBS tc_core_private)
 
 # The snap tokens of the revision-numbered backends (backends/support).
 tc_unit_test(test_rev_token SOURCES test_rev_token.c LIBS tc_support)

@@ -13,7 +13,7 @@
 
 #include "base/v1/service.pb-c.h"
 #include "gate.h"
-#include "server.h"
+#include "server_state.h"
 #include "tuplecast/errors.h"
 
 /* Permify's bucket on a clock we drive: capacity = rate, one token per
@@ -85,8 +85,7 @@ static int handler(tc_call_t *call) {
 
 static const tc_method_t method = {"/base.v1.Tenancy/List",
                                    &base__v1__tenant_list_request__descriptor,
-                                   &base__v1__tenant_list_response__descriptor, handler, 0,
-                                   tc_gate_admit};
+                                   &base__v1__tenant_list_response__descriptor, handler, 0};
 
 static void on_done(tc_call_t *call, int status, const char *message,
                     const ProtobufCMessage *response) {

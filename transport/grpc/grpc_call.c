@@ -340,8 +340,6 @@ static void on_accept(tc_completion_t *comp) {
   const tc_method_t *m = lookup(c, &path);
   if (!m)
     answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", path);
-  else if (!m->handler)
-    answer_fmt(c, GRPC_STATUS_UNIMPLEMENTED, "method %s not implemented", path);
   else {
     c->call.method = m;
     grpc_op recv_op = {.op = GRPC_OP_RECV_MESSAGE};
@@ -397,7 +395,7 @@ static void dispatch(tc__grpc_call_t *c) {
   c->call.transport = c;
   c->owed = 1;
   c->in_handler = 1;
-  int rc = (m->admit ? m->admit : m->handler)(&c->call);
+  int rc = tc_call_start(&c->call);
   if (rc < 0) call_done(&c->call, rc, c->call.errmsg ? c->call.errmsg : tc_err_code_name(rc), NULL);
   c->in_handler = 0;
 }

@@ -202,7 +202,7 @@ static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessag
   c->srv->n_calls++;
   h->owed = 1;
   h->in_handler = 1;
-  int rc = (m->admit ? m->admit : m->handler)(&h->call);
+  int rc = tc_call_start(&h->call);
   if (rc < 0) call_done(&h->call, rc, h->call.errmsg ? h->call.errmsg : tc_err_code_name(rc), NULL);
   h->in_handler = 0;
   maybe_release(h);
@@ -212,9 +212,9 @@ static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessag
 static void route_call(tc__http_conn_t *c, const tc__http_route_t *r, char *param, size_t plen,
                        const char *pname, size_t pname_len) {
   const tc_method_t *m = c->srv->opts.find_method(r->rpc);
-  if (!m || !m->handler) {
+  if (!m) {
     free(param);
-    respond_statusf(c, 12, m ? "method %s not implemented" : "unknown method %s", r->rpc);
+    respond_statusf(c, 12, "unknown method %s", r->rpc);
     return;
   }
   ProtobufCMessage *msg = NULL;

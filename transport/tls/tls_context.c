@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "log.h"
 #include "tuplecast/support.h" /* tc_format */
 #include "tuplecast/errors.h"
 
@@ -135,7 +136,25 @@ int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg) {
   return 0;
 }
 
+int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path,
+                       const char *key_path, const char *alpn, tc_tls_ctx_t **out,
+                       char **errmsg) {
+  *out = NULL;
+  return enabled ? tc_tls_ctx_load(prefix, cert_path, key_path, alpn, out, errmsg) : 0;
+}
+
 const char *tc_tls_ctx_name(const tc_tls_ctx_t *t) { return t->prefix; }
+
+void tc_tls_ctx_reload_logged(tc_tls_ctx_t *t) {
+  char *err = NULL;
+  if (!t) return;
+  if (tc_tls_ctx_reload(t, &err) == 0)
+    tc_log(TC_LOG_INFO, "tls: %s: certificate reloaded", t->prefix);
+  else
+    tc_log(TC_LOG_ERROR, "tls: reload failed, still serving the previous certificate: %s",
+           err ? err : "out of memory");
+  free(err);
+}
 
 SSL *tc_tls_ctx_new_ssl(tc_tls_ctx_t *t) { return SSL_new(t->ctx); }
 

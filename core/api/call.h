@@ -61,13 +61,16 @@ typedef int (*tc_handler_fn)(tc_call_t *call);
 typedef struct tc_method_s {
   const char *path; /* "/base.v1.Data/Write" */
   const ProtobufCMessageDescriptor *input, *output;
-  tc_handler_fn handler; /* NULL: answered UNIMPLEMENTED */
+  tc_handler_fn handler; /* NULL: answered UNIMPLEMENTED, once admitted */
   int server_streaming;
-  /* Called instead of handler when set, on the same contract: the admission
-   * gate (gate.h) that every method of the table passes, which then calls
-   * handler.  NULL for what needs none (gRPC health). */
-  tc_handler_fn admit;
 } tc_method_t;
+
+/* Runs a decoded call, on tc_handler_fn's contract: a method of the table
+ * passes the admission gate first (validation, rate limit, authentication,
+ * as Permify's middleware does: before anything else, even for a method we
+ * do not implement); a transport's own method (gRPC health) goes straight
+ * to its handler.  A method without a handler is answered UNIMPLEMENTED. */
+int tc_call_start(tc_call_t *call);
 
 /* NULL when the path names no method of ours (answer UNIMPLEMENTED). */
 const tc_method_t *tc_method_find(const char *path);

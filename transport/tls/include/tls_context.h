@@ -23,10 +23,19 @@ typedef struct tc_tls_ctx_s tc_tls_ctx_t;
  * unreadable, not PEM, or a key that does not match the certificate. */
 int tc_tls_ctx_load(const char *prefix, const char *cert_path, const char *key_path,
                     const char *alpn, tc_tls_ctx_t **out, char **errmsg);
+/* A transport's context from its server.<transport>.tls keys: as
+ * tc_tls_ctx_load() when enabled, else 0 with *out NULL. */
+int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path,
+                       const char *key_path, const char *alpn, tc_tls_ctx_t **out,
+                       char **errmsg);
 
 /* Builds a new SSL_CTX from the same paths.  On success new connections use
  * it; on failure (*errmsg as for load) the current one stays. */
 int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg);
+/* SIGHUP's reload of a transport: tc_tls_ctx_reload() with one log line
+ * saying it worked, or why the previous certificate is still served.
+ * NULL does nothing. */
+void tc_tls_ctx_reload_logged(tc_tls_ctx_t *t);
 
 /* The keys' prefix given to load ("server.http.tls"). */
 const char *tc_tls_ctx_name(const tc_tls_ctx_t *t);

@@ -1,4 +1,6 @@
-/* tuplecast: command line entry point. */
+/* tuplecast: command line entry point and the process assembly: it hands
+ * the core the transports (gRPC, the HTTP gateway) and the JSON hooks, and
+ * owns the signals. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,8 +8,11 @@
 #include <sys/resource.h>
 #include <uv.h>
 
-#include "backend_open.h"
+#include "any_json.h"
+#include "backend_admin.h"
 #include "config.h"
+#include "grpc_transport.h"
+#include "http_transport.h"
 #include "log.h"
 #include "server.h"
 
@@ -25,18 +30,6 @@ static const char usage[] =
     "\n"
     "`tuplecast serve --help` lists the flags.\n";
 
-/* The end of `serve --help`: the plugins database.engine can name. */
-static void print_plugins(const tc_config_t *cfg) {
-  char *dir = tc_backend_dir(cfg);
-  char *found = dir ? tc_backend_found(dir) : NULL;
-  if (found)
-    printf("\nBackend plugins: --database-engine NAME loads <dir>/NAME.so, a path to a .so\n"
-           "loads that file; memory is the sqlite plugin on a database in memory.\n"
-           "  in %s: %s\n", dir, found);
-  free(found);
-  free(dir);
-}
-
 /* Loads the configuration from flags, env and file: 0, or the exit code
  * (help printed: 0 with *done set; an error printed: 2). */
 static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
@@ -46,7 +39,7 @@ static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
   *done = rc != 0;
   if (rc == TC_CONFIG_HELP) {
     fputs(tc_config_usage(), stdout);
-    print_plugins(cfg);
+    tc_backend_print_plugins(cfg);
     tc_config_free(cfg);
     return 0;
   }
@@ -68,23 +61,7 @@ static int migrate(int argc, char **argv) {
   tc_config_t cfg;
   int done, rc = load_config(&cfg, argc - 1, argv + 1, &done);
   if (done) return rc;
-  tc_backend_choice_t choice;
-  tc_plugin_t plugin;
-  char *out = NULL;
-  rc = tc_backend_choose(&cfg, &choice, &plugin, &out);
-  if (rc == 0) {
-    char command[16];
-    snprintf(command, sizeof command, "migrate %s", argv[0]);
-    if (plugin.api->admin)
-      rc = plugin.api->admin(choice.uri, (const char *const *)choice.options, command, &out);
-    else
-      printf("database.engine %s migrates its database itself when it opens it\n",
-             cfg.database_engine);
-    tc_backend_choice_free(&choice);
-    tc_plugin_unload(&plugin);
-  }
-  if (out) fprintf(rc ? stderr : stdout, "%s%s\n", rc ? "tuplecast: " : "", out);
-  free(out);
+  rc = tc_backend_migrate(&cfg, argv[0]);
   tc_config_free(&cfg);
   return rc ? 2 : 0;
 }
@@ -107,6 +84,55 @@ static void prepare_process(void) {
            (unsigned long long)soft);
 }
 
+/* The signals of a serving process: SIGINT/SIGTERM stop it gracefully,
+ * SIGHUP reloads the TLS certificates (only when a transport serves TLS;
+ * otherwise SIGHUP keeps its default action). */
+typedef struct signals_s {
+  tc_server_t *srv;
+  uv_signal_t sigint, sigterm, sighup;
+  int hup;
+} signals_t;
+
+static void on_closed_signal(uv_handle_t *h) { (void)h; }
+
+static void close_signals(signals_t *sig) {
+  uv_close((uv_handle_t *)&sig->sigint, on_closed_signal);
+  uv_close((uv_handle_t *)&sig->sigterm, on_closed_signal);
+  uv_close((uv_handle_t *)&sig->sighup, on_closed_signal);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum) {
+  signals_t *sig = h->data;
+  tc_log(TC_LOG_INFO, "received signal %d, shutting down", signum);
+  /* Closing the handles restores the default action; a second signal during
+   * the teardown must not kill a server that is already stopping cleanly. */
+  close_signals(sig);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  if (sig->hup) signal(SIGHUP, SIG_IGN);
+  tc_server_stop(sig->srv);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  tc_server_reload_tls(((signals_t *)h->data)->srv);
+}
+
+static void watch_signals(uv_loop_t *loop, signals_t *sig) {
+  uv_signal_init(loop, &sig->sigint);
+  uv_signal_init(loop, &sig->sigterm);
+  uv_signal_init(loop, &sig->sighup);
+  sig->sigint.data = sig->sigterm.data = sig->sighup.data = sig;
+  uv_signal_start(&sig->sigint, on_stop_signal, SIGINT);
+  uv_signal_start(&sig->sigterm, on_stop_signal, SIGTERM);
+  sig->hup = tc_server_has_tls(sig->srv);
+  if (sig->hup) uv_signal_start(&sig->sighup, on_sighup, SIGHUP);
+}
+
+/* The transports, in the order they start and stop: gRPC last, so that its
+ * "grpc listening on port N" line means every transport is serving. */
+static const tc_transport_t *const transports[] = {&tc_http_transport, &tc_grpc_transport};
+
 static int serve(int argc, char **argv) {
   tc_config_t cfg;
   int done, rc = load_config(&cfg, argc, argv, &done);
@@ -116,12 +142,19 @@ static int serve(int argc, char **argv) {
   prepare_process();
   uv_loop_t loop;
   uv_loop_init(&loop);
-  tc_server_t srv;
-  rc = tc_server_start(&srv, &loop, &cfg, &err);
+  const tc_server_parts_t parts = {.transports = transports, .n_transports = sizeof transports / sizeof transports[0],
+                                   .any_to_json = tc_any_to_json,
+                                   .any_from_json = tc_any_from_json};
+  signals_t sig = {0};
+  rc = tc_server_open(&loop, &cfg, &parts, &sig.srv, &err);
+  if (rc == 0) {
+    watch_signals(&loop, &sig); /* before the first "listening" line */
+    if ((rc = tc_server_listen(sig.srv, &err)) != 0) close_signals(&sig);
+  }
   if (rc != 0) fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
   free(err);
   uv_run(&loop, UV_RUN_DEFAULT);
-  tc_server_free(&srv);
+  tc_server_free(sig.srv);
   int closed = uv_loop_close(&loop);
   tc_config_free(&cfg);
   if (rc != 0) return 2;
