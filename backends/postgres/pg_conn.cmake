@@ -11,7 +11,7 @@ target_link_libraries(tc_pg_conn PUBLIC PkgConfig::UV PkgConfig::PQ)
 
 if(TC_BUILD_TESTS)
   add_executable(test_pg_conn ${CMAKE_CURRENT_LIST_DIR}/test_pg_conn.c)
-  target_link_libraries(test_pg_conn PRIVATE tc_pg_conn tc_pg_fixture PkgConfig::CMOCKA)
+  target_link_libraries(test_pg_conn PRIVATE tc_pg_conn tc_pg_fixture tc_test_log PkgConfig::CMOCKA)
   add_test(NAME test_pg_conn COMMAND test_pg_conn)
   set_tests_properties(test_pg_conn PROPERTIES LABELS integration TIMEOUT 300)
 endif()

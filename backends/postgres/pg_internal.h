@@ -72,7 +72,8 @@ char *tc__pg_one_line(const char *msg);
 char *tc__pg_redact(const char *conninfo);
 
 /* Connects, blocking, with connect_timeout=5 unless conninfo sets one.
- * NULL and *errmsg = "cannot connect to PostgreSQL (...): ..." on failure. */
+ * NULL and *errmsg = "cannot connect to PostgreSQL (...): ..." on failure, or
+ * "database.uri: required ..." when conninfo is empty. */
 PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg);
 
 /* A Postgres text[] literal of n strings ({"a","b\"c"}); malloc'd. */

@@ -75,6 +75,13 @@ char *tc__pg_redact(const char *in) {
 }
 
 PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg) {
+  /* libpq would take "" as "the defaults" (a local socket, the user's name):
+   * a server must name its database. */
+  if (!conninfo || !*conninfo) {
+    *errmsg = tc_format("database.uri: required for the postgres engine (a postgres:// URI, or "
+                        "database.writer.uri)");
+    return NULL;
+  }
   /* connect_timeout first, so a value in conninfo (expanded after it) wins. */
   const char *const keys[] = {"connect_timeout", "dbname", NULL};
   const char *const vals[] = {"5", conninfo, NULL};

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "log_lines.h"
 #include "pg_fixture.h"
 #include "tuplecast/backend.h"
 
@@ -62,12 +63,7 @@ static void on_posted(uv_async_t *a) {
   }
 }
 
-static void host_log(int level, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
+static void log_sink(int level, const char *line) {
   if (loglen + strlen(line) + 2 < sizeof logbuf)
     loglen += (size_t)sprintf(logbuf + loglen, "%s\n", line);
   if (level >= TC_LOG_WARN) fprintf(stderr, "backend log: %s\n", line);
@@ -1349,6 +1345,7 @@ static const char *plugin_path(char *buf, size_t size) {
 }
 
 int main(void) {
+  tt_log_sink(log_sink);
   char buf[4096];
   const char *path = plugin_path(buf, sizeof buf);
   void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -1368,7 +1365,7 @@ int main(void) {
   uv_async_init(&loop, &post_async, on_posted);
   uv_timer_init(&loop, &deadline);
   host = (tc_host_api_t){.struct_size = sizeof host, .loop = &loop, .post = host_post,
-                         .log = host_log, .now_ms = host_now_ms, .changed = host_changed,
+                         .log = tt_log, .now_ms = host_now_ms, .changed = host_changed,
                          .any_to_json = host_any_to_json,
                          .any_from_json = host_any_from_json};
   const struct CMUnitTest tests[] = {

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "pg_conn.h"
+#include "log_lines.h"
 #include "pg_fixture.h"
 #include "tuplecast/errors.h"
 
@@ -76,12 +77,7 @@ static struct {
   int warn, lost, again, cannot;
 } logs;
 
-static void test_log(int level, const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
+static void log_sink(int level, const char *buf) {
   if (level >= 2) logs.warn++;
   if (strstr(buf, "connection lost")) logs.lost++;
   if (strstr(buf, "connected again")) logs.again++;
@@ -104,7 +100,7 @@ static tc__pg_pool_t *make_pool(uv_loop_t *loop, const char *uri, int size, int 
                           .setup = setup,
                           .queue_timeout_ms = queue_timeout_ms,
                           .name = "test",
-                          .log = test_log};
+                          .log = tt_log};
   tc__pg_pool_t *p = NULL;
   assert_int_equal(tc__pg_pool_create(loop, &o, &p), 0);
   assert_non_null(p);
@@ -416,7 +412,7 @@ static void test_listener(void **state) {
                                .on_notify = on_notify,
                                .on_ready = on_ready,
                                .arg = &h,
-                               .log = test_log};
+                               .log = tt_log};
   tc__pg_listener_t *ls = NULL;
   lo.channel = "bad channel";
   assert_int_equal(tc__pg_listener_start(&loop, &lo, &ls), TC_EINVAL);
@@ -534,6 +530,7 @@ static int teardown_env(void **state) {
 }
 
 int main(void) {
+  tt_log_sink(log_sink);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_many_units),      cmocka_unit_test(test_second_address),
       cmocka_unit_test(test_error_fails_own_unit),

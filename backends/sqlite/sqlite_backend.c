@@ -13,6 +13,9 @@
 #include "sqlite_internal.h"
 
 #define MEMORY_URI ":memory:"
+/* The file when database.uri is not set, so that a server started with no
+ * settings keeps its data (in the working directory). */
+#define DEFAULT_FILE "./tuplecast.db"
 
 void *tc__sq_req_push(tc__sq_req_t *r, size_t elem_size) {
   if (r->n == r->cap) {
@@ -365,10 +368,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   (void)options;
   *out = NULL;
   *errmsg = NULL;
-  if (!uri || !*uri) {
-    *errmsg = strdup("sqlite backend: no database path given");
-    return TC_EINVAL;
-  }
+  if (!uri || !*uri) uri = DEFAULT_FILE;
   tc_backend_t *b = calloc(1, sizeof *b);
   if (!b) return TC_ENOMEM;
   b->host = host;
@@ -418,6 +418,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   /* Set on the writer's connection from here: the writer thread has no
    * request yet, since the loop submits none until create returns. */
   if (cdb) tc__sq_checkpoint_hook(wdb, &b->ckpt);
+  host->log(TC_LOG_INFO, "sqlite backend: %s", is_memory ? "a database in memory" : uri);
   *out = b;
   return 0;
 }

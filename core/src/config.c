@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "config_keys.h"
+#include "format.h"
 #include "tuplecast/errors.h"
 
 /* Where a key's current value came from, in rising precedence. */
@@ -28,17 +29,14 @@ static const char DEFAULT_FILE[] = "./config/config.yaml";
 
 __attribute__((format(printf, 2, 3)))
 static int fail(loader_t *ld, const char *fmt, ...) {
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  char *line = tc_vformat(fmt, ap);
   va_end(ap);
   free(ld->err);
-  size_t n = strlen("config: ") + strlen(line) + 1;
-  ld->err = malloc(n);
-  if (ld->err == NULL) return TC_ENOMEM;
-  snprintf(ld->err, n, "config: %s", line);
-  return TC_ECONFIG;
+  ld->err = line ? tc_format("config: %s", line) : NULL;
+  free(line);
+  return ld->err ? TC_ECONFIG : TC_ENOMEM;
 }
 
 /* The name the user wrote for key i in source src. */
@@ -350,16 +348,6 @@ static int finish(loader_t *ld) {
                   tc__config_keys[i].refuse);
   int rc = check_authn(ld);
   if (rc != 0) return rc;
-  size_t uri = tc__config_key_find("database.uri");
-  bool sqlite = !strcmp(cfg->database_engine, "sqlite");
-  if (sqlite && cfg->database_uri[0] == '\0')
-    return fail(ld, "%s: must name a file when database.engine is sqlite",
-                label(uri, ld->src[uri], who, sizeof who));
-  if (!sqlite && ld->src[uri] == SRC_DEFAULT) {
-    if (!strcmp(cfg->database_engine, "postgres") && cfg->database_writer_uri[0] == '\0')
-      return fail(ld, "database.uri: required when database.engine is postgres");
-    cfg->database_uri[0] = '\0'; /* the sqlite default path means nothing here */
-  }
   if (cfg->log_output[0] == '\0') {
     size_t out = tc__config_key_find("logger.output");
     return apply_text(ld, out, ld->src[out], "text"); /* Permify: "" means text */

@@ -112,7 +112,7 @@ static const tc__config_key_t keys[] = {
   K("service.permission.cache.max_cost", "service-permission-cache-max-cost", "SERVICE_PERMISSION_CACHE_MAX_COST", STR, NOWHERE, "10MiB"),
 
   K("database.engine", "database-engine", "DATABASE_ENGINE", STR, AT(database_engine), "sqlite", .arg = "NAME|PATH.so"),
-  K("database.uri", "database-uri", "DATABASE_URI", STR, AT(database_uri), "./tuplecast.db"),
+  K("database.uri", "database-uri", "DATABASE_URI", STR, AT(database_uri), ""),
   K("database.writer.uri", "database-writer-uri", "DATABASE_WRITER_URI", STR, AT(database_writer_uri), ""),
   K("database.reader.uri", "database-reader-uri", "DATABASE_READER_URI", STR, AT(database_reader_uri), ""),
   K("database.auto_migrate", "database-auto-migrate", "DATABASE_AUTO_MIGRATE", BOOL, AT(database_auto_migrate), "true"),

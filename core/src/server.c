@@ -41,8 +41,9 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
     free(berr);
     tc_plugin_unload(&srv->plugin);
   } else {
-    tc_log(TC_LOG_INFO, "database: %s %s (instance %s)", cfg->database_engine,
-           choice.memory ? "in memory" : choice.uri, srv->api->instance_id(srv->backend));
+    /* Not the uri: it may hold a password; the plugin logs what it opened. */
+    tc_log(TC_LOG_INFO, "database: %s (instance %s)", cfg->database_engine,
+           srv->api->instance_id(srv->backend));
   }
   tc_backend_choice_free(&choice);
   return rc;

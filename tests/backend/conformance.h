@@ -24,6 +24,8 @@
 
 #include "backend_loader.h"
 #include "bridge.h"
+#include "log_lines.h"
+#include "tuplecast/support.h"
 
 #define DEADLINE_MS 30000
 #define MANY_WRITES 1000

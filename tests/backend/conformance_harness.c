@@ -17,12 +17,7 @@ _Atomic unsigned long ct_commits, ct_largest_commit;
 _Atomic unsigned long ct_checkpoints;
 pthread_t ct_writer_thread, ct_checkpoint_thread;
 
-static void test_log(int level, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
+static void log_sink(int level, const char *line) {
   const char *p = strstr(line, "committed ");
   unsigned long n;
   if (level == TC_LOG_DEBUG && strstr(line, " checkpoint: ")) {
@@ -109,12 +104,13 @@ static void strv_add(ct_strv_t *s, const char *str) {
 static void strv_push(ct_strv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void strv_push(ct_strv_t *s, const char *fmt, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  char *str = tc_vformat(fmt, ap);
   va_end(ap);
-  strv_add(s, buf);
+  assert_non_null(str);
+  strv_add(s, str);
+  free(str);
 }
 
 /* The index of str in s, or s->n. */
@@ -175,7 +171,8 @@ int ct_setup(void **state) {
   assert_non_null(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(tc_bridge_init(&f->bridge, &f->loop), 0);
-  f->bridge.host.log = test_log;
+  f->bridge.host.log = tt_log;
+  tt_log_sink(log_sink);
   f->bridge.host.changed = test_changed;
   f->bridge.host.any_to_json = test_any_to_json;
   f->bridge.host.any_from_json = test_any_from_json;

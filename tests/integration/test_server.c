@@ -520,6 +520,13 @@ static void test_cli(void **state) {
                                &out), 2);
   assert_non_null(strstr(out, "authn.oidc.issuer: required when authn.method is oidc"));
   free(out);
+  /* The engine's plugin, not core, says what its database.uri must be. */
+  assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-engine", "postgres",
+                                                "--grpc-port", "0", NULL},
+                               &out),
+                   2);
+  assert_non_null(strstr(out, "database.uri: required for the postgres engine"));
+  free(out);
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-engine", "postgres",
                                                 "--database-uri", "postgres:///x",
                                                 "--database-backend-dir", "/nonexistent",

@@ -151,7 +151,7 @@ static void test_defaults(void **state) {
   expect_values(&cfg, &(struct want){.host = "", .rate_limit = 10000, .http_port = 3476,
                                      .grpc_port = 3478, .log_level = TC_LOG_INFO,
                                      .log_output = "text", .watch = true, .engine = "sqlite",
-                                     .uri = "./tuplecast.db", .auto_migrate = true,
+                                     .uri = "", .auto_migrate = true,
                                      .max_data_per_write = 1000, .max_retries = 10,
                                      .watch_buffer_size = 1024});
   assert_int_equal(cfg.server_shutdown_grace_ms, 5000);
@@ -173,7 +173,7 @@ static void test_init_alone_gives_defaults(void **state) {
   tc_config_t cfg;
   tc_config_init(&cfg);
   assert_int_equal(cfg.grpc_port, 3478);
-  assert_string_equal(cfg.database_uri, "./tuplecast.db");
+  assert_string_equal(cfg.database_uri, "");
   tc_config_free(&cfg);
 }
 
@@ -462,10 +462,9 @@ static void test_engines(void **state) {
   /* A NUL byte would cut the name short unseen. */
   static const char nul[] = "database: {engine: \"mydb\\0/../x\"}\n";
   expect_error(nul, NONE, NONE, "database.engine: the value holds a NUL byte (");
-  expect_error("database: {engine: postgres}", NONE, NONE,
-               "database.uri: required when database.engine is postgres");
-  expect_error(NULL, ARGS("--database-uri="), NONE,
-               "--database-uri: must name a file when database.engine is sqlite");
+  /* What an engine's uri must be is its plugin's to say (when it starts):
+   * the configuration names no engine. */
+  expect_engine("database: {engine: postgres}", NONE, "postgres", "");
 }
 
 /* ---- unknown names, files ------------------------------------------------ */
@@ -513,7 +512,7 @@ static void test_empty_and_null_values(void **state) {
   expect_ok(&cfg, "# only a comment\n", NONE, NONE);
   tc_config_free(&cfg);
   expect_engine("server:\ndatabase:\n  uri:\n  engine: ~\nservice:\n  data:\n", NONE, "sqlite",
-                "./tuplecast.db");
+                "");
   expect_ok(&cfg, "server: {host: \"\"}\nlogger: {output: \"\"}\n", NONE, NONE);
   assert_string_equal(cfg.server_host, "");
   assert_string_equal(cfg.log_output, "text");
