@@ -438,16 +438,21 @@ static void op_run(tc_completion_t *c) {
   op_free(op);
 }
 
-/* A new operation for a call on tenant_id, or NULL: refused after destroy(),
- * or out of memory (op_submit() tells which). */
-static op_t *op_new(tc_backend_t *b, void (*run)(op_t *), const char *tenant_id, void *arg) {
+/* A new operation for a call on tenant_id, answered through cb, with a copy
+ * of the call's one string input, key (a name, version or cursor; NULL
+ * copies as ""), or NULL: refused after destroy(), or out of memory
+ * (op_submit() tells which). */
+static op_t *op_new(tc_backend_t *b, void (*run)(op_t *), const char *tenant_id, const char *key,
+                    tc_backend_cb_t cb, void *arg) {
   op_t *op = b->closing ? NULL : calloc(1, sizeof *op);
   if (!op) return NULL;
   op->c.run = op_run;
   op->b = b;
   op->run = run;
+  op->cb = cb;
   op->arg = arg;
   op->tenant_id = op_str(op, tenant_id);
+  op->key = op_str(op, key);
   return op;
 }
 
@@ -727,79 +732,50 @@ static void run_read_changes(op_t *op) {
 
 /* ---- the calls: copy the inputs, queue ------------------------------------------ */
 
-static int tenant_call(tc_backend_t *b, void (*run)(op_t *), const char *id, const char *name,
-                       tc_tenant_cb cb, void *arg) {
-  op_t *op = op_new(b, run, id, arg);
-  if (op) {
-    op->cb.tenant = cb;
-    op->key = op_str(op, name);
-  }
-  return op_submit(b, op);
-}
-
 static int tenant_create(tc_backend_t *b, const char *id, const char *name, tc_tenant_cb cb,
                          void *arg) {
-  return tenant_call(b, run_tenant_create, id, name, cb, arg);
+  return op_submit(b, op_new(b, run_tenant_create, id, name, (tc_backend_cb_t){.tenant = cb}, arg));
 }
 
 static int tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
-  return tenant_call(b, run_tenant_get, id, NULL, cb, arg);
+  return op_submit(b, op_new(b, run_tenant_get, id, NULL, (tc_backend_cb_t){.tenant = cb}, arg));
 }
 
 static int tenant_delete(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
-  return tenant_call(b, run_tenant_delete, id, NULL, cb, arg);
+  return op_submit(b, op_new(b, run_tenant_delete, id, NULL, (tc_backend_cb_t){.tenant = cb}, arg));
 }
 
 static int tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_tenants_cb cb,
                        void *arg) {
-  op_t *op = op_new(b, run_tenant_list, NULL, arg);
-  if (op) {
-    op->cb.tenants = cb;
-    op->key = op_str(op, after);
-    op->limit = limit;
-  }
+  op_t *op = op_new(b, run_tenant_list, NULL, after, (tc_backend_cb_t){.tenants = cb}, arg);
+  if (op) op->limit = limit;
   return op_submit(b, op);
 }
 
 static int schema_write(tc_backend_t *b, const char *tenant_id, const char *version,
                         const char *text, tc_status_cb cb, void *arg) {
-  op_t *op = op_new(b, run_schema_write, tenant_id, arg);
-  if (op) {
-    op->cb.status = cb;
-    op->key = op_str(op, version);
-    op->text = op_str(op, text);
-  }
+  op_t *op = op_new(b, run_schema_write, tenant_id, version, (tc_backend_cb_t){.status = cb}, arg);
+  if (op) op->text = op_str(op, text);
   return op_submit(b, op);
 }
 
 static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
                        tc_schema_cb cb, void *arg) {
-  op_t *op = op_new(b, run_schema_read, tenant_id, arg);
-  if (op) {
-    op->cb.schema = cb;
-    op->key = op_str(op, version);
-  }
-  return op_submit(b, op);
+  return op_submit(
+      b, op_new(b, run_schema_read, tenant_id, version, (tc_backend_cb_t){.schema = cb}, arg));
 }
 
 static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
                        uint32_t limit, tc_schemas_cb cb, void *arg) {
-  op_t *op = op_new(b, run_schema_list, tenant_id, arg);
-  if (op) {
-    op->cb.schemas = cb;
-    op->key = op_str(op, before);
-    op->limit = limit;
-  }
+  op_t *op = op_new(b, run_schema_list, tenant_id, before, (tc_backend_cb_t){.schemas = cb}, arg);
+  if (op) op->limit = limit;
   return op_submit(b, op);
 }
 
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
                        void *arg) {
-  op_t *op = op_new(b, run_write, batch->tenant_id, arg);
-  if (op) {
-    op->cb.write = cb;
-    op_copied(op, tc_copy_write_batch(&op->mem, &op->batch, batch));
-  }
+  op_t *op = op_new(b, run_write, batch->tenant_id, NULL, (tc_backend_cb_t){.write = cb}, arg);
+  if (op) op_copied(op, tc_copy_write_batch(&op->mem, &op->batch, batch));
   return op_submit(b, op);
 }
 
@@ -827,9 +803,8 @@ static int submit_read(tc_backend_t *b, const char *tenant_id, const char *token
   uint64_t rev;
   int status = token_revision(b, token, &rev);
   if (status != 0) return status;
-  op_t *op = op_new(b, run_read, tenant_id, arg);
+  op_t *op = op_new(b, run_read, tenant_id, NULL, cb, arg);
   if (op) {
-    op->cb = cb;
     op->revision = rev;
     op->after = after;
     op->limit = limit;
@@ -855,9 +830,7 @@ static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
 }
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
-  op_t *op = op_new(b, run_head, tenant_id, arg);
-  if (op) op->cb.head = cb;
-  return op_submit(b, op);
+  return op_submit(b, op_new(b, run_head, tenant_id, NULL, (tc_backend_cb_t){.head = cb}, arg));
 }
 
 /* after: a token, not "" (a feed starts from a position); upto: NULL or a
@@ -869,9 +842,8 @@ static int read_changes(tc_backend_t *b, const char *tenant_id, const char *afte
   int rc = token_revision(b, after, &from);
   if (rc == 0 && upto && *upto) rc = token_revision(b, upto, &to);
   if (rc != 0) return rc;
-  op_t *op = op_new(b, run_read_changes, tenant_id, arg);
+  op_t *op = op_new(b, run_read_changes, tenant_id, NULL, (tc_backend_cb_t){.changes = cb}, arg);
   if (op) {
-    op->cb.changes = cb;
     op->revision = from;
     op->upto = to;
     op->token = op_str(op, after);
