@@ -33,10 +33,10 @@ int bench_parse_num(const char *prog, const char *name, const char *s, double *o
 
 static int set_opt(const char *prog, const bench_opt_t *o, char *arg) {
   switch (o->kind) {
-    case BENCH_OPT_STR: *(const char **)o->dst = arg; return 0;
-    case BENCH_OPT_INT: return bench_parse_int(prog, o->name, arg, 1, o->dst);
-    case BENCH_OPT_NUM: return bench_parse_num(prog, o->name, arg, o->dst);
-    case BENCH_OPT_FN: return o->fn(arg);
+  case BENCH_OPT_STR: *(const char **)o->dst = arg; return 0;
+  case BENCH_OPT_INT: return bench_parse_int(prog, o->name, arg, 1, o->dst);
+  case BENCH_OPT_NUM: return bench_parse_num(prog, o->name, arg, o->dst);
+  case BENCH_OPT_FN: return o->fn(arg);
   }
   return -1;
 }

@@ -30,19 +30,19 @@
 typedef struct {
   const char *target, *tenant, *token, *scenario, *json;
   const char *tls_ca; /* PEM file of the CA to trust: TLS to every server; NULL: plaintext */
-  const char *name;  /* the server's label in the report (--name, --peer NAME=) */
-  double duration;   /* seconds of load (write, watch-latency) */
-  double rate;       /* writes/s (watch-latency) */
-  double settle;     /* > 0: streams count as in place this long after opening
+  const char *name;   /* the server's label in the report (--name, --peer NAME=) */
+  double duration;    /* seconds of load (write, watch-latency) */
+  double rate;        /* writes/s (watch-latency) */
+  double settle;      /* > 0: streams count as in place this long after opening
                       * (servers without checkpoints); 0: at their first one */
-  int concurrency;   /* outstanding Data.Write calls (write, catch-up history) */
-  int batch;         /* items per Data.Write */
-  int watchers;      /* watch-latency */
-  int streams;       /* fan-out */
-  int connections;   /* client connections (channels with distinct args) */
-  int history;       /* catch-up: transactions behind the watch */
-  int rounds;        /* fan-out: writes delivered to all streams, one after the other */
-  pid_t server_pid;  /* 0: no server-side figures */
+  int concurrency;    /* outstanding Data.Write calls (write, catch-up history) */
+  int batch;          /* items per Data.Write */
+  int watchers;       /* watch-latency */
+  int streams;        /* fan-out */
+  int connections;    /* client connections (channels with distinct args) */
+  int history;        /* catch-up: transactions behind the watch */
+  int rounds;         /* fan-out: writes delivered to all streams, one after the other */
+  pid_t server_pid;   /* 0: no server-side figures */
 } bench_opts_t;
 
 /* Checked numeric options (args.c): 0, or -1 after a message on stderr
@@ -55,8 +55,8 @@ typedef enum { BENCH_OPT_STR, BENCH_OPT_INT, BENCH_OPT_NUM, BENCH_OPT_FN } bench
 typedef struct {
   const char *name;
   bench_opt_kind_t kind;
-  void *dst;             /* const char **, int * (at least 1), double * (> 0) */
-  int (*fn)(char *arg);  /* BENCH_OPT_FN: 0, or -1 after a message */
+  void *dst;            /* const char **, int * (at least 1), double * (> 0) */
+  int (*fn)(char *arg); /* BENCH_OPT_FN: 0, or -1 after a message */
 } bench_opt_t;
 /* Parses argv by opts (ended by a row with name NULL), and --help, which
  * prints usage and exits 0.  Returns 0, or -1 (a bad value, an unknown option

@@ -125,11 +125,10 @@ int bench_client_drain(bench_client_t *c, int64_t until_ns) {
 
 static grpc_call *new_call(bench_client_t *c, int conn, const char *method, int64_t deadline_ns) {
   grpc_slice path = grpc_slice_from_copied_string(method);
-  gpr_timespec deadline =
-      deadline_ns ? to_gpr(deadline_ns) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  grpc_call *call = grpc_channel_create_call(c->channels[conn % c->n_channels], NULL,
-                                             GRPC_PROPAGATE_DEFAULTS, c->cq, path, NULL,
-                                             deadline, NULL);
+  gpr_timespec deadline = deadline_ns ? to_gpr(deadline_ns) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  grpc_call *call =
+      grpc_channel_create_call(c->channels[conn % c->n_channels], NULL, GRPC_PROPAGATE_DEFAULTS,
+                               c->cq, path, NULL, deadline, NULL);
   grpc_slice_unref(path);
   return call;
 }
@@ -223,8 +222,8 @@ int bench_unary_start(bench_client_t *c, int conn, bench_unary_t *u, const char 
   grpc_op ops[6];
   grpc_metadata md;
   memset(ops, 0, sizeof ops);
-  size_t n = rpc_open(c, conn, &u->rpc, method,
-                      u->started_ns + (int64_t)UNARY_TIMEOUT_MS * 1000000, req, ops, &md);
+  size_t n = rpc_open(c, conn, &u->rpc, method, u->started_ns + (int64_t)UNARY_TIMEOUT_MS * 1000000,
+                      req, ops, &md);
   ops[n].op = GRPC_OP_RECV_MESSAGE;
   ops[n++].data.recv_message.recv_message = &u->rpc.recv;
   rpc_status_op(&ops[n++], &u->rpc);
@@ -270,10 +269,14 @@ int bench_unary_call(bench_client_t *c, const char *method, const ProtobufCMessa
   }
   /* The call's own deadline ends it, so this wait is bounded. */
   while (!s.finished) bench_client_poll(c, bench_now_ns() + 1000000000);
-  if (resp) *resp = s.resp;
-  else if (s.resp) protobuf_c_message_free_unpacked(s.resp, NULL);
-  if (details) *details = s.details;
-  else free(s.details);
+  if (resp)
+    *resp = s.resp;
+  else if (s.resp)
+    protobuf_c_message_free_unpacked(s.resp, NULL);
+  if (details)
+    *details = s.details;
+  else
+    free(s.details);
   return s.status;
 }
 

@@ -79,16 +79,21 @@ static int n_peers;
 static int parse_peer(char *s) {
   char *eq = strchr(s, '=');
   if (!eq || eq == s || !eq[1] || n_peers == MAX_PEERS) {
-    fprintf(stderr, PROG ": --peer: expected NAME=HOST:PORT[,pid=PID][,settle=S] (at most %d), "
-                    "got \"%s\"\n", MAX_PEERS, s);
+    fprintf(stderr,
+            PROG
+            ": --peer: expected NAME=HOST:PORT[,pid=PID][,settle=S] (at most %d), "
+            "got \"%s\"\n",
+            MAX_PEERS, s);
     return -1;
   }
   *eq = '\0';
   peer_t p = {.name = s, .target = strtok(eq + 1, ",")};
   int pid = 0, bad = 0;
   for (char *kv; !bad && (kv = strtok(NULL, ",")) != NULL;) {
-    if (!strncmp(kv, "pid=", 4)) bad = parse_int("peer pid", kv + 4, 1, &pid);
-    else if (!strncmp(kv, "settle=", 7)) bad = parse_num("peer settle", kv + 7, &p.settle);
+    if (!strncmp(kv, "pid=", 4))
+      bad = parse_int("peer pid", kv + 4, 1, &pid);
+    else if (!strncmp(kv, "settle=", 7))
+      bad = parse_num("peer settle", kv + 7, &p.settle);
     else {
       fprintf(stderr, PROG ": --peer %s: unknown \"%s\"\n", s, kv);
       bad = -1;
@@ -100,9 +105,17 @@ static int parse_peer(char *s) {
 }
 
 static int parse_args(int argc, char **argv, bench_opts_t *o) {
-  *o = (bench_opts_t){.target = "127.0.0.1:3478", .tenant = "t1", .duration = 3, .rate = 500,
-                      .concurrency = 1, .batch = 1, .connections = 1, .watchers = 100,
-                      .streams = 1000, .rounds = 5, .history = 20000};
+  *o = (bench_opts_t){.target = "127.0.0.1:3478",
+                      .tenant = "t1",
+                      .duration = 3,
+                      .rate = 500,
+                      .concurrency = 1,
+                      .batch = 1,
+                      .connections = 1,
+                      .watchers = 100,
+                      .streams = 1000,
+                      .rounds = 5,
+                      .history = 20000};
   int pid = 0;
   const bench_opt_t opts[] = {
       {"target", BENCH_OPT_STR, &o->target, NULL},

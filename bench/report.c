@@ -83,8 +83,8 @@ void bench_report_latency(bench_report_t *r, const char *prefix, bench_samples_t
 }
 
 bench_cpu_mark_t bench_cpu_mark(const bench_opts_t *o) {
-  bench_cpu_mark_t m = {.client_s = bench_self_cpu_s(), .machine_s = bench_machine_busy_s(),
-                        .at_ns = bench_now_ns()};
+  bench_cpu_mark_t m = {
+      .client_s = bench_self_cpu_s(), .machine_s = bench_machine_busy_s(), .at_ns = bench_now_ns()};
   m.server_s = o->server_pid ? bench_proc_cpu_s(o->server_pid) : -1;
   return m;
 }
@@ -106,9 +106,12 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-    else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-    else fputc(ch, f);
+    if (ch == '"' || ch == '\\')
+      fprintf(f, "\\%c", ch);
+    else if (ch < 0x20)
+      fprintf(f, "\\u%04x", ch);
+    else
+      fputc(ch, f);
   }
   fputc('"', f);
 }
@@ -116,8 +119,10 @@ static void json_string(FILE *f, const char *s) {
 int bench_report_emit(bench_report_t *r, const bench_opts_t *o) {
   for (size_t i = 0; i < r->n; i++) {
     entry_t *e = &r->e[i];
-    if (e->str) printf("  %-28s %s\n", e->key, e->str);
-    else printf("  %-28s %.*f\n", e->key, e->decimals, e->num);
+    if (e->str)
+      printf("  %-28s %s\n", e->key, e->str);
+    else
+      printf("  %-28s %.*f\n", e->key, e->decimals, e->num);
   }
   fflush(stdout);
   if (!o->json) return 0;
@@ -132,8 +137,10 @@ int bench_report_emit(bench_report_t *r, const bench_opts_t *o) {
     if (i) fputc(',', f);
     json_string(f, e->key);
     fputc(':', f);
-    if (e->str) json_string(f, e->str);
-    else fprintf(f, "%.*f", e->decimals, e->num);
+    if (e->str)
+      json_string(f, e->str);
+    else
+      fprintf(f, "%.*f", e->decimals, e->num);
   }
   fputs("}\n", f);
   return fclose(f) == 0 ? 0 : -1;

@@ -287,8 +287,10 @@ static void check_receipts(const latency_run_t *lr, uint64_t issued, bench_sampl
         ref_pos[s] = pos++;
         prev = s;
       } else if (ref_pos[s] >= 0) {
-        if (prev >= 0 && ref_pos[s] < ref_pos[prev]) ck->out_of_order++;
-        else prev = s;
+        if (prev >= 0 && ref_pos[s] < ref_pos[prev])
+          ck->out_of_order++;
+        else
+          prev = s;
       }
       int64_t d = w->rc[i].at_ns - a->ack_ns;
       if (d < 0) ck->before_ack++;
@@ -308,7 +310,8 @@ int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench
   watch_set_t set = {.record = 1};
   int rc = watch_open(&set, c, o, (size_t)o->watchers, "", 3600);
   latency_run_t lr = {.set = &set};
-  bench_writer_t w = {.client = c, .opts = o, .rate = o->rate, .on_ack = on_latency_ack, .arg = &lr};
+  bench_writer_t w = {
+      .client = c, .opts = o, .rate = o->rate, .on_ack = on_latency_ack, .arg = &lr};
   bench_samples_t lat = {0};
   check_t ck = {0};
   if (rc == 0) {
@@ -353,7 +356,8 @@ static int connect_all(bench_client_t *c, const bench_opts_t *o) {
   Base__V1__SchemaListRequest req = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
   req.tenant_id = (char *)o->tenant;
   req.page_size = 1;
-  for (int i = 0; i < n; i++) bench_unary_start(c, i, &u[i], LIST_METHOD, &req.base, connected, NULL);
+  for (int i = 0; i < n; i++)
+    bench_unary_start(c, i, &u[i], LIST_METHOD, &req.base, connected, NULL);
   int rc = bench_client_drain(c, after_s(BENCH_WAIT_S));
   if (rc == 0) free(u); /* else a call may still write into u */
   return rc;
@@ -423,7 +427,9 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
   char *from = NULL;
   if (bench_write_one(c, o, &from) < 0) return -1;
   /* The history's bound grows with it: 1 ms per transaction on top. */
-  bench_writer_t w = {.client = c, .opts = o, .limit = (uint64_t)o->history,
+  bench_writer_t w = {.client = c,
+                      .opts = o,
+                      .limit = (uint64_t)o->history,
                       .end_ns = after_s(BENCH_WAIT_S + o->history / 1000.0)};
   int rc = bench_writer_run(&w);
   double wall = (double)(w.last_ack_ns - w.start_ns) / 1e9;

@@ -62,8 +62,8 @@ double bench_proc_cpu_s(pid_t pid) {
    * utime and stime are fields 14 and 15. */
   char *p = strrchr(buf, ')');
   unsigned long utime, stime;
-  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                   &stime) != 2)
+  if (!p ||
+      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
     return -1;
   return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }

@@ -151,8 +151,10 @@ static void write_done(bench_unary_t *u, grpc_status_code status, grpc_byte_buff
     if (!w->first_error[0])
       snprintf(w->first_error, sizeof w->first_error, "status %d: %s", (int)status, details);
   }
-  if (w->rate <= 0 && may_issue(w, now)) issue(r, s);
-  else r->free_list[r->n_free++] = (size_t)(s - r->slots);
+  if (w->rate <= 0 && may_issue(w, now))
+    issue(r, s);
+  else
+    r->free_list[r->n_free++] = (size_t)(s - r->slots);
 }
 
 int bench_writer_run(bench_writer_t *w) {
@@ -209,8 +211,7 @@ int bench_write_one(bench_client_t *c, const bench_opts_t *o, char **token) {
                                 (ProtobufCMessage **)&resp, &details);
   builder_free(&b);
   if (status != GRPC_STATUS_OK) {
-    fprintf(stderr, "tuplecast-bench: Data.Write: status %d: %s\n", status,
-            details ? details : "");
+    fprintf(stderr, "tuplecast-bench: Data.Write: status %d: %s\n", status, details ? details : "");
     free(details);
     return -1;
   }

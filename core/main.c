@@ -142,7 +142,8 @@ static int serve(int argc, char **argv) {
   prepare_process();
   uv_loop_t loop;
   uv_loop_init(&loop);
-  const tc_server_parts_t parts = {.transports = transports, .n_transports = sizeof transports / sizeof transports[0],
+  const tc_server_parts_t parts = {.transports = transports,
+                                   .n_transports = sizeof transports / sizeof transports[0],
                                    .any_to_json = tc_any_to_json,
                                    .any_from_json = tc_any_from_json};
   signals_t sig = {0};

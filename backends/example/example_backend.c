@@ -133,23 +133,23 @@ typedef struct schema_s {
 typedef struct tenant_s {
   char *id, *name;
   int64_t created_at_ms;
-  uint64_t head;        /* the newest revision written, 0 if none */
-  uint64_t pruned;      /* the newest revision whose changes retain dropped, 0 if none */
-  vec_t tuples, attrs;  /* row_t *, in id order */
-  vec_t changes;        /* change_t *, in revision order */
-  vec_t schemas;        /* schema_t *, in version order */
+  uint64_t head;       /* the newest revision written, 0 if none */
+  uint64_t pruned;     /* the newest revision whose changes retain dropped, 0 if none */
+  vec_t tuples, attrs; /* row_t *, in id order */
+  vec_t changes;       /* change_t *, in revision order */
+  vec_t schemas;       /* schema_t *, in version order */
 } tenant_t;
 
 struct tc_backend_s {
   tc_completion_t finish; /* first: posted by destroy(), see finish() */
   const tc_host_api_t *host;
-  char instance_id[33];   /* 128 random bits in hex */
-  vec_t tenants;          /* tenant_t *, in id order */
-  uint64_t revision;      /* the last revision given out */
-  uint64_t row_id;        /* the last row id given out */
-  uint64_t retain;        /* revisions the change log keeps; 0 = all */
+  char instance_id[33]; /* 128 random bits in hex */
+  vec_t tenants;        /* tenant_t *, in id order */
+  uint64_t revision;    /* the last revision given out */
+  uint64_t row_id;      /* the last row id given out */
+  uint64_t retain;      /* revisions the change log keeps; 0 = all */
   tc_backend_stats_t stats;
-  int closing;            /* destroy() was called: calls are refused */
+  int closing; /* destroy() was called: calls are refused */
   void (*destroy_cb)(void *arg);
   void *destroy_arg;
 };
@@ -259,8 +259,8 @@ static int str_in(const char *s, const char *const *set, size_t n) {
 
 static int tuple_matches(const tc_tuple_filter_t *f, const tc_tuple_t *t) {
   return str_is(t->entity_type, f->entity_type) &&
-         str_in(t->entity_id, f->entity_ids, f->n_entity_ids) &&
-         str_is(t->relation, f->relation) && str_is(t->subject_type, f->subject_type) &&
+         str_in(t->entity_id, f->entity_ids, f->n_entity_ids) && str_is(t->relation, f->relation) &&
+         str_is(t->subject_type, f->subject_type) &&
          str_in(t->subject_id, f->subject_ids, f->n_subject_ids) &&
          str_is(t->subject_relation, f->subject_relation);
 }
@@ -322,8 +322,7 @@ static row_t *tuple_find_active(const tenant_t *t, const tc_tuple_t *want) {
     const tc_tuple_t *r = &row->tuple;
     if (row->expired_rev == ACTIVE && !strcmp(r->entity_type, want->entity_type) &&
         !strcmp(r->entity_id, want->entity_id) && !strcmp(r->relation, want->relation) &&
-        !strcmp(r->subject_type, want->subject_type) &&
-        !strcmp(r->subject_id, want->subject_id) &&
+        !strcmp(r->subject_type, want->subject_type) && !strcmp(r->subject_id, want->subject_id) &&
         !strcmp(r->subject_relation, want->subject_relation))
       return row;
   }
@@ -391,7 +390,7 @@ static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, 
 
 typedef struct op_s op_t;
 struct op_s {
-  tc_completion_t c;     /* first: op_run() gets the op back from it */
+  tc_completion_t c; /* first: op_run() gets the op back from it */
   tc_backend_t *b;
   void (*run)(op_t *op); /* does the work and calls back */
   tc_backend_cb_t cb;
@@ -684,9 +683,9 @@ static void run_read_changes(op_t *op) {
   while (first < log->n && change_rev(log, first) <= after) first++;
   /* Whole revisions: once limit changes are in, stop where a revision starts. */
   size_t end = first;
-  while (end < log->n && change_rev(log, end) <= upto &&
-         !(op->limit && end - first >= op->limit &&
-           change_rev(log, end) != change_rev(log, end - 1)))
+  while (
+      end < log->n && change_rev(log, end) <= upto &&
+      !(op->limit && end - first >= op->limit && change_rev(log, end) != change_rev(log, end - 1)))
     end++;
   /* Stopped early: continue after the last revision returned.  Otherwise all
    * is read up to `upto`, or up to the head (past writes that changed
@@ -702,24 +701,25 @@ static void run_read_changes(op_t *op) {
   for (size_t i = first; status == 0 && i < end; i++) {
     const change_t *c = log->v[i];
     if (i == first || c->rev != change_rev(log, i - 1)) { /* a new revision: its token */
-      char *token = vec_reserve(&tokens, 1) == 0
-                        ? tc_rev_token_encode(op->b->instance_id, c->rev) : NULL;
+      char *token =
+          vec_reserve(&tokens, 1) == 0 ? tc_rev_token_encode(op->b->instance_id, c->rev) : NULL;
       if (!token) {
         status = TC_ENOMEM;
         break;
       }
       vec_insert(&tokens, tokens.n, token);
     }
-    changes[i - first] = (tc_change_t){tokens.v[tokens.n - 1], c->op,
-                                       c->row->is_attr ? NULL : &c->row->tuple,
-                                       c->row->is_attr ? &c->row->attr : NULL};
+    changes[i - first] =
+        (tc_change_t){tokens.v[tokens.n - 1], c->op, c->row->is_attr ? NULL : &c->row->tuple,
+                      c->row->is_attr ? &c->row->attr : NULL};
   }
   /* `last` as a token: the caller's own string when it names the same
    * position, so a caller that compares tokens sees it unchanged. */
   char *minted = NULL;
-  const char *last_token = last == after                     ? op->token
-                           : *op->upto_token && last == upto ? op->upto_token
-                           : (minted = tc_rev_token_encode(op->b->instance_id, last));
+  const char *last_token = last == after ? op->token
+                           : *op->upto_token && last == upto
+                               ? op->upto_token
+                               : (minted = tc_rev_token_encode(op->b->instance_id, last));
   if (!last_token) status = TC_ENOMEM;
   if (status == 0)
     op->cb.changes(op->arg, 0, changes, end - first, last_token);
@@ -759,21 +759,20 @@ static int schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
   return op_submit(b, op);
 }
 
-static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
-                       tc_schema_cb cb, void *arg) {
+static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
+                       void *arg) {
   return op_submit(
       b, op_new(b, run_schema_read, tenant_id, version, (tc_backend_cb_t){.schema = cb}, arg));
 }
 
-static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
-                       uint32_t limit, tc_schemas_cb cb, void *arg) {
+static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
+                       tc_schemas_cb cb, void *arg) {
   op_t *op = op_new(b, run_schema_list, tenant_id, before, (tc_backend_cb_t){.schemas = cb}, arg);
   if (op) op->limit = limit;
   return op_submit(b, op);
 }
 
-static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
-                       void *arg) {
+static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb, void *arg) {
   op_t *op = op_new(b, run_write, batch->tenant_id, NULL, (tc_backend_cb_t){.write = cb}, arg);
   if (op) op_copied(op, tc_copy_write_batch(&op->mem, &op->batch, batch));
   return op_submit(b, op);
@@ -823,8 +822,8 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
 }
 
 static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
-                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
-                      tc_attrs_cb cb, void *arg) {
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit, tc_attrs_cb cb,
+                      void *arg) {
   return submit_read(b, tenant_id, token, NULL, f, after, limit, (tc_backend_cb_t){.attrs = cb},
                      arg);
 }
@@ -835,8 +834,8 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 
 /* after: a token, not "" (a feed starts from a position); upto: NULL or a
  * token. */
-static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
-                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
   uint64_t from, to = NOW;
   if (!after || !*after) return TC_EINVAL;
   int rc = token_revision(b, after, &from);

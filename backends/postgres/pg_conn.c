@@ -27,7 +27,7 @@ enum {
   MAX_IDENT = 63,     /* NAMEDATALEN - 1 */
 };
 
-#define LOST_MSG                                                               \
+#define LOST_MSG                                                              \
   "connection to PostgreSQL lost before the outcome was known: the unit may " \
   "or may not have committed"
 
@@ -46,7 +46,8 @@ struct home_s {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static void say(const home_t *h, int level, const char *fmt, ...) {
+static void
+say(const home_t *h, int level, const char *fmt, ...) {
   if (!h->log) return;
   char buf[512];
   va_list ap;
@@ -491,8 +492,8 @@ static void on_expiry(uv_timer_t *t) {
   tc__pg_pool_t *p = t->data;
   char why[160];
   if (any_ready(p))
-    snprintf(why, sizeof why, "PostgreSQL pool %s busy: unit not sent within %u ms",
-             p->name, p->queue_timeout_ms);
+    snprintf(why, sizeof why, "PostgreSQL pool %s busy: unit not sent within %u ms", p->name,
+             p->queue_timeout_ms);
   else
     snprintf(why, sizeof why, "no connection to PostgreSQL for %u ms", p->queue_timeout_ms);
   uint64_t now = uv_hrtime(), limit = (uint64_t)p->queue_timeout_ms * 1000000;
@@ -843,8 +844,7 @@ static void listener_io(link_t *l, int events) {
     deliver(l->owner);
     if (!l->pg) return;
   }
-  if (PQstatus(l->pg) == CONNECTION_BAD || link_flush(l) < 0)
-    link_fail(l, PQerrorMessage(l->pg));
+  if (PQstatus(l->pg) == CONNECTION_BAD || link_flush(l) < 0) link_fail(l, PQerrorMessage(l->pg));
 }
 
 static const link_ops_t listener_ops = {listener_ready, listener_io};

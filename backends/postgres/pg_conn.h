@@ -39,18 +39,18 @@ typedef struct tc__pg_stmt_s {
  * be had (sqlstate "", errmsg says whether the unit may have committed).
  * results[i] is statement i's PGresult (NULL for statements not reached);
  * n is the unit's statement count. */
-typedef void (*tc__pg_unit_cb)(void *arg, int status, PGresult *const *results,
-                               size_t n, const char *sqlstate, const char *errmsg);
+typedef void (*tc__pg_unit_cb)(void *arg, int status, PGresult *const *results, size_t n,
+                               const char *sqlstate, const char *errmsg);
 
 typedef struct tc__pg_pool_opts_s {
-  const char *conninfo;     /* libpq connection string or URI */
-  int size;                 /* connections, >= 1 */
-  int depth;                /* units in flight per connection, >= 1 */
-  const char *const *setup; /* NULL-terminated SQL run on each new connection
+  const char *conninfo;                         /* libpq connection string or URI */
+  int size;                                     /* connections, >= 1 */
+  int depth;                                    /* units in flight per connection, >= 1 */
+  const char *const *setup;                     /* NULL-terminated SQL run on each new connection
                                before it takes units (e.g. SET ...); may be NULL */
-  unsigned queue_timeout_ms; /* a queued unit fails with TC_EUNAVAILABLE after
+  unsigned queue_timeout_ms;                    /* a queued unit fails with TC_EUNAVAILABLE after
                                 this long without a usable connection (0: 5000) */
-  const char *name;         /* for log lines, e.g. "write" */
+  const char *name;                             /* for log lines, e.g. "write" */
   void (*log)(int level, const char *fmt, ...); /* tc_log_level levels */
 } tc__pg_pool_opts_t;
 

@@ -30,34 +30,33 @@ static const char head_sql[] = "SELECT pg_current_snapshot()::text";
 
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
-static const char horizon_sql[] =
-    "SELECT horizon::text FROM tuplecast_gc WHERE tenant_id = $1";
+static const char horizon_sql[] = "SELECT horizon::text FROM tuplecast_gc WHERE tenant_id = $1";
 
 /* The rows a transaction changed, one SELECT per section, in the order
  * its changes are delivered: tuple DELETEs, attribute DELETEs, tuple
  * CREATEs, attribute CREATEs.  `expired_tx_id = X` is a DELETE,
  * `created_tx_id = X` a CREATE unless X also expired the row (then it is
  * one DELETE).  cond(col) constrains the transaction's column. */
-#define DELETED_TUPLES(cond)                                                             \
-  "SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b,"          \
-  " relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f,"           \
-  " NULL::text AS v FROM relation_tuples WHERE tenant_id = $1"                           \
+#define DELETED_TUPLES(cond)                                                    \
+  "SELECT expired_tx_id AS tx, 0 AS sec, id, entity_type AS a, entity_id AS b," \
+  " relation AS c, subject_type AS d, subject_id AS e, subject_relation AS f,"  \
+  " NULL::text AS v FROM relation_tuples WHERE tenant_id = $1"                  \
   " AND expired_tx_id <> " TC_PG_ACTIVE_TX cond("expired_tx_id")
-#define DELETED_ATTRS(cond)                                                              \
-  "SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"    \
-  " value::text FROM attributes WHERE tenant_id = $1"                                    \
+#define DELETED_ATTRS(cond)                                                           \
+  "SELECT expired_tx_id, 1, id, entity_type, entity_id, attribute, NULL, NULL, NULL," \
+  " value::text FROM attributes WHERE tenant_id = $1"                                 \
   " AND expired_tx_id <> " TC_PG_ACTIVE_TX cond("expired_tx_id")
-#define CREATED_TUPLES(cond)                                                             \
-  "SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type,"         \
-  " subject_id, subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1"        \
+#define CREATED_TUPLES(cond)                                                      \
+  "SELECT created_tx_id, 2, id, entity_type, entity_id, relation, subject_type,"  \
+  " subject_id, subject_relation, NULL FROM relation_tuples WHERE tenant_id = $1" \
   " AND expired_tx_id <> created_tx_id" cond("created_tx_id")
-#define CREATED_ATTRS(cond)                                                              \
-  "SELECT created_tx_id, 3, id, entity_type, entity_id, attribute, NULL, NULL, NULL,"    \
-  " value::text FROM attributes WHERE tenant_id = $1"                                    \
+#define CREATED_ATTRS(cond)                                                           \
+  "SELECT created_tx_id, 3, id, entity_type, entity_id, attribute, NULL, NULL, NULL," \
+  " value::text FROM attributes WHERE tenant_id = $1"                                 \
   " AND expired_tx_id <> created_tx_id" cond("created_tx_id")
-#define SECTIONS(cond)                                                                   \
-  "(" DELETED_TUPLES(cond) ") UNION ALL (" DELETED_ATTRS(cond) ") UNION ALL ("           \
-  CREATED_TUPLES(cond) ") UNION ALL (" CREATED_ATTRS(cond) ")"
+#define SECTIONS(cond)                                                                         \
+  "(" DELETED_TUPLES(cond) ") UNION ALL (" DELETED_ATTRS(cond) ") UNION ALL (" CREATED_TUPLES( \
+      cond) ") UNION ALL (" CREATED_ATTRS(cond) ")"
 
 /* A page: transactions at or above P's xmax, and those of P's in-progress
  * list.  Each SELECT of the first kind walks its index in xid order, up to
@@ -70,13 +69,14 @@ static const char horizon_sql[] =
  * history in xid order and filtered it by the list (165 ms a page at a
  * million tuples).  Rows of a transaction running at C are not visible to
  * the statement, which holds C. */
-#define VISIBLE_IN_U(col)                                                                \
+#define VISIBLE_IN_U(col) \
   " AND ($3::pg_snapshot IS NULL OR pg_visible_in_snapshot(" col ", $3::pg_snapshot))"
-#define NEW_SINCE_P(col)                                                                 \
-  " AND " col " >= pg_snapshot_xmax($2::pg_snapshot)"                                   \
-  " AND " col " < coalesce(pg_snapshot_xmax($3::pg_snapshot), " TC_PG_ACTIVE_TX ")"       \
-  VISIBLE_IN_U(col) " ORDER BY " col " LIMIT $4::int8"
-#define RUNNING_AT_P(col)                                                                \
+#define NEW_SINCE_P(col)                                                        \
+  " AND " col                                                                   \
+  " >= pg_snapshot_xmax($2::pg_snapshot)"                                       \
+  " AND " col " < coalesce(pg_snapshot_xmax($3::pg_snapshot), " TC_PG_ACTIVE_TX \
+  ")" VISIBLE_IN_U(col) " ORDER BY " col " LIMIT $4::int8"
+#define RUNNING_AT_P(col) \
   " AND " col " = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" VISIBLE_IN_U(col)
 static const char page_sql[] =
     "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v, s.cur::text,"
@@ -88,8 +88,8 @@ static const char page_sql[] =
 
 #define IS_X(col) " AND " col " = $2::xid8"
 static const char rest_sql[] =
-    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v FROM (" SECTIONS(IS_X)
-    ") c ORDER BY c.tx, c.sec, c.id";
+    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v FROM (" SECTIONS(
+        IS_X) ") c ORDER BY c.tx, c.sec, c.id";
 
 /* ---- snapshots ------------------------------------------------------------- */
 
@@ -110,8 +110,10 @@ static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t key)
     size_t mid = lo + (hi - lo) / 2;
     uint64_t k;
     memcpy(&k, (const char *)base + mid * size, sizeof k);
-    if (k < key) lo = mid + 1;
-    else hi = mid;
+    if (k < key)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -329,8 +331,8 @@ static const char *stored_row(PGresult *res) {
   return res && PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL;
 }
 
-static void on_lookup(void *arg, int status, PGresult *const *res, size_t n,
-                      const char *sqlstate, const char *errmsg) {
+static void on_lookup(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                      const char *errmsg) {
   read_t *r = arg;
   if (unit_failed(r, status, sqlstate, errmsg)) return;
   size_t i = 0;
@@ -545,8 +547,8 @@ static int deliver(read_t *r) {
   return 0;
 }
 
-static void on_rest(void *arg, int status, PGresult *const *res, size_t n,
-                    const char *sqlstate, const char *errmsg) {
+static void on_rest(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                    const char *errmsg) {
   read_t *r = arg;
   (void)n;
   if (unit_failed(r, status, sqlstate, errmsg)) return;
@@ -564,14 +566,14 @@ static int take_kept(read_t *r, const PGresult *res) {
     if (PQgetisnull(res, i, 0)) continue;
     uint64_t x = strtoull(PQgetvalue(res, i, 0), NULL, 10);
     if (r->nkept && r->kept[r->nkept - 1].xid == x) continue;
-    r->kept[r->nkept++] = (txn_t){
-        x, PQgetisnull(res, i, 10) ? INT64_MIN : strtoll(PQgetvalue(res, i, 10), NULL, 10)};
+    r->kept[r->nkept++] =
+        (txn_t){x, PQgetisnull(res, i, 10) ? INT64_MIN : strtoll(PQgetvalue(res, i, 10), NULL, 10)};
   }
   return 0;
 }
 
-static void on_page(void *arg, int status, PGresult *const *res, size_t n,
-                    const char *sqlstate, const char *errmsg) {
+static void on_page(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                    const char *errmsg) {
   read_t *r = arg;
   (void)n;
   if (unit_failed(r, status, sqlstate, errmsg)) return;
@@ -625,8 +627,8 @@ static int page_send(read_t *r) {
 
 /* ---- the API --------------------------------------------------------------------- */
 
-static void on_head(void *arg, int status, PGresult *const *res, size_t n,
-                    const char *sqlstate, const char *errmsg) {
+static void on_head(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                    const char *errmsg) {
   read_t *r = arg;
   (void)n;
   char *tok = NULL;

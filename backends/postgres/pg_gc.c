@@ -11,7 +11,7 @@ struct tc__pg_gc_s {
   char **tenants; /* this run's tenant ids */
   size_t n, next;
   uint64_t deadline_ms;
-  int busy;     /* a statement is in flight */
+  int busy; /* a statement is in flight */
   int stopping;
   void (*done)(void *arg);
   void *done_arg;
@@ -66,9 +66,8 @@ static void on_collected(void *arg, int status, PGresult *const *res, size_t n,
     host->log(TC_LOG_WARN, "postgres gc: tenant %s: %s", tenant, errmsg ? errmsg : "failed");
   else if (strcmp(PQgetvalue(res[0], 0, 0), "0") || strcmp(PQgetvalue(res[0], 0, 2), "0"))
     host->log(TC_LOG_INFO,
-              "postgres gc: tenant %s: removed %s tuples, %s attributes, %s transactions",
-              tenant, PQgetvalue(res[0], 0, 0), PQgetvalue(res[0], 0, 1),
-              PQgetvalue(res[0], 0, 2));
+              "postgres gc: tenant %s: removed %s tuples, %s attributes, %s transactions", tenant,
+              PQgetvalue(res[0], 0, 0), PQgetvalue(res[0], 0, 1), PQgetvalue(res[0], 0, 2));
   if (g->stopping)
     finish_stop(g);
   else
@@ -93,8 +92,8 @@ static void collect_next(tc__pg_gc_t *g) {
     free_tenants(g);
 }
 
-static void on_tenants(void *arg, int status, PGresult *const *res, size_t n,
-                       const char *sqlstate, const char *errmsg) {
+static void on_tenants(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                       const char *errmsg) {
   tc__pg_gc_t *g = arg;
   (void)n;
   (void)sqlstate;

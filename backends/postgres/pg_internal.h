@@ -89,21 +89,21 @@ typedef struct tc__pg_op_s tc__pg_op_t;
 
 struct tc__pg_queue_s {
   tc__pg_queue_t *hnext; /* hash chain */
-  char *tenant;      /* "" for tenant_list, which has no tenant */
-  tc_order_t order; /* its operations, in submission order */
-  int busy; /* settle() is running on it: do not free */
+  char *tenant;          /* "" for tenant_list, which has no tenant */
+  tc_order_t order;      /* its operations, in submission order */
+  int busy;              /* settle() is running on it: do not free */
 };
 
 struct tc__pg_op_s {
   tc_order_item_t order; /* in q->order; finished once its unit answered */
   tc__pg_queue_t *q;
   tc_backend_t *b;
-  int running;      /* started (a failed start finishes it at once) */
-  int writes;       /* later reads and writes of the tenant wait for it */
-  int insert_only;  /* a write adding tuples only: overlaps writes like it */
-  int feed; /* head / read_changes: committed history only, start and answer at once */
-  int retries;      /* a data write: retried on unique violations too */
-  int expect_rows;  /* schema_write: no row inserted means a duplicate version */
+  int running;     /* started (a failed start finishes it at once) */
+  int writes;      /* later reads and writes of the tenant wait for it */
+  int insert_only; /* a write adding tuples only: overlaps writes like it */
+  int feed;        /* head / read_changes: committed history only, start and answer at once */
+  int retries;     /* a data write: retried on unique violations too */
+  int expect_rows; /* schema_write: no row inserted means a duplicate version */
   int replied;
   int (*start)(tc__pg_op_t *op);
   void (*reply)(tc__pg_op_t *op, int status, PGresult *const *res, size_t n);
@@ -181,20 +181,20 @@ int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_te
                        void *arg);
 int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *version,
                         const char *text, tc_status_cb cb, void *arg);
-int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
-                       tc_schema_cb cb, void *arg);
-int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
-                       uint32_t limit, tc_schemas_cb cb, void *arg);
+int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
+                       void *arg);
+int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
+                       tc_schemas_cb cb, void *arg);
 int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg);
 int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token,
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg);
 int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
-                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
-                      tc_attrs_cb cb, void *arg);
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit, tc_attrs_cb cb,
+                      void *arg);
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
-int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
-                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg);
+int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg);
 int tc__pg_admin(const char *uri, const char *const *options, const char *command, char **out);
 
 #endif

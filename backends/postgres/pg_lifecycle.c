@@ -93,9 +93,10 @@ static int startup(PGconn *c, const tc__pg_opts_t *o, char *instance, size_t ins
   int off = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "off");
   PQclear(r);
   if (off) {
-    *errmsg = tc_format("track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
-                        "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
-                        "enough)");
+    *errmsg = tc_format(
+        "track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
+        "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
+        "enough)");
     return TC_ECONFIG;
   }
   int version, to, rc = tc__pg_migrate_current(c, &version, errmsg);
@@ -132,13 +133,21 @@ static int startup(PGconn *c, const tc__pg_opts_t *o, char *instance, size_t ins
 #define NO_PARALLEL "SET max_parallel_workers_per_gather = 0"
 
 static int make_pools(tc_backend_t *b) {
-  static const char *const write_setup[] = {
-      "SET default_transaction_isolation = 'serializable'", NO_PARALLEL, NULL};
+  static const char *const write_setup[] = {"SET default_transaction_isolation = 'serializable'",
+                                            NO_PARALLEL, NULL};
   static const char *const read_setup[] = {NO_PARALLEL, NULL};
-  tc__pg_pool_opts_t w = {.conninfo = b->conninfo, .size = (int)b->opts.pool_size, .depth = 2,
-                          .setup = write_setup, .name = "write", .log = b->host->log};
-  tc__pg_pool_opts_t r = {.conninfo = b->conninfo, .size = 2, .depth = 4, .name = "read",
-                          .setup = read_setup, .log = b->host->log};
+  tc__pg_pool_opts_t w = {.conninfo = b->conninfo,
+                          .size = (int)b->opts.pool_size,
+                          .depth = 2,
+                          .setup = write_setup,
+                          .name = "write",
+                          .log = b->host->log};
+  tc__pg_pool_opts_t r = {.conninfo = b->conninfo,
+                          .size = 2,
+                          .depth = 4,
+                          .name = "read",
+                          .setup = read_setup,
+                          .log = b->host->log};
   int rc = tc__pg_pool_create(b->loop, &w, &b->wpool);
   if (!rc) rc = tc__pg_pool_create(b->loop, &r, &b->rpool);
   return rc;
@@ -224,4 +233,3 @@ static const tc_backend_api_t api = {
 
 /* The one exported symbol (the build hides everything else). */
 TC_BACKEND_ENTRY(api)
-

@@ -105,9 +105,11 @@ static const char tuplecast_objects[] =
  * a custom plan per read cost 1.4 ms of a 3.3 ms page. */
 static const char expired_only[] =
     "CREATE INDEX IF NOT EXISTS idx_tuples_expired_only ON relation_tuples"
-    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX ";\n"
+    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX
+    ";\n"
     "CREATE INDEX IF NOT EXISTS idx_attributes_expired_only ON attributes"
-    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX ";\n"
+    " (tenant_id, expired_tx_id) WHERE expired_tx_id <> " TC_PG_ACTIVE_TX
+    ";\n"
     "DROP INDEX IF EXISTS idx_tuples_expired;\n"
     "DROP INDEX IF EXISTS idx_attributes_expired;\n";
 
@@ -123,8 +125,7 @@ static const struct {
 int tc__pg_migrate_latest(void) { return NMIGRATIONS; }
 
 /* Runs sql; 0 or TC_EDATASTORE with "<what>: <server message>". */
-static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep,
-                   char **errmsg) {
+static int exec_ok(PGconn *c, const char *sql, const char *what, PGresult **keep, char **errmsg) {
   PGresult *r = PQexec(c, sql);
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -152,9 +153,10 @@ int tc__pg_migrate_current(PGconn *c, int *version, char **errmsg) {
   const char *state = PQgetvalue(r, 0, 0);
   *version = 0;
   if (!strcmp(state, "denied")) {
-    *errmsg = tc_format("role %s lacks SELECT on table tuplecast_migrations: GRANT SELECT ON "
-                        "tuplecast_migrations TO %s",
-                        PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 1));
+    *errmsg = tc_format(
+        "role %s lacks SELECT on table tuplecast_migrations: GRANT SELECT ON "
+        "tuplecast_migrations TO %s",
+        PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 1));
     rc = TC_ECONFIG;
   }
   int exists = !strcmp(state, "ok");
@@ -264,17 +266,19 @@ int tc__pg_migrate_check_privileges(PGconn *c, int need_create, char **errmsg) {
   free(sql);
   if (rc) return rc;
   if (PQntuples(r) == 1) {
-    const char *role = PQgetvalue(r, 0, 0), *kind = PQgetvalue(r, 0, 1),
-               *obj = PQgetvalue(r, 0, 2), *priv = PQgetvalue(r, 0, 3);
+    const char *role = PQgetvalue(r, 0, 0), *kind = PQgetvalue(r, 0, 1), *obj = PQgetvalue(r, 0, 2),
+               *priv = PQgetvalue(r, 0, 3);
     if (!strcmp(kind, "schema"))
-      *errmsg = tc_format("role %s lacks CREATE on schema %s, which the migrations need: GRANT "
-                          "CREATE ON SCHEMA %s TO %s, or run tuplecast migrate up as the schema's "
-                          "owner and start with database.auto_migrate: false",
-                          role, obj, obj, role);
+      *errmsg = tc_format(
+          "role %s lacks CREATE on schema %s, which the migrations need: GRANT "
+          "CREATE ON SCHEMA %s TO %s, or run tuplecast migrate up as the schema's "
+          "owner and start with database.auto_migrate: false",
+          role, obj, obj, role);
     else if (!strcmp(kind, "table"))
-      *errmsg = tc_format("role %s lacks %s on table %s: GRANT SELECT, INSERT, UPDATE, DELETE ON "
-                          "%s TO %s",
-                          role, priv, obj, obj, role);
+      *errmsg = tc_format(
+          "role %s lacks %s on table %s: GRANT SELECT, INSERT, UPDATE, DELETE ON "
+          "%s TO %s",
+          role, priv, obj, obj, role);
     else
       *errmsg = tc_format("role %s lacks USAGE on sequence %s: GRANT USAGE ON SEQUENCE %s TO %s",
                           role, obj, obj, role);

@@ -44,7 +44,8 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
     s.v[s.n++] = t.snapshot ? tc_arena_strdup(&op->mem, t.snapshot) : NULL;
     if (t.snapshot && !s.v[p_s - 1]) s.oom = 1;
     /* Permify's predicate (utils.SnapshotQuery), one form for every token. */
-    tc__pg_sql_add(&s,
+    tc__pg_sql_add(
+        &s,
         " CROSS JOIN (SELECT COALESCE($%d::pg_snapshot, (SELECT snapshot FROM transactions"
         " WHERE id = $%d::xid8)) AS snap) s WHERE r.tenant_id = $%d"
         " AND (pg_visible_in_snapshot(r.created_tx_id, s.snap) OR r.created_tx_id = $%d::xid8)"
@@ -54,8 +55,7 @@ static int read_sql(tc__pg_op_t *op, const char *token, const char *cols, const 
         p_s, p_x, p_tenant, p_x, p_x);
   }
   if (head)
-    tc__pg_sql_add(&s, " WHERE r.tenant_id = $%d AND r.expired_tx_id = " TC_PG_ACTIVE_TX,
-                   p_tenant);
+    tc__pg_sql_add(&s, " WHERE r.tenant_id = $%d AND r.expired_tx_id = " TC_PG_ACTIVE_TX, p_tenant);
   tc__pg_sql_add(&s, " AND r.id >= $%d::int8", p_after);
   if (tf)
     tc__pg_sql_tuple_filter(op, &s, tf);
@@ -117,8 +117,7 @@ static void reply_attrs(tc__pg_op_t *op, int status, PGresult *const *res, size_
   size_t take = 0, done = 0;
   tc_cursor_t next = 0;
   tc_attr_t *v = NULL;
-  if (!(status = page_rows(op, status, res, n, &take, &next)) &&
-      !(v = calloc(take + 1, sizeof *v)))
+  if (!(status = page_rows(op, status, res, n, &take, &next)) && !(v = calloc(take + 1, sizeof *v)))
     status = TC_ENOMEM;
   for (; !status && done < take; done++) {
     int k = (int)done;
@@ -172,8 +171,8 @@ int tc__pg_read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
 }
 
 int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
-                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
-                      tc_attrs_cb cb, void *arg) {
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit, tc_attrs_cb cb,
+                      void *arg) {
   return submit_read(b, tenant_id, (tc_backend_cb_t){.attrs = cb}, arg, reply_attrs, token,
                      "r.id, r.entity_type, r.entity_id, r.attribute, r.value::text", "attributes",
                      NULL, f, after, limit, "tc_read_attrs");
@@ -230,8 +229,8 @@ int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return tc__pg_op_submit(b, op, 1);
 }
 
-int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
-                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
   tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.changes = cb}, arg);
   int ok = 0;
   if (op) {
@@ -244,4 +243,3 @@ int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *afte
   }
   return tc__pg_op_submit(b, op, ok);
 }
-

@@ -255,13 +255,12 @@ void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const
   const tc_host_api_t *host = b->host;
   if (status == TC_EDATASTORE && retryable(op, sqlstate)) {
     if (op->attempt++ < b->opts.max_retries) {
-      host->log(TC_LOG_DEBUG, "postgres: tenant %s: retry %u after %s: %s", op->tenant,
-                op->attempt, sqlstate, errmsg ? errmsg : "");
+      host->log(TC_LOG_DEBUG, "postgres: tenant %s: retry %u after %s: %s", op->tenant, op->attempt,
+                sqlstate, errmsg ? errmsg : "");
       if (retry_later(op) == 0) return;
     } else {
-      host->log(TC_LOG_WARN, "postgres: tenant %s: %s failed after %u attempts: %s",
-                op->tenant, op->retries ? "write" : "statement sequence", op->attempt,
-                errmsg ? errmsg : "");
+      host->log(TC_LOG_WARN, "postgres: tenant %s: %s failed after %u attempts: %s", op->tenant,
+                op->retries ? "write" : "statement sequence", op->attempt, errmsg ? errmsg : "");
       status = TC_ECONFLICT;
     }
   }
@@ -277,4 +276,3 @@ void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const
               errmsg ? errmsg : "connection unavailable");
   tc__pg_op_complete(op, status, res, n);
 }
-

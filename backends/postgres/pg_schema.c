@@ -79,8 +79,8 @@ static void reply_schema(tc__pg_op_t *op, int status, PGresult *const *res, size
   free(text);
 }
 
-int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
-                       tc_schema_cb cb, void *arg) {
+int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
+                       void *arg) {
   static const char head_sql[] =
       "SELECT version, convert_from(serialized_definition, 'UTF8') FROM schema_definitions"
       " WHERE tenant_id = $1 AND version = (SELECT max(version) FROM schema_definitions"
@@ -140,10 +140,9 @@ static void reply_schemas(tc__pg_op_t *op, int status, PGresult *const *res, siz
   free(v);
 }
 
-int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
-                       uint32_t limit, tc_schemas_cb cb, void *arg) {
-  static const char head_sql[] =
-      "SELECT max(version) FROM schema_definitions WHERE tenant_id = $1";
+int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
+                       tc_schemas_cb cb, void *arg) {
+  static const char head_sql[] = "SELECT max(version) FROM schema_definitions WHERE tenant_id = $1";
   static const char list_sql[] =
       "SELECT DISTINCT version FROM schema_definitions WHERE tenant_id = $1"
       " AND ($2::text = '' OR version <= $2::text) ORDER BY version DESC LIMIT $3::int8";
@@ -165,4 +164,3 @@ int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   }
   return tc__pg_op_submit(b, op, ok);
 }
-

@@ -33,7 +33,7 @@ static void sql_eq(tc__pg_op_t *op, tc__pg_sql_t *s, const char *col, const char
 
 /* " AND col = ANY($n::text[])" when there are ids. */
 static void sql_any(tc__pg_op_t *op, tc__pg_sql_t *s, const char *col, const char *const *v,
-                    size_t n,                     unsigned bit) {
+                    size_t n, unsigned bit) {
   if (!n) return;
   s->mask |= bit;
   tc__pg_sql_add(s, " AND %s = ANY($%d::text[])", col,

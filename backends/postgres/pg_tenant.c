@@ -41,14 +41,14 @@ static int tenant_op(tc_backend_t *b, const char *id, const char *name, const ch
 
 int tc__pg_tenant_create(tc_backend_t *b, const char *id, const char *name, tc_tenant_cb cb,
                          void *arg) {
-  static const char sql[] = "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, "
-                            EPOCH_MS("created_at");
+  static const char sql[] =
+      "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, " EPOCH_MS("created_at");
   return tenant_op(b, id, name, "tc_tenant_create", sql, 2, 1, cb, arg);
 }
 
 int tc__pg_tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
-  static const char sql[] = "SELECT id, name, " EPOCH_MS("created_at")
-      " FROM tenants WHERE id = $1";
+  static const char sql[] =
+      "SELECT id, name, " EPOCH_MS("created_at") " FROM tenants WHERE id = $1";
   return tenant_op(b, id, NULL, "tc_tenant_get", sql, 1, 0, cb, arg);
 }
 
@@ -90,8 +90,8 @@ static void reply_tenants(tc__pg_op_t *op, int status, PGresult *const *res, siz
 
 int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_tenants_cb cb,
                        void *arg) {
-  static const char sql[] = "SELECT id, name, " EPOCH_MS("created_at")
-      " FROM tenants WHERE id >= $1 ORDER BY id LIMIT $2::int8";
+  static const char sql[] = "SELECT id, name, " EPOCH_MS(
+      "created_at") " FROM tenants WHERE id >= $1 ORDER BY id LIMIT $2::int8";
   /* "": no tenant has an empty id */
   tc__pg_op_t *op = tc__pg_op_new(b, "", (tc_backend_cb_t){.tenants = cb}, arg);
   int ok = 0;
@@ -108,4 +108,3 @@ int tc__pg_tenant_list(tc_backend_t *b, const char *after, uint32_t limit, tc_te
   }
   return tc__pg_op_submit(b, op, ok);
 }
-

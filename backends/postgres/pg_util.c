@@ -78,8 +78,9 @@ PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg) {
   /* libpq would take "" as "the defaults" (a local socket, the user's name):
    * a server must name its database. */
   if (!conninfo || !*conninfo) {
-    *errmsg = tc_format("database.uri: required for the postgres engine (a postgres:// URI, or "
-                        "database.writer.uri)");
+    *errmsg = tc_format(
+        "database.uri: required for the postgres engine (a postgres:// URI, or "
+        "database.writer.uri)");
     return NULL;
   }
   /* connect_timeout first, so a value in conninfo (expanded after it) wins. */
@@ -89,8 +90,8 @@ PGconn *tc__pg_connect_blocking(const char *conninfo, char **errmsg) {
   if (c && PQstatus(c) == CONNECTION_OK) return c;
   char *where = tc__pg_redact(conninfo);
   char *why = tc__pg_one_line(c ? PQerrorMessage(c) : "out of memory");
-  *errmsg = tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?",
-                      why ? why : "?");
+  *errmsg =
+      tc_format("cannot connect to PostgreSQL (%s): %s", where ? where : "?", why ? why : "?");
   free(where);
   free(why);
   PQfinish(c);
@@ -142,9 +143,14 @@ int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *o, char **errms
    * from its example config); pool size 4: group commit needs connections,
    * and past ~4 they cost latency and CPU on 2 cores (docs/backend-postgres.md,
    * "Measurements behind these choices"). */
-  *o = (tc__pg_opts_t){.auto_migrate = 1, .max_retries = 10, .pool_size = 4,
-                       .poll_interval_ms = 100, .gc_enabled = 0, .gc_interval_s = 720000,
-                       .gc_window_s = 720000, .gc_timeout_s = 300};
+  *o = (tc__pg_opts_t){.auto_migrate = 1,
+                       .max_retries = 10,
+                       .pool_size = 4,
+                       .poll_interval_ms = 100,
+                       .gc_enabled = 0,
+                       .gc_interval_s = 720000,
+                       .gc_window_s = 720000,
+                       .gc_timeout_s = 300};
   static const struct {
     const char *key;
     unsigned min;

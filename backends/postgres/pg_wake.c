@@ -37,12 +37,12 @@ struct tc__pg_wake_s {
   tc__pg_listener_t *listener;
   uv_timer_t timer;
   uv_timer_t flush_timer; /* zero timeout: after this loop turn's callbacks */
-  char **pending; /* tenants written this turn, not yet sent */
+  char **pending;         /* tenants written this turn, not yet sent */
   size_t npending, cappending;
-  int notifying;             /* a NOTIFY unit is in flight */
-  int polling, poll_again;   /* a poll is in flight; run another after it */
-  char *g;                   /* the poll's cursor snapshot; NULL before the first */
-  int closing, open;         /* parts still to close: handles, listener, pool */
+  int notifying;           /* a NOTIFY unit is in flight */
+  int polling, poll_again; /* a poll is in flight; run another after it */
+  char *g;                 /* the poll's cursor snapshot; NULL before the first */
+  int closing, open;       /* parts still to close: handles, listener, pool */
   void (*done)(void *arg);
   void *done_arg;
 };
@@ -77,8 +77,8 @@ static int cmp_str(const void *a, const void *b) {
 
 static void flush(tc__pg_wake_t *w);
 
-static void on_notified(void *arg, int status, PGresult *const *res, size_t n,
-                        const char *sqlstate, const char *errmsg) {
+static void on_notified(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                        const char *errmsg) {
   tc__pg_wake_t *w = arg;
   (void)res;
   (void)n;
@@ -192,8 +192,8 @@ static void on_notify(void *arg, const char *payload) {
 static void poll_now(tc__pg_wake_t *w);
 static void on_tick(uv_timer_t *t);
 
-static void on_polled(void *arg, int status, PGresult *const *res, size_t n,
-                      const char *sqlstate, const char *errmsg) {
+static void on_polled(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
+                      const char *errmsg) {
   tc__pg_wake_t *w = arg;
   (void)n;
   w->polling = 0;
@@ -255,11 +255,19 @@ int tc__pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *co
   w->open = 2;
   int rc = (w->node_id = strdup(node_id)) ? 0 : TC_ENOMEM;
   static const char *const setup[] = {"SET synchronous_commit = off", NULL};
-  tc__pg_pool_opts_t po = {.conninfo = conninfo, .size = 1, .depth = 1, .setup = setup,
-                           .name = "notify", .log = host->log};
+  tc__pg_pool_opts_t po = {.conninfo = conninfo,
+                           .size = 1,
+                           .depth = 1,
+                           .setup = setup,
+                           .name = "notify",
+                           .log = host->log};
   if (!rc && !(rc = tc__pg_pool_create(loop, &po, &w->notify_pool))) w->open++;
-  tc__pg_listener_opts_t lo = {.conninfo = conninfo, .channel = CHANNEL, .on_notify = on_notify,
-                               .on_ready = on_ready, .arg = w, .log = host->log};
+  tc__pg_listener_opts_t lo = {.conninfo = conninfo,
+                               .channel = CHANNEL,
+                               .on_notify = on_notify,
+                               .on_ready = on_ready,
+                               .arg = w,
+                               .log = host->log};
   if (!rc && !(rc = tc__pg_listener_start(loop, &lo, &w->listener))) w->open++;
   if (rc) {
     tc__pg_wake_close(w, NULL, NULL);

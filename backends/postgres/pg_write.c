@@ -55,7 +55,7 @@ static int write_tuples(tc__pg_op_t *op, const tc_write_batch_t *w) {
   for (int c = 0; ok && c < 6; c++) {
     for (size_t i = 0; i < n; i++) {
       const tc_tuple_t *t = &w->tuples[i];
-      const char *f[6] = {t->entity_type, t->entity_id,  t->relation,
+      const char *f[6] = {t->entity_type,  t->entity_id,  t->relation,
                           t->subject_type, t->subject_id, t->subject_relation};
       col[i] = f[c];
     }
@@ -145,4 +145,3 @@ int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb c
   }
   return tc__pg_op_submit(b, op, 1);
 }
-

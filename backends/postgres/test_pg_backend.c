@@ -116,8 +116,8 @@ static int host_any_to_json(const uint8_t *any, size_t len, char **json) {
   if (!strcmp(type, ANY_BOOL))
     snprintf(buf, sizeof buf, "{\"@type\":\"%s\"%s}", type, mlen ? ",\"data\":true" : "");
   else if (!strcmp(type, ANY_STRING))
-    snprintf(buf, sizeof buf, "{\"@type\":\"%s\",\"data\":\"%.*s\"}", type,
-             mlen ? (int)msg[1] : 0, (const char *)msg + 2);
+    snprintf(buf, sizeof buf, "{\"@type\":\"%s\",\"data\":\"%.*s\"}", type, mlen ? (int)msg[1] : 0,
+             (const char *)msg + 2);
   else
     return TC_EINVAL;
   *json = strdup(buf);
@@ -371,12 +371,12 @@ static void on_schemas(void *arg, int status, const char *head, const tc_schema_
 }
 
 /* Calls, checks the call was accepted and did not answer at once, waits. */
-#define CALL(r, expr)                                                          \
-  do {                                                                         \
-    res_clear(r);                                                              \
-    assert_int_equal((expr), 0);                                               \
-    assert_false((r)->done);                                                   \
-    wait_flag(&(r)->done);                                                     \
+#define CALL(r, expr)            \
+  do {                           \
+    res_clear(r);                \
+    assert_int_equal((expr), 0); \
+    assert_false((r)->done);     \
+    wait_flag(&(r)->done);       \
   } while (0)
 
 static const tc_tuple_filter_t all_tuples;
@@ -465,9 +465,10 @@ static void test_track_commit_timestamp_off(void **state) {
   tc_backend_t *b;
   char *err;
   assert_int_equal(create_b(tc_pg_uri(off), NULL, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
-                           "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
-                           "enough)");
+  assert_string_equal(err,
+                      "track_commit_timestamp is off; Watch needs it: run ALTER SYSTEM SET "
+                      "track_commit_timestamp = on and restart PostgreSQL (a reload is not "
+                      "enough)");
   free(err);
   tc_pg_stop(off);
 }
@@ -478,8 +479,9 @@ static void test_unreachable(void **state) {
   char *err;
   const char *uri = "postgresql://me:secret@/tuplecast?host=/nonexistent-tuplecast&port=5999";
   assert_int_equal(create_b(uri, NULL, &b, &err), TC_ECONFIG);
-  const char *want = "cannot connect to PostgreSQL "
-                     "(postgresql://me:***@/tuplecast?host=/nonexistent-tuplecast&port=5999): ";
+  const char *want =
+      "cannot connect to PostgreSQL "
+      "(postgresql://me:***@/tuplecast?host=/nonexistent-tuplecast&port=5999): ";
   if (strncmp(err, want, strlen(want)) != 0) fail_msg("message: %s", err);
   assert_null(strstr(err, "secret"));
   assert_null(strchr(err, '\n'));
@@ -505,19 +507,22 @@ static void test_no_privileges(void **state) {
   tc_backend_t *b;
   char *err;
   assert_int_equal(create_b(low, NULL, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "role lowly lacks SELECT on table tuplecast_migrations: GRANT SELECT "
-                           "ON tuplecast_migrations TO lowly");
+  assert_string_equal(err,
+                      "role lowly lacks SELECT on table tuplecast_migrations: GRANT SELECT "
+                      "ON tuplecast_migrations TO lowly");
   free(err);
   sql(uri, "GRANT SELECT ON tuplecast_migrations TO lowly");
   assert_int_equal(create_b(low, NULL, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "role lowly lacks SELECT on table tenants: GRANT SELECT, INSERT, "
-                           "UPDATE, DELETE ON tenants TO lowly");
+  assert_string_equal(err,
+                      "role lowly lacks SELECT on table tenants: GRANT SELECT, INSERT, "
+                      "UPDATE, DELETE ON tenants TO lowly");
   free(err);
   /* Tables granted, sequences not: the next message names the sequence. */
   sql(uri, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO lowly");
   assert_int_equal(create_b(low, NULL, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "role lowly lacks USAGE on sequence public.relation_tuples_id_seq: "
-                           "GRANT USAGE ON SEQUENCE public.relation_tuples_id_seq TO lowly");
+  assert_string_equal(err,
+                      "role lowly lacks USAGE on sequence public.relation_tuples_id_seq: "
+                      "GRANT USAGE ON SEQUENCE public.relation_tuples_id_seq TO lowly");
   free(err);
   sql(uri, "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO lowly");
   close_b(open_b(low, NULL));
@@ -525,9 +530,10 @@ static void test_no_privileges(void **state) {
   const char *empty = db("privs_empty");
   char *low_empty = uri_as(empty, "lowly");
   assert_int_equal(create_b(low_empty, NULL, &b, &err), TC_ECONFIG);
-  assert_string_equal(err, "role lowly lacks CREATE on schema public, which the migrations need: "
-                           "GRANT CREATE ON SCHEMA public TO lowly, or run tuplecast migrate up as "
-                           "the schema's owner and start with database.auto_migrate: false");
+  assert_string_equal(err,
+                      "role lowly lacks CREATE on schema public, which the migrations need: "
+                      "GRANT CREATE ON SCHEMA public TO lowly, or run tuplecast migrate up as "
+                      "the schema's owner and start with database.auto_migrate: false");
   free(err);
   free(low);
   free(low_empty);
@@ -697,15 +703,16 @@ static void test_permify_database(void **state) {
   char *tok1 = permify_token(x1, PQgetvalue(r, 0, 1));
   PQclear(r);
   /* A second one deletes u1 and adds u2. */
-  PQclear(sql_on(c, "BEGIN;"
-                    "INSERT INTO transactions (tenant_id) VALUES ('acme');"
-                    "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id()"
-                    " WHERE tenant_id = 'acme' AND subject_id = 'u1'"
-                    " AND expired_tx_id = '9223372036854775807'::xid8;"
-                    "INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
-                    " subject_id, subject_relation, created_tx_id, tenant_id) VALUES"
-                    " ('doc', '1', 'viewer', 'user', 'u2', '', pg_current_xact_id(), 'acme');"
-                    "COMMIT"));
+  PQclear(sql_on(c,
+                 "BEGIN;"
+                 "INSERT INTO transactions (tenant_id) VALUES ('acme');"
+                 "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id()"
+                 " WHERE tenant_id = 'acme' AND subject_id = 'u1'"
+                 " AND expired_tx_id = '9223372036854775807'::xid8;"
+                 "INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
+                 " subject_id, subject_relation, created_tx_id, tenant_id) VALUES"
+                 " ('doc', '1', 'viewer', 'user', 'u2', '', pg_current_xact_id(), 'acme');"
+                 "COMMIT"));
   PQfinish(c);
   char *before = sql_val(uri, layout_sql);
 
@@ -756,8 +763,9 @@ static void test_permify_database(void **state) {
   assert_int_equal(res.status, 0);
   uint8_t dec[256];
   unb64(res.token, dec);
-  char *snap = sql_val(uri, "SELECT id::text || ' ' || snapshot::text FROM transactions"
-                            " ORDER BY id DESC LIMIT 1");
+  char *snap = sql_val(uri,
+                       "SELECT id::text || ' ' || snapshot::text FROM transactions"
+                       " ORDER BY id DESC LIMIT 1");
   unsigned long long x3 = strtoull(snap, NULL, 10);
   char *want = permify_token(x3, strchr(snap, ' ') + 1);
   assert_string_equal(res.token, want);
@@ -766,9 +774,14 @@ static void test_permify_database(void **state) {
 
   /* The feed reports Permify's transactions: from the start of history
    * (Permify's token for a tenant without transactions) and from the first. */
-  static const char *const history[] = {
-      "+doc:1#viewer@user:u1", "+doc:1#parent@folder:f", "+doc:1$public", "|",
-      "-doc:1#viewer@user:u1", "+doc:1#viewer@user:u2", "|", "+doc:2#viewer@user:u3"};
+  static const char *const history[] = {"+doc:1#viewer@user:u1",
+                                        "+doc:1#parent@folder:f",
+                                        "+doc:1$public",
+                                        "|",
+                                        "-doc:1#viewer@user:u1",
+                                        "+doc:1#viewer@user:u2",
+                                        "|",
+                                        "+doc:2#viewer@user:u3"};
   res_clear(&res);
   CALL(&res, api->read_changes(b, "acme", "AAAAAAAAAAA=", NULL, 0, on_changes, &res));
   assert_int_equal(res.status, 0);
@@ -901,11 +914,13 @@ static void test_attributes(void **state) {
   CALL(&res, api->write(b, &w, on_write, &res));
   assert_int_equal(res.status, 0);
   /* The upsert expired the old row and created the new one. */
-  assert_int_equal(sql_long(uri, "SELECT count(*) FROM attributes WHERE tenant_id = 'at'"
-                                 " AND expired_tx_id <> '9223372036854775807'::xid8"),
+  assert_int_equal(sql_long(uri,
+                            "SELECT count(*) FROM attributes WHERE tenant_id = 'at'"
+                            " AND expired_tx_id <> '9223372036854775807'::xid8"),
                    1);
-  char *json = sql_val(uri, "SELECT value::text FROM attributes WHERE tenant_id = 'at'"
-                            " AND expired_tx_id = '9223372036854775807'::xid8");
+  char *json = sql_val(uri,
+                       "SELECT value::text FROM attributes WHERE tenant_id = 'at'"
+                       " AND expired_tx_id = '9223372036854775807'::xid8");
   assert_string_equal(json, "{\"data\": true, \"@type\": \"" ANY_BOOL "\"}");
   free(json);
   CALL(&res, api->read_attrs(b, "at", "", &all_attrs, 0, 0, on_attrs, &res));
@@ -936,8 +951,11 @@ static void test_delete_by_filter(void **state) {
   CALL(&res, write_tuples(b, &res, "dl", t, 4));
   char *tok = strdup(res.token);
   const char *ids[] = {"1", "2"}, *subs[] = {"a"};
-  tc_tuple_filter_t f = {.entity_type = "doc", .entity_ids = ids, .n_entity_ids = 2,
-                         .subject_ids = subs, .n_subject_ids = 1};
+  tc_tuple_filter_t f = {.entity_type = "doc",
+                         .entity_ids = ids,
+                         .n_entity_ids = 2,
+                         .subject_ids = subs,
+                         .n_subject_ids = 1};
   tc_write_batch_t w = {.tenant_id = "dl", .tuple_delete = &f};
   CALL(&res, api->write(b, &w, on_write, &res));
   assert_int_equal(res.status, 0);
@@ -1069,16 +1087,17 @@ static void test_tenants(void **state) {
   tc_tuple_t t = tuple("1", "u");
   CALL(&res, write_tuples(b, &res, "acme", &t, 1));
   CALL(&res, write_tuples(b, &res, "beta", &t, 1));
-  CALL(&res, api->schema_write(b, "acme", "cpm2b0ljrs1e5h0a1b2c", "entity user {}", on_status,
-                               &res));
+  CALL(&res,
+       api->schema_write(b, "acme", "cpm2b0ljrs1e5h0a1b2c", "entity user {}", on_status, &res));
   assert_int_equal(res.status, 0);
   CALL(&res, api->tenant_delete(b, "acme", on_tenant, &res));
   assert_int_equal(res.status, 0);
   assert_string_equal(res.tenant.id, "acme");
-  assert_int_equal(sql_long(uri, "SELECT (SELECT count(*) FROM relation_tuples WHERE tenant_id ="
-                                 " 'acme') + (SELECT count(*) FROM transactions WHERE tenant_id ="
-                                 " 'acme') + (SELECT count(*) FROM schema_definitions WHERE"
-                                 " tenant_id = 'acme')"),
+  assert_int_equal(sql_long(uri,
+                            "SELECT (SELECT count(*) FROM relation_tuples WHERE tenant_id ="
+                            " 'acme') + (SELECT count(*) FROM transactions WHERE tenant_id ="
+                            " 'acme') + (SELECT count(*) FROM schema_definitions WHERE"
+                            " tenant_id = 'acme')"),
                    0);
   assert_int_equal(sql_long(uri, "SELECT count(*) FROM relation_tuples WHERE tenant_id = 'beta'"),
                    1);
@@ -1092,9 +1111,18 @@ static void test_tenants(void **state) {
 
 /* An rs/xid-shaped version: 12 bytes (4 of them Unix seconds) in base32hex. */
 static void make_version(char out[21], uint32_t secs, uint32_t counter) {
-  uint8_t id[12] = {(uint8_t)(secs >> 24), (uint8_t)(secs >> 16), (uint8_t)(secs >> 8),
-                    (uint8_t)secs, 1, 2, 3, 4, 5, (uint8_t)(counter >> 16),
-                    (uint8_t)(counter >> 8), (uint8_t)counter};
+  uint8_t id[12] = {(uint8_t)(secs >> 24),
+                    (uint8_t)(secs >> 16),
+                    (uint8_t)(secs >> 8),
+                    (uint8_t)secs,
+                    1,
+                    2,
+                    3,
+                    4,
+                    5,
+                    (uint8_t)(counter >> 16),
+                    (uint8_t)(counter >> 8),
+                    (uint8_t)counter};
   const char *al = "0123456789abcdefghijklmnopqrstuv";
   uint32_t acc = 0;
   int bits = 0, n = 0;
@@ -1136,20 +1164,22 @@ static void test_schemas(void **state) {
   assert_null(res.version);
   CALL(&res, api->schema_write(b, "sc", v1, text, on_status, &res));
   assert_int_equal(res.status, 0);
-  char *names = sql_val(uri, "SELECT string_agg(name, ',' ORDER BY name) FROM schema_definitions"
-                             " WHERE tenant_id = 'sc'");
+  char *names = sql_val(uri,
+                        "SELECT string_agg(name, ',' ORDER BY name) FROM schema_definitions"
+                        " WHERE tenant_id = 'sc'");
   assert_string_equal(names, "check_public,document,user");
   free(names);
   CALL(&res, api->schema_read(b, "sc", "", on_schema, &res));
   assert_int_equal(res.status, 0);
   assert_string_equal(res.version, v1);
-  assert_string_equal(res.text, "rule check_public(p boolean) {\n  p == true\n}\n\n"
-                                "entity document {\n"
-                                "  relation owner @user // who owns it {\n"
-                                "  attribute public boolean\n"
-                                "  permission view = owner or check_public(public)\n"
-                                "}\n\n"
-                                "entity user {}");
+  assert_string_equal(res.text,
+                      "rule check_public(p boolean) {\n  p == true\n}\n\n"
+                      "entity document {\n"
+                      "  relation owner @user // who owns it {\n"
+                      "  attribute public boolean\n"
+                      "  permission view = owner or check_public(public)\n"
+                      "}\n\n"
+                      "entity user {}");
   CALL(&res, api->schema_write(b, "sc", v1, text, on_status, &res));
   assert_int_equal(res.status, TC_EUNIQUE);
   CALL(&res, api->schema_write(b, "sc", v2, "entity user {}", on_status, &res));
@@ -1179,8 +1209,9 @@ static void test_schemas(void **state) {
 /* ---- retries and connection loss ------------------------------------------------ */
 
 static int lock_waiters(void *uri) {
-  return sql_long(uri, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                       " AND datname = current_database()") > 0;
+  return sql_long(uri,
+                  "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                  " AND datname = current_database()") > 0;
 }
 
 static void test_serialization_retry(void **state) {
@@ -1192,10 +1223,11 @@ static void test_serialization_retry(void **state) {
   CALL(&res, write_tuples(b, &res, "rt", &t, 1));
   /* Another client expires the row and holds its lock... */
   PGconn *other = side(uri);
-  PQclear(sql_on(other, "BEGIN;"
-                        "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id()"
-                        " WHERE tenant_id = 'rt' AND entity_id = 'a'"
-                        " AND expired_tx_id = '9223372036854775807'::xid8"));
+  PQclear(sql_on(other,
+                 "BEGIN;"
+                 "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id()"
+                 " WHERE tenant_id = 'rt' AND entity_id = 'a'"
+                 " AND expired_tx_id = '9223372036854775807'::xid8"));
   /* ...our delete of the same row waits for it... */
   const char *ids[] = {"a"};
   tc_tuple_filter_t f = {.entity_ids = ids, .n_entity_ids = 1};
@@ -1258,8 +1290,9 @@ static void test_connection_loss(void **state) {
     assert_int_equal(api->write(b, &w, on_loss, &slots[i]), 0);
   }
   uv_run(&loop, UV_RUN_NOWAIT); /* some are on the wire */
-  sql(uri, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-           " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  sql(uri,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+      " WHERE datname = current_database() AND pid <> pg_backend_pid()");
   wait_flag(&l.done);
   assert_int_equal(l.ok + l.unavailable + l.unknown, 50);
   for (int i = 0; i < 50; i++) {
@@ -1307,9 +1340,10 @@ static void test_gc(void **state) {
   CALL(&res, api->write(b, &empty, on_write, &res));
   char *last = sql_val(uri, "SELECT max(id::text::int8) FROM transactions WHERE tenant_id = 'g'");
   wait_cond(gc_done, (void *)uri);
-  assert_int_equal(sql_long(uri, "SELECT (SELECT count(*) FROM relation_tuples WHERE tenant_id ="
-                                 " 'g') + (SELECT count(*) FROM attributes WHERE tenant_id = 'g'"
-                                 " AND expired_tx_id <> '9223372036854775807'::xid8)"),
+  assert_int_equal(sql_long(uri,
+                            "SELECT (SELECT count(*) FROM relation_tuples WHERE tenant_id ="
+                            " 'g') + (SELECT count(*) FROM attributes WHERE tenant_id = 'g'"
+                            " AND expired_tx_id <> '9223372036854775807'::xid8)"),
                    0);
   assert_int_equal(sql_long(uri, "SELECT count(*) FROM attributes WHERE tenant_id = 'g'"), 1);
   char *horizon = sql_val(uri, "SELECT horizon::text FROM tuplecast_gc WHERE tenant_id = 'g'");
@@ -1364,8 +1398,12 @@ int main(void) {
   uv_loop_init(&loop);
   uv_async_init(&loop, &post_async, on_posted);
   uv_timer_init(&loop, &deadline);
-  host = (tc_host_api_t){.struct_size = sizeof host, .loop = &loop, .post = host_post,
-                         .log = tt_log, .now_ms = host_now_ms, .changed = host_changed,
+  host = (tc_host_api_t){.struct_size = sizeof host,
+                         .loop = &loop,
+                         .post = host_post,
+                         .log = tt_log,
+                         .now_ms = host_now_ms,
+                         .changed = host_changed,
                          .any_to_json = host_any_to_json,
                          .any_from_json = host_any_from_json};
   const struct CMUnitTest tests[] = {

@@ -56,8 +56,8 @@ typedef struct outcome_s {
 
 static int completed; /* units whose callback ran, in the current test */
 
-static void record(void *arg, int status, PGresult *const *results, size_t n,
-                   const char *sqlstate, const char *errmsg) {
+static void record(void *arg, int status, PGresult *const *results, size_t n, const char *sqlstate,
+                   const char *errmsg) {
   outcome_t *o = arg;
   o->fired++;
   o->status = status;
@@ -73,9 +73,7 @@ static void record(void *arg, int status, PGresult *const *results, size_t n,
   completed++;
 }
 
-static struct {
-  int warn, lost, again, cannot;
-} logs;
+static struct { int warn, lost, again, cannot; } logs;
 
 static void log_sink(int level, const char *buf) {
   if (level >= 2) logs.warn++;
@@ -207,8 +205,8 @@ static void test_second_address(void **state) {
   }
   assert_true(host && port && user && dbname);
   char conninfo[512];
-  snprintf(conninfo, sizeof conninfo, "host=127.0.0.1,%s port=1,%s user=%s dbname=%s", host,
-           port, user, dbname);
+  snprintf(conninfo, sizeof conninfo, "host=127.0.0.1,%s port=1,%s user=%s dbname=%s", host, port,
+           user, dbname);
   PQconninfoFree(opts);
 
   uv_loop_t loop;
@@ -279,8 +277,7 @@ static void test_prepared(void **state) {
   /* Each connection prepared each name once (twice would have failed). */
   for (int i = 0; i < 4; i++)
     check_value(&loop, p,
-                 "SELECT count(*) FROM pg_prepared_statements WHERE name IN ('ins', 'cnt')",
-                 "2");
+                "SELECT count(*) FROM pg_prepared_statements WHERE name IN ('ins', 'cnt')", "2");
   close_pool(&loop, p);
 
   /* A prepare that failed is sent again next time. */
@@ -369,7 +366,7 @@ static void test_queue_timeout(void **state) {
   assert_string_equal(o.sqlstate, "");
   assert_non_null(strstr(o.errmsg, "no connection to PostgreSQL for 300 ms"));
   assert_int_equal(tc__pg_pool_pending(p), 0);
-  assert_true(logs.cannot > 2); /* retried... */
+  assert_true(logs.cannot > 2);   /* retried... */
   assert_int_equal(logs.warn, 2); /* ...but warned once per connection */
   close_pool(&loop, p);
   finish_loop(&loop);
@@ -440,11 +437,10 @@ static void test_listener(void **state) {
 
   /* Two notifications in one transaction: the first closes the listener. */
   h.close_on_note = ls;
-  assert_int_equal(run1(&loop, p,
-                        "SELECT pg_notify('tc_chan', 'x3'), pg_notify('tc_chan', 'x4')", 0,
-                        NULL)
-                       .status,
-                   0);
+  assert_int_equal(
+      run1(&loop, p, "SELECT pg_notify('tc_chan', 'x3'), pg_notify('tc_chan', 'x4')", 0, NULL)
+          .status,
+      0);
   assert_true(wait_count(&loop, &h.closed, 1, 10000));
   assert_int_equal(h.notes, 3);
   assert_string_equal(h.last, "x3");
@@ -532,10 +528,13 @@ static int teardown_env(void **state) {
 int main(void) {
   tt_log_sink(log_sink);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_many_units),      cmocka_unit_test(test_second_address),
+      cmocka_unit_test(test_many_units),
+      cmocka_unit_test(test_second_address),
       cmocka_unit_test(test_error_fails_own_unit),
-      cmocka_unit_test(test_prepared),        cmocka_unit_test(test_connection_loss),
-      cmocka_unit_test(test_queue_timeout),   cmocka_unit_test(test_listener),
+      cmocka_unit_test(test_prepared),
+      cmocka_unit_test(test_connection_loss),
+      cmocka_unit_test(test_queue_timeout),
+      cmocka_unit_test(test_listener),
       cmocka_unit_test(test_close_in_flight),
   };
   return cmocka_run_group_tests(tests, setup_env, teardown_env);

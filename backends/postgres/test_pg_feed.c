@@ -75,8 +75,10 @@ static uint64_t u64(const char *s) { return strtoull(s, NULL, 10); }
 static uint64_t w_begin(PGconn *c, const char *tenant, char **snap) {
   sql(c, "BEGIN ISOLATION LEVEL SERIALIZABLE");
   const char *v[1] = {tenant};
-  PGresult *r = sqlp(c, "INSERT INTO transactions (tenant_id) VALUES ($1) RETURNING id::text,"
-                        " snapshot::text", 1, v);
+  PGresult *r = sqlp(c,
+                     "INSERT INTO transactions (tenant_id) VALUES ($1) RETURNING id::text,"
+                     " snapshot::text",
+                     1, v);
   uint64_t x = u64(PQgetvalue(r, 0, 0));
   if (snap) *snap = strdup(PQgetvalue(r, 0, 1));
   PQclear(r);
@@ -86,9 +88,11 @@ static uint64_t w_begin(PGconn *c, const char *tenant, char **snap) {
 /* A tuple doc:<label>#viewer@user:u created by the open transaction. */
 static void w_tuple(PGconn *c, const char *tenant, const char *label) {
   const char *v[2] = {tenant, label};
-  PQclear(sqlp(c, "INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
-                  " subject_id, subject_relation, tenant_id) VALUES ('doc', $2, 'viewer', 'user',"
-                  " 'u', '', $1)", 2, v));
+  PQclear(sqlp(c,
+               "INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
+               " subject_id, subject_relation, tenant_id) VALUES ('doc', $2, 'viewer', 'user',"
+               " 'u', '', $1)",
+               2, v));
 }
 
 static void w_commit(PGconn *c) { sql(c, "COMMIT"); }
@@ -108,7 +112,8 @@ static size_t permify_poll(const char *tenant, uint64_t *cr, uint64_t *out, size
   char q[600];
   snprintf(q, sizeof q,
            "SELECT id::text FROM transactions WHERE pg_xact_commit_timestamp(id::xid) > (SELECT "
-           "pg_xact_commit_timestamp(id::xid) FROM transactions WHERE id = '%" PRIu64 "'::xid8) "
+           "pg_xact_commit_timestamp(id::xid) FROM transactions WHERE id = '%" PRIu64
+           "'::xid8) "
            "AND id < pg_snapshot_xmin(pg_current_snapshot()) AND tenant_id = $1 ORDER BY "
            "pg_xact_commit_timestamp(id::xid)",
            *cr);
@@ -263,9 +268,8 @@ static char *describe(const tc_change_t *c) {
   char op = c->op == TC_CHANGE_CREATE ? '+' : '-';
   if (c->tuple) {
     const tc_tuple_t *t = c->tuple;
-    snprintf(buf, sizeof buf, "%c%s:%s#%s@%s:%s%s%s", op, t->entity_type, t->entity_id,
-             t->relation, t->subject_type, t->subject_id, *t->subject_relation ? "#" : "",
-             t->subject_relation);
+    snprintf(buf, sizeof buf, "%c%s:%s#%s@%s:%s%s%s", op, t->entity_type, t->entity_id, t->relation,
+             t->subject_type, t->subject_id, *t->subject_relation ? "#" : "", t->subject_relation);
   } else {
     const tc_attr_t *a = c->attr;
     snprintf(buf, sizeof buf, "%c%s:%s$%s=%.*s", op, a->entity_type, a->entity_id, a->attribute,
@@ -349,8 +353,8 @@ static const char *labels(const res_t *r, char *buf, size_t size) {
 
 /* Reads from `from` with `limit` until nothing is new; the labels of every
  * message go to buf; *last (malloc'd) the final position. */
-static void feed_read_all(env_t *e, const char *tenant, const char *from, uint32_t limit,
-                          char *buf, size_t size, char **last) {
+static void feed_read_all(env_t *e, const char *tenant, const char *from, uint32_t limit, char *buf,
+                          size_t size, char **last) {
   char *at = strdup(from);
   buf[0] = '\0';
   for (;;) {
@@ -460,8 +464,9 @@ static void test_tokens(void **state) {
   char *tc1 = b64("tc1:3b5b6a0e-sqlite:42");
   expect_bad_token(tc1, "SQLite or memory backend");
   free(tc1);
-  const char *bad_text[] = {"hello world", "12:5:3:", "120:3:9:9", "12:3:9:4,2", "tc2:inst-9",
-                            "tc2:inst-9:5:3:", "tc2:inst-9:1:9:x", "x:1:2:", "12:1:9:3,"};
+  const char *bad_text[] = {
+      "hello world",     "12:5:3:",          "120:3:9:9", "12:3:9:4,2", "tc2:inst-9",
+      "tc2:inst-9:5:3:", "tc2:inst-9:1:9:x", "x:1:2:",    "12:1:9:3,"};
   for (size_t i = 0; i < sizeof bad_text / sizeof *bad_text; i++) {
     char *b = b64(bad_text[i]);
     expect_bad_token(b, "malformed");
@@ -722,18 +727,19 @@ static void test_resume_after_long_disconnection(void **state) {
   uint64_t cr = write_one(db, T, "r0", NULL);
   char *h = feed_head(e, T);
   uint64_t t0 = now_ms();
-  sql(db, "DO $$ BEGIN FOR i IN 1..5000 LOOP"
-          " INSERT INTO transactions (tenant_id) VALUES ('resume');"
-          " IF i % 10 <> 0 THEN"
-          "  INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
-          "   subject_id, subject_relation, tenant_id)"
-          "   VALUES ('doc', 'r' || i, 'viewer', 'user', 'u', '', 'resume');"
-          " END IF;"
-          " IF i % 7 = 0 AND i % 10 <> 0 THEN"
-          "  INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id)"
-          "   VALUES ('doc', 'r' || i, 'n', jsonb_build_object('i', i), 'resume');"
-          " END IF;"
-          " COMMIT; END LOOP; END $$");
+  sql(db,
+      "DO $$ BEGIN FOR i IN 1..5000 LOOP"
+      " INSERT INTO transactions (tenant_id) VALUES ('resume');"
+      " IF i % 10 <> 0 THEN"
+      "  INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
+      "   subject_id, subject_relation, tenant_id)"
+      "   VALUES ('doc', 'r' || i, 'viewer', 'user', 'u', '', 'resume');"
+      " END IF;"
+      " IF i % 7 = 0 AND i % 10 <> 0 THEN"
+      "  INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id)"
+      "   VALUES ('doc', 'r' || i, 'n', jsonb_build_object('i', i), 'resume');"
+      " END IF;"
+      " COMMIT; END LOOP; END $$");
   uint64_t t1 = now_ms();
   uint64_t *ids = malloc(6000 * sizeof *ids);
   uint64_t pcr = cr;
@@ -783,9 +789,10 @@ static void test_resume_after_long_disconnection(void **state) {
   uint64_t tf1 = now_ms();
   assert_int_equal(seen, 4500);
   assert_int_equal(changes, 4500 + 643);
-  print_message("resume: 5000 transactions written in %" PRIu64 " ms; Permify's poll returned"
-                " %zu rows in one result in %" PRIu64 " ms; ours: %zu pages of limit 7 in %"
-                PRIu64 " ms\n",
+  print_message("resume: 5000 transactions written in %" PRIu64
+                " ms; Permify's poll returned"
+                " %zu rows in one result in %" PRIu64 " ms; ours: %zu pages of limit 7 in %" PRIu64
+                " ms\n",
                 t1 - t0, np, tp1 - tp, pages, tf1 - tf);
   /* And in one go with a large limit: the same sequence. */
   static char all[65536];
@@ -958,8 +965,7 @@ static void test_out_of_range(void **state) {
   }
   /* The horizon: positions before it are out of range, later ones are not. */
   snprintf(xs, sizeof xs, "%" PRIu64, x2);
-  PQclear(sqlp(db, "INSERT INTO tuplecast_gc (tenant_id, horizon) VALUES ('oor', $1::xid8)", 1,
-               v));
+  PQclear(sqlp(db, "INSERT INTO tuplecast_gc (tenant_id, horizon) VALUES ('oor', $1::xid8)", 1, v));
   const char *old[2] = {h, "AAAAAAAAAAA="};
   for (int i = 0; i < 2; i++) {
     feed_read(e, T, old[i], NULL, 100, &r);
@@ -994,23 +1000,28 @@ static void test_change_shapes(void **state) {
   write_one(db, T, "s0", NULL);
   w_begin(db, T, NULL);
   w_tuple(db, T, "old");
-  sql(db, "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id) VALUES"
-          " ('doc', 'old', 'public', '{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\","
-          "\"data\":true}', 'shape')");
+  sql(db,
+      "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id) VALUES"
+      " ('doc', 'old', 'public', '{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\","
+      "\"data\":true}', 'shape')");
   w_commit(db);
   char *h = feed_head(e, T);
   w_begin(db, T, NULL);
   w_tuple(db, T, "new1");
-  sql(db, "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
-          " 'shape' AND entity_id = 'old' AND expired_tx_id = '9223372036854775807'::xid8");
-  sql(db, "UPDATE attributes SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
-          " 'shape' AND entity_id = 'old' AND expired_tx_id = '9223372036854775807'::xid8");
-  sql(db, "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id) VALUES"
-          " ('doc', 'old', 'public', '{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\"}',"
-          " 'shape')");
+  sql(db,
+      "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
+      " 'shape' AND entity_id = 'old' AND expired_tx_id = '9223372036854775807'::xid8");
+  sql(db,
+      "UPDATE attributes SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
+      " 'shape' AND entity_id = 'old' AND expired_tx_id = '9223372036854775807'::xid8");
+  sql(db,
+      "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id) VALUES"
+      " ('doc', 'old', 'public', '{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\"}',"
+      " 'shape')");
   w_tuple(db, T, "brief");
-  sql(db, "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
-          " 'shape' AND entity_id = 'brief'");
+  sql(db,
+      "UPDATE relation_tuples SET expired_tx_id = pg_current_xact_id() WHERE tenant_id ="
+      " 'shape' AND entity_id = 'brief'");
   w_tuple(db, T, "new2");
   w_commit(db);
   res_t r;
@@ -1025,11 +1036,12 @@ static void test_change_shapes(void **state) {
   res_clear(&r);
   /* A transaction of 30 changes with limit 10: whole; then the next one. */
   char *h2 = feed_head(e, T);
-  sql(db, "BEGIN; INSERT INTO transactions (tenant_id) VALUES ('shape');"
-          " INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
-          "  subject_id, subject_relation, tenant_id)"
-          "  SELECT 'doc', 'big' || i, 'viewer', 'user', 'u', '', 'shape'"
-          "  FROM generate_series(1, 30) i; COMMIT");
+  sql(db,
+      "BEGIN; INSERT INTO transactions (tenant_id) VALUES ('shape');"
+      " INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
+      "  subject_id, subject_relation, tenant_id)"
+      "  SELECT 'doc', 'big' || i, 'viewer', 'user', 'u', '', 'shape'"
+      "  FROM generate_series(1, 30) i; COMMIT");
   write_one(db, T, "after", NULL);
   feed_read(e, T, h2, NULL, 10, &r);
   assert_int_equal(r.nchanges, 30);
@@ -1051,11 +1063,12 @@ static void test_limit_and_empty_transactions(void **state) {
   const char *T = "lim";
   char *h = feed_head(e, T);
   for (int i = 0; i < 25; i++) write_one(db, T, NULL, NULL); /* empty */
-  sql(db, "BEGIN; INSERT INTO transactions (tenant_id) VALUES ('lim');"
-          " INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
-          "  subject_id, subject_relation, tenant_id)"
-          "  SELECT 'doc', 'k' || i, 'viewer', 'user', 'u', '', 'lim'"
-          "  FROM generate_series(1, 3) i; COMMIT");
+  sql(db,
+      "BEGIN; INSERT INTO transactions (tenant_id) VALUES ('lim');"
+      " INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type,"
+      "  subject_id, subject_relation, tenant_id)"
+      "  SELECT 'doc', 'k' || i, 'viewer', 'user', 'u', '', 'lim'"
+      "  FROM generate_series(1, 3) i; COMMIT");
   write_one(db, T, "m", NULL);
   write_one(db, T, "n", NULL);
   res_t r, r2, r3;
@@ -1300,8 +1313,8 @@ static void test_wake_notify(void **state) {
   }
   qsort(wake, N, sizeof *wake, cmp_u64);
   qsort(feed, N, sizeof *feed, cmp_u64);
-  print_message("latency over %d writes: NOTIFY after commit -> other node's changed: p50 %"
-                PRIu64 " us, p99 %" PRIu64 " us; changed -> feed rows in hand: p50 %" PRIu64
+  print_message("latency over %d writes: NOTIFY after commit -> other node's changed: p50 %" PRIu64
+                " us, p99 %" PRIu64 " us; changed -> feed rows in hand: p50 %" PRIu64
                 " us, p99 %" PRIu64 " us\n",
                 N, wake[N / 2], wake[N * 99 / 100], feed[N / 2], feed[N * 99 / 100]);
   free(at);

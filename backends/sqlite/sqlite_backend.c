@@ -90,8 +90,7 @@ static tc__sq_req_t *req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite
 }
 
 /* Copies of the string inputs, "" for NULL. */
-static int copy_inputs(tc__sq_req_t *r, const char *tenant_id, const char *key,
-                       const char *text) {
+static int copy_inputs(tc__sq_req_t *r, const char *tenant_id, const char *key, const char *text) {
   r->tenant_id = tc_arena_strdup(&r->arena, tenant_id);
   r->key = tc_arena_strdup(&r->arena, key);
   r->text = tc_arena_strdup(&r->arena, text);
@@ -129,9 +128,8 @@ static void deliver_tenant(tc__sq_req_t *r) {
   r->cb.tenant(r->arg, r->status, r->status == 0 ? &r->tenant : NULL);
 }
 
-static int submit_tenant(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
-                         int on_writer, const char *id, const char *name, tc_tenant_cb cb,
-                         void *arg) {
+static int submit_tenant(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *), int on_writer,
+                         const char *id, const char *name, tc_tenant_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, exec, deliver_tenant, arg);
   if (r) r->cb.tenant = cb;
   return submit(b, r, r ? copy_inputs(r, id, name, NULL) : 0, on_writer);
@@ -180,8 +178,8 @@ static void deliver_schema(tc__sq_req_t *r) {
     r->cb.schema(r->arg, r->status, NULL, NULL);
 }
 
-static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version,
-                       tc_schema_cb cb, void *arg) {
+static int schema_read(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
+                       void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_schema_read, deliver_schema, arg);
   if (r) r->cb.schema = cb;
   return submit(b, r, r ? copy_inputs(r, tenant_id, version, NULL) : 0, 0);
@@ -191,8 +189,8 @@ static void deliver_schemas(tc__sq_req_t *r) {
   r->cb.schemas(r->arg, r->status, r->head, r->rows, r->n, r->next_key);
 }
 
-static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before,
-                       uint32_t limit, tc_schemas_cb cb, void *arg) {
+static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
+                       tc_schemas_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_schema_list, deliver_schemas, arg);
   if (r) {
     r->cb.schemas = cb;
@@ -217,8 +215,7 @@ static void deliver_token(tc__sq_req_t *r, uint64_t revision,
 
 static void deliver_write(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.write); }
 
-static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
-                       void *arg) {
+static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_write, deliver_write, arg);
   if (r) r->cb.write = cb;
   int rc = submit(b, r, r ? tc_copy_write_batch(&r->arena, &r->batch, batch) : 0, 1);
@@ -246,9 +243,9 @@ static int token_revision(tc_backend_t *b, const char *token, uint64_t *revision
 
 /* A paged read at a revision: the part read_tuples and read_attrs share. */
 static tc__sq_req_t *page_req_new(tc_backend_t *b, int (*exec)(tc__sq_req_t *, sqlite3 *),
-                                  void (*deliver)(tc__sq_req_t *), void *arg,
-                                  const char *tenant_id, const char *token, tc_cursor_t after,
-                                  uint32_t limit, int *status) {
+                                  void (*deliver)(tc__sq_req_t *), void *arg, const char *tenant_id,
+                                  const char *token, tc_cursor_t after, uint32_t limit,
+                                  int *status) {
   uint64_t revision;
   if ((*status = token_revision(b, token, &revision)) != 0) return NULL;
   tc__sq_req_t *r = req_new(b, exec, deliver, arg);
@@ -265,8 +262,8 @@ static int read_tuples(tc_backend_t *b, const char *tenant_id, const char *token
                        const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit,
                        tc_tuples_cb cb, void *arg) {
   int status;
-  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id,
-                                 token, after, limit, &status);
+  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_tuples, deliver_tuples, arg, tenant_id, token,
+                                 after, limit, &status);
   if (r) r->cb.tuples = cb;
   if (r && status == 0 && f) status = tc_copy_tuple_filter(&r->arena, &r->tuple_filter, f);
   return submit(b, r, status, 0);
@@ -277,19 +274,17 @@ static void deliver_attrs(tc__sq_req_t *r) {
 }
 
 static int read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
-                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit,
-                      tc_attrs_cb cb, void *arg) {
+                      const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit, tc_attrs_cb cb,
+                      void *arg) {
   int status;
-  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id,
-                                 token, after, limit, &status);
+  tc__sq_req_t *r = page_req_new(b, tc__sq_exec_read_attrs, deliver_attrs, arg, tenant_id, token,
+                                 after, limit, &status);
   if (r) r->cb.attrs = cb;
   if (r && status == 0 && f) status = tc_copy_attr_filter(&r->arena, &r->attr_filter, f);
   return submit(b, r, status, 0);
 }
 
-static void deliver_head(tc__sq_req_t *r) {
-  deliver_token(r, r->revision, r->cb.head);
-}
+static void deliver_head(tc__sq_req_t *r) { deliver_token(r, r->revision, r->cb.head); }
 
 static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_head, deliver_head, arg);
@@ -305,8 +300,8 @@ static void deliver_changes(tc__sq_req_t *r) {
   free(last);
 }
 
-static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after,
-                        const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
   uint64_t from, to = UINT64_MAX;
   int rc = token_revision(b, after, &from);
   if (rc == 0 && upto) rc = token_revision(b, upto, &to);

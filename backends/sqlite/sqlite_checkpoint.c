@@ -33,8 +33,7 @@ static int run(sqlite3 *db, const tc_host_api_t *host, int mode, const char *wha
   if (sqlite3_wal_checkpoint_v2(db, NULL, mode, &log, &done) != SQLITE_OK)
     host->log(TC_LOG_WARN, "sqlite backend: %s checkpoint failed: %s", what, sqlite3_errmsg(db));
   else
-    host->log(TC_LOG_DEBUG, "sqlite backend: %s checkpoint: %d of %d WAL frames", what, done,
-              log);
+    host->log(TC_LOG_DEBUG, "sqlite backend: %s checkpoint: %d of %d WAL frames", what, done, log);
   return log;
 }
 

@@ -40,8 +40,7 @@ int tc__sq_fail(const tc_host_api_t *host, sqlite3 *db, const char *what) {
 
 char *tc__sq_column_dup(tc_arena_t *a, sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
-  return tc_arena_memdup(a, s ? (const char *)s : "",
-                             (size_t)sqlite3_column_bytes(st, i) + 1);
+  return tc_arena_memdup(a, s ? (const char *)s : "", (size_t)sqlite3_column_bytes(st, i) + 1);
 }
 
 /* ---- waiting for shared-cache locks (SQLite's unlock_notify recipe) ------ */
@@ -133,10 +132,10 @@ int tc__sq_open(const char *path, int is_memory, sqlite3 **out, char **errmsg) {
 #define ACTIVE_SQL "9223372036854775807"
 #define NOW_MS_SQL "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
-#define CHANGES_COLUMNS                                                               \
-  "revision INTEGER NOT NULL, seq INTEGER NOT NULL, tenant_id TEXT NOT NULL,"           \
-  " op INTEGER NOT NULL, kind INTEGER NOT NULL, entity_type TEXT NOT NULL,"             \
-  " entity_id TEXT NOT NULL, relation TEXT, subject_type TEXT, subject_id TEXT,"        \
+#define CHANGES_COLUMNS                                                          \
+  "revision INTEGER NOT NULL, seq INTEGER NOT NULL, tenant_id TEXT NOT NULL,"    \
+  " op INTEGER NOT NULL, kind INTEGER NOT NULL, entity_type TEXT NOT NULL,"      \
+  " entity_id TEXT NOT NULL, relation TEXT, subject_type TEXT, subject_id TEXT," \
   " subject_relation TEXT, attribute TEXT, value BLOB"
 
 /* migrations[i] moves user_version from i to i + 1; append only. */
@@ -145,7 +144,8 @@ static const char *const migrations[] = {
     "INSERT INTO meta VALUES ('instance_id', lower(hex(randomblob(16))));"
     "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "INSERT INTO tenants VALUES ('t1', 'example tenant', " NOW_MS_SQL ");"
+    "INSERT INTO tenants VALUES ('t1', 'example tenant', " NOW_MS_SQL
+    ");"
     "CREATE TABLE transactions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  tenant_id TEXT NOT NULL, committed_at INTEGER NOT NULL);"
     "CREATE INDEX idx_transactions_tenant ON transactions (tenant_id, id);"
@@ -156,10 +156,12 @@ static const char *const migrations[] = {
     "  entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, relation TEXT NOT NULL,"
     "  subject_type TEXT NOT NULL, subject_id TEXT NOT NULL,"
     "  subject_relation TEXT NOT NULL, created_rev INTEGER NOT NULL,"
-    "  expired_rev INTEGER NOT NULL DEFAULT " ACTIVE_SQL ");"
+    "  expired_rev INTEGER NOT NULL DEFAULT " ACTIVE_SQL
+    ");"
     "CREATE UNIQUE INDEX uq_relation_tuples_active ON relation_tuples (tenant_id,"
     "  entity_type, entity_id, relation, subject_type, subject_id, subject_relation)"
-    "  WHERE expired_rev = " ACTIVE_SQL ";"
+    "  WHERE expired_rev = " ACTIVE_SQL
+    ";"
     "CREATE INDEX idx_tuples_entity ON relation_tuples (tenant_id, entity_type,"
     "  entity_id, relation);"
     "CREATE INDEX idx_tuples_subject ON relation_tuples (tenant_id, subject_type,"
@@ -167,17 +169,21 @@ static const char *const migrations[] = {
     "CREATE TABLE attributes (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL,"
     "  entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, attribute TEXT NOT NULL,"
     "  value BLOB NOT NULL, created_rev INTEGER NOT NULL,"
-    "  expired_rev INTEGER NOT NULL DEFAULT " ACTIVE_SQL ");"
+    "  expired_rev INTEGER NOT NULL DEFAULT " ACTIVE_SQL
+    ");"
     "CREATE UNIQUE INDEX uq_attributes_active ON attributes (tenant_id, entity_type,"
-    "  entity_id, attribute) WHERE expired_rev = " ACTIVE_SQL ";"
+    "  entity_id, attribute) WHERE expired_rev = " ACTIVE_SQL
+    ";"
     "CREATE INDEX idx_attributes_entity ON attributes (tenant_id, entity_type,"
     "  entity_id, attribute);"
-    "CREATE TABLE changes (" CHANGES_COLUMNS ", PRIMARY KEY (revision, seq)) WITHOUT ROWID;"
+    "CREATE TABLE changes (" CHANGES_COLUMNS
+    ", PRIMARY KEY (revision, seq)) WITHOUT ROWID;"
     "CREATE INDEX idx_changes_tenant ON changes (tenant_id, revision, seq);",
     /* 2: the change log keyed by tenant.  Every read and delete names the
      * tenant, and the second B-tree cost each logged change an insert
      * (batched writes +9 %). */
-    "CREATE TABLE changes_v2 (" CHANGES_COLUMNS ","
+    "CREATE TABLE changes_v2 (" CHANGES_COLUMNS
+    ","
     "  PRIMARY KEY (tenant_id, revision, seq)) WITHOUT ROWID;"
     "INSERT INTO changes_v2 SELECT * FROM changes;"
     "DROP TABLE changes;"
@@ -224,8 +230,10 @@ int tc__sq_migrate(sqlite3 *db, int upto, char *out, char **errmsg) {
   int rc = tc__sq_exec(db, "BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) rc = user_version(db, &version);
   if (rc == SQLITE_OK && version > N_MIGRATIONS) {
-    *errmsg = message("sqlite backend: database schema version %d is newer than "
-                      "this build knows (%d)", version, N_MIGRATIONS);
+    *errmsg = message(
+        "sqlite backend: database schema version %d is newer than "
+        "this build knows (%d)",
+        version, N_MIGRATIONS);
     tc__sq_exec(db, "ROLLBACK");
     return TC_EDATASTORE;
   }

@@ -27,9 +27,9 @@ enum { TC__SQ_KIND_TUPLE = 1, TC__SQ_KIND_ATTR = 2 };
 typedef struct tc__sq_req_s tc__sq_req_t;
 
 struct tc__sq_req_s {
-  tc_completion_t done;     /* posted by the worker once exec has run */
-  tc__sq_req_t *next;       /* worker queue, or the loop's parked list */
-  tc_order_item_t order;    /* loop: in b->order; finished once exec has run */
+  tc_completion_t done;  /* posted by the worker once exec has run */
+  tc__sq_req_t *next;    /* worker queue, or the loop's parked list */
+  tc_order_item_t order; /* loop: in b->order; finished once exec has run */
   tc_backend_t *b;
   /* Worker thread: does the work, fills the results, returns the status.
    * A writer request may run again after a rollback: results are set, not
@@ -39,8 +39,8 @@ struct tc__sq_req_s {
   void (*deliver)(tc__sq_req_t *r);
   int status;
   int on_writer;
-  uint64_t seq;      /* writer requests: submission number */
-  uint64_t barrier;  /* reader requests: writer requests to wait for */
+  uint64_t seq;     /* writer requests: submission number */
+  uint64_t barrier; /* reader requests: writer requests to wait for */
   void *arg;
   tc_backend_cb_t cb;
   tc_arena_t arena;
@@ -86,8 +86,8 @@ typedef struct tc__sq_worker_s {
 } tc__sq_worker_t;
 
 /* Takes ownership of db; 0 or a TC_E* code. */
-int tc__sq_worker_start(tc__sq_worker_t *w, const tc_host_api_t *host,
-                        sqlite3 *db, int group_commit);
+int tc__sq_worker_start(tc__sq_worker_t *w, const tc_host_api_t *host, sqlite3 *db,
+                        int group_commit);
 void tc__sq_worker_push(tc__sq_worker_t *w, tc__sq_req_t *r);
 /* Runs what is queued, joins the thread and closes the connection. */
 void tc__sq_worker_stop(tc__sq_worker_t *w);
@@ -144,17 +144,13 @@ char *tc__sq_column_dup(tc_arena_t *a, sqlite3_stmt *st, int i);
 
 /* Prepare prefix + the filter's conditions + suffix.  Each set member adds
  * " AND col = ?" or " AND col IN (?, ...)"; unset members add nothing. */
-int tc__sq_prepare_tuple_query(sqlite3 *db, const char *prefix,
-                               const tc_tuple_filter_t *f, const char *suffix,
-                               sqlite3_stmt **out);
-int tc__sq_prepare_attr_query(sqlite3 *db, const char *prefix,
-                              const tc_attr_filter_t *f, const char *suffix,
-                              sqlite3_stmt **out);
+int tc__sq_prepare_tuple_query(sqlite3 *db, const char *prefix, const tc_tuple_filter_t *f,
+                               const char *suffix, sqlite3_stmt **out);
+int tc__sq_prepare_attr_query(sqlite3 *db, const char *prefix, const tc_attr_filter_t *f,
+                              const char *suffix, sqlite3_stmt **out);
 /* Bind those parameters from *i on, advancing *i; SQLite result code. */
-int tc__sq_tuple_filter_bind(sqlite3_stmt *st, int *i,
-                             const tc_tuple_filter_t *f);
-int tc__sq_attr_filter_bind(sqlite3_stmt *st, int *i,
-                            const tc_attr_filter_t *f);
+int tc__sq_tuple_filter_bind(sqlite3_stmt *st, int *i, const tc_tuple_filter_t *f);
+int tc__sq_attr_filter_bind(sqlite3_stmt *st, int *i, const tc_attr_filter_t *f);
 
 /* ---- worker-side operations ---------------------------------------------- */
 

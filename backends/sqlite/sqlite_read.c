@@ -22,9 +22,8 @@ static int fail(tc__sq_req_t *r, sqlite3 *db, const char *what) {
 
 static int tenant_head(sqlite3 *db, const char *tenant_id, uint64_t *out) {
   sqlite3_stmt *st;
-  int rc = tc__sq_prepare(db,
-                          "SELECT coalesce(max(id), 0) FROM transactions WHERE tenant_id = ?",
-                          &st);
+  int rc =
+      tc__sq_prepare(db, "SELECT coalesce(max(id), 0) FROM transactions WHERE tenant_id = ?", &st);
   if (rc != SQLITE_OK) return rc;
   bind_text(st, 1, tenant_id);
   rc = tc__sq_step(st);
@@ -71,7 +70,7 @@ static int next_string(tc__sq_req_t *r, sqlite3_stmt *st) {
 static int tuple_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   tc_tuple_t *t = tc__sq_req_push(r, sizeof *t);
   if (!t) return TC_ENOMEM;
-  const char **f[] = {&t->entity_type, &t->entity_id, &t->relation,
+  const char **f[] = {&t->entity_type,  &t->entity_id,  &t->relation,
                       &t->subject_type, &t->subject_id, &t->subject_relation};
   for (int i = 0; i < 6; i++)
     if (!(*f[i] = tc__sq_column_dup(&r->arena, st, i + 1))) return TC_ENOMEM;
@@ -89,8 +88,7 @@ static int attr_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   return a->entity_type && a->entity_id && a->attribute && a->value ? 0 : TC_ENOMEM;
 }
 
-#define AT_REVISION \
-  " WHERE tenant_id = ? AND created_rev <= ?2 AND expired_rev > ?2 AND id >= ?"
+#define AT_REVISION " WHERE tenant_id = ? AND created_rev <= ?2 AND expired_rev > ?2 AND id >= ?"
 
 int tc__sq_exec_read_tuples(tc__sq_req_t *r, sqlite3 *db) {
   atomic_fetch_add(&r->b->n_reads, 1);
@@ -150,14 +148,13 @@ static const char *change_token(tc__sq_req_t *r, uint64_t revision, uint64_t *pr
 static int change_row(tc__sq_req_t *r, sqlite3_stmt *st, uint64_t *prev) {
   tc_change_t *c = tc__sq_req_push(r, sizeof *c);
   if (!c) return TC_ENOMEM;
-  if (!(c->token = change_token(r, (uint64_t)sqlite3_column_int64(st, 0), prev)))
-    return TC_ENOMEM;
+  if (!(c->token = change_token(r, (uint64_t)sqlite3_column_int64(st, 0), prev))) return TC_ENOMEM;
   c->op = sqlite3_column_int(st, 1);
   tc_arena_t *a = &r->arena;
   if (sqlite3_column_int(st, 2) == TC__SQ_KIND_TUPLE) {
     tc_tuple_t *t = tc_arena_alloc(a, sizeof *t);
     if (!t) return TC_ENOMEM;
-    const char **f[] = {&t->entity_type, &t->entity_id, &t->relation,
+    const char **f[] = {&t->entity_type,  &t->entity_id,  &t->relation,
                         &t->subject_type, &t->subject_id, &t->subject_relation};
     for (int i = 0; i < 6; i++)
       if (!(*f[i] = tc__sq_column_dup(a, st, i + 3))) return TC_ENOMEM;
@@ -231,8 +228,8 @@ int tc__sq_exec_tenant_get(tc__sq_req_t *r, sqlite3 *db) {
 static int tenant_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   tc_tenant_row_t *t = tc__sq_req_push(r, sizeof *t);
   if (!t) return TC_ENOMEM;
-  *t = (tc_tenant_row_t){tc__sq_column_dup(&r->arena, st, 0),
-                         tc__sq_column_dup(&r->arena, st, 1), sqlite3_column_int64(st, 2)};
+  *t = (tc_tenant_row_t){tc__sq_column_dup(&r->arena, st, 0), tc__sq_column_dup(&r->arena, st, 1),
+                         sqlite3_column_int64(st, 2)};
   return t->id && t->name ? 0 : TC_ENOMEM;
 }
 
@@ -277,8 +274,8 @@ static int schema_row(tc__sq_req_t *r, sqlite3_stmt *st) {
 
 int tc__sq_exec_schema_list(tc__sq_req_t *r, sqlite3 *db) {
   sqlite3_stmt *st;
-  if (tc__sq_prepare(db, "SELECT max(version) FROM schema_definitions WHERE tenant_id = ?",
-                     &st) != SQLITE_OK)
+  if (tc__sq_prepare(db, "SELECT max(version) FROM schema_definitions WHERE tenant_id = ?", &st) !=
+      SQLITE_OK)
     return fail(r, db, "schema list");
   bind_text(st, 1, r->tenant_id);
   int rc = tc__sq_step(st), status = 0;

@@ -42,8 +42,7 @@ static void run_group(tc__sq_worker_t *w, tc__sq_req_t *batch) {
       if (!sqlite3_get_autocommit(w->db)) tc__sq_exec(w->db, "ROLLBACK");
       return undo(batch, TC_EDATASTORE);
     }
-    w->host->log(TC_LOG_DEBUG, "sqlite backend: committed %zu requests in one transaction",
-                 n);
+    w->host->log(TC_LOG_DEBUG, "sqlite backend: committed %zu requests in one transaction", n);
     return;
   }
 }

@@ -68,8 +68,7 @@ static int expire(write_ctx_t *w, sqlite3_stmt *sel, sqlite3_stmt *upd, int kind
   int rc;
   while ((rc = tc__sq_step(sel)) == SQLITE_ROW) {
     if (kind == TC__SQ_KIND_TUPLE) {
-      tc_tuple_t t = {col(sel, 0), col(sel, 1), col(sel, 2),
-                      col(sel, 3), col(sel, 4), col(sel, 5)};
+      tc_tuple_t t = {col(sel, 0), col(sel, 1), col(sel, 2), col(sel, 3), col(sel, 4), col(sel, 5)};
       rc = log_change(w, TC_CHANGE_DELETE, &t, NULL);
     } else {
       tc_attr_t a = {col(sel, 0), col(sel, 1), col(sel, 2), sqlite3_column_blob(sel, 3),
@@ -84,11 +83,11 @@ static int expire(write_ctx_t *w, sqlite3_stmt *sel, sqlite3_stmt *upd, int kind
 
 static int expire_tuples(write_ctx_t *w, const tc_tuple_filter_t *f) {
   sqlite3_stmt *sel = NULL, *upd = NULL;
-  int rc = tc__sq_prepare_tuple_query(w->db,
-                                      "SELECT entity_type, entity_id, relation, subject_type,"
-                                      " subject_id, subject_relation FROM relation_tuples"
-                                      WHERE_ACTIVE,
-                                      f, " ORDER BY id", &sel);
+  int rc =
+      tc__sq_prepare_tuple_query(w->db,
+                                 "SELECT entity_type, entity_id, relation, subject_type,"
+                                 " subject_id, subject_relation FROM relation_tuples" WHERE_ACTIVE,
+                                 f, " ORDER BY id", &sel);
   if (rc == SQLITE_OK)
     rc = tc__sq_prepare_tuple_query(
         w->db, "UPDATE relation_tuples SET expired_rev = ?" WHERE_ACTIVE, f, "", &upd);
@@ -110,8 +109,8 @@ static int expire_attrs(write_ctx_t *w, const tc_attr_filter_t *f) {
       w->db, "SELECT entity_type, entity_id, attribute, value FROM attributes" WHERE_ACTIVE, f,
       " ORDER BY id", &sel);
   if (rc == SQLITE_OK)
-    rc = tc__sq_prepare_attr_query(
-        w->db, "UPDATE attributes SET expired_rev = ?" WHERE_ACTIVE, f, "", &upd);
+    rc = tc__sq_prepare_attr_query(w->db, "UPDATE attributes SET expired_rev = ?" WHERE_ACTIVE, f,
+                                   "", &upd);
   int i = 1, j = 2;
   if (rc == SQLITE_OK) rc = bind_text(sel, i++, w->tenant_id);
   if (rc == SQLITE_OK) rc = tc__sq_attr_filter_bind(sel, &i, f);
@@ -173,8 +172,8 @@ static int upsert_attrs(write_ctx_t *w, const tc_attr_t *a, size_t n) {
       bind_text(st, 4, a[k].entity_id);
       bind_text(st, 5, a[k].attribute);
     }
-    sqlite3_bind_blob(ins, 6, a[k].value_len ? a[k].value : (const void *)"",
-                      (int)a[k].value_len, SQLITE_STATIC);
+    sqlite3_bind_blob(ins, 6, a[k].value_len ? a[k].value : (const void *)"", (int)a[k].value_len,
+                      SQLITE_STATIC);
     while ((rc = tc__sq_step(upd)) == SQLITE_ROW) {
       tc_attr_t old = a[k];
       old.value = sqlite3_column_blob(upd, 0);
@@ -193,8 +192,8 @@ static int upsert_attrs(write_ctx_t *w, const tc_attr_t *a, size_t n) {
 
 static int new_revision(write_ctx_t *w) {
   sqlite3_stmt *st;
-  int rc = tc__sq_prepare(w->db,
-                          "INSERT INTO transactions (tenant_id, committed_at) VALUES (?, ?)", &st);
+  int rc = tc__sq_prepare(w->db, "INSERT INTO transactions (tenant_id, committed_at) VALUES (?, ?)",
+                          &st);
   if (rc != SQLITE_OK) return rc;
   bind_text(st, 1, w->tenant_id);
   sqlite3_bind_int64(st, 2, tc__sq_now_ms());
@@ -225,8 +224,7 @@ int tc__sq_exec_write(tc__sq_req_t *r, sqlite3 *db) {
 
 int tc__sq_exec_tenant_create(tc__sq_req_t *r, sqlite3 *db) {
   sqlite3_stmt *st;
-  int rc = tc__sq_prepare(db, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
-                          &st);
+  int rc = tc__sq_prepare(db, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)", &st);
   if (rc != SQLITE_OK) return tc__sq_fail(r->b->host, db, "tenant create");
   r->tenant = (tc_tenant_row_t){r->tenant_id, r->key, tc__sq_now_ms()};
   bind_text(st, 1, r->tenant.id);

@@ -50,9 +50,10 @@ static int plan_uses(sqlite3 *db, const char *sql, const char *what) {
 }
 
 /* The backend's read of a tenant's change log. */
-static const char read_log_sql[] = "SELECT revision, seq, entity_id, value FROM changes"
-                                   " WHERE tenant_id = ?1 AND revision > 0 AND revision <= 100"
-                                   " ORDER BY revision, seq";
+static const char read_log_sql[] =
+    "SELECT revision, seq, entity_id, value FROM changes"
+    " WHERE tenant_id = ?1 AND revision > 0 AND revision <= 100"
+    " ORDER BY revision, seq";
 
 /* "rev.seq:entity_id:value" of the tenant's changes in that read's order,
  * space-separated. */
@@ -76,12 +77,13 @@ static void test_change_log_keyed_by_tenant(void **state) {
   sqlite3 *db = open_at(1, id1);
   assert_int_equal(int1(db, "PRAGMA user_version"), 1);
   assert_int_equal(
-      tc__sq_exec(db, "INSERT INTO changes (revision, seq, tenant_id, op, kind, entity_type,"
-                      " entity_id, attribute, value) VALUES"
-                      " (3, 0, 'a', 1, 2, 'doc', 'a3', 'x', X'7633'),"
-                      " (1, 1, 'a', 1, 2, 'doc', 'a1b', 'x', X'7631'),"
-                      " (2, 0, 'b', 1, 2, 'doc', 'b2', 'x', X'7632'),"
-                      " (1, 0, 'a', 2, 2, 'doc', 'a1a', 'x', X'7630')"),
+      tc__sq_exec(db,
+                  "INSERT INTO changes (revision, seq, tenant_id, op, kind, entity_type,"
+                  " entity_id, attribute, value) VALUES"
+                  " (3, 0, 'a', 1, 2, 'doc', 'a3', 'x', X'7633'),"
+                  " (1, 1, 'a', 1, 2, 'doc', 'a1b', 'x', X'7631'),"
+                  " (2, 0, 'b', 1, 2, 'doc', 'b2', 'x', X'7632'),"
+                  " (1, 0, 'a', 2, 2, 'doc', 'a1a', 'x', X'7630')"),
       SQLITE_OK);
   sqlite3_close(db);
 
@@ -104,7 +106,7 @@ static void test_change_log_keyed_by_tenant(void **state) {
   sqlite3_close(db);
 }
 
-#define TUPLE_COLS                                                                         \
+#define TUPLE_COLS                                                                            \
   "(tenant_id, entity_type, entity_id, relation, subject_type, subject_id, subject_relation," \
   " created_rev, expired_rev)"
 
@@ -124,8 +126,9 @@ static void test_one_unique_tuple_index(void **state) {
   sqlite3_close(db);
   db = open_at(-1, id);
   assert_int_equal(int1(db, "SELECT count(*) FROM relation_tuples"), 3);
-  assert_int_equal(int1(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
-                            " ('uq_relation_tuples_active', 'idx_tuples_entity')"),
+  assert_int_equal(int1(db,
+                        "SELECT count(*) FROM sqlite_master WHERE name IN"
+                        " ('uq_relation_tuples_active', 'idx_tuples_entity')"),
                    0);
   /* A second live copy conflicts, as the writer's ON CONFLICT DO NOTHING needs. */
   assert_int_equal(tc__sq_exec(db, "INSERT INTO relation_tuples " TUPLE_COLS " VALUES"

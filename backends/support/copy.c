@@ -4,8 +4,7 @@
 
 #include "tuplecast/support.h"
 
-static const char *const *copy_strv(tc_arena_t *a, const char *const *v, size_t n,
-                                    int *failed) {
+static const char *const *copy_strv(tc_arena_t *a, const char *const *v, size_t n, int *failed) {
   if (n == 0) return NULL;
   const char **d = tc_arena_alloc(a, n * sizeof *d);
   if (!d) {
@@ -52,8 +51,7 @@ int tc_copy_attr_filter(tc_arena_t *a, tc_attr_filter_t *dst, const tc_attr_filt
   return failed ? TC_ENOMEM : 0;
 }
 
-static const tc_tuple_t *copy_tuples(tc_arena_t *a, const tc_tuple_t *src, size_t n,
-                                     int *failed) {
+static const tc_tuple_t *copy_tuples(tc_arena_t *a, const tc_tuple_t *src, size_t n, int *failed) {
   tc_tuple_t *t = n ? tc_arena_alloc(a, n * sizeof *t) : NULL;
   if (n && !t) *failed = 1;
   for (size_t i = 0; t && i < n; i++) {

@@ -55,21 +55,21 @@ int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *re
 }
 
 
-void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
-                        int status, const char *instance_id, uint64_t revision) {
+void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg, int status,
+                        const char *instance_id, uint64_t revision) {
   char *token = status == 0 ? tc_rev_token_encode(instance_id, revision) : NULL;
   if (status == 0 && !token) status = TC_ENOMEM;
   cb(arg, status, token ? token : "");
   free(token);
 }
 
-int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head,
-                       char **errmsg) {
+int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head, char **errmsg) {
   uint64_t revision;
   int rc = tc_rev_token_decode(token, instance_id, &revision, errmsg);
   if (rc != 0 || revision <= head) return rc;
-  *errmsg = tc_format("snap token %s is ahead of this database: revision %llu is beyond its "
-                      "newest, %llu; omit it to read at the latest revision",
-                      token, (unsigned long long)revision, (unsigned long long)head);
+  *errmsg = tc_format(
+      "snap token %s is ahead of this database: revision %llu is beyond its "
+      "newest, %llu; omit it to read at the latest revision",
+      token, (unsigned long long)revision, (unsigned long long)head);
   return TC_ESNAP_TOKEN;
 }

@@ -138,7 +138,8 @@ static void stream_send(stream_t *s) {
   grpc_op op = {.op = GRPC_OP_SEND_MESSAGE};
   op.data.send_message.send_message = s->send = buffer_of(F.change);
   s->sending = 1;
-  if (start(s->call, &op, 1, &s->send_tag) == 0) s->pending++;
+  if (start(s->call, &op, 1, &s->send_tag) == 0)
+    s->pending++;
   else {
     grpc_byte_buffer_destroy(s->send);
     s->send = NULL;
@@ -217,8 +218,10 @@ static void fan_out(void) {
   F.fanouts++;
   for (size_t i = 0; i < F.n_streams; i++) {
     stream_t *s = F.streams[i];
-    if (s->sending) s->owed++;
-    else stream_send(s);
+    if (s->sending)
+      s->owed++;
+    else
+      stream_send(s);
   }
 }
 
@@ -294,8 +297,10 @@ int main(int argc, char **argv) {
   int port = 0, opt;
   double max_s = 600;
   while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-    if (opt == 'p') port = atoi(optarg);
-    else if (opt == 't') max_s = atof(optarg);
+    if (opt == 'p')
+      port = atoi(optarg);
+    else if (opt == 't')
+      max_s = atof(optarg);
     else {
       fputs("Usage: tuplecast-grpc-floor [--port N (0: any)] [--max-seconds S]\n", stderr);
       return 2;
@@ -330,13 +335,13 @@ int main(int argc, char **argv) {
 
   int64_t end = bench_now_ns() + (int64_t)(max_s * 1e9);
   while (!stopping && bench_now_ns() < end) {
-    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                      gpr_time_from_millis(200, GPR_TIMESPAN));
+    gpr_timespec until =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(F.cq, until, NULL);
     if (ev.type == GRPC_OP_COMPLETE) ((bench_tag_t *)ev.tag)->fn(ev.tag, ev.success);
   }
-  fprintf(stderr, "tuplecast-grpc-floor: stopping; %zu streams open, %llu fan-outs\n",
-          F.n_streams, (unsigned long long)F.fanouts);
+  fprintf(stderr, "tuplecast-grpc-floor: stopping; %zu streams open, %llu fan-outs\n", F.n_streams,
+          (unsigned long long)F.fanouts);
   /* Ending thousands of calls one by one buys nothing for a benchmark
    * process: cancel them, give the shutdown a bounded moment, and exit. */
   stopping = 1;
@@ -345,8 +350,8 @@ int main(int argc, char **argv) {
   grpc_server_cancel_all_calls(F.server);
   int64_t bound_ns = bench_now_ns() + 5000000000;
   while (bench_now_ns() < bound_ns) {
-    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                      gpr_time_from_millis(100, GPR_TIMESPAN));
+    gpr_timespec until =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(F.cq, until, NULL);
     if (ev.type != GRPC_OP_COMPLETE) continue;
     if (ev.tag == &shutdown_tag) break;

@@ -48,8 +48,8 @@ typedef struct {
 typedef struct {
   const floor_opts_t *o;
   conn_t *conns;
-  char (*ids)[ID_LEN];   /* 2 × batch ids, rewritten per unit */
-  const char **params;   /* tenant, then entity id and subject id per tuple */
+  char (*ids)[ID_LEN]; /* 2 × batch ids, rewritten per unit */
+  const char **params; /* tenant, then entity id and subject id per tuple */
   char prefix[32];
   uint64_t next_id;
   uint64_t acked, errors;
@@ -162,9 +162,10 @@ static int setup(const floor_opts_t *o, char *err, size_t errlen) {
   int rc = exec_ok(pg, "SELECT pg_advisory_lock(7410)", err, errlen);
   if (!rc) rc = exec_ok(pg, sql, err, errlen);
   if (!rc) rc = exec_ok(pg, ddl, err, errlen);
-  PGresult *r = PQexec(pg, "SELECT format('fsync=%s synchronous_commit=%s full_page_writes=%s',"
-                           " current_setting('fsync'), current_setting('synchronous_commit'),"
-                           " current_setting('full_page_writes'))");
+  PGresult *r = PQexec(pg,
+                       "SELECT format('fsync=%s synchronous_commit=%s full_page_writes=%s',"
+                       " current_setting('fsync'), current_setting('synchronous_commit'),"
+                       " current_setting('full_page_writes'))");
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
     snprintf(durability, sizeof durability, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
@@ -223,7 +224,8 @@ static int send_unit(floor_t *f, conn_t *c) {
 
 static void unit_done(floor_t *f, conn_t *c) {
   int64_t now = bench_now_ns();
-  if (c->failed) f->errors++;
+  if (c->failed)
+    f->errors++;
   else {
     f->acked++;
     f->last_ack_ns = now;
@@ -251,7 +253,8 @@ static int conn_read(floor_t *f, conn_t *c) {
     }
     nulls = 0;
     ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_PIPELINE_SYNC) unit_done(f, c);
+    if (st == PGRES_PIPELINE_SYNC)
+      unit_done(f, c);
     else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
       if (!c->failed && st != PGRES_PIPELINE_ABORTED) note_error(f, PQresultErrorMessage(r));
       c->failed = 1;
@@ -306,8 +309,12 @@ static int run(floor_t *f) {
 }
 
 static int parse_args(int argc, char **argv, floor_opts_t *o) {
-  *o = (floor_opts_t){.schema = "tc_floor", .tenant = "t1", .connections = 4, .depth = 1,
-                      .batch = 1, .duration = 3};
+  *o = (floor_opts_t){.schema = "tc_floor",
+                      .tenant = "t1",
+                      .connections = 4,
+                      .depth = 1,
+                      .batch = 1,
+                      .duration = 3};
   const bench_opt_t opts[] = {
       {"uri", BENCH_OPT_STR, &o->uri, NULL},
       {"schema", BENCH_OPT_STR, &o->schema, NULL},
@@ -369,14 +376,19 @@ int main(int argc, char **argv) {
   for (int k = 0; k < o.batch; k++) snprintf(f.ids[o.batch + k], ID_LEN, "u%d", k);
   f.conns = calloc((size_t)o.connections, sizeof *f.conns);
   int rc = 0;
-  for (int i = 0; i < o.connections && rc == 0; i++) rc = conn_open(&f, &f.conns[i], err, sizeof err);
+  for (int i = 0; i < o.connections && rc == 0; i++)
+    rc = conn_open(&f, &f.conns[i], err, sizeof err);
   if (rc < 0) {
     fprintf(stderr, "tuplecast-pg-floor: %s", err);
   } else {
-    bench_opts_t bo = {.scenario = "write", .name = "pg-floor", .target = "libpq",
-                       .tenant = o.tenant, .json = o.json, .connections = o.connections};
-    printf("pg-floor: %d connections × %d in flight, batch %d, %.1f s\n", o.connections,
-           o.depth, o.batch, o.duration);
+    bench_opts_t bo = {.scenario = "write",
+                       .name = "pg-floor",
+                       .target = "libpq",
+                       .tenant = o.tenant,
+                       .json = o.json,
+                       .connections = o.connections};
+    printf("pg-floor: %d connections × %d in flight, batch %d, %.1f s\n", o.connections, o.depth,
+           o.batch, o.duration);
     bench_cpu_mark_t cpu = bench_cpu_mark(&bo);
     rc = run(&f);
     bench_report_t *r = bench_report_new(&bo);

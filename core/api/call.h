@@ -19,8 +19,7 @@ typedef struct tc_call_s tc_call_t;
 
 /* status 0: response is the reply; else status is a TC_E* code and message
  * the text for the client (never NULL then). */
-typedef void (*tc_call_done_fn)(tc_call_t *call, int status,
-                                const char *message,
+typedef void (*tc_call_done_fn)(tc_call_t *call, int status, const char *message,
                                 const ProtobufCMessage *response);
 /* Server streaming: queues one message (packed at once; msg is borrowed).
  * Returns 0, or TC_ECANCELLED once the client has left. */
@@ -40,17 +39,17 @@ struct tc_call_s {
   /* Server-streaming calls only.  The transport keeps one message in flight
    * and queues the rest; done() with status 0 ends the stream after the queue
    * is sent, done() with an error ends it at once, dropping the queue. */
-  tc_call_send_fn send;        /* set by the transport */
-  size_t pending;              /* transport: messages queued or in flight */
-  tc_call_event_fn on_sent;    /* handler, optional: a message left the queue
+  tc_call_send_fn send;       /* set by the transport */
+  size_t pending;             /* transport: messages queued or in flight */
+  tc_call_event_fn on_sent;   /* handler, optional: a message left the queue
                                 * (its SEND_MESSAGE completed) */
-  tc_call_event_fn on_cancel;  /* handler: the client went away (cancel,
+  tc_call_event_fn on_cancel; /* handler: the client went away (cancel,
                                 * deadline, disconnect); done() is still owed */
-  tc_call_event_fn open;       /* set by the transport, optional: sends the
+  tc_call_event_fn open;      /* set by the transport, optional: sends the
                                 * response headers now, before any message
                                 * (an HTTP client waits for them) */
-  void *handler;               /* handler's own per-call state */
-  char *errmsg;              /* malloc'd; set by tc_call_error(), freed by the transport */
+  void *handler;              /* handler's own per-call state */
+  char *errmsg;               /* malloc'd; set by tc_call_error(), freed by the transport */
 };
 
 /* A handler either returns a negative TC_E* code at once (after

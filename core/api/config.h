@@ -24,19 +24,19 @@ typedef struct tc_config_list_s {
 typedef struct tc_config_s {
   char *config_file; /* the YAML file that was read, NULL if none */
 
-  char *server_host;                 /* server.host: HTTP bind host, "" = all */
-  int64_t server_rate_limit;         /* server.rate_limit: requests/s, >= 1 */
-  int64_t server_shutdown_grace_ms;  /* server.shutdown_grace */
-  bool http_enabled;                 /* server.http.enabled */
-  int http_port;                     /* server.http.port */
-  char *http_grpc_target_host;       /* server.http.grpc_target_host */
+  char *server_host;                /* server.host: HTTP bind host, "" = all */
+  int64_t server_rate_limit;        /* server.rate_limit: requests/s, >= 1 */
+  int64_t server_shutdown_grace_ms; /* server.shutdown_grace */
+  bool http_enabled;                /* server.http.enabled */
+  int http_port;                    /* server.http.port */
+  char *http_grpc_target_host;      /* server.http.grpc_target_host */
   tc_config_list_t http_cors_allowed_origins;
   tc_config_list_t http_cors_allowed_headers;
-  int grpc_port;                     /* server.grpc.port */
-  int64_t grpc_max_message_size;     /* server.grpc.max_message_size, bytes */
-  bool http_tls_enabled;             /* server.http.tls.enabled */
+  int grpc_port;                      /* server.grpc.port */
+  int64_t grpc_max_message_size;      /* server.grpc.max_message_size, bytes */
+  bool http_tls_enabled;              /* server.http.tls.enabled */
   char *http_tls_cert, *http_tls_key; /* server.http.tls.{cert,key}: PEM paths */
-  bool grpc_tls_enabled;             /* server.grpc.tls.enabled */
+  bool grpc_tls_enabled;              /* server.grpc.tls.enabled */
   char *grpc_tls_cert, *grpc_tls_key; /* server.grpc.tls.{cert,key}: PEM paths */
   int64_t grpc_max_connections;      /* server.grpc.max_connections (ours); 0: from RLIMIT_NOFILE */
   int64_t grpc_handshake_timeout_ms; /* server.grpc.handshake_timeout (ours) */
@@ -84,8 +84,7 @@ void tc_config_init(tc_config_t *cfg);
  * (pass environ).  Returns 0, TC_CONFIG_HELP, or TC_ECONFIG with *errmsg set
  * to one line naming the key and the problem (TC_ENOMEM may leave it NULL).
  * cfg stays valid for tc_config_free whatever the result. */
-int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp,
-                   char **errmsg);
+int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp, char **errmsg);
 
 void tc_config_free(tc_config_t *cfg);
 

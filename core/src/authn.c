@@ -8,13 +8,12 @@
 #include "format.h"
 #include "tuplecast/errors.h"
 
-int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,
-                  tc_authn_t **out, char **errmsg) {
+int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg, tc_authn_t **out,
+                  char **errmsg) {
   *out = NULL;
   *errmsg = NULL;
   if (!cfg->authn_enabled) return 0;
-  if (strcmp(cfg->authn_method, "preshared") == 0)
-    return tc_authn_preshared_open(cfg, out, errmsg);
+  if (strcmp(cfg->authn_method, "preshared") == 0) return tc_authn_preshared_open(cfg, out, errmsg);
   if (strcmp(cfg->authn_method, "oidc") == 0)
     return tc_authn_oidc_open(loop, bridge, cfg, out, errmsg);
   /* The configuration refuses other methods; this is the last guard. */

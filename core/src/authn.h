@@ -47,8 +47,8 @@ struct tc_authn_s {
 /* Builds the authenticator that cfg asks for: *out is NULL when
  * authn.enabled is false.  On failure returns a TC_E* code and a malloc'd
  * one-line *errmsg naming the key at fault. */
-int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg,
-                  tc_authn_t **out, char **errmsg);
+int tc_authn_open(uv_loop_t *loop, tc_bridge_t *bridge, const tc_config_t *cfg, tc_authn_t **out,
+                  char **errmsg);
 
 /* The token of an "authorization" value header[0..len), parsed as Permify's
  * header parser does: "<scheme> <token>" split on the first space, scheme

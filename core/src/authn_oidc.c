@@ -37,8 +37,8 @@ typedef struct oidc_s {
   uv_timer_t refresh;
   tc_oidc_fetcher_t *fetcher;
   tc_oidc_keys_t *keys;
-  bool in_flight;          /* a fetch runs; its result re-checks pending */
-  uint64_t window_start;   /* uv_now of the first unknown-kid refresh */
+  bool in_flight;           /* a fetch runs; its result re-checks pending */
+  uint64_t window_start;    /* uv_now of the first unknown-kid refresh */
   int64_t window_refreshes; /* unknown-kid refreshes since window_start */
   pending_t *pending, **pending_tail;
   size_t n_pending;
@@ -156,7 +156,8 @@ static void request_fetch(oidc_t *o, int64_t retries) {
 static bool may_refresh(oidc_t *o) {
   if (o->in_flight) return true;
   uint64_t now = uv_now(o->refresh.loop);
-  if (o->window_refreshes == 0 || now - o->window_start >= (uint64_t)o->cfg->authn_oidc_backoff_interval_ms) {
+  if (o->window_refreshes == 0 ||
+      now - o->window_start >= (uint64_t)o->cfg->authn_oidc_backoff_interval_ms) {
     o->window_start = now;
     o->window_refreshes = 0;
   }
@@ -210,8 +211,8 @@ static void on_fetched(void *arg, tc_oidc_keys_t *keys, char *err) {
     o->keys = keys;
     tc_log(TC_LOG_DEBUG, "oidc: %zu keys from the issuer", keys->count);
   } else {
-    tc_log(TC_LOG_WARN, "oidc: cannot refresh the issuer's keys (%s); keeping the %zu cached",
-           err, o->keys->count);
+    tc_log(TC_LOG_WARN, "oidc: cannot refresh the issuer's keys (%s); keeping the %zu cached", err,
+           o->keys->count);
   }
   free(err);
   answer_pending(o, 0);
@@ -238,11 +239,14 @@ static void oidc_close(tc_authn_t *a) {
 static const tc_authn_ops_t OPS = {.verify = oidc_verify, .close = oidc_close};
 
 static char *invalid_method(const tc_config_list_t *m) {
-  if (m->count == 0) return tc_format("authn.oidc.valid_methods: empty; name at least one algorithm");
+  if (m->count == 0)
+    return tc_format("authn.oidc.valid_methods: empty; name at least one algorithm");
   for (size_t i = 0; i < m->count; i++)
     if (alg_index(m->items[i]) < 0)
-      return tc_format("authn.oidc.valid_methods: %s is not one of RS256 RS384 RS512 PS256 PS384 "
-                       "PS512 ES256 ES384 ES512 HS256 HS384 HS512", m->items[i]);
+      return tc_format(
+          "authn.oidc.valid_methods: %s is not one of RS256 RS384 RS512 PS256 PS384 "
+          "PS512 ES256 ES384 ES512 HS256 HS384 HS512",
+          m->items[i]);
   return NULL;
 }
 
@@ -267,8 +271,9 @@ static char *check_config(const tc_config_t *c) {
   if (c->authn_oidc_backoff_max_retries <= 0)
     return tc_format("authn.oidc.backoff_max_retries: must be greater than 0");
   if (c->authn_oidc_backoff_frequency_ms <= 0)
-    return tc_format("authn.oidc.backoff_frequency: must be greater than 0 (its default 0s is "
-                     "refused, as Permify refuses it)");
+    return tc_format(
+        "authn.oidc.backoff_frequency: must be greater than 0 (its default 0s is "
+        "refused, as Permify refuses it)");
   return invalid_method(&c->authn_oidc_valid_methods);
 }
 
@@ -278,8 +283,10 @@ static int first_keys(oidc_t *o, char **errmsg) {
   char *err = NULL;
   int rc = tc_oidc_fetcher_fetch_now(o->fetcher, c->authn_oidc_backoff_max_retries,
                                      c->authn_oidc_backoff_frequency_ms, &o->keys, &err);
-  if (rc != 0) *errmsg = tc_format("authn.oidc.issuer: cannot fetch the issuer's keys: %s", err);
-  else tc_log(TC_LOG_INFO, "oidc: %zu keys from %s", o->keys->count, c->authn_oidc_issuer);
+  if (rc != 0)
+    *errmsg = tc_format("authn.oidc.issuer: cannot fetch the issuer's keys: %s", err);
+  else
+    tc_log(TC_LOG_INFO, "oidc: %zu keys from %s", o->keys->count, c->authn_oidc_issuer);
   free(err);
   return rc;
 }

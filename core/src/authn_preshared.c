@@ -27,7 +27,7 @@ typedef struct {
 static int digest(const char *data, size_t len, unsigned char out[DIGEST_LEN]) {
   unsigned int n = 0;
   return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST_LEN ? 0
-                                                                                  : TC_EINTERNAL;
+                                                                                    : TC_EINTERNAL;
 }
 
 static int verify(tc_authn_t *a, const char *header, size_t len, tc_authn_cb cb, void *arg) {
@@ -56,8 +56,9 @@ int tc_authn_preshared_open(const tc_config_t *cfg, tc_authn_t **out, char **err
   const tc_config_list_t *keys = &cfg->authn_preshared_keys;
   *out = NULL;
   if (keys->count == 0) {
-    *errmsg = tc_format("authn.preshared.keys: at least one key is required when "
-                        "authn.method is preshared");
+    *errmsg = tc_format(
+        "authn.preshared.keys: at least one key is required when "
+        "authn.method is preshared");
     return TC_ECONFIG;
   }
   preshared_t *p = calloc(1, sizeof *p);

@@ -11,9 +11,11 @@ void tc_backend_print_plugins(const tc_config_t *cfg) {
   char *dir = tc_backend_dir(cfg);
   char *found = dir ? tc_backend_found(dir) : NULL;
   if (found)
-    printf("\nBackend plugins: --database-engine NAME loads <dir>/NAME.so, a path to a .so\n"
-           "loads that file; memory is the sqlite plugin on a database in memory.\n"
-           "  in %s: %s\n", dir, found);
+    printf(
+        "\nBackend plugins: --database-engine NAME loads <dir>/NAME.so, a path to a .so\n"
+        "loads that file; memory is the sqlite plugin on a database in memory.\n"
+        "  in %s: %s\n",
+        dir, found);
   free(found);
   free(dir);
 }

@@ -31,8 +31,8 @@ int tc_plugin_load(const char *path, tc_plugin_t *out, char **errmsg) {
   *(void **)&entry = dlsym(dl, TC_BACKEND_ENTRY_SYMBOL);
   if (!entry)
     return fail(dl, errmsg,
-                "backend plugin %s: expected entry symbol %s (ABI major %d), found none",
-                path, TC_BACKEND_ENTRY_SYMBOL, TC_BACKEND_ABI_MAJOR);
+                "backend plugin %s: expected entry symbol %s (ABI major %d), found none", path,
+                TC_BACKEND_ENTRY_SYMBOL, TC_BACKEND_ABI_MAJOR);
 
   const tc_backend_api_t *api = entry();
   if (!api) return fail(dl, errmsg, "backend plugin %s: entry returned no table", path);
@@ -44,12 +44,12 @@ int tc_plugin_load(const char *path, tc_plugin_t *out, char **errmsg) {
                 TC_BACKEND_ABI_MAJOR, api->abi_major);
   if (api->struct_size < TC_BACKEND_API_V2_SIZE)
     return fail(dl, errmsg,
-                "backend plugin %s: expected function table of at least %zu bytes, found %u",
-                path, (size_t)TC_BACKEND_API_V2_SIZE, api->struct_size);
+                "backend plugin %s: expected function table of at least %zu bytes, found %u", path,
+                (size_t)TC_BACKEND_API_V2_SIZE, api->struct_size);
   const char *fp = api->build_fingerprint ? api->build_fingerprint : "(none)";
   if (strcmp(fp, TC_BACKEND_FINGERPRINT) != 0)
-    return fail(dl, errmsg, "backend plugin %s: expected build fingerprint %s, found %s",
-                path, TC_BACKEND_FINGERPRINT, fp);
+    return fail(dl, errmsg, "backend plugin %s: expected build fingerprint %s, found %s", path,
+                TC_BACKEND_FINGERPRINT, fp);
 
   out->dl = dl;
   out->api = api;

@@ -47,9 +47,10 @@ static char *plugin_path(const tc_config_t *cfg, const char *engine, char **errm
     return NULL;
   }
   if (!is_plain_name(engine)) {
-    *errmsg = tc_format("database.engine: \"%s\" is not a plugin name (letters, digits, "
-                        "'_', '-', '.'; not starting with '.') or a path to a .so file",
-                        engine);
+    *errmsg = tc_format(
+        "database.engine: \"%s\" is not a plugin name (letters, digits, "
+        "'_', '-', '.'; not starting with '.') or a path to a .so file",
+        engine);
     return NULL;
   }
   char *dir = tc_backend_dir(cfg);
@@ -76,8 +77,8 @@ char *tc_backend_found(const char *dir) {
   int sqlite = 0;
   for (int i = 0; i < n; i++) {
     size_t stem = strlen(list[i]->d_name) - 3;
-    if (text) len += (size_t)sprintf(text + len, "%s%.*s", i ? ", " : "", (int)stem,
-                                     list[i]->d_name);
+    if (text)
+      len += (size_t)sprintf(text + len, "%s%.*s", i ? ", " : "", (int)stem, list[i]->d_name);
     sqlite = sqlite || strcmp(list[i]->d_name, "sqlite.so") == 0;
     free(list[i]);
   }
@@ -151,7 +152,7 @@ int tc_backend_choose(const tc_config_t *cfg, tc_backend_choice_t *out, tc_plugi
   /* Permify's database.writer.uri stands in for database.uri; one
    * connection string serves reads too (the feed needs snapshots of the
    * primary). */
-  out->uri = out->memory                         ? ":memory:"
+  out->uri = out->memory                 ? ":memory:"
              : *cfg->database_writer_uri ? cfg->database_writer_uri
                                          : cfg->database_uri;
   out->path = plugin_path(cfg, engine, errmsg);

@@ -11,10 +11,10 @@
 #include "config.h"
 
 typedef struct tc_backend_choice_s {
-  char *path;       /* the plugin file */
-  const char *uri;  /* borrowed from the configuration */
-  char **options;   /* NULL-terminated "key=value" strings for create/admin */
-  int memory;       /* database.engine memory: SQLite in memory */
+  char *path;      /* the plugin file */
+  const char *uri; /* borrowed from the configuration */
+  char **options;  /* NULL-terminated "key=value" strings for create/admin */
+  int memory;      /* database.engine memory: SQLite in memory */
 } tc_backend_choice_t;
 
 /* The plugin directory: database.backend_dir, or "backends" beside the

@@ -20,15 +20,14 @@ typedef struct {
   char *err;
   const char *file;
   enum source src[TC__CONFIG_NKEYS];
-  int line[TC__CONFIG_NKEYS];        /* file line that set the key, 0 if none */
-  bool on[TC__CONFIG_NKEYS];         /* final value of refusable booleans */
-  bool flag_seen[TC__CONFIG_NKEYS];  /* repeated list flags append, like pflag */
+  int line[TC__CONFIG_NKEYS];       /* file line that set the key, 0 if none */
+  bool on[TC__CONFIG_NKEYS];        /* final value of refusable booleans */
+  bool flag_seen[TC__CONFIG_NKEYS]; /* repeated list flags append, like pflag */
 } loader_t;
 
 static const char DEFAULT_FILE[] = "./config/config.yaml";
 
-__attribute__((format(printf, 2, 3)))
-static int fail(loader_t *ld, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int fail(loader_t *ld, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *line = tc_vformat(fmt, ap);
@@ -43,10 +42,10 @@ static int fail(loader_t *ld, const char *fmt, ...) {
 static const char *label(size_t i, enum source src, char *buf, size_t size) {
   const tc__config_key_t *k = &tc__config_keys[i];
   switch (src) {
-    case SRC_PERMIFY_ENV: snprintf(buf, size, "PERMIFY_%s", k->env); break;
-    case SRC_TUPLECAST_ENV: snprintf(buf, size, "TUPLECAST_%s", k->env); break;
-    case SRC_FLAG: snprintf(buf, size, "--%s", k->flag); break;
-    default: snprintf(buf, size, "%s", k->key); break;
+  case SRC_PERMIFY_ENV: snprintf(buf, size, "PERMIFY_%s", k->env); break;
+  case SRC_TUPLECAST_ENV: snprintf(buf, size, "TUPLECAST_%s", k->env); break;
+  case SRC_FLAG: snprintf(buf, size, "--%s", k->flag); break;
+  default: snprintf(buf, size, "%s", k->key); break;
   }
   return buf;
 }
@@ -78,32 +77,29 @@ static int apply_text(loader_t *ld, size_t i, enum source src, const char *text)
 /* ---- YAML file ---------------------------------------------------------- */
 
 static bool is_null(const yaml_node_t *n) {
-  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-    return false;
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
   const char *s = (const char *)n->data.scalar.value;
-  return !strcmp(s, "") || !strcmp(s, "~") || !strcmp(s, "null") ||
-         !strcmp(s, "Null") || !strcmp(s, "NULL");
+  return !strcmp(s, "") || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+         !strcmp(s, "NULL");
 }
 
 static int apply_node(loader_t *ld, size_t i, yaml_document_t *doc, yaml_node_t *n) {
   const tc__config_key_t *k = &tc__config_keys[i];
   int line = (int)n->start_mark.line + 1;
   if (ld->line[i] != 0)
-    return fail(ld, "%s: given twice (%s lines %d and %d)", k->key, ld->file,
-                ld->line[i], line);
+    return fail(ld, "%s: given twice (%s lines %d and %d)", k->key, ld->file, ld->line[i], line);
   ld->line[i] = line;
   if (is_null(n)) return 0; /* `key:` with no value leaves the default, as in Permify */
   if (n->type == YAML_MAPPING_NODE)
-    return fail(ld, "%s: expected a value, found a mapping (%s line %d)", k->key,
-                ld->file, line);
-  if (n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) !=
-                                         n->data.scalar.length)
+    return fail(ld, "%s: expected a value, found a mapping (%s line %d)", k->key, ld->file, line);
+  if (n->type == YAML_SCALAR_NODE &&
+      strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
     return fail(ld, "%s: the value holds a NUL byte (%s line %d)", k->key, ld->file, line);
   if (n->type == YAML_SCALAR_NODE)
     return apply_text(ld, i, SRC_FILE, (const char *)n->data.scalar.value);
   if (k->type != TC__CONFIG_LIST)
-    return fail(ld, "%s: expected a single value, found a list (%s line %d)", k->key,
-                ld->file, line);
+    return fail(ld, "%s: expected a single value, found a list (%s line %d)", k->key, ld->file,
+                line);
   yaml_node_item_t *it = n->data.sequence.items.start;
   size_t count = (size_t)(n->data.sequence.items.top - it);
   const char **items = calloc(count + 1, sizeof *items);
@@ -126,10 +122,8 @@ static int apply_node(loader_t *ld, size_t i, yaml_document_t *doc, yaml_node_t 
 }
 
 /* Keys are matched case-insensitively, like viper. */
-static int walk(loader_t *ld, yaml_document_t *doc, yaml_node_t *map, char *path,
-                size_t len) {
-  for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-       p++) {
+static int walk(loader_t *ld, yaml_document_t *doc, yaml_node_t *map, char *path, size_t len) {
+  for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     yaml_node_t *kn = yaml_document_get_node(doc, p->key);
     yaml_node_t *vn = yaml_document_get_node(doc, p->value);
     int line = (int)kn->start_mark.line + 1;
@@ -146,14 +140,13 @@ static int walk(loader_t *ld, yaml_document_t *doc, yaml_node_t *map, char *path
     if (i != TC__CONFIG_NKEYS) {
       rc = apply_node(ld, i, doc, vn);
     } else if (!tc__config_is_section(path)) {
-      rc = fail(ld, "%s: unknown key (%s line %d; Permify would ignore it)", path,
-                ld->file, line);
+      rc = fail(ld, "%s: unknown key (%s line %d; Permify would ignore it)", path, ld->file, line);
     } else if (vn->type == YAML_MAPPING_NODE) {
       rc = walk(ld, doc, vn, path, n);
     } else {
-      rc = is_null(vn) ? 0
-                       : fail(ld, "%s: expected a mapping of keys (%s line %d)", path,
-                              ld->file, line);
+      rc = is_null(vn)
+               ? 0
+               : fail(ld, "%s: expected a mapping of keys (%s line %d)", path, ld->file, line);
     }
     path[len] = '\0';
     if (rc < 0) return rc;
@@ -187,9 +180,9 @@ static int load_file(loader_t *ld, const char *path) {
   }
   yaml_parser_set_input_file(&parser, f);
   if (!yaml_parser_load(&parser, &doc)) {
-    rc = fail(ld, "%s line %zu: YAML syntax error: %s%s%s", path,
-              parser.problem_mark.line + 1, parser.context ? parser.context : "",
-              parser.context ? ": " : "", parser.problem ? parser.problem : "unknown");
+    rc = fail(ld, "%s line %zu: YAML syntax error: %s%s%s", path, parser.problem_mark.line + 1,
+              parser.context ? parser.context : "", parser.context ? ": " : "",
+              parser.problem ? parser.problem : "unknown");
   } else {
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     char key[TC__CONFIG_KEY_MAX] = "";
@@ -369,8 +362,7 @@ void tc_config_init(tc_config_t *cfg) {
   }
 }
 
-int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp,
-                   char **errmsg) {
+int tc_config_load(tc_config_t *cfg, int argc, char **argv, char **envp, char **errmsg) {
   loader_t *ld = calloc(1, sizeof *ld);
   args_t a = {0};
   if (ld == NULL) return TC_ENOMEM;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "tuplecast/errors.h"
 
+/* clang-format off */
 #define AT(field) offsetof(tc_config_t, field)
 #define NOWHERE TC__CONFIG_NOWHERE
 #define STR TC__CONFIG_STR
@@ -30,8 +31,8 @@
 
 static const char *const OUTPUTS[] = {"text", "json", "", NULL};
 
-/* Permify's keys (internal/config/config.go) with its flag and env names
- * (pkg/cmd/flags/serve.go), plus ours (.ours).  Keys stored NOWHERE change
+/* Permify v1.7.3's configuration keys with its flag and env names, plus ours
+ * (.ours).  Keys stored NOWHERE change
  * nothing a client can see; docs/configuration.md says why for each. */
 static const tc__config_key_t keys[] = {
   K("account_id", "account-id", "ACCOUNT_ID", STR, NOWHERE, ""),
@@ -144,6 +145,7 @@ static const tc__config_key_t keys[] = {
   K("distributed.load", "distributed-load", "DISTRIBUTED_LOAD", FLOAT, NOWHERE, "0"),
   K("distributed.picker_width", "distributed-picker-width", "DISTRIBUTED_PICKER_WIDTH", INT, NOWHERE, "0"),
 };
+/* clang-format on */
 
 _Static_assert(sizeof keys / sizeof keys[0] == TC__CONFIG_NKEYS,
                "TC__CONFIG_NKEYS must match the key table");
@@ -158,8 +160,7 @@ size_t tc__config_key_find(const char *path) {
 
 size_t tc__config_flag_find(const char *name, size_t len) {
   for (size_t i = 0; i < TC__CONFIG_NKEYS; i++)
-    if (keys[i].flag && strlen(keys[i].flag) == len && !strncmp(keys[i].flag, name, len))
-      return i;
+    if (keys[i].flag && strlen(keys[i].flag) == len && !strncmp(keys[i].flag, name, len)) return i;
   return TC__CONFIG_NKEYS;
 }
 
@@ -173,7 +174,8 @@ bool tc__config_is_section(const char *path) {
 }
 
 void tc__config_lower_copy(char *dst, const char *src) {
-  while ((*dst++ = (char)tolower((unsigned char)*src++)) != '\0') {}
+  while ((*dst++ = (char)tolower((unsigned char)*src++)) != '\0') {
+  }
 }
 
 /* ---- lists -------------------------------------------------------------- */
@@ -251,8 +253,7 @@ static int parse_int(const char *s, int64_t *out) {
   size_t n = 0;
   if (*s == '-' || *s == '+') digits[n++] = *s++;
   for (const char *p = s; *p; p++) {
-    bool sep = *p == '_' && p > s && isdigit((unsigned char)p[-1]) &&
-               isdigit((unsigned char)p[1]);
+    bool sep = *p == '_' && p > s && isdigit((unsigned char)p[-1]) && isdigit((unsigned char)p[1]);
     if (!isdigit((unsigned char)*p) && !sep) return -1;
     if (sep) continue;
     if (n + 1 >= sizeof digits) return -1;
@@ -271,9 +272,12 @@ static int parse_int(const char *s, int64_t *out) {
 /* Go's time.ParseDuration without negative values, in milliseconds
  * (truncated): "300s", "1h30m", "1.5h", "250ms", "0". */
 static int parse_duration(const char *s, int64_t *out_ms) {
-  static const struct { const char *unit; int64_t ns; } units[] = {
-    {"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
-    {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000},
+  static const struct {
+    const char *unit;
+    int64_t ns;
+  } units[] = {
+      {"ns", 1},       {"us", 1000},      {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
+      {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000},  {"h", 3600000000000},
   };
   if (*s == '+') s++;
   if (!strcmp(s, "0")) return *out_ms = 0, 0;
@@ -315,74 +319,70 @@ static void choices_text(const char *const *choices, char *buf, size_t size) {
       n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", *choices);
 }
 
-int tc__config_value_parse(const tc__config_key_t *k, const char *text,
-                           tc__config_value_t *out, char *why, size_t whylen) {
+int tc__config_value_parse(const tc__config_key_t *k, const char *text, tc__config_value_t *out,
+                           char *why, size_t whylen) {
   memset(out, 0, sizeof *out);
   int64_t n;
   char list[128];
   switch (k->type) {
-    case STR: {
-      bool ok = k->choices == NULL;
-      for (const char *const *c = k->choices; c && *c; c++) ok = ok || !strcmp(*c, text);
-      if (!ok) {
-        choices_text(k->choices, list, sizeof list);
-        snprintf(why, whylen, "\"%s\" is not one of %s", text, list);
-        return TC_ECONFIG;
-      }
-      out->s = strdup(text);
-      return out->s ? 0 : TC_ENOMEM;
-    }
-    case BOOL:
-      if (parse_bool(text, &out->b) == 0) return 0;
-      snprintf(why, whylen, "\"%s\" is not a boolean (true or false)", text);
-      return TC_ECONFIG;
-    case INT: {
-      int64_t max = k->max ? k->max : INT64_MAX;
-      if (parse_int(text, &n) == 0 && n >= k->min && n <= max) return out->n = n, 0;
-      if (k->max)
-        snprintf(why, whylen, "\"%s\" is not an integer in %" PRId64 "-%" PRId64, text,
-                 k->min, max);
-      else
-        snprintf(why, whylen, "\"%s\" is not an integer >= %" PRId64, text, k->min);
+  case STR: {
+    bool ok = k->choices == NULL;
+    for (const char *const *c = k->choices; c && *c; c++) ok = ok || !strcmp(*c, text);
+    if (!ok) {
+      choices_text(k->choices, list, sizeof list);
+      snprintf(why, whylen, "\"%s\" is not one of %s", text, list);
       return TC_ECONFIG;
     }
-    case PORT:
-      if (parse_int(text, &n) == 0 && n >= 0 && n <= 65535) return out->port = (int)n, 0;
-      snprintf(why, whylen, "\"%s\" is not a port number (0-65535; 0 picks a free one)", text);
-      return TC_ECONFIG;
-    case DUR:
-      if (parse_duration(text, &out->n) == 0) return 0;
-      snprintf(why, whylen, "\"%s\" is not a duration (Go syntax: 300s, 5m, 1h30m, 250ms)",
-               text);
-      return TC_ECONFIG;
-    case LIST:
-      return split_list(text, &out->l);
-    case LEVEL:
-      if ((out->level = tc_log_level_parse(text)) >= 0) return 0;
-      snprintf(why, whylen, "\"%s\" is not one of debug, info, warn, error", text);
-      return TC_ECONFIG;
-    case FLOAT: {
-      char *end;
-      out->d = strtod(text, &end);
-      if (*text && *end == '\0' && isfinite(out->d)) return 0;
-      snprintf(why, whylen, "\"%s\" is not a number", text);
-      return TC_ECONFIG;
-    }
+    out->s = strdup(text);
+    return out->s ? 0 : TC_ENOMEM;
+  }
+  case BOOL:
+    if (parse_bool(text, &out->b) == 0) return 0;
+    snprintf(why, whylen, "\"%s\" is not a boolean (true or false)", text);
+    return TC_ECONFIG;
+  case INT: {
+    int64_t max = k->max ? k->max : INT64_MAX;
+    if (parse_int(text, &n) == 0 && n >= k->min && n <= max) return out->n = n, 0;
+    if (k->max)
+      snprintf(why, whylen, "\"%s\" is not an integer in %" PRId64 "-%" PRId64, text, k->min, max);
+    else
+      snprintf(why, whylen, "\"%s\" is not an integer >= %" PRId64, text, k->min);
+    return TC_ECONFIG;
+  }
+  case PORT:
+    if (parse_int(text, &n) == 0 && n >= 0 && n <= 65535) return out->port = (int)n, 0;
+    snprintf(why, whylen, "\"%s\" is not a port number (0-65535; 0 picks a free one)", text);
+    return TC_ECONFIG;
+  case DUR:
+    if (parse_duration(text, &out->n) == 0) return 0;
+    snprintf(why, whylen, "\"%s\" is not a duration (Go syntax: 300s, 5m, 1h30m, 250ms)", text);
+    return TC_ECONFIG;
+  case LIST: return split_list(text, &out->l);
+  case LEVEL:
+    if ((out->level = tc_log_level_parse(text)) >= 0) return 0;
+    snprintf(why, whylen, "\"%s\" is not one of debug, info, warn, error", text);
+    return TC_ECONFIG;
+  case FLOAT: {
+    char *end;
+    out->d = strtod(text, &end);
+    if (*text && *end == '\0' && isfinite(out->d)) return 0;
+    snprintf(why, whylen, "\"%s\" is not a number", text);
+    return TC_ECONFIG;
+  }
   }
   return TC_EINTERNAL;
 }
 
-void tc__config_value_store(enum tc__config_type type, tc__config_value_t *val,
-                            void *field) {
+void tc__config_value_store(enum tc__config_type type, tc__config_value_t *val, void *field) {
   switch (type) {
-    case STR: *(char **)field = val->s; break;
-    case BOOL: *(bool *)field = val->b; break;
-    case INT:
-    case DUR: *(int64_t *)field = val->n; break;
-    case PORT: *(int *)field = val->port; break;
-    case LEVEL: *(int *)field = val->level; break;
-    case LIST: *(tc_config_list_t *)field = val->l; break;
-    case FLOAT: *(double *)field = val->d; break;
+  case STR: *(char **)field = val->s; break;
+  case BOOL: *(bool *)field = val->b; break;
+  case INT:
+  case DUR: *(int64_t *)field = val->n; break;
+  case PORT: *(int *)field = val->port; break;
+  case LEVEL: *(int *)field = val->level; break;
+  case LIST: *(tc_config_list_t *)field = val->l; break;
+  case FLOAT: *(double *)field = val->d; break;
   }
   memset(val, 0, sizeof *val);
 }

@@ -35,13 +35,13 @@ typedef struct tc__config_key_s {
   const char *flag; /* without "--"; NULL if Permify has none */
   const char *env;  /* after PERMIFY_ / TUPLECAST_; NULL if none */
   enum tc__config_type type;
-  size_t off;       /* offsetof(tc_config_t, ...) or TC__CONFIG_NOWHERE */
-  const char *def;  /* default, in the syntax a user would write */
-  int64_t min, max; /* TC__CONFIG_INT; max 0 means no upper bound */
+  size_t off;                 /* offsetof(tc_config_t, ...) or TC__CONFIG_NOWHERE */
+  const char *def;            /* default, in the syntax a user would write */
+  int64_t min, max;           /* TC__CONFIG_INT; max 0 means no upper bound */
   const char *const *choices; /* TC__CONFIG_STR: allowed values, NULL-ended */
-  const char *refuse; /* TC__CONFIG_BOOL: why true is refused, NULL if allowed */
-  bool ours;          /* a tuplecast key: no PERMIFY_ env name */
-  const char *arg;    /* --help's placeholder; NULL: from the type or choices */
+  const char *refuse;         /* TC__CONFIG_BOOL: why true is refused, NULL if allowed */
+  bool ours;                  /* a tuplecast key: no PERMIFY_ env name */
+  const char *arg;            /* --help's placeholder; NULL: from the type or choices */
 } tc__config_key_t;
 
 typedef union tc__config_value_u {
@@ -67,16 +67,14 @@ void tc__config_lower_copy(char *dst, const char *src);
 
 /* Parses text as k's type.  0, TC_ENOMEM, or TC_ECONFIG with why set to e.g.
  * `"abc" is not a port number (1-65535)`. */
-int tc__config_value_parse(const tc__config_key_t *k, const char *text,
-                           tc__config_value_t *out, char *why, size_t whylen);
+int tc__config_value_parse(const tc__config_key_t *k, const char *text, tc__config_value_t *out,
+                           char *why, size_t whylen);
 /* Moves a parsed value into a field of that type. */
-void tc__config_value_store(enum tc__config_type type, tc__config_value_t *val,
-                            void *field);
+void tc__config_value_store(enum tc__config_type type, tc__config_value_t *val, void *field);
 /* Frees what a value or field of that type owns; leaves it empty. */
 void tc__config_value_release(enum tc__config_type type, void *p);
 
-int tc__config_list_from(const char *const *items, size_t count,
-                         tc_config_list_t *out);
+int tc__config_list_from(const char *const *items, size_t count, tc_config_list_t *out);
 /* Puts copies of head's items in front of list's. */
 int tc__config_list_prepend(tc_config_list_t *list, const tc_config_list_t *head);
 

@@ -21,10 +21,14 @@ static const char TAIL[] =
 
 static void placeholder(const tc__config_key_t *k, char *buf, size_t size) {
   static const char *const names[] = {
-    [TC__CONFIG_STR] = "STRING", [TC__CONFIG_BOOL] = "[=true|false]",
-    [TC__CONFIG_INT] = "N", [TC__CONFIG_PORT] = "PORT",
-    [TC__CONFIG_DUR] = "DURATION", [TC__CONFIG_LIST] = "A,B,...",
-    [TC__CONFIG_LEVEL] = "debug|info|warn|error", [TC__CONFIG_FLOAT] = "NUMBER",
+      [TC__CONFIG_STR] = "STRING",
+      [TC__CONFIG_BOOL] = "[=true|false]",
+      [TC__CONFIG_INT] = "N",
+      [TC__CONFIG_PORT] = "PORT",
+      [TC__CONFIG_DUR] = "DURATION",
+      [TC__CONFIG_LIST] = "A,B,...",
+      [TC__CONFIG_LEVEL] = "debug|info|warn|error",
+      [TC__CONFIG_FLOAT] = "NUMBER",
   };
   size_t n = 0;
   buf[0] = '\0';
@@ -43,11 +47,11 @@ const char *tc_config_usage(void) {
     if (k->flag == NULL) continue;
     char arg[160];
     placeholder(k, arg, sizeof arg);
-    n += (size_t)snprintf(text + n, sizeof text - n, "  --%s %s\n      %s%s%s%s%s\n",
-                          k->flag, arg, k->key, *k->def ? " (default " : "", k->def,
-                          *k->def ? ")" : "",
-                          k->refuse ? "; true is refused: not implemented"
-                          : k->off == TC__CONFIG_NOWHERE ? "; accepted, no effect" : "");
+    n += (size_t)snprintf(text + n, sizeof text - n, "  --%s %s\n      %s%s%s%s%s\n", k->flag, arg,
+                          k->key, *k->def ? " (default " : "", k->def, *k->def ? ")" : "",
+                          k->refuse                      ? "; true is refused: not implemented"
+                          : k->off == TC__CONFIG_NOWHERE ? "; accepted, no effect"
+                                                         : "");
   }
   if (n < sizeof text) snprintf(text + n, sizeof text - n, "%s", TAIL);
   return text;

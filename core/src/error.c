@@ -45,6 +45,4 @@ int tc_grpc_status_to_http(int s) {
   return (s >= 0 && s <= 16) ? map[s] : 500;
 }
 
-int tc_err_http_status(int code) {
-  return tc_grpc_status_to_http(tc_err_grpc_status(code));
-}
+int tc_err_http_status(int code) { return tc_grpc_status_to_http(tc_err_grpc_status(code)); }

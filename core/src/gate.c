@@ -93,8 +93,8 @@ static int authenticate(tc_gate_t *g, tc_call_t *call) {
   pending_t *p = malloc(sizeof *p);
   if (!p) return TC_ENOMEM;
   p->call = call;
-  int rc = g->authn->ops->verify(g->authn, call->authorization, call->authorization_len,
-                                 on_verified, p);
+  int rc =
+      g->authn->ops->verify(g->authn, call->authorization, call->authorization_len, on_verified, p);
   if (rc == TC_AUTHN_PENDING) {
     call->handler = p;
     call->on_cancel = on_cancel_pending;

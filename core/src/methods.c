@@ -9,9 +9,11 @@
 #include "service.h"
 #include "watch.h"
 
+/* clang-format off */
 #define M(svc, name, in, out, fn, streaming) \
   {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
    streaming}
+/* clang-format on */
 
 static const tc_method_t methods[] = {
     M("Data", "Write", data_write_request, data_write_response, tc_data_write, 0),
@@ -27,8 +29,8 @@ static const tc_method_t methods[] = {
     M("Data", "RunBundle", bundle_run_request, bundle_run_response, NULL, 0),
     M("Watch", "Watch", watch_request, watch_response, tc_watch_rpc, 1),
     M("Schema", "Write", schema_write_request, schema_write_response, tc_schema_write_rpc, 0),
-    M("Schema", "PartialWrite", schema_partial_write_request, schema_partial_write_response,
-      NULL, 0),
+    M("Schema", "PartialWrite", schema_partial_write_request, schema_partial_write_response, NULL,
+      0),
     M("Schema", "Read", schema_read_request, schema_read_response, tc_schema_read_rpc, 0),
     M("Schema", "List", schema_list_request, schema_list_response, tc_schema_list_rpc, 0),
     M("Tenancy", "Create", tenant_create_request, tenant_create_response, tc_tenancy_create, 0),

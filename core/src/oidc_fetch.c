@@ -111,7 +111,8 @@ static json_t *get_json(tc_oidc_fetcher_t *f, const char *url, char **err) {
     *err = tc_format("%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
   else if (status != 200)
     *err = tc_format("%s: HTTP status %ld", url, status);
-  else if (!(doc = json_loadb(body.data ? body.data : "", body.len, 0, NULL)) || !json_is_object(doc))
+  else if (!(doc = json_loadb(body.data ? body.data : "", body.len, 0, NULL)) ||
+           !json_is_object(doc))
     *err = tc_format("%s: not a JSON object", url);
   if (*err) json_decref(doc), doc = NULL;
   free(body.data);
@@ -129,7 +130,8 @@ static bool import_key(json_t *jk, tc_oidc_key_t *out) {
   cjose_jwk_t *jwk = text ? cjose_jwk_import(text, strlen(text), &cerr) : NULL;
   free(text);
   if (!jwk) {
-    tc_log(TC_LOG_WARN, "oidc: JWKS key %s skipped: %s", kid, cerr.message ? cerr.message : "out of memory");
+    tc_log(TC_LOG_WARN, "oidc: JWKS key %s skipped: %s", kid,
+           cerr.message ? cerr.message : "out of memory");
     return false;
   }
   out->kid = strdup(kid);
@@ -254,8 +256,8 @@ static void on_done(tc_completion_t *c) {
   f->cb(f->cb_arg, keys, err);
 }
 
-int tc_oidc_fetcher_start(tc_bridge_t *bridge, const char *issuer, tc_oidc_fetched_cb cb,
-                          void *arg, tc_oidc_fetcher_t **out) {
+int tc_oidc_fetcher_start(tc_bridge_t *bridge, const char *issuer, tc_oidc_fetched_cb cb, void *arg,
+                          tc_oidc_fetcher_t **out) {
   tc_oidc_fetcher_t *f = calloc(1, sizeof *f);
   if (!f || !(f->issuer = strdup(issuer))) return free(f), TC_ENOMEM;
   f->done.run = on_done;

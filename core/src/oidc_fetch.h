@@ -43,8 +43,8 @@ typedef struct tc_oidc_fetcher_s tc_oidc_fetcher_t;
 typedef void (*tc_oidc_fetched_cb)(void *arg, tc_oidc_keys_t *keys, char *err);
 
 /* Starts the thread.  issuer is copied. */
-int tc_oidc_fetcher_start(tc_bridge_t *bridge, const char *issuer, tc_oidc_fetched_cb cb,
-                          void *arg, tc_oidc_fetcher_t **out);
+int tc_oidc_fetcher_start(tc_bridge_t *bridge, const char *issuer, tc_oidc_fetched_cb cb, void *arg,
+                          tc_oidc_fetcher_t **out);
 /* One fetch of up to 1 + retries attempts, spacing_ms apart; cb on the loop. */
 void tc_oidc_fetcher_request(tc_oidc_fetcher_t *f, int64_t retries, int64_t spacing_ms);
 /* The same fetch, but the caller waits for it (start-up only): 0 and *keys,

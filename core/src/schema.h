@@ -31,8 +31,8 @@ int tc_schema_check_tuple(const tc_schema_t *s, const tc_tuple_t *t);
 /* Write validation of one attribute; type_url is the Any's type URL ("" when
  * the value is missing).  0 or TC_ESCHEMA_NOT_FOUND, TC_EENTITY_DEF_NOT_FOUND,
  * TC_EATTR_DEF_NOT_FOUND, TC_EATTR_TYPE_MISMATCH. */
-int tc_schema_check_attr(const tc_schema_t *s, const char *entity_type,
-                         const char *attribute, const char *type_url);
+int tc_schema_check_attr(const tc_schema_t *s, const char *entity_type, const char *attribute,
+                         const char *type_url);
 
 /* The SchemaDefinition of Schema.Read, built with the default protobuf-c
  * allocator (free with protobuf_c_message_free_unpacked(msg, NULL)).

@@ -40,15 +40,15 @@ typedef struct tc__schema_table_s {
 } tc__schema_table_t;
 
 /* 0, TC_EUNIQUE if the key is taken, or TC_ENOMEM. */
-int tc__schema_table_put(tc__schema_table_t *t, const char *name,
-                         const char *member, int kind, void *value);
-const tc__schema_slot_t *tc__schema_table_get(const tc__schema_table_t *t,
-                                              const char *name,
+int tc__schema_table_put(tc__schema_table_t *t, const char *name, const char *member, int kind,
+                         void *value);
+const tc__schema_slot_t *tc__schema_table_get(const tc__schema_table_t *t, const char *name,
                                               const char *member);
 void tc__schema_table_free(tc__schema_table_t *t);
 
-/* ---- Tokens and lexer (a port of Permify's pkg/dsl/lexer) ---------------- */
+/* ---- Tokens and lexer (Permify's token set) -------------------------------- */
 
+/* clang-format off */
 #define TC__SCHEMA_TOKENS(X)                                                   \
   X(NONE, "") X(EOF, "EOF") X(ILLEGAL, "ILLEGAL") X(NEWLINE, "NEWLINE")         \
   X(IDENT, "IDENT") X(STRING, "STRING") X(INTEGER, "INTEGER")                  \
@@ -62,6 +62,7 @@ void tc__schema_table_free(tc__schema_table_t *t);
   X(ATTRIBUTE, "ATTRIBUTE") X(RULE, "RULE") X(AND, "AND") X(OR, "OR")          \
   X(NOT, "NOT") X(IN, "IN") X(SINGLE_LINE_COMMENT, "SINGLE_LINE_COMMENT")      \
   X(MULTI_LINE_COMMENT, "MULTI_LINE_COMMENT") X(SPACE, "SPACE") X(TAB, "TAB")
+/* clang-format on */
 
 enum tc__schema_tok_type {
 #define TC__SCHEMA_TOK_ENUM_(sym, name) TC__TOK_##sym,
@@ -168,8 +169,7 @@ struct tc_schema_s {
 
 /* The parameter a rule binds to name (the last one, as in Permify's map),
  * or NULL. */
-const tc__schema_param_t *tc__schema_rule_param(const tc__schema_rule_t *r,
-                                                const char *name);
+const tc__schema_param_t *tc__schema_rule_param(const tc__schema_rule_t *r, const char *name);
 /* Number of distinct parameter names. */
 size_t tc__schema_rule_arity(const tc__schema_rule_t *r);
 

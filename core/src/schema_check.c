@@ -1,5 +1,5 @@
-/* Semantic checks of a parsed schema, in the order of Permify's compiler with
- * reference validation (pkg/dsl/ast/validation.go, pkg/dsl/compiler): first
+/* Semantic checks of a parsed schema, in the order Permify's schema compiler
+ * checks, so the first error reported is the one Permify reports: first
  * the relation references, then statement by statement the attribute types,
  * permission expressions and rule parameter types. */
 #include <stdio.h>
@@ -17,24 +17,21 @@ typedef struct checker_s {
 static int fail(checker_t *c, tc__schema_pos_t pos, const char *what) {
   size_t n = strlen(what) + 32;
   char *msg = malloc(n);
-  if (msg == NULL)
-    return TC_ENOMEM;
+  if (msg == NULL) return TC_ENOMEM;
   snprintf(msg, n, "%d:%d: %s", pos.line, pos.col, what);
   *c->errmsg = msg;
   return TC_ESCHEMA_COMPILE;
 }
 
-static const tc__schema_slot_t *lookup(const checker_t *c, const char *name,
-                                       const char *member, int kind) {
+static const tc__schema_slot_t *lookup(const checker_t *c, const char *name, const char *member,
+                                       int kind) {
   const tc__schema_slot_t *slot = tc__schema_table_get(&c->s->names, name, member);
   return slot != NULL && slot->kind == kind ? slot : NULL;
 }
 
-const tc__schema_param_t *tc__schema_rule_param(const tc__schema_rule_t *r,
-                                                const char *name) {
+const tc__schema_param_t *tc__schema_rule_param(const tc__schema_rule_t *r, const char *name) {
   for (size_t i = r->n_params; i-- > 0;)
-    if (strcmp(r->params[i].name.s, name) == 0)
-      return &r->params[i];
+    if (strcmp(r->params[i].name.s, name) == 0) return &r->params[i];
   return NULL;
 }
 
@@ -80,8 +77,7 @@ static int check_relation_refs(checker_t *c) {
         if (lookup(c, ref->type.s, NULL, TC__SCHEMA_ENTITY) == NULL ||
             (ref->relation.s[0] != '\0' &&
              lookup(c, ref->type.s, ref->relation.s, TC__SCHEMA_RELATION) == NULL))
-          return fail(c, ref->type.pos,
-                      "relation reference not found in entity references");
+          return fail(c, ref->type.pos, "relation reference not found in entity references");
       }
     }
   }
@@ -98,8 +94,7 @@ static int push_refs(ref_stack_t *st, const tc__schema_member_t *rel) {
     if (st->n == st->cap) {
       size_t ncap = st->cap ? st->cap * 2 : 16;
       const tc__schema_ref_t **items = realloc(st->items, ncap * sizeof *items);
-      if (items == NULL)
-        return TC_ENOMEM;
+      if (items == NULL) return TC_ENOMEM;
       st->items = items;
       st->cap = ncap;
     }
@@ -110,12 +105,9 @@ static int push_refs(ref_stack_t *st, const tc__schema_member_t *rel) {
 
 /* rel.x: x must exist, and not be an attribute, on every type reachable
  * through rel's references, following @type#relation references. */
-static int check_walk(checker_t *c, const tc__schema_entity_t *e,
-                      const tc__schema_expr_t *x) {
-  const tc__schema_slot_t *slot =
-      lookup(c, e->name.s, x->names[0].s, TC__SCHEMA_RELATION);
-  if (slot == NULL)
-    return fail(c, x->names[0].pos, "undefined relation reference");
+static int check_walk(checker_t *c, const tc__schema_entity_t *e, const tc__schema_expr_t *x) {
+  const tc__schema_slot_t *slot = lookup(c, e->name.s, x->names[0].s, TC__SCHEMA_RELATION);
+  if (slot == NULL) return fail(c, x->names[0].pos, "undefined relation reference");
   ref_stack_t st = {NULL, 0, 0};
   int rc = push_refs(&st, slot->value);
   c->visit++;
@@ -147,14 +139,10 @@ static int check_walk(checker_t *c, const tc__schema_entity_t *e,
 
 static int check_identifier(checker_t *c, const tc__schema_entity_t *e,
                             const tc__schema_expr_t *x) {
-  if (x->n_names > 2)
-    return fail(c, x->names[2].pos, "not supported relation walk");
-  if (x->n_names == 2)
-    return check_walk(c, e, x);
-  const tc__schema_slot_t *slot =
-      tc__schema_table_get(&c->s->names, e->name.s, x->names[0].s);
-  if (slot == NULL)
-    return fail(c, x->names[0].pos, "undefined relation reference");
+  if (x->n_names > 2) return fail(c, x->names[2].pos, "not supported relation walk");
+  if (x->n_names == 2) return check_walk(c, e, x);
+  const tc__schema_slot_t *slot = tc__schema_table_get(&c->s->names, e->name.s, x->names[0].s);
+  if (slot == NULL) return fail(c, x->names[0].pos, "undefined relation reference");
   if (slot->kind == TC__SCHEMA_ATTRIBUTE) {
     const tc__schema_member_t *attr = slot->value;
     if (attr->type.is_array || strcmp(attr->type.name.s, "boolean") != 0)
@@ -164,32 +152,25 @@ static int check_identifier(checker_t *c, const tc__schema_entity_t *e,
 }
 
 /* Permify binds each argument to the rule parameter of the same name. */
-static int check_call(checker_t *c, const tc__schema_entity_t *e,
-                      const tc__schema_expr_t *x) {
+static int check_call(checker_t *c, const tc__schema_entity_t *e, const tc__schema_expr_t *x) {
   const tc__schema_slot_t *slot = lookup(c, x->names[0].s, NULL, TC__SCHEMA_RULE);
-  if (slot == NULL)
-    return fail(c, x->names[0].pos, "invalid rule reference");
+  if (slot == NULL) return fail(c, x->names[0].pos, "invalid rule reference");
   const tc__schema_rule_t *rule = slot->value;
   if (tc__schema_rule_arity(rule) != x->n_args || x->n_args == 0)
     return fail(c, x->names[0].pos, "missing argument");
   for (size_t i = 0; i < x->n_args; i++) {
     const tc__schema_expr_t *arg = x->args[i];
-    if (arg->n_names > 1)
-      return fail(c, arg->names[1].pos, "not supported walk");
-    const tc__schema_slot_t *attr =
-        lookup(c, e->name.s, arg->names[0].s, TC__SCHEMA_ATTRIBUTE);
-    if (attr == NULL)
-      return fail(c, x->names[0].pos, "invalid rule reference");
+    if (arg->n_names > 1) return fail(c, arg->names[1].pos, "not supported walk");
+    const tc__schema_slot_t *attr = lookup(c, e->name.s, arg->names[0].s, TC__SCHEMA_ATTRIBUTE);
+    if (attr == NULL) return fail(c, x->names[0].pos, "invalid rule reference");
     const tc__schema_param_t *prm = tc__schema_rule_param(rule, arg->names[0].s);
-    if (prm == NULL ||
-        !same_type(&prm->type, &((const tc__schema_member_t *)attr->value)->type))
+    if (prm == NULL || !same_type(&prm->type, &((const tc__schema_member_t *)attr->value)->type))
       return fail(c, arg->names[0].pos, "invalid argument");
   }
   return 0;
 }
 
-static int check_expr(checker_t *c, const tc__schema_entity_t *e,
-                      const tc__schema_expr_t *x) {
+static int check_expr(checker_t *c, const tc__schema_entity_t *e, const tc__schema_expr_t *x) {
   switch (x->kind) {
   case TC__EXPR_INFIX: {
     int rc = check_expr(c, e, x->left);
@@ -203,32 +184,27 @@ static int check_expr(checker_t *c, const tc__schema_entity_t *e,
 static int check_entity(checker_t *c, tc__schema_entity_t *e) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < e->n_members; i++)
-    if (e->members[i]->kind == TC__SCHEMA_ATTRIBUTE)
-      rc = resolve_type(c, &e->members[i]->type);
+    if (e->members[i]->kind == TC__SCHEMA_ATTRIBUTE) rc = resolve_type(c, &e->members[i]->type);
   for (size_t i = 0; rc == 0 && i < e->n_members; i++)
-    if (e->members[i]->kind == TC__SCHEMA_PERMISSION)
-      rc = check_expr(c, e, e->members[i]->expr);
+    if (e->members[i]->kind == TC__SCHEMA_PERMISSION) rc = check_expr(c, e, e->members[i]->expr);
   return rc;
 }
 
 static int check_rule(checker_t *c, tc__schema_rule_t *r) {
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < r->n_params; i++)
-    rc = resolve_type(c, &r->params[i].type);
+  for (size_t i = 0; rc == 0 && i < r->n_params; i++) rc = resolve_type(c, &r->params[i].type);
   return rc;
 }
 
 int tc__schema_check(tc_schema_t *s, char **errmsg) {
   checker_t c = {.s = s, .errmsg = errmsg, .visit = 0};
   if (s->n_entities == 0)
-    return fail(&c, (tc__schema_pos_t){1, 1},
-                "no entity references found in schema");
+    return fail(&c, (tc__schema_pos_t){1, 1}, "no entity references found in schema");
   int rc = check_relation_refs(&c);
   /* Entities and rules interleaved in source order, as Permify compiles. */
   size_t i = 0, j = 0;
   while (rc == 0 && (i < s->n_entities || j < s->n_rules)) {
-    if (j == s->n_rules ||
-        (i < s->n_entities && s->entities[i]->seq < s->rules[j]->seq))
+    if (j == s->n_rules || (i < s->n_entities && s->entities[i]->seq < s->rules[j]->seq))
       rc = check_entity(&c, s->entities[i++]);
     else
       rc = check_rule(&c, s->rules[j++]);

@@ -1,5 +1,5 @@
 /* Validating written tuples and attributes against a compiled schema, in the
- * order of Permify's internal/validation/validation.go. */
+ * order Permify validates them, so the first error is the one Permify reports. */
 #include <string.h>
 
 #include "schema_ast.h"
@@ -8,8 +8,7 @@
  * has no such row, TC_EENTITY_DEF_NOT_FOUND when the row is a rule. */
 static int entity_of(const tc_schema_t *s, const char *type) {
   const tc__schema_slot_t *slot = tc__schema_table_get(&s->names, type, NULL);
-  if (slot == NULL)
-    return TC_ESCHEMA_NOT_FOUND;
+  if (slot == NULL) return TC_ESCHEMA_NOT_FOUND;
   return slot->kind == TC__SCHEMA_ENTITY ? 0 : TC_EENTITY_DEF_NOT_FOUND;
 }
 
@@ -20,17 +19,13 @@ static const char *subject_relation(const tc_tuple_t *t) {
 
 int tc_schema_check_tuple(const tc_schema_t *s, const tc_tuple_t *t) {
   int rc = entity_of(s, t->entity_type);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   const char *srel = subject_relation(t);
-  if (strcmp(t->entity_type, t->subject_type) == 0 &&
-      strcmp(t->entity_id, t->subject_id) == 0 &&
+  if (strcmp(t->entity_type, t->subject_type) == 0 && strcmp(t->entity_id, t->subject_id) == 0 &&
       strcmp(t->relation, t->subject_relation) == 0)
     return TC_EENTITY_EQ_SUBJECT;
-  const tc__schema_slot_t *slot =
-      tc__schema_table_get(&s->names, t->entity_type, t->relation);
-  if (slot == NULL || slot->kind != TC__SCHEMA_RELATION)
-    return TC_ERELATION_DEF_NOT_FOUND;
+  const tc__schema_slot_t *slot = tc__schema_table_get(&s->names, t->entity_type, t->relation);
+  if (slot == NULL || slot->kind != TC__SCHEMA_RELATION) return TC_ERELATION_DEF_NOT_FOUND;
   const tc__schema_member_t *rel = slot->value;
   for (size_t i = 0; i < rel->n_refs; i++)
     if (strcmp(rel->refs[i].type.s, t->subject_type) == 0 &&
@@ -49,35 +44,28 @@ static int type_of_url(const char *url) {
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_BOOLEAN},
       {"type.googleapis.com/base.v1.BooleanArrayValue",
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_BOOLEAN_ARRAY},
-      {"type.googleapis.com/base.v1.StringValue",
-       BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING},
+      {"type.googleapis.com/base.v1.StringValue", BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING},
       {"type.googleapis.com/base.v1.StringArrayValue",
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING_ARRAY},
       {"type.googleapis.com/base.v1.IntegerValue",
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER},
       {"type.googleapis.com/base.v1.IntegerArrayValue",
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER_ARRAY},
-      {"type.googleapis.com/base.v1.DoubleValue",
-       BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_DOUBLE},
+      {"type.googleapis.com/base.v1.DoubleValue", BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_DOUBLE},
       {"type.googleapis.com/base.v1.DoubleArrayValue",
        BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_DOUBLE_ARRAY},
   };
   for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
-    if (strcmp(urls[i].url, url) == 0)
-      return urls[i].type;
+    if (strcmp(urls[i].url, url) == 0) return urls[i].type;
   return 0;
 }
 
-int tc_schema_check_attr(const tc_schema_t *s, const char *entity_type,
-                         const char *attribute, const char *type_url) {
+int tc_schema_check_attr(const tc_schema_t *s, const char *entity_type, const char *attribute,
+                         const char *type_url) {
   int rc = entity_of(s, entity_type);
-  if (rc != 0)
-    return rc;
-  const tc__schema_slot_t *slot =
-      tc__schema_table_get(&s->names, entity_type, attribute);
-  if (slot == NULL || slot->kind != TC__SCHEMA_ATTRIBUTE)
-    return TC_EATTR_DEF_NOT_FOUND;
+  if (rc != 0) return rc;
+  const tc__schema_slot_t *slot = tc__schema_table_get(&s->names, entity_type, attribute);
+  if (slot == NULL || slot->kind != TC__SCHEMA_ATTRIBUTE) return TC_EATTR_DEF_NOT_FOUND;
   const tc__schema_member_t *attr = slot->value;
-  return type_of_url(type_url) == attr->type.attr_type ? 0
-                                                       : TC_EATTR_TYPE_MISMATCH;
+  return type_of_url(type_url) == attr->type.attr_type ? 0 : TC_EATTR_TYPE_MISMATCH;
 }

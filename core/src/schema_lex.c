@@ -1,5 +1,5 @@
-/* The schema DSL lexer, a faithful port of Permify's pkg/dsl/lexer: error
- * positions are the lexer's line and column, so its counting quirks are kept
+/* The schema DSL lexer.  It tokenises as Permify's does and reports the same
+ * error positions, Permify's line and column, so their counting quirks hold
  * (columns start at 2, only newline tokens advance the line, every read at
  * the end of input advances the column). */
 #include <string.h>
@@ -45,16 +45,15 @@ static int keyword(const char *s, size_t n) {
     const char *word;
     int type;
   } words[] = {
-      {"entity", TC__TOK_ENTITY},       {"relation", TC__TOK_RELATION},
-      {"action", TC__TOK_PERMISSION},   {"permission", TC__TOK_PERMISSION},
-      {"rule", TC__TOK_RULE},           {"attribute", TC__TOK_ATTRIBUTE},
-      {"and", TC__TOK_AND},             {"or", TC__TOK_OR},
-      {"not", TC__TOK_NOT},             {"in", TC__TOK_IN},
-      {"true", TC__TOK_BOOLEAN},        {"false", TC__TOK_BOOLEAN},
+      {"entity", TC__TOK_ENTITY},     {"relation", TC__TOK_RELATION},
+      {"action", TC__TOK_PERMISSION}, {"permission", TC__TOK_PERMISSION},
+      {"rule", TC__TOK_RULE},         {"attribute", TC__TOK_ATTRIBUTE},
+      {"and", TC__TOK_AND},           {"or", TC__TOK_OR},
+      {"not", TC__TOK_NOT},           {"in", TC__TOK_IN},
+      {"true", TC__TOK_BOOLEAN},      {"false", TC__TOK_BOOLEAN},
   };
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-    if (strlen(words[i].word) == n && memcmp(words[i].word, s, n) == 0)
-      return words[i].type;
+    if (strlen(words[i].word) == n && memcmp(words[i].word, s, n) == 0) return words[i].type;
   return TC__TOK_IDENT;
 }
 
@@ -98,15 +97,13 @@ static void lex_string(tc__schema_lexer_t *lx, tc__schema_tok_t *tok) {
   while (lx->ch != '"' && lx->ch != 0) {
     if (lx->ch == '\\') {
       read_char(lx);
-      if (lx->ch == 0)
-        break;
+      if (lx->ch == 0) break;
     }
     read_char(lx);
   }
   tok->lit = lx->in + start;
   tok->len = lx->pos - start;
-  if (lx->ch == '"')
-    read_char(lx);
+  if (lx->ch == '"') read_char(lx);
 }
 
 size_t tc__schema_unescape(char *dst, const char *raw, size_t n) {
@@ -116,8 +113,7 @@ size_t tc__schema_unescape(char *dst, const char *raw, size_t n) {
       dst[o++] = raw[i];
       continue;
     }
-    if (++i == n)
-      break;
+    if (++i == n) break;
     /* Permify drops a backslash and the byte after it unless it is one of
      * these four escapes. */
     switch (raw[i]) {
@@ -131,16 +127,14 @@ size_t tc__schema_unescape(char *dst, const char *raw, size_t n) {
   return o;
 }
 
-static void lex_comment(tc__schema_lexer_t *lx, tc__schema_tok_t *tok,
-                        int multi) {
+static void lex_comment(tc__schema_lexer_t *lx, tc__schema_tok_t *tok, int multi) {
   read_char(lx);
   read_char(lx);
   size_t start = lx->pos;
   tok->type = multi ? TC__TOK_MULTI_LINE_COMMENT : TC__TOK_SINGLE_LINE_COMMENT;
   tok->lit = lx->in + start;
   if (!multi) {
-    while (lx->ch != '\n' && lx->ch != '\r' && lx->ch != 0)
-      read_char(lx);
+    while (lx->ch != '\n' && lx->ch != '\r' && lx->ch != 0) read_char(lx);
     tok->len = lx->pos - start;
     return;
   }
@@ -180,8 +174,7 @@ void tc__schema_lex_next(tc__schema_lexer_t *lx, tc__schema_tok_t *tok) {
     return;
   } else if (is_letter(c)) {
     size_t start = lx->pos;
-    while (is_letter(lx->ch))
-      read_char(lx);
+    while (is_letter(lx->ch)) read_char(lx);
     tok->len = lx->pos - start;
     tok->type = keyword(tok->lit, tok->len);
     return;

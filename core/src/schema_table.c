@@ -9,8 +9,7 @@
 /* FNV-1a over "name" or "name#member", the key Permify uses. */
 static uint64_t hash_key(const char *name, const char *member) {
   uint64_t h = 1469598103934665603u;
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-    h = (h ^ *p) * 1099511628211u;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211u;
   if (member != NULL) {
     h = (h ^ '#') * 1099511628211u;
     for (const unsigned char *p = (const unsigned char *)member; *p; p++)
@@ -19,22 +18,17 @@ static uint64_t hash_key(const char *name, const char *member) {
   return h;
 }
 
-static int same_key(const tc__schema_slot_t *s, const char *name,
-                    const char *member) {
-  if (strcmp(s->name, name) != 0)
-    return 0;
-  if (s->member == NULL || member == NULL)
-    return s->member == member;
+static int same_key(const tc__schema_slot_t *s, const char *name, const char *member) {
+  if (strcmp(s->name, name) != 0) return 0;
+  if (s->member == NULL || member == NULL) return s->member == member;
   return strcmp(s->member, member) == 0;
 }
 
-static tc__schema_slot_t *find(const tc__schema_table_t *t, const char *name,
-                               const char *member) {
+static tc__schema_slot_t *find(const tc__schema_table_t *t, const char *name, const char *member) {
   size_t mask = t->cap - 1;
   for (size_t i = (size_t)hash_key(name, member) & mask;; i = (i + 1) & mask) {
     tc__schema_slot_t *s = &t->slots[i];
-    if (s->name == NULL || same_key(s, name, member))
-      return s;
+    if (s->name == NULL || same_key(s, name, member)) return s;
   }
 }
 
@@ -49,23 +43,20 @@ static int grow_table(tc__schema_table_t *t) {
   }
   t->cap = ncap;
   for (size_t i = 0; i < ocap; i++)
-    if (old[i].name != NULL)
-      *find(t, old[i].name, old[i].member) = old[i];
+    if (old[i].name != NULL) *find(t, old[i].name, old[i].member) = old[i];
   free(old);
   return 0;
 }
 
-int tc__schema_table_put(tc__schema_table_t *t, const char *name,
-                         const char *member, int kind, void *value) {
+int tc__schema_table_put(tc__schema_table_t *t, const char *name, const char *member, int kind,
+                         void *value) {
   /* Keep the load under 1/2 so probes stay short and an empty slot exists. */
   if ((t->n + 1) * 2 > t->cap) {
     int rc = grow_table(t);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
   tc__schema_slot_t *s = find(t, name, member);
-  if (s->name != NULL)
-    return TC_EUNIQUE;
+  if (s->name != NULL) return TC_EUNIQUE;
   s->name = name;
   s->member = member;
   s->kind = kind;
@@ -74,11 +65,9 @@ int tc__schema_table_put(tc__schema_table_t *t, const char *name,
   return 0;
 }
 
-const tc__schema_slot_t *tc__schema_table_get(const tc__schema_table_t *t,
-                                              const char *name,
+const tc__schema_slot_t *tc__schema_table_get(const tc__schema_table_t *t, const char *name,
                                               const char *member) {
-  if (t->cap == 0)
-    return NULL;
+  if (t->cap == 0) return NULL;
   const tc__schema_slot_t *s = find(t, name, member);
   return s->name != NULL ? s : NULL;
 }

@@ -15,16 +15,14 @@ static uint32_t counter; /* 24 bits used */
 static uint32_t last_seconds;
 
 static uint32_t fnv1a(const uint8_t *p, size_t n, uint32_t h) {
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
   return h;
 }
 
 /* Fills buf from path; returns the byte count (0 if unreadable). */
 static size_t read_file(const char *path, uint8_t *buf, size_t size) {
   FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return 0;
+  if (f == NULL) return 0;
   size_t n = fread(buf, 1, size, f);
   fclose(f);
   return n;
@@ -57,12 +55,10 @@ void tc_schema_version_new(char out[21]) {
   static const char alphabet[] = "0123456789abcdefghijklmnopqrstuv";
   uint8_t id[12];
   pthread_mutex_lock(&lock);
-  if (!ready)
-    init_once();
+  if (!ready) init_once();
   uint32_t now = (uint32_t)time(NULL);
   /* A clock stepping back must not make a later version sort earlier. */
-  if (now < last_seconds)
-    now = last_seconds;
+  if (now < last_seconds) now = last_seconds;
   last_seconds = now;
   uint32_t c = counter;
   counter = (counter + 1) & 0xffffffu;

@@ -71,12 +71,13 @@ static void close_backend(tc_server_t *srv) {
            (unsigned long long)st.writes, (unsigned long long)st.reads,
            (unsigned long long)st.change_reads);
     if (st.feed_txns)
-      tc_log(TC_LOG_INFO, "change feed: %llu transactions, commit to read lag avg %.2f ms, max %.2f ms",
-             (unsigned long long)st.feed_txns, (double)st.feed_lag_us_sum / (double)st.feed_txns / 1000,
+      tc_log(TC_LOG_INFO,
+             "change feed: %llu transactions, commit to read lag avg %.2f ms, max %.2f ms",
+             (unsigned long long)st.feed_txns,
+             (double)st.feed_lag_us_sum / (double)st.feed_txns / 1000,
              (double)st.feed_lag_us_max / 1000);
     srv->api->destroy(srv->backend, on_backend_destroyed, srv);
-  }
-  else
+  } else
     finish_stop(srv);
 }
 
@@ -125,7 +126,9 @@ static int open_gate(tc_server_t *srv, char **errmsg) {
 static int64_t nofile_limit(void) {
   struct rlimit rl;
   return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-                 rl.rlim_cur < INT32_MAX ? (int64_t)rl.rlim_cur : INT32_MAX;
+                 rl.rlim_cur < INT32_MAX
+             ? (int64_t)rl.rlim_cur
+             : INT32_MAX;
 }
 
 /* The connection limits of the enabled transports from their plans and
@@ -147,9 +150,10 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
   }
   const char *key = last_explicit ? last_explicit : last;
   if (left < n_auto) {
-    *errmsg = tc_format("%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
-                        "descriptors kept for the database and files",
-                        key, (long long)nofile, (long long)kept);
+    *errmsg = tc_format(
+        "%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
+        "descriptors kept for the database and files",
+        key, (long long)nofile, (long long)kept);
     return TC_ECONFIG;
   }
   int64_t share = n_auto ? left / n_auto : 0;
@@ -189,8 +193,11 @@ static int start_transports(tc_server_t *srv, char **errmsg) {
   for (size_t i = 0; i < srv->n_transports; i++) {
     tc__server_transport_t *st = &srv->transports[i];
     if (!st->plan.enabled) continue;
-    tc_transport_env_t env = {.loop = srv->loop, .bridge = &srv->bridge, .cfg = srv->cfg,
-                              .server = srv, .find_method = tc_method_find,
+    tc_transport_env_t env = {.loop = srv->loop,
+                              .bridge = &srv->bridge,
+                              .cfg = srv->cfg,
+                              .server = srv,
+                              .find_method = tc_method_find,
                               .max_connections = st->max_connections};
     int rc = st->t->start(st->inst, &env, &st->port, errmsg);
     if (rc != 0) return rc;
@@ -246,6 +253,7 @@ void tc_server_free(tc_server_t *srv) {
   tc_watch_free(srv);
   tc_tenant_free_all(srv);
   tc_plugin_unload(&srv->plugin);
-  for (size_t i = 0; i < srv->n_transports; i++) srv->transports[i].t->free(srv->transports[i].inst);
+  for (size_t i = 0; i < srv->n_transports; i++)
+    srv->transports[i].t->free(srv->transports[i].inst);
   free(srv);
 }

@@ -31,10 +31,10 @@ static const char outcome_unknown[] =
     "to see whether it was, or watch from the last snap token you have";
 
 void tc_op_finish(tc_op_t *op, int status, const ProtobufCMessage *resp) {
-  const char *msg = status == 0                      ? NULL
-                    : op->errmsg                     ? op->errmsg
+  const char *msg = status == 0                     ? NULL
+                    : op->errmsg                    ? op->errmsg
                     : status == TC_EOUTCOME_UNKNOWN ? outcome_unknown
-                                                     : tc_err_code_name(status);
+                                                    : tc_err_code_name(status);
   op->call->done(op->call, status, msg, status == 0 ? resp : NULL);
   tc_op_discard(op);
 }
@@ -55,7 +55,8 @@ void tc_op_finish_token(tc_op_t *op, int status, const char *token) {
   }
   const ProtobufCMessageDescriptor *d = op->call->method->output;
   ProtobufCMessage *resp = tc_arena_alloc(&op->arena, d->sizeof_message);
-  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, "snap_token");
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field_by_name(d, "snap_token");
   if (!resp || !f) {
     tc_op_finish(op, TC_ENOMEM, NULL);
     return;
@@ -154,8 +155,7 @@ Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in) {
   at->entity = entity_to_proto(a, in->entity_type, in->entity_id);
   at->attribute = tc_arena_strdup(a, in->attribute);
   at->value = (Google__Protobuf__Any *)protobuf_c_message_unpack(
-      &google__protobuf__any__descriptor, tc_arena_protobuf_allocator(a), in->value_len,
-      in->value);
+      &google__protobuf__any__descriptor, tc_arena_protobuf_allocator(a), in->value_len, in->value);
   return at->entity && at->attribute && at->value ? at : NULL;
 }
 

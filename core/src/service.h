@@ -53,7 +53,7 @@ Base__V1__Attribute *tc_attr_to_proto(tc_arena_t *a, const tc_attr_t *in);
 int tc_call_snap_token(tc_call_t *call, const char *token);
 /* The message for a snap token a backend's read found ahead of its
  * database (TC_ESNAP_TOKEN from a read callback); one %s, the token. */
-#define TC_TOKEN_AHEAD_FMT                                                          \
+#define TC_TOKEN_AHEAD_FMT                                                        \
   "snap token %s is ahead of this database: it names a transaction the database " \
   "has not reached; omit it to read at the latest revision"
 /* Permify's request validation; on failure sets call->errmsg and returns

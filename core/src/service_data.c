@@ -173,8 +173,8 @@ int tc_data_write(tc_call_t *call) {
 
 int tc_data_write_relationships(tc_call_t *call) {
   const Base__V1__RelationshipWriteRequest *r = (const void *)call->request;
-  return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples,
-                     NULL, 0);
+  return start_write(call, r->tenant_id, r->metadata->schema_version, r->tuples, r->n_tuples, NULL,
+                     0);
 }
 
 /* ---- deletes ------------------------------------------------------------- */
@@ -194,8 +194,8 @@ static void run_delete(tc_job_t *job, int status, const tc_schema_t *schema) {
   submit_batch(w, status);
 }
 
-static int start_delete(tc_call_t *call, const char *tenant_id,
-                        const Base__V1__TupleFilter *tf, const Base__V1__AttributeFilter *af) {
+static int start_delete(tc_call_t *call, const char *tenant_id, const Base__V1__TupleFilter *tf,
+                        const Base__V1__AttributeFilter *af) {
   write_op_t *w = (write_op_t *)tc_op_new(call, sizeof *w);
   if (!w) return TC_ENOMEM;
   tc_tuple_filter_from_proto(tf, &w->tf);
@@ -253,8 +253,7 @@ static bool page_begin(read_op_t *r, int status, size_t n, void *items, char **c
   return false;
 }
 
-static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
-                      tc_cursor_t next) {
+static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next) {
   read_op_t *r = arg;
   Base__V1__RelationshipReadResponse resp = BASE__V1__RELATIONSHIP_READ_RESPONSE__INIT;
   if (!page_begin(r, status, n, &resp.tuples, &resp.continuous_token, next)) return;
@@ -264,8 +263,7 @@ static void on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
   tc_op_finish(&r->op, status, &resp.base);
 }
 
-static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n,
-                     tc_cursor_t next) {
+static void on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
   read_op_t *r = arg;
   Base__V1__AttributeReadResponse resp = BASE__V1__ATTRIBUTE_READ_RESPONSE__INIT;
   if (!page_begin(r, status, n, &resp.attributes, &resp.continuous_token, next)) return;
@@ -285,15 +283,15 @@ static void run_read(tc_job_t *job, int status, const tc_schema_t *schema) {
     return;
   }
   int rc = r->op.call->method->output == &base__v1__relationship_read_response__descriptor
-               ? srv->api->read_tuples(srv->backend, r->tenant_id, r->token, &r->tf,
-                                       r->after, r->limit, on_tuples, r)
-               : srv->api->read_attrs(srv->backend, r->tenant_id, r->token, &r->af,
-                                      r->after, r->limit, on_attrs, r);
+               ? srv->api->read_tuples(srv->backend, r->tenant_id, r->token, &r->tf, r->after,
+                                       r->limit, on_tuples, r)
+               : srv->api->read_attrs(srv->backend, r->tenant_id, r->token, &r->af, r->after,
+                                      r->limit, on_attrs, r);
   if (rc != 0) read_failed(r, rc);
 }
 
-static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id,
-                      const char *snap_token, const char *cont_token, uint32_t page_size) {
+static int start_read(tc_call_t *call, read_op_t *r, const char *tenant_id, const char *snap_token,
+                      const char *cont_token, uint32_t page_size) {
   r->tenant_id = tenant_id;
   r->limit = tc_page_size(page_size);
   r->token = snap_token ? snap_token : "";

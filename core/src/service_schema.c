@@ -44,8 +44,8 @@ static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
   if (status == 0) status = tc_schema_compile(r->schema, &s->compiled, &s->op.errmsg);
   if (status == 0) {
     tc_schema_version_new(s->version);
-    status = s->op.srv->api->schema_write(s->op.srv->backend, s->tenant_id, s->version,
-                                          r->schema, on_schema_stored, s);
+    status = s->op.srv->api->schema_write(s->op.srv->backend, s->tenant_id, s->version, r->schema,
+                                          on_schema_stored, s);
   }
   if (status != 0) {
     tc_tenant_job_done(job);
@@ -95,8 +95,8 @@ static char *go_time(tc_arena_t *a, int64_t ms) {
   return tc_arena_strdup(a, buf);
 }
 
-static void on_list(void *arg, int status, const char *head, const tc_schema_row_t *rows,
-                    size_t n, const char *next) {
+static void on_list(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
+                    const char *next) {
   schema_op_t *s = arg;
   tc_arena_t *a = &s->op.arena;
   /* No schema yet: Permify answers its head lookup's NOT_FOUND. */

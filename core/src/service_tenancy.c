@@ -59,8 +59,7 @@ static void on_deleted(void *arg, int status, const tc_tenant_row_t *row) {
 static void run_delete(tc_job_t *job, int status, const tc_schema_t *unused) {
   (void)unused;
   tenancy_op_t *t = (tenancy_op_t *)job;
-  if (status == 0)
-    status = t->op.srv->api->tenant_delete(t->op.srv->backend, t->id, on_deleted, t);
+  if (status == 0) status = t->op.srv->api->tenant_delete(t->op.srv->backend, t->id, on_deleted, t);
   if (status != 0) {
     tc_tenant_job_done(job);
     tc_op_finish(&t->op, status, NULL);

@@ -140,8 +140,8 @@ static void on_schema(void *arg, int status, const char *version, const char *te
     int rc = tc_schema_compile(text, &s, &err);
     if (rc != 0) {
       /* Only schemas that compiled are ever stored. */
-      tc_log(TC_LOG_ERROR, "tenant %s: stored schema %s does not compile: %s", t->id,
-             version, err ? err : "?");
+      tc_log(TC_LOG_ERROR, "tenant %s: stored schema %s does not compile: %s", t->id, version,
+             err ? err : "?");
       free(err);
       fail_head(t, TC_EINTERNAL);
     } else if ((rc = cache_add(t, version, s)) != 0) {

@@ -33,7 +33,7 @@ struct tc_job_s {
   int want_schema;            /* load the schema named by schema_version */
   const char *schema_version; /* "" or NULL = head */
   int barrier;
-  int no_tenant_check;        /* run even if the tenant does not exist */
+  int no_tenant_check; /* run even if the tenant does not exist */
 };
 
 /* Queue job on the actor of tenant_id (created on demand).  run() is called

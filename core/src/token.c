@@ -6,9 +6,7 @@
 #include "tuplecast/support.h"
 #include "tuplecast/errors.h"
 
-char *tc_cont_token_encode(const char *cursor) {
-  return tc_base64_encode(cursor, strlen(cursor));
-}
+char *tc_cont_token_encode(const char *cursor) { return tc_base64_encode(cursor, strlen(cursor)); }
 
 char *tc_cont_token_decode(const char *token) {
   size_t len;

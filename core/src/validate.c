@@ -35,8 +35,8 @@ struct pattern {
 };
 
 static bool class_char(unsigned char c, bool digits, const char *extra) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (digits && c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (digits && c >= '0' && c <= '9') ||
+         (c != '\0' && strchr(extra, c) != NULL);
 }
 
 /* The whole of s is 1..max bytes of the class. */
@@ -48,9 +48,7 @@ static bool class_run(const char *s, size_t len, size_t max, bool digits, const 
 }
 
 /* ^[a-zA-Z_]{1,64}$ */
-static bool match_name(const char *s, size_t len) {
-  return class_run(s, len, 64, false, "_");
-}
+static bool match_name(const char *s, size_t len) { return class_run(s, len, 64, false, "_"); }
 
 /* ^([a-zA-Z0-9_\-@\.:+]{1,128}|\*)$ */
 static bool match_id(const char *s, size_t len) {
@@ -72,67 +70,73 @@ static const struct pattern tenant_pattern = {"[a-zA-Z0-9-,]+", match_tenant};
 
 struct field_rule {
   const ProtobufCMessageDescriptor *msg;
-  const char *field;              /* proto field name */
-  size_t max_bytes;               /* string: 0 = no limit */
-  const struct pattern *pattern;  /* string: NULL = none */
-  bool ignore_empty;              /* string: "" skips max_bytes and pattern */
-  bool required;                  /* message, or every item of a repeated message */
-  size_t min_items;               /* repeated */
+  const char *field;             /* proto field name */
+  size_t max_bytes;              /* string: 0 = no limit */
+  const struct pattern *pattern; /* string: NULL = none */
+  bool ignore_empty;             /* string: "" skips max_bytes and pattern */
+  bool required;                 /* message, or every item of a repeated message */
+  size_t min_items;              /* repeated */
 };
 
-#define NAME(m, f) {&base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern}
-#define NAME_OR_EMPTY(m, f)                                                              \
-  {&base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern,          \
-   .ignore_empty = true}
-#define ID(m, f) {&base__v1__##m##__descriptor, f, .max_bytes = 128, .pattern = &id_pattern}
-#define REQUIRED(m, f) {&base__v1__##m##__descriptor, f, .required = true}
-#define ITEMS(m, f, min) {&base__v1__##m##__descriptor, f, .required = true, .min_items = (min)}
+#define NAME(m, f) \
+  { &base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern }
+#define NAME_OR_EMPTY(m, f)                                                     \
+  {                                                                             \
+    &base__v1__##m##__descriptor, f, .max_bytes = 64, .pattern = &name_pattern, \
+                                     .ignore_empty = true                       \
+  }
+#define ID(m, f) \
+  { &base__v1__##m##__descriptor, f, .max_bytes = 128, .pattern = &id_pattern }
+#define REQUIRED(m, f) \
+  { &base__v1__##m##__descriptor, f, .required = true }
+#define ITEMS(m, f, min) \
+  { &base__v1__##m##__descriptor, f, .required = true, .min_items = (min) }
 
 static const struct field_rule rules[] = {
-  /* base.proto */
-  NAME(entity, "type"),
-  ID(entity, "id"),
-  NAME(subject, "type"),
-  ID(subject, "id"),
-  NAME_OR_EMPTY(subject, "relation"),
-  REQUIRED(tuple, "entity"),
-  NAME(tuple, "relation"),
-  REQUIRED(tuple, "subject"),
-  REQUIRED(attribute, "entity"),
-  NAME_OR_EMPTY(tuple_filter, "relation"),
-  NAME_OR_EMPTY(subject_filter, "relation"),
-  /* service.proto: Data */
-  ID(data_write_request, "tenant_id"),
-  REQUIRED(data_write_request, "metadata"),
-  ITEMS(data_write_request, "tuples", 0),
-  ITEMS(data_write_request, "attributes", 0),
-  ID(relationship_write_request, "tenant_id"),
-  REQUIRED(relationship_write_request, "metadata"),
-  ITEMS(relationship_write_request, "tuples", 1),
-  ID(relationship_read_request, "tenant_id"),
-  REQUIRED(relationship_read_request, "metadata"),
-  REQUIRED(relationship_read_request, "filter"),
-  ID(attribute_read_request, "tenant_id"),
-  REQUIRED(attribute_read_request, "metadata"),
-  REQUIRED(attribute_read_request, "filter"),
-  ID(data_delete_request, "tenant_id"),
-  REQUIRED(data_delete_request, "tuple_filter"),
-  REQUIRED(data_delete_request, "attribute_filter"),
-  ID(relationship_delete_request, "tenant_id"),
-  ID(bundle_run_request, "tenant_id"),
-  /* Watch */
-  ID(watch_request, "tenant_id"),
-  /* Schema */
-  ID(schema_write_request, "tenant_id"),
-  ID(schema_partial_write_request, "tenant_id"),
-  REQUIRED(schema_partial_write_request, "metadata"),
-  ID(schema_read_request, "tenant_id"),
-  REQUIRED(schema_read_request, "metadata"),
-  ID(schema_list_request, "tenant_id"),
-  /* Tenancy */
-  {&base__v1__tenant_create_request__descriptor, "id", .max_bytes = 64,
-   .pattern = &tenant_pattern},
-  {&base__v1__tenant_create_request__descriptor, "name", .max_bytes = 64},
+    /* base.proto */
+    NAME(entity, "type"),
+    ID(entity, "id"),
+    NAME(subject, "type"),
+    ID(subject, "id"),
+    NAME_OR_EMPTY(subject, "relation"),
+    REQUIRED(tuple, "entity"),
+    NAME(tuple, "relation"),
+    REQUIRED(tuple, "subject"),
+    REQUIRED(attribute, "entity"),
+    NAME_OR_EMPTY(tuple_filter, "relation"),
+    NAME_OR_EMPTY(subject_filter, "relation"),
+    /* service.proto: Data */
+    ID(data_write_request, "tenant_id"),
+    REQUIRED(data_write_request, "metadata"),
+    ITEMS(data_write_request, "tuples", 0),
+    ITEMS(data_write_request, "attributes", 0),
+    ID(relationship_write_request, "tenant_id"),
+    REQUIRED(relationship_write_request, "metadata"),
+    ITEMS(relationship_write_request, "tuples", 1),
+    ID(relationship_read_request, "tenant_id"),
+    REQUIRED(relationship_read_request, "metadata"),
+    REQUIRED(relationship_read_request, "filter"),
+    ID(attribute_read_request, "tenant_id"),
+    REQUIRED(attribute_read_request, "metadata"),
+    REQUIRED(attribute_read_request, "filter"),
+    ID(data_delete_request, "tenant_id"),
+    REQUIRED(data_delete_request, "tuple_filter"),
+    REQUIRED(data_delete_request, "attribute_filter"),
+    ID(relationship_delete_request, "tenant_id"),
+    ID(bundle_run_request, "tenant_id"),
+    /* Watch */
+    ID(watch_request, "tenant_id"),
+    /* Schema */
+    ID(schema_write_request, "tenant_id"),
+    ID(schema_partial_write_request, "tenant_id"),
+    REQUIRED(schema_partial_write_request, "metadata"),
+    ID(schema_read_request, "tenant_id"),
+    REQUIRED(schema_read_request, "metadata"),
+    ID(schema_list_request, "tenant_id"),
+    /* Tenancy */
+    {&base__v1__tenant_create_request__descriptor, "id", .max_bytes = 64,
+     .pattern = &tenant_pattern},
+    {&base__v1__tenant_create_request__descriptor, "name", .max_bytes = 64},
 };
 
 static const struct field_rule *find_rule(const ProtobufCMessageDescriptor *msg,
@@ -186,7 +190,8 @@ static bool utf8_valid(const unsigned char *s, size_t len, bool *nul) {
       s++;
       continue;
     }
-    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
     else if (c >= 0xE0 && c <= 0xEF) {
       n = 2;
       if (c == 0xE0) lo = 0xA0;
@@ -195,7 +200,8 @@ static bool utf8_valid(const unsigned char *s, size_t len, bool *nul) {
       n = 3;
       if (c == 0xF0) lo = 0x90;
       if (c == 0xF4) hi = 0x8F;
-    } else return false;
+    } else
+      return false;
     if ((size_t)(end - s) <= n || s[1] < lo || s[1] > hi) return false;
     for (size_t k = 2; k <= n; k++)
       if (s[k] < 0x80 || s[k] > 0xBF) return false;
@@ -217,7 +223,10 @@ static void go_field(const ProtobufCFieldDescriptor *f, long item, char *out, si
   size_t o = 0;
   bool up = true;
   for (const char *p = f->name; *p && o + 1 < cap; p++) {
-    if (*p == '_') { up = true; continue; }
+    if (*p == '_') {
+      up = true;
+      continue;
+    }
     out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
     up = false;
   }
@@ -226,12 +235,11 @@ static void go_field(const ProtobufCFieldDescriptor *f, long item, char *out, si
 }
 
 /* "invalid <Message>.<Field>: <reason>" with reason from fmt. */
-static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
-                long item, char **err, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f, long item,
+                char **err, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f,
-                long item, char **err, const char *fmt, ...) {
+static int fail(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f, long item,
+                char **err, const char *fmt, ...) {
   char field[128];
   go_field(f, item, field, sizeof field);
   va_list ap;
@@ -288,13 +296,13 @@ static int check_message_field(const ProtobufCMessage *m, const ProtobufCFieldDe
   bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
   if (repeated && r && n < r->min_items)
     return fail(d, f, -1, err, "value must contain at least %zu item(s)", r->min_items);
-  if (!repeated && n == 0 && r && r->required)
-    return fail(d, f, -1, err, "value is required");
+  if (!repeated && n == 0 && r && r->required) return fail(d, f, -1, err, "value is required");
   for (size_t k = 0; k < n; k++) {
     const ProtobufCMessage *v = field_value(m, f, k);
     long item = repeated ? (long)k : -1;
-    int rc = v ? check_embedded(d, f, item, v, err)
-               : r && r->required ? fail(d, f, item, err, "value is required") : 0;
+    int rc = v                  ? check_embedded(d, f, item, v, err)
+             : r && r->required ? fail(d, f, item, err, "value is required")
+                                : 0;
     if (rc) return rc;
   }
   return 0;
@@ -413,11 +421,16 @@ static long item_index(const struct wire_step *st) {
   while (p < st->at && read_varint(&p, st->at, &key)) {
     if ((key >> 3) == st->field->id) n++;
     unsigned wt = key & 7;
-    if (wt == 0) read_varint(&p, st->at, &v);
-    else if (wt == 1) p += 8;
-    else if (wt == 5) p += 4;
-    else if (wt == 2 && read_varint(&p, st->at, &v)) p += v;
-    else break;
+    if (wt == 0)
+      read_varint(&p, st->at, &v);
+    else if (wt == 1)
+      p += 8;
+    else if (wt == 5)
+      p += 4;
+    else if (wt == 2 && read_varint(&p, st->at, &v))
+      p += v;
+    else
+      break;
   }
   return n;
 }
@@ -434,8 +447,8 @@ static bool scan_message(struct wire_scan *w, const ProtobufCMessageDescriptor *
                          const uint8_t *buf, size_t len);
 
 /* One length-delimited field: a string is checked, a message entered. */
-static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *f,
-                           const uint8_t *b, size_t n) {
+static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *f, const uint8_t *b,
+                           size_t n) {
   if (f->type == PROTOBUF_C_TYPE_STRING) {
     bool nul = false;
     if (!utf8_valid(b, n, &nul)) {
@@ -459,8 +472,8 @@ static bool scan_delimited(struct wire_scan *w, const ProtobufCFieldDescriptor *
  * tc_any_lookup() finds by the name after the last '/'.  url and val are the
  * last type_url and value scan_message met on the wire (they win, as in
  * protobuf-c), NULL when absent. */
-static bool scan_any(struct wire_scan *w, const uint8_t *url, size_t url_len,
-                     const uint8_t *val, size_t val_len) {
+static bool scan_any(struct wire_scan *w, const uint8_t *url, size_t url_len, const uint8_t *val,
+                     size_t val_len) {
   if (!url || !val) return true;
   size_t at = url_len;
   while (at > 0 && url[at - 1] != '/') at--;
@@ -518,7 +531,7 @@ int tc_validate_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
     *errmsg = w.err;
     return w.rc;
   }
-  return w.nul_s ? tc_validate_nul(w.nul_path, w.nul_depth, (const char *)w.nul_s, w.nul_len,
-                                   errmsg)
-                 : 0;
+  return w.nul_s
+             ? tc_validate_nul(w.nul_path, w.nul_depth, (const char *)w.nul_s, w.nul_len, errmsg)
+             : 0;
 }

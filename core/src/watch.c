@@ -92,10 +92,10 @@ struct stream_s {
    * (upto_seq); a stream already past it (parked) waits for the feed to move. */
   uint64_t upto_seq;
   int parked;
-  tok_t *resume;   /* newest position whose message left the queue */
-  int reading;     /* a catch-up read is in flight */
-  size_t limit;    /* most messages queued before the stream is ended */
-  tok_t **queued;  /* positions of queued messages, a FIFO ring */
+  tok_t *resume;  /* newest position whose message left the queue */
+  int reading;    /* a catch-up read is in flight */
+  size_t limit;   /* most messages queued before the stream is ended */
+  tok_t **queued; /* positions of queued messages, a FIFO ring */
   size_t q_cap, q_first, q_len;
   uv_timer_t checkpoint;
   int has_timer;
@@ -285,8 +285,7 @@ static void entry_free(entry_t *e) {
 /* Calls fn for each transaction's run of changes, in order; stops on
  * non-zero.  A transaction's changes share one token. */
 static int for_each_transaction(const tc_change_t *c, size_t n,
-                                int (*fn)(void *arg, const tc_change_t *c, size_t n),
-                                void *arg) {
+                                int (*fn)(void *arg, const tc_change_t *c, size_t n), void *arg) {
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
@@ -689,8 +688,7 @@ int tc_watch_rpc(tc_call_t *call) {
   s->tenant_id = r->tenant_id;
   s->limit = (size_t)srv->cfg->database_watch_buffer_size;
   const Base__V1__WatchFilter *f = r->filter;
-  if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation))
-    s->filter = f;
+  if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation)) s->filter = f;
   s->refs = 2; /* the call, and the tenant job below */
   call->handler = s;
   call->on_sent = on_sent;

@@ -76,12 +76,12 @@ typedef struct ct_batch_s {
 #define ct_expect(s, ...) ct_expect_rows(__LINE__, (s), __VA_ARGS__)
 
 /* Calls the API, checks it accepted the call and did not call back yet, waits. */
-#define CT_CALL(f, res, expr)                                                     \
-  do {                                                                         \
-    ct_result_free(res);                                                          \
-    assert_int_equal((expr), 0);                                               \
-    assert_false((res)->done);                                                 \
-    ct_wait_for((f), &(res)->done);                                               \
+#define CT_CALL(f, res, expr)       \
+  do {                              \
+    ct_result_free(res);            \
+    assert_int_equal((expr), 0);    \
+    assert_false((res)->done);      \
+    ct_wait_for((f), &(res)->done); \
   } while (0)
 
 /* Asserts r holds the changes of all from index `from` on: the rest of the
@@ -113,13 +113,11 @@ void ct_on_token(void *arg, int status, const char *token);
 void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next);
 void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next);
 void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row);
-void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
-                const char *next);
+void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n, const char *next);
 void ct_on_schema(void *arg, int status, const char *version, const char *text);
-void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
-                size_t n, const char *next);
-void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
-                const char *last);
+void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
+                   const char *next);
+void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last);
 char *ct_tenant_name(const char *what);
 tc_tuple_t ct_tuple(char *buf, const char *spec);
 void ct_batch_init(ct_batch_t *b, const char *tenant);
@@ -127,23 +125,24 @@ void ct_add_tuple(ct_batch_t *b, const char *spec);
 /* batch_init, then the one tuple doc:<doc>#viewer@user:a. */
 void ct_batch_viewer(ct_batch_t *b, const char *tenant, unsigned long doc);
 void ct_add_attr_bytes(ct_batch_t *b, const char *type, const char *id, const char *attr,
-                    const void *value, size_t len);
+                       const void *value, size_t len);
 void ct_add_attr(ct_batch_t *b, const char *type, const char *id, const char *attr,
-              const char *value);
+                 const char *value);
 const char *ct_write_ok(ct_fixture_t *f, const tc_write_batch_t *w);
 const char *ct_write_tuples(ct_fixture_t *f, const char *tenant, ...);
 void ct_read_tuples(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
-                 const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit);
+                    const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit);
 void ct_read_attrs(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
-                const tc_attr_filter_t *flt);
+                   const tc_attr_filter_t *flt);
 void ct_read_changes(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *after,
-                  const char *upto, uint32_t limit);
+                     const char *upto, uint32_t limit);
 const char *ct_head(ct_fixture_t *f, const char *tenant);
-void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token, const char *tuple);
+void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token,
+                            const char *tuple);
 void ct_token_ok(ct_fixture_t *f, tc_backend_t *b, const char *token);
 void ct_token_bad(ct_fixture_t *f, tc_backend_t *b, const char *token);
 void ct_expect_changes_at(int line, const ct_result_t *r, const ct_result_t *all, size_t from,
-                       int to_end);
+                          int to_end);
 void ct_expect_distinct_at(int line, ...);
 
 /* N of a uri that names a retention window ("retain=N"), else 0. */

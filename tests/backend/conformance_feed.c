@@ -31,18 +31,18 @@ void test_change_order_in_one_write(void **state) {
   /* Within a transaction the order of rows is the backend's (a Postgres
    * row has no record of which step expired it), except that an
    * attribute's old value goes before its new one. */
-  static const char *const want[] = {"+doc:1#viewer@user:a", "+doc:1#viewer@user:b",
-                                     "+doc:1$public=old",    "+doc:1$owner=alice",
-                                     "-doc:1#viewer@user:a", "-doc:1$owner=alice",
-                                     "+doc:2#viewer@user:c", "-doc:1$public=old",
-                                     "+doc:1$public=new",    "+doc:3$public=fresh"};
+  static const char *const want[] = {
+      "+doc:1#viewer@user:a", "+doc:1#viewer@user:b", "+doc:1$public=old",    "+doc:1$owner=alice",
+      "-doc:1#viewer@user:a", "-doc:1$owner=alice",   "+doc:2#viewer@user:c", "-doc:1$public=old",
+      "+doc:1$public=new",    "+doc:3$public=fresh"};
   assert_int_equal(r.rows.n, 10);
   for (size_t i = 0; i < 10; i++) {
     size_t at = ct_strv_find(&r.rows, want[i]);
     if (at == r.rows.n || (at < 4) != (i < 4))
       fail_msg("change %s: not in its transaction", want[i]);
   }
-  assert_true(ct_strv_find(&r.rows, "-doc:1$public=old") < ct_strv_find(&r.rows, "+doc:1$public=new"));
+  assert_true(ct_strv_find(&r.rows, "-doc:1$public=old") <
+              ct_strv_find(&r.rows, "+doc:1$public=new"));
   /* One token per transaction. */
   for (size_t i = 0; i < r.rows.n; i++)
     assert_string_equal(r.tokens.v[i], r.tokens.v[i < 4 ? 0 : 4]);
@@ -70,10 +70,10 @@ void test_change_order_in_one_write(void **state) {
  *   0..2: doc:1 a b c   3: doc:2 a   4..5: doc:3 a b   (no-op)   6: doc:5 a */
 typedef struct feed_s {
   char *t;
-  const char *h0;    /* the tenant's head before the first write */
-  const char *w[5];  /* the writes' tokens */
-  ct_result_t all;      /* read_changes from h0 */
-  const char *c[4];  /* the change token of each transaction */
+  const char *h0;   /* the tenant's head before the first write */
+  const char *w[5]; /* the writes' tokens */
+  ct_result_t all;  /* read_changes from h0 */
+  const char *c[4]; /* the change token of each transaction */
 } feed_t;
 
 static const size_t feed_txn_start[] = {0, 3, 4, 6, 7}; /* first change of each; then the end */
@@ -88,7 +88,7 @@ static void feed_make(ct_fixture_t *f, feed_t *fd, const char *name) {
   fd->w[4] = ct_write_tuples(f, fd->t, "doc:5#v@user:a", NULL);
   ct_read_changes(f, &fd->all, fd->t, fd->h0, NULL, 0);
   ct_expect(&fd->all.rows, "+doc:1#v@user:a", "+doc:1#v@user:b", "+doc:1#v@user:c",
-         "+doc:2#v@user:a", "+doc:3#v@user:a", "+doc:3#v@user:b", "+doc:5#v@user:a", NULL);
+            "+doc:2#v@user:a", "+doc:3#v@user:a", "+doc:3#v@user:b", "+doc:5#v@user:a", NULL);
   for (size_t k = 0; k < 4; k++) {
     fd->c[k] = fd->all.tokens.v[feed_txn_start[k]];
     for (size_t i = feed_txn_start[k]; i < feed_txn_start[k + 1]; i++)
@@ -173,8 +173,7 @@ void test_read_changes_paging(void **state) {
       ct_expect_page(&r, all, got);
       got += r.rows.n;
       /* Whole transactions: the next change is of another one. */
-      if (got < all->rows.n)
-        assert_string_not_equal(all->tokens.v[got], all->tokens.v[got - 1]);
+      if (got < all->rows.n) assert_string_not_equal(all->tokens.v[got], all->tokens.v[got - 1]);
       free(after);
       after = strdup(r.last);
     }

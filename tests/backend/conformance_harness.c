@@ -41,8 +41,7 @@ static unsigned long changed_calls, changed_misuse;
 static void test_changed(const tc_host_api_t *host, const char *tenant_id) {
   (void)host;
   changed_calls++;
-  if (!pthread_equal(pthread_self(), loop_thread) || !tenant_id || !*tenant_id)
-    changed_misuse++;
+  if (!pthread_equal(pthread_self(), loop_thread) || !tenant_id || !*tenant_id) changed_misuse++;
 }
 
 /* host->any_to_json / any_from_json: the bytes in hex as a JSON string, which
@@ -71,8 +70,8 @@ static int hex_digit(char c) {
 static int test_any_from_json(const char *json, uint8_t **any, size_t *len) {
   while (*json == ' ' || *json == '\n' || *json == '\t' || *json == '\r') json++;
   size_t n = strlen(json);
-  while (n && (json[n - 1] == ' ' || json[n - 1] == '\n' || json[n - 1] == '\t' ||
-               json[n - 1] == '\r'))
+  while (n &&
+         (json[n - 1] == ' ' || json[n - 1] == '\n' || json[n - 1] == '\t' || json[n - 1] == '\r'))
     n--;
   if (n < 2 || json[0] != '"' || json[n - 1] != '"' || (n - 2) % 2) return TC_EINVAL;
   size_t out_len = (n - 2) / 2;
@@ -218,9 +217,8 @@ void ct_expect_rows(int line, const ct_strv_t *s, ...) {
 }
 
 static void push_tuple(ct_strv_t *s, const tc_tuple_t *t) {
-  strv_push(s, "%s:%s#%s@%s:%s%s%s", t->entity_type, t->entity_id, t->relation,
-            t->subject_type, t->subject_id, *t->subject_relation ? "#" : "",
-            t->subject_relation);
+  strv_push(s, "%s:%s#%s@%s:%s%s%s", t->entity_type, t->entity_id, t->relation, t->subject_type,
+            t->subject_id, *t->subject_relation ? "#" : "", t->subject_relation);
 }
 
 /* The value as text; bytes outside printable ASCII, and backslash, as \xHH. */
@@ -267,8 +265,7 @@ void ct_on_token(void *arg, int status, const char *token) {
   r->done = 1;
 }
 
-void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
-               tc_cursor_t next) {
+void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next) {
   ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);
@@ -293,8 +290,7 @@ void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   r->done = 1;
 }
 
-void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
-                const char *next) {
+void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n, const char *next) {
   ct_result_t *r = arg;
   r->status = status;
   for (size_t i = 0; i < n; i++) strv_push(&r->rows, "%s=%s", rows[i].id, rows[i].name);
@@ -310,8 +306,8 @@ void ct_on_schema(void *arg, int status, const char *version, const char *text) 
   r->done = 1;
 }
 
-void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows,
-                size_t n, const char *next) {
+void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
+                   const char *next) {
   ct_result_t *r = arg;
   r->status = status;
   r->head = dup_or_null(head);
@@ -326,8 +322,7 @@ void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_
 /* Checks what holds for every answer: one of tuple / attr; a token on each
  * change; the changes of one transaction adjacent (a token, once left, never
  * comes back); a `last` on success; nothing on failure. */
-void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n,
-                const char *last) {
+void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last) {
   ct_result_t *r = arg;
   r->status = status;
   if (status != 0) assert_int_equal(n, 0);
@@ -403,13 +398,13 @@ void ct_batch_viewer(ct_batch_t *b, const char *tenant, unsigned long doc) {
 
 /* value is stored as its bytes; a real caller packs a protobuf Any. */
 void ct_add_attr_bytes(ct_batch_t *b, const char *type, const char *id, const char *attr,
-                    const void *value, size_t len) {
+                       const void *value, size_t len) {
   assert_true(b->w.n_attrs < 16);
   b->attrs[b->w.n_attrs++] = (tc_attr_t){type, id, attr, value, len};
 }
 
 void ct_add_attr(ct_batch_t *b, const char *type, const char *id, const char *attr,
-              const char *value) {
+                 const char *value) {
   ct_add_attr_bytes(b, type, id, attr, value, strlen(value));
 }
 
@@ -441,27 +436,28 @@ const char *ct_write_tuples(ct_fixture_t *f, const char *tenant, ...) {
 }
 
 void ct_read_tuples(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
-                 const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit) {
+                    const tc_tuple_filter_t *flt, tc_cursor_t after, uint32_t limit) {
   CT_CALL(f, r, f->api->read_tuples(f->b, tenant, token, flt, after, limit, ct_on_tuples, r));
   assert_int_equal(r->status, 0);
 }
 
 void ct_read_attrs(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *token,
-                const tc_attr_filter_t *flt) {
+                   const tc_attr_filter_t *flt) {
   CT_CALL(f, r, f->api->read_attrs(f->b, tenant, token, flt, 0, 0, ct_on_attrs, r));
   assert_int_equal(r->status, 0);
 }
 
 /* upto: NULL for none. */
 void ct_read_changes(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *after,
-                  const char *upto, uint32_t limit) {
+                     const char *upto, uint32_t limit) {
   CT_CALL(f, r, f->api->read_changes(f->b, tenant, after, upto, limit, ct_on_changes, r));
   assert_int_equal(r->status, 0);
 }
 
 /* Nothing comes after token yet (the feed stays at token); then a write of
  * tuple reads back after it as its one change. */
-void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token, const char *tuple) {
+void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token,
+                            const char *tuple) {
   ct_result_t r = {0};
   ct_read_changes(f, &r, tenant, token, NULL, 0);
   assert_int_equal(r.rows.n, 0);
@@ -495,13 +491,12 @@ void ct_token_bad(ct_fixture_t *f, tc_backend_t *b, const char *token) {
   int rc = f->api->token_check(b, token, &err);
   if (rc != TC_ESNAP_TOKEN) fail_msg("token_check(\"%s\"): %d, want TC_ESNAP_TOKEN", token, rc);
   if (!err || !*err || strchr(err, '\n'))
-    fail_msg("token_check(\"%s\"): want a one-line reason, found %s", token,
-             err ? err : "(none)");
+    fail_msg("token_check(\"%s\"): want a one-line reason, found %s", token, err ? err : "(none)");
   free(err);
 }
 
 void ct_expect_changes_at(int line, const ct_result_t *r, const ct_result_t *all, size_t from,
-                       int to_end) {
+                          int to_end) {
   if (to_end ? r->rows.n != all->rows.n - from : r->rows.n > all->rows.n - from)
     fail_msg("line %d: %zu changes, want %s%zu", line, r->rows.n, to_end ? "" : "at most ",
              all->rows.n - from);
@@ -528,4 +523,3 @@ void ct_expect_distinct_at(int line, ...) {
 
 const tc_tuple_filter_t ct_all_tuples = {0};
 const tc_attr_filter_t ct_all_attrs = {0};
-

@@ -157,8 +157,7 @@ static void seq_write(void *arg, int status, const char *token) {
   seq_check(c);
 }
 
-static void seq_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n,
-                       tc_cursor_t next) {
+static void seq_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next) {
   (void)rows;
   (void)next;
   seq_call_t *c = arg;
@@ -185,8 +184,8 @@ void test_mixed_calls_complete_in_order(void **state) {
     ct_batch_t b;
     ct_batch_viewer(&b, t, (unsigned long)round);
     calls[k] = (seq_call_t){&s, k};
-    assert_int_equal(
-        f->api->read_tuples(f->b, t, "", &ct_all_tuples, 0, 0, seq_tuples, &calls[k]), 0);
+    assert_int_equal(f->api->read_tuples(f->b, t, "", &ct_all_tuples, 0, 0, seq_tuples, &calls[k]),
+                     0);
     k++;
     calls[k] = (seq_call_t){&s, k};
     assert_int_equal(f->api->write(f->b, &b.w, seq_write, &calls[k]), 0);

@@ -60,9 +60,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest retention[] = {
       cmocka_unit_test_setup_teardown(test_out_of_range, ct_setup, ct_teardown),
   };
-  int failed = ct_retain_window()
-                   ? cmocka_run_group_tests_name("retention", retention, NULL, NULL)
-                   : cmocka_run_group_tests_name("conformance", tests, NULL, NULL);
+  int failed = ct_retain_window() ? cmocka_run_group_tests_name("retention", retention, NULL, NULL)
+                                  : cmocka_run_group_tests_name("conformance", tests, NULL, NULL);
   tc_plugin_unload(&ct_plugin);
   return failed ? 1 : 0;
 }

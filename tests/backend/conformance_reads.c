@@ -6,8 +6,8 @@ void test_read_filters(void **state) {
   ct_result_t r = {0};
   char *t = ct_tenant_name("filters");
   ct_write_tuples(f, t, "doc:1#viewer@user:a", "doc:1#viewer@user:b", "doc:2#editor@user:a",
-               "doc:2#viewer@group:g#member", "folder:1#parent@doc:1", "doc:3#viewer@user:c",
-               NULL);
+                  "doc:2#viewer@group:g#member", "folder:1#parent@doc:1", "doc:3#viewer@user:c",
+                  NULL);
   char *other = ct_tenant_name("filters-other");
   ct_write_tuples(f, other, "doc:1#viewer@user:a", "doc:4#viewer@user:a", NULL);
 
@@ -47,8 +47,12 @@ void test_read_filters(void **state) {
   assert_int_equal(r.rows.n, 4);
 
   const char *one[] = {"1"};
-  flt = (tc_tuple_filter_t){.entity_type = "folder", .entity_ids = one, .n_entity_ids = 1,
-                            .relation = "parent", .subject_type = "doc", .subject_ids = one,
+  flt = (tc_tuple_filter_t){.entity_type = "folder",
+                            .entity_ids = one,
+                            .n_entity_ids = 1,
+                            .relation = "parent",
+                            .subject_type = "doc",
+                            .subject_ids = one,
                             .n_subject_ids = 1};
   ct_read_tuples(f, &r, t, "", &flt, 0, 0);
   ct_expect(&r.rows, "folder:1#parent@doc:1", NULL);
@@ -68,7 +72,7 @@ void test_read_paging(void **state) {
   ct_result_t r = {0};
   char *t = ct_tenant_name("paging");
   ct_write_tuples(f, t, "doc:1#viewer@user:1", "doc:1#viewer@user:2", "doc:1#viewer@user:3",
-               "doc:1#viewer@user:4", "doc:1#viewer@user:5", NULL);
+                  "doc:1#viewer@user:4", "doc:1#viewer@user:5", NULL);
   ct_write_tuples(f, t, "doc:1#viewer@user:6", "doc:1#viewer@user:7", NULL);
   const char *at = ct_head(f, t);
 
@@ -215,8 +219,11 @@ void test_attributes(void **state) {
   assert_string_equal(r.tokens.v[0], r.tokens.v[1]);
 
   ct_batch_init(&b, t);
-  flt = (tc_attr_filter_t){.entity_type = "doc", .entity_ids = ids, .n_entity_ids = 1,
-                           .attributes = attrs, .n_attributes = 1};
+  flt = (tc_attr_filter_t){.entity_type = "doc",
+                           .entity_ids = ids,
+                           .n_entity_ids = 1,
+                           .attributes = attrs,
+                           .n_attributes = 1};
   b.w.attr_delete = &flt;
   const char *r3 = ct_write_ok(f, &b.w);
   ct_read_attrs(f, &r, t, r3, &ct_all_attrs);

@@ -21,8 +21,8 @@ void test_schemas(void **state) {
   /* Written out of order: the head is the largest version. */
   static const int order[] = {1, 0, 2};
   for (int i = 0; i < 3; i++) {
-    CT_CALL(f, &r, f->api->schema_write(f->b, t, versions[order[i]], texts[order[i]], ct_on_status,
-                                     &r));
+    CT_CALL(f, &r,
+            f->api->schema_write(f->b, t, versions[order[i]], texts[order[i]], ct_on_status, &r));
     assert_int_equal(r.status, 0);
   }
   CT_CALL(f, &r, f->api->schema_write(f->b, t, versions[1], "entity x {}", ct_on_status, &r));

@@ -96,8 +96,9 @@ void test_tenant_delete_removes_data(void **state) {
   const char *h0 = ct_head(f, id);
   CT_CALL(f, &r, f->api->tenant_create(f->b, id, "doomed", ct_on_tenant, &r));
   assert_int_equal(r.status, 0);
-  CT_CALL(f, &r, f->api->schema_write(f->b, id, "cv000000000000000001", "entity user {}",
-                                   ct_on_status, &r));
+  CT_CALL(
+      f, &r,
+      f->api->schema_write(f->b, id, "cv000000000000000001", "entity user {}", ct_on_status, &r));
   assert_int_equal(r.status, 0);
   ct_batch_t b;
   ct_batch_init(&b, id);

@@ -159,8 +159,9 @@ static void hres_free(hres_t *r) {
 static const struct {
   const char *rpc, *json;
 } samples[] = {
-#define TUPLE "{\"entity\":{\"type\":\"user\",\"id\":\"u1\"},\"relation\":\"owner\"," \
-              "\"subject\":{\"type\":\"user\",\"id\":\"u2\"}}"
+#define TUPLE                                                             \
+  "{\"entity\":{\"type\":\"user\",\"id\":\"u1\"},\"relation\":\"owner\"," \
+  "\"subject\":{\"type\":\"user\",\"id\":\"u2\"}}"
     {"/base.v1.Data/Write", "{\"tenant_id\":\"t1\",\"metadata\":{},\"tuples\":[" TUPLE "]}"},
     {"/base.v1.Data/WriteRelationships",
      "{\"tenant_id\":\"t1\",\"metadata\":{},\"tuples\":[" TUPLE "]}"},
@@ -211,7 +212,8 @@ typedef struct {
   char only;           /* 'g' or 'h': one transport (HTTP trims trailing space) */
 } auth_case_t;
 
-#define C(name, h, refusal) {name, h, sizeof h - 1, refusal, 0}
+#define C(name, h, refusal) \
+  { name, h, sizeof h - 1, refusal, 0 }
 static const auth_case_t cases[] = {
     {"missing", NULL, 0, MISSING, 0},
     C("empty", "", MISSING),
@@ -234,8 +236,8 @@ static const auth_case_t cases[] = {
 #define N_CASES (sizeof cases / sizeof cases[0])
 
 /* gRPC: unary or stream; the status, or -1 for a stream still open. */
-static int grpc_try(fx_t *f, const tc_method_t *m, const ProtobufCMessage *req,
-                    const char *auth, char **details) {
+static int grpc_try(fx_t *f, const tc_method_t *m, const ProtobufCMessage *req, const char *auth,
+                    char **details) {
   *details = NULL;
   if (!m->server_streaming) {
     ProtobufCMessage *resp = NULL;
@@ -311,8 +313,8 @@ static void http_case(fx_t *f, const tc__http_route_t *r, const tc_method_t *m,
   const char *body = r->method == HTTP_DELETE ? NULL : m ? sample_json(m->path) : "{}";
   /* A refusal answers at once; an admitted Watch may say nothing. */
   int wait = m && m->server_streaming && !c->refusal ? 300 : WAIT_MS;
-  hres_t h = http_wait(f->http_port, http_method_str(r->method), path, c->header, c->len, body,
-                       wait);
+  hres_t h =
+      http_wait(f->http_port, http_method_str(r->method), path, c->header, c->len, body, wait);
   if (!m || (!m->handler && !c->refusal)) {
     if (h.status != 501) fail_msg("%s [%s]: %d %s, want 501", path, c->name, h.status, h.body);
   } else if (c->refusal) {
@@ -396,13 +398,14 @@ static void test_exempt_and_order(void **state) {
 
 #define RATE 2
 #define INTERVAL_MS (1000 / RATE)
-#define LIMITED "/base.v1.Tenancy/List is rejected by grpc_ratelimit middleware, please retry " \
-                "later. reached Rate-Limiting 0"
+#define LIMITED                                                                   \
+  "/base.v1.Tenancy/List is rejected by grpc_ratelimit middleware, please retry " \
+  "later. reached Rate-Limiting 0"
 
 static int list_call(fx_t *f, const char *auth, char **details) {
   Base__V1__TenantListRequest req = BASE__V1__TENANT_LIST_REQUEST__INIT;
-  return tc_client_unary(f->client, "/base.v1.Tenancy/List", &req.base, NULL, NULL, details,
-                         auth, WAIT_MS);
+  return tc_client_unary(f->client, "/base.v1.Tenancy/List", &req.base, NULL, NULL, details, auth,
+                         WAIT_MS);
 }
 
 /* Empties the bucket, then polls until a call gets a token again (the
@@ -471,7 +474,8 @@ static void burst(fx_t *f, tally_t *t) {
   for (int i = 0; i < 2; i++) {
     h = http_do(f->http_port, "POST", "/v1/tenants/list", "Bearer k-one", 12, "{}");
     count(t, h.status == 200,
-          h.status == 429 && !strcmp(h.body, "{\"code\":8,\"message\":\"" LIMITED "\",\"details\":[]}"),
+          h.status == 429 &&
+              !strcmp(h.body, "{\"code\":8,\"message\":\"" LIMITED "\",\"details\":[]}"),
           "http list");
     hres_free(&h);
   }
@@ -494,9 +498,9 @@ static void test_rate_limit(void **state) {
   (void)state;
   char rate[16];
   snprintf(rate, sizeof rate, "%d", RATE);
-  fx_t *f = fx_start((const char *[]){"--server-rate-limit", rate, "--authn-enabled",
-                                      "--authn-method", "preshared", "--authn-preshared-keys",
-                                      KEYS, NULL});
+  fx_t *f =
+      fx_start((const char *[]){"--server-rate-limit", rate, "--authn-enabled", "--authn-method",
+                                "preshared", "--authn-preshared-keys", KEYS, NULL});
   int exact = 0;
   for (int attempt = 0; attempt < 5 && !exact; attempt++) {
     long long lo = 0, hi = 0;

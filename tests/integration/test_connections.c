@@ -26,7 +26,7 @@
 #include "server_proc.h"
 #include "tt_api.h"
 
-#define N_FLOOD 600 /* connections per port, well over the lowered limit */
+#define N_FLOOD 600         /* connections per port, well over the lowered limit */
 #define NOFILE_HEADROOM 120 /* descriptors the server may open after prlimit */
 
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -90,9 +90,9 @@ static int grpc_health_ok(const char *target) {
   tc_client_t *c = tc_client_new(target);
   Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
-  int code = tc_client_unary(c, "/grpc.health.v1.Health/Check", &req.base,
-                             &grpc__health__v1__health_check_response__descriptor, &resp, NULL,
-                             NULL, 300);
+  int code =
+      tc_client_unary(c, "/grpc.health.v1.Health/Check", &req.base,
+                      &grpc__health__v1__health_check_response__descriptor, &resp, NULL, NULL, 300);
   if (resp) protobuf_c_message_free_unpacked(resp, NULL);
   tc_client_free(c);
   return code == 0;
@@ -101,8 +101,8 @@ static int grpc_health_ok(const char *target) {
 static int grpc_write_ok(const char *target) {
   tc_client_t *c = tc_client_new(target);
   tt_tuple_buf_t tb;
-  tt_result_t r = tt_write_one(c, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user",
-                                                 "u1", ""));
+  tt_result_t r =
+      tt_write_one(c, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", ""));
   int ok = r.code == 0;
   tt_result_free(&r);
   tc_client_free(c);
@@ -201,8 +201,9 @@ static void test_exhaustion_recovers(void **state) {
     write_ok = write_ok || (grpc_ok && grpc_write_ok(p.target));
     http_ok = http_ok || http_health_ok(p.http_port, -1);
   }
-  print_message("recovered in %lld ms (grpc %d, write %d, http %d); late client refused in %lld ms\n",
-                tc_now_ms() - t0, grpc_ok, write_ok, http_ok, refused_ms);
+  print_message(
+      "recovered in %lld ms (grpc %d, write %d, http %d); late client refused in %lld ms\n",
+      tc_now_ms() - t0, grpc_ok, write_ok, http_ok, refused_ms);
   assert_true(grpc_ok && write_ok && http_ok);
   /* One warning per episode, not one per connection. */
   assert_int_equal(count_lines(p.log, "grpc: out of file descriptors"), 1);
@@ -315,8 +316,8 @@ static void test_max_connections(void **state) {
 /* `tuplecast serve --grpc-port 0 --http-port 0 <k> <v>` exits 2 at start
  * with want on stderr. */
 static void expect_refused(const char *key, const char *value, const char *want) {
-  const char *args[] = {"serve", "--grpc-port", "0", "--http-port", "0", "--database-engine",
-                        "memory", key, value, NULL};
+  const char *args[] = {"serve",  "--grpc-port", "0",   "--http-port", "0", "--database-engine",
+                        "memory", key,           value, NULL};
   char *out = NULL;
   int rc = tc_proc_run(args, &out);
   if (rc != 2 || !strstr(out, want))

@@ -71,8 +71,16 @@ static void test_head_refused_at_once(void **state) {
   char sw[512];
   snprintf(sw, sizeof sw, "%s/head-refuses", dir);
   tc_proc_t p;
-  const char *args[] = {"--grpc-port", "0", "--http-enabled=false", "--database-engine",
-                        "example", "--database-backend-dir", plugins, "--database-uri", sw, NULL};
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-enabled=false",
+                        "--database-engine",
+                        "example",
+                        "--database-backend-dir",
+                        plugins,
+                        "--database-uri",
+                        sw,
+                        NULL};
   assert_int_equal(tc_proc_start(&p, args), 0);
   tc_client_t *c = tc_client_new(p.target);
   tt_write_schema(c, "t1", NULL);

@@ -48,8 +48,8 @@ struct tc_server_s {
   int stream_pending_wrong; /* Count: call->pending differed from the number queued */
   int send_after_cancel;    /* what send() returned inside on_cancel */
   int flood_max_pending, flood_capped;
-  int flood_pending_wrong;  /* Flood: call->pending != sends - on_sent callbacks */
-  char flood_message[64];   /* the status message Flood ended with */
+  int flood_pending_wrong;         /* Flood: call->pending != sends - on_sent callbacks */
+  char flood_message[64];          /* the status message Flood ended with */
   tc_call_t *burst[BURST_STREAMS]; /* Burst streams, until the burst ends them */
   int n_burst;
   uv_timer_t burst_timer;
@@ -314,7 +314,7 @@ static int h_burst(tc_call_t *call) {
 /* A test method under /test.v1.Test/, tenant-list messages both ways, no
  * admission gate. */
 #define TEST_METHOD(name, handler, streaming) \
-  {"/test.v1.Test/" name, LIST_IN, LIST_OUT, handler, streaming}
+  { "/test.v1.Test/" name, LIST_IN, LIST_OUT, handler, streaming }
 static const tc_method_t methods[] = {
     TEST_METHOD("Later", h_later, 0),
     TEST_METHOD("Fail", h_fail, 0),
@@ -483,9 +483,9 @@ static void basic_client(fixture_t *f, int idx) {
   list_call(c, "/test.v1.Test/Fail", "x", NULL, TIMEOUT_MS, &basic[R_FAIL]);
   /* Field 2, length 16, then only 3 bytes. */
   static const unsigned char bad[] = {0x12, 0x10, 'a', 'b', 'c'};
-  basic[R_MALFORMED].status = tc_client_unary_raw(c, "/test.v1.Test/Later", bad, sizeof bad,
-                                                  LIST_OUT, NULL, &basic[R_MALFORMED].details,
-                                                  TIMEOUT_MS);
+  basic[R_MALFORMED].status =
+      tc_client_unary_raw(c, "/test.v1.Test/Later", bad, sizeof bad, LIST_OUT, NULL,
+                          &basic[R_MALFORMED].details, TIMEOUT_MS);
   list_call(c, "/test.v1.Test/Later", "tok", "Bearer secret", TIMEOUT_MS, &basic[R_LATER]);
 
   size_t big = 100 * 1024;

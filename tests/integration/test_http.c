@@ -69,8 +69,15 @@ static int setup(void **state) {
   f->dir = tc_temp_dir();
   char limit[32];
   snprintf(limit, sizeof limit, "%d", BODY_LIMIT);
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
-                        "--grpc-max-message-size", limit, NULL};
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-port",
+                        "0",
+                        "--database-engine",
+                        "memory",
+                        "--grpc-max-message-size",
+                        limit,
+                        NULL};
   *state = f;
   if (tc_proc_start(&f->proc, args) != 0) return -1;
   f->port = tc_proc_http_port(&f->proc, WAIT_MS);
@@ -117,10 +124,11 @@ static resp_t call(fx_t *f, const char *method, const char *path, const char *bo
   char *in = fmt("%s/req.json", f->dir), *out = fmt("%s/resp.body", f->dir),
        *hdr = fmt("%s/resp.hdr", f->dir);
   if (body) spill(in, body, strlen(body));
-  char *cmd = fmt("curl -sS --max-time 30 -X %s -o '%s' -D '%s' -w '%%{http_code}' %s%s%s %s "
-                  "'http://127.0.0.1:%d%s'",
-                  method, out, hdr, body ? "-H 'Content-Type: application/json' --data-binary '@" : "",
-                  body ? in : "", body ? "'" : "", extra ? extra : "", f->port, path);
+  char *cmd =
+      fmt("curl -sS --max-time 30 -X %s -o '%s' -D '%s' -w '%%{http_code}' %s%s%s %s "
+          "'http://127.0.0.1:%d%s'",
+          method, out, hdr, body ? "-H 'Content-Type: application/json' --data-binary '@" : "",
+          body ? in : "", body ? "'" : "", extra ? extra : "", f->port, path);
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
   resp_t r = {0};
@@ -311,7 +319,8 @@ static void test_health_and_tenancy(void **state) {
   assert_int_equal(r.status, 200);
   char *at = json_str(r.body, "tenant", "created_at");
   assert_int_equal(at[strlen(at) - 1], 'Z');
-  char *want = fmt("{\"tenant\":{\"id\":\"acme\",\"name\":\"Acme Inc\",\"created_at\":\"%s\"}}", at);
+  char *want =
+      fmt("{\"tenant\":{\"id\":\"acme\",\"name\":\"Acme Inc\",\"created_at\":\"%s\"}}", at);
   expect(r, 200, want);
   free(want);
   expect_error(call(f, "POST", "/v1/tenants/create", "{\"id\":\"acme\",\"name\":\"x\"}", NULL), 400,
@@ -322,9 +331,10 @@ static void test_health_and_tenancy(void **state) {
   assert_int_equal(r.status, 200);
   char *cont = json_str(r.body, "continuous_token", NULL);
   assert_true(*cont);
-  want = fmt("{\"tenants\":[{\"id\":\"acme\",\"name\":\"Acme Inc\",\"created_at\":\"%s\"}],"
-             "\"continuous_token\":\"%s\"}",
-             at, cont);
+  want =
+      fmt("{\"tenants\":[{\"id\":\"acme\",\"name\":\"Acme Inc\",\"created_at\":\"%s\"}],"
+          "\"continuous_token\":\"%s\"}",
+          at, cont);
   expect(r, 200, want);
   free(want);
   char *body = fmt("{\"page_size\":1,\"continuous_token\":\"%s\"}", cont);
@@ -350,16 +360,17 @@ static void test_health_and_tenancy(void **state) {
   expect_error(call(f, "DELETE", "/v1/tenants//", NULL, NULL), 404, 5, "Not Found");
   r = call(f, "POST", "/v1/tenants//schemas/list", "{}", NULL);
   assert_int_equal(r.status, 400);
-  assert_non_null(strstr(r.body, "{\"code\":3,\"message\":\"invalid SchemaListRequest.TenantId: "
-                                 "value does not match regex pattern"));
+  assert_non_null(strstr(r.body,
+                         "{\"code\":3,\"message\":\"invalid SchemaListRequest.TenantId: "
+                         "value does not match regex pattern"));
   resp_free(&r);
   free(at);
 }
 
 static void test_schema_routes(void **state) {
   fx_t *f = *state;
-  expect_error(call(f, "POST", "/v1/tenants/t1/schemas/read", "{\"metadata\":{\"schema_version\":\"\"}}",
-                    NULL),
+  expect_error(call(f, "POST", "/v1/tenants/t1/schemas/read",
+                    "{\"metadata\":{\"schema_version\":\"\"}}", NULL),
                404, 5, "ERROR_CODE_SCHEMA_NOT_FOUND");
   expect_error(call(f, "POST", "/v1/tenants/t1/schemas/list", "{}", NULL), 404, 5,
                "ERROR_CODE_SCHEMA_NOT_FOUND");
@@ -369,14 +380,16 @@ static void test_schema_routes(void **state) {
   char *at = strstr(r.body, "\"created_at\":\"");
   assert_non_null(at);
   char *created = strndup(at + 14, strcspn(at + 14, "\""));
-  char *want = fmt("{\"head\":\"%s\",\"schemas\":[{\"version\":\"%s\",\"created_at\":\"%s\"}],"
-                   "\"continuous_token\":\"\"}",
-                   v, v, created);
+  char *want =
+      fmt("{\"head\":\"%s\",\"schemas\":[{\"version\":\"%s\",\"created_at\":\"%s\"}],"
+          "\"continuous_token\":\"\"}",
+          v, v, created);
   expect(r, 200, want);
   free(want);
   free(created);
 
-  r = call(f, "POST", "/v1/tenants/t1/schemas/read", "{\"metadata\":{\"schema_version\":\"\"}}", NULL);
+  r = call(f, "POST", "/v1/tenants/t1/schemas/read", "{\"metadata\":{\"schema_version\":\"\"}}",
+           NULL);
   assert_int_equal(r.status, 200);
   json_error_t err;
   json_t *doc = json_loads(r.body, 0, &err);
@@ -393,7 +406,8 @@ static void test_schema_routes(void **state) {
                501, 12, "method /base.v1.Schema/PartialWrite not implemented");
   /* Compile errors are free text: Internal, 500. */
   r = call(f, "POST", "/v1/tenants/t1/schemas/write",
-           "{\"schema\":\"entity user {}\\nentity doc {\\n  relation owner @person\\n}\\n\"}", NULL);
+           "{\"schema\":\"entity user {}\\nentity doc {\\n  relation owner @person\\n}\\n\"}",
+           NULL);
   assert_int_equal(r.status, 500);
   assert_non_null(strstr(r.body, "{\"code\":13,\"message\":\"3:"));
   assert_non_null(strstr(r.body, "\",\"details\":[]}"));
@@ -405,9 +419,10 @@ static void test_data_routes(void **state) {
   fx_t *f = *state;
   free(write_schema(f, "t1"));
   /* The path's tenant wins over the body's. */
-  char *body = fmt("{\"tenant_id\":\"elsewhere\",\"metadata\":{\"schema_version\":\"\"},"
-                   "\"tuples\":[%s],\"attributes\":[%s]}",
-                   tuple_alice, attr_public);
+  char *body =
+      fmt("{\"tenant_id\":\"elsewhere\",\"metadata\":{\"schema_version\":\"\"},"
+          "\"tuples\":[%s],\"attributes\":[%s]}",
+          tuple_alice, attr_public);
   char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
   free(body);
   /* A value without @type is an empty Any, as Permify's gateway reads it. */
@@ -420,9 +435,10 @@ static void test_data_routes(void **state) {
   char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/relationships/write", body, NULL));
   free(body);
 
-  body = fmt("{\"metadata\":{\"snap_token\":\"%s\"},\"filter\":{\"entity\":{\"type\":"
-             "\"organization\",\"ids\":[\"o1\"]}},\"page_size\":10}",
-             t2);
+  body =
+      fmt("{\"metadata\":{\"snap_token\":\"%s\"},\"filter\":{\"entity\":{\"type\":"
+          "\"organization\",\"ids\":[\"o1\"]}},\"page_size\":10}",
+          t2);
   char *want = fmt("{\"tuples\":[%s],\"continuous_token\":\"\"}", tuple_alice);
   expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", body, NULL), 200, want);
   free(want);
@@ -435,9 +451,9 @@ static void test_data_routes(void **state) {
          200, want);
   free(want);
 
-  char *t3 = expect_token(call(f, "POST", "/v1/tenants/t1/relationships/delete",
-                               "{\"filter\":{\"entity\":{\"type\":\"repository\",\"ids\":[\"r1\"]}}}",
-                               NULL));
+  char *t3 = expect_token(
+      call(f, "POST", "/v1/tenants/t1/relationships/delete",
+           "{\"filter\":{\"entity\":{\"type\":\"repository\",\"ids\":[\"r1\"]}}}", NULL));
   char *t4 = expect_token(call(f, "POST", "/v1/tenants/t1/data/delete",
                                "{\"tuple_filter\":{\"entity\":{\"type\":\"organization\","
                                "\"ids\":[\"o1\"]}},\"attribute_filter\":{\"entity\":{\"type\":"
@@ -482,16 +498,18 @@ static void test_errors(void **state) {
   expect_error(call(f, "POST", "/v1/tenants/ghost/data/write", body, NULL), 404, 5,
                "ERROR_CODE_TENANT_NOT_FOUND");
   free(body);
-  body = fmt("{\"metadata\":{},\"tuples\":[{\"entity\":{\"type\":\"team\",\"id\":\"x\"},"
-             "\"relation\":\"admin\",\"subject\":{\"type\":\"user\",\"id\":\"u\"}}]}");
+  body =
+      fmt("{\"metadata\":{},\"tuples\":[{\"entity\":{\"type\":\"team\",\"id\":\"x\"},"
+          "\"relation\":\"admin\",\"subject\":{\"type\":\"user\",\"id\":\"u\"}}]}");
   expect_error(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL), 404, 5,
                "ERROR_CODE_SCHEMA_NOT_FOUND");
   free(body);
   /* PGV validation: the same message as over gRPC. */
   r = call(f, "POST", "/v1/tenants/t1/relationships/write", "{\"metadata\":{}}", NULL);
   assert_int_equal(r.status, 400);
-  assert_non_null(strstr(r.body, "{\"code\":3,\"message\":\"invalid RelationshipWriteRequest.Tuples: "
-                                 "value must contain at least 1 item(s)"));
+  assert_non_null(strstr(r.body,
+                         "{\"code\":3,\"message\":\"invalid RelationshipWriteRequest.Tuples: "
+                         "value must contain at least 1 item(s)"));
   resp_free(&r);
   expect_error(call(f, "POST", "/v1/tenants/t1/data/relationships/read",
                     "{\"metadata\":{},\"filter\":{},\"continuous_token\":\"!!notbase64\"}", NULL),
@@ -527,8 +545,9 @@ static void test_errors(void **state) {
   char *head;
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
-  assert_string_equal(body, "{\"code\":8,\"message\":\"request header fields too large\","
-                            "\"details\":[]}");
+  assert_string_equal(body,
+                      "{\"code\":8,\"message\":\"request header fields too large\","
+                      "\"details\":[]}");
   free(head);
   free(body);
   close(fd);
@@ -622,12 +641,12 @@ static void test_hostile_strings(void **state) {
          "{\"tuples\":[],\"continuous_token\":\"\"}");
 
   /* Tenancy: Create's id and name in JSON, Delete's id in the path. */
-  expect_invalid(call(f, "POST", "/v1/tenants/create",
-                      "{\"id\":\"nultest\\u0000evil\",\"name\":\"n\"}", NULL),
-                 "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
-  expect_invalid(call(f, "POST", "/v1/tenants/create",
-                      "{\"id\":\"nultest\",\"name\":\"n\\u0000\"}", NULL),
-                 "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
+  expect_invalid(
+      call(f, "POST", "/v1/tenants/create", "{\"id\":\"nultest\\u0000evil\",\"name\":\"n\"}", NULL),
+      "invalid TenantCreateRequest.Id: value must not contain a NUL byte");
+  expect_invalid(
+      call(f, "POST", "/v1/tenants/create", "{\"id\":\"nultest\",\"name\":\"n\\u0000\"}", NULL),
+      "invalid TenantCreateRequest.Name: value must not contain a NUL byte");
   char *list = tenants(f);
   assert_null(strstr(list, "nultest"));
   free(list);
@@ -672,7 +691,8 @@ static void test_hostile_strings(void **state) {
                       "{\"metadata\":{},\"attributes\":[{\"entity\":{\"type\":\"organization\","
                       "\"id\":\"o1\"},\"attribute\":\"ip_range\",\"value\":{\"@type\":"
                       "\"type.googleapis.com/base.v1.StringArrayValue\",\"data\":[\"10.0.0.0/8\","
-                      "\"a\\u0000b\"]}}]}", NULL),
+                      "\"a\\u0000b\"]}}]}",
+                      NULL),
                  "invalid DataWriteRequest.Attributes[0]" EMBEDDED
                  "invalid Attribute.Value" EMBEDDED
                  "invalid StringArrayValue.Data[1]: value must not contain a NUL byte");
@@ -842,9 +862,10 @@ static void watch_kill(watcher_t *w) {
 }
 
 static char *change_line(const char *token, const char *op, const char *tuple) {
-  return fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[{\"operation\":"
-             "\"%s\",\"tuple\":%s}]}}}",
-             token, op, tuple);
+  return fmt(
+      "{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[{\"operation\":"
+      "\"%s\",\"tuple\":%s}]}}}",
+      token, op, tuple);
 }
 
 static void test_watch(void **state) {
@@ -852,7 +873,8 @@ static void test_watch(void **state) {
   free(write_schema(f, "t1"));
   /* Errors before anything was sent are ordinary responses. */
   expect_error(call(f, "POST", "/v1/tenants/t1/watch", "{\"snap_token\":\"garbage\"}", NULL), 400,
-               3, "snap token garbage is malformed: not a token this server issued; omit it to "
+               3,
+               "snap token garbage is malformed: not a token this server issued; omit it to "
                "read at the latest revision");
 
   /* A checkpoint first, so the stream is known to be live before writing. */
@@ -884,9 +906,9 @@ static void test_watch(void **state) {
   assert_string_equal(line, want);
   free(want);
   free(line);
-  char *t3 = expect_token(call(f, "POST", "/v1/tenants/t1/relationships/delete",
-                               "{\"filter\":{\"entity\":{\"type\":\"repository\",\"ids\":[\"r1\"]}}}",
-                               NULL));
+  char *t3 = expect_token(
+      call(f, "POST", "/v1/tenants/t1/relationships/delete",
+           "{\"filter\":{\"entity\":{\"type\":\"repository\",\"ids\":[\"r1\"]}}}", NULL));
   line = watch_line(&w);
   want = change_line(t3, "OPERATION_DELETE", tuple_bob);
   assert_string_equal(line, want);
@@ -939,8 +961,9 @@ static void test_watch_headers_at_once(void **state) {
   fx_t *f = *state;
   free(write_schema(f, "t1"));
   rx_t rx = {.fd = connect_to(f->port)};
-  static const char req[] = "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\n"
-                            "Content-Length: 2\r\n\r\n{}";
+  static const char req[] =
+      "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: 2\r\n\r\n{}";
   send_all(rx.fd, req, strlen(req));
   size_t h = rx_until(&rx, "\r\n\r\n");
   assert_int_equal(rx.len, h); /* the headers alone: nothing was written */
@@ -1079,8 +1102,11 @@ static int h_unauthenticated(tc_call_t *call) {
   return tc_call_error(call, TC_EINVALID_KEY, "ERROR_CODE_INVALID_KEY");
 }
 
-#define FAKE(svc, name, in, out, fn, streaming) \
-  {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, streaming}
+#define FAKE(svc, name, in, out, fn, streaming)                                                  \
+  {                                                                                              \
+    "/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
+        streaming                                                                                \
+  }
 static const tc_method_t fake_methods[] = {
     FAKE("Tenancy", "List", tenant_list_request, tenant_list_response, h_hang, 0),
     FAKE("Tenancy", "Create", tenant_create_request, tenant_create_response, h_hold, 0),
@@ -1119,8 +1145,12 @@ static int setup_inproc(void **state) {
   uv_loop_init(&s->loop);
   uv_async_init(&s->loop, &s->stop_async, on_stop_async);
   s->stop_async.data = s;
-  tc_http_opts_t opts = {.host = "127.0.0.1", .port = 0, .find_method = fake_find, .server = s,
-                         .max_connections = 3, .header_timeout_ms = 1500};
+  tc_http_opts_t opts = {.host = "127.0.0.1",
+                         .port = 0,
+                         .find_method = fake_find,
+                         .server = s,
+                         .max_connections = 3,
+                         .header_timeout_ms = 1500};
   char *err = NULL;
   /* Before the loop thread starts, this thread is the loop's. */
   assert_int_equal(tc_http_start(&s->loop, &opts, &s->http, &s->port, &err), 0);
@@ -1196,7 +1226,8 @@ static void test_slow_body_cut_off(void **state) {
 static void test_client_leaves_mid_call(void **state) {
   srv_t *s = *state;
   rx_t rx = {.fd = connect_to(s->port)};
-  static const char req[] = "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+  static const char req[] =
+      "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
   send_all(rx.fd, req, strlen(req));
   wait_for(s, &s->started, 1);
   close(rx.fd);
@@ -1216,7 +1247,8 @@ static void test_answered_after_stop(void **state) {
   char *head, *body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
   assert_non_null(strstr(head, "Connection: close\r\n"));
-  assert_string_equal(body, "{\"tenant\":{\"id\":\"t9\",\"name\":\"Bearer k\",\"created_at\":null}}");
+  assert_string_equal(body,
+                      "{\"tenant\":{\"id\":\"t9\",\"name\":\"Bearer k\",\"created_at\":null}}");
   rx_eof(&rx);
   free(head);
   free(body);
@@ -1250,8 +1282,8 @@ static void test_stream_accounting(void **state) {
   static const char *const tokens[] = {"a", "b", "c"};
   for (int i = 0; i < 3; i++) {
     char *chunk = rx_chunk(&rx);
-    char *want = fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}\n",
-                     tokens[i]);
+    char *want =
+        fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}\n", tokens[i]);
     assert_string_equal(chunk, want);
     free(want);
     free(chunk);

@@ -47,8 +47,8 @@ static const char *fresh_db(void) {
 }
 
 static void node_start(tc_proc_t *p, const char *uri, const char *const *extra) {
-  const char *args[32] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
-                          "postgres", "--database-uri", uri};
+  const char *args[32] = {"--grpc-port",       "0",        "--http-port",    "0",
+                          "--database-engine", "postgres", "--database-uri", uri};
   size_t n = 8;
   for (size_t i = 0; extra && extra[i]; i++) args[n++] = extra[i];
   args[n] = NULL;
@@ -274,8 +274,13 @@ static void test_randomized_two_nodes(void **state) {
   rwatcher_t watchers[R_WATCHERS];
   pthread_t wt[R_WRITERS], rt[R_WATCHERS];
   for (int i = 0; i < R_WATCHERS; i++) {
-    watchers[i] = (rwatcher_t){{node[0].target, node[1].target}, start, 2000u + (unsigned)i,
-                               calloc(R_TOTAL, sizeof(char *)), 0, 0, 0};
+    watchers[i] = (rwatcher_t){{node[0].target, node[1].target},
+                               start,
+                               2000u + (unsigned)i,
+                               calloc(R_TOTAL, sizeof(char *)),
+                               0,
+                               0,
+                               0};
     pthread_create(&rt[i], NULL, rwatcher_run, &watchers[i]);
   }
   for (int i = 0; i < R_WRITERS; i++) {
@@ -329,8 +334,7 @@ static void test_tenant_changes_across_nodes(void **state) {
   tc_client_t *ca, *cb;
   two_nodes(&a, &b, &ca, &cb);
   tt_create_tenant(ca, "acme");
-  tt_write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}",
-                       NULL);
+  tt_write_schema_text(ca, "acme", "entity user {}\nentity doc {\n  relation owner @user\n}", NULL);
   tt_tuple_buf_t t1, t2;
   Base__V1__Tuple *owner = tt_tuple(&t1, "doc", "1", "owner", "user", "a", "");
   Base__V1__Tuple *viewer = tt_tuple(&t2, "doc", "1", "viewer", "user", "b", "");
@@ -364,8 +368,9 @@ static void test_refuses_without_commit_timestamps(void **state) {
   tc_pg_opts_t opts = {.track_commit_timestamp = 0};
   tc_pg_t *off;
   assert_int_equal(tc_pg_start(&opts, &off), 0);
-  const char *args[] = {"serve", "--grpc-port", "0", "--http-port", "0",
-                        "--database-engine", "postgres", "--database-uri", tc_pg_uri(off), NULL};
+  const char *args[] = {
+      "serve",          "--grpc-port",  "0", "--http-port", "0", "--database-engine", "postgres",
+      "--database-uri", tc_pg_uri(off), NULL};
   char *out = NULL;
   int status = tc_proc_run(args, &out);
   tc_pg_stop(off);
@@ -381,15 +386,18 @@ static void test_refuses_without_commit_timestamps(void **state) {
 static void test_migrate_cli(void **state) {
   (void)state;
   const char *uri = fresh_db();
-  const char *serve[] = {"serve", "--grpc-port", "0", "--http-port", "0",
-                         "--database-engine", "postgres", "--database-uri", uri,
-                         "--database-auto-migrate=false", NULL};
+  const char *serve[] = {"serve",    "--grpc-port",
+                         "0",        "--http-port",
+                         "0",        "--database-engine",
+                         "postgres", "--database-uri",
+                         uri,        "--database-auto-migrate=false",
+                         NULL};
   char *out = NULL;
   assert_int_equal(tc_proc_run(serve, &out), 2);
   assert_non_null(strstr(out, "tuplecast migrate up"));
   free(out);
-  const char *up[] = {"migrate", "up", "--database-engine", "postgres", "--database-uri", uri,
-                      NULL};
+  const char *up[] = {"migrate", "up", "--database-engine", "postgres", "--database-uri",
+                      uri,       NULL};
   assert_int_equal(tc_proc_run(up, &out), 0);
   free(out);
   assert_int_equal(tc_proc_run(up, &out), 0); /* nothing left to do */
@@ -415,9 +423,13 @@ static void test_gc_out_of_range(void **state) {
   const char *uri = fresh_db();
   tc_proc_t a;
   const char *gc[] = {"--database-garbage-collection-enabled",
-                      "--database-garbage-collection-interval", "1s",
-                      "--database-garbage-collection-window", "1s",
-                      "--database-garbage-collection-timeout", "5s", NULL};
+                      "--database-garbage-collection-interval",
+                      "1s",
+                      "--database-garbage-collection-window",
+                      "1s",
+                      "--database-garbage-collection-timeout",
+                      "5s",
+                      NULL};
   node_start(&a, uri, gc);
   tc_client_t *c = tc_client_new(a.target);
   tt_write_schema(c, "t1", NULL);
@@ -426,7 +438,8 @@ static void test_gc_out_of_range(void **state) {
    * each round writes again, so there is something newer to keep. */
   PGconn *p = sql_connect(uri);
   char q[160];
-  snprintf(q, sizeof q, "SELECT count(*) FROM tuplecast_gc WHERE tenant_id = 't1' AND horizon > '%" PRIu64 "'",
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM tuplecast_gc WHERE tenant_id = 't1' AND horizon > '%" PRIu64 "'",
            xid_of(old));
   int passed = 0;
   for (int64_t deadline = now_us() + 30000000; !passed && now_us() < deadline;) {
@@ -557,15 +570,16 @@ static void test_concurrent_schema_writes(void **state) {
     tally_start(bc, i % 8, &calls[i], &t, "/base.v1.Schema/Write", &req.base);
   }
   tally_wait(bc, &t, bench_now_ns() + 120 * 1000000000LL);
-  if (t.first_error) fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
-                              SW_TENANTS * SW_PER_TENANT, t.first_error);
+  if (t.first_error)
+    fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
+             SW_TENANTS * SW_PER_TENANT, t.first_error);
   bench_client_free(bc);
   /* Every write is a version of its own. */
   Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
   ls.tenant_id = tenant[SW_TENANTS - 1];
   ls.page_size = 100;
-  tt_result_t r = tt_call(c, "/base.v1.Schema/List", &ls.base,
-                          &base__v1__schema_list_response__descriptor);
+  tt_result_t r =
+      tt_call(c, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
   assert_int_equal(r.code, 0);
   assert_int_equal(((Base__V1__SchemaListResponse *)r.resp)->n_schemas, SW_PER_TENANT);
   tt_result_free(&r);
@@ -609,8 +623,9 @@ static void test_unknown_outcome(void **state) {
     /* Once the first answers, the rest are queued or on the wire. */
     int before = t.left;
     while (t.left == before && bench_now_ns() < deadline) bench_client_poll(bc, deadline);
-    sql(p, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-           " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    sql(p,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()");
     tally_wait(bc, &t, deadline);
   }
   PQfinish(p);

@@ -28,7 +28,7 @@ typedef struct {
 } fixture_t;
 
 static int start(fixture_t *f, const char *engine) {
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", engine,
+  const char *args[] = {"--grpc-port",    "0",   "--http-port", "0", "--database-engine", engine,
                         "--database-uri", f->db, NULL};
   if (tc_proc_start(&f->proc, args) != 0) return -1;
   f->client = tc_client_new(f->proc.target);
@@ -66,17 +66,19 @@ static void test_health_and_unimplemented(void **state) {
   fixture_t *f = *state;
   Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
   tt_result_t r = tt_call(f->client, "/grpc.health.v1.Health/Check", &req.base,
-                    &grpc__health__v1__health_check_response__descriptor);
+                          &grpc__health__v1__health_check_response__descriptor);
   assert_int_equal(r.code, 0);
   assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)r.resp)->status,
                    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
   tt_result_free(&r);
   Base__V1__BundleRunRequest b = BASE__V1__BUNDLE_RUN_REQUEST__INIT;
   b.tenant_id = "t1";
-  r = tt_call(f->client, "/base.v1.Data/RunBundle", &b.base, &base__v1__bundle_run_response__descriptor);
+  r = tt_call(f->client, "/base.v1.Data/RunBundle", &b.base,
+              &base__v1__bundle_run_response__descriptor);
   assert_int_equal(r.code, 12);
   tt_result_free(&r);
-  r = tt_call(f->client, "/base.v1.Permission/Check", &b.base, &base__v1__bundle_run_response__descriptor);
+  r = tt_call(f->client, "/base.v1.Permission/Check", &b.base,
+              &base__v1__bundle_run_response__descriptor);
   assert_int_equal(r.code, 12);
   tt_result_free(&r);
 }
@@ -88,8 +90,8 @@ static void test_tenancy(void **state) {
   dup.id = "acme";
   dup.name = "again";
   tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Create", &dup.base,
-                    &base__v1__tenant_create_response__descriptor),
-               3, "ERROR_CODE_UNIQUE_CONSTRAINT");
+                          &base__v1__tenant_create_response__descriptor),
+                  3, "ERROR_CODE_UNIQUE_CONSTRAINT");
   tt_create_tenant(f->client, "beta");
 
   /* Page through all tenants one at a time: t1 (seeded), acme, beta. */
@@ -101,7 +103,7 @@ static void test_tenancy(void **state) {
     req.page_size = 1;
     req.continuous_token = cont;
     tt_result_t r = tt_call(f->client, "/base.v1.Tenancy/List", &req.base,
-                      &base__v1__tenant_list_response__descriptor);
+                            &base__v1__tenant_list_response__descriptor);
     assert_int_equal(r.code, 0);
     Base__V1__TenantListResponse *resp = (void *)r.resp;
     assert_true(resp->n_tenants <= 1);
@@ -121,8 +123,8 @@ static void test_tenancy(void **state) {
   Base__V1__TenantDeleteRequest del = BASE__V1__TENANT_DELETE_REQUEST__INIT;
   del.id = "nope";
   tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Delete", &del.base,
-                    &base__v1__tenant_delete_response__descriptor),
-               5, "ERROR_CODE_NOT_FOUND");
+                          &base__v1__tenant_delete_response__descriptor),
+                  5, "ERROR_CODE_NOT_FOUND");
   del.id = ""; /* as Permify: no tenant has it */
   tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Delete", &del.base,
                           &base__v1__tenant_delete_response__descriptor),
@@ -131,19 +133,24 @@ static void test_tenancy(void **state) {
   /* A deleted tenant's data is gone and its calls are NOT_FOUND. */
   tt_write_schema(f->client, "beta", NULL);
   tt_tuple_buf_t tb;
-  char *tok = tt_write_data(f->client, "beta", (Base__V1__Tuple *[]){tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")}, 1, NULL, 0, NULL);
+  char *tok = tt_write_data(
+      f->client, "beta",
+      (Base__V1__Tuple *[]){tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")}, 1,
+      NULL, 0, NULL);
   free(tok);
   del.id = "beta";
   tt_result_t r = tt_call(f->client, "/base.v1.Tenancy/Delete", &del.base,
-                    &base__v1__tenant_delete_response__descriptor);
+                          &base__v1__tenant_delete_response__descriptor);
   assert_int_equal(r.code, 0);
   assert_string_equal(((Base__V1__TenantDeleteResponse *)r.resp)->tenant_id, "beta");
   tt_result_free(&r);
-  tt_expect_error(tt_write_one(f->client, "beta", tt_tuple(&tb, "organization", "o1", "admin", "user", "u2", "")),
-               5, "ERROR_CODE_TENANT_NOT_FOUND");
+  tt_expect_error(tt_write_one(f->client, "beta",
+                               tt_tuple(&tb, "organization", "o1", "admin", "user", "u2", "")),
+                  5, "ERROR_CODE_TENANT_NOT_FOUND");
   tt_create_tenant(f->client, "beta");
-  tt_expect_error(tt_write_one(f->client, "beta", tt_tuple(&tb, "organization", "o1", "admin", "user", "u2", "")),
-               5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+  tt_expect_error(tt_write_one(f->client, "beta",
+                               tt_tuple(&tb, "organization", "o1", "admin", "user", "u2", "")),
+                  5, "ERROR_CODE_SCHEMA_NOT_FOUND");
 }
 
 static void test_schema(void **state) {
@@ -153,8 +160,8 @@ static void test_schema(void **state) {
   rd.tenant_id = "t1";
   rd.metadata = &rmd;
   tt_expect_error(tt_call(f->client, "/base.v1.Schema/Read", &rd.base,
-                    &base__v1__schema_read_response__descriptor),
-               5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+                          &base__v1__schema_read_response__descriptor),
+                  5, "ERROR_CODE_SCHEMA_NOT_FOUND");
   /* A tenant with no schema has no list either (Permify: its head lookup's
    * NOT_FOUND). */
   Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
@@ -168,7 +175,7 @@ static void test_schema(void **state) {
   bad.tenant_id = "t1";
   bad.schema = "entity user {}\nentity doc {\n  relation owner @person\n}\n";
   tt_result_t r = tt_call(f->client, "/base.v1.Schema/Write", &bad.base,
-                    &base__v1__schema_write_response__descriptor);
+                          &base__v1__schema_write_response__descriptor);
   assert_int_equal(r.code, 13);
   assert_non_null(strstr(r.details, ":"));
   assert_true(r.details[0] >= '1' && r.details[0] <= '9');
@@ -180,14 +187,16 @@ static void test_schema(void **state) {
   assert_true(strcmp(v1, v2) < 0);
 
   rmd.schema_version = v1;
-  r = tt_call(f->client, "/base.v1.Schema/Read", &rd.base, &base__v1__schema_read_response__descriptor);
+  r = tt_call(f->client, "/base.v1.Schema/Read", &rd.base,
+              &base__v1__schema_read_response__descriptor);
   assert_int_equal(r.code, 0);
   Base__V1__SchemaDefinition *def = ((Base__V1__SchemaReadResponse *)r.resp)->schema;
   assert_non_null(def);
   assert_int_equal(def->n_entity_definitions, 3);
   tt_result_free(&r);
 
-  r = tt_call(f->client, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
+  r = tt_call(f->client, "/base.v1.Schema/List", &ls.base,
+              &base__v1__schema_list_response__descriptor);
   assert_int_equal(r.code, 0);
   Base__V1__SchemaListResponse *l = (void *)r.resp;
   assert_string_equal(l->head, v2);
@@ -203,8 +212,9 @@ static void test_schema(void **state) {
 static void test_write_validation(void **state) {
   fixture_t *f = *state;
   tt_tuple_buf_t tb;
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
-               5, "ERROR_CODE_SCHEMA_NOT_FOUND");
+  tt_expect_error(
+      tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
+      5, "ERROR_CODE_SCHEMA_NOT_FOUND");
   tt_write_schema(f->client, "t1", NULL);
   static const struct {
     const char *tuple;
@@ -227,12 +237,15 @@ static void test_write_validation(void **state) {
     tt_expect_error(tt_write_one(f->client, "t1", tt_tuple_spec(&tb, bad[i].tuple)), bad[i].code,
                     bad[i].want);
   tt_expect_error_prefix(
-      tt_write_one(f->client, "t1", tt_tuple(&tb, "organization1", "o1", "admin", "user", "u1", "")), 3,
+      tt_write_one(f->client, "t1",
+                   tt_tuple(&tb, "organization1", "o1", "admin", "user", "u1", "")),
+      3,
       "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | caused by: "
       "invalid Tuple.Entity: embedded message failed validation | caused by: invalid "
       "Entity.Type: value does not match regex pattern \"^[a-zA-Z_]{1,64}$\"");
-  tt_expect_error(tt_write_one(f->client, "t1", tt_tuple(&tb, "organization", "o\xff", "admin", "user", "u1", "")),
-               3, "proto: field base.v1.Entity.id contains invalid UTF-8");
+  tt_expect_error(tt_write_one(f->client, "t1",
+                               tt_tuple(&tb, "organization", "o\xff", "admin", "user", "u1", "")),
+                  3, "proto: field base.v1.Entity.id contains invalid UTF-8");
 
   tt_attr_buf_t ab;
   tt_result_t r;
@@ -267,7 +280,7 @@ static void test_write_validation(void **state) {
   enum { N = 1001 };
   tt_tuple_buf_t *many = calloc(N, sizeof *many);
   Base__V1__Tuple **ptrs = calloc(N, sizeof *ptrs);
-  char (*ids)[16] = calloc(N, sizeof *ids);
+  char(*ids)[16] = calloc(N, sizeof *ids);
   for (int i = 0; i < N; i++) {
     snprintf(ids[i], sizeof ids[i], "u%d", i);
     ptrs[i] = tt_tuple(&many[i], "organization", "big", "admin", "user", ids[i], "");
@@ -275,7 +288,8 @@ static void test_write_validation(void **state) {
   tt_write_data(f->client, "t1", ptrs, N, NULL, 0, &r);
   tt_expect_error(r, 3, "ERROR_CODE_MAX_DATA_PER_WRITE_EXCEEDED");
   /* Duplicates are counted once: 1001 copies of one tuple are one item. */
-  for (int i = 0; i < N; i++) ptrs[i] = tt_tuple(&many[i], "organization", "big", "admin", "user", "u1", "");
+  for (int i = 0; i < N; i++)
+    ptrs[i] = tt_tuple(&many[i], "organization", "big", "admin", "user", "u1", "");
   char *tok = tt_write_data(f->client, "t1", ptrs, N, NULL, 0, NULL);
   free(tok);
   tt_filter_buf_t bigf;
@@ -292,8 +306,9 @@ static void test_write_validation(void **state) {
   free(ptrs);
   free(ids);
 
-  tt_expect_error(tt_write_one(f->client, "ghost", tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
-               5, "ERROR_CODE_TENANT_NOT_FOUND");
+  tt_expect_error(tt_write_one(f->client, "ghost",
+                               tt_tuple(&tb, "organization", "o1", "admin", "user", "u1", "")),
+                  5, "ERROR_CODE_TENANT_NOT_FOUND");
 }
 
 static void test_data_roundtrip(void **state) {
@@ -312,7 +327,8 @@ static void test_data_roundtrip(void **state) {
   char *t1 = tt_write_data(f->client, "t1", ts, 5, &a, 1, NULL);
   tc_any_clear(&ab.any);
   assert_int_equal(tt_read_tuples(f->client, "t1", t1, NULL, 0), 5);
-  for (uint32_t ps = 1; ps <= 6; ps++) assert_int_equal(tt_read_tuples(f->client, "t1", t1, NULL, ps), 5);
+  for (uint32_t ps = 1; ps <= 6; ps++)
+    assert_int_equal(tt_read_tuples(f->client, "t1", t1, NULL, ps), 5);
 
   /* Filters: entity type + ids, relation, subject type/relation. */
   tt_filter_buf_t o1;
@@ -339,7 +355,7 @@ static void test_data_roundtrip(void **state) {
   del.tenant_id = "t1";
   del.filter = &empty;
   tt_result_t r = tt_call(f->client, "/base.v1.Data/DeleteRelationships", &del.base,
-           &base__v1__relationship_delete_response__descriptor);
+                          &base__v1__relationship_delete_response__descriptor);
   assert_int_equal(r.code, 0);
   assert_string_equal(((Base__V1__RelationshipDeleteResponse *)r.resp)->snap_token, "");
   tt_result_free(&r);
@@ -354,7 +370,7 @@ static void test_data_roundtrip(void **state) {
   ar.filter = &af;
   amd.snap_token = t1;
   r = tt_call(f->client, "/base.v1.Data/ReadAttributes", &ar.base,
-           &base__v1__attribute_read_response__descriptor);
+              &base__v1__attribute_read_response__descriptor);
   assert_int_equal(r.code, 0);
   Base__V1__AttributeReadResponse *arr = (void *)r.resp;
   assert_int_equal(arr->n_attributes, 1);
@@ -372,7 +388,7 @@ static void test_data_roundtrip(void **state) {
   tc_any_clear(&ab.any);
   amd.snap_token = t3;
   r = tt_call(f->client, "/base.v1.Data/ReadAttributes", &ar.base,
-           &base__v1__attribute_read_response__descriptor);
+              &base__v1__attribute_read_response__descriptor);
   arr = (void *)r.resp;
   assert_int_equal(arr->n_attributes, 1);
   bv = (void *)tc_any_unpack(arr->attributes[0]->value);
@@ -389,13 +405,14 @@ static void test_data_roundtrip(void **state) {
   dd.tenant_id = "t1";
   dd.tuple_filter = &none;
   dd.attribute_filter = &daf;
-  r = tt_call(f->client, "/base.v1.Data/Delete", &dd.base, &base__v1__data_delete_response__descriptor);
+  r = tt_call(f->client, "/base.v1.Data/Delete", &dd.base,
+              &base__v1__data_delete_response__descriptor);
   assert_int_equal(r.code, 0);
   char *t4 = strdup(((Base__V1__DataDeleteResponse *)r.resp)->snap_token);
   tt_result_free(&r);
   amd.snap_token = t4;
   r = tt_call(f->client, "/base.v1.Data/ReadAttributes", &ar.base,
-           &base__v1__attribute_read_response__descriptor);
+              &base__v1__attribute_read_response__descriptor);
   assert_int_equal(((Base__V1__AttributeReadResponse *)r.resp)->n_attributes, 0);
   tt_result_free(&r);
   assert_int_equal(tt_read_tuples(f->client, "t1", t4, NULL, 0), 3);
@@ -406,14 +423,15 @@ static void test_data_roundtrip(void **state) {
       BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT;
   wr.tenant_id = "t1";
   wr.metadata = &wmd;
-  tt_expect_error_prefix(tt_call(f->client, "/base.v1.Data/WriteRelationships", &wr.base,
-                           &base__v1__relationship_write_response__descriptor),
-                      3, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
+  tt_expect_error_prefix(
+      tt_call(f->client, "/base.v1.Data/WriteRelationships", &wr.base,
+              &base__v1__relationship_write_response__descriptor),
+      3, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
   Base__V1__Tuple *one[] = {tt_tuple(&tb[0], "repository", "r2", "owner", "user", "dave", "")};
   wr.tuples = one;
   wr.n_tuples = 1;
   r = tt_call(f->client, "/base.v1.Data/WriteRelationships", &wr.base,
-           &base__v1__relationship_write_response__descriptor);
+              &base__v1__relationship_write_response__descriptor);
   assert_int_equal(r.code, 0);
   tt_result_free(&r);
   assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 4);
@@ -427,17 +445,17 @@ static void test_data_roundtrip(void **state) {
   rr.filter = &empty;
   rr.continuous_token = "!!notbase64";
   tt_expect_error(tt_call(f->client, "/base.v1.Data/ReadRelationships", &rr.base,
-                    &base__v1__relationship_read_response__descriptor),
-               3, "ERROR_CODE_INVALID_CONTINUOUS_TOKEN");
+                          &base__v1__relationship_read_response__descriptor),
+                  3, "ERROR_CODE_INVALID_CONTINUOUS_TOKEN");
   rr.continuous_token = "";
   rmd.snap_token = "6QIAAAAAAAA="; /* a Permify Postgres token */
   tt_expect_error_prefix(tt_call(f->client, "/base.v1.Data/ReadRelationships", &rr.base,
-                           &base__v1__relationship_read_response__descriptor),
-                      3, "snap token 6QIAAAAAAAA= is a Permify Postgres token");
+                                 &base__v1__relationship_read_response__descriptor),
+                         3, "snap token 6QIAAAAAAAA= is a Permify Postgres token");
   rmd.snap_token = "garbage";
   tt_expect_error_prefix(tt_call(f->client, "/base.v1.Data/ReadRelationships", &rr.base,
-                           &base__v1__relationship_read_response__descriptor),
-                      3, "snap token garbage is malformed");
+                                 &base__v1__relationship_read_response__descriptor),
+                         3, "snap token garbage is malformed");
   free(t1);
   free(t2);
   free(t3);
@@ -449,8 +467,8 @@ static void test_bad_input(void **state) {
   static const unsigned char junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
   tt_result_t r = {0};
   r.code = tc_client_unary_raw(f->client, "/base.v1.Data/Write", junk, sizeof junk,
-                               &base__v1__data_write_response__descriptor, &r.resp,
-                               &r.details, TT_TIMEOUT);
+                               &base__v1__data_write_response__descriptor, &r.resp, &r.details,
+                               TT_TIMEOUT);
   assert_int_equal(r.code, 3);
   tt_result_free(&r);
   size_t big = 5u << 20;
@@ -463,8 +481,8 @@ static void test_bad_input(void **state) {
   }
   huge[k++] = (unsigned char)len;
   r.code = tc_client_unary_raw(f->client, "/base.v1.Data/Write", huge, big - 6 + k,
-                               &base__v1__data_write_response__descriptor, &r.resp,
-                               &r.details, TT_TIMEOUT);
+                               &base__v1__data_write_response__descriptor, &r.resp, &r.details,
+                               TT_TIMEOUT);
   assert_int_equal(r.code, 8);
   tt_result_free(&r);
   free(huge);
@@ -510,14 +528,17 @@ static void test_cli(void **state) {
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", NULL}, &out), 2);
   assert_non_null(strstr(out, "authn.method: must be preshared or oidc"));
   free(out);
-  assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", "--authn-method",
-                                                "preshared", NULL}, &out), 2);
+  assert_int_equal(
+      tc_proc_run((const char *[]){"serve", "--authn-enabled", "--authn-method", "preshared", NULL},
+                  &out),
+      2);
   assert_non_null(strstr(out, "authn.preshared.keys: at least one key is required"));
   free(out);
   /* OIDC without an issuer cannot fetch keys: refused before any listener. */
   assert_int_equal(tc_proc_run((const char *[]){"serve", "--authn-enabled", "--authn-method",
                                                 "oidc", "--database-engine", "memory", NULL},
-                               &out), 2);
+                               &out),
+                   2);
   assert_non_null(strstr(out, "authn.oidc.issuer: required when authn.method is oidc"));
   free(out);
   /* The engine's plugin, not core, says what its database.uri must be. */
@@ -527,12 +548,12 @@ static void test_cli(void **state) {
                    2);
   assert_non_null(strstr(out, "database.uri: required for the postgres engine"));
   free(out);
-  assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-engine", "postgres",
-                                                "--database-uri", "postgres:///x",
-                                                "--database-backend-dir", "/nonexistent",
-                                                "--grpc-port", "0", NULL},
-                               &out),
-                   2);
+  assert_int_equal(
+      tc_proc_run((const char *[]){"serve", "--database-engine", "postgres", "--database-uri",
+                                   "postgres:///x", "--database-backend-dir", "/nonexistent",
+                                   "--grpc-port", "0", NULL},
+                  &out),
+      2);
   assert_non_null(
       strstr(out, "database.engine: postgres: no backend plugin at /nonexistent/postgres.so"));
   free(out);
@@ -571,8 +592,9 @@ static char *plugin_dir(void) {
 /* Starts on engine, writes a tuple and reads it back, stops with exit 0. */
 static void serve_on(const char *dir, const char *engine) {
   fixture_t f = {0};
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", engine,
-                        "--database-backend-dir", dir, NULL};
+  const char *args[] = {
+      "--grpc-port", "0", "--http-port", "0", "--database-engine", engine, "--database-backend-dir",
+      dir,           NULL};
   assert_int_equal(tc_proc_start(&f.proc, args), 0);
   assert_non_null(tc_proc_wait_log(&f.proc, 0, "database: ", 5000));
   assert_non_null(strstr(f.proc.log, "database: "));
@@ -608,8 +630,8 @@ static void test_engine_plugins(void **state) {
            "database.engine: nosuch: no backend plugin at %s/nosuch.so; plugins in %s: "
            "mydb, sqlite (memory: sqlite in memory)",
            dir, dir);
-  expect_refused((const char *[]){"serve", "--database-engine", "nosuch",
-                                  "--database-backend-dir", dir, "--grpc-port", "0", NULL},
+  expect_refused((const char *[]){"serve", "--database-engine", "nosuch", "--database-backend-dir",
+                                  dir, "--grpc-port", "0", NULL},
                  want);
   /* Not a plain name, nor a path to a .so. */
   const char *bad[][2] = {{"../mydb", "\"../mydb\": a path must name a .so file"},
@@ -623,8 +645,9 @@ static void test_engine_plugins(void **state) {
                    bad[i][1]);
   /* serve --help lists the plugins of the directory the flag names. */
   char *out;
-  assert_int_equal(tc_proc_run((const char *[]){"serve", "--database-backend-dir", dir,
-                                                "--help", NULL}, &out), 0);
+  assert_int_equal(
+      tc_proc_run((const char *[]){"serve", "--database-backend-dir", dir, "--help", NULL}, &out),
+      0);
   snprintf(want, sizeof want, "  in %s: mydb, sqlite (memory: sqlite in memory)\n", dir);
   assert_non_null(strstr(out, want));
   free(out);

@@ -33,8 +33,8 @@ typedef struct {
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   *state = f;
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
-                        NULL};
+  const char *args[] = {"--grpc-port",       "0",      "--http-port", "0",
+                        "--database-engine", "memory", NULL};
   if (tc_proc_start(&f->proc, args) != 0) return -1;
   f->client = tc_client_new(f->proc.target);
   return f->client ? 0 : -1;
@@ -74,13 +74,13 @@ static uint8_t *pack_with(const ProtobufCMessage *req, const char *const *marker
 
 /* The call with the markers' '!' turned into `with`; its result. */
 static tt_result_t raw_call(fixture_t *f, const char *method, const ProtobufCMessage *req,
-                            const ProtobufCMessageDescriptor *resp_desc,
-                            const char *const *markers, char with) {
+                            const ProtobufCMessageDescriptor *resp_desc, const char *const *markers,
+                            char with) {
   size_t len;
   uint8_t *buf = pack_with(req, markers, with, &len);
   tt_result_t r = {0};
-  r.code = tc_client_unary_raw(f->client, method, buf, len, resp_desc, &r.resp, &r.details,
-                               TT_TIMEOUT);
+  r.code =
+      tc_client_unary_raw(f->client, method, buf, len, resp_desc, &r.resp, &r.details, TT_TIMEOUT);
   free(buf);
   return r;
 }
@@ -152,9 +152,8 @@ static void test_tenancy(void **state) {
 
 /* A Data.Write into t1 of two valid tuples with marker strings; the second
  * tuple's strings are the ones the test poisons. */
-static tt_result_t write_marked(fixture_t *f, const char *tenant, const char *eid,
-                                const char *rel, const char *sid, const char *srel,
-                                const char *marker, char with) {
+static tt_result_t write_marked(fixture_t *f, const char *tenant, const char *eid, const char *rel,
+                                const char *sid, const char *srel, const char *marker, char with) {
   tt_tuple_buf_t a, b;
   Base__V1__Tuple *tuples[] = {tt_tuple(&a, "organization", "o1", "admin", "user", "u1", ""),
                                tt_tuple(&b, "repository", eid, rel, "organization", sid, srel)};
@@ -180,16 +179,19 @@ static void test_data_write(void **state) {
   snprintf(want, sizeof want, "invalid DataWriteRequest.TenantId: %s", pat);
   tt_expect_error(write_marked(f, "t1!evil", "r1", "parent", "o1", "", "t1!evil", 0), 3, want);
 
-  const char *wrap = "invalid DataWriteRequest.Tuples[1]: embedded message failed validation"
-                     " | caused by: ";
+  const char *wrap =
+      "invalid DataWriteRequest.Tuples[1]: embedded message failed validation"
+      " | caused by: ";
   snprintf(want, sizeof want,
            "%sinvalid Tuple.Entity: embedded message failed validation | caused by: "
-           "invalid Entity.Id: %s", wrap, pat);
+           "invalid Entity.Id: %s",
+           wrap, pat);
   tt_expect_error(write_marked(f, "t1", "r1!evil", "parent", "o1", "", "r1!evil", 0), 3, want);
 
   snprintf(want, sizeof want,
            "%sinvalid Tuple.Subject: embedded message failed validation | caused by: "
-           "invalid Subject.Id: %s", wrap, pat);
+           "invalid Subject.Id: %s",
+           wrap, pat);
   tt_expect_error(write_marked(f, "t1", "r1", "parent", "o1!evil", "", "o1!evil", 0), 3, want);
 
   snprintf(want, sizeof want, "%sinvalid Tuple.Relation: value does not match regex pattern %s",
@@ -198,7 +200,8 @@ static void test_data_write(void **state) {
 
   snprintf(want, sizeof want,
            "%sinvalid Tuple.Subject: embedded message failed validation | caused by: "
-           "invalid Subject.Relation: value does not match regex pattern %s", wrap, name_regex);
+           "invalid Subject.Relation: value does not match regex pattern %s",
+           wrap, name_regex);
   tt_expect_error(write_marked(f, "t1", "r1", "parent", "o1", "member!x", "member!x", 0), 3, want);
 
   /* Nothing was cut to t1 / r1 / o1 / owner / member and written. */
@@ -241,8 +244,8 @@ static void test_other_strings(void **state) {
   wr.metadata = &wmd;
   wr.n_attributes = 1;
   wr.attributes = &attr;
-  expect_nul_refused(f, "/base.v1.Data/Write", &wr.base,
-                     &base__v1__data_write_response__descriptor, "a!b",
+  expect_nul_refused(f, "/base.v1.Data/Write", &wr.base, &base__v1__data_write_response__descriptor,
+                     "a!b",
                      "invalid DataWriteRequest.Attributes[0]: embedded message failed validation | "
                      "caused by: invalid Attribute.Value: embedded message failed validation | "
                      "caused by: invalid StringArrayValue.Data[1]: value must not contain a "

@@ -37,8 +37,8 @@
 typedef struct {
   char *dir;
   tc_proc_t proc;
-  int port;  /* HTTPS */
-  char *ca;  /* the CA certificate, PEM text */
+  int port; /* HTTPS */
+  char *ca; /* the CA certificate, PEM text */
 } fx_t;
 
 static char *vfmt(const char *f, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -136,10 +136,25 @@ static int setup(void **state) {
   f->dir = tc_temp_dir();
   make_certs(f->dir);
   char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
-                        "--http-tls-enabled", "--http-tls-cert-path", cert,
-                        "--http-tls-key-path", key, "--grpc-tls-enabled", "--grpc-tls-cert-path",
-                        cert, "--grpc-tls-key-path", key, "--log-level", "debug", NULL};
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-port",
+                        "0",
+                        "--database-engine",
+                        "memory",
+                        "--http-tls-enabled",
+                        "--http-tls-cert-path",
+                        cert,
+                        "--http-tls-key-path",
+                        key,
+                        "--grpc-tls-enabled",
+                        "--grpc-tls-cert-path",
+                        cert,
+                        "--grpc-tls-key-path",
+                        key,
+                        "--log-level",
+                        "debug",
+                        NULL};
   int rc = tc_proc_start(&f->proc, args);
   char *ca = fmt("%s/ca.pem", f->dir);
   f->ca = slurp(ca);
@@ -163,8 +178,9 @@ static int teardown(void **state) {
  * asserts curl succeeded and returns the response body (malloc'd). */
 static char *https(fx_t *f, const char *host, const char *path, const char *body) {
   char *out = NULL;
-  int rc = sh(&out, "curl -sS --fail-with-body --max-time 20 --cacert '%s/ca.pem' %s%s%s "
-                    "'https://%s:%d%s'",
+  int rc = sh(&out,
+              "curl -sS --fail-with-body --max-time 20 --cacert '%s/ca.pem' %s%s%s "
+              "'https://%s:%d%s'",
               f->dir, body ? "-H 'Content-Type: application/json' --data-binary '" : "",
               body ? body : "", body ? "'" : "", host, f->port, path);
   if (rc != 0) fprintf(stderr, "curl exit %d: %s\n", rc, out);
@@ -183,8 +199,9 @@ static void expect_has(char *text, const char *needle) {
 static char *fingerprint(fx_t *f, const char *file, int port) {
   char *out = NULL;
   int rc = file ? sh(&out, "openssl x509 -noout -fingerprint -sha256 -in '%s/%s'", f->dir, file)
-                : sh(&out, "openssl s_client -connect 127.0.0.1:%d -servername localhost "
-                           "</dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+                : sh(&out,
+                     "openssl s_client -connect 127.0.0.1:%d -servername localhost "
+                     "</dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
                      port);
   assert_int_equal(rc, 0);
   assert_non_null(strstr(out, "Fingerprint="));
@@ -261,9 +278,10 @@ static const char schema[] =
     "{\"schema\":\"entity user {}\\nentity doc {\\n  relation owner @user\\n}\\n\"}";
 
 static char *write_tuple(fx_t *f, const char *doc, const char *user) {
-  char *body = fmt("{\"metadata\":{},\"tuples\":[{\"entity\":{\"type\":\"doc\",\"id\":\"%s\"},"
-                   "\"relation\":\"owner\",\"subject\":{\"type\":\"user\",\"id\":\"%s\"}}]}",
-                   doc, user);
+  char *body =
+      fmt("{\"metadata\":{},\"tuples\":[{\"entity\":{\"type\":\"doc\",\"id\":\"%s\"},"
+          "\"relation\":\"owner\",\"subject\":{\"type\":\"user\",\"id\":\"%s\"}}]}",
+          doc, user);
   char *out = https(f, "127.0.0.1", "/v1/tenants/t1/data/write", body);
   free(body);
   return out;
@@ -271,10 +289,11 @@ static char *write_tuple(fx_t *f, const char *doc, const char *user) {
 
 /* A watch line that carries the tuple doc:<doc>#owner@user:<user>. */
 static void expect_change(char *line, const char *doc, const char *user) {
-  char *want = fmt("{\"operation\":\"OPERATION_CREATE\",\"tuple\":{\"entity\":{\"type\":\"doc\","
-                   "\"id\":\"%s\"},\"relation\":\"owner\",\"subject\":{\"type\":\"user\",\"id\":"
-                   "\"%s\",\"relation\":\"\"}}}",
-                   doc, user);
+  char *want =
+      fmt("{\"operation\":\"OPERATION_CREATE\",\"tuple\":{\"entity\":{\"type\":\"doc\","
+          "\"id\":\"%s\"},\"relation\":\"owner\",\"subject\":{\"type\":\"user\",\"id\":"
+          "\"%s\",\"relation\":\"\"}}}",
+          doc, user);
   expect_has(line, want);
   free(want);
 }
@@ -374,8 +393,8 @@ static void raw_closed_without_http(fx_t *f, const char *bytes, size_t len) {
 static void test_plaintext_client_refused(void **state) {
   fx_t *f = *state;
   char *out = NULL;
-  assert_int_not_equal(sh(&out, "curl -sS --max-time 20 'http://127.0.0.1:%d/healthz' 2>&1",
-                          f->port), 0);
+  assert_int_not_equal(
+      sh(&out, "curl -sS --max-time 20 'http://127.0.0.1:%d/healthz' 2>&1", f->port), 0);
   assert_null(strstr(out, "SERVING"));
   free(out);
   static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -391,8 +410,11 @@ static void test_plaintext_client_refused(void **state) {
 static void test_grpc_tls(void **state) {
   fx_t *f = *state;
   char *out = NULL;
-  assert_int_equal(sh(&out, "openssl s_client -alpn h2 -connect 127.0.0.1:%d -servername localhost "
-                            "</dev/null 2>/dev/null", f->proc.grpc_port), 0);
+  assert_int_equal(sh(&out,
+                      "openssl s_client -alpn h2 -connect 127.0.0.1:%d -servername localhost "
+                      "</dev/null 2>/dev/null",
+                      f->proc.grpc_port),
+                   0);
   expect_has(out, "ALPN protocol: h2");
   tc_client_t *c = grpc_tls(f);
   char *version = NULL;
@@ -431,7 +453,8 @@ static void test_grpc_tls(void **state) {
 /* Connects to port on loopback and sends len bytes of data (len may be 0). */
 static int connect_send(int port, const char *data, size_t len) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   if (len) assert_int_equal(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
@@ -444,11 +467,27 @@ static void test_stalled_handshakes_closed(void **state) {
   fx_t *f = *state;
   assert_int_equal(tc_proc_stop(&f->proc, NULL), 0);
   char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
-                        "--http-tls-enabled", "--http-tls-cert-path", cert,
-                        "--http-tls-key-path", key, "--grpc-tls-enabled", "--grpc-tls-cert-path",
-                        cert, "--grpc-tls-key-path", key, "--grpc-handshake-timeout", "300ms",
-                        "--http-header-timeout", "300ms", NULL};
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-port",
+                        "0",
+                        "--database-engine",
+                        "memory",
+                        "--http-tls-enabled",
+                        "--http-tls-cert-path",
+                        cert,
+                        "--http-tls-key-path",
+                        key,
+                        "--grpc-tls-enabled",
+                        "--grpc-tls-cert-path",
+                        cert,
+                        "--grpc-tls-key-path",
+                        key,
+                        "--grpc-handshake-timeout",
+                        "300ms",
+                        "--http-header-timeout",
+                        "300ms",
+                        NULL};
   assert_int_equal(tc_proc_start(&f->proc, args), 0);
   free(cert);
   free(key);
@@ -469,9 +508,11 @@ static void test_stalled_handshakes_closed(void **state) {
    * preface is closed at the same deadline (with -ign_eof s_client stays
    * until the server closes; timeout's status 124 would mean it never did). */
   long long t0 = tc_now_ms();
-  assert_int_not_equal(sh(NULL, "timeout 5 openssl s_client -ign_eof -alpn h2 -connect "
-                                "127.0.0.1:%d -servername localhost </dev/null >/dev/null 2>&1",
-                          f->proc.grpc_port), 124);
+  assert_int_not_equal(sh(NULL,
+                          "timeout 5 openssl s_client -ign_eof -alpn h2 -connect "
+                          "127.0.0.1:%d -servername localhost </dev/null >/dev/null 2>&1",
+                          f->proc.grpc_port),
+                       124);
   assert_in_range(tc_now_ms() - t0, 200, 3000);
   /* Proper clients still get through on both ports. */
   expect_has(https(f, "localhost", "/healthz", NULL), "SERVING");
@@ -490,13 +531,18 @@ static void test_sighup_reload(void **state) {
   tc_client_t *before = grpc_tls(f);
   tc_stream_t *gs = grpc_watch(before);
 
-  assert_int_equal(sh(NULL, "cd '%s' && cp b.pem cert.new && cp b.key key.new && "
-                            "mv cert.new cert.pem && mv key.new key.pem", f->dir), 0);
+  assert_int_equal(sh(NULL,
+                      "cd '%s' && cp b.pem cert.new && cp b.key key.new && "
+                      "mv cert.new cert.pem && mv key.new key.pem",
+                      f->dir),
+                   0);
   size_t mark = f->proc.log_len;
   kill(f->proc.pid, SIGHUP);
-  assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.http.tls: certificate reloaded", WAIT_MS));
+  assert_non_null(
+      tc_proc_wait_log(&f->proc, mark, "server.http.tls: certificate reloaded", WAIT_MS));
   expect_served(f, "b.pem");
-  assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
+  assert_non_null(
+      tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
   /* The streams opened under A are still served, and see writes made under B. */
   expect_has(write_tuple(f, "d2", "bob"), "{\"snap_token\":\"");
   expect_change(watch_line(&w), "d2", "bob");
@@ -523,11 +569,15 @@ static void test_sighup_reload(void **state) {
 
   /* A leaf signed by an intermediate: the file holds both, clients trust the
    * root only, so the server must send the chain. */
-  assert_int_equal(sh(NULL, "cd '%s' && cp c.chain cert.new && cp c.key key.new && "
-                            "mv cert.new cert.pem && mv key.new key.pem", f->dir), 0);
+  assert_int_equal(sh(NULL,
+                      "cd '%s' && cp c.chain cert.new && cp c.key key.new && "
+                      "mv cert.new cert.pem && mv key.new key.pem",
+                      f->dir),
+                   0);
   mark = f->proc.log_len;
   kill(f->proc.pid, SIGHUP);
-  assert_non_null(tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
+  assert_non_null(
+      tc_proc_wait_log(&f->proc, mark, "server.grpc.tls: certificate reloaded", WAIT_MS));
   expect_served(f, "c.pem");
   expect_has(write_tuple(f, "d5", "erin"), "{\"snap_token\":\"");
   grpc_expect_change(gs, "d5", "erin");
@@ -576,9 +626,12 @@ static char *expand(const char *want, const char *dir, const char *transport) {
  * start after all; asserts exit 2 and want in its stderr. */
 static void expect_refused(const char *args, const char *want) {
   char *out = NULL;
-  int rc = sh(&out, "timeout 20 \"$TUPLECAST_BIN\" serve --grpc-port 0 --http-port 0 "
-                    "--database-engine memory %s 2>&1 >/dev/null", args);
-  if (rc != 2 || !strstr(out, want)) fprintf(stderr, "want exit 2 and \"%s\", got %d: %s\n", want, rc, out);
+  int rc = sh(&out,
+              "timeout 20 \"$TUPLECAST_BIN\" serve --grpc-port 0 --http-port 0 "
+              "--database-engine memory %s 2>&1 >/dev/null",
+              args);
+  if (rc != 2 || !strstr(out, want))
+    fprintf(stderr, "want exit 2 and \"%s\", got %d: %s\n", want, rc, out);
   assert_int_equal(rc, 2);
   assert_non_null(strstr(out, want));
   free(out);
@@ -589,8 +642,8 @@ static void refuse_all(const char *dir, const char *transport) {
     const refusal_t *r = &refusals[i];
     char *cert = *r->cert ? fmt("%s/%s", dir, r->cert) : strdup("");
     char *key = *r->key ? fmt("%s/%s", dir, r->key) : strdup("");
-    char *args = fmt("--%s-tls-enabled --%s-tls-cert-path '%s' --%s-tls-key-path '%s'",
-                     transport, transport, cert, transport, key);
+    char *args = fmt("--%s-tls-enabled --%s-tls-cert-path '%s' --%s-tls-key-path '%s'", transport,
+                     transport, cert, transport, key);
     free(cert);
     free(key);
     char *tail = expand(r->want, dir, transport);

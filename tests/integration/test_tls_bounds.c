@@ -63,10 +63,27 @@ static int start(fx_t *f, const char *grpc_max) {
            "2>/dev/null",
            key, cert);
   if (system(cmd) != 0) return -1;
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine", "memory",
-                        "--http-tls-enabled", "--http-tls-cert-path", cert, "--http-tls-key-path",
-                        key, "--grpc-tls-enabled", "--grpc-tls-cert-path", cert,
-                        "--grpc-tls-key-path", key, "--grpc-max-connections", grpc_max, "--http-header-timeout", "120s", NULL};
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-port",
+                        "0",
+                        "--database-engine",
+                        "memory",
+                        "--http-tls-enabled",
+                        "--http-tls-cert-path",
+                        cert,
+                        "--http-tls-key-path",
+                        key,
+                        "--grpc-tls-enabled",
+                        "--grpc-tls-cert-path",
+                        cert,
+                        "--grpc-tls-key-path",
+                        key,
+                        "--grpc-max-connections",
+                        grpc_max,
+                        "--http-header-timeout",
+                        "120s",
+                        NULL};
   if (tc_proc_start(&f->proc, args) != 0) return -1;
   f->http_port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->http_port > 0 ? 0 : -1;
@@ -141,7 +158,8 @@ static int wait_for(SSL *ssl, int r, int timeout_ms) {
 
 /* The body of a POST that never ends: one byte after each key update (after
  * 32 key updates in a row without data OpenSSL ends the connection). */
-static const char POST_HEAD[] = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
+static const char POST_HEAD[] =
+    "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
 
 /* After the handshake the key-update client moves its ciphertext itself,
  * through memory BIOs: over a socket BIO, OpenSSL does not read while a

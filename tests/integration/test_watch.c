@@ -37,8 +37,9 @@ static fx_t *fx_new(const char *const *extra) {
   sprintf(f->db, "%s/tuplecast.db", f->dir);
   /* The same contract on every engine: ctest runs this file once per engine. */
   const char *engine = getenv("TUPLECAST_TEST_ENGINE");
-  const char *args[32] = {"--grpc-port", "0", "--http-port", "0", "--database-uri", f->db,
-                          "--database-engine", engine && *engine ? engine : "sqlite"};
+  const char *args[32] = {
+      "--grpc-port",    "0",   "--http-port",       "0",
+      "--database-uri", f->db, "--database-engine", engine && *engine ? engine : "sqlite"};
   size_t n = 8;
   for (size_t i = 0; extra && extra[i]; i++) args[n++] = extra[i];
   args[n] = NULL;
@@ -88,8 +89,8 @@ static Base__V1__WatchResponse *next_msg(tc_stream_t *s) {
   if (rc != 0) {
     const char *details = NULL;
     int code = rc == 1 ? tc_stream_status(s, &details) : -1;
-    fail_msg("expected a watch message, got %s (status %d %s)", rc == 1 ? "end" : "timeout",
-             code, details ? details : "");
+    fail_msg("expected a watch message, got %s (status %d %s)", rc == 1 ? "end" : "timeout", code,
+             details ? details : "");
   }
   return (Base__V1__WatchResponse *)m;
 }
@@ -347,8 +348,8 @@ static void test_shutdown(void **state) {
  * with a message that says what to do; one inside the window resumes. */
 /* A server on the example backend (uri "example:..."), with the schema. */
 static tc_client_t *example_start(tc_proc_t *proc, const char *uri) {
-  const char *args[] = {"--grpc-port", "0", "--http-port", "0", "--database-engine",
-                        "example", "--database-uri", uri, NULL};
+  const char *args[] = {"--grpc-port",    "0", "--http-port", "0", "--database-engine", "example",
+                        "--database-uri", uri, NULL};
   assert_int_equal(tc_proc_start(proc, args), 0);
   tc_client_t *c = tc_client_new(proc->target);
   tt_write_schema(c, "t1", NULL);
@@ -510,7 +511,7 @@ static void test_slow_consumer(void **state) {
   char **tokens = calloc(N, sizeof *tokens);
   tt_tuple_buf_t *tb = calloc(PER, sizeof *tb);
   Base__V1__Tuple **ts = calloc(PER, sizeof *ts);
-  char (*ids)[128] = calloc(PER, sizeof *ids);
+  char(*ids)[128] = calloc(PER, sizeof *ids);
   for (int i = 0; i < N; i++) {
     for (int k = 0; k < PER; k++) {
       snprintf(ids[k], sizeof ids[k], "user-%d-%d-%0100d", i, k, 0);
@@ -601,7 +602,8 @@ static void test_randomized(void **state) {
   rwatcher_t watchers[R_WATCHERS];
   pthread_t wt[R_WRITERS], rt[R_WATCHERS];
   for (int i = 0; i < R_WATCHERS; i++) {
-    watchers[i] = (rwatcher_t){f, start, 1000u + (unsigned)i, calloc(R_TOTAL, sizeof(char *)), 0, 0};
+    watchers[i] =
+        (rwatcher_t){f, start, 1000u + (unsigned)i, calloc(R_TOTAL, sizeof(char *)), 0, 0};
     pthread_create(&rt[i], NULL, rwatcher_run, &watchers[i]);
   }
   for (int i = 0; i < R_WRITERS; i++) {

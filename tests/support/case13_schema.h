@@ -9,15 +9,15 @@
 #ifndef TT_CASE13_SCHEMA_H
 #define TT_CASE13_SCHEMA_H
 
-#define TT_CASE13_SCHEMA_OPEN                                                  \
-  "entity usertype {}\n"                                                       \
-  "entity company {\n  relation owner @usertype\n}\n"                          \
-  "entity organization {\n"                                                    \
-  "  relation parent @company @organization\n"                                 \
-  "  relation owner @usertype\n"                                               \
-  "}\n"                                                                        \
-  "entity repository {\n"                                                      \
-  "  relation parent @organization#parent\n"                                   \
+#define TT_CASE13_SCHEMA_OPEN                         \
+  "entity usertype {}\n"                              \
+  "entity company {\n  relation owner @usertype\n}\n" \
+  "entity organization {\n"                           \
+  "  relation parent @company @organization\n"        \
+  "  relation owner @usertype\n"                      \
+  "}\n"                                               \
+  "entity repository {\n"                             \
+  "  relation parent @organization#parent\n"          \
   "  relation owner @usertype\n"
 
 #endif

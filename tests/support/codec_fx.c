@@ -39,8 +39,7 @@ Base__V1__Child *tt_union(tt_union_t *u, const char *relation, const char *tuple
 }
 
 void tt_write_request(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
-                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs,
-                      size_t na) {
+                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs, size_t na) {
   req->tenant_id = "t1";
   req->metadata = md;
   req->n_tuples = nt;

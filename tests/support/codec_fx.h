@@ -29,8 +29,7 @@ Base__V1__Child *tt_union(tt_union_t *u, const char *relation, const char *tuple
 
 /* req, in tenant t1 with metadata md, writes the nt tuples and na attributes. */
 void tt_write_request(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
-                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs,
-                      size_t na);
+                      Base__V1__Tuple **tuples, size_t nt, Base__V1__Attribute **attrs, size_t na);
 
 /* BooleanValue .. DoubleArrayValue, in that order also in all[]. */
 typedef struct {
@@ -48,9 +47,8 @@ typedef struct {
 /* The scalars are zero ("" for the string); the arrays are the caller's. */
 void tt_values_init(tt_values_t *v, protobuf_c_boolean *bools, size_t n_bools, char **strs,
                     size_t n_strs, int32_t *ints, size_t n_ints, double *dbls, size_t n_dbls);
-#define TT_VALUES_INIT(v, bools, strs, ints, dbls)                                         \
-  tt_values_init(v, bools, sizeof(bools) / sizeof(bools)[0], strs,                         \
-                 sizeof(strs) / sizeof(strs)[0], ints, sizeof(ints) / sizeof(ints)[0], dbls, \
-                 sizeof(dbls) / sizeof(dbls)[0])
+#define TT_VALUES_INIT(v, bools, strs, ints, dbls)                                                 \
+  tt_values_init(v, bools, sizeof(bools) / sizeof(bools)[0], strs, sizeof(strs) / sizeof(strs)[0], \
+                 ints, sizeof(ints) / sizeof(ints)[0], dbls, sizeof(dbls) / sizeof(dbls)[0])
 
 #endif

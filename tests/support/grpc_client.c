@@ -68,8 +68,8 @@ static gpr_timespec after_ms(int ms) {
 
 static grpc_call *new_call(tc_client_t *c, const char *method, gpr_timespec deadline) {
   grpc_slice path = grpc_slice_from_copied_string(method);
-  grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                             path, NULL, deadline, NULL);
+  grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, path,
+                                             NULL, deadline, NULL);
   grpc_slice_unref(path);
   return call;
 }
@@ -214,8 +214,8 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   tc_stream_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->c = c;
-  s->call = new_call(
-      c, method, deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
+  s->call = new_call(c, method,
+                     deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
   s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
   s->req = tc_grpc_pack(req);
   grpc_metadata_array_init(&s->initial);

@@ -23,21 +23,21 @@
  * use the same port number without clashing. */
 #define PORT "5432"
 #define POLL_MS 5
-#define READY_MS 60000 /* start or restart until the server answers */
-#define TOOL_MS 120000 /* any one initdb, pg_ctl or useradd */
+#define READY_MS 60000          /* start or restart until the server answers */
+#define TOOL_MS 120000          /* any one initdb, pg_ctl or useradd */
 #define RUNUSER "/sbin/runuser" /* where Debian's util-linux and passwd put them */
 #define USERADD "/usr/sbin/useradd"
 
 struct tc_pg_s {
-  char dir[32];  /* /tmp/tcpg-XXXXXX: the socket, the log and data/ */
-  char *bin;     /* the directory holding initdb, pg_ctl, postgres */
+  char dir[32]; /* /tmp/tcpg-XXXXXX: the socket, the log and data/ */
+  char *bin;    /* the directory holding initdb, pg_ctl, postgres */
   char *data;
   char *log;
   char user[64]; /* the OS user the server runs as, also its superuser */
   int as_other;  /* we are root: the tools run through runuser -u user */
   pid_t postmaster;
-  pid_t warden;     /* stops the cluster if this process dies first */
-  int warden_fd;    /* its pipe: EOF (close, or our death) means "stop now" */
+  pid_t warden;  /* stops the cluster if this process dies first */
+  int warden_fd; /* its pipe: EOF (close, or our death) means "stop now" */
   char *uri;
   char **db_uris;
   size_t n_db_uris;
@@ -106,9 +106,10 @@ static char *find_bindir(void) {
   }
   line[strcspn(line, "\n")] = '\0';
   if (line[0] && has_initdb(line)) return fmt("%s", line);
-  fputs("tc_pg: no PostgreSQL server binaries (no /usr/lib/postgresql/<major>/bin/initdb, "
-        "and pg_config --bindir has no initdb); ./scripts/setup installs them\n",
-        stderr);
+  fputs(
+      "tc_pg: no PostgreSQL server binaries (no /usr/lib/postgresql/<major>/bin/initdb, "
+      "and pg_config --bindir has no initdb); ./scripts/setup installs them\n",
+      stderr);
   return NULL;
 }
 
@@ -206,8 +207,8 @@ static int pick_user(tc_pg_t *pg, uid_t *uid, gid_t *gid) {
     pw = getpwnam("postgres");
     if (!pw) pw = getpwnam("tcpg");
     if (!pw) {
-      const char *argv[] = {USERADD, "--system", "--no-create-home", "--shell",
-                            "/usr/sbin/nologin", "tcpg", NULL};
+      const char *argv[] = {USERADD, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            "tcpg",  NULL};
       run(pg, "useradd", (char *const *)argv);
       /* Whatever useradd said: a concurrent test may have made it first. */
       pw = getpwnam("tcpg");
@@ -243,8 +244,7 @@ static int wait_ready(tc_pg_t *pg) {
   long long deadline = now_ms() + READY_MS;
   while (PQpingParams(keys, vals, 0) != PQPING_OK) {
     if (now_ms() >= deadline) {
-      fprintf(stderr, "tc_pg: server in %s not answering after %d s\n", pg->dir,
-              READY_MS / 1000);
+      fprintf(stderr, "tc_pg: server in %s not answering after %d s\n", pg->dir, READY_MS / 1000);
       return -1;
     }
     nap();
@@ -266,8 +266,8 @@ static int ensure_db(const tc_pg_t *pg, const char *name) {
   if (!c) return -1;
   int rc = -1;
   const char *params[] = {name};
-  PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
-                             params, NULL, NULL, 0);
+  PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, params,
+                             NULL, NULL, 0);
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) rc = 0;
   PQclear(r);
   char *ident = rc == 0 ? NULL : PQescapeIdentifier(c, name, strlen(name));
@@ -324,7 +324,8 @@ static int write_conf(const tc_pg_t *pg, const tc_pg_opts_t *opts) {
           "\n# tc_pg fixture: private socket, no TCP, fast and not durable\n"
           "listen_addresses = ''\n"
           "unix_socket_directories = '%s'\n"
-          "port = " PORT "\n"
+          "port = " PORT
+          "\n"
           "max_connections = 200\n"
           "fsync = off\n"
           "synchronous_commit = off\n"
@@ -343,7 +344,8 @@ static int write_conf(const tc_pg_t *pg, const tc_pg_opts_t *opts) {
 static int start_warden(tc_pg_t *pg) {
   static const char script[] =
       "while read -r _; do :; done;"
-      " ${4:+" RUNUSER " -u \"$4\" --} \"$1\" -D \"$2\" -m immediate -w -t 30 stop"
+      " ${4:+" RUNUSER
+      " -u \"$4\" --} \"$1\" -D \"$2\" -m immediate -w -t 30 stop"
       " >/dev/null 2>&1; rm -rf \"$3\"";
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return -1;
@@ -383,8 +385,8 @@ static int start(tc_pg_t *pg, const tc_pg_opts_t *opts) {
     fprintf(stderr, "tc_pg: chown %s: %s\n", pg->dir, strerror(errno));
     return -1;
   }
-  const char *initdb[] = {"-D", pg->data, "-U", pg->user, "--auth=trust", "--no-locale",
-                          "--encoding=UTF8", "--no-sync", NULL};
+  const char *initdb[] = {"-D",          pg->data,          "-U",        pg->user, "--auth=trust",
+                          "--no-locale", "--encoding=UTF8", "--no-sync", NULL};
   if (run_tool(pg, "initdb", initdb) != 0 || write_conf(pg, opts) != 0) return -1;
   /* pg_ctl's own wait notices a postmaster that exits at once (a bad conf
    * line), so that fails now rather than at our deadline. */
@@ -426,8 +428,8 @@ const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname) {
 }
 
 int tc_pg_restart(tc_pg_t *pg) {
-  const char *ctl[] = {"-D", pg->data, "-l", pg->log, "-m", "fast", "-w", "-t", "60", "restart",
-                       NULL};
+  const char *ctl[] = {"-D", pg->data, "-l", pg->log,   "-m", "fast",
+                       "-w", "-t",     "60", "restart", NULL};
   if (run_tool(pg, "pg_ctl", ctl) != 0 || wait_ready(pg) != 0) {
     print_log_tail(pg);
     return -1;

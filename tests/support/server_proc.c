@@ -103,8 +103,7 @@ int tc_proc_stop(tc_proc_t *p, char **log) {
     kill(p->pid, SIGTERM);
     long long deadline = tc_now_ms() + 20000;
     int w = 0;
-    while ((w = waitpid(p->pid, &status, WNOHANG)) == 0 && tc_now_ms() < deadline)
-      pump_log(p, 50);
+    while ((w = waitpid(p->pid, &status, WNOHANG)) == 0 && tc_now_ms() < deadline) pump_log(p, 50);
     if (w == 0) {
       kill(p->pid, SIGKILL);
       waitpid(p->pid, &status, 0);

@@ -11,12 +11,12 @@
 
 typedef struct tc_proc_s {
   pid_t pid;
-  int err_fd;     /* read end of the child's stderr */
-  char *log;      /* everything read from stderr so far */
+  int err_fd; /* read end of the child's stderr */
+  char *log;  /* everything read from stderr so far */
   size_t log_len;
-  int grpc_port;  /* from the "grpc listening on port N" line */
+  int grpc_port;   /* from the "grpc listening on port N" line */
   char target[64]; /* "127.0.0.1:<grpc_port>" */
-  int http_port;  /* from the "http listening on port N" line; 0 if none */
+  int http_port;   /* from the "http listening on port N" line; 0 if none */
 } tc_proc_t;
 
 /* Starts `tuplecast serve <args...>` (NULL-terminated) with the binary named

@@ -22,7 +22,7 @@ static Base__V1__Entity *entity(Base__V1__Entity *e, const char *type, const cha
 }
 
 Base__V1__Tuple *tt_tuple(tt_tuple_buf_t *b, const char *et, const char *eid, const char *rel,
-                              const char *st, const char *sid, const char *srel) {
+                          const char *st, const char *sid, const char *srel) {
   base__v1__subject__init(&b->subject);
   base__v1__tuple__init(&b->tuple);
   b->subject.type = (char *)st;
@@ -49,7 +49,7 @@ Base__V1__Tuple *tt_tuple_spec(tt_tuple_buf_t *b, const char *spec) {
 }
 
 Base__V1__Attribute *tt_bool_attr(tt_attr_buf_t *b, const char *et, const char *eid,
-                                      const char *name, int value) {
+                                  const char *name, int value) {
   base__v1__attribute__init(&b->attr);
   google__protobuf__any__init(&b->any);
   Base__V1__BooleanValue v = BASE__V1__BOOLEAN_VALUE__INIT;
@@ -75,10 +75,9 @@ Base__V1__TupleFilter *tt_entity_filter(tt_filter_buf_t *b, const char *type, co
 /* ---- calls --------------------------------------------------------------- */
 
 tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
-                     const ProtobufCMessageDescriptor *resp_desc) {
+                    const ProtobufCMessageDescriptor *resp_desc) {
   tt_result_t r = {0};
-  r.code = tc_client_unary(c, method, req, resp_desc, &r.resp, &r.details, NULL,
-                           TT_TIMEOUT);
+  r.code = tc_client_unary(c, method, req, resp_desc, &r.resp, &r.details, NULL, TT_TIMEOUT);
   return r;
 }
 
@@ -110,7 +109,7 @@ void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix) {
 }
 
 char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,
-                        Base__V1__Attribute **attrs, size_t na, tt_result_t *out) {
+                    Base__V1__Attribute **attrs, size_t na, tt_result_t *out) {
   Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
   Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
   req.tenant_id = (char *)tenant;
@@ -150,8 +149,7 @@ char *tt_delete_type(tc_client_t *c, const char *tenant, const char *type) {
 
 /* One page of ReadRelationships. */
 static tt_result_t read_page(tc_client_t *c, const char *tenant, const char *snap,
-                             Base__V1__TupleFilter *filter, uint32_t page_size,
-                             const char *cont) {
+                             Base__V1__TupleFilter *filter, uint32_t page_size, const char *cont) {
   Base__V1__RelationshipReadRequest req = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT;
   Base__V1__RelationshipReadRequestMetadata md = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT;
   md.snap_token = (char *)snap;
@@ -166,7 +164,7 @@ static tt_result_t read_page(tc_client_t *c, const char *tenant, const char *sna
 
 /* Reads every tuple page by page; returns the count, checks no id repeats. */
 size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
-                          Base__V1__TupleFilter *filter, uint32_t page_size) {
+                      Base__V1__TupleFilter *filter, uint32_t page_size) {
   size_t total = 0;
   Base__V1__TupleFilter all = BASE__V1__TUPLE_FILTER__INIT;
   if (!filter) filter = &all;
@@ -192,8 +190,7 @@ void tt_write_schema(tc_client_t *c, const char *tenant, char **version) {
   tt_write_schema_text(c, tenant, tt_schema_text, version);
 }
 
-void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
-                          char **version) {
+void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text, char **version) {
   Base__V1__SchemaWriteRequest req = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
   req.tenant_id = (char *)tenant;
   req.schema = (char *)text;

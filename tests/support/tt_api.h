@@ -76,8 +76,7 @@ size_t tt_read_tuples(tc_client_t *c, const char *tenant, const char *snap,
                       Base__V1__TupleFilter *filter, uint32_t page_size);
 void tt_write_schema(tc_client_t *c, const char *tenant, char **version);
 /* The same with a schema of the caller's. */
-void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text,
-                          char **version);
+void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text, char **version);
 void tt_create_tenant(tc_client_t *c, const char *id);
 /* Opens Watch on tenant from token ("" = the head), no filter, no checkpoints. */
 tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token);

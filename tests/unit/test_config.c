@@ -148,11 +148,18 @@ static void test_defaults(void **state) {
   tc_config_t cfg;
   expect_ok(&cfg, NULL, NONE, NONE);
   assert_null(cfg.config_file);
-  expect_values(&cfg, &(struct want){.host = "", .rate_limit = 10000, .http_port = 3476,
-                                     .grpc_port = 3478, .log_level = TC_LOG_INFO,
-                                     .log_output = "text", .watch = true, .engine = "sqlite",
-                                     .uri = "", .auto_migrate = true,
-                                     .max_data_per_write = 1000, .max_retries = 10,
+  expect_values(&cfg, &(struct want){.host = "",
+                                     .rate_limit = 10000,
+                                     .http_port = 3476,
+                                     .grpc_port = 3478,
+                                     .log_level = TC_LOG_INFO,
+                                     .log_output = "text",
+                                     .watch = true,
+                                     .engine = "sqlite",
+                                     .uri = "",
+                                     .auto_migrate = true,
+                                     .max_data_per_write = 1000,
+                                     .max_retries = 10,
                                      .watch_buffer_size = 1024});
   assert_int_equal(cfg.server_shutdown_grace_ms, 5000);
   assert_true(cfg.http_enabled);
@@ -221,11 +228,18 @@ static void test_file_only(void **state) {
             "  backend_dir: /opt/tc/backends\n",
             NONE, NONE);
   assert_non_null(cfg.config_file);
-  expect_values(&cfg, &(struct want){.host = "0.0.0.0", .rate_limit = 250, .http_port = 8080,
-                                     .grpc_port = 9090, .log_level = TC_LOG_DEBUG,
-                                     .log_output = "json", .watch = false, .engine = "sqlite",
-                                     .uri = "/var/lib/tc.db", .auto_migrate = false,
-                                     .max_data_per_write = 500, .max_retries = 3,
+  expect_values(&cfg, &(struct want){.host = "0.0.0.0",
+                                     .rate_limit = 250,
+                                     .http_port = 8080,
+                                     .grpc_port = 9090,
+                                     .log_level = TC_LOG_DEBUG,
+                                     .log_output = "json",
+                                     .watch = false,
+                                     .engine = "sqlite",
+                                     .uri = "/var/lib/tc.db",
+                                     .auto_migrate = false,
+                                     .max_data_per_write = 500,
+                                     .max_retries = 3,
                                      .watch_buffer_size = 1});
   assert_int_equal(cfg.server_shutdown_grace_ms, 5400000);
   assert_false(cfg.http_enabled);
@@ -257,8 +271,7 @@ static void test_flag_over_env(void **state) {
   tc_config_t cfg;
   expect_ok(&cfg, "server: {grpc: {port: 4000}}\n",
             ARGS("--grpc-port", "7000", "--http-port=7001", "--log-level", "debug"),
-            ARGS("PERMIFY_GRPC_PORT=5000", "TUPLECAST_HTTP_PORT=5001",
-                 "PERMIFY_LOG_LEVEL=error"));
+            ARGS("PERMIFY_GRPC_PORT=5000", "TUPLECAST_HTTP_PORT=5001", "PERMIFY_LOG_LEVEL=error"));
   assert_int_equal(cfg.grpc_port, 7000);
   assert_int_equal(cfg.http_port, 7001);
   assert_int_equal(cfg.log_level, TC_LOG_DEBUG);
@@ -269,8 +282,7 @@ static void test_bool_flags(void **state) {
   (void)state;
   tc_config_t cfg;
   expect_ok(&cfg, "service: {watch: {enabled: false}}\nserver: {http: {enabled: true}}\n",
-            ARGS("--service-watch-enabled", "--http-enabled=false",
-                 "--database-auto-migrate=0"),
+            ARGS("--service-watch-enabled", "--http-enabled=false", "--database-auto-migrate=0"),
             NONE);
   assert_true(cfg.watch_enabled);
   assert_false(cfg.http_enabled);
@@ -318,7 +330,8 @@ static void test_help(void **state) {
   }
   const char *u = tc_config_usage();
   assert_non_null(strstr(u, "--grpc-port PORT\n      server.grpc.port (default 3478)"));
-  assert_non_null(strstr(u, "--database-engine NAME|PATH.so\n      database.engine (default sqlite)"));
+  assert_non_null(
+      strstr(u, "--database-engine NAME|PATH.so\n      database.engine (default sqlite)"));
   assert_non_null(strstr(u, "--distributed-picker-width")); /* the last flag fits */
   assert_non_null(strstr(u, "Precedence: flag > environment"));
 }
@@ -327,10 +340,13 @@ static void test_help(void **state) {
 
 static void test_durations(void **state) {
   (void)state;
-  static const struct { const char *text; int64_t ms; } cases[] = {
-    {"300s", 300000}, {"5m", 300000}, {"200h", 720000000}, {"1h30m", 5400000},
-    {"250ms", 250}, {"1.5s", 1500}, {"0", 0}, {"+2s", 2000}, {"1500us", 1},
-    {"999999ns", 0}, {".5m", 30000},
+  static const struct {
+    const char *text;
+    int64_t ms;
+  } cases[] = {
+      {"300s", 300000}, {"5m", 300000}, {"200h", 720000000}, {"1h30m", 5400000}, {"250ms", 250},
+      {"1.5s", 1500},   {"0", 0},       {"+2s", 2000},       {"1500us", 1},      {"999999ns", 0},
+      {".5m", 30000},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     tc_config_t cfg;
@@ -345,29 +361,36 @@ static void test_durations(void **state) {
 
 static void test_type_errors(void **state) {
   (void)state;
-  static const struct { const char *yaml, *want; } cases[] = {
-    {"server: {grpc: {port: abc}}", "config: server.grpc.port: \"abc\" is not a port number (0-65535; 0 picks a free one)"},
-    {"server: {grpc: {port: 70000}}", "server.grpc.port: \"70000\" is not a port number"},
-    {"server: {http: {port: 65536}}", "server.http.port: \"65536\" is not a port number"},
-    {"server: {http: {enabled: yes}}", "server.http.enabled: \"yes\" is not a boolean"},
-    {"server: {rate_limit: 12x}", "server.rate_limit: \"12x\" is not an integer"},
-    {"server: {rate_limit: 0}", "server.rate_limit: \"0\" is not an integer >= 1"},
-    {"database: {max_data_per_write: -1}", "database.max_data_per_write: \"-1\" is not an integer"},
-    {"database: {max_retries: 99999999999999999999}", "database.max_retries: \"99999999999999999999\""},
-    {"server: {grpc: {max_message_size: 3000000000}}", "is not an integer in 1-2147483647"},
-    {"server: {shutdown_grace: 5}", "server.shutdown_grace: \"5\" is not a duration"},
-    {"server: {shutdown_grace: -1s}", "\"-1s\" is not a duration"},
-    {"server: {shutdown_grace: 10x}", "\"10x\" is not a duration"},
-    {"database: {garbage_collection: {interval: soon}}", "database.garbage_collection.interval: \"soon\""},
-    {"logger: {level: verbose}", "logger.level: \"verbose\" is not one of debug, info, warn, error"},
-    {"logger: {output: xml}", "logger.output: \"xml\" is not one of text, json"},
-    {"distributed: {load: heavy}", "distributed.load: \"heavy\" is not a number"},
-    {"server: {grpc: {port: [1, 2]}}", "server.grpc.port: expected a single value, found a list"},
-    {"server: {grpc: {port: {a: 1}}}", "server.grpc.port: expected a value, found a mapping"},
-    {"server: {grpc: 3478}", "server.grpc: expected a mapping of keys"},
-    {"authn: {preshared: {keys: [[a]]}}", "authn.preshared.keys: expected a list of strings"},
-    {"database: {sqlite: {uri: x}}", "database.sqlite: unknown key"},
-    {"server: 1\nserver: 2", "server: expected a mapping"},
+  static const struct {
+    const char *yaml, *want;
+  } cases[] = {
+      {"server: {grpc: {port: abc}}",
+       "config: server.grpc.port: \"abc\" is not a port number (0-65535; 0 picks a free one)"},
+      {"server: {grpc: {port: 70000}}", "server.grpc.port: \"70000\" is not a port number"},
+      {"server: {http: {port: 65536}}", "server.http.port: \"65536\" is not a port number"},
+      {"server: {http: {enabled: yes}}", "server.http.enabled: \"yes\" is not a boolean"},
+      {"server: {rate_limit: 12x}", "server.rate_limit: \"12x\" is not an integer"},
+      {"server: {rate_limit: 0}", "server.rate_limit: \"0\" is not an integer >= 1"},
+      {"database: {max_data_per_write: -1}",
+       "database.max_data_per_write: \"-1\" is not an integer"},
+      {"database: {max_retries: 99999999999999999999}",
+       "database.max_retries: \"99999999999999999999\""},
+      {"server: {grpc: {max_message_size: 3000000000}}", "is not an integer in 1-2147483647"},
+      {"server: {shutdown_grace: 5}", "server.shutdown_grace: \"5\" is not a duration"},
+      {"server: {shutdown_grace: -1s}", "\"-1s\" is not a duration"},
+      {"server: {shutdown_grace: 10x}", "\"10x\" is not a duration"},
+      {"database: {garbage_collection: {interval: soon}}",
+       "database.garbage_collection.interval: \"soon\""},
+      {"logger: {level: verbose}",
+       "logger.level: \"verbose\" is not one of debug, info, warn, error"},
+      {"logger: {output: xml}", "logger.output: \"xml\" is not one of text, json"},
+      {"distributed: {load: heavy}", "distributed.load: \"heavy\" is not a number"},
+      {"server: {grpc: {port: [1, 2]}}", "server.grpc.port: expected a single value, found a list"},
+      {"server: {grpc: {port: {a: 1}}}", "server.grpc.port: expected a value, found a mapping"},
+      {"server: {grpc: 3478}", "server.grpc: expected a mapping of keys"},
+      {"authn: {preshared: {keys: [[a]]}}", "authn.preshared.keys: expected a list of strings"},
+      {"database: {sqlite: {uri: x}}", "database.sqlite: unknown key"},
+      {"server: 1\nserver: 2", "server: expected a mapping"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     expect_error(cases[i].yaml, NONE, NONE, cases[i].want);
@@ -375,8 +398,9 @@ static void test_type_errors(void **state) {
 
 static void test_errors_name_env_and_flag(void **state) {
   (void)state;
-  expect_error(NULL, NONE, ARGS("PERMIFY_GRPC_PORT=abc"),
-               "config: PERMIFY_GRPC_PORT: \"abc\" is not a port number (0-65535; 0 picks a free one)");
+  expect_error(
+      NULL, NONE, ARGS("PERMIFY_GRPC_PORT=abc"),
+      "config: PERMIFY_GRPC_PORT: \"abc\" is not a port number (0-65535; 0 picks a free one)");
   expect_error(NULL, NONE, ARGS("TUPLECAST_DATABASE_MAX_RETRIES=many"),
                "config: TUPLECAST_DATABASE_MAX_RETRIES: \"many\" is not an integer");
   expect_error(NULL, ARGS("--grpc-port=abc"), NONE,
@@ -447,11 +471,13 @@ static void test_engines(void **state) {
   (void)state;
   tc_config_t cfg;
   expect_engine("database: {engine: memory}\n", NONE, "memory", "");
-  expect_engine(NULL, ARGS("--database-engine", "postgres", "--database-uri",
-                           "postgres://u:p@h:5432/db"),
+  expect_engine(NULL,
+                ARGS("--database-engine", "postgres", "--database-uri", "postgres://u:p@h:5432/db"),
                 "postgres", "postgres://u:p@h:5432/db");
-  expect_ok(&cfg, "database: {engine: postgres, writer: {uri: \"postgres://w\"}, "
-            "reader: {uri: \"postgres://r\"}}\n", NONE, NONE);
+  expect_ok(&cfg,
+            "database: {engine: postgres, writer: {uri: \"postgres://w\"}, "
+            "reader: {uri: \"postgres://r\"}}\n",
+            NONE, NONE);
   assert_string_equal(cfg.database_uri, "");
   assert_string_equal(cfg.database_writer_uri, "postgres://w");
   assert_string_equal(cfg.database_reader_uri, "postgres://r");
@@ -496,7 +522,8 @@ static void test_file_problems(void **state) {
   free(yml);
   expect_error(NULL, ARGS("-c", "/nonexistent/dir/config.yaml"), NONE,
                "/nonexistent/dir/config.yaml: cannot read: No such file or directory");
-  expect_error("server:\n  grpc:\n    port: 1\n   bad: [\n", NONE, NONE, " line 4: YAML syntax error: ");
+  expect_error("server:\n  grpc:\n    port: 1\n   bad: [\n", NONE, NONE,
+               " line 4: YAML syntax error: ");
   expect_error("a: b\n\"unterminated\n", NONE, NONE, "YAML syntax error");
   expect_error("- just\n- a list\n", NONE, NONE, "the top level must be a mapping");
   expect_error("server:\n  grpc:\n    port: 1\n    port: 2\n", NONE, NONE,
@@ -511,8 +538,7 @@ static void test_empty_and_null_values(void **state) {
   tc_config_free(&cfg);
   expect_ok(&cfg, "# only a comment\n", NONE, NONE);
   tc_config_free(&cfg);
-  expect_engine("server:\ndatabase:\n  uri:\n  engine: ~\nservice:\n  data:\n", NONE, "sqlite",
-                "");
+  expect_engine("server:\ndatabase:\n  uri:\n  engine: ~\nservice:\n  data:\n", NONE, "sqlite", "");
   expect_ok(&cfg, "server: {host: \"\"}\nlogger: {output: \"\"}\n", NONE, NONE);
   assert_string_equal(cfg.server_host, "");
   assert_string_equal(cfg.log_output, "text");
@@ -695,12 +721,19 @@ static void test_permify_config_loads_unchanged(void **state) {
   (void)state;
   tc_config_t cfg;
   expect_ok(&cfg, PERMIFY_CONFIG, NONE, NONE);
-  expect_values(&cfg, &(struct want){.host = "0.0.0.0", .rate_limit = 100, .http_port = 3476,
-                                     .grpc_port = 3478, .log_level = TC_LOG_WARN,
-                                     .log_output = "json", .watch = true, .engine = "postgres",
+  expect_values(&cfg, &(struct want){.host = "0.0.0.0",
+                                     .rate_limit = 100,
+                                     .http_port = 3476,
+                                     .grpc_port = 3478,
+                                     .log_level = TC_LOG_WARN,
+                                     .log_output = "json",
+                                     .watch = true,
+                                     .engine = "postgres",
                                      .uri = "postgres://user:password@host:5432/db_name",
-                                     .auto_migrate = false, .max_data_per_write = 1000,
-                                     .max_retries = 10, .watch_buffer_size = 100});
+                                     .auto_migrate = false,
+                                     .max_data_per_write = 1000,
+                                     .max_retries = 10,
+                                     .watch_buffer_size = 100});
   assert_list(&cfg.http_cors_allowed_origins, ARGS("https://app.example.com"));
   assert_string_equal(cfg.authn_method, "preshared");
   assert_list(&cfg.authn_preshared_keys, ARGS("secret-1", "secret-2"));
@@ -713,53 +746,47 @@ static void test_permify_config_loads_unchanged(void **state) {
 static void test_permify_flag_and_env_names(void **state) {
   (void)state;
   tc_config_t cfg;
-  expect_ok(&cfg, NULL,
-            ARGS("--account-id=a", "--server-host=h", "--server-rate-limit=5",
-                 "--server-name-override=n", "--http-enabled=true", "--http-port=1",
-                 "--http-grpc-target-host=t", "--http-tls-enabled=false",
-                 "--http-tls-cert-path=c", "--http-tls-key-path=k",
-                 "--http-cors-allowed-origins=o", "--http-cors-allowed-headers=h",
-                 "--grpc-port=2", "--grpc-tls-enabled=false", "--grpc-tls-cert-path=c",
-                 "--grpc-tls-key-path=k", "--log-level=warn", "--log-output=text",
-                 "--log-enabled=false", "--log-exporter=otlp", "--log-endpoint=e",
-                 "--log-insecure", "--log-urlpath=/u", "--log-headers=a:b",
-                 "--log-protocol=grpc", "--log-service-name=s", "--profiler-enabled",
-                 "--profiler-port=6060", "--authn-enabled=false", "--authn-method=oidc",
-                 "--authn-preshared-keys=k", "--authn-oidc-issuer=i",
-                 "--authn-oidc-audience=a", "--authn-oidc-refresh-interval=1m",
-                 "--authn-oidc-backoff-interval=1s", "--authn-oidc-backoff-frequency=1s",
-                 "--authn-oidc-backoff-max-retries=1", "--authn-oidc-valid-methods=RS256",
-                 "--tracer-enabled", "--tracer-exporter=otlp", "--tracer-endpoint=e",
-                 "--tracer-insecure", "--tracer-urlpath=/u", "--tracer-headers=a:b",
-                 "--tracer-protocol=http", "--meter-enabled", "--meter-exporter=otlp",
-                 "--meter-endpoint=e", "--meter-insecure", "--meter-urlpath=/u",
-                 "--meter-headers=a:b", "--meter-interval=60", "--meter-protocol=http",
-                 "--service-circuit-breaker", "--service-watch-enabled=false",
-                 "--service-schema-cache-number-of-counters=1",
-                 "--service-schema-cache-max-cost=1MiB", "--service-permission-bulk-limit=1",
-                 "--service-permission-concurrency-limit=1",
-                 "--service-permission-cache-number-of-counters=1",
-                 "--service-permission-cache-max-cost=1MiB", "--database-engine=memory",
-                 "--database-uri=u", "--database-writer-uri=w", "--database-reader-uri=r",
-                 "--database-auto-migrate=false", "--database-max-connections=1",
-                 "--database-max-open-connections=1", "--database-max-idle-connections=1",
-                 "--database-max-connection-lifetime=1s",
-                 "--database-max-connection-idle-time=1s", "--database-max-data-per-write=9",
-                 "--database-max-retries=8", "--database-watch-buffer-size=7",
-                 "--database-garbage-collection-enabled",
-                 "--database-garbage-collection-interval=1h",
-                 "--database-garbage-collection-timeout=1m",
-                 "--database-garbage-collection-window=1h", "--distributed-enabled=false",
-                 "--distributed-address=a", "--distributed-port=5000",
-                 "--distributed-partition-count=1", "--distributed-replication-factor=1",
-                 "--distributed-load=1.5", "--distributed-picker-width=1"),
-            ARGS("PERMIFY_ACCOUNT_ID=a", "PERMIFY_NAME_OVERRIDE=n",
-                 "PERMIFY_LOG_URL_PATH=/u", "PERMIFY_TRACER_URL_PATH=/u",
-                 "PERMIFY_METER_URL_PATH=/u", "PERMIFY_AUTHN_OIDC_BACKOFF_RETRIES=3",
-                 "PERMIFY_DATABASE_MIN_CONNECTIONS=1", "PERMIFY_DATABASE_MIN_IDLE_CONNECTIONS=1",
-                 "PERMIFY_DATABASE_MAX_OPEN_CONNECTIONS=1",
-                 "PERMIFY_DATABASE_MAX_IDLE_CONNECTIONS=1", "PERMIFY_SERVER_HOST=env-host",
-                 "PERMIFY_HTTP_GRPC_TARGET_HOST=t2"));
+  expect_ok(
+      &cfg, NULL,
+      ARGS("--account-id=a", "--server-host=h", "--server-rate-limit=5", "--server-name-override=n",
+           "--http-enabled=true", "--http-port=1", "--http-grpc-target-host=t",
+           "--http-tls-enabled=false", "--http-tls-cert-path=c", "--http-tls-key-path=k",
+           "--http-cors-allowed-origins=o", "--http-cors-allowed-headers=h", "--grpc-port=2",
+           "--grpc-tls-enabled=false", "--grpc-tls-cert-path=c", "--grpc-tls-key-path=k",
+           "--log-level=warn", "--log-output=text", "--log-enabled=false", "--log-exporter=otlp",
+           "--log-endpoint=e", "--log-insecure", "--log-urlpath=/u", "--log-headers=a:b",
+           "--log-protocol=grpc", "--log-service-name=s", "--profiler-enabled",
+           "--profiler-port=6060", "--authn-enabled=false", "--authn-method=oidc",
+           "--authn-preshared-keys=k", "--authn-oidc-issuer=i", "--authn-oidc-audience=a",
+           "--authn-oidc-refresh-interval=1m", "--authn-oidc-backoff-interval=1s",
+           "--authn-oidc-backoff-frequency=1s", "--authn-oidc-backoff-max-retries=1",
+           "--authn-oidc-valid-methods=RS256", "--tracer-enabled", "--tracer-exporter=otlp",
+           "--tracer-endpoint=e", "--tracer-insecure", "--tracer-urlpath=/u",
+           "--tracer-headers=a:b", "--tracer-protocol=http", "--meter-enabled",
+           "--meter-exporter=otlp", "--meter-endpoint=e", "--meter-insecure", "--meter-urlpath=/u",
+           "--meter-headers=a:b", "--meter-interval=60", "--meter-protocol=http",
+           "--service-circuit-breaker", "--service-watch-enabled=false",
+           "--service-schema-cache-number-of-counters=1", "--service-schema-cache-max-cost=1MiB",
+           "--service-permission-bulk-limit=1", "--service-permission-concurrency-limit=1",
+           "--service-permission-cache-number-of-counters=1",
+           "--service-permission-cache-max-cost=1MiB", "--database-engine=memory",
+           "--database-uri=u", "--database-writer-uri=w", "--database-reader-uri=r",
+           "--database-auto-migrate=false", "--database-max-connections=1",
+           "--database-max-open-connections=1", "--database-max-idle-connections=1",
+           "--database-max-connection-lifetime=1s", "--database-max-connection-idle-time=1s",
+           "--database-max-data-per-write=9", "--database-max-retries=8",
+           "--database-watch-buffer-size=7", "--database-garbage-collection-enabled",
+           "--database-garbage-collection-interval=1h", "--database-garbage-collection-timeout=1m",
+           "--database-garbage-collection-window=1h", "--distributed-enabled=false",
+           "--distributed-address=a", "--distributed-port=5000", "--distributed-partition-count=1",
+           "--distributed-replication-factor=1", "--distributed-load=1.5",
+           "--distributed-picker-width=1"),
+      ARGS("PERMIFY_ACCOUNT_ID=a", "PERMIFY_NAME_OVERRIDE=n", "PERMIFY_LOG_URL_PATH=/u",
+           "PERMIFY_TRACER_URL_PATH=/u", "PERMIFY_METER_URL_PATH=/u",
+           "PERMIFY_AUTHN_OIDC_BACKOFF_RETRIES=3", "PERMIFY_DATABASE_MIN_CONNECTIONS=1",
+           "PERMIFY_DATABASE_MIN_IDLE_CONNECTIONS=1", "PERMIFY_DATABASE_MAX_OPEN_CONNECTIONS=1",
+           "PERMIFY_DATABASE_MAX_IDLE_CONNECTIONS=1", "PERMIFY_SERVER_HOST=env-host",
+           "PERMIFY_HTTP_GRPC_TARGET_HOST=t2"));
   assert_string_equal(cfg.server_host, "h"); /* flag over env */
   assert_int_equal(cfg.server_rate_limit, 5);
   assert_int_equal(cfg.http_port, 1);
@@ -778,31 +805,31 @@ static void test_permify_flag_and_env_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_defaults),
-    cmocka_unit_test(test_init_alone_gives_defaults),
-    cmocka_unit_test(test_default_file_location),
-    cmocka_unit_test(test_file_only),
-    cmocka_unit_test(test_env_over_file),
-    cmocka_unit_test(test_flag_over_env),
-    cmocka_unit_test(test_bool_flags),
-    cmocka_unit_test(test_config_flag_spellings),
-    cmocka_unit_test(test_help),
-    cmocka_unit_test(test_durations),
-    cmocka_unit_test(test_type_errors),
-    cmocka_unit_test(test_errors_name_env_and_flag),
-    cmocka_unit_test(test_int_underscores),
-    cmocka_unit_test(test_refused_settings),
-    cmocka_unit_test(test_tls_keys),
-    cmocka_unit_test(test_engines),
-    cmocka_unit_test(test_unknown_key),
-    cmocka_unit_test(test_unknown_flag_and_arguments),
-    cmocka_unit_test(test_file_problems),
-    cmocka_unit_test(test_empty_and_null_values),
-    cmocka_unit_test(test_keys_case_insensitive),
-    cmocka_unit_test(test_lists),
-    cmocka_unit_test(test_our_keys_have_no_permify_env),
-    cmocka_unit_test(test_permify_config_loads_unchanged),
-    cmocka_unit_test(test_permify_flag_and_env_names),
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_init_alone_gives_defaults),
+      cmocka_unit_test(test_default_file_location),
+      cmocka_unit_test(test_file_only),
+      cmocka_unit_test(test_env_over_file),
+      cmocka_unit_test(test_flag_over_env),
+      cmocka_unit_test(test_bool_flags),
+      cmocka_unit_test(test_config_flag_spellings),
+      cmocka_unit_test(test_help),
+      cmocka_unit_test(test_durations),
+      cmocka_unit_test(test_type_errors),
+      cmocka_unit_test(test_errors_name_env_and_flag),
+      cmocka_unit_test(test_int_underscores),
+      cmocka_unit_test(test_refused_settings),
+      cmocka_unit_test(test_tls_keys),
+      cmocka_unit_test(test_engines),
+      cmocka_unit_test(test_unknown_key),
+      cmocka_unit_test(test_unknown_flag_and_arguments),
+      cmocka_unit_test(test_file_problems),
+      cmocka_unit_test(test_empty_and_null_values),
+      cmocka_unit_test(test_keys_case_insensitive),
+      cmocka_unit_test(test_lists),
+      cmocka_unit_test(test_our_keys_have_no_permify_env),
+      cmocka_unit_test(test_permify_config_loads_unchanged),
+      cmocka_unit_test(test_permify_flag_and_env_names),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -76,9 +76,12 @@ static void test_error_rows(void **state) {
 
 static void test_base64(void **state) {
   (void)state;
-  static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},
-                                       {"fo", "Zm8="},   {"foo", "Zm9v"},
-                                       {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+  static const char *const vec[][2] = {{"", ""},
+                                       {"f", "Zg=="},
+                                       {"fo", "Zm8="},
+                                       {"foo", "Zm9v"},
+                                       {"foob", "Zm9vYg=="},
+                                       {"fooba", "Zm9vYmE="},
                                        {"foobar", "Zm9vYmFy"}};
   for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
     char *e = tc_base64_encode(vec[i][0], strlen(vec[i][0]));
@@ -92,8 +95,8 @@ static void test_base64(void **state) {
     free(d);
   }
   size_t len;
-  static const char *const bad[] = {"Zg", "Zg=", "Z===", "Zh==", "Zm9=Zm9v", "Zm9v!A==",
-                                    "=Zm9", "Zm8=="};
+  static const char *const bad[] = {
+      "Zg", "Zg=", "Z===", "Zh==", "Zm9=Zm9v", "Zm9v!A==", "=Zm9", "Zm8=="};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_null(tc_base64_decode(bad[i], &len));
 }

@@ -49,8 +49,7 @@ typedef struct {
   int closed;
 } later_t;
 
-static int later_verify(tc_authn_t *a, const char *header, size_t len, tc_authn_cb cb,
-                        void *arg) {
+static int later_verify(tc_authn_t *a, const char *header, size_t len, tc_authn_cb cb, void *arg) {
   (void)header;
   later_t *l = (later_t *)a;
   l->cb = cb;

@@ -66,6 +66,7 @@ static void scalars_init(ProtobufCMessage *m) {
   m->descriptor = &scalars_descriptor;
 }
 
+/* clang-format off */
 #define FIELD(name, id, label, type, q, off, sub, def, flags) \
   { name, id, PROTOBUF_C_LABEL_##label, PROTOBUF_C_TYPE_##type, q, off, sub, def, flags, 0, NULL, NULL }
 
@@ -104,6 +105,7 @@ static const ProtobufCMessageDescriptor scalars_descriptor = {
   "test.v1", sizeof(Scalars), 11, scalars_fields, scalars_by_name, 1, scalars_ranges,
   scalars_init, NULL, NULL, NULL,
 };
+/* clang-format on */
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -120,8 +122,7 @@ static ProtobufCMessage *decode_ok(const ProtobufCMessageDescriptor *desc, const
   char *err = NULL;
   int rc = tc_json_decode(desc, json, strlen(json), &m, &err);
 
-  if (rc != 0)
-    fail_msg("decoding %s: %s", json, err ? err : "(no message)");
+  if (rc != 0) fail_msg("decoding %s: %s", json, err ? err : "(no message)");
   assert_null(err);
   assert_non_null(m);
   return m;
@@ -168,15 +169,15 @@ static void free_any(Google__Protobuf__Any *any) {
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static Base__V1__Entity doc1 = {PROTOBUF_C_MESSAGE_INIT(&base__v1__entity__descriptor),
-                                "document", "1"};
-static Base__V1__Subject user2 = {PROTOBUF_C_MESSAGE_INIT(&base__v1__subject__descriptor),
-                                  "user", "2", (char *)""};
-static Base__V1__Subject team_members = {
-  PROTOBUF_C_MESSAGE_INIT(&base__v1__subject__descriptor), "team", "7", "member"};
+static Base__V1__Entity doc1 = {PROTOBUF_C_MESSAGE_INIT(&base__v1__entity__descriptor), "document",
+                                "1"};
+static Base__V1__Subject user2 = {PROTOBUF_C_MESSAGE_INIT(&base__v1__subject__descriptor), "user",
+                                  "2", (char *)""};
+static Base__V1__Subject team_members = {PROTOBUF_C_MESSAGE_INIT(&base__v1__subject__descriptor),
+                                         "team", "7", "member"};
 
-#define TUPLE_DOC1_VIEWER_USER2                                                   \
-  "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"relation\":\"viewer\","     \
+#define TUPLE_DOC1_VIEWER_USER2                                               \
+  "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"relation\":\"viewer\"," \
   "\"subject\":{\"type\":\"user\",\"id\":\"2\",\"relation\":\"\"}}"
 
 /* ---- encoding: every response shape the gateway returns --------------- */
@@ -214,9 +215,10 @@ static void test_relationship_read_response(void **state) {
   t2.subject = NULL;
   r.n_tuples = 1;
   r.tuples = &tuples[1];
-  assert_encodes(&r, "{\"tuples\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},"
-                     "\"relation\":\"editor\",\"subject\":null}],"
-                     "\"continuous_token\":\"eyJ2YWx1ZSI6IjEyIn0=\"}");
+  assert_encodes(&r,
+                 "{\"tuples\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},"
+                 "\"relation\":\"editor\",\"subject\":null}],"
+                 "\"continuous_token\":\"eyJ2YWx1ZSI6IjEyIn0=\"}");
 }
 
 static void test_attribute_read_response(void **state) {
@@ -261,8 +263,7 @@ static void test_attribute_read_response(void **state) {
       "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"unset\","
       "\"value\":null}],"
       "\"continuous_token\":\"\"}");
-  for (i = 0; i < 4; i++)
-    free_any(a[i].value);
+  for (i = 0; i < 4; i++) free_any(a[i].value);
 }
 
 static void test_schema_write_response(void **state) {
@@ -311,19 +312,19 @@ static void test_schema_read_response(void **state) {
       BASE__V1__ENTITY_DEFINITION__ATTRIBUTES_ENTRY__INIT;
   Base__V1__EntityDefinition__AttributesEntry *attrs[] = {&attr_pub};
   Base__V1__EntityDefinition__ReferencesEntry eref[4] = {
-    BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
-    BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
-    BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
-    BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
+      BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
+      BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
+      BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
+      BASE__V1__ENTITY_DEFINITION__REFERENCES_ENTRY__INIT,
   };
-  Base__V1__EntityDefinition__ReferencesEntry *erefs[] = {&eref[0], &eref[1], &eref[2],
-                                                          &eref[3]};
+  Base__V1__EntityDefinition__ReferencesEntry *erefs[] = {&eref[0], &eref[1], &eref[2], &eref[3]};
 
   (void)state;
   assert_encodes(&r, "{\"schema\":null}");
   r.schema = &sd;
-  assert_encodes(&r, "{\"schema\":{\"entity_definitions\":{},\"rule_definitions\":{},"
-                     "\"references\":{}}}");
+  assert_encodes(&r,
+                 "{\"schema\":{\"entity_definitions\":{},\"rule_definitions\":{},"
+                 "\"references\":{}}}");
 
   user.name = "user";
   ed_user.key = "user";
@@ -412,10 +413,11 @@ static void test_schema_list_response(void **state) {
   r.head = v2.version;
   r.n_schemas = 2;
   r.schemas = list;
-  assert_encodes(&r, "{\"head\":\"cn2c1f0u8nrt9s5bpdbg\",\"schemas\":["
-                     "{\"version\":\"cn2c1f0u8nrt9s5bpdbg\",\"created_at\":\"2026-11-23 12:00:00\"},"
-                     "{\"version\":\"cn2c1f0u8nrt9s5bpdb0\",\"created_at\":\"2026-11-22 10:00:00\"}],"
-                     "\"continuous_token\":\"\"}");
+  assert_encodes(&r,
+                 "{\"head\":\"cn2c1f0u8nrt9s5bpdbg\",\"schemas\":["
+                 "{\"version\":\"cn2c1f0u8nrt9s5bpdbg\",\"created_at\":\"2026-11-23 12:00:00\"},"
+                 "{\"version\":\"cn2c1f0u8nrt9s5bpdb0\",\"created_at\":\"2026-11-22 10:00:00\"}],"
+                 "\"continuous_token\":\"\"}");
 }
 
 static void test_tenant_create_response(void **state) {
@@ -427,14 +429,14 @@ static void test_tenant_create_response(void **state) {
     int32_t nanos;
     const char *text;
   } cases[] = {
-    {1795435200, 0, "2026-11-23T12:00:00Z"},
-    {1795435200, 500000000, "2026-11-23T12:00:00.500Z"},
-    {1795435200, 123456000, "2026-11-23T12:00:00.123456Z"},
-    {1795435200, 1, "2026-11-23T12:00:00.000000001Z"},
-    {0, 0, "1970-01-01T00:00:00Z"},
-    {-62135596800, 0, "0001-01-01T00:00:00Z"},
-    {253402300799, 999999999, "9999-12-31T23:59:59.999999999Z"},
-    {951782400, 0, "2000-02-29T00:00:00Z"},
+      {1795435200, 0, "2026-11-23T12:00:00Z"},
+      {1795435200, 500000000, "2026-11-23T12:00:00.500Z"},
+      {1795435200, 123456000, "2026-11-23T12:00:00.123456Z"},
+      {1795435200, 1, "2026-11-23T12:00:00.000000001Z"},
+      {0, 0, "1970-01-01T00:00:00Z"},
+      {-62135596800, 0, "0001-01-01T00:00:00Z"},
+      {253402300799, 999999999, "9999-12-31T23:59:59.999999999Z"},
+      {951782400, 0, "2000-02-29T00:00:00Z"},
   };
   char expected[160];
   size_t i;
@@ -481,10 +483,12 @@ static void test_tenant_list_response(void **state) {
   r.n_tenants = 2;
   r.tenants = list;
   r.continuous_token = "dDI=";
-  assert_encodes(&r, "{\"tenants\":["
-                     "{\"id\":\"t1\",\"name\":\"Tenant 1\",\"created_at\":\"2026-11-23T12:00:00.250Z\"},"
-                     "{\"id\":\"t2\",\"name\":\"\",\"created_at\":\"2026-11-23T12:00:00.250Z\"}],"
-                     "\"continuous_token\":\"dDI=\"}");
+  assert_encodes(
+      &r,
+      "{\"tenants\":["
+      "{\"id\":\"t1\",\"name\":\"Tenant 1\",\"created_at\":\"2026-11-23T12:00:00.250Z\"},"
+      "{\"id\":\"t2\",\"name\":\"\",\"created_at\":\"2026-11-23T12:00:00.250Z\"}],"
+      "\"continuous_token\":\"dDI=\"}");
 }
 
 static void test_tenant_delete_response(void **state) {
@@ -526,19 +530,22 @@ static void test_watch_response(void **state) {
   dc.n_data_changes = 3;
   dc.data_changes = changes;
   /* c3 has neither oneof member: only the operation is emitted. */
-  assert_encodes(&r, "{\"changes\":{\"snap_token\":\"AQAAAAAAAAA=\",\"data_changes\":["
-                     "{\"operation\":\"OPERATION_CREATE\",\"tuple\":" TUPLE_DOC1_VIEWER_USER2 "},"
-                     "{\"operation\":\"OPERATION_DELETE\",\"attribute\":{"
-                     "\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"title\","
-                     "\"value\":{\"@type\":\"type.googleapis.com/base.v1.StringValue\","
-                     "\"data\":\"line\\nbreak\\t\\u0001/é\"}}},"
-                     "{\"operation\":\"OPERATION_UNSPECIFIED\"}]}}");
+  assert_encodes(&r,
+                 "{\"changes\":{\"snap_token\":\"AQAAAAAAAAA=\",\"data_changes\":["
+                 "{\"operation\":\"OPERATION_CREATE\",\"tuple\":" TUPLE_DOC1_VIEWER_USER2
+                 "},"
+                 "{\"operation\":\"OPERATION_DELETE\",\"attribute\":{"
+                 "\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"title\","
+                 "\"value\":{\"@type\":\"type.googleapis.com/base.v1.StringValue\","
+                 "\"data\":\"line\\nbreak\\t\\u0001/é\"}}},"
+                 "{\"operation\":\"OPERATION_UNSPECIFIED\"}]}}");
   /* An enum number with no name is emitted as the number. */
   c3.operation = 7;
   dc.n_data_changes = 1;
   dc.data_changes = &changes[2];
-  assert_encodes(&r, "{\"changes\":{\"snap_token\":\"AQAAAAAAAAA=\",\"data_changes\":["
-                     "{\"operation\":7}]}}");
+  assert_encodes(&r,
+                 "{\"changes\":{\"snap_token\":\"AQAAAAAAAAA=\",\"data_changes\":["
+                 "{\"operation\":7}]}}");
   free_any(a.value);
 }
 
@@ -565,14 +572,28 @@ static void test_encode_scalars(void **state) {
   Scalars s;
   ByIdEntry e[3];
   ByIdEntry *entries[] = {&e[0], &e[1], &e[2]};
-  double rd[] = {0.1, 1, 1e21, 1e-7, 0.000001, -0.0, NAN, INFINITY, -INFINITY, 5e-324,
-                 1.7976931348623157e308, 123456789012345678901.0, 2.5e-5, 100, -1.5};
+  double rd[] = {0.1,
+                 1,
+                 1e21,
+                 1e-7,
+                 0.000001,
+                 -0.0,
+                 NAN,
+                 INFINITY,
+                 -INFINITY,
+                 5e-324,
+                 1.7976931348623157e308,
+                 123456789012345678901.0,
+                 2.5e-5,
+                 100,
+                 -1.5};
   uint8_t bytes[] = {0xfb, 0xff, 0x00, 'a'};
 
   (void)state;
   scalars_init(&s.base);
-  assert_encodes(&s, "{\"i64\":\"0\",\"u64\":\"0\",\"s64\":\"0\",\"f64\":\"0\",\"i32\":0,"
-                     "\"u32\":0,\"f32\":0,\"d\":0,\"b\":\"\",\"by_id\":{},\"rd\":[]}");
+  assert_encodes(&s,
+                 "{\"i64\":\"0\",\"u64\":\"0\",\"s64\":\"0\",\"f64\":\"0\",\"i32\":0,"
+                 "\"u32\":0,\"f32\":0,\"d\":0,\"b\":\"\",\"by_id\":{},\"rd\":[]}");
   s.i64 = INT64_MIN;
   s.u64 = UINT64_MAX;
   s.s64 = INT64_MAX;
@@ -583,8 +604,7 @@ static void test_encode_scalars(void **state) {
   s.d = 0.3;
   s.b.data = bytes;
   s.b.len = sizeof(bytes);
-  for (int i = 0; i < 3; i++)
-    by_id_entry_init(&e[i].base);
+  for (int i = 0; i < 3; i++) by_id_entry_init(&e[i].base);
   e[0].key = 10;
   e[0].value = "ten";
   e[1].key = -1;
@@ -595,12 +615,13 @@ static void test_encode_scalars(void **state) {
   s.by_id = entries;
   s.n_rd = sizeof(rd) / sizeof(rd[0]);
   s.rd = rd;
-  assert_encodes(&s, "{\"i64\":\"-9223372036854775808\",\"u64\":\"18446744073709551615\","
-                     "\"s64\":\"9223372036854775807\",\"f64\":\"42\",\"i32\":-2147483648,"
-                     "\"u32\":4294967295,\"f32\":0.5,\"d\":0.3,\"b\":\"+/8AYQ==\","
-                     "\"by_id\":{\"-1\":\"minus one\",\"2\":\"two\",\"10\":\"ten\"},"
-                     "\"rd\":[0.1,1,1e+21,1e-7,0.000001,-0,\"NaN\",\"Infinity\",\"-Infinity\","
-                     "5e-324,1.7976931348623157e+308,123456789012345680000,0.000025,100,-1.5]}");
+  assert_encodes(&s,
+                 "{\"i64\":\"-9223372036854775808\",\"u64\":\"18446744073709551615\","
+                 "\"s64\":\"9223372036854775807\",\"f64\":\"42\",\"i32\":-2147483648,"
+                 "\"u32\":4294967295,\"f32\":0.5,\"d\":0.3,\"b\":\"+/8AYQ==\","
+                 "\"by_id\":{\"-1\":\"minus one\",\"2\":\"two\",\"10\":\"ten\"},"
+                 "\"rd\":[0.1,1,1e+21,1e-7,0.000001,-0,\"NaN\",\"Infinity\",\"-Infinity\","
+                 "5e-324,1.7976931348623157e+308,123456789012345680000,0.000025,100,-1.5]}");
 }
 
 /* ---- decoding -------------------------------------------------------- */
@@ -615,73 +636,73 @@ struct decode_case {
  * json_name for each of these fields is the proto name). */
 static void test_decode_requests(void **state) {
   static const struct decode_case cases[] = {
-    {&base__v1__data_write_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},"
-     "\"tuples\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"relation\":\"viewer\","
-     "\"subject\":{\"type\":\"user\",\"id\":\"2\"}}],"
-     "\"attributes\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"public\","
-     "\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\",\"data\":true}},"
-     "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"scores\","
-     "\"value\":{\"data\":[1.5,\"2\",\"NaN\"],\"@type\":\"type.googleapis.com/base.v1.DoubleArrayValue\"}}]}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},\"tuples\":[" TUPLE_DOC1_VIEWER_USER2
-     "],\"attributes\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"public\","
-     "\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\",\"data\":true}},"
-     "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"scores\","
-     "\"value\":{\"@type\":\"type.googleapis.com/base.v1.DoubleArrayValue\","
-     "\"data\":[1.5,2,\"NaN\"]}}]}"},
-    {&base__v1__relationship_write_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{},\"tuples\":[" TUPLE_DOC1_VIEWER_USER2 "]}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},\"tuples\":["
-     TUPLE_DOC1_VIEWER_USER2 "]}"},
-    {&base__v1__relationship_read_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"AAAAAAAAAAA=\"},"
-     "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[\"1\",\"2\"]},"
-     "\"subject\":{\"type\":\"user\"}},\"page_size\":10,\"continuous_token\":\"\"}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"AAAAAAAAAAA=\"},"
-     "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[\"1\",\"2\"]},\"relation\":\"\","
-     "\"subject\":{\"type\":\"user\",\"ids\":[],\"relation\":\"\"}},\"page_size\":10,"
-     "\"continuous_token\":\"\"}"},
-    {&base__v1__attribute_read_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"document\"},"
-     "\"attributes\":[\"public\"]},\"page_size\":\"20\"}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"\"},"
-     "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[]},\"attributes\":[\"public\"]},"
-     "\"page_size\":20,\"continuous_token\":\"\"}"},
-    {&base__v1__data_delete_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"tuple_filter\":{\"relation\":\"viewer\"},\"attribute_filter\":{}}",
-     "{\"tenant_id\":\"t1\",\"tuple_filter\":{\"entity\":null,\"relation\":\"viewer\","
-     "\"subject\":null},\"attribute_filter\":{\"entity\":null,\"attributes\":[]}}"},
-    {&base__v1__relationship_delete_request__descriptor, "{\"tenant_id\":\"t1\"}",
-     "{\"tenant_id\":\"t1\",\"filter\":null}"},
-    {&base__v1__bundle_run_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"name\":\"org_created\",\"arguments\":{\"user\":\"u1\",\"org\":\"o1\"}}",
-     "{\"tenant_id\":\"t1\",\"name\":\"org_created\",\"arguments\":{\"org\":\"o1\",\"user\":\"u1\"}}"},
-    {&base__v1__watch_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"relations\":[\"viewer\"],"
-     "\"operation\":\"OPERATION_DELETE\"},\"checkpoint_interval_seconds\":5}",
-     "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"entity_types\":[],"
-     "\"relations\":[\"viewer\"],\"attributes\":[],\"operation\":\"OPERATION_DELETE\"},"
-     "\"checkpoint_interval_seconds\":5}"},
-    {&base__v1__schema_write_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}",
-     "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}"},
-    {&base__v1__schema_partial_write_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"v1\"},"
-     "\"partials\":{\"document\":{\"write\":[\"relation owner @user\"],\"delete\":[\"viewer\"]}}}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"v1\"},"
-     "\"partials\":{\"document\":{\"write\":[\"relation owner @user\"],\"delete\":[\"viewer\"],"
-     "\"update\":[]}}}"},
-    {&base__v1__schema_read_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"}}",
-     "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"}}"},
-    {&base__v1__schema_list_request__descriptor,
-     "{\"tenant_id\":\"t1\",\"page_size\":5,\"continuous_token\":\"x\"}",
-     "{\"tenant_id\":\"t1\",\"page_size\":5,\"continuous_token\":\"x\"}"},
-    {&base__v1__tenant_create_request__descriptor, "{\"id\":\"t1\",\"name\":\"Tenant 1\"}",
-     "{\"id\":\"t1\",\"name\":\"Tenant 1\"}"},
-    {&base__v1__tenant_delete_request__descriptor, "{\"id\":\"t1\"}", "{\"id\":\"t1\"}"},
-    {&base__v1__tenant_list_request__descriptor, "{\"page_size\":1e1}",
-     "{\"page_size\":10,\"continuous_token\":\"\"}"},
+      {&base__v1__data_write_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},"
+       "\"tuples\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"relation\":\"viewer\","
+       "\"subject\":{\"type\":\"user\",\"id\":\"2\"}}],"
+       "\"attributes\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"public\","
+       "\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\",\"data\":true}},"
+       "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"scores\","
+       "\"value\":{\"data\":[1.5,\"2\",\"NaN\"],\"@type\":\"type.googleapis.com/base.v1.DoubleArrayValue\"}}]}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},\"tuples\":[" TUPLE_DOC1_VIEWER_USER2
+       "],\"attributes\":[{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"public\","
+       "\"value\":{\"@type\":\"type.googleapis.com/base.v1.BooleanValue\",\"data\":true}},"
+       "{\"entity\":{\"type\":\"document\",\"id\":\"1\"},\"attribute\":\"scores\","
+       "\"value\":{\"@type\":\"type.googleapis.com/base.v1.DoubleArrayValue\","
+       "\"data\":[1.5,2,\"NaN\"]}}]}"},
+      {&base__v1__relationship_write_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{},\"tuples\":[" TUPLE_DOC1_VIEWER_USER2 "]}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"},\"tuples\":[" TUPLE_DOC1_VIEWER_USER2
+       "]}"},
+      {&base__v1__relationship_read_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"AAAAAAAAAAA=\"},"
+       "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[\"1\",\"2\"]},"
+       "\"subject\":{\"type\":\"user\"}},\"page_size\":10,\"continuous_token\":\"\"}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"AAAAAAAAAAA=\"},"
+       "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[\"1\",\"2\"]},\"relation\":\"\","
+       "\"subject\":{\"type\":\"user\",\"ids\":[],\"relation\":\"\"}},\"page_size\":10,"
+       "\"continuous_token\":\"\"}"},
+      {&base__v1__attribute_read_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"document\"},"
+       "\"attributes\":[\"public\"]},\"page_size\":\"20\"}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"snap_token\":\"\"},"
+       "\"filter\":{\"entity\":{\"type\":\"document\",\"ids\":[]},\"attributes\":[\"public\"]},"
+       "\"page_size\":20,\"continuous_token\":\"\"}"},
+      {&base__v1__data_delete_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"tuple_filter\":{\"relation\":\"viewer\"},\"attribute_filter\":{}}",
+       "{\"tenant_id\":\"t1\",\"tuple_filter\":{\"entity\":null,\"relation\":\"viewer\","
+       "\"subject\":null},\"attribute_filter\":{\"entity\":null,\"attributes\":[]}}"},
+      {&base__v1__relationship_delete_request__descriptor, "{\"tenant_id\":\"t1\"}",
+       "{\"tenant_id\":\"t1\",\"filter\":null}"},
+      {&base__v1__bundle_run_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"name\":\"org_created\",\"arguments\":{\"user\":\"u1\",\"org\":\"o1\"}}",
+       "{\"tenant_id\":\"t1\",\"name\":\"org_created\",\"arguments\":{\"org\":\"o1\",\"user\":\"u1\"}}"},
+      {&base__v1__watch_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"relations\":[\"viewer\"],"
+       "\"operation\":\"OPERATION_DELETE\"},\"checkpoint_interval_seconds\":5}",
+       "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"entity_types\":[],"
+       "\"relations\":[\"viewer\"],\"attributes\":[],\"operation\":\"OPERATION_DELETE\"},"
+       "\"checkpoint_interval_seconds\":5}"},
+      {&base__v1__schema_write_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}",
+       "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}"},
+      {&base__v1__schema_partial_write_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"v1\"},"
+       "\"partials\":{\"document\":{\"write\":[\"relation owner @user\"],\"delete\":[\"viewer\"]}}}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"v1\"},"
+       "\"partials\":{\"document\":{\"write\":[\"relation owner @user\"],\"delete\":[\"viewer\"],"
+       "\"update\":[]}}}"},
+      {&base__v1__schema_read_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"}}",
+       "{\"tenant_id\":\"t1\",\"metadata\":{\"schema_version\":\"\"}}"},
+      {&base__v1__schema_list_request__descriptor,
+       "{\"tenant_id\":\"t1\",\"page_size\":5,\"continuous_token\":\"x\"}",
+       "{\"tenant_id\":\"t1\",\"page_size\":5,\"continuous_token\":\"x\"}"},
+      {&base__v1__tenant_create_request__descriptor, "{\"id\":\"t1\",\"name\":\"Tenant 1\"}",
+       "{\"id\":\"t1\",\"name\":\"Tenant 1\"}"},
+      {&base__v1__tenant_delete_request__descriptor, "{\"id\":\"t1\"}", "{\"id\":\"t1\"}"},
+      {&base__v1__tenant_list_request__descriptor, "{\"page_size\":1e1}",
+       "{\"page_size\":10,\"continuous_token\":\"\"}"},
   };
   size_t i;
 
@@ -744,16 +765,16 @@ static void test_decode_enums_nulls_empty(void **state) {
 
 static void test_decode_timestamps(void **state) {
   static const char *const ok[][2] = {
-    {"2026-11-23T12:00:00Z", "2026-11-23T12:00:00Z"},
-    {"2026-11-23T13:30:00.5+01:30", "2026-11-23T12:00:00.500Z"},
-    {"2026-11-23T06:00:00.000001-06:00", "2026-11-23T12:00:00.000001Z"},
-    {"2024-02-29T00:00:00.123456789Z", "2024-02-29T00:00:00.123456789Z"},
-    {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
+      {"2026-11-23T12:00:00Z", "2026-11-23T12:00:00Z"},
+      {"2026-11-23T13:30:00.5+01:30", "2026-11-23T12:00:00.500Z"},
+      {"2026-11-23T06:00:00.000001-06:00", "2026-11-23T12:00:00.000001Z"},
+      {"2024-02-29T00:00:00.123456789Z", "2024-02-29T00:00:00.123456789Z"},
+      {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
   };
   static const char *const bad[] = {
-    "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-11-23 12:00:00Z",
-    "2026-11-23T12:00:00",  "2026-11-23T12:00:00.Z", "2026-11-23T12:00:00.1234567890Z",
-    "2026-11-23T24:00:00Z", "+026-11-23T12:00:00Z", "2026-11-23T12:00:00+1:00",
+      "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",  "2026-11-23 12:00:00Z",
+      "2026-11-23T12:00:00",  "2026-11-23T12:00:00.Z", "2026-11-23T12:00:00.1234567890Z",
+      "2026-11-23T24:00:00Z", "+026-11-23T12:00:00Z",  "2026-11-23T12:00:00+1:00",
   };
   char json[160], expected[160], err[200];
   size_t i;
@@ -799,8 +820,8 @@ static void test_decode_scalars(void **state) {
   DECODE_FAILS(&scalars_descriptor, "{\"d\":\"inf\"}", "d: \"inf\" is not a number");
   /* Messages stay on one line and echo at most 100 bytes of a value. */
   DECODE_FAILS(&scalars_descriptor, "{\"d\":\"1\\n2\"}", "d: \"1?2\" is not a number");
-  DECODE_FAILS(&scalars_descriptor,
-               "{\"d\":\"" HUNDRED_XS "tail\"}", "d: \"" HUNDRED_XS "\" is not a number");
+  DECODE_FAILS(&scalars_descriptor, "{\"d\":\"" HUNDRED_XS "tail\"}",
+               "d: \"" HUNDRED_XS "\" is not a number");
   DECODE_FAILS(&scalars_descriptor, "{\"f32\":1e39}", "f32: 1e+39 is out of range for a float");
   DECODE_FAILS(&scalars_descriptor, "{\"b\":\"abc*\"}", "b: invalid base64");
   DECODE_FAILS(&scalars_descriptor, "{\"by_id\":{\"x\":\"y\"}}",
@@ -818,8 +839,8 @@ static void test_decode_errors(void **state) {
   size_t i, n = 0;
 
   (void)state;
-  DECODE_FAILS(&base__v1__tenant_create_request__descriptor, "{\"id\":",
-               "invalid JSON at line 1 column 6: unexpected token near end of file");
+  DECODE_FAILS(&base__v1__tenant_create_request__descriptor,
+               "{\"id\":", "invalid JSON at line 1 column 6: unexpected token near end of file");
   DECODE_FAILS(&base__v1__tenant_create_request__descriptor, "{\"id\":\"a\"} x",
                "invalid JSON at line 1 column 12: end of file expected near 'x'");
   DECODE_FAILS(&base__v1__tenant_create_request__descriptor, "{\"id\":\"a\",\"id\":\"b\"}",
@@ -853,13 +874,13 @@ static void test_decode_errors(void **state) {
   assert_decode_fails(&base__v1__data_write_request__descriptor, bad_utf8, sizeof(bad_utf8) - 1,
                       "invalid JSON at line 1 column 14: unable to decode byte 0xff near '\"'");
   assert_decode_fails(&base__v1__data_write_request__descriptor, control, sizeof(control) - 1,
-                      "invalid JSON at line 1 column 7: control character 0x1 near '\"?" "?'");
+                      "invalid JSON at line 1 column 7: control character 0x1 near '\"?"
+                      "?'");
   /* Child -> Rewrite -> Child ... : two messages per level. */
   for (i = 0; i < 60; i++)
     n += (size_t)snprintf(deep + n, sizeof(deep) - n, "{\"rewrite\":{\"children\":[");
   n += (size_t)snprintf(deep + n, sizeof(deep) - n, "{}");
-  for (i = 0; i < 60; i++)
-    n += (size_t)snprintf(deep + n, sizeof(deep) - n, "]}}");
+  for (i = 0; i < 60; i++) n += (size_t)snprintf(deep + n, sizeof(deep) - n, "]}}");
   assert_true(n < sizeof(deep));
   {
     ProtobufCMessage *m = NULL;
@@ -877,9 +898,9 @@ static void test_decode_errors(void **state) {
 
     assert_int_equal(tc_json_decode(&base__v1__tenant_create_request__descriptor, "{", 1, &m, NULL),
                      TC_EINVAL);
-    assert_int_equal(tc_json_decode(&base__v1__tenant_create_request__descriptor, "{\"id\":1}", 8,
-                                    &m, NULL),
-                     TC_EINVAL);
+    assert_int_equal(
+        tc_json_decode(&base__v1__tenant_create_request__descriptor, "{\"id\":1}", 8, &m, NULL),
+        TC_EINVAL);
     assert_null(m);
   }
 }
@@ -921,8 +942,8 @@ static void test_decode_nul(void **state) {
     int rc = tc_json_decode(cases[i].desc, cases[i].json, strlen(cases[i].json), &m, &err);
 
     if (rc != cases[i].rc || !err || strcmp(err, cases[i].err) != 0)
-      fail_msg("%s: got %d \"%s\", want %d \"%s\"", cases[i].json, rc, err ? err : "",
-               cases[i].rc, cases[i].err);
+      fail_msg("%s: got %d \"%s\", want %d \"%s\"", cases[i].json, rc, err ? err : "", cases[i].rc,
+               cases[i].err);
     assert_null(m);
     free(err);
   }
@@ -1026,8 +1047,7 @@ static void test_round_trip(void **state) {
   }
   tt_write_request(&req, &md, tuples, 2, attrs, 8);
   assert_round_trip(&req.base);
-  for (i = 0; i < 8; i++)
-    free_any(a[i].value);
+  for (i = 0; i < 8; i++) free_any(a[i].value);
 
   ts.seconds = -1;
   ts.nanos = 999999999;
@@ -1075,9 +1095,9 @@ static void test_value_api(void **state) {
   json_decref(out);
   json_decref(in);
   protobuf_c_message_free_unpacked(m, NULL);
-  assert_int_equal(tc_json_from_value(&base__v1__schema_read_request__descriptor, json_null(), &m,
-                                      &err),
-                   TC_EINVAL);
+  assert_int_equal(
+      tc_json_from_value(&base__v1__schema_read_request__descriptor, json_null(), &m, &err),
+      TC_EINVAL);
   assert_null(m);
   assert_string_equal(err, "expected an object, got null");
   free(err);
@@ -1085,28 +1105,28 @@ static void test_value_api(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_data_write_response),
-    cmocka_unit_test(test_relationship_read_response),
-    cmocka_unit_test(test_attribute_read_response),
-    cmocka_unit_test(test_schema_write_response),
-    cmocka_unit_test(test_schema_read_response),
-    cmocka_unit_test(test_schema_list_response),
-    cmocka_unit_test(test_tenant_create_response),
-    cmocka_unit_test(test_tenant_list_response),
-    cmocka_unit_test(test_tenant_delete_response),
-    cmocka_unit_test(test_watch_response),
-    cmocka_unit_test(test_encode_any_edges),
-    cmocka_unit_test(test_encode_scalars),
-    cmocka_unit_test(test_decode_requests),
-    cmocka_unit_test(test_decode_ignores_unknown_and_camel_keys),
-    cmocka_unit_test(test_decode_enums_nulls_empty),
-    cmocka_unit_test(test_decode_timestamps),
-    cmocka_unit_test(test_decode_scalars),
-    cmocka_unit_test(test_decode_errors),
-    cmocka_unit_test(test_decode_nul),
-    cmocka_unit_test(test_encode_depth_limit),
-    cmocka_unit_test(test_round_trip),
-    cmocka_unit_test(test_value_api),
+      cmocka_unit_test(test_data_write_response),
+      cmocka_unit_test(test_relationship_read_response),
+      cmocka_unit_test(test_attribute_read_response),
+      cmocka_unit_test(test_schema_write_response),
+      cmocka_unit_test(test_schema_read_response),
+      cmocka_unit_test(test_schema_list_response),
+      cmocka_unit_test(test_tenant_create_response),
+      cmocka_unit_test(test_tenant_list_response),
+      cmocka_unit_test(test_tenant_delete_response),
+      cmocka_unit_test(test_watch_response),
+      cmocka_unit_test(test_encode_any_edges),
+      cmocka_unit_test(test_encode_scalars),
+      cmocka_unit_test(test_decode_requests),
+      cmocka_unit_test(test_decode_ignores_unknown_and_camel_keys),
+      cmocka_unit_test(test_decode_enums_nulls_empty),
+      cmocka_unit_test(test_decode_timestamps),
+      cmocka_unit_test(test_decode_scalars),
+      cmocka_unit_test(test_decode_errors),
+      cmocka_unit_test(test_decode_nul),
+      cmocka_unit_test(test_encode_depth_limit),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_value_api),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

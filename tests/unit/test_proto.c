@@ -19,8 +19,7 @@
 #include "codec_fx.h"
 
 /* Packs msg and checks the bytes are exactly expected[0..len). */
-static void assert_packs_to(const ProtobufCMessage *msg, const uint8_t *expected,
-                            size_t len) {
+static void assert_packs_to(const ProtobufCMessage *msg, const uint8_t *expected, size_t len) {
   size_t size = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = malloc(size);
 
@@ -48,34 +47,36 @@ static ProtobufCMessage *round_trip(const ProtobufCMessage *msg) {
  * subject=3}, Entity{type=1, id=2}, Subject{type=1, id=2, relation=3}.
  * document:1#viewer@user:2 */
 static const uint8_t tuple_wire[] = {
-  0x0a, 0x08,                         /* 1 entity, 8 bytes */
-    0x0a, 0x03, 'd', 'o', 'c',        /*   1 type */
-    0x12, 0x01, '1',                  /*   2 id */
-  0x12, 0x06, 'v', 'i', 'e', 'w', 'e', 'r', /* 2 relation */
-  0x1a, 0x09,                         /* 3 subject, 9 bytes */
-    0x0a, 0x04, 'u', 's', 'e', 'r',   /*   1 type */
-    0x12, 0x01, '2',                  /*   2 id; relation "" is not sent */
+    0x0a, 0x08,                               /* 1 entity, 8 bytes */
+    0x0a, 0x03, 'd', 'o', 'c',                /*   1 type */
+    0x12, 0x01, '1',                          /*   2 id */
+    0x12, 0x06, 'v', 'i', 'e', 'w', 'e', 'r', /* 2 relation */
+    0x1a, 0x09,                               /* 3 subject, 9 bytes */
+    0x0a, 0x04, 'u', 's', 'e', 'r',           /*   1 type */
+    0x12, 0x01, '2',                          /*   2 id; relation "" is not sent */
 };
 
 /* DataWriteRequest{tenant_id=1, metadata=2{schema_version=1}, tuples=3,
  * attributes=4}; Attribute{entity=1, attribute=2, value=3 Any{type_url=1,
  * value=2}}; BooleanValue{data=1}. */
-static const uint8_t write_request_wire[] = {
-  0x0a, 0x02, 't', '1',               /* 1 tenant_id */
-  0x12, 0x03, 0x0a, 0x01, 'v',        /* 2 metadata{schema_version "v"} */
-  0x1a, 0x1d,                         /* 3 tuples[0], 29 bytes */
-    0x0a, 0x08, 0x0a, 0x03, 'd', 'o', 'c', 0x12, 0x01, '1',
-    0x12, 0x06, 'v', 'i', 'e', 'w', 'e', 'r',
-    0x1a, 0x09, 0x0a, 0x04, 'u', 's', 'e', 'r', 0x12, 0x01, '2',
-  0x22, 0x42,                         /* 4 attributes[0], 66 bytes */
-    0x0a, 0x08, 0x0a, 0x03, 'd', 'o', 'c', 0x12, 0x01, '1', /* 1 entity */
-    0x12, 0x06, 'p', 'u', 'b', 'l', 'i', 'c',               /* 2 attribute */
-    0x1a, 0x2e,                       /* 3 value (Any), 46 bytes */
-      0x0a, 0x28,                     /*   1 type_url, 40 bytes */
-        't', 'y', 'p', 'e', '.', 'g', 'o', 'o', 'g', 'l', 'e', 'a', 'p', 'i',
-        's', '.', 'c', 'o', 'm', '/', 'b', 'a', 's', 'e', '.', 'v', '1', '.',
-        'B', 'o', 'o', 'l', 'e', 'a', 'n', 'V', 'a', 'l', 'u', 'e',
-      0x12, 0x02, 0x08, 0x01,         /*   2 value: BooleanValue{data true} */
+static const uint8_t
+    write_request_wire
+        [] =
+            {
+                0x0a, 0x02, 't',  '1',       /* 1 tenant_id */
+                0x12, 0x03, 0x0a, 0x01, 'v', /* 2 metadata{schema_version "v"} */
+                0x1a, 0x1d,                  /* 3 tuples[0], 29 bytes */
+                0x0a, 0x08, 0x0a, 0x03, 'd',  'o',  'c',  0x12, 0x01, '1',  0x12, 0x06,
+                'v',  'i',  'e',  'w',  'e',  'r',  0x1a, 0x09, 0x0a, 0x04, 'u',  's',
+                'e',  'r',  0x12, 0x01, '2',  0x22, 0x42, /* 4 attributes[0], 66 bytes */
+                0x0a, 0x08, 0x0a, 0x03, 'd',  'o',  'c',  0x12, 0x01, '1', /* 1 entity */
+                0x12, 0x06, 'p',  'u',  'b',  'l',  'i',  'c',             /* 2 attribute */
+                0x1a, 0x2e, /* 3 value (Any), 46 bytes */
+                0x0a, 0x28, /*   1 type_url, 40 bytes */
+                't',  'y',  'p',  'e',  '.',  'g',  'o',  'o',  'g',  'l',  'e',  'a',
+                'p',  'i',  's',  '.',  'c',  'o',  'm',  '/',  'b',  'a',  's',  'e',
+                '.',  'v',  '1',  '.',  'B',  'o',  'o',  'l',  'e',  'a',  'n',  'V',
+                'a',  'l',  'u',  'e',  0x12, 0x02, 0x08, 0x01, /*   2 value: BooleanValue{data true} */
 };
 
 static void fill_tuple(Base__V1__Tuple *t, Base__V1__Entity *e, Base__V1__Subject *s) {
@@ -138,8 +139,7 @@ static void test_write_request_wire(void **state) {
   assert_packs_to(&req.base, write_request_wire, sizeof(write_request_wire));
   tc_any_clear(&any);
 
-  got = base__v1__data_write_request__unpack(NULL, sizeof(write_request_wire),
-                                             write_request_wire);
+  got = base__v1__data_write_request__unpack(NULL, sizeof(write_request_wire), write_request_wire);
   assert_non_null(got);
   assert_string_equal(got->tenant_id, "t1");
   assert_string_equal(got->metadata->schema_version, "v");
@@ -159,24 +159,19 @@ static void test_write_request_wire(void **state) {
 static void test_more_wire(void **state) {
   /* DataChange{operation=1 DELETE(2), tuple=2} */
   static const uint8_t change_wire[] = {
-    0x08, 0x02,
-    0x12, 0x1d,
-      0x0a, 0x08, 0x0a, 0x03, 'd', 'o', 'c', 0x12, 0x01, '1',
-      0x12, 0x06, 'v', 'i', 'e', 'w', 'e', 'r',
-      0x1a, 0x09, 0x0a, 0x04, 'u', 's', 'e', 'r', 0x12, 0x01, '2',
+      0x08, 0x02, 0x12, 0x1d, 0x0a, 0x08, 0x0a, 0x03, 'd',  'o',  'c',
+      0x12, 0x01, '1',  0x12, 0x06, 'v',  'i',  'e',  'w',  'e',  'r',
+      0x1a, 0x09, 0x0a, 0x04, 'u',  's',  'e',  'r',  0x12, 0x01, '2',
   };
   /* SchemaListRequest{tenant_id=1, page_size=2 (300)} */
   static const uint8_t list_wire[] = {0x0a, 0x02, 't', '1', 0x10, 0xac, 0x02};
   /* RuleDefinition{name=1, arguments=2 map entry{key=1 "x", value=2 INTEGER(5)}} */
   static const uint8_t rule_wire[] = {
-    0x0a, 0x01, 'r',
-    0x12, 0x05, 0x0a, 0x01, 'x', 0x10, 0x05,
+      0x0a, 0x01, 'r', 0x12, 0x05, 0x0a, 0x01, 'x', 0x10, 0x05,
   };
   /* Tenant{id=1, name=2, created_at=3 Timestamp{seconds=1 1700000000}} */
   static const uint8_t tenant_wire[] = {
-    0x0a, 0x02, 't', '1',
-    0x12, 0x01, 'n',
-    0x1a, 0x06, 0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06,
+      0x0a, 0x02, 't', '1', 0x12, 0x01, 'n', 0x1a, 0x06, 0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06,
   };
   Base__V1__DataChange c = BASE__V1__DATA_CHANGE__INIT;
   Base__V1__Tuple t;
@@ -184,8 +179,8 @@ static void test_more_wire(void **state) {
   Base__V1__Subject s;
   Base__V1__SchemaListRequest l = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
   Base__V1__RuleDefinition r = BASE__V1__RULE_DEFINITION__INIT;
-  Base__V1__RuleDefinition__ArgumentsEntry arg =
-      BASE__V1__RULE_DEFINITION__ARGUMENTS_ENTRY__INIT, *args[1] = {&arg};
+  Base__V1__RuleDefinition__ArgumentsEntry arg = BASE__V1__RULE_DEFINITION__ARGUMENTS_ENTRY__INIT,
+                                           *args[1] = {&arg};
   Base__V1__Tenant tn = BASE__V1__TENANT__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 
@@ -218,11 +213,13 @@ static void test_more_wire(void **state) {
  * payload survives pack/unpack. */
 static void test_schema_round_trip(void **state) {
   Base__V1__SchemaDefinition sd = BASE__V1__SCHEMA_DEFINITION__INIT;
-  Base__V1__SchemaDefinition__EntityDefinitionsEntry ent =
-      BASE__V1__SCHEMA_DEFINITION__ENTITY_DEFINITIONS_ENTRY__INIT, *ents[1] = {&ent};
+  Base__V1__SchemaDefinition__EntityDefinitionsEntry
+      ent = BASE__V1__SCHEMA_DEFINITION__ENTITY_DEFINITIONS_ENTRY__INIT,
+      *ents[1] = {&ent};
   Base__V1__EntityDefinition ed = BASE__V1__ENTITY_DEFINITION__INIT;
-  Base__V1__EntityDefinition__PermissionsEntry pe =
-      BASE__V1__ENTITY_DEFINITION__PERMISSIONS_ENTRY__INIT, *pes[1] = {&pe};
+  Base__V1__EntityDefinition__PermissionsEntry
+      pe = BASE__V1__ENTITY_DEFINITION__PERMISSIONS_ENTRY__INIT,
+      *pes[1] = {&pe};
   Base__V1__PermissionDefinition pd = BASE__V1__PERMISSION_DEFINITION__INIT;
   tt_union_t owner_or_parent_admin;
   Base__V1__SchemaDefinition *got;
@@ -264,8 +261,7 @@ static void test_checked_expr_skips_unknown_fields(void **state) {
   /* RuleDefinition{name "r", expression=3 CheckedExpr{field 4 (expr) with
    * bytes we do not model, field 2 (reference_map) likewise}} */
   static const uint8_t wire[] = {
-    0x0a, 0x01, 'r',
-    0x1a, 0x08, 0x22, 0x02, 0x08, 0x01, 0x12, 0x02, 0x08, 0x02,
+      0x0a, 0x01, 'r', 0x1a, 0x08, 0x22, 0x02, 0x08, 0x01, 0x12, 0x02, 0x08, 0x02,
   };
   Base__V1__RuleDefinition *got;
 
@@ -296,14 +292,14 @@ static ProtobufCMessage *any_round_trip(const ProtobufCMessage *msg, const char 
 
 static void test_any_value_wrappers(void **state) {
   static const char *const urls[8] = {
-    "type.googleapis.com/base.v1.BooleanValue",
-    "type.googleapis.com/base.v1.StringValue",
-    "type.googleapis.com/base.v1.IntegerValue",
-    "type.googleapis.com/base.v1.DoubleValue",
-    "type.googleapis.com/base.v1.BooleanArrayValue",
-    "type.googleapis.com/base.v1.StringArrayValue",
-    "type.googleapis.com/base.v1.IntegerArrayValue",
-    "type.googleapis.com/base.v1.DoubleArrayValue",
+      "type.googleapis.com/base.v1.BooleanValue",
+      "type.googleapis.com/base.v1.StringValue",
+      "type.googleapis.com/base.v1.IntegerValue",
+      "type.googleapis.com/base.v1.DoubleValue",
+      "type.googleapis.com/base.v1.BooleanArrayValue",
+      "type.googleapis.com/base.v1.StringArrayValue",
+      "type.googleapis.com/base.v1.IntegerArrayValue",
+      "type.googleapis.com/base.v1.DoubleArrayValue",
   };
   protobuf_c_boolean bools[3] = {1, 0, 1};
   char *strs[2] = {"a", "bc"};
@@ -356,8 +352,7 @@ static void test_any_lookup(void **state) {
   (void)state;
   assert_ptr_equal(tc_any_lookup("type.googleapis.com/base.v1.Tuple"),
                    &base__v1__tuple__descriptor);
-  assert_ptr_equal(tc_any_lookup("example.com/a/b/base.v1.Tenant"),
-                   &base__v1__tenant__descriptor);
+  assert_ptr_equal(tc_any_lookup("example.com/a/b/base.v1.Tenant"), &base__v1__tenant__descriptor);
   assert_ptr_equal(tc_any_lookup("base.v1.DataWriteRequest"),
                    &base__v1__data_write_request__descriptor);
   assert_null(tc_any_lookup("type.googleapis.com/base.v1.Nope"));
@@ -381,11 +376,11 @@ static void test_any_unpack_rejects(void **state) {
     uint8_t *data;
     size_t len;
   } bad[] = {
-    {"type.googleapis.com/base.v1.StringValue", truncated_string, sizeof(truncated_string)},
-    {"type.googleapis.com/base.v1.BooleanValue", truncated_varint, sizeof(truncated_varint)},
-    {"type.googleapis.com/base.v1.IntegerValue", wrong_wire_type, sizeof(wrong_wire_type)},
-    /* Valid bytes, but a type we do not know. */
-    {"type.googleapis.com/base.v1.BoolValue", valid_bool, sizeof(valid_bool)},
+      {"type.googleapis.com/base.v1.StringValue", truncated_string, sizeof(truncated_string)},
+      {"type.googleapis.com/base.v1.BooleanValue", truncated_varint, sizeof(truncated_varint)},
+      {"type.googleapis.com/base.v1.IntegerValue", wrong_wire_type, sizeof(wrong_wire_type)},
+      /* Valid bytes, but a type we do not know. */
+      {"type.googleapis.com/base.v1.BoolValue", valid_bool, sizeof(valid_bool)},
   };
 
   (void)state;
@@ -403,8 +398,7 @@ static int in_registry(const ProtobufCMessageDescriptor *d) {
   const ProtobufCMessageDescriptor *const *reg = tc_proto_messages(&n);
 
   for (i = 0; i < n; i++) {
-    if (reg[i] == d)
-      return 1;
+    if (reg[i] == d) return 1;
   }
   return 0;
 }
@@ -426,8 +420,7 @@ static void check_reachable(walk_t *w, const ProtobufCMessageDescriptor *d) {
   size_t i;
 
   for (i = 0; i < w->n; i++) {
-    if (w->seen[i] == d)
-      return;
+    if (w->seen[i] == d) return;
   }
   assert_true(w->n < sizeof(w->seen) / sizeof(w->seen[0]));
   w->seen[w->n++] = d;
@@ -435,18 +428,18 @@ static void check_reachable(walk_t *w, const ProtobufCMessageDescriptor *d) {
     assert_false(in_registry(d));
     return;
   }
-  if (!is_map_entry(d) && !in_registry(d))
-    fail_msg("%s is not in the Any registry", d->name);
+  if (!is_map_entry(d) && !in_registry(d)) fail_msg("%s is not in the Any registry", d->name);
   for (i = 0; i < d->n_fields; i++) {
-    if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
-      check_reachable(w, d->fields[i].descriptor);
+    if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE) check_reachable(w, d->fields[i].descriptor);
   }
 }
 
 static void test_registry_covers_services(void **state) {
   static const ProtobufCServiceDescriptor *const services[] = {
-    &base__v1__data__descriptor, &base__v1__watch__descriptor,
-    &base__v1__schema__descriptor, &base__v1__tenancy__descriptor,
+      &base__v1__data__descriptor,
+      &base__v1__watch__descriptor,
+      &base__v1__schema__descriptor,
+      &base__v1__tenancy__descriptor,
   };
   static const unsigned n_methods[] = {7, 1, 4, 3};
   walk_t w = {.n = 0};
@@ -480,11 +473,9 @@ static size_t count_declared(const char *header) {
 
   snprintf(path, sizeof(path), "%s/base/v1/%s", TC_PROTO_GEN_DIR, header);
   f = fopen(path, "r");
-  if (f == NULL)
-    fail_msg("cannot open %s", path);
+  if (f == NULL) fail_msg("cannot open %s", path);
   while (fgets(line, sizeof(line), f)) {
-    if (strncmp(line, decl, sizeof(decl) - 1) == 0 &&
-        strstr(line, "_entry__descriptor;") == NULL)
+    if (strncmp(line, decl, sizeof(decl) - 1) == 0 && strstr(line, "_entry__descriptor;") == NULL)
       n++;
   }
   fclose(f);
@@ -507,8 +498,7 @@ static void test_registry_complete(void **state) {
     assert_string_equal(reg[i]->package_name, "base.v1");
     assert_false(is_map_entry(reg[i]));
     assert_ptr_equal(tc_any_lookup(reg[i]->name), reg[i]);
-    for (j = i + 1; j < n; j++)
-      assert_ptr_not_equal(reg[i], reg[j]);
+    for (j = i + 1; j < n; j++) assert_ptr_not_equal(reg[i], reg[j]);
   }
 }
 
@@ -537,18 +527,18 @@ static void test_health_and_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_tuple_wire),
-    cmocka_unit_test(test_write_request_wire),
-    cmocka_unit_test(test_more_wire),
-    cmocka_unit_test(test_schema_round_trip),
-    cmocka_unit_test(test_checked_expr_skips_unknown_fields),
-    cmocka_unit_test(test_any_value_wrappers),
-    cmocka_unit_test(test_any_empty_message),
-    cmocka_unit_test(test_any_lookup),
-    cmocka_unit_test(test_any_unpack_rejects),
-    cmocka_unit_test(test_registry_covers_services),
-    cmocka_unit_test(test_registry_complete),
-    cmocka_unit_test(test_health_and_errors),
+      cmocka_unit_test(test_tuple_wire),
+      cmocka_unit_test(test_write_request_wire),
+      cmocka_unit_test(test_more_wire),
+      cmocka_unit_test(test_schema_round_trip),
+      cmocka_unit_test(test_checked_expr_skips_unknown_fields),
+      cmocka_unit_test(test_any_value_wrappers),
+      cmocka_unit_test(test_any_empty_message),
+      cmocka_unit_test(test_any_lookup),
+      cmocka_unit_test(test_any_unpack_rejects),
+      cmocka_unit_test(test_registry_covers_services),
+      cmocka_unit_test(test_registry_complete),
+      cmocka_unit_test(test_health_and_errors),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,7 @@ static void test_another_database(void **state) {
   (void)state;
   char *tok = tc_rev_token_encode("abc123", 42);
   expect_refused(tok, "other", "was issued by another database");
-  expect_refused(tok, "abc12", "another database");  /* a prefix of the id */
+  expect_refused(tok, "abc12", "another database");   /* a prefix of the id */
   expect_refused(tok, "abc1234", "another database"); /* the id is a prefix */
   free(tok);
 }

@@ -18,8 +18,7 @@ static tc_schema_t *compile_ok(const char *text) {
   tc_schema_t *s = NULL;
   char *err = NULL;
   int rc = tc_schema_compile(text, &s, &err);
-  if (rc != 0)
-    fail_msg("unexpected error %d: %s", rc, err ? err : "(none)");
+  if (rc != 0) fail_msg("unexpected error %d: %s", rc, err ? err : "(none)");
   assert_null(err);
   assert_non_null(s);
   return s;
@@ -46,8 +45,7 @@ static const tc__schema_entity_t *entity(const tc_schema_t *s, const char *name)
   return slot->value;
 }
 
-static const tc__schema_member_t *member(const tc_schema_t *s, const char *e,
-                                         const char *m) {
+static const tc__schema_member_t *member(const tc_schema_t *s, const char *e, const char *m) {
   const tc__schema_slot_t *slot = tc__schema_table_get(&s->names, e, m);
   assert_non_null(slot);
   return slot->value;
@@ -84,8 +82,7 @@ static void render(const tc__schema_expr_t *x, char *buf, size_t size) {
   }
 }
 
-static void expect_expr(const tc_schema_t *s, const char *e, const char *p,
-                        const char *want) {
+static void expect_expr(const tc_schema_t *s, const char *e, const char *p, const char *want) {
   char buf[1024] = "";
   const tc__schema_member_t *m = member(s, e, p);
   assert_int_equal(m->kind, TC__SCHEMA_PERMISSION);
@@ -110,8 +107,7 @@ static void test_example(void **state) {
   assert_string_equal(m->refs[1].type.s, "organization");
   assert_string_equal(m->refs[1].relation.s, "admin");
   m = member(s, "organization", "ip_range");
-  assert_int_equal(m->type.attr_type,
-                   BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING_ARRAY);
+  assert_int_equal(m->type.attr_type, BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING_ARRAY);
   expect_expr(s, "repository", "edit", "(parent.admin or owner)");
   expect_expr(s, "repository", "read", "(is_public or edit)");
   assert_int_equal(entity(s, "repository")->n_members, 5);
@@ -142,8 +138,7 @@ static void test_precedence_and_parentheses(void **state) {
   expect_expr(s, "organization", "chain", "(((admin and member) or admin) not member)");
   expect_expr(s, "repository", "read", "(owner and (parent.admin not parent.member))");
   expect_expr(s, "repository", "write", "((owner and parent.admin) and parent.member)");
-  expect_expr(s, "repository", "x",
-              "((owner and (parent.admin not parent.member)) or owner)");
+  expect_expr(s, "repository", "x", "((owner and (parent.admin not parent.member)) or owner)");
   expect_expr(s, "repository", "y", "owner");
   tc_schema_free(s);
 }
@@ -209,17 +204,16 @@ static void test_walks_through_subject_relations(void **state) {
   (void)state;
   /* Permify's compiler case 13, plus a reference cycle, which Permify would
    * walk forever. */
-  tc_schema_t *s = compile_ok(
-      TT_CASE13_SCHEMA_OPEN
-      "  permission edit = parent.owner or owner\n"
-      "  permission delete = edit\n"
-      "}\n"
-      "entity person { relation member @usertype }\n"
-      "entity group { relation member @person @group#member }\n"
-      "entity team {\n"
-      "  relation group @group#member\n"
-      "  permission v = group.member\n"
-      "}\n");
+  tc_schema_t *s = compile_ok(TT_CASE13_SCHEMA_OPEN
+                              "  permission edit = parent.owner or owner\n"
+                              "  permission delete = edit\n"
+                              "}\n"
+                              "entity person { relation member @usertype }\n"
+                              "entity group { relation member @person @group#member }\n"
+                              "entity team {\n"
+                              "  relation group @group#member\n"
+                              "  permission v = group.member\n"
+                              "}\n");
   expect_expr(s, "repository", "edit", "(parent.owner or owner)");
   expect_expr(s, "team", "v", "group.member");
   tc_schema_free(s);
@@ -235,48 +229,48 @@ static void test_parse_errors(void **state) {
                "3:2:expected next token to be LCB, got NEWLINE instead");
   expect_error("\n\t\t\tentity asd {\n\t\t\t", PARSE,
                "3:7:expected token to be RCB, got EOF instead");
-  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\tattribute 987d bool\t\t\t\t\n\n\t\t\t",
-               PARSE, "4:19:expected next token to be IDENT, got INTEGER instead");
-  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\trelation user user\t\t\t\t\n\n\t\t\t",
-               PARSE, "4:24:expected next token to be SIGN, got IDENT instead");
-  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\trelation user @\n"
-               "\t\t\t\trelation admin @user\n\n\t\t\t",
-               PARSE, "5:2:expected next token to be IDENT, got NEWLINE instead");
-  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\trelation admin @user\n\n"
-               "\t\t\t\tpermission = admin\n\t\t\t",
-               PARSE, "6:18:expected next token to be IDENT, got ASSIGN instead");
-  expect_error("\n\t\t\tentity account {\n"
-               "    \t\t\trelation owner @user\n"
-               "    \t\t\tattribute balance float\n\n"
-               "    \t\t\tpermission withdraw = check_balance(request.amount, balance)\n"
-               "\t\t\t\t\towner\n"
-               "\t\t\t}\n",
-               PARSE,
-               "8:2:expected token to be RELATION, PERMISSION, ATTRIBUTE, got IDENT instead");
-  expect_error("\n\t\t\tentity account {\n"
-               "    \t\t\trelation owner @user\n"
-               "    \t\t\trelation admin @user\n\n"
-               "    \t\t\tpermission withdraw = admin \n"
-               "\t\t\t\t\tor owner\n"
-               "\t\t\t}\n\t\t\t",
-               PARSE,
-               "7:15:expected token to be RELATION, PERMISSION, ATTRIBUTE, got OR instead");
+  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\tattribute 987d bool\t\t\t\t\n\n\t\t\t", PARSE,
+               "4:19:expected next token to be IDENT, got INTEGER instead");
+  expect_error("\n\t\t\tentity asd {\n\n\t\t\t\trelation user user\t\t\t\t\n\n\t\t\t", PARSE,
+               "4:24:expected next token to be SIGN, got IDENT instead");
+  expect_error(
+      "\n\t\t\tentity asd {\n\n\t\t\t\trelation user @\n"
+      "\t\t\t\trelation admin @user\n\n\t\t\t",
+      PARSE, "5:2:expected next token to be IDENT, got NEWLINE instead");
+  expect_error(
+      "\n\t\t\tentity asd {\n\n\t\t\t\trelation admin @user\n\n"
+      "\t\t\t\tpermission = admin\n\t\t\t",
+      PARSE, "6:18:expected next token to be IDENT, got ASSIGN instead");
+  expect_error(
+      "\n\t\t\tentity account {\n"
+      "    \t\t\trelation owner @user\n"
+      "    \t\t\tattribute balance float\n\n"
+      "    \t\t\tpermission withdraw = check_balance(request.amount, balance)\n"
+      "\t\t\t\t\towner\n"
+      "\t\t\t}\n",
+      PARSE, "8:2:expected token to be RELATION, PERMISSION, ATTRIBUTE, got IDENT instead");
+  expect_error(
+      "\n\t\t\tentity account {\n"
+      "    \t\t\trelation owner @user\n"
+      "    \t\t\trelation admin @user\n\n"
+      "    \t\t\tpermission withdraw = admin \n"
+      "\t\t\t\t\tor owner\n"
+      "\t\t\t}\n\t\t\t",
+      PARSE, "7:15:expected token to be RELATION, PERMISSION, ATTRIBUTE, got OR instead");
 }
 
 static void test_parse_errors_more(void **state) {
   (void)state;
   expect_error("entity a {\n  permission p = \n\n  b\n}", PARSE,
                "4:5:no prefix parse function for NEWLINE found");
-  expect_error("entity a { relation r @user }\nentity a {}", PARSE,
-               "2:12:duplication found for a");
+  expect_error("entity a { relation r @user }\nentity a {}", PARSE, "2:12:duplication found for a");
   expect_error("entity a { relation r @a\n relation r @a }", PARSE,
                "2:18:duplication found for a#r");
   expect_error("entity a { relation r @a\n permission r = r }", PARSE,
                "2:17:duplication found for a#r");
   expect_error("entity a { relation r @a\n attribute r boolean }", PARSE,
                "2:24:duplication found for a#r");
-  expect_error("entity a {}\nrule a(x string) {\n x\n}", PARSE,
-               "4:4:duplication found for a");
+  expect_error("entity a {}\nrule a(x string) {\n x\n}", PARSE, "4:4:duplication found for a");
   expect_error("entity a { relation r @a permission p = (r or r }", PARSE,
                "1:51:expected next token to be RP, got RCB instead");
   expect_error("entity a { relation r @a permission p = r or }", PARSE,
@@ -298,25 +292,28 @@ static void test_parse_errors_more(void **state) {
 static void test_compile_errors(void **state) {
   (void)state;
   /* Permify's compiler cases 5, 6 and 14. */
-  expect_error("\n\t\t\tentity user {}\n\t\t\n\t\t\tentity organization {\n\t\t\n"
-               "\t\t\t\trelation owner @user\n\t\t\t\trelation admin @user\n\t\t\n"
-               "\t\t\t\tpermission update = maintainer or admin\n\t\t\t}\n\t\t\t",
-               COMPILE, "9:26: undefined relation reference");
-  expect_error("\n\t\t\tentity user {}\n\t\t\n\t\t\tentity parent {\n\t\t\n"
-               "\t\t\t\trelation admin @user\n\t\t\t}\n\t\t\n"
-               "\t\t\tentity organization {\n\t\t\n"
-               "\t\t\t\trelation parent @parent\n\t\t\t\trelation admin @user\n\t\t\t}\n\t\t\n"
-               "\t\t\tentity repository {\n\t\t\n"
-               "\t\t\t\trelation parent @organization\n"
-               "\t\t\t\tpermission update = parent.parent.admin or admin\n\t\t\t}\n\t\t\t",
-               COMPILE, "18:40: not supported relation walk");
-  expect_error("\n\t\t\tentity usertype {}\n\n\t\t\tentity company {}\n\n"
-               "\t\t\tentity organization {\n    \t\t\trelation parent @company\n\t\t\t}\n\n"
-               "\t\t\tentity repository {\n\n"
-               "    \t\t\trelation parent @organization#parent\n"
-               "    \t\t\trelation owner  @usertype\n\n"
-               "    \t\t\tpermission edit   = parent.owner or owner\n\t\t\t} \n\t\t\t",
-               COMPILE, "15:36: undefined relation reference");
+  expect_error(
+      "\n\t\t\tentity user {}\n\t\t\n\t\t\tentity organization {\n\t\t\n"
+      "\t\t\t\trelation owner @user\n\t\t\t\trelation admin @user\n\t\t\n"
+      "\t\t\t\tpermission update = maintainer or admin\n\t\t\t}\n\t\t\t",
+      COMPILE, "9:26: undefined relation reference");
+  expect_error(
+      "\n\t\t\tentity user {}\n\t\t\n\t\t\tentity parent {\n\t\t\n"
+      "\t\t\t\trelation admin @user\n\t\t\t}\n\t\t\n"
+      "\t\t\tentity organization {\n\t\t\n"
+      "\t\t\t\trelation parent @parent\n\t\t\t\trelation admin @user\n\t\t\t}\n\t\t\n"
+      "\t\t\tentity repository {\n\t\t\n"
+      "\t\t\t\trelation parent @organization\n"
+      "\t\t\t\tpermission update = parent.parent.admin or admin\n\t\t\t}\n\t\t\t",
+      COMPILE, "18:40: not supported relation walk");
+  expect_error(
+      "\n\t\t\tentity usertype {}\n\n\t\t\tentity company {}\n\n"
+      "\t\t\tentity organization {\n    \t\t\trelation parent @company\n\t\t\t}\n\n"
+      "\t\t\tentity repository {\n\n"
+      "    \t\t\trelation parent @organization#parent\n"
+      "    \t\t\trelation owner  @usertype\n\n"
+      "    \t\t\tpermission edit   = parent.owner or owner\n\t\t\t} \n\t\t\t",
+      COMPILE, "15:36: undefined relation reference");
 }
 
 static void test_compile_errors_more(void **state) {
@@ -328,53 +325,61 @@ static void test_compile_errors_more(void **state) {
                "2:15: relation reference not found in entity references");
   expect_error("entity a {\n relation r @a#s\n}", COMPILE,
                "2:15: relation reference not found in entity references");
-  expect_error("entity a { relation r @a\n permission p = r }\n"
-               "entity b {\n relation s @a#p\n}", COMPILE,
-               "4:15: relation reference not found in entity references");
-  expect_error("entity a {}\nrule r(x string) {\n x\n}\n"
-               "entity b {\n relation s @r\n}", COMPILE,
-               "6:15: relation reference not found in entity references");
+  expect_error(
+      "entity a { relation r @a\n permission p = r }\n"
+      "entity b {\n relation s @a#p\n}",
+      COMPILE, "4:15: relation reference not found in entity references");
+  expect_error(
+      "entity a {}\nrule r(x string) {\n x\n}\n"
+      "entity b {\n relation s @r\n}",
+      COMPILE, "6:15: relation reference not found in entity references");
   expect_error("entity a {\n attribute x float\n}", COMPILE, "2:15: invalid argument");
   expect_error("entity a {\n attribute x string\n permission p = x\n}", COMPILE,
                "3:18: schema compile");
   expect_error("entity a {\n attribute x boolean[]\n permission p = x\n}", COMPILE,
                "3:18: schema compile");
   /* Every type reachable through @group#member needs the relation. */
-  expect_error("entity user {}\n"
-               "entity group { relation member @user @group#member }\n"
-               "entity team {\n"
-               "  relation group @group#member\n"
-               "  permission v = group.member\n"
-               "}\n",
-               COMPILE, "5:25: undefined relation reference");
+  expect_error(
+      "entity user {}\n"
+      "entity group { relation member @user @group#member }\n"
+      "entity team {\n"
+      "  relation group @group#member\n"
+      "  permission v = group.member\n"
+      "}\n",
+      COMPILE, "5:25: undefined relation reference");
   expect_error("entity a {\n attribute x boolean\n permission p = x.y\n}", COMPILE,
                "3:18: undefined relation reference");
-  expect_error("entity u {\n attribute y boolean\n}\n"
-               "entity a {\n relation x @u\n permission p = x.y\n}", COMPILE,
-               "6:20: undefined relation reference");
+  expect_error(
+      "entity u {\n attribute y boolean\n}\n"
+      "entity a {\n relation x @u\n permission p = x.y\n}",
+      COMPILE, "6:20: undefined relation reference");
   expect_error("entity a {\n relation x @a\n permission p = f(x)\n}", COMPILE,
                "3:18: invalid rule reference");
   expect_error("entity a {\n attribute x integer\n permission p = a(x)\n}", COMPILE,
                "3:18: invalid rule reference");
-  expect_error("entity a {\n attribute x integer\n permission p = f(x)\n}\n"
-               "rule f(x integer, y integer) {\n x > y\n}", COMPILE,
-               "3:18: missing argument");
+  expect_error(
+      "entity a {\n attribute x integer\n permission p = f(x)\n}\n"
+      "rule f(x integer, y integer) {\n x > y\n}",
+      COMPILE, "3:18: missing argument");
   expect_error("entity a {\n permission p = f()\n}\nrule f() {\n true\n}", COMPILE,
                "2:18: missing argument");
-  expect_error("entity a {\n relation x @a\n permission p = f(x)\n}\n"
-               "rule f(x integer) {\n x > 1\n}", COMPILE,
-               "3:18: invalid rule reference");
-  expect_error("entity a {\n attribute y integer\n permission p = f(y)\n}\n"
-               "rule f(x integer) {\n x > 1\n}", COMPILE,
-               "3:20: invalid argument");
-  expect_error("entity a {\n attribute x integer[]\n permission p = f(x)\n}\n"
-               "rule f(x integer) {\n x > 1\n}", COMPILE,
-               "3:20: invalid argument");
-  expect_error("entity a {\n attribute x integer\n permission p = f(x.y)\n}\n"
-               "rule f(x integer) {\n x > 1\n}", COMPILE,
-               "3:22: not supported walk");
-  expect_error("entity a {}\nrule f(x float) {\n x > 1\n}", COMPILE,
-               "2:11: invalid argument");
+  expect_error(
+      "entity a {\n relation x @a\n permission p = f(x)\n}\n"
+      "rule f(x integer) {\n x > 1\n}",
+      COMPILE, "3:18: invalid rule reference");
+  expect_error(
+      "entity a {\n attribute y integer\n permission p = f(y)\n}\n"
+      "rule f(x integer) {\n x > 1\n}",
+      COMPILE, "3:20: invalid argument");
+  expect_error(
+      "entity a {\n attribute x integer[]\n permission p = f(x)\n}\n"
+      "rule f(x integer) {\n x > 1\n}",
+      COMPILE, "3:20: invalid argument");
+  expect_error(
+      "entity a {\n attribute x integer\n permission p = f(x.y)\n}\n"
+      "rule f(x integer) {\n x > 1\n}",
+      COMPILE, "3:22: not supported walk");
+  expect_error("entity a {}\nrule f(x float) {\n x > 1\n}", COMPILE, "2:11: invalid argument");
   /* Errors come in statement order: the entity before the rule after it. */
   expect_error("entity a {\n attribute x uint\n}\nrule f(x float) {\n x\n}", COMPILE,
                "2:15: invalid argument");
@@ -407,8 +412,7 @@ static void test_deep_nesting(void **state) {
   assert_non_null(text);
   strcpy(text, head);
   p = text + strlen(head);
-  for (size_t i = 0; i < terms; i++)
-    p += sprintf(p, i ? " or r" : "r");
+  for (size_t i = 0; i < terms; i++) p += sprintf(p, i ? " or r" : "r");
   strcpy(p, " }");
   assert_int_equal(tc_schema_compile(text, &s, &err), TC_ESCHEMA_PARSE);
   assert_non_null(strstr(err, "expression is nested deeper than 1000 levels"));
@@ -417,8 +421,7 @@ static void test_deep_nesting(void **state) {
   /* Just under the limit compiles. */
   strcpy(text, head);
   p = text + strlen(head);
-  for (size_t i = 0; i < 999; i++)
-    p += sprintf(p, i ? " or r" : "r");
+  for (size_t i = 0; i < 999; i++) p += sprintf(p, i ? " or r" : "r");
   strcpy(p, " }");
   s = compile_ok(text);
   tc_schema_free(s);
@@ -453,8 +456,9 @@ static void test_truncated_and_random_input(void **state) {
   assert_true(ok > 0);
   free(buf);
 
-  static const char alphabet[] = "entity relation permission attribute rule and or not "
-                                 "@#.(){}[],;=\n\r\t/*\"\\xyz01";
+  static const char alphabet[] =
+      "entity relation permission attribute rule and or not "
+      "@#.(){}[],;=\n\r\t/*\"\\xyz01";
   uint32_t seed = 12345;
   char text[512];
   for (int round = 0; round < 3000; round++) {

@@ -47,9 +47,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-static int check(const tc_schema_t *s, const char *et, const char *eid,
-                 const char *rel, const char *st, const char *sid,
-                 const char *srel) {
+static int check(const tc_schema_t *s, const char *et, const char *eid, const char *rel,
+                 const char *st, const char *sid, const char *srel) {
   tc_tuple_t t = {et, eid, rel, st, sid, srel};
   return tc_schema_check_tuple(s, &t);
 }
@@ -68,33 +67,23 @@ static void test_tuples_allowed(void **state) {
 
 static void test_tuples_rejected(void **state) {
   const tc_schema_t *s = *state;
-  assert_int_equal(check(s, "folder", "1", "owner", "user", "1", ""),
-                   TC_ESCHEMA_NOT_FOUND);
-  assert_int_equal(check(s, "big", "1", "owner", "user", "1", ""),
-                   TC_EENTITY_DEF_NOT_FOUND);
+  assert_int_equal(check(s, "folder", "1", "owner", "user", "1", ""), TC_ESCHEMA_NOT_FOUND);
+  assert_int_equal(check(s, "big", "1", "owner", "user", "1", ""), TC_EENTITY_DEF_NOT_FOUND);
   /* Equality is checked before the relation exists. */
-  assert_int_equal(check(s, "group", "g", "member", "group", "g", "member"),
-                   TC_EENTITY_EQ_SUBJECT);
-  assert_int_equal(check(s, "doc", "1", "nope", "doc", "1", "nope"),
-                   TC_EENTITY_EQ_SUBJECT);
-  assert_int_equal(check(s, "doc", "1", "nope", "user", "1", ""),
-                   TC_ERELATION_DEF_NOT_FOUND);
+  assert_int_equal(check(s, "group", "g", "member", "group", "g", "member"), TC_EENTITY_EQ_SUBJECT);
+  assert_int_equal(check(s, "doc", "1", "nope", "doc", "1", "nope"), TC_EENTITY_EQ_SUBJECT);
+  assert_int_equal(check(s, "doc", "1", "nope", "user", "1", ""), TC_ERELATION_DEF_NOT_FOUND);
   /* Permissions and attributes are not relations. */
-  assert_int_equal(check(s, "doc", "1", "read", "user", "1", ""),
-                   TC_ERELATION_DEF_NOT_FOUND);
-  assert_int_equal(check(s, "doc", "1", "public", "user", "1", ""),
-                   TC_ERELATION_DEF_NOT_FOUND);
-  assert_int_equal(check(s, "doc", "1", "owner", "group", "g", ""),
-                   TC_ESUBJECT_TYPE_NOT_FOUND);
+  assert_int_equal(check(s, "doc", "1", "read", "user", "1", ""), TC_ERELATION_DEF_NOT_FOUND);
+  assert_int_equal(check(s, "doc", "1", "public", "user", "1", ""), TC_ERELATION_DEF_NOT_FOUND);
+  assert_int_equal(check(s, "doc", "1", "owner", "group", "g", ""), TC_ESUBJECT_TYPE_NOT_FOUND);
   /* @group#member admits only group:x#member, never bare group:x. */
-  assert_int_equal(check(s, "doc", "1", "viewer", "group", "g", ""),
-                   TC_ESUBJECT_TYPE_NOT_FOUND);
+  assert_int_equal(check(s, "doc", "1", "viewer", "group", "g", ""), TC_ESUBJECT_TYPE_NOT_FOUND);
   assert_int_equal(check(s, "doc", "1", "viewer", "group", "g", "view"),
                    TC_ESUBJECT_TYPE_NOT_FOUND);
   assert_int_equal(check(s, "doc", "1", "owner", "user", "1", "member"),
                    TC_ESUBJECT_TYPE_NOT_FOUND);
-  assert_int_equal(check(s, "doc", "1", "owner", "nobody", "1", ""),
-                   TC_ESUBJECT_TYPE_NOT_FOUND);
+  assert_int_equal(check(s, "doc", "1", "owner", "nobody", "1", ""), TC_ESUBJECT_TYPE_NOT_FOUND);
 }
 
 #define URL "type.googleapis.com/base.v1."
@@ -138,8 +127,7 @@ static void decode(const char *v, uint8_t id[12]) {
     int d = (int)(c - alphabet);
     for (int k = 0; k < 5; k++) {
       int bit = i * 5 + k;
-      if (bit < 96 && (d >> (4 - k) & 1))
-        id[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
+      if (bit < 96 && (d >> (4 - k) & 1)) id[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
     }
   }
 }
@@ -152,8 +140,7 @@ static void test_versions(void **state) {
   assert_int_equal(strlen(prev), 20);
   uint8_t id[12];
   decode(prev, id);
-  uint32_t secs = (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 |
-                  (uint32_t)id[2] << 8 | id[3];
+  uint32_t secs = (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 | (uint32_t)id[2] << 8 | id[3];
   assert_true(secs >= before && secs <= (uint32_t)time(NULL));
   uint32_t pid = (uint32_t)getpid() & 0xffff;
   assert_int_equal((uint32_t)id[7] << 8 | id[8], pid);

@@ -12,8 +12,7 @@
 #include "case13_schema.h"
 #include "schema.h"
 
-static const char *const text =
-    TT_CASE13_SCHEMA_OPEN
+static const char *const text = TT_CASE13_SCHEMA_OPEN
     "  attribute is_public boolean\n"
     "  attribute balance integer\n"
     "  permission view = is_public\n"
@@ -34,17 +33,15 @@ static Base__V1__SchemaDefinition *model(void) {
   return d;
 }
 
-static const Base__V1__EntityDefinition *
-entity(const Base__V1__SchemaDefinition *d, const char *name) {
+static const Base__V1__EntityDefinition *entity(const Base__V1__SchemaDefinition *d,
+                                                const char *name) {
   for (size_t i = 0; i < d->n_entity_definitions; i++)
-    if (strcmp(d->entity_definitions[i]->key, name) == 0)
-      return d->entity_definitions[i]->value;
+    if (strcmp(d->entity_definitions[i]->key, name) == 0) return d->entity_definitions[i]->value;
   fail_msg("no entity %s", name);
   return NULL;
 }
 
-static const Base__V1__Child *permission(const Base__V1__EntityDefinition *e,
-                                         const char *name) {
+static const Base__V1__Child *permission(const Base__V1__EntityDefinition *e, const char *name) {
   for (size_t i = 0; i < e->n_permissions; i++)
     if (strcmp(e->permissions[i]->key, name) == 0) {
       assert_string_equal(e->permissions[i]->value->name, name);
@@ -56,8 +53,7 @@ static const Base__V1__Child *permission(const Base__V1__EntityDefinition *e,
 
 static int entity_ref(const Base__V1__EntityDefinition *e, const char *name) {
   for (size_t i = 0; i < e->n_references; i++)
-    if (strcmp(e->references[i]->key, name) == 0)
-      return (int)e->references[i]->value;
+    if (strcmp(e->references[i]->key, name) == 0) return (int)e->references[i]->value;
   return -1;
 }
 
@@ -111,10 +107,8 @@ static void check_model(const Base__V1__SchemaDefinition *d) {
   assert_string_equal(r->relations[0]->value->relation_references[0]->relation, "parent");
   assert_int_equal(r->n_attributes, 2);
   assert_string_equal(r->attributes[0]->key, "is_public");
-  assert_int_equal(r->attributes[0]->value->type,
-                   BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_BOOLEAN);
-  assert_int_equal(r->attributes[1]->value->type,
-                   BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER);
+  assert_int_equal(r->attributes[0]->value->type, BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_BOOLEAN);
+  assert_int_equal(r->attributes[1]->value->type, BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER);
   assert_int_equal(r->n_permissions, 4);
   assert_int_equal(r->n_references, 8);
   assert_int_equal(entity_ref(r, "parent"),
@@ -150,8 +144,7 @@ static void check_model(const Base__V1__SchemaDefinition *d) {
   assert_int_equal(l->type_case, BASE__V1__LEAF__TYPE_CALL);
   assert_string_equal(l->call->rule_name, "check_balance");
   assert_int_equal(l->call->n_arguments, 1);
-  assert_int_equal(l->call->arguments[0]->type_case,
-                   BASE__V1__ARGUMENT__TYPE_COMPUTED_ATTRIBUTE);
+  assert_int_equal(l->call->arguments[0]->type_case, BASE__V1__ARGUMENT__TYPE_COMPUTED_ATTRIBUTE);
   assert_string_equal(l->call->arguments[0]->computed_attribute->name, "balance");
   expect_computed(inner->children[1], "owner");
 
@@ -160,8 +153,7 @@ static void check_model(const Base__V1__SchemaDefinition *d) {
   assert_string_equal(rule->name, "check_balance");
   assert_int_equal(rule->n_arguments, 1);
   assert_string_equal(rule->arguments[0]->key, "balance");
-  assert_int_equal(rule->arguments[0]->value,
-                   BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER);
+  assert_int_equal(rule->arguments[0]->value, BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER);
   assert_null(rule->expression);
 }
 
@@ -206,8 +198,7 @@ static void test_rule_parameters(void **state) {
   assert_int_equal(rule->arguments[0]->value,
                    BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_STRING_ARRAY);
   assert_string_equal(rule->arguments[1]->key, "x");
-  assert_int_equal(rule->arguments[1]->value,
-                   BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_DOUBLE);
+  assert_int_equal(rule->arguments[1]->value, BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_DOUBLE);
   protobuf_c_message_free_unpacked(&d->base, NULL);
 }
 

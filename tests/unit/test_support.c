@@ -36,13 +36,19 @@ static void test_copy_batch(void **state) {
   (void)state;
   char et[] = "document", id[] = "1";
   const char *ids[] = {"1", "2"};
-  tc_tuple_filter_t del = {.entity_type = et, .entity_ids = ids, .n_entity_ids = 2,
+  tc_tuple_filter_t del = {.entity_type = et,
+                           .entity_ids = ids,
+                           .n_entity_ids = 2,
                            .relation = NULL}; /* NULL members copy as "" */
   tc_tuple_t tuple = {et, id, "viewer", "user", "u1", ""};
   uint8_t value[] = {1, 2, 3};
   tc_attr_t attr = {et, id, "public", value, sizeof value};
-  tc_write_batch_t src = {.tenant_id = "t1", .tuple_delete = &del, .tuples = &tuple,
-                          .n_tuples = 1, .attrs = &attr, .n_attrs = 1};
+  tc_write_batch_t src = {.tenant_id = "t1",
+                          .tuple_delete = &del,
+                          .tuples = &tuple,
+                          .n_tuples = 1,
+                          .attrs = &attr,
+                          .n_attrs = 1};
   tc_arena_t a = {0};
   tc_write_batch_t dst;
   assert_int_equal(tc_copy_write_batch(&a, &dst, &src), 0);

@@ -63,13 +63,14 @@ struct field_case {
 
 /* Sets *field to each case's value in turn and checks msg; then puts the
  * field's own value back. */
-static void expect_field(const void *msg, char **field, const struct field_case *cases,
-                         size_t n) {
+static void expect_field(const void *msg, char **field, const struct field_case *cases, size_t n) {
   char *own = *field;
   for (size_t i = 0; i < n; i++) {
     *field = (char *)cases[i].value;
-    if (cases[i].want) expect_error(msg, cases[i].want);
-    else expect_ok(msg);
+    if (cases[i].want)
+      expect_error(msg, cases[i].want);
+    else
+      expect_ok(msg);
   }
   *field = own;
 }
@@ -89,13 +90,13 @@ struct write_fx {
 
 static void write_fx_init(struct write_fx *x) {
   *x = (struct write_fx){
-    .entity = BASE__V1__ENTITY__INIT,
-    .attr_entity = BASE__V1__ENTITY__INIT,
-    .subject = BASE__V1__SUBJECT__INIT,
-    .tuple = BASE__V1__TUPLE__INIT,
-    .attr = BASE__V1__ATTRIBUTE__INIT,
-    .md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT,
-    .req = BASE__V1__DATA_WRITE_REQUEST__INIT,
+      .entity = BASE__V1__ENTITY__INIT,
+      .attr_entity = BASE__V1__ENTITY__INIT,
+      .subject = BASE__V1__SUBJECT__INIT,
+      .tuple = BASE__V1__TUPLE__INIT,
+      .attr = BASE__V1__ATTRIBUTE__INIT,
+      .md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT,
+      .req = BASE__V1__DATA_WRITE_REQUEST__INIT,
   };
   x->entity.type = "document";
   x->entity.id = "1";
@@ -130,11 +131,11 @@ struct filter_fx {
 
 static void filter_fx_init(struct filter_fx *x) {
   *x = (struct filter_fx){
-    .entity = BASE__V1__ENTITY_FILTER__INIT,
-    .subject = BASE__V1__SUBJECT_FILTER__INIT,
-    .tuples = BASE__V1__TUPLE_FILTER__INIT,
-    .attr_entity = BASE__V1__ENTITY_FILTER__INIT,
-    .attrs = BASE__V1__ATTRIBUTE_FILTER__INIT,
+      .entity = BASE__V1__ENTITY_FILTER__INIT,
+      .subject = BASE__V1__SUBJECT_FILTER__INIT,
+      .tuples = BASE__V1__TUPLE_FILTER__INIT,
+      .attr_entity = BASE__V1__ENTITY_FILTER__INIT,
+      .attrs = BASE__V1__ATTRIBUTE_FILTER__INIT,
   };
   x->ids[0] = "1";
   x->entity.type = "document";
@@ -166,14 +167,14 @@ struct req_fx {
 
 static void req_fx_init(struct req_fx *x) {
   *x = (struct req_fx){
-    .rwmd = BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT,
-    .rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT,
-    .rrmd = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT,
-    .rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT,
-    .armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT,
-    .ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT,
-    .dd = BASE__V1__DATA_DELETE_REQUEST__INIT,
-    .rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT,
+      .rwmd = BASE__V1__RELATIONSHIP_WRITE_REQUEST_METADATA__INIT,
+      .rw = BASE__V1__RELATIONSHIP_WRITE_REQUEST__INIT,
+      .rrmd = BASE__V1__RELATIONSHIP_READ_REQUEST_METADATA__INIT,
+      .rr = BASE__V1__RELATIONSHIP_READ_REQUEST__INIT,
+      .armd = BASE__V1__ATTRIBUTE_READ_REQUEST_METADATA__INIT,
+      .ar = BASE__V1__ATTRIBUTE_READ_REQUEST__INIT,
+      .dd = BASE__V1__DATA_DELETE_REQUEST__INIT,
+      .rd = BASE__V1__RELATIONSHIP_DELETE_REQUEST__INIT,
   };
   write_fx_init(&x->w);
   filter_fx_init(&x->f);
@@ -218,7 +219,8 @@ static void test_valid_data_requests(void **state) {
   x.rd.filter = &x.f.tuples;
   expect_ok(&x.rd);
 
-  Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
+  Base__V1__BundleRunRequest__ArgumentsEntry arg =
+      BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
   arg.key = "creatorID";
   arg.value = "564";
   Base__V1__BundleRunRequest__ArgumentsEntry *args[] = {&arg};
@@ -301,29 +303,31 @@ static void test_id_pattern(void **state) {
   write_fx_init(&w);
   char x128[129], x129[130], star129[130];
   const struct field_case entity_id[] = {
-    {"*", NULL},
-    {"a_b-c@d.e:f+G9", NULL},
-    {fill(x128, 'x', 128), NULL},
-    {fill(x129, 'x', 129),
-     TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
-    /* length is checked before the pattern */
-    {fill(star129, '*', 129),
-     TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
-    {"a*", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
-    {"", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
+      {"*", NULL},
+      {"a_b-c@d.e:f+G9", NULL},
+      {fill(x128, 'x', 128), NULL},
+      {fill(x129, 'x', 129),
+       TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
+      /* length is checked before the pattern */
+      {fill(star129, '*', 129),
+       TUPLE0_ENTITY "invalid Entity.Id: value length must be at most 128 bytes"},
+      {"a*", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
+      {"", TUPLE0_ENTITY "invalid Entity.Id: value does not match regex pattern " ID_RE},
   };
   expect_field(&w.req, &w.entity.id, entity_id, N(entity_id));
 
   w.subject.id = "a b";
-  expect_error(&w.req, TUPLE0_SUBJECT "invalid Subject.Id: value does not match regex pattern " ID_RE);
+  expect_error(&w.req,
+               TUPLE0_SUBJECT "invalid Subject.Id: value does not match regex pattern " ID_RE);
 }
 
 static void test_id_pattern_spelled_out(void **state) {
   (void)state;
   Base__V1__WatchRequest wr = BASE__V1__WATCH_REQUEST__INIT;
   wr.tenant_id = "";
-  expect_error(&wr, "invalid WatchRequest.TenantId: value does not match regex pattern "
-                    "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\"");
+  expect_error(&wr,
+               "invalid WatchRequest.TenantId: value does not match regex pattern "
+               "\"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\"");
 }
 
 static void test_name_pattern(void **state) {
@@ -332,17 +336,18 @@ static void test_name_pattern(void **state) {
   write_fx_init(&w);
   char a64[65], a65[66];
   const struct field_case entity_type[] = {
-    {fill(a64, 'a', 64), NULL},
-    {fill(a65, 'a', 65), TUPLE0_ENTITY "invalid Entity.Type: value length must be at most 64 bytes"},
-    {"doc1", /* no digits in names */
-     "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | "
-     "caused by: invalid Tuple.Entity: embedded message failed validation | "
-     "caused by: invalid Entity.Type: value does not match regex pattern "
-     "\"^[a-zA-Z_]{1,64}$\""},
-    {"user\n", /* Go's $ is the end of the text */
-     TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
-    {"", TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
-    {"Document_Type", NULL},
+      {fill(a64, 'a', 64), NULL},
+      {fill(a65, 'a', 65),
+       TUPLE0_ENTITY "invalid Entity.Type: value length must be at most 64 bytes"},
+      {"doc1", /* no digits in names */
+       "invalid DataWriteRequest.Tuples[0]: embedded message failed validation | "
+       "caused by: invalid Tuple.Entity: embedded message failed validation | "
+       "caused by: invalid Entity.Type: value does not match regex pattern "
+       "\"^[a-zA-Z_]{1,64}$\""},
+      {"user\n", /* Go's $ is the end of the text */
+       TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
+      {"", TUPLE0_ENTITY "invalid Entity.Type: value does not match regex pattern " NAME_RE},
+      {"Document_Type", NULL},
   };
   expect_field(&w.req, &w.entity.type, entity_type, N(entity_type));
 }
@@ -353,18 +358,20 @@ static void test_tuple_rules(void **state) {
   write_fx_init(&w);
 
   w.tuple.relation = "";
-  expect_error(&w.req, TUPLE0 "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
+  expect_error(&w.req,
+               TUPLE0 "invalid Tuple.Relation: value does not match regex pattern " NAME_RE);
   w.tuple.relation = "viewer";
 
   w.subject.type = "us-er";
-  expect_error(&w.req, TUPLE0_SUBJECT "invalid Subject.Type: value does not match regex pattern " NAME_RE);
+  expect_error(&w.req,
+               TUPLE0_SUBJECT "invalid Subject.Type: value does not match regex pattern " NAME_RE);
   w.subject.type = "group";
 
   const struct field_case subject_relation[] = {
-    {"", NULL}, /* ignore_empty: direct subject */
-    {"member", NULL},
-    {"member2",
-     TUPLE0_SUBJECT "invalid Subject.Relation: value does not match regex pattern " NAME_RE},
+      {"", NULL}, /* ignore_empty: direct subject */
+      {"member", NULL},
+      {"member2",
+       TUPLE0_SUBJECT "invalid Subject.Relation: value does not match regex pattern " NAME_RE},
   };
   expect_field(&w.req, &w.subject.relation, subject_relation, N(subject_relation));
 
@@ -388,8 +395,8 @@ static void test_write_request_rules(void **state) {
   expect_ok(&w.req);
   w.req.tenant_id = "";
   w.req.metadata = NULL; /* first error only */
-  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value does not match regex pattern "
-                       ID_RE);
+  expect_error(&w.req,
+               "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
   w.req.tenant_id = "t1";
   expect_error(&w.req, "invalid DataWriteRequest.Metadata: value is required");
   w.req.metadata = &w.md;
@@ -402,8 +409,7 @@ static void test_write_request_rules(void **state) {
   bad_tuple.entity = &bad;
   w.tuples[1] = &bad_tuple;
   w.req.n_tuples = 2;
-  expect_error(&w.req, "invalid DataWriteRequest.Tuples[1]" EMBEDDED
-                       "invalid Tuple.Entity" EMBEDDED
+  expect_error(&w.req, "invalid DataWriteRequest.Tuples[1]" EMBEDDED "invalid Tuple.Entity" EMBEDDED
                        "invalid Entity.Id: value does not match regex pattern " ID_RE);
   w.tuples[1] = NULL;
   expect_error(&w.req, "invalid DataWriteRequest.Tuples[1]: value is required");
@@ -414,9 +420,9 @@ static void test_write_request_rules(void **state) {
                        "invalid Attribute.Entity: value is required");
   w.attr.entity = &w.attr_entity;
   w.attr_entity.type = "";
-  expect_error(&w.req, "invalid DataWriteRequest.Attributes[0]" EMBEDDED
-                       "invalid Attribute.Entity" EMBEDDED
-                       "invalid Entity.Type: value does not match regex pattern " NAME_RE);
+  expect_error(&w.req,
+               "invalid DataWriteRequest.Attributes[0]" EMBEDDED "invalid Attribute.Entity" EMBEDDED
+               "invalid Entity.Type: value does not match regex pattern " NAME_RE);
   w.attr_entity.type = "document";
   w.attr.attribute = "1 not a name"; /* Attribute.attribute has no rule */
   expect_ok(&w.req);
@@ -429,7 +435,8 @@ static void test_relationship_write_rules(void **state) {
   struct req_fx x;
   req_fx_init(&x);
   x.rw.n_tuples = 0;
-  expect_error(&x.rw, "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
+  expect_error(&x.rw,
+               "invalid RelationshipWriteRequest.Tuples: value must contain at least 1 item(s)");
   x.rw.n_tuples = 1;
   expect_ok(&x.rw);
   x.w.tuple.relation = "Viewer-1";
@@ -438,8 +445,9 @@ static void test_relationship_write_rules(void **state) {
   x.rw.metadata = NULL;
   expect_error(&x.rw, "invalid RelationshipWriteRequest.Metadata: value is required");
   x.rw.tenant_id = "t 1";
-  expect_error(&x.rw, "invalid RelationshipWriteRequest.TenantId: value does not match regex pattern "
-                      ID_RE);
+  expect_error(
+      &x.rw,
+      "invalid RelationshipWriteRequest.TenantId: value does not match regex pattern " ID_RE);
 }
 
 static void test_read_request_rules(void **state) {
@@ -455,9 +463,10 @@ static void test_read_request_rules(void **state) {
                       "invalid TupleFilter.Relation: value does not match regex pattern " NAME_RE);
   f->tuples.relation = "";
   f->subject.relation = "x1";
-  expect_error(&x.rr, "invalid RelationshipReadRequest.Filter" EMBEDDED
-                      "invalid TupleFilter.Subject" EMBEDDED
-                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  expect_error(&x.rr,
+               "invalid RelationshipReadRequest.Filter" EMBEDDED
+               "invalid TupleFilter.Subject" EMBEDDED
+               "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
   f->subject.relation = "";
   f->ids[0] = "not an id"; /* EntityFilter and SubjectFilter ids have no rule */
   f->entity.type = "";
@@ -475,8 +484,8 @@ static void test_read_request_rules(void **state) {
   x.ar.continuous_token = "";
   expect_ok(&x.ar);
   x.ar.tenant_id = "";
-  expect_error(&x.ar, "invalid AttributeReadRequest.TenantId: value does not match regex pattern "
-                      ID_RE);
+  expect_error(&x.ar,
+               "invalid AttributeReadRequest.TenantId: value does not match regex pattern " ID_RE);
 }
 
 static void test_delete_request_rules(void **state) {
@@ -491,17 +500,19 @@ static void test_delete_request_rules(void **state) {
   x.dd.attribute_filter = &x.f.attrs;
   expect_ok(&x.dd);
   x.f.subject.relation = "a.b";
-  expect_error(&x.dd, "invalid DataDeleteRequest.TupleFilter" EMBEDDED
-                      "invalid TupleFilter.Subject" EMBEDDED
-                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  expect_error(
+      &x.dd, "invalid DataDeleteRequest.TupleFilter" EMBEDDED "invalid TupleFilter.Subject" EMBEDDED
+             "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
 
   /* the filter is optional, but validated when set */
-  expect_error(&x.rd, "invalid RelationshipDeleteRequest.Filter" EMBEDDED
-                      "invalid TupleFilter.Subject" EMBEDDED
-                      "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
+  expect_error(&x.rd,
+               "invalid RelationshipDeleteRequest.Filter" EMBEDDED
+               "invalid TupleFilter.Subject" EMBEDDED
+               "invalid SubjectFilter.Relation: value does not match regex pattern " NAME_RE);
   x.rd.tenant_id = "";
-  expect_error(&x.rd, "invalid RelationshipDeleteRequest.TenantId: value does not match regex "
-                      "pattern " ID_RE);
+  expect_error(&x.rd,
+               "invalid RelationshipDeleteRequest.TenantId: value does not match regex "
+               "pattern " ID_RE);
 }
 
 static void test_tenant_id_on_every_service(void **state) {
@@ -516,16 +527,17 @@ static void test_tenant_id_on_every_service(void **state) {
   wr.tenant_id = too_long;
   expect_error(&wr, "invalid WatchRequest.TenantId: value length must be at most 128 bytes");
   Base__V1__SchemaWriteRequest sw = BASE__V1__SCHEMA_WRITE_REQUEST__INIT;
-  expect_error(&sw, "invalid SchemaWriteRequest.TenantId: value does not match regex pattern "
-                    ID_RE);
+  expect_error(&sw,
+               "invalid SchemaWriteRequest.TenantId: value does not match regex pattern " ID_RE);
   Base__V1__SchemaListRequest sl = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
   sl.tenant_id = "a/b";
-  expect_error(&sl, "invalid SchemaListRequest.TenantId: value does not match regex pattern "
-                    ID_RE);
+  expect_error(&sl,
+               "invalid SchemaListRequest.TenantId: value does not match regex pattern " ID_RE);
 
   Base__V1__SchemaPartialWriteRequest pw = BASE__V1__SCHEMA_PARTIAL_WRITE_REQUEST__INIT;
-  expect_error(&pw, "invalid SchemaPartialWriteRequest.TenantId: value does not match regex "
-                    "pattern " ID_RE);
+  expect_error(&pw,
+               "invalid SchemaPartialWriteRequest.TenantId: value does not match regex "
+               "pattern " ID_RE);
   pw.tenant_id = "t1";
   expect_error(&pw, "invalid SchemaPartialWriteRequest.Metadata: value is required");
 
@@ -541,11 +553,12 @@ static void test_tenant_create_rules(void **state) {
   char buf[128], name[128];
   Base__V1__TenantCreateRequest tc = BASE__V1__TENANT_CREATE_REQUEST__INIT;
 
-  expect_error(&tc, "invalid TenantCreateRequest.Id: value does not match regex pattern "
-                    "\"[a-zA-Z0-9-,]+\"");
+  expect_error(&tc,
+               "invalid TenantCreateRequest.Id: value does not match regex pattern "
+               "\"[a-zA-Z0-9-,]+\"");
   tc.id = "!!!";
-  expect_error(&tc, "invalid TenantCreateRequest.Id: value does not match regex pattern "
-                    TENANT_RE);
+  expect_error(&tc,
+               "invalid TenantCreateRequest.Id: value does not match regex pattern " TENANT_RE);
   tc.id = "!! a !!"; /* unanchored: one matching character is enough */
   expect_ok(&tc);
   tc.id = ",";
@@ -577,8 +590,10 @@ static void expect_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *b
   int rc = tc_validate_wire(desc, buf, len, &err);
   if (rc != want_rc) print_error("got %d %s\n", rc, err ? err : "(none)");
   assert_int_equal(rc, want_rc);
-  if (want) assert_string_equal(err, want);
-  else assert_null(err);
+  if (want)
+    assert_string_equal(err, want);
+  else
+    assert_null(err);
   free(err);
 }
 
@@ -589,8 +604,8 @@ static void expect_decode_error(const void *msg, const char *want) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   assert_true(len <= sizeof buf);
   protobuf_c_message_pack(msg, buf);
-  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len,
-              want ? TC_EVALIDATION : 0, want);
+  expect_scan(((const ProtobufCMessage *)msg)->descriptor, buf, len, want ? TC_EVALIDATION : 0,
+              want);
 }
 
 static void test_invalid_utf8(void **state) {
@@ -601,18 +616,19 @@ static void test_invalid_utf8(void **state) {
   w.subject.id = "\xff";
   expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = ""; /* the decoder fails before any rule is checked */
-  expect_error(&w.req, "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
+  expect_error(&w.req,
+               "invalid DataWriteRequest.TenantId: value does not match regex pattern " ID_RE);
   expect_decode_error(&w.req, "proto: field base.v1.Subject.id contains invalid UTF-8");
   w.req.tenant_id = "t1";
   w.subject.id = "alice";
 
   const char *bad[] = {
-    "\xc0\xaf",         /* overlong '/' */
-    "\xe0\x80\xaf",     /* overlong '/' */
-    "\xed\xa0\x80",     /* surrogate U+D800 */
-    "\xf4\x90\x80\x80", /* past U+10FFFF */
-    "\xe2\x82",         /* truncated */
-    "a\x80",            /* stray continuation */
+      "\xc0\xaf",         /* overlong '/' */
+      "\xe0\x80\xaf",     /* overlong '/' */
+      "\xed\xa0\x80",     /* surrogate U+D800 */
+      "\xf4\x90\x80\x80", /* past U+10FFFF */
+      "\xe2\x82",         /* truncated */
+      "a\x80",            /* stray continuation */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     w.attr.attribute = (char *)bad[i];
@@ -621,7 +637,8 @@ static void test_invalid_utf8(void **state) {
   w.attr.attribute = "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9"; /* valid 4, 3 and 2 byte forms */
   expect_decode_error(&w.req, NULL);
 
-  Base__V1__BundleRunRequest__ArgumentsEntry arg = BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
+  Base__V1__BundleRunRequest__ArgumentsEntry arg =
+      BASE__V1__BUNDLE_RUN_REQUEST__ARGUMENTS_ENTRY__INIT;
   arg.key = "creatorID";
   arg.value = "\xfe";
   Base__V1__BundleRunRequest__ArgumentsEntry *args[] = {&arg};
@@ -629,8 +646,9 @@ static void test_invalid_utf8(void **state) {
   br.tenant_id = "t1";
   br.n_arguments = 1;
   br.arguments = args;
-  expect_decode_error(&br, "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
-                    "invalid UTF-8");
+  expect_decode_error(&br,
+                      "proto: field base.v1.BundleRunRequest.ArgumentsEntry.value contains "
+                      "invalid UTF-8");
 
   struct filter_fx f;
   filter_fx_init(&f);
@@ -786,7 +804,7 @@ static size_t nested_children(uint8_t *buf, size_t cap, int pairs) {
     uint8_t hdr[6];
     size_t h = 1;
     hdr[0] = 0x12; /* field 2, length-delimited: Child.rewrite and Rewrite.children */
-    for (size_t v = len; ; v >>= 7) {
+    for (size_t v = len;; v >>= 7) {
       hdr[h++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
       if (v < 0x80) break;
     }
@@ -812,34 +830,35 @@ static void test_wire_depth_and_malformed(void **state) {
   err = NULL;
   /* Bytes that do not parse are left to protobuf-c; unknown fields skipped. */
   static const uint8_t cut[] = {0x0a, 0x05, 'a', 0};
-  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, cut,
-                                    sizeof cut, &err), 0);
+  assert_int_equal(
+      tc_validate_wire(&base__v1__tenant_delete_request__descriptor, cut, sizeof cut, &err), 0);
   static const uint8_t unknown[] = {0xfa, 0x07, 0x02, 'a', 0, 0x0d, 1, 2, 3, 4, 0x0a, 0x01, 'x'};
-  assert_int_equal(tc_validate_wire(&base__v1__tenant_delete_request__descriptor, unknown,
-                                    sizeof unknown, &err), 0);
+  assert_int_equal(
+      tc_validate_wire(&base__v1__tenant_delete_request__descriptor, unknown, sizeof unknown, &err),
+      0);
   assert_null(err);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_valid_data_requests),
-    cmocka_unit_test(test_valid_filters_may_be_empty),
-    cmocka_unit_test(test_valid_other_services),
-    cmocka_unit_test(test_id_pattern),
-    cmocka_unit_test(test_id_pattern_spelled_out),
-    cmocka_unit_test(test_name_pattern),
-    cmocka_unit_test(test_tuple_rules),
-    cmocka_unit_test(test_write_request_rules),
-    cmocka_unit_test(test_relationship_write_rules),
-    cmocka_unit_test(test_read_request_rules),
-    cmocka_unit_test(test_delete_request_rules),
-    cmocka_unit_test(test_tenant_id_on_every_service),
-    cmocka_unit_test(test_tenant_create_rules),
-    cmocka_unit_test(test_invalid_utf8),
-    cmocka_unit_test(test_wire_nul),
-    cmocka_unit_test(test_wire_utf8_first),
-    cmocka_unit_test(test_wire_depth_and_malformed),
-    cmocka_unit_test(test_wire_any_value),
+      cmocka_unit_test(test_valid_data_requests),
+      cmocka_unit_test(test_valid_filters_may_be_empty),
+      cmocka_unit_test(test_valid_other_services),
+      cmocka_unit_test(test_id_pattern),
+      cmocka_unit_test(test_id_pattern_spelled_out),
+      cmocka_unit_test(test_name_pattern),
+      cmocka_unit_test(test_tuple_rules),
+      cmocka_unit_test(test_write_request_rules),
+      cmocka_unit_test(test_relationship_write_rules),
+      cmocka_unit_test(test_read_request_rules),
+      cmocka_unit_test(test_delete_request_rules),
+      cmocka_unit_test(test_tenant_id_on_every_service),
+      cmocka_unit_test(test_tenant_create_rules),
+      cmocka_unit_test(test_invalid_utf8),
+      cmocka_unit_test(test_wire_nul),
+      cmocka_unit_test(test_wire_utf8_first),
+      cmocka_unit_test(test_wire_depth_and_malformed),
+      cmocka_unit_test(test_wire_any_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,8 +106,10 @@ static void release(tc__grpc_call_t *c) {
   if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
   free(c->call.errmsg);
   free(c->authorization);
-  if (c->prev) c->prev->next = c->next;
-  else if (s->calls == c) s->calls = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (s->calls == c)
+    s->calls = c->next;
   if (c->next) c->next->prev = c->prev;
   free(c);
   tc__grpc_server_released(s);

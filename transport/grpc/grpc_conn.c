@@ -56,8 +56,7 @@ int tc__grpc_conn_room(tc_grpc_server_t *s) {
   if (s->stopping) return 0;
   if (!s->max_conns) return 1;
   if (s->n_owned + s->n_handshaking + s->n_relays < s->max_conns) return 1;
-  if (uv_now(s->loop) - s->last_sweep >= SWEEP_INTERVAL_MS ||
-      uv_now(s->loop) < s->last_sweep)
+  if (uv_now(s->loop) - s->last_sweep >= SWEEP_INTERVAL_MS || uv_now(s->loop) < s->last_sweep)
     sweep(s);
   return s->n_owned + s->n_handshaking + s->n_relays < s->max_conns;
 }

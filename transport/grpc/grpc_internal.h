@@ -71,11 +71,11 @@ struct tc_grpc_server_s {
   grpc_server_credentials *insecure; /* for every handed connection */
   int max_conns;                     /* 0: unlimited, nothing tracked */
   int handshake_timeout_ms;
-  int n_handshaking;          /* accepted, not yet handed to gRPC nor closed */
-  int n_relays;               /* TLS relays past their handshake, until closed */
-  tc__grpc_owned_t *owned;    /* max_conns entries */
+  int n_handshaking;       /* accepted, not yet handed to gRPC nor closed */
+  int n_relays;            /* TLS relays past their handshake, until closed */
+  tc__grpc_owned_t *owned; /* max_conns entries */
   int n_owned;
-  uint64_t last_sweep;        /* uv_now() of the last sweep of owned */
+  uint64_t last_sweep;          /* uv_now() of the last sweep of owned */
   tc__grpc_preface_t *prefaces; /* plaintext connections waiting for their preface */
   tc_tls_ctx_t *tls;            /* NULL: plaintext; borrowed (grpc_tls.c) */
   tc__grpc_tls_t *tls_conns;    /* TLS connections, in handshake or relaying */

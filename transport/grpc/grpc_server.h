@@ -29,8 +29,8 @@ typedef struct tc_grpc_opts_s {
   int max_recv_message_bytes; /* 0: gRPC's default, 4 MiB */
   int max_send_message_bytes; /* 0: gRPC's default, unlimited */
   const tc_method_t *(*find_method)(const char *path); /* the core passes tc_method_find */
-  tc_server_t *server;        /* stored into each tc_call_t */
-  tc_tls_ctx_t *tls;          /* NULL: plaintext; else TLS ends on the loop (borrowed) */
+  tc_server_t *server;                                 /* stored into each tc_call_t */
+  tc_tls_ctx_t *tls; /* NULL: plaintext; else TLS ends on the loop (borrowed) */
 } tc_grpc_opts_t;
 
 typedef struct tc_grpc_server_s tc_grpc_server_t;

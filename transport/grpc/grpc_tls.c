@@ -35,17 +35,17 @@
 #define PAUSED_CHECK_MS 250
 
 struct tc__grpc_tls_s {
-  uv_tcp_t tcp;   /* the client: ciphertext */
-  uv_pipe_t pipe; /* our end of the socketpair: plaintext to and from gRPC */
+  uv_tcp_t tcp;     /* the client: ciphertext */
+  uv_pipe_t pipe;   /* our end of the socketpair: plaintext to and from gRPC */
   uv_timer_t timer; /* the deadline of the handshake and the preface */
   tc_tls_conn_t *tls;
   tc_grpc_server_t *s; /* NULL once the server is gone */
   tc__grpc_tls_t *prev, *next;
   int handles, closing;
-  int handshaking; /* counted by tc__grpc_handshake_begin */
-  int pipe_open;        /* gRPC has its end: the preface is in */
-  int relaying;         /* counted by tc__grpc_relay_begin */
-  size_t preface_seen;  /* bytes of the HTTP/2 preface received */
+  int handshaking;     /* counted by tc__grpc_handshake_begin */
+  int pipe_open;       /* gRPC has its end: the preface is in */
+  int relaying;        /* counted by tc__grpc_relay_begin */
+  size_t preface_seen; /* bytes of the HTTP/2 preface received */
   int tcp_paused, pipe_paused;
 };
 

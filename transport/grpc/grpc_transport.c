@@ -30,7 +30,8 @@ static int grpc_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   if (rc != 0) return free(t), rc;
   /* Under TLS a connection holds three descriptors: the client's socket and
    * both ends of the socketpair to gRPC (grpc_tls.c). */
-  *plan = (tc_transport_plan_t){.enabled = 1, .tls = t->tls != NULL,
+  *plan = (tc_transport_plan_t){.enabled = 1,
+                                .tls = t->tls != NULL,
                                 .max_connections = cfg->grpc_max_connections,
                                 .max_key = "server.grpc.max_connections",
                                 .fds_per_connection = t->tls ? 3 : 1};
@@ -63,13 +64,18 @@ static void grpc_stop(void *inst, void (*cb)(void *arg), void *arg) {
     cb(arg);
 }
 
-static void grpc_reload_tls(void *inst) { tc_tls_ctx_reload_logged(((grpc_transport_t *)inst)->tls); }
+static void grpc_reload_tls(void *inst) {
+  tc_tls_ctx_reload_logged(((grpc_transport_t *)inst)->tls);
+}
 
 static void grpc_free(void *inst) {
   if (inst) tc_tls_ctx_free(((grpc_transport_t *)inst)->tls);
   free(inst);
 }
 
-const tc_transport_t tc_grpc_transport = {.name = "grpc", .open = grpc_open, .start = grpc_start,
-                                          .stop = grpc_stop, .reload_tls = grpc_reload_tls,
+const tc_transport_t tc_grpc_transport = {.name = "grpc",
+                                          .open = grpc_open,
+                                          .start = grpc_start,
+                                          .stop = grpc_stop,
+                                          .reload_tls = grpc_reload_tls,
                                           .free = grpc_free};

@@ -139,8 +139,8 @@ static void on_header_timeout(uv_timer_t *t) { tc__http_conn_close(t->data); }
 
 static void arm_header_timer(tc__http_conn_t *c) {
   int ms = c->srv->opts.header_timeout_ms;
-  uv_timer_start(&c->timer, on_header_timeout,
-                 (uint64_t)(ms > 0 ? ms : DEFAULT_HEADER_TIMEOUT_MS), 0);
+  uv_timer_start(&c->timer, on_header_timeout, (uint64_t)(ms > 0 ? ms : DEFAULT_HEADER_TIMEOUT_MS),
+                 0);
 }
 
 /* The last write of a response completed: next request, or close. */
@@ -233,10 +233,11 @@ void tc__http_respond(tc__http_conn_t *c, int status, const char *body, const ch
     head = tc_format("HTTP/1.1 204 No Content\r\n%s%s\r\n", c->cors ? c->cors : "",
                      c->keep_alive ? "" : "Connection: close\r\n");
   else
-    head = tc_format("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "%s%s%s\r\n",
-                     status, reason(status), blen, c->cors ? c->cors : "", extra ? extra : "",
-                     c->keep_alive ? "" : "Connection: close\r\n");
+    head = tc_format(
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+        "%s%s%s\r\n",
+        status, reason(status), blen, c->cors ? c->cors : "", extra ? extra : "",
+        c->keep_alive ? "" : "Connection: close\r\n");
   if (!head) {
     tc__http_conn_close(c);
     return;
@@ -252,8 +253,8 @@ int tc__http_stream_open(tc__http_conn_t *c) {
   c->chunked = !(c->parser.http_major == 1 && c->parser.http_minor == 0);
   if (!c->chunked) c->keep_alive = 0;
   char *head = tc_format("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n%s%s%s\r\n",
-                         c->chunked ? "Transfer-Encoding: chunked\r\n" : "",
-                         c->cors ? c->cors : "", c->keep_alive ? "" : "Connection: close\r\n");
+                         c->chunked ? "Transfer-Encoding: chunked\r\n" : "", c->cors ? c->cors : "",
+                         c->keep_alive ? "" : "Connection: close\r\n");
   if (!head) {
     tc__http_conn_close(c);
     return TC_ENOMEM;
@@ -320,9 +321,9 @@ static int store_header(tc__http_conn_t *c) {
   if (strcasecmp(f, "authorization") == 0) return take_authorization(c);
   if (strcasecmp(f, "origin") == 0) return take(&c->origin, &c->value);
   if (strcasecmp(f, "access-control-request-method") == 0) return take(&c->acr_method, &c->value);
-  if (strcasecmp(f, "access-control-request-headers") == 0)
-    return take(&c->acr_headers, &c->value);
-  if (strcasecmp(f, "expect") == 0 && c->value.len && strcasecmp(c->value.data, "100-continue") == 0)
+  if (strcasecmp(f, "access-control-request-headers") == 0) return take(&c->acr_headers, &c->value);
+  if (strcasecmp(f, "expect") == 0 && c->value.len &&
+      strcasecmp(c->value.data, "100-continue") == 0)
     c->expect_continue = 1;
   return 0;
 }
@@ -458,9 +459,7 @@ static int tls_plain(void *arg, const char *data, size_t len) {
   return buf_append(&c->in, data, len);
 }
 
-static void tls_written(void *arg, void *token, int status) {
-  write_done(arg, token, status);
-}
+static void tls_written(void *arg, void *token, int status) { write_done(arg, token, status); }
 
 /* The engine's own records left the queue. */
 static void tls_flushed(void *arg) {

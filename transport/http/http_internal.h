@@ -51,12 +51,12 @@ struct tc__http_conn_s {
   int expect_continue;
   int reject; /* HTTP status for a request refused while being read */
   /* The request being answered. */
-  int busy;        /* from message complete until its last write completed */
+  int busy; /* from message complete until its last write completed */
   int keep_alive;
-  int head;        /* HEAD: headers only */
-  int stream_open; /* a stream's status line and headers are written */
-  int chunked;     /* the stream uses chunked framing (not HTTP/1.0) */
-  char *cors;      /* CORS header lines for the response */
+  int head;              /* HEAD: headers only */
+  int stream_open;       /* a stream's status line and headers are written */
+  int chunked;           /* the stream uses chunked framing (not HTTP/1.0) */
+  char *cors;            /* CORS header lines for the response */
   tc__http_call_t *call; /* in flight, until done() or the client leaves */
   int reading, closing, handles;
   tc_tls_conn_t *tls; /* NULL: plaintext */
@@ -116,9 +116,9 @@ typedef struct tc__http_route_s {
  * (borrowed from the pattern, its length in *param_name_len); 501 when a route
  * has the path but another method; 404 when none has it; 400 for a
  * parameter that does not decode; TC_ENOMEM. */
-int tc__http_route_match(enum http_method method, const char *path,
-                         const tc__http_route_t **route, char **param, size_t *param_len,
-                         const char **param_name, size_t *param_name_len);
+int tc__http_route_match(enum http_method method, const char *path, const tc__http_route_t **route,
+                         char **param, size_t *param_len, const char **param_name,
+                         size_t *param_name_len);
 
 /* The i-th route of the table, NULL past its end (tests walk every route). */
 const tc__http_route_t *tc__http_route_at(size_t i);

@@ -99,9 +99,9 @@ static int matches(const char *pattern, const char *path, const char **seg, size
   return *pattern == '\0' && *path == '\0';
 }
 
-int tc__http_route_match(enum http_method method, const char *path,
-                         const tc__http_route_t **route, char **param, size_t *param_len,
-                         const char **param_name, size_t *param_name_len) {
+int tc__http_route_match(enum http_method method, const char *path, const tc__http_route_t **route,
+                         char **param, size_t *param_len, const char **param_name,
+                         size_t *param_name_len) {
   int other_method = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     const char *seg;
@@ -172,27 +172,29 @@ char *tc__http_cors_headers(const tc_http_opts_t *opts, enum http_method method,
     const char *hdrs = req->req_headers ? req->req_headers : "";
     if (!req->origin || !origin_allowed(opts, req->origin) || !method_allowed(req->req_method) ||
         !headers_allowed(opts, hdrs))
-      return tc_format("Vary: Origin, Access-Control-Request-Method, "
-                       "Access-Control-Request-Headers\r\n");
+      return tc_format(
+          "Vary: Origin, Access-Control-Request-Method, "
+          "Access-Control-Request-Headers\r\n");
     char *m = strdup(req->req_method);
     if (!m) return NULL;
     for (char *p = m; *p; p++) *p = (char)toupper((unsigned char)*p);
-    char *h = tc_format("Vary: Origin, Access-Control-Request-Method, "
-                        "Access-Control-Request-Headers\r\n"
-                        "Access-Control-Allow-Origin: %s\r\n"
-                        "Access-Control-Allow-Methods: %s\r\n"
-                        "%s%s%s"
-                        "Access-Control-Allow-Credentials: true\r\n",
-                        req->origin, m, *hdrs ? "Access-Control-Allow-Headers: " : "", hdrs,
-                        *hdrs ? "\r\n" : "");
+    char *h = tc_format(
+        "Vary: Origin, Access-Control-Request-Method, "
+        "Access-Control-Request-Headers\r\n"
+        "Access-Control-Allow-Origin: %s\r\n"
+        "Access-Control-Allow-Methods: %s\r\n"
+        "%s%s%s"
+        "Access-Control-Allow-Credentials: true\r\n",
+        req->origin, m, *hdrs ? "Access-Control-Allow-Headers: " : "", hdrs, *hdrs ? "\r\n" : "");
     free(m);
     return h;
   }
   if (!req->origin) return tc_format("Vary: Origin\r\n");
   if (!origin_allowed(opts, req->origin)) return tc_format("Vary: Origin\r\n");
-  return tc_format("Vary: Origin\r\nAccess-Control-Allow-Origin: %s\r\n"
-                   "Access-Control-Allow-Credentials: true\r\n",
-                   req->origin);
+  return tc_format(
+      "Vary: Origin\r\nAccess-Control-Allow-Origin: %s\r\n"
+      "Access-Control-Allow-Credentials: true\r\n",
+      req->origin);
 }
 
 int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len, char *value,
@@ -209,8 +211,8 @@ int tc__http_param_set(ProtobufCMessage *msg, const char *name, size_t name_len,
   if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
     rc = TC_EINVAL;
   else
-    rc = tc_validate_string(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len,
-                            errmsg);
+    rc =
+        tc_validate_string(&(tc_field_step_t){msg->descriptor, f, -1}, 1, value, value_len, errmsg);
   if (rc) {
     free(value);
     return rc;

@@ -24,17 +24,20 @@
 typedef struct tc_tls_ctx_s tc_tls_ctx_t; /* tls_context.h */
 
 typedef struct tc_http_opts_s {
-  const char *host; int port;              /* server.host ("" = 0.0.0.0), server.http.port; 0 = any */
-  const tc_method_t *(*find_method)(const char *path);  /* tc_method_find */
-  tc_server_t *server;                     /* stored into each tc_call_t */
-  char **cors_origins; size_t n_cors_origins; /* none: "*" */
-  char **cors_headers; size_t n_cors_headers; /* none: "*" */
-  size_t max_header_bytes;  /* request line + headers; 0: http-parser's 80 KiB; over: 431 */
-  size_t max_body_bytes;    /* 0: 4 MiB; over: 413 */
-  size_t max_connections;   /* 0: unlimited; over: accepted and closed at once */
-  int header_timeout_ms;    /* 0: 10 s; to read a request (head and body), and idle
+  const char *host;
+  int port; /* server.host ("" = 0.0.0.0), server.http.port; 0 = any */
+  const tc_method_t *(*find_method)(const char *path); /* tc_method_find */
+  tc_server_t *server;                                 /* stored into each tc_call_t */
+  char **cors_origins;
+  size_t n_cors_origins; /* none: "*" */
+  char **cors_headers;
+  size_t n_cors_headers;   /* none: "*" */
+  size_t max_header_bytes; /* request line + headers; 0: http-parser's 80 KiB; over: 431 */
+  size_t max_body_bytes;   /* 0: 4 MiB; over: 413 */
+  size_t max_connections;  /* 0: unlimited; over: accepted and closed at once */
+  int header_timeout_ms;   /* 0: 10 s; to read a request (head and body), and idle
                                keep-alive; never while a response or stream is written */
-  tc_tls_ctx_t *tls;        /* NULL: plaintext; else HTTPS with it (borrowed, may be reloaded) */
+  tc_tls_ctx_t *tls;       /* NULL: plaintext; else HTTPS with it (borrowed, may be reloaded) */
 } tc_http_opts_t;
 
 typedef struct tc_http_server_s tc_http_server_t;

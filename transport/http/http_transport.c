@@ -30,7 +30,8 @@ static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   int rc = tc_tls_ctx_load_if(cfg->http_tls_enabled, "server.http.tls", cfg->http_tls_cert,
                               cfg->http_tls_key, "http/1.1", &t->tls, errmsg);
   if (rc != 0) return free(t), rc;
-  *plan = (tc_transport_plan_t){.enabled = 1, .tls = t->tls != NULL,
+  *plan = (tc_transport_plan_t){.enabled = 1,
+                                .tls = t->tls != NULL,
                                 .max_connections = cfg->http_max_connections,
                                 .max_key = "server.http.max_connections",
                                 .fds_per_connection = 1};
@@ -66,13 +67,18 @@ static void http_stop(void *inst, void (*cb)(void *arg), void *arg) {
     cb(arg);
 }
 
-static void http_reload_tls(void *inst) { tc_tls_ctx_reload_logged(((http_transport_t *)inst)->tls); }
+static void http_reload_tls(void *inst) {
+  tc_tls_ctx_reload_logged(((http_transport_t *)inst)->tls);
+}
 
 static void http_free(void *inst) {
   if (inst) tc_tls_ctx_free(((http_transport_t *)inst)->tls);
   free(inst);
 }
 
-const tc_transport_t tc_http_transport = {.name = "http", .open = http_open, .start = http_start,
-                                          .stop = http_stop, .reload_tls = http_reload_tls,
+const tc_transport_t tc_http_transport = {.name = "http",
+                                          .open = http_open,
+                                          .start = http_start,
+                                          .stop = http_stop,
+                                          .reload_tls = http_reload_tls,
                                           .free = http_free};

@@ -49,22 +49,18 @@ static void put_double(FILE *f, double v) {
   }
   for (prec = 1; prec < 17; prec++) {
     snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
-    if (strtod(sci, NULL) == v)
-      break;
+    if (strtod(sci, NULL) == v) break;
   }
-  if (prec == 17)
-    snprintf(sci, sizeof(sci), "%.16e", v);
+  if (prec == 17) snprintf(sci, sizeof(sci), "%.16e", v);
   if (*p == '-') {
     fputc('-', f);
     p++;
   }
   for (; *p != 'e'; p++) {
-    if (*p != '.')
-      digits[n++] = *p;
+    if (*p != '.') digits[n++] = *p;
   }
   exp10 = atoi(p + 1);
-  while (n > 1 && digits[n - 1] == '0')
-    n--;
+  while (n > 1 && digits[n - 1] == '0') n--;
   if (fabs(v) < 1e-6 || fabs(v) >= 1e21) {
     fputc(digits[0], f);
     if (n > 1) {
@@ -74,13 +70,11 @@ static void put_double(FILE *f, double v) {
     fprintf(f, "e%c%d", exp10 < 0 ? '-' : '+', abs(exp10));
   } else if (exp10 < 0) {
     fputs("0.", f);
-    for (i = 0; i < -exp10 - 1; i++)
-      fputc('0', f);
+    for (i = 0; i < -exp10 - 1; i++) fputc('0', f);
     fwrite(digits, 1, (size_t)n, f);
   } else if (exp10 >= n - 1) {
     fwrite(digits, 1, (size_t)n, f);
-    for (i = 0; i < exp10 - (n - 1); i++)
-      fputc('0', f);
+    for (i = 0; i < exp10 - (n - 1); i++) fputc('0', f);
   } else {
     fwrite(digits, 1, (size_t)exp10 + 1, f);
     fputc('.', f);
@@ -98,8 +92,7 @@ static void put_value(FILE *f, const json_t *v) {
   case JSON_OBJECT:
     fputc('{', f);
     json_object_foreach((json_t *)v, key, item) {
-      if (!first)
-        fputc(',', f);
+      if (!first) fputc(',', f);
       first = 0;
       put_string(f, key, strlen(key));
       fputc(':', f);
@@ -110,30 +103,17 @@ static void put_value(FILE *f, const json_t *v) {
   case JSON_ARRAY:
     fputc('[', f);
     json_array_foreach(v, i, item) {
-      if (i > 0)
-        fputc(',', f);
+      if (i > 0) fputc(',', f);
       put_value(f, item);
     }
     fputc(']', f);
     break;
-  case JSON_STRING:
-    put_string(f, json_string_value(v), json_string_length(v));
-    break;
-  case JSON_INTEGER:
-    fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    break;
-  case JSON_REAL:
-    put_double(f, json_real_value(v));
-    break;
-  case JSON_TRUE:
-    fputs("true", f);
-    break;
-  case JSON_FALSE:
-    fputs("false", f);
-    break;
-  case JSON_NULL:
-    fputs("null", f);
-    break;
+  case JSON_STRING: put_string(f, json_string_value(v), json_string_length(v)); break;
+  case JSON_INTEGER: fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+  case JSON_REAL: put_double(f, json_real_value(v)); break;
+  case JSON_TRUE: fputs("true", f); break;
+  case JSON_FALSE: fputs("false", f); break;
+  case JSON_NULL: fputs("null", f); break;
   }
 }
 
@@ -143,8 +123,7 @@ char *tc_json_text(const json_t *value) {
   FILE *f = open_memstream(&buf, &size);
   int bad;
 
-  if (f == NULL)
-    return NULL;
+  if (f == NULL) return NULL;
   put_value(f, value);
   bad = ferror(f);
   if (fclose(f) != 0 || bad) {

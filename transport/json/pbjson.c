@@ -42,17 +42,12 @@ static size_t elem_size(ProtobufCType type) {
   case PROTOBUF_C_TYPE_SFIXED64:
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_DOUBLE: return 8;
+  case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
   case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  default:
-    return 4;
+  case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+  case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+  default: return 4;
   }
 }
 
@@ -68,16 +63,14 @@ static bool is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFiel
   if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE ||
       e->n_fields != 2 || e->fields[0].id != 1 || e->fields[1].id != 2)
     return false;
-  if (strncmp(e->name, parent->name, plen) != 0 || e->name[plen] != '.')
-    return false;
+  if (strncmp(e->name, parent->name, plen) != 0 || e->name[plen] != '.') return false;
   n = e->name + plen + 1;
   for (p = f->name; *p != '\0'; p++) {
     if (*p == '_') {
       up = true;
       continue;
     }
-    if (*n++ != (up && *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p))
-      return false;
+    if (*n++ != (up && *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p)) return false;
     up = false;
   }
   return strcmp(n, "Entry") == 0;
@@ -93,10 +86,8 @@ static bool oneof_unset(const ProtobufCMessage *m, const ProtobufCFieldDescripto
 static json_t *enc_message(const ProtobufCMessage *m, int depth);
 
 static json_t *enc_double(double v) {
-  if (isnan(v))
-    return json_string("NaN");
-  if (isinf(v))
-    return json_string(v > 0 ? "Infinity" : "-Infinity");
+  if (isnan(v)) return json_string("NaN");
+  if (isinf(v)) return json_string(v > 0 ? "Infinity" : "-Infinity");
   return json_real(v);
 }
 
@@ -116,11 +107,9 @@ static json_t *enc_value(const ProtobufCFieldDescriptor *f, const void *p, int d
   switch (f->type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    return json_integer(*(const int32_t *)p);
+  case PROTOBUF_C_TYPE_SFIXED32: return json_integer(*(const int32_t *)p);
   case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return json_integer(*(const uint32_t *)p);
+  case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)p);
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
   case PROTOBUF_C_TYPE_SFIXED64:
@@ -128,24 +117,18 @@ static json_t *enc_value(const ProtobufCFieldDescriptor *f, const void *p, int d
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
     return enc_owned_string(tc_format("%" PRIu64, *(const uint64_t *)p));
-  case PROTOBUF_C_TYPE_FLOAT:
-    return enc_double(*(const float *)p);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return enc_double(*(const double *)p);
-  case PROTOBUF_C_TYPE_BOOL:
-    return json_boolean(*(const protobuf_c_boolean *)p);
+  case PROTOBUF_C_TYPE_FLOAT: return enc_double(*(const float *)p);
+  case PROTOBUF_C_TYPE_DOUBLE: return enc_double(*(const double *)p);
+  case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);
   case PROTOBUF_C_TYPE_ENUM:
     ev = protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
     return ev ? json_string(ev->name) : json_integer(*(const int *)p);
-  case PROTOBUF_C_TYPE_STRING:
-    s = *(char *const *)p;
-    return json_string(s ? s : "");
+  case PROTOBUF_C_TYPE_STRING: s = *(char *const *)p; return json_string(s ? s : "");
   case PROTOBUF_C_TYPE_BYTES:
     bd = p;
     return enc_owned_string(tc_base64_encode(bd->data ? bd->data : (const uint8_t *)"", bd->len));
   case PROTOBUF_C_TYPE_MESSAGE:
-    if (*(ProtobufCMessage *const *)p == NULL)
-      return json_null();
+    if (*(ProtobufCMessage *const *)p == NULL) return json_null();
     return enc_message(*(ProtobufCMessage *const *)p, depth + 1);
   }
   return NULL;
@@ -165,28 +148,18 @@ static int map_item_cmp(const void *pa, const void *pb) {
 
 #define CMP_AS(T) ((*(const T *)ka > *(const T *)kb) - (*(const T *)ka < *(const T *)kb))
   switch (kf->type) {
-  case PROTOBUF_C_TYPE_STRING:
-    c = strcmp(*(char *const *)ka, *(char *const *)kb);
-    break;
+  case PROTOBUF_C_TYPE_STRING: c = strcmp(*(char *const *)ka, *(char *const *)kb); break;
   case PROTOBUF_C_TYPE_BOOL:
     c = (*(const protobuf_c_boolean *)ka > 0) - (*(const protobuf_c_boolean *)kb > 0);
     break;
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    c = CMP_AS(int64_t);
-    break;
+  case PROTOBUF_C_TYPE_SFIXED64: c = CMP_AS(int64_t); break;
   case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    c = CMP_AS(uint64_t);
-    break;
+  case PROTOBUF_C_TYPE_FIXED64: c = CMP_AS(uint64_t); break;
   case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    c = CMP_AS(uint32_t);
-    break;
-  default:
-    c = CMP_AS(int32_t);
-    break;
+  case PROTOBUF_C_TYPE_FIXED32: c = CMP_AS(uint32_t); break;
+  default: c = CMP_AS(int32_t); break;
   }
 #undef CMP_AS
   if (c == 0) /* duplicate keys: the later entry wins, as on the wire */
@@ -202,13 +175,11 @@ static char *map_key_text(const ProtobufCMessage *entry) {
   json_t *v;
   char *text;
 
-  if (kf->type == PROTOBUF_C_TYPE_STRING)
-    return strdup(*(char *const *)k ? *(char *const *)k : "");
+  if (kf->type == PROTOBUF_C_TYPE_STRING) return strdup(*(char *const *)k ? *(char *const *)k : "");
   if (kf->type == PROTOBUF_C_TYPE_BOOL)
     return strdup(*(const protobuf_c_boolean *)k ? "true" : "false");
   v = enc_value(kf, k, 0);
-  if (v == NULL)
-    return NULL;
+  if (v == NULL) return NULL;
   text = json_is_string(v) ? strdup(json_string_value(v)) : tc_json_text(v);
   json_decref(v);
   return text;
@@ -222,8 +193,7 @@ static json_t *enc_map(const ProtobufCFieldDescriptor *f, ProtobufCMessage *cons
   struct map_item *items = malloc((n ? n : 1) * sizeof(*items));
   size_t i;
 
-  if (obj == NULL || items == NULL)
-    goto fail;
+  if (obj == NULL || items == NULL) goto fail;
   for (i = 0; i < n; i++) {
     items[i].entry = entries[i];
     items[i].index = i;
@@ -235,8 +205,7 @@ static json_t *enc_map(const ProtobufCFieldDescriptor *f, ProtobufCMessage *cons
     int rc = v ? json_object_set_new(obj, key, v) : -1;
 
     free(key);
-    if (rc != 0)
-      goto fail;
+    if (rc != 0) goto fail;
   }
   free(items);
   return obj;
@@ -252,12 +221,10 @@ static json_t *enc_field(const ProtobufCMessage *m, const ProtobufCFieldDescript
   const char *arr;
   json_t *list;
 
-  if (f->label != PROTOBUF_C_LABEL_REPEATED)
-    return enc_value(f, p, depth);
+  if (f->label != PROTOBUF_C_LABEL_REPEATED) return enc_value(f, p, depth);
   n = *(const size_t *)CAT(m, f->quantifier_offset);
   arr = *(const char *const *)p;
-  if (is_map(m->descriptor, f))
-    return enc_map(f, (ProtobufCMessage *const *)arr, n, depth);
+  if (is_map(m->descriptor, f)) return enc_map(f, (ProtobufCMessage *const *)arr, n, depth);
   list = json_array();
   for (i = 0; list != NULL && i < n; i++) {
     if (json_array_append_new(list, enc_value(f, arr + i * stride, depth)) != 0) {
@@ -276,10 +243,8 @@ static int enc_fields(const ProtobufCMessage *m, json_t *obj, int depth) {
   for (i = 0; i < desc->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &desc->fields[i];
 
-    if (oneof_unset(m, f))
-      continue;
-    if (json_object_set_new(obj, f->name, enc_field(m, f, depth)) != 0)
-      return -1;
+    if (oneof_unset(m, f)) continue;
+    if (json_object_set_new(obj, f->name, enc_field(m, f, depth)) != 0) return -1;
   }
   return 0;
 }
@@ -299,8 +264,8 @@ static json_t *enc_timestamp(const Google__Protobuf__Timestamp *ts) {
   else if (ts->nanos != 0)
     snprintf(frac, sizeof(frac), ".%09d", (int)ts->nanos);
   return enc_owned_string(tc_format("%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
-                                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                                    tm.tm_sec, frac));
+                                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                                    frac));
 }
 
 /* {"@type": url, ...fields of the packed message}; {} for an empty Any. */
@@ -309,11 +274,9 @@ static json_t *enc_any(const Google__Protobuf__Any *any, int depth) {
   ProtobufCMessage *inner;
   json_t *obj;
 
-  if (no_url)
-    return any->value.len == 0 ? json_object() : NULL;
+  if (no_url) return any->value.len == 0 ? json_object() : NULL;
   inner = tc_any_unpack(any);
-  if (inner == NULL)
-    return NULL;
+  if (inner == NULL) return NULL;
   obj = json_object();
   if (obj == NULL || json_object_set_new(obj, "@type", json_string(any->type_url)) != 0 ||
       enc_fields(inner, obj, depth + 1) != 0) {
@@ -327,8 +290,7 @@ static json_t *enc_any(const Google__Protobuf__Any *any, int depth) {
 static json_t *enc_message(const ProtobufCMessage *m, int depth) {
   json_t *obj;
 
-  if (depth > TC_JSON_MAX_DEPTH)
-    return NULL;
+  if (depth > TC_JSON_MAX_DEPTH) return NULL;
   if (m->descriptor == &google__protobuf__timestamp__descriptor)
     return enc_timestamp((const Google__Protobuf__Timestamp *)m);
   if (m->descriptor == &google__protobuf__any__descriptor)
@@ -341,9 +303,7 @@ static json_t *enc_message(const ProtobufCMessage *m, int depth) {
   return obj;
 }
 
-json_t *tc_json_to_value(const ProtobufCMessage *msg) {
-  return enc_message(msg, 0);
-}
+json_t *tc_json_to_value(const ProtobufCMessage *msg) { return enc_message(msg, 0); }
 
 char *tc_json_encode(const ProtobufCMessage *msg) {
   json_t *v = tc_json_to_value(msg);
@@ -376,8 +336,7 @@ static void scrub(char *s, bool ascii) {
   for (; *s != '\0'; s++) {
     unsigned char c = (unsigned char)*s;
 
-    if (c < 0x20 || c == 0x7f || (ascii && c > 0x7f))
-      *s = '?';
+    if (c < 0x20 || c == 0x7f || (ascii && c > 0x7f)) *s = '?';
   }
 }
 
@@ -390,13 +349,10 @@ static int fail(struct dec *d, const char *fmt, ...) {
   va_start(ap, fmt);
   what = tc_vformat(fmt, ap);
   va_end(ap);
-  if (what == NULL)
-    return TC_ENOMEM;
+  if (what == NULL) return TC_ENOMEM;
   d->err = d->len ? tc_format("%s: %s", d->path, what) : what;
-  if (d->err != what)
-    free(what);
-  if (d->err == NULL)
-    return TC_ENOMEM;
+  if (d->err != what) free(what);
+  if (d->err == NULL) return TC_ENOMEM;
   scrub(d->err, false);
   return TC_EINVAL;
 }
@@ -413,15 +369,13 @@ static size_t push(struct dec *d, const char *fmt, ...) {
   va_start(ap, fmt);
   n = vsnprintf(d->path + d->len, room, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return mark;
+  if (n < 0) return mark;
   if ((size_t)n < room) {
     d->len += (size_t)n;
     return mark;
   }
   d->len = sizeof(d->path) - 1;
-  while (d->len > mark && ((unsigned char)d->path[d->len] & 0xc0) == 0x80)
-    d->len--;
+  while (d->len > mark && ((unsigned char)d->path[d->len] & 0xc0) == 0x80) d->len--;
   d->path[d->len] = '\0';
   return mark;
 }
@@ -433,16 +387,14 @@ static void pop(struct dec *d, size_t mark) {
 
 static void step_push(struct dec *d, const ProtobufCMessageDescriptor *msg,
                       const ProtobufCFieldDescriptor *f) {
-  if (d->nsteps < MAX_STEPS)
-    d->steps[d->nsteps] = (tc_field_step_t){msg, f, -1};
+  if (d->nsteps < MAX_STEPS) d->steps[d->nsteps] = (tc_field_step_t){msg, f, -1};
   d->nsteps++;
 }
 
 static void step_pop(struct dec *d) { d->nsteps--; }
 
 static void step_item(struct dec *d, size_t i) {
-  if (d->nsteps && d->nsteps <= MAX_STEPS)
-    d->steps[d->nsteps - 1].item = (long)i;
+  if (d->nsteps && d->nsteps <= MAX_STEPS) d->steps[d->nsteps - 1].item = (long)i;
 }
 
 /* A JSON string holding a NUL byte (jansson keeps it; C strings would cut it
@@ -450,8 +402,8 @@ static void step_item(struct dec *d, size_t i) {
 static int nul_string(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j) {
   if (f->type != PROTOBUF_C_TYPE_STRING || d->nsteps == 0 || d->nsteps > MAX_STEPS)
     return fail(d, "a NUL byte is not allowed here");
-  int rc = tc_validate_nul(d->steps, d->nsteps, json_string_value(j), json_string_length(j),
-                           &d->err);
+  int rc =
+      tc_validate_nul(d->steps, d->nsteps, json_string_value(j), json_string_length(j), &d->err);
   if (d->err) scrub(d->err, false);
   return rc;
 }
@@ -474,8 +426,7 @@ static const char *kind(const json_t *j) {
 static bool text_to_double(const char *s, double *out) {
   char *end;
 
-  if (s[0] == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
-    return false;
+  if (s[0] == '\0' || strspn(s, "0123456789+-.eE") != strlen(s)) return false;
   errno = 0;
   *out = strtod(s, &end);
   return *end == '\0' && errno != ERANGE;
@@ -484,8 +435,7 @@ static bool text_to_double(const char *s, double *out) {
 static bool text_to_int64(const char *s, int64_t *out) {
   char *end;
 
-  if (s[0] != '-' && !(s[0] >= '0' && s[0] <= '9'))
-    return false;
+  if (s[0] != '-' && !(s[0] >= '0' && s[0] <= '9')) return false;
   errno = 0;
   *out = strtoll(s, &end, 10);
   return *end == '\0' && errno == 0;
@@ -506,12 +456,10 @@ static int get_int(struct dec *d, const json_t *j, int64_t lo, int64_t hi, int64
       r = json_real_value(j);
     else if (!text_to_double(s, &r))
       return fail(d, "\"%.100s\" is not an integer", s);
-    if (r != trunc(r) || !(r >= -0x1p63 && r < 0x1p63))
-      return fail(d, "%g is not an integer", r);
+    if (r != trunc(r) || !(r >= -0x1p63 && r < 0x1p63)) return fail(d, "%g is not an integer", r);
     *out = (int64_t)r;
   }
-  if (*out < lo || *out > hi)
-    return fail(d, "%" PRId64 " is out of range", *out);
+  if (*out < lo || *out > hi) return fail(d, "%" PRId64 " is out of range", *out);
   return 0;
 }
 
@@ -524,8 +472,7 @@ static int get_uint(struct dec *d, const json_t *j, uint64_t hi, uint64_t *out) 
   if (s != NULL && s[0] >= '0' && s[0] <= '9') {
     errno = 0;
     *out = strtoull(s, &end, 10);
-    if (*end == '\0' && errno == 0)
-      return *out <= hi ? 0 : fail(d, "%s is out of range", s);
+    if (*end == '\0' && errno == 0) return *out <= hi ? 0 : fail(d, "%s is out of range", s);
   }
   rc = get_int(d, j, 0, INT64_MAX, &v);
   *out = (uint64_t)v;
@@ -539,8 +486,7 @@ static int get_double(struct dec *d, const json_t *j, double *out) {
     *out = json_number_value(j);
     return 0;
   }
-  if (!json_is_string(j))
-    return fail(d, "expected a number, got %s", kind(j));
+  if (!json_is_string(j)) return fail(d, "expected a number, got %s", kind(j));
   s = json_string_value(j);
   if (strcmp(s, "NaN") == 0)
     *out = NAN;
@@ -558,13 +504,11 @@ static int get_bytes(struct dec *d, const json_t *j, ProtobufCBinaryData *out) {
   size_t n, i, padded;
   char *std;
 
-  if (!json_is_string(j))
-    return fail(d, "expected a base64 string, got %s", kind(j));
+  if (!json_is_string(j)) return fail(d, "expected a base64 string, got %s", kind(j));
   n = json_string_length(j);
   padded = (n + 3) / 4 * 4;
   std = malloc(padded + 1);
-  if (std == NULL)
-    return TC_ENOMEM;
+  if (std == NULL) return TC_ENOMEM;
   for (i = 0; i < n; i++) {
     char c = json_string_value(j)[i];
     std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
@@ -604,46 +548,37 @@ static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
     return rc;
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    return get_int(d, j, INT64_MIN, INT64_MAX, (int64_t *)p);
+  case PROTOBUF_C_TYPE_SFIXED64: return get_int(d, j, INT64_MIN, INT64_MAX, (int64_t *)p);
   case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return get_uint(d, j, UINT64_MAX, (uint64_t *)p);
+  case PROTOBUF_C_TYPE_FIXED64: return get_uint(d, j, UINT64_MAX, (uint64_t *)p);
   case PROTOBUF_C_TYPE_FLOAT:
     rc = get_double(d, j, &r);
     if (rc == 0 && isfinite(r) && fabs(r) > FLT_MAX)
       return fail(d, "%g is out of range for a float", r);
     *(float *)p = (float)r;
     return rc;
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return get_double(d, j, (double *)p);
+  case PROTOBUF_C_TYPE_DOUBLE: return get_double(d, j, (double *)p);
   case PROTOBUF_C_TYPE_BOOL:
-    if (!json_is_boolean(j))
-      return fail(d, "expected a boolean, got %s", kind(j));
+    if (!json_is_boolean(j)) return fail(d, "expected a boolean, got %s", kind(j));
     *(protobuf_c_boolean *)p = json_is_true(j);
     return 0;
   case PROTOBUF_C_TYPE_ENUM:
     if (json_is_string(j)) {
       ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, json_string_value(j));
-      if (ev == NULL)
-        return DROPPED;
+      if (ev == NULL) return DROPPED;
       *(int *)p = ev->value;
       return 0;
     }
-    if (!json_is_number(j))
-      return fail(d, "expected an enum name or number, got %s", kind(j));
+    if (!json_is_number(j)) return fail(d, "expected an enum name or number, got %s", kind(j));
     rc = get_int(d, j, INT32_MIN, INT32_MAX, &i);
     *(int *)p = (int)i;
     return rc;
   case PROTOBUF_C_TYPE_STRING:
-    if (!json_is_string(j))
-      return fail(d, "expected a string, got %s", kind(j));
+    if (!json_is_string(j)) return fail(d, "expected a string, got %s", kind(j));
     *(char **)p = strdup(json_string_value(j));
     return *(char **)p ? 0 : TC_ENOMEM;
-  case PROTOBUF_C_TYPE_BYTES:
-    return get_bytes(d, j, p);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return dec_message(d, f->descriptor, j, p, depth + 1);
+  case PROTOBUF_C_TYPE_BYTES: return get_bytes(d, j, p);
+  case PROTOBUF_C_TYPE_MESSAGE: return dec_message(d, f->descriptor, j, p, depth + 1);
   }
   return fail(d, "unsupported field type");
 }
@@ -657,14 +592,11 @@ static int dec_list(struct dec *d, const ProtobufCFieldDescriptor *f, const json
   char *arr;
   int rc;
 
-  if (!json_is_array(j))
-    return fail(d, "expected an array, got %s", kind(j));
+  if (!json_is_array(j)) return fail(d, "expected an array, got %s", kind(j));
   n = json_array_size(j);
-  if (n == 0)
-    return 0;
+  if (n == 0) return 0;
   arr = calloc(n, stride);
-  if (arr == NULL)
-    return TC_ENOMEM;
+  if (arr == NULL) return TC_ENOMEM;
   *(char **)AT(msg, f->offset) = arr;
   for (i = 0; i < n; i++) {
     size_t mark = push(d, "[%zu]", i);
@@ -694,20 +626,16 @@ static int dec_map(struct dec *d, const ProtobufCFieldDescriptor *f, const json_
   json_t *val, *jkey;
   int rc = 0;
 
-  if (!json_is_object(j))
-    return fail(d, "expected an object, got %s", kind(j));
-  if (json_object_size(j) == 0)
-    return 0;
+  if (!json_is_object(j)) return fail(d, "expected an object, got %s", kind(j));
+  if (json_object_size(j) == 0) return 0;
   arr = calloc(json_object_size(j), sizeof(*arr));
-  if (arr == NULL)
-    return TC_ENOMEM;
+  if (arr == NULL) return TC_ENOMEM;
   *(ProtobufCMessage ***)AT(msg, f->offset) = arr;
   json_object_foreach((json_t *)j, key, val) {
     size_t mark = push(d, "[\"%s\"]", key);
     ProtobufCMessage *e = calloc(1, ed->sizeof_message);
 
-    if (e == NULL)
-      return TC_ENOMEM;
+    if (e == NULL) return TC_ENOMEM;
     ed->message_init(e);
     arr[(*count)++] = e;
     if (kf->type == PROTOBUF_C_TYPE_BOOL) {
@@ -716,12 +644,10 @@ static int dec_map(struct dec *d, const ProtobufCFieldDescriptor *f, const json_
       *(protobuf_c_boolean *)AT(e, kf->offset) = strcmp(key, "true") == 0;
     } else {
       jkey = json_string(key); /* never holds a NUL: jansson refuses one in a key */
-      if (jkey == NULL)
-        return TC_ENOMEM;
+      if (jkey == NULL) return TC_ENOMEM;
       rc = dec_value(d, kf, jkey, AT(e, kf->offset), depth);
       json_decref(jkey);
-      if (rc != 0)
-        return rc;
+      if (rc != 0) return rc;
     }
     step_push(d, ed, vf);
     rc = json_is_null(val) ? fail(d, "null is not allowed as a map value")
@@ -750,8 +676,7 @@ static int dec_fields(struct dec *d, const ProtobufCMessageDescriptor *desc, con
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc, key);
     size_t mark;
 
-    if (f == NULL || json_is_null(val))
-      continue;
+    if (f == NULL || json_is_null(val)) continue;
     mark = push(d, d->len ? ".%s" : "%s", key);
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
       uint32_t *which = AT(msg, f->quantifier_offset);
@@ -793,8 +718,7 @@ static int digits_at(const char *s, int n) {
   int v = 0;
 
   for (; n > 0; n--, s++) {
-    if (*s < '0' || *s > '9')
-      return -1;
+    if (*s < '0' || *s > '9') return -1;
     v = v * 10 + (*s - '0');
   }
   return v;
@@ -808,8 +732,7 @@ static int dec_timestamp(struct dec *d, const json_t *j, Google__Protobuf__Times
   int64_t secs;
   int32_t nanos = 0;
 
-  if (!json_is_string(j))
-    return fail(d, "expected an RFC 3339 timestamp string, got %s", kind(j));
+  if (!json_is_string(j)) return fail(d, "expected an RFC 3339 timestamp string, got %s", kind(j));
   str = json_string_value(j);
   if (strlen(str) < 20 || str[4] != '-' || str[7] != '-' || str[10] != 'T' || str[13] != ':' ||
       str[16] != ':')
@@ -822,20 +745,17 @@ static int dec_timestamp(struct dec *d, const json_t *j, Google__Protobuf__Times
   s = digits_at(str + 17, 2);
   p = str + 19;
   if (*p == '.') {
-    for (p++; *p >= '0' && *p <= '9' && n < 9; p++, n++)
-      nanos = nanos * 10 + (*p - '0');
-    if (n == 0)
-      goto bad;
-    for (; n < 9; n++)
-      nanos *= 10;
+    for (p++; *p >= '0' && *p <= '9' && n < 9; p++, n++) nanos = nanos * 10 + (*p - '0');
+    if (n == 0) goto bad;
+    for (; n < 9; n++) nanos *= 10;
   }
   if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && digits_at(p + 1, 2) >= 0 &&
       digits_at(p + 1, 2) <= 23 && digits_at(p + 4, 2) >= 0 && digits_at(p + 4, 2) <= 59)
     off = (*p == '-' ? -60 : 60) * (digits_at(p + 1, 2) * 60 + digits_at(p + 4, 2));
   else if (strcmp(p, "Z") != 0)
     goto bad;
-  if (y < 1 || mo < 1 || mo > 12 || day < 1 || day > mdays[mo - 1] || h < 0 || h > 23 ||
-      mi < 0 || mi > 59 || s < 0 || s > 59 ||
+  if (y < 1 || mo < 1 || mo > 12 || day < 1 || day > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
+      mi > 59 || s < 0 || s > 59 ||
       (mo == 2 && day == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
     goto bad;
   secs = days_from_civil(y, mo, day) * 86400 + h * 3600 + mi * 60 + s - off;
@@ -860,15 +780,12 @@ static int dec_any(struct dec *d, const json_t *j, Google__Protobuf__Any *any, i
   /* No @type: an empty Any, its fields ignored, as Permify's gateway reads
    * it (protojson discarding unknown fields); the schema check then answers
    * ERROR_CODE_ATTRIBUTE_TYPE_MISMATCH. */
-  if (json_object_size(j) == 0 || !type)
-    return 0;
-  if (!json_is_string(type))
-    return fail(d, "@type must be a string");
+  if (json_object_size(j) == 0 || !type) return 0;
+  if (!json_is_string(type)) return fail(d, "@type must be a string");
   if (strlen(json_string_value(type)) != json_string_length(type))
     return fail(d, "@type: a NUL byte is not allowed here");
   desc = tc_any_lookup(json_string_value(type));
-  if (desc == NULL)
-    return fail(d, "unknown @type \"%.100s\"", json_string_value(type));
+  if (desc == NULL) return fail(d, "unknown @type \"%.100s\"", json_string_value(type));
   rc = dec_message(d, desc, j, &inner, depth + 1);
   if (rc == 0) {
     size = protobuf_c_message_get_packed_size(inner);
@@ -894,8 +811,7 @@ static int dec_message(struct dec *d, const ProtobufCMessageDescriptor *desc, co
   if (desc != &google__protobuf__timestamp__descriptor && !json_is_object(j))
     return fail(d, "expected an object, got %s", kind(j));
   m = calloc(1, desc->sizeof_message);
-  if (m == NULL)
-    return TC_ENOMEM;
+  if (m == NULL) return TC_ENOMEM;
   desc->message_init(m);
   *slot = m;
   if (desc == &google__protobuf__timestamp__descriptor)
@@ -931,20 +847,17 @@ int tc_json_decode(const ProtobufCMessageDescriptor *desc, const char *text, siz
   int rc;
 
   *out = NULL;
-  if (errmsg != NULL)
-    *errmsg = NULL;
-  while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
-    i++;
+  if (errmsg != NULL) *errmsg = NULL;
+  while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) i++;
   /* \u0000 is kept, so that a string holding it is refused naming its field. */
-  root = i == len ? json_object()
-                  : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+  root =
+      i == len ? json_object() : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
   if (root == NULL && (i == len || json_error_code(&e) == json_error_out_of_memory))
     return TC_ENOMEM;
   if (root == NULL) {
     if (errmsg != NULL) {
       *errmsg = tc_format("invalid JSON at line %d column %d: %s", e.line, e.column, e.text);
-      if (*errmsg == NULL)
-        return TC_ENOMEM;
+      if (*errmsg == NULL) return TC_ENOMEM;
       scrub(*errmsg, true);
     }
     return TC_EINVAL;

@@ -105,8 +105,8 @@ static int bind_socket(const char *name, const char *host, int port, int *rc, ch
   const char *h = host && *host ? host : "0.0.0.0";
   char service[16];
   snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *res = NULL;
   int gai = getaddrinfo(h, service, &hints, &res);
   if (gai != 0) {
@@ -135,8 +135,8 @@ static int local_port(int fd) {
                                         : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
-int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int port,
-                     int *bound_port, char **errmsg) {
+int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int port, int *bound_port,
+                     char **errmsg) {
   *errmsg = NULL;
   int rc = 0;
   l->fd = bind_socket(l->name, host, port, &rc, errmsg);

@@ -34,8 +34,8 @@ void tc_tls_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(scratch, SCRATCH);
 }
 
-tc_tls_conn_t *tc_tls_conn_new(tc_tls_ctx_t *ctx, uv_stream_t *stream,
-                               const tc_tls_conn_cbs_t *cbs, void *arg) {
+tc_tls_conn_t *tc_tls_conn_new(tc_tls_ctx_t *ctx, uv_stream_t *stream, const tc_tls_conn_cbs_t *cbs,
+                               void *arg) {
   tc_tls_conn_t *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->ssl = tc_tls_ctx_new_ssl(ctx);
@@ -102,8 +102,9 @@ static int flush(tc_tls_conn_t *t, void *token) {
  * TLS, or speaks it badly, is the client's problem, not the server's. */
 static int fail(tc_tls_conn_t *t, const char *stage, int err) {
   unsigned long e = ERR_peek_last_error();
-  const char *why = e ? ERR_reason_error_string(e)
-                  : err == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "TLS error";
+  const char *why = e                          ? ERR_reason_error_string(e)
+                    : err == SSL_ERROR_SYSCALL ? "unexpected end of stream"
+                                               : "TLS error";
   tc_log(TC_LOG_DEBUG, "tls: %s failed: %s", stage, why ? why : "TLS error");
   ERR_clear_error();
   flush(t, NULL); /* an alert, if SSL made one */

@@ -61,8 +61,8 @@ static EVP_PKEY *read_key(const tc_tls_ctx_t *t, char **errmsg) {
   EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
   if (f) fclose(f);
   if (!key)
-    *errmsg = tc_format("%s.key: %s: not a PEM private key (%s)", t->prefix, t->key_path,
-                        ssl_reason());
+    *errmsg =
+        tc_format("%s.key: %s: not a PEM private key (%s)", t->prefix, t->key_path, ssl_reason());
   return key;
 }
 
@@ -84,13 +84,13 @@ static SSL_CTX *build(tc_tls_ctx_t *t, char **errmsg) {
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, t);
   EVP_PKEY *key = NULL;
   if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_path) != 1)
-    *errmsg = tc_format("%s.cert: %s: not a PEM certificate (%s)", t->prefix, t->cert_path,
-                        ssl_reason());
+    *errmsg =
+        tc_format("%s.cert: %s: not a PEM certificate (%s)", t->prefix, t->cert_path, ssl_reason());
   else if ((key = read_key(t, errmsg)) == NULL) {
   } else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
-    *errmsg = tc_format("%s.key: %s: does not match the certificate in %s", t->prefix,
-                        t->key_path, t->cert_path);
+    *errmsg = tc_format("%s.key: %s: does not match the certificate in %s", t->prefix, t->key_path,
+                        t->cert_path);
   }
   EVP_PKEY_free(key);
   if (*errmsg) {
@@ -136,9 +136,8 @@ int tc_tls_ctx_reload(tc_tls_ctx_t *t, char **errmsg) {
   return 0;
 }
 
-int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path,
-                       const char *key_path, const char *alpn, tc_tls_ctx_t **out,
-                       char **errmsg) {
+int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path, const char *key_path,
+                       const char *alpn, tc_tls_ctx_t **out, char **errmsg) {
   *out = NULL;
   return enabled ? tc_tls_ctx_load(prefix, cert_path, key_path, alpn, out, errmsg) : 0;
 }

@@ -57,9 +57,9 @@ extern "C" {
 #endif
 /* Compared for equality by the loader: pointer size, byte order, sanitizer
  * build and libuv major must agree between host and plugin. */
-#define TC_BACKEND_FINGERPRINT                                                 \
-  "tc1:ptr" TC_STR(__SIZEOF_POINTER__) ":bo" TC_STR(__BYTE_ORDER__)            \
-  ":uv" TC_STR(UV_VERSION_MAJOR) ":" TC_FP_ASAN_
+#define TC_BACKEND_FINGERPRINT                                                    \
+  "tc1:ptr" TC_STR(__SIZEOF_POINTER__) ":bo" TC_STR(__BYTE_ORDER__) ":uv" TC_STR( \
+      UV_VERSION_MAJOR) ":" TC_FP_ASAN_
 
 /* ---- Host API: what the server hands a backend at create() ------------- */
 
@@ -184,21 +184,18 @@ typedef uint64_t tc_cursor_t;
 typedef void (*tc_status_cb)(void *arg, int status);
 /* token: the snap token of the committed write. */
 typedef void (*tc_write_cb)(void *arg, int status, const char *token);
-typedef void (*tc_tuples_cb)(void *arg, int status, const tc_tuple_t *rows,
-                             size_t n, tc_cursor_t next);
-typedef void (*tc_attrs_cb)(void *arg, int status, const tc_attr_t *rows,
-                            size_t n, tc_cursor_t next);
+typedef void (*tc_tuples_cb)(void *arg, int status, const tc_tuple_t *rows, size_t n,
+                             tc_cursor_t next);
+typedef void (*tc_attrs_cb)(void *arg, int status, const tc_attr_t *rows, size_t n,
+                            tc_cursor_t next);
 typedef void (*tc_tenant_cb)(void *arg, int status, const tc_tenant_row_t *row);
 /* next: the id to pass as `after` for the next page; NULL = no more. */
-typedef void (*tc_tenants_cb)(void *arg, int status,
-                              const tc_tenant_row_t *rows, size_t n,
+typedef void (*tc_tenants_cb)(void *arg, int status, const tc_tenant_row_t *rows, size_t n,
                               const char *next);
 /* version and text NULL (status TC_ESCHEMA_NOT_FOUND) when absent. */
-typedef void (*tc_schema_cb)(void *arg, int status, const char *version,
-                             const char *text);
-typedef void (*tc_schemas_cb)(void *arg, int status, const char *head,
-                              const tc_schema_row_t *rows, size_t n,
-                              const char *next);
+typedef void (*tc_schema_cb)(void *arg, int status, const char *version, const char *text);
+typedef void (*tc_schemas_cb)(void *arg, int status, const char *head, const tc_schema_row_t *rows,
+                              size_t n, const char *next);
 /* The transactions after position `after` (up to `upto`, if given), in an
  * order consistent with commit visibility, whole transactions only;
  * transactions that changed nothing are passed over silently.  last: the
@@ -207,8 +204,8 @@ typedef void (*tc_schemas_cb)(void *arg, int status, const char *head,
  * unchanged unless a read up to `upto` is complete, in which case it is
  * `upto`.  Status TC_EOUT_OF_RANGE: history after `after` is no longer
  * retained. */
-typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes,
-                              size_t n, const char *last);
+typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes, size_t n,
+                              const char *last);
 /* token: the position of the tenant's head, right now. */
 typedef void (*tc_head_cb)(void *arg, int status, const char *token);
 
@@ -241,12 +238,11 @@ typedef struct tc_backend_api_s {
    * does not use.  May block (it runs before the server serves).  On failure
    * returns a TC_E* code and a malloc'd message in *errmsg (freed by the host
    * with free()). */
-  int (*create)(const tc_host_api_t *host, const char *uri,
-                const char *const *options, tc_backend_t **out, char **errmsg);
+  int (*create)(const tc_host_api_t *host, const char *uri, const char *const *options,
+                tc_backend_t **out, char **errmsg);
   /* Administrative command from the CLI ("migrate up", "migrate status"),
    * blocking, no loop.  *out: malloc'd text to print (report or error). */
-  int (*admin)(const char *uri, const char *const *options,
-               const char *command, char **out);
+  int (*admin)(const char *uri, const char *const *options, const char *command, char **out);
   /* Completes in-flight work, frees everything, then calls cb (later). */
   void (*destroy)(tc_backend_t *b, void (*cb)(void *arg), void *arg);
   /* A string unique to this database, stable across restarts; embedded in
@@ -256,53 +252,46 @@ typedef struct tc_backend_api_s {
    * TC_ESNAP_TOKEN with a malloc'd one-line reason in *errmsg. */
   int (*token_check)(tc_backend_t *b, const char *token, char **errmsg);
 
-  int (*tenant_create)(tc_backend_t *b, const char *id, const char *name,
-                       tc_tenant_cb cb, void *arg); /* TC_EUNIQUE if exists */
+  int (*tenant_create)(tc_backend_t *b, const char *id, const char *name, tc_tenant_cb cb,
+                       void *arg); /* TC_EUNIQUE if exists */
   int (*tenant_get)(tc_backend_t *b, const char *id, tc_tenant_cb cb,
                     void *arg); /* TC_ENOTFOUND if absent */
   /* Deletes the tenant and all its data; TC_ENOTFOUND if absent. */
-  int (*tenant_delete)(tc_backend_t *b, const char *id, tc_tenant_cb cb,
-                       void *arg);
+  int (*tenant_delete)(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg);
   /* Ordered by id; ids >= after (NULL/"" = from the start); limit rows. */
-  int (*tenant_list)(tc_backend_t *b, const char *after, uint32_t limit,
-                     tc_tenants_cb cb, void *arg);
-
-  int (*schema_write)(tc_backend_t *b, const char *tenant_id,
-                      const char *version, const char *text, tc_status_cb cb,
-                      void *arg);
-  /* version NULL or "" = head. */
-  int (*schema_read)(tc_backend_t *b, const char *tenant_id,
-                     const char *version, tc_schema_cb cb, void *arg);
-  /* Newest first; versions <= before (NULL/"" = from the head). */
-  int (*schema_list)(tc_backend_t *b, const char *tenant_id,
-                     const char *before, uint32_t limit, tc_schemas_cb cb,
+  int (*tenant_list)(tc_backend_t *b, const char *after, uint32_t limit, tc_tenants_cb cb,
                      void *arg);
 
-  int (*write)(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb,
-               void *arg);
+  int (*schema_write)(tc_backend_t *b, const char *tenant_id, const char *version, const char *text,
+                      tc_status_cb cb, void *arg);
+  /* version NULL or "" = head. */
+  int (*schema_read)(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
+                     void *arg);
+  /* Newest first; versions <= before (NULL/"" = from the head). */
+  int (*schema_list)(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
+                     tc_schemas_cb cb, void *arg);
+
+  int (*write)(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb, void *arg);
   /* Rows as of token ("" = head; a checked token).  Rows with id >= after,
    * ordered by id, at most limit; next = id of the first row after the
    * page, 0 if none. */
   int (*read_tuples)(tc_backend_t *b, const char *tenant_id, const char *token,
-                     const tc_tuple_filter_t *f, tc_cursor_t after,
-                     uint32_t limit, tc_tuples_cb cb, void *arg);
+                     const tc_tuple_filter_t *f, tc_cursor_t after, uint32_t limit, tc_tuples_cb cb,
+                     void *arg);
   int (*read_attrs)(tc_backend_t *b, const char *tenant_id, const char *token,
-                    const tc_attr_filter_t *f, tc_cursor_t after,
-                    uint32_t limit, tc_attrs_cb cb, void *arg);
-  int (*head)(tc_backend_t *b, const char *tenant_id, tc_head_cb cb,
-              void *arg);
+                    const tc_attr_filter_t *f, tc_cursor_t after, uint32_t limit, tc_attrs_cb cb,
+                    void *arg);
+  int (*head)(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
   /* after: a checked token, not "".  upto: NULL, or a `last` or change
    * token this backend returned for the tenant.  At most about `limit`
    * changes (a transaction larger than limit is returned whole). */
-  int (*read_changes)(tc_backend_t *b, const char *tenant_id, const char *after,
-                      const char *upto, uint32_t limit, tc_changes_cb cb,
-                      void *arg);
+  int (*read_changes)(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                      uint32_t limit, tc_changes_cb cb, void *arg);
   void (*stats)(tc_backend_t *b, tc_backend_stats_t *out);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
-#define TC_BACKEND_API_V2_SIZE                                                 \
-  (offsetof(tc_backend_api_t, stats) + sizeof(void (*)(void)))
+#define TC_BACKEND_API_V2_SIZE (offsetof(tc_backend_api_t, stats) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 
@@ -310,17 +299,15 @@ typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
  *   static const tc_backend_api_t api = {TC_BACKEND_API_HEADER("mydb", "1.0.0"),
  *                                        .create = create, ...};
  */
-#define TC_BACKEND_API_HEADER(name_, version_)                                 \
-  .magic = TC_BACKEND_MAGIC, .abi_major = TC_BACKEND_ABI_MAJOR,                \
-  .abi_minor = TC_BACKEND_ABI_MINOR,                                           \
-  .struct_size = sizeof(tc_backend_api_t),                                     \
-  .build_fingerprint = TC_BACKEND_FINGERPRINT, .name = (name_),                \
-  .version = (version_)
+#define TC_BACKEND_API_HEADER(name_, version_)                                                     \
+  .magic = TC_BACKEND_MAGIC, .abi_major = TC_BACKEND_ABI_MAJOR, .abi_minor = TC_BACKEND_ABI_MINOR, \
+  .struct_size = sizeof(tc_backend_api_t), .build_fingerprint = TC_BACKEND_FINGERPRINT,            \
+  .name = (name_), .version = (version_)
 
 /* Defines the one exported symbol, returning &api_ (the build hides the
  * rest of the plugin). */
-#define TC_BACKEND_ENTRY(api_)                                                 \
-  TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void);                 \
+#define TC_BACKEND_ENTRY(api_)                                 \
+  TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void); \
   TC_EXPORT const tc_backend_api_t *tc_backend_entry_v2(void) { return &(api_); }
 
 #ifdef __cplusplus

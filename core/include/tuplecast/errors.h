@@ -18,6 +18,7 @@
 #define TUPLECAST_ERRORS_H
 
 /* X(symbol, value, Permify ErrorCode name, gRPC status) */
+/* clang-format off */
 #define TC_ERRNO_MAP(X)                                                        \
   X(EINTERNAL,             -1000, "ERROR_CODE_INTERNAL",                   13) \
   X(ENOMEM,                -1001, "ERROR_CODE_INTERNAL",                   13) \
@@ -57,12 +58,13 @@
   X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16) \
   X(ERATE_LIMITED,         -1036, "ERROR_CODE_INTERNAL",                    8) \
   X(EOUTCOME_UNKNOWN,      -1037, "ERROR_CODE_INTERNAL",                   14)
+/* clang-format on */
 
 enum tc_errno {
 #define TC_ERR_ENUM_(sym, val, code, grpc) TC_##sym = (val),
   TC_ERRNO_MAP(TC_ERR_ENUM_)
 #undef TC_ERR_ENUM_
-  TC_OK = 0
+      TC_OK = 0
 };
 
 #endif

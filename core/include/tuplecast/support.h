@@ -33,8 +33,7 @@ extern "C" {
 #endif
 
 /* The structure of type `type` whose member `member` ptr points to. */
-#define TC_CONTAINER_OF(ptr, type, member)                                     \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define TC_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- arena: many small allocations freed at once -------------------------- */
 
@@ -100,13 +99,12 @@ int tc_rev_token_decode(const char *token, const char *instance_id, uint64_t *re
 /* Answers a write or head callback (tc_write_cb, tc_head_cb): status 0 with
  * the token of revision (TC_ENOMEM and "" if it cannot be made), or status
  * with "".  The token is freed when cb returns. */
-void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg,
-                        int status, const char *instance_id, uint64_t revision);
+void tc_rev_token_reply(void (*cb)(void *arg, int status, const char *token), void *arg, int status,
+                        const char *instance_id, uint64_t revision);
 /* token_check for these backends: tc_rev_token_decode, and TC_ESNAP_TOKEN
  * with a message saying so for a revision beyond head (the newest revision
  * the database has committed): such a token was never issued by it. */
-int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head,
-                       char **errmsg);
+int tc_rev_token_check(const char *token, const char *instance_id, uint64_t head, char **errmsg);
 
 /* ---- in-order delivery of completions ------------------------------------- */
 

@@ -37,18 +37,18 @@ typedef void (*tc_listener_accept_fn)(tc_listener_t *l, int fd);
 typedef void (*tc_listener_close_fn)(tc_listener_t *l);
 
 struct tc_listener_s {
-  void *data; /* the caller's */
+  void *data;       /* the caller's */
   const char *name; /* "grpc", "http": names the listener in log lines */
   tc_listener_accept_fn on_accept;
   tc_listener_close_fn on_close;
   uv_poll_t poll;
   uv_timer_t backoff;
   int fd, spare;
-  int polling;         /* poll is started */
-  unsigned backoff_ms; /* 0: not in an exhaustion episode */
+  int polling;             /* poll is started */
+  unsigned backoff_ms;     /* 0: not in an exhaustion episode */
   uint64_t last_exhausted; /* uv_now() of the last EMFILE/ENFILE */
-  unsigned long refused; /* clients refused in this exhaustion episode */
-  int handles;         /* open uv handles, for close */
+  unsigned long refused;   /* clients refused in this exhaustion episode */
+  int handles;             /* open uv handles, for close */
 };
 
 /* Loop thread.  Binds host:port ("" or NULL: 0.0.0.0; port 0: any), listens
@@ -56,8 +56,8 @@ struct tc_listener_s {
  * TC_ECONFIG (host does not resolve, address in use, no permission) or
  * TC_EINTERNAL, with *errmsg set (malloc'd, one line); nothing is left open.
  * Set data, name, on_accept and on_close first. */
-int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int port,
-                     int *bound_port, char **errmsg);
+int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int port, int *bound_port,
+                     char **errmsg);
 
 /* Loop thread, once after a successful open.  Stops accepting, closes the
  * socket; on_close(l) runs on a later loop turn (may be NULL). */

@@ -37,8 +37,8 @@ typedef struct tc_tls_conn_cbs_s {
 } tc_tls_conn_cbs_t;
 
 /* A connection on an accepted stream; NULL when out of memory. */
-tc_tls_conn_t *tc_tls_conn_new(tc_tls_ctx_t *ctx, uv_stream_t *stream,
-                               const tc_tls_conn_cbs_t *cbs, void *arg);
+tc_tls_conn_t *tc_tls_conn_new(tc_tls_ctx_t *ctx, uv_stream_t *stream, const tc_tls_conn_cbs_t *cbs,
+                               void *arg);
 
 /* An alloc_cb for uv_read_start on a TLS stream: a scratch buffer of the
  * loop thread, which tc_tls_conn_feed consumes before it returns. */

@@ -25,9 +25,8 @@ int tc_tls_ctx_load(const char *prefix, const char *cert_path, const char *key_p
                     const char *alpn, tc_tls_ctx_t **out, char **errmsg);
 /* A transport's context from its server.<transport>.tls keys: as
  * tc_tls_ctx_load() when enabled, else 0 with *out NULL. */
-int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path,
-                       const char *key_path, const char *alpn, tc_tls_ctx_t **out,
-                       char **errmsg);
+int tc_tls_ctx_load_if(int enabled, const char *prefix, const char *cert_path, const char *key_path,
+                       const char *alpn, tc_tls_ctx_t **out, char **errmsg);
 
 /* Builds a new SSL_CTX from the same paths.  On success new connections use
  * it; on failure (*errmsg as for load) the current one stays. */
