@@ -69,17 +69,9 @@ static int setup(void **state) {
   f->dir = tc_temp_dir();
   char limit[32];
   snprintf(limit, sizeof limit, "%d", BODY_LIMIT);
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-port",
-                        "0",
-                        "--database-engine",
-                        "memory",
-                        "--grpc-max-message-size",
-                        limit,
-                        NULL};
+  const char *const extra[] = {"--grpc-max-message-size", limit, NULL};
   *state = f;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
+  if (tc_proc_start_memory(&f->proc, extra) != 0) return -1;
   f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->port > 0 ? 0 : -1;
 }
