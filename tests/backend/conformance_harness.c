@@ -255,68 +255,65 @@ void ct_on_status(void *arg, int status) {
   r->done = 1;
 }
 
+/* A page of rows answered: its cursor, then the status. */
+static void page_answered(ct_result_t *r, int status, tc_cursor_t next) {
+  r->next = next;
+  ct_on_status(r, status);
+}
+
 /* write and head: a token on success. */
 void ct_on_token(void *arg, int status, const char *token) {
   ct_result_t *r = arg;
-  r->status = status;
   assert_non_null(token);
   if (status == 0) assert_true(*token);
   r->token = strdup(token);
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);
-  r->next = next;
-  r->done = 1;
+  page_answered(r, status, next);
 }
 
 void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) push_attr(&r->rows, &rows[i]);
-  r->next = next;
-  r->done = 1;
+  page_answered(r, status, next);
 }
 
 void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   ct_result_t *r = arg;
-  r->status = status;
   if (row) {
     r->tenant = (tc_tenant_row_t){strdup(row->id), strdup(row->name), row->created_at_ms};
   }
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n, const char *next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) strv_push(&r->rows, "%s=%s", rows[i].id, rows[i].name);
   r->next_key = dup_or_null(next);
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 void ct_on_schema(void *arg, int status, const char *version, const char *text) {
   ct_result_t *r = arg;
-  r->status = status;
   r->version = dup_or_null(version);
   r->text = dup_or_null(text);
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
                    const char *next) {
   ct_result_t *r = arg;
-  r->status = status;
   r->head = dup_or_null(head);
   for (size_t i = 0; i < n; i++) {
     assert_true(rows[i].created_at_ms > 0);
     strv_push(&r->rows, "%s", rows[i].version);
   }
   r->next_key = dup_or_null(next);
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 /* Checks what holds for every answer: one of tuple / attr; a token on each
@@ -324,7 +321,6 @@ void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_
  * comes back); a `last` on success; nothing on failure. */
 void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last) {
   ct_result_t *r = arg;
-  r->status = status;
   if (status != 0) assert_int_equal(n, 0);
   for (size_t i = 0; i < n; i++) {
     const tc_change_t *c = &changes[i];
@@ -350,7 +346,7 @@ void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, 
     assert_true(*last);
   }
   r->last = dup_or_null(last);
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 /* ---- building inputs ----------------------------------------------------- */
