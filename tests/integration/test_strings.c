@@ -123,10 +123,8 @@ static const char name_regex[] = "\"^[a-zA-Z_]{1,64}$\"";
  * with message, and creates nothing (t1 stays the only tenant). */
 static void expect_create_refused(fixture_t *f, const char *id, const char *name,
                                   const char *marker, const char *message) {
-  Base__V1__TenantCreateRequest cr = BASE__V1__TENANT_CREATE_REQUEST__INIT;
-  cr.id = (char *)id;
-  cr.name = (char *)name;
-  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
+  Base__V1__TenantCreateRequest cr;
+  expect_nul_refused(f, "/base.v1.Tenancy/Create", &tt_tenant_create(&cr, id, name)->base,
                      &base__v1__tenant_create_response__descriptor, marker, message);
   expect_tenants(f, "t1");
 }
