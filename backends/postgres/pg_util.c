@@ -138,31 +138,32 @@ static int parse_uint(const char *v, unsigned min, unsigned *out) {
   return 0;
 }
 
+/* The unsigned options: key, least value, default, member.  Permify's
+ * defaults where it has them (max_retries 10; GC 200h/200h/5m from its example
+ * config); pool size 4: group commit needs connections, and past ~4 they cost
+ * latency and CPU on 2 cores (docs/backend-postgres.md, "Measurements behind
+ * these choices"). */
+static const struct {
+  const char *key;
+  unsigned min, def;
+  size_t off;
+} uints[] = {
+    {"max_retries", 0, 10, offsetof(tc__pg_opts_t, max_retries)},
+    {"pool_size", 1, 4, offsetof(tc__pg_opts_t, pool_size)},
+    {"poll_interval_ms", 1, 100, offsetof(tc__pg_opts_t, poll_interval_ms)},
+    {"gc_interval_s", 1, 720000, offsetof(tc__pg_opts_t, gc_interval_s)},
+    {"gc_window_s", 0, 720000, offsetof(tc__pg_opts_t, gc_window_s)},
+    {"gc_timeout_s", 1, 300, offsetof(tc__pg_opts_t, gc_timeout_s)},
+};
+#define N_UINTS (sizeof uints / sizeof uints[0])
+
+static unsigned *uint_at(tc__pg_opts_t *o, size_t j) {
+  return (unsigned *)((char *)o + uints[j].off);
+}
+
 int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *o, char **errmsg) {
-  /* Permify's defaults where it has them (max_retries 10; GC 200h/200h/5m
-   * from its example config); pool size 4: group commit needs connections,
-   * and past ~4 they cost latency and CPU on 2 cores (docs/backend-postgres.md,
-   * "Measurements behind these choices"). */
-  *o = (tc__pg_opts_t){.auto_migrate = 1,
-                       .max_retries = 10,
-                       .pool_size = 4,
-                       .poll_interval_ms = 100,
-                       .gc_enabled = 0,
-                       .gc_interval_s = 720000,
-                       .gc_window_s = 720000,
-                       .gc_timeout_s = 300};
-  static const struct {
-    const char *key;
-    unsigned min;
-    size_t off; /* of an unsigned member; 0 for the bools below */
-  } uints[] = {
-      {"max_retries", 0, offsetof(tc__pg_opts_t, max_retries)},
-      {"pool_size", 1, offsetof(tc__pg_opts_t, pool_size)},
-      {"poll_interval_ms", 1, offsetof(tc__pg_opts_t, poll_interval_ms)},
-      {"gc_interval_s", 1, offsetof(tc__pg_opts_t, gc_interval_s)},
-      {"gc_window_s", 0, offsetof(tc__pg_opts_t, gc_window_s)},
-      {"gc_timeout_s", 1, offsetof(tc__pg_opts_t, gc_timeout_s)},
-  };
+  *o = (tc__pg_opts_t){.auto_migrate = 1, .gc_enabled = 0};
+  for (size_t j = 0; j < N_UINTS; j++) *uint_at(o, j) = uints[j].def;
   for (size_t i = 0; options && options[i]; i++) {
     const char *kv = options[i], *eq = strchr(kv, '=');
     if (!eq) continue;
@@ -175,9 +176,9 @@ int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *o, char **errms
       known = 1, bad = parse_bool(v, &o->gc_enabled);
     else if (klen == 7 && !strncmp(kv, "node_id", 7))
       known = 1, o->node_id = *v ? v : NULL;
-    for (size_t j = 0; !known && j < sizeof uints / sizeof uints[0]; j++)
+    for (size_t j = 0; !known && j < N_UINTS; j++)
       if (strlen(uints[j].key) == klen && !strncmp(kv, uints[j].key, klen))
-        known = 1, bad = parse_uint(v, uints[j].min, (unsigned *)((char *)o + uints[j].off));
+        known = 1, bad = parse_uint(v, uints[j].min, uint_at(o, j));
     if (bad) {
       *errmsg = tc_format("postgres option %.*s: bad value \"%s\"", (int)klen, kv, v);
       return TC_ECONFIG;

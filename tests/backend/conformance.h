@@ -4,8 +4,8 @@
  * concern (conformance_<concern>.c); the runner (conformance_main.c).
  * Threading: everything runs on the fixture's loop thread, except the log
  * capture, which a backend may call from its own threads.
- * Ownership: a result_t owns its strings until ct_result_free(); ct_keep()'s copies
- * live until the case's teardown. */
+ * Ownership: a ct_result_t owns its strings (in its arena) until
+ * ct_result_free(); ct_keep()'s copies live until the case's teardown. */
 #ifndef TC_CONFORMANCE_H
 #define TC_CONFORMANCE_H
 
@@ -61,6 +61,7 @@ typedef struct ct_result_s {
   tc_cursor_t next;
   char *next_key, *head, *version, *text;
   tc_tenant_row_t tenant;
+  tc_arena_t strings; /* the strings above */
   ct_strv_t rows;
   ct_strv_t tokens; /* read_changes: the token of each change */
 } ct_result_t;

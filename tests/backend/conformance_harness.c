@@ -234,20 +234,16 @@ static void push_attr(ct_strv_t *s, const tc_attr_t *a) {
 }
 
 void ct_result_free(ct_result_t *r) {
-  free(r->token);
-  free(r->last);
-  free(r->next_key);
-  free(r->head);
-  free(r->version);
-  free(r->text);
-  free((char *)r->tenant.id);
-  free((char *)r->tenant.name);
+  tc_arena_free(&r->strings);
   strv_free(&r->rows);
   strv_free(&r->tokens);
   *r = (ct_result_t){0};
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+/* A copy of s (NULL stays NULL) that lives as long as r's answer. */
+static char *copy_in(ct_result_t *r, const char *s) {
+  return s ? tc_arena_strdup(&r->strings, s) : NULL;
+}
 
 void ct_on_status(void *arg, int status) {
   ct_result_t *r = arg;
@@ -255,68 +251,65 @@ void ct_on_status(void *arg, int status) {
   r->done = 1;
 }
 
+/* A page of rows answered: its cursor, then the status. */
+static void page_answered(ct_result_t *r, int status, tc_cursor_t next) {
+  r->next = next;
+  ct_on_status(r, status);
+}
+
 /* write and head: a token on success. */
 void ct_on_token(void *arg, int status, const char *token) {
   ct_result_t *r = arg;
-  r->status = status;
   assert_non_null(token);
   if (status == 0) assert_true(*token);
-  r->token = strdup(token);
-  r->done = 1;
+  r->token = copy_in(r, token);
+  ct_on_status(r, status);
 }
 
 void ct_on_tuples(void *arg, int status, const tc_tuple_t *rows, size_t n, tc_cursor_t next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) push_tuple(&r->rows, &rows[i]);
-  r->next = next;
-  r->done = 1;
+  page_answered(r, status, next);
 }
 
 void ct_on_attrs(void *arg, int status, const tc_attr_t *rows, size_t n, tc_cursor_t next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) push_attr(&r->rows, &rows[i]);
-  r->next = next;
-  r->done = 1;
+  page_answered(r, status, next);
 }
 
 void ct_on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   ct_result_t *r = arg;
-  r->status = status;
   if (row) {
-    r->tenant = (tc_tenant_row_t){strdup(row->id), strdup(row->name), row->created_at_ms};
+    r->tenant = (tc_tenant_row_t){copy_in(r, row->id), copy_in(r, row->name), row->created_at_ms};
   }
-  r->done = 1;
+  ct_on_status(r, status);
 }
 
 void ct_on_tenants(void *arg, int status, const tc_tenant_row_t *rows, size_t n, const char *next) {
   ct_result_t *r = arg;
-  r->status = status;
   for (size_t i = 0; i < n; i++) strv_push(&r->rows, "%s=%s", rows[i].id, rows[i].name);
-  r->next_key = dup_or_null(next);
-  r->done = 1;
+  r->next_key = copy_in(r, next);
+  ct_on_status(r, status);
 }
 
 void ct_on_schema(void *arg, int status, const char *version, const char *text) {
   ct_result_t *r = arg;
-  r->status = status;
-  r->version = dup_or_null(version);
-  r->text = dup_or_null(text);
-  r->done = 1;
+  r->version = copy_in(r, version);
+  r->text = copy_in(r, text);
+  ct_on_status(r, status);
 }
 
 void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
                    const char *next) {
   ct_result_t *r = arg;
-  r->status = status;
-  r->head = dup_or_null(head);
+  r->head = copy_in(r, head);
   for (size_t i = 0; i < n; i++) {
     assert_true(rows[i].created_at_ms > 0);
     strv_push(&r->rows, "%s", rows[i].version);
   }
-  r->next_key = dup_or_null(next);
-  r->done = 1;
+  r->next_key = copy_in(r, next);
+  ct_on_status(r, status);
 }
 
 /* Checks what holds for every answer: one of tuple / attr; a token on each
@@ -324,7 +317,6 @@ void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_
  * comes back); a `last` on success; nothing on failure. */
 void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last) {
   ct_result_t *r = arg;
-  r->status = status;
   if (status != 0) assert_int_equal(n, 0);
   for (size_t i = 0; i < n; i++) {
     const tc_change_t *c = &changes[i];
@@ -349,8 +341,8 @@ void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, 
     assert_non_null(last);
     assert_true(*last);
   }
-  r->last = dup_or_null(last);
-  r->done = 1;
+  r->last = copy_in(r, last);
+  ct_on_status(r, status);
 }
 
 /* ---- building inputs ----------------------------------------------------- */

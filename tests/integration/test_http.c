@@ -69,17 +69,9 @@ static int setup(void **state) {
   f->dir = tc_temp_dir();
   char limit[32];
   snprintf(limit, sizeof limit, "%d", BODY_LIMIT);
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-port",
-                        "0",
-                        "--database-engine",
-                        "memory",
-                        "--grpc-max-message-size",
-                        limit,
-                        NULL};
+  const char *const extra[] = {"--grpc-max-message-size", limit, NULL};
   *state = f;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
+  if (tc_proc_start_memory(&f->proc, extra) != 0) return -1;
   f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->port > 0 ? 0 : -1;
 }
@@ -204,6 +196,18 @@ typedef struct {
   size_t len;
   int eof;
 } rx_t;
+
+/* A connection to port on loopback that has sent req (unless NULL). */
+static rx_t rx_open(int port, const char *req) {
+  rx_t rx = {.fd = connect_to(port)};
+  if (req) send_all(rx.fd, req, strlen(req));
+  return rx;
+}
+
+static void rx_close(rx_t *rx) {
+  close(rx->fd);
+  free(rx->data);
+}
 
 /* Reads once (waiting up to WAIT_MS); 0 on data, 1 on EOF. */
 static int rx_more(rx_t *rx) {
@@ -533,14 +537,12 @@ static void test_errors(void **state) {
   resp_free(&r);
 
   /* 431: header section over http-parser's 80 KiB. */
-  int fd = connect_to(f->port);
-  rx_t rx = {.fd = fd};
   char *fill = malloc(90001);
   memset(fill, 'a', 90000);
   fill[90000] = '\0';
   char *req = fmt("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: %s\r\n\r\n", fill);
   free(fill);
-  send_all(fd, req, strlen(req));
+  rx_t rx = rx_open(f->port, req);
   free(req);
   char *head;
   body = rx_response(&rx, &head);
@@ -550,13 +552,10 @@ static void test_errors(void **state) {
                       "\"details\":[]}");
   free(head);
   free(body);
-  close(fd);
-  free(rx.data);
+  rx_close(&rx);
 
   /* Malformed request line: 400, then closed. */
-  fd = connect_to(f->port);
-  rx = (rx_t){.fd = fd};
-  send_all(fd, "GARBAGE / HTTP/1.1\r\n\r\n", 22);
+  rx = rx_open(f->port, "GARBAGE / HTTP/1.1\r\n\r\n");
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 400 Bad Request\r\n"));
   assert_non_null(strstr(head, "Connection: close\r\n"));
@@ -564,13 +563,11 @@ static void test_errors(void **state) {
   rx_eof(&rx);
   free(head);
   free(body);
-  close(fd);
-  free(rx.data);
+  rx_close(&rx);
 
   /* A request cut short by the client: closed, and the server lives on. */
-  fd = connect_to(f->port);
-  send_all(fd, "POST /v1/tenants/list HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"pa", 58);
-  close(fd);
+  rx = rx_open(f->port, "POST /v1/tenants/list HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"pa");
+  rx_close(&rx);
   expect(call(f, "GET", "/healthz", NULL, NULL), 200, "{\"status\":\"SERVING\"}");
 }
 
@@ -751,15 +748,13 @@ static void test_cors(void **state) {
 
 static void test_keepalive_pipelining(void **state) {
   fx_t *f = *state;
-  int fd = connect_to(f->port);
-  rx_t rx = {.fd = fd};
   /* Three requests in one write, answered in order on one connection. */
   static const char three[] =
       "POST /v1/tenants/create HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\n"
       "{\"id\":\"p1\",\"name\":\"P1\"}\n"
       "POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
       "DELETE /v1/tenants/p1 HTTP/1.1\r\nHost: x\r\n\r\n";
-  send_all(fd, three, strlen(three));
+  rx_t rx = rx_open(f->port, three);
   char *head, *body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
   assert_non_null(strstr(body, "{\"tenant\":{\"id\":\"p1\",\"name\":\"P1\","));
@@ -782,7 +777,7 @@ static void test_keepalive_pipelining(void **state) {
       "3\r\n{\"p\r\n"
       "D\r\nage_size\":50}\r\n"
       "0\r\n\r\n";
-  send_all(fd, chunked, strlen(chunked));
+  send_all(rx.fd, chunked, strlen(chunked));
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
   assert_non_null(strstr(body, "{\"tenants\":[{\"id\":\"t1\",\"name\":\"example tenant\","));
@@ -790,28 +785,24 @@ static void test_keepalive_pipelining(void **state) {
   free(body);
   /* Connection: close is honoured. */
   static const char last[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send_all(fd, last, strlen(last));
+  send_all(rx.fd, last, strlen(last));
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "Connection: close\r\n"));
   assert_string_equal(body, "{\"status\":\"SERVING\"}");
   rx_eof(&rx);
   free(head);
   free(body);
-  close(fd);
-  free(rx.data);
+  rx_close(&rx);
 }
 
 static void test_slow_header_cut_off(void **state) {
   fx_t *f = *state;
-  int fd = connect_to(f->port);
-  rx_t rx = {.fd = fd};
-  static const char part[] = "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\n";
-  send_all(fd, part, strlen(part));
+  rx_t rx = rx_open(f->port, "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\n");
   long long t0 = tc_now_ms();
   rx_eof(&rx); /* the server gives up on the headers and closes */
   assert_int_equal(rx.len, 0);
   assert_true(tc_now_ms() - t0 < WAIT_MS);
-  close(fd);
+  rx_close(&rx);
   expect(call(f, "GET", "/healthz", NULL, NULL), 200, "{\"status\":\"SERVING\"}");
 }
 
@@ -857,8 +848,7 @@ static char *watch_line(watcher_t *w) {
 static void watch_kill(watcher_t *w) {
   kill(w->pid, SIGKILL);
   waitpid(w->pid, NULL, 0);
-  close(w->rx.fd);
-  free(w->rx.data);
+  rx_close(&w->rx);
 }
 
 static char *change_line(const char *token, const char *op, const char *tuple) {
@@ -924,12 +914,10 @@ static void test_watch(void **state) {
 /* Shutdown ends a stream with an error line and the terminating chunk. */
 static void test_watch_ended_by_shutdown(void **state) {
   fx_t *f = *state;
-  int fd = connect_to(f->port);
-  rx_t rx = {.fd = fd};
   static const char req[] =
       "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"
       "{\"checkpoint_interval_seconds\":3600}    ";
-  send_all(fd, req, strlen(req));
+  rx_t rx = rx_open(f->port, req);
   size_t h = rx_until(&rx, "\r\n\r\n");
   char *head = strndup(rx.data, h);
   rx_drop(&rx, h);
@@ -951,8 +939,7 @@ static void test_watch_ended_by_shutdown(void **state) {
   assert_string_equal(chunk, "");
   free(chunk);
   rx_eof(&rx);
-  close(fd);
-  free(rx.data);
+  rx_close(&rx);
 }
 
 /* A watch on a quiet tenant (no checkpoints) has its status and headers at
@@ -960,11 +947,10 @@ static void test_watch_ended_by_shutdown(void **state) {
 static void test_watch_headers_at_once(void **state) {
   fx_t *f = *state;
   free(write_schema(f, "t1"));
-  rx_t rx = {.fd = connect_to(f->port)};
   static const char req[] =
       "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\n"
       "Content-Length: 2\r\n\r\n{}";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(f->port, req);
   size_t h = rx_until(&rx, "\r\n\r\n");
   assert_int_equal(rx.len, h); /* the headers alone: nothing was written */
   assert_non_null(strstr(rx.data, "HTTP/1.1 200 OK\r\n"));
@@ -980,8 +966,7 @@ static void test_watch_headers_at_once(void **state) {
   free(chunk);
   free(t1);
   free(body);
-  close(rx.fd);
-  free(rx.data);
+  rx_close(&rx);
 }
 
 /* ---- in-process ---- */
@@ -1190,45 +1175,39 @@ static void test_max_connections_and_header_timeout(void **state) {
   srv_t *s = *state;
   rx_t rx[4];
   for (int i = 0; i < 3; i++) {
-    rx[i] = (rx_t){.fd = connect_to(s->port)};
+    rx[i] = rx_open(s->port, NULL);
     expect_healthz(&rx[i]);
   }
-  rx[3] = (rx_t){.fd = connect_to(s->port)};
+  rx[3] = rx_open(s->port, NULL);
   rx_eof(&rx[3]); /* over the limit: closed at once, unanswered */
   assert_int_equal(rx[3].len, 0);
   close(rx[3].fd);
   expect_healthz(&rx[0]); /* the others are served on */
   /* A connection idle past the header timeout is closed. */
   rx_eof(&rx[1]);
-  for (int i = 0; i < 3; i++) {
-    close(rx[i].fd);
-    free(rx[i].data);
-  }
+  for (int i = 0; i < 3; i++) rx_close(&rx[i]);
 }
 
 /* A body that trickles in is cut off like a slow header: the request read
  * timeout covers the whole request. */
 static void test_slow_body_cut_off(void **state) {
   srv_t *s = *state;
-  rx_t rx = {.fd = connect_to(s->port)};
   static const char req[] =
       "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(s->port, req);
   rx_eof(&rx);
   pthread_mutex_lock(&s->lock);
   int started = s->started; /* the handler never saw the request */
   pthread_mutex_unlock(&s->lock);
   assert_int_equal(started, 0);
-  close(rx.fd);
-  free(rx.data);
+  rx_close(&rx);
 }
 
 static void test_client_leaves_mid_call(void **state) {
   srv_t *s = *state;
-  rx_t rx = {.fd = connect_to(s->port)};
   static const char req[] =
       "POST /v1/tenants/list HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(s->port, req);
   wait_for(s, &s->started, 1);
   close(rx.fd);
   wait_for(s, &s->cancelled, 1); /* on_cancel ran; done() follows, and the stop waits for it */
@@ -1237,11 +1216,10 @@ static void test_client_leaves_mid_call(void **state) {
 
 static void test_answered_after_stop(void **state) {
   srv_t *s = *state;
-  rx_t rx = {.fd = connect_to(s->port)};
   static const char req[] =
       "POST /v1/tenants/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
       "Content-Length: 11\r\n\r\n{\"id\":\"t9\"}";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(s->port, req);
   wait_for(s, &s->started, 1);
   uv_async_send(&s->stop_async);
   char *head, *body = rx_response(&rx, &head);
@@ -1252,31 +1230,27 @@ static void test_answered_after_stop(void **state) {
   rx_eof(&rx);
   free(head);
   free(body);
-  close(rx.fd);
-  free(rx.data);
+  rx_close(&rx);
   wait_for(s, &s->stopped, 1);
 }
 
 static void test_unauthenticated(void **state) {
   srv_t *s = *state;
-  rx_t rx = {.fd = connect_to(s->port)};
   static const char req[] = "DELETE /v1/tenants/t1 HTTP/1.1\r\nHost: x\r\n\r\n";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(s->port, req);
   char *head, *body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 401 Unauthorized\r\n"));
   assert_non_null(strstr(head, "WWW-Authenticate: ERROR_CODE_INVALID_KEY\r\n"));
   assert_string_equal(body, "{\"code\":16,\"message\":\"ERROR_CODE_INVALID_KEY\",\"details\":[]}");
   free(head);
   free(body);
-  close(rx.fd);
-  free(rx.data);
+  rx_close(&rx);
 }
 
 static void test_stream_accounting(void **state) {
   srv_t *s = *state;
-  rx_t rx = {.fd = connect_to(s->port)};
   static const char req[] = "POST /v1/tenants/t1/watch HTTP/1.1\r\nHost: x\r\n\r\n";
-  send_all(rx.fd, req, strlen(req));
+  rx_t rx = rx_open(s->port, req);
   size_t h = rx_until(&rx, "\r\n\r\n");
   rx_drop(&rx, h);
   static const char *const tokens[] = {"a", "b", "c"};
@@ -1292,8 +1266,7 @@ static void test_stream_accounting(void **state) {
   assert_string_equal(chunk, "");
   free(chunk);
   expect_healthz(&rx); /* kept alive after the stream */
-  close(rx.fd);
-  free(rx.data);
+  rx_close(&rx);
   inproc_stop(s);
   assert_int_equal(s->sent, 3);
   assert_int_equal(s->pending_wrong, 0);

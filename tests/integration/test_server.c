@@ -86,12 +86,11 @@ static void test_health_and_unimplemented(void **state) {
 static void test_tenancy(void **state) {
   fixture_t *f = *state;
   tt_create_tenant(f->client, "acme");
-  Base__V1__TenantCreateRequest dup = BASE__V1__TENANT_CREATE_REQUEST__INIT;
-  dup.id = "acme";
-  dup.name = "again";
-  tt_expect_error(tt_call(f->client, "/base.v1.Tenancy/Create", &dup.base,
-                          &base__v1__tenant_create_response__descriptor),
-                  3, "ERROR_CODE_UNIQUE_CONSTRAINT");
+  Base__V1__TenantCreateRequest dup;
+  tt_expect_error(
+      tt_call(f->client, "/base.v1.Tenancy/Create", &tt_tenant_create(&dup, "acme", "again")->base,
+              &base__v1__tenant_create_response__descriptor),
+      3, "ERROR_CODE_UNIQUE_CONSTRAINT");
   tt_create_tenant(f->client, "beta");
 
   /* Page through all tenants one at a time: t1 (seeded), acme, beta. */

@@ -33,9 +33,7 @@ typedef struct {
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   *state = f;
-  const char *args[] = {"--grpc-port",       "0",      "--http-port", "0",
-                        "--database-engine", "memory", NULL};
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
+  if (tc_proc_start_memory(&f->proc, NULL) != 0) return -1;
   f->client = tc_client_new(f->proc.target);
   return f->client ? 0 : -1;
 }
@@ -125,10 +123,8 @@ static const char name_regex[] = "\"^[a-zA-Z_]{1,64}$\"";
  * with message, and creates nothing (t1 stays the only tenant). */
 static void expect_create_refused(fixture_t *f, const char *id, const char *name,
                                   const char *marker, const char *message) {
-  Base__V1__TenantCreateRequest cr = BASE__V1__TENANT_CREATE_REQUEST__INIT;
-  cr.id = (char *)id;
-  cr.name = (char *)name;
-  expect_nul_refused(f, "/base.v1.Tenancy/Create", &cr.base,
+  Base__V1__TenantCreateRequest cr;
+  expect_nul_refused(f, "/base.v1.Tenancy/Create", &tt_tenant_create(&cr, id, name)->base,
                      &base__v1__tenant_create_response__descriptor, marker, message);
   expect_tenants(f, "t1");
 }
@@ -179,30 +175,28 @@ static void test_data_write(void **state) {
   snprintf(want, sizeof want, "invalid DataWriteRequest.TenantId: %s", pat);
   tt_expect_error(write_marked(f, "t1!evil", "r1", "parent", "o1", "", "t1!evil", 0), 3, want);
 
-  const char *wrap =
-      "invalid DataWriteRequest.Tuples[1]: embedded message failed validation"
-      " | caused by: ";
-  snprintf(want, sizeof want,
-           "%sinvalid Tuple.Entity: embedded message failed validation | caused by: "
-           "invalid Entity.Id: %s",
-           wrap, pat);
-  tt_expect_error(write_marked(f, "t1", "r1!evil", "parent", "o1", "", "r1!evil", 0), 3, want);
-
-  snprintf(want, sizeof want,
-           "%sinvalid Tuple.Subject: embedded message failed validation | caused by: "
-           "invalid Subject.Id: %s",
-           wrap, pat);
-  tt_expect_error(write_marked(f, "t1", "r1", "parent", "o1!evil", "", "o1!evil", 0), 3, want);
-
-  snprintf(want, sizeof want, "%sinvalid Tuple.Relation: value does not match regex pattern %s",
-           wrap, name_regex);
-  tt_expect_error(write_marked(f, "t1", "r1", "parent!x", "o1", "", "parent!x", 0), 3, want);
-
-  snprintf(want, sizeof want,
-           "%sinvalid Tuple.Subject: embedded message failed validation | caused by: "
-           "invalid Subject.Relation: value does not match regex pattern %s",
-           wrap, name_regex);
-  tt_expect_error(write_marked(f, "t1", "r1", "parent", "o1", "member!x", "member!x", 0), 3, want);
+#define EMBEDDED ": embedded message failed validation | caused by: invalid "
+  /* Each identifier of the second tuple with a NUL (in marker): the field
+   * the answer names, and the pattern it breaks. */
+  static const struct {
+    const char *eid, *rel, *sid, *srel, *marker, *field, *regex;
+  } fields[] = {
+      {"r1!evil", "parent", "o1", "", "r1!evil", "Tuple.Entity" EMBEDDED "Entity.Id", id_regex},
+      {"r1", "parent", "o1!evil", "", "o1!evil", "Tuple.Subject" EMBEDDED "Subject.Id", id_regex},
+      {"r1", "parent!x", "o1", "", "parent!x", "Tuple.Relation", name_regex},
+      {"r1", "parent", "o1", "member!x", "member!x", "Tuple.Subject" EMBEDDED "Subject.Relation",
+       name_regex},
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    snprintf(want, sizeof want,
+             "invalid DataWriteRequest.Tuples[1]" EMBEDDED
+             "%s: value does not match regex pattern %s",
+             fields[i].field, fields[i].regex);
+    tt_expect_error(write_marked(f, "t1", fields[i].eid, fields[i].rel, fields[i].sid,
+                                 fields[i].srel, fields[i].marker, 0),
+                    3, want);
+  }
+#undef EMBEDDED
 
   /* Nothing was cut to t1 / r1 / o1 / owner / member and written. */
   assert_int_equal(t1_tuples(f), 0);

@@ -135,32 +135,10 @@ static int setup(void **state) {
   *state = f;
   f->dir = tc_temp_dir();
   make_certs(f->dir);
-  char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-port",
-                        "0",
-                        "--database-engine",
-                        "memory",
-                        "--http-tls-enabled",
-                        "--http-tls-cert-path",
-                        cert,
-                        "--http-tls-key-path",
-                        key,
-                        "--grpc-tls-enabled",
-                        "--grpc-tls-cert-path",
-                        cert,
-                        "--grpc-tls-key-path",
-                        key,
-                        "--log-level",
-                        "debug",
-                        NULL};
-  int rc = tc_proc_start(&f->proc, args);
+  int rc = tc_proc_start_tls(&f->proc, f->dir, (const char *[]){"--log-level", "debug", NULL});
   char *ca = fmt("%s/ca.pem", f->dir);
   f->ca = slurp(ca);
   free(ca);
-  free(cert);
-  free(key);
   if (rc != 0) return -1;
   f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->port > 0 ? 0 : -1;
@@ -466,31 +444,9 @@ static int connect_send(int port, const char *data, size_t len) {
 static void test_stalled_handshakes_closed(void **state) {
   fx_t *f = *state;
   assert_int_equal(tc_proc_stop(&f->proc, NULL), 0);
-  char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-port",
-                        "0",
-                        "--database-engine",
-                        "memory",
-                        "--http-tls-enabled",
-                        "--http-tls-cert-path",
-                        cert,
-                        "--http-tls-key-path",
-                        key,
-                        "--grpc-tls-enabled",
-                        "--grpc-tls-cert-path",
-                        cert,
-                        "--grpc-tls-key-path",
-                        key,
-                        "--grpc-handshake-timeout",
-                        "300ms",
-                        "--http-header-timeout",
-                        "300ms",
-                        NULL};
-  assert_int_equal(tc_proc_start(&f->proc, args), 0);
-  free(cert);
-  free(key);
+  const char *const timeouts[] = {"--grpc-handshake-timeout", "300ms", "--http-header-timeout",
+                                  "300ms", NULL};
+  assert_int_equal(tc_proc_start_tls(&f->proc, f->dir, timeouts), 0);
   f->port = tc_proc_http_port(&f->proc, WAIT_MS);
   static const char half_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
   int ports[] = {f->port, f->proc.grpc_port};

@@ -63,28 +63,9 @@ static int start(fx_t *f, const char *grpc_max) {
            "2>/dev/null",
            key, cert);
   if (system(cmd) != 0) return -1;
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-port",
-                        "0",
-                        "--database-engine",
-                        "memory",
-                        "--http-tls-enabled",
-                        "--http-tls-cert-path",
-                        cert,
-                        "--http-tls-key-path",
-                        key,
-                        "--grpc-tls-enabled",
-                        "--grpc-tls-cert-path",
-                        cert,
-                        "--grpc-tls-key-path",
-                        key,
-                        "--grpc-max-connections",
-                        grpc_max,
-                        "--http-header-timeout",
-                        "120s",
-                        NULL};
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
+  const char *const extra[] = {"--grpc-max-connections", grpc_max, "--http-header-timeout", "120s",
+                               NULL};
+  if (tc_proc_start_tls(&f->proc, f->dir, extra) != 0) return -1;
   f->http_port = tc_proc_http_port(&f->proc, WAIT_MS);
   return f->http_port > 0 ? 0 : -1;
 }

@@ -97,6 +97,39 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
   return -1;
 }
 
+/* head's n words, then extra's (NULL-terminated, or NULL), and a NULL: one
+ * array to free(). */
+static const char **join(const char *const *head, size_t n, const char *const *extra) {
+  size_t n_extra = 0;
+  while (extra && extra[n_extra]) n_extra++;
+  const char **args = calloc(n + n_extra + 1, sizeof *args);
+  memcpy(args, head, n * sizeof *args);
+  if (n_extra) memcpy(args + n, extra, n_extra * sizeof *args);
+  return args;
+}
+
+int tc_proc_start_memory(tc_proc_t *p, const char *const *extra) {
+  static const char *const memory[] = {"--grpc-port",       "0",     "--http-port", "0",
+                                       "--database-engine", "memory"};
+  const char **args = join(memory, sizeof memory / sizeof memory[0], extra);
+  int rc = tc_proc_start(p, args);
+  free(args);
+  return rc;
+}
+
+int tc_proc_start_tls(tc_proc_t *p, const char *dir, const char *const *extra) {
+  char cert[1024], key[1024];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  const char *const tls[] = {
+      "--http-tls-enabled", "--http-tls-cert-path", cert, "--http-tls-key-path", key,
+      "--grpc-tls-enabled", "--grpc-tls-cert-path", cert, "--grpc-tls-key-path", key};
+  const char **args = join(tls, sizeof tls / sizeof tls[0], extra);
+  int rc = tc_proc_start_memory(p, args);
+  free(args);
+  return rc;
+}
+
 int tc_proc_stop(tc_proc_t *p, char **log) {
   int status = -1;
   if (p->pid > 0) {

@@ -23,6 +23,12 @@ typedef struct tc_proc_s {
  * by $TUPLECAST_BIN, waits up to 20 s for the listening line.  Returns 0, or -1
  * if the process exited or timed out first (its log is kept in p->log). */
 int tc_proc_start(tc_proc_t *p, const char *const *args);
+/* tc_proc_start with the memory engine and gRPC and HTTP on port 0, then
+ * extra (NULL-terminated, or NULL). */
+int tc_proc_start_memory(tc_proc_t *p, const char *const *extra);
+/* tc_proc_start_memory with TLS on both ports from dir/cert.pem and
+ * dir/key.pem, then extra (NULL-terminated, or NULL). */
+int tc_proc_start_tls(tc_proc_t *p, const char *dir, const char *const *extra);
 /* Runs `tuplecast <args...>` to completion; returns its exit status and its
  * stdout and stderr, interleaved, in *out (malloc'd). */
 int tc_proc_run(const char *const *args, char **out);

@@ -72,6 +72,14 @@ Base__V1__TupleFilter *tt_entity_filter(tt_filter_buf_t *b, const char *type, co
   return &b->tuple;
 }
 
+Base__V1__TenantCreateRequest *tt_tenant_create(Base__V1__TenantCreateRequest *b, const char *id,
+                                                const char *name) {
+  base__v1__tenant_create_request__init(b);
+  b->id = (char *)id;
+  b->name = (char *)name;
+  return b;
+}
+
 /* ---- calls --------------------------------------------------------------- */
 
 tt_result_t tt_call(tc_client_t *c, const char *method, const ProtobufCMessage *req,
@@ -203,10 +211,8 @@ void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text, 
 }
 
 void tt_create_tenant(tc_client_t *c, const char *id) {
-  Base__V1__TenantCreateRequest req = BASE__V1__TENANT_CREATE_REQUEST__INIT;
-  req.id = (char *)id;
-  req.name = (char *)id;
-  tt_result_t r = tt_call_ok(c, "/base.v1.Tenancy/Create", &req.base,
+  Base__V1__TenantCreateRequest req;
+  tt_result_t r = tt_call_ok(c, "/base.v1.Tenancy/Create", &tt_tenant_create(&req, id, id)->base,
                              &base__v1__tenant_create_response__descriptor);
   Base__V1__TenantCreateResponse *resp = (void *)r.resp;
   assert_string_equal(resp->tenant->id, id);

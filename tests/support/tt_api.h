@@ -48,6 +48,10 @@ typedef struct {
 /* A filter on entity type and, unless id is NULL, one entity id. */
 Base__V1__TupleFilter *tt_entity_filter(tt_filter_buf_t *b, const char *type, const char *id);
 
+/* A Tenancy.Create request for id and name. */
+Base__V1__TenantCreateRequest *tt_tenant_create(Base__V1__TenantCreateRequest *b, const char *id,
+                                                const char *name);
+
 typedef struct {
   int code;
   char *details;
