@@ -42,11 +42,13 @@ static void on_schema_stored(void *arg, int status) {
  * and kept as the head, is the schema laid out as Permify stores one,
  * statement by statement: a partial write edits what it reads back, and
  * Permify's rebuilds rule bodies from the stored text, one line longer each
- * time.  0 or an error, and then the caller answers. */
-static int store(schema_op_t *s, const char *text) {
+ * time.  status: the job's so far; an error, or a call cancelled meanwhile,
+ * is answered at once and lets the tenant's mailbox move on. */
+static void store(schema_op_t *s, int status, const char *text) {
   char *stored = NULL;
   tc_schema_t *parsed = NULL;
-  int status = tc_schema_compile(text, &parsed, &s->op.errmsg);
+  if (status == 0 && s->op.call->cancelled) status = TC_ECANCELLED;
+  if (status == 0) status = tc_schema_compile(text, &parsed, &s->op.errmsg);
   if (status == 0) status = tc_schema_patch(parsed, NULL, 0, &stored, &s->op.errmsg);
   tc_schema_free(parsed);
   /* What compiled compiles again once laid out; were it not so, say so. */
@@ -63,19 +65,17 @@ static int store(schema_op_t *s, const char *text) {
                                           on_schema_stored, s);
   }
   free(stored);
-  return status;
+  if (status != 0) {
+    tc_tenant_job_done(&s->op.job);
+    finish(s, status, NULL);
+  }
 }
 
 static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
   (void)unused;
   schema_op_t *s = (schema_op_t *)job;
   const Base__V1__SchemaWriteRequest *r = (const void *)s->op.call->request;
-  if (status == 0 && s->op.call->cancelled) status = TC_ECANCELLED;
-  if (status == 0) status = store(s, r->schema);
-  if (status != 0) {
-    tc_tenant_job_done(job);
-    finish(s, status, NULL);
-  }
+  store(s, status, r->schema);
 }
 
 int tc_schema_write_rpc(tc_call_t *call) {
@@ -97,15 +97,10 @@ static void run_partial(tc_job_t *job, int status, const tc_schema_t *base) {
    * then fail (no entity to edit, or nothing that compiles); only a
    * missing head is ERROR_CODE_SCHEMA_NOT_FOUND. */
   if (status == TC_ESCHEMA_NOT_FOUND && *job->schema_version) status = 0;
-  if (status == 0 && s->op.call->cancelled) status = TC_ECANCELLED;
   if (status == 0)
     status = tc_schema_patch(base, (const void *)r->partials, r->n_partials, &text, &s->op.errmsg);
-  if (status == 0) status = store(s, text);
+  store(s, status, text); /* answers, and frees s, on error */
   free(text);
-  if (status != 0) {
-    tc_tenant_job_done(job);
-    finish(s, status, NULL);
-  }
 }
 
 int tc_schema_partial_write_rpc(tc_call_t *call) {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "base/v1/service.pb-c.h"
+#include "schema_def.h"
 #include "server_proc.h"
 #include "tt_api.h"
 
@@ -129,14 +130,6 @@ static Base__V1__SchemaDefinition *read_head(fx_t *f, const char *tenant, tt_res
   return ((Base__V1__SchemaReadResponse *)r->resp)->schema;
 }
 
-static const Base__V1__EntityDefinition *entity(const Base__V1__SchemaDefinition *d,
-                                                const char *name) {
-  for (size_t i = 0; i < d->n_entity_definitions; i++)
-    if (strcmp(d->entity_definitions[i]->key, name) == 0) return d->entity_definitions[i]->value;
-  fail_msg("no entity %s", name);
-  return NULL;
-}
-
 /* The kind the entity's references give name, 0 when it has none. */
 static int ref_of(const Base__V1__EntityDefinition *e, const char *name) {
   for (size_t i = 0; i < e->n_references; i++)
@@ -248,11 +241,11 @@ static void check_case(fx_t *f, const case_t *c) {
   tt_result_free(&r);
   tt_result_t rd;
   Base__V1__SchemaDefinition *d = read_head(f, tenant, &rd);
-  if (c->code == 0 && ref_of(entity(d, c->entity), c->member) != c->kind)
+  if (c->code == 0 && ref_of(tt_entity_def(d, c->entity), c->member) != c->kind)
     fail_msg("%s: %s#%s is %d, want %d", c->name, c->entity, c->member,
-             ref_of(entity(d, c->entity), c->member), c->kind);
+             ref_of(tt_entity_def(d, c->entity), c->member), c->kind);
   /* A refused edit changes nothing. */
-  if (c->code != 0) assert_int_equal(ref_of(entity(d, "organization"), "admin"), REL);
+  if (c->code != 0) assert_int_equal(ref_of(tt_entity_def(d, "organization"), "admin"), REL);
   tt_result_free(&rd);
   free(v1);
 }
@@ -275,7 +268,8 @@ static void test_updates_replace(void **state) {
   assert_int_equal(r.code, 0);
   tt_result_free(&r);
   Base__V1__SchemaDefinition *d = read_head(f, tenant, &r);
-  const Base__V1__EntityDefinition *org = entity(d, "organization"), *doc = entity(d, "doc");
+  const Base__V1__EntityDefinition *org = tt_entity_def(d, "organization"),
+                                   *doc = tt_entity_def(d, "doc");
   for (size_t i = 0; i < org->n_attributes; i++)
     assert_int_equal(org->attributes[i]->value->type,
                      BASE__V1__ATTRIBUTE_TYPE__ATTRIBUTE_TYPE_INTEGER);
@@ -303,7 +297,7 @@ static void test_versions(void **state) {
   assert_int_equal(r.code, 0);
   tt_result_free(&r);
   tt_result_t rd;
-  const Base__V1__EntityDefinition *user = entity(read_head(f, tenant, &rd), "user");
+  const Base__V1__EntityDefinition *user = tt_entity_def(read_head(f, tenant, &rd), "user");
   assert_int_equal(ref_of(user, "a"), 0);
   assert_int_equal(ref_of(user, "b"), REL);
   tt_result_free(&rd);
