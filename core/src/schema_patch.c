@@ -17,12 +17,16 @@ typedef struct {
   size_t n, cap;
 } stmt_t;
 
-/* What an "entity#member" name is now, Permify's reference: a member kind,
- * or 0 once deleted.  It can differ from the members present: an update
- * of a relation with a permission of the same name adds the permission and
- * the name is a permission's from then on. */
+/* An "entity#member" name: kind, what it is now (Permify's reference: a
+ * member kind, 0 once deleted), and where its members are.  What it is can
+ * differ from the members present: an update of a relation with a
+ * permission of the same name adds the permission, and the name is a
+ * permission's from then on.  So that edits cost the same however many
+ * members an entity has, each kind's first member is kept (its place + 1)
+ * and how many there are: more than one only after such an update. */
 typedef struct {
   int kind;
+  size_t first[4], count[4]; /* by TC__SCHEMA_RELATION, _PERMISSION, _ATTRIBUTE */
 } ref_t;
 
 typedef struct {
@@ -46,21 +50,24 @@ static int push_member(patch_t *p, stmt_t *st, const tc__schema_member_t *m) {
   return 0;
 }
 
-static int ref_kind(const patch_t *p, const stmt_t *st, const char *member) {
+/* The record of st's member name; made (kind 0) when absent and make is
+ * set.  NULL: absent, or out of memory. */
+static ref_t *ref_of(patch_t *p, const stmt_t *st, const char *member, int make) {
   const tc__schema_slot_t *slot = tc__schema_table_get(&p->names, st->name, member);
-  return slot ? ((const ref_t *)slot->value)->kind : 0;
+  if (slot || !make) return slot ? slot->value : NULL;
+  ref_t *r = tc_arena_alloc(&p->scratch.arena, sizeof *r);
+  if (!r || tc__schema_table_put(&p->names, st->name, member, 0, r) != 0) return NULL;
+  memset(r, 0, sizeof *r);
+  return r;
 }
 
-static int set_ref(patch_t *p, const stmt_t *st, const char *member, int kind) {
-  const tc__schema_slot_t *slot = tc__schema_table_get(&p->names, st->name, member);
-  if (slot) {
-    ((ref_t *)slot->value)->kind = kind;
-    return 0;
-  }
-  ref_t *r = tc_arena_alloc(&p->scratch.arena, sizeof *r);
-  if (!r) return TC_ENOMEM;
-  r->kind = kind;
-  return tc__schema_table_put(&p->names, st->name, member, kind, r);
+/* Appends m to st; its name becomes m's kind. */
+static int add_member(patch_t *p, stmt_t *st, const tc__schema_member_t *m) {
+  ref_t *r = ref_of(p, st, m->name.s, 1);
+  if (!r || push_member(p, st, m) != 0) return TC_ENOMEM;
+  if (r->count[m->kind]++ == 0) r->first[m->kind] = st->n;
+  r->kind = m->kind;
+  return 0;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -83,9 +90,7 @@ static int load(patch_t *p, const tc_schema_t *base) {
   for (size_t i = 0; rc == 0 && i < ne; i++) {
     const tc__schema_entity_t *e = base->entities[i];
     stmt_t *st = tc__schema_table_get(&p->names, e->name.s, NULL)->value;
-    for (size_t j = 0; rc == 0 && j < e->n_members; j++)
-      if ((rc = push_member(p, st, e->members[j])) == 0)
-        rc = set_ref(p, st, e->members[j]->name.s, e->members[j]->kind);
+    for (size_t j = 0; rc == 0 && j < e->n_members; j++) rc = add_member(p, st, e->members[j]);
   }
   return rc;
 }
@@ -98,25 +103,21 @@ static int find_entity(const patch_t *p, const char *name, stmt_t **out) {
 }
 
 /* write: a name the entity does not have; update: one it has, replacing
- * the member of the same kind or adding one. */
+ * the first member of the same kind or adding one. */
 static int apply(patch_t *p, const char *entity, const char *text, int update) {
   tc__schema_member_t *m;
   stmt_t *st;
   int rc = tc__schema_parse_member(&p->scratch, entity, text, &m, p->errmsg);
   if (rc == 0) rc = find_entity(p, entity, &st);
   if (rc != 0) return rc;
-  if (!update && ref_kind(p, st, m->name.s)) return TC_EALREADY_EXISTS;
-  if (update && !ref_kind(p, st, m->name.s)) return TC_EREFERENCE_NOT_FOUND;
-  size_t i = 0;
-  while (update && i < st->n &&
-         !(st->members[i] && st->members[i]->kind == m->kind &&
-           strcmp(st->members[i]->name.s, m->name.s) == 0))
-    i++;
-  if (update && i < st->n)
-    st->members[i] = m;
-  else if ((rc = push_member(p, st, m)) != 0)
-    return rc;
-  return set_ref(p, st, m->name.s, m->kind);
+  ref_t *r = ref_of(p, st, m->name.s, 0);
+  int kind = r ? r->kind : 0;
+  if (!update && kind) return TC_EALREADY_EXISTS;
+  if (update && !kind) return TC_EREFERENCE_NOT_FOUND;
+  if (!update || !r->count[m->kind]) return add_member(p, st, m);
+  st->members[r->first[m->kind] - 1] = m;
+  r->kind = m->kind;
+  return 0;
 }
 
 /* Removes the members named so of the kind the name has now. */
@@ -124,12 +125,19 @@ static int delete_member(patch_t *p, const char *entity, const char *name) {
   stmt_t *st;
   int rc = find_entity(p, entity, &st);
   if (rc != 0) return rc;
-  int kind = ref_kind(p, st, name);
-  if (!kind) return TC_EREFERENCE_NOT_FOUND;
-  for (size_t i = 0; i < st->n; i++)
-    if (st->members[i] && st->members[i]->kind == kind && strcmp(st->members[i]->name.s, name) == 0)
+  ref_t *r = ref_of(p, st, name, 0);
+  if (!r || !r->kind) return TC_EREFERENCE_NOT_FOUND;
+  int kind = r->kind;
+  for (size_t i = r->first[kind] - 1, left = r->count[kind]; left && i < st->n; i++) {
+    const tc__schema_member_t *m = st->members[i];
+    if (m && m->kind == kind && strcmp(m->name.s, name) == 0) {
       st->members[i] = NULL;
-  return set_ref(p, st, name, 0);
+      left--;
+    }
+  }
+  r->first[kind] = r->count[kind] = 0;
+  r->kind = 0;
+  return 0;
 }
 
 static int apply_entry(patch_t *p, const entry_t *e) {
