@@ -15,7 +15,6 @@
 
 #include "base/v1/service.pb-c.h"
 #include "schema_def.h"
-#include "server_proc.h"
 #include "tt_api.h"
 
 static const char schema[] =
@@ -36,34 +35,24 @@ static const char schema[] =
     "}";
 
 typedef struct {
-  tc_proc_t proc;
+  tt_server_t srv;
   tc_client_t *client;
-  char *dir, *db;
   int tenants;
 } fx_t;
 
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
-  f->dir = tc_temp_dir();
-  f->db = malloc(strlen(f->dir) + 32);
-  sprintf(f->db, "%s/tuplecast.db", f->dir);
-  const char *args[] = {"--grpc-port",    "0",   "--http-port", "0", "--database-engine", "sqlite",
-                        "--database-uri", f->db, NULL};
   *state = f;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
-  f->client = tc_client_new(f->proc.target);
-  return f->client ? 0 : -1;
+  int rc = tt_server_start(&f->srv);
+  f->client = f->srv.client;
+  return rc;
 }
 
 static int teardown(void **state) {
   fx_t *f = *state;
-  tc_client_free(f->client);
-  int rc = tc_proc_stop(&f->proc, NULL);
-  tc_temp_dir_remove(f->dir);
-  free(f->db);
-  free(f->dir);
+  int rc = tt_server_stop(&f->srv);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 /* ---- requests ------------------------------------------------------------ */
