@@ -9,6 +9,7 @@
 #define TC_SCHEMA_H
 
 #include "base/v1/base.pb-c.h"
+#include "base/v1/service.pb-c.h"
 #include "tuplecast/backend.h"
 
 typedef struct tc_schema_s tc_schema_t;
@@ -39,6 +40,20 @@ int tc_schema_check_attr(const tc_schema_t *s, const char *entity_type, const ch
  * RuleDefinition.expression is left unset: rule bodies are not compiled.
  * 0 or TC_ENOMEM. */
 int tc_schema_to_proto(const tc_schema_t *s, Base__V1__SchemaDefinition **out);
+
+/* Schema.PartialWrite's edits (the request's partials: entity name ->
+ * statements to write, update, delete) applied to base (NULL: no schema) as
+ * Permify applies them: entity by entity (in order of name here), writes,
+ * then updates, then deletes, each seeing the ones before.  *text: the new
+ * schema, laid out as Permify stores one, not yet compiled; malloc'd.
+ * Errors, with Permify's codes: TC_EENTITY_STMT_NOT_FOUND (no such entity),
+ * TC_ENOT_ENTITY_STMT (the name is a rule's), TC_EALREADY_EXISTS (a write
+ * of a name the entity has), TC_EREFERENCE_NOT_FOUND (an update or delete
+ * of one it has not), TC_ESCHEMA_PARSE with *errmsg (a statement that does
+ * not parse, or holds none), TC_ENOMEM. */
+int tc_schema_patch(const tc_schema_t *base,
+                    const Base__V1__SchemaPartialWriteRequest__PartialsEntry *const *entries,
+                    size_t n, char **text, char **errmsg);
 
 /* A new rs/xid version string (20 chars of base32hex 0-9a-v, NUL-terminated):
  * 4-byte big-endian Unix seconds, 3-byte machine id, 2-byte pid, 3-byte

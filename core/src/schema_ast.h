@@ -8,6 +8,7 @@
 #define TC_SCHEMA_AST_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "arena.h"
 #include "schema.h"
@@ -177,6 +178,17 @@ size_t tc__schema_rule_arity(const tc__schema_rule_t *r);
 
 /* Fills s from text.  0, TC_ENOMEM, or TC_ESCHEMA_PARSE with *errmsg. */
 int tc__schema_parse(tc_schema_t *s, const char *text, char **errmsg);
+/* Parses the first relation, attribute or permission statement in text as a
+ * member of entity, allocated in s's arena (s's names are not touched).  0,
+ * TC_ENOMEM, or TC_ESCHEMA_PARSE with *errmsg (Permify's "no valid statement
+ * found" when text holds none). */
+int tc__schema_parse_member(tc_schema_t *s, const char *entity, const char *text,
+                            tc__schema_member_t **out, char **errmsg);
+/* A member or a rule as Permify serialises it (schema_print.c); the members
+ * go one a line between "entity NAME {" and "}", relations first, then
+ * attributes, then permissions. */
+void tc__schema_print_member(FILE *f, const tc__schema_member_t *m);
+void tc__schema_print_rule(FILE *f, const tc__schema_rule_t *r);
 /* Reference and type checks over a parsed schema; sets attribute and
  * parameter types.  0, TC_ENOMEM, or TC_ESCHEMA_COMPILE with *errmsg. */
 int tc__schema_check(tc_schema_t *s, char **errmsg);

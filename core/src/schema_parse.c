@@ -18,6 +18,7 @@ typedef struct parser_s {
   char **errmsg;
   int depth;
   size_t seq;
+  int partial; /* one member statement on its own: no names are declared */
 } parser_t;
 
 /* ---- Arena helpers ------------------------------------------------------ */
@@ -116,6 +117,7 @@ static int name_of(parser_t *p, const tc__schema_tok_t *t, tc__schema_name_t *ou
 
 /* Registers a name in Permify's shared namespaces. */
 static int declare(parser_t *p, const char *entity, const char *member, int kind, void *value) {
+  if (p->partial) return 0;
   int rc = tc__schema_table_put(&p->s->names, entity, member, kind, value);
   if (rc == TC_EUNIQUE)
     return member ? fail(p, "duplication found for %s#%s", entity, member)
@@ -434,4 +436,31 @@ int tc__schema_parse(tc_schema_t *s, const char *text, char **errmsg) {
     next(&p);
   }
   return 0;
+}
+
+/* Permify's partial parse: tokens are passed over until the first
+ * "relation", "attribute" or "permission", whose statement is the result;
+ * whatever follows it is not read. */
+int tc__schema_parse_member(tc_schema_t *s, const char *entity, const char *text,
+                            tc__schema_member_t **out, char **errmsg) {
+  parser_t p;
+  memset(&p, 0, sizeof p);
+  p.s = s;
+  p.errmsg = errmsg;
+  p.partial = 1;
+  tc__schema_entity_t e = {.name = {.s = entity}};
+  tc__schema_lex_init(&p.lx, text);
+  for (; p.cur.type != TC__TOK_EOF; next(&p)) {
+    int rc;
+    switch (p.cur.type) {
+    case TC__TOK_RELATION: rc = parse_relation(&p, &e); break;
+    case TC__TOK_ATTRIBUTE: rc = parse_attribute(&p, &e); break;
+    case TC__TOK_PERMISSION: rc = parse_permission(&p, &e); break;
+    default: continue;
+    }
+    if (rc == 0) *out = e.members[e.n_members - 1];
+    return rc;
+  }
+  *errmsg = strdup("no valid statement found");
+  return *errmsg ? TC_ESCHEMA_PARSE : TC_ENOMEM;
 }

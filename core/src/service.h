@@ -73,6 +73,7 @@ int tc_data_read_attributes(tc_call_t *call);
 int tc_data_delete(tc_call_t *call);
 int tc_data_delete_relationships(tc_call_t *call);
 int tc_schema_write_rpc(tc_call_t *call);
+int tc_schema_partial_write_rpc(tc_call_t *call);
 int tc_schema_read_rpc(tc_call_t *call);
 int tc_schema_list_rpc(tc_call_t *call);
 int tc_tenancy_create(tc_call_t *call);

@@ -1,9 +1,10 @@
-/* base.v1.Schema: Write, Read, List. */
+/* base.v1.Schema: Write, PartialWrite, Read, List. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "service.h"
 #include "token.h"
 
@@ -36,21 +37,45 @@ static void on_schema_stored(void *arg, int status) {
   finish(s, status, &resp.base);
 }
 
+/* Compiles text and stores it as a new version, the tenant's head; answers
+ * with the version (both responses have only that field).  What is stored,
+ * and kept as the head, is the schema laid out as Permify stores one,
+ * statement by statement: a partial write edits what it reads back, and
+ * Permify's rebuilds rule bodies from the stored text, one line longer each
+ * time.  status: the job's so far; an error, or a call cancelled meanwhile,
+ * is answered at once and lets the tenant's mailbox move on. */
+static void store(schema_op_t *s, int status, const char *text) {
+  char *stored = NULL;
+  tc_schema_t *parsed = NULL;
+  if (status == 0 && s->op.call->cancelled) status = TC_ECANCELLED;
+  if (status == 0) status = tc_schema_compile(text, &parsed, &s->op.errmsg);
+  if (status == 0) status = tc_schema_patch(parsed, NULL, 0, &stored, &s->op.errmsg);
+  tc_schema_free(parsed);
+  /* What compiled compiles again once laid out; were it not so, say so. */
+  if (status == 0 && tc_schema_compile(stored, &s->compiled, &s->op.errmsg) != 0) {
+    tc_log(TC_LOG_ERROR, "schema laid out for storage does not compile: %s",
+           s->op.errmsg ? s->op.errmsg : "?");
+    free(s->op.errmsg);
+    s->op.errmsg = NULL;
+    status = TC_EINTERNAL;
+  }
+  if (status == 0) {
+    tc_schema_version_new(s->version);
+    status = s->op.srv->api->schema_write(s->op.srv->backend, s->tenant_id, s->version, stored,
+                                          on_schema_stored, s);
+  }
+  free(stored);
+  if (status != 0) {
+    tc_tenant_job_done(&s->op.job);
+    finish(s, status, NULL);
+  }
+}
+
 static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
   (void)unused;
   schema_op_t *s = (schema_op_t *)job;
   const Base__V1__SchemaWriteRequest *r = (const void *)s->op.call->request;
-  if (status == 0 && s->op.call->cancelled) status = TC_ECANCELLED;
-  if (status == 0) status = tc_schema_compile(r->schema, &s->compiled, &s->op.errmsg);
-  if (status == 0) {
-    tc_schema_version_new(s->version);
-    status = s->op.srv->api->schema_write(s->op.srv->backend, s->tenant_id, s->version, r->schema,
-                                          on_schema_stored, s);
-  }
-  if (status != 0) {
-    tc_tenant_job_done(job);
-    finish(s, status, NULL);
-  }
+  store(s, status, r->schema);
 }
 
 int tc_schema_write_rpc(tc_call_t *call) {
@@ -60,6 +85,33 @@ int tc_schema_write_rpc(tc_call_t *call) {
   s->tenant_id = r->tenant_id;
   s->op.job.barrier = 1; /* later writes must see the new head */
   return tc_op_submit(&s->op, r->tenant_id, run_write);
+}
+
+/* ---- PartialWrite ------------------------------------------------------- */
+
+static void run_partial(tc_job_t *job, int status, const tc_schema_t *base) {
+  schema_op_t *s = (schema_op_t *)job;
+  const Base__V1__SchemaPartialWriteRequest *r = (const void *)s->op.call->request;
+  char *text = NULL;
+  /* A version that is not there is an empty schema to Permify, whose edits
+   * then fail (no entity to edit, or nothing that compiles); only a
+   * missing head is ERROR_CODE_SCHEMA_NOT_FOUND. */
+  if (status == TC_ESCHEMA_NOT_FOUND && *job->schema_version) status = 0;
+  if (status == 0)
+    status = tc_schema_patch(base, (const void *)r->partials, r->n_partials, &text, &s->op.errmsg);
+  store(s, status, text); /* answers, and frees s, on error */
+  free(text);
+}
+
+int tc_schema_partial_write_rpc(tc_call_t *call) {
+  const Base__V1__SchemaPartialWriteRequest *r = (const void *)call->request;
+  schema_op_t *s = (schema_op_t *)tc_op_new(call, sizeof *s);
+  if (!s) return TC_ENOMEM;
+  s->tenant_id = r->tenant_id;
+  s->op.job.barrier = 1; /* edits the head it read; later calls see the new one */
+  s->op.job.want_schema = 1;
+  s->op.job.schema_version = r->metadata->schema_version;
+  return tc_op_submit(&s->op, r->tenant_id, run_partial);
 }
 
 /* ---- Read ---------------------------------------------------------------- */

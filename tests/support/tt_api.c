@@ -251,3 +251,16 @@ void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far) 
 }
 
 /* ---- tests --------------------------------------------------------------- */
+int tt_server_start(tt_server_t *s) {
+  const char *args[] = {"--grpc-port",       "0",      "--http-port", "0",
+                        "--database-engine", "memory", NULL};
+  if (tc_proc_start(&s->proc, args) != 0) return -1;
+  s->client = tc_client_new(s->proc.target);
+  return s->client ? 0 : -1;
+}
+
+int tt_server_stop(tt_server_t *s) {
+  tc_client_free(s->client);
+  s->client = NULL;
+  return s->proc.pid ? tc_proc_stop(&s->proc, NULL) : 0;
+}

@@ -14,6 +14,7 @@
 #include "any.h"
 #include "base/v1/service.pb-c.h"
 #include "grpc_client.h"
+#include "server_proc.h"
 
 #define TT_TIMEOUT 10000
 
@@ -88,5 +89,15 @@ tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token
  * ahead of this database" for Watch (the stream ends without a message) and
  * for ReadRelationships at it. */
 void tt_expect_token_ahead(tc_client_t *c, const char *tenant, const char *far);
+
+/* build/tuplecast on the memory engine, both ports 0, and a client of its
+ * gRPC port: a cmocka setup's and teardown's whole work.  Start: 0 or -1;
+ * stop: 0 when the server exited 0 (sanitizers make a leak fail it). */
+typedef struct {
+  tc_proc_t proc;
+  tc_client_t *client;
+} tt_server_t;
+int tt_server_start(tt_server_t *s);
+int tt_server_stop(tt_server_t *s);
 
 #endif

@@ -387,6 +387,61 @@ static void test_compile_errors_more(void **state) {
 
 /* ---- Robustness ---------------------------------------------------------- */
 
+/* A schema laid out as a partial write stores it, Permify's serialisation:
+ * statements by name, relations then attributes then permissions, every
+ * operator in parentheses.  Laid out again it is the same text, but for a
+ * rule's body, which parsing gives one more leading newline each time (as
+ * Permify's parser does). */
+static void test_patch_layout(void **state) {
+  (void)state;
+  static const char laid_out[] =
+      "rule allowed(tags string[], level integer) {\n"
+      "\t%slevel > 1\n"
+      "}\n"
+      "entity doc {\n"
+      "\trelation parent @folder \n"
+      "\trelation owner @user @folder#owner \n"
+      "\n"
+      "\tattribute tags string[]\n"
+      "\tattribute level integer\n"
+      "\n"
+      "\tpermission view = ((owner or parent.owner) not allowed(tags, level))\n"
+      "\tpermission edit = (owner and (view or parent.view))\n"
+      "} \n"
+      "\n"
+      "entity folder {\n"
+      "\trelation owner @user \n"
+      "\n"
+      "\n"
+      "\tpermission view = owner\n"
+      "} \n"
+      "\n"
+      "entity user {\n"
+      "\n"
+      "\n"
+      "} \n";
+  tc_schema_t *s = compile_ok(
+      "entity user {}\n"
+      "rule allowed(tags string[], level integer) {\n  level > 1\n}\n"
+      "entity folder { relation owner @user\n permission view = owner }\n"
+      "entity doc {\n relation parent @folder\n"
+      " attribute tags string[]\n"
+      " permission view = owner or parent.owner not allowed(tags, level)\n"
+      " relation owner @user @folder#owner\n attribute level integer\n"
+      " permission edit = owner and (view or parent.view)\n}");
+  static const char *const newlines[] = {"\n", "\n\n", "\n\n\n"};
+  for (size_t round = 0; round < 3; round++) {
+    char want[sizeof laid_out + 8], *text, *err = NULL;
+    snprintf(want, sizeof want, laid_out, newlines[round]);
+    assert_int_equal(tc_schema_patch(s, NULL, 0, &text, &err), 0);
+    assert_string_equal(text, want);
+    tc_schema_free(s);
+    s = compile_ok(text);
+    free(text);
+  }
+  tc_schema_free(s);
+}
+
 static void test_deep_nesting(void **state) {
   (void)state;
   size_t depth = 100000;
@@ -489,6 +544,7 @@ int main(void) {
       cmocka_unit_test(test_parse_errors_more),
       cmocka_unit_test(test_compile_errors),
       cmocka_unit_test(test_compile_errors_more),
+      cmocka_unit_test(test_patch_layout),
       cmocka_unit_test(test_deep_nesting),
       cmocka_unit_test(test_truncated_and_random_input),
   };

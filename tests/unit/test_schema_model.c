@@ -11,6 +11,7 @@
 
 #include "case13_schema.h"
 #include "schema.h"
+#include "schema_def.h"
 
 static const char *const text = TT_CASE13_SCHEMA_OPEN
     "  attribute is_public boolean\n"
@@ -31,14 +32,6 @@ static Base__V1__SchemaDefinition *model(void) {
   tc_schema_free(s);
   assert_non_null(d);
   return d;
-}
-
-static const Base__V1__EntityDefinition *entity(const Base__V1__SchemaDefinition *d,
-                                                const char *name) {
-  for (size_t i = 0; i < d->n_entity_definitions; i++)
-    if (strcmp(d->entity_definitions[i]->key, name) == 0) return d->entity_definitions[i]->value;
-  fail_msg("no entity %s", name);
-  return NULL;
 }
 
 static const Base__V1__Child *permission(const Base__V1__EntityDefinition *e, const char *name) {
@@ -88,11 +81,11 @@ static void check_model(const Base__V1__SchemaDefinition *d) {
                              : BASE__V1__SCHEMA_DEFINITION__REFERENCE__REFERENCE_ENTITY);
   }
 
-  const Base__V1__EntityDefinition *u = entity(d, "usertype");
+  const Base__V1__EntityDefinition *u = tt_entity_def(d, "usertype");
   assert_string_equal(u->name, "usertype");
   assert_int_equal(u->n_relations + u->n_permissions + u->n_attributes + u->n_references, 0);
 
-  const Base__V1__EntityDefinition *o = entity(d, "organization");
+  const Base__V1__EntityDefinition *o = tt_entity_def(d, "organization");
   assert_int_equal(o->n_relations, 2);
   const Base__V1__RelationDefinition *parent = o->relations[0]->value;
   assert_string_equal(o->relations[0]->key, "parent");
@@ -102,7 +95,7 @@ static void check_model(const Base__V1__SchemaDefinition *d) {
   assert_string_equal(parent->relation_references[0]->relation, "");
   assert_string_equal(parent->relation_references[1]->type, "organization");
 
-  const Base__V1__EntityDefinition *r = entity(d, "repository");
+  const Base__V1__EntityDefinition *r = tt_entity_def(d, "repository");
   assert_int_equal(r->n_relations, 2);
   assert_string_equal(r->relations[0]->value->relation_references[0]->relation, "parent");
   assert_int_equal(r->n_attributes, 2);
