@@ -569,6 +569,24 @@ static void test_feed_token_errors(void **state) {
   free(tc1);
 }
 
+/* A token of every kind naming xids this database has not reached is
+ * TC_ESNAP_TOKEN ("ahead of this database"), never an empty read. */
+static void test_tokens_ahead(void **state) {
+  env_t *e = *state;
+  char tc2[128];
+  snprintf(tc2, sizeof tc2, "tc2:%s:99999999991:99999999991:", instance);
+  char *far[4] = {b64("99999999990:99999999991:99999999991:"),            /* a feed position */
+                  b64("99999999990:99999999990:99999999991:99999999990"), /* a write ack */
+                  tc__pg_token_permify(99999999990, NULL), b64(tc2)};
+  for (size_t i = 0; i < 4; i++) {
+    res_t r;
+    feed_read(e, "ahead", far[i], NULL, 10, &r);
+    if (r.status != TC_ESNAP_TOKEN) fail_msg("token %zu: status %d", i, r.status);
+    res_clear(&r);
+    free(far[i]);
+  }
+}
+
 /* ---- regression tests: Permify's watch weaknesses ------------------------------- */
 
 /* Weakness 1: three writers get xids a < b < c; c commits, then a; the feed
@@ -951,7 +969,7 @@ static void test_message_tokens_and_upto(void **state) {
   PQfinish(ce);
 }
 
-/* docs/backend-postgres.md, "Positions are snapshots": transaction G takes
+/* docs/backend-postgres.md, "Tokens": transaction G takes
  * its xid before X, while X's snapshot is taken, and commits after X.  X's
  * Permify token (adjusted snapshot: xmax = X+1, G not listed) counts G as
  * seen; a feed resumed from it must still deliver G, exactly once, and not X. */
@@ -1455,6 +1473,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tokens),
       T(test_feed_token_errors),
+      T(test_tokens_ahead),
       T(test_commits_out_of_xid_order),
       T(test_equal_commit_timestamps),
       T(test_new_tenant_from_head),
