@@ -558,8 +558,9 @@ static void expect_resume(tc_client_t *c, const char *token, const char *const *
  * the former tc2 format; reads at a message's token see up to it. */
 static void test_watch_tokens(void **state) {
   (void)state;
-  const char *uri = fresh_db();
   tc_proc_t a;
+  const char *uri = fresh_db();
+  PGconn *p = sql_connect(uri); /* for the database's instance id */
   tc_client_t *c = node_with_schema(&a, uri);
   char *ack0 = write_id(c, "w0");
   tc_stream_t *s = tt_watch_open_checkpoint(c, "t1", "", 1);
@@ -595,7 +596,6 @@ static void test_watch_tokens(void **state) {
   expect_resume(c, cp, (const char *[]){"m1", "w4", "m2"}, 3, "m3");
   expect_resume(c, ack[1], (const char *[]){"w3", "m1", "w4", "m2", "m3"}, 5, "m4");
   /* The former format of msg[0]'s position, with the database's id. */
-  PGconn *p = sql_connect(uri);
   PGresult *r = PQexec(p, "SELECT value FROM tuplecast_meta WHERE key = 'instance_id'");
   assert_int_equal(PQntuples(r), 1);
   size_t len;
