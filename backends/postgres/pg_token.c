@@ -158,8 +158,9 @@ int tc__pg_token_parse(const char *token, const char *instance_id, tc__pg_token_
 
 /* base64("X:<snap>"), the new format; takes snap (NULL: out of memory).  A
  * payload of 8 bytes would read as the legacy format (Permify's rule, and
- * ours), so X gets a leading zero there; both parsers read it as X.  No real
- * xid is that small: it takes X, xmin and xmax below 100. */
+ * ours), so X gets a leading zero there; both parsers read it as X.  Such a
+ * payload has at most 5 digits, so an xmin below 100, which no snapshot
+ * taken after initdb has (initdb alone uses more xids). */
 static char *encode_new(uint64_t x, char *snap) {
   char *text = snap ? tc_format("%llu:%s", (unsigned long long)x, snap) : NULL, *tok = NULL;
   if (text && strlen(text) == 8) {
