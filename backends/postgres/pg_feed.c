@@ -26,7 +26,13 @@
 
 #define CHUNK 65536
 
-static const char head_sql[] = "SELECT pg_current_snapshot()::text";
+static const char now_sql[] = "SELECT pg_current_snapshot()::text";
+
+/* The current snapshot C and the tenant's newest transaction, visible in C
+ * (one statement, one snapshot), which the head's token names. */
+static const char head_sql[] =
+    "SELECT s.cur::text, (SELECT t.id::text FROM transactions t WHERE t.tenant_id = $1"
+    " ORDER BY t.id DESC LIMIT 1) FROM (SELECT pg_current_snapshot() AS cur) s";
 
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
@@ -98,10 +104,6 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int has_xid(const tc__pg_snap_t *s, uint64_t x) {
-  return s->nxip && bsearch(&x, s->xip, s->nxip, sizeof x, cmp_u64) != NULL;
-}
-
 /* The first of n elements of `size` bytes at base, sorted by the uint64_t
  * each begins with, whose key is not below key. */
 static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t key) {
@@ -165,7 +167,7 @@ static int snap_plus(const tc__pg_snap_t *p, const tc__pg_snap_t *run, const uin
     if (p->xip[i] > y) xip[n++] = p->xip[i];
   for (size_t i = 0; i < run->nxip; i++) {
     uint64_t u = run->xip[i];
-    if (u <= y && (u >= p->xmax || has_xid(p, u))) xip[n++] = u;
+    if (u <= y && !tc__pg_snap_visible(p, u)) xip[n++] = u;
   }
   for (size_t i = 0; i < k; i++)
     if (!delivered[i] && kept[i] <= y) xip[n++] = kept[i];
@@ -303,8 +305,6 @@ static int horizon_passed(const read_t *r, const PGresult *h) {
 }
 
 static int page_send(read_t *r);
-static int end_position(read_t *r, const tc__pg_snap_t *bound, tc__pg_snap_t *next,
-                        const char **tok);
 
 /* ---- positions of the tokens -------------------------------------------------- */
 
@@ -435,10 +435,6 @@ static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {
   return 0;
 }
 
-static int snap_visible(const tc__pg_snap_t *s, uint64_t x) {
-  return x < s->xmax && !has_xid(s, x);
-}
-
 /* Everything visible in a or in b: a stream's position P and a bound U do
  * not always nest (P may come from another node, or be ahead of this one's
  * feed), and ending a bounded read at U alone would forget what P had seen. */
@@ -447,9 +443,9 @@ static int snap_union(const tc__pg_snap_t *a, const tc__pg_snap_t *b, tc__pg_sna
   if (!xip) return TC_ENOMEM;
   size_t n = 0;
   for (size_t i = 0; i < a->nxip; i++)
-    if (!snap_visible(b, a->xip[i])) xip[n++] = a->xip[i];
+    if (!tc__pg_snap_visible(b, a->xip[i])) xip[n++] = a->xip[i];
   for (size_t i = 0; i < b->nxip; i++)
-    if (!snap_visible(a, b->xip[i])) xip[n++] = b->xip[i];
+    if (!tc__pg_snap_visible(a, b->xip[i])) xip[n++] = b->xip[i];
   snap_set(out, a->xmax > b->xmax ? a->xmax : b->xmax, xip, n);
   return 0;
 }
@@ -459,34 +455,29 @@ static int snap_same(const tc__pg_snap_t *a, const tc__pg_snap_t *b) {
          (!a->nxip || !memcmp(a->xip, b->xip, a->nxip * sizeof *a->xip));
 }
 
-/* A complete read's end: P together with the bound, as
- * `upto`'s own string when that is what it is, as the current `last` when
- * the position did not move, else a new token. */
-static int end_position(read_t *r, const tc__pg_snap_t *bound, tc__pg_snap_t *next,
-                        const char **tok) {
-  int rc = snap_union(&r->p, bound, next);
-  if (rc) return rc;
-  if (r->has_upto && snap_same(next, &r->u))
-    *tok = r->upto;
-  else if (snap_same(next, &r->p))
-    *tok = r->last;
-  else
-    *tok = keep_tok(r, tc__pg_token_snap(r->instance_id, next));
-  return *tok ? 0 : TC_ENOMEM;
+/* The token of position s naming transaction x: `upto`'s own string when
+ * it names the same (with any_x, any) transaction at s, `after`'s (the
+ * current `last`) with any_x when s is P, else a new one.  any_x: the read
+ * delivered nothing, so no message's transaction must be named. */
+static const char *position_token(read_t *r, const tc__pg_snap_t *s, uint64_t x, int any_x) {
+  const tc__pg_token_t *u = &r->upto_tok;
+  if (r->has_upto && snap_same(s, &r->u) && (any_x || (u->kind == TC_PG_TOKEN_SNAP && u->x == x)))
+    return r->upto;
+  if (any_x && snap_same(s, &r->p)) return r->last;
+  return keep_tok(r, tc__pg_token_at(x, s));
 }
 
-/* The page's new position P' and its token: C (or U) when the page holds
- * every change, else P plus its transactions. */
+/* The page's new position P': P together with C (or U) when the page holds
+ * every change (P and U need not nest: P may come from another node, or be
+ * ahead of this one's feed), else P plus its transactions. */
 static int next_position(read_t *r, const tc__pg_snap_t *run, const uint64_t *ids,
-                         unsigned char *delivered, tc__pg_snap_t *next, const char **tok) {
+                         unsigned char *delivered, tc__pg_snap_t *next) {
   size_t k = r->nk;
-  if (!r->cut) return end_position(r, run, next, tok);
+  if (!r->cut) return snap_union(&r->p, run, next);
   memset(delivered, 1, k);
   int rc = snap_plus(&r->p, run, ids, k, delivered, next);
   memset(delivered, 0, k);
-  if (rc) return rc;
-  *tok = keep_tok(r, tc__pg_token_snap(r->instance_id, next));
-  return *tok ? 0 : TC_ENOMEM;
+  return rc;
 }
 
 /* The lag of a transaction delivered now that committed at ts (µs since
@@ -502,8 +493,9 @@ static void count_lag(tc_backend_stats_t *st, int64_t ts) {
 }
 
 /* Delivers kept[0..nk) in commit order, each transaction's changes with the
- * token of "P plus the ones delivered so far" (the last one's is P'), and
- * moves P to P'. */
+ * token naming it at "P plus the ones delivered so far" (the last one's is
+ * P'), and moves P to P'.  With nothing delivered (a read up to U), P' is
+ * named by the newest transaction P or U is known to contain. */
 static int deliver(read_t *r) {
   size_t k = r->nk;
   const tc__pg_snap_t *run = r->has_upto ? &r->u : &r->c;
@@ -511,26 +503,30 @@ static int deliver(read_t *r) {
   txn_t *order = malloc((k + 1) * sizeof *order);
   unsigned char *delivered = calloc(k + 1, 1);
   tc__pg_snap_t next = {0}, mid;
-  const char *next_tok = NULL;
+  const char *tok = NULL;
   int rc = ids && order && delivered ? 0 : TC_ENOMEM;
   if (!rc) {
     for (size_t i = 0; i < k; i++) ids[i] = r->kept[i].xid;
     memcpy(order, r->kept, k * sizeof *order);
     qsort(order, k, sizeof *order, cmp_commit);
-    rc = next_position(r, run, ids, delivered, &next, &next_tok);
+    rc = next_position(r, run, ids, delivered, &next);
+  }
+  if (!rc && !k) {
+    uint64_t x = r->after_tok.x > r->upto_tok.x ? r->after_tok.x : r->upto_tok.x;
+    if (!(tok = position_token(r, &next, x, 1))) rc = TC_ENOMEM;
   }
   for (size_t j = 0; !rc && j < k; j++) {
     uint64_t x = order[j].xid;
     delivered[kept_index(r, x)] = 1;
     size_t lo = first_row(r, x), hi = lo;
     while (hi < r->nrows && r->rows[hi].tx == x) hi++;
-    const char *tok = next_tok;
-    if (j + 1 < k) {
-      if ((rc = snap_plus(&r->p, run, ids, k, delivered, &mid))) break;
-      tok = keep_tok(r, tc__pg_token_snap(r->instance_id, &mid));
+    if (j + 1 == k) {
+      tok = position_token(r, &next, x, 0);
+    } else if (!(rc = snap_plus(&r->p, run, ids, k, delivered, &mid))) {
+      tok = keep_tok(r, tc__pg_token_at(x, &mid));
       tc__pg_snap_clear(&mid);
-      if (!tok) rc = TC_ENOMEM;
     }
+    if (!rc && !tok) rc = TC_ENOMEM;
     if (!rc) rc = append_out(r, r->rows + lo, hi - lo, tok);
     if (!rc && order[j].ts != INT64_MIN) count_lag(r->stats, order[j].ts);
   }
@@ -543,7 +539,7 @@ static int deliver(read_t *r) {
   }
   tc__pg_snap_clear(&r->p);
   r->p = next;
-  r->last = next_tok;
+  r->last = tok;
   return 0;
 }
 
@@ -637,8 +633,10 @@ static void on_head(void *arg, int status, PGresult *const *res, size_t n, const
                  sqlstate ? sqlstate : "", errmsg ? errmsg : "");
   } else if (PQntuples(res[0]) != 1 || tc__pg_snap_parse(PQgetvalue(res[0], 0, 0), &r->c)) {
     status = TC_EDATASTORE;
-  } else if (!(tok = tc__pg_token_snap(r->instance_id, &r->c))) {
-    status = TC_ENOMEM;
+  } else {
+    uint64_t x = PQgetisnull(res[0], 0, 1) ? 0 : strtoull(PQgetvalue(res[0], 0, 1), NULL, 10);
+    if (!tc__pg_snap_visible(&r->c, x)) x = 0; /* one statement's snapshot: cannot happen */
+    if (!(tok = tc__pg_token_at(x, &r->c))) status = TC_ENOMEM;
   }
   r->head_cb(r->arg, status, tok);
   free(tok);
@@ -665,7 +663,8 @@ int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_
   read_t *r = read_new(c, tenant_id, arg);
   if (!r) return TC_ENOMEM;
   r->head_cb = cb;
-  tc__pg_stmt_t st = {"tcf_head", head_sql, 0, NULL};
+  const char *v[1] = {r->tenant};
+  tc__pg_stmt_t st = {"tcf_head", head_sql, 1, v};
   int rc = tc__pg_pool_submit(r->pool, &st, 1, on_head, r);
   if (rc) read_free(r);
   return rc;
@@ -707,7 +706,7 @@ int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, 
     st[n++] = (tc__pg_stmt_t){"tcf_tx", tx_sql, 1, vu};
   }
   if (n) {
-    st[n++] = (tc__pg_stmt_t){"tcf_head", head_sql, 0, NULL};
+    st[n++] = (tc__pg_stmt_t){"tcf_now", now_sql, 0, NULL};
     rc = tc__pg_pool_submit(r->pool, st, n, on_lookup, r);
   } else {
     rc = position(&r->after_tok, NULL, &r->p);

@@ -6,7 +6,8 @@
  * the current snapshot C but not in the position P, found by one statement
  * that also returns C; a page keeps a prefix of them in xid order and
  * delivers it in commit-timestamp order, each transaction with its own
- * token.  docs/backend-postgres.md ("Change feed") gives the algebra.
+ * token (naming it; pg_token.h).  docs/backend-postgres.md ("Change feed")
+ * gives the algebra.
  *
  * Ownership: the caller owns the context and everything it points to, for
  * as long as reads are in flight; arguments are copied; results handed to
@@ -27,8 +28,9 @@ typedef struct tc__pg_feed_ctx_s {
   tc_backend_stats_t *stats; /* change_reads and feed lag are counted here */
 } tc__pg_feed_ctx_t;
 
-/* The head: a token of the current snapshot.  0 or a TC_E* code (then cb
- * never runs); cb runs later, once. */
+/* The head: a token of the current snapshot naming the tenant's newest
+ * transaction (0 if none).  0 or a TC_E* code (then cb never runs); cb runs
+ * later, once. */
 int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg);
 
 /* The tenant's transactions after `after` (a token, not ""), up to `upto`

@@ -1,4 +1,4 @@
-/* Snap tokens: the three formats and pg_snapshot text (pg_token.h). */
+/* Snap tokens: the formats and pg_snapshot text (pg_token.h). */
 #include "pg_token.h"
 
 #include <errno.h>
@@ -58,6 +58,20 @@ char *tc__pg_snap_text(const tc__pg_snap_t *s) {
     len += (size_t)snprintf(out + len, cap - len, "%s%llu", i ? "," : "",
                             (unsigned long long)s->xip[i]);
   return out;
+}
+
+int tc__pg_snap_visible(const tc__pg_snap_t *s, uint64_t x) {
+  if (x >= s->xmax) return 0;
+  size_t lo = 0, hi = s->nxip;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->xip[mid] == x) return 0;
+    if (s->xip[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 1;
 }
 
 void tc__pg_snap_clear(tc__pg_snap_t *s) {
@@ -122,19 +136,42 @@ int tc__pg_token_parse(const char *token, const char *instance_id, tc__pg_token_
   } else {
     const char *s = text;
     uint64_t x;
-    if (memchr(raw, '\0', len) || parse_u64(&s, &x) || *s++ != ':')
+    tc__pg_snap_t snap;
+    if (memchr(raw, '\0', len) || parse_u64(&s, &x) || *s++ != ':') {
       why = "is malformed: not a token this server or Permify issued";
-    else if ((rc = canonical(s, &out->snapshot)) == TC_EINVAL)
+    } else if ((rc = tc__pg_snap_parse(s, &snap)) == TC_EINVAL) {
       why = "is malformed: bad snapshot";
-    else if (!rc) {
-      out->kind = TC_PG_TOKEN_PERMIFY;
+    } else if (!rc) {
+      /* Ours name a transaction visible in the exact position; Permify's
+       * list theirs in progress (its adjustment). */
+      out->kind = tc__pg_snap_visible(&snap, x) ? TC_PG_TOKEN_SNAP : TC_PG_TOKEN_PERMIFY;
       out->x = x;
+      if (!(out->snapshot = tc__pg_snap_text(&snap))) rc = TC_ENOMEM;
+      tc__pg_snap_clear(&snap);
     }
   }
   free(raw);
   if (why) rc = fail(errmsg, why);
   if (rc) tc__pg_token_clear(out);
   return rc;
+}
+
+/* base64("X:<snap>"), the new format; takes snap (NULL: out of memory).  A
+ * payload of 8 bytes would read as the legacy format (Permify's rule, and
+ * ours), so X gets a leading zero there; both parsers read it as X.  Such a
+ * payload has at most 5 digits, so an xmin below 100, which no snapshot
+ * taken after initdb has (initdb alone uses more xids). */
+static char *encode_new(uint64_t x, char *snap) {
+  char *text = snap ? tc_format("%llu:%s", (unsigned long long)x, snap) : NULL, *tok = NULL;
+  if (text && strlen(text) == 8) {
+    char *padded = tc_format("0%s", text);
+    free(text);
+    text = padded;
+  }
+  if (text) tok = tc_base64_encode(text, strlen(text));
+  free(text);
+  free(snap);
+  return tok;
 }
 
 char *tc__pg_token_permify(uint64_t x, const char *stored_snapshot) {
@@ -170,30 +207,11 @@ char *tc__pg_token_permify(uint64_t x, const char *stored_snapshot) {
     snap = tc__pg_snap_text(&s);
     tc__pg_snap_clear(&s);
   }
-  if (!snap) return NULL;
-  size_t cap = strlen(snap) + 24;
-  char *text = malloc(cap), *tok = NULL;
-  if (text) {
-    snprintf(text, cap, "%llu:%s", (unsigned long long)x, snap);
-    tok = tc_base64_encode(text, strlen(text));
-  }
-  free(text);
-  free(snap);
-  return tok;
+  return encode_new(x, snap);
 }
 
-char *tc__pg_token_snap(const char *instance_id, const tc__pg_snap_t *s) {
-  char *snap = tc__pg_snap_text(s);
-  if (!snap) return NULL;
-  size_t cap = strlen(SNAP_PREFIX) + strlen(instance_id) + strlen(snap) + 2;
-  char *text = malloc(cap), *tok = NULL;
-  if (text) {
-    snprintf(text, cap, SNAP_PREFIX "%s:%s", instance_id, snap);
-    tok = tc_base64_encode(text, strlen(text));
-  }
-  free(text);
-  free(snap);
-  return tok;
+char *tc__pg_token_at(uint64_t x, const tc__pg_snap_t *s) {
+  return encode_new(x, tc__pg_snap_text(s));
 }
 
 uint64_t tc__pg_token_need(const tc__pg_token_t *t) {

@@ -1,13 +1,19 @@
 /* Snap tokens of the PostgreSQL backend, and the pg_snapshot values inside
- * them.  Three kinds are read, two are minted (docs/backend-postgres.md):
- *  - Permify's new format, base64("X:xmin:xmax:xip,..."), the *adjusted*
- *    snapshot of a write (X added to the stored snapshot's xip list, xmax
- *    raised to cover it): minted for every write ack;
- *  - Permify's legacy format, base64 of the 8-byte little-endian X: read only;
- *  - ours, base64("tc2:<instance id>:xmin:xmax:xip,..."), an exact snapshot:
- *    the tenant's transactions visible in it are the ones delivered.  Minted
- *    by head and the change feed.
- * All are standard base64 with padding.  Pure functions, no I/O.
+ * them (docs/backend-postgres.md, "Tokens").  Every token is standard base64
+ * with padding.  Minted, both in Permify's new format base64("X:xmin:xmax:
+ * xip,..."), so a Permify server decodes either:
+ *  - a write ack: X the write, the snapshot *adjusted* as Permify adjusts it
+ *    (X added to the stored snapshot's in-progress list, xmax raised to
+ *    cover it), so X is listed in progress;
+ *  - a feed position (head, every change, every `last`): the snapshot is the
+ *    exact position (the tenant's transactions visible in it are the ones
+ *    delivered) and X a transaction visible in it: the change's own, or the
+ *    newest one before.  X is never listed in progress.
+ * So X in progress (or not below xmax) means Permify's or a write ack: the
+ * position is X's stored snapshot plus X; X visible means ours: the
+ * position is the snapshot.  Read only: Permify's legacy format (base64 of
+ * the 8-byte little-endian X) and our former base64("tc2:<instance id>:
+ * <snapshot>"), an exact snapshot, same database only.  Pure functions, no I/O.
  *
  * Ownership: strings returned are malloc'd and freed by the caller;
  * tc__pg_token_clear / tc__pg_snap_clear free what a parse allocated.
@@ -29,9 +35,11 @@ typedef struct tc__pg_snap_s {
 
 enum { TC_PG_TOKEN_HEAD, TC_PG_TOKEN_PERMIFY, TC_PG_TOKEN_LEGACY, TC_PG_TOKEN_SNAP };
 
+/* PERMIFY: the new format with X not visible in its snapshot; SNAP: an
+ * exact position, ours (the new format with X visible) or tc2 (x = 0). */
 typedef struct tc__pg_token_s {
   int kind;
-  uint64_t x;     /* PERMIFY / LEGACY: the transaction; 0 otherwise */
+  uint64_t x;     /* the transaction; 0 for HEAD and tc2 */
   char *snapshot; /* PERMIFY: the adjusted snapshot text; SNAP: the exact one; else NULL */
 } tc__pg_token_t;
 
@@ -51,8 +59,12 @@ uint64_t tc__pg_token_need(const tc__pg_token_t *t);
  * stored_snapshot: Permify's new format with the adjusted snapshot.  NULL if
  * out of memory. */
 char *tc__pg_token_permify(uint64_t x, const char *stored_snapshot);
-/* Our token for the exact snapshot s.  NULL if out of memory. */
-char *tc__pg_token_snap(const char *instance_id, const tc__pg_snap_t *s);
+/* Our token for the exact position s, naming x, a transaction visible in s
+ * (the caller's guarantee).  The same string for the same (x, s).  NULL if
+ * out of memory. */
+char *tc__pg_token_at(uint64_t x, const tc__pg_snap_t *s);
+/* 1 if x is visible in s: below xmax and not in progress. */
+int tc__pg_snap_visible(const tc__pg_snap_t *s, uint64_t x);
 
 /* Postgres's text form "xmin:xmax:xip1,xip2", checked as pg_snapshot_in
  * does (xmin <= xmax, xips ascending within [xmin, xmax); duplicates

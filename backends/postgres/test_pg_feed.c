@@ -332,6 +332,18 @@ static char *feed_head(env_t *e, const char *tenant) {
   return h.token;
 }
 
+/* The transaction a feed token names, checked to be ours: Permify's new
+ * format with X visible in the exact snapshot. */
+static uint64_t our_x(const char *tok) {
+  tc__pg_token_t t;
+  char *err = NULL;
+  assert_int_equal(tc__pg_token_parse(tok, instance, &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_SNAP);
+  uint64_t x = t.x;
+  tc__pg_token_clear(&t);
+  return x;
+}
+
 /* The entity id of a message's first change: the tests' transaction label. */
 static char *label_of(const msg_t *m, char *buf, size_t size) {
   const char *s = strchr(m->text, ':') + 1;
@@ -444,17 +456,54 @@ static void test_tokens(void **state) {
   /* Head. */
   assert_int_equal(tc__pg_token_parse("", "inst-1", &t, &err), 0);
   assert_int_equal(t.kind, TC_PG_TOKEN_HEAD);
-  /* Ours round-trips, canonically. */
+  /* Ours: Permify's new format, X visible in the exact snapshot (below
+   * xmax and not in progress, or below xmin); the same string for the same
+   * (X, snapshot).  Permify's: X listed in progress, or not below xmax. */
   uint64_t xip[2] = {12, 15};
   tc__pg_snap_t s = {10, 20, 2, xip};
-  p = tc__pg_token_snap("inst-1", &s);
+  struct {
+    uint64_t x;
+    const char *payload;
+    int kind;
+  } origin[] = {{13, "13:10:20:12,15", TC_PG_TOKEN_SNAP},
+                {19, "19:10:20:12,15", TC_PG_TOKEN_SNAP},
+                {4, "4:10:20:12,15", TC_PG_TOKEN_SNAP},
+                {12, "12:10:20:12,15", TC_PG_TOKEN_PERMIFY},
+                {20, "20:10:20:12,15", TC_PG_TOKEN_PERMIFY}};
+  for (size_t i = 0; i < sizeof origin / sizeof *origin; i++) {
+    char *want = b64(origin[i].payload);
+    if (origin[i].kind == TC_PG_TOKEN_SNAP) {
+      p = tc__pg_token_at(origin[i].x, &s);
+      assert_string_equal(p, want);
+      free(p);
+    }
+    assert_int_equal(tc__pg_token_parse(want, "inst-1", &t, &err), 0);
+    assert_int_equal(t.kind, origin[i].kind);
+    assert_int_equal(t.x, origin[i].x);
+    assert_string_equal(t.snapshot, "10:20:12,15");
+    /* Reaching the position takes xmax 20, or X + 1 if more. */
+    assert_int_equal(tc__pg_token_need(&t), origin[i].x < 20 ? 20 : origin[i].x + 1);
+    tc__pg_token_clear(&t);
+    free(want);
+  }
+  /* A payload of 8 bytes would be the legacy format: X gets a leading 0. */
+  p = tc__pg_token_at(9, &(tc__pg_snap_t){10, 10, 0, NULL});
+  char *padded = b64("09:10:10:");
+  assert_string_equal(p, padded);
   assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
   assert_int_equal(t.kind, TC_PG_TOKEN_SNAP);
+  assert_int_equal(t.x, 9);
+  tc__pg_token_clear(&t);
+  free(padded);
+  free(p);
+  /* Our former format, tc2 with the database's instance id: still read, as
+   * an exact snapshot naming no transaction; another database's is refused. */
+  p = b64("tc2:inst-1:10:20:12,15");
+  assert_int_equal(tc__pg_token_parse(p, "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_SNAP);
+  assert_int_equal(t.x, 0);
   assert_string_equal(t.snapshot, "10:20:12,15");
   tc__pg_token_clear(&t);
-  char *again = b64("tc2:inst-1:10:20:12,15");
-  assert_string_equal(p, again);
-  free(again);
   expect_bad_token(p, "another database");
   tc__pg_token_t t2;
   assert_int_equal(tc__pg_token_parse(p, "inst-2", &t2, &err), TC_ESNAP_TOKEN);
@@ -501,12 +550,12 @@ static void test_feed_token_errors(void **state) {
   char *other = NULL, *tc1 = b64("tc1:3b5b6a0e-sqlite:42");
   uint64_t xip[1] = {7};
   tc__pg_snap_t s = {5, 9, 1, xip};
-  other = tc__pg_token_snap("another-instance", &s);
+  other = b64("tc2:another-instance:5:9:7");
   const char *bad[] = {"!!!!", other, tc1};
   for (size_t i = 0; i < 3; i++) {
     assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", bad[i], NULL, 10, on_changes, &r),
                      TC_ESNAP_TOKEN);
-    char *ok = tc__pg_token_snap(instance, &s);
+    char *ok = tc__pg_token_at(6, &s);
     assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", ok, bad[i], 10, on_changes, &r),
                      TC_ESNAP_TOKEN);
     free(ok);
@@ -518,6 +567,24 @@ static void test_feed_token_errors(void **state) {
   assert_int_equal(e->stats.change_reads, 7);
   free(other);
   free(tc1);
+}
+
+/* A token of every kind naming xids this database has not reached is
+ * TC_ESNAP_TOKEN ("ahead of this database"), never an empty read. */
+static void test_tokens_ahead(void **state) {
+  env_t *e = *state;
+  char tc2[128];
+  snprintf(tc2, sizeof tc2, "tc2:%s:99999999991:99999999991:", instance);
+  char *far[4] = {b64("99999999990:99999999991:99999999991:"),            /* a feed position */
+                  b64("99999999990:99999999990:99999999991:99999999990"), /* a write ack */
+                  tc__pg_token_permify(99999999990, NULL), b64(tc2)};
+  for (size_t i = 0; i < 4; i++) {
+    res_t r;
+    feed_read(e, "ahead", far[i], NULL, 10, &r);
+    if (r.status != TC_ESNAP_TOKEN) fail_msg("token %zu: status %d", i, r.status);
+    res_clear(&r);
+    free(far[i]);
+  }
 }
 
 /* ---- regression tests: Permify's watch weaknesses ------------------------------- */
@@ -663,12 +730,16 @@ static void test_new_tenant_from_head(void **state) {
   env_t *e = *state;
   const char *T = "fresh";
   char *h = feed_head(e, T);
+  assert_int_equal(our_x(h), 0); /* no transaction of the tenant yet */
   res_t r0;
   feed_read(e, T, h, NULL, 100, &r0);
   assert_int_equal(r0.nchanges, 0);
   assert_string_equal(r0.last, h); /* nothing new: after, unchanged */
   write_one(db, T, "n1", NULL);
-  write_one(db, T, "n2", NULL);
+  uint64_t n2 = write_one(db, T, "n2", NULL);
+  char *h2 = feed_head(e, T); /* names the tenant's newest transaction */
+  assert_int_equal(our_x(h2), n2);
+  free(h2);
   uint64_t cr = 0, got[16];
   assert_int_equal(permify_poll(T, &cr, got, 16), 0);
   res_t r1, r2;
@@ -832,12 +903,28 @@ static void test_message_tokens_and_upto(void **state) {
   feed_read(e, T, h, NULL, 100, &r);
   assert_string_equal(labels(&r, buf, sizeof buf), "c a b");
   assert_string_equal(r.msgs[2].token, r.last); /* the last message ends at last */
+  /* Each message's token names its own transaction. */
+  assert_int_equal(our_x(r.msgs[0].token), c);
+  assert_int_equal(our_x(r.msgs[1].token), a);
+  assert_int_equal(our_x(r.msgs[2].token), b);
+  /* Resuming from a message's token, or from the same position in our
+   * former tc2 format, gives exactly the rest. */
   const char *rest[3] = {"a b", "b", ""};
   for (size_t j = 0; j < 3; j++) {
-    res_t q;
+    res_t q, q2;
     feed_read(e, T, r.msgs[j].token, NULL, 100, &q);
     assert_string_equal(labels(&q, buf, sizeof buf), rest[j]);
+    tc__pg_token_t t;
+    char *err = NULL, tc2[256];
+    assert_int_equal(tc__pg_token_parse(r.msgs[j].token, instance, &t, &err), 0);
+    snprintf(tc2, sizeof tc2, "tc2:%s:%s", instance, t.snapshot);
+    tc__pg_token_clear(&t);
+    char *old = b64(tc2);
+    feed_read(e, T, old, NULL, 100, &q2);
+    assert_string_equal(labels(&q2, buf, sizeof buf), rest[j]);
+    free(old);
     res_clear(&q);
+    res_clear(&q2);
   }
   write_one(db, T, "d", NULL);
   /* upto a message token: up to that message, complete, last == upto. */
@@ -882,7 +969,7 @@ static void test_message_tokens_and_upto(void **state) {
   PQfinish(ce);
 }
 
-/* docs/backend-postgres.md, "Positions are snapshots": transaction G takes
+/* docs/backend-postgres.md, "Tokens": transaction G takes
  * its xid before X, while X's snapshot is taken, and commits after X.  X's
  * Permify token (adjusted snapshot: xmax = X+1, G not listed) counts G as
  * seen; a feed resumed from it must still deliver G, exactly once, and not X. */
@@ -947,7 +1034,8 @@ static void test_out_of_range(void **state) {
   res_clear(&r);
   feed_read(e, T, t1, t2, 100, &r); /* both Permify tokens: two look-ups in one unit */
   assert_string_equal(labels(&r, buf, sizeof buf), "o2");
-  assert_string_equal(r.last, t2);
+  /* X2's position, as the feed names it: ours, not the write ack's string. */
+  assert_int_equal(our_x(r.last), x2);
   res_clear(&r);
   char xs[24];
   snprintf(xs, sizeof xs, "%" PRIu64, x1);
@@ -1385,6 +1473,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tokens),
       T(test_feed_token_errors),
+      T(test_tokens_ahead),
       T(test_commits_out_of_xid_order),
       T(test_equal_commit_timestamps),
       T(test_new_tenant_from_head),

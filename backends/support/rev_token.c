@@ -1,7 +1,7 @@
 /* The snap tokens of revision-numbered backends (tuplecast/support.h).
- * Permify's Postgres tokens (base64 of an 8-byte xid, or "xid:snapshot") and
- * our Postgres backend's ("tc2:...") are recognised so the error can say what
- * they are. */
+ * Postgres tokens in Permify's formats (base64 of an 8-byte xid, or
+ * "xid:snapshot": Permify's, and our Postgres backend's) and its former ones
+ * ("tc2:...") are recognised so the error can say what they are. */
 #include <stdlib.h>
 #include <string.h>
 

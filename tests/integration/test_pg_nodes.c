@@ -69,17 +69,26 @@ static char *write_id(tc_client_t *c, const char *id) {
   return tt_write_data(c, "t1", &t, 1, NULL, 0, NULL);
 }
 
-/* The next message's subject id (malloc'd) and token (malloc'd, if asked);
- * NULL if the stream ended or nothing came within the deadline. */
-static char *next_id(tc_stream_t *s, char **token) {
+/* The next message's subject id (malloc'd; "" for a checkpoint, a message
+ * with no changes) and token (malloc'd, if asked); NULL if the stream ended
+ * or nothing came within the deadline. */
+static char *next_message(tc_stream_t *s, char **token) {
   ProtobufCMessage *m = NULL;
   if (tc_stream_next(s, &base__v1__watch_response__descriptor, &m, TT_TIMEOUT) != 0) return NULL;
   Base__V1__WatchResponse *w = (void *)m;
   assert_non_null(w->changes);
-  assert_int_equal(w->changes->n_data_changes, 1);
-  char *id = strdup(w->changes->data_changes[0]->tuple->subject->id);
+  size_t n = w->changes->n_data_changes;
+  assert_true(n <= 1);
+  char *id = strdup(n ? w->changes->data_changes[0]->tuple->subject->id : "");
   if (token) *token = strdup(w->changes->snap_token);
   protobuf_c_message_free_unpacked(m, NULL);
+  return id;
+}
+
+/* The same for a stream without checkpoints. */
+static char *next_id(tc_stream_t *s, char **token) {
+  char *id = next_message(s, token);
+  if (id && !*id) fail_msg("a message with no changes on a stream without checkpoints");
   return id;
 }
 
@@ -494,6 +503,117 @@ static void test_token_ahead(void **state) {
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
 
+/* ---- Watch tokens: Permify's new format, exact positions ---------------------- */
+
+/* X of a watch token base64("X:xmin:xmax:xip,..."), checked to be visible in
+ * its snapshot (below xmax and not listed in progress): a feed position. */
+static uint64_t visible_x(const char *token) {
+  size_t len;
+  char *raw = (char *)tc_base64_decode(token, &len);
+  assert_non_null(raw);
+  unsigned long long x, xmin, xmax;
+  int used = 0;
+  if (sscanf(raw, "%llu:%llu:%llu:%n", &x, &xmin, &xmax, &used) != 3 || !used)
+    fail_msg("token %s: %s is not X:xmin:xmax:xip", token, raw);
+  if (x >= xmax) fail_msg("token %s: X not below xmax", raw);
+  for (char *p = raw + used, *end; *p; p = *end ? end + 1 : end) {
+    unsigned long long v = strtoull(p, &end, 10);
+    assert_true(end != p);
+    if (v == x) fail_msg("token %s: X listed in progress", raw);
+  }
+  free(raw);
+  return x;
+}
+
+/* The token (malloc'd) of the next message with a change, which must be
+ * want's; checkpoints before it are passed over. */
+static char *expect_change(tc_stream_t *s, const char *want) {
+  for (;;) {
+    char *tok = NULL, *id = next_message(s, &tok);
+    if (!id) fail_msg("expected %s, got no message", want);
+    int checkpoint = !*id, ok = checkpoint || !strcmp(id, want);
+    if (!ok) fail_msg("expected %s, got %s", want, id);
+    free(id);
+    if (!checkpoint) return tok;
+    free(tok);
+  }
+}
+
+/* A watch from token sees exactly the writes ids[0..n), in order, and
+ * nothing else: then the write of marker (a new subject) is the next. */
+static void expect_resume(tc_client_t *c, const char *token, const char *const *ids, size_t n,
+                          const char *marker) {
+  tc_stream_t *s = tt_watch_open(c, "t1", token);
+  for (size_t i = 0; i < n; i++) expect_id(s, ids[i]);
+  free(write_id(c, marker));
+  expect_id(s, marker);
+  tc_stream_free(s);
+}
+
+/* Each message names its own transaction X (the write's) in Permify's new
+ * format with X visible in the exact position after it; the first
+ * checkpoint from the head names the tenant's newest transaction.  Watches
+ * resume exactly from a message's token, from a checkpoint's, from a write
+ * ack (Permify's kind: X's stored snapshot) and from the same position in
+ * the former tc2 format; reads at a message's token see up to it. */
+static void test_watch_tokens(void **state) {
+  (void)state;
+  tc_proc_t a;
+  const char *uri = fresh_db();
+  PGconn *p = sql_connect(uri); /* for the database's instance id */
+  tc_client_t *c = node_with_schema(&a, uri);
+  char *ack0 = write_id(c, "w0");
+  tc_stream_t *s = tt_watch_open_checkpoint(c, "t1", "", 1);
+  char *cp0 = NULL, *id = next_message(s, &cp0);
+  assert_non_null(id);
+  assert_string_equal(id, ""); /* the first checkpoint comes at once */
+  free(id);
+  assert_int_equal(visible_x(cp0), xid_of(ack0));
+  const char *ids[4] = {"w1", "w2", "w3", "w4"};
+  char *ack[3], *msg[3];
+  for (int i = 0; i < 3; i++) ack[i] = write_id(c, ids[i]);
+  for (int i = 0; i < 3; i++) {
+    msg[i] = expect_change(s, ids[i]);
+    assert_int_equal(visible_x(msg[i]), xid_of(ack[i]));
+  }
+  /* A checkpoint now carries the position after w3. */
+  char *cp = NULL;
+  while (!cp) {
+    char *tok = NULL;
+    id = next_message(s, &tok);
+    assert_non_null(id);
+    assert_string_equal(id, "");
+    free(id);
+    if (visible_x(tok) == xid_of(ack[2]))
+      cp = tok;
+    else
+      free(tok);
+  }
+  tc_stream_free(s);
+  expect_resume(c, cp0, ids, 3, "m1");
+  free(write_id(c, "w4"));
+  expect_resume(c, msg[0], (const char *[]){"w2", "w3", "m1", "w4"}, 4, "m2");
+  expect_resume(c, cp, (const char *[]){"m1", "w4", "m2"}, 3, "m3");
+  expect_resume(c, ack[1], (const char *[]){"w3", "m1", "w4", "m2", "m3"}, 5, "m4");
+  /* The former format of msg[0]'s position, with the database's id. */
+  PGresult *r = PQexec(p, "SELECT value FROM tuplecast_meta WHERE key = 'instance_id'");
+  assert_int_equal(PQntuples(r), 1);
+  size_t len;
+  char *raw = (char *)tc_base64_decode(msg[0], &len), *text = NULL;
+  text = tc_format("tc2:%s:%s", PQgetvalue(r, 0, 0), strchr(raw, ':') + 1);
+  char *tc2 = tc_base64_encode(text, strlen(text));
+  expect_resume(c, tc2, (const char *[]){"w2", "w3", "m1", "w4", "m2", "m3", "m4"}, 7, "m5");
+  PQclear(r);
+  PQfinish(p);
+  /* Reads at a message's token: w0 and w1, not w2 (organization o1 members). */
+  assert_int_equal(tt_read_tuples(c, "t1", msg[0], NULL, 100), 2);
+  assert_int_equal(tt_read_tuples(c, "t1", cp0, NULL, 100), 1);
+  for (int i = 0; i < 3; i++) free(ack[i]), free(msg[i]);
+  free(ack0), free(cp0), free(cp), free(raw), free(text), free(tc2);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
 /* ---- serialization failures are retried inside the server ------------------- */
 
 #define SW_TENANTS 100
@@ -661,6 +781,7 @@ int main(void) {
       cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),
       cmocka_unit_test(test_token_ahead),
+      cmocka_unit_test(test_watch_tokens),
       cmocka_unit_test(test_concurrent_schema_writes),
       cmocka_unit_test(test_unknown_outcome),
   };

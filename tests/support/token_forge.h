@@ -1,7 +1,9 @@
 /* Test helper: snap tokens moved far ahead of the database that issued them,
  * to check that every backend refuses a position it has not reached.  Knows
- * the three formats the backends mint: tc1 (revision), tc2 (Postgres
- * snapshot) and Permify's (transaction and snapshot, a Postgres write ack).
+ * the formats the backends mint or read: tc1 (revision), tc2 (Postgres
+ * snapshot, no longer minted) and Permify's new format (transaction and
+ * snapshot: a Postgres write ack, X in progress, or a Postgres feed
+ * position, X visible; a forged token keeps its kind).
  * Threading: pure.  Ownership: the returned string is malloc'd; the caller
  * frees it. */
 #ifndef TC_TOKEN_FORGE_H

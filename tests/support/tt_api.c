@@ -222,9 +222,15 @@ void tt_create_tenant(tc_client_t *c, const char *id) {
 }
 
 tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token) {
+  return tt_watch_open_checkpoint(c, tenant, token, 0);
+}
+
+tc_stream_t *tt_watch_open_checkpoint(tc_client_t *c, const char *tenant, const char *token,
+                                      uint32_t seconds) {
   Base__V1__WatchRequest req = BASE__V1__WATCH_REQUEST__INIT;
   req.tenant_id = (char *)tenant;
   req.snap_token = (char *)token;
+  req.checkpoint_interval_seconds = seconds;
   tc_stream_t *s = tc_client_stream_open(c, "/base.v1.Watch/Watch", &req.base, NULL, 0);
   assert_non_null(s);
   return s;

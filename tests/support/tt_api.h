@@ -85,6 +85,9 @@ void tt_write_schema_text(tc_client_t *c, const char *tenant, const char *text, 
 void tt_create_tenant(tc_client_t *c, const char *id);
 /* Opens Watch on tenant from token ("" = the head), no filter, no checkpoints. */
 tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token);
+/* The same with a checkpoint every `seconds` (0: none). */
+tc_stream_t *tt_watch_open_checkpoint(tc_client_t *c, const char *tenant, const char *token,
+                                      uint32_t seconds);
 /* A token ahead of the database (token_forge.h) is INVALID_ARGUMENT "is
  * ahead of this database" for Watch (the stream ends without a message) and
  * for ReadRelationships at it. */

@@ -64,8 +64,9 @@ static void test_another_database(void **state) {
   free(tok);
 }
 
-/* Postgres tokens: Permify's (legacy 8-byte xid, "xid:snapshot") and our
- * Postgres backend's ("tc2:..."), each named for what it is. */
+/* Postgres tokens: Permify's formats (legacy 8-byte xid, "xid:snapshot", which
+ * our Postgres backend mints too) and its former "tc2:...", each named for
+ * what it is. */
 static void test_postgres_tokens(void **state) {
   (void)state;
   static const char *const pg[] = {"6QIAAAAAAAA=",         /* 8-byte xid 745 */
