@@ -243,6 +243,7 @@ int tc__sq_exec_tenant_delete(tc__sq_req_t *r, sqlite3 *db) {
       "DELETE FROM changes WHERE tenant_id = ?",
       "DELETE FROM schema_definitions WHERE tenant_id = ?",
       "DELETE FROM transactions WHERE tenant_id = ?",
+      "DELETE FROM bundles WHERE tenant_id = ?",
       "DELETE FROM tenants WHERE id = ?",
   };
   sqlite3_stmt *st;
@@ -267,6 +268,38 @@ int tc__sq_exec_tenant_delete(tc__sq_req_t *r, sqlite3 *db) {
     sqlite3_finalize(st);
   }
   return status;
+}
+
+/* All of r's bundles, replacing those of the same names; the writer runs a
+ * request in one transaction. */
+int tc__sq_exec_bundle_write(tc__sq_req_t *r, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db,
+                     "INSERT OR REPLACE INTO bundles (name, tenant_id, payload, created_at)"
+                     " VALUES (?, ?, ?, ?)",
+                     &st) != SQLITE_OK)
+    return tc__sq_fail(r->b->host, db, "bundle write");
+  int rc = SQLITE_OK;
+  for (size_t i = 0; rc == SQLITE_OK && i < r->n_bundles; i++) {
+    bind_text(st, 1, r->bundles[i].name);
+    bind_text(st, 2, r->tenant_id);
+    sqlite3_bind_blob(st, 3, r->bundles[i].payload, (int)r->bundles[i].payload_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, tc__sq_now_ms());
+    rc = run(st);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "bundle write");
+}
+
+int tc__sq_exec_bundle_delete(tc__sq_req_t *r, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db, "DELETE FROM bundles WHERE name = ? AND tenant_id = ?", &st) != SQLITE_OK)
+    return tc__sq_fail(r->b->host, db, "bundle delete");
+  bind_text(st, 1, r->key);
+  bind_text(st, 2, r->tenant_id);
+  int rc = run(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "bundle delete");
 }
 
 int tc__sq_exec_schema_write(tc__sq_req_t *r, sqlite3 *db) {

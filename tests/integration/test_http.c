@@ -470,12 +470,53 @@ static void test_data_routes(void **state) {
                "method /base.v1.Data/RunBundle not implemented");
   expect_error(call(f, "POST", "/v1/tenants/t1/permissions/check", "{}", NULL), 501, 12,
                "unknown method /base.v1.Permission/Check");
-  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{}", NULL), 501, 12,
-               "unknown method /base.v1.Bundle/Read");
   free(t1);
   free(t2);
   free(t3);
   free(t4);
+}
+
+static const char bundle_b1[] =
+    "{\"name\":\"b1\",\"arguments\":[\"org\",\"user\"],\"operations\":[{"
+    "\"relationships_write\":[\"organization:{{.org}}#member@user:{{.user}}\"],"
+    "\"relationships_delete\":[],"
+    "\"attributes_write\":[\"repository:{{.org}}$is_public|boolean:true\"],"
+    "\"attributes_delete\":[]}]}";
+
+/* Bundle.Write / Read / Delete as Permify answers them: every field of the
+ * stored bundle back, 404 BUNDLE_NOT_FOUND for a name not stored, a delete
+ * of an absent name answered with the name (Permify's Postgres store). */
+static void test_bundle_routes(void **state) {
+  fx_t *f = *state;
+  char *body = fmt("{\"bundles\":[%s]}", bundle_b1);
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write", body, NULL), 200, "{\"names\":[\"b1\"]}");
+  free(body);
+  char *want = fmt("{\"bundle\":%s}", bundle_b1);
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b1\"}", NULL), 200, want);
+  free(want);
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b2\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t2/bundle/read", "{\"name\":\"b1\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/write",
+                    "{\"bundles\":[{\"name\":\"d\",\"operations\":[{\"attributes_delete\":"
+                    "[\"x\",\"x\"]}]}]}",
+                    NULL),
+               400, 3, "ERROR_CODE_ALREADY_EXIST");
+  resp_t r = call(f, "POST", "/v1/tenants//bundle/delete", "{\"name\":\"b1\"}", NULL);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body,
+                         "{\"code\":3,\"message\":\"invalid BundleDeleteRequest.TenantId: "
+                         "value does not match regex pattern"));
+  resp_free(&r);
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b9\"}", NULL), 200,
+         "{\"name\":\"b9\"}");
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b1\"}", NULL), 200,
+         "{\"name\":\"b1\"}");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b1\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
 }
 
 static void test_errors(void **state) {
@@ -1304,6 +1345,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_health_and_tenancy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_data_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bundle_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cors, setup, teardown),

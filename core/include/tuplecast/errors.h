@@ -57,7 +57,10 @@
   X(EINVALID_AUDIENCE,     -1034, "ERROR_CODE_INVALID_AUDIENCE",           16) \
   X(EINVALID_CLAIMS,       -1035, "ERROR_CODE_INVALID_CLAIMS",             16) \
   X(ERATE_LIMITED,         -1036, "ERROR_CODE_INTERNAL",                    8) \
-  X(EOUTCOME_UNKNOWN,      -1037, "ERROR_CODE_INTERNAL",                   14)
+  X(EOUTCOME_UNKNOWN,      -1037, "ERROR_CODE_INTERNAL",                   14) \
+  X(EBUNDLE_NOT_FOUND,     -1038, "ERROR_CODE_BUNDLE_NOT_FOUND",            5) \
+  X(EMISSING_ARGUMENT,     -1039, "ERROR_CODE_MISSING_ARGUMENT",            3) \
+  X(EALREADY_EXIST,        -1040, "ERROR_CODE_ALREADY_EXIST",               3)
 /* clang-format on */
 
 enum tc_errno {
