@@ -369,7 +369,8 @@ static void write_undo(tenant_t *t, uint64_t rev) {
 }
 
 /* Applies a batch at revision rev in the ABI's order of effects: tuple
- * deletes, attribute deletes, tuples, attributes.  All or nothing. */
+ * deletes, attribute deletes (filters, then exact rows), tuples, attributes.
+ * All or nothing. */
 static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, uint64_t rev) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && w->tuple_delete && i < t->tuples.n; i++) {
@@ -381,6 +382,14 @@ static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, 
     row_t *row = t->attrs.v[i];
     if (row->expired_rev == ACTIVE && attr_matches(w->attr_delete, &row->attr))
       rc = row_expire(t, row, rev);
+  }
+  for (size_t i = 0; rc == 0 && i < w->n_tuple_deletes; i++) {
+    row_t *row = tuple_find_active(t, &w->tuple_deletes[i]);
+    if (row) rc = row_expire(t, row, rev);
+  }
+  for (size_t i = 0; rc == 0 && i < w->n_attr_deletes; i++) {
+    row_t *row = attr_find_active(t, &w->attr_deletes[i]);
+    if (row) rc = row_expire(t, row, rev);
   }
   /* A tuple identical to an active one (or to one earlier in the batch) is a no-op. */
   for (size_t i = 0; rc == 0 && i < w->n_tuples; i++)

@@ -82,7 +82,9 @@ char *tc__pg_text_array(const char *const *v, size_t n);
 /* ---- the scheduler's operations (pg_sched.c) ---------------------------------- */
 
 #define QUEUE_BUCKETS 1024
-#define MAX_STMTS 6 /* transactions row, two deletes, tuples, attribute expire + insert */
+#define MAX_STMTS \
+  8 /* transactions row, two filter and two exact deletes, tuples, attribute
+                          expire + insert */
 #define MAX_PARAMS 16
 
 typedef struct tc__pg_op_s tc__pg_op_t;

@@ -83,3 +83,47 @@ void test_bundles(void **state) {
   free(other);
   free(t);
 }
+
+/* v2.1's exact deletes (Data.RunBundle): a tuple goes only when equal in all
+ * six columns ("" subject relation: the direct subject only), an attribute
+ * by its key whatever its value; one transaction with the other effects. */
+void test_exact_deletes(void **state) {
+  ct_fixture_t *f = *state;
+  ct_result_t r = {0};
+  char *t = ct_tenant_name("exact");
+  ct_batch_t b;
+  ct_batch_init(&b, t);
+  ct_add_tuple(&b, "doc:1#viewer@user:a");
+  ct_add_tuple(&b, "doc:1#viewer@group:g#member");
+  ct_add_tuple(&b, "doc:1#viewer@group:g");
+  ct_add_attr(&b, "doc", "1", "public", "yes");
+  ct_add_attr(&b, "doc", "2", "public", "no");
+  const char *r1 = ct_write_ok(f, &b.w);
+
+  char bufs[3][128];
+  const tc_tuple_t dels[] = {ct_tuple(bufs[0], "doc:1#viewer@group:g"),
+                             ct_tuple(bufs[1], "doc:1#viewer@user:zz"), /* absent: no change */
+                             ct_tuple(bufs[2], "doc:1#viewer@user:a")};
+  const tc_attr_t attr_dels[] = {{"doc", "1", "public", (const uint8_t *)"ignored", 7}};
+  ct_batch_init(&b, t);
+  ct_add_tuple(&b, "doc:2#viewer@user:b");
+  b.w.tuple_deletes = dels;
+  b.w.n_tuple_deletes = 3;
+  b.w.attr_deletes = attr_dels;
+  b.w.n_attr_deletes = 1;
+  ct_write_ok(f, &b.w);
+
+  ct_read_tuples(f, &r, t, "", &ct_all_tuples, 0, 0);
+  ct_expect(&r.rows, "doc:1#viewer@group:g#member", "doc:2#viewer@user:b", NULL);
+  ct_read_attrs(f, &r, t, "", &ct_all_attrs);
+  ct_expect(&r.rows, "doc:2$public=no", NULL);
+  ct_read_changes(f, &r, t, r1, NULL, 0);
+  assert_int_equal(r.rows.n, 4);
+  assert_true(ct_strv_find(&r.rows, "-doc:1#viewer@group:g") < 4);
+  assert_true(ct_strv_find(&r.rows, "-doc:1#viewer@user:a") < 4);
+  assert_true(ct_strv_find(&r.rows, "-doc:1$public=yes") < 4);
+  assert_true(ct_strv_find(&r.rows, "+doc:2#viewer@user:b") < 4);
+  for (size_t i = 1; i < 4; i++) assert_string_equal(r.tokens.v[i], r.tokens.v[0]);
+  ct_result_free(&r);
+  free(t);
+}

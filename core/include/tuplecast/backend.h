@@ -140,7 +140,8 @@ typedef struct tc_attr_filter_s {
 } tc_attr_filter_t;
 
 /* One atomic write for one tenant: one transaction, all or nothing.  Order of
- * effects: tuple_delete, attr_delete, tuples, attrs.  A tuple identical to an
+ * effects: tuple_delete, attr_delete, tuple_deletes, attr_deletes, tuples,
+ * attrs.  A tuple identical to an
  * active one is a no-op (no change).  Each attr expires the active value of
  * (entity, attribute), if any (a DELETE change), then creates the new one (a
  * CREATE change).  A token is minted even when nothing changes. */
@@ -152,6 +153,15 @@ typedef struct tc_write_batch_s {
   size_t n_tuples;
   const tc_attr_t *attrs;
   size_t n_attrs;
+  /* v2.1 (Data.RunBundle): exact rows to expire, each the active tuple equal
+   * in all six columns ("" subject_relation: only a direct subject), each
+   * the active value of (entity, attribute) (value ignored).  The server
+   * sets them only for plugins whose table is at least
+   * TC_BACKEND_API_V2_1_SIZE. */
+  const tc_tuple_t *tuple_deletes;
+  size_t n_tuple_deletes;
+  const tc_attr_t *attr_deletes;
+  size_t n_attr_deletes;
 } tc_write_batch_t;
 
 enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2 };
