@@ -26,7 +26,7 @@ static const tc_method_t methods[] = {
     M("Data", "Delete", data_delete_request, data_delete_response, tc_data_delete, 0),
     M("Data", "DeleteRelationships", relationship_delete_request, relationship_delete_response,
       tc_data_delete_relationships, 0),
-    M("Data", "RunBundle", bundle_run_request, bundle_run_response, NULL, 0),
+    M("Data", "RunBundle", bundle_run_request, bundle_run_response, tc_data_run_bundle, 0),
     M("Watch", "Watch", watch_request, watch_response, tc_watch_rpc, 1),
     M("Schema", "Write", schema_write_request, schema_write_response, tc_schema_write_rpc, 0),
     M("Schema", "PartialWrite", schema_partial_write_request, schema_partial_write_response, NULL,

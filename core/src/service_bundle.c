@@ -15,13 +15,12 @@ typedef struct {
   size_t n_bundles;
 } bundle_op_t;
 
-/* Plugins built against ABI 2.0 have no bundle calls. */
-static int has_bundles(const tc_server_t *srv) {
+int tc__bundle_calls_ok(const tc_server_t *srv) {
   return srv->api->struct_size >= TC_BACKEND_API_V2_1_SIZE && srv->api->bundle_write &&
          srv->api->bundle_read && srv->api->bundle_delete;
 }
 
-static int no_bundles(tc_call_t *call) {
+int tc__bundle_calls_refuse(tc_call_t *call) {
   return tc_call_error(call, TC_EUNIMPLEMENTED,
                        "method %s not implemented: backend %s has no bundle calls",
                        call->method->path, call->server->api->name);
@@ -105,7 +104,7 @@ static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
 
 int tc_bundle_write_rpc(tc_call_t *call) {
   const Base__V1__BundleWriteRequest *r = (const void *)call->request;
-  if (!has_bundles(call->server)) return no_bundles(call);
+  if (!tc__bundle_calls_ok(call->server)) return tc__bundle_calls_refuse(call);
   for (size_t i = 0; i < r->n_bundles; i++)
     if (check_operations(r->bundles[i]) != 0)
       return tc_call_error(call, TC_EALREADY_EXIST, "ERROR_CODE_ALREADY_EXIST");
@@ -127,8 +126,7 @@ int tc_bundle_write_rpc(tc_call_t *call) {
 
 /* ---- Read ---------------------------------------------------------------- */
 
-/* The stored payload as a DataBundle in the arena; NULL if it is not one. */
-static Base__V1__DataBundle *unpack_bundle(tc_arena_t *a, const uint8_t *p, size_t len) {
+Base__V1__DataBundle *tc__bundle_unpack(tc_arena_t *a, const uint8_t *p, size_t len) {
   ProtobufCAllocator *alloc = tc_arena_protobuf_allocator(a);
   Google__Protobuf__Any *any = (Google__Protobuf__Any *)protobuf_c_message_unpack(
       &google__protobuf__any__descriptor, alloc, len, p);
@@ -140,7 +138,7 @@ static Base__V1__DataBundle *unpack_bundle(tc_arena_t *a, const uint8_t *p, size
 static void on_read(void *arg, int status, const uint8_t *payload, size_t len) {
   bundle_op_t *s = arg;
   Base__V1__BundleReadResponse resp = BASE__V1__BUNDLE_READ_RESPONSE__INIT;
-  if (status == 0 && !(resp.bundle = unpack_bundle(&s->op.arena, payload, len)))
+  if (status == 0 && !(resp.bundle = tc__bundle_unpack(&s->op.arena, payload, len)))
     status = TC_EDATASTORE;
   tc_op_finish(&s->op, status, &resp.base);
 }
@@ -166,7 +164,7 @@ static void run_keyed(tc_job_t *job, int status, const tc_schema_t *unused) {
 
 /* Read and Delete: a tenant and a name. */
 static int start_keyed(tc_call_t *call, const char *tenant_id, const char *name) {
-  if (!has_bundles(call->server)) return no_bundles(call);
+  if (!tc__bundle_calls_ok(call->server)) return tc__bundle_calls_refuse(call);
   bundle_op_t *s = (bundle_op_t *)tc_op_new(call, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->tenant_id = tenant_id;

@@ -466,8 +466,8 @@ static void test_data_routes(void **state) {
               "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}", NULL),
          200, "{\"attributes\":[],\"continuous_token\":\"\"}");
 
-  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"b\"}", NULL), 501, 12,
-               "method /base.v1.Data/RunBundle not implemented");
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"b\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
   expect_error(call(f, "POST", "/v1/tenants/t1/permissions/check", "{}", NULL), 501, 12,
                "unknown method /base.v1.Permission/Check");
   free(t1);
