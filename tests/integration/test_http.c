@@ -519,6 +519,35 @@ static void test_bundle_routes(void **state) {
                "ERROR_CODE_BUNDLE_NOT_FOUND");
 }
 
+/* Data.RunBundle over HTTP: a run's net effect is each key's last step (a
+ * tuple written then deleted is gone, deleted then written is there). */
+static void test_run_bundle_route(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write",
+              "{\"bundles\":[{\"name\":\"flip\",\"arguments\":[\"u\"],\"operations\":["
+              "{\"relationships_write\":[\"organization:o1#member@user:{{.u}}\"],"
+              "\"relationships_delete\":[\"organization:o1#admin@user:{{.u}}\"]},"
+              "{\"relationships_write\":[\"organization:o1#admin@user:{{.u}}\"],"
+              "\"relationships_delete\":[\"organization:o1#member@user:{{.u}}\"]}]}]}",
+              NULL),
+         200, "{\"names\":[\"flip\"]}");
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"flip\"}", NULL), 400,
+               3, "ERROR_CODE_MISSING_ARGUMENT");
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/run-bundle",
+                               "{\"name\":\"flip\",\"arguments\":{\"u\":\"alice\"}}", NULL));
+  char *body =
+      fmt("{\"metadata\":{\"snap_token\":\"%s\"},\"filter\":{\"entity\":{\"type\":"
+          "\"organization\"}}}",
+          t1);
+  expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", body, NULL), 200,
+         "{\"tuples\":[{\"entity\":{\"type\":\"organization\",\"id\":\"o1\"},\"relation\":"
+         "\"admin\",\"subject\":{\"type\":\"user\",\"id\":\"alice\",\"relation\":\"\"}}],"
+         "\"continuous_token\":\"\"}");
+  free(body);
+  free(t1);
+}
+
 static void test_errors(void **state) {
   fx_t *f = *state;
   free(write_schema(f, "t1"));
@@ -1346,6 +1375,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_data_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bundle_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_bundle_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
