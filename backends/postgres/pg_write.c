@@ -38,25 +38,33 @@ static int start_write(tc__pg_op_t *op) {
   return tc__pg_pool_submit(op->pool, op->stmts, op->nstmts, on_write_unit, op);
 }
 
-/* The statement `sql` with $1 the tenant and $2..$7 the column arrays of
- * tuples t[0..n) as text[] literals. */
-static int tuple_stmt(tc__pg_op_t *op, const char *name, const char *sql, const tc_tuple_t *t,
-                      size_t n) {
+/* The statement `sql` with $1 the tenant and $2.. the ncols column arrays of
+ * rows[0..n) as text[] literals; field(rows, i, c) is row i's column c. */
+static int column_stmt(tc__pg_op_t *op, const char *name, const char *sql, const void *rows,
+                       size_t n, int ncols, const char *(*field)(const void *, size_t, int)) {
   const char **col = malloc((n + 1) * sizeof *col);
-  const char **v = tc_arena_alloc(&op->mem, 7 * sizeof *v);
+  const char **v = tc_arena_alloc(&op->mem, (size_t)(ncols + 1) * sizeof *v);
   int ok = col && v;
   if (ok) v[0] = op->tenant;
-  for (int c = 0; ok && c < 6; c++) {
-    for (size_t i = 0; i < n; i++) {
-      const char *f[6] = {t[i].entity_type,  t[i].entity_id,  t[i].relation,
-                          t[i].subject_type, t[i].subject_id, t[i].subject_relation};
-      col[i] = f[c];
-    }
+  for (int c = 0; ok && c < ncols; c++) {
+    for (size_t i = 0; i < n; i++) col[i] = field(rows, i, c);
     ok = (v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n))) != NULL;
   }
   free(col);
-  if (ok) tc__pg_unit_stmt(op, name, sql, 7, v);
+  if (ok) tc__pg_unit_stmt(op, name, sql, ncols + 1, v);
   return ok ? 0 : TC_ENOMEM;
+}
+
+static const char *tuple_field(const void *rows, size_t i, int c) {
+  const tc_tuple_t *t = (const tc_tuple_t *)rows + i;
+  const char *f[6] = {t->entity_type,  t->entity_id,  t->relation,
+                      t->subject_type, t->subject_id, t->subject_relation};
+  return f[c];
+}
+
+static const char *attr_key_field(const void *rows, size_t i, int c) {
+  const tc_attr_t *a = (const tc_attr_t *)rows + i;
+  return c == 0 ? a->entity_type : c == 1 ? a->entity_id : a->attribute;
 }
 
 #define TUPLE_COLUMNS                                                               \
@@ -69,7 +77,7 @@ static int write_tuples(tc__pg_op_t *op, const tc_write_batch_t *w) {
       " subject_relation, created_tx_id, tenant_id)"
       " SELECT u.et, u.ei, u.r, u.st, u.si, u.sr, pg_current_xact_id(), $1"
       " FROM" TUPLE_COLUMNS " ON CONFLICT ON CONSTRAINT uq_relation_tuple_not_expired DO NOTHING";
-  return tuple_stmt(op, "tc_write_tuples", sql, w->tuples, w->n_tuples);
+  return column_stmt(op, "tc_write_tuples", sql, w->tuples, w->n_tuples, 6, tuple_field);
 }
 
 /* v2.1's exact tuple deletes: the active rows equal in every column. */
@@ -79,7 +87,8 @@ static int expire_tuples_exact(tc__pg_op_t *op, const tc_write_batch_t *w) {
       " WHERE t.tenant_id = $1 AND t.expired_tx_id = " TC_PG_ACTIVE_TX
       "   AND t.entity_type = u.et AND t.entity_id = u.ei AND t.relation = u.r"
       "   AND t.subject_type = u.st AND t.subject_id = u.si AND t.subject_relation = u.sr";
-  return tuple_stmt(op, "tc_delete_tuples_exact", sql, w->tuple_deletes, w->n_tuple_deletes);
+  return column_stmt(op, "tc_delete_tuples_exact", sql, w->tuple_deletes, w->n_tuple_deletes, 6,
+                     tuple_field);
 }
 
 /* Each attribute expires the active value of its key, then inserts the new
@@ -92,21 +101,8 @@ static const char expire_attrs_sql[] =
 
 /* v2.1's exact attribute deletes: the active value of each key. */
 static int expire_attrs_exact(tc__pg_op_t *op, const tc_write_batch_t *w) {
-  size_t n = w->n_attr_deletes;
-  const char **col = malloc((n + 1) * sizeof *col);
-  const char **v = tc_arena_alloc(&op->mem, 4 * sizeof *v);
-  int ok = col && v;
-  if (ok) v[0] = op->tenant;
-  for (int c = 0; ok && c < 3; c++) {
-    for (size_t i = 0; i < n; i++) {
-      const tc_attr_t *a = &w->attr_deletes[i];
-      col[i] = c == 0 ? a->entity_type : c == 1 ? a->entity_id : a->attribute;
-    }
-    ok = (v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n))) != NULL;
-  }
-  free(col);
-  if (ok) tc__pg_unit_stmt(op, "tc_delete_attrs_exact", expire_attrs_sql, 4, v);
-  return ok ? 0 : TC_ENOMEM;
+  return column_stmt(op, "tc_delete_attrs_exact", expire_attrs_sql, w->attr_deletes,
+                     w->n_attr_deletes, 3, attr_key_field);
 }
 
 static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
