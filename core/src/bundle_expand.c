@@ -56,11 +56,40 @@ static int is_ident(char c, int first) {
 
 /* ---- templates ----------------------------------------------------------- */
 
+static const char *key_of(const tc_bundle_arg_t *a) { return a->key ? a->key : ""; }
+
+static int by_key(const void *x, const void *y) {
+  return strcmp(key_of(*(tc_bundle_arg_t *const *)x), key_of(*(tc_bundle_arg_t *const *)y));
+}
+
+void tc_bundle_args_sort(tc_bundle_arg_t **args, size_t n) {
+  if (n) qsort(args, n, sizeof *args, by_key);
+}
+
+/* key[0..len) against s: like strcmp. */
+static int cmp_key(const char *key, size_t len, const char *s) {
+  int c = strncmp(key, s, len);
+  return c ? c : s[len] ? -1 : 0;
+}
+
+const char *tc_bundle_arg_find(tc_bundle_arg_t *const *args, size_t n, const char *key,
+                               size_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = cmp_key(key, len, key_of(args[mid]));
+    if (c == 0) return args[mid]->value ? args[mid]->value : "";
+    if (c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return NULL;
+}
+
 static const char *arg_value(tc_bundle_arg_t *const *args, size_t n, const char *name, size_t len) {
-  for (size_t i = 0; i < n; i++)
-    if (args[i]->key && strlen(args[i]->key) == len && memcmp(args[i]->key, name, len) == 0)
-      return args[i]->value ? args[i]->value : "";
-  return ""; /* missingkey=zero */
+  const char *v = tc_bundle_arg_find(args, n, name, len);
+  return v ? v : ""; /* missingkey=zero */
 }
 
 /* One action at *pp (just past "{{"): {{[- ] .name [ -]}}.  Moves *pp past

@@ -22,7 +22,13 @@
 
 typedef Base__V1__BundleRunRequest__ArgumentsEntry tc_bundle_arg_t;
 
-/* 0, TC_EINVAL (an unsupported or malformed action) or TC_ENOMEM. */
+/* Sorts args by key, for tc_bundle_arg_find and tc_bundle_expand: lookups
+ * cost log n, so a run's work grows with its size, not size squared. */
+void tc_bundle_args_sort(tc_bundle_arg_t **args, size_t n);
+/* In sorted args: the value of key[0..len), or NULL if not given. */
+const char *tc_bundle_arg_find(tc_bundle_arg_t *const *args, size_t n, const char *key, size_t len);
+/* args: sorted.  0, TC_EINVAL (an unsupported or malformed action) or
+ * TC_ENOMEM. */
 int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *args, size_t n_args,
                      char **out, const char **why);
 /* Permify's tuple.Tuple: 0 or TC_EINVAL.  A subject relation "..." is "". */

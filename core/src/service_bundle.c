@@ -26,24 +26,24 @@ int tc__bundle_calls_refuse(tc_call_t *call) {
                        call->method->path, call->server->api->name);
 }
 
-/* Permify refuses an operation listing one template twice in one list. */
-static int has_duplicate(char **v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = i + 1; j < n; j++)
-      if (strcmp(v[i], v[j]) == 0) return 1;
-  return 0;
+/* Permify refuses an operation listing one template twice in one list.
+ * 0, TC_EALREADY_EXIST or TC_ENOMEM (a hash set: no n squared). */
+static int no_duplicate(tc_arena_t *a, char **v, size_t n) {
+  size_t *keep = tc_arena_alloc(a, (n + 1) * sizeof *keep);
+  size_t kept = keep ? tc__first_occurrences(a, (const char *const *)v, n, 1, keep) : (size_t)-1;
+  return kept == (size_t)-1 ? TC_ENOMEM : kept < n ? TC_EALREADY_EXIST : 0;
 }
 
-static int check_operations(const Base__V1__DataBundle *b) {
-  for (size_t i = 0; i < b->n_operations; i++) {
+static int check_operations(tc_arena_t *a, const Base__V1__DataBundle *b) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < b->n_operations; i++) {
     const Base__V1__Operation *o = b->operations[i];
-    if (has_duplicate(o->relationships_write, o->n_relationships_write) ||
-        has_duplicate(o->relationships_delete, o->n_relationships_delete) ||
-        has_duplicate(o->attributes_write, o->n_attributes_write) ||
-        has_duplicate(o->attributes_delete, o->n_attributes_delete))
-      return TC_EALREADY_EXIST;
+    rc = no_duplicate(a, o->relationships_write, o->n_relationships_write);
+    if (rc == 0) rc = no_duplicate(a, o->relationships_delete, o->n_relationships_delete);
+    if (rc == 0) rc = no_duplicate(a, o->attributes_write, o->n_attributes_write);
+    if (rc == 0) rc = no_duplicate(a, o->attributes_delete, o->n_attributes_delete);
   }
-  return 0;
+  return rc;
 }
 
 /* b as the payload the backend stores: a packed Any, in the arena. */
@@ -76,15 +76,17 @@ static void on_written(void *arg, int status) {
   tc_op_finish(&s->op, status, &resp.base);
 }
 
-/* A name given twice: the last bundle of that name is stored. */
-static size_t keep_last(tc_bundle_t *v, size_t n) {
-  size_t kept = 0;
-  for (size_t i = 0; i < n; i++) {
-    size_t j = 0;
-    while (j < kept && strcmp(v[j].name, v[i].name) != 0) j++;
-    v[j] = v[i];
-    if (j == kept) kept++;
-  }
+/* A name given twice: the last bundle of that name is stored.  Keeps v's
+ * last bundle of each name, in order of those; the count, or (size_t)-1. */
+static size_t keep_last(tc_arena_t *a, tc_bundle_t *v, size_t n) {
+  const char **names = tc_arena_alloc(a, (n + 1) * sizeof *names);
+  size_t *keep = tc_arena_alloc(a, (n + 1) * sizeof *keep);
+  tc_bundle_t *copy = tc_arena_alloc(a, (n + 1) * sizeof *copy);
+  if (!names || !keep || !copy) return (size_t)-1;
+  if (n) memcpy(copy, v, n * sizeof *v);
+  for (size_t i = 0; i < n; i++) names[i] = v[n - 1 - i].name; /* newest first */
+  size_t kept = tc__first_occurrences(a, names, n, 1, keep);
+  for (size_t i = 0; kept != (size_t)-1 && i < kept; i++) v[i] = copy[n - 1 - keep[kept - 1 - i]];
   return kept;
 }
 
@@ -105,21 +107,21 @@ static void run_write(tc_job_t *job, int status, const tc_schema_t *unused) {
 int tc_bundle_write_rpc(tc_call_t *call) {
   const Base__V1__BundleWriteRequest *r = (const void *)call->request;
   if (!tc__bundle_calls_ok(call->server)) return tc__bundle_calls_refuse(call);
-  for (size_t i = 0; i < r->n_bundles; i++)
-    if (check_operations(r->bundles[i]) != 0)
-      return tc_call_error(call, TC_EALREADY_EXIST, "ERROR_CODE_ALREADY_EXIST");
   bundle_op_t *s = (bundle_op_t *)tc_op_new(call, sizeof *s);
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;
   s->bundles = tc_arena_alloc(&s->op.arena, (r->n_bundles + 1) * sizeof *s->bundles);
   int rc = s->bundles ? 0 : TC_ENOMEM;
   for (size_t i = 0; rc == 0 && i < r->n_bundles; i++)
+    rc = check_operations(&s->op.arena, r->bundles[i]);
+  for (size_t i = 0; rc == 0 && i < r->n_bundles; i++)
     rc = pack_bundle(&s->op.arena, r->bundles[i], &s->bundles[i]);
+  if (rc == 0 && (s->n_bundles = keep_last(&s->op.arena, s->bundles, r->n_bundles)) == (size_t)-1)
+    rc = TC_ENOMEM;
   if (rc != 0) {
     tc_op_discard(&s->op);
-    return rc;
+    return rc == TC_EALREADY_EXIST ? tc_call_error(call, rc, "ERROR_CODE_ALREADY_EXIST") : rc;
   }
-  s->n_bundles = keep_last(s->bundles, r->n_bundles);
   s->op.job.no_tenant_check = 1; /* Permify's bundle store does not look */
   return tc_op_submit(&s->op, r->tenant_id, run_write);
 }

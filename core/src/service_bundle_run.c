@@ -19,6 +19,8 @@
 typedef struct {
   tc_op_t op;
   const char *tenant_id;
+  tc_bundle_arg_t **args; /* the run's arguments, sorted by key */
+  size_t n_args;
   tc_write_batch_t batch;
   /* Every step of the run, in Permify's order; del[i]: a delete step. */
   tc_tuple_t *tuples;
@@ -36,12 +38,10 @@ static void on_written(void *arg, int status, const char *token) {
 }
 
 /* Permify: every argument the bundle declares must be given (even ""). */
-static int check_arguments(const Base__V1__DataBundle *b, const Base__V1__BundleRunRequest *r) {
-  for (size_t i = 0; i < b->n_arguments; i++) {
-    size_t j = 0;
-    while (j < r->n_arguments && strcmp(r->arguments[j]->key, b->arguments[i]) != 0) j++;
-    if (j == r->n_arguments) return TC_EMISSING_ARGUMENT;
-  }
+static int check_arguments(const run_op_t *s, const Base__V1__DataBundle *b) {
+  for (size_t i = 0; i < b->n_arguments; i++)
+    if (!tc_bundle_arg_find(s->args, s->n_args, b->arguments[i], strlen(b->arguments[i])))
+      return TC_EMISSING_ARGUMENT;
   return 0;
 }
 
@@ -50,7 +50,7 @@ static int add_step(run_op_t *s, const char *tmpl, int is_attr, int is_delete) {
   const Base__V1__BundleRunRequest *r = (const void *)s->op.call->request;
   const char *why = "";
   char *text = NULL;
-  int rc = tc_bundle_expand(&s->op.arena, tmpl, r->arguments, r->n_arguments, &text, &why);
+  int rc = tc_bundle_expand(&s->op.arena, tmpl, s->args, s->n_args, &text, &why);
   if (rc == 0 && is_attr) {
     s->attr_del[s->n_attrs] = (char)is_delete;
     rc = tc_bundle_parse_attr(&s->op.arena, text, &s->attrs[s->n_attrs++], &why);
@@ -161,10 +161,9 @@ static int net_effect(run_op_t *s) {
 
 /* The run's batch from its stored bundle: 0 or the call's error. */
 static int prepare(run_op_t *s, const uint8_t *payload, size_t len) {
-  const Base__V1__BundleRunRequest *r = (const void *)s->op.call->request;
   const Base__V1__DataBundle *b = tc__bundle_unpack(&s->op.arena, payload, len);
   if (!b) return TC_EDATASTORE;
-  int rc = check_arguments(b, r);
+  int rc = check_arguments(s, b);
   if (rc == 0) rc = expand(s, b);
   if (rc == 0) rc = net_effect(s);
   if (rc == 0 && s->op.call->cancelled) rc = TC_ECANCELLED;
@@ -200,6 +199,14 @@ int tc_data_run_bundle(tc_call_t *call) {
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;
   s->batch.tenant_id = r->tenant_id;
+  s->n_args = r->n_arguments;
+  s->args = tc_arena_alloc(&s->op.arena, (s->n_args + 1) * sizeof *s->args);
+  if (s->args && s->n_args) memcpy(s->args, r->arguments, s->n_args * sizeof *s->args);
+  if (!s->args) {
+    tc_op_discard(&s->op);
+    return TC_ENOMEM;
+  }
+  tc_bundle_args_sort(s->args, s->n_args);
   s->op.job.barrier = 1;         /* the run's write keeps its place among the tenant's writes */
   s->op.job.no_tenant_check = 1; /* Permify looks up the bundle only */
   return tc_op_submit(&s->op, r->tenant_id, run_job);

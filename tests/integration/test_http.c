@@ -511,6 +511,14 @@ static void test_bundle_routes(void **state) {
                          "{\"code\":3,\"message\":\"invalid BundleDeleteRequest.TenantId: "
                          "value does not match regex pattern"));
   resp_free(&r);
+  /* A name given twice in one write: the last bundle of that name is kept. */
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write",
+              "{\"bundles\":[{\"name\":\"b3\",\"arguments\":[\"first\"]},{\"name\":\"b4\"},"
+              "{\"name\":\"b3\",\"arguments\":[\"last\"]}]}",
+              NULL),
+         200, "{\"names\":[\"b3\",\"b4\",\"b3\"]}");
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b3\"}", NULL), 200,
+         "{\"bundle\":{\"name\":\"b3\",\"arguments\":[\"last\"],\"operations\":[]}}");
   expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b9\"}", NULL), 200,
          "{\"name\":\"b9\"}");
   expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b1\"}", NULL), 200,
