@@ -27,7 +27,9 @@ int tc__bundle_calls_refuse(tc_call_t *call) {
 }
 
 /* Permify refuses an operation listing one template twice in one list.
- * 0, TC_EALREADY_EXIST or TC_ENOMEM (a hash set: no n squared). */
+ * 0, TC_EALREADY_EXIST or TC_ENOMEM.  A hash set: a Bundle.Write of one
+ * operation of 50,000 templates (2 MB) took 5.7-7.0 s with a pairwise scan,
+ * 0.06-0.07 s so (Debug build, memory engine, whole request over HTTP). */
 static int no_duplicate(tc_arena_t *a, char **v, size_t n) {
   size_t *keep = tc_arena_alloc(a, (n + 1) * sizeof *keep);
   size_t kept = keep ? tc__first_occurrences(a, (const char *const *)v, n, 1, keep) : (size_t)-1;
