@@ -126,6 +126,13 @@ typedef struct schema_s {
   int64_t created_at_ms;
 } schema_t;
 
+/* One stored data bundle, in one allocation with its name and payload. */
+typedef struct bundle_s {
+  const char *name;
+  const uint8_t *payload;
+  size_t len;
+} bundle_t;
+
 /* Everything stored under one tenant id.  The server, not the backend, checks
  * that a tenant exists before it writes, so a record may hold data without
  * having been created (name NULL): such a record is not a tenant to
@@ -138,6 +145,7 @@ typedef struct tenant_s {
   vec_t tuples, attrs; /* row_t *, in id order */
   vec_t changes;       /* change_t *, in revision order */
   vec_t schemas;       /* schema_t *, in version order */
+  vec_t bundles;       /* bundle_t *, in name order */
 } tenant_t;
 
 struct tc_backend_s {
@@ -204,6 +212,7 @@ static row_t *row_new_attr(const tc_attr_t *a) {
 
 static const char *tenant_key(const void *t) { return ((const tenant_t *)t)->id; }
 static const char *schema_key(const void *s) { return ((const schema_t *)s)->version; }
+static const char *bundle_key(const void *x) { return ((const bundle_t *)x)->name; }
 
 static tenant_t *tenant_find(tc_backend_t *b, const char *id, size_t *pos) {
   return vec_find(&b->tenants, id, tenant_key, pos);
@@ -235,6 +244,7 @@ static void tenant_free(tenant_t *t) {
   vec_free(&t->attrs);
   vec_free(&t->changes);
   vec_free(&t->schemas);
+  vec_free(&t->bundles);
   free(t->name);
   free(t->id);
   free(t);
@@ -359,7 +369,8 @@ static void write_undo(tenant_t *t, uint64_t rev) {
 }
 
 /* Applies a batch at revision rev in the ABI's order of effects: tuple
- * deletes, attribute deletes, tuples, attributes.  All or nothing. */
+ * deletes, attribute deletes (filters, then exact rows), tuples, attributes.
+ * All or nothing. */
 static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, uint64_t rev) {
   int rc = 0;
   for (size_t i = 0; rc == 0 && w->tuple_delete && i < t->tuples.n; i++) {
@@ -371,6 +382,14 @@ static int write_apply(tc_backend_t *b, tenant_t *t, const tc_write_batch_t *w, 
     row_t *row = t->attrs.v[i];
     if (row->expired_rev == ACTIVE && attr_matches(w->attr_delete, &row->attr))
       rc = row_expire(t, row, rev);
+  }
+  for (size_t i = 0; rc == 0 && i < w->n_tuple_deletes; i++) {
+    row_t *row = tuple_find_active(t, &w->tuple_deletes[i]);
+    if (row) rc = row_expire(t, row, rev);
+  }
+  for (size_t i = 0; rc == 0 && i < w->n_attr_deletes; i++) {
+    row_t *row = attr_find_active(t, &w->attr_deletes[i]);
+    if (row) rc = row_expire(t, row, rev);
   }
   /* A tuple identical to an active one (or to one earlier in the batch) is a no-op. */
   for (size_t i = 0; rc == 0 && i < w->n_tuples; i++)
@@ -411,6 +430,8 @@ struct op_s {
   tc_tuple_filter_t tuple_filter;
   tc_attr_filter_t attr_filter;
   tc_write_batch_t batch;
+  tc_bundle_t *bundles; /* bundle_write's, copies in mem */
+  size_t n_bundles;
 };
 
 /* A copy of s in the op's arena ("" for NULL). */
@@ -554,6 +575,58 @@ static void run_schema_read(op_t *op) {
     op->cb.schema(op->arg, 0, s->version, s->text);
   else
     op->cb.schema(op->arg, TC_ESCHEMA_NOT_FOUND, NULL, NULL);
+}
+
+/* Stores one bundle, replacing one of the same name: 0 or TC_ENOMEM. */
+static int bundle_put(tenant_t *t, const tc_bundle_t *in) {
+  size_t pos;
+  bundle_t *old = vec_find(&t->bundles, in->name, bundle_key, &pos);
+  bundle_t *x = malloc(sizeof *x + strlen(in->name) + 1 + in->payload_len);
+  if (!x || (!old && vec_reserve(&t->bundles, 1) != 0)) {
+    free(x);
+    return TC_ENOMEM;
+  }
+  char *p = (char *)(x + 1);
+  x->name = pack_str(&p, in->name);
+  x->payload = (const uint8_t *)pack(&p, in->payload, in->payload_len);
+  x->len = in->payload_len;
+  if (old) {
+    free(old);
+    t->bundles.v[pos] = x;
+  } else {
+    vec_insert(&t->bundles, pos, x);
+  }
+  return 0;
+}
+
+/* All or nothing: room for every new name is reserved before the first put,
+ * so only a put's own allocation can fail, and then earlier ones stay.  That
+ * is a partial write on out of memory only. */
+static void run_bundle_write(op_t *op) {
+  tenant_t *t = tenant_touch(op->b, op->tenant_id);
+  int status = !t || vec_reserve(&t->bundles, op->n_bundles) != 0 ? TC_ENOMEM : 0;
+  for (size_t i = 0; status == 0 && i < op->n_bundles; i++) status = bundle_put(t, &op->bundles[i]);
+  op->cb.status(op->arg, status);
+}
+
+static void run_bundle_read(op_t *op) {
+  const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
+  const bundle_t *x = t ? vec_find(&t->bundles, op->key, bundle_key, NULL) : NULL;
+  if (x)
+    op->cb.bundle(op->arg, 0, x->payload, x->len);
+  else
+    op->cb.bundle(op->arg, TC_EBUNDLE_NOT_FOUND, NULL, 0);
+}
+
+static void run_bundle_delete(op_t *op) {
+  tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
+  size_t pos;
+  bundle_t *x = t ? vec_find(&t->bundles, op->key, bundle_key, &pos) : NULL;
+  if (x) {
+    vec_remove(&t->bundles, pos);
+    free(x);
+  }
+  op->cb.status(op->arg, 0);
 }
 
 static void run_schema_list(op_t *op) {
@@ -772,6 +845,34 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return op_submit(b, op);
 }
 
+static int bundle_write(tc_backend_t *b, const char *tenant_id, const tc_bundle_t *bundles,
+                        size_t n, tc_status_cb cb, void *arg) {
+  op_t *op = op_new(b, run_bundle_write, tenant_id, NULL, (tc_backend_cb_t){.status = cb}, arg);
+  if (!op) return op_submit(b, op);
+  op->bundles = tc_arena_alloc(&op->mem, (n + 1) * sizeof *op->bundles);
+  op_copied(op, op->bundles ? 0 : TC_ENOMEM);
+  for (size_t i = 0; op->bundles && i < n; i++) {
+    uint8_t *copy = tc_arena_alloc(&op->mem, bundles[i].payload_len + 1);
+    op_copied(op, copy ? 0 : TC_ENOMEM);
+    if (copy) memcpy(copy, bundles[i].payload, bundles[i].payload_len);
+    op->bundles[i] = (tc_bundle_t){op_str(op, bundles[i].name), copy, bundles[i].payload_len};
+  }
+  op->n_bundles = n;
+  return op_submit(b, op);
+}
+
+static int bundle_read(tc_backend_t *b, const char *tenant_id, const char *name, tc_bundle_cb cb,
+                       void *arg) {
+  return op_submit(
+      b, op_new(b, run_bundle_read, tenant_id, name, (tc_backend_cb_t){.bundle = cb}, arg));
+}
+
+static int bundle_delete(tc_backend_t *b, const char *tenant_id, const char *name, tc_status_cb cb,
+                         void *arg) {
+  return op_submit(
+      b, op_new(b, run_bundle_delete, tenant_id, name, (tc_backend_cb_t){.status = cb}, arg));
+}
+
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *batch, tc_write_cb cb, void *arg) {
   op_t *op = op_new(b, run_write, batch->tenant_id, NULL, (tc_backend_cb_t){.write = cb}, arg);
   if (op) op_copied(op, tc_copy_write_batch(&op->mem, &op->batch, batch));
@@ -939,6 +1040,9 @@ static const tc_backend_api_t api = {
     .head = head,
     .read_changes = read_changes,
     .stats = stats,
+    .bundle_write = bundle_write,
+    .bundle_read = bundle_read,
+    .bundle_delete = bundle_delete,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -82,7 +82,9 @@ char *tc__pg_text_array(const char *const *v, size_t n);
 /* ---- the scheduler's operations (pg_sched.c) ---------------------------------- */
 
 #define QUEUE_BUCKETS 1024
-#define MAX_STMTS 6 /* transactions row, two deletes, tuples, attribute expire + insert */
+#define MAX_STMTS \
+  8 /* transactions row, two filter and two exact deletes, tuples, attribute
+                          expire + insert */
 #define MAX_PARAMS 16
 
 typedef struct tc__pg_op_s tc__pg_op_t;
@@ -195,6 +197,12 @@ int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
 int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
                         uint32_t limit, tc_changes_cb cb, void *arg);
+int tc__pg_bundle_write(tc_backend_t *b, const char *tenant_id, const tc_bundle_t *bundles,
+                        size_t n, tc_status_cb cb, void *arg);
+int tc__pg_bundle_read(tc_backend_t *b, const char *tenant_id, const char *name, tc_bundle_cb cb,
+                       void *arg);
+int tc__pg_bundle_delete(tc_backend_t *b, const char *tenant_id, const char *name, tc_status_cb cb,
+                         void *arg);
 int tc__pg_admin(const char *uri, const char *const *options, const char *command, char **out);
 
 #endif

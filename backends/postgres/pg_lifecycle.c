@@ -229,6 +229,9 @@ static const tc_backend_api_t api = {
     .head = tc__pg_head,
     .read_changes = tc__pg_read_changes,
     .stats = stats,
+    .bundle_write = tc__pg_bundle_write,
+    .bundle_read = tc__pg_bundle_read,
+    .bundle_delete = tc__pg_bundle_delete,
 };
 
 /* The one exported symbol (the build hides everything else). */

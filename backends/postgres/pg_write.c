@@ -38,42 +38,74 @@ static int start_write(tc__pg_op_t *op) {
   return tc__pg_pool_submit(op->pool, op->stmts, op->nstmts, on_write_unit, op);
 }
 
-/* Column arrays of the batch's tuples as text[] literals. */
+/* The statement `sql` with $1 the tenant and $2.. the ncols column arrays of
+ * rows[0..n) as text[] literals; field(rows, i, c) is row i's column c. */
+static int column_stmt(tc__pg_op_t *op, const char *name, const char *sql, const void *rows,
+                       size_t n, int ncols, const char *(*field)(const void *, size_t, int)) {
+  const char **col = malloc((n + 1) * sizeof *col);
+  const char **v = tc_arena_alloc(&op->mem, (size_t)(ncols + 1) * sizeof *v);
+  int ok = col && v;
+  if (ok) v[0] = op->tenant;
+  for (int c = 0; ok && c < ncols; c++) {
+    for (size_t i = 0; i < n; i++) col[i] = field(rows, i, c);
+    ok = (v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n))) != NULL;
+  }
+  free(col);
+  if (ok) tc__pg_unit_stmt(op, name, sql, ncols + 1, v);
+  return ok ? 0 : TC_ENOMEM;
+}
+
+static const char *tuple_field(const void *rows, size_t i, int c) {
+  const tc_tuple_t *t = (const tc_tuple_t *)rows + i;
+  const char *f[6] = {t->entity_type,  t->entity_id,  t->relation,
+                      t->subject_type, t->subject_id, t->subject_relation};
+  return f[c];
+}
+
+static const char *attr_key_field(const void *rows, size_t i, int c) {
+  const tc_attr_t *a = (const tc_attr_t *)rows + i;
+  return c == 0 ? a->entity_type : c == 1 ? a->entity_id : a->attribute;
+}
+
+#define TUPLE_COLUMNS                                                               \
+  " unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])" \
+  "   AS u(et, ei, r, st, si, sr)"
+
 static int write_tuples(tc__pg_op_t *op, const tc_write_batch_t *w) {
   static const char sql[] =
       "INSERT INTO relation_tuples (entity_type, entity_id, relation, subject_type, subject_id,"
       " subject_relation, created_tx_id, tenant_id)"
       " SELECT u.et, u.ei, u.r, u.st, u.si, u.sr, pg_current_xact_id(), $1"
-      " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
-      "   AS u(et, ei, r, st, si, sr)"
-      " ON CONFLICT ON CONSTRAINT uq_relation_tuple_not_expired DO NOTHING";
-  size_t n = w->n_tuples;
-  const char **col = malloc((n + 1) * sizeof *col);
-  const char **v = tc_arena_alloc(&op->mem, 7 * sizeof *v);
-  int ok = col && v;
-  if (ok) v[0] = op->tenant;
-  for (int c = 0; ok && c < 6; c++) {
-    for (size_t i = 0; i < n; i++) {
-      const tc_tuple_t *t = &w->tuples[i];
-      const char *f[6] = {t->entity_type,  t->entity_id,  t->relation,
-                          t->subject_type, t->subject_id, t->subject_relation};
-      col[i] = f[c];
-    }
-    ok = (v[c + 1] = tc__pg_op_adopt(op, tc__pg_text_array(col, n))) != NULL;
-  }
-  free(col);
-  if (ok) tc__pg_unit_stmt(op, "tc_write_tuples", sql, 7, v);
-  return ok ? 0 : TC_ENOMEM;
+      " FROM" TUPLE_COLUMNS " ON CONFLICT ON CONSTRAINT uq_relation_tuple_not_expired DO NOTHING";
+  return column_stmt(op, "tc_write_tuples", sql, w->tuples, w->n_tuples, 6, tuple_field);
+}
+
+/* v2.1's exact tuple deletes: the active rows equal in every column. */
+static int expire_tuples_exact(tc__pg_op_t *op, const tc_write_batch_t *w) {
+  static const char sql[] =
+      "UPDATE relation_tuples t SET expired_tx_id = pg_current_xact_id() FROM" TUPLE_COLUMNS
+      " WHERE t.tenant_id = $1 AND t.expired_tx_id = " TC_PG_ACTIVE_TX
+      "   AND t.entity_type = u.et AND t.entity_id = u.ei AND t.relation = u.r"
+      "   AND t.subject_type = u.st AND t.subject_id = u.si AND t.subject_relation = u.sr";
+  return column_stmt(op, "tc_delete_tuples_exact", sql, w->tuple_deletes, w->n_tuple_deletes, 6,
+                     tuple_field);
 }
 
 /* Each attribute expires the active value of its key, then inserts the new
  * one; values go in as protojson (Permify's jsonb form). */
+static const char expire_attrs_sql[] =
+    "UPDATE attributes a SET expired_tx_id = pg_current_xact_id()"
+    " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(et, ei, at)"
+    " WHERE a.tenant_id = $1 AND a.expired_tx_id = " TC_PG_ACTIVE_TX
+    "   AND a.entity_type = u.et AND a.entity_id = u.ei AND a.attribute = u.at";
+
+/* v2.1's exact attribute deletes: the active value of each key. */
+static int expire_attrs_exact(tc__pg_op_t *op, const tc_write_batch_t *w) {
+  return column_stmt(op, "tc_delete_attrs_exact", expire_attrs_sql, w->attr_deletes,
+                     w->n_attr_deletes, 3, attr_key_field);
+}
+
 static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
-  static const char expire_sql[] =
-      "UPDATE attributes a SET expired_tx_id = pg_current_xact_id()"
-      " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(et, ei, at)"
-      " WHERE a.tenant_id = $1 AND a.expired_tx_id = " TC_PG_ACTIVE_TX
-      "   AND a.entity_type = u.et AND a.entity_id = u.ei AND a.attribute = u.at";
   static const char insert_sql[] =
       "INSERT INTO attributes (entity_type, entity_id, attribute, value, tenant_id,"
       " created_tx_id)"
@@ -100,7 +132,7 @@ static int write_attrs(tc__pg_op_t *op, const tc_write_batch_t *w) {
   free(json);
   free(col);
   if (rc == 0) {
-    tc__pg_unit_stmt(op, "tc_write_attrs_expire", expire_sql, 4, v);
+    tc__pg_unit_stmt(op, "tc_write_attrs_expire", expire_attrs_sql, 4, v);
     tc__pg_unit_stmt(op, "tc_write_attrs_insert", insert_sql, 5, v);
   }
   return rc;
@@ -130,13 +162,16 @@ int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb c
   if (rc) return rc;
   op->writes = 1;
   op->retries = 1;
-  op->insert_only = !w->tuple_delete && !w->attr_delete && !w->n_attrs;
+  op->insert_only = !w->tuple_delete && !w->attr_delete && !w->n_attrs && !w->n_tuple_deletes &&
+                    !w->n_attr_deletes;
   op->pool = b->wpool;
   op->start = start_write;
   op->reply = reply_write;
   tc__pg_unit_stmt(op, "tc_write_tx", tx_sql, 1, (const char *const *)&op->tenant);
   if (w->tuple_delete) rc = write_delete(op, "relation_tuples", w->tuple_delete, NULL);
   if (!rc && w->attr_delete) rc = write_delete(op, "attributes", NULL, w->attr_delete);
+  if (!rc && w->n_tuple_deletes) rc = expire_tuples_exact(op, w);
+  if (!rc && w->n_attr_deletes) rc = expire_attrs_exact(op, w);
   if (!rc && w->n_tuples) rc = write_tuples(op, w);
   if (!rc && w->n_attrs) rc = write_attrs(op, w);
   if (rc) {

@@ -199,6 +199,46 @@ static int schema_list(tc_backend_t *b, const char *tenant_id, const char *befor
   return submit(b, r, r ? copy_inputs(r, tenant_id, before, NULL) : 0, 0);
 }
 
+static int bundle_write(tc_backend_t *b, const char *tenant_id, const tc_bundle_t *bundles,
+                        size_t n, tc_status_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_bundle_write, deliver_status, arg);
+  if (!r) return submit(b, r, 0, 1);
+  r->cb.status = cb;
+  int rc = copy_inputs(r, tenant_id, NULL, NULL);
+  r->bundles = tc_arena_alloc(&r->arena, (n + 1) * sizeof *r->bundles);
+  if (!r->bundles) rc = TC_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    uint8_t *copy = tc_arena_alloc(&r->arena, bundles[i].payload_len + 1);
+    const char *name = tc_arena_strdup(&r->arena, bundles[i].name);
+    if (!copy || !name) rc = TC_ENOMEM;
+    if (copy) memcpy(copy, bundles[i].payload, bundles[i].payload_len);
+    r->bundles[i] = (tc_bundle_t){name, copy, bundles[i].payload_len};
+  }
+  r->n_bundles = n;
+  return submit(b, r, rc, 1);
+}
+
+static void deliver_bundle(tc__sq_req_t *r) {
+  if (r->status == 0 && r->n_bundles)
+    r->cb.bundle(r->arg, 0, r->bundles[0].payload, r->bundles[0].payload_len);
+  else
+    r->cb.bundle(r->arg, r->status ? r->status : TC_EINTERNAL, NULL, 0);
+}
+
+static int bundle_read(tc_backend_t *b, const char *tenant_id, const char *name, tc_bundle_cb cb,
+                       void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_bundle_read, deliver_bundle, arg);
+  if (r) r->cb.bundle = cb;
+  return submit(b, r, r ? copy_inputs(r, tenant_id, name, NULL) : 0, 0);
+}
+
+static int bundle_delete(tc_backend_t *b, const char *tenant_id, const char *name, tc_status_cb cb,
+                         void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_bundle_delete, deliver_status, arg);
+  if (r) r->cb.status = cb;
+  return submit(b, r, r ? copy_inputs(r, tenant_id, name, NULL) : 0, 1);
+}
+
 /* Every token reaches a caller through deliver_write, deliver_head or
  * deliver_changes, on the loop thread: what they name is the newest revision
  * token_check knows of. */
@@ -437,6 +477,9 @@ static const tc_backend_api_t api = {
     .head = head,
     .read_changes = read_changes,
     .stats = stats,
+    .bundle_write = bundle_write,
+    .bundle_read = bundle_read,
+    .bundle_delete = bundle_delete,
 };
 
 TC_BACKEND_ENTRY(api)

@@ -193,6 +193,11 @@ static const char *const migrations[] = {
     "  entity_id, relation, subject_type, subject_id, subject_relation, expired_rev);"
     "DROP INDEX uq_relation_tuples_active;"
     "DROP INDEX idx_tuples_entity;",
+    /* 4: data bundles (Bundle.Write), as Permify's bundles table keys them;
+     * payload: the packed Any of base.v1.DataBundle. */
+    "CREATE TABLE bundles (name TEXT NOT NULL, tenant_id TEXT NOT NULL,"
+    "  payload BLOB NOT NULL, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, tenant_id)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 

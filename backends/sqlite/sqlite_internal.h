@@ -66,6 +66,9 @@ struct tc__sq_req_s {
   const char *next_key; /* string cursor of the next page */
   tc_cursor_t next_id;
   uint64_t last; /* read_changes: the revision to continue after */
+  /* bundle_write: in; bundle_read: out (payload, in the arena). */
+  tc_bundle_t *bundles;
+  size_t n_bundles;
 };
 
 /* Appends one zeroed element to r->rows; NULL on out-of-memory. */
@@ -159,6 +162,9 @@ int tc__sq_exec_write(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_create(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_delete(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_schema_write(tc__sq_req_t *r, sqlite3 *db);
+int tc__sq_exec_bundle_write(tc__sq_req_t *r, sqlite3 *db);
+int tc__sq_exec_bundle_read(tc__sq_req_t *r, sqlite3 *db);
+int tc__sq_exec_bundle_delete(tc__sq_req_t *r, sqlite3 *db);
 
 /* sqlite_read.c: run on the reader connection in autocommit mode. */
 int tc__sq_exec_read_tuples(tc__sq_req_t *r, sqlite3 *db);

@@ -265,6 +265,32 @@ int tc__sq_exec_schema_read(tc__sq_req_t *r, sqlite3 *db) {
   return status;
 }
 
+int tc__sq_exec_bundle_read(tc__sq_req_t *r, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db, "SELECT payload FROM bundles WHERE name = ?1 AND tenant_id = ?2", &st) !=
+      SQLITE_OK)
+    return fail(r, db, "bundle read");
+  bind_text(st, 1, r->key);
+  bind_text(st, 2, r->tenant_id);
+  int rc = tc__sq_step(st), status = 0;
+  if (rc == SQLITE_ROW) {
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    uint8_t *copy = tc_arena_alloc(&r->arena, len + 1);
+    r->bundles = tc_arena_alloc(&r->arena, sizeof *r->bundles);
+    if (copy && r->bundles) {
+      if (len) memcpy(copy, sqlite3_column_blob(st, 0), len);
+      r->bundles[0] = (tc_bundle_t){r->key, copy, len};
+      r->n_bundles = 1;
+    } else {
+      status = TC_ENOMEM;
+    }
+  } else {
+    status = rc == SQLITE_DONE ? TC_EBUNDLE_NOT_FOUND : fail(r, db, "bundle read");
+  }
+  sqlite3_finalize(st);
+  return status;
+}
+
 static int schema_row(tc__sq_req_t *r, sqlite3_stmt *st) {
   tc_schema_row_t *s = tc__sq_req_push(r, sizeof *s);
   if (!s) return TC_ENOMEM;

@@ -149,39 +149,78 @@ static int create_tuples(write_ctx_t *w, const tc_tuple_t *t, size_t n) {
   return rc;
 }
 
+/* Expires the active value of a's key, if any, with its DELETE change; upd
+ * is EXPIRE_ATTR_SQL with ?1..?5 bound. */
+#define EXPIRE_ATTR_SQL                                         \
+  "UPDATE attributes SET expired_rev = ?1 WHERE tenant_id = ?2" \
+  " AND entity_type = ?3 AND entity_id = ?4 AND attribute = ?5" \
+  " AND expired_rev = 9223372036854775807 RETURNING value"
+static int expire_attr_key(write_ctx_t *w, sqlite3_stmt *upd, const tc_attr_t *a) {
+  int rc;
+  while ((rc = tc__sq_step(upd)) == SQLITE_ROW) {
+    tc_attr_t old = *a;
+    old.value = sqlite3_column_blob(upd, 0);
+    old.value_len = (size_t)sqlite3_column_bytes(upd, 0);
+    if ((rc = log_change(w, TC_CHANGE_DELETE, NULL, &old)) != SQLITE_OK) break;
+  }
+  sqlite3_reset(upd);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void bind_attr_key(sqlite3_stmt *st, write_ctx_t *w, const tc_attr_t *a) {
+  sqlite3_bind_int64(st, 1, w->rev);
+  bind_text(st, 2, w->tenant_id);
+  bind_text(st, 3, a->entity_type);
+  bind_text(st, 4, a->entity_id);
+  bind_text(st, 5, a->attribute);
+}
+
+/* v2.1's exact deletes: each active tuple equal in every column, each active
+ * value of an attribute key, with their DELETE changes. */
+static int expire_exact(write_ctx_t *w, const tc_write_batch_t *b) {
+  sqlite3_stmt *tup = NULL, *att = NULL;
+  int rc = tc__sq_prepare(w->db,
+                          "UPDATE relation_tuples SET expired_rev = ?1 WHERE tenant_id = ?2"
+                          " AND entity_type = ?3 AND entity_id = ?4 AND relation = ?5"
+                          " AND subject_type = ?6 AND subject_id = ?7 AND subject_relation = ?8"
+                          " AND expired_rev = 9223372036854775807",
+                          &tup);
+  if (rc == SQLITE_OK) rc = tc__sq_prepare(w->db, EXPIRE_ATTR_SQL, &att);
+  for (size_t k = 0; rc == SQLITE_OK && k < b->n_tuple_deletes; k++) {
+    const tc_tuple_t *t = &b->tuple_deletes[k];
+    const char *v[] = {w->tenant_id,    t->entity_type, t->entity_id,       t->relation,
+                       t->subject_type, t->subject_id,  t->subject_relation};
+    sqlite3_bind_int64(tup, 1, w->rev);
+    for (int i = 0; i < 7; i++) bind_text(tup, i + 2, v[i]);
+    rc = run(tup);
+    if (rc == SQLITE_OK && sqlite3_changes(w->db) > 0)
+      rc = log_change(w, TC_CHANGE_DELETE, t, NULL);
+  }
+  for (size_t k = 0; rc == SQLITE_OK && k < b->n_attr_deletes; k++) {
+    bind_attr_key(att, w, &b->attr_deletes[k]);
+    rc = expire_attr_key(w, att, &b->attr_deletes[k]);
+  }
+  sqlite3_finalize(tup);
+  sqlite3_finalize(att);
+  return rc;
+}
+
 /* Each attribute expires the active value of its key (a DELETE change with
  * the old value), then creates the new one (a CREATE change). */
 static int upsert_attrs(write_ctx_t *w, const tc_attr_t *a, size_t n) {
   sqlite3_stmt *upd = NULL, *ins = NULL;
-  int rc = tc__sq_prepare(w->db,
-                          "UPDATE attributes SET expired_rev = ?1 WHERE tenant_id = ?2"
-                          " AND entity_type = ?3 AND entity_id = ?4 AND attribute = ?5"
-                          " AND expired_rev = 9223372036854775807 RETURNING value",
-                          &upd);
+  int rc = tc__sq_prepare(w->db, EXPIRE_ATTR_SQL, &upd);
   if (rc == SQLITE_OK)
     rc = tc__sq_prepare(w->db,
                         "INSERT INTO attributes (tenant_id, entity_type, entity_id, attribute,"
                         " value, created_rev) VALUES (?2, ?3, ?4, ?5, ?6, ?1)",
                         &ins);
   for (size_t k = 0; k < n && rc == SQLITE_OK; k++) {
-    for (int s = 0; s < 2; s++) {
-      sqlite3_stmt *st = s ? ins : upd;
-      sqlite3_bind_int64(st, 1, w->rev);
-      bind_text(st, 2, w->tenant_id);
-      bind_text(st, 3, a[k].entity_type);
-      bind_text(st, 4, a[k].entity_id);
-      bind_text(st, 5, a[k].attribute);
-    }
+    bind_attr_key(upd, w, &a[k]);
+    bind_attr_key(ins, w, &a[k]);
     sqlite3_bind_blob(ins, 6, a[k].value_len ? a[k].value : (const void *)"", (int)a[k].value_len,
                       SQLITE_STATIC);
-    while ((rc = tc__sq_step(upd)) == SQLITE_ROW) {
-      tc_attr_t old = a[k];
-      old.value = sqlite3_column_blob(upd, 0);
-      old.value_len = (size_t)sqlite3_column_bytes(upd, 0);
-      if ((rc = log_change(w, TC_CHANGE_DELETE, NULL, &old)) != SQLITE_OK) break;
-    }
-    sqlite3_reset(upd);
-    if (rc != SQLITE_DONE && rc != SQLITE_OK) break;
+    if ((rc = expire_attr_key(w, upd, &a[k])) != SQLITE_OK) break;
     rc = run(ins);
     if (rc == SQLITE_OK) rc = log_change(w, TC_CHANGE_CREATE, NULL, &a[k]);
   }
@@ -214,6 +253,7 @@ int tc__sq_exec_write(tc__sq_req_t *r, sqlite3 *db) {
   if (rc == SQLITE_OK) rc = new_revision(&w);
   if (rc == SQLITE_OK && b->tuple_delete) rc = expire_tuples(&w, b->tuple_delete);
   if (rc == SQLITE_OK && b->attr_delete) rc = expire_attrs(&w, b->attr_delete);
+  if (rc == SQLITE_OK) rc = expire_exact(&w, b);
   if (rc == SQLITE_OK) rc = create_tuples(&w, b->tuples, b->n_tuples);
   if (rc == SQLITE_OK) rc = upsert_attrs(&w, b->attrs, b->n_attrs);
   if (rc != SQLITE_OK) rc = tc__sq_fail(w.host, db, "write");
@@ -243,6 +283,7 @@ int tc__sq_exec_tenant_delete(tc__sq_req_t *r, sqlite3 *db) {
       "DELETE FROM changes WHERE tenant_id = ?",
       "DELETE FROM schema_definitions WHERE tenant_id = ?",
       "DELETE FROM transactions WHERE tenant_id = ?",
+      "DELETE FROM bundles WHERE tenant_id = ?",
       "DELETE FROM tenants WHERE id = ?",
   };
   sqlite3_stmt *st;
@@ -267,6 +308,38 @@ int tc__sq_exec_tenant_delete(tc__sq_req_t *r, sqlite3 *db) {
     sqlite3_finalize(st);
   }
   return status;
+}
+
+/* All of r's bundles, replacing those of the same names; the writer runs a
+ * request in one transaction. */
+int tc__sq_exec_bundle_write(tc__sq_req_t *r, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db,
+                     "INSERT OR REPLACE INTO bundles (name, tenant_id, payload, created_at)"
+                     " VALUES (?, ?, ?, ?)",
+                     &st) != SQLITE_OK)
+    return tc__sq_fail(r->b->host, db, "bundle write");
+  int rc = SQLITE_OK;
+  for (size_t i = 0; rc == SQLITE_OK && i < r->n_bundles; i++) {
+    bind_text(st, 1, r->bundles[i].name);
+    bind_text(st, 2, r->tenant_id);
+    sqlite3_bind_blob(st, 3, r->bundles[i].payload, (int)r->bundles[i].payload_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, tc__sq_now_ms());
+    rc = run(st);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "bundle write");
+}
+
+int tc__sq_exec_bundle_delete(tc__sq_req_t *r, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db, "DELETE FROM bundles WHERE name = ? AND tenant_id = ?", &st) != SQLITE_OK)
+    return tc__sq_fail(r->b->host, db, "bundle delete");
+  bind_text(st, 1, r->key);
+  bind_text(st, 2, r->tenant_id);
+  int rc = run(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "bundle delete");
 }
 
 int tc__sq_exec_schema_write(tc__sq_req_t *r, sqlite3 *db) {

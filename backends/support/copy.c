@@ -93,5 +93,9 @@ int tc_copy_write_batch(tc_arena_t *a, tc_write_batch_t *dst, const tc_write_bat
   dst->n_tuples = src->n_tuples;
   dst->attrs = copy_attrs(a, src->attrs, src->n_attrs, &failed);
   dst->n_attrs = src->n_attrs;
+  dst->tuple_deletes = copy_tuples(a, src->tuple_deletes, src->n_tuple_deletes, &failed);
+  dst->n_tuple_deletes = src->n_tuple_deletes;
+  dst->attr_deletes = copy_attrs(a, src->attr_deletes, src->n_attr_deletes, &failed);
+  dst->n_attr_deletes = src->n_attr_deletes;
   return failed ? TC_ENOMEM : 0;
 }

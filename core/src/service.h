@@ -65,6 +65,20 @@ char *tc_op_cont_token(tc_op_t *op, const char *cursor);
 /* page_size 0 = the default of 50. */
 uint32_t tc_page_size(uint32_t requested);
 
+/* keys: n keys of n_fields strings each.  Fills keep with the index of the
+ * first occurrence of every distinct key, in order; returns how many, or
+ * (size_t)-1 when out of memory (service_data.c). */
+size_t tc__first_occurrences(tc_arena_t *a, const char *const *keys, size_t n, int n_fields,
+                             size_t *keep);
+
+/* Bundles (service_bundle.c).  Plugins built against ABI 2.0 have no bundle
+ * calls (nor exact deletes): calls_ok says whether this one has; refuse
+ * answers UNIMPLEMENTED (sync error path).  unpack: a stored payload as a
+ * DataBundle in the arena; NULL if it is not one. */
+int tc__bundle_calls_ok(const tc_server_t *srv);
+int tc__bundle_calls_refuse(tc_call_t *call);
+Base__V1__DataBundle *tc__bundle_unpack(tc_arena_t *a, const uint8_t *payload, size_t len);
+
 /* Handlers (methods.c lists them). */
 int tc_data_write(tc_call_t *call);
 int tc_data_write_relationships(tc_call_t *call);
@@ -76,6 +90,10 @@ int tc_schema_write_rpc(tc_call_t *call);
 int tc_schema_partial_write_rpc(tc_call_t *call);
 int tc_schema_read_rpc(tc_call_t *call);
 int tc_schema_list_rpc(tc_call_t *call);
+int tc_bundle_write_rpc(tc_call_t *call);
+int tc_bundle_read_rpc(tc_call_t *call);
+int tc_bundle_delete_rpc(tc_call_t *call);
+int tc_data_run_bundle(tc_call_t *call);
 int tc_tenancy_create(tc_call_t *call);
 int tc_tenancy_delete(tc_call_t *call);
 int tc_tenancy_list(tc_call_t *call);

@@ -37,12 +37,10 @@ static int same_fields(const char *const *a, const char *const *b, int n) {
   return 1;
 }
 
-/* keys: n keys of n_fields strings each.  Fills keep with the index of the
- * first occurrence of every distinct key, in order; returns how many, or
- * (size_t)-1 when out of memory.  A hash set, so 1000 items cost 1000 probes
- * rather than half a million comparisons. */
-static size_t first_occurrences(tc_arena_t *a, const char *const *keys, size_t n, int n_fields,
-                                size_t *keep) {
+/* A hash set, so 1000 items cost 1000 probes rather than half a million
+ * comparisons. */
+size_t tc__first_occurrences(tc_arena_t *a, const char *const *keys, size_t n, int n_fields,
+                             size_t *keep) {
   size_t cap = 16;
   while (cap < 2 * n) cap *= 2;
   size_t *slots = tc_arena_alloc(a, cap * sizeof *slots); /* index + 1; 0 = empty */
@@ -81,7 +79,7 @@ static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
                         all[i].subject_type, all[i].subject_id, all[i].subject_relation};
     memcpy(keys + 6 * i, f, sizeof f);
   }
-  size_t kept = first_occurrences(a, keys, n_tuples, 6, keep);
+  size_t kept = tc__first_occurrences(a, keys, n_tuples, 6, keep);
   if (kept == (size_t)-1) return TC_ENOMEM;
   for (size_t i = 0; i < kept; i++) w->tuples[i] = all[keep[i]];
   w->n_tuples = kept;
@@ -91,7 +89,7 @@ static int dedup(write_op_t *w, Base__V1__Tuple **tuples, size_t n_tuples,
     keys[3 * i + 1] = attrs[i]->entity->id;
     keys[3 * i + 2] = attrs[i]->attribute;
   }
-  kept = first_occurrences(a, keys, n_attrs, 3, keep);
+  kept = tc__first_occurrences(a, keys, n_attrs, 3, keep);
   if (kept == (size_t)-1) return TC_ENOMEM;
   for (size_t i = 0; i < kept; i++) w->attrs[i] = attrs[keep[i]];
   w->n_attrs = kept;

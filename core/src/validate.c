@@ -124,6 +124,10 @@ static const struct field_rule rules[] = {
     REQUIRED(data_delete_request, "attribute_filter"),
     ID(relationship_delete_request, "tenant_id"),
     ID(bundle_run_request, "tenant_id"),
+    /* Bundle */
+    ID(bundle_write_request, "tenant_id"),
+    ID(bundle_read_request, "tenant_id"),
+    ID(bundle_delete_request, "tenant_id"),
     /* Watch */
     ID(watch_request, "tenant_id"),
     /* Schema */

@@ -154,6 +154,8 @@ void test_tenants(void **state);
 void test_tenant_list_paging(void **state);
 void test_tenant_delete_removes_data(void **state);
 void test_schemas(void **state);
+void test_bundles(void **state);
+void test_exact_deletes(void **state);
 void test_read_filters(void **state);
 void test_read_paging(void **state);
 void test_positions(void **state);

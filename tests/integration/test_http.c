@@ -523,12 +523,10 @@ static void test_data_routes(void **state) {
               "{\"metadata\":{},\"filter\":{\"entity\":{\"type\":\"repository\"}}}", NULL),
          200, "{\"attributes\":[],\"continuous_token\":\"\"}");
 
-  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"b\"}", NULL), 501, 12,
-               "method /base.v1.Data/RunBundle not implemented");
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"b\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
   expect_error(call(f, "POST", "/v1/tenants/t1/permissions/check", "{}", NULL), 501, 12,
                "unknown method /base.v1.Permission/Check");
-  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{}", NULL), 501, 12,
-               "unknown method /base.v1.Bundle/Read");
   free(t1);
   free(t2);
   free(t3);
@@ -642,6 +640,82 @@ static void expect_invalid(resp_t r, const char *message) {
 #define ID_RULE "value does not match regex pattern \"^([a-zA-Z0-9_\\\\-@\\\\.:+]{1,128}|\\\\*)$\""
 #define NAME_RULE "value does not match regex pattern \"^[a-zA-Z_]{1,64}$\""
 #define EMBEDDED ": embedded message failed validation | caused by: "
+
+static const char bundle_b1[] =
+    "{\"name\":\"b1\",\"arguments\":[\"org\",\"user\"],\"operations\":[{"
+    "\"relationships_write\":[\"organization:{{.org}}#member@user:{{.user}}\"],"
+    "\"relationships_delete\":[],"
+    "\"attributes_write\":[\"repository:{{.org}}$is_public|boolean:true\"],"
+    "\"attributes_delete\":[]}]}";
+
+/* Bundle.Write / Read / Delete as Permify answers them: every field of the
+ * stored bundle back, 404 BUNDLE_NOT_FOUND for a name not stored, a delete
+ * of an absent name answered with the name (Permify's Postgres store). */
+static void test_bundle_routes(void **state) {
+  fx_t *f = *state;
+  char *body = fmt("{\"bundles\":[%s]}", bundle_b1);
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write", body, NULL), 200, "{\"names\":[\"b1\"]}");
+  free(body);
+  char *want = fmt("{\"bundle\":%s}", bundle_b1);
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b1\"}", NULL), 200, want);
+  free(want);
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b2\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t2/bundle/read", "{\"name\":\"b1\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/write",
+                    "{\"bundles\":[{\"name\":\"d\",\"operations\":[{\"attributes_delete\":"
+                    "[\"x\",\"x\"]}]}]}",
+                    NULL),
+               400, 3, "ERROR_CODE_ALREADY_EXIST");
+  expect_invalid(call(f, "POST", "/v1/tenants//bundle/delete", "{\"name\":\"b1\"}", NULL),
+                 "invalid BundleDeleteRequest.TenantId: " ID_RULE);
+  /* A name given twice in one write: the last bundle of that name is kept. */
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write",
+              "{\"bundles\":[{\"name\":\"b3\",\"arguments\":[\"first\"]},{\"name\":\"b4\"},"
+              "{\"name\":\"b3\",\"arguments\":[\"last\"]}]}",
+              NULL),
+         200, "{\"names\":[\"b3\",\"b4\",\"b3\"]}");
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b3\"}", NULL), 200,
+         "{\"bundle\":{\"name\":\"b3\",\"arguments\":[\"last\"],\"operations\":[]}}");
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b9\"}", NULL), 200,
+         "{\"name\":\"b9\"}");
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/delete", "{\"name\":\"b1\"}", NULL), 200,
+         "{\"name\":\"b1\"}");
+  expect_error(call(f, "POST", "/v1/tenants/t1/bundle/read", "{\"name\":\"b1\"}", NULL), 404, 5,
+               "ERROR_CODE_BUNDLE_NOT_FOUND");
+}
+
+/* Data.RunBundle over HTTP: a run's net effect is each key's last step (a
+ * tuple written then deleted is gone, deleted then written is there). */
+static void test_run_bundle_route(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  expect(call(f, "POST", "/v1/tenants/t1/bundle/write",
+              "{\"bundles\":[{\"name\":\"flip\",\"arguments\":[\"u\"],\"operations\":["
+              "{\"relationships_write\":[\"organization:o1#member@user:{{.u}}\"],"
+              "\"relationships_delete\":[\"organization:o1#admin@user:{{.u}}\"]},"
+              "{\"relationships_write\":[\"organization:o1#admin@user:{{.u}}\"],"
+              "\"relationships_delete\":[\"organization:o1#member@user:{{.u}}\"]}]}]}",
+              NULL),
+         200, "{\"names\":[\"flip\"]}");
+  expect_error(call(f, "POST", "/v1/tenants/t1/data/run-bundle", "{\"name\":\"flip\"}", NULL), 400,
+               3, "ERROR_CODE_MISSING_ARGUMENT");
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/run-bundle",
+                               "{\"name\":\"flip\",\"arguments\":{\"u\":\"alice\"}}", NULL));
+  char *body =
+      fmt("{\"metadata\":{\"snap_token\":\"%s\"},\"filter\":{\"entity\":{\"type\":"
+          "\"organization\"}}}",
+          t1);
+  expect(call(f, "POST", "/v1/tenants/t1/data/relationships/read", body, NULL), 200,
+         "{\"tuples\":[{\"entity\":{\"type\":\"organization\",\"id\":\"o1\"},\"relation\":"
+         "\"admin\",\"subject\":{\"type\":\"user\",\"id\":\"alice\",\"relation\":\"\"}}],"
+         "\"continuous_token\":\"\"}");
+  free(body);
+  free(t1);
+}
 
 /* Tenant ids Tenancy.List returns (one page), as its JSON body. */
 static char *tenants(fx_t *f) {
@@ -1330,6 +1404,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_health_and_tenancy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_data_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bundle_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_bundle_route, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cors, setup, teardown),

@@ -32,3 +32,6 @@ foreach(spec IN LISTS TC_BROKEN_PLUGINS)
 endforeach()
 target_compile_definitions(test_core PRIVATE
   TC_TEST_PLUGIN_DIR="${CMAKE_CURRENT_BINARY_DIR}/plugins")
+
+# Data.RunBundle's templates and text forms (core/src/bundle_expand.c).
+tc_unit_test(test_bundle_expand SOURCES test_bundle_expand.c LIBS tc_core_private)

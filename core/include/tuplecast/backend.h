@@ -39,7 +39,7 @@ extern "C" {
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
 #define TC_BACKEND_ABI_MAJOR 2
-#define TC_BACKEND_ABI_MINOR 0
+#define TC_BACKEND_ABI_MINOR 1
 #define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
@@ -140,7 +140,8 @@ typedef struct tc_attr_filter_s {
 } tc_attr_filter_t;
 
 /* One atomic write for one tenant: one transaction, all or nothing.  Order of
- * effects: tuple_delete, attr_delete, tuples, attrs.  A tuple identical to an
+ * effects: tuple_delete, attr_delete, tuple_deletes, attr_deletes, tuples,
+ * attrs.  A tuple identical to an
  * active one is a no-op (no change).  Each attr expires the active value of
  * (entity, attribute), if any (a DELETE change), then creates the new one (a
  * CREATE change).  A token is minted even when nothing changes. */
@@ -152,6 +153,15 @@ typedef struct tc_write_batch_s {
   size_t n_tuples;
   const tc_attr_t *attrs;
   size_t n_attrs;
+  /* v2.1 (Data.RunBundle): exact rows to expire, each the active tuple equal
+   * in all six columns ("" subject_relation: only a direct subject), each
+   * the active value of (entity, attribute) (value ignored).  The server
+   * sets them only for plugins whose table is at least
+   * TC_BACKEND_API_V2_1_SIZE. */
+  const tc_tuple_t *tuple_deletes;
+  size_t n_tuple_deletes;
+  const tc_attr_t *attr_deletes;
+  size_t n_attr_deletes;
 } tc_write_batch_t;
 
 enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2 };
@@ -170,6 +180,16 @@ typedef struct tc_tenant_row_s {
   const char *id, *name;
   int64_t created_at_ms; /* Unix epoch, milliseconds */
 } tc_tenant_row_t;
+
+/* v2.1: a stored data bundle (Bundle.Write, Data.RunBundle).  payload: a
+ * packed google.protobuf.Any of base.v1.DataBundle, opaque to the backend
+ * like an attribute value (host->any_to_json renders it as Permify stores
+ * it, with an "@type" member to drop). */
+typedef struct tc_bundle_s {
+  const char *name;
+  const uint8_t *payload;
+  size_t payload_len;
+} tc_bundle_t;
 
 typedef struct tc_schema_row_s {
   const char *version; /* 20-char rs/xid string */
@@ -208,6 +228,8 @@ typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes,
                               const char *last);
 /* token: the position of the tenant's head, right now. */
 typedef void (*tc_head_cb)(void *arg, int status, const char *token);
+/* payload NULL (status TC_EBUNDLE_NOT_FOUND) when absent. */
+typedef void (*tc_bundle_cb)(void *arg, int status, const uint8_t *payload, size_t len);
 
 typedef struct tc_backend_s tc_backend_t; /* opaque, backend-owned */
 
@@ -288,10 +310,25 @@ typedef struct tc_backend_api_s {
   int (*read_changes)(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
                       uint32_t limit, tc_changes_cb cb, void *arg);
   void (*stats)(tc_backend_t *b, tc_backend_stats_t *out);
+
+  /* v2.1: a tenant's data bundles, keyed by (tenant, name); tenant_delete
+   * removes them too.  bundle_write stores all n (replacing a bundle of the
+   * same name) in one transaction; bundle_delete of an absent name is 0.
+   * Neither is a data change: no token, nothing in read_changes. */
+  int (*bundle_write)(tc_backend_t *b, const char *tenant_id, const tc_bundle_t *bundles, size_t n,
+                      tc_status_cb cb, void *arg);
+  int (*bundle_read)(tc_backend_t *b, const char *tenant_id, const char *name, tc_bundle_cb cb,
+                     void *arg);
+  int (*bundle_delete)(tc_backend_t *b, const char *tenant_id, const char *name, tc_status_cb cb,
+                       void *arg);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
 #define TC_BACKEND_API_V2_SIZE (offsetof(tc_backend_api_t, stats) + sizeof(void (*)(void)))
+/* Size of the v2.1 table: a plugin whose struct_size is smaller has no
+ * bundle calls (the server answers the Bundle service UNIMPLEMENTED). */
+#define TC_BACKEND_API_V2_1_SIZE \
+  (offsetof(tc_backend_api_t, bundle_delete) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 

@@ -144,6 +144,7 @@ typedef union tc_backend_cb_u {
   tc_attrs_cb attrs;
   tc_head_cb head;
   tc_changes_cb changes;
+  tc_bundle_cb bundle;
 } tc_backend_cb_t;
 
 #ifdef __cplusplus
