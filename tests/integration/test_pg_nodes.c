@@ -620,8 +620,9 @@ static void test_watch_tokens(void **state) {
 #define SW_PER_TENANT 10
 
 /* The answers of many unary calls started at once with the bench's client:
- * OK, UNAVAILABLE saying the outcome is unknown, or other (the first other
- * answer that is not UNAVAILABLE, or any with strict, is kept). */
+ * OK, UNAVAILABLE saying the outcome is unknown, or other.  The first answer
+ * that is not OK is kept: with strict, any; else only an other that is not
+ * UNAVAILABLE. */
 typedef struct {
   int left, ok, unknown, other, strict;
   char *first_error;
@@ -643,6 +644,7 @@ static void on_tallied(bench_unary_t *u, grpc_status_code status, grpc_byte_buff
              strstr(details, "outcome of this request is unknown") &&
              strstr(details, "read at the head") && strstr(details, "watch from the last")) {
     t->unknown++;
+    if (!t->first_error && t->strict) t->first_error = strdup(details);
   } else {
     t->other++;
     if (!t->first_error && (t->strict || status != GRPC_STATUS_UNAVAILABLE)) {
