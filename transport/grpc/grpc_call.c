@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,6 +262,7 @@ static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
   tc__grpc_call_t *c = call->transport;
   c->owed = 0;
+  tc_call_log_end(call, "grpc", status, message);
   if (!call->cancelled && !c->answered) {
     if (status < 0)
       fail(c, status, message);
@@ -368,6 +370,16 @@ static char *find_authorization(const grpc_metadata_array *md, size_t *len) {
   return NULL;
 }
 
+/* The client's address for the log, without gRPC's "ipv4:" / "ipv6:". */
+static void copy_peer(tc__grpc_call_t *c) {
+  char *peer = grpc_call_get_peer(c->gcall);
+  if (!peer) return;
+  const char *p = peer, *colon = strchr(peer, ':');
+  if (!strncmp(peer, "ipv4:", 5) || !strncmp(peer, "ipv6:", 5)) p = colon + 1;
+  snprintf(c->call.peer, sizeof c->call.peer, "%s", p);
+  gpr_free(peer);
+}
+
 static void dispatch(tc__grpc_call_t *c) {
   const tc_method_t *m = c->call.method;
   char *err;
@@ -390,6 +402,7 @@ static void dispatch(tc__grpc_call_t *c) {
   grpc_metadata_array_destroy(&c->md);
   grpc_metadata_array_init(&c->md);
   c->call.server = c->srv->core;
+  copy_peer(c);
   c->call.request = c->request;
   c->call.authorization = c->authorization;
   c->call.done = call_done;

@@ -9,7 +9,9 @@
  * calls done().  A stream's call.pending counts the writes not yet completed,
  * and each completion runs on_sent.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +150,7 @@ static void call_done(tc_call_t *call, int status, const char *message,
   tc__http_call_t *h = call->transport;
   tc__http_conn_t *c = h->conn;
   h->owed = 0;
+  tc_call_log_end(call, "http", status, message);
   if (c) {
     c->call = NULL;
     h->conn = NULL;
@@ -175,6 +178,23 @@ static void call_done(tc_call_t *call, int status, const char *message,
 
 /* ---- requests ---- */
 
+/* The client's "ip:port" ("[ip]:port" for IPv6) for the log. */
+static void copy_peer(tc__http_conn_t *c, tc_call_t *call) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  char ip[INET6_ADDRSTRLEN] = ""; /* 46: "[ip]:port" fits peer[64] */
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) != 0) return;
+  if (sa.ss_family == AF_INET6) {
+    uv_ip6_name((const struct sockaddr_in6 *)&sa, ip, sizeof ip);
+    snprintf(call->peer, sizeof call->peer, "[%s]:%d", ip,
+             ntohs(((const struct sockaddr_in6 *)&sa)->sin6_port));
+  } else if (sa.ss_family == AF_INET) {
+    uv_ip4_name((const struct sockaddr_in *)&sa, ip, sizeof ip);
+    snprintf(call->peer, sizeof call->peer, "%s:%d", ip,
+             ntohs(((const struct sockaddr_in *)&sa)->sin_port));
+  }
+}
+
 static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
   tc__http_call_t *h = calloc(1, sizeof *h);
   if (!h) {
@@ -193,6 +213,7 @@ static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessag
   h->call.request = msg;
   h->call.authorization = h->authorization;
   h->call.done = call_done;
+  copy_peer(c, &h->call);
   if (m->server_streaming) {
     h->call.send = call_send;
     h->call.open = call_open;
