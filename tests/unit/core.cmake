@@ -32,3 +32,6 @@ foreach(spec IN LISTS TC_BROKEN_PLUGINS)
 endforeach()
 target_compile_definitions(test_core PRIVATE
   TC_TEST_PLUGIN_DIR="${CMAKE_CURRENT_BINARY_DIR}/plugins")
+
+# log.c's text and JSON lines and repeat limiter; the masked configuration dump.
+tc_unit_test(test_log SOURCES test_log.c LIBS tc_core_private PkgConfig::JANSSON)
