@@ -1,7 +1,8 @@
 /* Logging to stderr: a level threshold (logger.level), text or JSON lines
  * (logger.output), lines with structured fields, and a limiter that writes a
  * warning or error repeating within TC_LOG_REPEAT_WINDOW_MS once, carrying
- * the count of the lines like it that were dropped.
+ * the count of the lines like it that were dropped ("like it": the same
+ * format and the same text but for its digits).
  *
  * Text: `2026-12-06T07:36:38.579Z info  message key=value ...`.
  * JSON: one object a line, `{"time":...,"level":"INFO","msg":...,key:value...}`

@@ -175,7 +175,7 @@ static void emit(int level, const char *msg, const tc_log_field_t *fields, size_
  * that were dropped are counted and the count goes on the next one written. */
 typedef struct repeat_s {
   const void *fmt;   /* the format or msg pointer; NULL: a free slot */
-  uint64_t text;     /* for a bare "%s" format: a hash of the text */
+  uint64_t text;     /* a hash of the text, digits left out */
   int64_t since_ms;  /* when the last line written went out */
   long long dropped; /* lines dropped since */
   int level;
@@ -191,9 +191,11 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The text of a message logged through a bare "%s" (a plugin formats its
- * own lines) with its digits left out: "connection 17 failed" and
- * "connection 18 failed" are the same warning. */
+/* A message's text with its digits left out: "connection 17 failed" and
+ * "connection 18 failed" are the same warning; "grpc: out of descriptors"
+ * and "http: out of descriptors" (one format) are two.  A plugin formats
+ * its own lines and logs them through a bare "%s": the text tells them
+ * apart. */
 static uint64_t text_key(const char *s) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (; *s; s++)
@@ -253,7 +255,7 @@ void tc_log(int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  log_line(level, fmt, strcmp(fmt, "%s") == 0 ? text_key(msg) : 0, msg, NULL, 0);
+  log_line(level, fmt, text_key(msg), msg, NULL, 0);
 }
 
 void tc_log_fields(int level, const char *msg, const tc_log_field_t *fields, size_t n) {

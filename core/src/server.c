@@ -151,6 +151,8 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
     if (p->max_connections) last_explicit = p->max_key;
   }
   const char *key = last_explicit ? last_explicit : last;
+  /* The database's share alone does not fit: that is the key to change. */
+  if (nofile - kept < n_auto) key = "database.max_connections";
   if (left < n_auto) {
     *errmsg = tc_format(
         "%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "

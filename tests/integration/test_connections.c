@@ -337,6 +337,9 @@ static void test_limits_refused(void **state) {
                  "tuplecast: server.grpc.max_connections: the connection limits do not fit");
   expect_refused("--http-max-connections", "2000000000",
                  "tuplecast: server.http.max_connections: the connection limits do not fit");
+  /* A database pool larger than the descriptors: the pool's key, not a transport's. */
+  expect_refused("--database-max-connections", "9000000000000",
+                 "tuplecast: database.max_connections: the connection limits do not fit");
 }
 
 int main(void) {

@@ -54,7 +54,7 @@ static size_t count_lines(const char *s, const char *needle) {
 
 /* A warning repeated 1000 times is one line, then one with the count;
  * info lines are not limited; a plugin's bare "%s" lines differing only in
- * digits are one warning. */
+ * digits are one warning, one format with different words two. */
 static void repeats_collapse(void **state) {
   (void)state;
   tc_log_set_format(TC_LOG_TEXT);
@@ -68,6 +68,8 @@ static void repeats_collapse(void **state) {
     tc_log(TC_LOG_ERROR, "%s", msg);
   }
   tc_log(TC_LOG_ERROR, "%s", "another failure");
+  for (int i = 0; i < 4; i++)
+    tc_log(TC_LOG_WARN, "%s: out of descriptors", i % 2 ? "grpc" : "http");
   char *out = captured();
   assert_int_equal(count_lines(out, " disk "), 2);
   assert_non_null(strstr(out, "warn  disk 0 full\n"));
@@ -77,6 +79,9 @@ static void repeats_collapse(void **state) {
   assert_non_null(strstr(out, "error pool #0: cannot connect\n"));
   assert_non_null(strstr(out, "error pool #29: cannot connect repeated=29\n"));
   assert_int_equal(count_lines(out, "another failure"), 1);
+  assert_non_null(strstr(out, "warn  http: out of descriptors\n"));
+  assert_non_null(strstr(out, "warn  grpc: out of descriptors\n"));
+  assert_non_null(strstr(out, "warn  http: out of descriptors repeated=1\n"));
   free(out);
 }
 
