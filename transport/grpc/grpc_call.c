@@ -35,6 +35,7 @@
 #include "tuplecast/support.h" /* tc_format */
 #include "grpc_codec.h"
 #include "grpc_internal.h"
+#include "listener.h"
 #include "log.h"
 #include "validate.h"
 
@@ -370,13 +371,15 @@ static char *find_authorization(const grpc_metadata_array *md, size_t *len) {
   return NULL;
 }
 
-/* The client's address for the log, without gRPC's "ipv4:" / "ipv6:". */
+/* The client's "ip:port" for the request log.  Our listener hands gRPC
+ * accepted descriptors, so gRPC names the peer "fd:N": N is the client's
+ * TCP socket, or for TLS the socketpair end whose relay holds it. */
 static void copy_peer(tc__grpc_call_t *c) {
   char *peer = grpc_call_get_peer(c->gcall);
   if (!peer) return;
-  const char *p = peer, *colon = strchr(peer, ':');
-  if (!strncmp(peer, "ipv4:", 5) || !strncmp(peer, "ipv6:", 5)) p = colon + 1;
-  snprintf(c->call.peer, sizeof c->call.peer, "%s", p);
+  int fd = -1;
+  if (sscanf(peer, "fd:%d", &fd) == 1 && tc_net_peer_name(fd, c->call.peer, sizeof c->call.peer))
+    tc__grpc_tls_peer(c->srv, fd, c->call.peer, sizeof c->call.peer);
   gpr_free(peer);
 }
 

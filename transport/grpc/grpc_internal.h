@@ -143,6 +143,9 @@ void tc__grpc_conn_free(tc_grpc_server_t *s);
  * fd (in place of the preface wait); stop closes those still in handshake;
  * free closes the relays left once gRPC is destroyed. */
 void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd);
+/* The TCP peer ("ip:port") of the TLS relay whose socketpair end gRPC got
+ * as fd into buf; buf is left alone if there is none. */
+void tc__grpc_tls_peer(tc_grpc_server_t *s, int fd, char *buf, size_t len);
 void tc__grpc_tls_stop(tc_grpc_server_t *s);
 void tc__grpc_tls_free(tc_grpc_server_t *s);
 

@@ -27,6 +27,7 @@
 
 #include "grpc_internal.h"
 #include "log.h"
+#include "listener.h"
 #include "tls_conn.h"
 
 /* Per direction: about four HTTP/2 flow-control windows of 64 KiB. */
@@ -44,6 +45,7 @@ struct tc__grpc_tls_s {
   int handles, closing;
   int handshaking;     /* counted by tc__grpc_handshake_begin */
   int pipe_open;       /* gRPC has its end: the preface is in */
+  int grpc_fd;         /* gRPC's end, once pipe_open: its peer name is "fd:N" */
   int relaying;        /* counted by tc__grpc_relay_begin */
   size_t preface_seen; /* bytes of the HTTP/2 preface received */
   int tcp_paused, pipe_paused;
@@ -216,6 +218,15 @@ static void on_tls_written(void *arg, void *token, int status) {
   tcp_drained(p);
 }
 
+void tc__grpc_tls_peer(tc_grpc_server_t *s, int fd, char *buf, size_t len) {
+  uv_os_fd_t tcp;
+  for (tc__grpc_tls_t *p = s->tls_conns; p; p = p->next)
+    if (p->pipe_open && p->grpc_fd == fd && uv_fileno((uv_handle_t *)&p->tcp, &tcp) == 0) {
+      tc_net_peer_name(tcp, buf, len);
+      return;
+    }
+}
+
 /* ---- the handshake ---- */
 
 /* TLS is up and the preface is in: gRPC gets its end of a socketpair, and
@@ -239,6 +250,7 @@ static int hand_over(tc__grpc_tls_t *p) {
   }
   p->handshaking = 0;
   p->relaying = 1;
+  p->grpc_fd = sv[1];
   tc__grpc_relay_begin(s);
   tc__grpc_give_fd(s, sv[1]);
   tc__grpc_handshake_end(s);

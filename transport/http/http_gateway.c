@@ -9,7 +9,6 @@
  * calls done().  A stream's call.pending counts the writes not yet completed,
  * and each completion runs on_sent.
  */
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "error.h"
 #include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
+#include "listener.h"
 #include "pbjson.h"
 
 struct tc__http_call_s {
@@ -178,21 +178,11 @@ static void call_done(tc_call_t *call, int status, const char *message,
 
 /* ---- requests ---- */
 
-/* The client's "ip:port" ("[ip]:port" for IPv6) for the log. */
+/* The client's "ip:port" for the request log. */
 static void copy_peer(tc__http_conn_t *c, tc_call_t *call) {
-  struct sockaddr_storage sa;
-  int len = sizeof sa;
-  char ip[INET6_ADDRSTRLEN] = ""; /* 46: "[ip]:port" fits peer[64] */
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) != 0) return;
-  if (sa.ss_family == AF_INET6) {
-    uv_ip6_name((const struct sockaddr_in6 *)&sa, ip, sizeof ip);
-    snprintf(call->peer, sizeof call->peer, "[%s]:%d", ip,
-             ntohs(((const struct sockaddr_in6 *)&sa)->sin6_port));
-  } else if (sa.ss_family == AF_INET) {
-    uv_ip4_name((const struct sockaddr_in *)&sa, ip, sizeof ip);
-    snprintf(call->peer, sizeof call->peer, "%s:%d", ip,
-             ntohs(((const struct sockaddr_in *)&sa)->sin_port));
-  }
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0)
+    tc_net_peer_name(fd, call->peer, sizeof call->peer);
 }
 
 static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
