@@ -160,7 +160,10 @@ static int serve(int argc, char **argv) {
     watch_signals(&loop, &sig); /* before the first "listening" line */
     if ((rc = tc_server_listen(sig.srv, &err)) != 0) close_signals(&sig);
   }
-  if (rc != 0) fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
+  if (rc != 0 && tc_log_format_parse(cfg.log_output) == TC_LOG_JSON) /* every line JSON */
+    tc_log(TC_LOG_ERROR, "tuplecast: %s", err ? err : "cannot start");
+  else if (rc != 0)
+    fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
   free(err);
   uv_run(&loop, UV_RUN_DEFAULT);
   tc_server_free(sig.srv);

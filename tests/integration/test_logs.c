@@ -221,10 +221,59 @@ static void test_text(void **state) {
   free(log);
 }
 
+/* A warning repeating: the OIDC issuer unreachable, 40 retries 10 ms apart,
+ * is one line and then one with the count of the 39 dropped; the server
+ * refuses to start, and that line is JSON too. */
+static void test_repeats(void **state) {
+  (void)state;
+  static const char *const args[] = {"serve",
+                                     "--log-output",
+                                     "json",
+                                     "--database-engine",
+                                     "memory",
+                                     "--grpc-port",
+                                     "0",
+                                     "--http-port",
+                                     "0",
+                                     "--authn-enabled",
+                                     "--authn-method",
+                                     "oidc",
+                                     "--authn-oidc-issuer",
+                                     "http://127.0.0.1:9/",
+                                     "--authn-oidc-audience",
+                                     "a",
+                                     "--authn-oidc-backoff-interval",
+                                     "10ms",
+                                     "--authn-oidc-backoff-frequency",
+                                     "10ms",
+                                     "--authn-oidc-backoff-max-retries",
+                                     "40",
+                                     NULL};
+  char *log = NULL;
+  assert_int_equal(tc_proc_run(args, &log), 2);
+  json_t *lines = parse_lines(log), *line;
+  size_t i, retries = 0, fatal = 0;
+  json_array_foreach(lines, i, line) {
+    const char *msg = str_of(line, "msg");
+    if (strncmp(msg, "oidc: http://127.0.0.1:9/", 25) == 0) {
+      assert_string_equal(str_of(line, "level"), "WARN");
+      json_t *n = json_object_get(line, "repeated");
+      assert_int_equal(json_integer_value(n), retries == 0 ? 0 : 39);
+      assert_true(retries++ == 0 ? strstr(msg, "retry 1 of 40") : strstr(msg, "retry 40 of 40"));
+    }
+    fatal += strncmp(msg, "tuplecast: authn.oidc.issuer: ", 30) == 0;
+  }
+  assert_int_equal(retries, 2);
+  assert_int_equal(fatal, 1);
+  json_decref(lines);
+  free(log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json),
       cmocka_unit_test(test_text),
+      cmocka_unit_test(test_repeats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
