@@ -138,16 +138,12 @@ static json_t *started_line(json_t *lines) {
 
 static void test_json(void **state) {
   (void)state;
-  static const char *const extra[] = {"--log-output",
-                                      "json",
-                                      "--authn-enabled",
-                                      "--authn-method",
-                                      "preshared",
-                                      "--authn-preshared-keys",
-                                      "sekrit-one,sekrit-two",
-                                      "--database-uri",
-                                      "postgres://alice:pw-hidden@db.invalid/x",
-                                      NULL};
+  /* clang-format off */
+  static const char *const extra[] = {
+      "--log-output", "json", "--authn-enabled", "--authn-method", "preshared",
+      "--authn-preshared-keys", "sekrit-one,sekrit-two",
+      "--database-uri", "postgres://alice:pw-hidden@db.invalid/x", NULL};
+  /* clang-format on */
   tc_proc_t p;
   assert_int_equal(tc_proc_start_memory(&p, extra), 0);
   int http_port = tc_proc_http_port(&p, TT_TIMEOUT);
@@ -226,29 +222,14 @@ static void test_text(void **state) {
  * refuses to start, and that line is JSON too. */
 static void test_repeats(void **state) {
   (void)state;
-  static const char *const args[] = {"serve",
-                                     "--log-output",
-                                     "json",
-                                     "--database-engine",
-                                     "memory",
-                                     "--grpc-port",
-                                     "0",
-                                     "--http-port",
-                                     "0",
-                                     "--authn-enabled",
-                                     "--authn-method",
-                                     "oidc",
-                                     "--authn-oidc-issuer",
-                                     "http://127.0.0.1:9/",
-                                     "--authn-oidc-audience",
-                                     "a",
-                                     "--authn-oidc-backoff-interval",
-                                     "10ms",
-                                     "--authn-oidc-backoff-frequency",
-                                     "10ms",
-                                     "--authn-oidc-backoff-max-retries",
-                                     "40",
-                                     NULL};
+  /* clang-format off */
+  static const char *const args[] = {
+      "serve", "--log-output", "json", "--database-engine", "memory",
+      "--grpc-port", "0", "--http-port", "0", "--authn-enabled", "--authn-method", "oidc",
+      "--authn-oidc-issuer", "http://127.0.0.1:9/", "--authn-oidc-audience", "a",
+      "--authn-oidc-backoff-interval", "10ms", "--authn-oidc-backoff-frequency", "10ms",
+      "--authn-oidc-backoff-max-retries", "40", NULL};
+  /* clang-format on */
   char *log = NULL;
   assert_int_equal(tc_proc_run(args, &log), 2);
   json_t *lines = parse_lines(log), *line;
