@@ -141,20 +141,7 @@ static size_t count_lines(const char *log, const char *what) {
 
 /* Reads the server's stderr until what appears, up to timeout_ms. */
 static int wait_log(tc_proc_t *p, const char *what, int timeout_ms) {
-  long long deadline = tc_now_ms() + timeout_ms;
-  while (!(p->log && strstr(p->log, what))) {
-    struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
-    char buf[4096];
-    ssize_t r;
-    if (tc_now_ms() > deadline) return 0;
-    if (poll(&pfd, 1, 50) != 1 || (r = read(p->err_fd, buf, sizeof buf)) <= 0) continue;
-    p->log = realloc(p->log, p->log_len + (size_t)r + 1);
-    memcpy(p->log + p->log_len, buf, (size_t)r);
-    p->log_len += (size_t)r;
-    p->log[p->log_len] = '\0';
-    fwrite(buf, 1, (size_t)r, stderr);
-  }
-  return 1;
+  return tc_proc_wait_log(p, 0, what, timeout_ms) != NULL;
 }
 
 /* Opens n idle connections to port into fds (those the kernel refuses: -1). */
