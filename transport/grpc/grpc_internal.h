@@ -79,6 +79,8 @@ struct tc_grpc_server_s {
   tc__grpc_preface_t *prefaces; /* plaintext connections waiting for their preface */
   tc_tls_ctx_t *tls;            /* NULL: plaintext; borrowed (grpc_tls.c) */
   tc__grpc_tls_t *tls_conns;    /* TLS connections, in handshake or relaying */
+  tc__grpc_tls_t **tls_by_fd;   /* relays by gRPC's socketpair end, for the peer */
+  size_t n_tls_by_fd;
 
   int stopping;          /* tc_grpc_stop() was called */
   int shutdown_notified; /* gRPC reported the server shut down */
