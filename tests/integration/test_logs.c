@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "base/v1/service.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "tt_api.h"
 
 #define KEY "Bearer sekrit-one"
@@ -37,6 +38,16 @@ static int grpc_write_schema(tc_client_t *c, const char *tenant, const char *aut
   if (resp) protobuf_c_message_free_unpacked(resp, NULL);
   free(details);
   return code;
+}
+
+static void health_check(tc_client_t *c) {
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *resp = NULL;
+  assert_int_equal(tc_client_unary(c, "/grpc.health.v1.Health/Check", &req.base,
+                                   &grpc__health__v1__health_check_response__descriptor, &resp,
+                                   NULL, NULL, TT_TIMEOUT),
+                   0);
+  protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 /* Tenancy.Create of id (its request line has no tenant_id: the field is "id"). */
@@ -83,6 +94,18 @@ static const char *str_of(json_t *o, const char *key) {
   const char *s = json_string_value(json_object_get(o, key));
   if (!s) fail_msg("%s: missing or not a string", key);
   return s;
+}
+
+/* The number of request lines of gRPC health checks at level. */
+static size_t health_lines(json_t *lines, const char *level) {
+  json_t *line;
+  size_t i, n = 0;
+  json_array_foreach(lines, i, line) {
+    const char *service = json_string_value(json_object_get(line, "grpc.service"));
+    n += service && !strcmp(service, "grpc.health.v1.Health") &&
+         !strcmp(str_of(line, "level"), level);
+  }
+  return n;
 }
 
 /* The "finished call" line of tenant, which must be the only one. */
@@ -154,6 +177,7 @@ static void test_json(void **state) {
   assert_int_equal(grpc_write_schema(c, "t-grpc", KEY), 0);
   assert_int_equal(grpc_write_schema(c, "t-denied", NULL), 16);
   assert_int_equal(http_write_schema(http_port, "t-http"), 200);
+  health_check(c);
   tc_client_free(c);
   int grpc_port = p.grpc_port;
   char *log = NULL;
@@ -167,6 +191,7 @@ static void test_json(void **state) {
   check_call(denied, "grpc", "Unauthenticated");
   assert_string_equal(str_of(denied, "grpc.error"), "ERROR_CODE_MISSING_BEARER_TOKEN");
   check_call(call_line(lines, "t-http"), "http", "OK");
+  assert_int_equal(health_lines(lines, "INFO"), 0); /* health checks: debug */
 
   json_t *start = started_line(lines);
   assert_string_equal(str_of(start, "engine"), "memory");
@@ -179,6 +204,24 @@ static void test_json(void **state) {
   json_t *keys = json_object_get(cfg, "authn.preshared.keys");
   assert_int_equal(json_array_size(keys), 2);
   assert_string_equal(json_string_value(json_array_get(keys, 1)), "***");
+  json_decref(lines);
+  free(log);
+}
+
+/* --log-level debug: gRPC health checks have their request line, at debug. */
+static void test_debug(void **state) {
+  (void)state;
+  tc_proc_t p;
+  static const char *const extra[] = {"--log-output", "json", "--log-level", "debug", NULL};
+  assert_int_equal(tc_proc_start_memory(&p, extra), 0);
+  tc_client_t *c = tc_client_new(p.target);
+  health_check(c);
+  health_check(c);
+  tc_client_free(c);
+  char *log = NULL;
+  assert_int_equal(tc_proc_stop(&p, &log), 0);
+  json_t *lines = parse_lines(log);
+  assert_int_equal(health_lines(lines, "DEBUG"), 2);
   json_decref(lines);
   free(log);
 }
@@ -253,6 +296,7 @@ static void test_repeats(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json),
+      cmocka_unit_test(test_debug),
       cmocka_unit_test(test_text),
       cmocka_unit_test(test_repeats),
   };
