@@ -52,6 +52,13 @@ static int load_config(tc_config_t *cfg, int argc, char **argv, int *done) {
   return 0;
 }
 
+/* logger.level and logger.output (checked when loaded: text, json or ""). */
+static void apply_logging(const tc_config_t *cfg) {
+  tc_log_set_level(cfg->log_level);
+  tc_log_set_format(tc_log_format_parse(cfg->log_output) == TC_LOG_JSON ? TC_LOG_JSON
+                                                                        : TC_LOG_TEXT);
+}
+
 /* `tuplecast migrate up|status`: the backend's admin call, no server. */
 static int migrate(int argc, char **argv) {
   if (argc < 1 || (strcmp(argv[0], "up") && strcmp(argv[0], "status"))) {
@@ -61,6 +68,7 @@ static int migrate(int argc, char **argv) {
   tc_config_t cfg;
   int done, rc = load_config(&cfg, argc - 1, argv + 1, &done);
   if (done) return rc;
+  apply_logging(&cfg);
   rc = tc_backend_migrate(&cfg, argv[0]);
   tc_config_free(&cfg);
   return rc ? 2 : 0;
@@ -138,7 +146,7 @@ static int serve(int argc, char **argv) {
   int done, rc = load_config(&cfg, argc, argv, &done);
   if (done) return rc;
   char *err = NULL;
-  tc_log_set_level(cfg.log_level);
+  apply_logging(&cfg);
   prepare_process();
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -152,7 +160,10 @@ static int serve(int argc, char **argv) {
     watch_signals(&loop, &sig); /* before the first "listening" line */
     if ((rc = tc_server_listen(sig.srv, &err)) != 0) close_signals(&sig);
   }
-  if (rc != 0) fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
+  if (rc != 0 && tc_log_format_parse(cfg.log_output) == TC_LOG_JSON) /* every line JSON */
+    tc_log(TC_LOG_ERROR, "tuplecast: %s", err ? err : "cannot start");
+  else if (rc != 0)
+    fprintf(stderr, "tuplecast: %s\n", err ? err : "cannot start");
   free(err);
   uv_run(&loop, UV_RUN_DEFAULT);
   tc_server_free(sig.srv);

@@ -11,6 +11,7 @@
 #define TC_CALL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -50,6 +51,8 @@ struct tc_call_s {
                                 * (an HTTP client waits for them) */
   void *handler;              /* handler's own per-call state */
   char *errmsg;               /* malloc'd; set by tc_call_error(), freed by the transport */
+  char peer[64];              /* transport, optional: the client's "ip:port" for the log */
+  uint64_t started_ns;        /* set by tc_call_start (uv_hrtime) */
 };
 
 /* A handler either returns a negative TC_E* code at once (after
@@ -75,6 +78,11 @@ int tc_call_start(tc_call_t *call);
 const tc_method_t *tc_method_find(const char *path);
 /* The table's i-th method, NULL past its end: tests walk every method. */
 const tc_method_t *tc_method_at(size_t i);
+
+/* The call's request line at info (method, tenant, status, duration, peer;
+ * gRPC health checks at debug), from the transport's done(): protocol is
+ * "grpc" or "http", status and message as done() got them. */
+void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, const char *message);
 
 /* Sets call->errmsg (printf-style) and returns code, for `return tc_call_error(...)`. */
 int tc_call_error(tc_call_t *call, int code, const char *fmt, ...)

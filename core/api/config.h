@@ -91,4 +91,9 @@ void tc_config_free(tc_config_t *cfg);
 /* The options text for `tuplecast serve --help`. */
 const char *tc_config_usage(void);
 
+/* The keys in effect (not those read and dropped) as one compact JSON object
+ * {"server.grpc.port":3478,...}, secrets masked as "***" (preshared keys;
+ * a database URI's password).  malloc'd; NULL if out of memory. */
+char *tc_config_dump_json(const tc_config_t *cfg);
+
 #endif

@@ -2,8 +2,12 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <uv.h>
 
+#include "error.h"
 #include "format.h"
+#include "log.h"
 
 int tc_call_error(tc_call_t *call, int code, const char *fmt, ...) {
   free(call->errmsg);
@@ -12,4 +16,46 @@ int tc_call_error(tc_call_t *call, int code, const char *fmt, ...) {
   call->errmsg = tc_vformat(fmt, ap);
   va_end(ap);
   return code;
+}
+
+/* gRPC's status names as Go's codes.Code spells them (Permify's logs). */
+static const char *const code_names[] = {
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
+
+/* The request's tenant_id, NULL if it has none (Tenancy.Create, List). */
+static const char *tenant_of(const ProtobufCMessage *req) {
+  const ProtobufCFieldDescriptor *f =
+      req ? protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "tenant_id") : NULL;
+  if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED) return NULL;
+  const char *s = *(char *const *)((const char *)req + f->offset);
+  return s && *s ? s : NULL;
+}
+
+void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, const char *message) {
+  const char *path = call->method ? call->method->path : "";
+  int level = strncmp(path, "/grpc.health.", 13) == 0 ? TC_LOG_DEBUG : TC_LOG_INFO;
+  if (!tc_log_enabled(level)) return;
+  const char *slash = strrchr(path, '/');
+  char service[128];
+  snprintf(service, sizeof service, "%.*s", slash ? (int)(slash - path - 1) : 0, path + 1);
+  int code = tc_err_grpc_status(status);
+  char ms[32];
+  uint64_t took = call->started_ns ? uv_hrtime() - call->started_ns : 0;
+  snprintf(ms, sizeof ms, "%.3f", (double)took / 1e6);
+  const tc_log_field_t f[] = {
+      {"protocol", TC_LOG_STR, protocol, 0},
+      {"grpc.service", TC_LOG_STR, service, 0},
+      {"grpc.method", TC_LOG_STR, slash ? slash + 1 : path, 0},
+      {"grpc.method_type", TC_LOG_STR,
+       call->method && call->method->server_streaming ? "server_stream" : "unary", 0},
+      {"tenant_id", TC_LOG_STR, tenant_of(call->request), 0},
+      {"peer.address", TC_LOG_STR, call->peer[0] ? call->peer : NULL, 0},
+      {"grpc.code", TC_LOG_STR, code_names[code >= 0 && code <= 16 ? code : 2], 0},
+      {"grpc.error", TC_LOG_STR, status < 0 ? message : NULL, 0},
+      {"grpc.time_ms", TC_LOG_STR, ms, 0},
+  };
+  tc_log_fields(level, "finished call", f, sizeof f / sizeof f[0]);
 }

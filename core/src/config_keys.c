@@ -22,6 +22,8 @@
 #define LIST TC__CONFIG_LIST
 #define LEVEL TC__CONFIG_LEVEL
 #define FLOAT TC__CONFIG_FLOAT
+#define WHOLE TC__SECRET_WHOLE
+#define URI TC__SECRET_URI
 
 #define NO_DISTRIBUTED "Permify's distributed mode (consistent-hash request routing) is not implemented"
 
@@ -65,7 +67,7 @@ static const tc__config_key_t keys[] = {
   K("logger.endpoint", "log-endpoint", "LOG_ENDPOINT", STR, NOWHERE, ""),
   K("logger.insecure", "log-insecure", "LOG_INSECURE", BOOL, NOWHERE, "false"),
   K("logger.urlpath", "log-urlpath", "LOG_URL_PATH", STR, NOWHERE, ""),
-  K("logger.headers", "log-headers", "LOG_HEADERS", LIST, NOWHERE, ""),
+  K("logger.headers", "log-headers", "LOG_HEADERS", LIST, NOWHERE, "", .secret = WHOLE),
   K("logger.protocol", "log-protocol", "LOG_PROTOCOL", STR, NOWHERE, "http"),
   K("logger.service_name", "log-service-name", "LOG_SERVICE_NAME", STR, NOWHERE, "permify"),
   /* In Permify's example.config.yaml, though Permify reads nothing from it. */
@@ -76,7 +78,7 @@ static const tc__config_key_t keys[] = {
 
   K("authn.enabled", "authn-enabled", "AUTHN_ENABLED", BOOL, AT(authn_enabled), "false"),
   K("authn.method", "authn-method", "AUTHN_METHOD", STR, AT(authn_method), ""),
-  K("authn.preshared.keys", "authn-preshared-keys", "AUTHN_PRESHARED_KEYS", LIST, AT(authn_preshared_keys), ""),
+  K("authn.preshared.keys", "authn-preshared-keys", "AUTHN_PRESHARED_KEYS", LIST, AT(authn_preshared_keys), "", .secret = WHOLE),
   K("authn.oidc.issuer", "authn-oidc-issuer", "AUTHN_OIDC_ISSUER", STR, AT(authn_oidc_issuer), ""),
   K("authn.oidc.audience", "authn-oidc-audience", "AUTHN_OIDC_AUDIENCE", STR, AT(authn_oidc_audience), ""),
   K("authn.oidc.refresh_interval", "authn-oidc-refresh-interval", "AUTHN_OIDC_REFRESH_INTERVAL", DUR, AT(authn_oidc_refresh_interval_ms), "15m"),
@@ -91,7 +93,7 @@ static const tc__config_key_t keys[] = {
   K("tracer.endpoint", "tracer-endpoint", "TRACER_ENDPOINT", STR, NOWHERE, ""),
   K("tracer.insecure", "tracer-insecure", "TRACER_INSECURE", BOOL, NOWHERE, "false"),
   K("tracer.urlpath", "tracer-urlpath", "TRACER_URL_PATH", STR, NOWHERE, ""),
-  K("tracer.headers", "tracer-headers", "TRACER_HEADERS", LIST, NOWHERE, ""),
+  K("tracer.headers", "tracer-headers", "TRACER_HEADERS", LIST, NOWHERE, "", .secret = WHOLE),
   K("tracer.protocol", "tracer-protocol", "TRACER_PROTOCOL", STR, NOWHERE, "http"),
 
   K("meter.enabled", "meter-enabled", "METER_ENABLED", BOOL, NOWHERE, "false"),
@@ -99,7 +101,7 @@ static const tc__config_key_t keys[] = {
   K("meter.endpoint", "meter-endpoint", "METER_ENDPOINT", STR, NOWHERE, "telemetry.permify.co"),
   K("meter.insecure", "meter-insecure", "METER_INSECURE", BOOL, NOWHERE, "false"),
   K("meter.urlpath", "meter-urlpath", "METER_URL_PATH", STR, NOWHERE, ""),
-  K("meter.headers", "meter-headers", "METER_HEADERS", LIST, NOWHERE, ""),
+  K("meter.headers", "meter-headers", "METER_HEADERS", LIST, NOWHERE, "", .secret = WHOLE),
   K("meter.interval", "meter-interval", "METER_INTERVAL", INT, NOWHERE, "300"),
   K("meter.protocol", "meter-protocol", "METER_PROTOCOL", STR, NOWHERE, "http"),
 
@@ -113,9 +115,9 @@ static const tc__config_key_t keys[] = {
   K("service.permission.cache.max_cost", "service-permission-cache-max-cost", "SERVICE_PERMISSION_CACHE_MAX_COST", STR, NOWHERE, "10MiB"),
 
   K("database.engine", "database-engine", "DATABASE_ENGINE", STR, AT(database_engine), "sqlite", .arg = "NAME|PATH.so"),
-  K("database.uri", "database-uri", "DATABASE_URI", STR, AT(database_uri), ""),
-  K("database.writer.uri", "database-writer-uri", "DATABASE_WRITER_URI", STR, AT(database_writer_uri), ""),
-  K("database.reader.uri", "database-reader-uri", "DATABASE_READER_URI", STR, AT(database_reader_uri), ""),
+  K("database.uri", "database-uri", "DATABASE_URI", STR, AT(database_uri), "", .secret = URI),
+  K("database.writer.uri", "database-writer-uri", "DATABASE_WRITER_URI", STR, AT(database_writer_uri), "", .secret = URI),
+  K("database.reader.uri", "database-reader-uri", "DATABASE_READER_URI", STR, AT(database_reader_uri), "", .secret = URI),
   K("database.auto_migrate", "database-auto-migrate", "DATABASE_AUTO_MIGRATE", BOOL, AT(database_auto_migrate), "true"),
   K("database.max_connections", "database-max-connections", "DATABASE_MAX_CONNECTIONS", INT, AT(database_max_connections), "0", .min = 0),
   K("database.max_open_connections", "database-max-open-connections", "DATABASE_MAX_OPEN_CONNECTIONS", INT, NOWHERE, "20"),

@@ -25,6 +25,13 @@ enum tc__config_type {
   TC__CONFIG_FLOAT  /* double */
 };
 
+/* What of a key's value is secret: never logged or printed as it is. */
+enum tc__config_secret {
+  TC__SECRET_NONE,
+  TC__SECRET_WHOLE, /* every character (a list: every item) */
+  TC__SECRET_URI    /* a URI's or conninfo's password; the rest is shown */
+};
+
 /* A key with no field in tc_config_t: checked, then dropped. */
 #define TC__CONFIG_NOWHERE SIZE_MAX
 /* Longest dotted YAML path we accept, with its NUL. */
@@ -35,13 +42,14 @@ typedef struct tc__config_key_s {
   const char *flag; /* without "--"; NULL if Permify has none */
   const char *env;  /* after PERMIFY_ / TUPLECAST_; NULL if none */
   enum tc__config_type type;
-  size_t off;                 /* offsetof(tc_config_t, ...) or TC__CONFIG_NOWHERE */
-  const char *def;            /* default, in the syntax a user would write */
-  int64_t min, max;           /* TC__CONFIG_INT; max 0 means no upper bound */
-  const char *const *choices; /* TC__CONFIG_STR: allowed values, NULL-ended */
-  const char *refuse;         /* TC__CONFIG_BOOL: why true is refused, NULL if allowed */
-  bool ours;                  /* a tuplecast key: no PERMIFY_ env name */
-  const char *arg;            /* --help's placeholder; NULL: from the type or choices */
+  size_t off;                    /* offsetof(tc_config_t, ...) or TC__CONFIG_NOWHERE */
+  const char *def;               /* default, in the syntax a user would write */
+  int64_t min, max;              /* TC__CONFIG_INT; max 0 means no upper bound */
+  const char *const *choices;    /* TC__CONFIG_STR: allowed values, NULL-ended */
+  const char *refuse;            /* TC__CONFIG_BOOL: why true is refused, NULL if allowed */
+  bool ours;                     /* a tuplecast key: no PERMIFY_ env name */
+  const char *arg;               /* --help's placeholder; NULL: from the type or choices */
+  enum tc__config_secret secret; /* how the start-up line and dumps mask it */
 } tc__config_key_t;
 
 typedef union tc__config_value_u {

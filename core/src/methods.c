@@ -2,6 +2,7 @@
  * handler that serves it.  A NULL handler is answered UNIMPLEMENTED by the
  * gate, once the call is admitted. */
 #include <string.h>
+#include <uv.h>
 
 #include "base/v1/service.pb-c.h"
 #include "call.h"
@@ -55,6 +56,7 @@ int tc__call_handle(tc_call_t *call) {
 }
 
 int tc_call_start(tc_call_t *call) {
+  call->started_ns = uv_hrtime();
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (call->method == &methods[i]) return tc_gate_admit(call);
   return tc__call_handle(call);

@@ -2,6 +2,7 @@
  * Transports are reached only through their tc_transport_t (transport.h). */
 #include "server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -53,6 +54,7 @@ static void finish_stop(tc_server_t *srv) {
   tc_gate_close(srv->gate);
   srv->gate = NULL;
   tc_bridge_close(&srv->bridge);
+  tc_log_flush(); /* the counts of repeated warnings still held back */
   tc_log(TC_LOG_INFO, "stopped");
 }
 
@@ -149,6 +151,8 @@ static int connection_limits(tc_server_t *srv, char **errmsg) {
     if (p->max_connections) last_explicit = p->max_key;
   }
   const char *key = last_explicit ? last_explicit : last;
+  /* The database's share alone does not fit: that is the key to change. */
+  if (nofile - kept < n_auto) key = "database.max_connections";
   if (left < n_auto) {
     *errmsg = tc_format(
         "%s: the connection limits do not fit in RLIMIT_NOFILE %lld less %lld "
@@ -229,10 +233,33 @@ int tc_server_open(uv_loop_t *loop, const tc_config_t *cfg, const tc_server_part
   return rc;
 }
 
+/* The start-up line: what runs, on which ports, with which configuration. */
+static void log_started(const tc_server_t *srv) {
+  tc_log_field_t f[3 + TC_MAX_TRANSPORTS] = {
+      {"version", TC_LOG_STR, TC_VERSION, 0},
+      {"engine", TC_LOG_STR, srv->cfg->database_engine, 0},
+  };
+  size_t n = 2;
+  char keys[TC_MAX_TRANSPORTS][32]; /* "grpc.port" */
+  for (size_t i = 0; i < srv->n_transports; i++) {
+    const tc__server_transport_t *st = &srv->transports[i];
+    if (!st->plan.enabled) continue;
+    snprintf(keys[i], sizeof keys[i], "%s.port", st->t->name);
+    f[n++] = (tc_log_field_t){keys[i], TC_LOG_INT, NULL, st->port};
+  }
+  char *cfg = tc_config_dump_json(srv->cfg);
+  f[n++] = (tc_log_field_t){"config", TC_LOG_RAW, cfg, 0};
+  tc_log_fields(TC_LOG_INFO, "tuplecast started", f, n);
+  free(cfg);
+}
+
 int tc_server_listen(tc_server_t *srv, char **errmsg) {
   *errmsg = NULL;
   int rc = start_transports(srv, errmsg);
-  if (rc != 0) tc_server_stop(srv);
+  if (rc != 0)
+    tc_server_stop(srv);
+  else
+    log_started(srv);
   return rc;
 }
 

@@ -141,20 +141,7 @@ static size_t count_lines(const char *log, const char *what) {
 
 /* Reads the server's stderr until what appears, up to timeout_ms. */
 static int wait_log(tc_proc_t *p, const char *what, int timeout_ms) {
-  long long deadline = tc_now_ms() + timeout_ms;
-  while (!(p->log && strstr(p->log, what))) {
-    struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
-    char buf[4096];
-    ssize_t r;
-    if (tc_now_ms() > deadline) return 0;
-    if (poll(&pfd, 1, 50) != 1 || (r = read(p->err_fd, buf, sizeof buf)) <= 0) continue;
-    p->log = realloc(p->log, p->log_len + (size_t)r + 1);
-    memcpy(p->log + p->log_len, buf, (size_t)r);
-    p->log_len += (size_t)r;
-    p->log[p->log_len] = '\0';
-    fwrite(buf, 1, (size_t)r, stderr);
-  }
-  return 1;
+  return tc_proc_wait_log(p, 0, what, timeout_ms) != NULL;
 }
 
 /* Opens n idle connections to port into fds (those the kernel refuses: -1). */
@@ -337,6 +324,9 @@ static void test_limits_refused(void **state) {
                  "tuplecast: server.grpc.max_connections: the connection limits do not fit");
   expect_refused("--http-max-connections", "2000000000",
                  "tuplecast: server.http.max_connections: the connection limits do not fit");
+  /* A database pool larger than the descriptors: the pool's key, not a transport's. */
+  expect_refused("--database-max-connections", "9000000000000",
+                 "tuplecast: database.max_connections: the connection limits do not fit");
 }
 
 int main(void) {

@@ -1,5 +1,5 @@
-/* nftw() is an XSI extension. */
-#define _XOPEN_SOURCE 700
+/* nftw() is an XSI extension; pipe2() a GNU one. */
+#define _GNU_SOURCE
 
 #include "server_proc.h"
 
@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,26 +28,111 @@ long long tc_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads what is available within timeout_ms; 0 on data, 1 on EOF, -1 timeout. */
+/* What the reader thread has read and the test's thread not yet taken. */
+typedef struct tc_proc_reader_s {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond; /* on CLOCK_MONOTONIC: data came, or the end */
+  int fd;
+  char *buf;
+  size_t len;
+  int eof;  /* the reader has stopped */
+  int stop; /* the child is reaped: stop at the first quiet poll */
+} reader_t;
+
+static void *read_loop(void *arg) {
+  reader_t *r = arg;
+  char chunk[4096];
+  for (;;) {
+    struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+    int n = poll(&pfd, 1, 50);
+    pthread_mutex_lock(&r->lock);
+    int stop = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    if (n == 0 && stop) break;
+    if (n <= 0) continue;
+    ssize_t got = read(r->fd, chunk, sizeof chunk);
+    if (got <= 0) break;
+    pthread_mutex_lock(&r->lock);
+    r->buf = realloc(r->buf, r->len + (size_t)got);
+    memcpy(r->buf + r->len, chunk, (size_t)got);
+    r->len += (size_t)got;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+  }
+  pthread_mutex_lock(&r->lock);
+  r->eof = 1;
+  pthread_cond_signal(&r->cond);
+  pthread_mutex_unlock(&r->lock);
+  return NULL;
+}
+
+static void reader_start(tc_proc_t *p) {
+  reader_t *r = calloc(1, sizeof *r);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cond, &attr);
+  pthread_condattr_destroy(&attr);
+  pthread_mutex_init(&r->lock, NULL);
+  r->fd = p->err_fd;
+  p->reader = r;
+  pthread_create(&r->thread, NULL, read_loop, r);
+}
+
+/* Takes what the reader has within timeout_ms into p->log; 0 on data, 1
+ * once the reader has stopped and all is taken, -1 on timeout. */
 static int pump_log(tc_proc_t *p, int timeout_ms) {
-  struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
-  int n = poll(&pfd, 1, timeout_ms);
-  if (n <= 0) return -1;
-  char buf[4096];
-  ssize_t r = read(p->err_fd, buf, sizeof buf);
-  if (r <= 0) return 1;
-  p->log = realloc(p->log, p->log_len + (size_t)r + 1);
-  memcpy(p->log + p->log_len, buf, (size_t)r);
-  p->log_len += (size_t)r;
+  reader_t *r = p->reader;
+  if (!r) return 1;
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+  pthread_mutex_lock(&r->lock);
+  while (r->len == 0 && !r->eof)
+    if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != 0) break;
+  char *buf = r->buf;
+  size_t n = r->len;
+  int eof = r->eof;
+  r->buf = NULL;
+  r->len = 0;
+  pthread_mutex_unlock(&r->lock);
+  if (n == 0) return eof ? 1 : -1;
+  p->log = realloc(p->log, p->log_len + n + 1);
+  memcpy(p->log + p->log_len, buf, n);
+  p->log_len += n;
   p->log[p->log_len] = '\0';
   /* Echo, so a failing test shows what the server said. */
-  fwrite(buf, 1, (size_t)r, stderr);
+  fwrite(buf, 1, n, stderr);
+  free(buf);
   return 0;
+}
+
+/* The child is reaped: lets the reader finish, takes the rest, closes. */
+static void reader_end(tc_proc_t *p) {
+  reader_t *r = p->reader;
+  if (r) {
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    while (pump_log(p, 0) == 0) {
+    }
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    p->reader = NULL;
+  }
+  if (p->err_fd > 0) close(p->err_fd);
+  p->err_fd = -1;
 }
 
 static pid_t spawn(const char *const *args, int *err_fd, int with_serve) {
   int fds[2];
-  if (pipe(fds) != 0) return -1;
+  /* Close-on-exec: another child must not hold this pipe open. */
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
   size_t n = 0;
   while (args[n]) n++;
   char **argv = calloc(n + 3, sizeof *argv);
@@ -77,6 +163,7 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
   memset(p, 0, sizeof *p);
   p->pid = spawn(args, &p->err_fd, 1);
   if (p->pid < 0) return -1;
+  reader_start(p);
   long long deadline = tc_now_ms() + 20000;
   while (tc_now_ms() < deadline) {
     const char *line = p->log ? strstr(p->log, "grpc listening on port ") : NULL;
@@ -94,6 +181,7 @@ int tc_proc_start(tc_proc_t *p, const char *const *args) {
   kill(p->pid, SIGKILL);
   waitpid(p->pid, NULL, 0);
   p->pid = 0;
+  reader_end(p);
   return -1;
 }
 
@@ -141,13 +229,10 @@ int tc_proc_stop(tc_proc_t *p, char **log) {
       kill(p->pid, SIGKILL);
       waitpid(p->pid, &status, 0);
       status = -1;
-    } else {
-      while (pump_log(p, 0) == 0) {
-      }
+    } else
       status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
   }
-  if (p->err_fd > 0) close(p->err_fd);
+  reader_end(p);
   if (log)
     *log = p->log ? p->log : calloc(1, 1);
   else
@@ -159,11 +244,12 @@ int tc_proc_stop(tc_proc_t *p, char **log) {
 int tc_proc_run(const char *const *args, char **out) {
   tc_proc_t p = {0};
   p.pid = spawn(args, &p.err_fd, 0);
+  if (p.pid > 0) reader_start(&p);
   while (pump_log(&p, 20000) == 0) {
   }
-  int status;
-  waitpid(p.pid, &status, 0);
-  close(p.err_fd);
+  int status = 0;
+  if (p.pid > 0) waitpid(p.pid, &status, 0);
+  reader_end(&p);
   *out = p.log ? p.log : calloc(1, 1);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

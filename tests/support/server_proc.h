@@ -1,5 +1,10 @@
 /* Runs the real tuplecast binary as a child process for integration tests.
  *
+ * Threading: a thread of the helper's reads the child's stderr as it comes
+ * (the server logs a line per call: a full pipe would stall it while the
+ * test is busy elsewhere); p->log grows only on the test's thread, in the
+ * calls below, so a test may read it between them.
+ *
  * Ownership: tc_proc_t owns the child, its stderr pipe and the captured log;
  * tc_proc_stop() reaps the child and frees the rest.
  */
@@ -14,9 +19,10 @@ typedef struct tc_proc_s {
   int err_fd; /* read end of the child's stderr */
   char *log;  /* everything read from stderr so far */
   size_t log_len;
-  int grpc_port;   /* from the "grpc listening on port N" line */
-  char target[64]; /* "127.0.0.1:<grpc_port>" */
-  int http_port;   /* from the "http listening on port N" line; 0 if none */
+  int grpc_port;                   /* from the "grpc listening on port N" line */
+  char target[64];                 /* "127.0.0.1:<grpc_port>" */
+  int http_port;                   /* from the "http listening on port N" line; 0 if none */
+  struct tc_proc_reader_s *reader; /* drains err_fd on a thread of its own */
 } tc_proc_t;
 
 /* Starts `tuplecast serve <args...>` (NULL-terminated) with the binary named

@@ -35,3 +35,6 @@ target_compile_definitions(test_core PRIVATE
 
 # Data.RunBundle's templates and text forms (core/src/bundle_expand.c).
 tc_unit_test(test_bundle_expand SOURCES test_bundle_expand.c LIBS tc_core_private)
+
+# log.c's text and JSON lines and repeat limiter; the masked configuration dump.
+tc_unit_test(test_log SOURCES test_log.c LIBS tc_core_private PkgConfig::JANSSON)

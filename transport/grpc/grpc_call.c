@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #include "tuplecast/support.h" /* tc_format */
 #include "grpc_codec.h"
 #include "grpc_internal.h"
+#include "listener.h"
 #include "log.h"
 #include "validate.h"
 
@@ -261,6 +263,7 @@ static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
   tc__grpc_call_t *c = call->transport;
   c->owed = 0;
+  tc_call_log_end(call, "grpc", status, message);
   if (!call->cancelled && !c->answered) {
     if (status < 0)
       fail(c, status, message);
@@ -368,6 +371,18 @@ static char *find_authorization(const grpc_metadata_array *md, size_t *len) {
   return NULL;
 }
 
+/* The client's "ip:port" for the request log.  Our listener hands gRPC
+ * accepted descriptors, so gRPC names the peer "fd:N": N is the client's
+ * TCP socket, or for TLS the socketpair end whose relay holds it. */
+static void copy_peer(tc__grpc_call_t *c) {
+  char *peer = grpc_call_get_peer(c->gcall);
+  if (!peer) return;
+  int fd = -1;
+  if (sscanf(peer, "fd:%d", &fd) == 1 && tc_net_peer_name(fd, c->call.peer, sizeof c->call.peer))
+    tc__grpc_tls_peer(c->srv, fd, c->call.peer, sizeof c->call.peer);
+  gpr_free(peer);
+}
+
 static void dispatch(tc__grpc_call_t *c) {
   const tc_method_t *m = c->call.method;
   char *err;
@@ -390,6 +405,7 @@ static void dispatch(tc__grpc_call_t *c) {
   grpc_metadata_array_destroy(&c->md);
   grpc_metadata_array_init(&c->md);
   c->call.server = c->srv->core;
+  copy_peer(c);
   c->call.request = c->request;
   c->call.authorization = c->authorization;
   c->call.done = call_done;

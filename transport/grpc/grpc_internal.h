@@ -79,6 +79,8 @@ struct tc_grpc_server_s {
   tc__grpc_preface_t *prefaces; /* plaintext connections waiting for their preface */
   tc_tls_ctx_t *tls;            /* NULL: plaintext; borrowed (grpc_tls.c) */
   tc__grpc_tls_t *tls_conns;    /* TLS connections, in handshake or relaying */
+  tc__grpc_tls_t **tls_by_fd;   /* relays by gRPC's socketpair end, for the peer */
+  size_t n_tls_by_fd;
 
   int stopping;          /* tc_grpc_stop() was called */
   int shutdown_notified; /* gRPC reported the server shut down */
@@ -143,6 +145,9 @@ void tc__grpc_conn_free(tc_grpc_server_t *s);
  * fd (in place of the preface wait); stop closes those still in handshake;
  * free closes the relays left once gRPC is destroyed. */
 void tc__grpc_tls_accept(tc_grpc_server_t *s, int fd);
+/* The TCP peer ("ip:port") of the TLS relay whose socketpair end gRPC got
+ * as fd into buf; buf is left alone if there is none. */
+void tc__grpc_tls_peer(tc_grpc_server_t *s, int fd, char *buf, size_t len);
 void tc__grpc_tls_stop(tc_grpc_server_t *s);
 void tc__grpc_tls_free(tc_grpc_server_t *s);
 

@@ -1,6 +1,8 @@
 /* gRPC server lifecycle: start, accept slots, graceful stop. */
 #include <stdlib.h>
 
+#include <grpc/support/log.h>
+
 #include "tuplecast/support.h" /* tc_format */
 #include "grpc_internal.h"
 #include "log.h"
@@ -39,6 +41,16 @@ static void abort_start(tc_grpc_server_t *s, int started) {
   tc_listener_close(&s->listener);
 }
 
+/* gRPC's own lines go through our log: one format (in JSON mode every line
+ * JSON) and the limiter.  gRPC logs from its threads too: tc_log is
+ * thread-safe. */
+static void on_grpc_log(gpr_log_func_args *a) {
+  int level = a->severity == GPR_LOG_SEVERITY_ERROR  ? TC_LOG_ERROR
+              : a->severity == GPR_LOG_SEVERITY_INFO ? TC_LOG_INFO
+                                                     : TC_LOG_DEBUG;
+  tc_log(level, "grpc: %s (%s:%d)", a->message, a->file, a->line);
+}
+
 int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *opts,
                   tc_grpc_server_t **out, int *bound_port, char **errmsg) {
   *out = NULL;
@@ -52,6 +64,7 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   s->shutdown_tag.comp.run = on_shutdown;
   s->cq_done.comp.run = on_cq_done;
 
+  gpr_set_log_function(on_grpc_log);
   grpc_init();
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_arg args[2];

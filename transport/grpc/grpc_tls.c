@@ -27,6 +27,7 @@
 
 #include "grpc_internal.h"
 #include "log.h"
+#include "listener.h"
 #include "tls_conn.h"
 
 /* Per direction: about four HTTP/2 flow-control windows of 64 KiB. */
@@ -44,6 +45,7 @@ struct tc__grpc_tls_s {
   int handles, closing;
   int handshaking;     /* counted by tc__grpc_handshake_begin */
   int pipe_open;       /* gRPC has its end: the preface is in */
+  int grpc_fd;         /* gRPC's end, once pipe_open (its peer is "fd:N") */
   int relaying;        /* counted by tc__grpc_relay_begin */
   size_t preface_seen; /* bytes of the HTTP/2 preface received */
   int tcp_paused, pipe_paused;
@@ -62,6 +64,8 @@ static void unlink_conn(tc__grpc_tls_t *p) {
   else
     s->tls_conns = p->next;
   if (p->next) p->next->prev = p->prev;
+  if (p->pipe_open && (size_t)p->grpc_fd < s->n_tls_by_fd && s->tls_by_fd[p->grpc_fd] == p)
+    s->tls_by_fd[p->grpc_fd] = NULL;
   p->s = NULL;
   if (p->handshaking) tc__grpc_handshake_end(s);
   if (p->relaying) tc__grpc_relay_end(s);
@@ -216,6 +220,27 @@ static void on_tls_written(void *arg, void *token, int status) {
   tcp_drained(p);
 }
 
+void tc__grpc_tls_peer(tc_grpc_server_t *s, int fd, char *buf, size_t len) {
+  tc__grpc_tls_t *p = fd >= 0 && (size_t)fd < s->n_tls_by_fd ? s->tls_by_fd[fd] : NULL;
+  uv_os_fd_t tcp;
+  if (p && uv_fileno((uv_handle_t *)&p->tcp, &tcp) == 0) tc_net_peer_name(tcp, buf, len);
+}
+
+/* Records p under gRPC's end of its socketpair (a descriptor number, so
+ * the table stays below RLIMIT_NOFILE); without memory, p has no peer. */
+static void index_relay(tc_grpc_server_t *s, tc__grpc_tls_t *p, int fd) {
+  p->grpc_fd = fd;
+  if ((size_t)fd >= s->n_tls_by_fd) {
+    size_t n = (size_t)fd * 2 + 16;
+    tc__grpc_tls_t **t = realloc(s->tls_by_fd, n * sizeof *t);
+    if (!t) return;
+    memset(t + s->n_tls_by_fd, 0, (n - s->n_tls_by_fd) * sizeof *t);
+    s->tls_by_fd = t;
+    s->n_tls_by_fd = n;
+  }
+  s->tls_by_fd[fd] = p;
+}
+
 /* ---- the handshake ---- */
 
 /* TLS is up and the preface is in: gRPC gets its end of a socketpair, and
@@ -239,6 +264,7 @@ static int hand_over(tc__grpc_tls_t *p) {
   }
   p->handshaking = 0;
   p->relaying = 1;
+  index_relay(s, p, sv[1]);
   tc__grpc_relay_begin(s);
   tc__grpc_give_fd(s, sv[1]);
   tc__grpc_handshake_end(s);
@@ -296,6 +322,9 @@ void tc__grpc_tls_free(tc_grpc_server_t *s) {
    * longer refers to the server. */
   tc__grpc_tls_t *p = s->tls_conns;
   s->tls_conns = NULL;
+  free(s->tls_by_fd);
+  s->tls_by_fd = NULL;
+  s->n_tls_by_fd = 0;
   while (p) {
     tc__grpc_tls_t *next = p->next;
     p->s = NULL;

@@ -10,6 +10,7 @@
  * and each completion runs on_sent.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "error.h"
 #include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
+#include "listener.h"
 #include "pbjson.h"
 
 struct tc__http_call_s {
@@ -148,6 +150,7 @@ static void call_done(tc_call_t *call, int status, const char *message,
   tc__http_call_t *h = call->transport;
   tc__http_conn_t *c = h->conn;
   h->owed = 0;
+  tc_call_log_end(call, "http", status, message);
   if (c) {
     c->call = NULL;
     h->conn = NULL;
@@ -175,6 +178,13 @@ static void call_done(tc_call_t *call, int status, const char *message,
 
 /* ---- requests ---- */
 
+/* The client's "ip:port" for the request log. */
+static void copy_peer(tc__http_conn_t *c, tc_call_t *call) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0)
+    tc_net_peer_name(fd, call->peer, sizeof call->peer);
+}
+
 static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessage *msg) {
   tc__http_call_t *h = calloc(1, sizeof *h);
   if (!h) {
@@ -193,6 +203,7 @@ static void start_call(tc__http_conn_t *c, const tc_method_t *m, ProtobufCMessag
   h->call.request = msg;
   h->call.authorization = h->authorization;
   h->call.done = call_done;
+  copy_peer(c, &h->call);
   if (m->server_streaming) {
     h->call.send = call_send;
     h->call.open = call_open;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -173,4 +174,23 @@ void tc_listener_close(tc_listener_t *l) {
   l->polling = 0;
   uv_close((uv_handle_t *)&l->poll, on_handle_closed);
   uv_close((uv_handle_t *)&l->backoff, on_handle_closed);
+}
+
+int tc_net_peer_name(int fd, char *buf, size_t len) {
+  struct sockaddr_storage sa;
+  socklen_t n = sizeof sa;
+  char ip[INET6_ADDRSTRLEN];
+  buf[0] = '\0';
+  if (getpeername(fd, (struct sockaddr *)&sa, &n) != 0) return -1;
+  if (sa.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&sa;
+    if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip)) return -1;
+    snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+  } else if (sa.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&sa;
+    if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip)) return -1;
+    snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+  } else
+    return -1;
+  return 0;
 }

@@ -63,4 +63,8 @@ int tc_listener_open(tc_listener_t *l, uv_loop_t *loop, const char *host, int po
  * socket; on_close(l) runs on a later loop turn (may be NULL). */
 void tc_listener_close(tc_listener_t *l);
 
+/* The TCP peer of socket fd as "ip:port" ("[ip]:port" for IPv6) into buf,
+ * for the request log; 0, or -1 (buf "") when fd is not a TCP socket. */
+int tc_net_peer_name(int fd, char *buf, size_t len);
+
 #endif
