@@ -28,7 +28,10 @@ int tc__pg_snap_parse(const char *text, tc__pg_snap_t *out) {
   *out = (tc__pg_snap_t){0};
   const char *s = text;
   uint64_t xmin, xmax;
-  if (parse_u64(&s, &xmin) || *s++ != ':' || parse_u64(&s, &xmax) || *s++ != ':' || xmin > xmax)
+  /* 0 is no transaction id: Postgres refuses it, and a token carrying it
+   * would reach the database as a query error. */
+  if (parse_u64(&s, &xmin) || *s++ != ':' || parse_u64(&s, &xmax) || *s++ != ':' || !xmin ||
+      xmin > xmax)
     return TC_EINVAL;
   size_t cap = 1;
   for (const char *p = s; *p; p++) cap += *p == ',';
@@ -215,7 +218,8 @@ char *tc__pg_token_at(uint64_t x, const tc__pg_snap_t *s) {
 }
 
 uint64_t tc__pg_token_need(const tc__pg_token_t *t) {
-  uint64_t need = t->x ? t->x + 1 : 0;
+  /* X + 1, saturating: the largest X is still ahead of any database. */
+  uint64_t need = t->x ? (t->x == UINT64_MAX ? t->x : t->x + 1) : 0;
   tc__pg_snap_t s;
   if (t->snapshot && tc__pg_snap_parse(t->snapshot, &s) == 0) {
     if (s.xmax > need) need = s.xmax;

@@ -67,7 +67,7 @@ char *tc__pg_token_at(uint64_t x, const tc__pg_snap_t *s);
 int tc__pg_snap_visible(const tc__pg_snap_t *s, uint64_t x);
 
 /* Postgres's text form "xmin:xmax:xip1,xip2", checked as pg_snapshot_in
- * does (xmin <= xmax, xips ascending within [xmin, xmax); duplicates
+ * does (0 < xmin <= xmax, xips ascending within [xmin, xmax); duplicates
  * dropped).  0, TC_EINVAL or TC_ENOMEM. */
 int tc__pg_snap_parse(const char *text, tc__pg_snap_t *out);
 /* The text form; malloc'd, NULL if out of memory. */

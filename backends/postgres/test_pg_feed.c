@@ -514,8 +514,8 @@ static void test_tokens(void **state) {
   expect_bad_token(tc1, "SQLite or memory backend");
   free(tc1);
   const char *bad_text[] = {
-      "hello world",     "12:5:3:",          "120:3:9:9", "12:3:9:4,2", "tc2:inst-9",
-      "tc2:inst-9:5:3:", "tc2:inst-9:1:9:x", "x:1:2:",    "12:1:9:3,"};
+      "hello world",      "12:5:3:", "120:3:9:9", "12:3:9:4,2", "tc2:inst-9", "tc2:inst-9:5:3:",
+      "tc2:inst-9:1:9:x", "x:1:2:",  "12:1:9:3,", "3:0:5:",     "0:0:0:"};
   for (size_t i = 0; i < sizeof bad_text / sizeof *bad_text; i++) {
     char *b = b64(bad_text[i]);
     expect_bad_token(b, "malformed");
@@ -541,6 +541,12 @@ static void test_tokens(void **state) {
   assert_int_equal(tc__pg_snap_parse("5:10:4", &q), TC_EINVAL);
   assert_int_equal(tc__pg_snap_parse("5:10", &q), TC_EINVAL);
   assert_int_equal(tc__pg_snap_parse("-5:10:", &q), TC_EINVAL);
+  assert_int_equal(tc__pg_snap_parse("0:10:", &q), TC_EINVAL); /* 0 is no xid */
+  /* The largest X is ahead of everything: its need does not wrap to 0. */
+  assert_int_equal(tc__pg_token_parse("//////////8=", "inst-1", &t, &err), 0);
+  assert_int_equal(t.kind, TC_PG_TOKEN_LEGACY);
+  assert_true(tc__pg_token_need(&t) == UINT64_MAX);
+  tc__pg_token_clear(&t);
 }
 
 /* The feed refuses what does not parse, synchronously. */
@@ -551,8 +557,9 @@ static void test_feed_token_errors(void **state) {
   uint64_t xip[1] = {7};
   tc__pg_snap_t s = {5, 9, 1, xip};
   other = b64("tc2:another-instance:5:9:7");
-  const char *bad[] = {"!!!!", other, tc1};
-  for (size_t i = 0; i < 3; i++) {
+  char *no_xid = b64("6:0:9:7"); /* Postgres would refuse xmin 0 as a query error */
+  const char *bad[] = {"!!!!", other, tc1, no_xid};
+  for (size_t i = 0; i < 4; i++) {
     assert_int_equal(tc__pg_feed_read_changes(&e->ctx, "te", bad[i], NULL, 10, on_changes, &r),
                      TC_ESNAP_TOKEN);
     char *ok = tc__pg_token_at(6, &s);
@@ -564,7 +571,8 @@ static void test_feed_token_errors(void **state) {
                    TC_EINVAL);
   run_for(&e->loop, 50);
   assert_false(r.done);
-  assert_int_equal(e->stats.change_reads, 7);
+  assert_int_equal(e->stats.change_reads, 9);
+  free(no_xid);
   free(other);
   free(tc1);
 }
@@ -575,10 +583,12 @@ static void test_tokens_ahead(void **state) {
   env_t *e = *state;
   char tc2[128];
   snprintf(tc2, sizeof tc2, "tc2:%s:99999999991:99999999991:", instance);
-  char *far[4] = {b64("99999999990:99999999991:99999999991:"),            /* a feed position */
+  char *far[6] = {b64("99999999990:99999999991:99999999991:"),            /* a feed position */
                   b64("99999999990:99999999990:99999999991:99999999990"), /* a write ack */
-                  tc__pg_token_permify(99999999990, NULL), b64(tc2)};
-  for (size_t i = 0; i < 4; i++) {
+                  tc__pg_token_permify(99999999990, NULL), b64(tc2),
+                  /* the largest X, which X + 1 must not wrap below the database */
+                  strdup("//////////8="), b64("18446744073709551615:1:2:")};
+  for (size_t i = 0; i < 6; i++) {
     res_t r;
     feed_read(e, "ahead", far[i], NULL, 10, &r);
     if (r.status != TC_ESNAP_TOKEN) fail_msg("token %zu: status %d", i, r.status);

@@ -160,6 +160,10 @@ typedef struct {
   {                                               \
     .entity = e, .write = {stmt}, .del = { name } \
   }
+#define UPDATES_DELETE(e, name, ...)                      \
+  {                                                       \
+    .entity = e, .update = {__VA_ARGS__}, .del = { name } \
+  }
 #define NO_EDITS(e) \
   { .entity = e }
 #define OK(what, ed, ent, mem, k) \
@@ -186,6 +190,15 @@ static const case_t cases[] = {
     OK("delete permission", DELETE("doc", "edit"), "doc", "edit", 0),
     OK("write then delete", WRITE_DELETE("organization", "relation c @user", "c"), "organization",
        "c", 0),
+    /* An update of another kind adds a member and the name takes its kind;
+     * a delete removes the members of the kind the name has then. */
+    OK("update into another kind, then delete",
+       UPDATES_DELETE("organization", "member", "permission member = admin"), "organization",
+       "member", REL),
+    OK("update into another kind and back, then delete",
+       UPDATES_DELETE("organization", "member", "permission member = admin",
+                      "relation member @user"),
+       "organization", "member", PERM),
     OK("no edits for an unknown entity", NO_EDITS("nosuch"), "organization", "admin", REL),
     ERR("unknown entity, write", WRITE("nosuch", "relation x @user"), 5,
         "ERROR_CODE_ENTITY_STATEMENT_NOT_FOUND"),
@@ -271,6 +284,23 @@ static void test_updates_replace(void **state) {
   free(v1);
 }
 
+/* A request naming an entity twice (a map key sent twice on the wire)
+ * counts once, with its last value, as protobuf decodes maps. */
+static void test_entity_named_twice(void **state) {
+  fx_t *f = *state;
+  char tenant[16], *v1;
+  new_tenant(f, tenant, sizeof tenant, &v1);
+  edit_t e[] = {WRITE("user", "relation first @user"), WRITE("user", "relation last @user")};
+  tt_result_t r = partial_write(f, tenant, "", e, 2);
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+  const Base__V1__EntityDefinition *user = tt_entity_def(read_head(f, tenant, &r), "user");
+  assert_int_equal(ref_of(user, "first"), 0);
+  assert_int_equal(ref_of(user, "last"), REL);
+  tt_result_free(&r);
+  free(v1);
+}
+
 /* Edits apply to the version named, else to the head; the result is the new
  * head, which the next call sees.  Observed from Permify: the edit of v1
  * leaves out what v2 added; an unknown version is an empty schema. */
@@ -331,6 +361,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cases),
       cmocka_unit_test(test_updates_replace),
+      cmocka_unit_test(test_entity_named_twice),
       cmocka_unit_test(test_versions),
       cmocka_unit_test(test_no_schema),
   };
