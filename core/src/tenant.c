@@ -82,7 +82,13 @@ static schema_entry_t *cached(tc_tenant_t *t, const char *version) {
   return NULL;
 }
 
+/* Takes ownership of s; a version already cached keeps its copy (a head read
+ * again each second must not add one more per read). */
 static int cache_add(tc_tenant_t *t, const char *version, tc_schema_t *s) {
+  if (cached(t, version)) {
+    tc_schema_free(s);
+    return 0;
+  }
   schema_entry_t *e = calloc(1, sizeof *e);
   if (!e || !(e->version = strdup(version))) {
     free(e);
@@ -92,6 +98,7 @@ static int cache_add(tc_tenant_t *t, const char *version, tc_schema_t *s) {
   e->schema = s;
   e->next = t->schemas;
   t->schemas = e;
+  tc_log(TC_LOG_DEBUG, "tenant %s: schema %s compiled and cached", t->id, version);
   return 0;
 }
 
@@ -124,6 +131,24 @@ static void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   pump(t);
 }
 
+/* A schema read: compiled and cached unless its version already is (the
+ * head is read again each second; a version's text never changes). */
+static int schema_loaded(tc_tenant_t *t, const char *version, const char *text) {
+  tc_log(TC_LOG_DEBUG, "tenant %s: schema %s read", t->id, version);
+  if (cached(t, version)) return 0;
+  tc_schema_t *s;
+  char *err = NULL;
+  int rc = tc_schema_compile(text, &s, &err);
+  if (rc != 0) {
+    /* Only schemas that compiled are ever stored. */
+    tc_log(TC_LOG_ERROR, "tenant %s: stored schema %s does not compile: %s", t->id, version,
+           err ? err : "?");
+    free(err);
+    return TC_EINTERNAL;
+  }
+  return cache_add(t, version, s);
+}
+
 static void on_schema(void *arg, int status, const char *version, const char *text) {
   tc_tenant_t *t = arg;
   tc_job_t *j = t->head;
@@ -134,22 +159,11 @@ static void on_schema(void *arg, int status, const char *version, const char *te
     fail_head(t, TC_ESCHEMA_NOT_FOUND);
   } else if (status != 0) {
     fail_head(t, status);
-  } else {
-    tc_schema_t *s;
-    char *err = NULL;
-    int rc = tc_schema_compile(text, &s, &err);
-    if (rc != 0) {
-      /* Only schemas that compiled are ever stored. */
-      tc_log(TC_LOG_ERROR, "tenant %s: stored schema %s does not compile: %s", t->id, version,
-             err ? err : "?");
-      free(err);
-      fail_head(t, TC_EINTERNAL);
-    } else if ((rc = cache_add(t, version, s)) != 0) {
-      fail_head(t, rc);
-    } else if (!*want) {
-      free(t->head_version);
-      t->head_version = strdup(version);
-    }
+  } else if ((status = schema_loaded(t, version, text)) != 0) {
+    fail_head(t, status);
+  } else if (!*want) {
+    free(t->head_version);
+    t->head_version = strdup(version);
   }
   pump(t);
 }

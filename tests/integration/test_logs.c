@@ -226,6 +226,52 @@ static void test_debug(void **state) {
   free(log);
 }
 
+/* Lines of log holding needle. */
+static int count_lines(const char *log, const char *needle) {
+  int n = 0;
+  for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+  return n;
+}
+
+/* A tenant's head schema is read again each second while the tenant is
+ * busy; the version it names is compiled and cached once, not once per read
+ * (the cache grew by a compiled schema a second, for as long as the server
+ * ran).  The debug lines say which happened. */
+static void test_schema_cached_once(void **state) {
+  (void)state;
+  tc_proc_t p;
+  static const char *const extra[] = {"--log-level", "debug", NULL};
+  assert_int_equal(tc_proc_start_memory(&p, extra), 0);
+  tc_client_t *c = tc_client_new(p.target);
+  char *version = NULL;
+  tt_write_schema(c, "t1", &version);
+  char again[128];
+  snprintf(again, sizeof again, "tenant t1: schema %s read", version);
+  /* Writes (each needs the head schema) until the head was read again three
+   * times: a second apart, so a few seconds. */
+  size_t from = 0;
+  long long deadline = tc_now_ms() + 6 * TT_TIMEOUT;
+  for (int reads = 0; reads < 3;) {
+    assert_true(tc_now_ms() < deadline);
+    tt_tuple_buf_t tb;
+    Base__V1__Tuple *t = tt_tuple(&tb, "organization", "o1", "member", "user", "u1", "");
+    free(tt_write_data(c, "t1", &t, 1, NULL, 0, NULL));
+    const char *at = tc_proc_wait_log(&p, from, again, 100);
+    if (at) {
+      from = (size_t)(at - p.log) + 1;
+      reads++;
+    }
+  }
+  tc_client_free(c);
+  char *log = NULL;
+  assert_int_equal(tc_proc_stop(&p, &log), 0);
+  char compiled[128];
+  snprintf(compiled, sizeof compiled, "tenant t1: schema %s compiled and cached", version);
+  assert_int_equal(count_lines(log, compiled), 1);
+  free(version);
+  free(log);
+}
+
 /* Text lines: time, level, message, then key=value fields. */
 static void test_text(void **state) {
   (void)state;
@@ -295,9 +341,8 @@ static void test_repeats(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_json),
-      cmocka_unit_test(test_debug),
-      cmocka_unit_test(test_text),
+      cmocka_unit_test(test_json),    cmocka_unit_test(test_debug),
+      cmocka_unit_test(test_text),    cmocka_unit_test(test_schema_cached_once),
       cmocka_unit_test(test_repeats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
