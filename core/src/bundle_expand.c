@@ -93,12 +93,14 @@ static const char *arg_value(tc_bundle_arg_t *const *args, size_t n, const char 
 }
 
 /* One action at *pp (just past "{{"): {{[- ] .name [ -]}}.  Moves *pp past
- * "}}"; *trim_right when the action ends with a trim marker. */
-static int action(buf_t *b, const char **pp, tc_bundle_arg_t *const *args, size_t n,
+ * "}}"; *trim_right when the action ends with a trim marker.  A left trim
+ * marker trims the template text before the action, which starts at b->s[lit]
+ * (Go trims text when it parses, so never a value written before it). */
+static int action(buf_t *b, size_t lit, const char **pp, tc_bundle_arg_t *const *args, size_t n,
                   int *trim_right) {
   const char *p = *pp;
-  if (p[0] == '-' && is_space(p[1])) { /* trims the text before */
-    while (b->len && is_space(b->s[b->len - 1])) b->s[--b->len] = '\0';
+  if (p[0] == '-' && is_space(p[1])) {
+    while (b->len > lit && is_space(b->s[b->len - 1])) b->s[--b->len] = '\0';
     p++;
   }
   while (is_space(*p)) p++;
@@ -121,12 +123,12 @@ int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *ar
   const char *p = tmpl;
   while (rc == 0 && *p) {
     const char *open = strstr(p, "{{");
-    size_t lit = open ? (size_t)(open - p) : strlen(p);
+    size_t start = b.len, lit = open ? (size_t)(open - p) : strlen(p);
     rc = put(&b, p, lit);
     if (rc != 0 || !open) break;
     p = open + 2;
     int trim_right = 0;
-    rc = action(&b, &p, args, n_args, &trim_right);
+    rc = action(&b, start, &p, args, n_args, &trim_right);
     if (rc == TC_EINVAL && why) *why = "only {{.name}} template actions are supported";
     while (rc == 0 && trim_right && is_space(*p)) p++;
   }

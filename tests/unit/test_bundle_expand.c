@@ -17,14 +17,17 @@ static Base__V1__BundleRunRequest__ArgumentsEntry e_org = {
 static Base__V1__BundleRunRequest__ArgumentsEntry e_user = {
     PROTOBUF_C_MESSAGE_INIT(&base__v1__bundle_run_request__arguments_entry__descriptor), "user",
     "u1"};
-static tc_bundle_arg_t *const args[] = {&e_org, &e_user};
+static Base__V1__BundleRunRequest__ArgumentsEntry e_pad = {
+    PROTOBUF_C_MESSAGE_INIT(&base__v1__bundle_run_request__arguments_entry__descriptor), "pad",
+    "p "};
+static tc_bundle_arg_t *const args[] = {&e_org, &e_pad, &e_user}; /* sorted by key */
 
 static void expect_expansion(const char *tmpl, const char *want) {
   tc_arena_t a;
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 2, &out, &why), 0);
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &out, &why), 0);
   assert_string_equal(out, want);
   tc_arena_free(&a);
 }
@@ -34,7 +37,7 @@ static void expect_refused(const char *tmpl) {
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 2, &out, &why), TC_EINVAL);
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &out, &why), TC_EINVAL);
   assert_non_null(why);
   tc_arena_free(&a);
 }
@@ -48,6 +51,8 @@ static void test_templates(void **state) {
   expect_expansion("a:{{.nobody}}b", "a:b");
   /* Trim markers take the white space on their side. */
   expect_expansion("x  {{- .user -}}  y", "xu1y");
+  /* ... of the template's text only, never of a value's (as Go: "p u1p x"). */
+  expect_expansion("{{.pad}}{{- .user}} {{- .pad -}} x", "p u1p x");
   expect_expansion("no action {", "no action {");
   expect_refused("{{.user");
   expect_refused("{{if .user}}x{{end}}");
