@@ -19,7 +19,7 @@
 typedef struct {
   tc_op_t op;
   const char *tenant_id;
-  tc_bundle_arg_t **args; /* the run's arguments, sorted by key */
+  tc_bundle_arg_t **args; /* the run's arguments: one per key, sorted */
   size_t n_args;
   tc_write_batch_t batch;
   /* Every step of the run, in Permify's order; del[i]: a delete step. */
@@ -192,6 +192,23 @@ static void run_job(tc_job_t *job, int status, const tc_schema_t *unused) {
   }
 }
 
+/* s->args: the last entry of each key in r's map, as protobuf's decoders
+ * (and so Permify) keep a map key given twice.  0 or TC_ENOMEM. */
+static int keep_last_arguments(run_op_t *s, const Base__V1__BundleRunRequest *r) {
+  tc_arena_t *a = &s->op.arena;
+  size_t n = r->n_arguments;
+  const char **keys = tc_arena_alloc(a, (n + 1) * sizeof *keys);
+  size_t *last = tc_arena_alloc(a, (n + 1) * sizeof *last);
+  s->args = tc_arena_alloc(a, (n + 1) * sizeof *s->args);
+  if (!keys || !last || !s->args) return TC_ENOMEM;
+  for (size_t i = 0; i < n; i++) keys[i] = r->arguments[i]->key ? r->arguments[i]->key : "";
+  size_t kept = last_steps(a, keys, n, 1, last);
+  if (kept == (size_t)-1) return TC_ENOMEM;
+  for (size_t i = 0; i < kept; i++) s->args[i] = r->arguments[last[i]];
+  s->n_args = kept;
+  return 0;
+}
+
 int tc_data_run_bundle(tc_call_t *call) {
   const Base__V1__BundleRunRequest *r = (const void *)call->request;
   if (!tc__bundle_calls_ok(call->server)) return tc__bundle_calls_refuse(call);
@@ -199,10 +216,7 @@ int tc_data_run_bundle(tc_call_t *call) {
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;
   s->batch.tenant_id = r->tenant_id;
-  s->n_args = r->n_arguments;
-  s->args = tc_arena_alloc(&s->op.arena, (s->n_args + 1) * sizeof *s->args);
-  if (s->args && s->n_args) memcpy(s->args, r->arguments, s->n_args * sizeof *s->args);
-  if (!s->args) {
+  if (keep_last_arguments(s, r) != 0) {
     tc_op_discard(&s->op);
     return TC_ENOMEM;
   }

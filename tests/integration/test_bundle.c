@@ -240,12 +240,34 @@ static void test_run_refuses_bad_text(void **state) {
   assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 0);
 }
 
+/* A map key given twice on the wire: its last value counts, as protobuf's
+ * decoders (and so Permify) keep it. */
+static void test_run_argument_given_twice(void **state) {
+  fx_t *f = *state;
+  tt_write_schema(f->client, "t1", NULL);
+  static char *rw[] = {"organization:{{.org}}#member@user:u1"}, *declared[] = {"org"};
+  Base__V1__Operation o = BASE__V1__OPERATION__INIT;
+  o.relationships_write = rw;
+  o.n_relationships_write = 1;
+  Base__V1__Operation *ops[] = {&o};
+  write_bundle(f, "dup", declared, 1, ops, 1);
+  static const char *const args[] = {"org=o1", "org=o2", "org=o3"};
+  tt_result_t r = run(f, "dup", args, 3);
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+  tt_filter_buf_t fb;
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 1);
+  assert_int_equal(
+      tt_read_tuples(f->client, "t1", "", tt_entity_filter(&fb, "organization", "o3"), 0), 1);
+}
+
 int main(void) {
   if (strcmp(engine(), "postgres") == 0 && tc_pg_start(NULL, &pg) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bundle_service, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_is_one_watch_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_refuses_bad_text, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_argument_given_twice, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   tc_pg_stop(pg);
