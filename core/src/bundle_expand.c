@@ -15,9 +15,12 @@
 typedef struct {
   char *s;
   size_t len, cap;
+  size_t room; /* bytes it may still grow by */
 } buf_t;
 
 static int put(buf_t *b, const char *s, size_t n) {
+  if (n > b->room) return TC_ETOO_LARGE;
+  b->room -= n;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + n + 1) cap *= 2;
@@ -100,7 +103,7 @@ static int action(buf_t *b, size_t lit, const char **pp, tc_bundle_arg_t *const 
                   int *trim_right) {
   const char *p = *pp;
   if (p[0] == '-' && is_space(p[1])) {
-    while (b->len > lit && is_space(b->s[b->len - 1])) b->s[--b->len] = '\0';
+    for (; b->len > lit && is_space(b->s[b->len - 1]); b->room++) b->s[--b->len] = '\0';
     p++;
   }
   while (is_space(*p)) p++;
@@ -117,8 +120,8 @@ static int action(buf_t *b, size_t lit, const char **pp, tc_bundle_arg_t *const 
 }
 
 int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *args, size_t n_args,
-                     char **out, const char **why) {
-  buf_t b = {0};
+                     size_t *room, char **out, const char **why) {
+  buf_t b = {.room = *room};
   int rc = put(&b, "", 0);
   const char *p = tmpl;
   while (rc == 0 && *p) {
@@ -133,7 +136,9 @@ int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *ar
     while (rc == 0 && trim_right && is_space(*p)) p++;
   }
   if (rc == 0 && !(*out = tc_arena_strdup(a, b.s))) rc = TC_ENOMEM;
+  if (rc == TC_ETOO_LARGE && why) *why = "the run's expanded text is too large";
   free(b.s);
+  *room = b.room;
   return rc;
 }
 

@@ -240,6 +240,30 @@ static void test_run_refuses_bad_text(void **state) {
   assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 0);
 }
 
+/* A run's expanded text is bounded by the largest request the server takes
+ * (4 MiB here): 20,000 actions of a 60-byte argument escaped to 300 bytes
+ * would be 6 MB.  Refused before anything is written. */
+static void test_run_expansion_bounded(void **state) {
+  fx_t *f = *state;
+  tt_write_schema(f->client, "t1", NULL);
+  enum { ACTIONS = 20000 };
+  char *tmpl = malloc(ACTIONS * 6 + 1), *p = tmpl;
+  for (int i = 0; i < ACTIONS; i++) p += sprintf(p, "{{.a}}");
+  char *rw[] = {tmpl};
+  Base__V1__Operation o = BASE__V1__OPERATION__INIT;
+  o.relationships_write = rw;
+  o.n_relationships_write = 1;
+  Base__V1__Operation *ops[] = {&o};
+  write_bundle(f, "big", NULL, 0, ops, 1);
+  free(tmpl);
+  char arg[64] = "a=";
+  memset(arg + 2, '&', 60);
+  const char *const args[] = {arg};
+  tt_expect_error(run(f, "big", args, 1), 8,
+                  "bundle big expands to more than 4194304 bytes of text");
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 0);
+}
+
 /* A map key given twice on the wire: its last value counts, as protobuf's
  * decoders (and so Permify) keep it. */
 static void test_run_argument_given_twice(void **state) {
@@ -268,6 +292,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_run_is_one_watch_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_refuses_bad_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_argument_given_twice, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_expansion_bounded, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   tc_pg_stop(pg);

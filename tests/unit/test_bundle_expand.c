@@ -27,7 +27,9 @@ static void expect_expansion(const char *tmpl, const char *want) {
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &out, &why), 0);
+  size_t room = 4096;
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 4096 - strlen(want));
   assert_string_equal(out, want);
   tc_arena_free(&a);
 }
@@ -37,7 +39,8 @@ static void expect_refused(const char *tmpl) {
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &out, &why), TC_EINVAL);
+  size_t room = 4096;
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &room, &out, &why), TC_EINVAL);
   assert_non_null(why);
   tc_arena_free(&a);
 }
@@ -58,6 +61,23 @@ static void test_templates(void **state) {
   expect_refused("{{if .user}}x{{end}}");
   expect_refused("{{.}}");
   expect_refused("{{ .us-er }}");
+}
+
+/* The run's budget of expanded text: used up exactly, then refused. */
+static void test_expansion_budget(void **state) {
+  (void)state;
+  tc_arena_t a;
+  tc_arena_init(&a);
+  char *out = NULL;
+  const char *why = NULL;
+  size_t room = 62; /* the escaped org is 30 bytes */
+  assert_int_equal(tc_bundle_expand(&a, "{{.org}}-{{.org}}", args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 1);
+  assert_int_equal(tc_bundle_expand(&a, "x", args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 0);
+  assert_int_equal(tc_bundle_expand(&a, "{{.user}}", args, 3, &room, &out, &why), TC_ETOO_LARGE);
+  assert_non_null(why);
+  tc_arena_free(&a);
 }
 
 static void expect_tuple(const char *text, const char *want) {
@@ -149,6 +169,7 @@ static void test_attributes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_templates),
+      cmocka_unit_test(test_expansion_budget),
       cmocka_unit_test(test_tuples),
       cmocka_unit_test(test_attributes),
   };
