@@ -6,8 +6,8 @@
  * Templates: Go's html/template with missingkey=zero, of which tuplecast
  * serves the one action bundles use, {{.name}} (spaces and trim markers
  * allowed): the argument's value, HTML-escaped as html/template escapes text
- * (& < > " ' + and NUL), "" for a name the run does not give.  Any other
- * action is refused.
+ * (& < > " ' +; its NUL cannot occur, a request holding one is refused),
+ * "" for a name the run does not give.  Any other action is refused.
  *
  * Pure functions; any thread.
  *
