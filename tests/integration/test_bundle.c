@@ -123,8 +123,9 @@ static Base__V1__WatchResponse *next_msg(tc_stream_t *s) {
 }
 
 /* A Watch message's token names the write that answered `written`.  On
- * PostgreSQL the two are still minted in different formats (a write answers
- * Permify's token, Watch tc2's), so there the messages' contents tell. */
+ * PostgreSQL they differ in their snapshots (a write answers Permify's token,
+ * its own transaction listed in progress; Watch the resume position after
+ * it), so there the messages' contents tell. */
 static void same_position(const char *watched, const char *written) {
   if (strcmp(engine(), "postgres") != 0) assert_string_equal(watched, written);
 }
