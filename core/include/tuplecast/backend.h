@@ -157,7 +157,8 @@ typedef struct tc_write_batch_s {
    * in all six columns ("" subject_relation: only a direct subject), each
    * the active value of (entity, attribute) (value ignored).  The server
    * sets them only for plugins whose table is at least
-   * TC_BACKEND_API_V2_1_SIZE. */
+   * TC_BACKEND_API_V2_1_SIZE.  A 2.0 server's batch ends before them, and a
+   * plugin cannot tell: a 2.1 plugin needs a 2.1 server. */
   const tc_tuple_t *tuple_deletes;
   size_t n_tuple_deletes;
   const tc_attr_t *attr_deletes;
