@@ -2,10 +2,11 @@
  * tuplecast-support), what the backend plugins share and nothing else.
  *
  * A backend plugin needs tuplecast/backend.h (the ABI) and may link this
- * small static library for: a request arena, deep copies of the ABI's input
- * shapes into an arena, base64, malloc'd printf, strict number parsing, the
- * snap tokens of backends whose history is a sequence of revisions, and an
- * in-order delivery queue for completions.  The server links the same
+ * small static library for: the check of the host's ABI at create(), a
+ * request arena, deep copies of the ABI's input shapes into an arena,
+ * base64, malloc'd printf, strict number parsing, the snap tokens of
+ * backends whose history is a sequence of revisions, and an in-order
+ * delivery queue for completions.  The server links the same
  * library (it uses the arena, base64 and the formatting too).  Nothing here
  * calls back into the host, starts a thread or keeps global state.
  *
