@@ -984,6 +984,8 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   char msg[256];
   *out = NULL;
   *errmsg = NULL;
+  int rc = tc_host_check(host, "example", errmsg);
+  if (rc) return rc;
   unsigned long long retain = 0;
   char extra;
   if (uri && *uri && strcmp(uri, URI) != 0 &&
@@ -1001,7 +1003,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
 
   /* A new database each time, so a new identity: 128 random bits. */
   unsigned char rnd[16];
-  int rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
+  rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
   if (rc != 0) {
     snprintf(msg, sizeof msg, "example backend: no random instance id: %s", uv_strerror(rc));
     *errmsg = strdup(msg);

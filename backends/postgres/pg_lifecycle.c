@@ -158,7 +158,8 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   *out = NULL;
   *errmsg = NULL;
   tc__pg_opts_t o;
-  int rc = tc__pg_opts_parse(options, &o, errmsg);
+  int rc = tc_host_check(host, "postgres", errmsg);
+  if (!rc) rc = tc__pg_opts_parse(options, &o, errmsg);
   if (rc) return rc;
   PGconn *c = tc__pg_connect_blocking(uri ? uri : "", errmsg);
   if (!c) return TC_ECONFIG;

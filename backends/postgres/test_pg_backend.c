@@ -1405,7 +1405,9 @@ int main(void) {
                          .now_ms = host_now_ms,
                          .changed = host_changed,
                          .any_to_json = host_any_to_json,
-                         .any_from_json = host_any_from_json};
+                         .any_from_json = host_any_from_json,
+                         .abi_major = TC_BACKEND_ABI_MAJOR,
+                         .abi_minor = TC_BACKEND_ABI_MINOR};
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_not_migrated),

@@ -182,7 +182,9 @@ static void host_init(test_host_t *h, uv_loop_t *loop) {
                            .now_ms = now_ms,
                            .changed = on_changed,
                            .any_to_json = any_to_json,
-                           .any_from_json = any_from_json};
+                           .any_from_json = any_from_json,
+                           .abi_major = TC_BACKEND_ABI_MAJOR,
+                           .abi_minor = TC_BACKEND_ABI_MINOR};
 }
 
 /* ---- the loop ------------------------------------------------------------------ */

@@ -403,6 +403,8 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   (void)options;
   *out = NULL;
   *errmsg = NULL;
+  int rc = tc_host_check(host, "sqlite", errmsg);
+  if (rc) return rc;
   if (!uri || !*uri) uri = DEFAULT_FILE;
   tc_backend_t *b = calloc(1, sizeof *b);
   if (!b) return TC_ENOMEM;
@@ -422,7 +424,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   }
 
   sqlite3 *wdb = NULL, *rdb = NULL, *cdb = NULL;
-  int rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
+  rc = tc__sq_open(uri, is_memory, &wdb, errmsg);
   if (rc == 0) rc = tc__sq_migrate(wdb, -1, b->instance_id, errmsg);
   if (rc == 0) rc = read_head_rev(b, wdb, errmsg);
   if (rc == 0) rc = tc__sq_open(uri, is_memory, &rdb, errmsg);

@@ -40,6 +40,8 @@ int tc_bridge_init(tc_bridge_t *b, uv_loop_t *loop) {
   }
   b->async.data = b;
   b->host.struct_size = sizeof b->host;
+  b->host.abi_major = TC_BACKEND_ABI_MAJOR;
+  b->host.abi_minor = TC_BACKEND_ABI_MINOR;
   b->host.loop = loop;
   b->host.post = host_post;
   b->host.log = tc_log;

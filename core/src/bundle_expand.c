@@ -15,9 +15,12 @@
 typedef struct {
   char *s;
   size_t len, cap;
+  size_t room; /* bytes it may still grow by */
 } buf_t;
 
 static int put(buf_t *b, const char *s, size_t n) {
+  if (n > b->room) return TC_ETOO_LARGE;
+  b->room -= n;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + n + 1) cap *= 2;
@@ -93,12 +96,14 @@ static const char *arg_value(tc_bundle_arg_t *const *args, size_t n, const char 
 }
 
 /* One action at *pp (just past "{{"): {{[- ] .name [ -]}}.  Moves *pp past
- * "}}"; *trim_right when the action ends with a trim marker. */
-static int action(buf_t *b, const char **pp, tc_bundle_arg_t *const *args, size_t n,
+ * "}}"; *trim_right when the action ends with a trim marker.  A left trim
+ * marker trims the template text before the action, which starts at b->s[lit]
+ * (Go trims text when it parses, so never a value written before it). */
+static int action(buf_t *b, size_t lit, const char **pp, tc_bundle_arg_t *const *args, size_t n,
                   int *trim_right) {
   const char *p = *pp;
-  if (p[0] == '-' && is_space(p[1])) { /* trims the text before */
-    while (b->len && is_space(b->s[b->len - 1])) b->s[--b->len] = '\0';
+  if (p[0] == '-' && is_space(p[1])) {
+    for (; b->len > lit && is_space(b->s[b->len - 1]); b->room++) b->s[--b->len] = '\0';
     p++;
   }
   while (is_space(*p)) p++;
@@ -115,23 +120,25 @@ static int action(buf_t *b, const char **pp, tc_bundle_arg_t *const *args, size_
 }
 
 int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *args, size_t n_args,
-                     char **out, const char **why) {
-  buf_t b = {0};
+                     size_t *room, char **out, const char **why) {
+  buf_t b = {.room = *room};
   int rc = put(&b, "", 0);
   const char *p = tmpl;
   while (rc == 0 && *p) {
     const char *open = strstr(p, "{{");
-    size_t lit = open ? (size_t)(open - p) : strlen(p);
+    size_t start = b.len, lit = open ? (size_t)(open - p) : strlen(p);
     rc = put(&b, p, lit);
     if (rc != 0 || !open) break;
     p = open + 2;
     int trim_right = 0;
-    rc = action(&b, &p, args, n_args, &trim_right);
+    rc = action(&b, start, &p, args, n_args, &trim_right);
     if (rc == TC_EINVAL && why) *why = "only {{.name}} template actions are supported";
     while (rc == 0 && trim_right && is_space(*p)) p++;
   }
   if (rc == 0 && !(*out = tc_arena_strdup(a, b.s))) rc = TC_ENOMEM;
+  if (rc == TC_ETOO_LARGE && why) *why = "the run's expanded text is too large";
   free(b.s);
+  *room = b.room;
   return rc;
 }
 

@@ -6,8 +6,8 @@
  * Templates: Go's html/template with missingkey=zero, of which tuplecast
  * serves the one action bundles use, {{.name}} (spaces and trim markers
  * allowed): the argument's value, HTML-escaped as html/template escapes text
- * (& < > " ' + and NUL), "" for a name the run does not give.  Any other
- * action is refused.
+ * (& < > " ' +; its NUL cannot occur, a request holding one is refused),
+ * "" for a name the run does not give.  Any other action is refused.
  *
  * Pure functions; any thread.
  *
@@ -27,10 +27,13 @@ typedef Base__V1__BundleRunRequest__ArgumentsEntry tc_bundle_arg_t;
 void tc_bundle_args_sort(tc_bundle_arg_t **args, size_t n);
 /* In sorted args: the value of key[0..len), or NULL if not given. */
 const char *tc_bundle_arg_find(tc_bundle_arg_t *const *args, size_t n, const char *key, size_t len);
-/* args: sorted.  0, TC_EINVAL (an unsupported or malformed action) or
- * TC_ENOMEM. */
+/* args: sorted.  *room: how many bytes of text the expansion may produce,
+ * lowered by what it produced (a run shares one budget over its templates,
+ * so a few arguments repeated by many actions cannot make it unbounded).
+ * 0, TC_EINVAL (an unsupported or malformed action), TC_ETOO_LARGE (over
+ * *room) or TC_ENOMEM. */
 int tc_bundle_expand(tc_arena_t *a, const char *tmpl, tc_bundle_arg_t *const *args, size_t n_args,
-                     char **out, const char **why);
+                     size_t *room, char **out, const char **why);
 /* Permify's tuple.Tuple: 0 or TC_EINVAL.  A subject relation "..." is "". */
 int tc_bundle_parse_tuple(tc_arena_t *a, const char *text, tc_tuple_t *out, const char **why);
 /* Permify's attribute.Attribute: the value packed as a google.protobuf.Any

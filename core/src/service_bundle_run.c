@@ -19,8 +19,9 @@
 typedef struct {
   tc_op_t op;
   const char *tenant_id;
-  tc_bundle_arg_t **args; /* the run's arguments, sorted by key */
+  tc_bundle_arg_t **args; /* the run's arguments: one per key, sorted */
   size_t n_args;
+  size_t room; /* bytes of text the run's templates may still expand to */
   tc_write_batch_t batch;
   /* Every step of the run, in Permify's order; del[i]: a delete step. */
   tc_tuple_t *tuples;
@@ -50,7 +51,7 @@ static int add_step(run_op_t *s, const char *tmpl, int is_attr, int is_delete) {
   const Base__V1__BundleRunRequest *r = (const void *)s->op.call->request;
   const char *why = "";
   char *text = NULL;
-  int rc = tc_bundle_expand(&s->op.arena, tmpl, s->args, s->n_args, &text, &why);
+  int rc = tc_bundle_expand(&s->op.arena, tmpl, s->args, s->n_args, &s->room, &text, &why);
   if (rc == 0 && is_attr) {
     s->attr_del[s->n_attrs] = (char)is_delete;
     rc = tc_bundle_parse_attr(&s->op.arena, text, &s->attrs[s->n_attrs++], &why);
@@ -170,13 +171,24 @@ static int prepare(run_op_t *s, const uint8_t *payload, size_t len) {
   return rc;
 }
 
+/* A run's expanded text may total the largest request the server takes: a
+ * run cannot write more than a Data.Write could carry (nor a transaction
+ * whose Watch message could not be sent), however often its templates
+ * repeat an argument. */
+static size_t max_text(const run_op_t *s) { return (size_t)s->op.srv->cfg->grpc_max_message_size; }
+
 static void on_bundle(void *arg, int status, const uint8_t *payload, size_t len) {
   run_op_t *s = arg;
   if (status == 0) status = prepare(s, payload, len);
   if (status == 0) status = s->op.srv->api->write(s->op.srv->backend, &s->batch, on_written, s);
   /* The write is queued (writes keep submission order): later jobs may go. */
   tc_tenant_job_done(&s->op.job);
-  if (status != 0) tc_op_finish(&s->op, status, NULL);
+  const Base__V1__BundleRunRequest *r = (const void *)s->op.call->request;
+  if (status == TC_ETOO_LARGE)
+    tc_op_fail(&s->op, status, "bundle %s expands to more than %zu bytes of text",
+               r->name ? r->name : "", max_text(s));
+  else if (status != 0)
+    tc_op_finish(&s->op, status, NULL);
 }
 
 static void run_job(tc_job_t *job, int status, const tc_schema_t *unused) {
@@ -192,6 +204,23 @@ static void run_job(tc_job_t *job, int status, const tc_schema_t *unused) {
   }
 }
 
+/* s->args: the last entry of each key in r's map, as protobuf's decoders
+ * (and so Permify) keep a map key given twice.  0 or TC_ENOMEM. */
+static int keep_last_arguments(run_op_t *s, const Base__V1__BundleRunRequest *r) {
+  tc_arena_t *a = &s->op.arena;
+  size_t n = r->n_arguments;
+  const char **keys = tc_arena_alloc(a, (n + 1) * sizeof *keys);
+  size_t *last = tc_arena_alloc(a, (n + 1) * sizeof *last);
+  s->args = tc_arena_alloc(a, (n + 1) * sizeof *s->args);
+  if (!keys || !last || !s->args) return TC_ENOMEM;
+  for (size_t i = 0; i < n; i++) keys[i] = r->arguments[i]->key ? r->arguments[i]->key : "";
+  size_t kept = last_steps(a, keys, n, 1, last);
+  if (kept == (size_t)-1) return TC_ENOMEM;
+  for (size_t i = 0; i < kept; i++) s->args[i] = r->arguments[last[i]];
+  s->n_args = kept;
+  return 0;
+}
+
 int tc_data_run_bundle(tc_call_t *call) {
   const Base__V1__BundleRunRequest *r = (const void *)call->request;
   if (!tc__bundle_calls_ok(call->server)) return tc__bundle_calls_refuse(call);
@@ -199,10 +228,8 @@ int tc_data_run_bundle(tc_call_t *call) {
   if (!s) return TC_ENOMEM;
   s->tenant_id = r->tenant_id;
   s->batch.tenant_id = r->tenant_id;
-  s->n_args = r->n_arguments;
-  s->args = tc_arena_alloc(&s->op.arena, (s->n_args + 1) * sizeof *s->args);
-  if (s->args && s->n_args) memcpy(s->args, r->arguments, s->n_args * sizeof *s->args);
-  if (!s->args) {
+  s->room = max_text(s);
+  if (keep_last_arguments(s, r) != 0) {
     tc_op_discard(&s->op);
     return TC_ENOMEM;
   }

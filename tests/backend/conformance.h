@@ -156,6 +156,7 @@ void test_tenant_delete_removes_data(void **state);
 void test_schemas(void **state);
 void test_bundles(void **state);
 void test_exact_deletes(void **state);
+void test_old_host(void **state);
 void test_read_filters(void **state);
 void test_read_paging(void **state);
 void test_positions(void **state);

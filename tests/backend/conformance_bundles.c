@@ -127,3 +127,19 @@ void test_exact_deletes(void **state) {
   ct_result_free(&r);
   free(t);
 }
+
+/* A 2.0 server's host API ends before abi_major: its write batches end
+ * before the exact deletes, so create() refuses it with a message. */
+void test_old_host(void **state) {
+  ct_fixture_t *f = *state;
+  static const char *const no_options[] = {NULL};
+  tc_host_api_t old = f->bridge.host;
+  old.struct_size = (uint32_t)offsetof(tc_host_api_t, abi_major);
+  tc_backend_t *b = NULL;
+  char *err = NULL;
+  assert_int_equal(f->api->create(&old, ct_backend_uri, no_options, &b, &err), TC_EPLUGIN);
+  assert_null(b);
+  assert_non_null(err);
+  assert_non_null(strstr(err, "needs a server of plugin ABI 2.1 or later"));
+  free(err);
+}

@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_schemas, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_bundles, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_exact_deletes, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_old_host, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_read_filters, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_read_paging, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_positions, ct_setup, ct_teardown),

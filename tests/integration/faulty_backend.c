@@ -6,6 +6,13 @@
  * directory of its own, so `--database-engine example --database-backend-dir
  * <that directory>` serves with it.
  *
+ *
+ * Built with ABI_2_0 (as abi20/example.so) it is instead a plugin of ABI 2.0:
+ * its table ends at TC_BACKEND_API_V2_SIZE.  The bundle calls past that end
+ * stay callable, as whatever lies past a real 2.0 table may look, so only the
+ * server's struct_size check keeps them unused; and a write carrying v2.1's
+ * exact deletes, which a 2.0 plugin could not see, aborts the process.
+ *
  * Threading: loop thread only, like the example backend.
  * Ownership: the example backend owns everything; this file owns the switch
  * path (one backend per process) and the handle of the inner plugin.
@@ -26,6 +33,13 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   if (switch_path && access(switch_path, F_OK) == 0) return TC_EDATASTORE;
   return inner->head(b, tenant_id, cb, arg);
 }
+
+#ifdef ABI_2_0
+static int write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg) {
+  if (w->n_tuple_deletes || w->n_attr_deletes) abort();
+  return inner->write(b, w, cb, arg);
+}
+#endif
 
 /* uri: the switch file.  The example backend gets its default uri. */
 static int create(const tc_host_api_t *host, const char *uri, const char *const *options,
@@ -56,5 +70,11 @@ const tc_backend_api_t *tc_backend_entry_v2(void) {
   api.name = "example (faulty head)";
   api.create = create;
   api.head = head;
+#ifdef ABI_2_0
+  api.name = "example (ABI 2.0)";
+  api.abi_minor = 0;
+  api.struct_size = (uint32_t)TC_BACKEND_API_V2_SIZE;
+  api.write = write_batch;
+#endif
   return &api;
 }

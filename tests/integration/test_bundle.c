@@ -123,8 +123,9 @@ static Base__V1__WatchResponse *next_msg(tc_stream_t *s) {
 }
 
 /* A Watch message's token names the write that answered `written`.  On
- * PostgreSQL the two are still minted in different formats (a write answers
- * Permify's token, Watch tc2's), so there the messages' contents tell. */
+ * PostgreSQL they differ in their snapshots (a write answers Permify's token,
+ * its own transaction listed in progress; Watch the resume position after
+ * it), so there the messages' contents tell. */
 static void same_position(const char *watched, const char *written) {
   if (strcmp(engine(), "postgres") != 0) assert_string_equal(watched, written);
 }
@@ -240,12 +241,59 @@ static void test_run_refuses_bad_text(void **state) {
   assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 0);
 }
 
+/* A run's expanded text is bounded by the largest request the server takes
+ * (4 MiB here): 20,000 actions of a 60-byte argument escaped to 300 bytes
+ * would be 6 MB.  Refused before anything is written. */
+static void test_run_expansion_bounded(void **state) {
+  fx_t *f = *state;
+  tt_write_schema(f->client, "t1", NULL);
+  enum { ACTIONS = 20000 };
+  char *tmpl = malloc(ACTIONS * 6 + 1), *p = tmpl;
+  for (int i = 0; i < ACTIONS; i++) p += sprintf(p, "{{.a}}");
+  char *rw[] = {tmpl};
+  Base__V1__Operation o = BASE__V1__OPERATION__INIT;
+  o.relationships_write = rw;
+  o.n_relationships_write = 1;
+  Base__V1__Operation *ops[] = {&o};
+  write_bundle(f, "big", NULL, 0, ops, 1);
+  free(tmpl);
+  char arg[64] = "a=";
+  memset(arg + 2, '&', 60);
+  const char *const args[] = {arg};
+  tt_expect_error(run(f, "big", args, 1), 8,
+                  "bundle big expands to more than 4194304 bytes of text");
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 0);
+}
+
+/* A map key given twice on the wire: its last value counts, as protobuf's
+ * decoders (and so Permify) keep it. */
+static void test_run_argument_given_twice(void **state) {
+  fx_t *f = *state;
+  tt_write_schema(f->client, "t1", NULL);
+  static char *rw[] = {"organization:{{.org}}#member@user:u1"}, *declared[] = {"org"};
+  Base__V1__Operation o = BASE__V1__OPERATION__INIT;
+  o.relationships_write = rw;
+  o.n_relationships_write = 1;
+  Base__V1__Operation *ops[] = {&o};
+  write_bundle(f, "dup", declared, 1, ops, 1);
+  static const char *const args[] = {"org=o1", "org=o2", "org=o3"};
+  tt_result_t r = run(f, "dup", args, 3);
+  assert_int_equal(r.code, 0);
+  tt_result_free(&r);
+  tt_filter_buf_t fb;
+  assert_int_equal(tt_read_tuples(f->client, "t1", "", NULL, 0), 1);
+  assert_int_equal(
+      tt_read_tuples(f->client, "t1", "", tt_entity_filter(&fb, "organization", "o3"), 0), 1);
+}
+
 int main(void) {
   if (strcmp(engine(), "postgres") == 0 && tc_pg_start(NULL, &pg) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bundle_service, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_is_one_watch_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_refuses_bad_text, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_argument_given_twice, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_expansion_bounded, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   tc_pg_stop(pg);

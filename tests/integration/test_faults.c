@@ -1,8 +1,12 @@
-/* Two latent faults, against the real binary:
+/* Three latent faults, against the real binary:
  *  - a backend whose head() refuses at once: the Watch that started the
  *    tenant's change feed gets the backend's error, and the feed is not left
  *    behind never ready, so later Watches on the tenant neither hang nor miss
  *    changes once head() works again (faulty_backend.c is the backend);
+ *  - a plugin of ABI 2.0 (faulty_backend.c built with ABI_2_0) serves, with
+ *    the Bundle service and Data.RunBundle answering UNIMPLEMENTED, and is
+ *    never handed v2.1's members: neither the bundle calls past its table
+ *    nor a write with exact deletes (it would abort);
  *  - SIGPIPE is ignored with HTTP disabled, so a peer gone mid-write cannot
  *    kill the server (it used to be ignored only when HTTP started). */
 #include <setjmp.h>
@@ -107,6 +111,57 @@ static void test_head_refused_at_once(void **state) {
   assert_int_equal(tc_proc_teardown(&p, dir), 0);
 }
 
+static void test_abi_2_0_plugin(void **state) {
+  (void)state;
+  const char *plugins = getenv("TUPLECAST_ABI20_DIR");
+  assert_non_null(plugins);
+  char *dir = tc_temp_dir();
+  tc_proc_t p;
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-enabled=false",
+                        "--database-engine",
+                        "example",
+                        "--database-backend-dir",
+                        plugins,
+                        NULL};
+  assert_int_equal(tc_proc_start(&p, args), 0);
+  tc_client_t *c = tc_client_new(p.target);
+  tt_write_schema(c, "t1", NULL);
+  free(write_member(c, "u1"));
+
+  static char *rw[] = {"organization:o1#member@user:u1"};
+  Base__V1__Operation o = BASE__V1__OPERATION__INIT;
+  o.relationships_delete = rw;
+  o.n_relationships_delete = 1;
+  Base__V1__Operation *ops[] = {&o};
+  Base__V1__DataBundle b = BASE__V1__DATA_BUNDLE__INIT, *bs[] = {&b};
+  b.name = "off";
+  b.operations = ops;
+  b.n_operations = 1;
+  Base__V1__BundleWriteRequest w = BASE__V1__BUNDLE_WRITE_REQUEST__INIT;
+  w.tenant_id = "t1";
+  w.bundles = bs;
+  w.n_bundles = 1;
+  tt_expect_error(
+      tt_call(c, "/base.v1.Bundle/Write", &w.base, &base__v1__bundle_write_response__descriptor),
+      12,
+      "method /base.v1.Bundle/Write not implemented: backend example (ABI 2.0) "
+      "has no bundle calls");
+  Base__V1__BundleRunRequest r = BASE__V1__BUNDLE_RUN_REQUEST__INIT;
+  r.tenant_id = "t1";
+  r.name = "off";
+  tt_expect_error(
+      tt_call(c, "/base.v1.Data/RunBundle", &r.base, &base__v1__bundle_run_response__descriptor),
+      12,
+      "method /base.v1.Data/RunBundle not implemented: backend example (ABI 2.0) has no bundle "
+      "calls");
+  /* Still serving, the tuple still there. */
+  assert_int_equal(tt_read_tuples(c, "t1", "", NULL, 0), 1);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_teardown(&p, dir), 0);
+}
+
 /* The signals a process ignores, from /proc/<pid>/status. */
 static unsigned long long ignored_signals(pid_t pid) {
   char path[64], line[256];
@@ -150,6 +205,7 @@ static void test_sigpipe_ignored_without_http(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_head_refused_at_once),
+      cmocka_unit_test(test_abi_2_0_plugin),
       cmocka_unit_test(test_sigpipe_ignored_without_http),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,14 +17,19 @@ static Base__V1__BundleRunRequest__ArgumentsEntry e_org = {
 static Base__V1__BundleRunRequest__ArgumentsEntry e_user = {
     PROTOBUF_C_MESSAGE_INIT(&base__v1__bundle_run_request__arguments_entry__descriptor), "user",
     "u1"};
-static tc_bundle_arg_t *const args[] = {&e_org, &e_user};
+static Base__V1__BundleRunRequest__ArgumentsEntry e_pad = {
+    PROTOBUF_C_MESSAGE_INIT(&base__v1__bundle_run_request__arguments_entry__descriptor), "pad",
+    "p "};
+static tc_bundle_arg_t *const args[] = {&e_org, &e_pad, &e_user}; /* sorted by key */
 
 static void expect_expansion(const char *tmpl, const char *want) {
   tc_arena_t a;
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 2, &out, &why), 0);
+  size_t room = 4096;
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 4096 - strlen(want));
   assert_string_equal(out, want);
   tc_arena_free(&a);
 }
@@ -34,7 +39,8 @@ static void expect_refused(const char *tmpl) {
   tc_arena_init(&a);
   char *out = NULL;
   const char *why = NULL;
-  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 2, &out, &why), TC_EINVAL);
+  size_t room = 4096;
+  assert_int_equal(tc_bundle_expand(&a, tmpl, args, 3, &room, &out, &why), TC_EINVAL);
   assert_non_null(why);
   tc_arena_free(&a);
 }
@@ -48,11 +54,30 @@ static void test_templates(void **state) {
   expect_expansion("a:{{.nobody}}b", "a:b");
   /* Trim markers take the white space on their side. */
   expect_expansion("x  {{- .user -}}  y", "xu1y");
+  /* ... of the template's text only, never of a value's (as Go: "p u1p x"). */
+  expect_expansion("{{.pad}}{{- .user}} {{- .pad -}} x", "p u1p x");
   expect_expansion("no action {", "no action {");
   expect_refused("{{.user");
   expect_refused("{{if .user}}x{{end}}");
   expect_refused("{{.}}");
   expect_refused("{{ .us-er }}");
+}
+
+/* The run's budget of expanded text: used up exactly, then refused. */
+static void test_expansion_budget(void **state) {
+  (void)state;
+  tc_arena_t a;
+  tc_arena_init(&a);
+  char *out = NULL;
+  const char *why = NULL;
+  size_t room = 62; /* the escaped org is 30 bytes */
+  assert_int_equal(tc_bundle_expand(&a, "{{.org}}-{{.org}}", args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 1);
+  assert_int_equal(tc_bundle_expand(&a, "x", args, 3, &room, &out, &why), 0);
+  assert_int_equal(room, 0);
+  assert_int_equal(tc_bundle_expand(&a, "{{.user}}", args, 3, &room, &out, &why), TC_ETOO_LARGE);
+  assert_non_null(why);
+  tc_arena_free(&a);
 }
 
 static void expect_tuple(const char *text, const char *want) {
@@ -144,6 +169,7 @@ static void test_attributes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_templates),
+      cmocka_unit_test(test_expansion_budget),
       cmocka_unit_test(test_tuples),
       cmocka_unit_test(test_attributes),
   };

@@ -95,7 +95,13 @@ typedef struct tc_host_api_s {
    * TC_E* code (TC_EINVAL for a value that does not convert). */
   int (*any_to_json)(const uint8_t *any, size_t len, char **json);
   int (*any_from_json)(const char *json, uint8_t **any, size_t *len);
+  /* v2.1: the server's plugin ABI.  A host whose struct_size does not reach
+   * them is a 2.0 server, whose write batches end before v2.1's members. */
+  uint16_t abi_major, abi_minor;
 } tc_host_api_t;
+
+/* Size of the v2.1 host API (tc_host_check in tuplecast/support.h). */
+#define TC_HOST_API_V2_1_SIZE (offsetof(tc_host_api_t, abi_minor) + sizeof(uint16_t))
 
 /* ---- Positions ------------------------------------------------------------
  * A position in a tenant's history is a snap token: a printable string the
@@ -157,7 +163,8 @@ typedef struct tc_write_batch_s {
    * in all six columns ("" subject_relation: only a direct subject), each
    * the active value of (entity, attribute) (value ignored).  The server
    * sets them only for plugins whose table is at least
-   * TC_BACKEND_API_V2_1_SIZE. */
+   * TC_BACKEND_API_V2_1_SIZE.  A 2.0 server's batch ends before them: a
+   * 2.1 plugin refuses such a server at create() (tc_host_check). */
   const tc_tuple_t *tuple_deletes;
   size_t n_tuple_deletes;
   const tc_attr_t *attr_deletes;

@@ -2,10 +2,11 @@
  * tuplecast-support), what the backend plugins share and nothing else.
  *
  * A backend plugin needs tuplecast/backend.h (the ABI) and may link this
- * small static library for: a request arena, deep copies of the ABI's input
- * shapes into an arena, base64, malloc'd printf, strict number parsing, the
- * snap tokens of backends whose history is a sequence of revisions, and an
- * in-order delivery queue for completions.  The server links the same
+ * small static library for: the check of the host's ABI at create(), a
+ * request arena, deep copies of the ABI's input shapes into an arena,
+ * base64, malloc'd printf, strict number parsing, the snap tokens of
+ * backends whose history is a sequence of revisions, and an in-order
+ * delivery queue for completions.  The server links the same
  * library (it uses the arena, base64 and the formatting too).  Nothing here
  * calls back into the host, starts a thread or keeps global state.
  *
@@ -53,6 +54,14 @@ char *tc_arena_strdup(tc_arena_t *a, const char *s);
 void *tc_arena_memdup(tc_arena_t *a, const void *p, size_t n);
 /* Frees every block; the arena is empty again and may be reused. */
 void tc_arena_free(tc_arena_t *a);
+
+/* ---- the host ------------------------------------------------------------- */
+
+/* For create(): 0 if host is a server of this header's plugin ABI (2.1) or
+ * later; else TC_EPLUGIN and a malloc'd message in *errmsg naming plugin.  A
+ * 2.0 server's write batches end before v2.1's members, so a plugin built
+ * against this header must not run under one. */
+int tc_host_check(const tc_host_api_t *host, const char *plugin, char **errmsg);
 
 /* ---- deep copies of the ABI's shapes into an arena ----------------------- */
 
