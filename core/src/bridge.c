@@ -39,13 +39,13 @@ int tc_bridge_init(tc_bridge_t *b, uv_loop_t *loop) {
     return rc;
   }
   b->async.data = b;
-  b->host.struct_size = sizeof b->host;
-  b->host.abi_major = TC_BACKEND_ABI_MAJOR;
-  b->host.abi_minor = TC_BACKEND_ABI_MINOR;
-  b->host.loop = loop;
-  b->host.post = host_post;
-  b->host.log = tc_log;
-  b->host.now_ms = now_ms;
+  b->host = (tc_host_api_t){.struct_size = sizeof b->host,
+                            .abi_major = TC_BACKEND_ABI_MAJOR,
+                            .abi_minor = TC_BACKEND_ABI_MINOR,
+                            .loop = loop,
+                            .post = host_post,
+                            .log = tc_log,
+                            .now_ms = now_ms};
   return 0;
 }
 

@@ -67,6 +67,26 @@ static void set_switch(const char *path, int on) {
   }
 }
 
+/* The server on the example engine from the plugin directory plugins (uri:
+ * the plugin's, or NULL), gRPC only, with the example schema on t1; a
+ * client of it. */
+static tc_client_t *start_example(tc_proc_t *p, const char *plugins, const char *uri) {
+  const char *args[] = {"--grpc-port",
+                        "0",
+                        "--http-enabled=false",
+                        "--database-engine",
+                        "example",
+                        "--database-backend-dir",
+                        plugins,
+                        uri ? "--database-uri" : NULL,
+                        uri,
+                        NULL};
+  assert_int_equal(tc_proc_start(p, args), 0);
+  tc_client_t *c = tc_client_new(p->target);
+  tt_write_schema(c, "t1", NULL);
+  return c;
+}
+
 static void test_head_refused_at_once(void **state) {
   (void)state;
   const char *plugins = getenv("TUPLECAST_FAULTY_DIR");
@@ -75,19 +95,7 @@ static void test_head_refused_at_once(void **state) {
   char sw[512];
   snprintf(sw, sizeof sw, "%s/head-refuses", dir);
   tc_proc_t p;
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-enabled=false",
-                        "--database-engine",
-                        "example",
-                        "--database-backend-dir",
-                        plugins,
-                        "--database-uri",
-                        sw,
-                        NULL};
-  assert_int_equal(tc_proc_start(&p, args), 0);
-  tc_client_t *c = tc_client_new(p.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = start_example(&p, plugins, sw);
   char *t0 = write_member(c, "u0");
 
   /* The Watch that starts the feed gets the backend's own error at once,
@@ -117,17 +125,7 @@ static void test_abi_2_0_plugin(void **state) {
   assert_non_null(plugins);
   char *dir = tc_temp_dir();
   tc_proc_t p;
-  const char *args[] = {"--grpc-port",
-                        "0",
-                        "--http-enabled=false",
-                        "--database-engine",
-                        "example",
-                        "--database-backend-dir",
-                        plugins,
-                        NULL};
-  assert_int_equal(tc_proc_start(&p, args), 0);
-  tc_client_t *c = tc_client_new(p.target);
-  tt_write_schema(c, "t1", NULL);
+  tc_client_t *c = start_example(&p, plugins, NULL);
   free(write_member(c, "u1"));
 
   static char *rw[] = {"organization:o1#member@user:u1"};
