@@ -38,9 +38,11 @@ void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, co
   const char *path = call->method ? call->method->path : "";
   int level = strncmp(path, "/grpc.health.", 13) == 0 ? TC_LOG_DEBUG : TC_LOG_INFO;
   if (!tc_log_enabled(level)) return;
+  /* "/base.v1.Data/Write": the service between the two slashes. */
   const char *slash = strrchr(path, '/');
+  int service_len = slash && slash > path ? (int)(slash - path - 1) : 0;
   char service[128];
-  snprintf(service, sizeof service, "%.*s", slash ? (int)(slash - path - 1) : 0, path + 1);
+  snprintf(service, sizeof service, "%.*s", service_len, service_len ? path + 1 : "");
   int code = tc_err_grpc_status(status);
   char ms[32];
   uint64_t took = call->started_ns ? uv_hrtime() - call->started_ns : 0;
