@@ -146,6 +146,29 @@ static void two_nodes(tc_proc_t *a, tc_proc_t *b, tc_client_t **ca, tc_client_t 
   *cb = tc_client_new(b->target);
 }
 
+/* The last lines of a node's log on stderr: what a failure needs to be read
+ * (the log is pulled in first; nothing matches the needle). */
+static void dump_log(tc_proc_t *p, const char *name) {
+  tc_proc_wait_log(p, p->log_len, "\x01", 200);
+  size_t tail = p->log_len > 16384 ? p->log_len - 16384 : 0;
+  fprintf(stderr, "----- node %s, the end of its log -----\n%.*s\n", name, (int)(p->log_len - tail),
+          p->log + tail);
+}
+
+/* expect_id, with both nodes' logs on stderr when it fails. */
+static void expect_id_on(tc_stream_t *s, const char *want, tc_proc_t *a, tc_proc_t *b) {
+  char *got = next_id(s, NULL);
+  if (got && !strcmp(got, want)) {
+    free(got);
+    return;
+  }
+  dump_log(a, "A");
+  dump_log(b, "B");
+  const char *details = NULL;
+  fail_msg("expected %s, got %s (stream status %d %s)", want, got ? got : "no message",
+           tc_stream_status(s, &details), details ? details : "");
+}
+
 static void test_cross_node(void **state) {
   (void)state;
   tc_proc_t a, b;
@@ -162,7 +185,7 @@ static void test_cross_node(void **state) {
     snprintf(id, sizeof id, "x%d", i);
     free(write_id(ca, id));
     int64_t acked = now_us();
-    expect_id(s, id);
+    expect_id_on(s, id, &a, &b);
     lat[i] = now_us() - acked;
   }
   qsort(lat, N, sizeof lat[0], cmp_i64);
