@@ -38,9 +38,7 @@ void tc__pg_op_free(tc__pg_op_t *op) {
 /* ---- per-tenant queues ---------------------------------------------------- */
 
 static size_t hash_str(const char *s) {
-  size_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h % QUEUE_BUCKETS;
+  return (size_t)(tc_hash(TC_HASH_INIT, s, strlen(s)) % QUEUE_BUCKETS);
 }
 
 static tc__pg_queue_t *queue_get(tc_backend_t *b, const char *tenant) {

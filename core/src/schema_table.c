@@ -5,16 +5,12 @@
 #include <string.h>
 
 #include "schema_ast.h"
+#include "tuplecast/support.h"
 
-/* FNV-1a over "name" or "name#member", the key Permify uses. */
+/* The hash of "name" or "name#member", the key Permify uses. */
 static uint64_t hash_key(const char *name, const char *member) {
-  uint64_t h = 1469598103934665603u;
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211u;
-  if (member != NULL) {
-    h = (h ^ '#') * 1099511628211u;
-    for (const unsigned char *p = (const unsigned char *)member; *p; p++)
-      h = (h ^ *p) * 1099511628211u;
-  }
+  uint64_t h = tc_hash(TC_HASH_INIT, name, strlen(name));
+  if (member != NULL) h = tc_hash(tc_hash(h, "#", 1), member, strlen(member));
   return h;
 }
 

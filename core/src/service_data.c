@@ -20,14 +20,10 @@ typedef struct {
   tc_attr_filter_t af;
 } write_op_t;
 
-/* FNV-1a over the fields, each ended by its NUL so ("ab","c") != ("a","bc"). */
+/* The fields' hash, each with its NUL so ("ab","c") != ("a","bc"). */
 static uint64_t hash_fields(const char *const *f, int n) {
-  uint64_t h = 14695981039346656037u;
-  for (int i = 0; i < n; i++)
-    for (const unsigned char *p = (const unsigned char *)f[i];; p++) {
-      h = (h ^ *p) * 1099511628211u;
-      if (!*p) break;
-    }
+  uint64_t h = TC_HASH_INIT;
+  for (int i = 0; i < n; i++) h = tc_hash(h, f[i], strlen(f[i]) + 1);
   return h;
 }
 

@@ -73,6 +73,15 @@ int tc_copy_attr_filter(tc_arena_t *a, tc_attr_filter_t *dst, const tc_attr_filt
 /* The batch with its filters (NULL stays NULL), tuples and attributes. */
 int tc_copy_write_batch(tc_arena_t *a, tc_write_batch_t *dst, const tc_write_batch_t *src);
 
+/* ---- hashing -------------------------------------------------------------- */
+
+/* FNV-1a: h extended by the n bytes of data; start from TC_HASH_INIT and
+ * chain calls to hash several pieces.  The one hash of the in-memory tables
+ * (core's and the plugins').  It is not keyed: a table fed by clients can be
+ * driven to its worst case by chosen keys, and a keyed hash belongs here. */
+#define TC_HASH_INIT 14695981039346656037u
+uint64_t tc_hash(uint64_t h, const void *data, size_t n);
+
 /* ---- text ----------------------------------------------------------------- */
 
 /* printf into a fresh malloc'd string (vasprintf is not in POSIX); NULL on
