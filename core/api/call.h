@@ -81,7 +81,8 @@ const tc_method_t *tc_method_at(size_t i);
 
 /* The call's request line at info (method, tenant, status, duration, peer;
  * gRPC health checks at debug), from the transport's done(): protocol is
- * "grpc" or "http", status and message as done() got them. */
+ * "grpc" or "http", status and message as done() got them.  Also counts the
+ * call for /metrics (metrics.h), whatever the log level. */
 void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, const char *message);
 
 /* Sets call->errmsg (printf-style) and returns code, for `return tc_call_error(...)`. */

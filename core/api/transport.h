@@ -64,6 +64,9 @@ typedef struct tc_transport_s {
   void (*reload_tls)(void *inst);
   /* After the loop ended. */
   void (*free)(void *inst);
+  /* Optional (NULL: not reported): client connections open right now, for
+   * /metrics. */
+  size_t (*connections)(void *inst);
 } tc_transport_t;
 
 #endif

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "format.h"
 #include "log.h"
+#include "metrics_record.h"
 
 int tc_call_error(tc_call_t *call, int code, const char *fmt, ...) {
   free(call->errmsg);
@@ -34,7 +35,10 @@ static const char *tenant_of(const ProtobufCMessage *req) {
   return s && *s ? s : NULL;
 }
 
+const char *tc__call_code_name(int code) { return code_names[code >= 0 && code <= 16 ? code : 2]; }
+
 void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, const char *message) {
+  tc__metrics_call_end(call, protocol, status);
   const char *path = call->method ? call->method->path : "";
   int level = strncmp(path, "/grpc.health.", 13) == 0 ? TC_LOG_DEBUG : TC_LOG_INFO;
   if (!tc_log_enabled(level)) return;
@@ -55,7 +59,7 @@ void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, co
        call->method && call->method->server_streaming ? "server_stream" : "unary", 0},
       {"tenant_id", TC_LOG_STR, tenant_of(call->request), 0},
       {"peer.address", TC_LOG_STR, call->peer[0] ? call->peer : NULL, 0},
-      {"grpc.code", TC_LOG_STR, code_names[code >= 0 && code <= 16 ? code : 2], 0},
+      {"grpc.code", TC_LOG_STR, tc__call_code_name(code), 0},
       {"grpc.error", TC_LOG_STR, status < 0 ? message : NULL, 0},
       {"grpc.time_ms", TC_LOG_STR, ms, 0},
   };

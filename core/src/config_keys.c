@@ -60,6 +60,8 @@ static const tc__config_key_t keys[] = {
   K("server.grpc.tls.cert", "grpc-tls-cert-path", "GRPC_TLS_CERT_PATH", STR, AT(grpc_tls_cert), ""),
   K("server.grpc.tls.key", "grpc-tls-key-path", "GRPC_TLS_KEY_PATH", STR, AT(grpc_tls_key), ""),
 
+  K("metrics.port", "metrics-port", "METRICS_PORT", PORT, AT(metrics_port), "0", .ours = true),
+
   K("logger.level", "log-level", "LOG_LEVEL", LEVEL, AT(log_level), "info"),
   K("logger.output", "log-output", "LOG_OUTPUT", STR, AT(log_output), "text", .choices = OUTPUTS),
   K("logger.enabled", "log-enabled", "LOG_ENABLED", BOOL, NOWHERE, "false"),

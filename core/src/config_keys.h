@@ -63,7 +63,7 @@ typedef union tc__config_value_u {
 } tc__config_value_t;
 
 /* The table's length, checked against it at compile time. */
-#define TC__CONFIG_NKEYS 100
+#define TC__CONFIG_NKEYS 101
 extern const tc__config_key_t *const tc__config_keys;
 
 /* Index of the key with that YAML path / flag name; TC__CONFIG_NKEYS if none. */

@@ -7,6 +7,7 @@
 #include "base/v1/service.pb-c.h"
 #include "call.h"
 #include "gate.h"
+#include "metrics_record.h"
 #include "service.h"
 #include "watch.h"
 
@@ -60,6 +61,12 @@ int tc_call_start(tc_call_t *call) {
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (call->method == &methods[i]) return tc_gate_admit(call);
   return tc__call_handle(call);
+}
+
+int tc__method_index(const tc_method_t *m) {
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (m == &methods[i]) return (int)i;
+  return -1;
 }
 
 const tc_method_t *tc_method_at(size_t i) {

@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "format.h"
 #include "log.h"
+#include "metrics_record.h"
 #include "error.h"
 #include "service.h"
 #include "tenant.h"
@@ -18,6 +19,7 @@
 /* A position (snap token) shared by the ring and the streams' queues. */
 typedef struct {
   size_t refs;
+  uint64_t learned_ns; /* a ring entry's: its feed's wake-up (metrics: watch lag); else 0 */
   char text[];
 } tok_t;
 
@@ -26,6 +28,7 @@ static tok_t *tok_new(const char *text) {
   tok_t *t = malloc(sizeof *t + len);
   if (!t) return NULL;
   t->refs = 1;
+  t->learned_ns = 0;
   memcpy(t->text, text, len);
   return t;
 }
@@ -61,6 +64,9 @@ struct tc_feed_s {
   int reading; /* a backend read is in flight */
   int dirty;   /* woken while reading: read again */
   int pins;    /* feed code is walking its streams: do not free it yet */
+  /* uv_hrtime() of the first wake-up no read has served yet, and of the one
+   * the current read serves (metrics: watch lag); 0: none. */
+  uint64_t wake_ns, read_wake_ns;
   /* Positions are backend tokens; entries are numbered in feed order.  The
    * ring holds every transaction after position `base` (number base_seq);
    * the feed is at its last entry (feed_last, feed_last_seq). */
@@ -156,6 +162,7 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
   tc_call_t *call = s->call;
   s->call = NULL;
   call->handler = NULL;
+  tc__metrics_watch_ended(status, s->srv->stopping);
   call->done(call, status, status ? (msg ? msg : "watch stream ended") : NULL, NULL);
   free(msg);
   stream_unref(s);
@@ -237,6 +244,7 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       rc = queue_push(s, token);
       if (rc == 0) rc = s->call->send(s->call, &resp.base);
       if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
+      if (rc == 0 && !checkpoint && token->learned_ns) tc__metrics_watch_lag(token->learned_ns);
     }
   }
   if (pass != changes) free(pass);
@@ -354,6 +362,7 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
   }
   f->ring_len++;
   e->seq = f->base_seq + f->ring_len;
+  e->token->learned_ns = f->read_wake_ns ? f->read_wake_ns : uv_hrtime();
   for (stream_t *s = f->streams, *next; s; s = next) {
     next = s->next;
     /* A failed send ended the stream, which may be gone now. */
@@ -374,6 +383,7 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
                             const char *last) {
   tc_feed_t *f = arg;
   f->reading = 0;
+  tc__metrics_feed_read(0, status == 0 ? n : 0);
   if (f->srv->stopping) return;
   f->pins++;
   if (status == 0) status = for_each_transaction(changes, n, feed_push, f);
@@ -399,6 +409,10 @@ static void feed_read(tc_feed_t *f) {
     return;
   }
   f->reading = 1;
+  if (f->wake_ns) { /* a read past READ_LIMIT serves the same wake-up */
+    f->read_wake_ns = f->wake_ns;
+    f->wake_ns = 0;
+  }
   tc_server_t *srv = f->srv;
   int rc = srv->api->read_changes(srv->backend, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT,
                                   on_feed_changes, f);
@@ -463,6 +477,7 @@ static int feed_get(tc_server_t *srv, const char *tenant_id, tc_feed_t **out) {
 
 void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
   tc_feed_t *f = feed_find(srv, tenant_id);
+  if (f && !f->wake_ns) f->wake_ns = uv_hrtime();
   if (f) feed_read(f);
 }
 
@@ -489,6 +504,7 @@ static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t
                        const char *last) {
   stream_t *s = arg;
   s->reading = 0;
+  tc__metrics_feed_read(1, status == 0 ? n : 0);
   if (op_done(s)) return;
   if (status == TC_EOUT_OF_RANGE) {
     stream_end(s, TC_EOUT_OF_RANGE,
@@ -700,6 +716,7 @@ int tc_watch_rpc(tc_call_t *call) {
     free(s);
     return rc;
   }
+  tc__metrics_watch_started();
   return 0;
 }
 

@@ -32,6 +32,7 @@
 #include <grpc/support/alloc.h>
 
 #include "error.h"
+#include "metrics.h"
 #include "tuplecast/support.h" /* tc_format */
 #include "grpc_codec.h"
 #include "grpc_internal.h"
@@ -236,6 +237,7 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   c->queue_tail = m;
   pthread_mutex_unlock(&c->lock);
   call->pending++;
+  tc_metrics_stream_sent("grpc", m->len);
   pump(c);
   return 0;
 }

@@ -61,6 +61,11 @@ int tc__grpc_conn_room(tc_grpc_server_t *s) {
   return s->n_owned + s->n_handshaking + s->n_relays < s->max_conns;
 }
 
+size_t tc_grpc_connections(tc_grpc_server_t *s) {
+  sweep(s);
+  return (size_t)(s->n_owned + s->n_handshaking + s->n_relays);
+}
+
 void tc__grpc_handshake_begin(tc_grpc_server_t *s) { s->n_handshaking++; }
 
 void tc__grpc_relay_begin(tc_grpc_server_t *s) { s->n_relays++; }

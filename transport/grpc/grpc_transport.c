@@ -68,6 +68,11 @@ static void grpc_reload_tls(void *inst) {
   tc_tls_ctx_reload_logged(((grpc_transport_t *)inst)->tls);
 }
 
+static size_t grpc_connections(void *inst) {
+  grpc_transport_t *t = inst;
+  return t->server ? tc_grpc_connections(t->server) : 0;
+}
+
 static void grpc_free(void *inst) {
   if (inst) tc_tls_ctx_free(((grpc_transport_t *)inst)->tls);
   free(inst);
@@ -78,4 +83,5 @@ const tc_transport_t tc_grpc_transport = {.name = "grpc",
                                           .start = grpc_start,
                                           .stop = grpc_stop,
                                           .reload_tls = grpc_reload_tls,
-                                          .free = grpc_free};
+                                          .free = grpc_free,
+                                          .connections = grpc_connections};

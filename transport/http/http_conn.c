@@ -227,16 +227,20 @@ static const char *reason(int status) {
 
 /* A whole response; extra: header lines ("Name: v\r\n") or NULL. */
 void tc__http_respond(tc__http_conn_t *c, int status, const char *body, const char *extra) {
-  size_t blen = body ? strlen(body) : 0;
+  tc__http_respond_typed(c, status, "application/json", body, body ? strlen(body) : 0, extra);
+}
+
+void tc__http_respond_typed(tc__http_conn_t *c, int status, const char *type, const char *body,
+                            size_t blen, const char *extra) {
   char *head;
   if (status == 204)
     head = tc_format("HTTP/1.1 204 No Content\r\n%s%s\r\n", c->cors ? c->cors : "",
                      c->keep_alive ? "" : "Connection: close\r\n");
   else
     head = tc_format(
-        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
         "%s%s%s\r\n",
-        status, reason(status), blen, c->cors ? c->cors : "", extra ? extra : "",
+        status, reason(status), type, blen, c->cors ? c->cors : "", extra ? extra : "",
         c->keep_alive ? "" : "Connection: close\r\n");
   if (!head) {
     tc__http_conn_close(c);
@@ -525,7 +529,7 @@ int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t 
   s->opts = *opts;
   if (opts->max_header_bytes) http_parser_set_max_header_size((uint32_t)opts->max_header_bytes);
   s->listener.data = s;
-  s->listener.name = "http";
+  s->listener.name = opts->metrics == TC_HTTP_METRICS_ONLY ? "metrics" : "http";
   s->listener.on_accept = on_accept;
   s->listener.on_close = on_listener_closed;
   int rc = tc_listener_open(&s->listener, loop, opts->host, opts->port, bound_port, errmsg);
@@ -539,6 +543,8 @@ int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t 
   *out = s;
   return 0;
 }
+
+size_t tc_http_connections(const tc_http_server_t *s) { return s->n_conns; }
 
 void tc_http_stop(tc_http_server_t *s, void (*cb)(void *arg), void *arg) {
   s->stopping = 1;

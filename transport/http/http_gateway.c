@@ -20,6 +20,7 @@
 #include "tuplecast/support.h" /* tc_format */
 #include "http_internal.h"
 #include "listener.h"
+#include "metrics.h"
 #include "pbjson.h"
 
 struct tc__http_call_s {
@@ -251,6 +252,17 @@ static void route_call(tc__http_conn_t *c, const tc__http_route_t *r, char *para
   start_call(c, m, msg);
 }
 
+/* GET /metrics: the exposition, unauthenticated like /healthz (docs/security.md). */
+static void respond_metrics(tc__http_conn_t *c) {
+  size_t len = 0;
+  char *text = tc_metrics_render(c->srv->opts.server, &len);
+  if (text)
+    tc__http_respond_typed(c, 200, TC_METRICS_CONTENT_TYPE, text, len, NULL);
+  else
+    respond_status(c, 13, "out of memory");
+  free(text);
+}
+
 void tc__http_dispatch(tc__http_conn_t *c) {
   c->busy = 1;
   uv_timer_stop(&c->timer);
@@ -282,7 +294,13 @@ void tc__http_dispatch(tc__http_conn_t *c) {
   const char *pname = NULL;
   size_t pname_len = 0, plen = 0;
   int rc;
-  if (preflight)
+  int get = method == HTTP_GET || method == HTTP_HEAD;
+  enum tc_http_metrics metrics = c->srv->opts.metrics;
+  if (metrics != TC_HTTP_METRICS_OFF && get && strcmp(path, "/metrics") == 0)
+    respond_metrics(c);
+  else if (metrics == TC_HTTP_METRICS_ONLY)
+    respond_status(c, 5, "Not Found");
+  else if (preflight)
     tc__http_respond(c, 204, NULL, NULL);
   else if ((method == HTTP_GET || method == HTTP_HEAD) && strcmp(path, "/healthz") == 0)
     tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);

@@ -84,6 +84,9 @@ void tc__http_conn_close(tc__http_conn_t *c);
 void tc__http_check_stopped(tc_http_server_t *s);
 /* A whole response; extra: header lines ("Name: v\r\n") or NULL. */
 void tc__http_respond(tc__http_conn_t *c, int status, const char *body, const char *extra);
+/* The same with its Content-Type and a body of blen bytes. */
+void tc__http_respond_typed(tc__http_conn_t *c, int status, const char *type, const char *body,
+                            size_t blen, const char *extra);
 /* A stream's status line and headers. */
 int tc__http_stream_open(tc__http_conn_t *c);
 /* One NDJSON line (text, malloc'd, consumed; NULL: out of memory). */

@@ -23,6 +23,10 @@
 
 typedef struct tc_tls_ctx_s tc_tls_ctx_t; /* tls_context.h */
 
+/* GET /metrics (core/api/metrics.h): not served; served beside the API; or
+ * the only thing served (the metrics.port listener: everything else 404). */
+enum tc_http_metrics { TC_HTTP_METRICS_OFF, TC_HTTP_METRICS_TOO, TC_HTTP_METRICS_ONLY };
+
 typedef struct tc_http_opts_s {
   const char *host;
   int port; /* server.host ("" = 0.0.0.0), server.http.port; 0 = any */
@@ -38,6 +42,7 @@ typedef struct tc_http_opts_s {
   int header_timeout_ms;   /* 0: 10 s; to read a request (head and body), and idle
                                keep-alive; never while a response or stream is written */
   tc_tls_ctx_t *tls;       /* NULL: plaintext; else HTTPS with it (borrowed, may be reloaded) */
+  enum tc_http_metrics metrics;
 } tc_http_opts_t;
 
 typedef struct tc_http_server_s tc_http_server_t;
@@ -56,5 +61,8 @@ int tc_http_start(uv_loop_t *loop, const tc_http_opts_t *opts, tc_http_server_t 
  * for every handler that still owes done(), frees everything; cb(arg) runs on
  * a later loop turn. */
 void tc_http_stop(tc_http_server_t *s, void (*cb)(void *arg), void *arg);
+
+/* Loop thread: connections open right now (/metrics). */
+size_t tc_http_connections(const tc_http_server_t *s);
 
 #endif

@@ -1,5 +1,7 @@
 /* tc_http_transport: the HTTP/JSON gateway (http_server.h) behind the
- * transport interface, configured from the server.http.* keys. */
+ * transport interface, configured from the server.http.* keys; with
+ * metrics.port set, a second, plaintext listener on that port that serves
+ * GET /metrics only (and the HTTP port then does not serve it). */
 #include "http_transport.h"
 
 #include <stdlib.h>
@@ -7,12 +9,19 @@
 
 #include "http_server.h"
 #include "tls_context.h"
+#include "log.h"
 #include "tuplecast/errors.h"
+
+/* The metrics listener's connections: scrapers, a handful. */
+#define METRICS_MAX_CONNECTIONS 8
 
 typedef struct http_transport_s {
   const tc_config_t *cfg;
   tc_tls_ctx_t *tls;        /* NULL when server.http.tls is off */
   tc_http_server_t *server; /* while serving */
+  tc_http_server_t *metrics; /* metrics.port's listener, while serving */
+  void (*stop_cb)(void *arg);
+  void *stop_arg;
 } http_transport_t;
 
 static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *plan,
@@ -21,6 +30,11 @@ static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
   *plan = (tc_transport_plan_t){.enabled = 0};
   if (cfg->http_header_timeout_ms <= 0) {
     *errmsg = strdup("server.http.header_timeout: must be longer than 0s");
+    return TC_ECONFIG;
+  }
+  if (!cfg->http_enabled && cfg->metrics_port) {
+    *errmsg = strdup("metrics.port: the metrics listener is part of the HTTP transport; set "
+                     "server.http.enabled to true, or leave metrics.port at 0");
     return TC_ECONFIG;
   }
   if (!cfg->http_enabled) return 0;
@@ -55,16 +69,43 @@ static int http_start(void *inst, const tc_transport_env_t *env, int *port, char
       .header_timeout_ms = (int)cfg->http_header_timeout_ms,
       .max_connections = (size_t)env->max_connections,
       .tls = t->tls,
+      .metrics = cfg->metrics_port ? TC_HTTP_METRICS_OFF : TC_HTTP_METRICS_TOO,
   };
-  return tc_http_start(env->loop, &opts, &t->server, port, errmsg);
+  int rc = tc_http_start(env->loop, &opts, &t->server, port, errmsg);
+  if (rc != 0 || !cfg->metrics_port) return rc;
+  opts.port = cfg->metrics_port;
+  opts.tls = NULL;
+  opts.max_connections = METRICS_MAX_CONNECTIONS;
+  opts.metrics = TC_HTTP_METRICS_ONLY;
+  int mport = 0;
+  if ((rc = tc_http_start(env->loop, &opts, &t->metrics, &mport, errmsg)) == 0)
+    tc_log(TC_LOG_INFO, "metrics listening on port %d", mport);
+  return rc;
+}
+
+static size_t http_connections(void *inst) {
+  http_transport_t *t = inst;
+  return t->server ? tc_http_connections(t->server) : 0;
+}
+
+/* The API listener has stopped: now the metrics one, if any. */
+static void on_api_stopped(void *arg) {
+  http_transport_t *t = arg;
+  t->server = NULL; /* freed by its stop */
+  if (t->metrics)
+    tc_http_stop(t->metrics, t->stop_cb, t->stop_arg);
+  else
+    t->stop_cb(t->stop_arg);
 }
 
 static void http_stop(void *inst, void (*cb)(void *arg), void *arg) {
-  http_transport_t *t = inst; /* t->server is freed by the stop: stop() runs once */
+  http_transport_t *t = inst; /* the servers are freed by the stop: stop() runs once */
+  t->stop_cb = cb;
+  t->stop_arg = arg;
   if (t->server)
-    tc_http_stop(t->server, cb, arg);
+    tc_http_stop(t->server, on_api_stopped, t);
   else
-    cb(arg);
+    on_api_stopped(t);
 }
 
 static void http_reload_tls(void *inst) {
@@ -81,4 +122,5 @@ const tc_transport_t tc_http_transport = {.name = "http",
                                           .start = http_start,
                                           .stop = http_stop,
                                           .reload_tls = http_reload_tls,
-                                          .free = http_free};
+                                          .free = http_free,
+                                          .connections = http_connections};

@@ -39,7 +39,7 @@ extern "C" {
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
 #define TC_BACKEND_ABI_MAJOR 2
-#define TC_BACKEND_ABI_MINOR 1
+#define TC_BACKEND_ABI_MINOR 2
 #define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
@@ -240,6 +240,23 @@ typedef void (*tc_bundle_cb)(void *arg, int status, const uint8_t *payload, size
 
 typedef struct tc_backend_s tc_backend_t; /* opaque, backend-owned */
 
+/* v2.2: what a backend may report through metrics() for the server's
+ * Prometheus endpoint.  Each value carries one label, whose meaning is fixed
+ * by the metric; the server keeps at most a few distinct labels per metric
+ * and folds the rest into "other", so labels must come from a small set.
+ * The server ignores metric numbers it does not know. */
+enum tc_backend_metric {
+  TC_BACKEND_METRIC_POOL_OPEN = 1, /* gauge, label: pool name; connections (or workers) up */
+  TC_BACKEND_METRIC_POOL_IN_USE,   /* gauge, label: pool name; of those, running an operation */
+  TC_BACKEND_METRIC_POOL_WAITING,  /* gauge, label: pool name; operations queued for one */
+  TC_BACKEND_METRIC_RECONNECTS,    /* counter, label: pool name; connections made again after
+                                      a loss or a failed attempt */
+  TC_BACKEND_METRIC_RETRIES,       /* counter, label: SQLSTATE (5 characters); statements run
+                                      again after that error */
+};
+/* Called by the backend, synchronously, once per (metric, label). */
+typedef void (*tc_backend_metric_fn)(void *arg, int metric, const char *label, uint64_t value);
+
 typedef struct tc_backend_stats_s {
   uint64_t writes, reads, change_reads;
   /* Transactions read_changes returned with a known commit time, and their
@@ -328,6 +345,12 @@ typedef struct tc_backend_api_s {
                      void *arg);
   int (*bundle_delete)(tc_backend_t *b, const char *tenant_id, const char *name, tc_status_cb cb,
                        void *arg);
+
+  /* v2.2, optional (NULL, or a table shorter than TC_BACKEND_API_V2_2_SIZE:
+   * nothing to report).  Loop thread, synchronous, cheap (it runs on every
+   * scrape): calls emit for each current value (enum tc_backend_metric);
+   * counters only ever grow. */
+  void (*metrics)(tc_backend_t *b, tc_backend_metric_fn emit, void *arg);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
@@ -336,6 +359,9 @@ typedef struct tc_backend_api_s {
  * bundle calls (the server answers the Bundle service UNIMPLEMENTED). */
 #define TC_BACKEND_API_V2_1_SIZE \
   (offsetof(tc_backend_api_t, bundle_delete) + sizeof(void (*)(void)))
+
+/* Size of the v2.2 table: metrics() lies within it. */
+#define TC_BACKEND_API_V2_2_SIZE (offsetof(tc_backend_api_t, metrics) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 
