@@ -157,7 +157,8 @@ struct tc_backend_s {
   uint64_t row_id;      /* the last row id given out */
   uint64_t retain;      /* revisions the change log keeps; 0 = all */
   tc_backend_stats_t stats;
-  int closing; /* destroy() was called: calls are refused */
+  size_t queued; /* operations posted, not yet run (metrics) */
+  int closing;   /* destroy() was called: calls are refused */
   void (*destroy_cb)(void *arg);
   void *destroy_arg;
 };
@@ -454,6 +455,7 @@ static void op_free(op_t *op) {
 /* Runs on the loop thread, a later turn than the call that queued it. */
 static void op_run(tc_completion_t *c) {
   op_t *op = (op_t *)c;
+  op->b->queued--;
   op->run(op);
   op_free(op);
 }
@@ -485,6 +487,7 @@ static int op_submit(tc_backend_t *b, op_t *op) {
     op_free(op);
     return TC_ENOMEM;
   }
+  b->queued++;
   b->host->post(b->host, &op->c);
   return 0;
 }
@@ -956,6 +959,16 @@ static int read_changes(tc_backend_t *b, const char *tenant_id, const char *afte
 /* Loop thread, like every call here. */
 static void stats(tc_backend_t *b, tc_backend_stats_t *out) { *out = b->stats; }
 
+/* v2.2, optional: what /metrics shows of a backend.  The example has no
+ * connections; it reports itself as a pool of one named "memory", in use
+ * never (nothing runs between loop turns), with its posted operations
+ * waiting. */
+static void metrics(tc_backend_t *b, tc_backend_metric_fn emit, void *arg) {
+  emit(arg, TC_BACKEND_METRIC_POOL_OPEN, "memory", 1);
+  emit(arg, TC_BACKEND_METRIC_POOL_IN_USE, "memory", 0);
+  emit(arg, TC_BACKEND_METRIC_POOL_WAITING, "memory", b->queued);
+}
+
 static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 
 /* ---- create and destroy ------------------------------------------------------- */
@@ -1045,6 +1058,7 @@ static const tc_backend_api_t api = {
     .bundle_write = bundle_write,
     .bundle_read = bundle_read,
     .bundle_delete = bundle_delete,
+    .metrics = metrics,
 };
 
 /* The one exported symbol (the build hides everything else). */

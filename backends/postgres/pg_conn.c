@@ -40,6 +40,7 @@ struct home_s {
   void (*log)(int level, const char *fmt, ...);
   unsigned handles;
   int closing;
+  uint64_t reconnects; /* links ready again after a failure (metrics) */
   void (*finish)(home_t *h);
 };
 
@@ -234,6 +235,7 @@ static void link_ready(link_t *l) {
   uv_timer_stop(&l->timer);
   l->state = LINK_READY;
   l->backoff_ms = BACKOFF_MIN_MS;
+  if (l->failing) l->home->reconnects++;
   say(l->home, l->failing ? TC_LOG_INFO : TC_LOG_DEBUG, "%s: %s", l->label,
       l->failing ? "connected again" : "connected");
   l->failing = 0;
@@ -795,6 +797,18 @@ int tc__pg_pool_submit(tc__pg_pool_t *p, const tc__pg_stmt_t *stmts, size_t n, t
 }
 
 size_t tc__pg_pool_pending(const tc__pg_pool_t *p) { return p->pending; }
+
+void tc__pg_pool_stats(const tc__pg_pool_t *p, tc__pg_pool_stats_t *out) {
+  *out = (tc__pg_pool_stats_t){.reconnects = p->home.reconnects};
+  size_t inflight = 0;
+  for (int i = 0; i < p->size; i++) {
+    const conn_t *c = &p->conns[i];
+    out->ready += c->link.state == LINK_READY;
+    out->busy += c->inflight > 0;
+    inflight += (size_t)c->inflight;
+  }
+  out->waiting = p->pending - inflight;
+}
 
 void tc__pg_pool_close(tc__pg_pool_t *p, void (*done)(void *arg), void *arg) {
   if (!p || p->home.closing) return;

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct tc__pg_pool_s tc__pg_pool_t;
@@ -64,6 +65,15 @@ int tc__pg_pool_submit(tc__pg_pool_t *p, const tc__pg_stmt_t *stmts, size_t n, t
                        void *arg);
 /* Units queued or in flight right now. */
 size_t tc__pg_pool_pending(const tc__pg_pool_t *p);
+
+/* A pool right now, for the server's /metrics. */
+typedef struct tc__pg_pool_stats_s {
+  unsigned ready;      /* connections up and serving */
+  unsigned busy;       /* of those, with units in flight */
+  size_t waiting;      /* units queued for a connection */
+  uint64_t reconnects; /* connections made again after a loss or a failed attempt */
+} tc__pg_pool_stats_t;
+void tc__pg_pool_stats(const tc__pg_pool_t *p, tc__pg_pool_stats_t *out);
 /* Lets in-flight units finish (their callbacks run), fails queued ones with
  * TC_EUNAVAILABLE, closes every connection, then calls done(arg). */
 void tc__pg_pool_close(tc__pg_pool_t *p, void (*done)(void *arg), void *arg);

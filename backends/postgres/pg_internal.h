@@ -25,6 +25,9 @@
 /* expired_tx_id of an active row (Permify's ActiveRecordTxnID). */
 #define TC_PG_ACTIVE_TX "'9223372036854775807'::xid8"
 
+/* Distinct SQLSTATEs counted apart in the retry metric. */
+#define TC_PG_RETRY_STATES 7
+
 typedef struct tc__pg_gc_s tc__pg_gc_t;
 typedef struct tc__pg_queue_s tc__pg_queue_t;
 
@@ -51,6 +54,11 @@ struct tc_backend_s {
   tc__pg_gc_t *gc;
   tc__pg_feed_ctx_t feed;
   tc_backend_stats_t stats;
+  /* Retries by SQLSTATE (metrics): the first few states seen, then "other". */
+  struct {
+    char state[6];
+    uint64_t n;
+  } retried[TC_PG_RETRY_STATES + 1];
   /* per-tenant FIFOs of operations: a chained hash by tenant id */
   tc__pg_queue_t **queues;
   size_t nops; /* operations not yet answered */

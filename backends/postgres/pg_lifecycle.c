@@ -17,6 +17,25 @@
 
 static void stats(tc_backend_t *b, tc_backend_stats_t *out) { *out = b->stats; }
 
+/* The pools, and retries by SQLSTATE, for the server's /metrics. */
+static void metrics(tc_backend_t *b, tc_backend_metric_fn emit, void *arg) {
+  const struct {
+    const char *name;
+    const tc__pg_pool_t *pool;
+  } pools[] = {{"write", b->wpool}, {"read", b->rpool}};
+  for (size_t i = 0; i < 2; i++) {
+    tc__pg_pool_stats_t st;
+    if (!pools[i].pool) continue;
+    tc__pg_pool_stats(pools[i].pool, &st);
+    emit(arg, TC_BACKEND_METRIC_POOL_OPEN, pools[i].name, st.ready);
+    emit(arg, TC_BACKEND_METRIC_POOL_IN_USE, pools[i].name, st.busy);
+    emit(arg, TC_BACKEND_METRIC_POOL_WAITING, pools[i].name, st.waiting);
+    emit(arg, TC_BACKEND_METRIC_RECONNECTS, pools[i].name, st.reconnects);
+  }
+  for (size_t i = 0; i <= TC_PG_RETRY_STATES && b->retried[i].state[0]; i++)
+    emit(arg, TC_BACKEND_METRIC_RETRIES, b->retried[i].state, b->retried[i].n);
+}
+
 static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 
 static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
@@ -233,6 +252,7 @@ static const tc_backend_api_t api = {
     .bundle_write = tc__pg_bundle_write,
     .bundle_read = tc__pg_bundle_read,
     .bundle_delete = tc__pg_bundle_delete,
+    .metrics = metrics,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -13,6 +13,7 @@
  * that only insert tuples overlap each other, other writes wait for the
  * writes before them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,17 @@ static int retry_later(tc__pg_op_t *op) {
   return 0;
 }
 
+/* Counts a retry under its SQLSTATE, or "other" once the slots are taken. */
+static void count_retry(tc_backend_t *b, const char *sqlstate) {
+  size_t i = 0;
+  while (i < TC_PG_RETRY_STATES && b->retried[i].state[0] && strcmp(b->retried[i].state, sqlstate))
+    i++;
+  if (i < TC_PG_RETRY_STATES && !b->retried[i].state[0])
+    snprintf(b->retried[i].state, sizeof b->retried[i].state, "%s", sqlstate);
+  if (i == TC_PG_RETRY_STATES) snprintf(b->retried[i].state, sizeof b->retried[i].state, "other");
+  b->retried[i].n++;
+}
+
 void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
                     const char *errmsg) {
   tc__pg_op_t *op = arg;
@@ -253,6 +265,7 @@ void tc__pg_on_unit(void *arg, int status, PGresult *const *res, size_t n, const
   const tc_host_api_t *host = b->host;
   if (status == TC_EDATASTORE && retryable(op, sqlstate)) {
     if (op->attempt++ < b->opts.max_retries) {
+      count_retry(b, sqlstate);
       host->log(TC_LOG_DEBUG, "postgres: tenant %s: retry %u after %s: %s", op->tenant, op->attempt,
                 sqlstate, errmsg ? errmsg : "");
       if (retry_later(op) == 0) return;

@@ -362,6 +362,24 @@ static void stats(tc_backend_t *b, tc_backend_stats_t *out) {
   out->change_reads = atomic_load(&b->n_change_reads);
 }
 
+/* The two workers as pools of one connection each, for the server's
+ * /metrics: a worker is in use while it runs a batch; waiting counts the
+ * requests queued behind it. */
+static void metrics(tc_backend_t *b, tc_backend_metric_fn emit, void *arg) {
+  const struct {
+    const char *name;
+    tc__sq_worker_t *w;
+  } workers[] = {{"writer", &b->writer}, {"reader", &b->reader}};
+  for (size_t i = 0; i < 2; i++) {
+    int running;
+    size_t queued;
+    tc__sq_worker_load(workers[i].w, &running, &queued);
+    emit(arg, TC_BACKEND_METRIC_POOL_OPEN, workers[i].name, 1);
+    emit(arg, TC_BACKEND_METRIC_POOL_IN_USE, workers[i].name, (uint64_t)running);
+    emit(arg, TC_BACKEND_METRIC_POOL_WAITING, workers[i].name, queued);
+  }
+}
+
 static const char *instance_id(tc_backend_t *b) { return b->instance_id; }
 
 /* ---- create and destroy -------------------------------------------------- */
@@ -482,6 +500,7 @@ static const tc_backend_api_t api = {
     .bundle_write = bundle_write,
     .bundle_read = bundle_read,
     .bundle_delete = bundle_delete,
+    .metrics = metrics,
 };
 
 TC_BACKEND_ENTRY(api)

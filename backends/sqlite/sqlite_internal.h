@@ -82,6 +82,8 @@ typedef struct tc__sq_worker_s {
   pthread_cond_t wake;
   tc__sq_req_t *head, *tail;
   int stop;
+  size_t queued;    /* requests in head..tail (metrics) */
+  int running;      /* a batch taken from the queue is running (metrics) */
   int group_commit; /* writer: all queued requests in one transaction */
   int want_ckpt;    /* checkpointer: the writer's WAL wants a checkpoint */
   sqlite3 *db;
@@ -96,6 +98,8 @@ void tc__sq_worker_push(tc__sq_worker_t *w, tc__sq_req_t *r);
 void tc__sq_worker_stop(tc__sq_worker_t *w);
 /* Wakes w to run a checkpoint on its connection (any thread). */
 void tc__sq_worker_want_checkpoint(tc__sq_worker_t *w);
+/* Loop thread: *running (0 or 1) and *queued right now, under w's lock. */
+void tc__sq_worker_load(tc__sq_worker_t *w, int *running, size_t *queued);
 
 /* ---- checkpoints (sqlite_checkpoint.c) ----------------------------------- */
 

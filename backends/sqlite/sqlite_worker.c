@@ -54,6 +54,8 @@ static void *run(void *arg) {
     while (!w->head && !w->want_ckpt && !w->stop) pthread_cond_wait(&w->wake, &w->lock);
     tc__sq_req_t *batch = w->head;
     int ckpt = w->want_ckpt;
+    w->running = batch != NULL;
+    w->queued = 0;
     w->head = w->tail = NULL;
     w->want_ckpt = 0;
     pthread_mutex_unlock(&w->lock);
@@ -66,6 +68,11 @@ static void *run(void *arg) {
     else
       for (tc__sq_req_t *r = batch; r; r = r->next) r->status = r->exec(r, w->db);
 
+    /* Idle before the loop hears of it: a caller that has its answer sees
+     * the worker idle in /metrics. */
+    pthread_mutex_lock(&w->lock);
+    w->running = 0;
+    pthread_mutex_unlock(&w->lock);
     /* The loop may free a request as soon as it is posted. */
     for (tc__sq_req_t *r = batch, *next; r; r = next) {
       next = r->next;
@@ -98,7 +105,15 @@ void tc__sq_worker_push(tc__sq_worker_t *w, tc__sq_req_t *r) {
   else
     w->head = r;
   w->tail = r;
+  w->queued++;
   pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void tc__sq_worker_load(tc__sq_worker_t *w, int *running, size_t *queued) {
+  pthread_mutex_lock(&w->lock);
+  *running = w->running;
+  *queued = w->queued;
   pthread_mutex_unlock(&w->lock);
 }
 

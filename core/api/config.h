@@ -42,7 +42,7 @@ typedef struct tc_config_s {
   int64_t grpc_handshake_timeout_ms; /* server.grpc.handshake_timeout (ours) */
   int64_t http_max_connections;      /* server.http.max_connections (ours); 0: from RLIMIT_NOFILE */
   int64_t http_header_timeout_ms;    /* server.http.header_timeout (ours) */
-  int metrics_port;                  /* metrics.port (ours): /metrics only there; 0: on the HTTP port */
+  int metrics_port; /* metrics.port (ours): /metrics only there; 0: on the HTTP port */
 
   int log_level;    /* logger.level as TC_LOG_* */
   char *log_output; /* logger.output: "text" or "json" */

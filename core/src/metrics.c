@@ -31,7 +31,7 @@ static const char *const TRANSPORTS[N_TRANSPORTS] = {"grpc", "http"};
 
 /* Seconds; the same buckets serve request latency and watch lag. */
 static const double BOUNDS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define N_BOUNDS (sizeof BOUNDS / sizeof BOUNDS[0])
 
 typedef struct {
@@ -41,8 +41,8 @@ typedef struct {
 } hist_t;
 
 enum { END_SLOW, END_CANCELLED, END_SHUTDOWN, END_HISTORY, END_ERROR, END_OK, N_ENDS };
-static const char *const END_REASONS[N_ENDS] = {"slow_consumer", "cancelled", "shutdown",
-                                                "history_expired", "error", "ok"};
+static const char *const END_REASONS[N_ENDS] = {"slow_consumer",   "cancelled", "shutdown",
+                                                "history_expired", "error",     "ok"};
 
 /* The process's metrics: loop thread only (metrics.h). */
 static struct {
@@ -91,12 +91,12 @@ void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int statu
 void tc__metrics_watch_started(void) { m.watch_started++; }
 
 void tc__metrics_watch_ended(int status, int stopping) {
-  int r = stopping                      ? END_SHUTDOWN
-          : status == 0                 ? END_OK
-          : status == TC_EEXHAUSTED     ? END_SLOW
-          : status == TC_ECANCELLED     ? END_CANCELLED
-          : status == TC_EOUT_OF_RANGE  ? END_HISTORY
-                                        : END_ERROR;
+  int r = stopping                     ? END_SHUTDOWN
+          : status == 0                ? END_OK
+          : status == TC_EEXHAUSTED    ? END_SLOW
+          : status == TC_ECANCELLED    ? END_CANCELLED
+          : status == TC_EOUT_OF_RANGE ? END_HISTORY
+                                       : END_ERROR;
   m.watch_ended[r]++;
 }
 

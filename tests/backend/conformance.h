@@ -174,6 +174,7 @@ void test_failure_fails_alone(void **state);
 void test_destroy_with_work_in_flight(void **state);
 void test_reopen_keeps_identity(void **state);
 void test_stats_count_calls(void **state);
+void test_metrics_report(void **state);
 void test_out_of_range(void **state);
 
 #endif

@@ -377,3 +377,66 @@ void test_stats_count_calls(void **state) {
   ct_result_free(&r);
   free(t);
 }
+
+/* One metrics() sample: per pool (by label), open and in use; counters summed. */
+#define CT_POOLS 8
+typedef struct sample_s {
+  char pool[CT_POOLS][16];
+  uint64_t open[CT_POOLS], in_use[CT_POOLS];
+  int has_open[CT_POOLS];
+  uint64_t reconnects, retries;
+} sample_t;
+
+static int pool_slot(sample_t *s, const char *label) {
+  for (int i = 0; i < CT_POOLS; i++) {
+    if (!s->pool[i][0]) snprintf(s->pool[i], sizeof s->pool[i], "%s", label);
+    if (!strcmp(s->pool[i], label)) return i;
+  }
+  fail_msg("more than %d pools", CT_POOLS);
+  return 0;
+}
+
+static void on_metric(void *arg, int metric, const char *label, uint64_t value) {
+  sample_t *s = arg;
+  assert_non_null(label);
+  size_t n = strlen(label);
+  assert_true(n > 0 && n < 16); /* the server folds longer labels into "other" */
+  for (size_t i = 0; i < n; i++) assert_true(label[i] > ' ' && label[i] < 0x7f && label[i] != '"');
+  switch (metric) {
+  case TC_BACKEND_METRIC_POOL_OPEN: {
+    int i = pool_slot(s, label);
+    s->open[i] = value;
+    s->has_open[i] = 1;
+    break;
+  }
+  case TC_BACKEND_METRIC_POOL_IN_USE: s->in_use[pool_slot(s, label)] = value; break;
+  case TC_BACKEND_METRIC_POOL_WAITING: pool_slot(s, label); break;
+  case TC_BACKEND_METRIC_RECONNECTS: s->reconnects += value; break;
+  case TC_BACKEND_METRIC_RETRIES: s->retries += value; break;
+  default: fail_msg("metric %d is not one of enum tc_backend_metric", metric);
+  }
+}
+
+/* metrics() (v2.2, optional): only known metrics with short printable
+ * labels; every pool reports how many of its connections are open (after a
+ * write, at least one), never more in use than open; counters do not go
+ * back. */
+void test_metrics_report(void **state) {
+  ct_fixture_t *f = *state;
+  if (f->api->struct_size < TC_BACKEND_API_V2_2_SIZE || !f->api->metrics) return; /* optional */
+  char *t = ct_tenant_name("metrics");
+  sample_t s0 = {0}, s1 = {0};
+  f->api->metrics(f->b, on_metric, &s0);
+  ct_write_tuples(f, t, "doc:1#viewer@user:a", NULL);
+  f->api->metrics(f->b, on_metric, &s1);
+  uint64_t open = 0;
+  for (int i = 0; i < CT_POOLS && s1.pool[i][0]; i++) {
+    assert_true(s1.has_open[i]);
+    assert_true(s1.in_use[i] <= s1.open[i]);
+    open += s1.open[i];
+  }
+  assert_true(open >= 1);
+  assert_true(s1.reconnects >= s0.reconnects);
+  assert_true(s1.retries >= s0.retries);
+  free(t);
+}

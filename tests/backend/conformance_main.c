@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_destroy_with_work_in_flight, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_identity, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_stats_count_calls, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_metrics_report, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_out_of_range, ct_setup, ct_teardown),
   };
   /* Under a retention window the other cases, which read history from the

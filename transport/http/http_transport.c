@@ -17,8 +17,8 @@
 
 typedef struct http_transport_s {
   const tc_config_t *cfg;
-  tc_tls_ctx_t *tls;        /* NULL when server.http.tls is off */
-  tc_http_server_t *server; /* while serving */
+  tc_tls_ctx_t *tls;         /* NULL when server.http.tls is off */
+  tc_http_server_t *server;  /* while serving */
   tc_http_server_t *metrics; /* metrics.port's listener, while serving */
   void (*stop_cb)(void *arg);
   void *stop_arg;
@@ -33,8 +33,9 @@ static int http_open(const tc_config_t *cfg, void **inst, tc_transport_plan_t *p
     return TC_ECONFIG;
   }
   if (!cfg->http_enabled && cfg->metrics_port) {
-    *errmsg = strdup("metrics.port: the metrics listener is part of the HTTP transport; set "
-                     "server.http.enabled to true, or leave metrics.port at 0");
+    *errmsg = strdup(
+        "metrics.port: the metrics listener is part of the HTTP transport; set "
+        "server.http.enabled to true, or leave metrics.port at 0");
     return TC_ECONFIG;
   }
   if (!cfg->http_enabled) return 0;
