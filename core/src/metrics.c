@@ -167,8 +167,11 @@ static void hist(out_t *o, const char *name, const char *labels, const hist_t *h
   size_t ll = strlen(labels);
   int bare = (int)(ll ? ll - 1 : 0); /* without the trailing comma */
   put(o, "tuplecast_%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)h->count);
-  put(o, "tuplecast_%s_sum{%.*s} %.9f\n", name, bare, labels, (double)h->sum_ns / 1e9);
-  put(o, "tuplecast_%s_count{%.*s} %llu\n", name, bare, labels, (unsigned long long)h->count);
+  const char *open = bare ? "{" : "", *close = bare ? "}" : "";
+  put(o, "tuplecast_%s_sum%s%.*s%s %.9f\n", name, open, bare, labels, close,
+      (double)h->sum_ns / 1e9);
+  put(o, "tuplecast_%s_count%s%.*s%s %llu\n", name, open, bare, labels, close,
+      (unsigned long long)h->count);
 }
 
 static void render_requests(out_t *o) {

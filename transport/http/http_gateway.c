@@ -134,8 +134,10 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   }
   char *line = tc_format("{\"result\":%s}", json);
   free(json);
+  size_t bytes = line ? strlen(line) + 1 : 0; /* and its newline */
   if (tc__http_stream_line(c, TC__HTTP_W_STREAM_MSG, line) != 0) return TC_ECANCELLED;
   call->pending++;
+  tc_metrics_stream_sent("http", bytes);
   return 0;
 }
 
