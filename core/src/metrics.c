@@ -34,6 +34,11 @@ static const double BOUNDS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define N_BOUNDS (sizeof BOUNDS / sizeof BOUNDS[0])
 
+/* BOUNDS in nanoseconds, as observations come (uv_hrtime). */
+static const uint64_t BOUNDS_NS[N_BOUNDS] = {
+    500000,    1000000,   2500000,   5000000,    10000000,   25000000,   50000000,
+    100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000};
+
 typedef struct {
   uint64_t le[N_BOUNDS + 1]; /* observations per bucket, not cumulative; last: +Inf */
   uint64_t count;
@@ -56,7 +61,7 @@ static struct {
 
 static void observe(hist_t *h, uint64_t ns) {
   size_t i = 0;
-  while (i < N_BOUNDS && (double)ns > BOUNDS[i] * 1e9) i++;
+  while (i < N_BOUNDS && ns > BOUNDS_NS[i]) i++;
   h->le[i]++;
   h->count++;
   h->sum_ns += ns;

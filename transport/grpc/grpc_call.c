@@ -229,6 +229,7 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   if (!m) return TC_ENOMEM;
   m->next = NULL;
   m->len = protobuf_c_message_pack(msg, m->data);
+  tc_metrics_stream_sent("grpc", m->len); /* before the poller thread may take m */
   pthread_mutex_lock(&c->lock);
   if (c->queue_tail)
     c->queue_tail->next = m;
@@ -237,7 +238,6 @@ static int call_send(tc_call_t *call, const ProtobufCMessage *msg) {
   c->queue_tail = m;
   pthread_mutex_unlock(&c->lock);
   call->pending++;
-  tc_metrics_stream_sent("grpc", m->len);
   pump(c);
   return 0;
 }
