@@ -42,6 +42,7 @@ static const char *engine(void) {
 
 typedef struct {
   char *dir, *db;
+  const char *uri; /* the database */
   tc_proc_t proc;
   tc_client_t *client;
 } fx_t;
@@ -55,6 +56,7 @@ static int start(fx_t *f, const char *const *extra) {
   snprintf(dbname, sizeof dbname, "metrics%d", ++n);
   const char *uri = strcmp(engine(), "postgres") == 0 ? tc_pg_uri_db(pg, dbname) : f->db;
   if (!uri) return -1;
+  f->uri = uri;
   const char *args[24] = {"--grpc-port",
                           "0",
                           "--http-port",
@@ -400,6 +402,59 @@ static void test_postgres_reconnects(void **state) {
   free(m);
 }
 
+typedef struct {
+  const char *target;
+  volatile int *stop;
+} racer_t;
+
+/* Writes one attribute again and again until told to stop; outcomes are
+ * not checked (a write that loses every retry fails, and that is fine). */
+static void *race_run(void *arg) {
+  racer_t *r = arg;
+  tc_client_t *c = tc_client_new(r->target);
+  for (int i = 0; !*r->stop; i++) {
+    tt_attr_buf_t ab;
+    Base__V1__Attribute *a = tt_bool_attr(&ab, "repository", "1", "is_public", i & 1);
+    tt_result_t res;
+    tt_write_data(c, "m1", NULL, 0, &a, 1, &res);
+    tt_result_free(&res);
+    tc_any_clear(&ab.any);
+  }
+  tc_client_free(c);
+  return NULL;
+}
+
+/* Two nodes on one database change one attribute at once: each write
+ * expires the active value and inserts the next in one SERIALIZABLE
+ * transaction, so two that overlap collide (40001, "could not serialize"),
+ * and the backend runs the loser again: counted under that SQLSTATE. */
+static void test_postgres_retries(void **state) {
+  fx_t *f = *state;
+  tt_create_tenant(f->client, "m1");
+  tt_write_schema(f->client, "m1", NULL);
+  tc_proc_t b;
+  const char *args[] = {
+      "--grpc-port",    "0",    "--http-port", "0", "--database-engine", "postgres",
+      "--database-uri", f->uri, NULL};
+  assert_int_equal(tc_proc_start(&b, args), 0);
+  volatile int stop = 0;
+  racer_t r[2] = {{f->proc.target, &stop}, {b.target, &stop}};
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, race_run, &r[i % 2]), 0);
+  long long deadline = tc_now_ms() + 30000;
+  double got;
+  do {
+    char *m = scrape(f);
+    got = value(m, "tuplecast_backend_retries_total{sqlstate=\"40001\"}");
+    free(m);
+  } while (got < 1 && tc_now_ms() < deadline && poll(NULL, 0, 50) == 0);
+  stop = 1;
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  assert_int_equal(tc_proc_stop(&b, NULL), 0);
+  if (got < 1) fail_msg("no 40001 retry counted in 30 s of racing writes");
+}
+
 /* Picks a free TCP port on loopback (closed again, so a race is possible
  * but unlikely on a test machine). */
 static int free_port(void) {
@@ -473,6 +528,7 @@ int main(void) {
   /* Only postgres has connections to lose. */
   const struct CMUnitTest postgres[] = {
       cmocka_unit_test_setup_teardown(test_postgres_reconnects, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_postgres_retries, setup, teardown),
   };
   int failed = cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
   if (strcmp(engine(), "postgres") == 0)
