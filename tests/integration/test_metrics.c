@@ -5,7 +5,8 @@
  * requests by transport, method and code, latency counts, Watch streams
  * open and ended by reason, watch lag observed once per transaction sent,
  * messages on each transport, feed rows, connections, the backend's pools
- * (and, on postgres, a reconnect after the cluster restarts).  metrics.port
+ * (and, on postgres, a reconnect after the cluster restarts, and a retry
+ * under its SQLSTATE when two nodes race on one row).  metrics.port
  * moves /metrics off the HTTP port, and is refused without HTTP. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
