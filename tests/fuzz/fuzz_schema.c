@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "tuplecast/errors.h"
 
 #define PARTS 5
 
@@ -28,11 +29,12 @@ static void model(const tc_schema_t *s) {
 static void compile(const char *text, tc_schema_t **out) {
   char *err = NULL;
   *out = NULL;
-  if (tc_schema_compile(text, out, &err) == 0) {
+  int rc = tc_schema_compile(text, out, &err);
+  if (rc == 0) {
     if (err) abort(); /* no error text with a success */
     model(*out);
-  } else if (*out)
-    abort(); /* no schema with a failure */
+  } else if (*out || (rc != TC_ENOMEM && !err))
+    abort(); /* no schema with a failure, and Permify's text */
   free(err);
 }
 
