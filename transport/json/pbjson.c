@@ -324,6 +324,10 @@ struct dec {
   char *err;
   tc_field_step_t steps[MAX_STEPS]; /* the same path by descriptor, for tc_validate_nul */
   size_t nsteps;
+  /* The text held an integer beyond int64 (a double such as -5e19, which
+   * the encoder prints as protojson does, "-50000000000000000000"): jansson
+   * then read every number as a double, exact for integers below 2^53 only. */
+  bool ints_as_reals;
 };
 
 /* What became of a value: stored, or dropped (an unknown enum name, which
@@ -457,6 +461,8 @@ static int get_int(struct dec *d, const json_t *j, int64_t lo, int64_t hi, int64
     else if (!text_to_double(s, &r))
       return fail(d, "\"%.100s\" is not an integer", s);
     if (r != trunc(r) || !(r >= -0x1p63 && r < 0x1p63)) return fail(d, "%g is not an integer", r);
+    if (d->ints_as_reals && s == NULL && fabs(r) >= 0x1p53)
+      return fail(d, "%g is out of range", r); /* it may have been rounded */
     *out = (int64_t)r;
   }
   if (*out < lo || *out > hi) return fail(d, "%" PRId64 " is out of range", *out);
@@ -821,9 +827,9 @@ static int dec_message(struct dec *d, const ProtobufCMessageDescriptor *desc, co
   return dec_fields(d, desc, j, m, depth);
 }
 
-int tc_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
-                       ProtobufCMessage **out, char **errmsg) {
-  struct dec d = {.len = 0};
+static int from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
+                      bool ints_as_reals, ProtobufCMessage **out, char **errmsg) {
+  struct dec d = {.len = 0, .ints_as_reals = ints_as_reals};
   ProtobufCMessage *m = NULL;
   int rc = dec_message(&d, desc, value, &m, 0);
 
@@ -839,19 +845,29 @@ int tc_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *val
   return rc;
 }
 
+int tc_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
+                       ProtobufCMessage **out, char **errmsg) {
+  return from_value(desc, value, false, out, errmsg);
+}
+
 int tc_json_decode(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
                    ProtobufCMessage **out, char **errmsg) {
+  const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
   json_error_t e;
   json_t *root;
   size_t i = 0;
+  bool ints_as_reals = false;
   int rc;
 
   *out = NULL;
   if (errmsg != NULL) *errmsg = NULL;
   while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) i++;
   /* \u0000 is kept, so that a string holding it is refused naming its field. */
-  root =
-      i == len ? json_object() : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+  root = i == len ? json_object() : json_loadb(text, len, flags, &e);
+  if (root == NULL && i < len && json_error_code(&e) == json_error_numeric_overflow) {
+    ints_as_reals = true; /* a double written without a fraction or exponent */
+    root = json_loadb(text, len, flags | JSON_DECODE_INT_AS_REAL, &e);
+  }
   if (root == NULL && (i == len || json_error_code(&e) == json_error_out_of_memory))
     return TC_ENOMEM;
   if (root == NULL) {
@@ -862,7 +878,7 @@ int tc_json_decode(const ProtobufCMessageDescriptor *desc, const char *text, siz
     }
     return TC_EINVAL;
   }
-  rc = tc_json_from_value(desc, root, out, errmsg);
+  rc = from_value(desc, root, ints_as_reals, out, errmsg);
   json_decref(root);
   return rc;
 }
