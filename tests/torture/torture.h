@@ -63,7 +63,7 @@ typedef struct {
   char *token; /* the last message's */
   msg_t *msgs;
   int n_msgs, cap;
-  long changes, resumes, pauses;
+  long changes, resumes, drops, pauses;
   long ended[17];     /* streams ended by the server, by status */
   uint64_t ends_seen; /* the tenant's last-write attempts delivered (k<k>end<r>) */
 } watcher_t;

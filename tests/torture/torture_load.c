@@ -27,7 +27,7 @@ int torture_parse_item(const char *id, int *k, int *w, int *n, int *x) {
 
 /* ---- writers --------------------------------------------------------------- */
 
-#define MAX_ITEMS 12
+#define MAX_ITEMS 24
 
 typedef struct {
   char id[MAX_ITEMS][48];
@@ -173,7 +173,7 @@ static op_t *next_op(writer_t *w) {
   op->target = -1;
   op->kind = (uint8_t)pick_kind(w);
   if (op->kind == OP_SINGLE) op->items = 1;
-  if (op->kind == OP_BATCH) op->items = (uint8_t)(2 + rand_r(&w->seed) % 9);
+  if (op->kind == OP_BATCH) op->items = (uint8_t)(2 + rand_r(&w->seed) % (MAX_ITEMS - 1));
   if (op->kind == OP_MARK) op->items = (uint8_t)(1 + rand_r(&w->seed) % 3);
   if (op->kind == OP_BUNDLE) op->items = 2;
   if (op->kind == OP_DELETE) {
@@ -335,12 +335,12 @@ static void read_stream(watcher_t *wt, tc_stream_t *s) {
   static __thread long long next_pause;
   while (quota > 0 && !finished(wt)) {
     if (T->stop_watchers) return;
-    /* While the load runs, a slow consumer stops reading for 1 to 6 s
-     * every 5 s or so: the server may end its stream (RESOURCE_EXHAUSTED). */
+    /* While the load runs, a slow consumer stops reading for 3 to 9 s
+     * every 3 to 8 s: the server may end its stream (RESOURCE_EXHAUSTED). */
     if (wt->slow && !T->stop_writers && torture_now_ms() >= next_pause) {
       wt->pauses++;
-      pause_ms(1000 + rand_r(&wt->seed) % 5000);
-      next_pause = torture_now_ms() + 2500 + rand_r(&wt->seed) % 5000;
+      pause_ms(3000 + rand_r(&wt->seed) % 6000);
+      next_pause = torture_now_ms() + 3000 + rand_r(&wt->seed) % 5000;
     }
     ProtobufCMessage *msg = NULL;
     int rc = tc_stream_next(s, &base__v1__watch_response__descriptor, &msg, 500);
@@ -358,7 +358,7 @@ static void read_stream(watcher_t *wt, tc_stream_t *s) {
     }
     take(wt, (Base__V1__WatchResponse *)msg);
     protobuf_c_message_free_unpacked(msg, NULL);
-    quota--;
+    if (--quota == 0) wt->drops++;
   }
 }
 
