@@ -81,6 +81,7 @@ typedef struct {
 typedef struct {
   tc_client_t *c[2];
   int gen[2];
+  int small_window; /* a slow watcher's: tc_client_new_small_window */
 } conns_t;
 
 typedef struct {

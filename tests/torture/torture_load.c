@@ -364,7 +364,7 @@ static void read_stream(watcher_t *wt, tc_stream_t *s) {
 
 void *torture_watcher_run(void *arg) {
   watcher_t *wt = arg;
-  conns_t cs = {0};
+  conns_t cs = {.small_window = wt->slow};
   char tenant[16];
   snprintf(tenant, sizeof tenant, "k%d", wt->tenant);
   wt->token = strdup(T->start_token[wt->tenant]);

@@ -75,7 +75,7 @@ tc_client_t *torture_client(conns_t *cs, int i) {
   pthread_mutex_unlock(&T->nodes.lock);
   if (!cs->c[i] || cs->gen[i] != gen) {
     tc_client_free(cs->c[i]);
-    cs->c[i] = tc_client_new(target);
+    cs->c[i] = cs->small_window ? tc_client_new_small_window(target) : tc_client_new(target);
     cs->gen[i] = gen;
   }
   return cs->c[i];
