@@ -188,7 +188,7 @@ static int message_op(const watcher_t *wt, const msg_t *m, const writer_t *wr, s
       snprintf(id, sizeof id, "k%dw%dattr", wt->tenant, m->w);
       torture_explain(id);
     }
-    return -1;
+    return op->kind == OP_ATTR ? m->n : -1; /* delivered, if not as it should be */
   } else if (m->deletes) {
     const op_t *mark = &wr->ops[m->n];
     if (mark->kind != OP_MARK || mark->target < 0 || m->creates || m->mask != full(mark->items) ||

@@ -36,6 +36,7 @@ static const char *const fault_names[F_KINDS] = {"proxy-cut", "proxy-stall", "ki
 static struct {
   int seconds;
   unsigned seed;
+  int skip[F_KINDS]; /* --skip-fault */
   long faults[F_KINDS];
   long rss_base, rss_peak, rss_end; /* KiB, node 0 */
   long long start;                  /* when the load began */
@@ -245,6 +246,7 @@ static int run_faults(long long start, unsigned *seed) {
     while (torture_now_ms() < at && torture_now_ms() < end) idle(100);
     if (torture_now_ms() >= end - 4000) break;
     enum fault f = long_run ? (enum fault)(rand_r(seed) % F_KINDS) : plan[i];
+    if (R.skip[f]) continue;
     if (fault(f, seed, long_run) != 0) return -1;
   }
   while (torture_now_ms() < end) idle(100);
@@ -341,6 +343,12 @@ static int write_sentinels(tc_client_t *c) {
 
 /* ---- the run ---------------------------------------------------------------------- */
 
+static int skip_fault(const char *name) {
+  for (int f = 0; f < F_KINDS; f++)
+    if (!strcmp(name, fault_names[f])) return R.skip[f] = 1, 0;
+  return -1;
+}
+
 static void parse_args(int argc, char **argv) {
   R.seconds = 60;
   R.seed = (unsigned)time(NULL);
@@ -357,10 +365,12 @@ static void parse_args(int argc, char **argv) {
       T->writers_per_tenant = atoi(v);
     else if (!strcmp(k, "--watchers"))
       T->watchers_per_tenant = atoi(v);
+    else if (!strcmp(k, "--skip-fault") && skip_fault(v) == 0)
+      continue;
     else {
       fprintf(stderr,
               "usage: %s [--seconds N] [--seed S] [--tenants K] [--writers W] "
-              "[--watchers V]\n",
+              "[--watchers V] [--skip-fault KIND]...\n",
               argv[0]);
       exit(2);
     }
@@ -427,7 +437,8 @@ static void print_figures(void) {
   for (int c = 1; c < 256; c++)
     if (codes[c]) printf(" %d: %ld", c, codes[c]);
   printf("\nfaults injected:");
-  for (int f = 0; f < F_KINDS; f++) printf(" %s %ld", fault_names[f], R.faults[f]);
+  for (int f = 0; f < F_KINDS; f++)
+    printf(" %s %ld%s", fault_names[f], R.faults[f], R.skip[f] ? " (skipped)" : "");
   long changes = 0, msgs = 0, resumes = 0, drops = 0, pauses = 0, ended[17] = {0};
   for (int i = 0; i < T->tenants * T->watchers_per_tenant; i++) {
     watcher_t *w = &T->watchers[i];
