@@ -557,6 +557,13 @@ static void on_result(conn_t *c, PGresult *r) {
   } else if (i - u->nprep < u->n && st != PGRES_PIPELINE_ABORTED) {
     u->results[i - u->nprep] = r;
     if (first_err) u->err = r;
+  } else if (first_err) {
+    /* An error after every statement's result: the implicit COMMIT at the
+     * Sync failed (a deferred constraint, or a serialization failure that
+     * SERIALIZABLE detects only at commit), so nothing of the unit stayed.
+     * Dropping it acknowledged writes that had rolled back (tests/torture). */
+    u->err = r;
+    u->err_owned = 1;
   } else {
     PQclear(r); /* a statement an earlier error kept from running */
   }

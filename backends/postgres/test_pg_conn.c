@@ -250,6 +250,39 @@ static void test_error_fails_own_unit(void **state) {
   finish_loop(&loop);
 }
 
+/* An error at the implicit COMMIT that ends a unit (after every statement
+ * succeeded) fails the unit: here a deferred unique constraint, checked
+ * only at commit; under SERIALIZABLE, a serialization failure can come
+ * the same way, and an acked write would then be one that rolled back. */
+static void test_commit_error_fails_unit(void **state) {
+  env_t *e = *state;
+  reset();
+  assert_int_equal(tc_pg_set(e->pg,
+                             "CREATE TABLE t_defer (v text UNIQUE DEFERRABLE INITIALLY "
+                             "DEFERRED)"),
+                   0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  tc__pg_pool_t *p = make_pool(&loop, e->uri, 1, 2, NULL, 0);
+  outcome_t a = {0}, b = {0};
+  tc__pg_stmt_t ua[] = {{NULL, "INSERT INTO t_defer VALUES ('a')", 0, NULL},
+                        {NULL, "INSERT INTO t_defer VALUES ('a')", 0, NULL}};
+  tc__pg_stmt_t ub[] = {{NULL, "INSERT INTO t_defer VALUES ('b')", 0, NULL}};
+  assert_int_equal(tc__pg_pool_submit(p, ua, 2, record, &a), 0);
+  assert_int_equal(tc__pg_pool_submit(p, ub, 1, record, &b), 0);
+  assert_true(wait_count(&loop, &completed, 2, 10000));
+
+  assert_int_equal(a.status, TC_EDATASTORE);
+  assert_string_equal(a.sqlstate, "23505");
+  assert_true(a.have[0] && a.st[0] == PGRES_COMMAND_OK);
+  assert_true(a.have[1] && a.st[1] == PGRES_COMMAND_OK);
+  assert_int_equal(b.status, 0);
+  check_value(&loop, p, "SELECT count(*) FROM t_defer WHERE v = 'a'", "0");
+  check_value(&loop, p, "SELECT count(*) FROM t_defer WHERE v = 'b'", "1");
+  close_pool(&loop, p);
+  finish_loop(&loop);
+}
+
 static void test_prepared(void **state) {
   env_t *e = *state;
   enum { N = 100 };
@@ -531,6 +564,7 @@ int main(void) {
       cmocka_unit_test(test_many_units),
       cmocka_unit_test(test_second_address),
       cmocka_unit_test(test_error_fails_own_unit),
+      cmocka_unit_test(test_commit_error_fails_unit),
       cmocka_unit_test(test_prepared),
       cmocka_unit_test(test_connection_loss),
       cmocka_unit_test(test_queue_timeout),

@@ -125,8 +125,10 @@ static void on_tenant(void *arg, int status, const tc_tenant_row_t *row) {
   } else if (status == TC_ENOTFOUND) {
     t->state = T_ABSENT;
   } else {
+    /* The backend's own status: UNAVAILABLE (the database unreachable, a
+     * restart) tells the client to retry, where INTERNAL would not. */
     t->state = T_UNKNOWN;
-    if (t->head) fail_head(t, TC_EDATASTORE);
+    if (t->head) fail_head(t, status);
   }
   pump(t);
 }

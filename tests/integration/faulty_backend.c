@@ -1,8 +1,9 @@
 /* A test double for fault injection: the example backend (INNER_PLUGIN, a
  * path set by the build) with one fault switched on from outside.  Its uri is
  * the path of a switch file: while that file exists, head() refuses at once
- * with TC_EDATASTORE and calls nothing back; every other call, and head()
- * with the file gone, is the example backend's own.  Built as example.so in a
+ * with TC_EDATASTORE and calls nothing back; while <that path>.tenant exists,
+ * tenant_get() answers TC_EUNAVAILABLE; every other call, and both with the
+ * files gone, is the example backend's own.  Built as example.so in a
  * directory of its own, so `--database-engine example --database-backend-dir
  * <that directory>` serves with it.
  *
@@ -18,6 +19,7 @@
  * path (one backend per process) and the handle of the inner plugin.
  */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +36,32 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return inner->head(b, tenant_id, cb, arg);
 }
 
+/* While <switch>.tenant exists, tenant_get() answers TC_EUNAVAILABLE (the
+ * database unreachable) on a later loop turn, as a real backend would. */
+static const tc_host_api_t *host_api;
+
+typedef struct {
+  tc_completion_t c; /* first: the completion is the whole item */
+  tc_tenant_cb cb;
+  void *arg;
+} refusal_t;
+
+static void refuse(tc_completion_t *c) {
+  refusal_t *r = (refusal_t *)c;
+  r->cb(r->arg, TC_EUNAVAILABLE, NULL);
+  free(r);
+}
+
+static int tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s.tenant", switch_path ? switch_path : "");
+  refusal_t *r = switch_path && access(path, F_OK) == 0 ? calloc(1, sizeof *r) : NULL;
+  if (!r) return inner->tenant_get(b, id, cb, arg);
+  *r = (refusal_t){{NULL, refuse}, cb, arg};
+  host_api->post(host_api, &r->c);
+  return 0;
+}
+
 #ifdef ABI_2_0
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg) {
   if (w->n_tuple_deletes || w->n_attr_deletes) abort();
@@ -46,6 +74,7 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
                   tc_backend_t **out, char **errmsg) {
   free(switch_path);
   switch_path = uri && *uri ? strdup(uri) : NULL;
+  host_api = host;
   return inner->create(host, "", options, out, errmsg);
 }
 
@@ -70,6 +99,7 @@ const tc_backend_api_t *tc_backend_entry_v2(void) {
   api.name = "example (faulty head)";
   api.create = create;
   api.head = head;
+  api.tenant_get = tenant_get;
 #ifdef ABI_2_0
   api.name = "example (ABI 2.0)";
   api.abi_minor = 0;

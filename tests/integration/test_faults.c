@@ -119,6 +119,40 @@ static void test_head_refused_at_once(void **state) {
   assert_int_equal(tc_proc_teardown(&p, dir), 0);
 }
 
+/* A tenant whose row cannot be read (the database unreachable) fails the
+ * calls waiting on it with the backend's UNAVAILABLE, which clients retry
+ * and a watcher resumes from, not INTERNAL ERROR_CODE_DATASTORE. */
+static void test_tenant_unavailable(void **state) {
+  (void)state;
+  const char *plugins = getenv("TUPLECAST_FAULTY_DIR");
+  assert_non_null(plugins);
+  char *dir = tc_temp_dir();
+  char sw[512], tenant_sw[600];
+  snprintf(sw, sizeof sw, "%s/head-refuses", dir);
+  snprintf(tenant_sw, sizeof tenant_sw, "%s.tenant", sw);
+  tc_proc_t p;
+  tc_client_t *c = start_example(&p, plugins, sw);
+  char *t0 = write_member(c, "u0");
+  set_switch(tenant_sw, 1);
+  /* The tenant is read again once its row is a second old. */
+  int code = 0;
+  for (long long deadline = tc_now_ms() + 10000; code != 14 && tc_now_ms() < deadline;) {
+    tt_tuple_buf_t tb;
+    tt_result_t r =
+        tt_write_one(c, "t1", tt_tuple(&tb, "organization", "o1", "member", "user", "u1", ""));
+    if (r.code != 0 && r.code != 14) fail_msg("a write answered %d %s", r.code, r.details);
+    code = r.code;
+    tt_result_free(&r);
+  }
+  assert_int_equal(code, 14);
+  expect_refused(tt_watch_open(c, "t1", t0), 14, "ERROR_CODE");
+  set_switch(tenant_sw, 0);
+  free(write_member(c, "u2"));
+  free(t0);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_teardown(&p, dir), 0);
+}
+
 static void test_abi_2_0_plugin(void **state) {
   (void)state;
   const char *plugins = getenv("TUPLECAST_ABI20_DIR");
@@ -203,6 +237,7 @@ static void test_sigpipe_ignored_without_http(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_head_refused_at_once),
+      cmocka_unit_test(test_tenant_unavailable),
       cmocka_unit_test(test_abi_2_0_plugin),
       cmocka_unit_test(test_sigpipe_ignored_without_http),
   };

@@ -14,8 +14,9 @@ struct tc_client_s {
   grpc_completion_queue *cq;
 };
 
-/* Takes creds. */
-static tc_client_t *client_new(const char *target, grpc_channel_credentials *creds) {
+/* Takes creds.  small_window: tc_client_new_small_window's. */
+static tc_client_t *client_new(const char *target, grpc_channel_credentials *creds,
+                               int small_window) {
   tc_client_t *c = calloc(1, sizeof *c);
   if (!c) {
     grpc_channel_credentials_release(creds);
@@ -26,8 +27,13 @@ static tc_client_t *client_new(const char *target, grpc_channel_credentials *cre
   grpc_arg args[] = {
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
       {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
+      {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0},
+      {.type = GRPC_ARG_INTEGER,
+       .key = GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+       .value.integer = 16384},
   };
-  grpc_channel_args chargs = {.num_args = sizeof args / sizeof args[0], .args = args};
+  grpc_channel_args chargs = {.num_args = sizeof args / sizeof args[0] - (small_window ? 0 : 2),
+                              .args = args};
   c->channel = grpc_channel_create(target, creds, &chargs);
   grpc_channel_credentials_release(creds);
   c->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -36,12 +42,17 @@ static tc_client_t *client_new(const char *target, grpc_channel_credentials *cre
 
 tc_client_t *tc_client_new(const char *target) {
   grpc_init();
-  return client_new(target, grpc_insecure_credentials_create());
+  return client_new(target, grpc_insecure_credentials_create(), 0);
+}
+
+tc_client_t *tc_client_new_small_window(const char *target) {
+  grpc_init();
+  return client_new(target, grpc_insecure_credentials_create(), 1);
 }
 
 tc_client_t *tc_client_new_tls(const char *target, const char *root_pem) {
   grpc_init();
-  return client_new(target, grpc_ssl_credentials_create(root_pem, NULL, NULL, NULL));
+  return client_new(target, grpc_ssl_credentials_create(root_pem, NULL, NULL, NULL), 0);
 }
 
 void tc_client_free(tc_client_t *c) {

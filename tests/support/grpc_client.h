@@ -18,6 +18,10 @@ typedef struct tc_client_s tc_client_t;
 
 /* target: "127.0.0.1:PORT"; insecure.  NULL on failure. */
 tc_client_t *tc_client_new(const char *target);
+/* The same with a small receive window that does not grow (16 KiB per
+ * stream, no BDP probing), so a stream the caller stops reading backs up to
+ * the server within a few messages: a slow consumer. */
+tc_client_t *tc_client_new_small_window(const char *target);
 /* The same over TLS, trusting only the CA certificates in root_pem (PEM
  * text); the server's certificate must name the target's host. */
 tc_client_t *tc_client_new_tls(const char *target, const char *root_pem);

@@ -19,8 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 /* The socket lives in the cluster's private directory, so every cluster can
- * use the same port number without clashing. */
+ * use the same port number without clashing (one listening on TCP too picks
+ * a free one). */
 #define PORT "5432"
 #define POLL_MS 5
 #define READY_MS 60000          /* start or restart until the server answers */
@@ -34,6 +38,7 @@ struct tc_pg_s {
   char *data;
   char *log;
   char user[64]; /* the OS user the server runs as, also its superuser */
+  char port[8];  /* PORT, or with opts->tcp a free loopback port */
   int as_other;  /* we are root: the tools run through runuser -u user */
   pid_t postmaster;
   pid_t warden;  /* stops the cluster if this process dies first */
@@ -227,7 +232,7 @@ static int pick_user(tc_pg_t *pg, uid_t *uid, gid_t *gid) {
 
 static PGconn *connect_db(const tc_pg_t *pg, const char *db) {
   const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
-  const char *vals[] = {pg->dir, PORT, pg->user, db, "10", NULL};
+  const char *vals[] = {pg->dir, pg->port, pg->user, db, "10", NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 0);
   if (PQstatus(c) != CONNECTION_OK) {
     fprintf(stderr, "tc_pg: connect to %s: %s", db, PQerrorMessage(c));
@@ -240,7 +245,7 @@ static PGconn *connect_db(const tc_pg_t *pg, const char *db) {
 /* Polls until the server accepts connections, then records its pid. */
 static int wait_ready(tc_pg_t *pg) {
   const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
-  const char *vals[] = {pg->dir, PORT, pg->user, "postgres", "10", NULL};
+  const char *vals[] = {pg->dir, pg->port, pg->user, "postgres", "10", NULL};
   long long deadline = now_ms() + READY_MS;
   while (PQpingParams(keys, vals, 0) != PQPING_OK) {
     if (now_ms() >= deadline) {
@@ -306,7 +311,7 @@ static char *uri_for(const tc_pg_t *pg, const char *db) {
   put_encoded(&p, db);
   p += sprintf(p, "?host=");
   put_encoded(&p, pg->dir);
-  p += sprintf(p, "&port=" PORT "&user=");
+  p += sprintf(p, "&port=%s&user=", pg->port);
   put_encoded(&p, pg->user);
   *p = '\0';
   return uri;
@@ -321,17 +326,18 @@ static int write_conf(const tc_pg_t *pg, const tc_pg_opts_t *opts) {
     return -1;
   }
   fprintf(f,
-          "\n# tc_pg fixture: private socket, no TCP, fast and not durable\n"
-          "listen_addresses = ''\n"
+          "\n# tc_pg fixture: private socket, TCP on loopback only if asked, fast and not "
+          "durable\n"
+          "listen_addresses = '%s'\n"
           "unix_socket_directories = '%s'\n"
-          "port = " PORT
-          "\n"
+          "port = %s\n"
           "max_connections = 200\n"
           "fsync = off\n"
           "synchronous_commit = off\n"
           "full_page_writes = off\n"
           "track_commit_timestamp = %s\n",
-          pg->dir, !opts || opts->track_commit_timestamp ? "on" : "off");
+          opts && opts->tcp ? "127.0.0.1" : "", pg->dir, pg->port,
+          !opts || opts->track_commit_timestamp ? "on" : "off");
   for (const char *const *l = opts ? opts->conf : NULL; l && *l; l++) fprintf(f, "%s\n", *l);
   return fclose(f) == 0 ? 0 : -1;
 }
@@ -372,9 +378,28 @@ static int start_warden(tc_pg_t *pg) {
   return 0;
 }
 
+/* A loopback port nothing listens on now (the kernel's pick for port 0).
+ * Another process may take it before the server binds it: start fails then,
+ * loudly, with the server's log. */
+static int free_port(char out[8]) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+           getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+  if (fd >= 0) close(fd);
+  if (ok) snprintf(out, 8, "%d", ntohs(a.sin_port));
+  return ok ? 0 : -1;
+}
+
 static int start(tc_pg_t *pg, const tc_pg_opts_t *opts) {
   uid_t uid;
   gid_t gid;
+  strcpy(pg->port, PORT);
+  if (opts && opts->tcp && free_port(pg->port) != 0) {
+    fprintf(stderr, "tc_pg: no free loopback port: %s\n", strerror(errno));
+    return -1;
+  }
   pg->bin = find_bindir();
   if (!pg->bin || pick_user(pg, &uid, &gid) != 0) return -1;
   if (start_warden(pg) != 0) {
@@ -427,8 +452,14 @@ const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname) {
   return pg->db_uris[pg->n_db_uris++] = uri_for(pg, dbname);
 }
 
-int tc_pg_restart(tc_pg_t *pg) {
-  const char *ctl[] = {"-D", pg->data, "-l", pg->log,   "-m", "fast",
+int tc_pg_restart(tc_pg_t *pg) { return tc_pg_restart_mode(pg, "fast"); }
+
+int tc_pg_port(const tc_pg_t *pg) { return atoi(pg->port); }
+
+const char *tc_pg_user(const tc_pg_t *pg) { return pg->user; }
+
+int tc_pg_restart_mode(tc_pg_t *pg, const char *mode) {
+  const char *ctl[] = {"-D", pg->data, "-l", pg->log,   "-m", mode,
                        "-w", "-t",     "60", "restart", NULL};
   if (run_tool(pg, "pg_ctl", ctl) != 0 || wait_ready(pg) != 0) {
     print_log_tail(pg);

@@ -17,6 +17,8 @@ typedef struct tc_pg_opts_s {
   int track_commit_timestamp; /* 1 (the default when opts is NULL) or 0 */
   const char *const *conf;    /* NULL-terminated extra postgresql.conf lines, may be
                                * NULL; they come last, so they override ours */
+  int tcp;                    /* 1: also listen on 127.0.0.1, on a free port picked at start
+            * (tc_pg_port), for clients that must come over TCP */
 } tc_pg_opts_t;
 
 /* Starts a cluster with fsync, synchronous_commit and full_page_writes off and
@@ -30,6 +32,12 @@ const char *tc_pg_uri(const tc_pg_t *pg);
 const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname);
 /* pg_ctl restart -m fast; waits until it answers again.  0 or -1. */
 int tc_pg_restart(tc_pg_t *pg);
+/* The same with -m mode ("smart", "fast" or "immediate"). */
+int tc_pg_restart_mode(tc_pg_t *pg, const char *mode);
+/* The cluster's port (its socket's, and with opts->tcp its 127.0.0.1 one's)
+ * and its superuser, for clients that build their own connection strings. */
+int tc_pg_port(const tc_pg_t *pg);
+const char *tc_pg_user(const tc_pg_t *pg);
 /* Runs sql (one or more statements) on database tuplecast as the superuser.
  * 0, or -1 with the server's message on stderr. */
 int tc_pg_set(tc_pg_t *pg, const char *sql);

@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+static int echo = 1; /* tc_proc_set_echo */
+
+void tc_proc_set_echo(int on) { echo = on; }
+
 static const char *binary(void) {
   const char *b = getenv("TUPLECAST_BIN");
   return b && *b ? b : "./tuplecast";
@@ -105,7 +109,7 @@ static int pump_log(tc_proc_t *p, int timeout_ms) {
   p->log_len += n;
   p->log[p->log_len] = '\0';
   /* Echo, so a failing test shows what the server said. */
-  fwrite(buf, 1, n, stderr);
+  if (echo) fwrite(buf, 1, n, stderr);
   free(buf);
   return 0;
 }
@@ -279,6 +283,14 @@ const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int 
     if (at && strchr(at, '\n')) return at;
     if (tc_now_ms() > deadline || pump_log(p, 100) == 1) return NULL;
   }
+}
+
+void tc_proc_log_trim(tc_proc_t *p, size_t keep) {
+  while (pump_log(p, 0) == 0) {
+  }
+  if (p->log_len <= keep) return;
+  memmove(p->log, p->log + p->log_len - keep, keep + 1);
+  p->log_len = keep;
 }
 
 int tc_proc_http_port(tc_proc_t *p, int timeout_ms) {

@@ -44,6 +44,13 @@ int tc_proc_stop(tc_proc_t *p, char **log);
 /* Reads the server's stderr until a whole line at or after offset from holds
  * needle, up to timeout_ms; returns where it is in p->log, or NULL. */
 const char *tc_proc_wait_log(tc_proc_t *p, size_t from, const char *needle, int timeout_ms);
+/* Whether what the servers write to stderr is echoed to the test's stderr
+ * as it is taken into p->log (on, the default): a long run of many calls
+ * turns it off and shows the log only when something fails. */
+void tc_proc_set_echo(int on);
+/* Takes what the server wrote so far into p->log, then keeps only its last
+ * keep bytes (a long run's log would grow without bound). */
+void tc_proc_log_trim(tc_proc_t *p, size_t keep);
 /* The monotonic clock in milliseconds, for the tests' deadlines. */
 long long tc_now_ms(void);
 /* Waits up to timeout_ms for the "http listening on port N" line; returns N,
