@@ -157,4 +157,13 @@ void tc__grpc_server_released(tc_grpc_server_t *s);
 /* grpc_health.c: the methods the transport answers itself, or NULL. */
 const tc_method_t *tc__grpc_health_find(const char *path);
 
+/* grpc_reflect.c: gRPC server reflection (v1 and v1alpha), answered by the
+ * transport from the descriptor set compiled in (proto/descriptor_set.h)
+ * but admitted by the gate like the core's methods.  find returns the
+ * method for path, or NULL.  The index of the descriptor set is built by
+ * the first ref (0 or a TC_E* code) and freed by the last unref. */
+const tc_method_t *tc__grpc_reflect_find(const char *path);
+int tc__grpc_reflect_ref(void);
+void tc__grpc_reflect_unref(void);
+
 #endif
