@@ -30,6 +30,11 @@ const char *tc_pg_uri(const tc_pg_t *pg);
 const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname);
 /* pg_ctl restart -m fast; waits until it answers again.  0 or -1. */
 int tc_pg_restart(tc_pg_t *pg);
+/* pg_ctl stop -m fast, keeping the cluster: its clients lose their
+ * connections and cannot connect until tc_pg_resume(), which starts it
+ * again and waits until it answers.  0 or -1. */
+int tc_pg_halt(tc_pg_t *pg);
+int tc_pg_resume(tc_pg_t *pg);
 /* Runs sql (one or more statements) on database tuplecast as the superuser.
  * 0, or -1 with the server's message on stderr. */
 int tc_pg_set(tc_pg_t *pg, const char *sql);

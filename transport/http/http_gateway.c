@@ -21,6 +21,7 @@
 #include "http_internal.h"
 #include "listener.h"
 #include "pbjson.h"
+#include "server.h"
 
 struct tc__http_call_s {
   tc_call_t call; /* what the handler sees; call.transport points back here */
@@ -63,6 +64,15 @@ static void respond_status(tc__http_conn_t *c, int grpc_code, const char *messag
     tc__http_conn_close(c);
   free(body);
   free(extra);
+}
+
+/* Readiness (tc_server_ready): 503 with the error body grpc-gateway's
+ * health endpoint gives while the database does not answer. */
+static void healthz(tc__http_conn_t *c) {
+  if (tc_server_ready(c->srv->opts.server))
+    tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
+  else
+    respond_status(c, 14, "status:NOT_SERVING");
 }
 
 static void respond_statusf(tc__http_conn_t *c, int grpc_code, const char *fmt, ...)
@@ -285,6 +295,8 @@ void tc__http_dispatch(tc__http_conn_t *c) {
   if (preflight)
     tc__http_respond(c, 204, NULL, NULL);
   else if ((method == HTTP_GET || method == HTTP_HEAD) && strcmp(path, "/healthz") == 0)
+    healthz(c);
+  else if ((method == HTTP_GET || method == HTTP_HEAD) && strcmp(path, "/livez") == 0)
     tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
   else if ((rc = tc__http_route_match(method, path, &r, &param, &plen, &pname, &pname_len)) == 0)
     route_call(c, r, param, plen, pname, pname_len);
