@@ -1,3 +1,5 @@
+# Operations: gRPC reflection and health checks, against the real binary.
+
 # test_reflection: gRPC server reflection through grpcurl, the reflection
 # client scripts/setup installs (pinned) into the checkout's .tools/bin.
 set(TC_GRPCURL ${PROJECT_SOURCE_DIR}/.tools/bin/grpcurl)
