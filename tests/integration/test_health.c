@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +71,25 @@ static int http_get(int port, const char *path, char **body) {
   return status;
 }
 
+/* Opens Health/Watch for service. */
+static tc_stream_t *watch_open(tc_client_t *c, const char *service) {
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  req.service = (char *)service;
+  tc_stream_t *s = tc_client_stream_open(c, "/grpc.health.v1.Health/Watch", &req.base, NULL, 0);
+  assert_non_null(s);
+  return s;
+}
+
+/* The stream's next status, within timeout_ms. */
+static int watch_next(tc_stream_t *s, int timeout_ms) {
+  ProtobufCMessage *m = NULL;
+  int rc = tc_stream_next(s, &grpc__health__v1__health_check_response__descriptor, &m, timeout_ms);
+  if (rc != 0) fail_msg("Health/Watch: no message within %d ms (%d)", timeout_ms, rc);
+  int status = (int)((Grpc__Health__V1__HealthCheckResponse *)m)->status;
+  protobuf_c_message_free_unpacked(m, NULL);
+  return status;
+}
+
 /* Liveness answers whatever the database does. */
 static void expect_alive(tc_client_t *c, int http_port) {
   assert_int_equal(health(c, "liveness"), SERVING);
@@ -110,6 +130,13 @@ static void test_names(void **state) {
   assert_int_equal(health(s.client, "base.v1.Permission"), -5);
   assert_int_equal(health(s.client, "base.v1"), -5);
   assert_int_equal(health(s.client, "nope"), -5);
+  /* Watch: the status at once; a name it does not know stays open. */
+  tc_stream_t *w = watch_open(s.client, "base.v1.Data");
+  assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
+  tc_stream_t *unknown = watch_open(s.client, "nope");
+  assert_int_equal(watch_next(unknown, TT_TIMEOUT),
+                   GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN);
+  tc_stream_free(unknown);
   char *body;
   assert_int_equal(http_get(http_port, "/healthz", &body), 200);
   assert_string_equal(body, "{\"status\":\"SERVING\"}");
@@ -117,7 +144,18 @@ static void test_names(void **state) {
   assert_int_equal(http_get(http_port, "/livez", &body), 200);
   assert_string_equal(body, "{\"status\":\"SERVING\"}");
   free(body);
-  assert_int_equal(tt_server_stop(&s), 0);
+  /* A server that stops ends its Health/Watch streams (UNAVAILABLE) at
+   * once, not after its grace period (5 s). */
+  long long stop_start = tc_now_ms();
+  kill(s.proc.pid, SIGTERM);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(
+      tc_stream_next(w, &grpc__health__v1__health_check_response__descriptor, &m, TT_TIMEOUT), 1);
+  assert_int_equal(tc_stream_status(w, NULL), 14);
+  assert_true(tc_now_ms() - stop_start < 3000);
+  tc_stream_free(w);
+  assert_int_equal(tc_proc_stop(&s.proc, NULL), 0);
+  tc_client_free(s.client);
 }
 
 /* PostgreSQL stopped and started again under a running server. */
@@ -133,9 +171,12 @@ static void test_postgres_down_and_back(void **state) {
   int http_port = tc_proc_http_port(&p, 10000);
   tc_client_t *c = tc_client_new(p.target);
   wait_ready(c, http_port, SERVING, NOTICE_MS);
+  tc_stream_t *w = watch_open(c, "");
+  assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
 
   assert_int_equal(tc_pg_halt(pg), 0);
   long long down = wait_ready(c, http_port, NOT_SERVING, NOTICE_MS);
+  assert_int_equal(watch_next(w, NOTICE_MS), NOT_SERVING);
   char *body;
   assert_int_equal(http_get(http_port, "/healthz", &body), 503);
   assert_string_equal(body, "{\"code\":14,\"message\":\"status:NOT_SERVING\",\"details\":[]}");
@@ -144,6 +185,8 @@ static void test_postgres_down_and_back(void **state) {
 
   assert_int_equal(tc_pg_resume(pg), 0);
   long long back = wait_ready(c, http_port, SERVING, RECOVER_MS);
+  assert_int_equal(watch_next(w, RECOVER_MS), SERVING);
+  tc_stream_free(w);
   assert_non_null(tc_proc_wait_log(&p, 0, "database reachable again", 5000));
   fprintf(stderr, "health: NOT_SERVING %lld ms after pg_ctl stop, SERVING %lld ms after start\n",
           down, back);

@@ -288,6 +288,10 @@ static void notify(tc__grpc_call_t *c, tc_call_event_fn fn) {
   c->in_handler = 0;
 }
 
+tc_grpc_server_t *tc__grpc_call_server(const tc_call_t *call) {
+  return ((const tc__grpc_call_t *)call->transport)->srv;
+}
+
 int tc__grpc_call_accept(tc_grpc_server_t *s) {
   tc__grpc_call_t *c = calloc(1, sizeof *c);
   if (!c) {

@@ -164,6 +164,7 @@ void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void
   s->stopping = 1;
   s->stop_cb = cb;
   s->stop_arg = arg;
+  tc__grpc_health_stop(s);
   tc__grpc_conn_stop(s);
   /* Fails the posted accept slots at once and reports on shutdown_tag when
    * the calls in flight are over. */
