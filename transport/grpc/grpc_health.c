@@ -3,7 +3,7 @@
  *
  * Per service name: "" and every service of the method table (base.v1.*)
  * are readiness, NOT_SERVING while the database does not answer
- * (tc_server_ready); "liveness" and the services the transport answers
+ * (opts.ready: tc_server_ready); "liveness" and the services the transport answers
  * itself (health, reflection) are SERVING while the process serves at all.
  * Check answers any other name NOT_FOUND; Watch sends SERVICE_UNKNOWN and
  * stays open, as the health protocol asks.
@@ -18,7 +18,6 @@
 #include "error.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc_internal.h"
-#include "server.h"
 
 /* The service name the health protocol uses for the process itself. */
 #define LIVENESS "liveness"
@@ -53,7 +52,8 @@ static int kind_of(const char *service) {
 
 static status_t status_of(const tc_call_t *call, int kind) {
   if (kind < 0) return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-  return kind == 0 || tc_server_ready(call->server)
+  const tc_grpc_server_t *s = tc__grpc_call_server(call);
+  return kind == 0 || !s->ready || s->ready(call->server)
              ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 }

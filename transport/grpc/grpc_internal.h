@@ -62,6 +62,7 @@ struct tc_grpc_server_s {
   uint64_t yields;       /* turns the poller stayed out of the queue */
   const tc_method_t *(*find_method)(const char *path);
   tc_server_t *core;
+  int (*ready)(const tc_server_t *server); /* NULL: always ready */
 
   tc__grpc_call_t *calls; /* accepted and not yet freed */
   int n_slots;            /* accept requests posted and not yet completed */

@@ -62,6 +62,7 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   s->bridge = bridge;
   s->find_method = opts->find_method;
   s->core = opts->server;
+  s->ready = opts->ready;
   s->shutdown_tag.comp.run = on_shutdown;
   s->cq_done.comp.run = on_cq_done;
   int rc = tc__grpc_reflect_ref();

@@ -21,7 +21,6 @@
 #include "http_internal.h"
 #include "listener.h"
 #include "pbjson.h"
-#include "server.h"
 
 struct tc__http_call_s {
   tc_call_t call; /* what the handler sees; call.transport points back here */
@@ -69,7 +68,8 @@ static void respond_status(tc__http_conn_t *c, int grpc_code, const char *messag
 /* Readiness (tc_server_ready): 503 with the error body grpc-gateway's
  * health endpoint gives while the database does not answer. */
 static void healthz(tc__http_conn_t *c) {
-  if (tc_server_ready(c->srv->opts.server))
+  const tc_http_opts_t *o = &c->srv->opts;
+  if (!o->ready || o->ready(o->server))
     tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
   else
     respond_status(c, 14, "status:NOT_SERVING");
