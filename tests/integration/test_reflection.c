@@ -215,6 +215,16 @@ static void test_v1alpha_stream(void **state) {
   free(out);
 }
 
+/* A stream that asks nothing ends with OK and no response. */
+static void test_no_requests(void **state) {
+  char *out = grpcurl_ok(*state, (const char *[]){"-d", "",
+                                                  "grpc.reflection.v1.ServerReflection/"
+                                                  "ServerReflectionInfo",
+                                                  NULL});
+  assert_string_equal(out, "");
+  free(out);
+}
+
 /* Reflection sits behind authentication and the rate limit, as on Permify. */
 static void test_needs_key(void **state) {
   (void)state;
@@ -238,6 +248,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
       cmocka_unit_test_setup_teardown(test_call_by_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_v1alpha_stream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_requests, setup, teardown),
       cmocka_unit_test(test_needs_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -485,6 +485,8 @@ static void on_recv(tc_completion_t *comp) {
   if (c->recv_tag.ok && !c->call.cancelled) {
     if (c->recv_buf)
       dispatch(c);
+    else if (c->call.method->client_streaming) /* a stream of no requests: nothing to answer */
+      answer(c, GRPC_STATUS_OK, NULL, NULL);
     else
       answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
   }
