@@ -50,6 +50,10 @@ struct tc_call_s {
                                 * response headers now, before any message
                                 * (an HTTP client waits for them) */
   void *handler;              /* handler's own per-call state */
+  char *errmsg;               /* malloc'd; set by tc_call_error(), freed by the transport */
+  char peer[64];              /* transport, optional: the client's "ip:port" for the log */
+  uint64_t started_ns;        /* set by tc_call_start (uv_hrtime) */
+
   /* Client-streaming (bidirectional) calls only.  The handler calls read()
    * for the client's next message, one at a time; on_message then runs with
    * call->request set to it (the previous one is freed), or NULL once the
@@ -57,9 +61,6 @@ struct tc_call_s {
    * with INVALID_ARGUMENT and runs on_cancel; done() is still owed. */
   tc_call_event_fn read;       /* set by the transport */
   tc_call_event_fn on_message; /* handler */
-  char *errmsg;                /* malloc'd; set by tc_call_error(), freed by the transport */
-  char peer[64];               /* transport, optional: the client's "ip:port" for the log */
-  uint64_t started_ns;         /* set by tc_call_start (uv_hrtime) */
 };
 
 /* A handler either returns a negative TC_E* code at once (after
