@@ -490,6 +490,12 @@ static int any_ready(const tc__pg_pool_t *p) {
   return 0;
 }
 
+int tc__pg_pool_ready(const tc__pg_pool_t *p) {
+  for (int i = 0; i < p->size; i++)
+    if (p->conns[i].link.state == LINK_READY || !p->conns[i].link.failing) return 1;
+  return 0;
+}
+
 static void on_expiry(uv_timer_t *t) {
   tc__pg_pool_t *p = t->data;
   char why[160];

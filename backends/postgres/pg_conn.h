@@ -63,6 +63,10 @@ int tc__pg_pool_create(uv_loop_t *loop, const tc__pg_pool_opts_t *opts, tc__pg_p
  * on different connections may complete in any order. */
 int tc__pg_pool_submit(tc__pg_pool_t *p, const tc__pg_stmt_t *stmts, size_t n, tc__pg_unit_cb cb,
                        void *arg);
+/* 0 while every connection has failed since it last worked (lost, or its
+ * connection attempts refused: the server is unreachable); 1 while one is
+ * up or still making its first attempt. */
+int tc__pg_pool_ready(const tc__pg_pool_t *p);
 /* Units queued or in flight right now. */
 size_t tc__pg_pool_pending(const tc__pg_pool_t *p);
 

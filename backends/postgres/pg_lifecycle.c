@@ -45,6 +45,53 @@ static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
   return rc;
 }
 
+/* v2.2 readiness: no connection of the write pool is up (the server went
+ * away: every link is reconnecting), or SELECT 1 on one of them fails.  A
+ * ping counts as an operation, so destroy() waits for its answer. */
+typedef struct {
+  tc_completion_t c; /* the "no connection" answer, posted */
+  tc_backend_t *b;
+  tc_status_cb cb;
+  void *arg;
+} ping_t;
+
+static void ping_answer(ping_t *p, int status) {
+  tc_backend_t *b = p->b;
+  p->cb(p->arg, status == 0 ? 0 : TC_EUNAVAILABLE);
+  free(p);
+  b->nops--;
+  tc__pg_maybe_close(b);
+}
+
+static void on_ping_unit(void *arg, int status, PGresult *const *res, size_t n,
+                         const char *sqlstate, const char *errmsg) {
+  (void)res, (void)n, (void)sqlstate, (void)errmsg;
+  ping_answer(arg, status);
+}
+
+static void on_ping_down(tc_completion_t *c) {
+  ping_answer(TC_CONTAINER_OF(c, ping_t, c), TC_EUNAVAILABLE);
+}
+
+static int ping(tc_backend_t *b, tc_status_cb cb, void *arg) {
+  if (b->closing) return TC_EUNAVAILABLE;
+  ping_t *p = calloc(1, sizeof *p);
+  if (!p) return TC_ENOMEM;
+  *p = (ping_t){.c.run = on_ping_down, .b = b, .cb = cb, .arg = arg};
+  b->nops++;
+  if (!tc__pg_pool_ready(b->wpool)) {
+    b->host->post(b->host, &p->c);
+    return 0;
+  }
+  const tc__pg_stmt_t stmt = {.sql = "SELECT 1"};
+  int rc = tc__pg_pool_submit(b->wpool, &stmt, 1, on_ping_unit, p);
+  if (rc != 0) {
+    b->nops--;
+    free(p);
+  }
+  return rc;
+}
+
 /* ---- create, destroy ----------------------------------------------------- */
 
 static void backend_free(tc_backend_t *b) {
@@ -253,6 +300,7 @@ static const tc_backend_api_t api = {
     .bundle_read = tc__pg_bundle_read,
     .bundle_delete = tc__pg_bundle_delete,
     .metrics = metrics,
+    .ping = ping,
 };
 
 /* The one exported symbol (the build hides everything else). */

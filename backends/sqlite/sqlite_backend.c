@@ -332,6 +332,13 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
 }
 
+/* v2.2 readiness: a reader request, delivered in order like the others. */
+static int ping(tc_backend_t *b, tc_status_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_ping, deliver_status, arg);
+  if (r) r->cb.status = cb;
+  return submit(b, r, 0, 0);
+}
+
 static void deliver_changes(tc__sq_req_t *r) {
   if (r->status == 0) saw_revision(r->b, r->last);
   char *last = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, r->last) : NULL;
@@ -501,6 +508,7 @@ static const tc_backend_api_t api = {
     .bundle_read = bundle_read,
     .bundle_delete = bundle_delete,
     .metrics = metrics,
+    .ping = ping,
 };
 
 TC_BACKEND_ENTRY(api)

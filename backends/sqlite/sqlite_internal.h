@@ -174,6 +174,7 @@ int tc__sq_exec_bundle_delete(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_read_tuples(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_read_attrs(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_head(tc__sq_req_t *r, sqlite3 *db);
+int tc__sq_exec_ping(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_get(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_list(tc__sq_req_t *r, sqlite3 *db);

@@ -39,6 +39,18 @@ int tc__sq_exec_head(tc__sq_req_t *r, sqlite3 *db) {
   return tenant_head(db, r->tenant_id, &r->revision) == SQLITE_OK ? 0 : fail(r, db, "head");
 }
 
+/* Readiness: a read of the database header (the schema cookie) on the
+ * reader's connection.  Not logged: the host reports changes of state. */
+int tc__sq_exec_ping(tc__sq_req_t *r, sqlite3 *db) {
+  (void)r;
+  sqlite3_stmt *st;
+  int rc = tc__sq_prepare(db, "PRAGMA schema_version", &st);
+  if (rc != SQLITE_OK) return TC_EUNAVAILABLE;
+  rc = tc__sq_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : TC_EUNAVAILABLE;
+}
+
 typedef int (*row_fn)(tc__sq_req_t *r, sqlite3_stmt *st);
 
 /* Steps st into r->rows with row(); the row after a full page goes to next()

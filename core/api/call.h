@@ -53,6 +53,14 @@ struct tc_call_s {
   char *errmsg;               /* malloc'd; set by tc_call_error(), freed by the transport */
   char peer[64];              /* transport, optional: the client's "ip:port" for the log */
   uint64_t started_ns;        /* set by tc_call_start (uv_hrtime) */
+
+  /* Client-streaming (bidirectional) calls only.  The handler calls read()
+   * for the client's next message, one at a time; on_message then runs with
+   * call->request set to it (the previous one is freed), or NULL once the
+   * client has sent its last.  A message that does not decode ends the call
+   * with INVALID_ARGUMENT and runs on_cancel; done() is still owed. */
+  tc_call_event_fn read;       /* set by the transport */
+  tc_call_event_fn on_message; /* handler */
 };
 
 /* A handler either returns a negative TC_E* code at once (after
@@ -65,13 +73,17 @@ typedef struct tc_method_s {
   const ProtobufCMessageDescriptor *input, *output;
   tc_handler_fn handler; /* NULL: answered UNIMPLEMENTED, once admitted */
   int server_streaming;
+  int client_streaming; /* the client sends a stream too (call->read) */
+  /* A transport's own method that still passes the admission gate, as
+   * Permify's middleware covers it (gRPC server reflection). */
+  int admit;
 } tc_method_t;
 
 /* Runs a decoded call, on tc_handler_fn's contract: a method of the table
  * passes the admission gate first (validation, rate limit, authentication,
  * as Permify's middleware does: before anything else, even for a method we
  * do not implement); a transport's own method (gRPC health) goes straight
- * to its handler.  A method without a handler is answered UNIMPLEMENTED. */
+ * to its handler unless it sets admit.  A method without a handler is answered UNIMPLEMENTED. */
 int tc_call_start(tc_call_t *call);
 
 /* NULL when the path names no method of ours (answer UNIMPLEMENTED). */

@@ -44,6 +44,11 @@ int tc_server_open(uv_loop_t *loop, const tc_config_t *cfg, const tc_server_part
  * starts the transports in order.  On failure as tc_server_open(). */
 int tc_server_listen(tc_server_t *srv, char **errmsg);
 
+/* 1 while the database answers the backend's ping, 0 while it does not
+ * (core/src/ready.h: a cached verdict, refreshed every second): gRPC health
+ * and /healthz report it.  Any call on the loop thread, cheap. */
+int tc_server_ready(const tc_server_t *srv);
+
 /* 1 when an opened transport serves TLS (then SIGHUP should reload it). */
 int tc_server_has_tls(const tc_server_t *srv);
 

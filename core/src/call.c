@@ -56,7 +56,11 @@ void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, co
       {"grpc.service", TC_LOG_STR, service, 0},
       {"grpc.method", TC_LOG_STR, slash ? slash + 1 : path, 0},
       {"grpc.method_type", TC_LOG_STR,
-       call->method && call->method->server_streaming ? "server_stream" : "unary", 0},
+       !call->method                    ? "unary"
+       : call->method->client_streaming ? "bidi_stream"
+       : call->method->server_streaming ? "server_stream"
+                                        : "unary",
+       0},
       {"tenant_id", TC_LOG_STR, tenant_of(call->request), 0},
       {"peer.address", TC_LOG_STR, call->peer[0] ? call->peer : NULL, 0},
       {"grpc.code", TC_LOG_STR, tc__call_code_name(code), 0},

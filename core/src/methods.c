@@ -14,7 +14,7 @@
 /* clang-format off */
 #define M(svc, name, in, out, fn, streaming) \
   {"/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
-   streaming}
+   streaming, 0, 0}
 /* clang-format on */
 
 static const tc_method_t methods[] = {
@@ -58,6 +58,7 @@ int tc__call_handle(tc_call_t *call) {
 
 int tc_call_start(tc_call_t *call) {
   call->started_ns = uv_hrtime();
+  if (call->method->admit) return tc_gate_admit(call);
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (call->method == &methods[i]) return tc_gate_admit(call);
   return tc__call_handle(call);

@@ -45,6 +45,7 @@ static int open_backend(tc_server_t *srv, char **errmsg) {
     /* Not the uri: it may hold a password; the plugin logs what it opened. */
     tc_log(TC_LOG_INFO, "database: %s (instance %s)", cfg->database_engine,
            srv->api->instance_id(srv->backend));
+    tc__ready_start(srv);
   }
   tc_backend_choice_free(&choice);
   return rc;
@@ -99,6 +100,7 @@ static void stop_next_transport(void *arg) {
 void tc_server_stop(tc_server_t *srv) {
   if (srv->stopping) return;
   srv->stopping = 1;
+  tc__ready_stop(srv);
   /* Streams never finish by themselves: end them first, with a resume token. */
   tc_watch_stop(srv);
   stop_next_transport(srv);
@@ -262,6 +264,8 @@ int tc_server_listen(tc_server_t *srv, char **errmsg) {
     log_started(srv);
   return rc;
 }
+
+int tc_server_ready(const tc_server_t *srv) { return srv->ready.serving; }
 
 int tc_server_has_tls(const tc_server_t *srv) {
   for (size_t i = 0; i < srv->n_transports; i++)

@@ -17,6 +17,7 @@
 #include "bridge.h"
 #include "call.h"
 #include "config.h"
+#include "ready.h"
 #include "server.h"
 #include "transport.h"
 
@@ -49,7 +50,8 @@ struct tc_server_s {
   tc_gate_t *gate;      /* admission: rate limit and authentication */
   tc__server_transport_t transports[TC_MAX_TRANSPORTS];
   size_t n_transports;
-  size_t n_stopped; /* transports stopped so far, in order */
+  size_t n_stopped;  /* transports stopped so far, in order */
+  tc__ready_t ready; /* the database's readiness, for health checks */
   int stopping;
 };
 

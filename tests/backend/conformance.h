@@ -155,6 +155,7 @@ void test_tenant_list_paging(void **state);
 void test_tenant_delete_removes_data(void **state);
 void test_schemas(void **state);
 void test_bundles(void **state);
+void test_ping(void **state);
 void test_exact_deletes(void **state);
 void test_old_host(void **state);
 void test_read_filters(void **state);

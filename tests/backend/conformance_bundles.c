@@ -140,9 +140,9 @@ void test_old_host(void **state) {
   assert_int_equal(f->api->create(&old, ct_backend_uri, no_options, &b, &err), TC_EPLUGIN);
   assert_null(b);
   assert_non_null(err);
+  /* 2.1: later minors only append calls a server may leave unused. */
   char want[64];
-  snprintf(want, sizeof want, "needs a server of plugin ABI %d.%d or later", TC_BACKEND_ABI_MAJOR,
-           TC_BACKEND_ABI_MINOR);
+  snprintf(want, sizeof want, "needs a server of plugin ABI %d.1 or later", TC_BACKEND_ABI_MAJOR);
   assert_non_null(strstr(err, want));
   free(err);
 }

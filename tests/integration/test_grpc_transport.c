@@ -314,7 +314,7 @@ static int h_burst(tc_call_t *call) {
 /* A test method under /test.v1.Test/, tenant-list messages both ways, no
  * admission gate. */
 #define TEST_METHOD(name, handler, streaming) \
-  { "/test.v1.Test/" name, LIST_IN, LIST_OUT, handler, streaming }
+  { "/test.v1.Test/" name, LIST_IN, LIST_OUT, handler, streaming, 0, 0 }
 static const tc_method_t methods[] = {
     TEST_METHOD("Later", h_later, 0),
     TEST_METHOD("Fail", h_fail, 0),

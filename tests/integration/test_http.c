@@ -1217,7 +1217,7 @@ static int h_unauthenticated(tc_call_t *call) {
 #define FAKE(svc, name, in, out, fn, streaming)                                                  \
   {                                                                                              \
     "/base.v1." svc "/" name, &base__v1__##in##__descriptor, &base__v1__##out##__descriptor, fn, \
-        streaming                                                                                \
+        streaming, 0, 0                                                                          \
   }
 static const tc_method_t fake_methods[] = {
     FAKE("Tenancy", "List", tenant_list_request, tenant_list_response, h_hang, 0),

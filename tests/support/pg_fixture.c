@@ -452,21 +452,28 @@ const char *tc_pg_uri_db(tc_pg_t *pg, const char *dbname) {
   return pg->db_uris[pg->n_db_uris++] = uri_for(pg, dbname);
 }
 
-int tc_pg_restart(tc_pg_t *pg) { return tc_pg_restart_mode(pg, "fast"); }
-
 int tc_pg_port(const tc_pg_t *pg) { return atoi(pg->port); }
 
 const char *tc_pg_user(const tc_pg_t *pg) { return pg->user; }
 
-int tc_pg_restart_mode(tc_pg_t *pg, const char *mode) {
-  const char *ctl[] = {"-D", pg->data, "-l", pg->log,   "-m", mode,
-                       "-w", "-t",     "60", "restart", NULL};
-  if (run_tool(pg, "pg_ctl", ctl) != 0 || wait_ready(pg) != 0) {
+/* pg_ctl <action> -m <mode>; then, unless action is "stop", waits until the
+ * server answers. */
+static int ctl(tc_pg_t *pg, const char *action, const char *mode) {
+  const char *args[] = {"-D", pg->data, "-l", pg->log, "-m", mode, "-w", "-t", "60", action, NULL};
+  if (run_tool(pg, "pg_ctl", args) != 0 || (strcmp(action, "stop") != 0 && wait_ready(pg) != 0)) {
     print_log_tail(pg);
     return -1;
   }
   return 0;
 }
+
+int tc_pg_restart_mode(tc_pg_t *pg, const char *mode) { return ctl(pg, "restart", mode); }
+
+int tc_pg_restart(tc_pg_t *pg) { return ctl(pg, "restart", "fast"); }
+
+int tc_pg_halt(tc_pg_t *pg) { return ctl(pg, "stop", "fast"); }
+
+int tc_pg_resume(tc_pg_t *pg) { return ctl(pg, "start", "fast"); }
 
 int tc_pg_set(tc_pg_t *pg, const char *sql) {
   PGconn *c = connect_db(pg, "tuplecast");

@@ -38,6 +38,11 @@ int tc_pg_restart_mode(tc_pg_t *pg, const char *mode);
  * and its superuser, for clients that build their own connection strings. */
 int tc_pg_port(const tc_pg_t *pg);
 const char *tc_pg_user(const tc_pg_t *pg);
+/* pg_ctl stop -m fast, keeping the cluster: its clients lose their
+ * connections and cannot connect until tc_pg_resume(), which starts it
+ * again and waits until it answers.  0 or -1. */
+int tc_pg_halt(tc_pg_t *pg);
+int tc_pg_resume(tc_pg_t *pg);
 /* Runs sql (one or more statements) on database tuplecast as the superuser.
  * 0, or -1 with the server's message on stderr. */
 int tc_pg_set(tc_pg_t *pg, const char *sql);

@@ -84,7 +84,11 @@ static int handler(tc_call_t *call) {
 
 static const tc_method_t method = {"/base.v1.Tenancy/List",
                                    &base__v1__tenant_list_request__descriptor,
-                                   &base__v1__tenant_list_response__descriptor, handler, 0};
+                                   &base__v1__tenant_list_response__descriptor,
+                                   handler,
+                                   0,
+                                   0,
+                                   0};
 
 static void on_done(tc_call_t *call, int status, const char *message,
                     const ProtobufCMessage *response) {

@@ -8,7 +8,10 @@
  * flight per call), then the status in a batch of its own; an error ends it
  * at once with grpc_call_cancel_with_status(), which does not wait for a send
  * stuck on flow control.  A call is freed when no batch is outstanding and no
- * handler still owes done().
+ * handler still owes done().  A bidirectional call (gRPC reflection) is a
+ * server stream that also reads: after the first message, which goes
+ * through dispatch like any request, each call->read() posts one more
+ * RECV_MESSAGE on more_tag, so at most one read is outstanding.
  *
  * The send chain is the one place where the poller thread acts on a call:
  * when a message's send completes and more are queued, it starts the next
@@ -68,7 +71,7 @@ struct tc__grpc_call_s {
   int chain_posted; /* msg_tag is posted and the loop has not run it yet */
   ProtobufCMessage *request;
   char *authorization;
-  tc__grpc_tag_t accept_tag, recv_tag, send_tag, msg_tag, close_tag;
+  tc__grpc_tag_t accept_tag, recv_tag, send_tag, msg_tag, close_tag, more_tag;
   int close_cancelled; /* out-parameter of RECV_CLOSE_ON_SERVER */
   int batches;         /* started and not yet completed */
   int owed;            /* the handler took the call and has not called done() */
@@ -84,6 +87,7 @@ static void on_send(tc_completion_t *comp);
 static void on_msg_sent(tc_completion_t *comp);
 static void on_msg_poller(tc__grpc_tag_t *tag);
 static void on_close(tc_completion_t *comp);
+static void on_more(tc_completion_t *comp);
 
 /* Drops the stream messages not yet handed to gRPC (under lock once the
  * call was accepted). */
@@ -286,6 +290,10 @@ static void notify(tc__grpc_call_t *c, tc_call_event_fn fn) {
   c->in_handler = 0;
 }
 
+tc_grpc_server_t *tc__grpc_call_server(const tc_call_t *call) {
+  return ((const tc__grpc_call_t *)call->transport)->srv;
+}
+
 int tc__grpc_call_accept(tc_grpc_server_t *s) {
   tc__grpc_call_t *c = calloc(1, sizeof *c);
   if (!c) {
@@ -306,6 +314,7 @@ int tc__grpc_call_accept(tc_grpc_server_t *s) {
   c->msg_tag.comp.run = on_msg_sent;
   c->msg_tag.on_poller = on_msg_poller;
   c->close_tag.comp.run = on_close;
+  c->more_tag.comp.run = on_more;
   grpc_call_error e = grpc_server_request_call(s->server, &c->gcall, &c->details, &c->md, s->cq,
                                                s->cq, &c->accept_tag);
   if (e != GRPC_CALL_OK) {
@@ -323,6 +332,7 @@ int tc__grpc_call_accept(tc_grpc_server_t *s) {
 static const tc_method_t *lookup(tc__grpc_call_t *c, char **path) {
   *path = grpc_slice_to_c_string(c->details.method);
   const tc_method_t *m = tc__grpc_health_find(*path);
+  if (!m) m = tc__grpc_reflect_find(*path);
   return m ? m : c->srv->find_method(*path);
 }
 
@@ -385,21 +395,71 @@ static void copy_peer(tc__grpc_call_t *c) {
   gpr_free(peer);
 }
 
-static void dispatch(tc__grpc_call_t *c) {
+/* Decodes recv_buf (consumed) into c->request, replacing the one before.
+ * On failure returns the status with its text in *err (malloc'd). */
+static int unpack_request(tc__grpc_call_t *c, char **err) {
   const tc_method_t *m = c->call.method;
-  char *err;
-  int bad = tc_grpc_unpack_checked(m->input, c->recv_buf, tc_validate_wire, &c->request, &err);
+  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
+  c->request = NULL;
+  c->call.request = NULL;
+  *err = NULL;
+  int bad = tc_grpc_unpack_checked(m->input, c->recv_buf, tc_validate_wire, &c->request, err);
   grpc_byte_buffer_destroy(c->recv_buf);
   c->recv_buf = NULL;
   if (bad) { /* a NUL or bad UTF-8 in a string: refused before anything is cut */
-    answer_fmt(c, (grpc_status_code)tc_err_grpc_status(bad), "%s",
-               err ? err : tc_err_code_name(bad));
-    free(err);
-    return;
+    if (!*err) *err = tc_format("%s", tc_err_code_name(bad));
+    return bad;
   }
   if (!c->request) {
-    answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed request: cannot decode %s as %s",
-               m->path, m->input->name);
+    *err = tc_format("malformed request: cannot decode %s as %s", m->path, m->input->name);
+    return TC_EINVAL;
+  }
+  c->call.request = c->request;
+  return 0;
+}
+
+/* call->read for client-streaming calls: one RECV_MESSAGE at a time. */
+static void call_read(tc_call_t *call) {
+  tc__grpc_call_t *c = call->transport;
+  if (call->cancelled || c->answered) return; /* on_cancel has run or will */
+  grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
+  op.data.recv_message.recv_message = &c->recv_buf;
+  start_batch(c, &op, 1, &c->more_tag);
+}
+
+/* The client's next message, or its half-close (no message). */
+static void on_more(tc_completion_t *comp) {
+  tc__grpc_call_t *c = TC_CONTAINER_OF(comp, tc__grpc_call_t, more_tag.comp);
+  c->batches--;
+  /* Not ok: the call is over; on_close tells the handler. */
+  if (c->more_tag.ok && !c->call.cancelled && !c->answered) {
+    char *err = NULL;
+    int bad = 0;
+    if (c->recv_buf)
+      bad = unpack_request(c, &err);
+    else if (c->request) {
+      protobuf_c_message_free_unpacked(c->request, NULL);
+      c->request = NULL;
+      c->call.request = NULL;
+    }
+    if (bad) {
+      fail(c, bad, err ? err : "out of memory");
+      c->call.cancelled = 1;
+      notify(c, c->call.on_cancel);
+    } else
+      notify(c, c->call.on_message);
+    free(err);
+  }
+  maybe_release(c);
+}
+
+static void dispatch(tc__grpc_call_t *c) {
+  const tc_method_t *m = c->call.method;
+  char *err;
+  int bad = unpack_request(c, &err);
+  if (bad) {
+    answer_fmt(c, (grpc_status_code)tc_err_grpc_status(bad), "%s", err ? err : "out of memory");
+    free(err);
     return;
   }
   c->authorization = find_authorization(&c->md, &c->call.authorization_len);
@@ -408,10 +468,10 @@ static void dispatch(tc__grpc_call_t *c) {
   grpc_metadata_array_init(&c->md);
   c->call.server = c->srv->core;
   copy_peer(c);
-  c->call.request = c->request;
   c->call.authorization = c->authorization;
   c->call.done = call_done;
   if (m->server_streaming) c->call.send = call_send;
+  if (m->client_streaming) c->call.read = call_read;
   c->call.transport = c;
   c->owed = 1;
   c->in_handler = 1;
@@ -427,6 +487,8 @@ static void on_recv(tc_completion_t *comp) {
   if (c->recv_tag.ok && !c->call.cancelled) {
     if (c->recv_buf)
       dispatch(c);
+    else if (c->call.method->client_streaming) /* a stream of no requests: nothing to answer */
+      answer(c, GRPC_STATUS_OK, NULL, NULL);
     else
       answer_fmt(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
   }

@@ -34,6 +34,7 @@ struct tc__grpc_tag_s {
 };
 
 typedef struct tc__grpc_call_s tc__grpc_call_t;
+typedef struct tc__grpc_hwatch_s tc__grpc_hwatch_t;
 typedef struct tc__grpc_preface_s tc__grpc_preface_t;
 typedef struct tc__grpc_tls_s tc__grpc_tls_t;
 typedef struct tc_tls_ctx_s tc_tls_ctx_t;
@@ -61,6 +62,7 @@ struct tc_grpc_server_s {
   uint64_t yields;       /* turns the poller stayed out of the queue */
   const tc_method_t *(*find_method)(const char *path);
   tc_server_t *core;
+  int (*ready)(const tc_server_t *server); /* NULL: always ready */
 
   tc__grpc_call_t *calls; /* accepted and not yet freed */
   int n_slots;            /* accept requests posted and not yet completed */
@@ -81,6 +83,12 @@ struct tc_grpc_server_s {
   tc__grpc_tls_t *tls_conns;    /* TLS connections, in handshake or relaying */
   tc__grpc_tls_t **tls_by_fd;   /* relays by gRPC's socketpair end, for the peer */
   size_t n_tls_by_fd;
+
+  /* Health/Watch streams (grpc_health.c) and the timer that looks at
+   * readiness for them, inited with the first stream. */
+  tc__grpc_hwatch_t *hwatches;
+  uv_timer_t hwatch_timer;
+  int hwatch_timer_open;
 
   int stopping;          /* tc_grpc_stop() was called */
   int shutdown_notified; /* gRPC reported the server shut down */
@@ -154,7 +162,22 @@ void tc__grpc_tls_free(tc_grpc_server_t *s);
 /* grpc_server.c: an accept slot or call is gone; the stop may proceed. */
 void tc__grpc_server_released(tc_grpc_server_t *s);
 
-/* grpc_health.c: the methods the transport answers itself, or NULL. */
+/* grpc_health.c: the methods the transport answers itself, or NULL.
+ * stop ends the Health/Watch streams (UNAVAILABLE) and closes their timer;
+ * tc_grpc_stop() calls it first. */
 const tc_method_t *tc__grpc_health_find(const char *path);
+void tc__grpc_health_stop(tc_grpc_server_t *s);
+
+/* grpc_call.c: the server a call came to. */
+tc_grpc_server_t *tc__grpc_call_server(const tc_call_t *call);
+
+/* grpc_reflect.c: gRPC server reflection (v1 and v1alpha), answered by the
+ * transport from the descriptor set compiled in (proto/descriptor_set.h)
+ * but admitted by the gate like the core's methods.  find returns the
+ * method for path, or NULL.  The index of the descriptor set is built by
+ * the first ref (0 or a TC_E* code) and freed by the last unref. */
+const tc_method_t *tc__grpc_reflect_find(const char *path);
+int tc__grpc_reflect_ref(void);
+void tc__grpc_reflect_unref(void);
 
 #endif

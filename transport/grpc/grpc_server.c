@@ -33,6 +33,7 @@ static void abort_start(tc_grpc_server_t *s, int started) {
   grpc_completion_queue_destroy(s->cq);
   tc__grpc_conn_free(s);
   grpc_shutdown();
+  tc__grpc_reflect_unref();
   if (!s->listener_open) {
     free(s);
     return;
@@ -61,8 +62,15 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   s->bridge = bridge;
   s->find_method = opts->find_method;
   s->core = opts->server;
+  s->ready = opts->ready;
   s->shutdown_tag.comp.run = on_shutdown;
   s->cq_done.comp.run = on_cq_done;
+  int rc = tc__grpc_reflect_ref();
+  if (rc < 0) {
+    free(s);
+    *errmsg = tc_format("cannot index the descriptor set for gRPC reflection");
+    return rc;
+  }
 
   gpr_set_log_function(on_grpc_log);
   grpc_init();
@@ -82,7 +90,7 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   /* No port of gRPC's own: our listener accepts and hands connections over
    * (the listener is freed with s if the rest of the start fails). */
-  int rc = tc__grpc_conn_start(s, opts, bound_port, errmsg);
+  rc = tc__grpc_conn_start(s, opts, bound_port, errmsg);
   if (rc < 0) {
     abort_start(s, 0);
     return rc;
@@ -107,6 +115,7 @@ static void on_grace_closed(uv_handle_t *h) {
   void (*cb)(void *) = s->stop_cb;
   void *arg = s->stop_arg;
   free(s);
+  tc__grpc_reflect_unref();
   cb(arg);
 }
 
@@ -156,6 +165,7 @@ void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void
   s->stopping = 1;
   s->stop_cb = cb;
   s->stop_arg = arg;
+  tc__grpc_health_stop(s);
   tc__grpc_conn_stop(s);
   /* Fails the posted accept slots at once and reports on shutdown_tag when
    * the calls in flight are over. */

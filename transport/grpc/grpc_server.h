@@ -30,6 +30,7 @@ typedef struct tc_grpc_opts_s {
   int max_send_message_bytes; /* 0: gRPC's default, unlimited */
   const tc_method_t *(*find_method)(const char *path); /* the core passes tc_method_find */
   tc_server_t *server;                                 /* stored into each tc_call_t */
+  int (*ready)(const tc_server_t *server); /* health: tc_server_ready; NULL: always ready */
   tc_tls_ctx_t *tls; /* NULL: plaintext; else TLS ends on the loop (borrowed) */
 } tc_grpc_opts_t;
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server.h"
+
 #include "grpc_server.h"
 #include "tls_context.h"
 #include "tuplecast/errors.h"
@@ -51,6 +53,7 @@ static int grpc_start(void *inst, const tc_transport_env_t *env, int *port, char
       .max_send_message_bytes = (int)cfg->grpc_max_message_size,
       .find_method = env->find_method,
       .server = env->server,
+      .ready = tc_server_ready,
       .tls = t->tls,
   };
   return tc_grpc_start(env->loop, env->bridge, &opts, &t->server, port, errmsg);

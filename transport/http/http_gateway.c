@@ -66,6 +66,16 @@ static void respond_status(tc__http_conn_t *c, int grpc_code, const char *messag
   free(extra);
 }
 
+/* Readiness (tc_server_ready): 503 with the error body grpc-gateway's
+ * health endpoint gives while the database does not answer. */
+static void healthz(tc__http_conn_t *c) {
+  const tc_http_opts_t *o = &c->srv->opts;
+  if (!o->ready || o->ready(o->server))
+    tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
+  else
+    respond_status(c, 14, "status:NOT_SERVING");
+}
+
 static void respond_statusf(tc__http_conn_t *c, int grpc_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void respond_statusf(tc__http_conn_t *c, int grpc_code, const char *fmt, ...) {
@@ -304,7 +314,9 @@ void tc__http_dispatch(tc__http_conn_t *c) {
     respond_status(c, 5, "Not Found");
   else if (preflight)
     tc__http_respond(c, 204, NULL, NULL);
-  else if ((method == HTTP_GET || method == HTTP_HEAD) && strcmp(path, "/healthz") == 0)
+  else if (get && strcmp(path, "/healthz") == 0)
+    healthz(c);
+  else if (get && strcmp(path, "/livez") == 0)
     tc__http_respond(c, 200, "{\"status\":\"SERVING\"}", NULL);
   else if ((rc = tc__http_route_match(method, path, &r, &param, &plen, &pname, &pname_len)) == 0)
     route_call(c, r, param, plen, pname, pname_len);

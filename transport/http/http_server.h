@@ -32,6 +32,7 @@ typedef struct tc_http_opts_s {
   int port; /* server.host ("" = 0.0.0.0), server.http.port; 0 = any */
   const tc_method_t *(*find_method)(const char *path); /* tc_method_find */
   tc_server_t *server;                                 /* stored into each tc_call_t */
+  int (*ready)(const tc_server_t *server); /* /healthz: tc_server_ready; NULL: always ready */
   char **cors_origins;
   size_t n_cors_origins; /* none: "*" */
   char **cors_headers;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server.h"
+
 #include "http_server.h"
 #include "tls_context.h"
 #include "log.h"
@@ -62,6 +64,7 @@ static int http_start(void *inst, const tc_transport_env_t *env, int *port, char
       .port = cfg->http_port,
       .find_method = env->find_method,
       .server = env->server,
+      .ready = tc_server_ready,
       .cors_origins = cfg->http_cors_allowed_origins.items,
       .n_cors_origins = cfg->http_cors_allowed_origins.count,
       .cors_headers = cfg->http_cors_allowed_headers.items,

@@ -39,7 +39,7 @@ extern "C" {
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
 #define TC_BACKEND_ABI_MAJOR 2
-#define TC_BACKEND_ABI_MINOR 2
+#define TC_BACKEND_ABI_MINOR 3
 #define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
@@ -351,6 +351,15 @@ typedef struct tc_backend_api_s {
    * scrape): calls emit for each current value (enum tc_backend_metric);
    * counters only ever grow. */
   void (*metrics)(tc_backend_t *b, tc_backend_metric_fn emit, void *arg);
+
+  /* v2.3: readiness.  Whether the database can serve requests now: a cheap
+   * check (a trivial query on a connection the backend already holds; no
+   * new connection, no table scan).  cb gets 0 or TC_EUNAVAILABLE.  The host
+   * calls it on a timer, never with one outstanding, and reports the answer
+   * on gRPC health and /healthz; it takes an answer that does not come
+   * within its timeout as TC_EUNAVAILABLE.  Optional: NULL, or a table that
+   * ends before it, is a backend that is always ready. */
+  int (*ping)(tc_backend_t *b, tc_status_cb cb, void *arg);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
@@ -359,9 +368,11 @@ typedef struct tc_backend_api_s {
  * bundle calls (the server answers the Bundle service UNIMPLEMENTED). */
 #define TC_BACKEND_API_V2_1_SIZE \
   (offsetof(tc_backend_api_t, bundle_delete) + sizeof(void (*)(void)))
-
 /* Size of the v2.2 table: metrics() lies within it. */
 #define TC_BACKEND_API_V2_2_SIZE (offsetof(tc_backend_api_t, metrics) + sizeof(void (*)(void)))
+/* Size of the v2.3 table: a plugin whose struct_size is smaller has no ping
+ * (the server takes it as always ready). */
+#define TC_BACKEND_API_V2_3_SIZE (offsetof(tc_backend_api_t, ping) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 
