@@ -10,6 +10,7 @@
 
 #include "any_json.h"
 #include "backend_admin.h"
+#include "cli.h"
 #include "config.h"
 #include "grpc_transport.h"
 #include "http_transport.h"
@@ -25,10 +26,13 @@ static const char usage[] =
     "  tuplecast serve [-c config.yaml] [flags]   run the server\n"
     "  tuplecast migrate up|status [-c config.yaml] [flags]\n"
     "                                             apply / list database migrations\n"
+    "  tuplecast config [-c config.yaml] [flags]  print the effective configuration\n"
+    "                                             (serve's flags; secrets masked)\n"
+    "  tuplecast watch --tenant ID [flags]        tail a tenant's changes from a server\n"
     "  tuplecast version                          print the version\n"
     "  tuplecast help | --help                    this text\n"
     "\n"
-    "`tuplecast serve --help` lists the flags.\n";
+    "`tuplecast serve --help` and `tuplecast watch --help` list the flags.\n";
 
 /* Loads the configuration from flags, env and file: 0, or the exit code
  * (help printed: 0 with *done set; an error printed: 2). */
@@ -72,6 +76,16 @@ static int migrate(int argc, char **argv) {
   rc = tc_backend_migrate(&cfg, argv[0]);
   tc_config_free(&cfg);
   return rc ? 2 : 0;
+}
+
+/* `tuplecast config`: what serve would run with, without serving. */
+static int config(int argc, char **argv) {
+  tc_config_t cfg;
+  int done, rc = load_config(&cfg, argc, argv, &done);
+  if (done) return rc;
+  rc = tc_cli_config_print(&cfg);
+  tc_config_free(&cfg);
+  return rc;
 }
 
 /* Process-wide set-up for serving.  A client gone mid-write must not kill
@@ -173,6 +187,17 @@ static int serve(int argc, char **argv) {
   return closed == 0 ? 0 : 1;
 }
 
+/* The subcommands; each gets the arguments after its name. */
+static const struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} commands[] = {
+    {"serve", serve},
+    {"migrate", migrate},
+    {"config", config},
+    {"watch", tc_cli_watch},
+};
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
       !strcmp(argv[1], "-h")) {
@@ -183,8 +208,8 @@ int main(int argc, char **argv) {
     printf("tuplecast %s\n", TC_VERSION);
     return 0;
   }
-  if (!strcmp(argv[1], "serve")) return serve(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "migrate")) return migrate(argc - 2, argv + 2);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
   fprintf(stderr, "tuplecast: unknown command \"%s\"\n\n%s", argv[1], usage);
   return 2;
 }

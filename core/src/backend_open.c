@@ -6,12 +6,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "format.h"
 #include "tuplecast/errors.h"
 
+/* <dir>/<rel> with each leading "../" of rel taken off dir's end, so that
+ * messages name /usr/lib/tuplecast/backends, not /usr/bin/../lib/... */
+static char *join_relative(char *dir, const char *rel) {
+  char *slash;
+  while (!strncmp(rel, "../", 3) && (slash = strrchr(dir, '/')) != NULL && slash != dir) {
+    *slash = '\0';
+    rel += 3;
+  }
+  return tc_format("%s/%s", dir, rel);
+}
+
+/* In the build tree the plugins lie beside the binary (build/backends/);
+ * installed, at the same place relative to it as in the install layout
+ * (TC_PLUGIN_DIR_FROM_BIN, "../lib/tuplecast/backends"), whatever the
+ * prefix.  The binary's own path is /proc/self/exe's, symlinks resolved. */
 char *tc_backend_dir(const tc_config_t *cfg) {
   if (cfg->database_backend_dir && *cfg->database_backend_dir)
     return strdup(cfg->database_backend_dir);
@@ -20,7 +36,11 @@ char *tc_backend_dir(const tc_config_t *cfg) {
   if (uv_exepath(exe, &len) != 0) return strdup("backends");
   char *slash = strrchr(exe, '/');
   if (slash) *slash = '\0';
-  return tc_format("%s/backends", exe);
+  char *beside = tc_format("%s/backends", exe);
+  struct stat st;
+  if (!beside || (stat(beside, &st) == 0 && S_ISDIR(st.st_mode))) return beside;
+  free(beside);
+  return join_relative(exe, TC_PLUGIN_DIR_FROM_BIN);
 }
 
 /* A plugin name: letters, digits, '_', '-' and '.', not starting with '.';
