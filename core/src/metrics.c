@@ -74,7 +74,7 @@ static int transport_index(const char *name) {
 }
 
 static int method_slot(const tc_method_t *method) {
-  int i = method ? tc__method_index(method) : -1;
+  int i = tc__method_index(method);
   return i >= 0 && i < MAX_METHODS ? i : MAX_METHODS;
 }
 
@@ -83,14 +83,15 @@ static const char *method_name(int slot) {
   return mt ? mt->path : "other";
 }
 
-void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status) {
+void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status,
+                          uint64_t took_ns) {
   int t = transport_index(protocol);
   int code = tc_err_grpc_status(status);
   int slot = method_slot(call->method);
   if (t < 0 || code < 0 || code >= N_CODES) return;
   m.requests[t][slot][code]++;
   if (call->started_ns && !(call->method && call->method->server_streaming))
-    observe(&m.latency[slot], uv_hrtime() - call->started_ns);
+    observe(&m.latency[slot], took_ns);
 }
 
 void tc__metrics_watch_started(void) { m.watch_started++; }
