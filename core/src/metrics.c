@@ -327,7 +327,7 @@ static void render_backend(out_t *o, tc_server_t *srv) {
 
 /* ---- the process ---------------------------------------------------------- */
 
-static long open_fds(void) {
+static long count_fds(void) {
   DIR *d = opendir("/proc/self/fd");
   if (!d) return -1;
   long n = 0;
@@ -335,6 +335,21 @@ static long open_fds(void) {
     if (e->d_name[0] != '.') n++;
   closedir(d);
   return n - 1; /* the directory's own descriptor */
+}
+
+/* Counting reads one directory entry per descriptor (tens of thousands on a
+ * busy server, milliseconds of loop time), and anyone may scrape as often as
+ * they like: counted at most once a second, a scrape in between gets the
+ * last count. */
+static long open_fds(uv_loop_t *loop) {
+  static long n;
+  static uint64_t at;
+  uint64_t now = uv_now(loop);
+  if (!at || now - at >= 1000 || now < at) {
+    n = count_fds();
+    at = now ? now : 1;
+  }
+  return n;
 }
 
 static void render_process(out_t *o, tc_server_t *srv) {
@@ -348,7 +363,7 @@ static void render_process(out_t *o, tc_server_t *srv) {
   put(o, "tuplecast_process_resident_memory_bytes %lld\n",
       (long long)rss * (long long)sysconf(_SC_PAGESIZE));
   head(o, "process_open_fds", "gauge", "Open file descriptors of the process.");
-  put(o, "tuplecast_process_open_fds %ld\n", open_fds());
+  put(o, "tuplecast_process_open_fds %ld\n", open_fds(srv->loop));
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     head(o, "process_max_fds", "gauge", "The descriptor limit (RLIMIT_NOFILE, soft).");
