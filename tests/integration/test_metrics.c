@@ -7,7 +7,8 @@
  * messages on each transport, feed rows, connections, the backend's pools
  * (and, on postgres, a reconnect after the cluster restarts, and a retry
  * under its SQLSTATE when two nodes race on one row).  metrics.port
- * moves /metrics off the HTTP port, and is refused without HTTP. */
+ * moves /metrics off the HTTP port, takes at most 8 connections, and is
+ * refused without HTTP. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -495,6 +496,50 @@ static void test_metrics_port(void **state) {
   assert_int_equal(status, 200);
 }
 
+/* GET /metrics on a connection of its own: the raw response, malloc'd; NULL
+ * when the server closed the connection without answering. */
+static char *try_scrape(int port) {
+  int fd = connect_to(port);
+  send_text(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  char *buf = NULL;
+  size_t len = 0;
+  while (read_some(fd, &buf, &len)) {
+  }
+  close(fd);
+  return buf;
+}
+
+/* metrics.port takes at most 8 connections (docs/configuration.md): a 9th
+ * is closed at once, and a scrape gets in again once one of them leaves. */
+static void test_metrics_port_connection_limit(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  *state = f;
+  char port[16];
+  snprintf(port, sizeof port, "%d", free_port());
+  const char *extra[] = {"--metrics-port", port, "--http-header-timeout", "60s", NULL};
+  assert_int_equal(start(f, extra), 0);
+  char line[64];
+  snprintf(line, sizeof line, "metrics listening on port %s", port);
+  assert_non_null(tc_proc_wait_log(&f->proc, 0, line, WAIT_MS));
+  int held[8];
+  for (int i = 0; i < 8; i++) held[i] = connect_to(atoi(port));
+  /* Accepted in order: the ninth finds the eight there and is closed. */
+  int ninth = connect_to(atoi(port));
+  char *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(read_some(ninth, &buf, &len), 0);
+  assert_null(buf);
+  close(ninth);
+  close(held[0]);
+  long long deadline = tc_now_ms() + WAIT_MS;
+  char *resp;
+  while (!(resp = try_scrape(atoi(port))) && tc_now_ms() < deadline) poll(NULL, 0, 20);
+  assert_non_null(resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  free(resp);
+  for (int i = 1; i < 8; i++) close(held[i]);
+}
+
 /* Without the HTTP transport there is nothing to serve metrics.port: refused. */
 static void test_metrics_port_needs_http(void **state) {
   (void)state;
@@ -524,6 +569,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_values_move, setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics_port, no_setup, teardown),
+      cmocka_unit_test_setup_teardown(test_metrics_port_connection_limit, no_setup, teardown),
       cmocka_unit_test(test_metrics_port_needs_http),
   };
   /* Only postgres has connections to lose. */
