@@ -285,8 +285,9 @@ static void on_backend_metric(void *arg, int metric, const char *label, uint64_t
   bsample_t *b = arg;
   int k = metric - TC_BACKEND_METRIC_POOL_OPEN;
   if (k < 0 || k >= N_BMETRICS) return;
-  int i = MAX_LABELS;
-  for (int j = 0; label && label_ok(label) && j < MAX_LABELS; j++) {
+  int i = MAX_LABELS; /* "other"; a backend's own "other" is the same series */
+  int keep = label && label_ok(label) && strcmp(label, "other") != 0;
+  for (int j = 0; keep && j < MAX_LABELS; j++) {
     if (!admitted[k][j][0]) snprintf(admitted[k][j], sizeof admitted[k][j], "%s", label);
     if (!strcmp(admitted[k][j], label)) {
       i = j;
