@@ -3,7 +3,8 @@
  * (Prometheus's own parser and linter, Debian's prometheus package), taken
  * while a client thread writes; and the values must move as the load says:
  * requests by transport, method and code, latency counts, Watch streams
- * open and ended by reason, watch lag observed once per transaction sent,
+ * open and ended by reason (a client cancelling, one disconnecting, one
+ * too slow), watch lag observed once per transaction sent,
  * messages on each transport, feed rows, connections, the backend's pools
  * (and, on postgres, a reconnect after the cluster restarts, and a retry
  * under its SQLSTATE when two nodes race on one row).  metrics.port
@@ -379,6 +380,53 @@ static void test_values_move(void **state) {
   free(m);
 }
 
+/* A Watch client that reads nothing is ended as a slow consumer once more
+ * than database.watch_buffer_size messages wait for it: counted under that
+ * reason, and its call under ResourceExhausted. */
+static void test_slow_consumer_counted(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  *state = f;
+  const char *extra[] = {"--database-watch-buffer-size", "16", NULL};
+  assert_int_equal(start(f, extra), 0);
+  tt_create_tenant(f->client, "m1");
+  tt_write_schema(f->client, "m1", NULL);
+  tc_client_t *slow_client = tc_client_new(f->proc.target);
+  tc_stream_t *slow = tt_watch_open_checkpoint(slow_client, "m1", "", 3600);
+  ProtobufCMessage *msg = NULL;
+  assert_int_equal(tc_stream_next(slow, &base__v1__watch_response__descriptor, &msg, WAIT_MS), 0);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  /* Big transactions, so the stream's flow-control window fills. */
+  enum { PER = 500 };
+  tt_tuple_buf_t *tb = calloc(PER, sizeof *tb);
+  Base__V1__Tuple **ts = calloc(PER, sizeof *ts);
+  char(*ids)[128] = calloc(PER, sizeof *ids);
+  double ended = 0;
+  for (int i = 0; i < 200 && ended < 1; i++) {
+    for (int k = 0; k < PER; k++) {
+      snprintf(ids[k], sizeof ids[k], "user-%d-%d-%0100d", i, k, 0);
+      ts[k] = tt_tuple(&tb[k], "organization", "o1", "member", "user", ids[k], "");
+    }
+    free(tt_write_data(f->client, "m1", ts, PER, NULL, 0, NULL));
+    char *m = scrape(f);
+    ended = value(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}");
+    free(m);
+  }
+  free(ids);
+  free(ts);
+  free(tb);
+  char *m = scrape(f);
+  expect(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}", 1);
+  expect(m, "tuplecast_watch_streams_ended_total{reason=\"cancelled\"}", 0);
+  expect(m, "tuplecast_watch_streams_open", 0);
+  expect(m,
+         "tuplecast_requests_total{transport=\"grpc\",method=\"/base.v1.Watch/Watch\","
+         "code=\"ResourceExhausted\"}",
+         1);
+  free(m);
+  tc_stream_free(slow);
+  tc_client_free(slow_client);
+}
+
 /* A restarted cluster: the pools connect again and say so. */
 static void test_postgres_reconnects(void **state) {
   fx_t *f = *state;
@@ -568,6 +616,7 @@ int main(void) {
   if (strcmp(engine(), "postgres") == 0 && tc_pg_start(NULL, &pg) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_values_move, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_slow_consumer_counted, no_setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics_port, no_setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics_port_connection_limit, no_setup, teardown),
       cmocka_unit_test(test_metrics_port_needs_http),
