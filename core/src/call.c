@@ -38,7 +38,8 @@ static const char *tenant_of(const ProtobufCMessage *req) {
 const char *tc__call_code_name(int code) { return code_names[code >= 0 && code <= 16 ? code : 2]; }
 
 void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, const char *message) {
-  tc__metrics_call_end(call, protocol, status);
+  uint64_t took = call->started_ns ? uv_hrtime() - call->started_ns : 0;
+  tc__metrics_call_end(call, protocol, status, took);
   const char *path = call->method ? call->method->path : "";
   int level = strncmp(path, "/grpc.health.", 13) == 0 ? TC_LOG_DEBUG : TC_LOG_INFO;
   if (!tc_log_enabled(level)) return;
@@ -49,7 +50,6 @@ void tc_call_log_end(const tc_call_t *call, const char *protocol, int status, co
   snprintf(service, sizeof service, "%.*s", service_len, service_len ? path + 1 : "");
   int code = tc_err_grpc_status(status);
   char ms[32];
-  uint64_t took = call->started_ns ? uv_hrtime() - call->started_ns : 0;
   snprintf(ms, sizeof ms, "%.3f", (double)took / 1e6);
   const tc_log_field_t f[] = {
       {"protocol", TC_LOG_STR, protocol, 0},

@@ -56,18 +56,16 @@ int tc__call_handle(tc_call_t *call) {
   return m->handler(call);
 }
 
-int tc_call_start(tc_call_t *call) {
-  call->started_ns = uv_hrtime();
-  if (call->method->admit) return tc_gate_admit(call);
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-    if (call->method == &methods[i]) return tc_gate_admit(call);
-  return tc__call_handle(call);
-}
-
 int tc__method_index(const tc_method_t *m) {
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (m == &methods[i]) return (int)i;
   return -1;
+}
+
+int tc_call_start(tc_call_t *call) {
+  call->started_ns = uv_hrtime();
+  if (call->method->admit || tc__method_index(call->method) >= 0) return tc_gate_admit(call);
+  return tc__call_handle(call);
 }
 
 const tc_method_t *tc_method_at(size_t i) {

@@ -74,7 +74,7 @@ static int transport_index(const char *name) {
 }
 
 static int method_slot(const tc_method_t *method) {
-  int i = method ? tc__method_index(method) : -1;
+  int i = tc__method_index(method);
   return i >= 0 && i < MAX_METHODS ? i : MAX_METHODS;
 }
 
@@ -83,14 +83,15 @@ static const char *method_name(int slot) {
   return mt ? mt->path : "other";
 }
 
-void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status) {
+void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status,
+                          uint64_t took_ns) {
   int t = transport_index(protocol);
   int code = tc_err_grpc_status(status);
   int slot = method_slot(call->method);
   if (t < 0 || code < 0 || code >= N_CODES) return;
   m.requests[t][slot][code]++;
   if (call->started_ns && !(call->method && call->method->server_streaming))
-    observe(&m.latency[slot], uv_hrtime() - call->started_ns);
+    observe(&m.latency[slot], took_ns);
 }
 
 void tc__metrics_watch_started(void) { m.watch_started++; }
@@ -284,8 +285,9 @@ static void on_backend_metric(void *arg, int metric, const char *label, uint64_t
   bsample_t *b = arg;
   int k = metric - TC_BACKEND_METRIC_POOL_OPEN;
   if (k < 0 || k >= N_BMETRICS) return;
-  int i = MAX_LABELS;
-  for (int j = 0; label && label_ok(label) && j < MAX_LABELS; j++) {
+  int i = MAX_LABELS; /* "other"; a backend's own "other" is the same series */
+  int keep = label && label_ok(label) && strcmp(label, "other") != 0;
+  for (int j = 0; keep && j < MAX_LABELS; j++) {
     if (!admitted[k][j][0]) snprintf(admitted[k][j], sizeof admitted[k][j], "%s", label);
     if (!strcmp(admitted[k][j], label)) {
       i = j;
@@ -326,7 +328,7 @@ static void render_backend(out_t *o, tc_server_t *srv) {
 
 /* ---- the process ---------------------------------------------------------- */
 
-static long open_fds(void) {
+static long count_fds(void) {
   DIR *d = opendir("/proc/self/fd");
   if (!d) return -1;
   long n = 0;
@@ -334,6 +336,21 @@ static long open_fds(void) {
     if (e->d_name[0] != '.') n++;
   closedir(d);
   return n - 1; /* the directory's own descriptor */
+}
+
+/* Counting reads one directory entry per descriptor (tens of thousands on a
+ * busy server, milliseconds of loop time), and anyone may scrape as often as
+ * they like: counted at most once a second, a scrape in between gets the
+ * last count. */
+static long open_fds(uv_loop_t *loop) {
+  static long n;
+  static uint64_t at;
+  uint64_t now = uv_now(loop);
+  if (!at || now - at >= 1000 || now < at) {
+    n = count_fds();
+    at = now ? now : 1;
+  }
+  return n;
 }
 
 static void render_process(out_t *o, tc_server_t *srv) {
@@ -347,7 +364,7 @@ static void render_process(out_t *o, tc_server_t *srv) {
   put(o, "tuplecast_process_resident_memory_bytes %lld\n",
       (long long)rss * (long long)sysconf(_SC_PAGESIZE));
   head(o, "process_open_fds", "gauge", "Open file descriptors of the process.");
-  put(o, "tuplecast_process_open_fds %ld\n", open_fds());
+  put(o, "tuplecast_process_open_fds %ld\n", open_fds(srv->loop));
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     head(o, "process_max_fds", "gauge", "The descriptor limit (RLIMIT_NOFILE, soft).");

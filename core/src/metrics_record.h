@@ -15,9 +15,11 @@
 #include "call.h"
 
 /* A call ended (from the transport's done(), through tc_call_log_end):
- * counted by transport, method and gRPC code; a unary call's time since
- * tc_call_start goes into its method's latency histogram. */
-void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status);
+ * counted by transport, method and gRPC code; a unary call's took_ns (its
+ * time since tc_call_start; 0: never started) goes into its method's latency
+ * histogram. */
+void tc__metrics_call_end(const tc_call_t *call, const char *protocol, int status,
+                          uint64_t took_ns);
 
 /* A Watch stream was accepted (its handler took the call). */
 void tc__metrics_watch_started(void);

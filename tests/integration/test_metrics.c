@@ -3,11 +3,13 @@
  * (Prometheus's own parser and linter, Debian's prometheus package), taken
  * while a client thread writes; and the values must move as the load says:
  * requests by transport, method and code, latency counts, Watch streams
- * open and ended by reason, watch lag observed once per transaction sent,
+ * open and ended by reason (a client cancelling, one disconnecting, one
+ * too slow), watch lag observed once per transaction sent,
  * messages on each transport, feed rows, connections, the backend's pools
  * (and, on postgres, a reconnect after the cluster restarts, and a retry
  * under its SQLSTATE when two nodes race on one row).  metrics.port
- * moves /metrics off the HTTP port, and is refused without HTTP. */
+ * moves /metrics off the HTTP port, takes at most 8 connections, and is
+ * refused without HTTP. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -378,6 +380,53 @@ static void test_values_move(void **state) {
   free(m);
 }
 
+/* A Watch client that reads nothing is ended as a slow consumer once more
+ * than database.watch_buffer_size messages wait for it: counted under that
+ * reason, and its call under ResourceExhausted. */
+static void test_slow_consumer_counted(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  *state = f;
+  const char *extra[] = {"--database-watch-buffer-size", "16", NULL};
+  assert_int_equal(start(f, extra), 0);
+  tt_create_tenant(f->client, "m1");
+  tt_write_schema(f->client, "m1", NULL);
+  tc_client_t *slow_client = tc_client_new(f->proc.target);
+  tc_stream_t *slow = tt_watch_open_checkpoint(slow_client, "m1", "", 3600);
+  ProtobufCMessage *msg = NULL;
+  assert_int_equal(tc_stream_next(slow, &base__v1__watch_response__descriptor, &msg, WAIT_MS), 0);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  /* Big transactions, so the stream's flow-control window fills. */
+  enum { PER = 500 };
+  tt_tuple_buf_t *tb = calloc(PER, sizeof *tb);
+  Base__V1__Tuple **ts = calloc(PER, sizeof *ts);
+  char(*ids)[128] = calloc(PER, sizeof *ids);
+  double ended = 0;
+  for (int i = 0; i < 200 && ended < 1; i++) {
+    for (int k = 0; k < PER; k++) {
+      snprintf(ids[k], sizeof ids[k], "user-%d-%d-%0100d", i, k, 0);
+      ts[k] = tt_tuple(&tb[k], "organization", "o1", "member", "user", ids[k], "");
+    }
+    free(tt_write_data(f->client, "m1", ts, PER, NULL, 0, NULL));
+    char *m = scrape(f);
+    ended = value(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}");
+    free(m);
+  }
+  free(ids);
+  free(ts);
+  free(tb);
+  char *m = scrape(f);
+  expect(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}", 1);
+  expect(m, "tuplecast_watch_streams_ended_total{reason=\"cancelled\"}", 0);
+  expect(m, "tuplecast_watch_streams_open", 0);
+  expect(m,
+         "tuplecast_requests_total{transport=\"grpc\",method=\"/base.v1.Watch/Watch\","
+         "code=\"ResourceExhausted\"}",
+         1);
+  free(m);
+  tc_stream_free(slow);
+  tc_client_free(slow_client);
+}
+
 /* A restarted cluster: the pools connect again and say so. */
 static void test_postgres_reconnects(void **state) {
   fx_t *f = *state;
@@ -495,6 +544,50 @@ static void test_metrics_port(void **state) {
   assert_int_equal(status, 200);
 }
 
+/* GET /metrics on a connection of its own: the raw response, malloc'd; NULL
+ * when the server closed the connection without answering. */
+static char *try_scrape(int port) {
+  int fd = connect_to(port);
+  send_text(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  char *buf = NULL;
+  size_t len = 0;
+  while (read_some(fd, &buf, &len)) {
+  }
+  close(fd);
+  return buf;
+}
+
+/* metrics.port takes at most 8 connections (docs/configuration.md): a 9th
+ * is closed at once, and a scrape gets in again once one of them leaves. */
+static void test_metrics_port_connection_limit(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  *state = f;
+  char port[16];
+  snprintf(port, sizeof port, "%d", free_port());
+  const char *extra[] = {"--metrics-port", port, "--http-header-timeout", "60s", NULL};
+  assert_int_equal(start(f, extra), 0);
+  char line[64];
+  snprintf(line, sizeof line, "metrics listening on port %s", port);
+  assert_non_null(tc_proc_wait_log(&f->proc, 0, line, WAIT_MS));
+  int held[8];
+  for (int i = 0; i < 8; i++) held[i] = connect_to(atoi(port));
+  /* Accepted in order: the ninth finds the eight there and is closed. */
+  int ninth = connect_to(atoi(port));
+  char *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(read_some(ninth, &buf, &len), 0);
+  assert_null(buf);
+  close(ninth);
+  close(held[0]);
+  long long deadline = tc_now_ms() + WAIT_MS;
+  char *resp;
+  while (!(resp = try_scrape(atoi(port))) && tc_now_ms() < deadline) poll(NULL, 0, 20);
+  assert_non_null(resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  free(resp);
+  for (int i = 1; i < 8; i++) close(held[i]);
+}
+
 /* Without the HTTP transport there is nothing to serve metrics.port: refused. */
 static void test_metrics_port_needs_http(void **state) {
   (void)state;
@@ -523,7 +616,9 @@ int main(void) {
   if (strcmp(engine(), "postgres") == 0 && tc_pg_start(NULL, &pg) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_values_move, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_slow_consumer_counted, no_setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics_port, no_setup, teardown),
+      cmocka_unit_test_setup_teardown(test_metrics_port_connection_limit, no_setup, teardown),
       cmocka_unit_test(test_metrics_port_needs_http),
   };
   /* Only postgres has connections to lose. */

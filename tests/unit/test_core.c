@@ -1,5 +1,6 @@
 /* Unit tests of the small core modules: the error table, base64, continuous
- * tokens, the arena, the bridge and the plugin loader.  (Snap tokens belong
+ * tokens, the arena, the bridge, the plugin loader and /metrics' folding of
+ * a backend's labels.  (Snap tokens belong
  * to the backends: test_rev_token.c.) */
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,6 +18,8 @@
 #include "tuplecast/support.h"
 #include "bridge.h"
 #include "error.h"
+#include "metrics.h"
+#include "server_state.h"
 #include "token.h"
 
 /* ---- error table --------------------------------------------------------- */
@@ -231,12 +234,56 @@ static void test_loader(void **state) {
   expect_reject("missing", "cannot load");
 }
 
+/* ---- metrics: a backend's labels ------------------------------------------ */
+
+static void no_stats(tc_backend_t *b, tc_backend_stats_t *out) {
+  (void)b;
+  memset(out, 0, sizeof *out);
+}
+
+/* More SQLSTATEs than the server keeps apart, after the backend's own
+ * "other" (postgres folds its overflow so). */
+static void many_retries(tc_backend_t *b, tc_backend_metric_fn emit, void *arg) {
+  (void)b;
+  emit(arg, TC_BACKEND_METRIC_RETRIES, "other", 1);
+  for (int i = 0; i < 10; i++) {
+    char state[8];
+    snprintf(state, sizeof state, "S%04d", i);
+    emit(arg, TC_BACKEND_METRIC_RETRIES, state, 10);
+  }
+}
+
+/* A label the backend calls "other" and the server's own "other" are one
+ * series: a name appears once per label set in the exposition. */
+static void test_metrics_backend_other(void **state) {
+  (void)state;
+  static const tc_backend_api_t api = {.struct_size = sizeof(tc_backend_api_t),
+                                       .name = "test",
+                                       .version = "1",
+                                       .stats = no_stats,
+                                       .metrics = many_retries};
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  tc_server_t srv = {.loop = &loop, .api = &api, .backend = (tc_backend_t *)&loop};
+  size_t len;
+  char *text = tc_metrics_render(&srv, &len);
+  assert_non_null(text);
+  const char *series = "\ntuplecast_backend_retries_total{sqlstate=\"other\"} ";
+  const char *at = strstr(text, series);
+  assert_non_null(at);
+  assert_null(strstr(at + 1, series));
+  /* Eight states kept apart; the backend's 1 and the last two states' 10s. */
+  assert_int_equal(strtol(at + strlen(series), NULL, 10), 21);
+  free(text);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_table), cmocka_unit_test(test_error_rows),
       cmocka_unit_test(test_base64),      cmocka_unit_test(test_cont_token),
       cmocka_unit_test(test_arena),       cmocka_unit_test(test_bridge_fifo),
-      cmocka_unit_test(test_loader),
+      cmocka_unit_test(test_loader),      cmocka_unit_test(test_metrics_backend_other),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

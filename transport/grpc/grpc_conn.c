@@ -29,6 +29,9 @@
 
 /* A sweep fstat()s every entry (≈0.3 µs each here): at most this often. */
 #define SWEEP_INTERVAL_MS 20
+/* For /metrics, which anyone may ask for as often as they like: at most
+ * once a second, so a scrape's count may hold connections closed since. */
+#define METRICS_SWEEP_MS 1000
 
 struct tc__grpc_preface_s {
   uv_poll_t poll;
@@ -52,17 +55,22 @@ static void sweep(tc_grpc_server_t *s) {
   s->n_owned = kept;
 }
 
+/* Sweeps unless the last sweep is less than ms old. */
+static void sweep_unless_within(tc_grpc_server_t *s, uint64_t ms) {
+  uint64_t now = uv_now(s->loop);
+  if (now - s->last_sweep >= ms || now < s->last_sweep) sweep(s);
+}
+
 int tc__grpc_conn_room(tc_grpc_server_t *s) {
   if (s->stopping) return 0;
   if (!s->max_conns) return 1;
   if (s->n_owned + s->n_handshaking + s->n_relays < s->max_conns) return 1;
-  if (uv_now(s->loop) - s->last_sweep >= SWEEP_INTERVAL_MS || uv_now(s->loop) < s->last_sweep)
-    sweep(s);
+  sweep_unless_within(s, SWEEP_INTERVAL_MS);
   return s->n_owned + s->n_handshaking + s->n_relays < s->max_conns;
 }
 
 size_t tc_grpc_connections(tc_grpc_server_t *s) {
-  sweep(s);
+  sweep_unless_within(s, METRICS_SWEEP_MS);
   return (size_t)(s->n_owned + s->n_handshaking + s->n_relays);
 }
 

@@ -54,7 +54,9 @@ int tc_grpc_start(uv_loop_t *loop, tc_bridge_t *bridge, const tc_grpc_opts_t *op
 void tc_grpc_stop(tc_grpc_server_t *s, int grace_ms, void (*cb)(void *arg), void *arg);
 
 /* Loop thread: connections open right now (handed to gRPC, in handshake,
- * TLS relays), for /metrics.  Sweeps the closed ones first (fstat each). */
+ * TLS relays), for /metrics.  Sweeps the closed ones first (fstat each),
+ * unless a sweep ran in the last second: a connection gRPC closed since may
+ * still count. */
 size_t tc_grpc_connections(tc_grpc_server_t *s);
 
 /* Loop thread: the loop turns that started so many batches that the poller
