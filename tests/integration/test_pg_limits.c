@@ -141,24 +141,16 @@ static void test_busy_server_one_warning(void **state) {
   free(log);
 }
 
-static int setup(void **state) {
-  (void)state;
+int main(void) {
   static const char *const conf[] = {"max_connections = 20", NULL};
   tc_pg_opts_t opts = {.track_commit_timestamp = 1, .conf = conf};
-  return tc_pg_start(&opts, &pg);
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tc_pg_stop(pg);
-  return 0;
-}
-
-int main(void) {
+  if (tc_pg_start(&opts, &pg) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pool_past_server_refused),
       cmocka_unit_test(test_role_limits),
       cmocka_unit_test(test_busy_server_one_warning),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  tc_pg_stop(pg);
+  return failed;
 }
