@@ -45,6 +45,7 @@ typedef struct {
   int tenants;            /* soak: tenants <tenant>-0.. (1: <tenant> itself) */
   int readers;            /* soak: outstanding reads at most */
   double read_rate;       /* soak: reads/s */
+  int preload;            /* soak: tuples written before the timed run */
   int stream_changes;     /* soak: changes a watch stream takes before it is closed */
   const char *soak_check; /* soak: "strict" (NULL) or "loose" bounds */
   pid_t server_pid;       /* 0: no server-side figures */

@@ -42,6 +42,7 @@ static const char usage[] =
     "  --tenants N          soak: tenants <tenant>-0..N-1 (default 1: <tenant>)\n"
     "  --read-rate R        soak: Data.ReadRelationships calls/s (default 1000)\n"
     "  --readers N          soak: outstanding reads at most (default 16)\n"
+    "  --preload N          soak: tuples written before the timed run (default none)\n"
     "  --stream-changes N   soak: transactions a watch stream takes before it is\n"
     "                       closed and opened again (default 50)\n"
     "  --soak-check strict|loose\n"
@@ -149,6 +150,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"tenants", BENCH_OPT_INT, &o->tenants, NULL},
       {"readers", BENCH_OPT_INT, &o->readers, NULL},
       {"read-rate", BENCH_OPT_NUM, &o->read_rate, NULL},
+      {"preload", BENCH_OPT_INT, &o->preload, NULL},
       {"stream-changes", BENCH_OPT_INT, &o->stream_changes, NULL},
       {"soak-check", BENCH_OPT_STR, &o->soak_check, NULL},
       {"server-pid", BENCH_OPT_INT, &pid, NULL},
