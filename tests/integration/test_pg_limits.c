@@ -78,6 +78,12 @@ static void test_role_limits(void **state) {
   assert_int_equal(tc_pg_set(pg, "DROP ROLE tc_small"), 0);
 }
 
+/* The count on the line of held-back "too many clients" warnings; 0 if none. */
+static long repeated(const char *log) {
+  const char *p = strstr(log, "too many clients already repeated=");
+  return p ? strtol(p + strlen("too many clients already repeated="), NULL, 10) : 0;
+}
+
 /* The distinct links (labels such as "pool write #3") that logged a failed
  * connect in log. */
 static size_t failing_links(const char *log) {
@@ -96,7 +102,8 @@ static size_t failing_links(const char *log) {
 }
 
 /* 12 of the 20 slots held elsewhere: the node needs 14, starts with one
- * warning, and the 6 links that find no slot are one warning with a count.
+ * warning, and the links that find no slot (6, or 7 while the slot of its
+ * start-up connection is being freed) are one warning with a count.
  * At debug level each retry is a line of its own, which shows when all 6
  * have failed; the warnings are what the limiter holds back. */
 static void test_busy_server_one_warning(void **state) {
@@ -124,8 +131,11 @@ static void test_busy_server_one_warning(void **state) {
   long long deadline = tc_now_ms() + 30000;
   while (failing_links(p.log) < 6 && tc_now_ms() < deadline)
     tc_proc_wait_log(&p, p.log_len, "cannot connect, retrying", 1000);
-  assert_int_equal(failing_links(p.log), 6);
+  /* 6 at least: the slot of create()'s own connection, closed just before
+   * the pools connect, may not be free yet when they do. */
+  size_t failing = failing_links(p.log);
   for (int i = 0; i < 12; i++) PQfinish(held[i]);
+  assert_true(failing >= 6);
   /* Every link connects once the slots are free. */
   assert_non_null(tc_proc_wait_log(&p, 0, "connected again", 20000));
   char *log = NULL;
@@ -133,8 +143,7 @@ static void test_busy_server_one_warning(void **state) {
   if (count_lines(log,
                   "the pools need 14 connections; max_connections allows 20 and 12 are in "
                   "use by other sessions") != 1 ||
-      count_lines(log, "warn  postgres: cannot connect, retrying: ") != 2 ||
-      count_lines(log, "too many clients already repeated=5") != 1) {
+      count_lines(log, "warn  postgres: cannot connect, retrying: ") != 2 || repeated(log) < 5) {
     fprintf(stderr, "%s", log);
     fail_msg("want one warning and one repeated failure");
   }
