@@ -29,20 +29,26 @@
 
 typedef struct {
   const char *target, *tenant, *token, *scenario, *json;
-  const char *tls_ca; /* PEM file of the CA to trust: TLS to every server; NULL: plaintext */
-  const char *name;   /* the server's label in the report (--name, --peer NAME=) */
-  double duration;    /* seconds of load (write, watch-latency) */
-  double rate;        /* writes/s (watch-latency) */
-  double settle;      /* > 0: streams count as in place this long after opening
+  const char *tls_ca;     /* PEM file of the CA to trust: TLS to every server; NULL: plaintext */
+  const char *name;       /* the server's label in the report (--name, --peer NAME=) */
+  double duration;        /* seconds of load (write, watch-latency) */
+  double rate;            /* writes/s (watch-latency) */
+  double settle;          /* > 0: streams count as in place this long after opening
                       * (servers without checkpoints); 0: at their first one */
-  int concurrency;    /* outstanding Data.Write calls (write, catch-up history) */
-  int batch;          /* items per Data.Write */
-  int watchers;       /* watch-latency */
-  int streams;        /* fan-out */
-  int connections;    /* client connections (channels with distinct args) */
-  int history;        /* catch-up: transactions behind the watch */
-  int rounds;         /* fan-out: writes delivered to all streams, one after the other */
-  pid_t server_pid;   /* 0: no server-side figures */
+  int concurrency;        /* outstanding Data.Write calls (write, catch-up history) */
+  int batch;              /* items per Data.Write */
+  int watchers;           /* watch-latency */
+  int streams;            /* fan-out */
+  int connections;        /* client connections (channels with distinct args) */
+  int history;            /* catch-up: transactions behind the watch */
+  int rounds;             /* fan-out: writes delivered to all streams, one after the other */
+  int tenants;            /* soak: tenants <tenant>-0.. (1: <tenant> itself) */
+  int readers;            /* soak: outstanding reads at most */
+  double read_rate;       /* soak: reads/s */
+  int preload;            /* soak: tuples written before the timed run */
+  int stream_changes;     /* soak: changes a watch stream takes before it is closed */
+  const char *soak_check; /* soak: "strict" (NULL) or "loose" bounds */
+  pid_t server_pid;       /* 0: no server-side figures */
 } bench_opts_t;
 
 /* Checked numeric options (args.c): 0, or -1 after a message on stderr
@@ -133,6 +139,7 @@ struct bench_stream_s {
   bench_client_t *client;
   bench_rpc_t rpc;
   int ended;
+  int recv_pending; /* a receive batch is out: not to be released yet */
   void (*on_msg)(bench_stream_t *s, grpc_byte_buffer *bb);
   void (*on_end)(bench_stream_t *s);
   void *arg;
@@ -157,6 +164,8 @@ void bench_samples_free(bench_samples_t *s);
 /* VmRSS of pid in KiB, CPU seconds (user + system) of pid; -1 on failure. */
 long bench_proc_rss_kib(pid_t pid);
 double bench_proc_cpu_s(pid_t pid);
+/* Open descriptors of pid (entries of /proc/PID/fd); -1 on failure. */
+long bench_proc_fds(pid_t pid);
 /* CPU seconds used so far by this process. */
 double bench_self_cpu_s(void);
 /* CPU seconds all processes of the machine have used (/proc/stat); -1 on
@@ -202,6 +211,10 @@ struct bench_writer_s {
   uint64_t limit;
   int64_t end_ns;
   bench_ack_fn on_ack; /* may be NULL; seq counts issued calls from 0 */
+  /* NULL: o->tenant; else call seq writes to tenants[seq % n_tenants]. */
+  const char *const *tenants;
+  size_t n_tenants;
+  void (*on_tick)(bench_writer_t *w, int64_t now); /* may be NULL; each turn of the loop */
   void *arg;
   /* results */
   uint64_t issued, acked, errors;
@@ -221,5 +234,8 @@ int bench_scenario_write(const bench_opts_t *o, bench_client_t *c, bench_report_
 int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_soak(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+/* The name of tenant i of o->tenants: o->tenant itself when there is one. */
+void bench_tenant_name(const bench_opts_t *o, int i, char *buf, size_t size);
 
 #endif

@@ -285,13 +285,16 @@ int bench_unary_call(bench_client_t *c, const char *method, const ProtobufCMessa
 static int arm_recv(bench_stream_t *s) {
   grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
   op.data.recv_message.recv_message = &s->rpc.recv;
-  return start_batch(s->client, s->rpc.call, &op, 1, &s->recv_tag);
+  int rc = start_batch(s->client, s->rpc.call, &op, 1, &s->recv_tag);
+  s->recv_pending = rc == 0;
+  return rc;
 }
 
 static void stream_started(bench_tag_t *tag, int ok) { (void)tag, (void)ok; }
 
 static void stream_recv(bench_tag_t *tag, int ok) {
   bench_stream_t *s = (bench_stream_t *)((char *)tag - offsetof(bench_stream_t, recv_tag));
+  s->recv_pending = 0;
   if (!ok || !s->rpc.recv) return; /* the call is over; status_tag reports it */
   grpc_byte_buffer *bb = s->rpc.recv;
   s->rpc.recv = NULL;

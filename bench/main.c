@@ -17,7 +17,7 @@
 static const char schema_text[] = TT_EXAMPLE_SCHEMA;
 
 static const char usage[] =
-    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up [options]\n"
+    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|soak [options]\n"
     "\n"
     "  --target HOST:PORT   Permify-compatible gRPC server (default 127.0.0.1:3478)\n"
     "  --name NAME          the target's name in the report (default: its address)\n"
@@ -30,16 +30,26 @@ static const char usage[] =
     "  --tenant ID          tenant (default t1); gets the example schema if it has none\n"
     "  --token TOKEN        sent as \"authorization: Bearer TOKEN\"\n"
     "  --tls-ca FILE        TLS, trusting the CA certificates in FILE (PEM)\n"
-    "  --duration S         seconds of load: write, watch-latency (default 3)\n"
+    "  --duration S         seconds of load: write, watch-latency, soak (default 3)\n"
     "  --concurrency N      outstanding Data.Write calls: write, catch-up (default 1)\n"
     "  --batch N            tuples per Data.Write (default 1)\n"
     "  --connections C      client connections (default 1)\n"
     "  --watchers W         watch-latency: watch streams (default 100)\n"
-    "  --rate R             watch-latency: writes/s (default 500)\n"
+    "  --rate R             watch-latency, soak: writes/s (default 500)\n"
     "  --streams N          fan-out: idle watch streams (default 1000)\n"
     "  --rounds N           fan-out: writes fanned out, one after the other (default 5)\n"
     "  --history N          catch-up: transactions behind the watch (default 20000)\n"
-    "  --server-pid PID     read the server's RSS and CPU from /proc/PID\n"
+    "  --tenants N          soak: tenants <tenant>-0..N-1 (default 1: <tenant>)\n"
+    "  --read-rate R        soak: Data.ReadRelationships calls/s (default 1000)\n"
+    "  --readers N          soak: outstanding reads at most (default 16)\n"
+    "  --preload N          soak: tuples written before the timed run (default none)\n"
+    "  --stream-changes N   soak: transactions a watch stream takes before it is\n"
+    "                       closed and opened again (default 50)\n"
+    "  --soak-check strict|loose\n"
+    "                       soak: the bounds of the verdict (loose: for sanitizer\n"
+    "                       builds; see bench/README.md)\n"
+    "  --server-pid PID     read the server's RSS, CPU (and for soak descriptors)\n"
+    "                       from /proc/PID\n"
     "  --json FILE          append one JSON object with every figure\n";
 
 typedef struct {
@@ -48,10 +58,9 @@ typedef struct {
 } scenario_t;
 
 static const scenario_t scenarios[] = {
-    {"write", bench_scenario_write},
-    {"watch-latency", bench_scenario_watch_latency},
-    {"fan-out", bench_scenario_fan_out},
-    {"catch-up", bench_scenario_catch_up},
+    {"write", bench_scenario_write},     {"watch-latency", bench_scenario_watch_latency},
+    {"fan-out", bench_scenario_fan_out}, {"catch-up", bench_scenario_catch_up},
+    {"soak", bench_scenario_soak},
 };
 
 #define PROG "tuplecast-bench"
@@ -115,7 +124,11 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
                       .watchers = 100,
                       .streams = 1000,
                       .rounds = 5,
-                      .history = 20000};
+                      .history = 20000,
+                      .tenants = 1,
+                      .readers = 16,
+                      .read_rate = 1000,
+                      .stream_changes = 50};
   int pid = 0;
   const bench_opt_t opts[] = {
       {"target", BENCH_OPT_STR, &o->target, NULL},
@@ -134,6 +147,12 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"streams", BENCH_OPT_INT, &o->streams, NULL},
       {"rounds", BENCH_OPT_INT, &o->rounds, NULL},
       {"history", BENCH_OPT_INT, &o->history, NULL},
+      {"tenants", BENCH_OPT_INT, &o->tenants, NULL},
+      {"readers", BENCH_OPT_INT, &o->readers, NULL},
+      {"read-rate", BENCH_OPT_NUM, &o->read_rate, NULL},
+      {"preload", BENCH_OPT_INT, &o->preload, NULL},
+      {"stream-changes", BENCH_OPT_INT, &o->stream_changes, NULL},
+      {"soak-check", BENCH_OPT_STR, &o->soak_check, NULL},
       {"server-pid", BENCH_OPT_INT, &pid, NULL},
       {"json", BENCH_OPT_STR, &o->json, NULL},
       {"scenario", BENCH_OPT_STR, &o->scenario, NULL},
@@ -211,7 +230,14 @@ static int run_one(const scenario_t *sc, const bench_opts_t *o) {
   if (!c) return -1;
   char err[512] = "";
   bench_report_t *r = bench_report_new(o);
-  int rc = ensure_schema(c, o, err, sizeof err);
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < o->tenants; i++) {
+    char name[96];
+    bench_tenant_name(o, i, name, sizeof name);
+    bench_opts_t to = *o;
+    to.tenant = name;
+    rc = ensure_schema(c, &to, err, sizeof err);
+  }
   if (rc == 0) {
     printf("%s against %s (%s)\n", sc->name, o->name, o->target);
     rc = sc->run(o, c, r);

@@ -4,6 +4,7 @@
  */
 #include "bench.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,17 @@ long bench_proc_rss_kib(pid_t pid) {
     if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
   fclose(f);
   return kib;
+}
+
+long bench_proc_fds(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  long n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
 }
 
 double bench_proc_cpu_s(pid_t pid) {

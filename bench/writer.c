@@ -120,6 +120,7 @@ static void issue(run_t *r, slot_t *s) {
   bench_writer_t *w = r->w;
   s->seq = w->issued++;
   r->outstanding++;
+  if (w->n_tenants) r->b.req.tenant_id = (char *)w->tenants[s->seq % w->n_tenants];
   if (bench_unary_start(w->client, (int)(s->seq % (uint64_t)bench_client_connections(w->client)),
                         &s->u, WRITE_METHOD, builder_next(&r->b, &s->id), write_done, s) == 0)
     return;
@@ -177,6 +178,7 @@ int bench_writer_run(bench_writer_t *w) {
   int64_t drain_until = 0;
   for (;;) {
     int64_t now = bench_now_ns();
+    if (w->on_tick) w->on_tick(w, now);
     if (w->rate > 0)
       while (next_due <= now && r.n_free > 0 && may_issue(w, now)) {
         issue(&r, &r.slots[r.free_list[--r.n_free]]);

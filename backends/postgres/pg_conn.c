@@ -194,8 +194,16 @@ static void on_retry(uv_timer_t *t) { link_connect(t->data); }
 /* why may belong to l->pg: it is logged before the connection goes. */
 static void link_fail(link_t *l, const char *why) {
   int lost = l->state == LINK_READY;
-  say(l->home, lost || !l->failing ? TC_LOG_WARN : TC_LOG_DEBUG, "%s: %s: %s", l->label,
-      lost ? "connection lost" : "cannot connect, retrying", why);
+  /* A link's first failure to connect is a warning without the link's name,
+   * so every link of every pool failing for one reason is one line and a
+   * count (the log's repeat limiter keys on the text less its digits); each
+   * retry is a debug line with the name. */
+  if (lost)
+    say(l->home, TC_LOG_WARN, "%s: connection lost: %s", l->label, why);
+  else if (!l->failing)
+    say(l->home, TC_LOG_WARN, "postgres: cannot connect, retrying: %s", why);
+  else
+    say(l->home, TC_LOG_DEBUG, "%s: cannot connect, retrying: %s", l->label, why);
   l->failing = 1;
   link_shut(l);
   if (l->home->closing) return;

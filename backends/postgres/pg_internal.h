@@ -73,6 +73,17 @@ struct tc_backend_s {
  * are ignored.  0, or TC_ECONFIG with a malloc'd message. */
 int tc__pg_opts_parse(const char *const *options, tc__pg_opts_t *out, char **errmsg);
 
+/* Connections a node holds besides the write pool: the read pool (2), the
+ * notify pool (1) and the LISTEN connection (1). */
+#define TC__PG_OTHER_CONNECTIONS 4
+
+/* Reads the server's connection limits on c (pg_limits.c): TC_ECONFIG naming
+ * database.max_connections when pool_size plus the other connections exceed
+ * what this role may open; one warning through host->log when they exceed
+ * what is free now.  0, or a TC_E* code with a malloc'd one-line message. */
+int tc__pg_check_connections(PGconn *c, unsigned pool_size, const tc_host_api_t *host,
+                             char **errmsg);
+
 /* libpq's message on one line, without the trailing newline; malloc'd. */
 char *tc__pg_one_line(const char *msg);
 

@@ -209,7 +209,7 @@ static int make_pools(tc_backend_t *b) {
                           .name = "write",
                           .log = b->host->log};
   tc__pg_pool_opts_t r = {.conninfo = b->conninfo,
-                          .size = 2,
+                          .size = 2, /* in TC__PG_OTHER_CONNECTIONS */
                           .depth = 4,
                           .name = "read",
                           .setup = read_setup,
@@ -234,7 +234,8 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
     PQfinish(c);
     return TC_ENOMEM;
   }
-  rc = startup(c, &o, b->instance_id, sizeof b->instance_id, errmsg);
+  rc = tc__pg_check_connections(c, o.pool_size, host, errmsg);
+  if (!rc) rc = startup(c, &o, b->instance_id, sizeof b->instance_id, errmsg);
   PQfinish(c);
   b->host = host;
   b->loop = host->loop;

@@ -159,43 +159,106 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int load_file(loader_t *ld, const char *path) {
-  ld->file = path;
-  if (!ends_with(path, ".yaml"))
-    return fail(ld, "%s: the config file name must end in .yaml (as in Permify)", path);
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return fail(ld, "%s: cannot read: %s", path, strerror(errno));
-  free(ld->cfg->config_file);
-  ld->cfg->config_file = strdup(path);
-  if (ld->cfg->config_file == NULL) {
-    fclose(f);
-    return TC_ENOMEM;
+/* Reads all of f into a NUL-terminated buffer; NULL on error (errno set). */
+static unsigned char *read_all(FILE *f, size_t *len) {
+  size_t cap = 4096, n = 0;
+  unsigned char *buf = malloc(cap);
+  while (buf != NULL) {
+    n += fread(buf + n, 1, cap - n - 1, f);
+    if (ferror(f)) break;
+    if (feof(f)) {
+      buf[n] = '\0';
+      *len = n;
+      return buf;
+    }
+    unsigned char *more = realloc(buf, cap *= 2);
+    if (more == NULL) break;
+    buf = more;
   }
+  int saved = ferror(f) ? errno : ENOMEM;
+  free(buf);
+  errno = saved;
+  return NULL;
+}
+
+static int syntax_error(loader_t *ld, const yaml_parser_t *parser) {
+  return fail(ld, "%s line %zu: YAML syntax error: %s%s%s", ld->file, parser->problem_mark.line + 1,
+              parser->context ? parser->context : "", parser->context ? ": " : "",
+              parser->problem ? parser->problem : "unknown");
+}
+
+/* No key sits deeper than 4 levels.  The bound is checked on the event
+ * stream before the document is built, which also keeps parsing linear:
+ * libyaml 0.2.5's scanner walks one saved "simple key" per open flow level
+ * ([ or {) for every token, so flow nesting costs depth^2 (measured: 10,000
+ * levels 0.95 s, 30,000 levels 11 s; block nesting is linear).  Events come
+ * lazily, with the scanner at most 1024 characters ahead, so a refused file
+ * costs no more than its first few thousand levels. */
+enum { MAX_DEPTH = 64 };
+
+static int check_depth(loader_t *ld, const unsigned char *text, size_t len) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return TC_ENOMEM;
+  yaml_parser_set_input_string(&parser, text, len);
+  int rc = 0, depth = 0;
+  for (bool done = false; !done && rc == 0;) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&parser, &ev)) {
+      rc = syntax_error(ld, &parser);
+      break;
+    }
+    if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) depth++;
+    if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) depth--;
+    if (depth > MAX_DEPTH)
+      rc = fail(ld, "%s line %zu: nested deeper than %d levels", ld->file, ev.start_mark.line + 1,
+                MAX_DEPTH);
+    done = ev.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&parser);
+  return rc;
+}
+
+static int walk_document(loader_t *ld, const unsigned char *text, size_t len) {
   yaml_parser_t parser;
   yaml_document_t doc;
+  if (!yaml_parser_initialize(&parser)) return TC_ENOMEM;
+  yaml_parser_set_input_string(&parser, text, len);
   int rc = 0;
-  if (!yaml_parser_initialize(&parser)) {
-    fclose(f);
-    return TC_ENOMEM;
-  }
-  yaml_parser_set_input_file(&parser, f);
   if (!yaml_parser_load(&parser, &doc)) {
-    rc = fail(ld, "%s line %zu: YAML syntax error: %s%s%s", path, parser.problem_mark.line + 1,
-              parser.context ? parser.context : "", parser.context ? ": " : "",
-              parser.problem ? parser.problem : "unknown");
+    rc = syntax_error(ld, &parser);
   } else {
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     char key[TC__CONFIG_KEY_MAX] = "";
     if (root == NULL || is_null(root))
       rc = 0; /* an empty file means defaults, as in Permify */
     else if (root->type != YAML_MAPPING_NODE)
-      rc = fail(ld, "%s: the top level must be a mapping of keys", path);
+      rc = fail(ld, "%s: the top level must be a mapping of keys", ld->file);
     else
       rc = walk(ld, &doc, root, key, 0);
     yaml_document_delete(&doc);
   }
   yaml_parser_delete(&parser);
+  return rc;
+}
+
+static int load_file(loader_t *ld, const char *path) {
+  ld->file = path;
+  if (!ends_with(path, ".yaml"))
+    return fail(ld, "%s: the config file name must end in .yaml (as in Permify)", path);
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return fail(ld, "%s: cannot read: %s", path, strerror(errno));
+  size_t len = 0;
+  unsigned char *text = read_all(f, &len);
+  int saved = errno;
   fclose(f);
+  if (text == NULL)
+    return saved == ENOMEM ? TC_ENOMEM : fail(ld, "%s: cannot read: %s", path, strerror(saved));
+  free(ld->cfg->config_file);
+  ld->cfg->config_file = strdup(path);
+  int rc = ld->cfg->config_file == NULL ? TC_ENOMEM : check_depth(ld, text, len);
+  if (rc == 0) rc = walk_document(ld, text, len);
+  free(text);
   return rc;
 }
 

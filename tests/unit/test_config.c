@@ -530,6 +530,45 @@ static void test_file_problems(void **state) {
                "server.grpc.port: given twice (");
 }
 
+/* n levels of open (each `open`, then `close` n times) under key x. */
+static char *nested(const char *head, const char *open, const char *leaf, const char *close,
+                    size_t n) {
+  size_t lo = strlen(open), lc = strlen(close), lh = strlen(head), ll = strlen(leaf);
+  char *s = malloc(lh + n * (lo + lc) + ll + 2), *p = s;
+  assert_non_null(s);
+  memcpy(p, head, lh), p += lh;
+  for (size_t i = 0; i < n; i++) memcpy(p, open, lo), p += lo;
+  memcpy(p, leaf, ll), p += ll;
+  for (size_t i = 0; i < n; i++) memcpy(p, close, lc), p += lc;
+  strcpy(p, "\n");
+  return s;
+}
+
+/* Deep nesting is refused on the line where it passes 64 levels, before
+ * the document is built: a million flow levels cost libyaml hours
+ * otherwise (its scanner is quadratic in flow depth). */
+static void test_nesting_bounded(void **state) {
+  (void)state;
+  static const struct {
+    const char *head, *open, *close, *want;
+    size_t levels;
+  } cases[] = {
+      {"x: ", "[", "]", " line 1: nested deeper than 64 levels", 1000000},
+      {"x: ", "{a: ", "}", " line 1: nested deeper than 64 levels", 1000000},
+      {"x:\n", "- ", "", " line 2: nested deeper than 64 levels", 1000000},
+      {"x:\n", " [\n", " ]\n", " line 65: nested deeper than 64 levels", 100000},
+      /* 64 levels, the top mapping included, are parsed: the walk then
+       * names the unknown key. */
+      {"x: ", "[", "]", "x: unknown key (", 63},
+      {"x: ", "[", "]", " line 1: nested deeper than 64 levels", 64},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *yaml = nested(cases[i].head, cases[i].open, "1", cases[i].close, cases[i].levels);
+    expect_error(yaml, NONE, NONE, cases[i].want);
+    free(yaml);
+  }
+}
+
 static void test_empty_and_null_values(void **state) {
   (void)state;
   tc_config_t cfg;
@@ -824,6 +863,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_key),
       cmocka_unit_test(test_unknown_flag_and_arguments),
       cmocka_unit_test(test_file_problems),
+      cmocka_unit_test(test_nesting_bounded),
       cmocka_unit_test(test_empty_and_null_values),
       cmocka_unit_test(test_keys_case_insensitive),
       cmocka_unit_test(test_lists),
