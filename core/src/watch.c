@@ -11,6 +11,7 @@
 #include "error.h"
 #include "service.h"
 #include "tenant.h"
+#include "watch_boot.h"
 
 #define RING_CAP 1024    /* recent transactions kept per tenant feed */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
@@ -71,7 +72,7 @@ struct tc_feed_s {
   stream_t *streams;
 };
 
-enum { S_STARTING, S_WAIT_FEED, S_CATCHUP, S_LIVE, S_ENDED };
+enum { S_STARTING, S_WAIT_FEED, S_CATCHUP, S_LIVE, S_ENDED, S_INITIAL };
 
 struct stream_s {
   tc_job_t job; /* first: the tenant check runs as a job */
@@ -99,6 +100,8 @@ struct stream_s {
   size_t q_cap, q_first, q_len;
   uv_timer_t checkpoint;
   int has_timer;
+  tc_boot_t *boot; /* sending the initial state (S_INITIAL) */
+  int booted;      /* the initial state ended with the start position's message */
 };
 
 static void stream_unref(stream_t *s) {
@@ -138,6 +141,8 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
   int was_attached = s->state != S_STARTING;
   tc_feed_t *feed = was_attached ? s->feed : NULL;
   s->state = S_ENDED;
+  if (s->boot) tc__boot_stop(s->boot);
+  s->boot = NULL;
   if (feed) {
     if (s->prev)
       s->prev->next = s->next;
@@ -164,6 +169,10 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
 
 /* Ends the stream with a message that says where to resume. */
 static void stream_end_resume(stream_t *s, int status, const char *why) {
+  if (s->resume && !*s->resume->text) { /* the initial state was not all sent */
+    stream_end(s, status, "%s; " TC_WATCH_RESTART, why);
+    return;
+  }
   stream_end(s, status, "%s; resume with snap token %s", why, s->resume ? s->resume->text : "");
 }
 
@@ -583,13 +592,82 @@ static void stream_attach(stream_t *s) {
   s->state = S_CATCHUP;
   /* The first checkpoint goes at once: the client learns its starting
    * position (the head, for an empty token) without waiting. */
-  if (s->has_timer && send_checkpoint(s)) return;
+  if (s->has_timer && !s->booted && send_checkpoint(s)) return;
   catchup_step(s);
 }
 
 static void on_checkpoint(uv_timer_t *t) {
   stream_t *s = t->data;
   if (s->state == S_LIVE || s->state == S_CATCHUP) send_checkpoint(s);
+}
+
+/* ---- the initial state (watch_bootstrap.c) ----------------------------------- */
+
+/* Queues one message of the initial state, or the one carrying its position
+ * (token), outside the stream's limit: the boot reads a page only when the
+ * queue is at most half full, which bounds it.  0, or the stream ended. */
+static int initial_push(stream_t *s, const char *token, Base__V1__DataChange **changes, size_t n) {
+  Base__V1__DataChanges dc = BASE__V1__DATA_CHANGES__INIT;
+  Base__V1__WatchResponse resp = BASE__V1__WATCH_RESPONSE__INIT;
+  dc.snap_token = (char *)token;
+  dc.data_changes = changes;
+  dc.n_data_changes = n;
+  resp.changes = &dc;
+  tok_t *t = tok_new(token);
+  int rc = t ? queue_push(s, t) : TC_ENOMEM;
+  tok_unref(t);
+  if (rc == 0) rc = s->call->send(s->call, &resp.base);
+  if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
+  return rc;
+}
+
+static int initial_send(void *arg, Base__V1__DataChange **changes, size_t n) {
+  return initial_push(arg, "", changes, n);
+}
+
+static int initial_room(void *arg) {
+  stream_t *s = arg;
+  return s->call->pending <= s->limit / 2;
+}
+
+/* The initial state was read and sent: its end is the start position's
+ * message, then the stream goes on as a Watch from there. */
+static void initial_done(void *arg, int status) {
+  stream_t *s = arg;
+  s->boot = NULL;
+  if (status == TC_ESNAP_TOKEN) {
+    stream_end(s, status, TC_TOKEN_AHEAD_FMT, s->pos->text);
+    return;
+  }
+  if (status != 0) {
+    stream_end_resume(s, TC_EUNAVAILABLE, "the initial state could not be read");
+    return;
+  }
+  if (initial_push(s, s->pos->text, NULL, 0) != 0) return;
+  s->booted = 1;
+  s->state = S_WAIT_FEED;
+  if (s->feed->ready) stream_attach(s);
+}
+
+/* Sends the tenant's rows at the stream's position first (docs/watch.md,
+ * "Initial state").  Until its end has left the queue, an ended stream
+ * says to start over (an empty resume token). */
+static void initial_begin(stream_t *s) {
+  static const tc_boot_sink_t sink = {initial_send, initial_room, initial_done};
+  tok_t *blank = tok_new("");
+  if (!blank) {
+    stream_end_resume(s, TC_ENOMEM, "out of memory");
+    return;
+  }
+  tok_unref(s->resume);
+  s->resume = blank;
+  s->state = S_INITIAL;
+  int rc = tc__boot_start(s->srv, s->tenant_id, s->pos->text, s->filter, &sink, s, &s->boot);
+  if (rc != 0) {
+    stream_end_resume(s, rc, "the initial state could not be read");
+    return;
+  }
+  tc__boot_pump(s->boot);
 }
 
 static void stream_join(stream_t *s) {
@@ -620,6 +698,10 @@ static void stream_join(stream_t *s) {
   s->refs++;
   if (s->call->open) s->call->open(s->call);
   if (op_done(s)) return;
+  if (r->initial_state) {
+    initial_begin(s);
+    return;
+  }
   if (f->ready) stream_attach(s);
 }
 
@@ -659,7 +741,10 @@ static void on_sent(tc_call_t *call) {
   s->resume = s->queued[s->q_first];
   s->q_first = (s->q_first + 1) % s->q_cap;
   s->q_len--;
-  if (s->state == S_CATCHUP) catchup_step(s);
+  if (s->state == S_CATCHUP)
+    catchup_step(s);
+  else if (s->state == S_INITIAL && initial_room(s))
+    tc__boot_pump(s->boot);
 }
 
 static void on_cancel(tc_call_t *call) {

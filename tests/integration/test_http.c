@@ -1038,6 +1038,39 @@ static void test_watch(void **state) {
   free(t3);
 }
 
+/* initial_state over HTTP: the tenant's rows as CREATE lines with an empty
+ * snap_token, a line carrying the start position, then the changes. */
+static void test_watch_initial_state(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_alice);
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  watcher_t w = watch_start(f, "t1", "{\"initial_state\":true}");
+  char *line = watch_line(&w);
+  char *want = change_line("", "OPERATION_CREATE", tuple_alice);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+  /* The head was t1's write: the end of the initial state carries it. */
+  line = watch_line(&w);
+  want = fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}", t1);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+  body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_bob);
+  char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  line = watch_line(&w);
+  want = change_line(t2, "OPERATION_CREATE", tuple_bob);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+  watch_kill(&w);
+  free(t1);
+  free(t2);
+}
+
 /* Shutdown ends a stream with an error line and the terminating chunk. */
 static void test_watch_ended_by_shutdown(void **state) {
   fx_t *f = *state;
@@ -1412,6 +1445,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_keepalive_pipelining, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slow_header_cut_off, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_initial_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_ended_by_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_headers_at_once, setup, teardown),
   };
