@@ -91,12 +91,6 @@ typedef struct {
   size_t nb, n;
 } set_t;
 
-static uint64_t hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 static void set_init(set_t *s) {
   s->nb = 1 << 18;
   s->b = calloc(s->nb, sizeof *s->b);
@@ -104,7 +98,7 @@ static void set_init(set_t *s) {
 }
 
 static node_t **set_find(set_t *s, const char *key) {
-  node_t **p = &s->b[hash(key) & (s->nb - 1)];
+  node_t **p = &s->b[tc_hash(TC_HASH_INIT, key, strlen(key)) & (s->nb - 1)];
   while (*p && strcmp((*p)->key, key)) p = &(*p)->next;
   return p;
 }
