@@ -233,6 +233,7 @@ static const tc_backend_api_t api = {
     .bundle_write = tc__pg_bundle_write,
     .bundle_read = tc__pg_bundle_read,
     .bundle_delete = tc__pg_bundle_delete,
+    .read_feed = tc__pg_read_feed,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -198,6 +198,10 @@ static const char *const migrations[] = {
     "CREATE TABLE bundles (name TEXT NOT NULL, tenant_id TEXT NOT NULL,"
     "  payload BLOB NOT NULL, created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (name, tenant_id)) WITHOUT ROWID;",
+    /* 5: schema writes are revisions, logged in `changes` as kind 3 (the
+     * version in entity_type).  Nothing to convert; the step only stops an
+     * older build, which would read those rows as attributes. */
+    "UPDATE meta SET value = value WHERE key = 'instance_id';",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 

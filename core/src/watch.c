@@ -12,6 +12,7 @@
 #include "service.h"
 #include "tenant.h"
 #include "watch_boot.h"
+#include "watch_items.h"
 
 #define RING_CAP 1024    /* recent transactions kept per tenant feed */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
@@ -49,6 +50,7 @@ typedef struct {
   tok_t *token;
   Base__V1__DataChange **changes;
   size_t n;
+  const char *schema_version; /* a schema write's (no changes), in the arena */
   tc_arena_t arena;
 } entry_t;
 
@@ -100,8 +102,10 @@ struct stream_s {
   size_t q_cap, q_first, q_len;
   uv_timer_t checkpoint;
   int has_timer;
-  tc_boot_t *boot; /* sending the initial state (S_INITIAL) */
-  int booted;      /* the initial state ended with the start position's message */
+  tc_boot_t *boot;            /* sending the initial state (S_INITIAL) */
+  int schemas;                /* include_schema_changes */
+  const char *schema_version; /* set while stream_send sends a schema write's message */
+  int booted;                 /* the initial state ended with the start position's message */
 };
 
 static void stream_unref(stream_t *s) {
@@ -243,6 +247,10 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       dc.data_changes = pass;
       dc.n_data_changes = n_pass;
       resp.changes = &dc;
+      if (s->schema_version) {
+        resp.schema_change_case = BASE__V1__WATCH_RESPONSE__SCHEMA_CHANGE_SCHEMA_VERSION;
+        resp.schema_version = (char *)s->schema_version;
+      }
       rc = queue_push(s, token);
       if (rc == 0) rc = s->call->send(s->call, &resp.base);
       if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
@@ -273,13 +281,18 @@ static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c
 
 /* Fills e with one transaction: its n changes (none for a marker) and the
  * position after it.  On failure e holds nothing to free but its arena. */
-static int entry_build(entry_t *e, const char *token, const tc_change_t *c, size_t n) {
+static int entry_build(entry_t *e, const char *token, const tc_feed_item_t *c, size_t n) {
   tc_arena_init(&e->arena);
+  e->schema_version = NULL;
+  if (n && c[0].change.op == TC_CHANGE_SCHEMA) { /* a schema write: one item, no change */
+    if (!(e->schema_version = tc_arena_strdup(&e->arena, c[0].schema_version))) return TC_ENOMEM;
+    n = 0;
+  }
   e->n = n;
   e->changes = tc_arena_alloc(&e->arena, (n + 1) * sizeof *e->changes);
   if (!e->changes || !(e->token = tok_new(token))) return TC_ENOMEM;
   for (size_t i = 0; i < n; i++)
-    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i]))) {
+    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i].change))) {
       tok_unref(e->token);
       return TC_EINTERNAL;
     }
@@ -291,14 +304,30 @@ static void entry_free(entry_t *e) {
   tc_arena_free(&e->arena);
 }
 
+/* Sends a transaction; a schema write's is a message of its own naming the
+ * version (include_schema_changes), else nothing but a move past it.  0, or
+ * the stream was ended (and may be gone). */
+static int entry_send(stream_t *s, entry_t *e) {
+  if (!e->schema_version || !s->schemas) return stream_send(s, e->token, e->changes, e->n, 0);
+  s->schema_version = e->schema_version;
+  int rc = stream_send(s, e->token, NULL, 0, 1);
+  if (rc != 0) return rc;
+  s->schema_version = NULL;
+  stream_move(s, e->token);
+  return 0;
+}
+
 /* Calls fn for each transaction's run of changes, in order; stops on
  * non-zero.  A transaction's changes share one token. */
-static int for_each_transaction(const tc_change_t *c, size_t n,
-                                int (*fn)(void *arg, const tc_change_t *c, size_t n), void *arg) {
+static int for_each_transaction(const tc_feed_item_t *c, size_t n,
+                                int (*fn)(void *arg, const tc_feed_item_t *c, size_t n),
+                                void *arg) {
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
-    while (j < n && (c[j].token == c[i].token || !strcmp(c[j].token, c[i].token))) j++;
+    while (j < n && (c[j].change.token == c[i].change.token ||
+                     !strcmp(c[j].change.token, c[i].change.token)))
+      j++;
     int rc = fn(arg, c + i, j - i);
     if (rc != 0) return rc;
     i = j;
@@ -345,7 +374,7 @@ static void catchup_step(stream_t *s);
 
 /* Appends a transaction (or a marker: n = 0) at position token to the ring
  * and hands it to the live streams. */
-static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, size_t n) {
+static int feed_append(tc_feed_t *f, const char *token, const tc_feed_item_t *c, size_t n) {
   if (f->ring_len == RING_CAP) {
     entry_t *old = ring_at(f, 0);
     tok_unref(f->base);
@@ -367,7 +396,7 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
     next = s->next;
     /* A failed send ended the stream, which may be gone now. */
     if (s->state == S_LIVE) {
-      if (stream_send(s, e->token, e->changes, e->n, 0) == 0) s->seq = e->seq;
+      if (entry_send(s, e) == 0) s->seq = e->seq;
     } else if (s->state == S_CATCHUP && s->parked) {
       catchup_step(s);
     }
@@ -375,11 +404,11 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
   return 0;
 }
 
-static int feed_push(void *arg, const tc_change_t *c, size_t n) {
-  return feed_append(arg, c[0].token, c, n);
+static int feed_push(void *arg, const tc_feed_item_t *c, size_t n) {
+  return feed_append(arg, c[0].change.token, c, n);
 }
 
-static void on_feed_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+static void on_feed_changes(void *arg, int status, const tc_feed_item_t *changes, size_t n,
                             const char *last) {
   tc_feed_t *f = arg;
   f->reading = 0;
@@ -409,8 +438,8 @@ static void feed_read(tc_feed_t *f) {
   }
   f->reading = 1;
   tc_server_t *srv = f->srv;
-  int rc = srv->api->read_changes(srv->backend, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT,
-                                  on_feed_changes, f);
+  int rc =
+      tc__watch_read(srv, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT, on_feed_changes, f);
   if (rc != 0) on_feed_changes(f, rc, NULL, 0, feed_last(f)->text);
 }
 
@@ -477,12 +506,12 @@ void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
 
 /* ---- a stream's life ------------------------------------------------------- */
 
-static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
+static int catchup_send(void *arg, const tc_feed_item_t *c, size_t n) {
   stream_t *s = arg;
   entry_t e;
-  int rc = entry_build(&e, c[0].token, c, n);
+  int rc = entry_build(&e, c[0].change.token, c, n);
   if (rc == 0) {
-    rc = stream_send(s, e.token, e.changes, e.n, 0);
+    rc = entry_send(s, &e);
     entry_free(&e);
   } else {
     tc_arena_free(&e.arena);
@@ -494,7 +523,7 @@ static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
 /* A DataChanges with no changes and the token of the stream's position. */
 static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1); }
 
-static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
+static void on_catchup(void *arg, int status, const tc_feed_item_t *changes, size_t n,
                        const char *last) {
   stream_t *s = arg;
   s->reading = 0;
@@ -570,8 +599,8 @@ static void catchup_step(stream_t *s) {
       s->upto_seq = feed_last_seq(f);
       s->reading = 1;
       s->refs++;
-      int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text,
-                                         feed_last(f)->text, (uint32_t)page, on_catchup, s);
+      int rc = tc__watch_read(s->srv, s->tenant_id, s->pos->text, feed_last(f)->text,
+                              (uint32_t)page, on_catchup, s);
       if (rc != 0) on_catchup(s, rc, NULL, 0, s->pos->text);
       return;
     }
@@ -582,7 +611,7 @@ static void catchup_step(stream_t *s) {
     if (s->call->pending > s->limit / 2) return;
     entry_t *e = ring_at(f, (size_t)(s->seq - f->base_seq));
     /* A failed send ended the stream, which may be gone now. */
-    if (stream_send(s, e->token, e->changes, e->n, 0) != 0) return;
+    if (entry_send(s, e) != 0) return;
     s->seq = e->seq;
   }
 }
@@ -762,6 +791,10 @@ int tc_watch_rpc(tc_call_t *call) {
                          "(flag --service-watch-enabled, env PERMIFY_SERVICE_WATCH_ENABLED)");
   if (srv->stopping) return tc_call_error(call, TC_EUNAVAILABLE, "the server is shutting down");
   if ((rc = tc_call_snap_token(call, r->snap_token)) != 0) return rc;
+  if (r->include_schema_changes && !tc__watch_has_schemas(srv))
+    return tc_call_error(call, TC_EUNIMPLEMENTED,
+                         "include_schema_changes: this server's backend plugin does not report "
+                         "schema writes (it predates plugin ABI 2.2)");
   stream_t *s = calloc(1, sizeof *s);
   if (!s) return TC_ENOMEM;
   if (r->snap_token && *r->snap_token && !(s->pos = tok_new(r->snap_token))) {
@@ -772,6 +805,7 @@ int tc_watch_rpc(tc_call_t *call) {
   s->call = call;
   s->tenant_id = r->tenant_id;
   s->limit = (size_t)srv->cfg->database_watch_buffer_size;
+  s->schemas = r->include_schema_changes;
   const Base__V1__WatchFilter *f = r->filter;
   if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation)) s->filter = f;
   s->refs = 2; /* the call, and the tenant job below */
