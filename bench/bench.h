@@ -41,6 +41,7 @@ typedef struct {
   int streams;        /* fan-out */
   int connections;    /* client connections (channels with distinct args) */
   int history;        /* catch-up: transactions behind the watch */
+  int tuples;         /* bootstrap: tuples in the tenant */
   int rounds;         /* fan-out: writes delivered to all streams, one after the other */
   pid_t server_pid;   /* 0: no server-side figures */
 } bench_opts_t;
@@ -221,5 +222,6 @@ int bench_scenario_write(const bench_opts_t *o, bench_client_t *c, bench_report_
 int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_bootstrap(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 
 #endif

@@ -17,7 +17,7 @@
 static const char schema_text[] = TT_EXAMPLE_SCHEMA;
 
 static const char usage[] =
-    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up [options]\n"
+    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|bootstrap [options]\n"
     "\n"
     "  --target HOST:PORT   Permify-compatible gRPC server (default 127.0.0.1:3478)\n"
     "  --name NAME          the target's name in the report (default: its address)\n"
@@ -39,6 +39,8 @@ static const char usage[] =
     "  --streams N          fan-out: idle watch streams (default 1000)\n"
     "  --rounds N           fan-out: writes fanned out, one after the other (default 5)\n"
     "  --history N          catch-up: transactions behind the watch (default 20000)\n"
+    "  --tuples N           bootstrap: tuples written, then watched with initial_state\n"
+    "                       (default 10000)\n"
     "  --server-pid PID     read the server's RSS and CPU from /proc/PID\n"
     "  --json FILE          append one JSON object with every figure\n";
 
@@ -48,10 +50,9 @@ typedef struct {
 } scenario_t;
 
 static const scenario_t scenarios[] = {
-    {"write", bench_scenario_write},
-    {"watch-latency", bench_scenario_watch_latency},
-    {"fan-out", bench_scenario_fan_out},
-    {"catch-up", bench_scenario_catch_up},
+    {"write", bench_scenario_write},         {"watch-latency", bench_scenario_watch_latency},
+    {"fan-out", bench_scenario_fan_out},     {"catch-up", bench_scenario_catch_up},
+    {"bootstrap", bench_scenario_bootstrap},
 };
 
 #define PROG "tuplecast-bench"
@@ -115,7 +116,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
                       .watchers = 100,
                       .streams = 1000,
                       .rounds = 5,
-                      .history = 20000};
+                      .history = 20000,
+                      .tuples = 10000};
   int pid = 0;
   const bench_opt_t opts[] = {
       {"target", BENCH_OPT_STR, &o->target, NULL},
@@ -134,6 +136,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"streams", BENCH_OPT_INT, &o->streams, NULL},
       {"rounds", BENCH_OPT_INT, &o->rounds, NULL},
       {"history", BENCH_OPT_INT, &o->history, NULL},
+      {"tuples", BENCH_OPT_INT, &o->tuples, NULL},
       {"server-pid", BENCH_OPT_INT, &pid, NULL},
       {"json", BENCH_OPT_STR, &o->json, NULL},
       {"scenario", BENCH_OPT_STR, &o->scenario, NULL},
