@@ -772,7 +772,7 @@ static void on_sent(tc_call_t *call) {
   s->q_len--;
   if (s->state == S_CATCHUP)
     catchup_step(s);
-  else if (s->state == S_INITIAL && initial_room(s))
+  else if (s->state == S_INITIAL && s->boot && initial_room(s))
     tc__boot_pump(s->boot);
 }
 
