@@ -231,7 +231,7 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       if (change_matches(s->filter, changes[i])) pass[n_pass++] = changes[i];
   }
   int rc = 0;
-  if (n_pass || checkpoint) {
+  if (n_pass || checkpoint || s->schema_version) {
     if (s->call->pending >= s->limit) {
       char why[160];
       snprintf(why, sizeof why,
@@ -284,9 +284,10 @@ static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c
 static int entry_build(entry_t *e, const char *token, const tc_feed_item_t *c, size_t n) {
   tc_arena_init(&e->arena);
   e->schema_version = NULL;
-  if (n && c[0].change.op == TC_CHANGE_SCHEMA) { /* a schema write: one item, no change */
+  if (n && c[0].change.op == TC_CHANGE_SCHEMA) { /* a schema write: its item comes first */
     if (!(e->schema_version = tc_arena_strdup(&e->arena, c[0].schema_version))) return TC_ENOMEM;
-    n = 0;
+    c++;
+    n--;
   }
   e->n = n;
   e->changes = tc_arena_alloc(&e->arena, (n + 1) * sizeof *e->changes);
@@ -304,17 +305,16 @@ static void entry_free(entry_t *e) {
   tc_arena_free(&e->arena);
 }
 
-/* Sends a transaction; a schema write's is a message of its own naming the
- * version (include_schema_changes), else nothing but a move past it.  0, or
- * the stream was ended (and may be gone). */
+/* Sends a transaction; a schema write's message names the version
+ * (include_schema_changes; its data changes, were a transaction to hold
+ * both, ride along), else it is a move past it.  0, or the stream was
+ * ended (and may be gone). */
 static int entry_send(stream_t *s, entry_t *e) {
   if (!e->schema_version || !s->schemas) return stream_send(s, e->token, e->changes, e->n, 0);
   s->schema_version = e->schema_version;
-  int rc = stream_send(s, e->token, NULL, 0, 1);
-  if (rc != 0) return rc;
-  s->schema_version = NULL;
-  stream_move(s, e->token);
-  return 0;
+  int rc = stream_send(s, e->token, e->changes, e->n, 0);
+  if (rc == 0) s->schema_version = NULL;
+  return rc;
 }
 
 /* Calls fn for each transaction's run of changes, in order; stops on
