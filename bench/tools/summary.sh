@@ -116,12 +116,12 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "",
   "## bootstrap (Watch with initial_state from the head)",
   "",
-  "Seconds: from opening the stream to the message that ends the initial state (the first with a snap token).",
+  "Seconds: from opening the stream to the message that ends the initial state (the first with a snap token). Started: when the run began; rows started apart from the rest of this file were added to it from a run of the scenario alone.",
   "",
-  "| server | tuples | fill s | first message ms | seconds | messages | changes | changes/s | server CPU % | client CPU % | machine CPU % |",
-  "|---|---|---|---|---|---|---|---|---|---|---|",
+  "| server | tuples | started | fill s | first message ms | seconds | messages | changes | changes/s | server CPU % | client CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($runs | map(select(.scenario == "bootstrap")) | sort_by(.tuples, .name)[]
-   | [.name, .tuples, .fill_s, .first_message_ms, .initial_state_s, .initial_messages, .initial_changes, .changes_per_s,
+   | [.name, .tuples, .started_at, .fill_s, .first_message_ms, .initial_state_s, .initial_messages, .initial_changes, .changes_per_s,
       .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
   "",
   (($all_runs | map(select(.ok != 1))) as $bad
