@@ -1038,6 +1038,14 @@ static void test_watch(void **state) {
   free(t3);
 }
 
+/* The stream's next line must be want (freed). */
+static void expect_watch_line(watcher_t *w, char *want) {
+  char *line = watch_line(w);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+}
+
 /* initial_state over HTTP: the tenant's rows as CREATE lines with an empty
  * snap_token, a line carrying the start position, then the changes. */
 static void test_watch_initial_state(void **state) {
@@ -1047,25 +1055,14 @@ static void test_watch_initial_state(void **state) {
   char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
   free(body);
   watcher_t w = watch_start(f, "t1", "{\"initial_state\":true}");
-  char *line = watch_line(&w);
-  char *want = change_line("", "OPERATION_CREATE", tuple_alice);
-  assert_string_equal(line, want);
-  free(want);
-  free(line);
+  expect_watch_line(&w, change_line("", "OPERATION_CREATE", tuple_alice));
   /* The head was t1's write: the end of the initial state carries it. */
-  line = watch_line(&w);
-  want = fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}", t1);
-  assert_string_equal(line, want);
-  free(want);
-  free(line);
+  expect_watch_line(
+      &w, fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}", t1));
   body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_bob);
   char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
   free(body);
-  line = watch_line(&w);
-  want = change_line(t2, "OPERATION_CREATE", tuple_bob);
-  assert_string_equal(line, want);
-  free(want);
-  free(line);
+  expect_watch_line(&w, change_line(t2, "OPERATION_CREATE", tuple_bob));
   watch_kill(&w);
   free(t1);
   free(t2);
