@@ -41,6 +41,7 @@ typedef struct {
   int streams;            /* fan-out */
   int connections;        /* client connections (channels with distinct args) */
   int history;            /* catch-up: transactions behind the watch */
+  int tuples;             /* bootstrap: tuples in the tenant */
   int rounds;             /* fan-out: writes delivered to all streams, one after the other */
   int tenants;            /* soak: tenants <tenant>-0.. (1: <tenant> itself) */
   int readers;            /* soak: outstanding reads at most */
@@ -237,5 +238,6 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
 int bench_scenario_soak(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 /* The name of tenant i of o->tenants: o->tenant itself when there is one. */
 void bench_tenant_name(const bench_opts_t *o, int i, char *buf, size_t size);
+int bench_scenario_bootstrap(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 
 #endif

@@ -17,7 +17,7 @@
 static const char schema_text[] = TT_EXAMPLE_SCHEMA;
 
 static const char usage[] =
-    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|soak [options]\n"
+    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|soak|bootstrap [options]\n"
     "\n"
     "  --target HOST:PORT   Permify-compatible gRPC server (default 127.0.0.1:3478)\n"
     "  --name NAME          the target's name in the report (default: its address)\n"
@@ -48,6 +48,8 @@ static const char usage[] =
     "  --soak-check strict|loose\n"
     "                       soak: the bounds of the verdict (loose: for sanitizer\n"
     "                       builds; see bench/README.md)\n"
+    "  --tuples N           bootstrap: tuples written, then watched with initial_state\n"
+    "                       (default 10000)\n"
     "  --server-pid PID     read the server's RSS, CPU (and for soak descriptors)\n"
     "                       from /proc/PID\n"
     "  --json FILE          append one JSON object with every figure\n";
@@ -60,7 +62,7 @@ typedef struct {
 static const scenario_t scenarios[] = {
     {"write", bench_scenario_write},     {"watch-latency", bench_scenario_watch_latency},
     {"fan-out", bench_scenario_fan_out}, {"catch-up", bench_scenario_catch_up},
-    {"soak", bench_scenario_soak},
+    {"soak", bench_scenario_soak}, {"bootstrap", bench_scenario_bootstrap},
 };
 
 #define PROG "tuplecast-bench"
@@ -128,7 +130,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
                       .tenants = 1,
                       .readers = 16,
                       .read_rate = 1000,
-                      .stream_changes = 50};
+                      .stream_changes = 50,
+                      .tuples = 10000};
   int pid = 0;
   const bench_opt_t opts[] = {
       {"target", BENCH_OPT_STR, &o->target, NULL},
@@ -153,6 +156,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"preload", BENCH_OPT_INT, &o->preload, NULL},
       {"stream-changes", BENCH_OPT_INT, &o->stream_changes, NULL},
       {"soak-check", BENCH_OPT_STR, &o->soak_check, NULL},
+      {"tuples", BENCH_OPT_INT, &o->tuples, NULL},
       {"server-pid", BENCH_OPT_INT, &pid, NULL},
       {"json", BENCH_OPT_STR, &o->json, NULL},
       {"scenario", BENCH_OPT_STR, &o->scenario, NULL},

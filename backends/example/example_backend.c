@@ -113,11 +113,13 @@ typedef struct row_s {
   tc_attr_t attr;
 } row_t;
 
-/* One entry of the change log: a row created or expired at a revision. */
+/* One entry of the change log: a row created or expired at a revision, or
+ * (op TC_CHANGE_SCHEMA, row NULL) a schema version stored there. */
 typedef struct change_s {
   uint64_t rev;
   int op; /* enum tc_change_op */
   row_t *row;
+  const char *version; /* TC_CHANGE_SCHEMA: the schema_t's, which the tenant keeps */
 } change_t;
 
 /* One schema version, in one allocation with its strings. */
@@ -295,7 +297,7 @@ static change_t *change_new(tenant_t *t) {
 }
 
 static void change_log(tenant_t *t, change_t *c, uint64_t rev, int op, row_t *row) {
-  *c = (change_t){rev, op, row};
+  *c = (change_t){rev, op, row, NULL};
   vec_insert(&t->changes, t->changes.n, c);
 }
 
@@ -428,6 +430,7 @@ struct op_s {
   tc_cursor_t after;
   uint32_t limit;
   int attrs; /* a read of attributes, not tuples */
+  int feed;  /* read_feed: schema writes among the changes */
   tc_tuple_filter_t tuple_filter;
   tc_attr_filter_t attr_filter;
   tc_write_batch_t batch;
@@ -547,14 +550,17 @@ static void run_tenant_list(op_t *op) {
   free(rows);
 }
 
+static void prune_changes(tc_backend_t *b);
+
 static void run_schema_write(op_t *op) {
   tenant_t *t = tenant_touch(op->b, op->tenant_id);
   size_t pos;
   int status = !t ? TC_ENOMEM : vec_find(&t->schemas, op->key, schema_key, &pos) ? TC_EUNIQUE : 0;
   schema_t *s = NULL;
+  change_t *c = NULL;
   if (status == 0) {
     s = malloc(sizeof *s + strlen(op->key) + strlen(op->text) + 2);
-    if (!s || vec_reserve(&t->schemas, 1) != 0) status = TC_ENOMEM;
+    if (!s || vec_reserve(&t->schemas, 1) != 0 || !(c = change_new(t))) status = TC_ENOMEM;
   }
   if (status == 0) {
     char *p = (char *)(s + 1);
@@ -562,6 +568,10 @@ static void run_schema_write(op_t *op) {
     s->text = pack_str(&p, op->text);
     s->created_at_ms = wall_ms();
     vec_insert(&t->schemas, pos, s);
+    /* A revision of its own, which read_feed reports and read_changes passes over. */
+    change_log(t, c, op->b->revision = t->head = op->b->revision + 1, TC_CHANGE_SCHEMA, NULL);
+    c->version = s->version;
+    prune_changes(op->b);
   } else {
     free(s);
   }
@@ -743,6 +753,20 @@ static uint64_t change_rev(const vec_t *log, size_t i) {
   return ((const change_t *)log->v[i])->rev;
 }
 
+/* Answers read_feed with items, or read_changes with their changes. */
+static void answer_changes(op_t *op, int status, const tc_feed_item_t *items, size_t n,
+                           const char *last) {
+  if (op->feed) {
+    op->cb.feed(op->arg, status, status ? NULL : items, status ? 0 : n, status ? "" : last);
+    return;
+  }
+  tc_change_t *changes = status ? NULL : malloc((n + 1) * sizeof *changes);
+  if (!status && !changes) status = TC_ENOMEM;
+  for (size_t i = 0; !status && i < n; i++) changes[i] = items[i].change;
+  op->cb.changes(op->arg, status, changes, status ? 0 : n, status ? "" : last);
+  free(changes);
+}
+
 /* The changes of the revisions after op->revision, up to op->upto, in whole
  * revisions; `last` is where to continue.  The changes of one revision share
  * one token, minted here and freed after the callback. */
@@ -771,9 +795,10 @@ static void run_read_changes(op_t *op) {
   uint64_t last = !complete ? change_rev(log, end - 1) : upto != NOW ? upto : head;
   if (last < after) last = after;
 
-  tc_change_t *changes = malloc((end - first + 1) * sizeof *changes);
+  tc_feed_item_t *items = malloc((end - first + 1) * sizeof *items);
+  size_t n = 0;
   vec_t tokens = {0}; /* char *, one per revision returned */
-  int status = changes ? 0 : TC_ENOMEM;
+  int status = items ? 0 : TC_ENOMEM;
   for (size_t i = first; status == 0 && i < end; i++) {
     const change_t *c = log->v[i];
     if (i == first || c->rev != change_rev(log, i - 1)) { /* a new revision: its token */
@@ -785,9 +810,12 @@ static void run_read_changes(op_t *op) {
       }
       vec_insert(&tokens, tokens.n, token);
     }
-    changes[i - first] =
-        (tc_change_t){tokens.v[tokens.n - 1], c->op, c->row->is_attr ? NULL : &c->row->tuple,
-                      c->row->is_attr ? &c->row->attr : NULL};
+    if (c->op == TC_CHANGE_SCHEMA && !op->feed) continue; /* read_changes passes over it */
+    const row_t *row = c->row;
+    items[n++] =
+        (tc_feed_item_t){{tokens.v[tokens.n - 1], c->op, row && !row->is_attr ? &row->tuple : NULL,
+                          row && row->is_attr ? &row->attr : NULL},
+                         c->version};
   }
   /* `last` as a token: the caller's own string when it names the same
    * position, so a caller that compares tokens sees it unchanged. */
@@ -797,13 +825,10 @@ static void run_read_changes(op_t *op) {
                                ? op->upto_token
                                : (minted = tc_rev_token_encode(op->b->instance_id, last));
   if (!last_token) status = TC_ENOMEM;
-  if (status == 0)
-    op->cb.changes(op->arg, 0, changes, end - first, last_token);
-  else
-    op->cb.changes(op->arg, status, NULL, 0, "");
+  answer_changes(op, status, items, n, last_token);
   free(minted);
   vec_free(&tokens);
-  free(changes);
+  free(items);
 }
 
 /* ---- the calls: copy the inputs, queue ------------------------------------------ */
@@ -946,15 +971,20 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
 
 /* after: a token, not "" (a feed starts from a position); upto: NULL or a
  * token. */
-static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
-                        uint32_t limit, tc_changes_cb cb, void *arg) {
+/* read_changes (changes set) or read_feed (feed set). */
+static int submit_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                          const char *upto, uint32_t limit, void *arg, tc_changes_cb changes,
+                          tc_feed_cb feed) {
   uint64_t from, to = NOW;
   if (!after || !*after) return TC_EINVAL;
   int rc = token_revision(b, after, &from);
   if (rc == 0 && upto && *upto) rc = token_revision(b, upto, &to);
   if (rc != 0) return rc;
-  op_t *op = op_new(b, run_read_changes, tenant_id, NULL, (tc_backend_cb_t){.changes = cb}, arg);
+  tc_backend_cb_t cb =
+      feed ? (tc_backend_cb_t){.feed = feed} : (tc_backend_cb_t){.changes = changes};
+  op_t *op = op_new(b, run_read_changes, tenant_id, NULL, cb, arg);
   if (op) {
+    op->feed = feed != NULL;
     op->revision = from;
     op->upto = to;
     op->token = op_str(op, after);
@@ -962,6 +992,17 @@ static int read_changes(tc_backend_t *b, const char *tenant_id, const char *afte
     op->limit = limit;
   }
   return op_submit(b, op);
+}
+
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, arg, cb, NULL);
+}
+
+/* read_changes with the schema writes. */
+static int read_feed(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                     uint32_t limit, tc_feed_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, arg, NULL, cb);
 }
 
 /* Loop thread, like every call here. */
@@ -1068,6 +1109,7 @@ static const tc_backend_api_t api = {
     .bundle_delete = bundle_delete,
     .metrics = metrics,
     .ping = ping,
+    .read_feed = read_feed,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -64,6 +64,23 @@ static const char horizon_sql[] = "SELECT horizon::text FROM tuplecast_gc WHERE 
   "(" DELETED_TUPLES(cond) ") UNION ALL (" DELETED_ATTRS(cond) ") UNION ALL (" CREATED_TUPLES( \
       cond) ") UNION ALL (" CREATED_ATTRS(cond) ")"
 
+/* read_feed's schema writes: the tenant's schema_definitions rows (a
+ * version's rows share their transaction), section -1, so a transaction's
+ * schema comes first; `a` is the version.  The table has no transaction
+ * column, so the rows' xmin (the inserting transaction, ours or a Permify
+ * server's) is widened to an xid8 with the epoch of the current snapshot's
+ * xmax (one epoch back if it is above xmax's low 32 bits: xmin < xmax, less
+ * than 2^31 back). */
+#define SCHEMA_XID8                                                                            \
+  "((pg_snapshot_xmax(pg_current_snapshot())::text::int8 >> 32 << 32)"                         \
+  " + d.xmin::text::int8 - CASE WHEN d.xmin::text::int8 >"                                     \
+  " (pg_snapshot_xmax(pg_current_snapshot())::text::int8 & 4294967295) THEN 4294967296 ELSE 0" \
+  " END)::text::xid8"
+#define SCHEMAS(cond)                                                                            \
+  "(SELECT x, -1, 0, version, NULL, NULL, NULL, NULL, NULL, NULL FROM (SELECT DISTINCT version," \
+  " " SCHEMA_XID8                                                                                \
+  " AS x FROM schema_definitions d WHERE tenant_id = $1) sd WHERE true" cond("x") ")"
+
 /* A page: transactions at or above P's xmax, and those of P's in-progress
  * list.  Each SELECT of the first kind walks its index in xid order, up to
  * U's xmax, and stops after R+1 rows (sorting the tenant's whole newer
@@ -84,13 +101,19 @@ static const char horizon_sql[] = "SELECT horizon::text FROM tuplecast_gc WHERE 
   ")" VISIBLE_IN_U(col) " ORDER BY " col " LIMIT $4::int8"
 #define RUNNING_AT_P(col) \
   " AND " col " = ANY(ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot)))" VISIBLE_IN_U(col)
-static const char page_sql[] =
-    "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v, s.cur::text,"
-    " (extract(epoch FROM pg_xact_commit_timestamp(c.tx::xid)) * 1000000)::int8"
-    " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("
-    "  SELECT * FROM (" SECTIONS(NEW_SINCE_P) " UNION ALL " SECTIONS(RUNNING_AT_P) ") u"
-    "  ORDER BY u.tx, u.sec, u.id LIMIT $4::int8"
-    " ) c ON true ORDER BY c.tx, c.sec, c.id";
+#define PAGE_SQL(new_since_p, running_at_p)                                    \
+  "SELECT c.tx::text, c.sec, c.a, c.b, c.c, c.d, c.e, c.f, c.v, s.cur::text,"  \
+  " (extract(epoch FROM pg_xact_commit_timestamp(c.tx::xid)) * 1000000)::int8" \
+  " FROM (SELECT pg_current_snapshot() AS cur) s LEFT JOIN LATERAL ("          \
+  "  SELECT * FROM (" new_since_p " UNION ALL " running_at_p                   \
+  ") u"                                                                        \
+  "  ORDER BY u.tx, u.sec, u.id LIMIT $4::int8"                                \
+  " ) c ON true ORDER BY c.tx, c.sec, c.id"
+static const char page_sql[] = PAGE_SQL(SECTIONS(NEW_SINCE_P), SECTIONS(RUNNING_AT_P));
+/* read_feed's: the same with the schema writes. */
+static const char page_feed_sql[] =
+    PAGE_SQL(SECTIONS(NEW_SINCE_P) " UNION ALL " SCHEMAS(NEW_SINCE_P),
+             SECTIONS(RUNNING_AT_P) " UNION ALL " SCHEMAS(RUNNING_AT_P));
 
 #define IS_X(col) " AND " col " = $2::xid8"
 static const char rest_sql[] =
@@ -186,6 +209,7 @@ typedef struct chunk_s {
 typedef struct row_s {
   uint64_t tx;
   tc_change_t ch;
+  const char *version; /* a schema write's (op TC_CHANGE_SCHEMA) */
 } row_t;
 
 typedef struct txn_s {
@@ -200,6 +224,7 @@ typedef struct read_s {
   char *instance_id, *tenant, *after, *upto;
   uint32_t limit;
   tc_changes_cb cb;
+  tc_feed_cb feed_cb; /* read_feed: schema writes too, answered as items */
   tc_head_cb head_cb;
   void *arg;
   tc__pg_token_t after_tok, upto_tok;
@@ -213,7 +238,7 @@ typedef struct read_s {
   row_t *rows;
   size_t nrows, caprows;
   /* the result */
-  tc_change_t *out;
+  tc_feed_item_t *out;
   size_t nout, capout;
   char **toks;
   size_t ntoks, captoks;
@@ -281,10 +306,16 @@ static void read_free(read_t *r) {
 }
 
 static void finish(read_t *r, int status) {
-  if (status)
-    r->cb(r->arg, status, NULL, 0, r->after);
+  tc_change_t *changes = NULL;
+  if (!status && !r->feed_cb && !(changes = malloc((r->nout + 1) * sizeof *changes)))
+    status = TC_ENOMEM;
+  for (size_t i = 0; !status && changes && i < r->nout; i++) changes[i] = r->out[i].change;
+  if (r->feed_cb)
+    r->feed_cb(r->arg, status, status ? NULL : r->out, status ? 0 : r->nout,
+               status ? r->after : r->last);
   else
-    r->cb(r->arg, 0, r->out, r->nout, r->last);
+    r->cb(r->arg, status, changes, status ? 0 : r->nout, status ? r->after : r->last);
+  free(changes);
   read_free(r);
 }
 
@@ -373,8 +404,12 @@ static int take_rows(read_t *r, const PGresult *res) {
     for (int k = 0; k < 6; k++)
       if (!(v[k] = arena_str(r, PQgetvalue(res, i, 2 + k)))) return TC_ENOMEM;
     *w = (row_t){strtoull(PQgetvalue(res, i, 0), NULL, 10),
-                 {NULL, sec < 2 ? TC_CHANGE_DELETE : TC_CHANGE_CREATE, NULL, NULL}};
-    if (sec == 0 || sec == 2) {
+                 {NULL, sec < 2 ? TC_CHANGE_DELETE : TC_CHANGE_CREATE, NULL, NULL},
+                 NULL};
+    if (sec < 0) { /* a schema write: its version */
+      w->ch.op = TC_CHANGE_SCHEMA;
+      w->version = v[0];
+    } else if (sec == 0 || sec == 2) {
       tc_tuple_t *t = arena(r, sizeof *t);
       if (!t) return TC_ENOMEM;
       *t = (tc_tuple_t){v[0], v[1], v[2], v[3], v[4], v[5]};
@@ -423,14 +458,14 @@ static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {
   if (r->nout + n > r->capout) {
     size_t cap = r->capout ? 2 * r->capout : 64;
     while (cap < r->nout + n) cap *= 2;
-    tc_change_t *grown = realloc(r->out, cap * sizeof *grown);
+    tc_feed_item_t *grown = realloc(r->out, cap * sizeof *grown);
     if (!grown) return TC_ENOMEM;
     r->out = grown;
     r->capout = cap;
   }
   for (size_t i = 0; i < n; i++) {
-    r->out[r->nout] = from[i].ch;
-    r->out[r->nout++].token = tok;
+    r->out[r->nout] = (tc_feed_item_t){from[i].ch, from[i].version};
+    r->out[r->nout++].change.token = tok;
   }
   return 0;
 }
@@ -613,7 +648,9 @@ static int page_send(read_t *r) {
   if (ptext && (utext || !r->has_upto)) {
     const char *pv[4] = {r->tenant, ptext, utext, lim};
     const char *hv[1] = {r->tenant};
-    tc__pg_stmt_t st[2] = {{"tcf_page", page_sql, 4, pv}, {"tcf_horizon", horizon_sql, 1, hv}};
+    tc__pg_stmt_t st[2] = {r->feed_cb ? (tc__pg_stmt_t){"tcf_page_feed", page_feed_sql, 4, pv}
+                                      : (tc__pg_stmt_t){"tcf_page", page_sql, 4, pv},
+                           {"tcf_horizon", horizon_sql, 1, hv}};
     rc = tc__pg_pool_submit(r->pool, st, 2, on_page, r);
   }
   free(ptext);
@@ -670,12 +707,14 @@ int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_
   return rc;
 }
 
-int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
-                             const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+static int read_start(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                      const char *upto, uint32_t limit, tc_changes_cb cb, tc_feed_cb feed_cb,
+                      void *arg) {
   c->stats->change_reads++;
   read_t *r = read_new(c, tenant_id, arg);
   if (!r) return TC_ENOMEM;
   r->cb = cb;
+  r->feed_cb = feed_cb;
   r->limit = limit ? limit : UINT32_MAX; /* 0: no limit (the ABI) */
   r->has_upto = upto && *upto;
   char *err = NULL;
@@ -715,4 +754,14 @@ int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, 
   }
   if (rc) read_free(r);
   return rc;
+}
+
+int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                             const char *upto, uint32_t limit, tc_changes_cb cb, void *arg) {
+  return read_start(c, tenant_id, after, upto, limit, cb, NULL, arg);
+}
+
+int tc__pg_feed_read_items(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                           const char *upto, uint32_t limit, tc_feed_cb cb, void *arg) {
+  return read_start(c, tenant_id, after, upto, limit, NULL, cb, arg);
 }

@@ -40,5 +40,9 @@ int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_
  * code (TC_ESNAP_TOKEN for a token that does not parse; then cb never runs). */
 int tc__pg_feed_read_changes(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
                              const char *upto, uint32_t limit, tc_changes_cb cb, void *arg);
+/* The same as read_feed's items: the tenant's schema writes among them
+ * (schema_definitions rows, by their inserting transaction). */
+int tc__pg_feed_read_items(const tc__pg_feed_ctx_t *c, const char *tenant_id, const char *after,
+                           const char *upto, uint32_t limit, tc_feed_cb cb, void *arg);
 
 #endif

@@ -216,6 +216,8 @@ int tc__pg_read_attrs(tc_backend_t *b, const char *tenant_id, const char *token,
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
 int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
                         uint32_t limit, tc_changes_cb cb, void *arg);
+int tc__pg_read_feed(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                     uint32_t limit, tc_feed_cb cb, void *arg);
 int tc__pg_bundle_write(tc_backend_t *b, const char *tenant_id, const tc_bundle_t *bundles,
                         size_t n, tc_status_cb cb, void *arg);
 int tc__pg_bundle_read(tc_backend_t *b, const char *tenant_id, const char *name, tc_bundle_cb cb,

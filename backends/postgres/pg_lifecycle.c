@@ -302,6 +302,7 @@ static const tc_backend_api_t api = {
     .bundle_delete = tc__pg_bundle_delete,
     .metrics = metrics,
     .ping = ping,
+    .read_feed = tc__pg_read_feed,
 };
 
 /* The one exported symbol (the build hides everything else). */

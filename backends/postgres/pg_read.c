@@ -197,6 +197,14 @@ static void on_feed_changes(void *arg, int status, const tc_change_t *changes, s
   tc__pg_op_complete(op, status, NULL, 0);
 }
 
+static void on_feed_items(void *arg, int status, const tc_feed_item_t *items, size_t n,
+                          const char *last) {
+  tc__pg_op_t *op = arg;
+  op->replied = 1;
+  op->cb.feed(op->arg, status, items, n, last);
+  tc__pg_op_complete(op, status, NULL, 0);
+}
+
 /* A start that failed is answered in the tenant's order with these. */
 static void reply_head_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   (void)res;
@@ -210,6 +218,12 @@ static void reply_changes_error(tc__pg_op_t *op, int status, PGresult *const *re
   op->cb.changes(op->arg, status, NULL, 0, op->after_token);
 }
 
+static void reply_items_error(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  (void)res;
+  (void)n;
+  op->cb.feed(op->arg, status, NULL, 0, op->after_token);
+}
+
 static int start_head(tc__pg_op_t *op) {
   return tc__pg_feed_head(&op->b->feed, op->tenant, on_feed_head, op);
 }
@@ -217,6 +231,11 @@ static int start_head(tc__pg_op_t *op) {
 static int start_changes(tc__pg_op_t *op) {
   return tc__pg_feed_read_changes(&op->b->feed, op->tenant, op->after_token, op->upto, op->limit,
                                   on_feed_changes, op);
+}
+
+static int start_items(tc__pg_op_t *op) {
+  return tc__pg_feed_read_items(&op->b->feed, op->tenant, op->after_token, op->upto, op->limit,
+                                on_feed_items, op);
 }
 
 int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg) {
@@ -229,17 +248,29 @@ int tc__pg_head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return tc__pg_op_submit(b, op, 1);
 }
 
-int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
-                        uint32_t limit, tc_changes_cb cb, void *arg) {
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.changes = cb}, arg);
+/* read_changes (items 0) or read_feed (items 1) in the tenant's order. */
+static int submit_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                          const char *upto, uint32_t limit, tc_backend_cb_t cb, int items,
+                          void *arg) {
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, cb, arg);
   int ok = 0;
   if (op) {
     op->feed = 1;
     op->limit = limit;
-    op->start = start_changes;
-    op->reply = reply_changes_error;
+    op->start = items ? start_items : start_changes;
+    op->reply = items ? reply_items_error : reply_changes_error;
     ok = (op->after_token = tc_arena_strdup(&op->mem, after)) != NULL;
     if (ok && upto) ok = (op->upto = tc_arena_strdup(&op->mem, upto)) != NULL;
   }
   return tc__pg_op_submit(b, op, ok);
+}
+
+int tc__pg_read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, (tc_backend_cb_t){.changes = cb}, 0, arg);
+}
+
+int tc__pg_read_feed(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                     uint32_t limit, tc_feed_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, (tc_backend_cb_t){.feed = cb}, 1, arg);
 }

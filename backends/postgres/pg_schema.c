@@ -7,11 +7,14 @@
 
 #include "pg_internal.h"
 #include "pg_schema_split.h"
+#include "pg_wake.h"
 
 static void reply_status(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
   /* schema_write: no row inserted means the version was there already */
   if (status == 0 && n && op->expect_rows && strcmp(PQcmdTuples(res[0]), "0") == 0)
     status = TC_EUNIQUE;
+  /* A stored schema is a transaction of read_feed: other nodes' feeds read it. */
+  if (status == 0 && op->expect_rows && op->b->wake) tc__pg_wake_written(op->b->wake, op->tenant);
   op->cb.status(op->arg, status);
 }
 

@@ -343,24 +343,42 @@ static void deliver_changes(tc__sq_req_t *r) {
   if (r->status == 0) saw_revision(r->b, r->last);
   char *last = r->status == 0 ? tc_rev_token_encode(r->b->instance_id, r->last) : NULL;
   int status = r->status ? r->status : last ? 0 : TC_ENOMEM;
-  r->cb.changes(r->arg, status, status ? NULL : r->rows, status ? 0 : r->n, last ? last : "");
+  void *rows = status ? NULL : r->rows;
+  size_t n = status ? 0 : r->n;
+  if (r->feed)
+    r->cb.feed(r->arg, status, rows, n, last ? last : "");
+  else
+    r->cb.changes(r->arg, status, rows, n, last ? last : "");
   free(last);
 }
 
-static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
-                        uint32_t limit, tc_changes_cb cb, void *arg) {
+/* read_changes, or with feed read_feed (schema writes among the changes). */
+static int submit_changes(tc_backend_t *b, const char *tenant_id, const char *after,
+                          const char *upto, uint32_t limit, tc_backend_cb_t cb, int feed,
+                          void *arg) {
   uint64_t from, to = UINT64_MAX;
   int rc = token_revision(b, after, &from);
   if (rc == 0 && upto) rc = token_revision(b, upto, &to);
   if (rc != 0) return rc;
   tc__sq_req_t *r = req_new(b, tc__sq_exec_read_changes, deliver_changes, arg);
   if (r) {
-    r->cb.changes = cb;
+    r->cb = cb;
+    r->feed = feed;
     r->after = from;
     r->upto = to;
     r->limit = limit;
   }
   return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
+}
+
+static int read_changes(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                        uint32_t limit, tc_changes_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, (tc_backend_cb_t){.changes = cb}, 0, arg);
+}
+
+static int read_feed(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                     uint32_t limit, tc_feed_cb cb, void *arg) {
+  return submit_changes(b, tenant_id, after, upto, limit, (tc_backend_cb_t){.feed = cb}, 1, arg);
 }
 
 static void stats(tc_backend_t *b, tc_backend_stats_t *out) {
@@ -509,6 +527,7 @@ static const tc_backend_api_t api = {
     .bundle_delete = bundle_delete,
     .metrics = metrics,
     .ping = ping,
+    .read_feed = read_feed,
 };
 
 TC_BACKEND_ENTRY(api)

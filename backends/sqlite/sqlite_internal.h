@@ -20,7 +20,7 @@
 #include "tuplecast/support.h" /* arena, copies, order queue, tokens */
 
 /* changes.kind: which shape a change row holds. */
-enum { TC__SQ_KIND_TUPLE = 1, TC__SQ_KIND_ATTR = 2 };
+enum { TC__SQ_KIND_TUPLE = 1, TC__SQ_KIND_ATTR = 2, TC__SQ_KIND_SCHEMA = 3 };
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -66,6 +66,7 @@ struct tc__sq_req_s {
   const char *next_key; /* string cursor of the next page */
   tc_cursor_t next_id;
   uint64_t last; /* read_changes: the revision to continue after */
+  int feed;      /* read_feed: rows are tc_feed_item_t, schema writes among them */
   /* bundle_write: in; bundle_read: out (payload, in the arena). */
   tc_bundle_t *bundles;
   size_t n_bundles;

@@ -145,11 +145,15 @@ int tc__sq_exec_read_attrs(tc__sq_req_t *r, sqlite3 *db) {
   return read_page(r, db, st, attr_row, next_id, "read attributes");
 }
 
+/* The change of row i of r->rows (tc_feed_item_t for read_feed). */
+static tc_change_t *change_at(tc__sq_req_t *r, size_t i) {
+  return r->feed ? &((tc_feed_item_t *)r->rows)[i].change : &((tc_change_t *)r->rows)[i];
+}
+
 /* The token of revision, in r's arena: the one of the previous row when it
  * is the same revision, so a transaction's changes share one pointer. */
 static const char *change_token(tc__sq_req_t *r, uint64_t revision, uint64_t *prev) {
-  tc_change_t *c = r->rows;
-  if (r->n > 1 && *prev == revision) return c[r->n - 2].token;
+  if (r->n > 1 && *prev == revision) return change_at(r, r->n - 2)->token;
   *prev = revision;
   char *tok = tc_rev_token_encode(r->b->instance_id, revision);
   const char *copy = tok ? tc_arena_strdup(&r->arena, tok) : NULL;
@@ -158,12 +162,17 @@ static const char *change_token(tc__sq_req_t *r, uint64_t revision, uint64_t *pr
 }
 
 static int change_row(tc__sq_req_t *r, sqlite3_stmt *st, uint64_t *prev) {
-  tc_change_t *c = tc__sq_req_push(r, sizeof *c);
-  if (!c) return TC_ENOMEM;
+  if (!tc__sq_req_push(r, r->feed ? sizeof(tc_feed_item_t) : sizeof(tc_change_t))) return TC_ENOMEM;
+  tc_change_t *c = change_at(r, r->n - 1);
   if (!(c->token = change_token(r, (uint64_t)sqlite3_column_int64(st, 0), prev))) return TC_ENOMEM;
   c->op = sqlite3_column_int(st, 1);
   tc_arena_t *a = &r->arena;
-  if (sqlite3_column_int(st, 2) == TC__SQ_KIND_TUPLE) {
+  int kind = sqlite3_column_int(st, 2);
+  if (kind == TC__SQ_KIND_SCHEMA) { /* only read_feed asks for them; entity_type: the version */
+    const char **v = &((tc_feed_item_t *)r->rows)[r->n - 1].schema_version;
+    return (*v = tc__sq_column_dup(a, st, 3)) ? 0 : TC_ENOMEM;
+  }
+  if (kind == TC__SQ_KIND_TUPLE) {
     tc_tuple_t *t = tc_arena_alloc(a, sizeof *t);
     if (!t) return TC_ENOMEM;
     const char **f[] = {&t->entity_type,  &t->entity_id,  &t->relation,
@@ -198,12 +207,14 @@ int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db) {
                           " subject_type, subject_id, subject_relation, attribute, value"
                           " FROM changes"
                           " WHERE tenant_id = ? AND revision > ? AND revision <= ?"
+                          " AND (kind < 3 OR ?)"
                           " ORDER BY revision, seq",
                           &st);
   if (rc != SQLITE_OK) return fail(r, db, "read changes");
   bind_text(st, 1, r->tenant_id);
   sqlite3_bind_int64(st, 2, param(r->after));
   sqlite3_bind_int64(st, 3, param(head));
+  sqlite3_bind_int(st, 4, r->feed); /* schema writes (kind 3): read_feed only */
   r->last = head > r->after ? head : r->after;
   int status = 0;
   uint64_t prev = 0;

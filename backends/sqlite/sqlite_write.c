@@ -346,6 +346,28 @@ int tc__sq_exec_bundle_delete(tc__sq_req_t *r, sqlite3 *db) {
   return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "bundle delete");
 }
 
+/* A schema write is a revision of its own, with one change-log row of kind
+ * 3 naming the version (in entity_type): read_feed reports it in order with
+ * the data changes; read_changes passes over it. */
+static int log_schema(tc__sq_req_t *r, sqlite3 *db) {
+  write_ctx_t w = {.db = db, .host = r->b->host, .tenant_id = r->tenant_id};
+  int rc = new_revision(&w);
+  sqlite3_stmt *st = NULL;
+  if (rc == SQLITE_OK)
+    rc = tc__sq_prepare(db,
+                        "INSERT INTO changes (revision, seq, tenant_id, op, kind, entity_type,"
+                        " entity_id) VALUES (?, 0, ?, 3, 3, ?, '')",
+                        &st);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(st, 1, w.rev);
+    bind_text(st, 2, r->tenant_id);
+    bind_text(st, 3, r->key);
+    rc = run(st);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tc__sq_exec_schema_write(tc__sq_req_t *r, sqlite3 *db) {
   sqlite3_stmt *st;
   int rc = tc__sq_prepare(db,
@@ -360,5 +382,6 @@ int tc__sq_exec_schema_write(tc__sq_req_t *r, sqlite3 *db) {
   rc = run(st);
   sqlite3_finalize(st);
   if (is_constraint(rc)) return TC_EUNIQUE;
+  if (rc == SQLITE_OK) rc = log_schema(r, db);
   return rc == SQLITE_OK ? 0 : tc__sq_fail(r->b->host, db, "schema write");
 }

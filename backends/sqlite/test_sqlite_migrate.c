@@ -13,7 +13,7 @@
 
 #include "sqlite_internal.h"
 
-#define LATEST 4
+#define LATEST 5
 
 static char dir[] = "/tmp/tc-sqmig-XXXXXX";
 static char path[64];

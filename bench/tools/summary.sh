@@ -114,6 +114,16 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   ($runs | map(select(.scenario == "catch-up"))[]
    | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row),
   "",
+  "## bootstrap (Watch with initial_state from the head)",
+  "",
+  "Seconds: from opening the stream to the message that ends the initial state (the first with a snap token). Started: when the run began; rows started apart from the rest of this file were added to it from a run of the scenario alone.",
+  "",
+  "| server | tuples | started | fill s | first message ms | seconds | messages | changes | changes/s | server CPU % | client CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($runs | map(select(.scenario == "bootstrap")) | sort_by(.tuples, .name)[]
+   | [.name, .tuples, .started_at, .fill_s, .first_message_ms, .initial_state_s, .initial_messages, .initial_changes, .changes_per_s,
+      .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
+  "",
   (($all_runs | map(select(.ok != 1))) as $bad
    | if ($bad | length) == 0 then "Every run completed (ok = 1)."
      else "**Runs that did not complete** (ok = 0; their figures are left out above):", "",

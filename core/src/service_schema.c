@@ -7,6 +7,7 @@
 #include "log.h"
 #include "service.h"
 #include "token.h"
+#include "watch.h"
 
 typedef struct {
   tc_op_t op;
@@ -32,6 +33,8 @@ static void on_schema_stored(void *arg, int status) {
     s->compiled = NULL;
   }
   tc_tenant_job_done(&s->op.job);
+  /* A schema write is a transaction of the feed (include_schema_changes). */
+  if (status == 0) tc_watch_notify(s->op.srv, s->tenant_id);
   Base__V1__SchemaWriteResponse resp = BASE__V1__SCHEMA_WRITE_RESPONSE__INIT;
   resp.schema_version = s->version;
   finish(s, status, &resp.base);

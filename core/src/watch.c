@@ -12,6 +12,8 @@
 #include "error.h"
 #include "service.h"
 #include "tenant.h"
+#include "watch_boot.h"
+#include "watch_items.h"
 
 #define RING_CAP 1024    /* recent transactions kept per tenant feed */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
@@ -51,6 +53,7 @@ typedef struct {
   tok_t *token;
   Base__V1__DataChange **changes;
   size_t n;
+  const char *schema_version; /* a schema write's (no changes), in the arena */
   tc_arena_t arena;
 } entry_t;
 
@@ -77,7 +80,7 @@ struct tc_feed_s {
   stream_t *streams;
 };
 
-enum { S_STARTING, S_WAIT_FEED, S_CATCHUP, S_LIVE, S_ENDED };
+enum { S_STARTING, S_WAIT_FEED, S_CATCHUP, S_LIVE, S_ENDED, S_INITIAL };
 
 struct stream_s {
   tc_job_t job; /* first: the tenant check runs as a job */
@@ -105,6 +108,10 @@ struct stream_s {
   size_t q_cap, q_first, q_len;
   uv_timer_t checkpoint;
   int has_timer;
+  tc_boot_t *boot;            /* sending the initial state (S_INITIAL) */
+  int schemas;                /* include_schema_changes */
+  const char *schema_version; /* set while stream_send sends a schema write's message */
+  int booted;                 /* the initial state ended with the start position's message */
 };
 
 static void stream_unref(stream_t *s) {
@@ -144,6 +151,8 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
   int was_attached = s->state != S_STARTING;
   tc_feed_t *feed = was_attached ? s->feed : NULL;
   s->state = S_ENDED;
+  if (s->boot) tc__boot_stop(s->boot);
+  s->boot = NULL;
   if (feed) {
     if (s->prev)
       s->prev->next = s->next;
@@ -171,6 +180,10 @@ static void stream_end(stream_t *s, int status, const char *fmt, ...) {
 
 /* Ends the stream with a message that says where to resume. */
 static void stream_end_resume(stream_t *s, int status, const char *why) {
+  if (s->resume && !*s->resume->text) { /* the initial state was not all sent */
+    stream_end(s, status, "%s; " TC_WATCH_RESTART, why);
+    return;
+  }
   stream_end(s, status, "%s; resume with snap token %s", why, s->resume ? s->resume->text : "");
 }
 
@@ -225,7 +238,7 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       if (change_matches(s->filter, changes[i])) pass[n_pass++] = changes[i];
   }
   int rc = 0;
-  if (n_pass || checkpoint) {
+  if (n_pass || checkpoint || s->schema_version) {
     if (s->call->pending >= s->limit) {
       char why[160];
       snprintf(why, sizeof why,
@@ -241,6 +254,10 @@ static int stream_send(stream_t *s, tok_t *token, Base__V1__DataChange **changes
       dc.data_changes = pass;
       dc.n_data_changes = n_pass;
       resp.changes = &dc;
+      if (s->schema_version) {
+        resp.schema_change_case = BASE__V1__WATCH_RESPONSE__SCHEMA_CHANGE_SCHEMA_VERSION;
+        resp.schema_version = (char *)s->schema_version;
+      }
       rc = queue_push(s, token);
       if (rc == 0) rc = s->call->send(s->call, &resp.base);
       if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
@@ -272,13 +289,19 @@ static Base__V1__DataChange *change_to_proto(tc_arena_t *a, const tc_change_t *c
 
 /* Fills e with one transaction: its n changes (none for a marker) and the
  * position after it.  On failure e holds nothing to free but its arena. */
-static int entry_build(entry_t *e, const char *token, const tc_change_t *c, size_t n) {
+static int entry_build(entry_t *e, const char *token, const tc_feed_item_t *c, size_t n) {
   tc_arena_init(&e->arena);
+  e->schema_version = NULL;
+  if (n && c[0].change.op == TC_CHANGE_SCHEMA) { /* a schema write: its item comes first */
+    if (!(e->schema_version = tc_arena_strdup(&e->arena, c[0].schema_version))) return TC_ENOMEM;
+    c++;
+    n--;
+  }
   e->n = n;
   e->changes = tc_arena_alloc(&e->arena, (n + 1) * sizeof *e->changes);
   if (!e->changes || !(e->token = tok_new(token))) return TC_ENOMEM;
   for (size_t i = 0; i < n; i++)
-    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i]))) {
+    if (!(e->changes[i] = change_to_proto(&e->arena, &c[i].change))) {
       tok_unref(e->token);
       return TC_EINTERNAL;
     }
@@ -290,14 +313,29 @@ static void entry_free(entry_t *e) {
   tc_arena_free(&e->arena);
 }
 
+/* Sends a transaction; a schema write's message names the version
+ * (include_schema_changes; its data changes, were a transaction to hold
+ * both, ride along), else it is a move past it.  0, or the stream was
+ * ended (and may be gone). */
+static int entry_send(stream_t *s, entry_t *e) {
+  if (!e->schema_version || !s->schemas) return stream_send(s, e->token, e->changes, e->n, 0);
+  s->schema_version = e->schema_version;
+  int rc = stream_send(s, e->token, e->changes, e->n, 0);
+  if (rc == 0) s->schema_version = NULL;
+  return rc;
+}
+
 /* Calls fn for each transaction's run of changes, in order; stops on
  * non-zero.  A transaction's changes share one token. */
-static int for_each_transaction(const tc_change_t *c, size_t n,
-                                int (*fn)(void *arg, const tc_change_t *c, size_t n), void *arg) {
+static int for_each_transaction(const tc_feed_item_t *c, size_t n,
+                                int (*fn)(void *arg, const tc_feed_item_t *c, size_t n),
+                                void *arg) {
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
-    while (j < n && (c[j].token == c[i].token || !strcmp(c[j].token, c[i].token))) j++;
+    while (j < n && (c[j].change.token == c[i].change.token ||
+                     !strcmp(c[j].change.token, c[i].change.token)))
+      j++;
     int rc = fn(arg, c + i, j - i);
     if (rc != 0) return rc;
     i = j;
@@ -344,7 +382,7 @@ static void catchup_step(stream_t *s);
 
 /* Appends a transaction (or a marker: n = 0) at position token to the ring
  * and hands it to the live streams. */
-static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, size_t n) {
+static int feed_append(tc_feed_t *f, const char *token, const tc_feed_item_t *c, size_t n) {
   if (f->ring_len == RING_CAP) {
     entry_t *old = ring_at(f, 0);
     tok_unref(f->base);
@@ -367,7 +405,7 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
     next = s->next;
     /* A failed send ended the stream, which may be gone now. */
     if (s->state == S_LIVE) {
-      if (stream_send(s, e->token, e->changes, e->n, 0) == 0) s->seq = e->seq;
+      if (entry_send(s, e) == 0) s->seq = e->seq;
     } else if (s->state == S_CATCHUP && s->parked) {
       catchup_step(s);
     }
@@ -375,11 +413,11 @@ static int feed_append(tc_feed_t *f, const char *token, const tc_change_t *c, si
   return 0;
 }
 
-static int feed_push(void *arg, const tc_change_t *c, size_t n) {
-  return feed_append(arg, c[0].token, c, n);
+static int feed_push(void *arg, const tc_feed_item_t *c, size_t n) {
+  return feed_append(arg, c[0].change.token, c, n);
 }
 
-static void on_feed_changes(void *arg, int status, const tc_change_t *changes, size_t n,
+static void on_feed_changes(void *arg, int status, const tc_feed_item_t *changes, size_t n,
                             const char *last) {
   tc_feed_t *f = arg;
   f->reading = 0;
@@ -414,8 +452,8 @@ static void feed_read(tc_feed_t *f) {
     f->wake_ns = 0;
   }
   tc_server_t *srv = f->srv;
-  int rc = srv->api->read_changes(srv->backend, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT,
-                                  on_feed_changes, f);
+  int rc =
+      tc__watch_read(srv, f->tenant_id, feed_last(f)->text, NULL, READ_LIMIT, on_feed_changes, f);
   if (rc != 0) on_feed_changes(f, rc, NULL, 0, feed_last(f)->text);
 }
 
@@ -483,12 +521,12 @@ void tc_watch_notify(tc_server_t *srv, const char *tenant_id) {
 
 /* ---- a stream's life ------------------------------------------------------- */
 
-static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
+static int catchup_send(void *arg, const tc_feed_item_t *c, size_t n) {
   stream_t *s = arg;
   entry_t e;
-  int rc = entry_build(&e, c[0].token, c, n);
+  int rc = entry_build(&e, c[0].change.token, c, n);
   if (rc == 0) {
-    rc = stream_send(s, e.token, e.changes, e.n, 0);
+    rc = entry_send(s, &e);
     entry_free(&e);
   } else {
     tc_arena_free(&e.arena);
@@ -500,7 +538,7 @@ static int catchup_send(void *arg, const tc_change_t *c, size_t n) {
 /* A DataChanges with no changes and the token of the stream's position. */
 static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1); }
 
-static void on_catchup(void *arg, int status, const tc_change_t *changes, size_t n,
+static void on_catchup(void *arg, int status, const tc_feed_item_t *changes, size_t n,
                        const char *last) {
   stream_t *s = arg;
   s->reading = 0;
@@ -577,8 +615,8 @@ static void catchup_step(stream_t *s) {
       s->upto_seq = feed_last_seq(f);
       s->reading = 1;
       s->refs++;
-      int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text,
-                                         feed_last(f)->text, (uint32_t)page, on_catchup, s);
+      int rc = tc__watch_read(s->srv, s->tenant_id, s->pos->text, feed_last(f)->text,
+                              (uint32_t)page, on_catchup, s);
       if (rc != 0) on_catchup(s, rc, NULL, 0, s->pos->text);
       return;
     }
@@ -589,7 +627,7 @@ static void catchup_step(stream_t *s) {
     if (s->call->pending > s->limit / 2) return;
     entry_t *e = ring_at(f, (size_t)(s->seq - f->base_seq));
     /* A failed send ended the stream, which may be gone now. */
-    if (stream_send(s, e->token, e->changes, e->n, 0) != 0) return;
+    if (entry_send(s, e) != 0) return;
     s->seq = e->seq;
   }
 }
@@ -599,13 +637,82 @@ static void stream_attach(stream_t *s) {
   s->state = S_CATCHUP;
   /* The first checkpoint goes at once: the client learns its starting
    * position (the head, for an empty token) without waiting. */
-  if (s->has_timer && send_checkpoint(s)) return;
+  if (s->has_timer && !s->booted && send_checkpoint(s)) return;
   catchup_step(s);
 }
 
 static void on_checkpoint(uv_timer_t *t) {
   stream_t *s = t->data;
   if (s->state == S_LIVE || s->state == S_CATCHUP) send_checkpoint(s);
+}
+
+/* ---- the initial state (watch_bootstrap.c) ----------------------------------- */
+
+/* Queues one message of the initial state, or the one carrying its position
+ * (token), outside the stream's limit: the boot reads a page only when the
+ * queue is at most half full, which bounds it.  0, or the stream ended. */
+static int initial_push(stream_t *s, const char *token, Base__V1__DataChange **changes, size_t n) {
+  Base__V1__DataChanges dc = BASE__V1__DATA_CHANGES__INIT;
+  Base__V1__WatchResponse resp = BASE__V1__WATCH_RESPONSE__INIT;
+  dc.snap_token = (char *)token;
+  dc.data_changes = changes;
+  dc.n_data_changes = n;
+  resp.changes = &dc;
+  tok_t *t = tok_new(token);
+  int rc = t ? queue_push(s, t) : TC_ENOMEM;
+  tok_unref(t);
+  if (rc == 0) rc = s->call->send(s->call, &resp.base);
+  if (rc != 0) stream_end_resume(s, rc, "the stream could not be written");
+  return rc;
+}
+
+static int initial_send(void *arg, Base__V1__DataChange **changes, size_t n) {
+  return initial_push(arg, "", changes, n);
+}
+
+static int initial_room(void *arg) {
+  stream_t *s = arg;
+  return s->call->pending <= s->limit / 2;
+}
+
+/* The initial state was read and sent: its end is the start position's
+ * message, then the stream goes on as a Watch from there. */
+static void initial_done(void *arg, int status) {
+  stream_t *s = arg;
+  s->boot = NULL;
+  if (status == TC_ESNAP_TOKEN) {
+    stream_end(s, status, TC_TOKEN_AHEAD_FMT, s->pos->text);
+    return;
+  }
+  if (status != 0) {
+    stream_end_resume(s, TC_EUNAVAILABLE, "the initial state could not be read");
+    return;
+  }
+  if (initial_push(s, s->pos->text, NULL, 0) != 0) return;
+  s->booted = 1;
+  s->state = S_WAIT_FEED;
+  if (s->feed->ready) stream_attach(s);
+}
+
+/* Sends the tenant's rows at the stream's position first (docs/watch.md,
+ * "Initial state").  Until its end has left the queue, an ended stream
+ * says to start over (an empty resume token). */
+static void initial_begin(stream_t *s) {
+  static const tc_boot_sink_t sink = {initial_send, initial_room, initial_done};
+  tok_t *blank = tok_new("");
+  if (!blank) {
+    stream_end_resume(s, TC_ENOMEM, "out of memory");
+    return;
+  }
+  tok_unref(s->resume);
+  s->resume = blank;
+  s->state = S_INITIAL;
+  int rc = tc__boot_start(s->srv, s->tenant_id, s->pos->text, s->filter, &sink, s, &s->boot);
+  if (rc != 0) {
+    stream_end_resume(s, rc, "the initial state could not be read");
+    return;
+  }
+  tc__boot_pump(s->boot);
 }
 
 static void stream_join(stream_t *s) {
@@ -636,6 +743,10 @@ static void stream_join(stream_t *s) {
   s->refs++;
   if (s->call->open) s->call->open(s->call);
   if (op_done(s)) return;
+  if (r->initial_state) {
+    initial_begin(s);
+    return;
+  }
   if (f->ready) stream_attach(s);
 }
 
@@ -675,7 +786,10 @@ static void on_sent(tc_call_t *call) {
   s->resume = s->queued[s->q_first];
   s->q_first = (s->q_first + 1) % s->q_cap;
   s->q_len--;
-  if (s->state == S_CATCHUP) catchup_step(s);
+  if (s->state == S_CATCHUP)
+    catchup_step(s);
+  else if (s->state == S_INITIAL && s->boot && initial_room(s))
+    tc__boot_pump(s->boot);
 }
 
 static void on_cancel(tc_call_t *call) {
@@ -693,6 +807,10 @@ int tc_watch_rpc(tc_call_t *call) {
                          "(flag --service-watch-enabled, env PERMIFY_SERVICE_WATCH_ENABLED)");
   if (srv->stopping) return tc_call_error(call, TC_EUNAVAILABLE, "the server is shutting down");
   if ((rc = tc_call_snap_token(call, r->snap_token)) != 0) return rc;
+  if (r->include_schema_changes && !tc__watch_has_schemas(srv))
+    return tc_call_error(call, TC_EUNIMPLEMENTED,
+                         "include_schema_changes: this server's backend plugin does not report "
+                         "schema writes (it predates plugin ABI 2.2)");
   stream_t *s = calloc(1, sizeof *s);
   if (!s) return TC_ENOMEM;
   if (r->snap_token && *r->snap_token && !(s->pos = tok_new(r->snap_token))) {
@@ -703,6 +821,7 @@ int tc_watch_rpc(tc_call_t *call) {
   s->call = call;
   s->tenant_id = r->tenant_id;
   s->limit = (size_t)srv->cfg->database_watch_buffer_size;
+  s->schemas = r->include_schema_changes;
   const Base__V1__WatchFilter *f = r->filter;
   if (f && (f->n_entity_types || f->n_relations || f->n_attributes || f->operation)) s->filter = f;
   s->refs = 2; /* the call, and the tenant job below */

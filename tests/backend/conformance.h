@@ -119,6 +119,7 @@ void ct_on_schema(void *arg, int status, const char *version, const char *text);
 void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_t *rows, size_t n,
                    const char *next);
 void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last);
+void ct_on_feed(void *arg, int status, const tc_feed_item_t *items, size_t n, const char *last);
 char *ct_tenant_name(const char *what);
 tc_tuple_t ct_tuple(char *buf, const char *spec);
 void ct_batch_init(ct_batch_t *b, const char *tenant);
@@ -166,6 +167,7 @@ void test_change_order_in_one_write(void **state);
 void test_read_changes_resume(void **state);
 void test_read_changes_paging(void **state);
 void test_read_changes_upto(void **state);
+void test_read_feed_schemas(void **state);
 void test_token_check(void **state);
 void test_token_ahead(void **state);
 void test_many_writes_in_order(void **state);

@@ -312,22 +312,23 @@ void ct_on_schemas(void *arg, int status, const char *head, const tc_schema_row_
   ct_on_status(r, status);
 }
 
-/* Checks what holds for every answer: one of tuple / attr; a token on each
- * change; the changes of one transaction adjacent (a token, once left, never
- * comes back); a `last` on success; nothing on failure. */
-void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last) {
-  ct_result_t *r = arg;
-  if (status != 0) assert_int_equal(n, 0);
-  for (size_t i = 0; i < n; i++) {
-    const tc_change_t *c = &changes[i];
+/* Records one change (a schema write's as "=version"), checking what holds
+ * for every answer: one of tuple / attr; a token on each change; the
+ * changes of one transaction adjacent (a token, once left, never comes
+ * back). */
+static void push_change(ct_result_t *r, const tc_change_t *c, const char *schema_version) {
+  assert_non_null(c->token);
+  assert_true(*c->token);
+  if (r->tokens.n && strcmp(c->token, r->tokens.v[r->tokens.n - 1]) != 0 &&
+      ct_strv_find(&r->tokens, c->token) < r->tokens.n)
+    fail_msg("change %zu: token %s of an earlier transaction again", r->rows.n, c->token);
+  if (c->op == TC_CHANGE_SCHEMA) {
+    assert_true(!c->tuple && !c->attr && schema_version);
+    strv_push(&r->rows, "=%s", schema_version);
+  } else {
     assert_true((c->tuple == NULL) != (c->attr == NULL));
     assert_true(c->op == TC_CHANGE_CREATE || c->op == TC_CHANGE_DELETE);
-    assert_non_null(c->token);
-    assert_true(*c->token);
-    if (i && strcmp(c->token, changes[i - 1].token) != 0)
-      for (size_t j = 0; j < i; j++)
-        if (strcmp(c->token, changes[j].token) == 0)
-          fail_msg("change %zu: token %s of an earlier transaction again", i, c->token);
+    assert_null(schema_version);
     ct_strv_t one = {0};
     if (c->tuple)
       push_tuple(&one, c->tuple);
@@ -335,14 +336,35 @@ void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, 
       push_attr(&one, c->attr);
     strv_push(&r->rows, "%c%s", c->op == TC_CHANGE_CREATE ? '+' : '-', one.v[0]);
     strv_free(&one);
-    strv_add(&r->tokens, c->token);
   }
+  strv_add(&r->tokens, c->token);
+}
+
+static void changes_end(ct_result_t *r, int status, size_t n, const char *last) {
+  if (status != 0) assert_int_equal(n, 0);
   if (status == 0) {
     assert_non_null(last);
     assert_true(*last);
   }
   r->last = copy_in(r, last);
   ct_on_status(r, status);
+}
+
+/* read_changes' answer; a `last` on success; nothing on failure. */
+void ct_on_changes(void *arg, int status, const tc_change_t *changes, size_t n, const char *last) {
+  ct_result_t *r = arg;
+  for (size_t i = 0; i < n; i++) {
+    assert_true(changes[i].op != TC_CHANGE_SCHEMA);
+    push_change(r, &changes[i], NULL);
+  }
+  changes_end(r, status, n, last);
+}
+
+/* read_feed's (v2.2), the same with schema writes. */
+void ct_on_feed(void *arg, int status, const tc_feed_item_t *items, size_t n, const char *last) {
+  ct_result_t *r = arg;
+  for (size_t i = 0; i < n; i++) push_change(r, &items[i].change, items[i].schema_version);
+  changes_end(r, status, n, last);
 }
 
 /* ---- building inputs ----------------------------------------------------- */

@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_read_changes_resume, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_read_changes_paging, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_read_changes_upto, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_read_feed_schemas, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_token_check, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_token_ahead, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_many_writes_in_order, ct_setup, ct_teardown),

@@ -1038,6 +1038,79 @@ static void test_watch(void **state) {
   free(t3);
 }
 
+/* The stream's next line must be want (freed). */
+static void expect_watch_line(watcher_t *w, char *want) {
+  char *line = watch_line(w);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+}
+
+/* initial_state over HTTP: the tenant's rows as CREATE lines with an empty
+ * snap_token, a line carrying the start position, then the changes. */
+static void test_watch_initial_state(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_alice);
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  watcher_t w = watch_start(f, "t1", "{\"initial_state\":true}");
+  expect_watch_line(&w, change_line("", "OPERATION_CREATE", tuple_alice));
+  /* The head was t1's write: the end of the initial state carries it. */
+  expect_watch_line(
+      &w, fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}", t1));
+  body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_bob);
+  char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  expect_watch_line(&w, change_line(t2, "OPERATION_CREATE", tuple_bob));
+  watch_kill(&w);
+  free(t1);
+  free(t2);
+}
+
+/* A larger initial state over HTTP: pages of the backend become lines of at
+ * most 1,000 changes, read as the client takes them. */
+static void test_watch_initial_state_pages(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  char *last = NULL;
+  for (int at = 0; at < 2500; at += 250) { /* bodies under the gateway's limit */
+    size_t cap = 60000, len = 0;
+    char *body = malloc(cap);
+    len += (size_t)snprintf(body + len, cap - len, "{\"metadata\":{},\"tuples\":[");
+    for (int i = at; i < at + 250; i++)
+      len += (size_t)snprintf(body + len, cap - len,
+                              "%s{\"entity\":{\"type\":\"repository\",\"id\":\"r%d\"},"
+                              "\"relation\":\"owner\",\"subject\":{\"type\":\"user\","
+                              "\"id\":\"u%d\"}}",
+                              i == at ? "" : ",", i, i);
+    snprintf(body + len, cap - len, "]}");
+    free(last);
+    last = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+    free(body);
+  }
+  watcher_t w =
+      watch_start(f, "t1", "{\"initial_state\":true,\"filter\":{\"relations\":[\"owner\"]}}");
+  size_t lines = 0, creates = 0;
+  char *end = fmt("{\"result\":{\"changes\":{\"snap_token\":\"%s\",\"data_changes\":[]}}}", last);
+  for (;;) {
+    char *line = watch_line(&w);
+    if (!strcmp(line, end)) {
+      free(line);
+      break;
+    }
+    assert_non_null(strstr(line, "{\"result\":{\"changes\":{\"snap_token\":\"\","));
+    for (const char *p = line; (p = strstr(p, "OPERATION_CREATE")); p++) creates++;
+    lines++;
+    free(line);
+  }
+  assert_int_equal(creates, 2500);
+  assert_int_equal(lines, 3);
+  watch_kill(&w);
+  free(end);
+  free(last);
+}
+
 /* Shutdown ends a stream with an error line and the terminating chunk. */
 static void test_watch_ended_by_shutdown(void **state) {
   fx_t *f = *state;
@@ -1412,6 +1485,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_keepalive_pipelining, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slow_header_cut_off, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_initial_state, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_initial_state_pages, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_ended_by_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_headers_at_once, setup, teardown),
   };

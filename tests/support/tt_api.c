@@ -221,6 +221,18 @@ void tt_create_tenant(tc_client_t *c, const char *id) {
   tt_result_free(&r);
 }
 
+Base__V1__WatchResponse *tt_watch_next(tc_stream_t *s, int timeout_ms) {
+  ProtobufCMessage *m = NULL;
+  int rc = tc_stream_next(s, &base__v1__watch_response__descriptor, &m, timeout_ms);
+  if (rc != 0) {
+    const char *details = NULL;
+    int code = rc == 1 ? tc_stream_status(s, &details) : -1;
+    fail_msg("expected a watch message, got %s (status %d %s)", rc == 1 ? "end" : "timeout", code,
+             details ? details : "");
+  }
+  return (Base__V1__WatchResponse *)m;
+}
+
 tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token) {
   return tt_watch_open_checkpoint(c, tenant, token, 0);
 }

@@ -88,6 +88,9 @@ tc_stream_t *tt_watch_open(tc_client_t *c, const char *tenant, const char *token
 /* The same with a checkpoint every `seconds` (0: none). */
 tc_stream_t *tt_watch_open_checkpoint(tc_client_t *c, const char *tenant, const char *token,
                                       uint32_t seconds);
+/* The stream's next Watch message within timeout_ms; fails the test, with
+ * the stream's status, if it ends or nothing comes. */
+Base__V1__WatchResponse *tt_watch_next(tc_stream_t *s, int timeout_ms);
 /* A token ahead of the database (token_forge.h) is INVALID_ARGUMENT "is
  * ahead of this database" for Watch (the stream ends without a message) and
  * for ReadRelationships at it. */

@@ -679,10 +679,11 @@ static void test_decode_requests(void **state) {
        "{\"tenant_id\":\"t1\",\"name\":\"org_created\",\"arguments\":{\"org\":\"o1\",\"user\":\"u1\"}}"},
       {&base__v1__watch_request__descriptor,
        "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"relations\":[\"viewer\"],"
-       "\"operation\":\"OPERATION_DELETE\"},\"checkpoint_interval_seconds\":5}",
+       "\"operation\":\"OPERATION_DELETE\"},\"checkpoint_interval_seconds\":5,"
+       "\"initial_state\":true,\"include_schema_changes\":true}",
        "{\"tenant_id\":\"t1\",\"snap_token\":\"AQAAAAAAAAA=\",\"filter\":{\"entity_types\":[],"
        "\"relations\":[\"viewer\"],\"attributes\":[],\"operation\":\"OPERATION_DELETE\"},"
-       "\"checkpoint_interval_seconds\":5}"},
+       "\"checkpoint_interval_seconds\":5,\"initial_state\":true,\"include_schema_changes\":true}"},
       {&base__v1__schema_write_request__descriptor,
        "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}",
        "{\"tenant_id\":\"t1\",\"schema\":\"entity user {}\\n\"}"},

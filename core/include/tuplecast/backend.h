@@ -39,7 +39,7 @@ extern "C" {
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
 #define TC_BACKEND_ABI_MAJOR 2
-#define TC_BACKEND_ABI_MINOR 3
+#define TC_BACKEND_ABI_MINOR 4
 #define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
@@ -171,7 +171,8 @@ typedef struct tc_write_batch_s {
   size_t n_attr_deletes;
 } tc_write_batch_t;
 
-enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2 };
+/* TC_CHANGE_SCHEMA (v2.2): only in read_feed's items, never in read_changes. */
+enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2, TC_CHANGE_SCHEMA = 3 };
 
 /* One row change; exactly one of tuple / attr is set (the other NULL).  The
  * changes of one transaction are adjacent and share one token: the position
@@ -182,6 +183,15 @@ typedef struct tc_change_s {
   const tc_tuple_t *tuple;
   const tc_attr_t *attr;
 } tc_change_t;
+
+/* v2.2: one item of read_feed: a data change (schema_version NULL), or a
+ * schema write: change.op TC_CHANGE_SCHEMA, change.tuple and change.attr
+ * NULL, schema_version the version it stored, change.token the position
+ * right after it.  A schema write is a transaction of its own. */
+typedef struct tc_feed_item_s {
+  tc_change_t change;
+  const char *schema_version;
+} tc_feed_item_t;
 
 typedef struct tc_tenant_row_s {
   const char *id, *name;
@@ -233,6 +243,9 @@ typedef void (*tc_schemas_cb)(void *arg, int status, const char *head, const tc_
  * retained. */
 typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes, size_t n,
                               const char *last);
+/* v2.2: read_feed's answer, as tc_changes_cb's with items for changes. */
+typedef void (*tc_feed_cb)(void *arg, int status, const tc_feed_item_t *items, size_t n,
+                           const char *last);
 /* token: the position of the tenant's head, right now. */
 typedef void (*tc_head_cb)(void *arg, int status, const char *token);
 /* payload NULL (status TC_EBUNDLE_NOT_FOUND) when absent. */
@@ -360,6 +373,18 @@ typedef struct tc_backend_api_s {
    * within its timeout as TC_EUNAVAILABLE.  Optional: NULL, or a table that
    * ends before it, is a backend that is always ready. */
   int (*ping)(tc_backend_t *b, tc_status_cb cb, void *arg);
+
+  /* v2.4: read_changes, and the tenant's schema writes among the
+   * transactions (Watch's include_schema_changes): every schema version
+   * stored for the tenant after `after`, by this server or by another
+   * program on the same database, as an item of its own at its place in
+   * the same order consistent with commit visibility, so a data write made
+   * after version V was stored comes after V.  Positions, `upto`, `limit`
+   * and `last` as in read_changes; a schema item counts as one change.  A
+   * schema write moves the tenant's head (head, `last`) like any
+   * transaction; read_changes passes over it as one that changed nothing. */
+  int (*read_feed)(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
+                   uint32_t limit, tc_feed_cb cb, void *arg);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
@@ -373,6 +398,10 @@ typedef struct tc_backend_api_s {
 /* Size of the v2.3 table: a plugin whose struct_size is smaller has no ping
  * (the server takes it as always ready). */
 #define TC_BACKEND_API_V2_3_SIZE (offsetof(tc_backend_api_t, ping) + sizeof(void (*)(void)))
+/* Size of the v2.4 table: a plugin whose struct_size is smaller (or whose
+ * read_feed is NULL) reports no schema writes (Watch refuses
+ * include_schema_changes). */
+#define TC_BACKEND_API_V2_4_SIZE (offsetof(tc_backend_api_t, read_feed) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 

@@ -163,6 +163,7 @@ typedef union tc_backend_cb_u {
   tc_head_cb head;
   tc_changes_cb changes;
   tc_bundle_cb bundle;
+  tc_feed_cb feed; /* v2.2 */
 } tc_backend_cb_t;
 
 #ifdef __cplusplus
