@@ -113,6 +113,42 @@ static long long wait_ready(tc_client_t *c, int http_port, int want, int deadlin
   }
 }
 
+/* The next message of a stream that must end instead: its status code. */
+static int watch_end(tc_stream_t *s) {
+  ProtobufCMessage *m = NULL;
+  int rc = tc_stream_next(s, &grpc__health__v1__health_check_response__descriptor, &m, TT_TIMEOUT);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc != 1) fail_msg("Health/Watch: %s instead of its end", rc == 0 ? "a message" : "nothing");
+  return tc_stream_status(s, NULL);
+}
+
+/* A Health/Watch whose request arrives after the stop began (the call was
+ * accepted before it) is refused with UNAVAILABLE like the streams the stop
+ * ended, not served until the grace period ends it (5 s). */
+static void test_watch_during_stop(void **state) {
+  (void)state;
+  tt_server_t s = {0};
+  assert_int_equal(tt_server_start(&s), 0);
+  tc_stream_t *w = watch_open(s.client, "");
+  assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
+  tc_stream_t *late =
+      tc_client_stream_open(s.client, "/grpc.health.v1.Health/Watch", NULL, NULL, 0);
+  assert_non_null(late);
+  /* Answered after late's headers on the same connection: late is accepted. */
+  assert_int_equal(health(s.client, ""), SERVING);
+  kill(s.proc.pid, SIGTERM);
+  assert_int_equal(watch_end(w), 14); /* the stop has ended the open streams */
+  long long start = tc_now_ms();
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  assert_int_equal(tc_stream_send_request(late, &req.base), 0);
+  assert_int_equal(watch_end(late), 14);
+  assert_true(tc_now_ms() - start < 3000);
+  tc_stream_free(late);
+  tc_stream_free(w);
+  assert_int_equal(tc_proc_stop(&s.proc, NULL), 0);
+  tc_client_free(s.client);
+}
+
 /* Service names on a server whose database is there. */
 static void test_names(void **state) {
   (void)state;
@@ -201,6 +237,7 @@ static void test_postgres_down_and_back(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
+      cmocka_unit_test(test_watch_during_stop),
       cmocka_unit_test(test_postgres_down_and_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -228,7 +228,7 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   s->call = new_call(c, method,
                      deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
   s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
-  s->req = tc_grpc_pack(req);
+  s->req = req ? tc_grpc_pack(req) : NULL;
   grpc_metadata_array_init(&s->initial);
   grpc_metadata_array_init(&s->trailing);
   s->status = GRPC_STATUS_UNKNOWN;
@@ -239,12 +239,21 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   grpc_op ops[4], status;
   request_ops(ops, &md, authorization != NULL, s->req, &s->initial);
   status_op(&status, &s->trailing, &s->status, &s->status_details);
-  if (stream_batch(s, ops, 4, &s->start_pending) < 0 ||
+  /* Without req only the headers go now; tc_stream_send_request the rest. */
+  if (stream_batch(s, ops, req ? 4 : 1, &s->start_pending) < 0 ||
       stream_batch(s, &status, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
     tc_stream_free(s);
     return NULL;
   }
   return s;
+}
+
+int tc_stream_send_request(tc_stream_t *s, const ProtobufCMessage *req) {
+  if (s->req || !stream_wait(s, &s->start_pending, gpr_inf_future(GPR_CLOCK_MONOTONIC))) return -1;
+  s->req = tc_grpc_pack(req);
+  grpc_op ops[4];
+  request_ops(ops, NULL, 0, s->req, &s->initial);
+  return stream_batch(s, ops + 1, 3, &s->start_pending);
 }
 
 int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
@@ -286,7 +295,7 @@ void tc_stream_free(tc_stream_t *s) {
   stream_wait(s, &s->recv_pending, never);
   stream_wait(s, &s->status_pending, never);
   if (s->recv) grpc_byte_buffer_destroy(s->recv);
-  grpc_byte_buffer_destroy(s->req);
+  if (s->req) grpc_byte_buffer_destroy(s->req);
   grpc_slice_unref(s->authorization);
   grpc_slice_unref(s->status_details);
   grpc_metadata_array_destroy(&s->initial);
