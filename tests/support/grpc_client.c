@@ -195,7 +195,7 @@ struct tc_stream_s {
   grpc_status_code status;
   grpc_slice status_details;
   char *details;
-  int start_pending, recv_pending, status_pending;
+  int start_pending, recv_pending, status_pending, send_pending;
   int ended; /* tc_stream_next() returned 1 */
 };
 
@@ -239,8 +239,10 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   grpc_op ops[4], status;
   request_ops(ops, &md, authorization != NULL, s->req, &s->initial);
   status_op(&status, &s->trailing, &s->status, &s->status_details);
-  /* Without req only the headers go now; tc_stream_send_request the rest. */
-  if (stream_batch(s, ops, req ? 4 : 1, &s->start_pending) < 0 ||
+  /* Without req only the headers go now; tc_stream_send_raw the messages. */
+  grpc_op head[2] = {ops[0], ops[3]};
+  if ((req ? stream_batch(s, ops, 4, &s->start_pending)
+           : stream_batch(s, head, 2, &s->start_pending)) < 0 ||
       stream_batch(s, &status, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
     tc_stream_free(s);
     return NULL;
@@ -248,12 +250,25 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   return s;
 }
 
+int tc_stream_send_raw(tc_stream_t *s, const void *buf, size_t len, int last) {
+  if (!stream_wait(s, &s->send_pending, gpr_inf_future(GPR_CLOCK_MONOTONIC))) return -1;
+  if (s->req) grpc_byte_buffer_destroy(s->req);
+  grpc_slice slice = grpc_slice_from_copied_buffer(buf, len);
+  s->req = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  grpc_op ops[2];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_MESSAGE;
+  ops[0].data.send_message.send_message = s->req;
+  ops[1].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  return stream_batch(s, ops, last ? 2 : 1, &s->send_pending);
+}
+
 int tc_stream_send_request(tc_stream_t *s, const ProtobufCMessage *req) {
-  if (s->req || !stream_wait(s, &s->start_pending, gpr_inf_future(GPR_CLOCK_MONOTONIC))) return -1;
-  s->req = tc_grpc_pack(req);
-  grpc_op ops[4];
-  request_ops(ops, NULL, 0, s->req, &s->initial);
-  return stream_batch(s, ops + 1, 3, &s->start_pending);
+  grpc_slice packed = tc_grpc_pack_slice(req);
+  int rc = tc_stream_send_raw(s, GRPC_SLICE_START_PTR(packed), GRPC_SLICE_LENGTH(packed), 1);
+  grpc_slice_unref(packed);
+  return rc;
 }
 
 int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
@@ -292,6 +307,7 @@ void tc_stream_free(tc_stream_t *s) {
   /* Cancelled or over, so every batch completes. */
   gpr_timespec never = gpr_inf_future(GPR_CLOCK_MONOTONIC);
   stream_wait(s, &s->start_pending, never);
+  stream_wait(s, &s->send_pending, never);
   stream_wait(s, &s->recv_pending, never);
   stream_wait(s, &s->status_pending, never);
   if (s->recv) grpc_byte_buffer_destroy(s->recv);

@@ -79,6 +79,7 @@ struct tc__grpc_call_s {
   int md_sent;         /* initial metadata sent */
   int end_ok;          /* stream: done(0) called, status OK once the queue is sent */
   int answered;        /* status sent, or the call cancelled with one */
+  int refused; /* a client stream's message did not decode: the status sent, which done() logs */
 };
 
 static void on_accept(tc_completion_t *comp);
@@ -269,7 +270,10 @@ static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
   tc__grpc_call_t *c = call->transport;
   c->owed = 0;
-  tc_call_log_end(call, "grpc", status, message);
+  if (c->refused) /* not the handler's CANCELLED: what the client got */
+    tc_call_log_end(call, "grpc", c->refused, call->errmsg);
+  else
+    tc_call_log_end(call, "grpc", status, message);
   if (!call->cancelled && !c->answered) {
     if (status < 0)
       fail(c, status, message);
@@ -444,6 +448,10 @@ static void on_more(tc_completion_t *comp) {
     }
     if (bad) {
       fail(c, bad, err ? err : "out of memory");
+      c->refused = bad;
+      free(c->call.errmsg);
+      c->call.errmsg = err;
+      err = NULL;
       c->call.cancelled = 1;
       notify(c, c->call.on_cancel);
     } else
