@@ -399,13 +399,17 @@ static void copy_peer(tc__grpc_call_t *c) {
   gpr_free(peer);
 }
 
+static void drop_request(tc__grpc_call_t *c) {
+  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
+  c->request = NULL;
+  c->call.request = NULL;
+}
+
 /* Decodes recv_buf (consumed) into c->request, replacing the one before.
  * On failure returns the status with its text in *err (malloc'd). */
 static int unpack_request(tc__grpc_call_t *c, char **err) {
   const tc_method_t *m = c->call.method;
-  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
-  c->request = NULL;
-  c->call.request = NULL;
+  drop_request(c);
   *err = NULL;
   int bad = tc_grpc_unpack_checked(m->input, c->recv_buf, tc_validate_wire, &c->request, err);
   grpc_byte_buffer_destroy(c->recv_buf);
@@ -441,11 +445,8 @@ static void on_more(tc_completion_t *comp) {
     int bad = 0;
     if (c->recv_buf)
       bad = unpack_request(c, &err);
-    else if (c->request) {
-      protobuf_c_message_free_unpacked(c->request, NULL);
-      c->request = NULL;
-      c->call.request = NULL;
-    }
+    else
+      drop_request(c);
     if (bad) {
       fail(c, bad, err ? err : "out of memory");
       c->refused = bad;
