@@ -1,7 +1,8 @@
 /* Readiness and liveness against the real binary.  gRPC health per service
  * name and HTTP /healthz follow the database: with the test's PostgreSQL
  * stopped (pg_ctl stop) they say NOT_SERVING / 503 within a deadline, and
- * SERVING / 200 again within one after it is started; "liveness" and /livez
+ * SERVING / 200 again within one after it is started (and the same when
+ * its backends hang instead); "liveness" and /livez
  * stay SERVING / 200 throughout.  Unknown service names are NOT_FOUND. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <libpq-fe.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "pg_fixture.h"
@@ -234,11 +237,53 @@ static void test_postgres_down_and_back(void **state) {
   tc_pg_stop(pg);
 }
 
+/* Sends sig to the cluster's client backends on database tuplecast but the
+ * one asking: the server's connections. */
+static void signal_backends(tc_pg_t *pg, int sig) {
+  PGconn *conn = PQconnectdb(tc_pg_uri(pg));
+  assert_int_equal(PQstatus(conn), CONNECTION_OK);
+  PGresult *r = PQexec(conn,
+                       "SELECT pid FROM pg_stat_activity WHERE datname = 'tuplecast' AND "
+                       "backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_true(PQntuples(r) > 0);
+  for (int i = 0; i < PQntuples(r); i++)
+    assert_int_equal(kill((pid_t)atoi(PQgetvalue(r, i, 0)), sig), 0);
+  PQclear(r);
+  PQfinish(conn);
+}
+
+/* A database that hangs instead of going away (its backends stopped): the
+ * ping gets no answer, and after its 2 s the verdict is NOT_SERVING; the
+ * late answer, once they go on, makes it SERVING again. */
+static void test_postgres_hangs(void **state) {
+  (void)state;
+  tc_pg_t *pg;
+  assert_int_equal(tc_pg_start(NULL, &pg), 0);
+  tc_proc_t p = {0};
+  const char *args[] = {
+      "--grpc-port",    "0",           "--http-port", "0", "--database-engine", "postgres",
+      "--database-uri", tc_pg_uri(pg), NULL};
+  if (tc_proc_start(&p, args) != 0) fail_msg("server did not start:\n%s", p.log ? p.log : "");
+  int http_port = tc_proc_http_port(&p, 10000);
+  tc_client_t *c = tc_client_new(p.target);
+  wait_ready(c, http_port, SERVING, NOTICE_MS);
+  signal_backends(pg, SIGSTOP);
+  wait_ready(c, http_port, NOT_SERVING, NOTICE_MS);
+  assert_non_null(tc_proc_wait_log(&p, 0, "no answer to a ping within 2 s", 5000));
+  signal_backends(pg, SIGCONT);
+  wait_ready(c, http_port, SERVING, RECOVER_MS);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&p, NULL), 0);
+  tc_pg_stop(pg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_watch_during_stop),
       cmocka_unit_test(test_postgres_down_and_back),
+      cmocka_unit_test(test_postgres_hangs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
