@@ -197,19 +197,27 @@ static void test_names(void **state) {
   tc_client_free(s.client);
 }
 
+/* A server on a PostgreSQL of its own (*pg), started into p and ready:
+ * a client of it, and its HTTP port in *http_port. */
+static tc_client_t *start_on_postgres(tc_pg_t **pg, tc_proc_t *p, int *http_port) {
+  assert_int_equal(tc_pg_start(NULL, pg), 0);
+  const char *args[] = {
+      "--grpc-port",  "0", "--http-port", "0", "--database-engine", "postgres", "--database-uri",
+      tc_pg_uri(*pg), NULL};
+  if (tc_proc_start(p, args) != 0) fail_msg("server did not start:\n%s", p->log ? p->log : "");
+  *http_port = tc_proc_http_port(p, 10000);
+  tc_client_t *c = tc_client_new(p->target);
+  wait_ready(c, *http_port, SERVING, NOTICE_MS);
+  return c;
+}
+
 /* PostgreSQL stopped and started again under a running server. */
 static void test_postgres_down_and_back(void **state) {
   (void)state;
   tc_pg_t *pg;
-  assert_int_equal(tc_pg_start(NULL, &pg), 0);
   tc_proc_t p = {0};
-  const char *args[] = {
-      "--grpc-port",    "0",           "--http-port", "0", "--database-engine", "postgres",
-      "--database-uri", tc_pg_uri(pg), NULL};
-  if (tc_proc_start(&p, args) != 0) fail_msg("server did not start:\n%s", p.log ? p.log : "");
-  int http_port = tc_proc_http_port(&p, 10000);
-  tc_client_t *c = tc_client_new(p.target);
-  wait_ready(c, http_port, SERVING, NOTICE_MS);
+  int http_port;
+  tc_client_t *c = start_on_postgres(&pg, &p, &http_port);
   tc_stream_t *w = watch_open(c, "");
   assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
 
@@ -259,15 +267,9 @@ static void signal_backends(tc_pg_t *pg, int sig) {
 static void test_postgres_hangs(void **state) {
   (void)state;
   tc_pg_t *pg;
-  assert_int_equal(tc_pg_start(NULL, &pg), 0);
   tc_proc_t p = {0};
-  const char *args[] = {
-      "--grpc-port",    "0",           "--http-port", "0", "--database-engine", "postgres",
-      "--database-uri", tc_pg_uri(pg), NULL};
-  if (tc_proc_start(&p, args) != 0) fail_msg("server did not start:\n%s", p.log ? p.log : "");
-  int http_port = tc_proc_http_port(&p, 10000);
-  tc_client_t *c = tc_client_new(p.target);
-  wait_ready(c, http_port, SERVING, NOTICE_MS);
+  int http_port;
+  tc_client_t *c = start_on_postgres(&pg, &p, &http_port);
   signal_backends(pg, SIGSTOP);
   wait_ready(c, http_port, NOT_SERVING, NOTICE_MS);
   assert_non_null(tc_proc_wait_log(&p, 0, "no answer to a ping within 2 s", 5000));

@@ -227,6 +227,14 @@ static void test_no_requests(void **state) {
   free(out);
 }
 
+/* Sends req on s (opened without one); last ends the client's side. */
+static void send_request(tc_stream_t *s, const Grpc__Reflection__V1__ServerReflectionRequest *req,
+                         int last) {
+  uint8_t buf[64];
+  assert_true(protobuf_c_message_get_packed_size(&req->base) <= sizeof buf);
+  assert_int_equal(tc_stream_send_raw(s, buf, protobuf_c_message_pack(&req->base, buf), last), 0);
+}
+
 /* A request that does not decode, in the middle of a stream, ends it with
  * INVALID_ARGUMENT, and the call's request line and metrics say so (the
  * handler's done() after on_cancel said CANCELLED). */
@@ -242,9 +250,7 @@ static void test_bad_request_midstream(void **state) {
   req.message_request_case =
       GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
   req.list_services = "*";
-  uint8_t buf[64];
-  assert_true(protobuf_c_message_get_packed_size(&req.base) <= sizeof buf);
-  assert_int_equal(tc_stream_send_raw(s, buf, protobuf_c_message_pack(&req.base, buf), 0), 0);
+  send_request(s, &req, 0);
   const ProtobufCMessageDescriptor *desc =
       &grpc__reflection__v1__server_reflection_response__descriptor;
   ProtobufCMessage *m = NULL;
@@ -272,16 +278,12 @@ static void send_symbol_requests(tc_stream_t *s, int n, int last) {
   req.message_request_case =
       GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
   req.file_containing_symbol = "base.v1.Data";
-  uint8_t buf[64];
-  assert_true(protobuf_c_message_get_packed_size(&req.base) <= sizeof buf);
-  size_t len = protobuf_c_message_pack(&req.base, buf);
-  for (int i = 0; i < n; i++)
-    assert_int_equal(tc_stream_send_raw(s, buf, len, last && i == n - 1), 0);
+  for (int i = 0; i < n; i++) send_request(s, &req, last && i == n - 1);
 }
 
 /* A client that sends many requests before it reads: the server stops
  * reading while responses wait and reads on as they leave, so every
- * request is answered in order; one that leaves such a stream (cancels it)
+ * request is answered; one that leaves such a stream (cancels it)
  * leaves a server that answers on and exits cleanly. */
 static void test_backpressure(void **state) {
   tc_proc_t *p = *state;
