@@ -895,7 +895,7 @@ static int bundle_read(tc_backend_t *b, const char *tenant_id, const char *name,
       b, op_new(b, run_bundle_read, tenant_id, name, (tc_backend_cb_t){.bundle = cb}, arg));
 }
 
-/* v2.2 readiness: memory is always there; the answer still comes through
+/* v2.3 readiness: memory is always there; the answer still comes through
  * the queue, on a later turn, like every callback. */
 static void run_ping(op_t *op) { op->cb.status(op->arg, 0); }
 

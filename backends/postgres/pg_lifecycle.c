@@ -45,7 +45,7 @@ static int token_check(tc_backend_t *b, const char *token, char **errmsg) {
   return rc;
 }
 
-/* v2.2 readiness: no connection of the write pool is up (the server went
+/* v2.3 readiness: no connection of the write pool is up (the server went
  * away: every link is reconnecting), or SELECT 1 on one of them fails.  A
  * ping counts as an operation, so destroy() waits for its answer. */
 typedef struct {

@@ -332,7 +332,7 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return submit(b, r, r ? copy_inputs(r, tenant_id, NULL, NULL) : 0, 0);
 }
 
-/* v2.2 readiness: a reader request, delivered in order like the others. */
+/* v2.3 readiness: a reader request, delivered in order like the others. */
 static int ping(tc_backend_t *b, tc_status_cb cb, void *arg) {
   tc__sq_req_t *r = req_new(b, tc__sq_exec_ping, deliver_status, arg);
   if (r) r->cb.status = cb;

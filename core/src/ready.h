@@ -1,6 +1,6 @@
 /* Readiness: whether the database answers, which gRPC health and HTTP
  * /healthz report (tc_server_ready, server.h).  The backend's ping (plugin
- * ABI v2.2) runs on a timer, one at a time; health requests read the cached
+ * ABI v2.3) runs on a timer, one at a time; health requests read the cached
  * verdict and never reach the database.
  *
  * Time to notice: a ping starts every TC_READY_PERIOD_MS; one that fails

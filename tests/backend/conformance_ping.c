@@ -1,4 +1,4 @@
-/* Backend conformance case: readiness (ABI 2.2).  ping answers 0 on a
+/* Backend conformance case: readiness (ABI 2.3).  ping answers 0 on a
  * later loop turn while the database is there, also behind writes in
  * flight, and a backend destroyed with a ping outstanding still answers
  * it first. */

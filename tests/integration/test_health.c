@@ -1,7 +1,8 @@
 /* Readiness and liveness against the real binary.  gRPC health per service
  * name and HTTP /healthz follow the database: with the test's PostgreSQL
  * stopped (pg_ctl stop) they say NOT_SERVING / 503 within a deadline, and
- * SERVING / 200 again within one after it is started; "liveness" and /livez
+ * SERVING / 200 again within one after it is started (and the same when
+ * its backends hang instead); "liveness" and /livez
  * stay SERVING / 200 throughout.  Unknown service names are NOT_FOUND. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <libpq-fe.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "pg_fixture.h"
@@ -113,6 +116,42 @@ static long long wait_ready(tc_client_t *c, int http_port, int want, int deadlin
   }
 }
 
+/* The next message of a stream that must end instead: its status code. */
+static int watch_end(tc_stream_t *s) {
+  ProtobufCMessage *m = NULL;
+  int rc = tc_stream_next(s, &grpc__health__v1__health_check_response__descriptor, &m, TT_TIMEOUT);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc != 1) fail_msg("Health/Watch: %s instead of its end", rc == 0 ? "a message" : "nothing");
+  return tc_stream_status(s, NULL);
+}
+
+/* A Health/Watch whose request arrives after the stop began (the call was
+ * accepted before it) is refused with UNAVAILABLE like the streams the stop
+ * ended, not served until the grace period ends it (5 s). */
+static void test_watch_during_stop(void **state) {
+  (void)state;
+  tt_server_t s = {0};
+  assert_int_equal(tt_server_start(&s), 0);
+  tc_stream_t *w = watch_open(s.client, "");
+  assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
+  tc_stream_t *late =
+      tc_client_stream_open(s.client, "/grpc.health.v1.Health/Watch", NULL, NULL, 0);
+  assert_non_null(late);
+  /* Answered after late's headers on the same connection: late is accepted. */
+  assert_int_equal(health(s.client, ""), SERVING);
+  kill(s.proc.pid, SIGTERM);
+  assert_int_equal(watch_end(w), 14); /* the stop has ended the open streams */
+  long long start = tc_now_ms();
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  assert_int_equal(tc_stream_send_request(late, &req.base), 0);
+  assert_int_equal(watch_end(late), 14);
+  assert_true(tc_now_ms() - start < 3000);
+  tc_stream_free(late);
+  tc_stream_free(w);
+  assert_int_equal(tc_proc_stop(&s.proc, NULL), 0);
+  tc_client_free(s.client);
+}
+
 /* Service names on a server whose database is there. */
 static void test_names(void **state) {
   (void)state;
@@ -158,19 +197,27 @@ static void test_names(void **state) {
   tc_client_free(s.client);
 }
 
+/* A server on a PostgreSQL of its own (*pg), started into p and ready:
+ * a client of it, and its HTTP port in *http_port. */
+static tc_client_t *start_on_postgres(tc_pg_t **pg, tc_proc_t *p, int *http_port) {
+  assert_int_equal(tc_pg_start(NULL, pg), 0);
+  const char *args[] = {
+      "--grpc-port",  "0", "--http-port", "0", "--database-engine", "postgres", "--database-uri",
+      tc_pg_uri(*pg), NULL};
+  if (tc_proc_start(p, args) != 0) fail_msg("server did not start:\n%s", p->log ? p->log : "");
+  *http_port = tc_proc_http_port(p, 10000);
+  tc_client_t *c = tc_client_new(p->target);
+  wait_ready(c, *http_port, SERVING, NOTICE_MS);
+  return c;
+}
+
 /* PostgreSQL stopped and started again under a running server. */
 static void test_postgres_down_and_back(void **state) {
   (void)state;
   tc_pg_t *pg;
-  assert_int_equal(tc_pg_start(NULL, &pg), 0);
   tc_proc_t p = {0};
-  const char *args[] = {
-      "--grpc-port",    "0",           "--http-port", "0", "--database-engine", "postgres",
-      "--database-uri", tc_pg_uri(pg), NULL};
-  if (tc_proc_start(&p, args) != 0) fail_msg("server did not start:\n%s", p.log ? p.log : "");
-  int http_port = tc_proc_http_port(&p, 10000);
-  tc_client_t *c = tc_client_new(p.target);
-  wait_ready(c, http_port, SERVING, NOTICE_MS);
+  int http_port;
+  tc_client_t *c = start_on_postgres(&pg, &p, &http_port);
   tc_stream_t *w = watch_open(c, "");
   assert_int_equal(watch_next(w, TT_TIMEOUT), SERVING);
 
@@ -198,10 +245,47 @@ static void test_postgres_down_and_back(void **state) {
   tc_pg_stop(pg);
 }
 
+/* Sends sig to the cluster's client backends on database tuplecast but the
+ * one asking: the server's connections. */
+static void signal_backends(tc_pg_t *pg, int sig) {
+  PGconn *conn = PQconnectdb(tc_pg_uri(pg));
+  assert_int_equal(PQstatus(conn), CONNECTION_OK);
+  PGresult *r = PQexec(conn,
+                       "SELECT pid FROM pg_stat_activity WHERE datname = 'tuplecast' AND "
+                       "backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_true(PQntuples(r) > 0);
+  for (int i = 0; i < PQntuples(r); i++)
+    assert_int_equal(kill((pid_t)atoi(PQgetvalue(r, i, 0)), sig), 0);
+  PQclear(r);
+  PQfinish(conn);
+}
+
+/* A database that hangs instead of going away (its backends stopped): the
+ * ping gets no answer, and after its 2 s the verdict is NOT_SERVING; the
+ * late answer, once they go on, makes it SERVING again. */
+static void test_postgres_hangs(void **state) {
+  (void)state;
+  tc_pg_t *pg;
+  tc_proc_t p = {0};
+  int http_port;
+  tc_client_t *c = start_on_postgres(&pg, &p, &http_port);
+  signal_backends(pg, SIGSTOP);
+  wait_ready(c, http_port, NOT_SERVING, NOTICE_MS);
+  assert_non_null(tc_proc_wait_log(&p, 0, "no answer to a ping within 2 s", 5000));
+  signal_backends(pg, SIGCONT);
+  wait_ready(c, http_port, SERVING, RECOVER_MS);
+  tc_client_free(c);
+  assert_int_equal(tc_proc_stop(&p, NULL), 0);
+  tc_pg_stop(pg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
+      cmocka_unit_test(test_watch_during_stop),
       cmocka_unit_test(test_postgres_down_and_back),
+      cmocka_unit_test(test_postgres_hangs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "grpc_client.h"
 #include "server_proc.h"
 
 #ifndef TC_GRPCURL
@@ -225,6 +227,100 @@ static void test_no_requests(void **state) {
   free(out);
 }
 
+/* Sends req on s (opened without one); last ends the client's side. */
+static void send_request(tc_stream_t *s, const Grpc__Reflection__V1__ServerReflectionRequest *req,
+                         int last) {
+  uint8_t buf[64];
+  assert_true(protobuf_c_message_get_packed_size(&req->base) <= sizeof buf);
+  assert_int_equal(tc_stream_send_raw(s, buf, protobuf_c_message_pack(&req->base, buf), last), 0);
+}
+
+/* A request that does not decode, in the middle of a stream, ends it with
+ * INVALID_ARGUMENT, and the call's request line and metrics say so (the
+ * handler's done() after on_cancel said CANCELLED). */
+static void test_bad_request_midstream(void **state) {
+  tc_proc_t *p = *state;
+  tc_client_t *c = tc_client_new(p->target);
+  assert_non_null(c);
+  tc_stream_t *s = tc_client_stream_open(
+      c, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", NULL, NULL, 0);
+  assert_non_null(s);
+  Grpc__Reflection__V1__ServerReflectionRequest req =
+      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
+  req.message_request_case =
+      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
+  req.list_services = "*";
+  send_request(s, &req, 0);
+  const ProtobufCMessageDescriptor *desc =
+      &grpc__reflection__v1__server_reflection_response__descriptor;
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, desc, &m, 20000), 0);
+  protobuf_c_message_free_unpacked(m, NULL);
+  static const uint8_t bad[] = {0x0a, 0x05, 'x'}; /* host: 5 bytes said, 1 sent */
+  assert_int_equal(tc_stream_send_raw(s, bad, sizeof bad, 0), 0);
+  assert_int_equal(tc_stream_next(s, desc, &m, 20000), 1);
+  assert_int_equal(tc_stream_status(s, NULL), 3);
+  const char *line = tc_proc_wait_log(p, 0, "grpc.method=ServerReflectionInfo", 20000);
+  assert_non_null(line);
+  const char *end = strchr(line, '\n');
+  const char *code = strstr(line, "grpc.code=InvalidArgument");
+  if (!code || (end && code > end)) fail_msg("request line not INVALID_ARGUMENT: %s", line);
+  tc_stream_free(s);
+  tc_client_free(c);
+}
+
+/* Sends n requests for base.v1.Data's file (with its imports, larger than
+ * the small client's window) on s, the last one ending the client's side
+ * if last. */
+static void send_symbol_requests(tc_stream_t *s, int n, int last) {
+  Grpc__Reflection__V1__ServerReflectionRequest req =
+      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
+  req.message_request_case =
+      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
+  req.file_containing_symbol = "base.v1.Data";
+  for (int i = 0; i < n; i++) send_request(s, &req, last && i == n - 1);
+}
+
+/* A client that sends many requests before it reads: the server stops
+ * reading while responses wait and reads on as they leave, so every
+ * request is answered; one that leaves such a stream (cancels it)
+ * leaves a server that answers on and exits cleanly. */
+static void test_backpressure(void **state) {
+  tc_proc_t *p = *state;
+  const char *method = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+  const ProtobufCMessageDescriptor *desc =
+      &grpc__reflection__v1__server_reflection_response__descriptor;
+  enum { N = 40 };
+  tc_client_t *c = tc_client_new_small_window(p->target);
+  assert_non_null(c);
+  tc_stream_t *s = tc_client_stream_open(c, method, NULL, NULL, 0);
+  assert_non_null(s);
+  send_symbol_requests(s, N, 1);
+  for (int i = 0; i < N; i++) {
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(tc_stream_next(s, desc, &m, 20000), 0);
+    const Grpc__Reflection__V1__ServerReflectionResponse *r = (const void *)m;
+    assert_int_equal(
+        r->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(tc_stream_next(s, desc, &m, 20000), 1);
+  assert_int_equal(tc_stream_status(s, NULL), 0);
+  tc_stream_free(s);
+
+  s = tc_client_stream_open(c, method, NULL, NULL, 0);
+  assert_non_null(s);
+  send_symbol_requests(s, N, 0);
+  tc_stream_cancel(s);
+  tc_stream_free(s);
+  tc_client_free(c);
+  char *out = grpcurl_ok(p, (const char *[]){"list", NULL});
+  expect_has(out, "base.v1.Data\n");
+  free(out);
+}
+
 /* Reflection sits behind authentication and the rate limit, as on Permify. */
 static void test_needs_key(void **state) {
   (void)state;
@@ -249,6 +345,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_call_by_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_v1alpha_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_request_midstream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
       cmocka_unit_test(test_needs_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

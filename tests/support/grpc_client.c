@@ -195,7 +195,7 @@ struct tc_stream_s {
   grpc_status_code status;
   grpc_slice status_details;
   char *details;
-  int start_pending, recv_pending, status_pending;
+  int start_pending, recv_pending, status_pending, send_pending;
   int ended; /* tc_stream_next() returned 1 */
 };
 
@@ -228,7 +228,7 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   s->call = new_call(c, method,
                      deadline_ms > 0 ? after_ms(deadline_ms) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
   s->authorization = grpc_slice_from_copied_string(authorization ? authorization : "");
-  s->req = tc_grpc_pack(req);
+  s->req = req ? tc_grpc_pack(req) : NULL;
   grpc_metadata_array_init(&s->initial);
   grpc_metadata_array_init(&s->trailing);
   s->status = GRPC_STATUS_UNKNOWN;
@@ -239,12 +239,36 @@ tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const Pro
   grpc_op ops[4], status;
   request_ops(ops, &md, authorization != NULL, s->req, &s->initial);
   status_op(&status, &s->trailing, &s->status, &s->status_details);
-  if (stream_batch(s, ops, 4, &s->start_pending) < 0 ||
+  /* Without req only the headers go now; tc_stream_send_raw the messages. */
+  grpc_op head[2] = {ops[0], ops[3]};
+  if ((req ? stream_batch(s, ops, 4, &s->start_pending)
+           : stream_batch(s, head, 2, &s->start_pending)) < 0 ||
       stream_batch(s, &status, 1, &s->status_pending) < 0 || arm_recv(s) < 0) {
     tc_stream_free(s);
     return NULL;
   }
   return s;
+}
+
+int tc_stream_send_raw(tc_stream_t *s, const void *buf, size_t len, int last) {
+  if (!stream_wait(s, &s->send_pending, gpr_inf_future(GPR_CLOCK_MONOTONIC))) return -1;
+  if (s->req) grpc_byte_buffer_destroy(s->req);
+  grpc_slice slice = grpc_slice_from_copied_buffer(buf, len);
+  s->req = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  grpc_op ops[2];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_MESSAGE;
+  ops[0].data.send_message.send_message = s->req;
+  ops[1].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  return stream_batch(s, ops, last ? 2 : 1, &s->send_pending);
+}
+
+int tc_stream_send_request(tc_stream_t *s, const ProtobufCMessage *req) {
+  grpc_slice packed = tc_grpc_pack_slice(req);
+  int rc = tc_stream_send_raw(s, GRPC_SLICE_START_PTR(packed), GRPC_SLICE_LENGTH(packed), 1);
+  grpc_slice_unref(packed);
+  return rc;
 }
 
 int tc_stream_next(tc_stream_t *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
@@ -283,10 +307,11 @@ void tc_stream_free(tc_stream_t *s) {
   /* Cancelled or over, so every batch completes. */
   gpr_timespec never = gpr_inf_future(GPR_CLOCK_MONOTONIC);
   stream_wait(s, &s->start_pending, never);
+  stream_wait(s, &s->send_pending, never);
   stream_wait(s, &s->recv_pending, never);
   stream_wait(s, &s->status_pending, never);
   if (s->recv) grpc_byte_buffer_destroy(s->recv);
-  grpc_byte_buffer_destroy(s->req);
+  if (s->req) grpc_byte_buffer_destroy(s->req);
   grpc_slice_unref(s->authorization);
   grpc_slice_unref(s->status_details);
   grpc_metadata_array_destroy(&s->initial);

@@ -45,9 +45,16 @@ int tc_client_unary_raw(tc_client_t *c, const char *method, const void *buf, siz
 typedef struct tc_stream_s tc_stream_t;
 
 /* Starts a server-streaming call with request req; authorization may be NULL;
- * deadline_ms 0 means none.  NULL on failure. */
+ * deadline_ms 0 means none.  NULL on failure.  With req NULL only the
+ * call's headers are sent: the server has the call but no request until
+ * the caller sends them (a request sent late, or a bidirectional call). */
 tc_stream_t *tc_client_stream_open(tc_client_t *c, const char *method, const ProtobufCMessage *req,
                                    const char *authorization, int deadline_ms);
+/* On a stream opened without req: sends one message of len raw bytes (the
+ * previous send is waited for first); last also ends the client's side.
+ * tc_stream_send_request sends req packed, as the last.  0, or -1. */
+int tc_stream_send_raw(tc_stream_t *s, const void *buf, size_t len, int last);
+int tc_stream_send_request(tc_stream_t *s, const ProtobufCMessage *req);
 
 /* The next message: 0 with *msg set; 1 once the stream has ended (then
  * tc_stream_status() has the status); -1 if nothing came within timeout_ms,

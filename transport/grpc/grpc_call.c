@@ -79,6 +79,7 @@ struct tc__grpc_call_s {
   int md_sent;         /* initial metadata sent */
   int end_ok;          /* stream: done(0) called, status OK once the queue is sent */
   int answered;        /* status sent, or the call cancelled with one */
+  int refused; /* a client stream's message did not decode: the status sent, which done() logs */
 };
 
 static void on_accept(tc_completion_t *comp);
@@ -269,7 +270,10 @@ static void call_done(tc_call_t *call, int status, const char *message,
                       const ProtobufCMessage *response) {
   tc__grpc_call_t *c = call->transport;
   c->owed = 0;
-  tc_call_log_end(call, "grpc", status, message);
+  if (c->refused) /* not the handler's CANCELLED: what the client got */
+    tc_call_log_end(call, "grpc", c->refused, call->errmsg);
+  else
+    tc_call_log_end(call, "grpc", status, message);
   if (!call->cancelled && !c->answered) {
     if (status < 0)
       fail(c, status, message);
@@ -395,13 +399,17 @@ static void copy_peer(tc__grpc_call_t *c) {
   gpr_free(peer);
 }
 
+static void drop_request(tc__grpc_call_t *c) {
+  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
+  c->request = NULL;
+  c->call.request = NULL;
+}
+
 /* Decodes recv_buf (consumed) into c->request, replacing the one before.
  * On failure returns the status with its text in *err (malloc'd). */
 static int unpack_request(tc__grpc_call_t *c, char **err) {
   const tc_method_t *m = c->call.method;
-  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
-  c->request = NULL;
-  c->call.request = NULL;
+  drop_request(c);
   *err = NULL;
   int bad = tc_grpc_unpack_checked(m->input, c->recv_buf, tc_validate_wire, &c->request, err);
   grpc_byte_buffer_destroy(c->recv_buf);
@@ -437,13 +445,14 @@ static void on_more(tc_completion_t *comp) {
     int bad = 0;
     if (c->recv_buf)
       bad = unpack_request(c, &err);
-    else if (c->request) {
-      protobuf_c_message_free_unpacked(c->request, NULL);
-      c->request = NULL;
-      c->call.request = NULL;
-    }
+    else
+      drop_request(c);
     if (bad) {
       fail(c, bad, err ? err : "out of memory");
+      c->refused = bad;
+      free(c->call.errmsg);
+      c->call.errmsg = err;
+      err = NULL;
       c->call.cancelled = 1;
       notify(c, c->call.on_cancel);
     } else

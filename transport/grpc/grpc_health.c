@@ -109,6 +109,10 @@ static void on_hwatch_cancel(tc_call_t *call) { hwatch_end(call->handler, TC_ECA
 
 static int watch(tc_call_t *call) {
   tc_grpc_server_t *s = tc__grpc_call_server(call);
+  /* A call accepted before the stop whose request came after it: ended as
+   * the stop ended the others (and the timer, closed by then, stays so). */
+  if (s->stopping)
+    return tc_call_error(call, TC_EUNAVAILABLE, "%s", tc_err_code_name(TC_EUNAVAILABLE));
   tc__grpc_hwatch_t *w = calloc(1, sizeof *w);
   if (!w) return tc_call_error(call, TC_ENOMEM, "out of memory");
   if (!s->hwatch_timer_open) {

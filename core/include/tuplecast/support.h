@@ -57,8 +57,9 @@ void tc_arena_free(tc_arena_t *a);
 
 /* ---- the host ------------------------------------------------------------- */
 
-/* For create(): 0 if host is a server of plugin ABI 2.1 or later (2.2 only
- * appended the optional ping); else TC_EPLUGIN and a malloc'd message in *errmsg naming plugin.  A
+/* For create(): 0 if host is a server of plugin ABI 2.1 or later (2.2 and
+ * 2.3 only appended the optional metrics and ping); else TC_EPLUGIN and a
+ * malloc'd message in *errmsg naming plugin.  A
  * 2.0 server's write batches end before v2.1's members, so a plugin built
  * against this header must not run under one. */
 int tc_host_check(const tc_host_api_t *host, const char *plugin, char **errmsg);
