@@ -57,8 +57,8 @@ void tc_arena_free(tc_arena_t *a);
 
 /* ---- the host ------------------------------------------------------------- */
 
-/* For create(): 0 if host is a server of plugin ABI 2.1 or later (2.2 and
- * 2.3 only appended the optional metrics and ping); else TC_EPLUGIN and a
+/* For create(): 0 if host is a server of plugin ABI 2.1 or later (2.2, 2.3
+ * and 2.4 only appended the optional metrics, ping and read_feed); else TC_EPLUGIN and a
  * malloc'd message in *errmsg naming plugin.  A
  * 2.0 server's write batches end before v2.1's members, so a plugin built
  * against this header must not run under one. */
@@ -164,7 +164,7 @@ typedef union tc_backend_cb_u {
   tc_head_cb head;
   tc_changes_cb changes;
   tc_bundle_cb bundle;
-  tc_feed_cb feed; /* v2.2 */
+  tc_feed_cb feed; /* v2.4 */
 } tc_backend_cb_t;
 
 #ifdef __cplusplus
