@@ -810,7 +810,7 @@ int tc_watch_rpc(tc_call_t *call) {
   if (r->include_schema_changes && !tc__watch_has_schemas(srv))
     return tc_call_error(call, TC_EUNIMPLEMENTED,
                          "include_schema_changes: this server's backend plugin does not report "
-                         "schema writes (it predates plugin ABI 2.2)");
+                         "schema writes (it predates plugin ABI 2.4)");
   stream_t *s = calloc(1, sizeof *s);
   if (!s) return TC_ENOMEM;
   if (r->snap_token && *r->snap_token && !(s->pos = tok_new(r->snap_token))) {

@@ -1,5 +1,5 @@
 /* Watch's reads of a tenant's transactions as feed items (tc_feed_item_t,
- * backend.h): the backend's read_feed (ABI v2.2), which has the tenant's
+ * backend.h): the backend's read_feed (ABI v2.4), which has the tenant's
  * schema writes among them, or, for a plugin without it, read_changes with
  * each change wrapped as an item.
  *

@@ -171,7 +171,7 @@ typedef struct tc_write_batch_s {
   size_t n_attr_deletes;
 } tc_write_batch_t;
 
-/* TC_CHANGE_SCHEMA (v2.2): only in read_feed's items, never in read_changes. */
+/* TC_CHANGE_SCHEMA (v2.4): only in read_feed's items, never in read_changes. */
 enum tc_change_op { TC_CHANGE_CREATE = 1, TC_CHANGE_DELETE = 2, TC_CHANGE_SCHEMA = 3 };
 
 /* One row change; exactly one of tuple / attr is set (the other NULL).  The
@@ -184,7 +184,7 @@ typedef struct tc_change_s {
   const tc_attr_t *attr;
 } tc_change_t;
 
-/* v2.2: one item of read_feed: a data change (schema_version NULL), or a
+/* v2.4: one item of read_feed: a data change (schema_version NULL), or a
  * schema write: change.op TC_CHANGE_SCHEMA, change.tuple and change.attr
  * NULL, schema_version the version it stored, change.token the position
  * right after it.  A schema write is a transaction of its own. */
@@ -243,7 +243,7 @@ typedef void (*tc_schemas_cb)(void *arg, int status, const char *head, const tc_
  * retained. */
 typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes, size_t n,
                               const char *last);
-/* v2.2: read_feed's answer, as tc_changes_cb's with items for changes. */
+/* v2.4: read_feed's answer, as tc_changes_cb's with items for changes. */
 typedef void (*tc_feed_cb)(void *arg, int status, const tc_feed_item_t *items, size_t n,
                            const char *last);
 /* token: the position of the tenant's head, right now. */
