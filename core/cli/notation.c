@@ -71,7 +71,10 @@ static void put_double(out_t *o, double v) {
   }
 }
 
-/* A double arrives as a JSON number, or as "NaN"/"Infinity"/"-Infinity". */
+/* A double arrives as a JSON number, or as "NaN"/"Infinity"/"-Infinity".
+ * The stream is read with JSON_DECODE_INT_AS_REAL (the server writes 1e20
+ * as 100000000000000000000, beyond an int64): every number is a real, an
+ * integer (int32) exactly. */
 static void put_number(out_t *o, const json_t *j, bool is_double) {
   const char *s = json_string_value(j);
   if (s && is_double)
@@ -79,7 +82,7 @@ static void put_number(out_t *o, const json_t *j, bool is_double) {
   else if (is_double)
     put_double(o, json_number_value(j));
   else
-    fprintf(o->f, "%lld", (long long)(json_is_integer(j) ? json_integer_value(j) : 0));
+    fprintf(o->f, "%lld", (long long)json_number_value(j));
 }
 
 static void put_scalar(out_t *o, const json_t *j, char kind) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json_text.h"
 #include "tuplecast/support.h"
 #include "watch_opts.h"
 
@@ -61,6 +62,12 @@ static void set_why(session_t *s, char *why) {
 
 /* ---- one change, one line ---------------------------------------------- */
 
+/* How a line of the stream is read: the server writes a double of 1e20 as
+ * 100000000000000000000, which jansson refuses as an integer (beyond an
+ * int64) but reads as a real; a refused line would come again on every
+ * reconnect. */
+#define LINE_FLAGS JSON_DECODE_INT_AS_REAL
+
 static void print_json(json_t *change, const char *token) {
   json_t *tuple = json_object_get(change, "tuple");
   char *notation = tc_cli_change_notation(change, false, false);
@@ -70,10 +77,11 @@ static void print_json(json_t *change, const char *token) {
   json_object_set(line, tuple ? "tuple" : "attribute",
                   tuple ? tuple : json_object_get(change, "attribute"));
   json_object_set_new(line, "notation", json_string(notation ? notation : ""));
-  json_dumpf(line, stdout, JSON_COMPACT);
-  fputc('\n', stdout);
+  char *text = tc_json_text(line); /* numbers as the server wrote them (LINE_FLAGS) */
+  if (text) puts(text);
   json_decref(line);
   free(notation);
+  free(text);
 }
 
 static int on_message(session_t *s, const json_t *changes) {
@@ -105,14 +113,14 @@ static int on_message(session_t *s, const json_t *changes) {
 /* {"code":N,"message":"..."}: an error line of the stream or an error body. */
 static void take_error(session_t *s, const json_t *err) {
   const char *msg = json_string_value(json_object_get(err, "message"));
-  s->code = json_is_integer(json_object_get(err, "code"))
-                ? (long)json_integer_value(json_object_get(err, "code"))
+  s->code = json_is_number(json_object_get(err, "code"))
+                ? (long)json_number_value(json_object_get(err, "code"))
                 : -1;
   set_why(s, tc_format("server: %s (code %ld)", msg ? msg : "no message", s->code));
 }
 
 static int on_line(session_t *s, const char *line, size_t len) {
-  json_t *j = json_loadb(line, len, 0, NULL);
+  json_t *j = json_loadb(line, len, LINE_FLAGS, NULL);
   const json_t *changes = json_object_get(json_object_get(j, "result"), "changes");
   const json_t *err = json_object_get(j, "error");
   int rc = 0;
@@ -260,7 +268,7 @@ static end_t classify(session_t *s, CURLcode rc, const char *errbuf) {
     return END_RETRY;
   }
   if (s->status > 0) {
-    json_t *j = s->buf ? json_loadb(s->buf, s->len, 0, NULL) : NULL;
+    json_t *j = s->buf ? json_loadb(s->buf, s->len, LINE_FLAGS, NULL) : NULL;
     if (json_is_object(j)) take_error(s, j);
     json_decref(j);
     if (s->code < 0) set_why(s, tc_format("HTTP status %ld", s->status));

@@ -450,6 +450,42 @@ static void test_json_and_resume(void **state) {
   watch_free(&w);
 }
 
+/* A double the server writes in plain digits beyond an int64 (1e20 as
+ * 100000000000000000000) is printed, in both forms, and the numbers of
+ * --json stay as the server wrote them; such a line once made watch
+ * reconnect forever from the token before it. */
+static void test_big_numbers(void **state) {
+  fx_t *f = *state;
+  char *srv = server_arg(f->port);
+  watch_t w = watch_start((const char *[]){"--tenant", "t1", "--server", srv, NULL});
+  watch_t wj = watch_start((const char *[]){"--tenant", "t1", "--server", srv, "--json", NULL});
+  watch_stderr(&w, 0, "watching tenant t1");
+  watch_stderr(&wj, 0, "watching tenant t1");
+  char *body = fmt("{\"metadata\":{},\"attributes\":[%s,%s]}",
+                   VALUE("score", "DoubleValue", "1e20"), VALUE("rank", "IntegerValue", "-7"));
+  char *tok = write_data(f, body);
+  expect_line(&w, "+ doc:1$score|double:100000000000000000000");
+  expect_line(&w, "+ doc:1$rank|integer:-7");
+  char *line = watch_line(&wj);
+  assert_non_null(strstr(line, "\"data\":100000000000000000000}"));
+  assert_non_null(strstr(line, "\"notation\":\"doc:1$score|double:100000000000000000000\""));
+  free(line);
+  line = watch_line(&wj);
+  assert_non_null(strstr(line, "\"data\":-7}"));
+  free(line);
+  assert_int_equal(watch_end(&w, SIGINT), 0);
+  assert_int_equal(watch_end(&wj, SIGINT), 0);
+  assert_null(strstr(w.ebuf, "reconnecting"));
+  char *resume = resume_token(&w);
+  assert_string_equal(resume, tok);
+  free(resume);
+  free(tok);
+  free(body);
+  free(srv);
+  watch_free(&w);
+  watch_free(&wj);
+}
+
 /* --filter: the changes that do not match are not printed. */
 static void test_filter(void **state) {
   fx_t *f = *state;
@@ -820,6 +856,7 @@ int main(void) {
       cmocka_unit_test(test_config),
       cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_and_resume, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_big_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
