@@ -40,6 +40,7 @@ typedef struct {
   char *buf;     /* a partial NDJSON line, or an error body */
   size_t len;    /* bytes in buf */
   long messages; /* messages (changes or checkpoints) received */
+  long changes;  /* changes printed */
   long code;     /* the gRPC status of an error line or body; -1: none */
   char *why;     /* why the attempt ended, when known */
   int output_failed;
@@ -89,6 +90,7 @@ static int on_message(session_t *s, const json_t *changes) {
   size_t i;
   json_t *c;
   json_array_foreach(json_object_get(changes, "data_changes"), i, c) {
+    s->changes++;
     if (s->o->json) {
       print_json(c, token);
       continue;
@@ -282,6 +284,7 @@ static end_t attempt(session_t *s, CURLM *multi) {
   s->status = 0;
   s->len = 0;
   s->messages = 0;
+  s->changes = 0;
   s->code = -1;
   set_why(s, NULL);
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -323,6 +326,11 @@ static long backoff_ms(long failures) {
   return d / 2 + rand() % (d / 2 + 1);
 }
 
+/* Whether an attempt got anywhere, which starts the backoff over: a change,
+ * or a message after the first; the server sends a checkpoint as soon as it
+ * accepts a watch, so a connection that only brought that one failed too. */
+static int made_progress(const session_t *s) { return s->changes > 0 || s->messages > 1; }
+
 /* Attempts until a stop, a fatal error, or the retries run out. */
 static int watch_loop(session_t *s) {
   CURLM *multi = curl_multi_init();
@@ -338,7 +346,7 @@ static int watch_loop(session_t *s) {
       fprintf(stderr, "tuplecast watch: %s\n", s->why ? s->why : "failed");
       break;
     }
-    failures = s->messages > 0 ? 1 : failures + 1;
+    failures = made_progress(s) ? 1 : failures + 1;
     if (s->o->max_retries >= 0 && failures > s->o->max_retries) {
       fprintf(stderr, "tuplecast watch: giving up after %ld attempt%s: %s\n", failures,
               failures == 1 ? "" : "s", s->why);

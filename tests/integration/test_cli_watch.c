@@ -556,6 +556,7 @@ typedef struct {
   int listen_fd, port;
   int upstream;   /* the server's port; the test changes it */
   int freeze_req; /* the test asks: stop forwarding the connections now open */
+  int cut;        /* close each connection once the server sent a Watch message */
   int quit;
   pthread_mutex_t lock;
   pthread_t thread;
@@ -597,8 +598,9 @@ static void proxy_accept(proxy_t *px) {
   if (s >= 0) close(s);
 }
 
-/* Copies what one side has to the other; 0 when the pair is done. */
-static int forward(int from, int to) {
+/* Copies what one side has to the other; 0 when the pair is done (with
+ * cut: after a Watch message went through). */
+static int forward(int from, int to, int cut) {
   char buf[16384];
   ssize_t n = read(from, buf, sizeof buf);
   if (n <= 0) return 0;
@@ -607,14 +609,14 @@ static int forward(int from, int to) {
     if (w <= 0) return 0;
     off += w;
   }
-  return 1;
+  return !(cut && memmem(buf, (size_t)n, "\"data_changes\"", 14));
 }
 
 static void *proxy_main(void *arg) {
   proxy_t *px = arg;
   for (;;) {
     pthread_mutex_lock(&px->lock);
-    int quit = px->quit, freeze = px->freeze_req;
+    int quit = px->quit, freeze = px->freeze_req, cut = px->cut;
     px->freeze_req = 0;
     pthread_mutex_unlock(&px->lock);
     if (quit) break;
@@ -631,8 +633,8 @@ static void *proxy_main(void *arg) {
     for (int i = 0; i < 16; i++) {
       struct pair *pr = &px->pairs[i];
       int ok = 1;
-      if (p[1 + 2 * i].revents) ok = forward(pr->a, pr->b);
-      if (ok && p[2 + 2 * i].revents) ok = forward(pr->b, pr->a);
+      if (p[1 + 2 * i].revents) ok = forward(pr->a, pr->b, 0);
+      if (ok && p[2 + 2 * i].revents) ok = forward(pr->b, pr->a, cut);
       if (!ok) pair_close(pr);
     }
   }
@@ -721,6 +723,27 @@ static void test_reconnect(void **state) {
   free(tok);
   free(te);
   free(t0);
+  free(srv);
+  watch_free(&w);
+}
+
+/* Every connection ends right after the checkpoint the server sends when it
+ * accepts the watch: no progress, so the delays grow and --max-retries
+ * counts them; that first message once reset the count every time. */
+static void test_no_progress(void **state) {
+  fx_t *f = *state;
+  static proxy_t px; /* static: as in test_reconnect */
+  proxy_start(&px, f->port);
+  pthread_mutex_lock(&px.lock);
+  px.cut = 1;
+  pthread_mutex_unlock(&px.lock);
+  char *srv = server_arg(px.port);
+  watch_t w = watch_start((const char *[]){
+      "--tenant", "t1", "--server", srv, "--checkpoint-interval", "1", "--max-retries", "2", NULL});
+  assert_int_equal(watch_end(&w, 0), 1);
+  assert_non_null(strstr(w.ebuf, "giving up after 3 attempts"));
+  assert_non_null(strstr(w.ebuf, "resume with --from "));
+  proxy_stop(&px);
   free(srv);
   watch_free(&w);
 }
@@ -860,6 +883,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_progress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_and_key, setup_secure, teardown_secure),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
