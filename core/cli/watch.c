@@ -27,6 +27,10 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define ERROR_BODY_MAX 65536
+/* The longest stream line (one message: one transaction's changes) kept
+ * while its end has not come; the server's writes hold at most
+ * database.max_data_per_write changes, a small fraction of this. */
+#define LINE_MAX_BYTES (64L << 20)
 
 typedef enum { END_RETRY, END_STOP, END_FATAL } end_t;
 
@@ -43,7 +47,7 @@ typedef struct {
   long changes;  /* changes printed */
   long code;     /* the gRPC status of an error line or body; -1: none */
   char *why;     /* why the attempt ended, when known */
-  int output_failed;
+  int fatal;     /* the attempt ended in a way no retry mends */
 } session_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -100,7 +104,7 @@ static int on_message(session_t *s, const json_t *changes) {
     free(line);
   }
   if (fflush(stdout) != 0 || ferror(stdout)) {
-    s->output_failed = 1;
+    s->fatal = 1;
     set_why(s, tc_format("cannot write to stdout: %s", strerror(errno)));
     return -1;
   }
@@ -150,21 +154,25 @@ static int append(session_t *s, const char *data, size_t n) {
   return 0;
 }
 
-/* Body bytes: whole lines of a 200 stream are handled as they come; another
- * answer is kept (up to a limit) to read its error. */
+/* Body bytes: whole lines of a 200 stream are handled as they come (only the
+ * new bytes are searched for their ends: a long line comes in many pieces);
+ * another answer is kept (up to a limit) to read its error. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
   session_t *s = arg;
-  size_t n = size * nmemb;
+  size_t n = size * nmemb, searched = s->len;
   if (s->status != 200) return s->len + n > ERROR_BODY_MAX || append(s, data, n) ? 0 : n;
   if (append(s, data, n) != 0) return 0;
-  char *start = s->buf, *nl;
-  while ((nl = memchr(start, '\n', s->len - (size_t)(start - s->buf))) != NULL) {
+  char *start = s->buf, *from = s->buf + searched, *nl;
+  while ((nl = memchr(from, '\n', s->len - (size_t)(from - s->buf))) != NULL) {
     if (nl > start && on_line(s, start, (size_t)(nl - start)) != 0) return 0;
-    start = nl + 1;
+    start = from = nl + 1;
   }
   s->len -= (size_t)(start - s->buf);
   memmove(s->buf, start, s->len);
-  return n;
+  if (s->len <= LINE_MAX_BYTES) return n;
+  s->fatal = 1;
+  set_why(s, tc_format("the server sent a line longer than %ld MiB", LINE_MAX_BYTES >> 20));
+  return 0;
 }
 
 /* The empty line that ends the headers: the watch was accepted when the
@@ -261,7 +269,7 @@ static int curl_fatal(CURLcode rc) {
 
 static end_t classify(session_t *s, CURLcode rc, const char *errbuf) {
   if (stop_signal) return END_STOP;
-  if (s->output_failed) return END_FATAL;
+  if (s->fatal) return END_FATAL;
   if (s->status == 200) {
     if (s->code >= 0) return retryable(s->code) ? END_RETRY : END_FATAL;
     if (!s->why)
