@@ -412,8 +412,11 @@ static char *watch_url(const tc__watch_opts_t *o, char **err) {
   return url;
 }
 
+/* SA_RESTART: a write to a stdout that lags (a full pipe) goes on after the
+ * signal instead of failing, which would drop what stdio held; poll() is
+ * never restarted, and the self-pipe wakes it anyway. */
 static void catch_signals(int on) {
-  struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL};
+  struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL, .sa_flags = SA_RESTART};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
