@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,21 +31,10 @@
 
 #include "cli.h"
 #include "server_proc.h"
+#include "tuplecast/support.h"
 
 #define WAIT_MS 20000
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  int n = vsnprintf(NULL, 0, f, ap);
-  va_end(ap);
-  char *s = malloc((size_t)n + 1);
-  va_start(ap, f);
-  vsnprintf(s, (size_t)n + 1, f, ap);
-  va_end(ap);
-  return s;
-}
 
 /* ---- the notation -------------------------------------------------------- */
 
@@ -121,8 +109,8 @@ static size_t collect(char *data, size_t size, size_t n, void *arg) {
 /* POSTs body to the server; asserts a 200; returns the answer (malloc'd). */
 static char *post(fx_t *f, const char *path, const char *body) {
   CURL *h = curl_easy_init();
-  char *url = fmt("%s://127.0.0.1:%d%s", f->ca ? "https" : "http", f->port, path);
-  char *auth = f->key ? fmt("Authorization: Bearer %s", f->key) : NULL;
+  char *url = tc_format("%s://127.0.0.1:%d%s", f->ca ? "https" : "http", f->port, path);
+  char *auth = f->key ? tc_format("Authorization: Bearer %s", f->key) : NULL;
   struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
   if (auth) hdr = curl_slist_append(hdr, auth);
   char *out = NULL;
@@ -177,7 +165,7 @@ static const char schema[] =
 static char *tuple(const char *id, const char *rel, const char *subject) {
   const char *hash = strchr(subject, '#');
   const char *colon = strchr(subject, ':');
-  return fmt(
+  return tc_format(
       "{\"entity\":{\"type\":\"doc\",\"id\":\"%s\"},\"relation\":\"%s\",\"subject\":{\"type\":"
       "\"%.*s\",\"id\":\"%.*s\",\"relation\":\"%s\"}}",
       id, rel, (int)(colon - subject), subject,
@@ -187,7 +175,7 @@ static char *tuple(const char *id, const char *rel, const char *subject) {
 /* Writes one tuple doc:<id>#<rel>@<subject>; returns its token. */
 static char *write_tuple(fx_t *f, const char *id, const char *rel, const char *subject) {
   char *t = tuple(id, rel, subject);
-  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", t);
+  char *body = tc_format("{\"metadata\":{},\"tuples\":[%s]}", t);
   char *tok = write_data(f, body);
   free(body);
   free(t);
@@ -195,7 +183,7 @@ static char *write_tuple(fx_t *f, const char *id, const char *rel, const char *s
 }
 
 static void start_server(fx_t *f, const char *const *extra) {
-  char *db = fmt("%s/tc.db", f->dir);
+  char *db = tc_format("%s/tc.db", f->dir);
   const char *args[32] = {"--database-uri", db, "--http-port", "0", "--grpc-port", "0"};
   size_t n = 6;
   while (extra && *extra) args[n++] = *extra++;
@@ -338,7 +326,7 @@ static char *resume_token(watch_t *w) {
   return strndup(at, strcspn(at, "\n"));
 }
 
-static char *server_arg(int port) { return fmt("127.0.0.1:%d", port); }
+static char *server_arg(int port) { return tc_format("127.0.0.1:%d", port); }
 
 /* ---- watch against the server ---------------------------------------------------- */
 
@@ -355,13 +343,13 @@ static void test_lines(void **state) {
   watch_t w = watch_start((const char *[]){"--tenant", "t1", "--server", srv, NULL});
   watch_stderr(&w, 0, "watching tenant t1");
   char *t1 = tuple("1", "owner", "user:alice"), *t2 = tuple("1", "owner", "group:g#member");
-  char *body =
-      fmt("{\"metadata\":{},\"tuples\":[%s,%s],\"attributes\":[%s,%s,%s,%s,%s,%s,%s,%s]}", t1, t2,
-          VALUE("private", "BooleanValue", "true"), VALUE("title", "StringValue", "\"Q3 plan\""),
-          VALUE("rank", "IntegerValue", "-7"), VALUE("score", "DoubleValue", "0.25"),
-          VALUE("tags", "StringArrayValue", "[\"a\",\"b\"]"),
-          VALUE("ns", "IntegerArrayValue", "[1,2]"), VALUE("ds", "DoubleArrayValue", "[1.5,1e21]"),
-          VALUE("bs", "BooleanArrayValue", "[true,false]"));
+  char *body = tc_format(
+      "{\"metadata\":{},\"tuples\":[%s,%s],\"attributes\":[%s,%s,%s,%s,%s,%s,%s,%s]}", t1, t2,
+      VALUE("private", "BooleanValue", "true"), VALUE("title", "StringValue", "\"Q3 plan\""),
+      VALUE("rank", "IntegerValue", "-7"), VALUE("score", "DoubleValue", "0.25"),
+      VALUE("tags", "StringArrayValue", "[\"a\",\"b\"]"), VALUE("ns", "IntegerArrayValue", "[1,2]"),
+      VALUE("ds", "DoubleArrayValue", "[1.5,1e21]"),
+      VALUE("bs", "BooleanArrayValue", "[true,false]"));
   free(write_data(f, body));
   free(body);
   expect_line(&w, "+ doc:1#owner@user:alice");
@@ -376,7 +364,8 @@ static void test_lines(void **state) {
   expect_line(&w, "+ doc:1$bs|boolean[]:true,false");
 
   /* Overwriting an attribute: the old value deleted, the new created. */
-  body = fmt("{\"metadata\":{},\"attributes\":[%s]}", VALUE("private", "BooleanValue", "false"));
+  body =
+      tc_format("{\"metadata\":{},\"attributes\":[%s]}", VALUE("private", "BooleanValue", "false"));
   free(write_data(f, body));
   free(body);
   expect_line(&w, "- doc:1$private|boolean:true");
@@ -461,8 +450,9 @@ static void test_big_numbers(void **state) {
   watch_t wj = watch_start((const char *[]){"--tenant", "t1", "--server", srv, "--json", NULL});
   watch_stderr(&w, 0, "watching tenant t1");
   watch_stderr(&wj, 0, "watching tenant t1");
-  char *body = fmt("{\"metadata\":{},\"attributes\":[%s,%s]}",
-                   VALUE("score", "DoubleValue", "1e20"), VALUE("rank", "IntegerValue", "-7"));
+  char *body =
+      tc_format("{\"metadata\":{},\"attributes\":[%s,%s]}", VALUE("score", "DoubleValue", "1e20"),
+                VALUE("rank", "IntegerValue", "-7"));
   char *tok = write_data(f, body);
   expect_line(&w, "+ doc:1$score|double:100000000000000000000");
   expect_line(&w, "+ doc:1$rank|integer:-7");
@@ -488,7 +478,7 @@ static void test_big_numbers(void **state) {
 
 /* Whether pid sleeps in a write to a full pipe. */
 static int in_pipe_write(pid_t pid) {
-  char *path = fmt("/proc/%d/wchan", (int)pid), buf[64] = "";
+  char *path = tc_format("/proc/%d/wchan", (int)pid), buf[64] = "";
   FILE *f = fopen(path, "r");
   if (f) {
     if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
@@ -534,7 +524,7 @@ static void test_stop_while_blocked(void **state) {
   }
   assert_int_equal(watch_end(&w, 0), 0);
   for (int i = 0; i < 40; i++) {
-    char *want = fmt("+ doc:b%d$title|string:%s", i, big);
+    char *want = tc_format("+ doc:b%d$title|string:%s", i, big);
     expect_line(&w, want);
     free(want);
   }
@@ -817,15 +807,15 @@ static int setup_secure(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   f->dir = tc_temp_dir();
   *state = f;
-  char *cmd =
-      fmt("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-          "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem "
-          "-out cert.pem 2>/dev/null",
-          f->dir);
+  char *cmd = tc_format(
+      "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+      "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem "
+      "-out cert.pem 2>/dev/null",
+      f->dir);
   int rc = system(cmd);
   free(cmd);
   if (rc != 0) return -1;
-  char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
+  char *cert = tc_format("%s/cert.pem", f->dir), *key = tc_format("%s/key.pem", f->dir);
   const char *extra[] = {"--http-tls-enabled",
                          "--http-tls-cert-path",
                          cert,
@@ -853,7 +843,7 @@ static int teardown_secure(void **state) {
 
 static void test_tls_and_key(void **state) {
   fx_t *f = *state;
-  char *url = fmt("https://127.0.0.1:%d", f->port), *hostport = server_arg(f->port);
+  char *url = tc_format("https://127.0.0.1:%d", f->port), *hostport = server_arg(f->port);
   setenv("TUPLECAST_AUTH_TOKEN", "k-secret", 1); /* the key from the environment */
   watch_t w = watch_start(
       (const char *[]){"--tenant", "t1", "--server", hostport, "--tls", "--ca-cert", f->ca, NULL});
@@ -919,7 +909,7 @@ static void test_config(void **state) {
   free(out);
 
   /* The example configuration the package installs is valid. */
-  char *file = fmt("%s/packaging/config.yaml", getenv("TC_SOURCE_DIR"));
+  char *file = tc_format("%s/packaging/config.yaml", getenv("TC_SOURCE_DIR"));
   const char *const example[] = {"config", "-c", file, NULL};
   assert_int_equal(tc_proc_run(example, &out), 0);
   j = json_loads(out, 0, NULL);
