@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json_text.h"
 
 typedef struct {
   FILE *f;
@@ -42,36 +43,16 @@ static void put_entity(out_t *o, const json_t *e) {
 /* Go's strconv.FormatFloat(v, 'f', -1, 64), as Permify prints doubles: the
  * fewest digits that read back as v, never an exponent. */
 static void put_double(out_t *o, double v) {
-  if (isnan(v) || isinf(v)) {
+  if (isnan(v) || isinf(v))
     fputs(isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", o->f);
-    return;
-  }
-  char sci[40], digits[24];
-  int prec, n = 0;
-  for (prec = 1; prec < 17; prec++) {
-    snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
-    if (strtod(sci, NULL) == v) break;
-  }
-  if (prec == 17) snprintf(sci, sizeof sci, "%.16e", v);
-  const char *p = sci;
-  if (*p == '-') fputc(*p++, o->f);
-  for (; *p != 'e'; p++)
-    if (*p != '.') digits[n++] = *p;
-  while (n > 1 && digits[n - 1] == '0') n--;
-  int point = atoi(p + 1) + 1; /* digits before the decimal point */
-  if (point <= 0) {
-    fputs("0.", o->f);
-    for (int i = point; i < 0; i++) fputc('0', o->f);
-    fwrite(digits, 1, (size_t)n, o->f);
-  } else if (point >= n) {
-    fwrite(digits, 1, (size_t)n, o->f);
-    for (int i = n; i < point; i++) fputc('0', o->f);
-  } else {
-    fprintf(o->f, "%.*s.%.*s", point, digits, n - point, digits + point);
-  }
+  else
+    tc_json_put_plain_double(o->f, v);
 }
 
-/* A double arrives as a JSON number, or as "NaN"/"Infinity"/"-Infinity". */
+/* A double arrives as a JSON number, or as "NaN"/"Infinity"/"-Infinity".
+ * The stream is read with JSON_DECODE_INT_AS_REAL (the server writes 1e20
+ * as 100000000000000000000, beyond an int64): every number is a real, an
+ * integer (int32) exactly. */
 static void put_number(out_t *o, const json_t *j, bool is_double) {
   const char *s = json_string_value(j);
   if (s && is_double)
@@ -79,7 +60,7 @@ static void put_number(out_t *o, const json_t *j, bool is_double) {
   else if (is_double)
     put_double(o, json_number_value(j));
   else
-    fprintf(o->f, "%lld", (long long)(json_is_integer(j) ? json_integer_value(j) : 0));
+    fprintf(o->f, "%lld", (long long)json_number_value(j));
 }
 
 static void put_scalar(out_t *o, const json_t *j, char kind) {

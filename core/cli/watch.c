@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json_text.h"
 #include "tuplecast/support.h"
 #include "watch_opts.h"
 
@@ -26,6 +27,10 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define ERROR_BODY_MAX 65536
+/* The longest stream line (one message: one transaction's changes) kept
+ * while its end has not come; the server's writes hold at most
+ * database.max_data_per_write changes, a small fraction of this. */
+#define LINE_MAX_BYTES (64L << 20)
 
 typedef enum { END_RETRY, END_STOP, END_FATAL } end_t;
 
@@ -39,9 +44,10 @@ typedef struct {
   char *buf;     /* a partial NDJSON line, or an error body */
   size_t len;    /* bytes in buf */
   long messages; /* messages (changes or checkpoints) received */
+  long changes;  /* changes printed */
   long code;     /* the gRPC status of an error line or body; -1: none */
   char *why;     /* why the attempt ended, when known */
-  int output_failed;
+  int fatal;     /* the attempt ended in a way no retry mends */
 } session_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -61,6 +67,12 @@ static void set_why(session_t *s, char *why) {
 
 /* ---- one change, one line ---------------------------------------------- */
 
+/* How a line of the stream is read: the server writes a double of 1e20 as
+ * 100000000000000000000, which jansson refuses as an integer (beyond an
+ * int64) but reads as a real; a refused line would come again on every
+ * reconnect. */
+#define LINE_FLAGS JSON_DECODE_INT_AS_REAL
+
 static void print_json(json_t *change, const char *token) {
   json_t *tuple = json_object_get(change, "tuple");
   char *notation = tc_cli_change_notation(change, false, false);
@@ -70,10 +82,11 @@ static void print_json(json_t *change, const char *token) {
   json_object_set(line, tuple ? "tuple" : "attribute",
                   tuple ? tuple : json_object_get(change, "attribute"));
   json_object_set_new(line, "notation", json_string(notation ? notation : ""));
-  json_dumpf(line, stdout, JSON_COMPACT);
-  fputc('\n', stdout);
+  char *text = tc_json_text(line); /* numbers as the server wrote them (LINE_FLAGS) */
+  if (text) puts(text);
   json_decref(line);
   free(notation);
+  free(text);
 }
 
 static int on_message(session_t *s, const json_t *changes) {
@@ -81,6 +94,7 @@ static int on_message(session_t *s, const json_t *changes) {
   size_t i;
   json_t *c;
   json_array_foreach(json_object_get(changes, "data_changes"), i, c) {
+    s->changes++;
     if (s->o->json) {
       print_json(c, token);
       continue;
@@ -90,7 +104,7 @@ static int on_message(session_t *s, const json_t *changes) {
     free(line);
   }
   if (fflush(stdout) != 0 || ferror(stdout)) {
-    s->output_failed = 1;
+    s->fatal = 1;
     set_why(s, tc_format("cannot write to stdout: %s", strerror(errno)));
     return -1;
   }
@@ -105,14 +119,14 @@ static int on_message(session_t *s, const json_t *changes) {
 /* {"code":N,"message":"..."}: an error line of the stream or an error body. */
 static void take_error(session_t *s, const json_t *err) {
   const char *msg = json_string_value(json_object_get(err, "message"));
-  s->code = json_is_integer(json_object_get(err, "code"))
-                ? (long)json_integer_value(json_object_get(err, "code"))
+  s->code = json_is_number(json_object_get(err, "code"))
+                ? (long)json_number_value(json_object_get(err, "code"))
                 : -1;
   set_why(s, tc_format("server: %s (code %ld)", msg ? msg : "no message", s->code));
 }
 
 static int on_line(session_t *s, const char *line, size_t len) {
-  json_t *j = json_loadb(line, len, 0, NULL);
+  json_t *j = json_loadb(line, len, LINE_FLAGS, NULL);
   const json_t *changes = json_object_get(json_object_get(j, "result"), "changes");
   const json_t *err = json_object_get(j, "error");
   int rc = 0;
@@ -140,21 +154,25 @@ static int append(session_t *s, const char *data, size_t n) {
   return 0;
 }
 
-/* Body bytes: whole lines of a 200 stream are handled as they come; another
- * answer is kept (up to a limit) to read its error. */
+/* Body bytes: whole lines of a 200 stream are handled as they come (only the
+ * new bytes are searched for their ends: a long line comes in many pieces);
+ * another answer is kept (up to a limit) to read its error. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg) {
   session_t *s = arg;
-  size_t n = size * nmemb;
+  size_t n = size * nmemb, searched = s->len;
   if (s->status != 200) return s->len + n > ERROR_BODY_MAX || append(s, data, n) ? 0 : n;
   if (append(s, data, n) != 0) return 0;
-  char *start = s->buf, *nl;
-  while ((nl = memchr(start, '\n', s->len - (size_t)(start - s->buf))) != NULL) {
+  char *start = s->buf, *from = s->buf + searched, *nl;
+  while ((nl = memchr(from, '\n', s->len - (size_t)(from - s->buf))) != NULL) {
     if (nl > start && on_line(s, start, (size_t)(nl - start)) != 0) return 0;
-    start = nl + 1;
+    start = from = nl + 1;
   }
   s->len -= (size_t)(start - s->buf);
   memmove(s->buf, start, s->len);
-  return n;
+  if (s->len <= LINE_MAX_BYTES) return n;
+  s->fatal = 1;
+  set_why(s, tc_format("the server sent a line longer than %ld MiB", LINE_MAX_BYTES >> 20));
+  return 0;
 }
 
 /* The empty line that ends the headers: the watch was accepted when the
@@ -251,7 +269,7 @@ static int curl_fatal(CURLcode rc) {
 
 static end_t classify(session_t *s, CURLcode rc, const char *errbuf) {
   if (stop_signal) return END_STOP;
-  if (s->output_failed) return END_FATAL;
+  if (s->fatal) return END_FATAL;
   if (s->status == 200) {
     if (s->code >= 0) return retryable(s->code) ? END_RETRY : END_FATAL;
     if (!s->why)
@@ -260,7 +278,7 @@ static end_t classify(session_t *s, CURLcode rc, const char *errbuf) {
     return END_RETRY;
   }
   if (s->status > 0) {
-    json_t *j = s->buf ? json_loadb(s->buf, s->len, 0, NULL) : NULL;
+    json_t *j = s->buf ? json_loadb(s->buf, s->len, LINE_FLAGS, NULL) : NULL;
     if (json_is_object(j)) take_error(s, j);
     json_decref(j);
     if (s->code < 0) set_why(s, tc_format("HTTP status %ld", s->status));
@@ -274,6 +292,7 @@ static end_t attempt(session_t *s, CURLM *multi) {
   s->status = 0;
   s->len = 0;
   s->messages = 0;
+  s->changes = 0;
   s->code = -1;
   set_why(s, NULL);
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -315,6 +334,11 @@ static long backoff_ms(long failures) {
   return d / 2 + rand() % (d / 2 + 1);
 }
 
+/* Whether an attempt got anywhere, which starts the backoff over: a change,
+ * or a message after the first; the server sends a checkpoint as soon as it
+ * accepts a watch, so a connection that only brought that one failed too. */
+static int made_progress(const session_t *s) { return s->changes > 0 || s->messages > 1; }
+
 /* Attempts until a stop, a fatal error, or the retries run out. */
 static int watch_loop(session_t *s) {
   CURLM *multi = curl_multi_init();
@@ -330,7 +354,7 @@ static int watch_loop(session_t *s) {
       fprintf(stderr, "tuplecast watch: %s\n", s->why ? s->why : "failed");
       break;
     }
-    failures = s->messages > 0 ? 1 : failures + 1;
+    failures = made_progress(s) ? 1 : failures + 1;
     if (s->o->max_retries >= 0 && failures > s->o->max_retries) {
       fprintf(stderr, "tuplecast watch: giving up after %ld attempt%s: %s\n", failures,
               failures == 1 ? "" : "s", s->why);
@@ -388,8 +412,11 @@ static char *watch_url(const tc__watch_opts_t *o, char **err) {
   return url;
 }
 
+/* SA_RESTART: a write to a stdout that lags (a full pipe) goes on after the
+ * signal instead of failing, which would drop what stdio held; poll() is
+ * never restarted, and the self-pipe wakes it anyway. */
 static void catch_signals(int on) {
-  struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL};
+  struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL, .sa_flags = SA_RESTART};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);

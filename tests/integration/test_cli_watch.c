@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,21 +31,10 @@
 
 #include "cli.h"
 #include "server_proc.h"
+#include "tuplecast/support.h"
 
 #define WAIT_MS 20000
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  int n = vsnprintf(NULL, 0, f, ap);
-  va_end(ap);
-  char *s = malloc((size_t)n + 1);
-  va_start(ap, f);
-  vsnprintf(s, (size_t)n + 1, f, ap);
-  va_end(ap);
-  return s;
-}
 
 /* ---- the notation -------------------------------------------------------- */
 
@@ -121,8 +109,8 @@ static size_t collect(char *data, size_t size, size_t n, void *arg) {
 /* POSTs body to the server; asserts a 200; returns the answer (malloc'd). */
 static char *post(fx_t *f, const char *path, const char *body) {
   CURL *h = curl_easy_init();
-  char *url = fmt("%s://127.0.0.1:%d%s", f->ca ? "https" : "http", f->port, path);
-  char *auth = f->key ? fmt("Authorization: Bearer %s", f->key) : NULL;
+  char *url = tc_format("%s://127.0.0.1:%d%s", f->ca ? "https" : "http", f->port, path);
+  char *auth = f->key ? tc_format("Authorization: Bearer %s", f->key) : NULL;
   struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
   if (auth) hdr = curl_slist_append(hdr, auth);
   char *out = NULL;
@@ -177,7 +165,7 @@ static const char schema[] =
 static char *tuple(const char *id, const char *rel, const char *subject) {
   const char *hash = strchr(subject, '#');
   const char *colon = strchr(subject, ':');
-  return fmt(
+  return tc_format(
       "{\"entity\":{\"type\":\"doc\",\"id\":\"%s\"},\"relation\":\"%s\",\"subject\":{\"type\":"
       "\"%.*s\",\"id\":\"%.*s\",\"relation\":\"%s\"}}",
       id, rel, (int)(colon - subject), subject,
@@ -187,7 +175,7 @@ static char *tuple(const char *id, const char *rel, const char *subject) {
 /* Writes one tuple doc:<id>#<rel>@<subject>; returns its token. */
 static char *write_tuple(fx_t *f, const char *id, const char *rel, const char *subject) {
   char *t = tuple(id, rel, subject);
-  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", t);
+  char *body = tc_format("{\"metadata\":{},\"tuples\":[%s]}", t);
   char *tok = write_data(f, body);
   free(body);
   free(t);
@@ -195,7 +183,7 @@ static char *write_tuple(fx_t *f, const char *id, const char *rel, const char *s
 }
 
 static void start_server(fx_t *f, const char *const *extra) {
-  char *db = fmt("%s/tc.db", f->dir);
+  char *db = tc_format("%s/tc.db", f->dir);
   const char *args[32] = {"--database-uri", db, "--http-port", "0", "--grpc-port", "0"};
   size_t n = 6;
   while (extra && *extra) args[n++] = *extra++;
@@ -338,7 +326,7 @@ static char *resume_token(watch_t *w) {
   return strndup(at, strcspn(at, "\n"));
 }
 
-static char *server_arg(int port) { return fmt("127.0.0.1:%d", port); }
+static char *server_arg(int port) { return tc_format("127.0.0.1:%d", port); }
 
 /* ---- watch against the server ---------------------------------------------------- */
 
@@ -355,13 +343,13 @@ static void test_lines(void **state) {
   watch_t w = watch_start((const char *[]){"--tenant", "t1", "--server", srv, NULL});
   watch_stderr(&w, 0, "watching tenant t1");
   char *t1 = tuple("1", "owner", "user:alice"), *t2 = tuple("1", "owner", "group:g#member");
-  char *body =
-      fmt("{\"metadata\":{},\"tuples\":[%s,%s],\"attributes\":[%s,%s,%s,%s,%s,%s,%s,%s]}", t1, t2,
-          VALUE("private", "BooleanValue", "true"), VALUE("title", "StringValue", "\"Q3 plan\""),
-          VALUE("rank", "IntegerValue", "-7"), VALUE("score", "DoubleValue", "0.25"),
-          VALUE("tags", "StringArrayValue", "[\"a\",\"b\"]"),
-          VALUE("ns", "IntegerArrayValue", "[1,2]"), VALUE("ds", "DoubleArrayValue", "[1.5,1e21]"),
-          VALUE("bs", "BooleanArrayValue", "[true,false]"));
+  char *body = tc_format(
+      "{\"metadata\":{},\"tuples\":[%s,%s],\"attributes\":[%s,%s,%s,%s,%s,%s,%s,%s]}", t1, t2,
+      VALUE("private", "BooleanValue", "true"), VALUE("title", "StringValue", "\"Q3 plan\""),
+      VALUE("rank", "IntegerValue", "-7"), VALUE("score", "DoubleValue", "0.25"),
+      VALUE("tags", "StringArrayValue", "[\"a\",\"b\"]"), VALUE("ns", "IntegerArrayValue", "[1,2]"),
+      VALUE("ds", "DoubleArrayValue", "[1.5,1e21]"),
+      VALUE("bs", "BooleanArrayValue", "[true,false]"));
   free(write_data(f, body));
   free(body);
   expect_line(&w, "+ doc:1#owner@user:alice");
@@ -376,7 +364,8 @@ static void test_lines(void **state) {
   expect_line(&w, "+ doc:1$bs|boolean[]:true,false");
 
   /* Overwriting an attribute: the old value deleted, the new created. */
-  body = fmt("{\"metadata\":{},\"attributes\":[%s]}", VALUE("private", "BooleanValue", "false"));
+  body =
+      tc_format("{\"metadata\":{},\"attributes\":[%s]}", VALUE("private", "BooleanValue", "false"));
   free(write_data(f, body));
   free(body);
   expect_line(&w, "- doc:1$private|boolean:true");
@@ -446,6 +435,106 @@ static void test_json_and_resume(void **state) {
   free(ta);
   free(tb);
   free(tc);
+  free(srv);
+  watch_free(&w);
+}
+
+/* A double the server writes in plain digits beyond an int64 (1e20 as
+ * 100000000000000000000) is printed, in both forms, and the numbers of
+ * --json stay as the server wrote them; such a line once made watch
+ * reconnect forever from the token before it. */
+static void test_big_numbers(void **state) {
+  fx_t *f = *state;
+  char *srv = server_arg(f->port);
+  watch_t w = watch_start((const char *[]){"--tenant", "t1", "--server", srv, NULL});
+  watch_t wj = watch_start((const char *[]){"--tenant", "t1", "--server", srv, "--json", NULL});
+  watch_stderr(&w, 0, "watching tenant t1");
+  watch_stderr(&wj, 0, "watching tenant t1");
+  char *body =
+      tc_format("{\"metadata\":{},\"attributes\":[%s,%s]}", VALUE("score", "DoubleValue", "1e20"),
+                VALUE("rank", "IntegerValue", "-7"));
+  char *tok = write_data(f, body);
+  expect_line(&w, "+ doc:1$score|double:100000000000000000000");
+  expect_line(&w, "+ doc:1$rank|integer:-7");
+  char *line = watch_line(&wj);
+  assert_non_null(strstr(line, "\"data\":100000000000000000000}"));
+  assert_non_null(strstr(line, "\"notation\":\"doc:1$score|double:100000000000000000000\""));
+  free(line);
+  line = watch_line(&wj);
+  assert_non_null(strstr(line, "\"data\":-7}"));
+  free(line);
+  assert_int_equal(watch_end(&w, SIGINT), 0);
+  assert_int_equal(watch_end(&wj, SIGINT), 0);
+  assert_null(strstr(w.ebuf, "reconnecting"));
+  char *resume = resume_token(&w);
+  assert_string_equal(resume, tok);
+  free(resume);
+  free(tok);
+  free(body);
+  free(srv);
+  watch_free(&w);
+  watch_free(&wj);
+}
+
+/* Whether pid sleeps in a write to a full pipe. */
+static int in_pipe_write(pid_t pid) {
+  char *path = tc_format("/proc/%d/wchan", (int)pid), buf[64] = "";
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
+    fclose(f);
+  }
+  free(path);
+  return strstr(buf, "pipe_write") != NULL; /* pipe_write, anon_pipe_write */
+}
+
+/* SIGTERM while stdout is a full pipe (a reader that lags): the write goes
+ * on once the reader reads, every line comes out whole and once, and the
+ * resume token is the transaction's, all of which was printed.  A write
+ * interrupted by the signal (no SA_RESTART) once failed stdout: what stdio
+ * held was dropped and the rest of the transaction not printed. */
+static void test_stop_while_blocked(void **state) {
+  fx_t *f = *state;
+  char *srv = server_arg(f->port);
+  watch_t w = watch_start((const char *[]){"--tenant", "t1", "--server", srv, NULL});
+  watch_stderr(&w, 0, "watching tenant t1");
+  char *big = malloc(3501);
+  memset(big, 'x', 3500);
+  big[3500] = '\0';
+  size_t n = 0, cap = 1 << 20;
+  char *body = malloc(cap);
+  n += (size_t)snprintf(body + n, cap - n, "{\"metadata\":{},\"attributes\":[");
+  for (int i = 0; i < 40; i++) /* 140 KB of lines: more than a pipe holds */
+    n += (size_t)snprintf(body + n, cap - n,
+                          "%s{\"entity\":{\"type\":\"doc\",\"id\":\"b%d\"},\"attribute\":"
+                          "\"title\",\"value\":{\"@type\":\"type.googleapis.com/"
+                          "base.v1.StringValue\",\"data\":\"%s\"}}",
+                          i ? "," : "", i, big);
+  snprintf(body + n, cap - n, "]}");
+  char *tok = write_data(f, body);
+  long long deadline = tc_now_ms() + WAIT_MS;
+  while (!in_pipe_write(w.pid)) {
+    assert_true(tc_now_ms() < deadline);
+    poll(NULL, 0, 10); /* stdout stays unread: it must fill */
+  }
+  /* Several signals: one that comes between two writes interrupts none. */
+  for (int i = 0; i < 20 && in_pipe_write(w.pid); i++) {
+    kill(w.pid, SIGTERM);
+    poll(NULL, 0, 10);
+  }
+  assert_int_equal(watch_end(&w, 0), 0);
+  for (int i = 0; i < 40; i++) {
+    char *want = tc_format("+ doc:b%d$title|string:%s", i, big);
+    expect_line(&w, want);
+    free(want);
+  }
+  assert_int_equal(w.olen, 0);
+  char *resume = resume_token(&w);
+  assert_string_equal(resume, tok);
+  free(resume);
+  free(tok);
+  free(body);
+  free(big);
   free(srv);
   watch_free(&w);
 }
@@ -520,6 +609,7 @@ typedef struct {
   int listen_fd, port;
   int upstream;   /* the server's port; the test changes it */
   int freeze_req; /* the test asks: stop forwarding the connections now open */
+  int cut;        /* close each connection once the server sent a Watch message */
   int quit;
   pthread_mutex_t lock;
   pthread_t thread;
@@ -561,8 +651,9 @@ static void proxy_accept(proxy_t *px) {
   if (s >= 0) close(s);
 }
 
-/* Copies what one side has to the other; 0 when the pair is done. */
-static int forward(int from, int to) {
+/* Copies what one side has to the other; 0 when the pair is done (with
+ * cut: after a Watch message went through). */
+static int forward(int from, int to, int cut) {
   char buf[16384];
   ssize_t n = read(from, buf, sizeof buf);
   if (n <= 0) return 0;
@@ -571,14 +662,14 @@ static int forward(int from, int to) {
     if (w <= 0) return 0;
     off += w;
   }
-  return 1;
+  return !(cut && memmem(buf, (size_t)n, "\"data_changes\"", 14));
 }
 
 static void *proxy_main(void *arg) {
   proxy_t *px = arg;
   for (;;) {
     pthread_mutex_lock(&px->lock);
-    int quit = px->quit, freeze = px->freeze_req;
+    int quit = px->quit, freeze = px->freeze_req, cut = px->cut;
     px->freeze_req = 0;
     pthread_mutex_unlock(&px->lock);
     if (quit) break;
@@ -595,8 +686,8 @@ static void *proxy_main(void *arg) {
     for (int i = 0; i < 16; i++) {
       struct pair *pr = &px->pairs[i];
       int ok = 1;
-      if (p[1 + 2 * i].revents) ok = forward(pr->a, pr->b);
-      if (ok && p[2 + 2 * i].revents) ok = forward(pr->b, pr->a);
+      if (p[1 + 2 * i].revents) ok = forward(pr->a, pr->b, 0);
+      if (ok && p[2 + 2 * i].revents) ok = forward(pr->b, pr->a, cut);
       if (!ok) pair_close(pr);
     }
   }
@@ -689,21 +780,42 @@ static void test_reconnect(void **state) {
   watch_free(&w);
 }
 
+/* Every connection ends right after the checkpoint the server sends when it
+ * accepts the watch: no progress, so the delays grow and --max-retries
+ * counts them; that first message once reset the count every time. */
+static void test_no_progress(void **state) {
+  fx_t *f = *state;
+  static proxy_t px; /* static: as in test_reconnect */
+  proxy_start(&px, f->port);
+  pthread_mutex_lock(&px.lock);
+  px.cut = 1;
+  pthread_mutex_unlock(&px.lock);
+  char *srv = server_arg(px.port);
+  watch_t w = watch_start((const char *[]){
+      "--tenant", "t1", "--server", srv, "--checkpoint-interval", "1", "--max-retries", "2", NULL});
+  assert_int_equal(watch_end(&w, 0), 1);
+  assert_non_null(strstr(w.ebuf, "giving up after 3 attempts"));
+  assert_non_null(strstr(w.ebuf, "resume with --from "));
+  proxy_stop(&px);
+  free(srv);
+  watch_free(&w);
+}
+
 /* ---- TLS and a preshared key -------------------------------------------------------- */
 
 static int setup_secure(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   f->dir = tc_temp_dir();
   *state = f;
-  char *cmd =
-      fmt("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-          "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem "
-          "-out cert.pem 2>/dev/null",
-          f->dir);
+  char *cmd = tc_format(
+      "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+      "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem "
+      "-out cert.pem 2>/dev/null",
+      f->dir);
   int rc = system(cmd);
   free(cmd);
   if (rc != 0) return -1;
-  char *cert = fmt("%s/cert.pem", f->dir), *key = fmt("%s/key.pem", f->dir);
+  char *cert = tc_format("%s/cert.pem", f->dir), *key = tc_format("%s/key.pem", f->dir);
   const char *extra[] = {"--http-tls-enabled",
                          "--http-tls-cert-path",
                          cert,
@@ -731,7 +843,7 @@ static int teardown_secure(void **state) {
 
 static void test_tls_and_key(void **state) {
   fx_t *f = *state;
-  char *url = fmt("https://127.0.0.1:%d", f->port), *hostport = server_arg(f->port);
+  char *url = tc_format("https://127.0.0.1:%d", f->port), *hostport = server_arg(f->port);
   setenv("TUPLECAST_AUTH_TOKEN", "k-secret", 1); /* the key from the environment */
   watch_t w = watch_start(
       (const char *[]){"--tenant", "t1", "--server", hostport, "--tls", "--ca-cert", f->ca, NULL});
@@ -797,7 +909,7 @@ static void test_config(void **state) {
   free(out);
 
   /* The example configuration the package installs is valid. */
-  char *file = fmt("%s/packaging/config.yaml", getenv("TC_SOURCE_DIR"));
+  char *file = tc_format("%s/packaging/config.yaml", getenv("TC_SOURCE_DIR"));
   const char *const example[] = {"config", "-c", file, NULL};
   assert_int_equal(tc_proc_run(example, &out), 0);
   j = json_loads(out, 0, NULL);
@@ -820,9 +932,12 @@ int main(void) {
       cmocka_unit_test(test_config),
       cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_and_resume, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_big_numbers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_while_blocked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_progress, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_and_key, setup_secure, teardown_secure),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

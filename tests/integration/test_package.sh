@@ -40,9 +40,11 @@ tmp=$(mktemp -d /tmp/tuplecast-package.XXXXXX)
 chmod 755 "$tmp"
 server_pid=
 watch_pid=
+curl_pid=
 cleanup() {
   set +e
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+  [ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   dpkg -P tuplecast tuplecast-dev >/dev/null 2>&1
   if [ "$had_user" = 0 ] && getent passwd tuplecast >/dev/null; then
@@ -93,6 +95,9 @@ dpkg-query -W -f='${Conffiles}\n' tuplecast | grep -q '/etc/tuplecast/config.yam
   fail "/etc/tuplecast/config.yaml is not a conffile"
 getent passwd tuplecast >/dev/null || fail "postinst made no tuplecast user"
 [ "$(stat -c %U:%a /var/lib/tuplecast)" = tuplecast:750 ] || fail "/var/lib/tuplecast: $(stat -c %U:%a /var/lib/tuplecast)"
+# The configuration holds secrets once keys or a database password are set.
+conf_mode=$(stat -c %U:%G:%a /etc/tuplecast/config.yaml)
+[ "$conf_mode" = root:tuplecast:640 ] || fail "/etc/tuplecast/config.yaml: $conf_mode"
 systemd-analyze verify /usr/lib/systemd/system/tuplecast.service ||
   fail "systemd-analyze verify rejects the unit"
 grep -q '^ExecStart=/usr/bin/tuplecast serve -c /etc/tuplecast/config.yaml$' \
@@ -144,6 +149,7 @@ curl -sS --noproxy '*' -f -X POST "$base/data/write" \
   -d '{"metadata":{},"tuples":[{"entity":{"type":"doc","id":"2"},"relation":"owner","subject":{"type":"user","id":"bob"}}]}' >/dev/null
 wait_for "$tmp/ndjson" '"id":"bob"'
 kill "$curl_pid" 2>/dev/null || true
+curl_pid=
 
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "the installed server exited $? on SIGTERM"

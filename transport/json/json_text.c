@@ -35,40 +35,34 @@ static void put_string(FILE *f, const char *s, size_t n) {
   fputc('"', f);
 }
 
-/* Go's strconv.FormatFloat(v, 'f' or 'e', -1, 64) as encoding/json and
- * protojson use it: the fewest digits that read back as v, in plain notation
- * unless |v| < 1e-6 or |v| >= 1e21, exponents without leading zeros. */
-static void put_double(FILE *f, double v) {
-  char sci[40], digits[20];
+/* |v|'s fewest digits that read back as v (no point, no trailing zeros;
+ * digits holds 17 and a NUL) and the exponent of the first: returns how
+ * many digits. */
+static int shortest_digits(double v, char *digits, int *exp10) {
+  char sci[40];
   const char *p = sci;
-  int prec, exp10, n = 0, i;
+  int prec, n = 0;
 
-  if (v == 0) {
-    fputs(signbit(v) ? "-0" : "0", f);
-    return;
-  }
   for (prec = 1; prec < 17; prec++) {
     snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
     if (strtod(sci, NULL) == v) break;
   }
   if (prec == 17) snprintf(sci, sizeof(sci), "%.16e", v);
-  if (*p == '-') {
-    fputc('-', f);
-    p++;
-  }
+  if (*p == '-') p++;
   for (; *p != 'e'; p++) {
     if (*p != '.') digits[n++] = *p;
   }
-  exp10 = atoi(p + 1);
+  *exp10 = atoi(p + 1);
   while (n > 1 && digits[n - 1] == '0') n--;
-  if (fabs(v) < 1e-6 || fabs(v) >= 1e21) {
-    fputc(digits[0], f);
-    if (n > 1) {
-      fputc('.', f);
-      fwrite(digits + 1, 1, (size_t)(n - 1), f);
-    }
-    fprintf(f, "e%c%d", exp10 < 0 ? '-' : '+', abs(exp10));
-  } else if (exp10 < 0) {
+  return n;
+}
+
+void tc_json_put_plain_double(FILE *f, double v) {
+  char digits[20];
+  int exp10, n = shortest_digits(v, digits, &exp10), i;
+
+  if (signbit(v)) fputc('-', f);
+  if (exp10 < 0) {
     fputs("0.", f);
     for (i = 0; i < -exp10 - 1; i++) fputc('0', f);
     fwrite(digits, 1, (size_t)n, f);
@@ -80,6 +74,27 @@ static void put_double(FILE *f, double v) {
     fputc('.', f);
     fwrite(digits + exp10 + 1, 1, (size_t)(n - exp10 - 1), f);
   }
+}
+
+/* Go's strconv.FormatFloat(v, 'f' or 'e', -1, 64) as encoding/json and
+ * protojson use it: the fewest digits that read back as v, in plain notation
+ * unless |v| < 1e-6 or |v| >= 1e21, exponents without leading zeros. */
+static void put_double(FILE *f, double v) {
+  char digits[20];
+  int exp10, n;
+
+  if (v == 0 || (fabs(v) >= 1e-6 && fabs(v) < 1e21)) {
+    tc_json_put_plain_double(f, v);
+    return;
+  }
+  n = shortest_digits(v, digits, &exp10);
+  if (v < 0) fputc('-', f);
+  fputc(digits[0], f);
+  if (n > 1) {
+    fputc('.', f);
+    fwrite(digits + 1, 1, (size_t)(n - 1), f);
+  }
+  fprintf(f, "e%c%d", exp10 < 0 ? '-' : '+', abs(exp10));
 }
 
 static void put_value(FILE *f, const json_t *v) {

@@ -8,7 +8,13 @@
 #define TC_JSON_TEXT_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 char *tc_json_text(const json_t *value);
+
+/* v (finite) as Go's strconv.FormatFloat(v, 'f', -1, 64) writes it: the
+ * fewest digits that read back as v, never an exponent ("0.00000015",
+ * "1000000000000000000000", "-0"). */
+void tc_json_put_plain_double(FILE *f, double v);
 
 #endif
