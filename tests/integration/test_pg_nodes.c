@@ -719,15 +719,24 @@ static void test_concurrent_schema_writes(void **state) {
     fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
              SW_TENANTS * SW_PER_TENANT, t.first_error);
   bench_client_free(bc);
-  /* Every write is a version of its own. */
-  Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
-  ls.tenant_id = tenant[SW_TENANTS - 1];
-  ls.page_size = 100;
-  tt_result_t r =
-      tt_call(c, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
-  assert_int_equal(r.code, 0);
-  assert_int_equal(((Base__V1__SchemaListResponse *)r.resp)->n_schemas, SW_PER_TENANT);
-  tt_result_free(&r);
+  /* Every acknowledged write is a version of its own, in every tenant: a
+   * serialization failure at COMMIT once went unnoticed and its write was
+   * acknowledged though rolled back (under load, 7 to 69 of the 1,000 each
+   * run; the last tenant alone showed it about one run in 25). */
+  int stored = 0;
+  for (int i = 0; i < SW_TENANTS; i++) {
+    Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+    ls.tenant_id = tenant[i];
+    ls.page_size = 100;
+    tt_result_t r =
+        tt_call(c, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
+    assert_int_equal(r.code, 0);
+    int n = (int)((Base__V1__SchemaListResponse *)r.resp)->n_schemas;
+    if (n != SW_PER_TENANT) print_error("tenant %s: %d schema versions\n", tenant[i], n);
+    stored += n;
+    tt_result_free(&r);
+  }
+  assert_int_equal(stored, SW_TENANTS * SW_PER_TENANT);
   tc_client_free(c);
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
