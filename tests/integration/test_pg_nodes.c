@@ -137,13 +137,14 @@ static int cmp_i64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Two nodes on a fresh database, with a client of each. */
-static void two_nodes(tc_proc_t *a, tc_proc_t *b, tc_client_t **ca, tc_client_t **cb) {
+/* Two nodes on a fresh database (its URI returned), with a client of each. */
+static const char *two_nodes(tc_proc_t *a, tc_proc_t *b, tc_client_t **ca, tc_client_t **cb) {
   const char *uri = fresh_db();
   node_start(a, uri, NULL);
   node_start(b, uri, NULL);
   *ca = tc_client_new(a->target);
   *cb = tc_client_new(b->target);
+  return uri;
 }
 
 /* The last lines of a node's log on stderr: what a failure needs to be read
@@ -155,25 +156,58 @@ static void dump_log(tc_proc_t *p, const char *name) {
           p->log + tail);
 }
 
-/* expect_id, with both nodes' logs on stderr when it fails. */
-static void expect_id_on(tc_stream_t *s, const char *want, tc_proc_t *a, tc_proc_t *b) {
+/* What the database holds of subject id's write: whether its tuple is
+ * stored and its transaction visible now (a lost write, or a late one). */
+static void stored_state(const char *uri, const char *id, char *out, size_t size) {
+  PGconn *c = sql_connect(uri);
+  const char *v[1] = {id};
+  PGresult *r = PQexecParams(c,
+                             "SELECT created_tx_id::text, pg_visible_in_snapshot(created_tx_id,"
+                             " pg_current_snapshot()) FROM relation_tuples WHERE tenant_id = 't1'"
+                             " AND subject_id = $1",
+                             1, NULL, v, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    snprintf(out, size, "not known: %s", PQerrorMessage(c));
+  else if (PQntuples(r) == 0)
+    snprintf(out, size, "NOT stored, though acknowledged");
+  else
+    snprintf(out, size, "stored by transaction %s, %s now", PQgetvalue(r, 0, 0),
+             strcmp(PQgetvalue(r, 0, 1), "t") ? "NOT visible" : "visible");
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* expect_id; when it fails, both nodes' logs on stderr and a verdict: what
+ * the database holds of the write, and whether the watcher still gets it
+ * (late, by how much) within a further 50 s or not at all. */
+static void expect_id_on(tc_stream_t *s, const char *want, tc_proc_t *a, tc_proc_t *b,
+                         const char *uri) {
+  int64_t t0 = now_us();
   char *got = next_id(s, NULL);
   if (got && !strcmp(got, want)) {
     free(got);
     return;
   }
+  char db[160], late[96] = "";
+  stored_state(uri, want, db, sizeof db);
+  if (!got) { /* late, or never: wait up to 50 s more */
+    for (int i = 0; !got && i < 5 && tc_stream_status(s, NULL) == -1; i++) got = next_id(s, NULL);
+    snprintf(late, sizeof late, "; then %s %.1f s after the write", got ? got : "nothing",
+             (double)(now_us() - t0) / 1e6);
+  }
   dump_log(a, "A");
   dump_log(b, "B");
   const char *details = NULL;
-  fail_msg("expected %s, got %s (stream status %d %s)", want, got ? got : "no message",
-           tc_stream_status(s, &details), details ? details : "");
+  fail_msg("expected %s, got %s (stream status %d %s); the database: %s%s", want,
+           *late || !got ? "no message within the deadline" : got, tc_stream_status(s, &details),
+           details ? details : "", db, late);
 }
 
 static void test_cross_node(void **state) {
   (void)state;
   tc_proc_t a, b;
   tc_client_t *ca, *cb;
-  two_nodes(&a, &b, &ca, &cb);
+  const char *uri = two_nodes(&a, &b, &ca, &cb);
   tt_write_schema(ca, "t1", NULL);
   char *t0 = write_id(ca, "start");
   /* A's Permify-format write token starts a watch on B. */
@@ -185,7 +219,7 @@ static void test_cross_node(void **state) {
     snprintf(id, sizeof id, "x%d", i);
     free(write_id(ca, id));
     int64_t acked = now_us();
-    expect_id_on(s, id, &a, &b);
+    expect_id_on(s, id, &a, &b, uri);
     lat[i] = now_us() - acked;
   }
   qsort(lat, N, sizeof lat[0], cmp_i64);
@@ -719,15 +753,24 @@ static void test_concurrent_schema_writes(void **state) {
     fail_msg("%d of %d schema writes failed, first: %s", t.other + t.unknown,
              SW_TENANTS * SW_PER_TENANT, t.first_error);
   bench_client_free(bc);
-  /* Every write is a version of its own. */
-  Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
-  ls.tenant_id = tenant[SW_TENANTS - 1];
-  ls.page_size = 100;
-  tt_result_t r =
-      tt_call(c, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
-  assert_int_equal(r.code, 0);
-  assert_int_equal(((Base__V1__SchemaListResponse *)r.resp)->n_schemas, SW_PER_TENANT);
-  tt_result_free(&r);
+  /* Every acknowledged write is a version of its own, in every tenant: a
+   * serialization failure at COMMIT once went unnoticed and its write was
+   * acknowledged though rolled back (under load, 7 to 69 of the 1,000 each
+   * run; the last tenant alone showed it about one run in 25). */
+  int stored = 0;
+  for (int i = 0; i < SW_TENANTS; i++) {
+    Base__V1__SchemaListRequest ls = BASE__V1__SCHEMA_LIST_REQUEST__INIT;
+    ls.tenant_id = tenant[i];
+    ls.page_size = 100;
+    tt_result_t r =
+        tt_call(c, "/base.v1.Schema/List", &ls.base, &base__v1__schema_list_response__descriptor);
+    assert_int_equal(r.code, 0);
+    int n = (int)((Base__V1__SchemaListResponse *)r.resp)->n_schemas;
+    if (n != SW_PER_TENANT) print_error("tenant %s: %d schema versions\n", tenant[i], n);
+    stored += n;
+    tt_result_free(&r);
+  }
+  assert_int_equal(stored, SW_TENANTS * SW_PER_TENANT);
   tc_client_free(c);
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
