@@ -28,11 +28,15 @@
 
 static const char now_sql[] = "SELECT pg_current_snapshot()::text";
 
-/* The current snapshot C and the tenant's newest transaction, visible in C
- * (one statement, one snapshot), which the head's token names. */
+/* The current snapshot C, the tenant's newest transaction, which the head's
+ * token names, and the newest of all, M (one statement: both visible in C).
+ * The head is C truncated above M: M's commit is durable, so no xid below it
+ * comes again after a crash, which xids of C above it might ("Crash safety of
+ * positions" in docs/backend-postgres.md). */
 static const char head_sql[] =
     "SELECT s.cur::text, (SELECT t.id::text FROM transactions t WHERE t.tenant_id = $1"
-    " ORDER BY t.id DESC LIMIT 1) FROM (SELECT pg_current_snapshot() AS cur) s";
+    " ORDER BY t.id DESC LIMIT 1), (SELECT t.id::text FROM transactions t ORDER BY t.id DESC"
+    " LIMIT 1) FROM (SELECT pg_current_snapshot() AS cur) s";
 
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
@@ -502,13 +506,16 @@ static const char *position_token(read_t *r, const tc__pg_snap_t *s, uint64_t x,
   return keep_tok(r, tc__pg_token_at(x, s));
 }
 
-/* The page's new position P': P together with C (or U) when the page holds
+/* The page's new position P': P together with U when a read up to U holds
  * every change (P and U need not nest: P may come from another node, or be
- * ahead of this one's feed), else P plus its transactions. */
+ * ahead of this one's feed), else P plus its transactions.  Never P with C:
+ * C may count as done xids a crash hands out again, P plus the delivered
+ * ones only those up to a durable commit ("Crash safety of positions" in
+ * docs/backend-postgres.md). */
 static int next_position(read_t *r, const tc__pg_snap_t *run, const uint64_t *ids,
                          unsigned char *delivered, tc__pg_snap_t *next) {
   size_t k = r->nk;
-  if (!r->cut) return snap_union(&r->p, run, next);
+  if (!r->cut && r->has_upto) return snap_union(&r->p, run, next);
   memset(delivered, 1, k);
   int rc = snap_plus(&r->p, run, ids, k, delivered, next);
   memset(delivered, 0, k);
@@ -672,8 +679,14 @@ static void on_head(void *arg, int status, PGresult *const *res, size_t n, const
     status = TC_EDATASTORE;
   } else {
     uint64_t x = PQgetisnull(res[0], 0, 1) ? 0 : strtoull(PQgetvalue(res[0], 0, 1), NULL, 10);
+    uint64_t m = PQgetisnull(res[0], 0, 2) ? 0 : strtoull(PQgetvalue(res[0], 0, 2), NULL, 10);
+    tc__pg_snap_t h = {0};
     if (!tc__pg_snap_visible(&r->c, x)) x = 0; /* one statement's snapshot: cannot happen */
-    if (!(tok = tc__pg_token_at(x, &r->c))) status = TC_ENOMEM;
+    if (!tc__pg_snap_visible(&r->c, m)) m = x;
+    if ((status = tc__pg_snap_truncate(&r->c, (m > x ? m : x) + 1, &h)) == 0 &&
+        !(tok = tc__pg_token_at(x, &h)))
+      status = TC_ENOMEM;
+    tc__pg_snap_clear(&h);
   }
   r->head_cb(r->arg, status, tok);
   free(tok);

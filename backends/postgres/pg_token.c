@@ -82,6 +82,17 @@ void tc__pg_snap_clear(tc__pg_snap_t *s) {
   *s = (tc__pg_snap_t){0};
 }
 
+int tc__pg_snap_truncate(const tc__pg_snap_t *s, uint64_t bound, tc__pg_snap_t *out) {
+  uint64_t xmax = bound && bound < s->xmax ? bound : s->xmax;
+  size_t n = 0;
+  while (n < s->nxip && s->xip[n] < xmax) n++;
+  uint64_t *xip = n ? malloc(n * sizeof *xip) : NULL;
+  if (n && !xip) return TC_ENOMEM;
+  if (n) memcpy(xip, s->xip, n * sizeof *xip);
+  *out = (tc__pg_snap_t){s->xmin < xmax ? s->xmin : xmax, xmax, n, xip};
+  return 0;
+}
+
 void tc__pg_token_clear(tc__pg_token_t *t) {
   free(t->snapshot);
   *t = (tc__pg_token_t){0};

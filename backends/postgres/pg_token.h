@@ -72,6 +72,14 @@ int tc__pg_snap_visible(const tc__pg_snap_t *s, uint64_t x);
 int tc__pg_snap_parse(const char *text, tc__pg_snap_t *out);
 /* The text form; malloc'd, NULL if out of memory. */
 char *tc__pg_snap_text(const tc__pg_snap_t *s);
+/* s with every xid at or above bound counted as not done: xmax lowered to
+ * bound when it is below (bound 0: no limit), the in-progress list cut
+ * there; s itself when bound >= s->xmax.  A position must not count as done
+ * an xid that a crash of Postgres could hand out again; an xid at or below
+ * one whose commit is durable is never reused ("Crash safety of positions",
+ * docs/backend-postgres.md), so truncating just above such a one makes any
+ * snapshot a safe position.  0 or TC_ENOMEM. */
+int tc__pg_snap_truncate(const tc__pg_snap_t *s, uint64_t bound, tc__pg_snap_t *out);
 void tc__pg_snap_clear(tc__pg_snap_t *s);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg_token.h"
 #include "tuplecast/errors.h"
 
 #define CHANNEL "tuplecast"
@@ -13,11 +14,15 @@
 
 static const char notify_sql[] = "SELECT pg_notify('" CHANNEL "', $1)";
 
-/* The tenants of the transactions visible now but not in G (same shape as
- * the feed's query, without the tenant condition), and the new G.  $1 NULL
- * (the first poll) only takes G. */
+/* The tenants of the transactions visible now (C) but not in G (same shape
+ * as the feed's query, without the tenant condition), C, and the newest
+ * transaction M visible in C, above which the new G is truncated (C may count
+ * as done xids a crash hands out again; none at or below M, whose commit is
+ * durable: "Crash safety of positions" in docs/backend-postgres.md).  $1
+ * NULL (the first poll) only takes G. */
 static const char poll_sql[] =
-    "SELECT s.cur::text, t.tenant_id FROM (SELECT pg_current_snapshot() AS cur) s"
+    "SELECT s.cur::text, t.tenant_id, s.m::text FROM (SELECT pg_current_snapshot() AS cur,"
+    " (SELECT id FROM transactions ORDER BY id DESC LIMIT 1) AS m) s"
     " LEFT JOIN LATERAL ("
     "  SELECT DISTINCT tenant_id FROM ("
     "   SELECT tenant_id FROM transactions WHERE id >= pg_snapshot_xmax($1::pg_snapshot)"
@@ -192,6 +197,29 @@ static void on_notify(void *arg, const char *payload) {
 static void poll_now(tc__pg_wake_t *w);
 static void on_tick(uv_timer_t *t);
 
+/* The new cursor: C truncated above M, the newest transaction visible in
+ * C ("" when there is none), and never below the old cursor g's xmax (the
+ * newest may be gone: a deleted tenant's), which was such a bound already.
+ * Every transactions row visible in C is at or below M, so the truncation
+ * passes over none of them.  malloc'd; NULL when C does not parse or out of
+ * memory (the cursor stays). */
+static char *next_cursor(const char *g, const char *cur, const char *m) {
+  tc__pg_snap_t c, old, t;
+  if (tc__pg_snap_parse(cur, &c)) return NULL;
+  uint64_t bound = strtoull(m, NULL, 10) + 1;
+  if (g && !tc__pg_snap_parse(g, &old)) {
+    if (old.xmax > bound) bound = old.xmax;
+    tc__pg_snap_clear(&old);
+  }
+  char *text = NULL;
+  if (!tc__pg_snap_truncate(&c, bound, &t)) {
+    text = tc__pg_snap_text(&t);
+    tc__pg_snap_clear(&t);
+  }
+  tc__pg_snap_clear(&c);
+  return text;
+}
+
 static void on_polled(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
                       const char *errmsg) {
   tc__pg_wake_t *w = arg;
@@ -207,7 +235,7 @@ static void on_polled(void *arg, int status, PGresult *const *res, size_t n, con
   }
   PGresult *r = res[0];
   int rows = PQntuples(r);
-  char *g = rows ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  char *g = rows ? next_cursor(w->g, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2)) : NULL;
   if (g) {
     free(w->g);
     w->g = g;

@@ -1453,6 +1453,124 @@ static void test_wake_after_restart(void **state) {
   node_stop(e, &b);
 }
 
+/* ---- positions across a crash -------------------------------------------------------- */
+
+/* Ends three transactions that take an id but leave no flushed WAL record: a
+ * read-only one that asked for its id, and two aborted inserts.  Their commit
+ * and abort records are flushed only by the WAL writer (every
+ * wal_writer_delay, 10 s in the test below), so a crash before that loses
+ * them and Postgres hands their ids out again.  Returns the largest. */
+static uint64_t unflushed_ids(PGconn *c) {
+  char *x = sql1(c, "SELECT pg_current_xact_id()::text", 0, NULL);
+  uint64_t last = u64(x);
+  free(x);
+  for (int i = 0; i < 2; i++) {
+    sql(c, "BEGIN");
+    sql(c, "INSERT INTO tenants (id, name) VALUES ('crash-aborted', 'x')");
+    x = sql1(c, "SELECT pg_current_xact_id()::text", 0, NULL);
+    last = u64(x);
+    free(x);
+    sql(c, "ROLLBACK");
+  }
+  return last;
+}
+
+/* read_changes from `from` until it answers (the pool reconnects after the
+ * crash: a read sent while it is down may fail with UNAVAILABLE), for
+ * DEADLINE_MS at most; r->status tells. */
+static void read_retrying(env_t *e, const char *tenant, const char *from, res_t *r) {
+  uint64_t end = now_ms() + DEADLINE_MS;
+  for (;;) {
+    feed_read(e, tenant, from, NULL, 100, r);
+    if (r->status == 0 || now_ms() > end) break;
+    res_clear(r);
+    run_for(&e->loop, 100);
+  }
+}
+
+/* Every position the feed hands out (the head, a read's `last`, a write ack)
+ * and the wake-up poll's cursor survive a crash of Postgres: ids whose
+ * transactions ended without a flushed WAL record are assigned again after
+ * `pg_ctl restart -m immediate`, and a position that counted them as done
+ * would never deliver the new transaction that reuses one.  Failures are
+ * collected in `err` and reported once the wake-up node is stopped (a
+ * running node would keep the teardown's loop alive). */
+static void test_positions_survive_crash(void **state) {
+  env_t *e = *state;
+  const char *T = "crash";
+  char err[1024] = "";
+  sql(db, "ALTER SYSTEM SET wal_writer_delay = '10s'");
+  sql(db, "SELECT pg_reload_conf()");
+  sql(db, "CHECKPOINT"); /* the next timed one is minutes away */
+  PGconn *w = connect_db();
+  sql(w, "SET synchronous_commit = on"); /* durable writes: the promise needs them */
+  char *start = feed_head(e, T), *ack_snap = NULL;
+  uint64_t a = write_one(w, T, "a", &ack_snap);
+  char *ack = tc__pg_token_permify(a, ack_snap);
+  res_t r;
+  feed_read(e, T, start, NULL, 100, &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.nmsgs, 1);
+  res_clear(&r);
+  node_t b;
+  node_start(e, &b, "node-b", 50);
+  run_for(&e->loop, 300); /* the poll's first cursor */
+  uint64_t lost = unflushed_ids(db);
+  feed_read(e, T, start, NULL, 100, &r); /* its `last` is after the ids */
+  char *after_a = r.status == 0 && r.nmsgs == 1 ? strdup(r.last) : NULL;
+  res_clear(&r);
+  char *head = feed_head(e, T);
+  run_for(&e->loop, 300); /* the poll's cursor moves past the ids too */
+  b.host.nchanged = 0;
+  assert_int_equal(tc_pg_restart_mode(pg, "immediate"), 0);
+  PQfinish(db);
+  db = connect_db();
+  PQfinish(w);
+  w = connect_db();
+  sql(w, "SET synchronous_commit = on");
+  uint64_t again = write_one(w, T, "b", NULL);
+  /* More ids, so the database is past every position taken before the crash
+   * (else one counting the lost ids would read as "ahead of this database"). */
+  for (uint64_t i = again; i <= lost; i++)
+    free(sql1(db, "SELECT pg_current_xact_id()::text", 0, NULL));
+  /* The premise: Postgres gave one of the lost ids to this write. */
+  if (!after_a || again <= a || again > lost)
+    snprintf(err, sizeof err,
+             "premise: write after the crash got id %" PRIu64 ", not one of %" PRIu64 "..%" PRIu64
+             "%s",
+             again, a + 1, lost, after_a ? "" : "; the read before failed");
+  const char *from[3] = {after_a, head, ack};
+  const char *what[3] = {"a read's last", "the head", "the write ack"};
+  int premise = !*err;
+  for (int i = 0; i < 3 && premise; i++) {
+    read_retrying(e, T, from[i], &r);
+    char l[128];
+    size_t len = strlen(err);
+    if (r.status)
+      snprintf(err + len, sizeof err - len, "from %s: read failed after the crash: %d; ", what[i],
+               r.status);
+    else if (r.nmsgs != 1 || strcmp(label_of(&r.msgs[0], l, sizeof l), "b"))
+      snprintf(err + len, sizeof err - len,
+               "from %s (taken before the crash): %zu messages, the write after it (id %" PRIu64
+               ") %s; ",
+               what[i], r.nmsgs, again, r.nmsgs ? "and more" : "lost");
+    res_clear(&r);
+  }
+  if (premise && !wait_changed(e, &b.host, T, 5000))
+    snprintf(err + strlen(err), sizeof err - strlen(err),
+             "the wake-up poll missed the write after the crash (id %" PRIu64 ")", again);
+  node_stop(e, &b);
+  sql(db, "ALTER SYSTEM RESET wal_writer_delay");
+  sql(db, "SELECT pg_reload_conf()");
+  PQfinish(w);
+  free(start);
+  free(ack_snap);
+  free(ack);
+  free(after_a);
+  free(head);
+  if (*err) fail_msg("%s", err);
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static int setup_db(void **state) {
@@ -1501,7 +1619,10 @@ int main(void) {
       T(test_commit_while_page_waits),
       T(test_wake_notify),
       T(test_wake_safety_poll),
-      T(test_wake_after_restart), /* last: restarts the server */
+      T(test_wake_after_restart),      /* restarts the server */
+      T(test_positions_survive_crash), /* last: crashes the server */
   };
+  /* TC_TEST_FILTER=<pattern>: run only the matching tests (cmocka's filter). */
+  if (getenv("TC_TEST_FILTER")) cmocka_set_test_filter(getenv("TC_TEST_FILTER"));
   return cmocka_run_group_tests(tests, setup_db, teardown_db);
 }
