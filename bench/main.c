@@ -62,7 +62,7 @@ typedef struct {
 static const scenario_t scenarios[] = {
     {"write", bench_scenario_write},     {"watch-latency", bench_scenario_watch_latency},
     {"fan-out", bench_scenario_fan_out}, {"catch-up", bench_scenario_catch_up},
-    {"soak", bench_scenario_soak}, {"bootstrap", bench_scenario_bootstrap},
+    {"soak", bench_scenario_soak},       {"bootstrap", bench_scenario_bootstrap},
 };
 
 #define PROG "tuplecast-bench"
