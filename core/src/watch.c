@@ -205,19 +205,10 @@ static int queue_push(stream_t *s, tok_t *token) {
 }
 
 static int change_matches(const Base__V1__WatchFilter *f, const Base__V1__DataChange *c) {
-  if (f->operation && (int)c->operation != (int)f->operation) return 0;
   int is_tuple = c->type_case == BASE__V1__DATA_CHANGE__TYPE_TUPLE;
   const Base__V1__Entity *e = is_tuple ? c->tuple->entity : c->attribute->entity;
-  int ok = !f->n_entity_types;
-  for (size_t i = 0; !ok && i < f->n_entity_types; i++) ok = !strcmp(f->entity_types[i], e->type);
-  if (!ok) return 0;
-  if (!f->n_relations && !f->n_attributes) return 1;
-  char **names = is_tuple ? f->relations : f->attributes;
-  size_t n = is_tuple ? f->n_relations : f->n_attributes;
-  const char *name = is_tuple ? c->tuple->relation : c->attribute->attribute;
-  for (size_t i = 0; i < n; i++)
-    if (!strcmp(names[i], name)) return 1;
-  return 0;
+  return tc__watch_filter_passes(f, (int)c->operation, is_tuple, e->type,
+                                 is_tuple ? c->tuple->relation : c->attribute->attribute);
 }
 
 /* Sends one transaction (the changes that pass the filter; nothing if none
