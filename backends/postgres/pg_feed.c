@@ -497,12 +497,16 @@ static int snap_same(const tc__pg_snap_t *a, const tc__pg_snap_t *b) {
 /* The token of position s naming transaction x: `upto`'s own string when
  * it names the same (with any_x, any) transaction at s, `after`'s (the
  * current `last`) with any_x when s is P, else a new one.  any_x: the read
- * delivered nothing, so no message's transaction must be named. */
+ * delivered nothing, so no message's transaction must be named.  A read up
+ * to a write ack always answers a new, exact one (the ABI: Watch's initial
+ * state pins its start so). */
 static const char *position_token(read_t *r, const tc__pg_snap_t *s, uint64_t x, int any_x) {
   const tc__pg_token_t *u = &r->upto_tok;
-  if (r->has_upto && snap_same(s, &r->u) && (any_x || (u->kind == TC_PG_TOKEN_SNAP && u->x == x)))
+  int exact = !r->has_upto || !needs_lookup(u);
+  if (exact && r->has_upto && snap_same(s, &r->u) &&
+      (any_x || (u->kind == TC_PG_TOKEN_SNAP && u->x == x)))
     return r->upto;
-  if (any_x && snap_same(s, &r->p)) return r->last;
+  if (exact && any_x && snap_same(s, &r->p)) return r->last;
   return keep_tok(r, tc__pg_token_at(x, s));
 }
 

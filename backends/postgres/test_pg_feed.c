@@ -1020,6 +1020,25 @@ static void test_permify_token_gap_xid(void **state) {
   res_t r3;
   feed_read(e, T, r1.last, NULL, 100, &r3);
   assert_int_equal(r3.nchanges, 0);
+  /* Up to the write ack itself (Watch's initial state pins S so): nothing
+   * read, and `last` the exact position, X visible and G not: rows read at
+   * it leave out G, which a feed from it then sends once. */
+  res_t r4, r5;
+  feed_read(e, T, tok, tok, 100, &r4);
+  assert_int_equal(r4.status, 0);
+  assert_int_equal(r4.nchanges, 0);
+  assert_string_not_equal(r4.last, tok);
+  assert_int_equal(our_x(r4.last), x);
+  assert_int_equal(tc__pg_token_parse(r4.last, instance, &t, &err), 0);
+  const char *v4[2] = {gx, t.snapshot};
+  vis = sql1(db, "SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)", 2, v4);
+  assert_string_equal(vis, "f");
+  free(vis);
+  tc__pg_token_clear(&t);
+  feed_read(e, T, r4.last, NULL, 100, &r5);
+  assert_string_equal(labels(&r5, buf, sizeof buf), "g");
+  res_clear(&r4);
+  res_clear(&r5);
   res_clear(&r1);
   res_clear(&r2);
   res_clear(&r3);

@@ -205,19 +205,10 @@ static int queue_push(stream_t *s, tok_t *token) {
 }
 
 static int change_matches(const Base__V1__WatchFilter *f, const Base__V1__DataChange *c) {
-  if (f->operation && (int)c->operation != (int)f->operation) return 0;
   int is_tuple = c->type_case == BASE__V1__DATA_CHANGE__TYPE_TUPLE;
   const Base__V1__Entity *e = is_tuple ? c->tuple->entity : c->attribute->entity;
-  int ok = !f->n_entity_types;
-  for (size_t i = 0; !ok && i < f->n_entity_types; i++) ok = !strcmp(f->entity_types[i], e->type);
-  if (!ok) return 0;
-  if (!f->n_relations && !f->n_attributes) return 1;
-  char **names = is_tuple ? f->relations : f->attributes;
-  size_t n = is_tuple ? f->n_relations : f->n_attributes;
-  const char *name = is_tuple ? c->tuple->relation : c->attribute->attribute;
-  for (size_t i = 0; i < n; i++)
-    if (!strcmp(names[i], name)) return 1;
-  return 0;
+  return tc__watch_filter_passes(f, (int)c->operation, is_tuple, e->type,
+                                 is_tuple ? c->tuple->relation : c->attribute->attribute);
 }
 
 /* Sends one transaction (the changes that pass the filter; nothing if none
@@ -538,27 +529,28 @@ static int catchup_send(void *arg, const tc_feed_item_t *c, size_t n) {
 /* A DataChanges with no changes and the token of the stream's position. */
 static int send_checkpoint(stream_t *s) { return stream_send(s, s->pos, NULL, 0, 1); }
 
+/* Ends the stream if a read of its history from its position failed (why:
+ * what could not be read, for other errors than these two); non-zero then. */
+static int history_failed(stream_t *s, int status, const char *why) {
+  if (status == TC_EOUT_OF_RANGE)
+    stream_end(s, TC_EOUT_OF_RANGE,
+               "snap token %s is older than the retained change history; start a new watch "
+               "with an empty snap token after re-reading the data",
+               s->pos->text);
+  else if (status == TC_ESNAP_TOKEN)
+    stream_end(s, TC_ESNAP_TOKEN, TC_TOKEN_AHEAD_FMT, s->pos->text);
+  else if (status != 0)
+    stream_end_resume(s, TC_EUNAVAILABLE, why);
+  return status != 0;
+}
+
 static void on_catchup(void *arg, int status, const tc_feed_item_t *changes, size_t n,
                        const char *last) {
   stream_t *s = arg;
   s->reading = 0;
   tc__metrics_feed_read(1, status == 0 ? n : 0);
   if (op_done(s)) return;
-  if (status == TC_EOUT_OF_RANGE) {
-    stream_end(s, TC_EOUT_OF_RANGE,
-               "snap token %s is older than the retained change history; start a new watch "
-               "with an empty snap token after re-reading the data",
-               s->pos->text);
-    return;
-  }
-  if (status == TC_ESNAP_TOKEN) {
-    stream_end(s, TC_ESNAP_TOKEN, TC_TOKEN_AHEAD_FMT, s->pos->text);
-    return;
-  }
-  if (status != 0) {
-    stream_end_resume(s, TC_EUNAVAILABLE, "the change history could not be read");
-    return;
-  }
+  if (history_failed(s, status, "the change history could not be read")) return;
   if (for_each_transaction(changes, n, catchup_send, s) != 0) return;
   /* Nothing between the stream and the feed's position: the stream is at
    * it, or ahead of it (a token from another node, or a write the feed has
@@ -675,30 +667,65 @@ static int initial_room(void *arg) {
   return s->call->pending <= s->limit / 2;
 }
 
-/* The initial state was read and sent: its end is the start position's
+/* A read of no transactions from the stream's position S up to S: its
+ * `last` is the exact position S names (backend.h, read_changes), and it
+ * fails once S has left the retained history.  Before the initial state it
+ * pins S: a PostgreSQL write ack's own snapshot counts as seen transactions
+ * that a Watch from it still sends, so rows read at it would come twice.
+ * After, it proves the GC removed no row of S while the rows were read. */
+static void initial_pin(stream_t *s, tc_changes_cb cb) {
+  s->refs++;
+  int rc = s->srv->api->read_changes(s->srv->backend, s->tenant_id, s->pos->text, s->pos->text, 1,
+                                     cb, s);
+  if (rc != 0) cb(s, rc, NULL, 0, s->pos->text);
+}
+
+/* S was still retained when the initial state was all read: its end is S's
  * message, then the stream goes on as a Watch from there. */
-static void initial_done(void *arg, int status) {
+static void on_initial_kept(void *arg, int status, const tc_change_t *changes, size_t n,
+                            const char *last) {
   stream_t *s = arg;
-  s->boot = NULL;
-  if (status == TC_ESNAP_TOKEN) {
-    stream_end(s, status, TC_TOKEN_AHEAD_FMT, s->pos->text);
-    return;
-  }
-  if (status != 0) {
-    stream_end_resume(s, TC_EUNAVAILABLE, "the initial state could not be read");
-    return;
-  }
+  (void)changes, (void)n, (void)last;
+  if (op_done(s)) return;
+  if (history_failed(s, status, "the change history could not be read")) return;
   if (initial_push(s, s->pos->text, NULL, 0) != 0) return;
   s->booted = 1;
   s->state = S_WAIT_FEED;
   if (s->feed->ready) stream_attach(s);
 }
 
+/* The initial state was read and sent. */
+static void initial_done(void *arg, int status) {
+  stream_t *s = arg;
+  s->boot = NULL;
+  if (history_failed(s, status, "the initial state could not be read")) return;
+  initial_pin(s, on_initial_kept);
+}
+
+/* S is pinned to its exact position: the rows at it go out. */
+static void on_initial_pinned(void *arg, int status, const tc_change_t *changes, size_t n,
+                              const char *last) {
+  static const tc_boot_sink_t sink = {initial_send, initial_room, initial_done};
+  stream_t *s = arg;
+  (void)changes, (void)n;
+  if (op_done(s)) return;
+  tok_t *t = status == 0 ? tok_new(last) : NULL;
+  if (status == 0 && !t) status = TC_ENOMEM;
+  if (t) stream_move(s, t);
+  tok_unref(t);
+  if (history_failed(s, status, "the start position could not be read")) return;
+  int rc = tc__boot_start(s->srv, s->tenant_id, s->pos->text, s->filter, &sink, s, &s->boot);
+  if (rc != 0) {
+    stream_end_resume(s, rc, "the initial state could not be read");
+    return;
+  }
+  tc__boot_pump(s->boot);
+}
+
 /* Sends the tenant's rows at the stream's position first (docs/watch.md,
  * "Initial state").  Until its end has left the queue, an ended stream
  * says to start over (an empty resume token). */
 static void initial_begin(stream_t *s) {
-  static const tc_boot_sink_t sink = {initial_send, initial_room, initial_done};
   tok_t *blank = tok_new("");
   if (!blank) {
     stream_end_resume(s, TC_ENOMEM, "out of memory");
@@ -707,12 +734,7 @@ static void initial_begin(stream_t *s) {
   tok_unref(s->resume);
   s->resume = blank;
   s->state = S_INITIAL;
-  int rc = tc__boot_start(s->srv, s->tenant_id, s->pos->text, s->filter, &sink, s, &s->boot);
-  if (rc != 0) {
-    stream_end_resume(s, rc, "the initial state could not be read");
-    return;
-  }
-  tc__boot_pump(s->boot);
+  initial_pin(s, on_initial_pinned);
 }
 
 static void stream_join(stream_t *s) {

@@ -36,6 +36,13 @@ typedef struct tc_boot_sink_s {
   void (*done)(void *arg, int status);
 } tc_boot_sink_t;
 
+/* The Watch filter f (not NULL) on one change: its operation, kind, entity
+ * type and relation (a tuple's) or attribute name.  Empty lists do not
+ * constrain; relations select tuples and attributes attributes, and with
+ * neither both kinds pass (docs/watch.md, "Filters").  Changes and the
+ * initial state's rows alike. */
+int tc__watch_filter_passes(const Base__V1__WatchFilter *f, int operation, int is_tuple,
+                            const char *type, const char *name);
 /* Starts reading tenant_id's rows at token (a checked token, not "") that
  * pass filter (NULL: all).  0 and *out, or a TC_E* code. */
 int tc__boot_start(tc_server_t *srv, const char *tenant_id, const char *token,

@@ -37,22 +37,25 @@ struct tc_boot_s {
 /* ---- which rows pass ------------------------------------------------------ */
 
 static int listed(char *const *names, size_t n, const char *name) {
-  if (!n) return 1;
   for (size_t i = 0; i < n; i++)
     if (!strcmp(names[i], name)) return 1;
   return 0;
 }
 
-/* The Watch filter on a row of the initial state (a CREATE): as on a
- * change, a list of relations selects tuples and one of attributes selects
- * attributes; with neither, both kinds pass. */
+int tc__watch_filter_passes(const Base__V1__WatchFilter *f, int operation, int is_tuple,
+                            const char *type, const char *name) {
+  if (f->operation && operation != (int)f->operation) return 0;
+  if (f->n_entity_types && !listed(f->entity_types, f->n_entity_types, type)) return 0;
+  if (!f->n_relations && !f->n_attributes) return 1;
+  return is_tuple ? listed(f->relations, f->n_relations, name)
+                  : listed(f->attributes, f->n_attributes, name);
+}
+
+/* A row of the initial state (a CREATE) that the stream's filter passes. */
 static int row_passes(const Base__V1__WatchFilter *f, int is_tuple, const char *type,
                       const char *name) {
-  if (!f) return 1;
-  if (!listed(f->entity_types, f->n_entity_types, type)) return 0;
-  if (!f->n_relations && !f->n_attributes) return 1;
-  return is_tuple ? f->n_relations && listed(f->relations, f->n_relations, name)
-                  : f->n_attributes && listed(f->attributes, f->n_attributes, name);
+  return !f || tc__watch_filter_passes(f, BASE__V1__DATA_CHANGE__OPERATION__OPERATION_CREATE,
+                                       is_tuple, type, name);
 }
 
 /* The first phase with rows that can pass, from `from` on. */

@@ -1111,6 +1111,56 @@ static void test_watch_initial_state_pages(void **state) {
   free(last);
 }
 
+/* include_schema_changes over HTTP: a schema write is a line of its own,
+ * with the position after it and the new version (and no data changes);
+ * a stream without the option gets no such line, and a Watch from that
+ * position continues with the next write. */
+static void test_watch_schema_line(void **state) {
+  fx_t *f = *state;
+  free(write_schema(f, "t1"));
+  watcher_t with = watch_start(
+      f, "t1", "{\"include_schema_changes\":true,\"checkpoint_interval_seconds\":3600}");
+  /* The first checkpoint: the stream is at the head (and curl has read its
+   * body file, which the next watch_start rewrites). */
+  const char *head = "{\"result\":{\"changes\":{\"snap_token\":\"";
+  char *line = watch_line(&with);
+  assert_int_equal(strncmp(line, head, strlen(head)), 0);
+  free(line);
+  char *body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_alice);
+  char *t1 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  expect_watch_line(&with, change_line(t1, "OPERATION_CREATE", tuple_alice));
+  body = fmt("{\"snap_token\":\"%s\"}", t1);
+  watcher_t without = watch_start(f, "t1", body);
+  free(body);
+  char *v2 = write_schema(f, "t1");
+  body = fmt("{\"metadata\":{},\"tuples\":[%s]}", tuple_bob);
+  char *t2 = expect_token(call(f, "POST", "/v1/tenants/t1/data/write", body, NULL));
+  free(body);
+  line = watch_line(&with);
+  assert_int_equal(strncmp(line, head, strlen(head)), 0);
+  const char *tok = line + strlen(head);
+  char *at_v2 = strndup(tok, strcspn(tok, "\""));
+  assert_true(*at_v2 && strcmp(at_v2, t1) && strcmp(at_v2, t2));
+  char *want = fmt("%s%s\",\"data_changes\":[]},\"schema_version\":\"%s\"}}", head, at_v2, v2);
+  assert_string_equal(line, want);
+  free(want);
+  free(line);
+  expect_watch_line(&with, change_line(t2, "OPERATION_CREATE", tuple_bob));
+  expect_watch_line(&without, change_line(t2, "OPERATION_CREATE", tuple_bob));
+  watch_kill(&with);
+  watch_kill(&without);
+  body = fmt("{\"snap_token\":\"%s\"}", at_v2);
+  watcher_t from = watch_start(f, "t1", body);
+  free(body);
+  expect_watch_line(&from, change_line(t2, "OPERATION_CREATE", tuple_bob));
+  watch_kill(&from);
+  free(at_v2);
+  free(v2);
+  free(t1);
+  free(t2);
+}
+
 /* Shutdown ends a stream with an error line and the terminating chunk. */
 static void test_watch_ended_by_shutdown(void **state) {
   fx_t *f = *state;
@@ -1487,6 +1537,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_initial_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_initial_state_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_schema_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_ended_by_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_watch_headers_at_once, setup, teardown),
   };

@@ -342,8 +342,12 @@ typedef struct tc_backend_api_s {
                     void *arg);
   int (*head)(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg);
   /* after: a checked token, not "".  upto: NULL, or a `last` or change
-   * token this backend returned for the tenant.  At most about `limit`
-   * changes (a transaction larger than limit is returned whole). */
+   * token this backend returned for the tenant, or `after` itself: then
+   * nothing is read and `last` is the exact position `after` names (a
+   * token whose own snapshot only approximates the position it resumes
+   * from, as a PostgreSQL write ack, answers a position token).  At most
+   * about `limit` changes (a transaction larger than limit is returned
+   * whole). */
   int (*read_changes)(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
                       uint32_t limit, tc_changes_cb cb, void *arg);
   void (*stats)(tc_backend_t *b, tc_backend_stats_t *out);
