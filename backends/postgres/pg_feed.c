@@ -28,15 +28,6 @@
 
 static const char now_sql[] = "SELECT pg_current_snapshot()::text";
 
-/* The current snapshot C, the tenant's newest transaction, which the head's
- * token names, and the newest of all, M (one statement: both visible in C).
- * The head is C truncated above M: M's commit is durable, so no xid below it
- * comes again after a crash, which xids of C above it might ("Crash safety of
- * positions" in docs/backend-postgres.md). */
-static const char head_sql[] =
-    "SELECT s.cur::text, (SELECT t.id::text FROM transactions t WHERE t.tenant_id = $1"
-    " ORDER BY t.id DESC LIMIT 1), (SELECT t.id::text FROM transactions t ORDER BY t.id DESC"
-    " LIMIT 1) FROM (SELECT pg_current_snapshot() AS cur) s";
 
 static const char tx_sql[] = "SELECT snapshot::text FROM transactions WHERE id = $1::xid8";
 
@@ -85,6 +76,19 @@ static const char horizon_sql[] = "SELECT horizon::text FROM tuplecast_gc WHERE 
   " " SCHEMA_XID8                                                                                \
   " AS x FROM schema_definitions d WHERE tenant_id = $1) sd WHERE true" cond("x") ")"
 
+/* The current snapshot C, the tenant's newest transaction (a data write's or
+ * a schema write's, a feed transaction too), which the head's token names,
+ * and the newest data write of all, M (one statement: all visible in C).
+ * The head is C truncated above the newer of the two: their commits are
+ * durable, so no xid below them comes again after a crash, which xids of C
+ * above them might ("Crash safety of positions" in docs/backend-postgres.md). */
+static const char head_sql[] =
+    "SELECT s.cur::text, GREATEST((SELECT t.id FROM transactions t WHERE t.tenant_id = $1"
+    " ORDER BY t.id DESC LIMIT 1), (SELECT " SCHEMA_XID8
+    " AS x FROM schema_definitions d"
+    " WHERE d.tenant_id = $1 ORDER BY 1 DESC LIMIT 1))::text, (SELECT t.id::text FROM"
+    " transactions t ORDER BY t.id DESC LIMIT 1) FROM (SELECT pg_current_snapshot() AS cur) s";
+
 /* A page: transactions at or above P's xmax, and those of P's in-progress
  * list.  Each SELECT of the first kind walks its index in xid order, up to
  * U's xmax, and stops after R+1 rows (sorting the tenant's whole newer
@@ -113,11 +117,9 @@ static const char horizon_sql[] = "SELECT horizon::text FROM tuplecast_gc WHERE 
   ") u"                                                                        \
   "  ORDER BY u.tx, u.sec, u.id LIMIT $4::int8"                                \
   " ) c ON true ORDER BY c.tx, c.sec, c.id"
-static const char page_sql[] = PAGE_SQL(SECTIONS(NEW_SINCE_P), SECTIONS(RUNNING_AT_P));
-/* read_feed's: the same with the schema writes. */
-static const char page_feed_sql[] =
-    PAGE_SQL(SECTIONS(NEW_SINCE_P) " UNION ALL " SCHEMAS(NEW_SINCE_P),
-             SECTIONS(RUNNING_AT_P) " UNION ALL " SCHEMAS(RUNNING_AT_P));
+/* With the schema writes, for read_changes too (finish() drops them there). */
+static const char page_sql[] = PAGE_SQL(SECTIONS(NEW_SINCE_P) " UNION ALL " SCHEMAS(NEW_SINCE_P),
+                                        SECTIONS(RUNNING_AT_P) " UNION ALL " SCHEMAS(RUNNING_AT_P));
 
 #define IS_X(col) " AND " col " = $2::xid8"
 static const char rest_sql[] =
@@ -309,16 +311,21 @@ static void read_free(read_t *r) {
   free(r);
 }
 
+/* read_changes reads the schema writes too, so that its positions move over
+ * them as over any durable commit ("Crash safety of positions"), and passes
+ * them over here. */
 static void finish(read_t *r, int status) {
   tc_change_t *changes = NULL;
+  size_t n = 0;
   if (!status && !r->feed_cb && !(changes = malloc((r->nout + 1) * sizeof *changes)))
     status = TC_ENOMEM;
-  for (size_t i = 0; !status && changes && i < r->nout; i++) changes[i] = r->out[i].change;
+  for (size_t i = 0; !status && changes && i < r->nout; i++)
+    if (r->out[i].change.op != TC_CHANGE_SCHEMA) changes[n++] = r->out[i].change;
   if (r->feed_cb)
     r->feed_cb(r->arg, status, status ? NULL : r->out, status ? 0 : r->nout,
                status ? r->after : r->last);
   else
-    r->cb(r->arg, status, changes, status ? 0 : r->nout, status ? r->after : r->last);
+    r->cb(r->arg, status, changes, status ? 0 : n, status ? r->after : r->last);
   free(changes);
   read_free(r);
 }
@@ -659,9 +666,7 @@ static int page_send(read_t *r) {
   if (ptext && (utext || !r->has_upto)) {
     const char *pv[4] = {r->tenant, ptext, utext, lim};
     const char *hv[1] = {r->tenant};
-    tc__pg_stmt_t st[2] = {r->feed_cb ? (tc__pg_stmt_t){"tcf_page_feed", page_feed_sql, 4, pv}
-                                      : (tc__pg_stmt_t){"tcf_page", page_sql, 4, pv},
-                           {"tcf_horizon", horizon_sql, 1, hv}};
+    tc__pg_stmt_t st[2] = {{"tcf_page", page_sql, 4, pv}, {"tcf_horizon", horizon_sql, 1, hv}};
     rc = tc__pg_pool_submit(r->pool, st, 2, on_page, r);
   }
   free(ptext);
