@@ -164,6 +164,10 @@ void bench_samples_add(bench_samples_t *s, int64_t ns);
 int64_t bench_samples_pct(bench_samples_t *s, double p);
 void bench_samples_free(bench_samples_t *s);
 
+/* Many connections need many descriptors (1,000 connections of 100 streams
+ * each: one per connection, plus gRPC's own): the soft RLIMIT_NOFILE goes
+ * up to the hard one. */
+void bench_raise_fd_limit(void);
 /* VmRSS of pid in KiB, CPU seconds (user + system) of pid; -1 on failure. */
 long bench_proc_rss_kib(pid_t pid);
 double bench_proc_cpu_s(pid_t pid);

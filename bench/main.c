@@ -225,17 +225,6 @@ static int ensure_schema(bench_client_t *c, const bench_opts_t *o, char *err, si
   return status == GRPC_STATUS_OK ? 0 : -1;
 }
 
-/* Many connections need many descriptors (one per stream with
- * --connections 1000, plus gRPC's own): the soft limit goes up to the hard
- * one. */
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 /* --pg-uri's connection for this run (o->pgstat); -1 after a message in err
  * if it cannot be had. */
 static int open_pgstat(bench_opts_t *o, char *err, size_t errlen) {
@@ -284,7 +273,7 @@ static int run_one(const scenario_t *sc, bench_opts_t *o) {
 int main(int argc, char **argv) {
   bench_opts_t o;
   if (parse_args(argc, argv, &o) < 0) return 2;
-  raise_fd_limit();
+  bench_raise_fd_limit();
   const scenario_t *sc = NULL;
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
     if (!strcmp(scenarios[i].name, o.scenario)) sc = &scenarios[i];

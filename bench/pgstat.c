@@ -93,7 +93,7 @@ static const char delta_sql[] =
     "   AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " ORDER BY 1 DESC";
 
-#define TOP_STATEMENTS 6
+#define TOP_STATEMENTS 12
 
 /* pg_statements, pg_statements_per_s, pg_exec_ms_per_s and pg_top (the most
  * called: calls/s, mean ms and the statement's start). */
@@ -105,7 +105,7 @@ static void report_statements(bench_pgstat_t *p, bench_report_t *r, double wall)
     return;
   }
   double calls = 0, ms = 0;
-  char top[1024] = "";
+  char top[3072] = "";
   size_t used = 0;
   for (int i = 0; i < PQntuples(res); i++) {
     double c = atof(PQgetvalue(res, i, 0)), m = atof(PQgetvalue(res, i, 1));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WATCH_METHOD "/base.v1.Watch/Watch"
 #define LIST_METHOD "/base.v1.Schema/List"
@@ -391,6 +392,7 @@ int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_repor
   if (connect_all(c, o) < 0) return -1;
   settle();
   long rss0 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
+  long own0 = bench_proc_rss_kib(getpid());
   int64_t t_open = bench_now_ns();
   int rc = watch_open(&set, c, o, (size_t)o->streams, "", 3600);
   bench_report_num(r, "open_all_ms", (double)(bench_now_ns() - t_open) / 1e6, 1);
@@ -402,6 +404,10 @@ int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_repor
       bench_report_num(r, "server_rss_after_kib", (double)rss1, 0);
       bench_report_num(r, "server_kib_per_stream", (double)(rss1 - rss0) / o->streams, 2);
     }
+    /* The bench's own cost, to size a client for many streams. */
+    long own1 = bench_proc_rss_kib(getpid());
+    if (own0 >= 0 && own1 >= 0)
+      bench_report_num(r, "client_kib_per_stream", (double)(own1 - own0) / o->streams, 2);
     bench_samples_t from_write = {0}, from_ack = {0};
     bench_cpu_mark_t cpu = bench_cpu_mark(o);
     for (int round = 0; round < o->rounds && rc == 0; round++) {
@@ -454,6 +460,7 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
   bench_report_num(r, "history_writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
   watch_set_t set = {0};
   if (rc == 0) {
+    long rss0 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
     bench_cpu_mark_t cpu = bench_cpu_mark(o);
     int64_t t0 = bench_now_ns();
     rc = watch_open(&set, c, o, 1, from, 0);
@@ -465,6 +472,10 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
     bench_report_num(r, "catch_up_s", s > 0 ? s : 0, 3);
     bench_report_num(r, "transactions_per_s", s > 0 ? (double)set.delivered / s : 0, 1);
     bench_report_num(r, "changes_per_s", s > 0 ? (double)set.changes / s : 0, 1);
+    /* What the catch-up left in the server (its peak is not seen). */
+    long rss1 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
+    if (rss0 >= 0 && rss1 >= 0)
+      bench_report_num(r, "server_rss_growth_kib", (double)(rss1 - rss0), 0);
   }
   if (w.first_error[0]) bench_report_str(r, "history_first_error", w.first_error);
   report_streams(r, &set);
