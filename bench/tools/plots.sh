@@ -54,7 +54,10 @@ jq -r '.runs | map(select(.ok == 1 and .scenario == "watch-latency"))[]
   | [.name, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms] | @tsv' \
   "$json" >"$data/watch.tsv"
 
-plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "set label 'not run' at graph 0.5, 0.5 center; plot NaN notitle; unset label"; }
+# An empty panel says "not run"; its own ranges, since gnuplot refuses to
+# autoscale (and stops) on a plot without a single point.
+not_run="set label 'not run' at graph 0.5, 0.5 center; plot [1:10] [1:10] 1/0 notitle; unset label"
+plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "$not_run"; }
 
 gnuplot <<GP
 set terminal pngcairo size 1400,560 font ",10"
@@ -86,7 +89,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set xlabel ''
 set ylabel 'ms (negative: received before the acknowledgement)'
-$( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "plot NaN title 'not run'")
+$( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "$not_run")
 unset multiplot
 
 set style data linespoints

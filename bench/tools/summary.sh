@@ -15,7 +15,9 @@ def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**
 def row: "| " + (map(show) | join(" | ")) + " |";
 
 # Figures come from completed runs only; the others are listed at the end.
-(.runs | map(select(.ok == 1))) as $runs
+# The cost curves' runs (--scale, tagged "sweep") have a section of their own.
+(.runs | map(select(.ok == 1 and .sweep == null))) as $runs
+| (.runs | map(select(.ok == 1 and .sweep != null))) as $sweeps
 | .runs as $all_runs
 | ($runs | map(select(.scenario == "write"))) as $w
 | ($w | map(select(.name | startswith("pg-floor")))) as $floor
@@ -40,6 +42,7 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "Load generator, servers, PostgreSQL and floors share the same cores: compare ratios measured in this run; absolute figures move from run to run.",
   (if .quiet_at_start == false then "", "**The machine was not quiet at the start** (other processes used ≥ 15 % of it for 90 s): every figure carries outside load; see machine CPU % against server + client CPU %." else empty end),
   (if .postgres_ran then empty else "", "**tuplecast on PostgreSQL did not run** (its backend did not build or start): Postgres targets are not run." end),
+  (if ($runs | length) == 0 then empty else
   "",
   "## Targets (issue 7)",
   "",
@@ -112,8 +115,9 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "| server | history | history writes/s | transactions | changes | seconds | transactions/s | changes/s |",
   "|---|---|---|---|---|---|---|---|",
   ($runs | map(select(.scenario == "catch-up"))[]
-   | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row),
-  (($runs | map(select(.sweep != null))) as $sw
+   | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row)
+   end),
+  ($sweeps as $sw
    | if ($sw | length) == 0 then empty else
   ($sw | map(select(.sweep == "streams"))) as $ss
   | ($ss | map(select(.name != "grpc-floor")) | max_by(.streams)) as $big
@@ -146,15 +150,14 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "",
   "### idle streams (fan-out)",
   "",
-  "| streams | connections | server | KiB/stream | × floor | open all ms | last after write p50 ms | × floor (p50) | server CPU µs/message | delivered |",
-  "|---|---|---|---|---|---|---|---|---|---|",
+  "| streams | connections | server | KiB/stream | × floor | open all ms | last after write p50 ms | × floor (p50) | server CPU µs/message | × floor | delivered | client KiB/stream | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($ss | sort_by(.streams, .name) | . as $all | .[] | . as $r
    | ($all | map(select(.name == "grpc-floor" and .streams == $r.streams)) | first) as $g
-   | [.streams, .connections, .name, .server_kib_per_stream,
-      (if .name == "grpc-floor" then null else ratio(.server_kib_per_stream; $g.server_kib_per_stream) | r2 end),
-      .open_all_ms, .last_from_write_p50_ms,
-      (if .name == "grpc-floor" then null else ratio(.last_from_write_p50_ms; $g.last_from_write_p50_ms) | r2 end),
-      .server_cpu_us_per_msg, .delivered] | row),
+   | def vs(f): if .name == "grpc-floor" then null else ratio(f; $g | f) | r2 end;
+     [.streams, .connections, .name, .server_kib_per_stream, vs(.server_kib_per_stream),
+      .open_all_ms, .last_from_write_p50_ms, vs(.last_from_write_p50_ms),
+      .server_cpu_us_per_msg, vs(.server_cpu_us_per_msg), .delivered, .client_kib_per_stream, .machine_cpu_pct] | row),
   "",
   "### tenants (multi-tenant on PostgreSQL: a watcher per tenant, writes spread over them)",
   "",
