@@ -39,6 +39,7 @@ typedef struct {
   int batch;              /* items per Data.Write */
   int watchers;           /* watch-latency */
   int streams;            /* fan-out */
+  int open_wave;          /* watch streams opened at a time (0: all at once) */
   int connections;        /* client connections (channels with distinct args) */
   int history;            /* catch-up: transactions behind the watch */
   int tuples;             /* bootstrap: tuples in the tenant */
@@ -49,7 +50,9 @@ typedef struct {
   int preload;            /* soak: tuples written before the timed run */
   int stream_changes;     /* soak: changes a watch stream takes before it is closed */
   const char *soak_check; /* soak: "strict" (NULL) or "loose" bounds */
-  pid_t server_pid;       /* 0: no server-side figures */
+  const char *pg_uri;     /* multi-tenant: the server's PostgreSQL, for its statement counts */
+  struct bench_pgstat_s *pgstat; /* opened from pg_uri by main; NULL: none */
+  pid_t server_pid;              /* 0: no server-side figures */
 } bench_opts_t;
 
 /* Checked numeric options (args.c): 0, or -1 after a message on stderr
@@ -162,6 +165,10 @@ void bench_samples_add(bench_samples_t *s, int64_t ns);
 int64_t bench_samples_pct(bench_samples_t *s, double p);
 void bench_samples_free(bench_samples_t *s);
 
+/* Many connections need many descriptors (1,000 connections of 100 streams
+ * each: one per connection, plus gRPC's own): the soft RLIMIT_NOFILE goes
+ * up to the hard one. */
+void bench_raise_fd_limit(void);
 /* VmRSS of pid in KiB, CPU seconds (user + system) of pid; -1 on failure. */
 long bench_proc_rss_kib(pid_t pid);
 double bench_proc_cpu_s(pid_t pid);
@@ -229,12 +236,26 @@ void bench_writer_release(bench_writer_t *w);
 /* One Data.Write of one new tuple on connection 0; *token (malloc'd) on OK. */
 int bench_write_one(bench_client_t *c, const bench_opts_t *o, char **token);
 
+/* ---- PostgreSQL statement counts (pgstat.c; built with libpq only) ------ */
+
+typedef struct bench_pgstat_s bench_pgstat_t;
+/* Connects to uri and loads pg_stat_statements if the cluster preloads it.
+ * NULL after a message in err. */
+bench_pgstat_t *bench_pgstat_open(const char *uri, char *err, size_t errlen);
+void bench_pgstat_free(bench_pgstat_t *p);
+/* Marks now; bench_pgstat_report adds what ran since: pg_statements,
+ * pg_statements_per_s, pg_exec_ms_per_s, pg_top (pg_stat_statements) and
+ * pg_xacts_per_s (pg_stat_database), and pg_source. */
+int bench_pgstat_mark(bench_pgstat_t *p);
+void bench_pgstat_report(bench_pgstat_t *p, bench_report_t *r);
+
 /* ---- scenarios ----------------------------------------------------------- */
 
 int bench_scenario_write(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
+int bench_scenario_multi_tenant(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 int bench_scenario_soak(const bench_opts_t *o, bench_client_t *c, bench_report_t *r);
 /* The name of tenant i of o->tenants: o->tenant itself when there is one. */
 void bench_tenant_name(const bench_opts_t *o, int i, char *buf, size_t size);

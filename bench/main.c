@@ -17,7 +17,8 @@
 static const char schema_text[] = TT_EXAMPLE_SCHEMA;
 
 static const char usage[] =
-    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|soak|bootstrap [options]\n"
+    "Usage: tuplecast-bench --scenario write|watch-latency|fan-out|catch-up|multi-tenant|soak|\n"
+    "                       bootstrap [options]\n"
     "\n"
     "  --target HOST:PORT   Permify-compatible gRPC server (default 127.0.0.1:3478)\n"
     "  --name NAME          the target's name in the report (default: its address)\n"
@@ -37,9 +38,16 @@ static const char usage[] =
     "  --watchers W         watch-latency: watch streams (default 100)\n"
     "  --rate R             watch-latency, soak: writes/s (default 500)\n"
     "  --streams N          fan-out: idle watch streams (default 1000)\n"
+    "  --open-wave N        fan-out, multi-tenant, watch-latency: open watch streams\n"
+    "                       N at a time, each wave waiting for its first checkpoints\n"
+    "                       (default: all at once)\n"
     "  --rounds N           fan-out: writes fanned out, one after the other (default 5)\n"
     "  --history N          catch-up: transactions behind the watch (default 20000)\n"
-    "  --tenants N          soak: tenants <tenant>-0..N-1 (default 1: <tenant>)\n"
+    "  --tenants N          soak, multi-tenant: tenants <tenant>-0..N-1 (default 1:\n"
+    "                       <tenant>; multi-tenant: 10000, a watcher on each)\n"
+    "  --pg-uri URI         multi-tenant: the server's PostgreSQL, for the statements\n"
+    "                       it ran during the load (pg_stat_statements if preloaded,\n"
+    "                       else pg_stat_database's transactions)\n"
     "  --read-rate R        soak: Data.ReadRelationships calls/s (default 1000)\n"
     "  --readers N          soak: outstanding reads at most (default 16)\n"
     "  --preload N          soak: tuples written before the timed run (default none)\n"
@@ -60,9 +68,13 @@ typedef struct {
 } scenario_t;
 
 static const scenario_t scenarios[] = {
-    {"write", bench_scenario_write},     {"watch-latency", bench_scenario_watch_latency},
-    {"fan-out", bench_scenario_fan_out}, {"catch-up", bench_scenario_catch_up},
-    {"soak", bench_scenario_soak},       {"bootstrap", bench_scenario_bootstrap},
+    {"write", bench_scenario_write},
+    {"watch-latency", bench_scenario_watch_latency},
+    {"fan-out", bench_scenario_fan_out},
+    {"catch-up", bench_scenario_catch_up},
+    {"multi-tenant", bench_scenario_multi_tenant},
+    {"soak", bench_scenario_soak},
+    {"bootstrap", bench_scenario_bootstrap},
 };
 
 #define PROG "tuplecast-bench"
@@ -127,7 +139,6 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
                       .streams = 1000,
                       .rounds = 5,
                       .history = 20000,
-                      .tenants = 1,
                       .readers = 16,
                       .read_rate = 1000,
                       .stream_changes = 50,
@@ -149,6 +160,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"rate", BENCH_OPT_NUM, &o->rate, NULL},
       {"streams", BENCH_OPT_INT, &o->streams, NULL},
       {"rounds", BENCH_OPT_INT, &o->rounds, NULL},
+      {"open-wave", BENCH_OPT_INT, &o->open_wave, NULL},
       {"history", BENCH_OPT_INT, &o->history, NULL},
       {"tenants", BENCH_OPT_INT, &o->tenants, NULL},
       {"readers", BENCH_OPT_INT, &o->readers, NULL},
@@ -157,6 +169,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"stream-changes", BENCH_OPT_INT, &o->stream_changes, NULL},
       {"soak-check", BENCH_OPT_STR, &o->soak_check, NULL},
       {"tuples", BENCH_OPT_INT, &o->tuples, NULL},
+      {"pg-uri", BENCH_OPT_STR, &o->pg_uri, NULL},
       {"server-pid", BENCH_OPT_INT, &pid, NULL},
       {"json", BENCH_OPT_STR, &o->json, NULL},
       {"scenario", BENCH_OPT_STR, &o->scenario, NULL},
@@ -169,6 +182,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     fputs(usage, stderr);
     return -1;
   }
+  if (!o->tenants) o->tenants = strcmp(o->scenario, "multi-tenant") ? 1 : 10000;
   return 0;
 }
 
@@ -216,25 +230,28 @@ static int ensure_schema(bench_client_t *c, const bench_opts_t *o, char *err, si
   return status == GRPC_STATUS_OK ? 0 : -1;
 }
 
-/* Many connections need many descriptors (one per stream with
- * --connections 1000, plus gRPC's own): the soft limit goes up to the hard
- * one. */
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+/* --pg-uri's connection for this run (o->pgstat); -1 after a message in err
+ * if it cannot be had. */
+static int open_pgstat(bench_opts_t *o, char *err, size_t errlen) {
+  o->pgstat = NULL;
+  if (!o->pg_uri) return 0;
+#ifdef BENCH_HAVE_PQ
+  o->pgstat = bench_pgstat_open(o->pg_uri, err, errlen);
+#else
+  snprintf(err, errlen, "--pg-uri: this tuplecast-bench was built without libpq");
+#endif
+  if (!o->pgstat) fprintf(stderr, PROG ": %s\n", err);
+  return o->pgstat ? 0 : -1;
 }
 
 /* One scenario run against one server: its own client, tenant setup and
  * report (a server that fails the setup is reported too, with ok 0). */
-static int run_one(const scenario_t *sc, const bench_opts_t *o) {
+static int run_one(const scenario_t *sc, bench_opts_t *o) {
   bench_client_t *c = bench_client_new(o->target, o->connections, o->token, o->tls_ca);
   if (!c) return -1;
   char err[512] = "";
   bench_report_t *r = bench_report_new(o);
-  int rc = 0;
+  int rc = open_pgstat(o, err, sizeof err);
   for (int i = 0; rc == 0 && i < o->tenants; i++) {
     char name[96];
     bench_tenant_name(o, i, name, sizeof name);
@@ -252,13 +269,16 @@ static int run_one(const scenario_t *sc, const bench_opts_t *o) {
   if (bench_report_emit(r, o) < 0) rc = -1;
   bench_report_free(r);
   bench_client_free(c);
+#ifdef BENCH_HAVE_PQ
+  bench_pgstat_free(o->pgstat);
+#endif
   return rc;
 }
 
 int main(int argc, char **argv) {
   bench_opts_t o;
   if (parse_args(argc, argv, &o) < 0) return 2;
-  raise_fd_limit();
+  bench_raise_fd_limit();
   const scenario_t *sc = NULL;
   for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
     if (!strcmp(scenarios[i].name, o.scenario)) sc = &scenarios[i];
@@ -275,6 +295,7 @@ int main(int argc, char **argv) {
     po.target = peers[i].target;
     po.server_pid = peers[i].pid;
     po.settle = peers[i].settle;
+    po.pg_uri = NULL; /* --pg-uri is the target's cluster */
     failed |= run_one(sc, &po) < 0;
   }
   return failed ? 1 : 0;

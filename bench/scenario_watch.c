@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WATCH_METHOD "/base.v1.Watch/Watch"
 #define LIST_METHOD "/base.v1.Schema/List"
@@ -86,7 +87,8 @@ struct watch_set_s {
   int64_t last_delivery_ns;
   int record; /* keep every receipt (watch-latency) */
   intern_t tokens;
-  char first_end[256]; /* the first stream that ended other than cancelled */
+  const char *const *tenants; /* NULL: every stream on o->tenant; else stream i on tenants[i] */
+  char first_end[256];        /* the first stream that ended other than cancelled */
 };
 
 /* What a message is matched to its write by: the entity id of its first
@@ -152,6 +154,11 @@ static int all_ready(const watch_set_t *set, uint64_t unused) {
   return set->ready == set->n;
 }
 
+static int started_ready(const watch_set_t *set, uint64_t unused) {
+  (void)unused;
+  return set->ready == set->started;
+}
+
 /* Never true: the wait runs to its deadline unless every stream ends. */
 static int none_ended(const watch_set_t *set, uint64_t unused) {
   (void)set, (void)unused;
@@ -160,9 +167,10 @@ static int none_ended(const watch_set_t *set, uint64_t unused) {
 
 static int delivered_at_least(const watch_set_t *set, uint64_t n) { return set->delivered >= n; }
 
-/* Opens n streams from token `from` over every connection.  With a
- * checkpoint interval, waits for each stream's first checkpoint, so all are
- * in place; -1 if one failed or BENCH_WAIT_S passed. */
+/* Opens n streams from token `from` over every connection (o->open_wave at a
+ * time, each wave waiting for its checkpoints, if set).  With a checkpoint
+ * interval, waits for each stream's first checkpoint, so all are in place;
+ * -1 if one failed or BENCH_WAIT_S passed. */
 static int watch_open(watch_set_t *set, bench_client_t *c, const bench_opts_t *o, size_t n,
                       const char *from, uint32_t checkpoint_s) {
   set->w = calloc(n, sizeof *set->w);
@@ -176,6 +184,7 @@ static int watch_open(watch_set_t *set, bench_client_t *c, const bench_opts_t *o
     w->set = set;
     w->s.on_msg = on_watch_msg;
     w->s.on_end = on_watch_end;
+    if (set->tenants) req.tenant_id = (char *)set->tenants[i];
     int rc = bench_stream_start(c, (int)(i % (size_t)bench_client_connections(c)), &w->s,
                                 WATCH_METHOD, &req.base, w);
     if (w->s.rpc.call) set->started++;
@@ -183,6 +192,10 @@ static int watch_open(watch_set_t *set, bench_client_t *c, const bench_opts_t *o
       snprintf(set->first_end, sizeof set->first_end, "watch %zu: start_batch failed", i);
       return -1;
     }
+    int wave_done = o->open_wave && (i + 1) % (size_t)o->open_wave == 0 && i + 1 < n;
+    if (wave_done && checkpoint_s && !(o->settle > 0) &&
+        watch_wait(set, c, after_s(BENCH_WAIT_S), started_ready, 0) < 0)
+      return -1;
   }
   if (!checkpoint_s) return 0;
   if (o->settle > 0) {
@@ -303,6 +316,14 @@ static void check_receipts(const latency_run_t *lr, uint64_t issued, bench_sampl
   free(seq_of);
 }
 
+static void report_checks(bench_report_t *r, const check_t *ck) {
+  bench_report_num(r, "missing", (double)ck->missing, 0);
+  bench_report_num(r, "duplicate", (double)ck->duplicate, 0);
+  bench_report_num(r, "out_of_order", (double)ck->out_of_order, 0);
+  bench_report_num(r, "foreign", (double)ck->foreign, 0);
+  bench_report_num(r, "received_before_ack", (double)ck->before_ack, 0);
+}
+
 int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r) {
   bench_report_num(r, "watchers", o->watchers, 0);
   bench_report_num(r, "rate_per_s", o->rate, 1);
@@ -327,11 +348,7 @@ int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench
     bench_report_num(r, "writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
     bench_report_latency(r, "write_latency", &w.latency);
     bench_report_latency(r, "watch_latency", &lat);
-    bench_report_num(r, "missing", (double)ck.missing, 0);
-    bench_report_num(r, "duplicate", (double)ck.duplicate, 0);
-    bench_report_num(r, "out_of_order", (double)ck.out_of_order, 0);
-    bench_report_num(r, "foreign", (double)ck.foreign, 0);
-    bench_report_num(r, "received_before_ack", (double)ck.before_ack, 0);
+    report_checks(r, &ck);
     if (w.first_error[0]) bench_report_str(r, "write_first_error", w.first_error);
   }
   report_streams(r, &set);
@@ -375,6 +392,7 @@ int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_repor
   if (connect_all(c, o) < 0) return -1;
   settle();
   long rss0 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
+  long own0 = bench_proc_rss_kib(getpid());
   int64_t t_open = bench_now_ns();
   int rc = watch_open(&set, c, o, (size_t)o->streams, "", 3600);
   bench_report_num(r, "open_all_ms", (double)(bench_now_ns() - t_open) / 1e6, 1);
@@ -386,6 +404,10 @@ int bench_scenario_fan_out(const bench_opts_t *o, bench_client_t *c, bench_repor
       bench_report_num(r, "server_rss_after_kib", (double)rss1, 0);
       bench_report_num(r, "server_kib_per_stream", (double)(rss1 - rss0) / o->streams, 2);
     }
+    /* The bench's own cost, to size a client for many streams. */
+    long own1 = bench_proc_rss_kib(getpid());
+    if (own0 >= 0 && own1 >= 0)
+      bench_report_num(r, "client_kib_per_stream", (double)(own1 - own0) / o->streams, 2);
     bench_samples_t from_write = {0}, from_ack = {0};
     bench_cpu_mark_t cpu = bench_cpu_mark(o);
     for (int round = 0; round < o->rounds && rc == 0; round++) {
@@ -438,6 +460,7 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
   bench_report_num(r, "history_writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
   watch_set_t set = {0};
   if (rc == 0) {
+    long rss0 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
     bench_cpu_mark_t cpu = bench_cpu_mark(o);
     int64_t t0 = bench_now_ns();
     rc = watch_open(&set, c, o, 1, from, 0);
@@ -449,11 +472,145 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
     bench_report_num(r, "catch_up_s", s > 0 ? s : 0, 3);
     bench_report_num(r, "transactions_per_s", s > 0 ? (double)set.delivered / s : 0, 1);
     bench_report_num(r, "changes_per_s", s > 0 ? (double)set.changes / s : 0, 1);
+    /* What the catch-up left in the server (its peak is not seen). */
+    long rss1 = o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
+    if (rss0 >= 0 && rss1 >= 0)
+      bench_report_num(r, "server_rss_growth_kib", (double)(rss1 - rss0), 0);
   }
   if (w.first_error[0]) bench_report_str(r, "history_first_error", w.first_error);
   report_streams(r, &set);
   watch_close(&set, c);
   bench_writer_release(&w);
   free(from);
+  return rc;
+}
+
+/* ---- multi-tenant --------------------------------------------------------------- */
+
+/* Watcher i watches tenant i: it must get each acknowledged write of call
+ * seq ≡ i (mod n) once, and nothing else, in real-time order (a write
+ * acknowledged before another was issued comes first). */
+static void check_tenant_receipts(const latency_run_t *lr, uint64_t issued, bench_samples_t *lat,
+                                  check_t *ck) {
+  const watch_set_t *set = lr->set;
+  int64_t *seq_of = malloc((set->tokens.n + 1) * sizeof *seq_of);
+  for (size_t t = 0; t < set->tokens.n; t++) seq_of[t] = -1;
+  uint64_t *acked = calloc(set->n, sizeof *acked);
+  for (uint64_t s = 0; s < issued && s < lr->cap; s++)
+    if (lr->acks[s].ack_ns) {
+      seq_of[lr->acks[s].token] = (int64_t)s;
+      acked[s % set->n]++;
+    }
+  unsigned char *seen = calloc(issued + 1, 1);
+  for (size_t wi = 0; wi < set->n; wi++) {
+    const watcher_t *w = &set->w[wi];
+    int64_t prev = -1;
+    uint64_t distinct = 0;
+    for (size_t i = 0; i < w->n_rc; i++) {
+      int64_t s = seq_of[w->rc[i].token];
+      if (s < 0 || (size_t)s % set->n != wi) {
+        ck->foreign++;
+        continue;
+      }
+      if (seen[s]) {
+        ck->duplicate++;
+        continue;
+      }
+      seen[s] = 1;
+      distinct++;
+      /* Real-time order: concurrent writes may commit either way round. */
+      if (prev >= 0 && lr->acks[s].ack_ns < lr->acks[prev].issued_ns) ck->out_of_order++;
+      prev = s;
+      int64_t d = w->rc[i].at_ns - lr->acks[s].ack_ns;
+      if (d < 0) ck->before_ack++;
+      bench_samples_add(lat, d);
+    }
+    ck->missing += acked[wi] - distinct;
+  }
+  free(seen);
+  free(acked);
+  free(seq_of);
+}
+
+/* RSS of the server now, after it settled; -1 without --server-pid. */
+static long settled_rss(const bench_opts_t *o) {
+  settle();
+  return o->server_pid ? bench_proc_rss_kib(o->server_pid) : -1;
+}
+
+/* The timed part: writes at o->rate spread over the tenants, each watcher
+ * receiving its tenant's; the PostgreSQL counts cover exactly this part. */
+static int tenants_load(const bench_opts_t *o, bench_client_t *c, bench_report_t *r,
+                        watch_set_t *set, const char *const *names) {
+  latency_run_t lr = {.set = set};
+  bench_writer_t w = {.client = c,
+                      .opts = o,
+                      .rate = o->rate,
+                      .on_ack = on_latency_ack,
+                      .arg = &lr,
+                      .tenants = names,
+                      .n_tenants = set->n};
+  bench_samples_t lat = {0};
+  check_t ck = {0};
+#ifdef BENCH_HAVE_PQ
+  if (o->pgstat) bench_pgstat_mark(o->pgstat);
+#endif
+  bench_cpu_mark_t cpu = bench_cpu_mark(o);
+  w.end_ns = after_s(o->duration);
+  int rc = bench_writer_run(&w);
+  watch_wait(set, c, after_s(TAIL_WAIT_S), delivered_at_least, w.acked);
+  bench_report_cpu(r, o, cpu);
+#ifdef BENCH_HAVE_PQ
+  if (o->pgstat) bench_pgstat_report(o->pgstat, r);
+#endif
+  check_tenant_receipts(&lr, w.issued, &lat, &ck);
+  double wall = (double)(w.last_ack_ns - w.start_ns) / 1e9;
+  bench_report_num(r, "writes", (double)w.acked, 0);
+  bench_report_num(r, "write_errors", (double)w.errors, 0);
+  bench_report_num(r, "writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
+  bench_report_latency(r, "write_latency", &w.latency);
+  bench_report_latency(r, "watch_latency", &lat);
+  report_checks(r, &ck);
+  if (w.first_error[0]) bench_report_str(r, "write_first_error", w.first_error);
+  free(lr.acks);
+  bench_samples_free(&lat);
+  bench_writer_release(&w);
+  return rc;
+}
+
+int bench_scenario_multi_tenant(const bench_opts_t *o, bench_client_t *c, bench_report_t *r) {
+  size_t n = (size_t)o->tenants;
+  bench_report_num(r, "tenants", (double)n, 0);
+  bench_report_num(r, "rate_per_s", o->rate, 1);
+  bench_report_num(r, "duration_s", o->duration, 1);
+  char(*name)[96] = calloc(n, sizeof *name);
+  const char **names = calloc(n, sizeof *names);
+  for (size_t i = 0; i < n; i++) {
+    bench_tenant_name(o, (int)i, name[i], sizeof name[i]);
+    names[i] = name[i];
+  }
+  watch_set_t set = {.record = 1, .tenants = names};
+  int rc = connect_all(c, o);
+  long rss0 = rc == 0 ? settled_rss(o) : -1;
+  int64_t t_open = bench_now_ns();
+  if (rc == 0) rc = watch_open(&set, c, o, n, "", 3600);
+  bench_report_num(r, "open_all_ms", (double)(bench_now_ns() - t_open) / 1e6, 1);
+  long rss1 = rc == 0 ? settled_rss(o) : -1;
+  if (rss0 >= 0 && rss1 >= 0) {
+    bench_report_num(r, "server_rss_before_kib", (double)rss0, 0);
+    bench_report_num(r, "server_rss_watched_kib", (double)rss1, 0);
+    /* A feed and the one stream on it. */
+    bench_report_num(r, "server_kib_per_watched_tenant", (double)(rss1 - rss0) / (double)n, 2);
+  }
+  if (rc == 0) rc = tenants_load(o, c, r, &set, names);
+  long rss2 = rc == 0 ? settled_rss(o) : -1;
+  if (rss0 >= 0 && rss2 >= 0) {
+    bench_report_num(r, "server_rss_after_kib", (double)rss2, 0);
+    bench_report_num(r, "server_kib_per_tenant_after", (double)(rss2 - rss0) / (double)n, 2);
+  }
+  report_streams(r, &set);
+  watch_close(&set, c);
+  free(names);
+  free(name);
   return rc;
 }

@@ -306,6 +306,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  bench_raise_fd_limit(); /* as tuplecast does: a connection per descriptor */
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);

@@ -5,6 +5,8 @@
 #                         watch latency percentiles per server
 #   fanout.png            server KiB per idle stream and time until the last
 #                         stream has a write, vs streams (100 connections)
+#   scale.png             the cost curves of --scale: server memory and time
+#                         against idle streams, tenants and catch-up history
 #
 #   bench/tools/plots.sh results.json OUT-DIR
 set -euo pipefail
@@ -12,6 +14,12 @@ json=$1
 out=$2
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
+# Derived columns of the cost curves: statements per write, RSS growth in MiB.
+jq '.runs |= map(. + (if .pg_statements_per_s != null and (.writes_per_s // 0) > 0
+    then {statements_per_write: (.pg_statements_per_s / .writes_per_s)} else {} end)
+  + (if .server_rss_growth_kib != null then {rss_growth_mib: (.server_rss_growth_kib / 1024)} else {} end))' \
+  "$json" >"$data/results.json"
+json=$data/results.json
 
 # series FILE-PREFIX JQ-SELECT JQ-KEY JQ-COLUMNS [STYLE]: one TSV per value
 # of KEY over the completed runs, rows sorted by the first column; prints the
@@ -32,11 +40,24 @@ p50=$(series p50 '.scenario == "write" and .batch == 1' '"\(.name) p50"' 'concur
 p99=$(series p99 '.scenario == "write" and .batch == 1' '"\(.name) p99"' 'concurrency latency_p99_ms' 'linespoints dashtype 2')
 mem=$(series mem '.scenario == "fan-out" and .connections == 100' '.name' 'streams server_kib_per_stream')
 last=$(series last '.scenario == "fan-out" and .connections == 100' '.name' 'streams last_from_write_p50_ms')
+# The cost curves (--scale): runs tagged with their sweep.
+s_mem=$(series s_mem '.sweep == "streams"' '.name' 'streams server_kib_per_stream')
+s_last=$(series s_last '.sweep == "streams"' '.name' 'streams last_from_write_p50_ms')
+t_mem=$(series t_mem '.sweep == "tenants"' '"KiB per watched tenant"' 'tenants server_kib_per_watched_tenant')
+t_p99=$(series t_p99 '.sweep == "tenants"' '"watch p99 ms"' 'tenants watch_latency_p99_ms')
+t_spw=$(series t_spw '.sweep == "tenants" and .writes_per_s > 0 and .pg_statements_per_s != null' \
+  '"PG statements per write"' 'tenants statements_per_write')
+h_s=$(series h_s '.sweep == "history"' '"\(.name) s"' 'history catch_up_s')
+h_mem=$(series h_mem '.sweep == "history"' '"\(.name) RSS growth MiB"' 'history rss_growth_mib' \
+  'linespoints dashtype 2')
 jq -r '.runs | map(select(.ok == 1 and .scenario == "watch-latency"))[]
   | [.name, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms] | @tsv' \
   "$json" >"$data/watch.tsv"
 
-plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "set label 'not run' at graph 0.5, 0.5 center; plot NaN notitle; unset label"; }
+# An empty panel says "not run"; its own ranges, since gnuplot refuses to
+# autoscale (and stops) on a plot without a single point.
+not_run="set label 'not run' at graph 0.5, 0.5 center; plot [1:10] [1:10] 1/0 notitle; unset label"
+plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "$not_run"; }
 
 gnuplot <<GP
 set terminal pngcairo size 1400,560 font ",10"
@@ -68,7 +89,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set xlabel ''
 set ylabel 'ms (negative: received before the acknowledgement)'
-$( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "plot NaN title 'not run'")
+$( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "$not_run")
 unset multiplot
 
 set style data linespoints
@@ -86,5 +107,38 @@ set ylabel 'ms'
 set logscale y
 set yrange [*:*]
 $(plot "$last")
+unset multiplot
+
+set terminal pngcairo size 1500,900 font ",10"
+set output '$out/scale.png'
+set multiplot layout 2,3
+unset logscale
+set logscale x 10
+set yrange [0:*]
+set title 'server memory per idle stream'
+set xlabel 'idle streams'
+set ylabel 'KiB per stream'
+$(plot "$s_mem")
+set title 'time until the last stream has the write (median round)'
+set ylabel 'ms'
+set logscale y
+set yrange [*:*]
+$(plot "$s_last")
+unset logscale y
+set yrange [0:*]
+set title 'server memory per watched tenant (feed + its stream)'
+set xlabel 'tenants, a watcher on each'
+set ylabel 'KiB per tenant'
+$(plot "$t_mem")
+set title 'watch latency p99, writes spread over the tenants'
+set ylabel 'ms'
+$(plot "$t_p99")
+set title 'PostgreSQL statements per write'
+set ylabel 'statements'
+$(plot "$t_spw")
+set title 'catch-up: seconds (solid) and server RSS growth (dashed)'
+set xlabel 'transactions behind'
+set ylabel 's; MiB'
+$(plot "$h_s$h_mem")
 unset multiplot
 GP

@@ -15,7 +15,9 @@ def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**
 def row: "| " + (map(show) | join(" | ")) + " |";
 
 # Figures come from completed runs only; the others are listed at the end.
-(.runs | map(select(.ok == 1))) as $runs
+# The cost curves' runs (--scale, tagged "sweep") have a section of their own.
+(.runs | map(select(.ok == 1 and .sweep == null))) as $runs
+| (.runs | map(select(.ok == 1 and .sweep != null))) as $sweeps
 | .runs as $all_runs
 | ($runs | map(select(.scenario == "write"))) as $w
 | ($w | map(select(.name | startswith("pg-floor")))) as $floor
@@ -40,6 +42,7 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "Load generator, servers, PostgreSQL and floors share the same cores: compare ratios measured in this run; absolute figures move from run to run.",
   (if .quiet_at_start == false then "", "**The machine was not quiet at the start** (other processes used ≥ 15 % of it for 90 s): every figure carries outside load; see machine CPU % against server + client CPU %." else empty end),
   (if .postgres_ran then empty else "", "**tuplecast on PostgreSQL did not run** (its backend did not build or start): Postgres targets are not run." end),
+  (if ($runs | length) == 0 then empty else
   "",
   "## Targets (issue 7)",
   "",
@@ -112,7 +115,70 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "| server | history | history writes/s | transactions | changes | seconds | transactions/s | changes/s |",
   "|---|---|---|---|---|---|---|---|",
   ($runs | map(select(.scenario == "catch-up"))[]
-   | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row),
+   | [.name, .history, .history_writes_per_s, .transactions, .changes, .catch_up_s, .transactions_per_s, .changes_per_s] | row)
+   end),
+  ($sweeps as $sw
+   | if ($sw | length) == 0 then empty else
+  ($sw | map(select(.sweep == "streams"))) as $ss
+  | ($ss | map(select(.name != "grpc-floor")) | max_by(.streams)) as $big
+  | ($ss | map(select(.name == "grpc-floor" and .streams == $big.streams)) | first) as $bigf
+  | ($sw | map(select(.sweep == "tenants")) | sort_by(.tenants)) as $ts
+  | ($ts | last) as $tl
+  | ($ts | first) as $t0
+  | def per_write: if .pg_statements_per_s == null or (.writes_per_s // 0) == 0 then null else .pg_statements_per_s / .writes_per_s end;
+  "",
+  "## Targets (issue 20: cost curves, `--scale`)",
+  "",
+  "| target | measured | floor / bound | ratio | result |",
+  "|---|---|---|---|---|",
+  (["server memory per idle stream, \($big.streams // "–") streams over \($big.connections // "–") connections: ≤ 1.2 × gRPC floor (KiB)",
+    $big.server_kib_per_stream, $bigf.server_kib_per_stream, (ratio($big.server_kib_per_stream; $bigf.server_kib_per_stream) | r2),
+    verdict(if $big == null or $bigf == null then null else $big.server_kib_per_stream <= 1.2 * $bigf.server_kib_per_stream end)] | row),
+  (["last of \($big.streams // "–") idle streams served (median round, from the write's start): ≤ 1.2 × gRPC floor (ms)",
+    $big.last_from_write_p50_ms, $bigf.last_from_write_p50_ms, (ratio($big.last_from_write_p50_ms; $bigf.last_from_write_p50_ms) | r2),
+    verdict(if $big == null or $bigf == null then null else $big.last_from_write_p50_ms <= 1.2 * $bigf.last_from_write_p50_ms end)] | row),
+  (["watch p99 with \($tl.tenants // "–") tenants watched, writes spread over them at \($tl.writes_per_s // "–")/s: < 10 ms (ms)",
+    $tl.watch_latency_p99_ms, 10, (ratio($tl.watch_latency_p99_ms; 10) | r2),
+    verdict(if $tl == null then null else ($tl.watch_latency_p99_ms < 10 and $tl.missing == 0 and $tl.duplicate == 0) end)] | row),
+  (["PostgreSQL statements per write at \($tl.tenants // "–") tenants: ≤ 1.25 × at \($t0.tenants // "–") (proportional to writes, not tenants)",
+    ($tl | per_write | r2), ($t0 | per_write | r2), (ratio($tl | per_write; $t0 | per_write) | r2),
+    verdict(if ($tl | per_write) == null or ($t0 | per_write) == null or $tl == $t0 then null else ($tl | per_write) <= 1.25 * ($t0 | per_write) end)] | row),
+  "",
+  "## Cost curves (`--scale`)",
+  "",
+  "Each point ran on a fresh server. Plotted in scale.png.",
+  "",
+  "### idle streams (fan-out)",
+  "",
+  "| streams | connections | server | KiB/stream | × floor | open all ms | last after write p50 ms | × floor (p50) | server CPU µs/message | × floor | delivered | client KiB/stream | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ss | sort_by(.streams, .name) | . as $all | .[] | . as $r
+   | ($all | map(select(.name == "grpc-floor" and .streams == $r.streams)) | first) as $g
+   | def vs(f): if .name == "grpc-floor" then null else ratio(f; $g | f) | r2 end;
+     [.streams, .connections, .name, .server_kib_per_stream, vs(.server_kib_per_stream),
+      .open_all_ms, .last_from_write_p50_ms, vs(.last_from_write_p50_ms),
+      .server_cpu_us_per_msg, vs(.server_cpu_us_per_msg), .delivered, .client_kib_per_stream, .machine_cpu_pct] | row),
+  "",
+  "### tenants (multi-tenant on PostgreSQL: a watcher per tenant, writes spread over them)",
+  "",
+  "KiB/watched tenant: server RSS per tenant feed and the one stream on it, after the watchers opened (before any write). Statements: \($ts[0].pg_source // "pg_stat_statements") over the timed load.",
+  "",
+  "| tenants | writes/s | watch p50 ms | watch p99 ms | missing | KiB/watched tenant | PG statements/s | statements/write | PG exec ms/s | PG transactions/s | write p99 ms | server CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ts[] | [.tenants, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p99_ms, .missing, .server_kib_per_watched_tenant,
+      .pg_statements_per_s, (per_write | r2), .pg_exec_ms_per_s, .pg_xacts_per_s, .write_latency_p99_ms, .server_cpu_pct, .machine_cpu_pct] | row),
+  "",
+  "The most called statements (calls/s, mean time, statement):",
+  "",
+  ($ts[] | "* \(.tenants) tenants: \(.pg_top // "–")"),
+  "",
+  "### catch-up history",
+  "",
+  "| server | history | catch-up s | transactions/s | server RSS growth KiB | server CPU % |",
+  "|---|---|---|---|---|---|",
+  ($sw | map(select(.sweep == "history")) | sort_by(.name, .history)[]
+   | [.name, .history, .catch_up_s, .transactions_per_s, .server_rss_growth_kib, .server_cpu_pct] | row)
+   end),
   "",
   "## bootstrap (Watch with initial_state from the head)",
   "",
