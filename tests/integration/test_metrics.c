@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "http_client.h"
 #include "pg_fixture.h"
 #include "server_proc.h"
 #include "tt_api.h"
@@ -95,24 +96,6 @@ static int teardown(void **state) {
 
 /* ---- HTTP over a raw socket ---------------------------------------------- */
 
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static void send_text(int fd, const char *s) {
-  for (size_t len = strlen(s); len;) {
-    ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-    assert_true(n > 0);
-    s += n;
-    len -= (size_t)n;
-  }
-}
-
 /* Appends what one read brings (waiting up to WAIT_MS); 0 at EOF. */
 static size_t read_some(int fd, char **buf, size_t *len) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -130,13 +113,13 @@ static size_t read_some(int fd, char **buf, size_t *len) {
 /* One request on a connection of its own ("Connection: close"): the whole
  * response, malloc'd; *status its status code. */
 static char *http(int port, const char *method, const char *path, const char *body, int *status) {
-  int fd = connect_to(port);
+  int fd = tt_http_connect(port);
   char req[1024];
   snprintf(req, sizeof req,
            "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
            "Content-Length: %zu\r\n\r\n%s",
            method, path, body ? strlen(body) : 0, body ? body : "");
-  send_text(fd, req);
+  tt_send_all(fd, req, strlen(req));
   char *buf = NULL;
   size_t len = 0;
   while (read_some(fd, &buf, &len)) {
@@ -256,14 +239,14 @@ static void *load_run(void *arg) {
 /* An HTTP Watch of m1 from the head with one checkpoint at once: *fd stays
  * open; returns once that first line came (the stream is attached). */
 static int http_watch(fx_t *f, char **buf, size_t *len) {
-  int fd = connect_to(f->proc.http_port);
+  int fd = tt_http_connect(f->proc.http_port);
   const char *body = "{\"snap_token\":\"\",\"checkpoint_interval_seconds\":3600}";
   char req[512];
   snprintf(req, sizeof req,
            "POST /v1/tenants/m1/watch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            "Content-Length: %zu\r\n\r\n%s",
            strlen(body), body);
-  send_text(fd, req);
+  tt_send_all(fd, req, strlen(req));
   while (!*buf || !strstr(*buf, "{\"result\"")) assert_true(read_some(fd, buf, len) > 0);
   return fd;
 }
@@ -547,8 +530,9 @@ static void test_metrics_port(void **state) {
 /* GET /metrics on a connection of its own: the raw response, malloc'd; NULL
  * when the server closed the connection without answering. */
 static char *try_scrape(int port) {
-  int fd = connect_to(port);
-  send_text(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  int fd = tt_http_connect(port);
+  const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  tt_send_all(fd, get, strlen(get));
   char *buf = NULL;
   size_t len = 0;
   while (read_some(fd, &buf, &len)) {
@@ -570,9 +554,9 @@ static void test_metrics_port_connection_limit(void **state) {
   snprintf(line, sizeof line, "metrics listening on port %s", port);
   assert_non_null(tc_proc_wait_log(&f->proc, 0, line, WAIT_MS));
   int held[8];
-  for (int i = 0; i < 8; i++) held[i] = connect_to(atoi(port));
+  for (int i = 0; i < 8; i++) held[i] = tt_http_connect(atoi(port));
   /* Accepted in order: the ninth finds the eight there and is closed. */
-  int ninth = connect_to(atoi(port));
+  int ninth = tt_http_connect(atoi(port));
   char *buf = NULL;
   size_t len = 0;
   assert_int_equal(read_some(ninth, &buf, &len), 0);
