@@ -29,6 +29,7 @@
 
 #include "http_client.h"
 #include "pg_fixture.h"
+#include "server_fx.h"
 #include "server_proc.h"
 #include "tt_api.h"
 
@@ -44,17 +45,10 @@ static const char *engine(void) {
   return e && *e ? e : "sqlite";
 }
 
-typedef struct {
-  char *dir, *db;
-  const char *uri; /* the database */
-  tc_proc_t proc;
-  tc_client_t *client;
-} fx_t;
+typedef tt_fx_t fx_t;
 
+/* Starts f's server (f from tt_fx_new) on a database of its own. */
 static int start(fx_t *f, const char *const *extra) {
-  f->dir = tc_temp_dir();
-  f->db = malloc(strlen(f->dir) + 32);
-  sprintf(f->db, "%s/tuplecast.db", f->dir);
   static int n; /* a database of its own for each case */
   char dbname[32];
   snprintf(dbname, sizeof dbname, "metrics%d", ++n);
@@ -72,27 +66,16 @@ static int start(fx_t *f, const char *const *extra) {
                           "--service-watch-enabled"};
   size_t i = 9;
   for (; extra && *extra && i < 23; extra++) args[i++] = *extra;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
-  f->client = tc_client_new(f->proc.target);
-  return f->client ? 0 : -1;
+  return tt_fx_start(f, args);
 }
 
 static int setup(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   return start(f, NULL);
 }
 
-static int teardown(void **state) {
-  fx_t *f = *state;
-  tc_client_free(f->client);
-  int rc = tc_proc_stop(&f->proc, NULL);
-  tc_temp_dir_remove(f->dir);
-  free(f->db);
-  free(f->dir);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
+static int teardown(void **state) { return tt_fx_free(*state) == 0 ? 0 : -1; }
 
 /* ---- HTTP over a raw socket ---------------------------------------------- */
 
@@ -375,7 +358,7 @@ static void test_values_move(void **state) {
  * than database.watch_buffer_size messages wait for it: counted under that
  * reason, and its call under ResourceExhausted. */
 static void test_slow_consumer_counted(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   const char *extra[] = {"--database-watch-buffer-size", "16", NULL};
   assert_int_equal(start(f, extra), 0);
@@ -506,7 +489,7 @@ static int free_port(void) {
 
 /* metrics.port: /metrics there and only there; nothing else there. */
 static void test_metrics_port(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   char port[16];
   snprintf(port, sizeof port, "%d", free_port());
@@ -547,7 +530,7 @@ static char *try_scrape(int port) {
 /* metrics.port takes at most 8 connections (docs/configuration.md): a 9th
  * is closed at once, and a scrape gets in again once one of them leaves. */
 static void test_metrics_port_connection_limit(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   char port[16];
   snprintf(port, sizeof port, "%d", free_port());
