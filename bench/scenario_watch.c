@@ -259,6 +259,36 @@ typedef struct {
   uint64_t missing, duplicate, out_of_order, foreign, before_ack;
 } check_t;
 
+/* Each interned token's call seq (-1 where no acknowledged call has it),
+ * malloc'd; *acked (n_acked counters, counted by seq mod n_acked) the
+ * acknowledged calls. */
+static int64_t *seq_by_token(const latency_run_t *lr, uint64_t issued, uint64_t *acked,
+                             size_t n_acked) {
+  int64_t *seq_of = malloc((lr->set->tokens.n + 1) * sizeof *seq_of);
+  for (size_t t = 0; t < lr->set->tokens.n; t++) seq_of[t] = -1;
+  for (uint64_t s = 0; s < issued && s < lr->cap; s++)
+    if (lr->acks[s].ack_ns) {
+      seq_of[lr->acks[s].token] = (int64_t)s;
+      acked[s % n_acked]++;
+    }
+  return seq_of;
+}
+
+/* Whether a watcher's receipt of call s counts: not when it is foreign or
+ * already seen by this watcher (each counted in ck). */
+static int fresh_receipt(int64_t s, int foreign, unsigned char *seen, check_t *ck) {
+  if (foreign) {
+    ck->foreign++;
+    return 0;
+  }
+  if (seen[s]) {
+    ck->duplicate++;
+    return 0;
+  }
+  seen[s] = 1;
+  return 1;
+}
+
 /* Every watcher must get every acknowledged write once, in one order for
  * all: the first watcher's order is the reference, and it must itself
  * respect real time (a write acknowledged before another was issued comes
@@ -266,14 +296,8 @@ typedef struct {
 static void check_receipts(const latency_run_t *lr, uint64_t issued, bench_samples_t *lat,
                            check_t *ck) {
   const watch_set_t *set = lr->set;
-  int64_t *seq_of = malloc((set->tokens.n + 1) * sizeof *seq_of);
-  for (size_t t = 0; t < set->tokens.n; t++) seq_of[t] = -1;
   uint64_t acked = 0;
-  for (uint64_t s = 0; s < issued && s < lr->cap; s++)
-    if (lr->acks[s].ack_ns) {
-      seq_of[lr->acks[s].token] = (int64_t)s;
-      acked++;
-    }
+  int64_t *seq_of = seq_by_token(lr, issued, &acked, 1);
   int64_t *ref_pos = malloc((issued + 1) * sizeof *ref_pos);
   unsigned char *seen = malloc(issued + 1);
   for (uint64_t s = 0; s <= issued; s++) ref_pos[s] = -1;
@@ -284,15 +308,7 @@ static void check_receipts(const latency_run_t *lr, uint64_t issued, bench_sampl
     uint64_t distinct = 0;
     for (size_t i = 0; i < w->n_rc; i++) {
       int64_t s = seq_of[w->rc[i].token];
-      if (s < 0) {
-        ck->foreign++;
-        continue;
-      }
-      if (seen[s]) {
-        ck->duplicate++;
-        continue;
-      }
-      seen[s] = 1;
+      if (!fresh_receipt(s, s < 0, seen, ck)) continue;
       distinct++;
       const ack_t *a = &lr->acks[s];
       if (wi == 0) {
@@ -324,6 +340,19 @@ static void report_checks(bench_report_t *r, const check_t *ck) {
   bench_report_num(r, "received_before_ack", (double)ck->before_ack, 0);
 }
 
+/* A latency run's figures: the writes, both latencies and the receipt checks. */
+static void report_latency_run(bench_report_t *r, bench_writer_t *w, bench_samples_t *lat,
+                               const check_t *ck) {
+  double wall = (double)(w->last_ack_ns - w->start_ns) / 1e9;
+  bench_report_num(r, "writes", (double)w->acked, 0);
+  bench_report_num(r, "write_errors", (double)w->errors, 0);
+  bench_report_num(r, "writes_per_s", wall > 0 ? (double)w->acked / wall : 0, 1);
+  bench_report_latency(r, "write_latency", &w->latency);
+  bench_report_latency(r, "watch_latency", lat);
+  report_checks(r, ck);
+  if (w->first_error[0]) bench_report_str(r, "write_first_error", w->first_error);
+}
+
 int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench_report_t *r) {
   bench_report_num(r, "watchers", o->watchers, 0);
   bench_report_num(r, "rate_per_s", o->rate, 1);
@@ -342,14 +371,7 @@ int bench_scenario_watch_latency(const bench_opts_t *o, bench_client_t *c, bench
     watch_wait(&set, c, after_s(TAIL_WAIT_S), delivered_at_least, w.acked * set.n);
     bench_report_cpu(r, o, cpu);
     check_receipts(&lr, w.issued, &lat, &ck);
-    double wall = (double)(w.last_ack_ns - w.start_ns) / 1e9;
-    bench_report_num(r, "writes", (double)w.acked, 0);
-    bench_report_num(r, "write_errors", (double)w.errors, 0);
-    bench_report_num(r, "writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
-    bench_report_latency(r, "write_latency", &w.latency);
-    bench_report_latency(r, "watch_latency", &lat);
-    report_checks(r, &ck);
-    if (w.first_error[0]) bench_report_str(r, "write_first_error", w.first_error);
+    report_latency_run(r, &w, &lat, &ck);
   }
   report_streams(r, &set);
   watch_close(&set, c);
@@ -493,14 +515,8 @@ int bench_scenario_catch_up(const bench_opts_t *o, bench_client_t *c, bench_repo
 static void check_tenant_receipts(const latency_run_t *lr, uint64_t issued, bench_samples_t *lat,
                                   check_t *ck) {
   const watch_set_t *set = lr->set;
-  int64_t *seq_of = malloc((set->tokens.n + 1) * sizeof *seq_of);
-  for (size_t t = 0; t < set->tokens.n; t++) seq_of[t] = -1;
   uint64_t *acked = calloc(set->n, sizeof *acked);
-  for (uint64_t s = 0; s < issued && s < lr->cap; s++)
-    if (lr->acks[s].ack_ns) {
-      seq_of[lr->acks[s].token] = (int64_t)s;
-      acked[s % set->n]++;
-    }
+  int64_t *seq_of = seq_by_token(lr, issued, acked, set->n);
   unsigned char *seen = calloc(issued + 1, 1);
   for (size_t wi = 0; wi < set->n; wi++) {
     const watcher_t *w = &set->w[wi];
@@ -508,15 +524,7 @@ static void check_tenant_receipts(const latency_run_t *lr, uint64_t issued, benc
     uint64_t distinct = 0;
     for (size_t i = 0; i < w->n_rc; i++) {
       int64_t s = seq_of[w->rc[i].token];
-      if (s < 0 || (size_t)s % set->n != wi) {
-        ck->foreign++;
-        continue;
-      }
-      if (seen[s]) {
-        ck->duplicate++;
-        continue;
-      }
-      seen[s] = 1;
+      if (!fresh_receipt(s, s < 0 || (size_t)s % set->n != wi, seen, ck)) continue;
       distinct++;
       /* Real-time order: concurrent writes may commit either way round. */
       if (prev >= 0 && lr->acks[s].ack_ns < lr->acks[prev].issued_ns) ck->out_of_order++;
@@ -564,14 +572,7 @@ static int tenants_load(const bench_opts_t *o, bench_client_t *c, bench_report_t
   if (o->pgstat) bench_pgstat_report(o->pgstat, r);
 #endif
   check_tenant_receipts(&lr, w.issued, &lat, &ck);
-  double wall = (double)(w.last_ack_ns - w.start_ns) / 1e9;
-  bench_report_num(r, "writes", (double)w.acked, 0);
-  bench_report_num(r, "write_errors", (double)w.errors, 0);
-  bench_report_num(r, "writes_per_s", wall > 0 ? (double)w.acked / wall : 0, 1);
-  bench_report_latency(r, "write_latency", &w.latency);
-  bench_report_latency(r, "watch_latency", &lat);
-  report_checks(r, &ck);
-  if (w.first_error[0]) bench_report_str(r, "write_first_error", w.first_error);
+  report_latency_run(r, &w, &lat, &ck);
   free(lr.acks);
   bench_samples_free(&lat);
   bench_writer_release(&w);

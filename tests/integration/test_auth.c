@@ -27,6 +27,7 @@
 #include "grpc_client.h"
 #include "http_internal.h"
 #include "pbjson.h"
+#include "http_client.h"
 #include "server_proc.h"
 
 #define WAIT_MS 10000
@@ -96,10 +97,7 @@ static int recv_more(int fd, char **buf, size_t *len, long long deadline) {
  * nothing within wait_ms (a Watch with nothing to say) gives status 0. */
 static hres_t http_wait(int port, const char *method, const char *path, const char *auth,
                         size_t auth_len, const char *body, int wait_ms) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  int fd = tt_http_connect(port);
   char head[1024];
   size_t blen = body ? strlen(body) : 0;
   int n = snprintf(head, sizeof head,

@@ -14,16 +14,13 @@
 #include <cmocka.h>
 
 #include "pg_fixture.h"
+#include "server_fx.h"
 #include "server_proc.h"
 #include "tt_api.h"
 
 static tc_pg_t *pg; /* the postgres engine's cluster */
 
-typedef struct {
-  char *dir, *db;
-  tc_proc_t proc;
-  tc_client_t *client;
-} fx_t;
+typedef tt_fx_t fx_t;
 
 static const char *engine(void) {
   const char *e = getenv("TUPLECAST_TEST_ENGINE");
@@ -31,10 +28,7 @@ static const char *engine(void) {
 }
 
 static int setup(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
-  f->dir = tc_temp_dir();
-  f->db = malloc(strlen(f->dir) + 32);
-  sprintf(f->db, "%s/tuplecast.db", f->dir);
+  fx_t *f = tt_fx_new();
   static int n; /* a database of its own for each case */
   char dbname[32];
   snprintf(dbname, sizeof dbname, "bundle%d", ++n);
@@ -43,21 +37,10 @@ static int setup(void **state) {
   const char *args[] = {"--grpc-port",    "0", "--http-port", "0", "--database-engine", engine(),
                         "--database-uri", uri, NULL};
   *state = f;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
-  f->client = tc_client_new(f->proc.target);
-  return f->client ? 0 : -1;
+  return tt_fx_start(f, args);
 }
 
-static int teardown(void **state) {
-  fx_t *f = *state;
-  tc_client_free(f->client);
-  int rc = tc_proc_stop(&f->proc, NULL);
-  tc_temp_dir_remove(f->dir);
-  free(f->db);
-  free(f->dir);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
+static int teardown(void **state) { return tt_fx_free(*state) == 0 ? 0 : -1; }
 
 /* ---- helpers ------------------------------------------------------------- */
 

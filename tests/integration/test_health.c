@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "http_client.h"
 #include "pg_fixture.h"
 #include "tt_api.h"
 
@@ -52,10 +53,7 @@ static int health(tc_client_t *c, const char *service) {
 /* GET path on a connection of its own: the HTTP status; body (may be NULL)
  * gets the response's body, malloc'd. */
 static int http_get(int port, const char *path, char **body) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  int fd = tt_http_connect(port);
   char req[256];
   int n =
       snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);

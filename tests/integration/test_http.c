@@ -32,6 +32,7 @@
 
 #include "base/v1/service.pb-c.h"
 #include "call.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "server_proc.h"
 #include "tuplecast/errors.h"
@@ -171,24 +172,6 @@ static char *json_str(const char *body, const char *k1, const char *k2) {
 
 /* ---- raw sockets ---- */
 
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len) {
-  while (len) {
-    ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-    assert_true(n > 0);
-    data += n;
-    len -= (size_t)n;
-  }
-}
-
 /* Bytes received on a socket, kept across reads. */
 typedef struct {
   int fd;
@@ -199,8 +182,8 @@ typedef struct {
 
 /* A connection to port on loopback that has sent req (unless NULL). */
 static rx_t rx_open(int port, const char *req) {
-  rx_t rx = {.fd = connect_to(port)};
-  if (req) send_all(rx.fd, req, strlen(req));
+  rx_t rx = {.fd = tt_http_connect(port)};
+  if (req) tt_send_all(rx.fd, req, strlen(req));
   return rx;
 }
 
@@ -904,7 +887,7 @@ static void test_keepalive_pipelining(void **state) {
       "3\r\n{\"p\r\n"
       "D\r\nage_size\":50}\r\n"
       "0\r\n\r\n";
-  send_all(rx.fd, chunked, strlen(chunked));
+  tt_send_all(rx.fd, chunked, strlen(chunked));
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
   assert_non_null(strstr(body, "{\"tenants\":[{\"id\":\"t1\",\"name\":\"example tenant\","));
@@ -912,7 +895,7 @@ static void test_keepalive_pipelining(void **state) {
   free(body);
   /* Connection: close is honoured. */
   static const char last[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send_all(rx.fd, last, strlen(last));
+  tt_send_all(rx.fd, last, strlen(last));
   body = rx_response(&rx, &head);
   assert_non_null(strstr(head, "Connection: close\r\n"));
   assert_string_equal(body, "{\"status\":\"SERVING\"}");
@@ -1414,7 +1397,7 @@ static int teardown_inproc(void **state) {
 static const char healthz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
 static void expect_healthz(rx_t *rx) {
-  send_all(rx->fd, healthz, strlen(healthz));
+  tt_send_all(rx->fd, healthz, strlen(healthz));
   char *head, *body = rx_response(rx, &head);
   assert_string_equal(body, "{\"status\":\"SERVING\"}");
   free(head);

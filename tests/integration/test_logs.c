@@ -21,6 +21,7 @@
 
 #include "base/v1/service.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "http_client.h"
 #include "tt_api.h"
 
 #define KEY "Bearer sekrit-one"
@@ -65,10 +66,7 @@ static void create_tenant(tc_client_t *c, const char *id, const char *authorizat
 
 /* The same over HTTP with a raw socket; returns the HTTP status. */
 static int http_write_schema(int port, const char *tenant) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  int fd = tt_http_connect(port);
   static const char body[] = "{\"schema\":\"entity user {}\"}";
   char req[512];
   int n = snprintf(req, sizeof req,

@@ -27,7 +27,9 @@
 
 #include <cmocka.h>
 
+#include "http_client.h"
 #include "pg_fixture.h"
+#include "server_fx.h"
 #include "server_proc.h"
 #include "tt_api.h"
 
@@ -43,17 +45,10 @@ static const char *engine(void) {
   return e && *e ? e : "sqlite";
 }
 
-typedef struct {
-  char *dir, *db;
-  const char *uri; /* the database */
-  tc_proc_t proc;
-  tc_client_t *client;
-} fx_t;
+typedef tt_fx_t fx_t;
 
+/* Starts f's server (f from tt_fx_new) on a database of its own. */
 static int start(fx_t *f, const char *const *extra) {
-  f->dir = tc_temp_dir();
-  f->db = malloc(strlen(f->dir) + 32);
-  sprintf(f->db, "%s/tuplecast.db", f->dir);
   static int n; /* a database of its own for each case */
   char dbname[32];
   snprintf(dbname, sizeof dbname, "metrics%d", ++n);
@@ -71,47 +66,18 @@ static int start(fx_t *f, const char *const *extra) {
                           "--service-watch-enabled"};
   size_t i = 9;
   for (; extra && *extra && i < 23; extra++) args[i++] = *extra;
-  if (tc_proc_start(&f->proc, args) != 0) return -1;
-  f->client = tc_client_new(f->proc.target);
-  return f->client ? 0 : -1;
+  return tt_fx_start(f, args);
 }
 
 static int setup(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   return start(f, NULL);
 }
 
-static int teardown(void **state) {
-  fx_t *f = *state;
-  tc_client_free(f->client);
-  int rc = tc_proc_stop(&f->proc, NULL);
-  tc_temp_dir_remove(f->dir);
-  free(f->db);
-  free(f->dir);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
+static int teardown(void **state) { return tt_fx_free(*state) == 0 ? 0 : -1; }
 
 /* ---- HTTP over a raw socket ---------------------------------------------- */
-
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static void send_text(int fd, const char *s) {
-  for (size_t len = strlen(s); len;) {
-    ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-    assert_true(n > 0);
-    s += n;
-    len -= (size_t)n;
-  }
-}
 
 /* Appends what one read brings (waiting up to WAIT_MS); 0 at EOF. */
 static size_t read_some(int fd, char **buf, size_t *len) {
@@ -130,13 +96,13 @@ static size_t read_some(int fd, char **buf, size_t *len) {
 /* One request on a connection of its own ("Connection: close"): the whole
  * response, malloc'd; *status its status code. */
 static char *http(int port, const char *method, const char *path, const char *body, int *status) {
-  int fd = connect_to(port);
+  int fd = tt_http_connect(port);
   char req[1024];
   snprintf(req, sizeof req,
            "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
            "Content-Length: %zu\r\n\r\n%s",
            method, path, body ? strlen(body) : 0, body ? body : "");
-  send_text(fd, req);
+  tt_send_all(fd, req, strlen(req));
   char *buf = NULL;
   size_t len = 0;
   while (read_some(fd, &buf, &len)) {
@@ -256,14 +222,14 @@ static void *load_run(void *arg) {
 /* An HTTP Watch of m1 from the head with one checkpoint at once: *fd stays
  * open; returns once that first line came (the stream is attached). */
 static int http_watch(fx_t *f, char **buf, size_t *len) {
-  int fd = connect_to(f->proc.http_port);
+  int fd = tt_http_connect(f->proc.http_port);
   const char *body = "{\"snap_token\":\"\",\"checkpoint_interval_seconds\":3600}";
   char req[512];
   snprintf(req, sizeof req,
            "POST /v1/tenants/m1/watch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            "Content-Length: %zu\r\n\r\n%s",
            strlen(body), body);
-  send_text(fd, req);
+  tt_send_all(fd, req, strlen(req));
   while (!*buf || !strstr(*buf, "{\"result\"")) assert_true(read_some(fd, buf, len) > 0);
   return fd;
 }
@@ -282,6 +248,19 @@ static void expect(const char *text, const char *series, double want) {
 static void expect_at_least(const char *text, const char *series, double want) {
   double got = value(text, series);
   if (!(got >= want)) fail_msg("%s: want at least %g, got %g", series, want, got);
+}
+
+/* How the Watch streams ended: by cancel (or disconnect), as slow consumers,
+ * and one Watch call counted with gRPC code. */
+static void expect_watch_ends(const char *text, double cancelled, double slow, const char *code) {
+  expect(text, "tuplecast_watch_streams_ended_total{reason=\"cancelled\"}", cancelled);
+  expect(text, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}", slow);
+  char series[160];
+  snprintf(series, sizeof series,
+           "tuplecast_requests_total{transport=\"grpc\",method=\"/base.v1.Watch/Watch\","
+           "code=\"%s\"}",
+           code);
+  expect(text, series, 1);
 }
 
 /* ---- cases --------------------------------------------------------------- */
@@ -371,12 +350,7 @@ static void test_values_move(void **state) {
   free(hbuf);
   wait_value(f, "tuplecast_watch_streams_open", 0);
   m = scrape(f);
-  expect(m, "tuplecast_watch_streams_ended_total{reason=\"cancelled\"}", 2);
-  expect(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}", 0);
-  expect(m,
-         "tuplecast_requests_total{transport=\"grpc\",method=\"/base.v1.Watch/Watch\","
-         "code=\"Canceled\"}",
-         1);
+  expect_watch_ends(m, 2, 0, "Canceled");
   free(m);
 }
 
@@ -384,7 +358,7 @@ static void test_values_move(void **state) {
  * than database.watch_buffer_size messages wait for it: counted under that
  * reason, and its call under ResourceExhausted. */
 static void test_slow_consumer_counted(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   const char *extra[] = {"--database-watch-buffer-size", "16", NULL};
   assert_int_equal(start(f, extra), 0);
@@ -415,13 +389,8 @@ static void test_slow_consumer_counted(void **state) {
   free(ts);
   free(tb);
   char *m = scrape(f);
-  expect(m, "tuplecast_watch_streams_ended_total{reason=\"slow_consumer\"}", 1);
-  expect(m, "tuplecast_watch_streams_ended_total{reason=\"cancelled\"}", 0);
+  expect_watch_ends(m, 0, 1, "ResourceExhausted");
   expect(m, "tuplecast_watch_streams_open", 0);
-  expect(m,
-         "tuplecast_requests_total{transport=\"grpc\",method=\"/base.v1.Watch/Watch\","
-         "code=\"ResourceExhausted\"}",
-         1);
   free(m);
   tc_stream_free(slow);
   tc_client_free(slow_client);
@@ -520,7 +489,7 @@ static int free_port(void) {
 
 /* metrics.port: /metrics there and only there; nothing else there. */
 static void test_metrics_port(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   char port[16];
   snprintf(port, sizeof port, "%d", free_port());
@@ -547,8 +516,9 @@ static void test_metrics_port(void **state) {
 /* GET /metrics on a connection of its own: the raw response, malloc'd; NULL
  * when the server closed the connection without answering. */
 static char *try_scrape(int port) {
-  int fd = connect_to(port);
-  send_text(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  int fd = tt_http_connect(port);
+  const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  tt_send_all(fd, get, strlen(get));
   char *buf = NULL;
   size_t len = 0;
   while (read_some(fd, &buf, &len)) {
@@ -560,7 +530,7 @@ static char *try_scrape(int port) {
 /* metrics.port takes at most 8 connections (docs/configuration.md): a 9th
  * is closed at once, and a scrape gets in again once one of them leaves. */
 static void test_metrics_port_connection_limit(void **state) {
-  fx_t *f = calloc(1, sizeof *f);
+  fx_t *f = tt_fx_new();
   *state = f;
   char port[16];
   snprintf(port, sizeof port, "%d", free_port());
@@ -570,9 +540,9 @@ static void test_metrics_port_connection_limit(void **state) {
   snprintf(line, sizeof line, "metrics listening on port %s", port);
   assert_non_null(tc_proc_wait_log(&f->proc, 0, line, WAIT_MS));
   int held[8];
-  for (int i = 0; i < 8; i++) held[i] = connect_to(atoi(port));
+  for (int i = 0; i < 8; i++) held[i] = tt_http_connect(atoi(port));
   /* Accepted in order: the ninth finds the eight there and is closed. */
-  int ninth = connect_to(atoi(port));
+  int ninth = tt_http_connect(atoi(port));
   char *buf = NULL;
   size_t len = 0;
   assert_int_equal(read_some(ninth, &buf, &len), 0);

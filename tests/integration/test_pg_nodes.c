@@ -160,12 +160,11 @@ static void dump_log(tc_proc_t *p, const char *name) {
  * stored and its transaction visible now (a lost write, or a late one). */
 static void stored_state(const char *uri, const char *id, char *out, size_t size) {
   PGconn *c = sql_connect(uri);
-  const char *v[1] = {id};
-  PGresult *r = PQexecParams(c,
-                             "SELECT created_tx_id::text, pg_visible_in_snapshot(created_tx_id,"
-                             " pg_current_snapshot()) FROM relation_tuples WHERE tenant_id = 't1'"
-                             " AND subject_id = $1",
-                             1, NULL, v, NULL, NULL, 0);
+  PGresult *r = tc_pg_exec1(c,
+                            "SELECT created_tx_id::text, pg_visible_in_snapshot(created_tx_id,"
+                            " pg_current_snapshot()) FROM relation_tuples WHERE tenant_id = 't1'"
+                            " AND subject_id = $1",
+                            id);
   if (PQresultStatus(r) != PGRES_TUPLES_OK)
     snprintf(out, size, "not known: %s", PQerrorMessage(c));
   else if (PQntuples(r) == 0)

@@ -867,12 +867,11 @@ static char *gap_write(fx_t *f, const char *id, int *in_gap) {
   assert_int_equal(PQstatus(g), CONNECTION_OK);
   sql_ok(g, "BEGIN");
   sql_ok(g, "INSERT INTO transactions (tenant_id) VALUES ('t1')");
-  const char *v1[1] = {id};
-  PGresult *r = PQexecParams(g,
-                             "INSERT INTO relation_tuples (entity_type, entity_id, relation,"
-                             " subject_type, subject_id, subject_relation, tenant_id) VALUES"
-                             " ('doc', $1, 'viewer', 'user', 'g', '', 't1')",
-                             1, NULL, v1, NULL, NULL, 0);
+  PGresult *r = tc_pg_exec1(g,
+                            "INSERT INTO relation_tuples (entity_type, entity_id, relation,"
+                            " subject_type, subject_id, subject_relation, tenant_id) VALUES"
+                            " ('doc', $1, 'viewer', 'user', 'g', '', 't1')",
+                            id);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("insert: %s", PQerrorMessage(g));
   PQclear(r);
   tt_tuple_buf_t tb;

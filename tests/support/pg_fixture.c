@@ -487,6 +487,11 @@ int tc_pg_set(tc_pg_t *pg, const char *sql) {
   return rc;
 }
 
+PGresult *tc_pg_exec1(PGconn *c, const char *sql, const char *param) {
+  const char *v[1] = {param};
+  return PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;

@@ -11,6 +11,11 @@
 #ifndef TC_PG_FIXTURE_H
 #define TC_PG_FIXTURE_H
 
+/* libpq's own typedefs (repeating them is allowed), so that includers need
+ * not see libpq-fe.h. */
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
 typedef struct tc_pg_s tc_pg_t;
 
 typedef struct tc_pg_opts_s {
@@ -46,6 +51,9 @@ int tc_pg_resume(tc_pg_t *pg);
 /* Runs sql (one or more statements) on database tuplecast as the superuser.
  * 0, or -1 with the server's message on stderr. */
 int tc_pg_set(tc_pg_t *pg, const char *sql);
+/* PQexecParams with one text parameter and a text result: the caller's
+ * PGresult, to PQclear. */
+PGresult *tc_pg_exec1(PGconn *c, const char *sql, const char *param);
 /* pg_ctl stop -m immediate, rm -rf of the directory, free.  NULL is a no-op. */
 void tc_pg_stop(tc_pg_t *pg);
 

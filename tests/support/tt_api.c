@@ -116,16 +116,24 @@ void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix) {
   tt_result_free(&r);
 }
 
+void tt_data_write_req(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
+                       const char *tenant, Base__V1__Tuple **tuples, size_t nt,
+                       Base__V1__Attribute **attrs, size_t na) {
+  *req = (Base__V1__DataWriteRequest)BASE__V1__DATA_WRITE_REQUEST__INIT;
+  *md = (Base__V1__DataWriteRequestMetadata)BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
+  req->tenant_id = (char *)tenant;
+  req->metadata = md;
+  req->tuples = tuples;
+  req->n_tuples = nt;
+  req->attributes = attrs;
+  req->n_attributes = na;
+}
+
 char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,
                     Base__V1__Attribute **attrs, size_t na, tt_result_t *out) {
-  Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
-  Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
-  req.tenant_id = (char *)tenant;
-  req.metadata = &md;
-  req.tuples = tuples;
-  req.n_tuples = nt;
-  req.attributes = attrs;
-  req.n_attributes = na;
+  Base__V1__DataWriteRequest req;
+  Base__V1__DataWriteRequestMetadata md;
+  tt_data_write_req(&req, &md, tenant, tuples, nt, attrs, na);
   const char *method = "/base.v1.Data/Write";
   if (out) {
     *out = tt_call(c, method, &req.base, &base__v1__data_write_response__descriptor);

@@ -68,6 +68,11 @@ void tt_result_free(tt_result_t *r);
 void tt_expect_error(tt_result_t r, int code, const char *message);
 void tt_expect_error_prefix(tt_result_t r, int code, const char *prefix);
 
+/* Fills a Data.Write request (req and its metadata md, caller-owned) for
+ * tenant with the tuples and attributes, all borrowed. */
+void tt_data_write_req(Base__V1__DataWriteRequest *req, Base__V1__DataWriteRequestMetadata *md,
+                       const char *tenant, Base__V1__Tuple **tuples, size_t nt,
+                       Base__V1__Attribute **attrs, size_t na);
 /* Data.Write; with out NULL asserts success and returns the snap token,
  * else stores the result in *out and returns NULL. */
 char *tt_write_data(tc_client_t *c, const char *tenant, Base__V1__Tuple **tuples, size_t nt,

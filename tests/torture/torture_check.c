@@ -42,6 +42,30 @@ static ProtobufCMessage *read_page(tc_client_t *c, const char *method, const Pro
   }
 }
 
+/* Reads every page of a paged Read request (continuous token in *token) and
+ * hands each page to each, which takes its items and returns the page's next
+ * token (borrowed from the page); what names the items in a violation. */
+typedef const char *(*page_fn)(int k, held_t *h, const ProtobufCMessage *page);
+
+static void read_pages(tc_client_t *c, int k, held_t *h, const char *what, const char *method,
+                       const ProtobufCMessage *req, char **token,
+                       const ProtobufCMessageDescriptor *desc, page_fn each) {
+  char *cont = strdup("");
+  do {
+    *token = cont;
+    ProtobufCMessage *r = read_page(c, method, req, desc);
+    if (!r) {
+      torture_violation("tenant k%d: its %s could not be read back", k, what);
+      break;
+    }
+    const char *next = each(k, h, r);
+    free(cont);
+    cont = strdup(next);
+    protobuf_c_message_free_unpacked(r, NULL);
+  } while (*cont);
+  free(cont);
+}
+
 static void held_tuple(int k, held_t *h, const char *id) {
   int kk, w, n, x, used = 0;
   if (torture_parse_item(id, &kk, &w, &n, &x) == 0) {
@@ -57,6 +81,12 @@ static void held_tuple(int k, held_t *h, const char *id) {
   torture_violation("tenant k%d holds %s, which no writer wrote there", k, id);
 }
 
+static const char *tuple_page(int k, held_t *h, const ProtobufCMessage *page) {
+  const Base__V1__RelationshipReadResponse *r = (const void *)page;
+  for (size_t i = 0; i < r->n_tuples; i++) held_tuple(k, h, r->tuples[i]->entity->id);
+  return r->continuous_token;
+}
+
 static void read_tuples(tc_client_t *c, int k, const char *tenant, held_t *h) {
   Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
   ef.type = "doc";
@@ -68,22 +98,8 @@ static void read_tuples(tc_client_t *c, int k, const char *tenant, held_t *h) {
   req.metadata = &md;
   req.filter = &tf;
   req.page_size = 100;
-  char *cont = strdup("");
-  do {
-    req.continuous_token = cont;
-    Base__V1__RelationshipReadResponse *r =
-        (void *)read_page(c, "/base.v1.Data/ReadRelationships", &req.base,
-                          &base__v1__relationship_read_response__descriptor);
-    if (!r) {
-      torture_violation("tenant k%d: its tuples could not be read back", k);
-      break;
-    }
-    for (size_t i = 0; i < r->n_tuples; i++) held_tuple(k, h, r->tuples[i]->entity->id);
-    free(cont);
-    cont = strdup(r->continuous_token);
-    protobuf_c_message_free_unpacked(&r->base, NULL);
-  } while (*cont);
-  free(cont);
+  read_pages(c, k, h, "tuples", "/base.v1.Data/ReadRelationships", &req.base, &req.continuous_token,
+             &base__v1__relationship_read_response__descriptor, tuple_page);
 }
 
 static void held_attr(int k, held_t *h, const Base__V1__Attribute *a) {
@@ -100,6 +116,12 @@ static void held_attr(int k, held_t *h, const Base__V1__Attribute *a) {
   if (v) protobuf_c_message_free_unpacked(v, NULL);
 }
 
+static const char *attr_page(int k, held_t *h, const ProtobufCMessage *page) {
+  const Base__V1__AttributeReadResponse *r = (const void *)page;
+  for (size_t i = 0; i < r->n_attributes; i++) held_attr(k, h, r->attributes[i]);
+  return r->continuous_token;
+}
+
 static void read_attrs(tc_client_t *c, int k, const char *tenant, held_t *h) {
   Base__V1__EntityFilter ef = BASE__V1__ENTITY_FILTER__INIT;
   ef.type = "doc";
@@ -111,22 +133,8 @@ static void read_attrs(tc_client_t *c, int k, const char *tenant, held_t *h) {
   req.metadata = &md;
   req.filter = &af;
   req.page_size = 100;
-  char *cont = strdup("");
-  do {
-    req.continuous_token = cont;
-    Base__V1__AttributeReadResponse *r =
-        (void *)read_page(c, "/base.v1.Data/ReadAttributes", &req.base,
-                          &base__v1__attribute_read_response__descriptor);
-    if (!r) {
-      torture_violation("tenant k%d: its attributes could not be read back", k);
-      break;
-    }
-    for (size_t i = 0; i < r->n_attributes; i++) held_attr(k, h, r->attributes[i]);
-    free(cont);
-    cont = strdup(r->continuous_token);
-    protobuf_c_message_free_unpacked(&r->base, NULL);
-  } while (*cont);
-  free(cont);
+  read_pages(c, k, h, "attributes", "/base.v1.Data/ReadAttributes", &req.base,
+             &req.continuous_token, &base__v1__attribute_read_response__descriptor, attr_page);
 }
 
 /* ---- what is stored ----------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include "any.h"
 #include "base/v1/service.pb-c.h"
 #include "torture.h"
+#include "tt_api.h"
 
 const char *const torture_op_names[OP_KINDS] = {"single", "batch",  "attribute",
                                                 "mark",   "delete", "bundle"};
@@ -67,14 +68,9 @@ static int call(tc_client_t *c, const char *method, const ProtobufCMessage *req)
 
 static int data_write(tc_client_t *c, const char *tenant, Base__V1__Tuple **t, size_t nt,
                       Base__V1__Attribute **a, size_t na) {
-  Base__V1__DataWriteRequest req = BASE__V1__DATA_WRITE_REQUEST__INIT;
-  Base__V1__DataWriteRequestMetadata md = BASE__V1__DATA_WRITE_REQUEST_METADATA__INIT;
-  req.tenant_id = (char *)tenant;
-  req.metadata = &md;
-  req.tuples = t;
-  req.n_tuples = nt;
-  req.attributes = a;
-  req.n_attributes = na;
+  Base__V1__DataWriteRequest req;
+  Base__V1__DataWriteRequestMetadata md;
+  tt_data_write_req(&req, &md, tenant, t, nt, a, na);
   return call(c, "/base.v1.Data/Write", &req.base);
 }
 
