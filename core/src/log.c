@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "strbuf.h"
+
 static int threshold = TC_LOG_INFO;
 static enum tc_log_format format = TC_LOG_TEXT;
 static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -33,55 +35,22 @@ int tc_log_format_parse(const char *s) {
 
 /* ---- one line ------------------------------------------------------------ */
 
-/* A line being built: on the stack, on the heap once it outgrows it.  A line
- * that cannot grow (out of memory) is cut, never lost. */
+/* A line being built: on the stack, on the heap once it outgrows it
+ * (strbuf.h).  A line that cannot grow (out of memory) is cut, never lost. */
 typedef struct line_s {
-  char *p;
-  size_t len, cap;
+  tc__strbuf_t b;
   char stack[2048];
 } line_t;
 
-static void line_init(line_t *l) {
-  l->p = l->stack;
-  l->len = 0;
-  l->cap = sizeof l->stack;
-}
+static void put(line_t *l, const char *s, size_t n) { tc__strbuf_put(&l->b, s, n); }
 
-static int line_reserve(line_t *l, size_t n) {
-  if (l->len + n + 2 <= l->cap) return 0; /* room for "\n" and NUL */
-  size_t cap = (l->len + n + 2) * 2;
-  char *p = l->p == l->stack ? malloc(cap) : realloc(l->p, cap);
-  if (!p) return -1;
-  if (l->p == l->stack) memcpy(p, l->stack, l->len);
-  l->p = p;
-  l->cap = cap;
-  return 0;
-}
-
-static void put(line_t *l, const char *s, size_t n) {
-  if (line_reserve(l, n) != 0) return;
-  memcpy(l->p + l->len, s, n);
-  l->len += n;
-}
-
-static void puts_(line_t *l, const char *s) { put(l, s, strlen(s)); }
-
-static void vputf(line_t *l, const char *fmt, va_list ap) {
-  va_list again;
-  va_copy(again, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  if (n > 0 && line_reserve(l, (size_t)n) == 0) {
-    vsnprintf(l->p + l->len, (size_t)n + 1, fmt, again);
-    l->len += (size_t)n;
-  }
-  va_end(again);
-}
+static void puts_(line_t *l, const char *s) { tc__strbuf_puts(&l->b, s); }
 
 static void putf(line_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(line_t *l, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vputf(l, fmt, ap);
+  tc__strbuf_vputf(&l->b, fmt, ap);
   va_end(ap);
 }
 
@@ -156,7 +125,7 @@ static void emit(int level, const char *msg, const tc_log_field_t *fields, size_
   snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
   line_t l;
-  line_init(&l);
+  tc__strbuf_init(&l.b, l.stack, sizeof l.stack);
   if (format == TC_LOG_JSON) {
     putf(&l, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", when, json_names[level]);
     put_json_str(&l, msg);
@@ -164,9 +133,9 @@ static void emit(int level, const char *msg, const tc_log_field_t *fields, size_
     putf(&l, "%s %-5s %s", when, names[level], msg);
   for (size_t i = 0; i < n; i++) put_field(&l, &fields[i]);
   if (format == TC_LOG_JSON) puts_(&l, "}");
-  l.p[l.len++] = '\n';
-  fwrite(l.p, 1, l.len, stderr);
-  if (l.p != l.stack) free(l.p);
+  l.b.p[l.b.len++] = '\n';
+  fwrite(l.b.p, 1, l.b.len, stderr);
+  tc__strbuf_free(&l.b);
 }
 
 /* ---- repeated warnings ---------------------------------------------------- */

@@ -10,7 +10,6 @@
 #include "metrics.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "error.h"
 #include "metrics_record.h"
 #include "server_state.h"
+#include "strbuf.h"
 
 #define MAX_METHODS 31 /* the table's 18 and room; the slot after them is "other" */
 #define N_CODES 17
@@ -125,69 +125,38 @@ void tc_metrics_stream_sent(const char *transport, size_t bytes) {
 
 /* ---- the text ------------------------------------------------------------ */
 
-typedef struct {
-  char *data;
-  size_t len, cap;
-  int failed;
-} out_t;
-
-static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_t *o, const char *fmt, ...) {
-  if (o->failed) return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->data + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      o->failed = 1;
-      return;
-    }
-    if ((size_t)n < o->cap - o->len) {
-      o->len += (size_t)n;
-      return;
-    }
-    size_t cap = (o->cap + (size_t)n + 1) * 2;
-    char *d = realloc(o->data, cap);
-    if (!d) {
-      o->failed = 1;
-      return;
-    }
-    o->data = d;
-    o->cap = cap;
-  }
-}
-
-static void head(out_t *o, const char *name, const char *type, const char *help) {
-  put(o, "# HELP tuplecast_%s %s\n# TYPE tuplecast_%s %s\n", name, help, name, type);
+static void head(tc__strbuf_t *o, const char *name, const char *type, const char *help) {
+  tc__strbuf_putf(o, "# HELP tuplecast_%s %s\n# TYPE tuplecast_%s %s\n", name, help, name, type);
 }
 
 /* labels: "" or `a="x",` (a trailing comma, joined before le). */
-static void hist(out_t *o, const char *name, const char *labels, const hist_t *h) {
+static void hist(tc__strbuf_t *o, const char *name, const char *labels, const hist_t *h) {
   uint64_t cum = 0;
   for (size_t i = 0; i < N_BOUNDS; i++) {
     cum += h->le[i];
-    put(o, "tuplecast_%s_bucket{%sle=\"%g\"} %llu\n", name, labels, BOUNDS[i],
-        (unsigned long long)cum);
+    tc__strbuf_putf(o, "tuplecast_%s_bucket{%sle=\"%g\"} %llu\n", name, labels, BOUNDS[i],
+                    (unsigned long long)cum);
   }
   size_t ll = strlen(labels);
   int bare = (int)(ll ? ll - 1 : 0); /* without the trailing comma */
-  put(o, "tuplecast_%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)h->count);
+  tc__strbuf_putf(o, "tuplecast_%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+                  (unsigned long long)h->count);
   const char *open = bare ? "{" : "", *close = bare ? "}" : "";
-  put(o, "tuplecast_%s_sum%s%.*s%s %.9f\n", name, open, bare, labels, close,
-      (double)h->sum_ns / 1e9);
-  put(o, "tuplecast_%s_count%s%.*s%s %llu\n", name, open, bare, labels, close,
-      (unsigned long long)h->count);
+  tc__strbuf_putf(o, "tuplecast_%s_sum%s%.*s%s %.9f\n", name, open, bare, labels, close,
+                  (double)h->sum_ns / 1e9);
+  tc__strbuf_putf(o, "tuplecast_%s_count%s%.*s%s %llu\n", name, open, bare, labels, close,
+                  (unsigned long long)h->count);
 }
 
-static void render_requests(out_t *o) {
+static void render_requests(tc__strbuf_t *o) {
   head(o, "requests_total", "counter",
        "Calls ended, by transport, method (the RPC's full name) and gRPC status code.");
   for (int t = 0; t < N_TRANSPORTS; t++)
     for (int s = 0; s <= MAX_METHODS; s++)
       for (int c = 0; c < N_CODES; c++)
         if (m.requests[t][s][c])
-          put(o, "tuplecast_requests_total{transport=\"%s\",method=\"%s\",code=\"%s\"} %llu\n",
+          tc__strbuf_putf(
+              o, "tuplecast_requests_total{transport=\"%s\",method=\"%s\",code=\"%s\"} %llu\n",
               TRANSPORTS[t], method_name(s), tc__call_code_name(c),
               (unsigned long long)m.requests[t][s][c]);
   head(o, "request_duration_seconds", "histogram",
@@ -200,49 +169,51 @@ static void render_requests(out_t *o) {
   }
 }
 
-static void render_watch(out_t *o) {
+static void render_watch(tc__strbuf_t *o) {
   uint64_t ended = 0;
   for (int r = 0; r < N_ENDS; r++) ended += m.watch_ended[r];
   head(o, "watch_streams_open", "gauge", "Watch streams being served.");
-  put(o, "tuplecast_watch_streams_open %llu\n", (unsigned long long)(m.watch_started - ended));
+  tc__strbuf_putf(o, "tuplecast_watch_streams_open %llu\n",
+                  (unsigned long long)(m.watch_started - ended));
   head(o, "watch_streams_started_total", "counter", "Watch streams accepted.");
-  put(o, "tuplecast_watch_streams_started_total %llu\n", (unsigned long long)m.watch_started);
+  tc__strbuf_putf(o, "tuplecast_watch_streams_started_total %llu\n",
+                  (unsigned long long)m.watch_started);
   head(o, "watch_streams_ended_total", "counter", "Watch streams ended, by reason.");
   for (int r = 0; r < N_ENDS; r++)
-    put(o, "tuplecast_watch_streams_ended_total{reason=\"%s\"} %llu\n", END_REASONS[r],
-        (unsigned long long)m.watch_ended[r]);
+    tc__strbuf_putf(o, "tuplecast_watch_streams_ended_total{reason=\"%s\"} %llu\n", END_REASONS[r],
+                    (unsigned long long)m.watch_ended[r]);
   head(o, "watch_lag_seconds", "histogram",
        "From the loop learning of a commit (its feed woken) to the transaction's message "
        "handed to a stream's transport.");
   hist(o, "watch_lag_seconds", "", &m.watch_lag);
   head(o, "watch_messages_sent_total", "counter", "Watch messages handed to a transport.");
   for (int t = 0; t < N_TRANSPORTS; t++)
-    put(o, "tuplecast_watch_messages_sent_total{transport=\"%s\"} %llu\n", TRANSPORTS[t],
-        (unsigned long long)m.stream_msgs[t]);
+    tc__strbuf_putf(o, "tuplecast_watch_messages_sent_total{transport=\"%s\"} %llu\n",
+                    TRANSPORTS[t], (unsigned long long)m.stream_msgs[t]);
   head(o, "watch_bytes_sent_total", "counter",
        "Bytes of Watch messages handed to a transport (packed protobuf; NDJSON lines).");
   for (int t = 0; t < N_TRANSPORTS; t++)
-    put(o, "tuplecast_watch_bytes_sent_total{transport=\"%s\"} %llu\n", TRANSPORTS[t],
-        (unsigned long long)m.stream_bytes[t]);
+    tc__strbuf_putf(o, "tuplecast_watch_bytes_sent_total{transport=\"%s\"} %llu\n", TRANSPORTS[t],
+                    (unsigned long long)m.stream_bytes[t]);
   static const char *const KINDS[2] = {"feed", "catchup"};
   head(o, "watch_feed_reads_total", "counter",
        "Change reads from the backend: a tenant feed's own, or a stream's catch-up.");
   for (int k = 0; k < 2; k++)
-    put(o, "tuplecast_watch_feed_reads_total{kind=\"%s\"} %llu\n", KINDS[k],
-        (unsigned long long)m.feed_reads[k]);
+    tc__strbuf_putf(o, "tuplecast_watch_feed_reads_total{kind=\"%s\"} %llu\n", KINDS[k],
+                    (unsigned long long)m.feed_reads[k]);
   head(o, "watch_feed_rows_total", "counter", "Changes those reads returned.");
   for (int k = 0; k < 2; k++)
-    put(o, "tuplecast_watch_feed_rows_total{kind=\"%s\"} %llu\n", KINDS[k],
-        (unsigned long long)m.feed_rows[k]);
+    tc__strbuf_putf(o, "tuplecast_watch_feed_rows_total{kind=\"%s\"} %llu\n", KINDS[k],
+                    (unsigned long long)m.feed_rows[k]);
 }
 
-static void render_connections(out_t *o, tc_server_t *srv) {
+static void render_connections(tc__strbuf_t *o, tc_server_t *srv) {
   head(o, "connections_open", "gauge", "Client connections open, by transport.");
   for (size_t i = 0; i < srv->n_transports; i++) {
     tc__server_transport_t *st = &srv->transports[i];
     if (!st->inst || !st->plan.enabled || !st->t->connections) continue;
-    put(o, "tuplecast_connections_open{transport=\"%s\"} %zu\n", st->t->name,
-        st->t->connections(st->inst));
+    tc__strbuf_putf(o, "tuplecast_connections_open{transport=\"%s\"} %zu\n", st->t->name,
+                    st->t->connections(st->inst));
   }
 }
 
@@ -298,21 +269,24 @@ static void on_backend_metric(void *arg, int metric, const char *label, uint64_t
   b->seen[k][i] = 1;
 }
 
-static void render_backend(out_t *o, tc_server_t *srv) {
+static void render_backend(tc__strbuf_t *o, tc_server_t *srv) {
   if (!srv->backend) return;
   tc_backend_stats_t st = {0};
   srv->api->stats(srv->backend, &st);
   head(o, "backend_operations_total", "counter", "Backend operations, by kind.");
-  put(o, "tuplecast_backend_operations_total{op=\"write\"} %llu\n", (unsigned long long)st.writes);
-  put(o, "tuplecast_backend_operations_total{op=\"read\"} %llu\n", (unsigned long long)st.reads);
-  put(o, "tuplecast_backend_operations_total{op=\"read_changes\"} %llu\n",
-      (unsigned long long)st.change_reads);
+  tc__strbuf_putf(o, "tuplecast_backend_operations_total{op=\"write\"} %llu\n",
+                  (unsigned long long)st.writes);
+  tc__strbuf_putf(o, "tuplecast_backend_operations_total{op=\"read\"} %llu\n",
+                  (unsigned long long)st.reads);
+  tc__strbuf_putf(o, "tuplecast_backend_operations_total{op=\"read_changes\"} %llu\n",
+                  (unsigned long long)st.change_reads);
   head(o, "backend_feed_commit_lag_seconds", "summary",
        "From a transaction's commit (the database's clock) to the change read that returned "
        "it; only backends that know commit times (postgres) count.");
-  put(o, "tuplecast_backend_feed_commit_lag_seconds_sum %.6f\n", (double)st.feed_lag_us_sum / 1e6);
-  put(o, "tuplecast_backend_feed_commit_lag_seconds_count %llu\n",
-      (unsigned long long)st.feed_txns);
+  tc__strbuf_putf(o, "tuplecast_backend_feed_commit_lag_seconds_sum %.6f\n",
+                  (double)st.feed_lag_us_sum / 1e6);
+  tc__strbuf_putf(o, "tuplecast_backend_feed_commit_lag_seconds_count %llu\n",
+                  (unsigned long long)st.feed_txns);
   if (srv->api->struct_size < TC_BACKEND_API_V2_2_SIZE || !srv->api->metrics) return;
   bsample_t b;
   memset(&b, 0, sizeof b);
@@ -321,8 +295,9 @@ static void render_backend(out_t *o, tc_server_t *srv) {
     head(o, BMETRICS[k].name, BMETRICS[k].type, BMETRICS[k].help);
     for (int i = 0; i <= MAX_LABELS; i++)
       if (b.seen[k][i])
-        put(o, "tuplecast_%s{%s=\"%s\"} %llu\n", BMETRICS[k].name, BMETRICS[k].label,
-            i < MAX_LABELS ? admitted[k][i] : "other", (unsigned long long)b.value[k][i]);
+        tc__strbuf_putf(o, "tuplecast_%s{%s=\"%s\"} %llu\n", BMETRICS[k].name, BMETRICS[k].label,
+                        i < MAX_LABELS ? admitted[k][i] : "other",
+                        (unsigned long long)b.value[k][i]);
   }
 }
 
@@ -353,7 +328,7 @@ static long open_fds(uv_loop_t *loop) {
   return n;
 }
 
-static void render_process(out_t *o, tc_server_t *srv) {
+static void render_process(tc__strbuf_t *o, tc_server_t *srv) {
   long pages = 0, rss = 0;
   FILE *f = fopen("/proc/self/statm", "r");
   if (f) {
@@ -361,33 +336,30 @@ static void render_process(out_t *o, tc_server_t *srv) {
     fclose(f);
   }
   head(o, "process_resident_memory_bytes", "gauge", "Resident set size of the process.");
-  put(o, "tuplecast_process_resident_memory_bytes %lld\n",
-      (long long)rss * (long long)sysconf(_SC_PAGESIZE));
+  tc__strbuf_putf(o, "tuplecast_process_resident_memory_bytes %lld\n",
+                  (long long)rss * (long long)sysconf(_SC_PAGESIZE));
   head(o, "process_open_fds", "gauge", "Open file descriptors of the process.");
-  put(o, "tuplecast_process_open_fds %ld\n", open_fds(srv->loop));
+  tc__strbuf_putf(o, "tuplecast_process_open_fds %ld\n", open_fds(srv->loop));
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     head(o, "process_max_fds", "gauge", "The descriptor limit (RLIMIT_NOFILE, soft).");
-    put(o, "tuplecast_process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    tc__strbuf_putf(o, "tuplecast_process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
   }
   head(o, "build_info", "gauge", "Always 1: the server's version and its backend's.");
-  put(o, "tuplecast_build_info{version=\"%s\",backend=\"%s\",backend_version=\"%s\"} 1\n",
-      TC_VERSION, srv->api && label_ok(srv->api->name) ? srv->api->name : "other",
-      srv->api && label_ok(srv->api->version) ? srv->api->version : "other");
+  tc__strbuf_putf(o,
+                  "tuplecast_build_info{version=\"%s\",backend=\"%s\",backend_version=\"%s\"} 1\n",
+                  TC_VERSION, srv->api && label_ok(srv->api->name) ? srv->api->name : "other",
+                  srv->api && label_ok(srv->api->version) ? srv->api->version : "other");
 }
 
 char *tc_metrics_render(tc_server_t *srv, size_t *len) {
-  out_t o = {.data = malloc(16384), .cap = 16384};
-  if (!o.data) return NULL;
+  tc__strbuf_t o;
+  tc__strbuf_init(&o, NULL, 0);
+  tc__strbuf_reserve(&o, 16384);
   render_requests(&o);
   render_connections(&o, srv);
   render_watch(&o);
   render_backend(&o, srv);
   render_process(&o, srv);
-  if (o.failed || !o.data) {
-    free(o.data);
-    return NULL;
-  }
-  *len = o.len;
-  return o.data;
+  return tc__strbuf_take(&o, len);
 }
