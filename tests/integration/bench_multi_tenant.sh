@@ -15,6 +15,7 @@ tmp=$(mktemp -d)
 server=""
 trap '[[ -z $server ]] || kill "$server" 2>/dev/null || true; wait; rm -rf "$tmp"' EXIT
 
+: >"$tmp/server.log" # before the server's own redirection opens it: the port loop reads it at once
 "$build/tuplecast" serve --grpc-port 0 --http-port 0 --database-engine postgres \
   --database-uri "$TC_PG_URI" 2>"$tmp/server.log" &
 server=$!
