@@ -211,7 +211,8 @@ int tc__config_list_prepend(tc_config_list_t *list, const tc_config_list_t *head
       return TC_ENOMEM;
     }
   }
-  memcpy(items + head->count, list->items, list->count * sizeof *items);
+  if (list->count) /* an empty list may have no array at all */
+    memcpy(items + head->count, list->items, list->count * sizeof *items);
   free(list->items);
   *list = (tc_config_list_t){items, n};
   return 0;
