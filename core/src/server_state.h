@@ -17,6 +17,7 @@
 #include "bridge.h"
 #include "call.h"
 #include "config.h"
+#include "idmap.h"
 #include "ready.h"
 #include "server.h"
 #include "transport.h"
@@ -45,10 +46,9 @@ struct tc_server_s {
   tc_plugin_t plugin;
   const tc_backend_api_t *api;
   tc_backend_t *backend;
-  tc_tenant_t **tenants; /* actors by id: chained buckets (tenant.c) */
-  size_t n_tenant_buckets, n_tenants;
-  tc_feed_t *feeds; /* watch feeds of the tenants being watched */
-  tc_gate_t *gate;  /* admission: rate limit and authentication */
+  tc__idmap_t tenants; /* actors by id (tenant.c) */
+  tc__idmap_t feeds;   /* watch feeds of the tenants being watched, by id */
+  tc_gate_t *gate;     /* admission: rate limit and authentication */
   tc__server_transport_t transports[TC_MAX_TRANSPORTS];
   size_t n_transports;
   size_t n_stopped;  /* transports stopped so far, in order */

@@ -21,7 +21,7 @@ typedef struct schema_entry_s {
 } schema_entry_t;
 
 struct tc_tenant_s {
-  tc_tenant_t *next; /* in its bucket */
+  tc__idmap_link_t link; /* in srv->tenants */
   tc_server_t *srv;
   char *id;
   int state;
@@ -37,39 +37,10 @@ struct tc_tenant_s {
 
 static void pump(tc_tenant_t *t);
 
-/* Every call looks its tenant's actor up: with 10,000 tenants on a node a
- * list walk cost each write more than its own work (bench/README.md, "At
- * scale"), so actors sit in buckets by a hash of the id, doubled to stay at
- * most one actor per bucket on average. */
-static tc_tenant_t **bucket(tc_tenant_t **b, size_t n, const char *id) {
-  return &b[tc_hash(TC_HASH_INIT, id, strlen(id)) & (n - 1)];
-}
-
+/* Every call looks its tenant's actor up: in a table by id (idmap.h). */
 static tc_tenant_t *find(tc_server_t *srv, const char *id) {
-  if (!srv->n_tenant_buckets) return NULL;
-  for (tc_tenant_t *t = *bucket(srv->tenants, srv->n_tenant_buckets, id); t; t = t->next)
-    if (strcmp(t->id, id) == 0) return t;
-  return NULL;
-}
-
-/* Room for one more actor: 0, or TC_ENOMEM before the first bucket exists
- * (later, a failed doubling only lengthens the chains). */
-static int make_room(tc_server_t *srv) {
-  if (srv->n_tenants < srv->n_tenant_buckets) return 0;
-  size_t n = srv->n_tenant_buckets ? 2 * srv->n_tenant_buckets : 64;
-  tc_tenant_t **b = calloc(n, sizeof *b);
-  if (!b) return srv->n_tenant_buckets ? 0 : TC_ENOMEM;
-  for (size_t i = 0; i < srv->n_tenant_buckets; i++)
-    for (tc_tenant_t *t = srv->tenants[i], *next; t; t = next) {
-      next = t->next;
-      tc_tenant_t **head = bucket(b, n, t->id);
-      t->next = *head;
-      *head = t;
-    }
-  free(srv->tenants);
-  srv->tenants = b;
-  srv->n_tenant_buckets = n;
-  return 0;
+  tc__idmap_link_t *l = tc__idmap_find(&srv->tenants, id);
+  return l ? TC_CONTAINER_OF(l, tc_tenant_t, link) : NULL;
 }
 
 static void on_kick(tc_completion_t *c) {
@@ -81,18 +52,14 @@ static void on_kick(tc_completion_t *c) {
 static tc_tenant_t *get(tc_server_t *srv, const char *id) {
   tc_tenant_t *t = find(srv, id);
   if (t) return t;
-  if (make_room(srv) != 0) return NULL;
   t = calloc(1, sizeof *t);
-  if (!t || !(t->id = strdup(id))) {
+  if (!t || !(t->id = strdup(id)) || tc__idmap_add(&srv->tenants, &t->link, t->id) != 0) {
+    if (t) free(t->id);
     free(t);
     return NULL;
   }
   t->srv = srv;
   t->kick.run = on_kick;
-  tc_tenant_t **head = bucket(srv->tenants, srv->n_tenant_buckets, id);
-  t->next = *head;
-  *head = t;
-  srv->n_tenants++;
   return t;
 }
 
@@ -206,11 +173,7 @@ static void on_schema(void *arg, int status, const char *version, const char *te
  * calls naming random tenant ids must not grow the server. */
 static void evict_if_absent(tc_tenant_t *t) {
   if (t->head || t->busy || t->kicked || t->pumping || t->state != T_ABSENT) return;
-  tc_server_t *srv = t->srv;
-  tc_tenant_t **pp = bucket(srv->tenants, srv->n_tenant_buckets, t->id);
-  while (*pp != t) pp = &(*pp)->next;
-  *pp = t->next;
-  srv->n_tenants--;
+  tc__idmap_remove(&t->srv->tenants, &t->link);
   clear_schemas(t);
   free(t->id);
   free(t);
@@ -314,15 +277,12 @@ int tc_tenant_set_head_schema(tc_job_t *job, const char *version, tc_schema_t *s
 }
 
 void tc_tenant_free_all(tc_server_t *srv) {
-  for (size_t i = 0; i < srv->n_tenant_buckets; i++)
-    while (srv->tenants[i]) {
-      tc_tenant_t *t = srv->tenants[i];
-      srv->tenants[i] = t->next;
-      clear_schemas(t);
-      free(t->id);
-      free(t);
-    }
-  free(srv->tenants);
-  srv->tenants = NULL;
-  srv->n_tenant_buckets = srv->n_tenants = 0;
+  for (tc__idmap_link_t *l = tc__idmap_next(&srv->tenants, NULL), *next; l; l = next) {
+    next = tc__idmap_next(&srv->tenants, l);
+    tc_tenant_t *t = TC_CONTAINER_OF(l, tc_tenant_t, link);
+    clear_schemas(t);
+    free(t->id);
+    free(t);
+  }
+  tc__idmap_free(&srv->tenants);
 }

@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "format.h"
+#include "idmap.h"
 #include "log.h"
 #include "metrics_record.h"
 #include "error.h"
@@ -60,7 +61,7 @@ typedef struct {
 typedef struct stream_s stream_t;
 
 struct tc_feed_s {
-  tc_feed_t *next;
+  tc__idmap_link_t link; /* in srv->feeds */
   tc_server_t *srv;
   char *tenant_id;
   int ready;   /* base is known */
@@ -352,9 +353,7 @@ static void end_all(tc_feed_t *f, int status, const char *why) {
 }
 
 static void feed_free(tc_feed_t *f) {
-  tc_feed_t **pp = &f->srv->feeds;
-  while (*pp != f) pp = &(*pp)->next;
-  *pp = f->next;
+  tc__idmap_remove(&f->srv->feeds, &f->link);
   for (size_t i = 0; i < f->ring_len; i++) entry_free(ring_at(f, i));
   tok_unref(f->base);
   free(f->tenant_id);
@@ -472,14 +471,13 @@ static void on_feed_head(void *arg, int status, const char *token) {
 }
 
 static tc_feed_t *feed_find(tc_server_t *srv, const char *tenant_id) {
-  for (tc_feed_t *f = srv->feeds; f; f = f->next)
-    if (!strcmp(f->tenant_id, tenant_id)) return f;
-  return NULL;
+  tc__idmap_link_t *l = tc__idmap_find(&srv->feeds, tenant_id);
+  return l ? TC_CONTAINER_OF(l, tc_feed_t, link) : NULL;
 }
 
-/* The tenant's feed, started if there is none: 0 and *out.  A feed is linked
- * only once head() has taken its call, so a refusal leaves nothing behind and
- * the next Watch on the tenant starts the feed afresh: the refusal's code. */
+/* The tenant's feed, started if there is none: 0 and *out.  A feed head()
+ * refuses is unlinked again, so a refusal leaves nothing behind and the next
+ * Watch on the tenant starts the feed afresh: the refusal's code. */
 static int feed_get(tc_server_t *srv, const char *tenant_id, tc_feed_t **out) {
   tc_feed_t *f = feed_find(srv, tenant_id);
   if (!f) {
@@ -491,14 +489,14 @@ static int feed_get(tc_server_t *srv, const char *tenant_id, tc_feed_t **out) {
     f->srv = srv;
     /* The head when the feed starts: the ring covers what commits after it. */
     f->reading = 1;
-    int rc = srv->api->head(srv->backend, tenant_id, on_feed_head, f);
+    int rc = tc__idmap_add(&srv->feeds, &f->link, f->tenant_id);
+    if (rc == 0 && (rc = srv->api->head(srv->backend, tenant_id, on_feed_head, f)) != 0)
+      tc__idmap_remove(&srv->feeds, &f->link);
     if (rc != 0) {
       free(f->tenant_id);
       free(f);
       return rc;
     }
-    f->next = srv->feeds;
-    srv->feeds = f;
   }
   *out = f;
   return 0;
@@ -861,11 +859,17 @@ int tc_watch_rpc(tc_call_t *call) {
   return 0;
 }
 
+/* Feeds stay while the server stops (feed_release), so the walk is safe. */
 void tc_watch_stop(tc_server_t *srv) {
-  for (tc_feed_t *f = srv->feeds; f; f = f->next)
-    end_all(f, TC_EUNAVAILABLE, "the server is shutting down");
+  for (tc__idmap_link_t *l = tc__idmap_next(&srv->feeds, NULL); l;
+       l = tc__idmap_next(&srv->feeds, l))
+    end_all(TC_CONTAINER_OF(l, tc_feed_t, link), TC_EUNAVAILABLE, "the server is shutting down");
 }
 
 void tc_watch_free(tc_server_t *srv) {
-  while (srv->feeds) feed_free(srv->feeds);
+  for (tc__idmap_link_t *l = tc__idmap_next(&srv->feeds, NULL), *next; l; l = next) {
+    next = tc__idmap_next(&srv->feeds, l);
+    feed_free(TC_CONTAINER_OF(l, tc_feed_t, link));
+  }
+  tc__idmap_free(&srv->feeds);
 }
