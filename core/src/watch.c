@@ -16,7 +16,8 @@
 #include "watch_boot.h"
 #include "watch_items.h"
 
-#define RING_CAP 1024    /* recent transactions kept per tenant feed */
+#define RING_CAP 1024    /* recent transactions kept per tenant feed (a power of two) */
+#define RING_FIRST 8     /* entries of a feed's ring when its first transaction comes */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
 
 /* A position (snap token) shared by the ring and the streams' queues. */
@@ -73,11 +74,14 @@ struct tc_feed_s {
   uint64_t wake_ns, read_wake_ns;
   /* Positions are backend tokens; entries are numbered in feed order.  The
    * ring holds every transaction after position `base` (number base_seq);
-   * the feed is at its last entry (feed_last, feed_last_seq). */
+   * the feed is at its last entry (feed_last, feed_last_seq).  The ring
+   * grows by doubling up to RING_CAP entries (ring_grow), so an idle feed
+   * holds none: 10,000 watched tenants paid 56 KiB each for whole rings
+   * (bench/README.md, "At scale"). */
   tok_t *base;
   uint64_t base_seq;
-  entry_t ring[RING_CAP];
-  size_t ring_first, ring_len;
+  entry_t *ring;
+  size_t ring_cap, ring_first, ring_len; /* ring_cap: 0 or a power of two */
   stream_t *streams;
 };
 
@@ -337,7 +341,9 @@ static int for_each_transaction(const tc_feed_item_t *c, size_t n,
 
 /* ---- the feed ------------------------------------------------------------ */
 
-static entry_t *ring_at(tc_feed_t *f, size_t i) { return &f->ring[(f->ring_first + i) % RING_CAP]; }
+static entry_t *ring_at(tc_feed_t *f, size_t i) {
+  return &f->ring[(f->ring_first + i) & (f->ring_cap - 1)];
+}
 
 /* Where the feed is: after its newest entry, or at its base. */
 static tok_t *feed_last(tc_feed_t *f) {
@@ -355,6 +361,7 @@ static void end_all(tc_feed_t *f, int status, const char *why) {
 static void feed_free(tc_feed_t *f) {
   tc__idmap_remove(&f->srv->feeds, &f->link);
   for (size_t i = 0; i < f->ring_len; i++) entry_free(ring_at(f, i));
+  free(f->ring);
   tok_unref(f->base);
   free(f->tenant_id);
   free(f);
@@ -370,16 +377,33 @@ static void feed_read(tc_feed_t *f);
 static void stream_attach(stream_t *s);
 static void catchup_step(stream_t *s);
 
+/* Room for one more entry in a full ring below RING_CAP: twice the entries.
+ * The ring wraps only once it holds RING_CAP (only then is the oldest
+ * dropped), so a ring that grows starts at ring_first 0 and realloc keeps
+ * its order. */
+static int ring_grow(tc_feed_t *f) {
+  size_t cap = f->ring_cap ? 2 * f->ring_cap : RING_FIRST;
+  entry_t *ring = realloc(f->ring, cap * sizeof *ring);
+  if (!ring) return TC_ENOMEM;
+  f->ring = ring;
+  f->ring_cap = cap;
+  return 0;
+}
+
 /* Appends a transaction (or a marker: n = 0) at position token to the ring
  * and hands it to the live streams. */
 static int feed_append(tc_feed_t *f, const char *token, const tc_feed_item_t *c, size_t n) {
+  if (f->ring_len == f->ring_cap && f->ring_cap < RING_CAP) {
+    int rc = ring_grow(f);
+    if (rc != 0) return rc;
+  }
   if (f->ring_len == RING_CAP) {
     entry_t *old = ring_at(f, 0);
     tok_unref(f->base);
     f->base = tok_ref(old->token);
     f->base_seq = old->seq;
     entry_free(old);
-    f->ring_first = (f->ring_first + 1) % RING_CAP;
+    f->ring_first = (f->ring_first + 1) & (RING_CAP - 1);
     f->ring_len--;
   }
   entry_t *e = ring_at(f, f->ring_len);
