@@ -2,7 +2,8 @@
  * every later transaction once, one message each, in commit order, with
  * tokens that resume exactly; head semantics; errors; one backend read per
  * transaction however many watchers; catch-up joining the live feed without
- * gap or duplicate; slow consumers; shutdown; and a randomized run with
+ * gap or duplicate; slow consumers; the ring growing and wrapping; 2,000
+ * tenants watched at once; shutdown; and a randomized run with
  * concurrent writers and watchers that disconnect and resume. */
 #include <pthread.h>
 #include <signal.h>
@@ -540,6 +541,126 @@ static void test_slow_consumer(void **state) {
   fx_free(f, NULL);
 }
 
+/* ---- the feed's ring: grown on demand, then dropping its oldest ----------- */
+
+/* watch.c keeps a feed's newest RING_CAP transactions; its ring starts with
+ * none and doubles as transactions come.  Two streams start from old tokens
+ * in the grown ring and pause there (their client does not read) while the
+ * ring fills, wraps and drops the entries they were at; then streams start
+ * from the ring's oldest entry, from its middle (both past the wrap) and
+ * from a dropped token.  Each gets every later transaction once, in order. */
+enum { RING_CAP = 1024, RING_N = RING_CAP + 300 };
+
+/* Every transaction after tok[from], in order. */
+static void expect_run(tc_stream_t *s, char **tok, int from) {
+  for (int i = from + 1; i <= RING_N; i++) expect_token(s, tok[i]);
+  tc_stream_free(s);
+}
+
+static void test_ring_growth(void **state) {
+  (void)state;
+  fx_t *f = fx_with_schema((const char *[]){"--database-watch-buffer-size", "64", NULL});
+  char **tok = calloc(RING_N + 1, sizeof *tok);
+  tok[0] = write_member(f->client, "t1", 0);
+  /* The feed starts at tok[0] with this stream, its ring empty. */
+  tc_stream_t *live = watch_open(f->client, "t1", tok[0], NULL, 0);
+  tc_client_t *slow_client = tc_client_new_small_window(f->proc.target);
+  tc_stream_t *paused = NULL, *mid = NULL;
+  for (int i = 1; i <= RING_N; i++) {
+    tok[i] = write_member(f->client, "t1", i);
+    expect_token(live, tok[i]);
+    /* Far behind the feed on a client that does not read yet: each takes
+     * ring entries until its window fills, and waits there in catch-up
+     * while the ring moves on past it. */
+    if (i == 600) paused = watch_open(slow_client, "t1", tok[0], NULL, 0);
+    if (i == 900) mid = watch_open(slow_client, "t1", tok[3], NULL, 0);
+  }
+  tc_stream_free(live);
+  /* The ring now holds tok[RING_N - RING_CAP + 1 ..], wrapped around. */
+  expect_run(watch_open(f->client, "t1", tok[RING_N - 500], NULL, 0), tok, RING_N - 500);
+  expect_run(watch_open(f->client, "t1", tok[RING_N - RING_CAP + 1], NULL, 0), tok,
+             RING_N - RING_CAP + 1);
+  expect_run(watch_open(f->client, "t1", tok[100], NULL, 0), tok, 100);
+  expect_run(mid, tok, 3);
+  expect_run(paused, tok, 0);
+  tc_client_free(slow_client);
+  for (int i = 0; i <= RING_N; i++) free(tok[i]);
+  free(tok);
+  fx_free(f, NULL);
+}
+
+/* ---- many tenants watched at once ------------------------------------------ */
+
+/* Feeds are found by tenant id on every write and every Watch opened, and
+ * removed when their last stream goes: 2,000 tenants, each with a watcher,
+ * get exactly their own tenant's writes, before and after streams close. */
+enum { MT_TENANTS = 2000, MT_EVERY = 397 };
+
+static void mt_id(char *id, size_t n, int i) { snprintf(id, n, "tenant-%d", i); }
+
+static tc_stream_t *mt_open(tc_client_t *c, int i) {
+  char id[32];
+  mt_id(id, sizeof id, i);
+  /* A checkpoint interval: the first checkpoint says the stream has joined. */
+  return tt_watch_open_checkpoint(c, id, "", 3600);
+}
+
+static void mt_joined(tc_stream_t *s) {
+  Base__V1__WatchResponse *m = next_msg(s);
+  assert_non_null(m->changes);
+  assert_int_equal(m->changes->n_data_changes, 0);
+  protobuf_c_message_free_unpacked(&m->base, NULL);
+}
+
+/* A new tuple in tenant i (a tuple written again is no change). */
+static char *mt_write(tc_client_t *c, int i) {
+  static int serial;
+  char id[32];
+  mt_id(id, sizeof id, i);
+  return write_member(c, id, serial++);
+}
+
+static void test_many_tenants(void **state) {
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  tc_stream_t **s = calloc(MT_TENANTS, sizeof *s);
+  char **first = calloc(MT_TENANTS, sizeof *first), **all = calloc(MT_TENANTS, sizeof *all);
+  for (int i = 0; i < MT_TENANTS; i++) {
+    char id[32];
+    mt_id(id, sizeof id, i);
+    tt_create_tenant(f->client, id);
+    tt_write_schema(f->client, id, NULL);
+  }
+  for (int i = 0; i < MT_TENANTS; i++) s[i] = mt_open(f->client, i);
+  for (int i = 0; i < MT_TENANTS; i++) mt_joined(s[i]);
+  /* A few tenants written, then every tenant: a stream's first message is
+   * its own tenant's first write, nobody else's. */
+  for (int i = 0; i < MT_TENANTS; i += MT_EVERY) first[i] = mt_write(f->client, i);
+  for (int i = 0; i < MT_TENANTS; i++) all[i] = mt_write(f->client, i);
+  for (int i = 0; i < MT_TENANTS; i++) {
+    if (first[i]) expect_token(s[i], first[i]);
+    expect_token(s[i], all[i]);
+  }
+  /* Half the streams close (their feeds go); the others still get theirs,
+   * and a closed tenant's next watcher starts a feed afresh. */
+  for (int i = 0; i < MT_TENANTS; i += 2) tc_stream_free(s[i]);
+  for (int i = 0; i < MT_TENANTS; i += 2 * MT_EVERY) {
+    free(all[i + 1]);
+    all[i + 1] = mt_write(f->client, i + 1);
+    expect_token(s[i + 1], all[i + 1]);
+    s[i] = mt_open(f->client, i);
+    mt_joined(s[i]);
+    free(first[i]);
+    first[i] = mt_write(f->client, i);
+    expect_token(s[i], first[i]);
+  }
+  for (int i = 0; i < MT_TENANTS; i++)
+    if (i % 2 || i % (2 * MT_EVERY) == 0) tc_stream_free(s[i]);
+  for (int i = 0; i < MT_TENANTS; i++) free(first[i]), free(all[i]);
+  free(first), free(all), free(s);
+  fx_free(f, NULL);
+}
+
 /* ---- randomized: writers and watchers that disconnect and resume --------- */
 
 enum { R_WRITERS = 3, R_WATCHERS = 4, R_PER_WRITER = 150, R_TOTAL = R_WRITERS * R_PER_WRITER };
@@ -638,6 +759,8 @@ int main(void) {
       cmocka_unit_test(test_one_feed_per_tenant),
       cmocka_unit_test(test_catch_up_seam),
       cmocka_unit_test(test_slow_consumer),
+      cmocka_unit_test(test_ring_growth),
+      cmocka_unit_test(test_many_tenants),
       cmocka_unit_test(test_randomized),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
