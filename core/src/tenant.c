@@ -231,18 +231,31 @@ static void on_state(void *arg, int status, const char *version, const char *tex
   pump(t);
 }
 
-/* Reads whether the tenant exists and, with tenant_state (plugin ABI 2.5),
- * its head schema in the same round trip: one statement where tenant_get and
- * then schema_read were two, for every write to a tenant not written in the
- * last second (bench/README.md, "At scale").  The head version the actor
- * holds goes along, so an unchanged head comes back without its text. */
+/* Whether to load with tenant_state (plugin ABI 2.5): when the job waiting
+ * wants the head schema, or the actor holds a head version (an unchanged
+ * head then comes back without its text).  A job that wants no schema of a
+ * tenant whose head the actor does not know (a Watch opened on a new tenant)
+ * gets tenant_get, one statement too: the head's text would be read and
+ * compiled for nothing. */
+static int use_state(const tc_tenant_t *t) {
+  const tc_backend_api_t *api = t->srv->api;
+  const tc_job_t *j = t->head;
+  if (api->struct_size < TC_BACKEND_API_V2_5_SIZE || !api->tenant_state) return 0;
+  return t->head_version || (j->want_schema && !(j->schema_version && *j->schema_version));
+}
+
+/* Reads whether the tenant exists and, with tenant_state, its head schema in
+ * the same round trip: one statement where tenant_get and then schema_read
+ * were two, for every write to a tenant not written in the last second
+ * (bench/README.md, "At scale"), and for the first write to a tenant.  The
+ * head version the actor holds goes along. */
 static void load(tc_tenant_t *t) {
   tc_server_t *srv = t->srv;
   const tc_backend_api_t *api = srv->api;
+  int rc, state = use_state(t);
   t->state = T_LOADING;
   t->busy = 1;
-  int rc;
-  if (api->struct_size >= TC_BACKEND_API_V2_5_SIZE && api->tenant_state) {
+  if (state) {
     rc = api->tenant_state(srv->backend, t->id, t->head_version, on_state, t);
   } else {
     free(t->head_version); /* read again by the first job that wants it */

@@ -453,7 +453,9 @@ static void tenant_reads(PGconn *sql, long long *calls, long long *rows) {
  * scale").  Node B never saw the K tenants A made: its first write to each
  * reads it once.  Then B writes to one of them until what it knew is a
  * second old and read again: one statement, one row (the head's version
- * without its text, which B holds compiled; the schema is two rows). */
+ * without its text, which B holds compiled; the schema is two rows).  A
+ * Watch, which needs no schema, opened on one more tenant B never saw reads
+ * its row only: one statement, one row. */
 static void test_tenant_reads_per_write(void **state) {
   (void)state;
   enum { K = 20 };
@@ -461,8 +463,8 @@ static void test_tenant_reads_per_write(void **state) {
   tc_client_t *ca, *cb;
   PGconn *sql = sql_connect(two_nodes(&a, &b, &ca, &cb));
   PQclear(PQexec(sql, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
-  char ids[K][16];
-  for (int i = 0; i < K; i++) {
+  char ids[K + 1][16];
+  for (int i = 0; i <= K; i++) {
     snprintf(ids[i], sizeof ids[i], "reads-%d", i);
     tt_create_tenant(ca, ids[i]);
     tt_write_schema_text(ca, ids[i], "entity user {}\nentity doc {\n  relation owner @user\n}",
@@ -486,6 +488,19 @@ static void test_tenant_reads_per_write(void **state) {
   print_message("      stale tenant: %lld statements, %lld rows\n", calls - calls0, rows - rows0);
   assert_int_equal(calls - calls0, 1);
   assert_int_equal(rows - rows0, 1);
+
+  char *t0 = tt_write_data(ca, ids[K], &owner, 1, NULL, 0, NULL);
+  Base__V1__Tuple *viewer = tt_tuple(&tb, "doc", "1", "owner", "user", "w", "");
+  free(tt_write_data(ca, ids[K], &viewer, 1, NULL, 0, NULL));
+  tenant_reads(sql, &calls0, &rows0);
+  tc_stream_t *s = tt_watch_open(cb, ids[K], t0);
+  expect_id(s, "w");
+  tenant_reads(sql, &calls, &rows);
+  print_message("      watch: %lld statements, %lld rows\n", calls - calls0, rows - rows0);
+  assert_int_equal(calls - calls0, 1);
+  assert_int_equal(rows - rows0, 1);
+  tc_stream_free(s);
+  free(t0);
   PQfinish(sql);
   tc_client_free(ca), tc_client_free(cb);
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
