@@ -590,6 +590,21 @@ static void run_schema_read(op_t *op) {
     op->cb.schema(op->arg, TC_ESCHEMA_NOT_FOUND, NULL, NULL);
 }
 
+/* v2.5: whether the tenant exists and its head schema, the text only when
+ * the head is not the version the caller holds (key). */
+static void run_tenant_state(op_t *op) {
+  const tenant_t *t = tenant_find(op->b, op->tenant_id, NULL);
+  if (!t || !t->name) {
+    op->cb.tenant_state(op->arg, TC_ENOTFOUND, NULL, NULL);
+    return;
+  }
+  const schema_t *s = t->schemas.n ? t->schemas.v[t->schemas.n - 1] : NULL;
+  if (!s)
+    op->cb.tenant_state(op->arg, 0, "", NULL);
+  else
+    op->cb.tenant_state(op->arg, 0, s->version, strcmp(s->version, op->key) ? s->text : NULL);
+}
+
 /* Stores one bundle, replacing one of the same name: 0 or TC_ENOMEM. */
 static int bundle_put(tenant_t *t, const tc_bundle_t *in) {
   size_t pos;
@@ -866,6 +881,12 @@ static int schema_read(tc_backend_t *b, const char *tenant_id, const char *versi
       b, op_new(b, run_schema_read, tenant_id, version, (tc_backend_cb_t){.schema = cb}, arg));
 }
 
+static int tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                        tc_tenant_state_cb cb, void *arg) {
+  return op_submit(b, op_new(b, run_tenant_state, id, known_version,
+                             (tc_backend_cb_t){.tenant_state = cb}, arg));
+}
+
 static int schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
                        tc_schemas_cb cb, void *arg) {
   op_t *op = op_new(b, run_schema_list, tenant_id, before, (tc_backend_cb_t){.schemas = cb}, arg);
@@ -1110,6 +1131,7 @@ static const tc_backend_api_t api = {
     .metrics = metrics,
     .ping = ping,
     .read_feed = read_feed,
+    .tenant_state = tenant_state,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -204,6 +204,8 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
                         const char *text, tc_status_cb cb, void *arg);
 int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *version, tc_schema_cb cb,
                        void *arg);
+int tc__pg_tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                        tc_tenant_state_cb cb, void *arg);
 int tc__pg_schema_list(tc_backend_t *b, const char *tenant_id, const char *before, uint32_t limit,
                        tc_schemas_cb cb, void *arg);
 int tc__pg_write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg);

@@ -303,6 +303,7 @@ static const tc_backend_api_t api = {
     .metrics = metrics,
     .ping = ping,
     .read_feed = tc__pg_read_feed,
+    .tenant_state = tc__pg_tenant_state,
 };
 
 /* The one exported symbol (the build hides everything else). */

@@ -1,5 +1,6 @@
 /* The PostgreSQL backend's schema calls: write, read, list, in Permify's
- * schema_definitions table.  Loop thread only.
+ * schema_definitions table, and tenant_state (the tenant row and its head
+ * schema in one statement).  Loop thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,22 +56,14 @@ int tc__pg_schema_write(tc_backend_t *b, const char *tenant_id, const char *vers
   return tc__pg_op_submit(b, op, ok);
 }
 
-static void reply_schema(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
-  tc_schema_cb cb = op->cb.schema;
-  PGresult *r = n ? res[0] : NULL;
-  if (status == 0 && (!r || PQntuples(r) == 0)) status = TC_ESCHEMA_NOT_FOUND;
-  if (status) {
-    cb(op->arg, status, NULL, NULL);
-    return;
-  }
+/* A schema's text from its rows (column 1, one entity or rule each, in name
+ * order), joined by blank lines; malloc'd, NULL when out of memory. */
+static char *join_definitions(PGresult *r) {
   size_t len = 1;
   int rows = PQntuples(r);
   for (int i = 0; i < rows; i++) len += (size_t)PQgetlength(r, i, 1) + 2;
   char *text = malloc(len), *p = text;
-  if (!text) {
-    cb(op->arg, TC_ENOMEM, NULL, NULL);
-    return;
-  }
+  if (!text) return NULL;
   for (int i = 0; i < rows; i++) {
     if (i) p += sprintf(p, "\n\n");
     size_t l = (size_t)PQgetlength(r, i, 1);
@@ -78,7 +71,34 @@ static void reply_schema(tc__pg_op_t *op, int status, PGresult *const *res, size
     p += l;
   }
   *p = '\0';
-  cb(op->arg, 0, PQgetvalue(r, 0, 0), text);
+  return text;
+}
+
+/* A read on the read pool: one statement, whose parameters are the tenant
+ * and, if nparams is 2, param ("" for NULL). */
+static int read_stmt(tc_backend_t *b, const char *tenant, const char *param, tc_backend_cb_t cb,
+                     void *arg, void (*reply)(tc__pg_op_t *, int, PGresult *const *, size_t),
+                     const char *name, const char *sql, int nparams) {
+  tc__pg_op_t *op = tc__pg_op_new(b, tenant, cb, arg);
+  int ok = 0;
+  if (op) {
+    const char **v = tc_arena_alloc(&op->mem, 2 * sizeof *v);
+    ok = v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, param));
+    op->pool = b->rpool;
+    op->start = tc__pg_start_unit;
+    op->reply = reply;
+    if (ok) tc__pg_unit_stmt(op, name, sql, nparams, v);
+  }
+  return tc__pg_op_submit(b, op, ok);
+}
+
+static void reply_schema(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  tc_schema_cb cb = op->cb.schema;
+  PGresult *r = n ? res[0] : NULL;
+  if (status == 0 && (!r || PQntuples(r) == 0)) status = TC_ESCHEMA_NOT_FOUND;
+  char *text = status ? NULL : join_definitions(r);
+  if (!status && !text) status = TC_ENOMEM;
+  cb(op->arg, status, text ? PQgetvalue(r, 0, 0) : NULL, text);
   free(text);
 }
 
@@ -92,19 +112,45 @@ int tc__pg_schema_read(tc_backend_t *b, const char *tenant_id, const char *versi
       "SELECT version, convert_from(serialized_definition, 'UTF8') FROM schema_definitions"
       " WHERE tenant_id = $1 AND version = $2::char(20) ORDER BY name";
   int head = !version || !*version;
-  tc__pg_op_t *op = tc__pg_op_new(b, tenant_id, (tc_backend_cb_t){.schema = cb}, arg);
-  int ok = 0;
-  if (op) {
-    const char **v = tc_arena_alloc(&op->mem, 2 * sizeof *v);
-    ok = v && (v[0] = op->tenant) && (v[1] = tc_arena_strdup(&op->mem, version));
-    op->pool = b->rpool;
-    op->start = tc__pg_start_unit;
-    op->reply = reply_schema;
-    if (ok)
-      tc__pg_unit_stmt(op, head ? "tc_schema_head" : "tc_schema_at", head ? head_sql : at_sql,
-                       head ? 1 : 2, v);
+  return read_stmt(b, tenant_id, version, (tc_backend_cb_t){.schema = cb}, arg, reply_schema,
+                   head ? "tc_schema_head" : "tc_schema_at", head ? head_sql : at_sql,
+                   head ? 1 : 2);
+}
+
+/* No row: no tenant.  One row with a NULL definition: the head version
+ * (NULL: no schema) without its text.  Else the head's rows. */
+static void reply_state(tc__pg_op_t *op, int status, PGresult *const *res, size_t n) {
+  tc_tenant_state_cb cb = op->cb.tenant_state;
+  PGresult *r = n ? res[0] : NULL;
+  if (status == 0 && (!r || PQntuples(r) == 0)) status = TC_ENOTFOUND;
+  if (status) {
+    cb(op->arg, status, NULL, NULL);
+    return;
   }
-  return tc__pg_op_submit(b, op, ok);
+  const char *version = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
+  char *text = PQgetisnull(r, 0, 1) ? NULL : join_definitions(r);
+  if (!text && !PQgetisnull(r, 0, 1))
+    cb(op->arg, TC_ENOMEM, NULL, NULL);
+  else
+    cb(op->arg, 0, version, text);
+  free(text);
+}
+
+int tc__pg_tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                        tc_tenant_state_cb cb, void *arg) {
+  /* One statement where tenant_get and a head schema_read were two: the
+   * tenant row, the head version, and the head's rows only when the caller
+   * does not hold that version already ('' when it holds none). */
+  static const char sql[] =
+      "SELECT h.version, convert_from(s.serialized_definition, 'UTF8')"
+      " FROM tenants t"
+      " CROSS JOIN (SELECT max(version) AS version FROM schema_definitions"
+      "   WHERE tenant_id = $1::text) h"
+      " LEFT JOIN schema_definitions s ON s.tenant_id = $1::text AND s.version = h.version"
+      "   AND h.version <> $2::char(20)"
+      " WHERE t.id = $1::text ORDER BY s.name";
+  return read_stmt(b, id, known_version, (tc_backend_cb_t){.tenant_state = cb}, arg, reply_state,
+                   "tc_tenant_state", sql, 2);
 }
 
 /* The Unix seconds in the first 4 bytes of an rs/xid version (20 chars of

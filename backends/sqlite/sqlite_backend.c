@@ -185,6 +185,20 @@ static int schema_read(tc_backend_t *b, const char *tenant_id, const char *versi
   return submit(b, r, r ? copy_inputs(r, tenant_id, version, NULL) : 0, 0);
 }
 
+static void deliver_state(tc__sq_req_t *r) {
+  if (r->status == 0)
+    r->cb.tenant_state(r->arg, 0, r->key, r->text);
+  else
+    r->cb.tenant_state(r->arg, r->status, NULL, NULL);
+}
+
+static int tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                        tc_tenant_state_cb cb, void *arg) {
+  tc__sq_req_t *r = req_new(b, tc__sq_exec_tenant_state, deliver_state, arg);
+  if (r) r->cb.tenant_state = cb;
+  return submit(b, r, r ? copy_inputs(r, id, known_version, NULL) : 0, 0);
+}
+
 static void deliver_schemas(tc__sq_req_t *r) {
   r->cb.schemas(r->arg, r->status, r->head, r->rows, r->n, r->next_key);
 }
@@ -528,6 +542,7 @@ static const tc_backend_api_t api = {
     .metrics = metrics,
     .ping = ping,
     .read_feed = read_feed,
+    .tenant_state = tenant_state,
 };
 
 TC_BACKEND_ENTRY(api)

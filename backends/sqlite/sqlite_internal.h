@@ -50,8 +50,9 @@ struct tc__sq_req_s {
 
   /* Inputs and scalar results; which members are used depends on the call. */
   const char *tenant_id;
-  /* tenant: name; schema: version (schema_read: the one found);
-   * lists: after / before. */
+  /* tenant: name; schema: version (schema_read, tenant_state: the one
+   * found; tenant_state's input: the caller's version); lists: after /
+   * before. */
   const char *key;
   const char *text;  /* schema text */
   uint64_t revision; /* in: requested (0 = head); out: served / committed */
@@ -180,6 +181,7 @@ int tc__sq_exec_read_changes(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_get(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_tenant_list(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_schema_read(tc__sq_req_t *r, sqlite3 *db);
+int tc__sq_exec_tenant_state(tc__sq_req_t *r, sqlite3 *db);
 int tc__sq_exec_schema_list(tc__sq_req_t *r, sqlite3 *db);
 
 #endif

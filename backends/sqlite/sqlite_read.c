@@ -288,6 +288,31 @@ int tc__sq_exec_schema_read(tc__sq_req_t *r, sqlite3 *db) {
   return status;
 }
 
+/* tenant_state: one statement.  No row: no tenant; a NULL version: no
+ * schema; the text only when the head is not the caller's version (key). */
+int tc__sq_exec_tenant_state(tc__sq_req_t *r, sqlite3 *db) {
+  static const char sql[] =
+      "SELECT s.version, CASE WHEN s.version = ?2 THEN NULL ELSE s.text END"
+      " FROM tenants t LEFT JOIN schema_definitions s ON s.tenant_id = t.id"
+      "  AND s.version = (SELECT max(version) FROM schema_definitions WHERE tenant_id = ?1)"
+      " WHERE t.id = ?1";
+  sqlite3_stmt *st;
+  if (tc__sq_prepare(db, sql, &st) != SQLITE_OK) return fail(r, db, "tenant state");
+  bind_text(st, 1, r->tenant_id);
+  bind_text(st, 2, r->key);
+  int rc = tc__sq_step(st), status = 0;
+  if (rc == SQLITE_ROW) {
+    int has_text = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    r->key = sqlite3_column_type(st, 0) == SQLITE_NULL ? "" : tc__sq_column_dup(&r->arena, st, 0);
+    r->text = has_text ? tc__sq_column_dup(&r->arena, st, 1) : NULL;
+    if (!r->key || (has_text && !r->text)) status = TC_ENOMEM;
+  } else {
+    status = rc == SQLITE_DONE ? TC_ENOTFOUND : fail(r, db, "tenant state");
+  }
+  sqlite3_finalize(st);
+  return status;
+}
+
 int tc__sq_exec_bundle_read(tc__sq_req_t *r, sqlite3 *db) {
   sqlite3_stmt *st;
   if (tc__sq_prepare(db, "SELECT payload FROM bundles WHERE name = ?1 AND tenant_id = ?2", &st) !=

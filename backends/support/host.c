@@ -4,7 +4,8 @@
 /* The oldest server a plugin built with this library runs under: 2.1, whose
  * host API carries the ABI version and whose write batches carry the exact
  * deletes.  Later minors only appended calls a server may leave unused (2.2:
- * metrics, 2.3: ping, 2.4: read_feed), so a plugin built against them still runs under a 2.1 server. */
+ * metrics, 2.3: ping, 2.4: read_feed, 2.5: tenant_state), so a plugin built against them still
+ * runs under a 2.1 server. */
 #define HOST_MIN_MINOR 1
 
 int tc_host_check(const tc_host_api_t *host, const char *plugin, char **errmsg) {

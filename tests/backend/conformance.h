@@ -139,6 +139,8 @@ void ct_read_attrs(ct_fixture_t *f, ct_result_t *r, const char *tenant, const ch
 void ct_read_changes(ct_fixture_t *f, ct_result_t *r, const char *tenant, const char *after,
                      const char *upto, uint32_t limit);
 const char *ct_head(ct_fixture_t *f, const char *tenant);
+/* schema_write, asserting it stored the version. */
+void ct_schema_write(ct_fixture_t *f, const char *tenant, const char *version, const char *text);
 void ct_expect_feed_resumes(ct_fixture_t *f, const char *tenant, const char *token,
                             const char *tuple);
 void ct_token_ok(ct_fixture_t *f, tc_backend_t *b, const char *token);
@@ -155,6 +157,7 @@ void test_tenants(void **state);
 void test_tenant_list_paging(void **state);
 void test_tenant_delete_removes_data(void **state);
 void test_schemas(void **state);
+void test_tenant_state(void **state);
 void test_bundles(void **state);
 void test_ping(void **state);
 void test_exact_deletes(void **state);

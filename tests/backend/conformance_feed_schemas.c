@@ -10,12 +10,7 @@ static void read_feed(ct_fixture_t *f, ct_result_t *r, const char *tenant, const
 }
 
 static void schema_write(ct_fixture_t *f, const char *tenant, const char *version) {
-  ct_result_t r = {0};
-  CT_CALL(f, &r,
-          f->api->schema_write(f->b, tenant, version, "entity user {}\n\nentity doc {}",
-                               ct_on_status, &r));
-  assert_int_equal(r.status, 0);
-  ct_result_free(&r);
+  ct_schema_write(f, tenant, version, "entity user {}\n\nentity doc {}");
 }
 
 void test_read_feed_schemas(void **state) {

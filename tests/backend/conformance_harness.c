@@ -492,6 +492,13 @@ const char *ct_head(ct_fixture_t *f, const char *tenant) {
   return kept_token(f, &r);
 }
 
+void ct_schema_write(ct_fixture_t *f, const char *tenant, const char *version, const char *text) {
+  ct_result_t r = {0};
+  CT_CALL(f, &r, f->api->schema_write(f->b, tenant, version, text, ct_on_status, &r));
+  assert_int_equal(r.status, 0);
+  ct_result_free(&r);
+}
+
 void ct_token_ok(ct_fixture_t *f, tc_backend_t *b, const char *token) {
   char *err = NULL;
   int rc = f->api->token_check(b, token, &err);

@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_tenant_list_paging, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_tenant_delete_removes_data, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_schemas, ct_setup, ct_teardown),
+      cmocka_unit_test_setup_teardown(test_tenant_state, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_bundles, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_ping, ct_setup, ct_teardown),
       cmocka_unit_test_setup_teardown(test_exact_deletes, ct_setup, ct_teardown),

@@ -2,8 +2,8 @@
  * path set by the build) with one fault switched on from outside.  Its uri is
  * the path of a switch file: while that file exists, head() refuses at once
  * with TC_EDATASTORE and calls nothing back; while <that path>.tenant exists,
- * tenant_get() answers TC_EUNAVAILABLE; every other call, and both with the
- * files gone, is the example backend's own.  Built as example.so in a
+ * tenant_get() and tenant_state() answer TC_EUNAVAILABLE; every other call,
+ * and those with the files gone, is the example backend's own.  Built as example.so in a
  * directory of its own, so `--database-engine example --database-backend-dir
  * <that directory>` serves with it.
  *
@@ -36,28 +36,49 @@ static int head(tc_backend_t *b, const char *tenant_id, tc_head_cb cb, void *arg
   return inner->head(b, tenant_id, cb, arg);
 }
 
-/* While <switch>.tenant exists, tenant_get() answers TC_EUNAVAILABLE (the
- * database unreachable) on a later loop turn, as a real backend would. */
+/* While <switch>.tenant exists, tenant_get() and tenant_state() answer
+ * TC_EUNAVAILABLE (the database unreachable) on a later loop turn, as a real
+ * backend would. */
 static const tc_host_api_t *host_api;
 
 typedef struct {
   tc_completion_t c; /* first: the completion is the whole item */
-  tc_tenant_cb cb;
+  tc_tenant_cb cb;   /* one of the two is set */
+  tc_tenant_state_cb state_cb;
   void *arg;
 } refusal_t;
 
 static void refuse(tc_completion_t *c) {
   refusal_t *r = (refusal_t *)c;
-  r->cb(r->arg, TC_EUNAVAILABLE, NULL);
+  if (r->cb)
+    r->cb(r->arg, TC_EUNAVAILABLE, NULL);
+  else
+    r->state_cb(r->arg, TC_EUNAVAILABLE, NULL, NULL);
   free(r);
 }
 
-static int tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
+/* A refusal to post while the tenant switch is on, else NULL. */
+static refusal_t *tenant_refusal(void *arg) {
   char path[1024];
   snprintf(path, sizeof path, "%s.tenant", switch_path ? switch_path : "");
   refusal_t *r = switch_path && access(path, F_OK) == 0 ? calloc(1, sizeof *r) : NULL;
+  if (r) *r = (refusal_t){.c = {NULL, refuse}, .arg = arg};
+  return r;
+}
+
+static int tenant_get(tc_backend_t *b, const char *id, tc_tenant_cb cb, void *arg) {
+  refusal_t *r = tenant_refusal(arg);
   if (!r) return inner->tenant_get(b, id, cb, arg);
-  *r = (refusal_t){{NULL, refuse}, cb, arg};
+  r->cb = cb;
+  host_api->post(host_api, &r->c);
+  return 0;
+}
+
+static int tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                        tc_tenant_state_cb cb, void *arg) {
+  refusal_t *r = tenant_refusal(arg);
+  if (!r) return inner->tenant_state(b, id, known_version, cb, arg);
+  r->state_cb = cb;
   host_api->post(host_api, &r->c);
   return 0;
 }
@@ -100,6 +121,7 @@ const tc_backend_api_t *tc_backend_entry_v2(void) {
   api.create = create;
   api.head = head;
   api.tenant_get = tenant_get;
+  api.tenant_state = tenant_state;
 #ifdef ABI_2_0
   api.name = "example (ABI 2.0)";
   api.abi_minor = 0;

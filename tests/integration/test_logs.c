@@ -234,7 +234,8 @@ static int count_lines(const char *log, const char *needle) {
 /* A tenant's head schema is read again each second while the tenant is
  * busy; the version it names is compiled and cached once, not once per read
  * (the cache grew by a compiled schema a second, for as long as the server
- * ran).  The debug lines say which happened. */
+ * ran), and its text is not sent again while it stays the head (plugin ABI
+ * 2.5's tenant_state).  The debug lines say which happened. */
 static void test_schema_cached_once(void **state) {
   (void)state;
   tc_proc_t p;
@@ -266,6 +267,8 @@ static void test_schema_cached_once(void **state) {
   char compiled[128];
   snprintf(compiled, sizeof compiled, "tenant t1: schema %s compiled and cached", version);
   assert_int_equal(count_lines(log, compiled), 1);
+  snprintf(again, sizeof again, "tenant t1: schema %s read, unchanged (no text)", version);
+  assert_true(count_lines(log, again) >= 3);
   free(version);
   free(log);
 }

@@ -2,8 +2,9 @@
  * watchers on another, writers outside tuplecast are found, the randomized
  * watch contract holds across nodes, start-up refuses a database without
  * commit timestamps, history collected by GC is OUT_OF_RANGE, a token ahead
- * of the database is INVALID_ARGUMENT, and 1,000 concurrent schema writes
- * all succeed (serialization failures retried).
+ * of the database is INVALID_ARGUMENT, 1,000 concurrent schema writes
+ * all succeed (serialization failures retried), and a write to a tenant not
+ * seen for a second costs one statement to learn of it.
  *
  * Transactions are told apart by content (every write's subject id is
  * unique): on Postgres a watch message's token is a snapshot position, not the
@@ -426,6 +427,86 @@ static void test_tenant_changes_across_nodes(void **state) {
   assert_int_equal(tc_proc_stop(&b, NULL), 0);
 }
 
+/* ---- statements per write ---------------------------------------------------- */
+
+/* The statements a node ran in this database to learn whether a tenant
+ * exists and what its head schema is (tenant_get, a head schema_read, or
+ * tenant_state), from pg_stat_statements: calls, and rows returned. */
+static void tenant_reads(PGconn *sql, long long *calls, long long *rows) {
+  PGresult *r = PQexec(sql,
+                       "SELECT coalesce(sum(calls), 0), coalesce(sum(rows), 0)"
+                       " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+                       "   WHERE datname = current_database())"
+                       " AND (query LIKE 'SELECT id, name, %FROM tenants WHERE id = $1'"
+                       "   OR query LIKE 'SELECT version, convert_from(%max(version)%'"
+                       "   OR query LIKE 'SELECT h.version, %FROM tenants t%')");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  *calls = atoll(PQgetvalue(r, 0, 0));
+  *rows = atoll(PQgetvalue(r, 0, 1));
+  PQclear(r);
+}
+
+/* A write to a tenant the node knows nothing of, or knew of more than a
+ * second ago, costs one statement to learn of it (tenant_state), not two
+ * (tenant_get, then the head schema): at 10,000 tenants and 1,000 writes/s
+ * that was two more statements on each write (bench/README.md, "At
+ * scale").  Node B never saw the K tenants A made: its first write to each
+ * reads it once.  Then B writes to one of them until what it knew is a
+ * second old and read again: one statement, one row (the head's version
+ * without its text, which B holds compiled; the schema is two rows).  A
+ * Watch, which needs no schema, opened on one more tenant B never saw reads
+ * its row only: one statement, one row. */
+static void test_tenant_reads_per_write(void **state) {
+  (void)state;
+  enum { K = 20 };
+  tc_proc_t a, b;
+  tc_client_t *ca, *cb;
+  PGconn *sql = sql_connect(two_nodes(&a, &b, &ca, &cb));
+  PQclear(PQexec(sql, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
+  char ids[K + 1][16];
+  for (int i = 0; i <= K; i++) {
+    snprintf(ids[i], sizeof ids[i], "reads-%d", i);
+    tt_create_tenant(ca, ids[i]);
+    tt_write_schema_text(ca, ids[i], "entity user {}\nentity doc {\n  relation owner @user\n}",
+                         NULL);
+  }
+  tt_tuple_buf_t tb;
+  Base__V1__Tuple *owner = tt_tuple(&tb, "doc", "1", "owner", "user", "a", "");
+  long long calls0, rows0, calls, rows;
+  tenant_reads(sql, &calls0, &rows0);
+  for (int i = 0; i < K; i++) expect_write_code(cb, ids[i], owner, 0);
+  tenant_reads(sql, &calls, &rows);
+  print_message("      first writes: %lld tenant reads for %d writes\n", calls - calls0, K);
+  assert_int_equal(calls - calls0, K);
+
+  tenant_reads(sql, &calls0, &rows0);
+  calls = calls0;
+  for (int64_t deadline = now_us() + 10000000; calls == calls0 && now_us() < deadline;) {
+    expect_write_code(cb, ids[0], owner, 0);
+    tenant_reads(sql, &calls, &rows);
+  }
+  print_message("      stale tenant: %lld statements, %lld rows\n", calls - calls0, rows - rows0);
+  assert_int_equal(calls - calls0, 1);
+  assert_int_equal(rows - rows0, 1);
+
+  char *t0 = tt_write_data(ca, ids[K], &owner, 1, NULL, 0, NULL);
+  Base__V1__Tuple *viewer = tt_tuple(&tb, "doc", "1", "owner", "user", "w", "");
+  free(tt_write_data(ca, ids[K], &viewer, 1, NULL, 0, NULL));
+  tenant_reads(sql, &calls0, &rows0);
+  tc_stream_t *s = tt_watch_open(cb, ids[K], t0);
+  expect_id(s, "w");
+  tenant_reads(sql, &calls, &rows);
+  print_message("      watch: %lld statements, %lld rows\n", calls - calls0, rows - rows0);
+  assert_int_equal(calls - calls0, 1);
+  assert_int_equal(rows - rows0, 1);
+  tc_stream_free(s);
+  free(t0);
+  PQfinish(sql);
+  tc_client_free(ca), tc_client_free(cb);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+  assert_int_equal(tc_proc_stop(&b, NULL), 0);
+}
+
 /* ---- start-up checks ----------------------------------------------------------- */
 
 static void test_refuses_without_commit_timestamps(void **state) {
@@ -829,7 +910,10 @@ static void test_unknown_outcome(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  return tc_pg_start(NULL, &pg);
+  /* pg_stat_statements counts what the nodes ran (test_tenant_reads_per_write). */
+  static const char *const conf[] = {"shared_preload_libraries = pg_stat_statements", NULL};
+  tc_pg_opts_t opts = {.track_commit_timestamp = 1, .conf = conf};
+  return tc_pg_start(&opts, &pg);
 }
 
 static int teardown(void **state) {
@@ -844,6 +928,7 @@ int main(void) {
       cmocka_unit_test(test_external_writers),
       cmocka_unit_test(test_randomized_two_nodes),
       cmocka_unit_test(test_tenant_changes_across_nodes),
+      cmocka_unit_test(test_tenant_reads_per_write),
       cmocka_unit_test(test_refuses_without_commit_timestamps),
       cmocka_unit_test(test_migrate_cli),
       cmocka_unit_test(test_gc_out_of_range),

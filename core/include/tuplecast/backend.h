@@ -39,7 +39,7 @@ extern "C" {
 
 #define TC_BACKEND_MAGIC 0x54434250u /* 'TCBP' */
 #define TC_BACKEND_ABI_MAJOR 2
-#define TC_BACKEND_ABI_MINOR 4
+#define TC_BACKEND_ABI_MINOR 5
 #define TC_BACKEND_ENTRY_SYMBOL "tc_backend_entry_v2"
 
 #if defined(__GNUC__)
@@ -246,6 +246,11 @@ typedef void (*tc_changes_cb)(void *arg, int status, const tc_change_t *changes,
 /* v2.4: read_feed's answer, as tc_changes_cb's with items for changes. */
 typedef void (*tc_feed_cb)(void *arg, int status, const tc_feed_item_t *items, size_t n,
                            const char *last);
+/* v2.5: tenant_state's answer.  status 0: the tenant exists; version: its
+ * head schema version, "" when it has none; text: that version's schema
+ * text, NULL when version is "" or is the caller's known_version.  Status
+ * TC_ENOTFOUND: no such tenant (version and text NULL). */
+typedef void (*tc_tenant_state_cb)(void *arg, int status, const char *version, const char *text);
 /* token: the position of the tenant's head, right now. */
 typedef void (*tc_head_cb)(void *arg, int status, const char *token);
 /* payload NULL (status TC_EBUNDLE_NOT_FOUND) when absent. */
@@ -389,6 +394,18 @@ typedef struct tc_backend_api_s {
    * transaction; read_changes passes over it as one that changed nothing. */
   int (*read_feed)(tc_backend_t *b, const char *tenant_id, const char *after, const char *upto,
                    uint32_t limit, tc_feed_cb cb, void *arg);
+
+  /* v2.5: tenant_get and schema_read of the head in one round trip (one
+   * statement on a SQL database): whether tenant id exists and its head
+   * schema version, with that version's text only when it is not
+   * known_version (NULL or "": none known), the version the caller already
+   * holds compiled.  The server calls it each time what it knows of a tenant
+   * is older than a second, so once per write when writes are spread thin
+   * over many tenants.  A read: ordered like schema_read.  Optional: NULL,
+   * or a table that ends before it, and the server calls tenant_get and
+   * then schema_read. */
+  int (*tenant_state)(tc_backend_t *b, const char *id, const char *known_version,
+                      tc_tenant_state_cb cb, void *arg);
 } tc_backend_api_t;
 
 /* Size of the v2.0 table: a plugin's struct_size must be at least this. */
@@ -406,6 +423,9 @@ typedef struct tc_backend_api_s {
  * read_feed is NULL) reports no schema writes (Watch refuses
  * include_schema_changes). */
 #define TC_BACKEND_API_V2_4_SIZE (offsetof(tc_backend_api_t, read_feed) + sizeof(void (*)(void)))
+/* Size of the v2.5 table: a plugin whose struct_size is smaller (or whose
+ * tenant_state is NULL) is asked with tenant_get and schema_read. */
+#define TC_BACKEND_API_V2_5_SIZE (offsetof(tc_backend_api_t, tenant_state) + sizeof(void (*)(void)))
 
 typedef const tc_backend_api_t *(*tc_backend_entry_fn)(void);
 

@@ -164,7 +164,8 @@ typedef union tc_backend_cb_u {
   tc_head_cb head;
   tc_changes_cb changes;
   tc_bundle_cb bundle;
-  tc_feed_cb feed; /* v2.4 */
+  tc_feed_cb feed;                 /* v2.4 */
+  tc_tenant_state_cb tenant_state; /* v2.5 */
 } tc_backend_cb_t;
 
 #ifdef __cplusplus
