@@ -79,7 +79,7 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
   "",
   "## write",
   "",
-  "Ratio: items/s over the libpq floor's at the same batch and outstanding transactions (4 connections, as tuplecast's write pool). The floor is PostgreSQL: the ratio of tuplecast-sqlite to it is for orientation only.",
+  "Ratio: items/s over the libpq floor's at the same batch and outstanding transactions (up to 16 connections, as tuplecast's write pool). The floor is PostgreSQL: the ratio of tuplecast-sqlite to it is for orientation only.",
   "",
   "| batch | concurrency | server | writes/s | items/s | × pg floor | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU % | server CPU µs/write | client CPU % | machine CPU % |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
