@@ -142,9 +142,9 @@ static int parse_uint(const char *v, unsigned min, unsigned *out) {
  * defaults where it has them (max_retries 10; GC 200h/200h/5m from its example
  * config); pool size 16: group commit needs connections (Permify's pool has
  * 20).  Single-item writes at 64 outstanding, alternated runs on a busy
- * 2-core machine: 16 connections gave 1.3-1.9x the writes/s of 4, and less
- * server and PostgreSQL CPU per write (docs/backend-postgres.md,
- * "Measurements behind these choices"). */
+ * 2-core machine: 16 connections gave 1.7-1.9x the writes/s of 4 in 7 of 8
+ * pairs (about 1x in the 8th), and less server CPU per write
+ * (bench/README.md, "What limits the figures"). */
 static const struct {
   const char *key;
   unsigned min, def;
