@@ -140,16 +140,18 @@ static int parse_uint(const char *v, unsigned min, unsigned *out) {
 
 /* The unsigned options: key, least value, default, member.  Permify's
  * defaults where it has them (max_retries 10; GC 200h/200h/5m from its example
- * config); pool size 4: group commit needs connections, and past ~4 they cost
- * latency and CPU on 2 cores (docs/backend-postgres.md, "Measurements behind
- * these choices"). */
+ * config); pool size 16: group commit needs connections (Permify's pool has
+ * 20).  Single-item writes at 64 outstanding, alternated runs on a busy
+ * 2-core machine: 16 connections gave 1.7-1.9x the writes/s of 4 in 7 of 8
+ * pairs (about 1x in the 8th), and less server CPU per write
+ * (bench/README.md, "What limits the figures"). */
 static const struct {
   const char *key;
   unsigned min, def;
   size_t off;
 } uints[] = {
     {"max_retries", 0, 10, offsetof(tc__pg_opts_t, max_retries)},
-    {"pool_size", 1, 4, offsetof(tc__pg_opts_t, pool_size)},
+    {"pool_size", 1, 16, offsetof(tc__pg_opts_t, pool_size)},
     {"poll_interval_ms", 1, 100, offsetof(tc__pg_opts_t, poll_interval_ms)},
     {"gc_interval_s", 1, 720000, offsetof(tc__pg_opts_t, gc_interval_s)},
     {"gc_window_s", 0, 720000, offsetof(tc__pg_opts_t, gc_window_s)},

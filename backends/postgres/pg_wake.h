@@ -1,7 +1,8 @@
 /* Wake-ups between nodes sharing one database, and from writers outside
  * tuplecast.
  *  - After a write commits, tc__pg_wake_written(tenant); the tenants of one loop
- *    turn go out as one NOTIFY on channel "tuplecast" with payload
+ *    turn (or of the 2 ms since the last NOTIFY started, if longer) go out as
+ *    one NOTIFY on channel "tuplecast" with payload
  *    "<node id>\n<tenant>\n..." from a connection of its own (never a NOTIFY
  *    inside a write: it would serialize every commit on NOTIFY's lock).
  *  - A LISTEN connection hands each tenant of another node's payload to

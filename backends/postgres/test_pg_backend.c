@@ -821,6 +821,23 @@ static void on_many(void *arg, int status, const char *token) {
   m->all = ++m->done == 200;
 }
 
+typedef struct {
+  const char *uri;
+  long want;
+} sessions_t;
+
+/* 1 when the sessions on the database, other than the asking one, number
+ * want. */
+static int sessions_are(void *arg) {
+  const sessions_t *s = arg;
+  return sql_long(s->uri,
+                  "SELECT count(*) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <> pg_backend_pid()") == s->want;
+}
+
+/* 200 writes at once, answered in order; without pool_size the node holds
+ * 16 write connections (group commit needs them: bench/README.md, "What
+ * limits the figures") and 4 others. */
 static void test_concurrent_writes(void **state) {
   (void)state;
   const char *uri = db("concurrent");
@@ -854,6 +871,8 @@ static void test_concurrent_writes(void **state) {
   tc_backend_stats_t st;
   api->stats(b, &st);
   assert_int_equal(st.writes, 200);
+  sessions_t sessions = {uri, 16 + 4};
+  wait_cond(sessions_are, &sessions);
   close_b(b);
 }
 

@@ -1372,22 +1372,28 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Starts nodes a and b (no safety polls) and has a write tenant t (and u,
+ * then t again, if u) until b hears of t: LISTEN takes effect once b is
+ * connected, and NOTIFYs before that are lost. */
+static void nodes_listening(env_t *e, node_t *a, node_t *b, const char *t, const char *u) {
+  node_start(e, a, "node-a", 3600000);
+  node_start(e, b, "node-b", 3600000);
+  int hit = 0;
+  for (int i = 0; i < 200 && !hit; i++) {
+    tc__pg_wake_written(a->wake, t);
+    if (u) tc__pg_wake_written(a->wake, u);
+    if (u) tc__pg_wake_written(a->wake, t);
+    hit = wait_changed(e, &b->host, t, 100);
+  }
+  assert_true(hit);
+}
+
 /* A's tc__pg_wake_written reaches B's host->changed, not A's.  Also measures
  * wake-up latency and the feed read after it (logged, not asserted). */
 static void test_wake_notify(void **state) {
   env_t *e = *state;
   node_t a, b;
-  node_start(e, &a, "node-a", 3600000);
-  node_start(e, &b, "node-b", 3600000);
-  /* LISTEN takes effect once B is connected: until then NOTIFYs are lost. */
-  int hit = 0;
-  for (int i = 0; i < 200 && !hit; i++) {
-    tc__pg_wake_written(a.wake, "tw");
-    tc__pg_wake_written(a.wake, "tw2");
-    tc__pg_wake_written(a.wake, "tw");
-    hit = wait_changed(e, &b.host, "tw", 100);
-  }
-  assert_true(hit);
+  nodes_listening(e, &a, &b, "tw", "tw2");
   assert_true(wait_changed(e, &b.host, "tw2", 1000));
   run_for(&e->loop, 200);
   assert_false(saw_changed(&a.host, "tw"));
@@ -1437,6 +1443,35 @@ static void test_wake_notify(void **state) {
                 " us, p99 %" PRIu64 " us\n",
                 N, wake[N / 2], wake[N * 99 / 100], feed[N / 2], feed[N * 99 / 100]);
   free(at);
+  node_stop(e, &a);
+  node_stop(e, &b);
+}
+
+static void write_each_turn(uv_idle_t *h) { tc__pg_wake_written(h->data, "gap"); }
+
+/* NOTIFY units start at least 2 ms apart (NOTIFY_GAP_MS) however often
+ * writes commit: a write on every loop turn for 300 ms reaches the other
+ * node in at most 300 / 2 + 1 notifications (one unit in flight at a time
+ * alone let one go out per round trip: hundreds here), and a write after
+ * them is heard too. */
+static void test_wake_notify_gap(void **state) {
+  env_t *e = *state;
+  node_t a, b;
+  nodes_listening(e, &a, &b, "gap", NULL);
+  run_for(&e->loop, 50);
+  b.host.nchanged = 0;
+  uv_idle_t idle;
+  uv_idle_init(&e->loop, &idle);
+  idle.data = a.wake;
+  uv_idle_start(&idle, write_each_turn);
+  run_for(&e->loop, 300);
+  uv_close((uv_handle_t *)&idle, NULL);
+  size_t heard = b.host.nchanged;
+  tc__pg_wake_written(a.wake, "gap-end");
+  assert_true(wait_changed(e, &b.host, "gap-end", 5000));
+  print_message("a write every loop turn for 300 ms: %zu notifications\n", heard);
+  assert_true(heard >= 2);
+  assert_true(heard <= 300 / 2 + 1);
   node_stop(e, &a);
   node_stop(e, &b);
 }
@@ -1637,6 +1672,7 @@ int main(void) {
       T(test_range_around_upto),
       T(test_commit_while_page_waits),
       T(test_wake_notify),
+      T(test_wake_notify_gap),
       T(test_wake_safety_poll),
       T(test_wake_after_restart),      /* restarts the server */
       T(test_positions_survive_crash), /* last: crashes the server */

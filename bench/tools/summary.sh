@@ -13,6 +13,8 @@ def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $
 def best(f): map(f) | max;
 def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**missed**" end;
 def row: "| " + (map(show) | join(" | ")) + " |";
+# µs of server CPU per Data.Write: CPU % of one core × 10,000 / writes/s.
+def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 then null else .server_cpu_pct * 10000 / .writes_per_s | round end;
 
 # Figures come from completed runs only; the others are listed at the end.
 # The cost curves' runs (--scale, tagged "sweep") have a section of their own.
@@ -52,6 +54,9 @@ def row: "| " + (map(show) | join(" | ")) + " |";
     verdict(if $p1 == null or $f1 == null then null else $p1 >= 0.5 * $f1 end)] | row),
   (if $f1any != $f1 then ["(for reference) the same against the floor's best shape on any connection count", $p1, $f1any,
     (ratio($p1; $f1any) | r2), "–"] | row else empty end),
+  (($pgw | map(select(.batch == 1 and .writes_per_s == $p1)) | first) as $p1r
+  | if $p1r == null then empty else ["(for reference) server CPU per single-item write at that concurrency (\($p1r.concurrency)), µs",
+    ($p1r | cpu_us_per_write), "–", "–", "–"] | row end),
   (["batched writes on Postgres, best: ≥ 50 % of the floor's items/s", $pb, $fb, (ratio($pb; $fb) | r2),
     verdict(if $pb == null or $fb == null then null else $pb >= 0.5 * $fb end)] | row),
   (["batched writes on SQLite: ≥ 100,000 items/s", $sb, 100000, (ratio($sb; 100000) | r2),
@@ -74,16 +79,16 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "",
   "## write",
   "",
-  "Ratio: items/s over the libpq floor's at the same batch and outstanding transactions (4 connections, as tuplecast's write pool). The floor is PostgreSQL: the ratio of tuplecast-sqlite to it is for orientation only.",
+  "Ratio: items/s over the libpq floor's at the same batch and outstanding transactions (up to 16 connections, as tuplecast's write pool). The floor is PostgreSQL: the ratio of tuplecast-sqlite to it is for orientation only.",
   "",
-  "| batch | concurrency | server | writes/s | items/s | × pg floor | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU % | client CPU % | machine CPU % |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "| batch | concurrency | server | writes/s | items/s | × pg floor | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU % | server CPU µs/write | client CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($w | sort_by(.batch, .concurrency, .name)[] | . as $r
    | ($floor | map(select(.name == "pg-floor" and .batch == $r.batch and .concurrency == $r.concurrency)) | first) as $f
    | [.batch, .concurrency, (if .name == "pg-floor" then "pg-floor (\(.connections) × \(.depth))" elif (.name | startswith("pg-floor")) then "\(.name) (\(.connections) × \(.depth))" else .name end),
       .writes_per_s, .items_per_s,
       (if (.name | startswith("pg-floor")) then null else ratio(.items_per_s; $f.items_per_s) | r2 end),
-      .latency_p50_ms, .latency_p90_ms, .latency_p99_ms, .latency_max_ms, .errors, .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
+      .latency_p50_ms, .latency_p90_ms, .latency_p99_ms, .latency_max_ms, .errors, .server_cpu_pct, cpu_us_per_write, .client_cpu_pct, .machine_cpu_pct] | row),
   "",
   "## watch-latency (acknowledged → received)",
   "",
