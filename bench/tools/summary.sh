@@ -31,7 +31,7 @@ def row: "| " + (map(show) | join(" | ")) + " |";
 | ($pgw | map(select(.batch == 1)) | best(.writes_per_s)) as $p1
 | ($pgw | map(select(.batch > 1)) | best(.items_per_s)) as $pb
 | ($sqw | map(select(.batch > 1)) | best(.items_per_s)) as $sb
-| ($runs | map(select(.scenario == "watch-latency" and .name == "tuplecast-postgres")) | first) as $wl
+| ($runs | map(select(.scenario == "watch-latency" and .name == "tuplecast-postgres")) | max_by(.watchers)) as $wl
 | ($runs | map(select(.scenario == "fan-out" and .streams == 10000 and .connections == 100))) as $fo
 | ($fo | map(select(.name == "grpc-floor")) | first) as $gf
 | ($fo | map(select(.name == "tuplecast-sqlite")) | first) as $fs
@@ -66,11 +66,67 @@ def row: "| " + (map(show) | join(" | ")) + " |";
     $gf.last_from_write_p50_ms, (ratio($fs.last_from_write_p50_ms; $gf.last_from_write_p50_ms) | r2),
     verdict(if $fs == null or $gf == null then null else $fs.last_from_write_p50_ms <= 1.3 * $gf.last_from_write_p50_ms end)] | row),
   ((["tuplecast-postgres", "tuplecast-sqlite"] + ($cu | map(.name)) | unique)[] as $n
-   | ($cu | map(select(.name == $n)) | first) as $c
+   | ($cu | map(select(.name == $n)) | max_by(.history)) as $c
    | ["catch-up on \($n), \($c.history // "–") transactions back: ≥ 100,000 changes/s", $c.changes_per_s, 100000,
       (ratio($c.changes_per_s; 100000) | r2), verdict(if $c == null then null else $c.changes_per_s >= 100000 end)] | row),
   "",
   "Fan-out targets compare tuplecast on SQLite (the backend does not touch idle streams); the fan-out table also has tuplecast on PostgreSQL where it ran.",
+  # tuplecast ÷ each peer (a server that is neither tuplecast nor a floor),
+  # from every run the peer made, completed or not.
+  ($all_runs | map(.name) | unique
+   | map(select((startswith("tuplecast") or startswith("pg-floor") or startswith("grpc-floor")) | not))[] as $p
+   | ($all_runs | map(select(.sweep == null))) as $ar
+   | def mine(cond): ($ar | map(select(.name == "tuplecast-postgres" and .ok == 1 and cond)) | first)
+       // ($ar | map(select(.name == "tuplecast-sqlite" and .ok == 1 and cond)) | first);
+     def state: if .ok == 1 then "ok" else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error // "see results.json") | tostring | .[0:100] | gsub("\\|"; "/")) end;
+     def div($a; $b; $both): if $both then ratio($a; $b) | r2 else null end;
+  "",
+  "## tuplecast ÷ \($p)",
+  "",
+  "The same scenarios in the same run, \($p) on a PostgreSQL cluster of its own with the same settings as tuplecast's. Each ratio is tuplecast's figure over \($p)'s (tuplecast on PostgreSQL; on SQLite where only that ran, as the server column says): above 1 tuplecast does more (writes, items, changes a second), below 1 it needs less (milliseconds, KiB). Ratios only where both runs completed; a run that did not is shown with its error, and its figures are what it reached before it stopped.",
+  "",
+  "### writes",
+  "",
+  "| batch | concurrency | server | tx/s | \($p) tx/s | ÷ | items/s | \($p) items/s | ÷ | p99 ms | \($p) p99 ms | \($p) errors | \($p) server CPU % | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "write")) | sort_by(.batch, .concurrency)[] | . as $q
+   | mine(.scenario == "write" and .batch == $q.batch and .concurrency == $q.concurrency) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.batch, .concurrency, $t.name, $t.writes_per_s, .writes_per_s, div($t.writes_per_s; .writes_per_s; $both),
+      $t.items_per_s, .items_per_s, div($t.items_per_s; .items_per_s; $both), $t.latency_p99_ms, .latency_p99_ms,
+      .errors, .server_cpu_pct, state] | row),
+  "",
+  "### watch-latency (acknowledged → received)",
+  "",
+  "| watchers | writes/s asked | server | p50 ms | \($p) p50 ms | ÷ | p99 ms | \($p) p99 ms | ÷ | missing | \($p) missing | \($p) duplicate | \($p) out of order | \($p) writes acknowledged | \($p) write errors | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "watch-latency")) | sort_by(.watchers)[] | . as $q
+   | mine(.scenario == "watch-latency" and .watchers == $q.watchers and .rate_per_s == $q.rate_per_s) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.watchers, .rate_per_s, $t.name, $t.watch_latency_p50_ms, .watch_latency_p50_ms, div($t.watch_latency_p50_ms; .watch_latency_p50_ms; $both),
+      $t.watch_latency_p99_ms, .watch_latency_p99_ms, div($t.watch_latency_p99_ms; .watch_latency_p99_ms; $both),
+      $t.missing, .missing, .duplicate, .out_of_order, .writes, .write_errors, state] | row),
+  "",
+  "### catch-up (one Watch resuming N transactions back)",
+  "",
+  "| history | server | changes/s | \($p) changes/s | ÷ | seconds | \($p) seconds | \($p) changes received | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "catch-up")) | sort_by(.history)[] | . as $q
+   | mine(.scenario == "catch-up" and .history == $q.history) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.history, $t.name, $t.changes_per_s, .changes_per_s, div($t.changes_per_s; .changes_per_s; $both),
+      $t.catch_up_s, .catch_up_s, .changes, state] | row),
+  "",
+  "### fan-out (idle streams, each server fresh; one write at a time to all of them)",
+  "",
+  "| streams | connections | server | KiB/stream | \($p) KiB/stream | ÷ | last after write p50 ms | \($p) p50 ms | ÷ | \($p) delivered | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "fan-out")) | sort_by(.connections, .streams)[] | . as $q
+   | mine(.scenario == "fan-out" and .streams == $q.streams and .connections == $q.connections) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.streams, .connections, $t.name, $t.server_kib_per_stream, .server_kib_per_stream,
+      div($t.server_kib_per_stream; .server_kib_per_stream; $both), $t.last_from_write_p50_ms, .last_from_write_p50_ms,
+      div($t.last_from_write_p50_ms; .last_from_write_p50_ms; $both), .delivered, state] | row)),
   "",
   "## write",
   "",
