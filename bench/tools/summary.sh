@@ -219,9 +219,12 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "",
   "KiB/watched tenant: server RSS per tenant feed and the one stream on it, after the watchers opened (before any write). Statements: \($ts[0].pg_source // "pg_stat_statements") over the timed load.",
   "",
-  "| tenants | writes/s | watch p50 ms | watch p99 ms | missing | KiB/watched tenant | PG statements/s | statements/write | PG exec ms/s | PG transactions/s | write p99 ms | server CPU % | machine CPU % |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "Server CPU ms/write: the server's CPU over the timed load (writes, their deliveries, the feeds' reads and the safety poll) divided by the writes.",
+  "",
+  "| tenants | writes/s | watch p50 ms | watch p99 ms | missing | KiB/watched tenant | server CPU ms/write | PG statements/s | statements/write | PG exec ms/s | PG transactions/s | write p99 ms | server CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($ts[] | [.tenants, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p99_ms, .missing, .server_kib_per_watched_tenant,
+      (if (.writes // 0) > 0 and .server_cpu_s != null then .server_cpu_s * 1000 / .writes | r2 else null end),
       .pg_statements_per_s, (per_write | r2), .pg_exec_ms_per_s, .pg_xacts_per_s, .write_latency_p99_ms, .server_cpu_pct, .machine_cpu_pct] | row),
   "",
   "The most called statements (calls/s, mean time, statement):",
@@ -230,10 +233,10 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "",
   "### catch-up history",
   "",
-  "| server | history | catch-up s | transactions/s | server RSS growth KiB | server CPU % |",
-  "|---|---|---|---|---|---|",
+  "| server | history | catch-up s | transactions/s | changes/s | server RSS growth KiB | server CPU % |",
+  "|---|---|---|---|---|---|---|",
   ($sw | map(select(.sweep == "history")) | sort_by(.name, .history)[]
-   | [.name, .history, .catch_up_s, .transactions_per_s, .server_rss_growth_kib, .server_cpu_pct] | row)
+   | [.name, .history, .catch_up_s, .transactions_per_s, .changes_per_s, .server_rss_growth_kib, .server_cpu_pct] | row)
    end),
   "",
   "## bootstrap (Watch with initial_state from the head)",
