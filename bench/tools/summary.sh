@@ -10,6 +10,9 @@ exec jq -r -f /dev/stdin "$1" <<'JQ'
 def r2: if . == null then null else (. * 100 | round / 100) end;
 def show: if . == null then "–" elif type == "number" then (. * 100 | round / 100 | tostring) else tostring end;
 def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b) end;
+# Three significant digits below 1 (a ratio of 0.0003 is not 0), two decimals above.
+def sig3: if . == null or . == 0 then . elif (. | fabs) >= 1 then r2
+  else (pow(10; 2 - (. | fabs | log10 | floor))) as $m | (. * $m | round) / $m end;
 def best(f): map(f) | max;
 def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**missed**" end;
 def row: "| " + (map(show) | join(" | ")) + " |";
@@ -78,8 +81,11 @@ def row: "| " + (map(show) | join(" | ")) + " |";
    | ($all_runs | map(select(.sweep == null))) as $ar
    | def mine(cond): ($ar | map(select(.name == "tuplecast-postgres" and .ok == 1 and cond)) | first)
        // ($ar | map(select(.name == "tuplecast-sqlite" and .ok == 1 and cond)) | first);
-     def state: if .ok == 1 then "ok" else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error // "see results.json") | tostring | .[0:100] | gsub("\\|"; "/")) end;
-     def div($a; $b; $both): if $both then ratio($a; $b) | r2 else null end;
+     def state: if .ok == 1 then "ok" else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error
+         // (if .scenario == "fan-out" then "\(.delivered // 0) of \(.streams * .rounds) messages delivered (\(.streams) streams × \(.rounds) rounds)"
+             elif .scenario == "catch-up" then "\(.transactions // 0) of \(.history_writes // .history) transactions received"
+             else "not within the bench's bounds" end)) | tostring | .[0:100] | gsub("\\|"; "/")) end;
+     def div($a; $b; $both): if $both then ratio($a; $b) | sig3 | if . != null and . < 0.01 then tostring else . end else null end;
   "",
   "## tuplecast ÷ \($p)",
   "",
