@@ -57,8 +57,16 @@ h_s=$(series h_s '.sweep == "history"' '"\(.name) s"' 'history catch_up_s')
 h_mem=$(series h_mem '.sweep == "history"' '"\(.name) RSS growth MiB"' 'history rss_growth_mib' \
   'linespoints dashtype 2')
 jq -r '.runs | map(select(.ok == 1 and .scenario == "watch-latency"))[]
-  | [.name, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms] | @tsv' \
+  | ["\(.name) (\(.watchers))", .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms] | @tsv' \
   "$json" >"$data/watch.tsv"
+
+# Watch latencies a thousand times apart (a peer's seconds beside tuplecast's
+# milliseconds) get a log scale, where values at or below 0 are not drawn.
+watch_scale() {
+  awk -F'\t' '{ for (i = 2; i <= 5; i++) { if ($i > 0 && (lo == "" || $i < lo)) lo = $i; if ($i > hi) hi = $i } }
+    END { if (lo != "" && hi > 1000 * lo) print "set logscale y; set ylabel \"ms (log; values at or below 0 not drawn)\"" }' \
+    "$data/watch.tsv"
+}
 
 # An empty panel says "not run"; its own ranges, since gnuplot refuses to
 # autoscale (and stops) on a plot without a single point.
@@ -67,6 +75,7 @@ plot() { [[ -n $1 ]] && echo "plot ${1%, }" || echo "$not_run"; }
 
 gnuplot <<GP
 set terminal pngcairo size 1400,560 font ",10"
+set datafile separator "\t"
 set key top left font ",9"
 set grid
 set logscale x 2
@@ -93,10 +102,14 @@ set title 'watch latency, acknowledged → received'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set xlabel ''
+set xlabel 'server (watchers)'
+set xtics rotate by -20 font ",9"
 set ylabel 'ms (negative: received before the acknowledgement)'
+$(watch_scale)
 $( [[ -s $data/watch.tsv ]] && echo "plot '$data/watch.tsv' using 2:xtic(1) title 'p50', '' using 3 title 'p90', '' using 4 title 'p99', '' using 5 title 'max'" || echo "$not_run")
 unset multiplot
+set xtics norotate font ""
+unset logscale y
 
 set style data linespoints
 unset logscale y

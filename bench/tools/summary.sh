@@ -81,7 +81,8 @@ def row: "| " + (map(show) | join(" | ")) + " |";
    | ($all_runs | map(select(.sweep == null))) as $ar
    | def mine(cond): ($ar | map(select(.name == "tuplecast-postgres" and .ok == 1 and cond)) | first)
        // ($ar | map(select(.name == "tuplecast-sqlite" and .ok == 1 and cond)) | first);
-     def state: if .ok == 1 then "ok" else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error
+     def state: if .ok == 1 then (if ((.missing // 0) + (.duplicate // 0) + (.out_of_order // 0)) > 0
+         then "completed, **\(.missing) missing, \(.duplicate) duplicate, \(.out_of_order) out of order**" else "ok" end) else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error
          // (if .scenario == "fan-out" then "\(.delivered // 0) of \(.streams * .rounds) messages delivered (\(.streams) streams × \(.rounds) rounds)"
              elif .scenario == "catch-up" then "\(.transactions // 0) of \(.history_writes // .history) transactions received"
              else "not within the bench's bounds" end)) | tostring | .[0:100] | gsub("\\|"; "/")) end;
