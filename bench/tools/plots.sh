@@ -130,6 +130,7 @@ unset multiplot
 
 set terminal pngcairo size 1500,1300 font ",10"
 set output '$out/scale.png'
+set key below font ",9"
 set multiplot layout 3,3
 unset logscale
 set logscale x 10
