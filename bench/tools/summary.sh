@@ -16,6 +16,8 @@ def sig3: if . == null or . == 0 then . elif (. | fabs) >= 1 then r2
 def best(f): map(f) | max;
 def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**missed**" end;
 def row: "| " + (map(show) | join(" | ")) + " |";
+# A watch latency of a run in which no watcher received anything is no figure.
+def wl(f): if (.watch_latency_count // 1) == 0 then null else f end;
 
 # Figures come from completed runs only; the others are listed at the end.
 # The cost curves' runs (--scale, tagged "sweep") have a section of their own.
@@ -81,7 +83,9 @@ def row: "| " + (map(show) | join(" | ")) + " |";
    | ($all_runs | map(select(.sweep == null))) as $ar
    | def mine(cond): ($ar | map(select(.name == "tuplecast-postgres" and .ok == 1 and cond)) | first)
        // ($ar | map(select(.name == "tuplecast-sqlite" and .ok == 1 and cond)) | first);
-     def state: if .ok == 1 then (if ((.missing // 0) + (.duplicate // 0) + (.out_of_order // 0)) > 0
+     def state: if .ok == 1 and .watch_latency_count == 0 and (.missing // 0) > 0
+         then "**did not survive**: no watcher received any write (\(.missing) (watcher, write) pairs missing)"
+       elif .ok == 1 then (if ((.missing // 0) + (.duplicate // 0) + (.out_of_order // 0)) > 0
          then "completed, **\(.missing) missing, \(.duplicate) duplicate, \(.out_of_order) out of order**" else "ok" end) else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error
          // (if .scenario == "fan-out" then "\(.delivered // 0) of \(.streams * .rounds) messages delivered (\(.streams) streams × \(.rounds) rounds)"
              elif .scenario == "catch-up" then "\(.transactions // 0) of \(.history_writes // .history) transactions received"
@@ -110,8 +114,8 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   ($ar | map(select(.name == $p and .scenario == "watch-latency")) | sort_by(.watchers)[] | . as $q
    | mine(.scenario == "watch-latency" and .watchers == $q.watchers and .rate_per_s == $q.rate_per_s) as $t
    | ($t != null and $q.ok == 1) as $both
-   | [.watchers, .rate_per_s, $t.name, $t.watch_latency_p50_ms, .watch_latency_p50_ms, div($t.watch_latency_p50_ms; .watch_latency_p50_ms; $both),
-      $t.watch_latency_p99_ms, .watch_latency_p99_ms, div($t.watch_latency_p99_ms; .watch_latency_p99_ms; $both),
+   | [.watchers, .rate_per_s, $t.name, $t.watch_latency_p50_ms, wl(.watch_latency_p50_ms), div($t.watch_latency_p50_ms; wl(.watch_latency_p50_ms); $both),
+      $t.watch_latency_p99_ms, wl(.watch_latency_p99_ms), div($t.watch_latency_p99_ms; wl(.watch_latency_p99_ms); $both),
       $t.missing, .missing, .duplicate, .out_of_order, .writes, .write_errors, state] | row),
   "",
   "### catch-up (one Watch resuming N transactions back)",
@@ -155,7 +159,7 @@ def row: "| " + (map(show) | join(" | ")) + " |";
   "| server | watchers | writes/s | p50 ms | p90 ms | p99 ms | max ms | missing | duplicate | out of order | received before ack | write p50 ms | write p99 ms | server CPU % | client CPU % | machine CPU % |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($runs | map(select(.scenario == "watch-latency"))[]
-   | [.name, .watchers, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms,
+   | [.name, .watchers, .writes_per_s, wl(.watch_latency_p50_ms), wl(.watch_latency_p90_ms), wl(.watch_latency_p99_ms), wl(.watch_latency_max_ms),
       .missing, .duplicate, .out_of_order, .received_before_ack, .write_latency_p50_ms, .write_latency_p99_ms,
       .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
   "",
