@@ -136,7 +136,8 @@ def wl(f): if (.watch_latency_count // 1) == 0 then null else f end;
    | mine(.scenario == "fan-out" and .streams == $q.streams and .connections == $q.connections) as $t
    | ($t != null and $q.ok == 1) as $both
    | [.streams, .connections, $t.name, $t.server_kib_per_stream, .server_kib_per_stream,
-      div($t.server_kib_per_stream; .server_kib_per_stream; $both), $t.last_from_write_p50_ms, .last_from_write_p50_ms,
+      div($t.server_kib_per_stream; .server_kib_per_stream; $both), $t.last_from_write_p50_ms,
+      (if (.last_from_write_count // 0) == 0 then null else .last_from_write_p50_ms end),
       div($t.last_from_write_p50_ms; .last_from_write_p50_ms; $both), .delivered, state] | row)),
   "",
   "## write",
