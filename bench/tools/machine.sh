@@ -2,7 +2,7 @@
 # Writes machine.md (to stdout): the exact command, the machine and the
 # versions behind a scripts/bench run.
 #
-#   bench/tools/machine.sh COMMAND BUILD-DIR
+#   bench/tools/machine.sh COMMAND BUILD-DIR [PERMIFY-VERSION]
 set -uo pipefail
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 v() { "$@" 2>/dev/null | head -n1; }
@@ -29,3 +29,5 @@ cat <<MD
 * SQLite $(v pkg-config --modversion sqlite3), libuv $(v pkg-config --modversion libuv), protobuf-c $(v pkg-config --modversion libprotobuf-c)
 * gnuplot: $(v gnuplot --version)
 MD
+[[ -z ${3:-} ]] || echo "* Permify (the peer, built from its source outside this repository): $3"
+

@@ -10,11 +10,16 @@ exec jq -r -f /dev/stdin "$1" <<'JQ'
 def r2: if . == null then null else (. * 100 | round / 100) end;
 def show: if . == null then "–" elif type == "number" then (. * 100 | round / 100 | tostring) else tostring end;
 def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b) end;
+# Three significant digits below 1 (a ratio of 0.0003 is not 0), two decimals above.
+def sig3: if . == null or . == 0 then . elif (. | fabs) >= 1 then r2
+  else (pow(10; 2 - (. | fabs | log10 | floor))) as $m | (. * $m | round) / $m end;
 def best(f): map(f) | max;
 def verdict($ok): if $ok == null then "not run" elif $ok then "**met**" else "**missed**" end;
 def row: "| " + (map(show) | join(" | ")) + " |";
 # µs of server CPU per Data.Write: CPU % of one core × 10,000 / writes/s.
 def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 then null else .server_cpu_pct * 10000 / .writes_per_s | round end;
+# A watch latency of a run in which no watcher received anything is no figure.
+def wl(f): if (.watch_latency_count // 1) == 0 then null else f end;
 
 # Figures come from completed runs only; the others are listed at the end.
 # The cost curves' runs (--scale, tagged "sweep") have a section of their own.
@@ -33,7 +38,7 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
 | ($pgw | map(select(.batch == 1)) | best(.writes_per_s)) as $p1
 | ($pgw | map(select(.batch > 1)) | best(.items_per_s)) as $pb
 | ($sqw | map(select(.batch > 1)) | best(.items_per_s)) as $sb
-| ($runs | map(select(.scenario == "watch-latency" and .name == "tuplecast-postgres")) | first) as $wl
+| ($runs | map(select(.scenario == "watch-latency" and .name == "tuplecast-postgres")) | max_by(.watchers)) as $wl
 | ($runs | map(select(.scenario == "fan-out" and .streams == 10000 and .connections == 100))) as $fo
 | ($fo | map(select(.name == "grpc-floor")) | first) as $gf
 | ($fo | map(select(.name == "tuplecast-sqlite")) | first) as $fs
@@ -71,11 +76,74 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
     $gf.last_from_write_p50_ms, (ratio($fs.last_from_write_p50_ms; $gf.last_from_write_p50_ms) | r2),
     verdict(if $fs == null or $gf == null then null else $fs.last_from_write_p50_ms <= 1.3 * $gf.last_from_write_p50_ms end)] | row),
   ((["tuplecast-postgres", "tuplecast-sqlite"] + ($cu | map(.name)) | unique)[] as $n
-   | ($cu | map(select(.name == $n)) | first) as $c
+   | ($cu | map(select(.name == $n)) | max_by(.history)) as $c
    | ["catch-up on \($n), \($c.history // "–") transactions back: ≥ 100,000 changes/s", $c.changes_per_s, 100000,
       (ratio($c.changes_per_s; 100000) | r2), verdict(if $c == null then null else $c.changes_per_s >= 100000 end)] | row),
   "",
   "Fan-out targets compare tuplecast on SQLite (the backend does not touch idle streams); the fan-out table also has tuplecast on PostgreSQL where it ran.",
+  # tuplecast ÷ each peer (a server that is neither tuplecast nor a floor),
+  # from every run the peer made, completed or not.
+  ($all_runs | map(.name) | unique
+   | map(select((startswith("tuplecast") or startswith("pg-floor") or startswith("grpc-floor")) | not))[] as $p
+   | ($all_runs | map(select(.sweep == null))) as $ar
+   | def mine(cond): ($ar | map(select(.name == "tuplecast-postgres" and .ok == 1 and cond)) | first)
+       // ($ar | map(select(.name == "tuplecast-sqlite" and .ok == 1 and cond)) | first);
+     def state: if .ok == 1 and .watch_latency_count == 0 and (.missing // 0) > 0
+         then "**did not survive**: no watcher received any write (\(.missing) (watcher, write) pairs missing)"
+       elif .ok == 1 then (if ((.missing // 0) + (.duplicate // 0) + (.out_of_order // 0)) > 0
+         then "completed, **\(.missing) missing, \(.duplicate) duplicate, \(.out_of_order) out of order**" else "ok" end) else "**did not survive**: " + ((.first_error // .write_first_error // .history_first_error
+         // (if .scenario == "fan-out" then "\(.delivered // 0) of \(.streams * .rounds) messages delivered (\(.streams) streams × \(.rounds) rounds)"
+             elif .scenario == "catch-up" then "\(.transactions // 0) of \(.history_writes // .history) transactions received"
+             else "not within the bench's bounds" end)) | tostring | .[0:100] | gsub("\\|"; "/")) end;
+     def div($a; $b; $both): if $both then ratio($a; $b) | sig3 | if . != null and . < 0.01 then tostring else . end else null end;
+  "",
+  "## tuplecast ÷ \($p)",
+  "",
+  "The same scenarios in the same run, \($p) on a PostgreSQL cluster of its own with the same settings as tuplecast's. Each ratio is tuplecast's figure over \($p)'s (tuplecast on PostgreSQL; on SQLite where only that ran, as the server column says): above 1 tuplecast does more (writes, items, changes a second), below 1 it needs less (milliseconds, KiB). Ratios only where both runs completed; a run that did not is shown with its error, and its figures are what it reached before it stopped.",
+  "",
+  "### writes",
+  "",
+  "| batch | concurrency | server | tx/s | \($p) tx/s | ÷ | items/s | \($p) items/s | ÷ | p99 ms | \($p) p99 ms | \($p) errors | \($p) server CPU % | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "write")) | sort_by(.batch, .concurrency)[] | . as $q
+   | mine(.scenario == "write" and .batch == $q.batch and .concurrency == $q.concurrency) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.batch, .concurrency, $t.name, $t.writes_per_s, .writes_per_s, div($t.writes_per_s; .writes_per_s; $both),
+      $t.items_per_s, .items_per_s, div($t.items_per_s; .items_per_s; $both), $t.latency_p99_ms, .latency_p99_ms,
+      .errors, .server_cpu_pct, state] | row),
+  "",
+  "### watch-latency (acknowledged → received)",
+  "",
+  "| watchers | writes/s asked | server | p50 ms | \($p) p50 ms | ÷ | p99 ms | \($p) p99 ms | ÷ | missing | \($p) missing | \($p) duplicate | \($p) out of order | \($p) writes acknowledged | \($p) write errors | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "watch-latency")) | sort_by(.watchers)[] | . as $q
+   | mine(.scenario == "watch-latency" and .watchers == $q.watchers and .rate_per_s == $q.rate_per_s) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.watchers, .rate_per_s, $t.name, $t.watch_latency_p50_ms, wl(.watch_latency_p50_ms), div($t.watch_latency_p50_ms; wl(.watch_latency_p50_ms); $both),
+      $t.watch_latency_p99_ms, wl(.watch_latency_p99_ms), div($t.watch_latency_p99_ms; wl(.watch_latency_p99_ms); $both),
+      $t.missing, .missing, .duplicate, .out_of_order, .writes, .write_errors, state] | row),
+  "",
+  "### catch-up (one Watch resuming N transactions back)",
+  "",
+  "| history | server | changes/s | \($p) changes/s | ÷ | seconds | \($p) seconds | \($p) changes received | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "catch-up")) | sort_by(.history)[] | . as $q
+   | mine(.scenario == "catch-up" and .history == $q.history) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.history, $t.name, $t.changes_per_s, .changes_per_s, div($t.changes_per_s; .changes_per_s; $both),
+      $t.catch_up_s, .catch_up_s, .changes, state] | row),
+  "",
+  "### fan-out (idle streams, each server fresh; one write at a time to all of them)",
+  "",
+  "| streams | connections | server | KiB/stream | \($p) KiB/stream | ÷ | last after write p50 ms | \($p) p50 ms | ÷ | \($p) delivered | \($p) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
+  ($ar | map(select(.name == $p and .scenario == "fan-out")) | sort_by(.connections, .streams)[] | . as $q
+   | mine(.scenario == "fan-out" and .streams == $q.streams and .connections == $q.connections) as $t
+   | ($t != null and $q.ok == 1) as $both
+   | [.streams, .connections, $t.name, $t.server_kib_per_stream, .server_kib_per_stream,
+      div($t.server_kib_per_stream; .server_kib_per_stream; $both), $t.last_from_write_p50_ms,
+      (if (.last_from_write_count // 0) == 0 then null else .last_from_write_p50_ms end),
+      div($t.last_from_write_p50_ms; .last_from_write_p50_ms; $both), .delivered, state] | row)),
   "",
   "## write",
   "",
@@ -97,7 +165,7 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
   "| server | watchers | writes/s | p50 ms | p90 ms | p99 ms | max ms | missing | duplicate | out of order | received before ack | write p50 ms | write p99 ms | server CPU % | client CPU % | machine CPU % |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($runs | map(select(.scenario == "watch-latency"))[]
-   | [.name, .watchers, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p90_ms, .watch_latency_p99_ms, .watch_latency_max_ms,
+   | [.name, .watchers, .writes_per_s, wl(.watch_latency_p50_ms), wl(.watch_latency_p90_ms), wl(.watch_latency_p99_ms), wl(.watch_latency_max_ms),
       .missing, .duplicate, .out_of_order, .received_before_ack, .write_latency_p50_ms, .write_latency_p99_ms,
       .server_cpu_pct, .client_cpu_pct, .machine_cpu_pct] | row),
   "",
@@ -168,9 +236,12 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
   "",
   "KiB/watched tenant: server RSS per tenant feed and the one stream on it, after the watchers opened (before any write). Statements: \($ts[0].pg_source // "pg_stat_statements") over the timed load.",
   "",
-  "| tenants | writes/s | watch p50 ms | watch p99 ms | missing | KiB/watched tenant | PG statements/s | statements/write | PG exec ms/s | PG transactions/s | write p99 ms | server CPU % | machine CPU % |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "Server CPU ms/write: the server's CPU over the timed load (writes, their deliveries, the feeds' reads and the safety poll) divided by the writes.",
+  "",
+  "| tenants | writes/s | watch p50 ms | watch p99 ms | missing | KiB/watched tenant | server CPU ms/write | PG statements/s | statements/write | PG exec ms/s | PG transactions/s | write p99 ms | server CPU % | machine CPU % |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ($ts[] | [.tenants, .writes_per_s, .watch_latency_p50_ms, .watch_latency_p99_ms, .missing, .server_kib_per_watched_tenant,
+      (if (.writes // 0) > 0 and .server_cpu_s != null then .server_cpu_s * 1000 / .writes | r2 else null end),
       .pg_statements_per_s, (per_write | r2), .pg_exec_ms_per_s, .pg_xacts_per_s, .write_latency_p99_ms, .server_cpu_pct, .machine_cpu_pct] | row),
   "",
   "The most called statements (calls/s, mean time, statement):",
@@ -179,10 +250,10 @@ def cpu_us_per_write: if .server_cpu_pct == null or (.writes_per_s // 0) == 0 th
   "",
   "### catch-up history",
   "",
-  "| server | history | catch-up s | transactions/s | server RSS growth KiB | server CPU % |",
-  "|---|---|---|---|---|---|",
+  "| server | history | catch-up s | transactions/s | changes/s | server RSS growth KiB | server CPU % |",
+  "|---|---|---|---|---|---|---|",
   ($sw | map(select(.sweep == "history")) | sort_by(.name, .history)[]
-   | [.name, .history, .catch_up_s, .transactions_per_s, .server_rss_growth_kib, .server_cpu_pct] | row)
+   | [.name, .history, .catch_up_s, .transactions_per_s, .changes_per_s, .server_rss_growth_kib, .server_cpu_pct] | row)
    end),
   "",
   "## bootstrap (Watch with initial_state from the head)",
