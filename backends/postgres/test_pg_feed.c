@@ -223,7 +223,8 @@ static int setup_env(void **state) {
   host_init(&e->host, &e->loop);
   tc__pg_pool_opts_t o = {.conninfo = uri, .size = 2, .depth = 4, .name = "read", .log = hlog};
   if (tc__pg_pool_create(&e->loop, &o, &e->pool)) return -1;
-  e->ctx = (tc__pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->stats};
+  e->ctx = (tc__pg_feed_ctx_t){
+      .pool = e->pool, .host = &e->host.api, .instance_id = instance, .stats = &e->stats};
   *state = e;
   return 0;
 }
