@@ -222,11 +222,12 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static int is_local(tc__pg_wake_t *w, uint64_t x) {
+  if (!w->nlocal) return 0;
   if (!w->local_sorted) {
     qsort(w->local, w->nlocal, sizeof *w->local, cmp_u64);
     w->local_sorted = 1;
   }
-  return w->nlocal && bsearch(&x, w->local, w->nlocal, sizeof x, cmp_u64) != NULL;
+  return bsearch(&x, w->local, w->nlocal, sizeof x, cmp_u64) != NULL;
 }
 
 /* Drops the xids the cursor has passed: a poll has looked at each of them
