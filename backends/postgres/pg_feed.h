@@ -26,12 +26,20 @@ typedef struct tc__pg_feed_ctx_s {
   const tc_host_api_t *host;
   const char *instance_id;
   tc_backend_stats_t *stats; /* change_reads and feed lag are counted here */
+  /* pg_feed.c's own: heads asked for while a head statement is in flight,
+   * sent as one statement when it returns (zero-initialise). */
+  struct tc__pg_heads_s {
+    void **q;
+    size_t n, cap;
+    unsigned inflight;
+  } heads;
 } tc__pg_feed_ctx_t;
 
 /* The head: a token of the current snapshot naming the tenant's newest
  * transaction (0 if none).  0 or a TC_E* code (then cb never runs); cb runs
- * later, once. */
-int tc__pg_feed_head(const tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg);
+ * later, once.  Heads asked for while one is read are read together, one
+ * statement for many tenants. */
+int tc__pg_feed_head(tc__pg_feed_ctx_t *c, const char *tenant_id, tc_head_cb cb, void *arg);
 
 /* The tenant's transactions after `after` (a token, not ""), up to `upto`
  * (NULL, or a token the feed returned), at most about `limit` changes in

@@ -258,7 +258,8 @@ static int create(const tc_host_api_t *host, const char *uri, const char *const 
   uv_timer_init(b->loop, &b->close_timer);
   b->close_timer.data = b;
   rc = make_pools(b);
-  b->feed = (tc__pg_feed_ctx_t){b->rpool, host, b->instance_id, &b->stats};
+  b->feed = (tc__pg_feed_ctx_t){
+      .pool = b->rpool, .host = host, .instance_id = b->instance_id, .stats = &b->stats};
   if (!rc)
     rc = tc__pg_wake_start(b->loop, host, b->conninfo, b->rpool, b->node_id, o.poll_interval_ms,
                            &b->wake);

@@ -21,25 +21,30 @@
 
 static const char notify_sql[] = "SELECT pg_notify('" CHANNEL "', $1)";
 
-/* The tenants of the transactions visible now (C) but not in G (same shape
- * as the feed's query, without the tenant condition), C, and the newest
- * transaction M visible in C, above which the new G is truncated (C may count
- * as done xids a crash hands out again; none at or below M, whose commit is
- * durable: "Crash safety of positions" in docs/backend-postgres.md).  $1
- * NULL (the first poll) only takes G. */
+/* The transactions visible now (C) but not in G (same shape as the feed's
+ * query, without the tenant condition), one row each with its tenant, in
+ * tenant order; C, and the newest transaction M visible in C, above which
+ * the new G is truncated (C may count as done xids a crash hands out again;
+ * none at or below M, whose commit is durable: "Crash safety of positions"
+ * in docs/backend-postgres.md).  Its rows are the transactions since the
+ * last poll, whatever the number of tenants.  $1 NULL (the first poll) only
+ * takes G. */
 static const char poll_sql[] =
-    "SELECT s.cur::text, t.tenant_id, s.m::text FROM (SELECT pg_current_snapshot() AS cur,"
-    " (SELECT id FROM transactions ORDER BY id DESC LIMIT 1) AS m) s"
+    "SELECT s.cur::text, t.tenant_id, s.m::text, t.id::text FROM (SELECT pg_current_snapshot()"
+    " AS cur, (SELECT id FROM transactions ORDER BY id DESC LIMIT 1) AS m) s"
     " LEFT JOIN LATERAL ("
-    "  SELECT DISTINCT tenant_id FROM ("
-    "   SELECT tenant_id FROM transactions WHERE id >= pg_snapshot_xmax($1::pg_snapshot)"
+    "   SELECT tenant_id, id FROM transactions WHERE id >= pg_snapshot_xmax($1::pg_snapshot)"
     "    AND pg_visible_in_snapshot(id, s.cur)"
     "   UNION ALL"
-    "   SELECT tenant_id FROM transactions"
+    "   SELECT tenant_id, id FROM transactions"
     "    WHERE id = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))"
     "    AND pg_visible_in_snapshot(id, s.cur)"
-    "  ) u"
-    " ) t ON true";
+    " ) t ON true ORDER BY t.tenant_id";
+
+/* This node's own transactions the poll has not passed yet are kept to at
+ * most this many (8 bytes each); past it a write is not recorded, and the
+ * poll wakes its tenant once more, as it would without the record. */
+#define LOCAL_MAX 65536
 
 struct tc__pg_wake_s {
   const tc_host_api_t *host;
@@ -55,7 +60,10 @@ struct tc__pg_wake_s {
   uint64_t notified_at;    /* loop time the last NOTIFY unit started */
   int polling, poll_again; /* a poll is in flight; run another after it */
   char *g;                 /* the poll's cursor snapshot; NULL before the first */
-  int closing, open;       /* parts still to close: handles, listener, pool */
+  uint64_t *local;         /* xids this node's writes committed, not yet passed by g */
+  size_t nlocal, caplocal;
+  int local_sorted;
+  int closing, open; /* parts still to close: handles, listener, pool */
   void (*done)(void *arg);
   void *done_arg;
 };
@@ -67,6 +75,7 @@ static void maybe_free(tc__pg_wake_t *w) {
   for (size_t i = 0; i < w->npending; i++) free(w->pending[i]);
   free(w->pending);
   free(w->g);
+  free(w->local);
   free(w->node_id);
   void (*done)(void *) = w->done;
   void *arg = w->done_arg;
@@ -211,6 +220,69 @@ static void on_notify(void *arg, const char *payload) {
   }
 }
 
+/* ---- this node's own transactions ------------------------------------------------- */
+
+void tc__pg_wake_local(tc__pg_wake_t *w, uint64_t xid) {
+  if (w->closing || w->nlocal == LOCAL_MAX) return;
+  if (w->nlocal == w->caplocal) {
+    size_t cap = w->caplocal ? 2 * w->caplocal : 64;
+    uint64_t *grown = realloc(w->local, cap * sizeof *grown);
+    if (!grown) return; /* the poll wakes the tenant once more */
+    w->local = grown;
+    w->caplocal = cap;
+  }
+  if (w->nlocal && xid < w->local[w->nlocal - 1]) w->local_sorted = 0;
+  w->local[w->nlocal++] = xid;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int is_local(tc__pg_wake_t *w, uint64_t x) {
+  if (!w->nlocal) return 0;
+  if (!w->local_sorted) {
+    qsort(w->local, w->nlocal, sizeof *w->local, cmp_u64);
+    w->local_sorted = 1;
+  }
+  return bsearch(&x, w->local, w->nlocal, sizeof x, cmp_u64) != NULL;
+}
+
+/* Drops the xids the cursor has passed: a poll has looked at each of them
+ * (every xid visible in g was visible in that poll's C and not in the
+ * cursor before it).  What stays is at most the writes since the last poll. */
+static void local_prune(tc__pg_wake_t *w) {
+  tc__pg_snap_t g;
+  if (!w->g || tc__pg_snap_parse(w->g, &g)) return;
+  size_t m = 0;
+  for (size_t i = 0; i < w->nlocal; i++)
+    if (!tc__pg_snap_visible(&g, w->local[i])) w->local[m++] = w->local[i];
+  w->nlocal = m;
+  tc__pg_snap_clear(&g);
+  if (!m && w->caplocal > 1024) { /* give back a burst's array */
+    free(w->local);
+    w->local = NULL;
+    w->caplocal = 0;
+  }
+}
+
+/* Hands to changed() each tenant with a transaction that is not one of
+ * this node's writes, whose feeds the write woke in-process.  A transaction
+ * of ours not recorded yet (its reply still on the way, or lost) is taken
+ * for another's: one read too many, never one too few.  res: poll_sql's
+ * rows, one per transaction, in tenant order. */
+static void wake_foreign(tc__pg_wake_t *w, PGresult *res) {
+  int rows = PQntuples(res);
+  for (int i = 0, j; i < rows; i = j) {
+    const char *t = PQgetvalue(res, i, 1);
+    int foreign = 0;
+    for (j = i; j < rows && !strcmp(t, PQgetvalue(res, j, 1)); j++)
+      if (!foreign && !is_local(w, strtoull(PQgetvalue(res, j, 3), NULL, 10))) foreign = 1;
+    if (foreign && !PQgetisnull(res, i, 1)) w->host->changed(w->host, t);
+  }
+}
+
 /* ---- the safety poll ----------------------------------------------------------- */
 
 static void poll_now(tc__pg_wake_t *w);
@@ -259,8 +331,8 @@ static void on_polled(void *arg, int status, PGresult *const *res, size_t n, con
     free(w->g);
     w->g = g;
   }
-  for (int i = 0; i < rows; i++)
-    if (!PQgetisnull(r, i, 1)) w->host->changed(w->host, PQgetvalue(r, i, 1));
+  wake_foreign(w, r);
+  local_prune(w);
   if (w->poll_again) poll_now(w);
 }
 

@@ -11,6 +11,8 @@
  *    transaction that became visible since the last poll (a node-wide
  *    snapshot cursor, one statement on the read pool) go to host->changed.
  *    It finds writers that send no NOTIFY: a Permify server, a script.
+ *    Transactions of this node's own writes (tc__pg_wake_local) wake
+ *    nothing there: the write woke its feed in-process.
  * Loop thread only.
  *
  * Ownership: the backend owns the tc__pg_wake_t; tc__pg_wake_close frees it.  The
@@ -33,6 +35,9 @@ int tc__pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *co
                       tc__pg_wake_t **out);
 /* A write for tenant_id committed through this node. */
 void tc__pg_wake_written(tc__pg_wake_t *w, const char *tenant_id);
+/* This node's write `xid` committed and its feed was woken in-process: the
+ * safety poll need not hand its tenant to host->changed for it. */
+void tc__pg_wake_local(tc__pg_wake_t *w, uint64_t xid);
 /* Sends what is pending, lets units in flight finish, closes the
  * connections, frees, then calls done(arg) (later, never from this call). */
 void tc__pg_wake_close(tc__pg_wake_t *w, void (*done)(void *arg), void *arg);

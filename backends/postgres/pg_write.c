@@ -12,9 +12,11 @@ static void reply_write(tc__pg_op_t *op, int status, PGresult *const *res, size_
   tc_write_cb cb = op->cb.write;
   char *token = NULL;
   if (status == 0 && n && res[0] && PQntuples(res[0]) == 1) {
-    token = tc__pg_token_permify(strtoull(PQgetvalue(res[0], 0, 0), NULL, 10),
-                                 PQgetvalue(res[0], 0, 1));
+    uint64_t xid = strtoull(PQgetvalue(res[0], 0, 0), NULL, 10);
+    token = tc__pg_token_permify(xid, PQgetvalue(res[0], 0, 1));
     if (!token) status = TC_ENOMEM;
+    /* The host wakes the tenant's feeds on this success: the poll need not. */
+    if (token && op->b->wake) tc__pg_wake_local(op->b->wake, xid);
   } else if (status == 0) {
     status = TC_EINTERNAL;
   }

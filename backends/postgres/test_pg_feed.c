@@ -223,7 +223,8 @@ static int setup_env(void **state) {
   host_init(&e->host, &e->loop);
   tc__pg_pool_opts_t o = {.conninfo = uri, .size = 2, .depth = 4, .name = "read", .log = hlog};
   if (tc__pg_pool_create(&e->loop, &o, &e->pool)) return -1;
-  e->ctx = (tc__pg_feed_ctx_t){e->pool, &e->host.api, instance, &e->stats};
+  e->ctx = (tc__pg_feed_ctx_t){
+      .pool = e->pool, .host = &e->host.api, .instance_id = instance, .stats = &e->stats};
   *state = e;
   return 0;
 }
@@ -1491,6 +1492,85 @@ static void test_wake_safety_poll(void **state) {
   node_stop(e, &b);
 }
 
+/* The poll hands a tenant to changed() only for transactions that are not
+ * this node's own (tc__pg_wake_local): a write through the node woke its
+ * tenant's feeds in-process, and a second read would find nothing. */
+static void test_wake_poll_skips_local(void **state) {
+  env_t *e = *state;
+  node_t b;
+  node_start(e, &b, "node-b", 50);
+  run_for(&e->loop, 300); /* the first poll takes the cursor */
+  /* Recorded before the commit: no poll can see them first. */
+  for (int i = 0; i < 20; i++) {
+    tc__pg_wake_local(b.wake, w_begin(db, "tl", NULL));
+    w_commit(db);
+  }
+  write_one(db, "tf", NULL, NULL); /* another writer's: after the poll that finds it, */
+  int found = wait_changed(e, &b.host, "tf", 5000);
+  run_for(&e->loop, 150); /* and a few more polls, */
+  int woke_ours = saw_changed(&b.host, "tl");
+  /* Ours and another's on one tenant: woken. */
+  tc__pg_wake_local(b.wake, w_begin(db, "tm", NULL));
+  w_commit(db);
+  write_one(db, "tm", NULL, NULL);
+  int mixed = wait_changed(e, &b.host, "tm", 5000);
+  node_stop(e, &b); /* before asserting: its timer would keep the loop running */
+  assert_true(found);
+  assert_false(woke_ours); /* ours woke nothing */
+  assert_true(mixed);
+}
+
+/* 2,000 heads asked for at once, on a pool of one connection whose queue
+ * gives up after 300 ms: all are answered (as few statements, over an array
+ * of tenants), each as a head read alone answers it.  One statement per
+ * head, the later ones waited past the 300 ms and failed UNAVAILABLE. */
+static void test_heads_batched(void **state) {
+  env_t *e = *state;
+  enum { N = 2000, EVERY = 100 };
+  tc__pg_pool_opts_t o = {.conninfo = uri,
+                          .size = 1,
+                          .depth = 1,
+                          .queue_timeout_ms = 300,
+                          .name = "heads",
+                          .log = hlog};
+  tc__pg_pool_t *pool;
+  assert_int_equal(tc__pg_pool_create(&e->loop, &o, &pool), 0);
+  tc__pg_feed_ctx_t ctx = {
+      .pool = pool, .host = &e->host.api, .instance_id = instance, .stats = &e->stats};
+  static char names[N][16];
+  uint64_t want[N] = {0};
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "hb%04d", i);
+    if (i % EVERY == 0) want[i] = write_one(db, names[i], NULL, NULL);
+  }
+  head_t warm = {0}, *h = calloc(N, sizeof *h);
+  assert_int_equal(tc__pg_feed_head(&ctx, "hb-warm", on_head, &warm), 0); /* connected */
+  assert_true(run_until(&e->loop, &warm.done, DEADLINE_MS));
+  assert_int_equal(warm.status, 0);
+  for (int i = 0; i < N; i++) assert_int_equal(tc__pg_feed_head(&ctx, names[i], on_head, &h[i]), 0);
+  int failed = 0, answered = 0;
+  for (int i = 0; i < N; i++) {
+    answered += run_until(&e->loop, &h[i].done, DEADLINE_MS);
+    if (h[i].status) failed++;
+  }
+  int closed = 0; /* before asserting: the pool would keep the loop running */
+  tc__pg_pool_close(pool, set_flag, &closed);
+  assert_true(run_until(&e->loop, &closed, DEADLINE_MS));
+  assert_int_equal(answered, N);
+  assert_int_equal(failed, 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(our_x(h[i].token), want[i]);
+    if (i % EVERY == 0) { /* nothing committed since: the same string */
+      char *alone = feed_head(e, names[i]);
+      assert_string_equal(h[i].token, alone);
+      free(alone);
+    }
+    free(h[i].token);
+  }
+  free(h);
+  free(warm.token);
+}
+
 /* After a server restart the listener reconnects and its on_ready polls at
  * once: a write made while it was away is found without waiting for the
  * (here: hour-long) poll interval. */
@@ -1674,6 +1754,8 @@ int main(void) {
       T(test_wake_notify),
       T(test_wake_notify_gap),
       T(test_wake_safety_poll),
+      T(test_wake_poll_skips_local),
+      T(test_heads_batched),
       T(test_wake_after_restart),      /* restarts the server */
       T(test_positions_survive_crash), /* last: crashes the server */
   };

@@ -19,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "tuplecast/support.h"
 #include "pg_fixture.h"
 #include "server_proc.h"
+#include "http_client.h"
 #include "bench.h"
 #include "token_forge.h"
 #include "tt_api.h"
@@ -268,6 +270,84 @@ static void test_external_writers(void **state) {
   PQfinish(p1), PQfinish(p2), PQfinish(p3);
   tc_stream_free(s);
   tc_client_free(c), free(t0);
+  assert_int_equal(tc_proc_stop(&a, NULL), 0);
+}
+
+/* ---- the safety poll skips this node's own writes --------------------------- */
+
+/* tuplecast_watch_feed_reads_total{kind="feed"} on the node's /metrics. */
+static long feed_reads(const tc_proc_t *p) {
+  static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  int fd = tt_http_connect(p->http_port);
+  tt_send_all(fd, get, sizeof get - 1);
+  char *buf = NULL, chunk[65536];
+  size_t len = 0;
+  ssize_t n;
+  while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+    buf = realloc(buf, len + (size_t)n + 1);
+    assert_non_null(buf);
+    memcpy(buf + len, chunk, (size_t)n);
+    len += (size_t)n;
+    buf[len] = '\0';
+  }
+  close(fd);
+  static const char key[] = "tuplecast_watch_feed_reads_total{kind=\"feed\"} ";
+  const char *at = buf ? strstr(buf, key) : NULL;
+  assert_non_null(at);
+  long v = strtol(at + sizeof key - 1, NULL, 10);
+  free(buf);
+  return v;
+}
+
+static char *write_to(tc_client_t *c, const char *tenant, const char *id) {
+  tt_tuple_buf_t tb;
+  Base__V1__Tuple *t = tt_tuple(&tb, "organization", "o1", "member", "user", id, "");
+  return tt_write_data(c, tenant, &t, 1, NULL, 0, NULL);
+}
+
+/* A write through a node wakes its tenant's feed in-process; the safety poll
+ * also finds its transaction and must not wake the feed again for it, while
+ * it still finds writers that send no NOTIFY.  Each round: a write through
+ * the node on t1, then a Permify-style SQL write on t2 that only the poll
+ * finds, so t2's message proves a poll ran after t1's commit.  Each round
+ * costs two feed reads (t1's, t2's); when the poll woke this node's own
+ * tenants too it cost three (t1 read again, finding nothing). */
+static void test_poll_skips_own_writes(void **state) {
+  (void)state;
+  const char *uri = fresh_db();
+  tc_proc_t a;
+  tc_client_t *c = node_with_schema(&a, uri);
+  tt_create_tenant(c, "t2");
+  tt_write_schema(c, "t2", NULL);
+  char *k1 = write_to(c, "t1", "start"), *k2 = write_to(c, "t2", "start");
+  tc_stream_t *s1 = tt_watch_open(c, "t1", k1), *s2 = tt_watch_open(c, "t2", k2);
+  PGconn *pc = sql_connect(uri);
+  enum { N = 20 };
+  long base = 0;
+  for (int i = -1; i < N; i++) { /* round -1 warms up: catch-up from the tokens */
+    char id[16], q[512];
+    snprintf(id, sizeof id, "w%d", i + 1);
+    free(write_to(c, "t1", id));
+    expect_id(s1, id);
+    snprintf(id, sizeof id, "m%d", i + 1);
+    snprintf(q, sizeof q,
+             "BEGIN ISOLATION LEVEL SERIALIZABLE; INSERT INTO transactions (tenant_id) VALUES"
+             " ('t2'); INSERT INTO relation_tuples (entity_type, entity_id, relation,"
+             " subject_type, subject_id, subject_relation, tenant_id) VALUES ('organization',"
+             " 'o1', 'member', 'user', '%s', '', 't2'); COMMIT",
+             id);
+    sql(pc, q);
+    expect_id(s2, id);
+    if (i < 0) base = feed_reads(&a);
+  }
+  long reads = feed_reads(&a) - base;
+  print_message("%d rounds of a write through the node and one outside it: %ld feed reads\n", N,
+                reads);
+  assert_true(reads >= 2 * N);
+  assert_true(reads <= 2 * N + N / 4);
+  PQfinish(pc);
+  tc_stream_free(s1), tc_stream_free(s2);
+  tc_client_free(c), free(k1), free(k2);
   assert_int_equal(tc_proc_stop(&a, NULL), 0);
 }
 
@@ -926,6 +1006,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_node),
       cmocka_unit_test(test_external_writers),
+      cmocka_unit_test(test_poll_skips_own_writes),
       cmocka_unit_test(test_randomized_two_nodes),
       cmocka_unit_test(test_tenant_changes_across_nodes),
       cmocka_unit_test(test_tenant_reads_per_write),
@@ -937,5 +1018,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_schema_writes),
       cmocka_unit_test(test_unknown_outcome),
   };
+  /* TC_TEST_FILTER=<pattern>: run only the matching tests (cmocka's filter). */
+  if (getenv("TC_TEST_FILTER")) cmocka_set_test_filter(getenv("TC_TEST_FILTER"));
   return cmocka_run_group_tests(tests, setup, teardown);
 }
