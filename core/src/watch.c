@@ -19,6 +19,12 @@
 #define RING_CAP 1024    /* recent transactions kept per tenant feed (a power of two) */
 #define RING_FIRST 8     /* entries of a feed's ring when its first transaction comes */
 #define READ_LIMIT 1000u /* changes the feed asks of the backend per read */
+/* ring_at masks and ring_grow doubles from RING_FIRST: both must be powers of
+ * two, or the ring would pass RING_CAP and index past its end.  test_watch.c's
+ * test_ring_growth writes past RING_CAP transactions to wrap the ring. */
+_Static_assert((RING_CAP & (RING_CAP - 1)) == 0 && (RING_FIRST & (RING_FIRST - 1)) == 0 &&
+                   RING_FIRST <= RING_CAP,
+               "RING_CAP and RING_FIRST: powers of two, RING_FIRST <= RING_CAP");
 
 /* A position (snap token) shared by the ring and the streams' queues. */
 typedef struct {
