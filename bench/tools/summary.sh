@@ -193,8 +193,15 @@ def wl(f): if (.watch_latency_count // 1) == 0 then null else f end;
   ($sweeps as $sw
    | if ($sw | length) == 0 then empty else
   ($sw | map(select(.sweep == "streams"))) as $ss
-  | ($ss | map(select(.name != "grpc-floor")) | max_by(.streams)) as $big
-  | ($ss | map(select(.name == "grpc-floor" and .streams == $big.streams)) | first) as $bigf
+  # At the largest count, each figure is the median of that server's runs
+  # there (a run is 3 rounds; the fan-out time of one run moves by ±20 %).
+  | def med(f): (map(f) | sort) as $v | if ($v | length) == 0 then null else $v[(($v | length) - 1) / 2 | floor] end;
+    def at_max($rows): ($rows | max_by(.streams)) as $m
+      | if $m == null then null else ($rows | map(select(.streams == $m.streams))) as $at
+        | $m + {server_kib_per_stream: ($at | med(.server_kib_per_stream)),
+                last_from_write_p50_ms: ($at | med(.last_from_write_p50_ms)), runs_at_max: ($at | length)} end;
+  at_max($ss | map(select(.name != "grpc-floor"))) as $big
+  | at_max($ss | map(select(.name == "grpc-floor" and .streams == $big.streams))) as $bigf
   | ($sw | map(select(.sweep == "tenants")) | sort_by(.tenants)) as $ts
   | ($ts | last) as $tl
   | ($ts | first) as $t0
@@ -204,10 +211,10 @@ def wl(f): if (.watch_latency_count // 1) == 0 then null else f end;
   "",
   "| target | measured | floor / bound | ratio | result |",
   "|---|---|---|---|---|",
-  (["server memory per idle stream, \($big.streams // "–") streams over \($big.connections // "–") connections: ≤ 1.2 × gRPC floor (KiB)",
+  (["server memory per idle stream, \($big.streams // "–") streams over \($big.connections // "–") connections (median of the runs there): ≤ 1.2 × gRPC floor (KiB)",
     $big.server_kib_per_stream, $bigf.server_kib_per_stream, (ratio($big.server_kib_per_stream; $bigf.server_kib_per_stream) | r2),
     verdict(if $big == null or $bigf == null then null else $big.server_kib_per_stream <= 1.2 * $bigf.server_kib_per_stream end)] | row),
-  (["last of \($big.streams // "–") idle streams served (median round, from the write's start): ≤ 1.2 × gRPC floor (ms)",
+  (["last of \($big.streams // "–") idle streams served (median round, from the write's start; median of \($big.runs_at_max // "–") runs against the floor's \($bigf.runs_at_max // "–")): ≤ 1.2 × gRPC floor (ms)",
     $big.last_from_write_p50_ms, $bigf.last_from_write_p50_ms, (ratio($big.last_from_write_p50_ms; $bigf.last_from_write_p50_ms) | r2),
     verdict(if $big == null or $bigf == null then null else $big.last_from_write_p50_ms <= 1.2 * $bigf.last_from_write_p50_ms end)] | row),
   (["watch p99 with \($tl.tenants // "–") tenants watched, writes spread over them at \($tl.writes_per_s // "–")/s: < 10 ms (ms)",
