@@ -167,9 +167,10 @@ static char *https(fx_t *f, const char *host, const char *path, const char *body
 }
 
 static void expect_has(char *text, const char *needle) {
-  if (!strstr(text, needle)) fprintf(stderr, "expected \"%s\" in: %s\n", needle, text);
-  assert_non_null(strstr(text, needle));
+  int found = strstr(text, needle) != NULL;
+  if (!found) fprintf(stderr, "expected \"%s\" in: %s\n", needle, text);
   free(text);
+  assert_true(found);
 }
 
 /* SHA-256 fingerprint line of a certificate file, or of the certificate the
