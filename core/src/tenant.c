@@ -191,8 +191,6 @@ static void learn_head(tc_tenant_t *t, const char *version, const char *text) {
 
 static void on_state(void *arg, int status, const char *version, const char *text) {
   tc_tenant_t *t = arg;
-  free(t->head_version);
-  t->head_version = NULL;
   learned(t, status);
   if (t->state == T_EXISTS) learn_head(t, version, text);
   pump(t);
@@ -215,23 +213,21 @@ static int use_state(const tc_tenant_t *t) {
  * the same round trip: one statement where tenant_get and then schema_read
  * were two, for every write to a tenant not written in the last second
  * (bench/README.md, "At scale"), and for the first write to a tenant.  The
- * head version the actor holds goes along. */
+ * head version the actor holds goes along (a call's inputs are borrowed for
+ * the call only) and is unknown until the answer: tenant_state's sets it,
+ * after tenant_get's the first job that wants it reads it. */
 static void load(tc_tenant_t *t) {
   tc_server_t *srv = t->srv;
   const tc_backend_api_t *api = srv->api;
-  int rc, state = use_state(t);
+  int state = use_state(t);
+  char *known = t->head_version;
+  t->head_version = NULL;
   t->state = T_LOADING;
   t->busy = 1;
-  if (state) {
-    rc = api->tenant_state(srv->backend, t->id, t->head_version, on_state, t);
-  } else {
-    free(t->head_version); /* read again by the first job that wants it */
-    t->head_version = NULL;
-    rc = api->tenant_get(srv->backend, t->id, on_tenant, t);
-  }
+  int rc = state ? api->tenant_state(srv->backend, t->id, known, on_state, t)
+                 : api->tenant_get(srv->backend, t->id, on_tenant, t);
+  free(known);
   if (rc != 0) {
-    free(t->head_version);
-    t->head_version = NULL;
     t->state = T_UNKNOWN;
     t->busy = 0;
     fail_head(t, rc);

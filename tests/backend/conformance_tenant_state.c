@@ -23,6 +23,42 @@ static void expect_state(ct_fixture_t *f, const char *t, const char *known, int 
   ct_result_free(&r);
 }
 
+/* A schema of n entities, about 70 bytes each, in descending name order
+ * with a blank line between them: a backend that keeps a row per statement
+ * and joins them in name order gives back a text of the same length;
+ * malloc'd. */
+static char *many_entities(int n) {
+  char *text = malloc((size_t)n * 80 + 1), *p = text;
+  assert_non_null(text);
+  for (int i = n - 1; i >= 0; i--)
+    p += sprintf(p, "entity e%05d {\n  relation owner @user\n  permission view = owner\n}%s", i,
+                 i ? "\n\n" : "");
+  return text;
+}
+
+/* A head of many statements, over 100 KiB: tenant_state's text is all of
+ * it, the very text schema_read gives (a backend that keeps a row per
+ * statement answers them in the same order), and none of it once held. */
+static void expect_large_head(ct_fixture_t *f, const char *t, const char *known,
+                              const char *version) {
+  char *text = many_entities(2000);
+  ct_schema_write(f, t, version, text);
+  ct_result_t r = {0}, s = {0};
+  CT_CALL(f, &r, f->api->schema_read(f->b, t, "", ct_on_schema, &r));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.version, version);
+  CT_CALL(f, &s, f->api->tenant_state(f->b, t, known, ct_on_schema, &s));
+  assert_int_equal(s.status, 0);
+  assert_string_equal(s.version, version);
+  assert_non_null(s.text);
+  assert_int_equal(strlen(s.text), strlen(text));
+  assert_string_equal(s.text, r.text);
+  expect_state(f, t, version, 0, version, NULL);
+  ct_result_free(&r);
+  ct_result_free(&s);
+  free(text);
+}
+
 void test_tenant_state(void **state) {
   ct_fixture_t *f = *state;
   assert_true(f->api->struct_size >= TC_BACKEND_API_V2_5_SIZE);
@@ -33,9 +69,14 @@ void test_tenant_state(void **state) {
   ct_result_t r = {0};
   char *t = ct_tenant_name("state");
 
-  /* No tenant: NOT_FOUND, whatever the caller holds. */
+  /* No tenant: NOT_FOUND, whatever the caller holds; also when its id has
+   * schemas (written by another writer, or left by one). */
   expect_state(f, t, NULL, TC_ENOTFOUND, NULL, NULL);
   expect_state(f, t, v[0], TC_ENOTFOUND, NULL, NULL);
+  char *orphan = ct_tenant_name("state-orphan");
+  ct_schema_write(f, orphan, v[0], texts[0]);
+  expect_state(f, orphan, NULL, TC_ENOTFOUND, NULL, NULL);
+  free(orphan);
 
   /* A tenant without a schema: "" and no text. */
   CT_CALL(f, &r, f->api->tenant_create(f->b, t, "state", ct_on_tenant, &r));
@@ -72,6 +113,7 @@ void test_tenant_state(void **state) {
   assert_string_equal(s.text, texts[2]);
   ct_result_free(&w);
   ct_result_free(&s);
+  expect_large_head(f, t, v[2], "cv000000000000000004");
 
   /* Per tenant; and gone with the tenant. */
   char *other = ct_tenant_name("state-other");
@@ -81,7 +123,7 @@ void test_tenant_state(void **state) {
   free(other);
   CT_CALL(f, &r, f->api->tenant_delete(f->b, t, ct_on_tenant, &r));
   assert_int_equal(r.status, 0);
-  expect_state(f, t, v[2], TC_ENOTFOUND, NULL, NULL);
+  expect_state(f, t, "cv000000000000000004", TC_ENOTFOUND, NULL, NULL);
   ct_result_free(&r);
   free(t);
 }

@@ -12,7 +12,9 @@
  * its table ends at TC_BACKEND_API_V2_SIZE.  The bundle calls past that end
  * stay callable, as whatever lies past a real 2.0 table may look, so only the
  * server's struct_size check keeps them unused; and a write carrying v2.1's
- * exact deletes, which a 2.0 plugin could not see, aborts the process.
+ * exact deletes, which a 2.0 plugin could not see, aborts the process, as
+ * does a call of v2.5's tenant_state (the server must ask with tenant_get and
+ * schema_read).
  *
  * Threading: loop thread only, like the example backend.
  * Ownership: the example backend owns everything; this file owns the switch
@@ -84,6 +86,12 @@ static int tenant_state(tc_backend_t *b, const char *id, const char *known_versi
 }
 
 #ifdef ABI_2_0
+static int no_tenant_state(tc_backend_t *b, const char *id, const char *known_version,
+                           tc_tenant_state_cb cb, void *arg) {
+  (void)b, (void)id, (void)known_version, (void)cb, (void)arg;
+  abort();
+}
+
 static int write_batch(tc_backend_t *b, const tc_write_batch_t *w, tc_write_cb cb, void *arg) {
   if (w->n_tuple_deletes || w->n_attr_deletes) abort();
   return inner->write(b, w, cb, arg);
@@ -127,6 +135,7 @@ const tc_backend_api_t *tc_backend_entry_v2(void) {
   api.abi_minor = 0;
   api.struct_size = (uint32_t)TC_BACKEND_API_V2_SIZE;
   api.write = write_batch;
+  api.tenant_state = no_tenant_state;
 #endif
   return &api;
 }

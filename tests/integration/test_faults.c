@@ -6,7 +6,8 @@
  *  - a plugin of ABI 2.0 (faulty_backend.c built with ABI_2_0) serves, with
  *    the Bundle service and Data.RunBundle answering UNIMPLEMENTED, and is
  *    never handed v2.1's members: neither the bundle calls past its table
- *    nor a write with exact deletes (it would abort);
+ *    nor a write with exact deletes, nor v2.5's tenant_state (each would
+ *    abort);
  *  - SIGPIPE is ignored with HTTP disabled, so a peer gone mid-write cannot
  *    kill the server (it used to be ignored only when HTTP started). */
 #include <setjmp.h>
@@ -161,6 +162,12 @@ static void test_abi_2_0_plugin(void **state) {
   tc_proc_t p;
   tc_client_t *c = start_example(&p, plugins, NULL);
   free(write_member(c, "u1"));
+  /* A write to a tenant not seen yet wants the head schema, which a 2.5
+   * plugin would be asked for with tenant_state: this one with tenant_get. */
+  tt_tuple_buf_t tb;
+  tt_expect_error(
+      tt_write_one(c, "nobody", tt_tuple(&tb, "organization", "o1", "member", "user", "u1", "")), 5,
+      "ERROR_CODE_TENANT_NOT_FOUND");
 
   static char *rw[] = {"organization:o1#member@user:u1"};
   Base__V1__Operation o = BASE__V1__OPERATION__INIT;
