@@ -399,9 +399,11 @@ typedef struct tc_backend_api_s {
    * statement on a SQL database): whether tenant id exists and its head
    * schema version, with that version's text only when it is not
    * known_version (NULL or "": none known), the version the caller already
-   * holds compiled.  The server calls it each time what it knows of a tenant
-   * is older than a second, so once per write when writes are spread thin
-   * over many tenants.  A read: ordered like schema_read.  Optional: NULL,
+   * holds compiled.  The server calls it when a call that needs the tenant's
+   * schema finds what it knows of the tenant older than a second (so once per
+   * write when writes are spread thin over many tenants), or does not know
+   * the head yet; a call that needs no schema (Watch) on a tenant whose head
+   * it does not know calls tenant_get instead.  A read: ordered like schema_read.  Optional: NULL,
    * or a table that ends before it, and the server calls tenant_get and
    * then schema_read. */
   int (*tenant_state)(tc_backend_t *b, const char *id, const char *known_version,
