@@ -1477,6 +1477,32 @@ static void test_wake_notify_gap(void **state) {
   node_stop(e, &b);
 }
 
+/* tc__pg_wake_close sends what is pending before it closes the NOTIFY
+ * connection: a tenant written while a NOTIFY is in flight (after that one
+ * is answered), and one written just before the close (its unit is still
+ * queued when the close comes).  B polls only hourly: only the NOTIFYs can
+ * tell it.  Closing the pool at once lost both (it fails queued units). */
+static void test_wake_close_sends_pending(void **state) {
+  env_t *e = *state;
+  node_t a, a2, b;
+  nodes_listening(e, &a, &b, "cl", NULL);
+  run_for(&e->loop, 50); /* past the gap */
+  tc__pg_wake_written(a.wake, "cl-inflight");
+  uv_run(&e->loop, UV_RUN_NOWAIT); /* its zero timer: the NOTIFY is sent */
+  tc__pg_wake_written(a.wake, "cl-meanwhile");
+  node_stop(e, &a);
+  node_start(e, &a2, "node-a2", 3600000);
+  tc__pg_wake_written(a2.wake, "cl-at-close"); /* no loop turn before the close */
+  node_stop(e, &a2);
+  int inflight = wait_changed(e, &b.host, "cl-inflight", 5000);
+  int meanwhile = wait_changed(e, &b.host, "cl-meanwhile", 5000);
+  int at_close = wait_changed(e, &b.host, "cl-at-close", 5000);
+  node_stop(e, &b);
+  assert_true(inflight);
+  assert_true(meanwhile);
+  assert_true(at_close);
+}
+
 /* A write with plain SQL (no NOTIFY) is found by the safety poll. */
 static void test_wake_safety_poll(void **state) {
   env_t *e = *state;
@@ -1753,6 +1779,7 @@ int main(void) {
       T(test_commit_while_page_waits),
       T(test_wake_notify),
       T(test_wake_notify_gap),
+      T(test_wake_close_sends_pending),
       T(test_wake_safety_poll),
       T(test_wake_poll_skips_local),
       T(test_heads_batched),
