@@ -1546,6 +1546,23 @@ static void test_wake_poll_skips_local(void **state) {
   assert_true(mixed);
 }
 
+/* The record of this node's transactions holds at most 65,536 (LOCAL_MAX):
+ * past that a write of ours is not recorded and the poll wakes its tenant
+ * (too often, never too seldom).  Filled here with xids far above any the
+ * database hands out, which no cursor passes. */
+static void test_wake_local_full(void **state) {
+  env_t *e = *state;
+  node_t b;
+  node_start(e, &b, "node-b", 50);
+  run_for(&e->loop, 300); /* the first poll takes the cursor */
+  for (uint64_t i = 0; i < 65536; i++) tc__pg_wake_local(b.wake, UINT64_MAX / 2 + i);
+  tc__pg_wake_local(b.wake, w_begin(db, "tcap", NULL));
+  w_commit(db);
+  int woke = wait_changed(e, &b.host, "tcap", 5000);
+  node_stop(e, &b);
+  assert_true(woke);
+}
+
 /* 2,000 heads asked for at once, on a pool of one connection whose queue
  * gives up after 300 ms: all are answered (as few statements, over an array
  * of tenants), each as a head read alone answers it.  One statement per
@@ -1782,6 +1799,7 @@ int main(void) {
       T(test_wake_close_sends_pending),
       T(test_wake_safety_poll),
       T(test_wake_poll_skips_local),
+      T(test_wake_local_full),
       T(test_heads_batched),
       T(test_wake_after_restart),      /* restarts the server */
       T(test_positions_survive_crash), /* last: crashes the server */
