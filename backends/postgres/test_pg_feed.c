@@ -1614,6 +1614,43 @@ static void test_heads_batched(void **state) {
   free(warm.token);
 }
 
+static void count_head(void *arg, int status, const char *token) {
+  head_t *h = arg;
+  (void)token;
+  h->done++;
+  h->status = status;
+}
+
+/* The pool closes with one head statement sent and more heads than one
+ * statement takes (4,096) queued behind it: the statement fails, and every
+ * head is answered once with the error, those queued too (their statements
+ * cannot be sent); nothing is left behind (ASan). */
+static void test_heads_fail_on_close(void **state) {
+  env_t *e = *state;
+  enum { N = 4096 + 2 };
+  tc__pg_pool_opts_t o = {.conninfo = uri, .size = 1, .depth = 1, .name = "heads", .log = hlog};
+  tc__pg_pool_t *pool;
+  assert_int_equal(tc__pg_pool_create(&e->loop, &o, &pool), 0);
+  tc__pg_feed_ctx_t ctx = {
+      .pool = pool, .host = &e->host.api, .instance_id = instance, .stats = &e->stats};
+  head_t *h = calloc(N, sizeof *h);
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "hf%04d", i);
+    assert_int_equal(tc__pg_feed_head(&ctx, name, count_head, &h[i]), 0);
+  }
+  int closed = 0, once = 0, failed = 0;
+  tc__pg_pool_close(pool, set_flag, &closed);
+  assert_true(run_until(&e->loop, &closed, DEADLINE_MS));
+  for (int i = 0; i < N; i++) {
+    once += h[i].done == 1;
+    failed += h[i].status != 0;
+  }
+  free(h);
+  assert_int_equal(once, N);
+  assert_int_equal(failed, N);
+}
+
 /* After a server restart the listener reconnects and its on_ready polls at
  * once: a write made while it was away is found without waiting for the
  * (here: hour-long) poll interval. */
@@ -1801,6 +1838,7 @@ int main(void) {
       T(test_wake_poll_skips_local),
       T(test_wake_local_full),
       T(test_heads_batched),
+      T(test_heads_fail_on_close),
       T(test_wake_after_restart),      /* restarts the server */
       T(test_positions_survive_crash), /* last: crashes the server */
   };
