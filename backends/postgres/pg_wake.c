@@ -98,6 +98,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static void flush(tc__pg_wake_t *w);
+static void notify_drain(tc__pg_wake_t *w);
 
 static void on_notified(void *arg, int status, PGresult *const *res, size_t n, const char *sqlstate,
                         const char *errmsg) {
@@ -110,7 +111,7 @@ static void on_notified(void *arg, int status, PGresult *const *res, size_t n, c
     w->host->log(TC_LOG_WARN, "postgres: NOTIFY failed: %s %s", sqlstate ? sqlstate : "",
                  errmsg ? errmsg : "");
   if (w->closing)
-    maybe_free(w);
+    notify_drain(w);
   else
     flush(w); /* what was written meanwhile */
 }
@@ -201,6 +202,19 @@ void tc__pg_wake_written(tc__pg_wake_t *w, const char *tenant_id) {
    * one NOTIFY for all of them. */
   if (!uv_is_active((uv_handle_t *)&w->flush_timer))
     uv_timer_start(&w->flush_timer, on_flush_timer, 0, 0);
+}
+
+/* Closing: sends what is still pending once no unit is in flight, gap or
+ * not (unless the pool has no connection to send it on), then closes the
+ * NOTIFY pool: it fails the units still queued when it closes, so only
+ * after the last one is answered. */
+static void notify_drain(tc__pg_wake_t *w) {
+  if (w->notifying || !w->notify_pool) return;
+  if (w->npending && tc__pg_pool_ready(w->notify_pool)) send_pending(w);
+  if (w->notifying) return;
+  tc__pg_pool_t *p = w->notify_pool;
+  w->notify_pool = NULL;
+  tc__pg_pool_close(p, part_closed, w);
 }
 
 /* ---- LISTEN ------------------------------------------------------------------ */
@@ -398,12 +412,11 @@ int tc__pg_wake_start(uv_loop_t *loop, const tc_host_api_t *host, const char *co
 }
 
 void tc__pg_wake_close(tc__pg_wake_t *w, void (*done)(void *arg), void *arg) {
-  if (!w->notifying && w->npending) send_pending(w); /* the last tenants, gap or not */
   w->closing = 1;
   w->done = done;
   w->done_arg = arg;
+  notify_drain(w); /* the last tenants */
   uv_close((uv_handle_t *)&w->timer, handle_closed);
   uv_close((uv_handle_t *)&w->flush_timer, handle_closed);
   if (w->listener) tc__pg_listener_close(w->listener, part_closed, w);
-  if (w->notify_pool) tc__pg_pool_close(w->notify_pool, part_closed, w);
 }

@@ -1477,6 +1477,32 @@ static void test_wake_notify_gap(void **state) {
   node_stop(e, &b);
 }
 
+/* tc__pg_wake_close sends what is pending before it closes the NOTIFY
+ * connection: a tenant written while a NOTIFY is in flight (after that one
+ * is answered), and one written just before the close (its unit is still
+ * queued when the close comes).  B polls only hourly: only the NOTIFYs can
+ * tell it.  Closing the pool at once lost both (it fails queued units). */
+static void test_wake_close_sends_pending(void **state) {
+  env_t *e = *state;
+  node_t a, a2, b;
+  nodes_listening(e, &a, &b, "cl", NULL);
+  run_for(&e->loop, 50); /* past the gap */
+  tc__pg_wake_written(a.wake, "cl-inflight");
+  uv_run(&e->loop, UV_RUN_NOWAIT); /* its zero timer: the NOTIFY is sent */
+  tc__pg_wake_written(a.wake, "cl-meanwhile");
+  node_stop(e, &a);
+  node_start(e, &a2, "node-a2", 3600000);
+  tc__pg_wake_written(a2.wake, "cl-at-close"); /* no loop turn before the close */
+  node_stop(e, &a2);
+  int inflight = wait_changed(e, &b.host, "cl-inflight", 5000);
+  int meanwhile = wait_changed(e, &b.host, "cl-meanwhile", 5000);
+  int at_close = wait_changed(e, &b.host, "cl-at-close", 5000);
+  node_stop(e, &b);
+  assert_true(inflight);
+  assert_true(meanwhile);
+  assert_true(at_close);
+}
+
 /* A write with plain SQL (no NOTIFY) is found by the safety poll. */
 static void test_wake_safety_poll(void **state) {
   env_t *e = *state;
@@ -1518,6 +1544,23 @@ static void test_wake_poll_skips_local(void **state) {
   assert_true(found);
   assert_false(woke_ours); /* ours woke nothing */
   assert_true(mixed);
+}
+
+/* The record of this node's transactions holds at most 65,536 (LOCAL_MAX):
+ * past that a write of ours is not recorded and the poll wakes its tenant
+ * (too often, never too seldom).  Filled here with xids far above any the
+ * database hands out, which no cursor passes. */
+static void test_wake_local_full(void **state) {
+  env_t *e = *state;
+  node_t b;
+  node_start(e, &b, "node-b", 50);
+  run_for(&e->loop, 300); /* the first poll takes the cursor */
+  for (uint64_t i = 0; i < 65536; i++) tc__pg_wake_local(b.wake, UINT64_MAX / 2 + i);
+  tc__pg_wake_local(b.wake, w_begin(db, "tcap", NULL));
+  w_commit(db);
+  int woke = wait_changed(e, &b.host, "tcap", 5000);
+  node_stop(e, &b);
+  assert_true(woke);
 }
 
 /* 2,000 heads asked for at once, on a pool of one connection whose queue
@@ -1569,6 +1612,43 @@ static void test_heads_batched(void **state) {
   }
   free(h);
   free(warm.token);
+}
+
+static void count_head(void *arg, int status, const char *token) {
+  head_t *h = arg;
+  (void)token;
+  h->done++;
+  h->status = status;
+}
+
+/* The pool closes with one head statement sent and more heads than one
+ * statement takes (4,096) queued behind it: the statement fails, and every
+ * head is answered once with the error, those queued too (their statements
+ * cannot be sent); nothing is left behind (ASan). */
+static void test_heads_fail_on_close(void **state) {
+  env_t *e = *state;
+  enum { N = 4096 + 2 };
+  tc__pg_pool_opts_t o = {.conninfo = uri, .size = 1, .depth = 1, .name = "heads", .log = hlog};
+  tc__pg_pool_t *pool;
+  assert_int_equal(tc__pg_pool_create(&e->loop, &o, &pool), 0);
+  tc__pg_feed_ctx_t ctx = {
+      .pool = pool, .host = &e->host.api, .instance_id = instance, .stats = &e->stats};
+  head_t *h = calloc(N, sizeof *h);
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "hf%04d", i);
+    assert_int_equal(tc__pg_feed_head(&ctx, name, count_head, &h[i]), 0);
+  }
+  int closed = 0, once = 0, failed = 0;
+  tc__pg_pool_close(pool, set_flag, &closed);
+  assert_true(run_until(&e->loop, &closed, DEADLINE_MS));
+  for (int i = 0; i < N; i++) {
+    once += h[i].done == 1;
+    failed += h[i].status != 0;
+  }
+  free(h);
+  assert_int_equal(once, N);
+  assert_int_equal(failed, N);
 }
 
 /* After a server restart the listener reconnects and its on_ready polls at
@@ -1753,9 +1833,12 @@ int main(void) {
       T(test_commit_while_page_waits),
       T(test_wake_notify),
       T(test_wake_notify_gap),
+      T(test_wake_close_sends_pending),
       T(test_wake_safety_poll),
       T(test_wake_poll_skips_local),
+      T(test_wake_local_full),
       T(test_heads_batched),
+      T(test_heads_fail_on_close),
       T(test_wake_after_restart),      /* restarts the server */
       T(test_positions_survive_crash), /* last: crashes the server */
   };
