@@ -7,8 +7,14 @@
 
 #define FIRST_BUCKETS 64
 
+/* The bucket of a hash among n (a power of two).  tc_hash is FNV-1a, whose
+ * low k bits depend only on the low k bits of each byte: ids differing in a
+ * byte's higher bits ("t0", "tp") shared one bucket of a 64-bucket table
+ * whatever else they held.  Folding the upper half in spreads them. */
+static size_t slot(uint64_t hash, size_t n) { return (size_t)((hash ^ (hash >> 32)) & (n - 1)); }
+
 static tc__idmap_link_t **bucket(tc__idmap_link_t **b, size_t n, uint64_t hash) {
-  return &b[hash & (n - 1)];
+  return &b[slot(hash, n)];
 }
 
 static uint64_t hash_of(const char *id) { return tc_hash(TC_HASH_INIT, id, strlen(id)); }
@@ -62,7 +68,7 @@ void tc__idmap_remove(tc__idmap_t *m, tc__idmap_link_t *l) {
 
 tc__idmap_link_t *tc__idmap_next(const tc__idmap_t *m, const tc__idmap_link_t *l) {
   if (l && l->next) return l->next;
-  size_t i = l ? (size_t)(l->hash & (m->n_buckets - 1)) + 1 : 0;
+  size_t i = l ? slot(l->hash, m->n_buckets) + 1 : 0;
   for (; i < m->n_buckets; i++)
     if (m->buckets[i]) return m->buckets[i];
   return NULL;

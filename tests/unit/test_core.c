@@ -1,5 +1,5 @@
 /* Unit tests of the small core modules: the error table, base64, continuous
- * tokens, the arena, the bridge, the plugin loader and /metrics' folding of
+ * tokens, the arena, the bridge, the plugin loader, the id table and /metrics' folding of
  * a backend's labels.  (Snap tokens belong
  * to the backends: test_rev_token.c.) */
 #include <pthread.h>
@@ -18,6 +18,7 @@
 #include "tuplecast/support.h"
 #include "bridge.h"
 #include "error.h"
+#include "idmap.h"
 #include "metrics.h"
 #include "server_state.h"
 #include "token.h"
@@ -278,12 +279,47 @@ static void test_metrics_backend_other(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- idmap ----------------------------------------------------------------- */
+
+/* 64 ids of six bytes, each '0' or 'p' (which differ only in bit 6):
+ * FNV-1a's low bits cannot tell them apart, so without the fold they all
+ * share one of the first table's 64 buckets. */
+static void test_idmap_spread(void **state) {
+  (void)state;
+  enum { N = 64 };
+  static char ids[N][8];
+  static tc__idmap_link_t links[N];
+  tc__idmap_t m = {0};
+  for (int i = 0; i < N; i++) {
+    for (int b = 0; b < 6; b++) ids[i][b] = (char)((i >> b & 1) ? 'p' : '0');
+    assert_int_equal(tc__idmap_add(&m, &links[i], ids[i]), 0);
+  }
+  assert_int_equal(m.n_buckets, 64);
+  size_t longest = 0;
+  for (size_t b = 0; b < m.n_buckets; b++) {
+    size_t len = 0;
+    for (tc__idmap_link_t *l = m.buckets[b]; l; l = l->next) len++;
+    if (len > longest) longest = len;
+  }
+  assert_true(longest <= 8);
+  for (int i = 0; i < N; i++) assert_ptr_equal(tc__idmap_find(&m, ids[i]), &links[i]);
+  size_t walked = 0;
+  for (tc__idmap_link_t *l = tc__idmap_next(&m, NULL); l; l = tc__idmap_next(&m, l)) walked++;
+  assert_int_equal(walked, N);
+  tc__idmap_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_error_table), cmocka_unit_test(test_error_rows),
-      cmocka_unit_test(test_base64),      cmocka_unit_test(test_cont_token),
-      cmocka_unit_test(test_arena),       cmocka_unit_test(test_bridge_fifo),
-      cmocka_unit_test(test_loader),      cmocka_unit_test(test_metrics_backend_other),
+      cmocka_unit_test(test_error_table),
+      cmocka_unit_test(test_error_rows),
+      cmocka_unit_test(test_base64),
+      cmocka_unit_test(test_cont_token),
+      cmocka_unit_test(test_arena),
+      cmocka_unit_test(test_bridge_fifo),
+      cmocka_unit_test(test_loader),
+      cmocka_unit_test(test_idmap_spread),
+      cmocka_unit_test(test_metrics_backend_other),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
