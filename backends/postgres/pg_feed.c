@@ -133,11 +133,6 @@ static const char rest_sql[] =
 
 /* ---- snapshots ------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* The first of n elements of `size` bytes at base, sorted by the uint64_t
  * each begins with, whose key is not below key. */
 static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t key) {
@@ -157,7 +152,7 @@ static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t key)
 /* Sorts and de-duplicates xip[0..n), sets s = (xmin, xmax, xip) with xmin
  * the smallest xid not known visible.  Takes xip. */
 static void snap_set(tc__pg_snap_t *s, uint64_t xmax, uint64_t *xip, size_t n) {
-  qsort(xip, n, sizeof *xip, cmp_u64);
+  qsort(xip, n, sizeof *xip, tc__pg_xid_cmp);
   size_t m = 0;
   for (size_t i = 0; i < n; i++)
     if (!m || xip[i] != xip[m - 1]) xip[m++] = xip[i];
@@ -467,7 +462,7 @@ static size_t first_row(const read_t *r, uint64_t xid) {
 static int cmp_commit(const void *a, const void *b) {
   const txn_t *x = a, *y = b;
   if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-  return cmp_u64(&x->xid, &y->xid);
+  return tc__pg_xid_cmp(&x->xid, &y->xid);
 }
 
 static int append_out(read_t *r, const row_t *from, size_t n, const char *tok) {

@@ -77,6 +77,11 @@ int tc__pg_snap_visible(const tc__pg_snap_t *s, uint64_t x) {
   return 1;
 }
 
+int tc__pg_xid_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 void tc__pg_snap_clear(tc__pg_snap_t *s) {
   free(s->xip);
   *s = (tc__pg_snap_t){0};

@@ -81,5 +81,7 @@ char *tc__pg_snap_text(const tc__pg_snap_t *s);
  * snapshot a safe position.  0 or TC_ENOMEM. */
 int tc__pg_snap_truncate(const tc__pg_snap_t *s, uint64_t bound, tc__pg_snap_t *out);
 void tc__pg_snap_clear(tc__pg_snap_t *s);
+/* Orders two uint64_t xids, for qsort and bsearch. */
+int tc__pg_xid_cmp(const void *a, const void *b);
 
 #endif

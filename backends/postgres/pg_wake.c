@@ -249,18 +249,13 @@ void tc__pg_wake_local(tc__pg_wake_t *w, uint64_t xid) {
   w->local[w->nlocal++] = xid;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 static int is_local(tc__pg_wake_t *w, uint64_t x) {
   if (!w->nlocal) return 0;
   if (!w->local_sorted) {
-    qsort(w->local, w->nlocal, sizeof *w->local, cmp_u64);
+    qsort(w->local, w->nlocal, sizeof *w->local, tc__pg_xid_cmp);
     w->local_sorted = 1;
   }
-  return bsearch(&x, w->local, w->nlocal, sizeof x, cmp_u64) != NULL;
+  return bsearch(&x, w->local, w->nlocal, sizeof x, tc__pg_xid_cmp) != NULL;
 }
 
 /* Drops the xids the cursor has passed: a poll has looked at each of them

@@ -1368,11 +1368,6 @@ static int wait_changed(env_t *e, test_host_t *h, const char *tenant, uint64_t m
   return h->hit;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Starts nodes a and b (no safety polls) and has a write tenant t (and u,
  * then t again, if u) until b hears of t: LISTEN takes effect once b is
  * connected, and NOTIFYs before that are lost. */
@@ -1437,8 +1432,8 @@ static void test_wake_notify(void **state) {
     wake[i] = (t1 - t0) / 1000;
     feed[i] = (t2 - t1) / 1000;
   }
-  qsort(wake, N, sizeof *wake, cmp_u64);
-  qsort(feed, N, sizeof *feed, cmp_u64);
+  qsort(wake, N, sizeof *wake, tc__pg_xid_cmp);
+  qsort(feed, N, sizeof *feed, tc__pg_xid_cmp);
   print_message("latency over %d writes: NOTIFY after commit -> other node's changed: p50 %" PRIu64
                 " us, p99 %" PRIu64 " us; changed -> feed rows in hand: p50 %" PRIu64
                 " us, p99 %" PRIu64 " us\n",
