@@ -82,7 +82,7 @@ struct tc_feed_s {
    * ring holds every transaction after position `base` (number base_seq);
    * the feed is at its last entry (feed_last, feed_last_seq).  The ring
    * grows by doubling up to RING_CAP entries (ring_grow), so an idle feed
-   * holds none: 10,000 watched tenants paid 56 KiB each for whole rings
+   * holds none: 10,000 watched tenants paid 64 KiB each for whole rings
    * (bench/README.md, "At scale"). */
   tok_t *base;
   uint64_t base_seq;
